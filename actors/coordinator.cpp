@@ -1,0 +1,106 @@
+#include "actors/coordinator.hpp"
+
+#include "actors/logging.hpp"
+
+#include <caf/all.hpp>
+
+namespace ferry {
+
+namespace {
+
+using coordinator_pointer = coordinator_actor::stateful_pointer<coordinator_state>;
+
+void reply(coordinator_pointer self, std::string line) {
+  self->send(self->state.io, atom::reply_v, std::move(line));
+}
+
+void stop_if_idle(coordinator_pointer self) {
+  if (self->state.terminating && self->state.in_flight == 0)
+    self->quit(caf::exit_reason::user_shutdown);
+}
+
+} // namespace
+
+int protocol_code(errc code) {
+  switch (code) {
+    case errc::invalid_request:
+    case errc::path_rejected:
+      return protocol::code::bad_request;
+    case errc::not_found:
+      return protocol::code::not_found;
+    case errc::size_mismatch:
+    case errc::hash_mismatch:
+      return protocol::code::conflict;
+    case errc::cancelled:
+      return protocol::code::unavailable;
+    default:
+      return protocol::code::failed;
+  }
+}
+
+coordinator_actor::behavior_type coordinator(coordinator_pointer self,
+                                             std::shared_ptr<const engine_config> config,
+                                             supervisor_actor supervisor,
+                                             protocol_io_actor io) {
+  auto& st = self->state;
+  st.config = std::move(config);
+  st.supervisor = std::move(supervisor);
+  st.io = std::move(io);
+  return {
+    [=](atom::progress, const progress_note& note) {
+      reply(self, protocol::encode_progress(note.oid, note.bytes_so_far, note.bytes_since_last));
+    },
+    [=](const protocol::init_request& init) {
+      auto& st = self->state;
+      st.operation = init.op;
+      log()->info("init: {} to {} (remote '{}')",
+                  init.op == protocol::operation::upload ? "upload" : "download",
+                  st.config->store->describe(), init.remote);
+      reply(self, protocol::encode_init_ok());
+    },
+    [=](const protocol::transfer_request& request) {
+      auto& st = self->state;
+      if (!st.operation)
+        return reply(self, protocol::encode_complete_error(
+                             request.oid, protocol::code::bad_request,
+                             "the agent was not initialised: init must come first"));
+      if (st.terminating)
+        return reply(self, protocol::encode_complete_error(request.oid, protocol::code::unavailable,
+                                                           "the agent is shutting down"));
+      transfer_job job;
+      job.id = st.next_id++;
+      job.dir = request.op == protocol::operation::upload ? direction::upload : direction::download;
+      job.oid = request.oid;
+      job.size = request.size;
+      job.path = request.path;
+      st.in_flight += 1;
+      self->request(st.supervisor, caf::infinite, atom::run_v, job,
+                    caf::actor_cast<progress_sink_actor>(self))
+        .then(
+          [=](const transfer_outcome& outcome) {
+            self->state.in_flight -= 1;
+            if (outcome.ok())
+              reply(self, outcome.dir == direction::download
+                            ? protocol::encode_complete(outcome.oid, outcome.path)
+                            : protocol::encode_complete(outcome.oid));
+            else
+              reply(self, protocol::encode_complete_error(outcome.oid, protocol_code(outcome.code),
+                                                          outcome.message));
+            stop_if_idle(self);
+          },
+          [=](const caf::error& err) {
+            self->state.in_flight -= 1;
+            auto failure = to_status(err);
+            reply(self, protocol::encode_complete_error(job.oid, protocol_code(failure.code()),
+                                                        failure.to_string()));
+            stop_if_idle(self);
+          });
+    },
+    [=](atom::terminate) {
+      self->state.terminating = true;
+      stop_if_idle(self);
+    },
+  };
+}
+
+} // namespace ferry

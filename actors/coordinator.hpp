@@ -1,0 +1,37 @@
+#pragma once
+
+#include "actors/engine_config.hpp"
+#include "actors/interfaces.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace ferry {
+
+struct coordinator_state {
+  std::shared_ptr<const engine_config> config;
+  supervisor_actor supervisor;
+  protocol_io_actor io;
+  std::optional<protocol::operation> operation;
+  uint64_t next_id = 1;
+  int in_flight = 0;
+  bool terminating = false;
+
+  static inline const char* name = "coordinator";
+};
+
+/// Spawns the COORDINATOR. It answers init, turns each upload/download into a
+/// job for `supervisor`, relays progress, and writes each outcome as a
+/// `complete` reply through `io`. On terminate it waits for in-flight jobs,
+/// then stops (its linked protocol IO actor stops with it).
+coordinator_actor::behavior_type coordinator(coordinator_actor::stateful_pointer<coordinator_state> self,
+                                             std::shared_ptr<const engine_config> config,
+                                             supervisor_actor supervisor,
+                                             protocol_io_actor io);
+
+/// The protocol error code git-lfs shows for a failure.
+int protocol_code(errc code);
+
+} // namespace ferry

@@ -1,0 +1,122 @@
+#include "actors/engine.hpp"
+
+#include "actors/journal_actor.hpp"
+#include "actors/logging.hpp"
+#include "actors/transfer_supervisor.hpp"
+#include "protocol/line_splitter.hpp"
+
+#include <caf/all.hpp>
+
+#include <cerrno>
+#include <poll.h>
+#include <thread>
+#include <unistd.h>
+
+namespace ferry {
+
+namespace {
+
+/// Reads request lines on its own thread (blocking reads must not occupy
+/// the actor scheduler) and hands them to the protocol IO actor. stop()
+/// wakes it through a pipe.
+class line_reader {
+public:
+  line_reader(int fd, size_t max_line_bytes, protocol_io_actor io)
+    : fd_(fd), splitter_(max_line_bytes), io_(std::move(io)) {
+    if (::pipe(wake_) != 0)
+      wake_[0] = wake_[1] = -1;
+    thread_ = std::thread{[this] { run(); }};
+  }
+
+  ~line_reader() {
+    if (wake_[1] >= 0) {
+      char byte = 0;
+      [[maybe_unused]] auto n = ::write(wake_[1], &byte, 1);
+    }
+    thread_.join();
+    for (int fd : wake_)
+      if (fd >= 0)
+        ::close(fd);
+  }
+
+private:
+  void deliver(std::vector<protocol::line_splitter::line> lines) {
+    for (auto& line : lines) {
+      if (line.too_long)
+        caf::anon_send(io_, atom::too_long_v);
+      else
+        caf::anon_send(io_, atom::input_v, std::move(line.text));
+    }
+  }
+
+  void run() {
+    std::vector<char> buffer(64 << 10);
+    for (;;) {
+      pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+      if (::poll(fds, wake_[0] >= 0 ? 2 : 1, -1) < 0) {
+        if (errno == EINTR)
+          continue;
+        break;
+      }
+      if (fds[1].revents != 0)
+        return; // stopping: the engine has shut down
+      auto n = ::read(fd_, buffer.data(), buffer.size());
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      deliver(splitter_.feed({buffer.data(), static_cast<size_t>(n)}));
+    }
+    deliver(splitter_.finish());
+    caf::anon_send(io_, atom::eof_v);
+  }
+
+  int fd_;
+  protocol::line_splitter splitter_;
+  protocol_io_actor io_;
+  int wake_[2] = {-1, -1};
+  std::thread thread_;
+};
+
+} // namespace
+
+int run_agent(agent_options options) {
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", 4);
+  caf::actor_system sys{cfg};
+  auto config = std::make_shared<const engine_config>(std::move(options.config));
+  auto journal = sys.spawn(ferry::journal, options.journal);
+  int exit_code = 0;
+  {
+    caf::scoped_actor self{sys};
+    self->request(journal, caf::infinite, atom::recover_v)
+      .receive(
+        [&](const std::vector<transfer_record>& recovered) {
+          for (auto& record : recovered)
+            log()->warn("recovered interrupted {} of {} ({} of {} bytes durable); it resumes when "
+                        "git-lfs asks for it again",
+                        to_string(record.dir), record.oid, record.committed, record.size);
+        },
+        [&](const caf::error& err) {
+          log()->error("journal recovery failed: {}", to_status(err).to_string());
+        });
+    auto supervisor = sys.spawn(transfer_supervisor, config, journal);
+    auto io = sys.spawn(protocol_io, options.write, options.max_line_bytes, config, supervisor);
+    self->monitor(io);
+    {
+      line_reader reader{options.input_fd, options.max_line_bytes, io};
+      self->receive([&](const caf::down_msg& dm) {
+        if (dm.reason && dm.reason != caf::exit_reason::user_shutdown) {
+          log()->error("agent stopped: {}", to_status(dm.reason).to_string());
+          exit_code = 1;
+        }
+      });
+    }
+    self->send_exit(supervisor, caf::exit_reason::user_shutdown);
+    self->send_exit(journal, caf::exit_reason::user_shutdown);
+  }
+  sys.await_all_actors_done();
+  return exit_code;
+}
+
+} // namespace ferry

@@ -1,0 +1,119 @@
+#pragma once
+
+// Every atom and message type of the engine, in one type-ID block (the form
+// that compiles on CAF 0.17.6 and 0.18). Engine messages never leave the
+// process, so the structs are local-only message types.
+
+#include "protocol/transfer_protocol.hpp"
+#include "store/status.hpp"
+#include "store/transfer_record.hpp"
+
+#include <caf/fwd.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/error.hpp>
+#include <caf/type_id.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ferry {
+
+/// One object to move, as the coordinator hands it to the supervisor.
+struct transfer_job {
+  uint64_t id = 0;
+  direction dir = direction::upload;
+  std::string oid;
+  int64_t size = 0;
+  /// Upload: the local source file. Download: unused (the engine picks the
+  /// destination in its download directory).
+  std::string path;
+};
+
+/// How a transfer ended. `code == errc::ok` means the object was moved and
+/// verified; for downloads `path` names the verified file.
+struct transfer_outcome {
+  uint64_t id = 0;
+  direction dir = direction::upload;
+  std::string oid;
+  errc code = errc::ok;
+  std::string message;
+  std::string path;
+  int attempts = 0;
+
+  bool ok() const { return code == errc::ok; }
+};
+
+/// Bytes moved so far by a running transfer.
+struct progress_note {
+  uint64_t id = 0;
+  std::string oid;
+  int64_t bytes_so_far = 0;
+  int64_t bytes_since_last = 0;
+};
+
+/// The journal's view for `ferry status` and tests.
+struct journal_snapshot {
+  std::vector<transfer_record> active;
+  std::vector<transfer_record> history;
+};
+
+/// Error category of ferry::errc inside caf::error.
+caf::atom_value error_category();
+
+/// Wraps a status into a caf::error (code + message survive the trip).
+caf::error to_error(const status& st);
+
+/// Unwraps a caf::error; errors from CAF itself become errc::internal with
+/// CAF's rendering of the error.
+status to_status(const caf::error& err);
+
+} // namespace ferry
+
+CAF_BEGIN_TYPE_ID_BLOCK(ferry, caf::first_custom_type_id)
+
+  CAF_ADD_TYPE_ID(ferry, (ferry::transfer_job))
+  CAF_ADD_TYPE_ID(ferry, (ferry::transfer_outcome))
+  CAF_ADD_TYPE_ID(ferry, (ferry::progress_note))
+  CAF_ADD_TYPE_ID(ferry, (ferry::journal_snapshot))
+  CAF_ADD_TYPE_ID(ferry, (ferry::transfer_record))
+  CAF_ADD_TYPE_ID(ferry, (ferry::attempt_error))
+  CAF_ADD_TYPE_ID(ferry, (std::vector<ferry::transfer_record>))
+  CAF_ADD_TYPE_ID(ferry, (ferry::direction))
+  CAF_ADD_TYPE_ID(ferry, (ferry::protocol::init_request))
+  CAF_ADD_TYPE_ID(ferry, (ferry::protocol::transfer_request))
+
+  // -- journal ----------------------------------------------------------------
+  CAF_ADD_ATOM(ferry, ferry::atom, begin, "begin")
+  CAF_ADD_ATOM(ferry, ferry::atom, commit, "commit")
+  CAF_ADD_ATOM(ferry, ferry::atom, failed, "failed")
+  CAF_ADD_ATOM(ferry, ferry::atom, finish, "finish")
+  CAF_ADD_ATOM(ferry, ferry::atom, recover, "recover")
+  CAF_ADD_ATOM(ferry, ferry::atom, snapshot, "snapshot")
+
+  // -- supervision and workers ------------------------------------------------
+  CAF_ADD_ATOM(ferry, ferry::atom, run, "run")
+  CAF_ADD_ATOM(ferry, ferry::atom, restart, "restart")
+  CAF_ADD_ATOM(ferry, ferry::atom, step, "step")
+  CAF_ADD_ATOM(ferry, ferry::atom, done, "done")
+  CAF_ADD_ATOM(ferry, ferry::atom, progress, "progress")
+
+  // -- protocol I/O and coordination ------------------------------------------
+  CAF_ADD_ATOM(ferry, ferry::atom, input, "input")
+  CAF_ADD_ATOM(ferry, ferry::atom, too_long, "too_long")
+  CAF_ADD_ATOM(ferry, ferry::atom, eof, "eof")
+  CAF_ADD_ATOM(ferry, ferry::atom, reply, "reply")
+  CAF_ADD_ATOM(ferry, ferry::atom, terminate, "terminate")
+
+CAF_END_TYPE_ID_BLOCK(ferry)
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::transfer_job)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::transfer_outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::progress_note)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::journal_snapshot)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::transfer_record)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::attempt_error)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<ferry::transfer_record>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::direction)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::protocol::init_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::protocol::transfer_request)

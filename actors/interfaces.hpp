@@ -1,0 +1,74 @@
+#pragma once
+
+// The typed interfaces of every engine actor, one comment per handler.
+// Message flow for one object (docs/architecture.md has the picture):
+//   stdin -> PROTOCOL IO -> COORDINATOR -> SUPERVISOR -> WORKER
+//   WORKER -> JOURNAL (begin, commit), WORKER -> COORDINATOR (progress)
+//   SUPERVISOR -> JOURNAL (failed, finish), SUPERVISOR -> COORDINATOR (outcome)
+//   COORDINATOR -> PROTOCOL IO -> stdout
+
+#include "actors/fwd.hpp"
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+namespace ferry {
+
+/// The JOURNAL actor: sole owner of the RocksDB journal.
+using journal_actor = caf::typed_actor<
+  // Starts an attempt: loads (or creates) the object's record, marks it
+  // in flight and counts the attempt. The reply's `committed` is where the
+  // attempt may resume.
+  caf::replies_to<atom::begin, transfer_job, std::string>::with<transfer_record>,
+  // Records that bytes up to the given offset are durable (the resume point).
+  caf::reacts_to<atom::commit, direction, std::string, int64_t>,
+  // Records a failed attempt that will be retried; the record is queued again.
+  caf::replies_to<atom::failed, direction, std::string, attempt_error>::with<bool>,
+  // Ends a transfer (done or failed) and moves its record to history.
+  caf::replies_to<atom::finish, transfer_outcome>::with<bool>,
+  // Start-up recovery: records left in flight by a crash are queued again.
+  caf::replies_to<atom::recover>::with<std::vector<transfer_record>>,
+  // Active records and recent history.
+  caf::replies_to<atom::snapshot>::with<journal_snapshot>>;
+
+/// The COORDINATOR's inbox for worker progress and outcomes.
+using progress_sink_actor = caf::typed_actor<
+  // A running transfer moved more bytes.
+  caf::reacts_to<atom::progress, progress_note>>;
+
+/// A transfer WORKER: owns one attempt at one object.
+using worker_actor = caf::typed_actor<
+  // Moves the next chunk (self-sent, so other messages interleave).
+  caf::reacts_to<atom::step>>;
+
+/// The transfer SUPERVISOR: runs each job in a worker and restarts failed
+/// workers with backoff, within the attempt and restart budgets.
+using supervisor_actor = caf::typed_actor<
+  // Runs a job to its final outcome (success or a reported failure).
+  caf::replies_to<atom::run, transfer_job, progress_sink_actor>::with<transfer_outcome>,
+  // A worker finished its object (sent by the worker before it exits).
+  caf::reacts_to<atom::done, uint64_t, std::string>,
+  // Timer: start the next attempt of a job.
+  caf::reacts_to<atom::restart, uint64_t>>;
+
+/// The PROTOCOL IO actor: decodes stdin lines and writes replies to stdout.
+using protocol_io_actor = caf::typed_actor<
+  // A line read from stdin.
+  caf::reacts_to<atom::input, std::string>,
+  // A line longer than the limit was read and dropped.
+  caf::reacts_to<atom::too_long>,
+  // stdin is closed.
+  caf::reacts_to<atom::eof>,
+  // Writes one reply line to stdout.
+  caf::reacts_to<atom::reply, std::string>>;
+
+/// The COORDINATOR: turns protocol requests into jobs and outcomes into replies.
+using coordinator_actor = progress_sink_actor::extend<
+  // git-lfs's init.
+  caf::reacts_to<protocol::init_request>,
+  // An upload or download request.
+  caf::reacts_to<protocol::transfer_request>,
+  // terminate event or end of input: finish in-flight work, then stop.
+  caf::reacts_to<atom::terminate>>;
+
+} // namespace ferry

@@ -1,0 +1,133 @@
+#include "actors/journal_actor.hpp"
+
+#include "actors/logging.hpp"
+
+#include <caf/all.hpp>
+
+namespace ferry {
+
+result<transfer_record> journal_state::begin(const transfer_job& job,
+                                             const std::string& backend) {
+  auto existing = db->get(job.dir, job.oid);
+  if (!existing)
+    return existing.error();
+  auto now = now_ms();
+  transfer_record record;
+  if (*existing && (*existing)->size == job.size) {
+    record = std::move(**existing);
+  } else {
+    // New transfer, or the same oid with another size (a different request
+    // entirely): start a fresh record.
+    record.oid = job.oid;
+    record.dir = job.dir;
+    record.size = job.size;
+    record.created_ms = now;
+  }
+  record.state = transfer_state::in_flight;
+  record.attempts += 1;
+  record.resumed_from = record.committed;
+  record.backend = backend;
+  record.path = job.path;
+  record.updated_ms = now;
+  if (auto st = db->put(record); !st)
+    return st;
+  return record;
+}
+
+status journal_state::commit(direction dir, const std::string& oid, int64_t committed) {
+  auto existing = db->get(dir, oid);
+  if (!existing)
+    return existing.error();
+  if (!*existing)
+    return status::success(); // finished meanwhile: nothing to advance
+  auto record = std::move(**existing);
+  record.committed = committed;
+  record.updated_ms = now_ms();
+  return db->put(record);
+}
+
+status journal_state::failed(direction dir, const std::string& oid, attempt_error error) {
+  auto existing = db->get(dir, oid);
+  if (!existing)
+    return existing.error();
+  if (!*existing)
+    return status::success();
+  auto record = std::move(**existing);
+  record.add_error(std::move(error));
+  record.state = transfer_state::queued;
+  record.updated_ms = now_ms();
+  return db->put(record);
+}
+
+status journal_state::finish(const transfer_outcome& outcome) {
+  auto existing = db->get(outcome.dir, outcome.oid);
+  if (!existing)
+    return existing.error();
+  transfer_record record;
+  if (*existing) {
+    record = std::move(**existing);
+  } else {
+    record.oid = outcome.oid;
+    record.dir = outcome.dir;
+    record.created_ms = now_ms();
+  }
+  auto now = now_ms();
+  record.updated_ms = now;
+  record.finished_ms = now;
+  if (outcome.ok()) {
+    record.state = transfer_state::done;
+    record.committed = record.size;
+  } else {
+    record.state = transfer_state::failed;
+    record.add_error({now, to_string(outcome.code), outcome.message});
+  }
+  return db->finish(record);
+}
+
+journal_actor::behavior_type journal(journal_actor::stateful_pointer<journal_state> self,
+                                     std::shared_ptr<journal_db> db) {
+  self->state.db = std::move(db);
+  // Journal writes that fail are logged, not fatal: a transfer's data path
+  // does not depend on its bookkeeping, and the next write may succeed.
+  auto check = [](const status& st, const char* what) {
+    if (!st)
+      log()->warn("journal: {} failed: {}", what, st.to_string());
+  };
+  return {
+    [=](atom::begin, const transfer_job& job,
+        const std::string& backend) -> caf::result<transfer_record> {
+      auto record = self->state.begin(job, backend);
+      if (!record)
+        return to_error(record.error());
+      return std::move(*record);
+    },
+    [=](atom::commit, direction dir, const std::string& oid, int64_t committed) {
+      check(self->state.commit(dir, oid, committed), "recording progress");
+    },
+    [=](atom::failed, direction dir, const std::string& oid, attempt_error error) {
+      check(self->state.failed(dir, oid, std::move(error)), "recording an attempt error");
+      return true;
+    },
+    [=](atom::finish, const transfer_outcome& outcome) {
+      check(self->state.finish(outcome), "finishing a transfer");
+      return true;
+    },
+    [=](atom::recover) -> caf::result<std::vector<transfer_record>> {
+      auto recovered = self->state.db->recover();
+      if (!recovered)
+        return to_error(recovered.error());
+      return std::move(*recovered);
+    },
+    [=](atom::snapshot) -> caf::result<journal_snapshot> {
+      auto active = self->state.db->active();
+      if (!active)
+        return to_error(active.error());
+      auto history = self->state.db->history(50);
+      if (!history)
+        return to_error(history.error());
+      return journal_snapshot{std::move(*active), std::move(*history)};
+    },
+  };
+}
+
+} // namespace ferry

@@ -1,0 +1,82 @@
+#include "actors/retry_policy.hpp"
+
+#include <algorithm>
+
+namespace ferry {
+
+retry_class classify(errc code) {
+  switch (code) {
+    case errc::io_error:
+    case errc::unavailable:
+    case errc::busy:
+      return retry_class::transient;
+    case errc::ok:
+    case errc::invalid_request:
+    case errc::size_mismatch:
+    case errc::hash_mismatch:
+    case errc::not_found:
+    case errc::path_rejected:
+    case errc::permission_denied:
+    case errc::no_space:
+    case errc::corrupt_record:
+    case errc::config_error:
+    case errc::cancelled:
+    case errc::internal:
+      return retry_class::permanent;
+  }
+  return retry_class::permanent;
+}
+
+restart_budget::restart_budget(int max_restarts, std::chrono::milliseconds window)
+  : max_restarts_(std::max(max_restarts, 0)), window_(window) {
+}
+
+void restart_budget::expire(clock::time_point now) {
+  while (!restarts_.empty() && now - restarts_.front() >= window_)
+    restarts_.pop_front();
+}
+
+bool restart_budget::try_acquire(clock::time_point now) {
+  expire(now);
+  if (static_cast<int>(restarts_.size()) >= max_restarts_)
+    return false;
+  restarts_.push_back(now);
+  return true;
+}
+
+int restart_budget::used(clock::time_point now) {
+  expire(now);
+  return static_cast<int>(restarts_.size());
+}
+
+std::string retry_decision::explain(const status& failure, int attempts) const {
+  auto last = failure.to_string();
+  switch (what) {
+    case retry:
+      return {};
+    case permanent:
+      return last;
+    case exhausted:
+      return "gave up after " + std::to_string(attempts) + " attempts; last error: " + last;
+    case overloaded:
+      return "gave up: too many transfers failing at once (store unhealthy?); last error: " + last;
+  }
+  return last;
+}
+
+retry_policy::retry_policy(int max_attempts, backoff delays, restart_budget budget)
+  : max_attempts_(std::max(max_attempts, 1)), delays_(std::move(delays)), budget_(std::move(budget)) {
+}
+
+retry_decision retry_policy::decide(const status& failure, int attempts,
+                                    restart_budget::clock::time_point now) {
+  if (classify(failure.code()) == retry_class::permanent)
+    return {retry_decision::permanent, {}};
+  if (attempts >= max_attempts_)
+    return {retry_decision::exhausted, {}};
+  if (!budget_.try_acquire(now))
+    return {retry_decision::overloaded, {}};
+  return {retry_decision::retry, delays_.next(attempts)};
+}
+
+} // namespace ferry

@@ -1,0 +1,350 @@
+#include "actors/transfer_task.hpp"
+
+#include "store/object_store.hpp"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <system_error>
+
+namespace fs = std::filesystem;
+
+namespace ferry {
+
+namespace {
+
+/// Owns a file descriptor.
+class fd_guard {
+public:
+  fd_guard() = default;
+  explicit fd_guard(int fd) : fd_(fd) {}
+  fd_guard(const fd_guard&) = delete;
+  fd_guard& operator=(const fd_guard&) = delete;
+  ~fd_guard() { reset(); }
+  void reset(int fd = -1) {
+    if (fd_ >= 0)
+      ::close(fd_);
+    fd_ = fd;
+  }
+  int get() const { return fd_; }
+
+private:
+  int fd_ = -1;
+};
+
+/// Reads up to `size` bytes, retrying on EINTR and short reads; fewer bytes
+/// only at end of file.
+result<size_t> read_full(int fd, char* buffer, size_t size, const std::string& what) {
+  size_t done = 0;
+  while (done < size) {
+    auto n = ::read(fd, buffer + done, size - done);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return from_errno(errno, "cannot read " + what);
+    }
+    if (n == 0)
+      break;
+    done += static_cast<size_t>(n);
+  }
+  return done;
+}
+
+status write_full(int fd, const char* data, size_t size, const std::string& what) {
+  while (size > 0) {
+    auto n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return from_errno(errno, "cannot write " + what);
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return status::success();
+}
+
+/// Feeds the first `length` bytes of `fd` into `hash` (the prefix a resumed
+/// attempt keeps) and leaves the file offset at `length`.
+status hash_prefix(int fd, int64_t length, sha256& hash, std::vector<char>& buffer,
+                   const std::string& what) {
+  if (::lseek(fd, 0, SEEK_SET) < 0)
+    return from_errno(errno, "cannot seek in " + what);
+  int64_t left = length;
+  while (left > 0) {
+    auto want = static_cast<size_t>(std::min<int64_t>(left, static_cast<int64_t>(buffer.size())));
+    auto got = read_full(fd, buffer.data(), want, what);
+    if (!got)
+      return got.error();
+    if (*got != want)
+      return {errc::io_error, what + " is shorter than its recorded progress"};
+    hash.update(buffer.data(), *got);
+    left -= static_cast<int64_t>(*got);
+  }
+  return status::success();
+}
+
+bool is_within(const fs::path& path, const fs::path& root) {
+  auto p = path.begin();
+  for (auto r = root.begin(); r != root.end(); ++r, ++p) {
+    if (r->empty() && std::next(r) == root.end())
+      break; // a trailing separator in root
+    if (p == path.end() || *p != *r)
+      return false;
+  }
+  return true;
+}
+
+// -- upload -------------------------------------------------------------------
+
+class upload_task final : public transfer_task {
+public:
+  upload_task(const engine_config& config, std::string oid, int64_t size, std::string path)
+    : config_(config), oid_(std::move(oid)), size_(size), path_(std::move(path)),
+      buffer_(config.chunk_bytes) {
+  }
+
+  result<int64_t> start(int64_t resume_from) override {
+    auto checked = check_upload_path(path_, config_.upload_roots);
+    if (!checked)
+      return checked.error();
+    source_name_ = "local file " + checked->string();
+    source_.reset(::open(checked->c_str(), O_RDONLY | O_CLOEXEC));
+    if (source_.get() < 0)
+      return from_errno(errno, "cannot open " + source_name_);
+    struct stat info {};
+    if (::fstat(source_.get(), &info) != 0)
+      return from_errno(errno, "cannot stat " + source_name_);
+    if (info.st_size != size_)
+      return status{errc::size_mismatch, source_name_ + " has " + std::to_string(info.st_size) +
+                                           " bytes but git-lfs announced " + std::to_string(size_) +
+                                           " for " + oid_ + "; nothing was stored"};
+    auto writer = config_.store->open_write(oid_, size_, resume_from > 0);
+    if (!writer)
+      return writer.error();
+    writer_ = std::move(*writer);
+    offset_ = std::min(writer_->offset(), size_);
+    if (auto st = hash_prefix(source_.get(), offset_, hash_, buffer_, source_name_); !st)
+      return st;
+    return offset_;
+  }
+
+  result<step_result> step() override {
+    step_result out;
+    auto want = static_cast<size_t>(
+      std::min<int64_t>(size_ - offset_, static_cast<int64_t>(buffer_.size())));
+    if (want > 0) {
+      auto got = read_full(source_.get(), buffer_.data(), want, source_name_);
+      if (!got)
+        return got.error();
+      if (*got < want)
+        return status{errc::size_mismatch, source_name_ + " shrank while being uploaded"};
+      hash_.update(buffer_.data(), *got);
+      if (auto st = writer_->write(buffer_.data(), *got); !st)
+        return st;
+      offset_ += static_cast<int64_t>(*got);
+      unsynced_ += static_cast<int64_t>(*got);
+      out.bytes = static_cast<int64_t>(*got);
+    }
+    if (unsynced_ >= config_.sync_bytes && offset_ < size_) {
+      if (auto st = writer_->sync(); !st)
+        return st;
+      unsynced_ = 0;
+      out.synced = offset_;
+    }
+    out.finished = offset_ >= size_;
+    return out;
+  }
+
+  result<std::string> complete() override {
+    // The source must end exactly at the announced size and hash to the oid;
+    // otherwise nothing may be published.
+    char extra = 0;
+    auto more = read_full(source_.get(), &extra, 1, source_name_);
+    if (!more)
+      return more.error();
+    auto digest = hash_.hex_digest();
+    if (*more != 0 || digest != oid_) {
+      writer_->abort();
+      if (*more != 0)
+        return status{errc::size_mismatch, source_name_ + " is longer than the " +
+                                             std::to_string(size_) +
+                                             " bytes git-lfs announced; nothing was stored"};
+      return status{errc::hash_mismatch, source_name_ + " does not match oid " + oid_ +
+                                           " (its content hashes to " + digest +
+                                           "); nothing was stored"};
+    }
+    auto st = writer_->commit();
+    if (st.code() == errc::hash_mismatch || st.code() == errc::size_mismatch) {
+      // The source verified, so the store's copy went bad (for example an
+      // interrupted write's partial data). Retry from byte 0.
+      discard_partial_ = true;
+      return status{errc::io_error, "stored bytes failed verification, retrying from the start: " +
+                                      st.message()};
+    }
+    if (!st)
+      return st;
+    return std::string{};
+  }
+
+private:
+  const engine_config& config_;
+  std::string oid_;
+  int64_t size_;
+  std::string path_;
+  std::string source_name_;
+  std::vector<char> buffer_;
+  fd_guard source_;
+  std::unique_ptr<object_writer> writer_;
+  sha256 hash_;
+  int64_t offset_ = 0;
+  int64_t unsynced_ = 0;
+};
+
+// -- download -----------------------------------------------------------------
+
+class download_task final : public transfer_task {
+public:
+  download_task(const engine_config& config, std::string oid, int64_t size)
+    : config_(config), oid_(std::move(oid)), size_(size), buffer_(config.chunk_bytes) {
+    partial_ = config_.download_dir / (oid_ + ".part");
+    final_ = config_.download_dir / oid_;
+    partial_name_ = "download file " + partial_.string();
+  }
+
+  result<int64_t> start(int64_t resume_from) override {
+    std::error_code ec;
+    fs::create_directories(config_.download_dir, ec);
+    if (ec)
+      return status{errc::io_error, "cannot create download directory " +
+                                      config_.download_dir.string() + ": " + ec.message()};
+    auto info = config_.store->stat(oid_);
+    if (!info)
+      return info.error();
+    if (!*info)
+      return status{errc::not_found, "object " + oid_ + " is not in the store " +
+                                       config_.store->describe()};
+    if ((*info)->size != size_)
+      return status{errc::size_mismatch, "the store's copy of " + oid_ + " has " +
+                                           std::to_string((*info)->size) + " bytes, expected " +
+                                           std::to_string(size_) + " (truncated or corrupt)"};
+    partial_fd_.reset(::open(partial_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (partial_fd_.get() < 0)
+      return from_errno(errno, "cannot open " + partial_name_);
+    struct stat local {};
+    if (::fstat(partial_fd_.get(), &local) != 0)
+      return from_errno(errno, "cannot stat " + partial_name_);
+    // Keep only what the journal recorded as durable.
+    offset_ = (resume_from > 0 && local.st_size >= resume_from) ? std::min(resume_from, size_) : 0;
+    if (::ftruncate(partial_fd_.get(), offset_) != 0)
+      return from_errno(errno, "cannot truncate " + partial_name_);
+    if (auto st = hash_prefix(partial_fd_.get(), offset_, hash_, buffer_, partial_name_); !st)
+      return st;
+    auto reader = config_.store->open_read(oid_, offset_);
+    if (!reader)
+      return reader.error();
+    reader_ = std::move(*reader);
+    return offset_;
+  }
+
+  result<step_result> step() override {
+    step_result out;
+    if (offset_ < size_) {
+      auto want = static_cast<size_t>(
+        std::min<int64_t>(size_ - offset_, static_cast<int64_t>(buffer_.size())));
+      auto got = reader_->read(buffer_.data(), want);
+      if (!got)
+        return got.error();
+      if (*got == 0)
+        return status{errc::io_error, "the store's copy of " + oid_ + " ended after " +
+                                        std::to_string(offset_) + " of " + std::to_string(size_) +
+                                        " bytes"};
+      hash_.update(buffer_.data(), *got);
+      if (auto st = write_full(partial_fd_.get(), buffer_.data(), *got, partial_name_); !st)
+        return st;
+      offset_ += static_cast<int64_t>(*got);
+      unsynced_ += static_cast<int64_t>(*got);
+      out.bytes = static_cast<int64_t>(*got);
+    }
+    if (unsynced_ >= config_.sync_bytes && offset_ < size_) {
+      if (::fdatasync(partial_fd_.get()) != 0)
+        return from_errno(errno, "cannot sync " + partial_name_);
+      unsynced_ = 0;
+      out.synced = offset_;
+    }
+    out.finished = offset_ >= size_;
+    return out;
+  }
+
+  result<std::string> complete() override {
+    auto digest = hash_.hex_digest();
+    if (digest != oid_) {
+      partial_fd_.reset();
+      ::unlink(partial_.c_str());
+      discard_partial_ = true;
+      return status{errc::hash_mismatch, "the store's copy of " + oid_ +
+                                           " is corrupt (its content hashes to " + digest +
+                                           "); nothing was written"};
+    }
+    if (::fsync(partial_fd_.get()) != 0)
+      return from_errno(errno, "cannot sync " + partial_name_);
+    partial_fd_.reset();
+    if (::rename(partial_.c_str(), final_.c_str()) != 0)
+      return from_errno(errno, "cannot rename " + partial_name_);
+    return final_.string();
+  }
+
+private:
+  const engine_config& config_;
+  std::string oid_;
+  int64_t size_;
+  std::vector<char> buffer_;
+  fs::path partial_;
+  fs::path final_;
+  std::string partial_name_;
+  fd_guard partial_fd_;
+  std::unique_ptr<object_reader> reader_;
+  sha256 hash_;
+  int64_t offset_ = 0;
+  int64_t unsynced_ = 0;
+};
+
+} // namespace
+
+result<fs::path> check_upload_path(const std::string& path, const std::vector<fs::path>& roots) {
+  if (path.empty())
+    return status{errc::path_rejected, "upload request has an empty path"};
+  std::error_code ec;
+  auto resolved = fs::canonical(fs::path{path}, ec);
+  if (ec)
+    return status{errc::not_found, "upload source " + path + " cannot be opened: " + ec.message()};
+  bool allowed = false;
+  for (auto& root : roots) {
+    if (root.empty())
+      continue; // an empty root would contain everything
+    auto canonical_root = fs::weakly_canonical(root, ec);
+    if (!ec && is_within(resolved, canonical_root)) {
+      allowed = true;
+      break;
+    }
+  }
+  if (!allowed)
+    return status{errc::path_rejected,
+                  "upload source " + path + " is outside the repository; refusing to read it"};
+  if (!fs::is_regular_file(resolved, ec))
+    return status{errc::path_rejected, "upload source " + path + " is not a regular file"};
+  return resolved;
+}
+
+std::unique_ptr<transfer_task> make_transfer_task(const engine_config& config,
+                                                  const std::string& oid, direction dir,
+                                                  int64_t size, const std::string& path) {
+  if (dir == direction::upload)
+    return std::make_unique<upload_task>(config, oid, size, path);
+  return std::make_unique<download_task>(config, oid, size);
+}
+
+} // namespace ferry

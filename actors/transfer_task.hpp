@@ -1,0 +1,62 @@
+#pragma once
+
+#include "actors/engine_config.hpp"
+#include "store/sha256.hpp"
+#include "store/status.hpp"
+#include "store/transfer_record.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ferry {
+
+/// The work of one attempt at one object, in steps, without actors: a worker
+/// calls start(), then step() until it reports `finished`, then complete().
+/// Every byte is counted and hashed as it moves; complete() reports success
+/// only for content that has the object's exact size and SHA-256.
+class transfer_task {
+public:
+  struct step_result {
+    /// Bytes moved by this step.
+    int64_t bytes = 0;
+    /// Set when this step made data durable: the new resume point.
+    std::optional<int64_t> synced;
+    /// All bytes moved; call complete().
+    bool finished = false;
+  };
+
+  virtual ~transfer_task() = default;
+
+  /// Prepares the attempt. `resume_from` is the journal's resume point;
+  /// returns the offset the attempt actually continues from.
+  virtual result<int64_t> start(int64_t resume_from) = 0;
+
+  /// Moves the next chunk.
+  virtual result<step_result> step() = 0;
+
+  /// Verifies and publishes the object. For downloads, returns the path of
+  /// the verified file; for uploads, an empty string.
+  virtual result<std::string> complete() = 0;
+
+  /// True when the partial data of this attempt must not be resumed (it
+  /// failed verification); the next attempt starts from byte 0.
+  bool discard_partial() const { return discard_partial_; }
+
+protected:
+  bool discard_partial_ = false;
+};
+
+/// Creates the task for `job` (upload or download by job.dir).
+std::unique_ptr<transfer_task> make_transfer_task(const engine_config& config,
+                                                  const std::string& oid, direction dir,
+                                                  int64_t size, const std::string& path);
+
+/// Checks an upload source path: it must resolve (after symlinks) to a
+/// regular file under one of `roots`. Returns the resolved path.
+result<std::filesystem::path> check_upload_path(const std::string& path,
+                                                const std::vector<std::filesystem::path>& roots);
+
+} // namespace ferry

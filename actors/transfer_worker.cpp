@@ -1,0 +1,95 @@
+#include "actors/transfer_worker.hpp"
+
+#include "actors/logging.hpp"
+
+#include <caf/all.hpp>
+
+namespace ferry {
+
+namespace {
+
+using worker_pointer = worker_actor::stateful_pointer<transfer_worker_state>;
+
+void report(worker_pointer self, const progress_throttle::report& r) {
+  auto& st = self->state;
+  self->send(st.sink, atom::progress_v,
+             progress_note{st.job.id, st.job.oid, r.bytes_so_far, r.bytes_since_last});
+}
+
+void fail(worker_pointer self, const status& failure) {
+  auto& st = self->state;
+  if (st.task && st.task->discard_partial())
+    self->send(st.journal, atom::commit_v, st.job.dir, st.job.oid, int64_t{0});
+  self->quit(to_error(failure));
+}
+
+void start(worker_pointer self, const transfer_record& record) {
+  auto& st = self->state;
+  st.task = make_transfer_task(*st.config, st.job.oid, st.job.dir, st.job.size, st.job.path);
+  auto offset = st.task->start(record.committed);
+  if (!offset)
+    return fail(self, offset.error());
+  if (*offset > 0)
+    log()->info("{} {}: resuming at byte {} of {}", to_string(st.job.dir), st.job.oid, *offset,
+                st.job.size);
+  st.progress.emplace(st.job.size, progress_throttle::clock::now());
+  st.progress->resume_at(*offset);
+  self->send(self, atom::step_v);
+}
+
+void finish(worker_pointer self) {
+  auto& st = self->state;
+  auto path = st.task->complete();
+  if (!path)
+    return fail(self, path.error());
+  if (auto r = st.progress->finish())
+    report(self, *r);
+  self->send(st.parent, atom::done_v, st.job.id, std::move(*path));
+  self->quit();
+}
+
+} // namespace
+
+worker_actor::behavior_type transfer_worker(worker_pointer self, transfer_job job,
+                                            std::shared_ptr<const engine_config> config,
+                                            journal_actor journal, supervisor_actor parent,
+                                            progress_sink_actor sink) {
+  auto& st = self->state;
+  st.job = std::move(job);
+  st.config = std::move(config);
+  st.journal = std::move(journal);
+  st.parent = std::move(parent);
+  st.sink = std::move(sink);
+  // An exception is a failed attempt like any other; keep its text.
+  self->set_exception_handler([](std::exception_ptr& ptr) -> caf::error {
+    try {
+      std::rethrow_exception(ptr);
+    } catch (const std::exception& e) {
+      return to_error({errc::io_error, std::string{"unexpected error: "} + e.what()});
+    } catch (...) {
+      return to_error({errc::internal, "unexpected non-standard exception"});
+    }
+  });
+  self->request(st.journal, caf::infinite, atom::begin_v, st.job, st.config->store->describe())
+    .then([=](const transfer_record& record) { start(self, record); },
+          [=](const caf::error& err) {
+            fail(self, to_status(err).with_context("journal unavailable"));
+          });
+  return {
+    [=](atom::step) {
+      auto& st = self->state;
+      auto moved = st.task->step();
+      if (!moved)
+        return fail(self, moved.error());
+      if (moved->synced)
+        self->send(st.journal, atom::commit_v, st.job.dir, st.job.oid, *moved->synced);
+      if (auto r = st.progress->add(moved->bytes, progress_throttle::clock::now()))
+        report(self, *r);
+      if (moved->finished)
+        return finish(self);
+      self->send(self, atom::step_v);
+    },
+  };
+}
+
+} // namespace ferry

@@ -1,0 +1,36 @@
+#pragma once
+
+#include "actors/engine_config.hpp"
+#include "actors/interfaces.hpp"
+#include "actors/progress_throttle.hpp"
+#include "actors/transfer_task.hpp"
+
+#include <memory>
+#include <optional>
+
+namespace ferry {
+
+struct transfer_worker_state {
+  transfer_job job;
+  std::shared_ptr<const engine_config> config;
+  journal_actor journal;
+  supervisor_actor parent;
+  progress_sink_actor sink;
+  std::unique_ptr<transfer_task> task;
+  std::optional<progress_throttle> progress;
+
+  static inline const char* name = "transfer_worker";
+};
+
+/// Spawns a WORKER for one attempt at `job`. It asks the journal where to
+/// resume, moves the object chunk by chunk (syncing and recording the resume
+/// point every engine_config::sync_bytes), reports progress to `sink`, and
+/// then either sends `done` to `parent` and exits normally, or exits with the
+/// error as its exit reason, leaving the decision to retry to `parent`.
+worker_actor::behavior_type transfer_worker(worker_actor::stateful_pointer<transfer_worker_state> self,
+                                            transfer_job job,
+                                            std::shared_ptr<const engine_config> config,
+                                            journal_actor journal, supervisor_actor parent,
+                                            progress_sink_actor sink);
+
+} // namespace ferry

@@ -1,0 +1,108 @@
+#include "cli/commands.hpp"
+
+#include "actors/engine.hpp"
+#include "actors/logging.hpp"
+#include "config/git_config.hpp"
+#include "config/settings.hpp"
+#include "protocol/line_splitter.hpp"
+#include "protocol/transfer_protocol.hpp"
+#include "store/open_store.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <random>
+#include <unistd.h>
+
+namespace ferry::cli {
+
+namespace {
+
+void write_line(const std::string& line) {
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fputc('\n', stdout);
+  if (std::fflush(stdout) != 0)
+    log()->error("cannot write to git-lfs (stdout): {}", std::strerror(errno));
+}
+
+/// When the agent cannot start (bad configuration, journal in use, store
+/// unreachable), it still speaks the protocol so git-lfs shows the reason:
+/// init gets the error, and so does every transfer, until terminate.
+int refuse_all(const std::string& reason) {
+  log()->error("{}", reason);
+  protocol::line_splitter splitter{1 << 20};
+  auto answer = [&](const protocol::line_splitter::line& line) {
+    if (line.too_long)
+      return write_line(protocol::encode_error(protocol::code::too_large, reason)), true;
+    auto decoded = protocol::decode_request(line.text);
+    if (auto* error = std::get_if<protocol::decode_error>(&decoded))
+      return write_line(protocol::encode_decode_error(*error)), true;
+    auto& request = std::get<protocol::request>(decoded);
+    if (std::holds_alternative<protocol::terminate_request>(request))
+      return false;
+    if (auto* transfer = std::get_if<protocol::transfer_request>(&request))
+      write_line(protocol::encode_complete_error(transfer->oid, protocol::code::unavailable, reason));
+    else
+      write_line(protocol::encode_error(protocol::code::unavailable, reason));
+    return true;
+  };
+  char buffer[64 << 10];
+  for (;;) {
+    auto n = ::read(STDIN_FILENO, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR)
+      continue;
+    auto lines = n > 0 ? splitter.feed({buffer, static_cast<size_t>(n)}) : splitter.finish();
+    for (auto& line : lines)
+      if (!answer(line))
+        return 1;
+    if (n <= 0)
+      return 1;
+  }
+}
+
+} // namespace
+
+int run_agent_command(const flag_map& flags) {
+  auto repo = config::discover_repo();
+  std::filesystem::path lfs_dir = repo ? repo->lfs_dir : std::filesystem::path{};
+  auto git = config::read_git_config();
+  if (!git)
+    return refuse_all("ferry: cannot read git config: " + git.error().message());
+  auto settings = config::resolve({*git, config::read_environment(), flags}, lfs_dir);
+  if (!settings)
+    return refuse_all("ferry: " + settings.error().message());
+  if (auto problem = configure_logging(settings->log_level, settings->log_file); !problem.empty())
+    log()->warn("{}", problem);
+  if (!repo)
+    return refuse_all("ferry: " + repo.error().message());
+  auto store = open_store(settings->store_url);
+  if (!store)
+    return refuse_all("ferry: " + store.error().message());
+  journal_db::options journal_options;
+  journal_options.history_limit = settings->history_limit;
+  auto journal = journal_db::open(settings->journal_dir, journal_options);
+  if (!journal) {
+    auto message = journal.error().message();
+    if (journal.error().code() == errc::busy)
+      message += ". git-lfs must start one ferry agent per repository at a time: set "
+                 "lfs.customtransfer.ferry.concurrent=false (ferry install does)";
+    return refuse_all("ferry: " + message);
+  }
+
+  agent_options options;
+  auto& engine = options.config;
+  engine.store = std::move(*store);
+  engine.upload_roots = {repo->top_level, repo->common_dir, repo->lfs_dir};
+  engine.download_dir = repo->lfs_dir / "tmp" / "ferry";
+  engine.max_attempts = settings->max_attempts;
+  engine.backoff_base = settings->backoff_base;
+  engine.backoff_max = settings->backoff_max;
+  engine.seed = std::random_device{}();
+  options.journal = std::move(*journal);
+  options.input_fd = STDIN_FILENO;
+  options.write = write_line;
+  log()->info("agent started in {} (store {}, journal {})", repo->top_level.string(),
+              engine.store->describe(), settings->journal_dir.string());
+  return run_agent(std::move(options));
+}
+
+} // namespace ferry::cli

@@ -1,0 +1,23 @@
+#pragma once
+
+#include <map>
+#include <string>
+
+namespace ferry::cli {
+
+/// Flags given on the command line, keyed as config::sources::flags expects.
+using flag_map = std::map<std::string, std::string>;
+
+/// `ferry agent`: serve git-lfs's custom transfer protocol on stdin/stdout.
+int run_agent_command(const flag_map& flags);
+
+/// `ferry install`: configure git-lfs to use ferry as its standalone agent.
+int run_install(const std::string& store_url, bool global);
+
+/// `ferry uninstall`: remove what install wrote.
+int run_uninstall(bool global);
+
+/// `ferry status`: in-flight transfers, failures and recent history.
+int run_status(const flag_map& flags, bool json, size_t limit);
+
+} // namespace ferry::cli

@@ -1,0 +1,70 @@
+#include "cli/commands.hpp"
+
+#include "ferry/version.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+
+namespace {
+
+/// Adds an option whose value lands in `flags[name]` only when given, so
+/// that unset flags do not override the environment or git config.
+void add_setting_flag(CLI::App* cmd, ferry::cli::flag_map& flags, const std::string& name,
+                      const std::string& help) {
+  cmd->add_option_function<std::string>(
+    "--" + name, [&flags, name](const std::string& value) { flags[name] = value; }, help);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  // A closed stdout must show up as a write error, not kill the agent.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  CLI::App app{"ferry: a verified, resumable Git LFS transfer engine.\n"
+               "Run 'ferry install --store file:///path/to/store' in a repository, then use\n"
+               "git lfs push / pull as usual. See 'ferry <command> --help'."};
+  app.set_version_flag("--version", std::string{"ferry "} + ferry::version);
+  app.require_subcommand(1);
+
+  ferry::cli::flag_map flags;
+
+  auto* agent = app.add_subcommand(
+    "agent", "Serve git-lfs's custom transfer protocol on stdin/stdout (git-lfs runs this).");
+  add_setting_flag(agent, flags, "store", "Store URL (overrides ferry.store / FERRY_STORE)");
+  add_setting_flag(agent, flags, "journal", "Journal directory (default: <git-dir>/lfs/ferry)");
+  add_setting_flag(agent, flags, "max-attempts", "Attempts per object before failing (1-100)");
+  add_setting_flag(agent, flags, "log-level", "trace, debug, info, warn, error or off");
+  add_setting_flag(agent, flags, "log-file", "Log file (default: <journal>/ferry.log)");
+
+  std::string store_url;
+  bool global = false;
+  auto* install = app.add_subcommand(
+    "install", "Configure git-lfs in this repository (or --global) to move objects through ferry.");
+  install->add_option("--store", store_url,
+                      "Where objects live: file:///absolute/path (a folder, created if missing)")
+    ->required();
+  install->add_flag("--global", global, "Write the user's global git config instead of the repository's");
+
+  auto* uninstall = app.add_subcommand("uninstall", "Remove the git config that install wrote.");
+  uninstall->add_flag("--global", global, "Remove it from the user's global git config");
+
+  bool json = false;
+  size_t limit = 20;
+  auto* status = app.add_subcommand(
+    "status", "Show transfers in flight, failures with their reasons, and recent history.");
+  status->add_flag("--json", json, "Print the journal records as JSON");
+  status->add_option("--limit", limit, "How many finished transfers to show (default 20)");
+  add_setting_flag(status, flags, "journal", "Journal directory (default: <git-dir>/lfs/ferry)");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (agent->parsed())
+    return ferry::cli::run_agent_command(flags);
+  if (install->parsed())
+    return ferry::cli::run_install(store_url, global);
+  if (uninstall->parsed())
+    return ferry::cli::run_uninstall(global);
+  return ferry::cli::run_status(flags, json, limit);
+}

@@ -1,0 +1,115 @@
+#include "cli/commands.hpp"
+
+#include "config/git_config.hpp"
+#include "config/settings.hpp"
+#include "store/journal_db.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <ctime>
+#include <iostream>
+
+namespace ferry::cli {
+
+namespace {
+
+std::string local_time(int64_t ms) {
+  if (ms <= 0)
+    return "-";
+  std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm parts{};
+  localtime_r(&seconds, &parts);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &parts);
+  return text;
+}
+
+std::string last_error(const transfer_record& record) {
+  if (record.errors.empty())
+    return {};
+  auto& e = record.errors.back();
+  return e.code + ": " + e.message;
+}
+
+void print_record(const transfer_record& record) {
+  std::cout << "  " << to_string(record.dir) << " " << record.oid << "  " << record.committed << "/"
+            << record.size << " bytes, " << record.attempts << " attempt(s), "
+            << to_string(record.state) << ", " << local_time(record.updated_ms) << "\n";
+  if (record.resumed_from > 0)
+    std::cout << "      resumed from byte " << record.resumed_from << "\n";
+  if (auto error = last_error(record); !error.empty())
+    std::cout << "      last error: " << error << "\n";
+}
+
+nlohmann::json to_json(const std::vector<transfer_record>& records) {
+  auto list = nlohmann::json::array();
+  for (auto& record : records)
+    list.push_back(nlohmann::json::parse(encode(record)));
+  return list;
+}
+
+} // namespace
+
+int run_status(const flag_map& flags, bool json, size_t limit) {
+  auto repo = config::discover_repo();
+  auto git = config::read_git_config();
+  if (!git) {
+    std::cerr << "ferry status: cannot read git config: " << git.error().message() << "\n";
+    return 1;
+  }
+  auto settings = config::resolve({*git, config::read_environment(), flags},
+                                  repo ? repo->lfs_dir : std::filesystem::path{});
+  if (!settings) {
+    std::cerr << "ferry status: " << settings.error().message() << "\n";
+    return 2;
+  }
+  // Read-only: works while an agent is using the journal.
+  journal_db::options options;
+  options.read_only = true;
+  auto journal = journal_db::open(settings->journal_dir, options);
+  if (!journal && journal.error().code() == errc::not_found) {
+    if (json)
+      std::cout << nlohmann::json{{"journal", settings->journal_dir.string()},
+                                  {"active", nlohmann::json::array()},
+                                  {"history", nlohmann::json::array()}}
+                << "\n";
+    else
+      std::cout << "No transfers recorded yet (journal " << settings->journal_dir.string() << ").\n";
+    return 0;
+  }
+  if (!journal) {
+    std::cerr << "ferry status: " << journal.error().message() << "\n";
+    return 1;
+  }
+  auto active = (*journal)->active();
+  auto history = (*journal)->history(limit);
+  if (!active || !history) {
+    auto& error = !active ? active.error() : history.error();
+    std::cerr << "ferry status: " << error.message() << "\n";
+    return 1;
+  }
+  if (json) {
+    std::cout << nlohmann::json{{"journal", settings->journal_dir.string()},
+                                {"active", to_json(*active)},
+                                {"history", to_json(*history)}}
+              << "\n";
+    return 0;
+  }
+  std::cout << "Journal: " << settings->journal_dir.string() << "\n\n";
+  std::cout << "In flight or waiting to resume: " << active->size() << "\n";
+  for (auto& record : *active)
+    print_record(record);
+  size_t failures = 0;
+  for (auto& record : *history)
+    failures += record.state == transfer_state::failed ? 1 : 0;
+  std::cout << "\nFailed (of the last " << history->size() << "): " << failures << "\n";
+  for (auto& record : *history)
+    if (record.state == transfer_state::failed)
+      print_record(record);
+  std::cout << "\nRecent transfers, newest first:\n";
+  for (auto& record : *history)
+    print_record(record);
+  return 0;
+}
+
+} // namespace ferry::cli

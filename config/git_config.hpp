@@ -1,0 +1,48 @@
+#pragma once
+
+#include "store/status.hpp"
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ferry::config {
+
+struct command_output {
+  int exit_code = 0;
+  std::string out;
+  std::string err;
+};
+
+/// Runs `git <args...>` in `cwd` (the current directory when empty) without a
+/// shell, capturing stdout and stderr. Fails only when git cannot be run; a
+/// non-zero exit is reported in exit_code.
+result<command_output> run_git(const std::vector<std::string>& args,
+                               const std::filesystem::path& cwd = {});
+
+/// `git config --list` as seen from `cwd` (system, global, local, worktree,
+/// with git's precedence: the last value of a key wins), keys lower-cased.
+/// Outside a repository this still returns system and global values.
+result<std::map<std::string, std::string>> read_git_config(const std::filesystem::path& cwd = {});
+
+/// The paths of the repository containing `cwd`.
+struct repo_paths {
+  std::filesystem::path top_level;  ///< working tree root (empty for a bare repo)
+  std::filesystem::path git_dir;    ///< this worktree's git dir
+  std::filesystem::path common_dir; ///< shared git dir (objects, lfs)
+  std::filesystem::path lfs_dir;    ///< `lfs.storage` if set, else <common_dir>/lfs
+};
+
+/// errc::not_found when `cwd` is not inside a git repository.
+result<repo_paths> discover_repo(const std::filesystem::path& cwd = {});
+
+/// `git config [--global] <key> <value>` (local when not global).
+status set_git_config(const std::string& key, const std::string& value, bool global,
+                      const std::filesystem::path& cwd = {});
+
+/// `git config [--global] --unset-all <key>`; an absent key succeeds.
+status unset_git_config(const std::string& key, bool global,
+                        const std::filesystem::path& cwd = {});
+
+} // namespace ferry::config

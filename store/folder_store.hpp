@@ -1,0 +1,44 @@
+#pragma once
+
+#include "store/object_store.hpp"
+
+#include <filesystem>
+
+namespace ferry {
+
+/// Objects as files under a root folder, laid out as
+/// `<root>/<oid[0:2]>/<oid[2:4]>/<oid>` (the layout of git-lfs's own object
+/// directory, lfs-folderstore and the Proton Drive bridge).
+///
+/// A write goes to `<dir>/.<oid>.ferry-partial` in the object's directory,
+/// is fsynced, verified and then renamed over `<oid>`, and the directory is
+/// fsynced; readers never see a half-written object. Names starting with '.'
+/// are never listed as objects.
+class folder_store final : public object_store {
+public:
+  /// Opens (and creates, if needed) a store rooted at `root`.
+  static result<std::unique_ptr<folder_store>> open(const std::filesystem::path& root);
+
+  std::string describe() const override;
+  result<std::optional<object_info>> stat(const std::string& oid) override;
+  result<std::unique_ptr<object_reader>> open_read(const std::string& oid,
+                                                   int64_t offset) override;
+  result<std::unique_ptr<object_writer>> open_write(const std::string& oid, int64_t size,
+                                                    bool resume) override;
+  status list(const std::function<bool(const object_info&)>& visit) override;
+  status remove(const std::string& oid) override;
+
+  /// Final path of an object (whether or not it exists).
+  std::filesystem::path object_path(const std::string& oid) const;
+
+  /// Path of an object's partial write.
+  std::filesystem::path partial_path(const std::string& oid) const;
+
+  const std::filesystem::path& root() const { return root_; }
+
+private:
+  explicit folder_store(std::filesystem::path root) : root_(std::move(root)) {}
+  std::filesystem::path root_;
+};
+
+} // namespace ferry

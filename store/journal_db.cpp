@@ -1,0 +1,288 @@
+#include "store/journal_db.hpp"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <charconv>
+#include <cstdio>
+#include <string>
+#include <system_error>
+
+namespace ferry {
+
+namespace {
+
+const std::string active_prefix = "a/";
+const std::string history_prefix = "h/";
+// The first key after every "h/..." key ('0' follows '/').
+const std::string history_end = "h0";
+const std::string seq_key = "m/seq";
+
+bool valid_oid(const std::string& oid) {
+  if (oid.size() != 64)
+    return false;
+  for (char c : oid)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+      return false;
+  return true;
+}
+
+std::string active_key(direction dir, const std::string& oid) {
+  return active_prefix + (dir == direction::upload ? "u/" : "d/") + oid;
+}
+
+// Zero-padded so that key order is numeric order.
+std::string history_key(uint64_t seq) {
+  char digits[21];
+  std::snprintf(digits, sizeof digits, "%020llu", static_cast<unsigned long long>(seq));
+  return history_prefix + digits;
+}
+
+bool starts_with(const rocksdb::Slice& key, const std::string& prefix) {
+  return key.starts_with(rocksdb::Slice{prefix});
+}
+
+status from_rocksdb(const rocksdb::Status& s, const std::string& context) {
+  if (s.ok())
+    return status::success();
+  errc code = errc::io_error;
+  if (s.IsCorruption())
+    code = errc::corrupt_record;
+  else if (s.IsNoSpace())
+    code = errc::no_space;
+  return {code, context + ": " + s.ToString()};
+}
+
+status from_error_code(const std::error_code& ec, const std::string& context) {
+  errc code = errc::io_error;
+  if (ec == std::errc::permission_denied || ec == std::errc::read_only_file_system)
+    code = errc::permission_denied;
+  else if (ec == std::errc::no_space_on_device)
+    code = errc::no_space;
+  return {code, context + ": " + ec.message()};
+}
+
+rocksdb::WriteOptions synced() {
+  // A record must survive kill -9 and power loss once put() returns.
+  rocksdb::WriteOptions opts;
+  opts.sync = true;
+  return opts;
+}
+
+} // namespace
+
+struct journal_db::impl {
+  std::unique_ptr<rocksdb::DB> db;
+  std::filesystem::path dir;
+  journal_db::options opts;
+  // The seq the next finish() writes; persisted as m/seq.
+  uint64_t next_seq = 1;
+
+  std::string where() const { return "journal " + dir.string(); }
+
+  status writable() const {
+    if (opts.read_only)
+      return {errc::internal, where() + " is open read-only"};
+    return status::success();
+  }
+
+  // A decoded value must match its key, so that recover() can never write a
+  // record back under another object's key.
+  result<transfer_record> decode_active(const std::string& key, const std::string& value) const {
+    auto record = decode_record(value);
+    if (!record)
+      return record.error().with_context(where() + ": " + key);
+    if (active_key(record->dir, record->oid) != key || record->finished())
+      return status{errc::corrupt_record, where() + ": " + key + " holds a "
+                                            + to_string(record->state) + " "
+                                            + to_string(record->dir) + " record for "
+                                            + record->oid};
+    return record;
+  }
+};
+
+journal_db::journal_db(std::unique_ptr<impl> state) : impl_(std::move(state)) {}
+
+journal_db::~journal_db() = default;
+
+result<std::unique_ptr<journal_db>> journal_db::open(const std::filesystem::path& dir,
+                                                     options opts) {
+  auto state = std::make_unique<impl>();
+  state->dir = dir;
+  state->opts = opts;
+
+  std::error_code ec;
+  if (opts.read_only) {
+    // A reader must not create anything; no CURRENT file means no journal.
+    bool found = std::filesystem::exists(dir / "CURRENT", ec);
+    if (ec)
+      return from_error_code(ec, "cannot read journal " + dir.string());
+    if (!found)
+      return status{errc::not_found, "no journal at " + dir.string() + " yet"};
+  } else {
+    std::filesystem::create_directories(dir, ec);
+    if (ec)
+      return from_error_code(ec, "cannot create journal directory " + dir.string());
+  }
+
+  rocksdb::Options db_opts;
+  db_opts.create_if_missing = true;
+  // The journal is small: keep RocksDB's own log and manifest small too.
+  db_opts.info_log_level = rocksdb::WARN_LEVEL;
+  db_opts.keep_log_file_num = 2;
+  db_opts.max_log_file_size = 1 << 20;
+  db_opts.max_manifest_file_size = 4 << 20;
+
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = opts.read_only
+                        ? rocksdb::DB::OpenForReadOnly(db_opts, dir.string(), &raw)
+                        : rocksdb::DB::Open(db_opts, dir.string(), &raw);
+  state->db.reset(raw);
+  if (!s.ok()) {
+    // RocksDB reports a held lock as an IOError naming the LOCK file.
+    if (s.IsIOError() && s.ToString().find("/LOCK") != std::string::npos)
+      return status{errc::busy, "journal " + dir.string() + " is in use by another ferry process"};
+    return from_rocksdb(s, "cannot open journal " + dir.string());
+  }
+
+  std::string seq;
+  s = state->db->Get(rocksdb::ReadOptions{}, seq_key, &seq);
+  if (s.ok()) {
+    auto [end, err] = std::from_chars(seq.data(), seq.data() + seq.size(), state->next_seq);
+    if (err != std::errc{} || end != seq.data() + seq.size() || seq.empty())
+      return status{errc::corrupt_record,
+                    state->where() + ": " + seq_key + " is not a number: \"" + seq + "\""};
+  } else if (!s.IsNotFound()) {
+    return from_rocksdb(s, state->where() + ": cannot read " + seq_key);
+  }
+  return std::unique_ptr<journal_db>{new journal_db{std::move(state)}};
+}
+
+result<std::optional<transfer_record>> journal_db::get(direction dir, const std::string& oid) {
+  std::string key = active_key(dir, oid);
+  std::string value;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions{}, key, &value);
+  if (s.IsNotFound())
+    return std::optional<transfer_record>{};
+  if (!s.ok())
+    return from_rocksdb(s, impl_->where() + ": cannot read " + key);
+  auto record = impl_->decode_active(key, value);
+  if (!record)
+    return record.error();
+  return std::optional<transfer_record>{std::move(record).value()};
+}
+
+status journal_db::put(const transfer_record& record) {
+  if (auto w = impl_->writable(); !w)
+    return w;
+  if (record.finished())
+    return {errc::internal, std::string{"journal put() takes queued or in_flight records, not "}
+                              + to_string(record.state) + " ones (use finish())"};
+  if (!valid_oid(record.oid))
+    return {errc::invalid_request, "invalid oid \"" + record.oid + "\""};
+  std::string key = active_key(record.dir, record.oid);
+  return from_rocksdb(impl_->db->Put(synced(), key, encode(record)),
+                      impl_->where() + ": cannot write " + key);
+}
+
+status journal_db::finish(const transfer_record& record) {
+  if (auto w = impl_->writable(); !w)
+    return w;
+  if (!record.finished())
+    return {errc::internal, std::string{"journal finish() takes done or failed records, not "}
+                              + to_string(record.state) + " ones"};
+  if (!valid_oid(record.oid))
+    return {errc::invalid_request, "invalid oid \"" + record.oid + "\""};
+
+  uint64_t seq = impl_->next_seq;
+  rocksdb::WriteBatch batch;
+  batch.Delete(active_key(record.dir, record.oid));
+  size_t limit = impl_->opts.history_limit;
+  if (limit > 0)
+    batch.Put(history_key(seq), encode(record));
+  batch.Put(seq_key, std::to_string(seq + 1));
+
+  // Seqs are consecutive, so keeping `limit` entries means deleting every
+  // seq below seq + 1 - limit; normally that is just the oldest one.
+  if (seq + 1 > limit) {
+    std::string keep_from = history_key(seq + 1 - limit);
+    std::unique_ptr<rocksdb::Iterator> it{impl_->db->NewIterator(rocksdb::ReadOptions{})};
+    for (it->Seek(history_prefix); it->Valid() && starts_with(it->key(), history_prefix)
+                                   && it->key().compare(keep_from) < 0;
+         it->Next())
+      batch.Delete(it->key());
+    if (!it->status().ok())
+      return from_rocksdb(it->status(), impl_->where() + ": cannot read history");
+  }
+
+  auto s = from_rocksdb(impl_->db->Write(synced(), &batch),
+                        impl_->where() + ": cannot record finished transfer of " + record.oid);
+  if (s)
+    impl_->next_seq = seq + 1;
+  return s;
+}
+
+// One unreadable record fails the whole listing with errc::corrupt_record
+// naming its key: skipping it would silently drop a transfer.
+result<std::vector<transfer_record>> journal_db::active() {
+  std::vector<transfer_record> records;
+  std::unique_ptr<rocksdb::Iterator> it{impl_->db->NewIterator(rocksdb::ReadOptions{})};
+  for (it->Seek(active_prefix); it->Valid() && starts_with(it->key(), active_prefix); it->Next()) {
+    auto record = impl_->decode_active(it->key().ToString(), it->value().ToString());
+    if (!record)
+      return record.error();
+    records.push_back(std::move(record).value());
+  }
+  if (!it->status().ok())
+    return from_rocksdb(it->status(), impl_->where() + ": cannot read active transfers");
+  return records;
+}
+
+result<std::vector<transfer_record>> journal_db::history(size_t limit) {
+  std::vector<transfer_record> records;
+  std::unique_ptr<rocksdb::Iterator> it{impl_->db->NewIterator(rocksdb::ReadOptions{})};
+  for (it->SeekForPrev(history_end);
+       records.size() < limit && it->Valid() && starts_with(it->key(), history_prefix); it->Prev()) {
+    std::string key = it->key().ToString();
+    auto record = decode_record(it->value().ToString());
+    if (!record)
+      return record.error().with_context(impl_->where() + ": " + key);
+    if (!record->finished())
+      return status{errc::corrupt_record, impl_->where() + ": " + key + " holds a "
+                                            + to_string(record->state) + " record"};
+    records.push_back(std::move(record).value());
+  }
+  if (!it->status().ok())
+    return from_rocksdb(it->status(), impl_->where() + ": cannot read history");
+  return records;
+}
+
+result<std::vector<transfer_record>> journal_db::recover() {
+  if (auto w = impl_->writable(); !w)
+    return w;
+  auto all = active();
+  if (!all)
+    return all.error();
+  std::vector<transfer_record> recovered;
+  rocksdb::WriteBatch batch;
+  int64_t now = now_ms();
+  for (auto& record : all.value()) {
+    if (record.state != transfer_state::in_flight)
+      continue;
+    // Committed bytes and errors stay: the next attempt resumes from them.
+    record.state = transfer_state::queued;
+    record.updated_ms = now;
+    batch.Put(active_key(record.dir, record.oid), encode(record));
+    recovered.push_back(std::move(record));
+  }
+  if (recovered.empty())
+    return recovered;
+  auto s = from_rocksdb(impl_->db->Write(synced(), &batch),
+                        impl_->where() + ": cannot requeue interrupted transfers");
+  if (!s)
+    return s;
+  return recovered;
+}
+
+} // namespace ferry

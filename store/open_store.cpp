@@ -1,0 +1,91 @@
+#include "store/open_store.hpp"
+
+#include "store/folder_store.hpp"
+
+#include <cctype>
+#include <optional>
+
+namespace ferry {
+
+namespace {
+
+constexpr const char* supported =
+    "supported: file:///absolute/path or an absolute path such as /srv/lfs-store";
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+// Decodes %XX escapes; nullopt for a malformed escape or an encoded NUL,
+// which no path can contain.
+std::optional<std::string> percent_decode(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out.push_back(text[i]);
+      continue;
+    }
+    if (i + 2 >= text.size())
+      return std::nullopt;
+    int high = hex_value(text[i + 1]);
+    int low = hex_value(text[i + 2]);
+    if (high < 0 || low < 0 || (high == 0 && low == 0))
+      return std::nullopt;
+    out.push_back(static_cast<char>(high * 16 + low));
+    i += 2;
+  }
+  return out;
+}
+
+result<std::shared_ptr<object_store>> open_folder(const std::string& path) {
+  auto store = folder_store::open(path);
+  if (!store)
+    return store.error();
+  return std::shared_ptr<object_store>(std::move(store).value());
+}
+
+} // namespace
+
+result<std::shared_ptr<object_store>> open_store(const std::string& url) {
+  if (url.empty())
+    return status{errc::config_error,
+                  "no store configured: run 'ferry install --store file:///path' or set "
+                  "ferry.store"};
+
+  if (url.front() == '/')
+    return open_folder(url);
+
+  auto separator = url.find("://");
+  if (separator == std::string::npos)
+    return status{errc::config_error, "store path '" + url +
+                                          "' is relative; an absolute path is needed (" +
+                                          supported + ")"};
+
+  std::string scheme = url.substr(0, separator);
+  for (char& c : scheme)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (scheme != "file")
+    return status{errc::config_error,
+                  "unsupported store URL scheme '" + scheme + "' (" + supported + ")"};
+
+  std::string rest = url.substr(separator + 3);
+  if (rest.empty() || rest.front() != '/')
+    return status{errc::config_error,
+                  "store URL '" + url +
+                      "' does not name an absolute path; use three slashes, as in "
+                      "file:///srv/lfs-store"};
+  auto path = percent_decode(rest);
+  if (!path)
+    return status{errc::config_error,
+                  "store URL '" + url + "' has a malformed %-escape (expected %XX, not %00)"};
+  return open_folder(*path);
+}
+
+} // namespace ferry

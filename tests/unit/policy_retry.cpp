@@ -1,0 +1,73 @@
+#include "actors/retry_policy.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace std::chrono_literals;
+using namespace ferry;
+using clock_type = restart_budget::clock;
+
+TEST_CASE("classification separates transient from permanent failures", "[retry]") {
+  CHECK(classify(errc::io_error) == retry_class::transient);
+  CHECK(classify(errc::unavailable) == retry_class::transient);
+  CHECK(classify(errc::busy) == retry_class::transient);
+  CHECK(classify(errc::hash_mismatch) == retry_class::permanent);
+  CHECK(classify(errc::size_mismatch) == retry_class::permanent);
+  CHECK(classify(errc::not_found) == retry_class::permanent);
+  CHECK(classify(errc::invalid_request) == retry_class::permanent);
+  CHECK(classify(errc::path_rejected) == retry_class::permanent);
+  CHECK(classify(errc::no_space) == retry_class::permanent);
+  CHECK(classify(errc::permission_denied) == retry_class::permanent);
+  CHECK(classify(errc::internal) == retry_class::permanent);
+}
+
+TEST_CASE("restart budget caps restarts within a sliding window", "[retry]") {
+  restart_budget budget{3, 10s};
+  auto t0 = clock_type::time_point{} + 1h;
+  CHECK(budget.try_acquire(t0));
+  CHECK(budget.try_acquire(t0 + 1s));
+  CHECK(budget.try_acquire(t0 + 2s));
+  CHECK_FALSE(budget.try_acquire(t0 + 3s));
+  CHECK(budget.used(t0 + 3s) == 3);
+  // The first restart leaves the window at t0 + 10s.
+  CHECK(budget.try_acquire(t0 + 10s));
+  CHECK_FALSE(budget.try_acquire(t0 + 10s));
+  CHECK(budget.used(t0 + 30s) == 0);
+}
+
+TEST_CASE("retry policy retries transient failures with bounded backoff", "[retry]") {
+  retry_policy policy{4, backoff{100ms, 1s, 3}, restart_budget{100, 1min}};
+  auto now = clock_type::time_point{} + 1h;
+  status flaky{errc::io_error, "read failed"};
+  for (int attempt = 1; attempt < 4; ++attempt) {
+    auto d = policy.decide(flaky, attempt, now);
+    REQUIRE(d.what == retry_decision::retry);
+    CHECK(d.delay <= backoff{100ms, 1s, 0}.ceiling(attempt));
+    CHECK(d.explain(flaky, attempt).empty());
+  }
+  auto last = policy.decide(flaky, 4, now);
+  CHECK(last.what == retry_decision::exhausted);
+  auto text = last.explain(flaky, 4);
+  CHECK(text.find("gave up after 4 attempts") != std::string::npos);
+  CHECK(text.find("read failed") != std::string::npos);
+}
+
+TEST_CASE("retry policy reports permanent failures at once", "[retry]") {
+  retry_policy policy{5, backoff{100ms, 1s, 3}, restart_budget{100, 1min}};
+  status bad{errc::hash_mismatch, "source does not hash to its oid"};
+  auto d = policy.decide(bad, 1, clock_type::now());
+  CHECK(d.what == retry_decision::permanent);
+  CHECK(d.explain(bad, 1) == bad.to_string());
+}
+
+TEST_CASE("retry policy stops restarting when the restart budget is spent", "[retry]") {
+  retry_policy policy{10, backoff{100ms, 1s, 3}, restart_budget{2, 1min}};
+  auto now = clock_type::time_point{} + 1h;
+  status flaky{errc::unavailable, "store offline"};
+  CHECK(policy.decide(flaky, 1, now).what == retry_decision::retry);
+  CHECK(policy.decide(flaky, 1, now).what == retry_decision::retry);
+  auto d = policy.decide(flaky, 1, now);
+  CHECK(d.what == retry_decision::overloaded);
+  CHECK(d.explain(flaky, 1).find("too many transfers failing") != std::string::npos);
+  // Once the window has passed, restarts are allowed again.
+  CHECK(policy.decide(flaky, 2, now + 2min).what == retry_decision::retry);
+}

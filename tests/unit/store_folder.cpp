@@ -1,0 +1,557 @@
+#include "store/folder_store.hpp"
+#include "store/sha256.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+using ferry::errc;
+using ferry::folder_store;
+
+namespace {
+
+constexpr const char* empty_oid =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+// A fresh directory, removed with everything in it at the end of the test.
+struct temp_dir {
+  temp_dir() {
+    std::string pattern = (fs::temp_directory_path() / "ferry-folder-XXXXXX").string();
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    path = pattern;
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  fs::path path;
+};
+
+std::string make_content(size_t size, uint32_t seed) {
+  std::string bytes(size, '\0');
+  for (auto& b : bytes) {
+    seed = seed * 1664525u + 1013904223u;
+    b = static_cast<char>(seed >> 24);
+  }
+  return bytes;
+}
+
+std::string oid_of(const std::string& content) {
+  return ferry::sha256::of(content.data(), content.size());
+}
+
+std::unique_ptr<folder_store> open_store_at(const fs::path& root) {
+  auto store = folder_store::open(root);
+  REQUIRE(store.ok());
+  return std::move(store).value();
+}
+
+std::unique_ptr<ferry::object_writer> open_writer(folder_store& store, const std::string& oid,
+                                                  int64_t size, bool resume) {
+  auto writer = store.open_write(oid, size, resume);
+  INFO(writer.error().to_string());
+  REQUIRE(writer.ok());
+  return std::move(writer).value();
+}
+
+// Writes `content` in pieces of `chunk` bytes; the writer is left uncommitted.
+void write_chunks(ferry::object_writer& writer, const std::string& content, size_t chunk) {
+  for (size_t done = 0; done < content.size(); done += chunk) {
+    auto st = writer.write(content.data() + done, std::min(chunk, content.size() - done));
+    INFO(st.to_string());
+    REQUIRE(st.ok());
+  }
+}
+
+ferry::status store_object(folder_store& store, const std::string& content) {
+  auto writer = open_writer(store, oid_of(content), static_cast<int64_t>(content.size()), false);
+  write_chunks(*writer, content, 65536);
+  return writer->commit();
+}
+
+std::string read_object(folder_store& store, const std::string& oid, int64_t offset = 0) {
+  auto reader = store.open_read(oid, offset);
+  INFO(reader.error().to_string());
+  REQUIRE(reader.ok());
+  std::string out;
+  std::vector<char> buffer(100003);
+  for (;;) {
+    auto n = (*reader)->read(buffer.data(), buffer.size());
+    REQUIRE(n.ok());
+    if (*n == 0)
+      break;
+    out.append(buffer.data(), *n);
+  }
+  return out;
+}
+
+std::map<std::string, int64_t> list_all(folder_store& store) {
+  std::map<std::string, int64_t> found;
+  auto st = store.list([&](const ferry::object_info& info) {
+    found[info.oid] = info.size;
+    return true;
+  });
+  INFO(st.to_string());
+  REQUIRE(st.ok());
+  return found;
+}
+
+bool is_visible(folder_store& store, const std::string& oid) {
+  auto info = store.stat(oid);
+  REQUIRE(info.ok());
+  return info->has_value();
+}
+
+} // namespace
+
+TEST_CASE("folder store round-trips objects of different sizes", "[folder]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path / "store");
+
+  auto size = GENERATE(as<size_t>{}, 0, 1, 100, 65536, 3 * 1024 * 1024 + 17);
+  auto chunk = GENERATE(as<size_t>{}, 1000, 700001);
+  if (size > 1000000 && chunk < 10000)
+    return; // millions of tiny writes add nothing over the small sizes
+  std::string content = make_content(size, static_cast<uint32_t>(size));
+  std::string oid = oid_of(content);
+
+  auto writer = open_writer(*store, oid, static_cast<int64_t>(size), false);
+  CHECK(writer->offset() == 0);
+  write_chunks(*writer, content, chunk);
+  CHECK(writer->offset() == static_cast<int64_t>(size));
+  CHECK_FALSE(is_visible(*store, oid)); // nothing before commit
+  REQUIRE(writer->commit().ok());
+
+  auto info = store->stat(oid);
+  REQUIRE(info.ok());
+  REQUIRE(info->has_value());
+  CHECK((*info)->oid == oid);
+  CHECK((*info)->size == static_cast<int64_t>(size));
+  CHECK(read_object(*store, oid) == content);
+
+  // git-lfs layout, and no partial file left behind.
+  fs::path expected = dir.path / "store" / oid.substr(0, 2) / oid.substr(2, 2) / oid;
+  CHECK(store->object_path(oid) == expected);
+  CHECK(fs::is_regular_file(expected));
+  CHECK_FALSE(fs::exists(store->partial_path(oid)));
+  CHECK(store->partial_path(oid).filename() == "." + oid + ".ferry-partial");
+}
+
+TEST_CASE("an empty object commits with zero writes", "[folder]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path);
+  auto writer = open_writer(*store, empty_oid, 0, false);
+  REQUIRE(writer->commit().ok());
+  auto info = store->stat(empty_oid);
+  REQUIRE(info.ok());
+  REQUIRE(info->has_value());
+  CHECK((*info)->size == 0);
+  CHECK(read_object(*store, empty_oid).empty());
+}
+
+TEST_CASE("commit of the wrong bytes publishes nothing", "[folder]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path);
+  std::string content = make_content(5000, 1);
+  std::string oid = oid_of(content);
+  std::string wrong = content;
+  wrong[4321] ^= 0x40;
+
+  auto writer = open_writer(*store, oid, static_cast<int64_t>(wrong.size()), false);
+  write_chunks(*writer, wrong, 999);
+  auto st = writer->commit();
+  CHECK(st.code() == errc::hash_mismatch);
+  CHECK_THAT(st.message(), Catch::Contains(oid));
+
+  CHECK_FALSE(is_visible(*store, oid));
+  CHECK_FALSE(fs::exists(store->object_path(oid)));
+  CHECK_FALSE(fs::exists(store->partial_path(oid)));
+  CHECK(store->open_read(oid, 0).error().code() == errc::not_found);
+  CHECK(list_all(*store).empty());
+}
+
+TEST_CASE("commit of short content is a size mismatch", "[folder]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path);
+  std::string content = make_content(4096, 2);
+  std::string oid = oid_of(content);
+
+  auto writer = open_writer(*store, oid, static_cast<int64_t>(content.size()), false);
+  write_chunks(*writer, content.substr(0, 4000), 1000);
+  CHECK(writer->commit().code() == errc::size_mismatch);
+  CHECK_FALSE(is_visible(*store, oid));
+  CHECK_FALSE(fs::exists(store->partial_path(oid)));
+
+  // The writer is finished; further use is refused rather than ignored.
+  CHECK_FALSE(writer->write("x", 1).ok());
+  CHECK_FALSE(writer->commit().ok());
+}
+
+TEST_CASE("writing past the declared size fails at once", "[folder]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path);
+  std::string content = make_content(1000, 3);
+  std::string oid = oid_of(content);
+
+  auto writer = open_writer(*store, oid, 1000, false);
+  std::string too_long = content + "x";
+  auto st = writer->write(too_long.data(), too_long.size());
+  CHECK(st.code() == errc::size_mismatch);
+  CHECK(writer->offset() == 0); // nothing of the rejected write was kept
+
+  write_chunks(*writer, content, 300);
+  CHECK(writer->write("x", 1).code() == errc::size_mismatch);
+  CHECK(writer->offset() == 1000);
+  REQUIRE(writer->commit().ok());
+  CHECK(read_object(*store, oid) == content);
+}
+
+TEST_CASE("an interrupted write resumes where it stopped", "[folder]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path);
+  std::string content = make_content(2 * 1024 * 1024 + 333, 4);
+  std::string oid = oid_of(content);
+  auto size = static_cast<int64_t>(content.size());
+  const size_t half = content.size() / 2;
+
+  {
+    auto writer = open_writer(*store, oid, size, false);
+    write_chunks(*writer, content.substr(0, half), 100000);
+    REQUIRE(writer->sync().ok());
+    // Destroyed without commit or abort, as by a crash.
+  }
+  REQUIRE(fs::file_size(store->partial_path(oid)) == half);
+  CHECK_FALSE(is_visible(*store, oid));
+
+  // A second store object sees the same state, as a restarted process would.
+  auto reopened = open_store_at(dir.path);
+  auto writer = open_writer(*reopened, oid, size, true);
+  CHECK(writer->offset() == static_cast<int64_t>(half));
+  write_chunks(*writer, content.substr(half), 77777);
+  REQUIRE(writer->commit().ok());
+  CHECK(read_object(*reopened, oid) == content);
+  CHECK_FALSE(fs::exists(reopened->partial_path(oid)));
+}
+
+TEST_CASE("a corrupted partial prefix is caught at commit", "[folder]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path);
+  std::string content = make_content(100000, 5);
+  std::string oid = oid_of(content);
+  const size_t half = content.size() / 2;
+  {
+    auto writer = open_writer(*store, oid, 100000, false);
+    write_chunks(*writer, content.substr(0, half), 4096);
+    REQUIRE(writer->sync().ok());
+  }
+  {
+    std::fstream partial(store->partial_path(oid),
+                         std::ios::in | std::ios::out | std::ios::binary);
+    REQUIRE(partial);
+    partial.seekp(10);
+    partial.put(static_cast<char>(content[10] ^ 0x01));
+  }
+
+  auto writer = open_writer(*store, oid, 100000, true);
+  CHECK(writer->offset() == static_cast<int64_t>(half));
+  write_chunks(*writer, content.substr(half), 4096);
+  CHECK(writer->commit().code() == errc::hash_mismatch);
+  CHECK_FALSE(is_visible(*store, oid));
+  CHECK_FALSE(fs::exists(store->partial_path(oid)));
+}
+
+TEST_CASE("resume is false: partial data is discarded", "[folder]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path);
+  std::string content = make_content(10000, 6);
+  std::string oid = oid_of(content);
+  {
+    auto writer = open_writer(*store, oid, 10000, false);
+    write_chunks(*writer, content.substr(0, 6000), 1000);
+    REQUIRE(writer->sync().ok());
+  }
+  auto writer = open_writer(*store, oid, 10000, false);
+  CHECK(writer->offset() == 0);
+  CHECK(fs::file_size(store->partial_path(oid)) == 0);
+  write_chunks(*writer, content, 2500);
+  REQUIRE(writer->commit().ok());
+  CHECK(read_object(*store, oid) == content);
+}
+
+TEST_CASE("resume edge cases", "[folder]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path);
+  std::string content = make_content(3000, 7);
+  std::string oid = oid_of(content);
+
+  SECTION("without a partial file it starts at zero") {
+    auto writer = open_writer(*store, oid, 3000, true);
+    CHECK(writer->offset() == 0);
+    write_chunks(*writer, content, 3000);
+    CHECK(writer->commit().ok());
+  }
+  SECTION("bytes beyond the declared size are cut off") {
+    {
+      auto writer = open_writer(*store, oid, 3000, false); // creates the directories
+    }
+    {
+      std::ofstream partial(store->partial_path(oid), std::ios::binary | std::ios::trunc);
+      partial << content << "trailing junk";
+    }
+    auto writer = open_writer(*store, oid, 3000, true);
+    CHECK(writer->offset() == 3000);
+    CHECK(fs::file_size(store->partial_path(oid)) == 3000);
+    REQUIRE(writer->commit().ok());
+    CHECK(read_object(*store, oid) == content);
+  }
+  SECTION("an existing object is simply written again") {
+    REQUIRE(store_object(*store, content).ok());
+    auto writer = open_writer(*store, oid, 3000, true);
+    CHECK(writer->offset() == 0);
+    write_chunks(*writer, content, 1024);
+    REQUIRE(writer->commit().ok());
+    CHECK(read_object(*store, oid) == content);
+  }
+  SECTION("abort removes the partial data") {
+    auto writer = open_writer(*store, oid, 3000, false);
+    write_chunks(*writer, content.substr(0, 1000), 1000);
+    REQUIRE(fs::exists(store->partial_path(oid)));
+    writer->abort();
+    CHECK_FALSE(fs::exists(store->partial_path(oid)));
+    CHECK_FALSE(writer->write("x", 1).ok());
+    auto again = open_writer(*store, oid, 3000, true);
+    CHECK(again->offset() == 0);
+  }
+}
+
+TEST_CASE("partial files are never objects", "[folder]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path);
+  std::string content = make_content(1234, 8);
+  std::string oid = oid_of(content);
+  auto writer = open_writer(*store, oid, 1234, false);
+  write_chunks(*writer, content, 1234); // complete, but not committed
+  REQUIRE(writer->sync().ok());
+
+  CHECK_FALSE(is_visible(*store, oid));
+  CHECK(store->open_read(oid, 0).error().code() == errc::not_found);
+  CHECK(list_all(*store).empty());
+}
+
+TEST_CASE("hostile oids are rejected everywhere", "[folder]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path / "store");
+  const std::string valid = oid_of("x");
+  std::string upper = valid;
+  std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
+  std::string with_slash = valid;
+  with_slash[2] = '/';
+  std::string traversal = "../../" + valid.substr(6);
+
+  auto bad = GENERATE_COPY(std::string{"../../etc/passwd"}, std::string{}, std::string{"ab"},
+                           valid.substr(1), valid + "0", upper, with_slash, traversal,
+                           "." + valid.substr(1), std::string(64, '.'),
+                           std::string(valid).replace(10, 1, 1, '\0'));
+  INFO("oid: " << bad);
+  REQUIRE(bad != valid);
+
+  CHECK(store->stat(bad).error().code() == errc::invalid_request);
+  CHECK(store->open_read(bad, 0).error().code() == errc::invalid_request);
+  auto writer = store->open_write(bad, 1, false);
+  REQUIRE_FALSE(writer.ok());
+  CHECK(writer.error().code() == errc::invalid_request);
+  CHECK_FALSE(writer.error().message().empty());
+  CHECK(store->open_write(bad, 1, true).error().code() == errc::invalid_request);
+  CHECK(store->remove(bad).code() == errc::invalid_request);
+  CHECK(store->object_path(bad).empty());
+  CHECK(store->partial_path(bad).empty());
+
+  // Nothing was created inside or next to the root.
+  CHECK(fs::is_empty(dir.path / "store"));
+  CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 1);
+}
+
+TEST_CASE("open_read starts at the requested offset", "[folder]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path);
+  std::string content = make_content(250000, 9);
+  std::string oid = oid_of(content);
+  REQUIRE(store_object(*store, content).ok());
+
+  CHECK(read_object(*store, oid, 0) == content);
+  CHECK(read_object(*store, oid, 1) == content.substr(1));
+  CHECK(read_object(*store, oid, 123457) == content.substr(123457));
+  CHECK(read_object(*store, oid, 250000).empty());
+
+  auto reader = store->open_read(oid, 200000);
+  REQUIRE(reader.ok());
+  CHECK((*reader)->size() == 250000); // the object's size, not the remaining range
+
+  CHECK(store->open_read(oid, 250001).error().code() == errc::invalid_request);
+  CHECK(store->open_read(oid, -1).error().code() == errc::invalid_request);
+}
+
+TEST_CASE("missing objects", "[folder]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path);
+  std::string oid = oid_of("never stored");
+
+  auto reader = store->open_read(oid, 0);
+  REQUIRE_FALSE(reader.ok());
+  CHECK(reader.error().code() == errc::not_found);
+  CHECK_THAT(reader.error().message(), Catch::Contains(oid));
+  CHECK_FALSE(is_visible(*store, oid));
+  CHECK(store->remove(oid).ok());
+}
+
+TEST_CASE("remove deletes an object and tolerates absence", "[folder]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path);
+  std::string content = make_content(10, 10);
+  std::string oid = oid_of(content);
+  REQUIRE(store_object(*store, content).ok());
+  REQUIRE(is_visible(*store, oid));
+
+  CHECK(store->remove(oid).ok());
+  CHECK_FALSE(is_visible(*store, oid));
+  CHECK_FALSE(fs::exists(store->object_path(oid)));
+  CHECK(store->remove(oid).ok());
+}
+
+TEST_CASE("list reports exactly the stored objects", "[folder]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path);
+  std::string a = make_content(100, 11);
+  std::string b = make_content(2000, 12);
+  REQUIRE(store_object(*store, a).ok());
+  REQUIRE(store_object(*store, b).ok());
+
+  // Junk of every kind the walk must skip.
+  const std::string stray = oid_of("stray");
+  auto touch = [](const fs::path& p) {
+    fs::create_directories(p.parent_path());
+    std::ofstream(p) << "junk";
+  };
+  touch(dir.path / "README");
+  touch(dir.path / "zz" / "README");
+  touch(dir.path / "AB" / "CD" / stray);                                  // not hex dirs
+  touch(dir.path / stray.substr(0, 2) / stray);                           // too shallow
+  touch(dir.path / "00" / "00" / stray);                                  // wrong directory
+  touch(dir.path / stray.substr(0, 2) / stray.substr(2, 2) / "notes.txt"); // not an oid
+  touch(dir.path / stray.substr(0, 2) / stray.substr(2, 2) / ("." + stray + ".ferry-partial"));
+  std::string upper = stray;
+  std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
+  touch(dir.path / stray.substr(0, 2) / stray.substr(2, 2) / upper);
+  fs::create_directories(dir.path / stray.substr(0, 2) / stray.substr(2, 2) / stray); // a dir
+
+  auto found = list_all(*store);
+  std::map<std::string, int64_t> expected{{oid_of(a), 100}, {oid_of(b), 2000}};
+  CHECK(found == expected);
+  CHECK_FALSE(is_visible(*store, stray));
+
+  SECTION("visit returning false stops the walk") {
+    int calls = 0;
+    auto st = store->list([&](const ferry::object_info&) {
+      ++calls;
+      return false;
+    });
+    CHECK(st.ok());
+    CHECK(calls == 1);
+  }
+}
+
+TEST_CASE("file system failures are reported with the path", "[folder]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path);
+  std::string content = make_content(64, 13);
+  std::string oid = oid_of(content);
+
+  SECTION("a file where the object directory should be") {
+    std::ofstream(dir.path / oid.substr(0, 2)) << "in the way";
+    auto writer = store->open_write(oid, 64, false);
+    REQUIRE_FALSE(writer.ok());
+    CHECK(writer.error().code() == errc::io_error);
+    CHECK_THAT(writer.error().message(), Catch::Contains(dir.path.string()));
+    // Lookups through the blocked prefix simply find nothing.
+    CHECK_FALSE(is_visible(*store, oid));
+    CHECK(store->open_read(oid, 0).error().code() == errc::not_found);
+  }
+
+  SECTION("a read-only store folder") {
+    if (::geteuid() == 0)
+      SUCCEED("running as root, which ignores permissions; covered by the section above");
+    else {
+      REQUIRE(::chmod(dir.path.c_str(), 0555) == 0);
+      auto writer = store->open_write(oid, 64, false);
+      REQUIRE(::chmod(dir.path.c_str(), 0755) == 0);
+      REQUIRE_FALSE(writer.ok());
+      CHECK(writer.error().code() == errc::permission_denied);
+      CHECK_THAT(writer.error().message(), Catch::Contains(dir.path.string()));
+    }
+  }
+
+  SECTION("an unreadable object") {
+    REQUIRE(store_object(*store, content).ok());
+    if (::geteuid() == 0) {
+      // Root reads anything; a directory in the object's place fails instead.
+      fs::remove(store->object_path(oid));
+      fs::create_directory(store->object_path(oid));
+      CHECK(store->open_read(oid, 0).error().code() == errc::not_found);
+      CHECK_FALSE(is_visible(*store, oid));
+    } else {
+      REQUIRE(::chmod(store->object_path(oid).c_str(), 0) == 0);
+      auto reader = store->open_read(oid, 0);
+      REQUIRE_FALSE(reader.ok());
+      CHECK(reader.error().code() == errc::permission_denied);
+      CHECK_THAT(reader.error().message(), Catch::Contains(oid));
+    }
+  }
+}
+
+TEST_CASE("opening a folder store", "[folder]") {
+  temp_dir dir;
+
+  SECTION("a missing root is created") {
+    fs::path root = dir.path / "a" / "b" / "c";
+    auto store = folder_store::open(root);
+    REQUIRE(store.ok());
+    CHECK(fs::is_directory(root));
+    CHECK((*store)->describe() == "file://" + root.string());
+    CHECK((*store)->root() == root);
+
+    auto again = folder_store::open(root.string() + "/./");
+    REQUIRE(again.ok());
+    CHECK((*again)->describe() == (*store)->describe());
+  }
+  SECTION("a relative root is refused") {
+    auto store = folder_store::open("relative/store");
+    REQUIRE_FALSE(store.ok());
+    CHECK(store.error().code() == errc::config_error);
+    CHECK_THAT(store.error().message(), Catch::Contains("absolute"));
+  }
+  SECTION("a root that is a file is refused") {
+    std::ofstream(dir.path / "file") << "x";
+    auto store = folder_store::open(dir.path / "file");
+    REQUIRE_FALSE(store.ok());
+    CHECK(store.error().code() == errc::config_error);
+    CHECK_THAT(store.error().message(), Catch::Contains((dir.path / "file").string()));
+  }
+  SECTION("a root below a file cannot be created") {
+    std::ofstream(dir.path / "file") << "x";
+    auto store = folder_store::open(dir.path / "file" / "store");
+    REQUIRE_FALSE(store.ok());
+    CHECK(store.error().code() != errc::ok);
+  }
+}

@@ -1,0 +1,131 @@
+#include "store/open_store.hpp"
+#include "store/sha256.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace fs = std::filesystem;
+using ferry::errc;
+using ferry::open_store;
+
+namespace {
+
+struct temp_dir {
+  temp_dir() {
+    std::string pattern = (fs::temp_directory_path() / "ferry-open-XXXXXX").string();
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    path = pattern;
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  fs::path path;
+};
+
+// Stores a small object through `store` and reports where it landed.
+fs::path put_probe(ferry::object_store& store) {
+  const std::string content = "probe";
+  std::string oid = ferry::sha256::of(content.data(), content.size());
+  auto writer = store.open_write(oid, static_cast<int64_t>(content.size()), false);
+  REQUIRE(writer.ok());
+  REQUIRE((*writer)->write(content.data(), content.size()).ok());
+  REQUIRE((*writer)->commit().ok());
+  return fs::path(oid.substr(0, 2)) / oid.substr(2, 2) / oid;
+}
+
+} // namespace
+
+TEST_CASE("file URLs open a folder store", "[open_store]") {
+  temp_dir dir;
+  fs::path root = dir.path / "lfs";
+
+  auto store = open_store("file://" + root.string());
+  INFO(store.error().to_string());
+  REQUIRE(store.ok());
+  CHECK((*store)->describe() == "file://" + root.string());
+  fs::path relative = put_probe(**store);
+  CHECK(fs::is_regular_file(root / relative));
+
+  // The scheme is case-insensitive.
+  auto upper = open_store("FILE://" + root.string());
+  REQUIRE(upper.ok());
+  CHECK((*upper)->describe() == "file://" + root.string());
+}
+
+TEST_CASE("a bare absolute path opens a folder store", "[open_store]") {
+  temp_dir dir;
+  fs::path root = dir.path / "bare";
+  auto store = open_store(root.string());
+  REQUIRE(store.ok());
+  CHECK((*store)->describe() == "file://" + root.string());
+  CHECK(fs::is_directory(root));
+}
+
+TEST_CASE("file URLs are percent-decoded", "[open_store]") {
+  temp_dir dir;
+  auto store = open_store("file://" + dir.path.string() + "/my%20store%2Bextra");
+  INFO(store.error().to_string());
+  REQUIRE(store.ok());
+  fs::path root = dir.path / "my store+extra";
+  CHECK((*store)->describe() == "file://" + root.string());
+  fs::path relative = put_probe(**store);
+  CHECK(fs::is_regular_file(root / relative));
+}
+
+TEST_CASE("malformed percent escapes are refused", "[open_store]") {
+  temp_dir dir;
+  auto bad = GENERATE(as<std::string>{}, "/a%2", "/a%", "/a%zz", "/a%00b");
+  auto store = open_store("file://" + dir.path.string() + bad);
+  REQUIRE_FALSE(store.ok());
+  CHECK(store.error().code() == errc::config_error);
+  // Nothing was created under a half-decoded name.
+  CHECK(fs::is_empty(dir.path));
+}
+
+TEST_CASE("relative paths are refused", "[open_store]") {
+  auto url = GENERATE(as<std::string>{}, "file://relative/store", "file://", "relative/store",
+                      "./store", "store");
+  INFO("url: " << url);
+  auto store = open_store(url);
+  REQUIRE_FALSE(store.ok());
+  CHECK(store.error().code() == errc::config_error);
+  CHECK_THAT(store.error().message(), Catch::Contains("absolute"));
+}
+
+TEST_CASE("unknown schemes are refused with the supported list", "[open_store]") {
+  auto url = GENERATE(as<std::string>{}, "s3://bucket/prefix", "https://example.com/lfs",
+                      "lfs+https://example.com/lfs", "proton://drive/folder");
+  INFO("url: " << url);
+  auto store = open_store(url);
+  REQUIRE_FALSE(store.ok());
+  CHECK(store.error().code() == errc::config_error);
+  std::string scheme = url.substr(0, url.find("://"));
+  CHECK_THAT(store.error().message(),
+             Catch::Contains("unsupported store URL scheme '" + scheme + "'"));
+  CHECK_THAT(store.error().message(), Catch::Contains("file://"));
+}
+
+TEST_CASE("an empty store URL explains how to configure one", "[open_store]") {
+  auto store = open_store("");
+  REQUIRE_FALSE(store.ok());
+  CHECK(store.error().code() == errc::config_error);
+  CHECK_THAT(store.error().message(), Catch::Contains("no store configured"));
+  CHECK_THAT(store.error().message(), Catch::Contains("ferry install --store"));
+}
+
+TEST_CASE("a store URL naming a file is refused", "[open_store]") {
+  temp_dir dir;
+  fs::path file = dir.path / "not-a-dir";
+  std::ofstream(file) << "x";
+  auto store = open_store("file://" + file.string());
+  REQUIRE_FALSE(store.ok());
+  CHECK(store.error().code() == errc::config_error);
+  CHECK_THAT(store.error().message(), Catch::Contains(file.string()));
+}
