@@ -85,6 +85,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(ferry, caf::first_custom_type_id)
 
   // -- journal ----------------------------------------------------------------
   CAF_ADD_ATOM(ferry, ferry::atom, begin, "begin")
+  CAF_ADD_ATOM(ferry, ferry::atom, started, "started")
   CAF_ADD_ATOM(ferry, ferry::atom, commit, "commit")
   CAF_ADD_ATOM(ferry, ferry::atom, failed, "failed")
   CAF_ADD_ATOM(ferry, ferry::atom, finish, "finish")

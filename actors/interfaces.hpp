@@ -20,6 +20,8 @@ using journal_actor = caf::typed_actor<
   // in flight and counts the attempt. The reply's `committed` is where the
   // attempt may resume.
   caf::replies_to<atom::begin, transfer_job, std::string>::with<transfer_record>,
+  // Records the offset the attempt actually continues from.
+  caf::reacts_to<atom::started, direction, std::string, int64_t>,
   // Records that bytes up to the given offset are durable (the resume point).
   caf::reacts_to<atom::commit, direction, std::string, int64_t>,
   // Records a failed attempt that will be retried; the record is queued again.

@@ -34,29 +34,38 @@ result<transfer_record> journal_state::begin(const transfer_job& job,
   return record;
 }
 
-status journal_state::commit(direction dir, const std::string& oid, int64_t committed) {
-  auto existing = db->get(dir, oid);
-  if (!existing)
-    return existing.error();
-  if (!*existing)
-    return status::success(); // finished meanwhile: nothing to advance
-  auto record = std::move(**existing);
-  record.committed = committed;
-  record.updated_ms = now_ms();
-  return db->put(record);
-}
+namespace {
 
-status journal_state::failed(direction dir, const std::string& oid, attempt_error error) {
-  auto existing = db->get(dir, oid);
+/// Applies `change` to the active record of an object and stores it; a
+/// record that finished meanwhile is left alone.
+template <class Change>
+status update_active(journal_db& db, direction dir, const std::string& oid, Change change) {
+  auto existing = db.get(dir, oid);
   if (!existing)
     return existing.error();
   if (!*existing)
     return status::success();
   auto record = std::move(**existing);
-  record.add_error(std::move(error));
-  record.state = transfer_state::queued;
+  change(record);
   record.updated_ms = now_ms();
-  return db->put(record);
+  return db.put(record);
+}
+
+} // namespace
+
+status journal_state::started(direction dir, const std::string& oid, int64_t offset) {
+  return update_active(*db, dir, oid, [&](transfer_record& r) { r.resumed_from = offset; });
+}
+
+status journal_state::commit(direction dir, const std::string& oid, int64_t committed) {
+  return update_active(*db, dir, oid, [&](transfer_record& r) { r.committed = committed; });
+}
+
+status journal_state::failed(direction dir, const std::string& oid, attempt_error error) {
+  return update_active(*db, dir, oid, [&](transfer_record& r) {
+    r.add_error(std::move(error));
+    r.state = transfer_state::queued;
+  });
 }
 
 status journal_state::finish(const transfer_outcome& outcome) {
@@ -100,6 +109,9 @@ journal_actor::behavior_type journal(journal_actor::stateful_pointer<journal_sta
       if (!record)
         return to_error(record.error());
       return std::move(*record);
+    },
+    [=](atom::started, direction dir, const std::string& oid, int64_t offset) {
+      check(self->state.started(dir, oid, offset), "recording the resume offset");
     },
     [=](atom::commit, direction dir, const std::string& oid, int64_t committed) {
       check(self->state.commit(dir, oid, committed), "recording progress");

@@ -14,6 +14,10 @@ struct journal_state {
   /// Loads or creates the record of `job`, marks it in flight and counts the attempt.
   result<transfer_record> begin(const transfer_job& job, const std::string& backend);
 
+  /// Records where an attempt actually continues (the store may hold more
+  /// than the journal's resume point).
+  status started(direction dir, const std::string& oid, int64_t offset);
+
   /// Advances the resume point of an active record (ignored for unknown records).
   status commit(direction dir, const std::string& oid, int64_t committed);
 

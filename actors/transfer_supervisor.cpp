@@ -33,8 +33,7 @@ void conclude(supervisor_pointer self, uint64_t id, transfer_outcome outcome) {
   auto promise = i->second.promise;
   st.children.erase(i);
   if (outcome.ok())
-    log()->info("{} {}: done after {} attempt(s)", to_string(outcome.dir), outcome.oid,
-                outcome.attempts);
+    log()->info("{} {}: done", to_string(outcome.dir), outcome.oid);
   else
     log()->warn("{} {}: failed: {}", to_string(outcome.dir), outcome.oid, outcome.message);
   self->request(st.journal, caf::infinite, atom::finish_v, outcome)

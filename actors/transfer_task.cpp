@@ -122,6 +122,14 @@ public:
       return status{errc::size_mismatch, source_name_ + " has " + std::to_string(info.st_size) +
                                            " bytes but git-lfs announced " + std::to_string(size_) +
                                            " for " + oid_ + "; nothing was stored"};
+    auto present = verified_in_store();
+    if (!present)
+      return present.error();
+    if (*present) {
+      present_ = true;
+      offset_ = size_;
+      return offset_;
+    }
     auto writer = config_.store->open_write(oid_, size_, resume_from > 0);
     if (!writer)
       return writer.error();
@@ -160,6 +168,8 @@ public:
   }
 
   result<std::string> complete() override {
+    if (present_)
+      return std::string{};
     // The source must end exactly at the announced size and hash to the oid;
     // otherwise nothing may be published.
     char extra = 0;
@@ -191,10 +201,34 @@ public:
   }
 
 private:
+  /// True when the store already holds this object and its bytes hash to
+  /// the oid; a corrupt copy is reported as absent so it gets replaced.
+  result<bool> verified_in_store() {
+    auto info = config_.store->stat(oid_);
+    if (!info)
+      return info.error();
+    if (!*info || (*info)->size != size_)
+      return false;
+    auto reader = config_.store->open_read(oid_, 0);
+    if (!reader)
+      return reader.error();
+    sha256 check;
+    for (;;) {
+      auto got = (*reader)->read(buffer_.data(), buffer_.size());
+      if (!got)
+        return got.error();
+      if (*got == 0)
+        break;
+      check.update(buffer_.data(), *got);
+    }
+    return check.bytes() == size_ && check.hex_digest() == oid_;
+  }
+
   const engine_config& config_;
   std::string oid_;
   int64_t size_;
   std::string path_;
+  bool present_ = false;
   std::string source_name_;
   std::vector<char> buffer_;
   fd_guard source_;

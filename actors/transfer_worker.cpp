@@ -29,8 +29,10 @@ void start(worker_pointer self, const transfer_record& record) {
   auto offset = st.task->start(record.committed);
   if (!offset)
     return fail(self, offset.error());
+  if (*offset != record.resumed_from)
+    self->send(st.journal, atom::started_v, st.job.dir, st.job.oid, *offset);
   if (*offset > 0)
-    log()->info("{} {}: resuming at byte {} of {}", to_string(st.job.dir), st.job.oid, *offset,
+    log()->info("{} {}: continuing at byte {} of {}", to_string(st.job.dir), st.job.oid, *offset,
                 st.job.size);
   st.progress.emplace(st.job.size, progress_throttle::clock::now());
   st.progress->resume_at(*offset);

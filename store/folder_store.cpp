@@ -4,6 +4,7 @@
 #include "store/sha256.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,26 +19,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-errc errno_code(int err) {
-  switch (err) {
-  case ENOENT:
-    return errc::not_found;
-  case EACCES:
-  case EPERM:
-  case EROFS:
-    return errc::permission_denied;
-  case ENOSPC:
-  case EDQUOT:
-    return errc::no_space;
-  default:
-    return errc::io_error;
-  }
-}
-
 // "cannot <what> <path>: <reason>"
 status os_error(int err, const std::string& what, const fs::path& path) {
-  return {errno_code(err), "cannot " + what + " " + path.string() + ": " +
-                               std::generic_category().message(err)};
+  return from_errno(err, "cannot " + what + " " + path.string());
 }
 
 status check_oid(const std::string& oid) {
@@ -79,6 +63,21 @@ status ensure_dir(const fs::path& dir) {
   if (errno == EEXIST)
     return status::success();
   return os_error(errno, "create directory", dir);
+}
+
+// Whether `path` still names the file open as `fd`; false when it names
+// nothing or another file.
+result<bool> names_file(const fs::path& path, int fd) {
+  struct ::stat own {};
+  struct ::stat at_path {};
+  if (::fstat(fd, &own) != 0)
+    return os_error(errno, "stat", path);
+  if (::lstat(path.c_str(), &at_path) != 0) {
+    if (errno == ENOENT)
+      return false;
+    return os_error(errno, "stat", path);
+  }
+  return own.st_dev == at_path.st_dev && own.st_ino == at_path.st_ino;
 }
 
 class folder_reader final : public object_reader {
@@ -174,6 +173,8 @@ public:
                                        std::to_string(written_) + " bytes, expected " +
                                        std::to_string(size_)};
     }
+    // The exclusive lock means nobody else wrote through this file, so the
+    // running hash describes its content.
     std::string digest = hash_.hex_digest();
     if (digest != oid_) {
       discard();
@@ -184,18 +185,35 @@ public:
       discard();
       return st;
     }
-    int fd = fd_;
-    fd_ = -1;
-    if (close_fd(fd) != 0) {
-      status st = os_error(errno, "close", partial_);
-      ::unlink(partial_.c_str());
+    // flock is advisory: a tool outside Ferry may still have cut the file short.
+    struct ::stat own {};
+    if (::fstat(fd_, &own) != 0) {
+      status st = os_error(errno, "stat", partial_);
+      discard();
       return st;
     }
+    if (static_cast<int64_t>(own.st_size) != size_) {
+      discard();
+      return {errc::size_mismatch, "object " + oid_ + ": " + partial_.string() + " holds " +
+                                       std::to_string(own.st_size) + " bytes, expected " +
+                                       std::to_string(size_)};
+    }
+    // rename() works on the path, so the path must still name the verified file.
+    if (auto st = check_still_ours(); !st.ok()) {
+      close_fd(fd_);
+      fd_ = -1;
+      return st;
+    }
+    // The lock is held until after the rename: a writer waiting for it then
+    // finds the path gone or new instead of truncating the published file.
     if (::rename(partial_.c_str(), final_.c_str()) != 0) {
       status st = os_error(errno, "rename " + partial_.string() + " to", final_);
-      ::unlink(partial_.c_str());
+      discard();
       return st;
     }
+    // fsync above already reported any write-back error; close adds nothing.
+    close_fd(fd_);
+    fd_ = -1;
     return fsync_dir(final_.parent_path());
   }
 
@@ -205,10 +223,23 @@ public:
   }
 
 private:
+  // Unlinks before closing so no other writer can lock the file in between
+  // and then lose it; a file that replaced ours at the path is left alone.
   void discard() {
+    if (check_still_ours().ok())
+      ::unlink(partial_.c_str());
     close_fd(fd_);
     fd_ = -1;
-    ::unlink(partial_.c_str());
+  }
+
+  status check_still_ours() const {
+    auto ours = names_file(partial_, fd_);
+    if (!ours.ok())
+      return ours.error();
+    if (*ours)
+      return status::success();
+    return {errc::io_error, "object " + oid_ + ": " + partial_.string() +
+                                " was removed or replaced while being written; nothing published"};
   }
 
   status finished_error() const {
@@ -347,10 +378,44 @@ result<std::unique_ptr<object_writer>> folder_store::open_write(const std::strin
     return st;
 
   fs::path partial = partial_path(oid);
-  int flags = O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (resume ? 0 : O_TRUNC);
-  int fd = ::open(partial.c_str(), flags, 0644);
-  if (fd < 0)
-    return os_error(errno, "open", partial);
+  // No O_TRUNC: the file may belong to a live writer until we hold its lock.
+  int fd = -1;
+  for (int attempt = 0; fd < 0; ++attempt) {
+    if (attempt == 3)
+      return status{errc::busy, "object " + oid + ": " + partial.string() +
+                                    " keeps being replaced by another writer; try again"};
+    fd = ::open(partial.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+      return os_error(errno, "open", partial);
+    int locked;
+    do
+      locked = ::flock(fd, LOCK_EX | LOCK_NB);
+    while (locked != 0 && errno == EINTR);
+    if (locked != 0) {
+      int err = errno;
+      close_fd(fd);
+      if (err == EWOULDBLOCK)
+        return status{errc::busy, "object " + oid + " is being written to " + describe() +
+                                      " by another process; try again"};
+      return os_error(err, "lock", partial);
+    }
+    // Between our open and our lock, the previous holder may have renamed the
+    // file to its final name (or removed it); writing there would alter a
+    // published object.
+    auto ours = names_file(partial, fd);
+    if (!ours.ok() || !*ours) {
+      close_fd(fd);
+      fd = -1;
+      if (!ours.ok())
+        return ours.error();
+    }
+  }
+
+  if (!resume && ::ftruncate(fd, 0) != 0) {
+    status st = os_error(errno, "truncate", partial);
+    close_fd(fd);
+    return st;
+  }
 
   sha256 hash;
   int64_t offset = 0;

@@ -14,6 +14,10 @@ namespace ferry {
 /// is fsynced, verified and then renamed over `<oid>`, and the directory is
 /// fsynced; readers never see a half-written object. Names starting with '.'
 /// are never listed as objects.
+///
+/// A writer holds an exclusive flock() on its partial file from open_write
+/// until commit, abort or destruction, so a second writer of the same oid (in
+/// this or another process) gets errc::busy instead of overwriting its bytes.
 class folder_store final : public object_store {
 public:
   /// Opens (and creates, if needed) a store rooted at `root`.

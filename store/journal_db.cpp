@@ -1,5 +1,7 @@
 #include "store/journal_db.hpp"
 
+#include "protocol/transfer_protocol.hpp"
+
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
@@ -18,15 +20,6 @@ const std::string history_prefix = "h/";
 // The first key after every "h/..." key ('0' follows '/').
 const std::string history_end = "h0";
 const std::string seq_key = "m/seq";
-
-bool valid_oid(const std::string& oid) {
-  if (oid.size() != 64)
-    return false;
-  for (char c : oid)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-      return false;
-  return true;
-}
 
 std::string active_key(direction dir, const std::string& oid) {
   return active_prefix + (dir == direction::upload ? "u/" : "d/") + oid;
@@ -179,7 +172,7 @@ status journal_db::put(const transfer_record& record) {
   if (record.finished())
     return {errc::internal, std::string{"journal put() takes queued or in_flight records, not "}
                               + to_string(record.state) + " ones (use finish())"};
-  if (!valid_oid(record.oid))
+  if (!protocol::is_valid_oid(record.oid))
     return {errc::invalid_request, "invalid oid \"" + record.oid + "\""};
   std::string key = active_key(record.dir, record.oid);
   return from_rocksdb(impl_->db->Put(synced(), key, encode(record)),
@@ -192,7 +185,7 @@ status journal_db::finish(const transfer_record& record) {
   if (!record.finished())
     return {errc::internal, std::string{"journal finish() takes done or failed records, not "}
                               + to_string(record.state) + " ones"};
-  if (!valid_oid(record.oid))
+  if (!protocol::is_valid_oid(record.oid))
     return {errc::invalid_request, "invalid oid \"" + record.oid + "\""};
 
   uint64_t seq = impl_->next_seq;

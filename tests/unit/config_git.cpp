@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "test_support.hpp"
+
 #include <cstdlib>
 #include <fstream>
 #include <optional>
@@ -14,59 +16,20 @@ namespace fs = std::filesystem;
 using ferry::errc;
 using namespace ferry::config;
 
+using ferry::testing::temp_dir;
+
+using ferry::testing::env_var;
+
 namespace {
 
-/// A fresh directory under the system temp dir, removed afterwards.
-class temp_dir {
-public:
-  temp_dir() {
-    std::string pattern = (fs::temp_directory_path() / "ferry-config-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = fs::canonical(pattern);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
 
-private:
-  fs::path path_;
-};
-
-/// Sets or unsets an environment variable for the life of the object.
-class env_var {
-public:
-  env_var(std::string name, const char* value) : name_(std::move(name)) {
-    if (const char* old = std::getenv(name_.c_str()))
-      old_ = old;
-    if (value != nullptr)
-      ::setenv(name_.c_str(), value, 1);
-    else
-      ::unsetenv(name_.c_str());
-  }
-  env_var(const env_var&) = delete;
-  env_var& operator=(const env_var&) = delete;
-  ~env_var() {
-    if (old_)
-      ::setenv(name_.c_str(), old_->c_str(), 1);
-    else
-      ::unsetenv(name_.c_str());
-  }
-
-private:
-  std::string name_;
-  std::optional<std::string> old_;
-};
 
 /// Isolates git from the user's configuration: HOME is a temp dir, system
 /// config is off, and repository discovery stops at the temp root.
 class git_sandbox {
 public:
   git_sandbox()
-      : home_(root_.path() / "home"),
+      : home_(root_.path / "home"),
         home_var_("HOME", home_.c_str()),
         nosystem_("GIT_CONFIG_NOSYSTEM", "1"),
         global_("GIT_CONFIG_GLOBAL", nullptr),
@@ -76,9 +39,9 @@ public:
         common_dir_("GIT_COMMON_DIR", nullptr),
         parameters_("GIT_CONFIG_PARAMETERS", nullptr),
         count_("GIT_CONFIG_COUNT", nullptr),
-        ceiling_("GIT_CEILING_DIRECTORIES", root_.path().c_str()) {}
+        ceiling_("GIT_CEILING_DIRECTORIES", root_.path.c_str()) {}
 
-  const fs::path& root() const { return root_.path(); }
+  const fs::path& root() const { return root_.path; }
   const fs::path& home() const { return home_; }
 
   /// Runs git and requires it to succeed.

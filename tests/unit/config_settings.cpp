@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "test_support.hpp"
+
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -16,6 +18,8 @@ using ferry::config::read_environment;
 using ferry::config::resolve;
 using ferry::config::sources;
 
+using ferry::testing::env_var;
+
 namespace {
 
 const std::filesystem::path lfs_dir{"/repo/.git/lfs"};
@@ -28,30 +32,6 @@ std::string resolve_error(const sources& input, const std::filesystem::path& lfs
   return resolved.error().message();
 }
 
-/// Sets or unsets an environment variable for the life of the object.
-class env_var {
-public:
-  env_var(std::string name, const char* value) : name_(std::move(name)) {
-    if (const char* old = std::getenv(name_.c_str()))
-      old_ = old;
-    if (value != nullptr)
-      ::setenv(name_.c_str(), value, 1);
-    else
-      ::unsetenv(name_.c_str());
-  }
-  env_var(const env_var&) = delete;
-  env_var& operator=(const env_var&) = delete;
-  ~env_var() {
-    if (old_)
-      ::setenv(name_.c_str(), old_->c_str(), 1);
-    else
-      ::unsetenv(name_.c_str());
-  }
-
-private:
-  std::string name_;
-  std::optional<std::string> old_;
-};
 
 } // namespace
 

@@ -3,10 +3,15 @@
 
 #include <catch2/catch.hpp>
 
+#include "test_support.hpp"
+
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
@@ -18,26 +23,13 @@ namespace fs = std::filesystem;
 using ferry::errc;
 using ferry::folder_store;
 
+using ferry::testing::temp_dir;
+
 namespace {
 
 constexpr const char* empty_oid =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-// A fresh directory, removed with everything in it at the end of the test.
-struct temp_dir {
-  temp_dir() {
-    std::string pattern = (fs::temp_directory_path() / "ferry-folder-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  fs::path path;
-};
 
 std::string make_content(size_t size, uint32_t seed) {
   std::string bytes(size, '\0');
@@ -112,6 +104,61 @@ bool is_visible(folder_store& store, const std::string& oid) {
   auto info = store.stat(oid);
   REQUIRE(info.ok());
   return info->has_value();
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void write_file(const fs::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  REQUIRE(out);
+  out << bytes;
+  REQUIRE(out.flush());
+}
+
+// Both ends of a pipe, closed when the test ends however it ends.
+struct pipe_fds {
+  pipe_fds() { REQUIRE(::pipe(fds) == 0); }
+  ~pipe_fds() {
+    close_read();
+    close_write();
+  }
+  pipe_fds(const pipe_fds&) = delete;
+  pipe_fds& operator=(const pipe_fds&) = delete;
+  int read_end() const { return fds[0]; }
+  int write_end() const { return fds[1]; }
+  void close_read() { close_end(fds[0]); }
+  void close_write() { close_end(fds[1]); }
+  static void close_end(int& fd) {
+    if (fd >= 0)
+      ::close(fd);
+    fd = -1;
+  }
+  int fds[2] = {-1, -1};
+};
+
+// A forked child that is killed and reaped if a failed assertion ends the test.
+struct child_process {
+  ~child_process() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      int wstatus = 0;
+      ::waitpid(pid, &wstatus, 0);
+    }
+  }
+  pid_t pid = -1;
+};
+
+void check_busy(const ferry::result<std::unique_ptr<ferry::object_writer>>& writer,
+                const folder_store& store, const std::string& oid) {
+  REQUIRE_FALSE(writer.ok());
+  CHECK(writer.error().code() == errc::busy);
+  CHECK_THAT(writer.error().message(), Catch::Contains(oid));
+  CHECK_THAT(writer.error().message(), Catch::Contains(store.describe()));
+  CHECK_THAT(writer.error().message(), Catch::Contains("another process"));
 }
 
 } // namespace
@@ -333,6 +380,164 @@ TEST_CASE("resume edge cases", "[folder]") {
     CHECK_FALSE(writer->write("x", 1).ok());
     auto again = open_writer(*store, oid, 3000, true);
     CHECK(again->offset() == 0);
+  }
+}
+
+TEST_CASE("a second writer of one oid is refused while the first is alive", "[folder]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path);
+  // A second store object on the same folder, as another process would have.
+  auto other = open_store_at(dir.path);
+  std::string content = make_content(200000, 14);
+  std::string oid = oid_of(content);
+  auto size = static_cast<int64_t>(content.size());
+  const size_t half = content.size() / 2;
+
+  auto first = open_writer(*store, oid, size, false);
+  write_chunks(*first, content.substr(0, half), 10000);
+
+  check_busy(other->open_write(oid, size, false), *other, oid);
+  check_busy(other->open_write(oid, size, true), *other, oid);
+  check_busy(store->open_write(oid, size, false), *store, oid);
+  // The refused opens neither truncated nor touched the first writer's bytes.
+  CHECK(read_file(store->partial_path(oid)) == content.substr(0, half));
+
+  SECTION("the first writer commits, then the oid can be written again") {
+    write_chunks(*first, content.substr(half), 10000);
+    REQUIRE(first->commit().ok());
+    CHECK(read_object(*store, oid) == content);
+
+    auto again = open_writer(*other, oid, size, false);
+    CHECK(again->offset() == 0);
+    CHECK(read_object(*store, oid) == content); // the new writer left the object alone
+    write_chunks(*again, content, 65536);
+    REQUIRE(again->commit().ok());
+    CHECK(read_object(*store, oid) == content);
+  }
+  SECTION("abort releases the oid") {
+    first->abort();
+    auto again = open_writer(*other, oid, size, true);
+    CHECK(again->offset() == 0);
+  }
+  SECTION("destroying the writer releases the oid and keeps its bytes") {
+    REQUIRE(first->sync().ok());
+    first.reset();
+    auto again = open_writer(*other, oid, size, true);
+    CHECK(again->offset() == static_cast<int64_t>(half));
+    write_chunks(*again, content.substr(half), 10000);
+    REQUIRE(again->commit().ok());
+    CHECK(read_object(*store, oid) == content);
+  }
+}
+
+TEST_CASE("a writer in another process keeps the oid until it dies", "[folder]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path);
+  std::string content = make_content(300000, 15);
+  std::string oid = oid_of(content);
+  auto size = static_cast<int64_t>(content.size());
+  const size_t half = content.size() / 2;
+
+  pipe_fds ready;   // child -> parent: 'R' once half is written and synced
+  pipe_fds release; // parent -> child: the child blocks reading this
+  child_process child;
+  child.pid = ::fork();
+  REQUIRE(child.pid >= 0);
+  if (child.pid == 0) {
+    // No Catch2 here: the child reports through the pipe and leaves with _exit.
+    ready.close_read();
+    release.close_write();
+    char report = 'F';
+    auto child_store = folder_store::open(dir.path);
+    if (child_store.ok()) {
+      auto writer = (*child_store)->open_write(oid, size, false);
+      if (writer.ok() && (*writer)->write(content.data(), half).ok() && (*writer)->sync().ok())
+        report = 'R';
+      if (::write(ready.write_end(), &report, 1) != 1)
+        ::_exit(2);
+      char ignored;
+      ssize_t n = ::read(release.read_end(), &ignored, 1); // until killed or the parent ends
+      ::_exit(n >= 0 && report == 'R' ? 0 : 1);
+    }
+    ::_exit(1);
+  }
+  ready.close_write();
+  release.close_read();
+
+  char report = 0;
+  ssize_t n;
+  do
+    n = ::read(ready.read_end(), &report, 1);
+  while (n < 0 && errno == EINTR);
+  REQUIRE(n == 1);
+  REQUIRE(report == 'R');
+
+  check_busy(store->open_write(oid, size, true), *store, oid);
+  check_busy(store->open_write(oid, size, false), *store, oid);
+  CHECK(read_file(store->partial_path(oid)) == content.substr(0, half));
+
+  // The child dies mid-upload, as a crashed process would.
+  REQUIRE(::kill(child.pid, SIGKILL) == 0);
+  int wstatus = 0;
+  REQUIRE(::waitpid(child.pid, &wstatus, 0) == child.pid);
+  child.pid = -1;
+  CHECK(WIFSIGNALED(wstatus));
+
+  auto writer = open_writer(*store, oid, size, true);
+  CHECK(writer->offset() == static_cast<int64_t>(half));
+  write_chunks(*writer, content.substr(half), 65536);
+  REQUIRE(writer->commit().ok());
+  CHECK(read_object(*store, oid) == content);
+  CHECK_FALSE(fs::exists(store->partial_path(oid)));
+}
+
+TEST_CASE("commit publishes only the file it wrote and verified", "[folder]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path);
+  std::string content = make_content(50000, 16);
+  std::string oid = oid_of(content);
+  auto size = static_cast<int64_t>(content.size());
+  fs::path partial = store->partial_path(oid);
+
+  auto writer = open_writer(*store, oid, size, false);
+  write_chunks(*writer, content, 8192);
+  REQUIRE(writer->sync().ok());
+
+  SECTION("the partial is replaced by another file") {
+    std::string impostor = make_content(content.size(), 17);
+    REQUIRE(fs::remove(partial));
+    write_file(partial, impostor);
+
+    auto st = writer->commit();
+    CHECK(st.code() == errc::io_error);
+    CHECK_THAT(st.message(), Catch::Contains(partial.string()));
+    CHECK_FALSE(is_visible(*store, oid));
+    CHECK_FALSE(fs::exists(store->object_path(oid)));
+    // The file at the path is not the writer's, so it is not the writer's to delete.
+    CHECK(read_file(partial) == impostor);
+
+    // Resuming from the impostor is caught by the hash check as usual.
+    auto resumed = open_writer(*store, oid, size, true);
+    CHECK(resumed->offset() == size);
+    CHECK(resumed->commit().code() == errc::hash_mismatch);
+    CHECK_FALSE(is_visible(*store, oid));
+
+    REQUIRE(store_object(*store, content).ok());
+    CHECK(read_object(*store, oid) == content);
+  }
+  SECTION("the partial is removed") {
+    REQUIRE(fs::remove(partial));
+    CHECK(writer->commit().code() == errc::io_error);
+    CHECK_FALSE(is_visible(*store, oid));
+    CHECK_FALSE(fs::exists(partial));
+  }
+  SECTION("the partial is cut short") {
+    REQUIRE(::truncate(partial.c_str(), size / 2) == 0);
+    auto st = writer->commit();
+    CHECK(st.code() == errc::size_mismatch);
+    CHECK_THAT(st.message(), Catch::Contains(oid));
+    CHECK_FALSE(is_visible(*store, oid));
+    CHECK_FALSE(fs::exists(partial));
   }
 }
 

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "test_support.hpp"
+
 #include <rocksdb/db.h>
 
 #include <csignal>
@@ -19,21 +21,10 @@ using ferry::journal_db;
 using ferry::transfer_record;
 using ferry::transfer_state;
 
+using ferry::testing::temp_dir;
+
 namespace {
 
-// A fresh directory under the system temp dir, removed afterwards.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string pattern = (fs::temp_directory_path() / "ferry-journal-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 std::string oid_of(int n) {
   std::string hex = std::to_string(n);

@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "test_support.hpp"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -12,22 +14,10 @@ namespace fs = std::filesystem;
 using ferry::errc;
 using ferry::open_store;
 
+using ferry::testing::temp_dir;
+
 namespace {
 
-struct temp_dir {
-  temp_dir() {
-    std::string pattern = (fs::temp_directory_path() / "ferry-open-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  fs::path path;
-};
 
 // Stores a small object through `store` and reports where it landed.
 fs::path put_probe(ferry::object_store& store) {

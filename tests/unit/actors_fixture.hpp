@@ -1,0 +1,134 @@
+#pragma once
+
+// A deterministic engine for actor tests: CAF's test coordinator (no threads,
+// no real time), a real journal and a real folder store in a temp directory.
+
+#include "actors/engine_config.hpp"
+#include "actors/interfaces.hpp"
+#include "actors/journal_actor.hpp"
+#include "actors/logging.hpp"
+#include "actors/transfer_supervisor.hpp"
+#include "store/folder_store.hpp"
+#include "store/journal_db.hpp"
+#include "store/sha256.hpp"
+
+#include <caf/all.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace ferry::testing {
+
+inline std::string random_bytes(size_t size, uint32_t seed) {
+  std::mt19937 rng{seed};
+  std::string out(size, '\0');
+  for (auto& c : out)
+    c = static_cast<char>(rng() & 0xff);
+  return out;
+}
+
+inline void write_file(const std::filesystem::path& path, const std::string& bytes) {
+  std::filesystem::create_directories(path.parent_path());
+  std::ofstream out{path, std::ios::binary | std::ios::trunc};
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+inline std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in{path, std::ios::binary};
+  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+}
+
+struct engine_fixture {
+  caf::actor_system_config cfg;
+  caf::actor_system sys;
+  caf::scheduler::test_coordinator& sched;
+  std::filesystem::path root;
+  std::shared_ptr<journal_db> db;
+  std::shared_ptr<folder_store> folder;
+  engine_config config;
+  journal_actor journal;
+  supervisor_actor supervisor;
+  std::shared_ptr<std::vector<progress_note>> notes = std::make_shared<std::vector<progress_note>>();
+  progress_sink_actor sink;
+
+  static caf::actor_system_config& init(caf::actor_system_config& cfg) {
+    cfg.set("scheduler.policy", caf::atom("testing"));
+    return cfg;
+  }
+
+  engine_fixture()
+    : sys(init(cfg)),
+      sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())) {
+    sched.clock().current_time += std::chrono::hours(1);
+    root = std::filesystem::temp_directory_path() /
+           ("ferry-actors-" + std::to_string(std::random_device{}()));
+    std::filesystem::create_directories(root / "repo");
+    folder = std::shared_ptr<folder_store>{std::move(*folder_store::open(root / "store"))};
+    db = std::shared_ptr<journal_db>{std::move(*journal_db::open(root / "journal", {}))};
+    config.store = folder;
+    config.upload_roots = {root / "repo"};
+    config.download_dir = root / "repo" / ".git" / "lfs" / "tmp" / "ferry";
+    config.chunk_bytes = 64 << 10;
+    config.sync_bytes = 256 << 10;
+    config.max_attempts = 3;
+    config.seed = 7;
+    log()->set_level(spdlog::level::off);
+    auto log = notes;
+    sink = sys.spawn([log](progress_sink_actor::pointer) -> progress_sink_actor::behavior_type {
+      return {[=](atom::progress, const progress_note& note) { log->push_back(note); }};
+    });
+  }
+
+  ~engine_fixture() {
+    for (auto& hdl : {caf::actor_cast<caf::actor>(journal), caf::actor_cast<caf::actor>(supervisor),
+                      caf::actor_cast<caf::actor>(sink)})
+      if (hdl)
+        caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
+    sched.run();
+    std::error_code ec;
+    std::filesystem::remove_all(root, ec);
+  }
+
+  /// Spawns the journal and supervisor over `store`.
+  void start(std::shared_ptr<object_store> store) {
+    config.store = std::move(store);
+    journal = sys.spawn(ferry::journal, db);
+    supervisor = sys.spawn(transfer_supervisor, std::make_shared<const engine_config>(config),
+                           journal);
+    sched.run();
+  }
+
+  /// Submits a job; the outcome lands in the returned slot once it exists.
+  std::shared_ptr<std::optional<transfer_outcome>> submit(transfer_job job) {
+    auto slot = std::make_shared<std::optional<transfer_outcome>>();
+    auto sup = supervisor;
+    auto progress = sink;
+    sys.spawn([=](caf::event_based_actor* self) {
+      self->request(sup, caf::infinite, atom::run_v, job, progress)
+        .then([=](const transfer_outcome& outcome) { *slot = outcome; });
+    });
+    return slot;
+  }
+
+  /// A file inside the repository with `bytes`, and its upload job.
+  transfer_job upload_job(uint64_t id, const std::string& bytes, const std::string& name) {
+    auto path = root / "repo" / name;
+    write_file(path, bytes);
+    return {id, direction::upload, sha256::of(bytes.data(), bytes.size()),
+            static_cast<int64_t>(bytes.size()), path.string()};
+  }
+
+  std::optional<transfer_record> newest_history() {
+    auto history = db->history(1);
+    if (!history || history->empty())
+      return std::nullopt;
+    return history->front();
+  }
+};
+
+} // namespace ferry::testing

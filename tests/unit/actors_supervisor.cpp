@@ -1,0 +1,209 @@
+#include "actors_fixture.hpp"
+#include "fault_store.hpp"
+
+#include "actors/backoff.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace std::chrono_literals;
+using namespace ferry;
+using namespace ferry::testing;
+
+TEST_CASE_METHOD(engine_fixture, "a worker failing transiently is restarted after backoff and "
+                                 "resumes from the journal", "[supervisor]") {
+  auto faults = std::make_shared<fault_store>(folder, 1, 600 << 10);
+  start(faults);
+  auto bytes = random_bytes((1 << 20) + 123, 1);
+  auto job = upload_job(1, bytes, "big.bin");
+  auto outcome = submit(job);
+  sched.run();
+
+  // The first attempt wrote 576 KiB (syncing at 256 and 512 KiB), then failed.
+  REQUIRE_FALSE(outcome->has_value());
+  auto active = db->get(direction::upload, job.oid);
+  REQUIRE(active);
+  REQUIRE(active->has_value());
+  CHECK((*active)->state == transfer_state::queued);
+  CHECK((*active)->attempts == 1);
+  CHECK((*active)->committed == (512 << 10));
+  REQUIRE((*active)->errors.size() == 1);
+  CHECK((*active)->errors[0].code == "io_error");
+  CHECK_FALSE(folder->stat(job.oid)->has_value());
+
+  // The restart waits exactly the jittered backoff the policy draws.
+  REQUIRE(sched.has_pending_timeout());
+  auto delay = backoff{config.backoff_base, config.backoff_max, config.seed}.next(1);
+  if (delay > 0ms) {
+    CHECK(sched.clock().advance_time(delay - 1ms) == 0);
+    sched.run();
+    CHECK(faults->opened == 1);
+  }
+  CHECK(sched.clock().advance_time(1ms) == 1);
+  sched.run();
+
+  REQUIRE(outcome->has_value());
+  CHECK((*outcome)->ok());
+  CHECK((*outcome)->attempts == 2);
+  CHECK(faults->opened == 2);
+  auto reader = folder->open_read(job.oid, 0);
+  REQUIRE(reader);
+  CHECK(read_file(folder->object_path(job.oid)) == bytes);
+  auto done = newest_history();
+  REQUIRE(done);
+  CHECK(done->state == transfer_state::done);
+  CHECK(done->attempts == 2);
+  // The journal's resume point was 512 KiB; the store kept all 576 KiB the
+  // first attempt wrote, and the second attempt continued from there.
+  CHECK(done->resumed_from == (576 << 10));
+  CHECK(done->committed == static_cast<int64_t>(bytes.size()));
+  CHECK_FALSE(db->get(direction::upload, job.oid)->has_value());
+
+  // Progress never goes backwards and ends at the size.
+  REQUIRE_FALSE(notes->empty());
+  CHECK(notes->back().bytes_so_far == static_cast<int64_t>(bytes.size()));
+}
+
+TEST_CASE_METHOD(engine_fixture, "a source that does not match its oid fails at once and "
+                                 "stores nothing", "[supervisor]") {
+  start(folder);
+  auto job = upload_job(1, random_bytes(300 << 10, 2), "liar.bin");
+  job.oid = sha256::of("something else", 14);
+  auto outcome = submit(job);
+  sched.run();
+  REQUIRE(outcome->has_value());
+  CHECK((*outcome)->code == errc::hash_mismatch);
+  CHECK((*outcome)->attempts == 1);
+  CHECK((*outcome)->message.find("does not match oid") != std::string::npos);
+  CHECK_FALSE(sched.has_pending_timeout());
+  CHECK_FALSE(folder->stat(job.oid)->has_value());
+  CHECK_FALSE(std::filesystem::exists(folder->partial_path(job.oid)));
+  auto failed = newest_history();
+  REQUIRE(failed);
+  CHECK(failed->state == transfer_state::failed);
+  REQUIRE_FALSE(failed->errors.empty());
+  CHECK(failed->errors.back().code == "hash_mismatch");
+}
+
+TEST_CASE_METHOD(engine_fixture, "a store that keeps failing exhausts the attempt budget",
+                 "[supervisor]") {
+  auto faults = std::make_shared<fault_store>(folder, 100, 0);
+  start(faults);
+  auto job = upload_job(1, random_bytes(100 << 10, 3), "doomed.bin");
+  auto outcome = submit(job);
+  sched.run();
+  for (int restarts = 0; restarts < 10 && !outcome->has_value(); ++restarts) {
+    REQUIRE(sched.has_pending_timeout());
+    sched.trigger_timeouts();
+    sched.run();
+  }
+  REQUIRE(outcome->has_value());
+  CHECK((*outcome)->code == errc::io_error);
+  CHECK((*outcome)->attempts == 3);
+  CHECK((*outcome)->message.find("gave up after 3 attempts") != std::string::npos);
+  CHECK(faults->opened == 3);
+  CHECK_FALSE(sched.has_pending_timeout());
+  auto failed = newest_history();
+  REQUIRE(failed);
+  CHECK(failed->state == transfer_state::failed);
+  CHECK(failed->attempts == 3);
+  // Two retried attempt errors plus the final one.
+  CHECK(failed->errors.size() == 3);
+}
+
+TEST_CASE_METHOD(engine_fixture, "downloads are verified before they are named", "[supervisor]") {
+  start(folder);
+  auto bytes = random_bytes(700 << 10, 4);
+  auto oid = sha256::of(bytes.data(), bytes.size());
+  auto writer = folder->open_write(oid, static_cast<int64_t>(bytes.size()), false);
+  REQUIRE(writer);
+  REQUIRE((*writer)->write(bytes.data(), bytes.size()).ok());
+  REQUIRE((*writer)->commit().ok());
+  transfer_job job{1, direction::download, oid, static_cast<int64_t>(bytes.size()), {}};
+
+  SECTION("an intact object arrives") {
+    auto outcome = submit(job);
+    sched.run();
+    REQUIRE(outcome->has_value());
+    REQUIRE((*outcome)->ok());
+    CHECK(read_file((*outcome)->path) == bytes);
+    CHECK(std::filesystem::path{(*outcome)->path}.parent_path() == config.download_dir);
+  }
+
+  SECTION("a corrupt store object is reported and leaves no file") {
+    auto corrupt = bytes;
+    corrupt[1000] ^= 0x5a;
+    write_file(folder->object_path(oid), corrupt);
+    auto outcome = submit(job);
+    sched.run();
+    REQUIRE(outcome->has_value());
+    CHECK((*outcome)->code == errc::hash_mismatch);
+    CHECK((*outcome)->message.find("is corrupt") != std::string::npos);
+    CHECK((*outcome)->attempts == 1);
+    CHECK(std::filesystem::is_empty(config.download_dir));
+  }
+
+  SECTION("an object missing from the store is reported as not found") {
+    REQUIRE(folder->remove(oid).ok());
+    auto outcome = submit(job);
+    sched.run();
+    REQUIRE(outcome->has_value());
+    CHECK((*outcome)->code == errc::not_found);
+    CHECK_FALSE(sched.has_pending_timeout());
+  }
+}
+
+TEST_CASE_METHOD(engine_fixture, "the journal actor recovers transfers a crash left in flight",
+                 "[journal]") {
+  transfer_record crashed;
+  crashed.oid = sha256::of("x", 1);
+  crashed.dir = direction::upload;
+  crashed.size = 1;
+  crashed.state = transfer_state::in_flight;
+  crashed.attempts = 1;
+  REQUIRE(db->put(crashed).ok());
+  start(folder);
+  auto recovered = std::make_shared<std::vector<transfer_record>>();
+  auto j = journal;
+  sys.spawn([=](caf::event_based_actor* self) {
+    self->request(j, caf::infinite, atom::recover_v)
+      .then([=](const std::vector<transfer_record>& records) { *recovered = records; });
+  });
+  sched.run();
+  REQUIRE(recovered->size() == 1);
+  CHECK(recovered->front().oid == crashed.oid);
+  CHECK(recovered->front().state == transfer_state::queued);
+}
+
+TEST_CASE_METHOD(engine_fixture, "an object the store already holds is verified, not re-sent",
+                 "[supervisor]") {
+  auto counting = std::make_shared<fault_store>(folder, 0, 0);
+  start(counting);
+  auto bytes = random_bytes(200 << 10, 5);
+  auto first = submit(upload_job(1, bytes, "twice.bin"));
+  sched.run();
+  REQUIRE(first->has_value());
+  REQUIRE((*first)->ok());
+  CHECK(counting->opened == 1);
+
+  SECTION("an intact copy is kept") {
+    auto second = submit(upload_job(2, bytes, "twice.bin"));
+    sched.run();
+    REQUIRE(second->has_value());
+    CHECK((*second)->ok());
+    CHECK(counting->opened == 1);
+    CHECK(notes->back().bytes_so_far == static_cast<int64_t>(bytes.size()));
+  }
+
+  SECTION("a corrupt copy is replaced") {
+    auto oid = sha256::of(bytes.data(), bytes.size());
+    auto corrupt = bytes;
+    corrupt[7] ^= 1;
+    write_file(folder->object_path(oid), corrupt);
+    auto second = submit(upload_job(2, bytes, "twice.bin"));
+    sched.run();
+    REQUIRE(second->has_value());
+    CHECK((*second)->ok());
+    CHECK(counting->opened == 2);
+    CHECK(read_file(folder->object_path(oid)) == bytes);
+  }
+}
