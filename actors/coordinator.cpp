@@ -64,6 +64,12 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
         return reply(self, protocol::encode_complete_error(
                              request.oid, protocol::code::bad_request,
                              "the agent was not initialised: init must come first"));
+      if (request.action)
+        return reply(self, protocol::encode_complete_error(
+                             request.oid, protocol::code::bad_request,
+                             "git-lfs passed an LFS server action, but ferry runs as a standalone "
+                             "agent with its own store: set lfs.standalonetransferagent=ferry "
+                             "(ferry install does)"));
       if (st.terminating)
         return reply(self, protocol::encode_complete_error(request.oid, protocol::code::unavailable,
                                                            "the agent is shutting down"));

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <csignal>
+#include <iostream>
 
 namespace {
 
@@ -26,7 +27,9 @@ int main(int argc, char** argv) {
                "Run 'ferry install --store file:///path/to/store' in a repository, then use\n"
                "git lfs push / pull as usual. See 'ferry <command> --help'."};
   app.set_version_flag("--version", std::string{"ferry "} + ferry::version);
-  app.require_subcommand(1);
+  // At most one command; with none, show the help (checked after parsing so
+  // that an unknown command is reported as such).
+  app.require_subcommand(0, 1);
 
   ferry::cli::flag_map flags;
 
@@ -59,6 +62,10 @@ int main(int argc, char** argv) {
   add_setting_flag(status, flags, "journal", "Journal directory (default: <git-dir>/lfs/ferry)");
 
   CLI11_PARSE(app, argc, argv);
+  if (app.get_subcommands().empty()) {
+    std::cerr << app.help();
+    return 2;
+  }
 
   if (agent->parsed())
     return ferry::cli::run_agent_command(flags);

@@ -81,6 +81,14 @@ TEST_CASE_METHOD(io_fixture, "the protocol actors answer init, transfers and bad
   CHECK(outside[0]["error"]["code"] == 400);
   CHECK(outside[0]["error"]["message"].get<std::string>().find("outside the repository") !=
         std::string::npos);
+  auto with_action = send(json{{"event", "upload"}, {"oid", job.oid}, {"size", job.size},
+                               {"path", job.path},
+                               {"action", {{"href", "https://lfs.example/objects/x"}}}}
+                            .dump());
+  REQUIRE(with_action.size() == 1);
+  CHECK(with_action[0]["error"]["code"] == 400);
+  CHECK(with_action[0]["error"]["message"].get<std::string>().find("standalone") !=
+        std::string::npos);
   caf::anon_send(io, atom::too_long_v);
   sched.run();
   CHECK(json::parse(out->back())["error"]["code"] == 413);

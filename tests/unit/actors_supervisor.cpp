@@ -207,3 +207,40 @@ TEST_CASE_METHOD(engine_fixture, "an object the store already holds is verified,
     CHECK(read_file(folder->object_path(oid)) == bytes);
   }
 }
+
+TEST_CASE_METHOD(engine_fixture, "an interrupted download resumes from its durable bytes",
+                 "[supervisor]") {
+  auto faults = std::make_shared<fault_store>(folder, 1, 600 << 10);
+  start(faults);
+  auto bytes = random_bytes((1 << 20) + 77, 6);
+  auto oid = sha256::of(bytes.data(), bytes.size());
+  auto writer = folder->open_write(oid, static_cast<int64_t>(bytes.size()), false);
+  REQUIRE(writer);
+  REQUIRE((*writer)->write(bytes.data(), bytes.size()).ok());
+  REQUIRE((*writer)->commit().ok());
+  auto outcome = submit({1, direction::download, oid, static_cast<int64_t>(bytes.size()), {}});
+  sched.run();
+
+  // The first attempt read 576 KiB (synced at 256 and 512 KiB), then failed.
+  REQUIRE_FALSE(outcome->has_value());
+  auto active = db->get(direction::download, oid);
+  REQUIRE(active);
+  REQUIRE(active->has_value());
+  CHECK((*active)->committed == (512 << 10));
+  REQUIRE(sched.has_pending_timeout());
+  sched.trigger_timeouts();
+  sched.run();
+
+  REQUIRE(outcome->has_value());
+  REQUIRE((*outcome)->ok());
+  CHECK(read_file((*outcome)->path) == bytes);
+  // The second attempt asked the store only for the bytes after the
+  // durable resume point; unsynced bytes were dropped, not trusted.
+  CHECK(faults->read_offsets == std::vector<int64_t>{0, 512 << 10});
+  auto done = newest_history();
+  REQUIRE(done);
+  CHECK(done->dir == direction::download);
+  CHECK(done->resumed_from == (512 << 10));
+  CHECK(done->attempts == 2);
+  CHECK_FALSE(std::filesystem::exists(config.download_dir / (oid + ".part")));
+}
