@@ -78,10 +78,14 @@ struct engine_fixture {
     config.max_attempts = 3;
     config.seed = 7;
     log()->set_level(spdlog::level::off);
-    auto log = notes;
-    sink = sys.spawn([log](progress_sink_actor::pointer) -> progress_sink_actor::behavior_type {
-      return {[=](atom::progress, const progress_note& note) { log->push_back(note); }};
-    });
+    // Spawn arguments rather than captures: CAF 0.17 binds a null reference
+    // when a function actor is spawned without arguments.
+    sink = sys.spawn(
+      [](progress_sink_actor::pointer, std::shared_ptr<std::vector<progress_note>> log)
+        -> progress_sink_actor::behavior_type {
+        return {[=](atom::progress, const progress_note& note) { log->push_back(note); }};
+      },
+      notes);
   }
 
   ~engine_fixture() {
@@ -106,12 +110,13 @@ struct engine_fixture {
   /// Submits a job; the outcome lands in the returned slot once it exists.
   std::shared_ptr<std::optional<transfer_outcome>> submit(transfer_job job) {
     auto slot = std::make_shared<std::optional<transfer_outcome>>();
-    auto sup = supervisor;
-    auto progress = sink;
-    sys.spawn([=](caf::event_based_actor* self) {
-      self->request(sup, caf::infinite, atom::run_v, job, progress)
-        .then([=](const transfer_outcome& outcome) { *slot = outcome; });
-    });
+    sys.spawn(
+      [slot](caf::event_based_actor* self, supervisor_actor sup, transfer_job job,
+             progress_sink_actor progress) {
+        self->request(sup, caf::infinite, atom::run_v, job, progress)
+          .then([=](const transfer_outcome& outcome) { *slot = outcome; });
+      },
+      supervisor, std::move(job), sink);
     return slot;
   }
 

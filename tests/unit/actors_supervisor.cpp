@@ -163,11 +163,12 @@ TEST_CASE_METHOD(engine_fixture, "the journal actor recovers transfers a crash l
   REQUIRE(db->put(crashed).ok());
   start(folder);
   auto recovered = std::make_shared<std::vector<transfer_record>>();
-  auto j = journal;
-  sys.spawn([=](caf::event_based_actor* self) {
-    self->request(j, caf::infinite, atom::recover_v)
-      .then([=](const std::vector<transfer_record>& records) { *recovered = records; });
-  });
+  sys.spawn(
+    [recovered](caf::event_based_actor* self, journal_actor j) {
+      self->request(j, caf::infinite, atom::recover_v)
+        .then([=](const std::vector<transfer_record>& records) { *recovered = records; });
+    },
+    journal);
   sched.run();
   REQUIRE(recovered->size() == 1);
   CHECK(recovered->front().oid == crashed.oid);
