@@ -1,0 +1,134 @@
+#include "actors/circuit_breaker.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace std::chrono_literals;
+using ferry::circuit_breaker;
+using ferry::circuit_breakers;
+using state = circuit_breaker::state;
+
+namespace {
+const auto t0 = circuit_breaker::clock::time_point{} + 1h;
+}
+
+TEST_CASE("breaker stays closed below the failure threshold", "[circuit_breaker]") {
+  circuit_breaker breaker{3, 10s};
+  CHECK(breaker.current(t0) == state::closed);
+  breaker.on_failure(t0);
+  breaker.on_failure(t0);
+  CHECK(breaker.consecutive_failures() == 2);
+  CHECK(breaker.allow(t0));
+  // A success resets the count: failures must be consecutive.
+  breaker.on_success(t0);
+  CHECK(breaker.consecutive_failures() == 0);
+  breaker.on_failure(t0);
+  breaker.on_failure(t0);
+  CHECK(breaker.current(t0) == state::closed);
+  CHECK(breaker.allow(t0));
+}
+
+TEST_CASE("breaker full cycle: closed, open, half_open, closed", "[circuit_breaker]") {
+  circuit_breaker breaker{3, 10s, 1};
+  for (int i = 0; i < 3; ++i)
+    breaker.on_failure(t0);
+  CHECK(breaker.current(t0) == state::open);
+  CHECK_FALSE(breaker.allow(t0));
+  CHECK_FALSE(breaker.allow(t0 + 9999ms));
+  CHECK(breaker.current(t0 + 9999ms) == state::open);
+
+  // open_for elapsed: one probe goes through, the others wait for it.
+  CHECK(breaker.current(t0 + 10s) == state::half_open);
+  CHECK(breaker.allow(t0 + 10s));
+  CHECK(breaker.current(t0 + 10s) == state::half_open);
+  CHECK_FALSE(breaker.allow(t0 + 10s));
+  CHECK_FALSE(breaker.allow(t0 + 11s));
+
+  breaker.on_success(t0 + 12s);
+  CHECK(breaker.current(t0 + 12s) == state::closed);
+  CHECK(breaker.allow(t0 + 12s));
+  CHECK(breaker.allow(t0 + 12s));
+  CHECK(breaker.consecutive_failures() == 0);
+}
+
+TEST_CASE("breaker reopens when the probe fails", "[circuit_breaker]") {
+  circuit_breaker breaker{2, 10s, 1};
+  breaker.on_failure(t0);
+  breaker.on_failure(t0);
+  REQUIRE(breaker.allow(t0 + 10s));
+  breaker.on_failure(t0 + 15s);
+  CHECK(breaker.current(t0 + 15s) == state::open);
+  // The timer restarts at the probe's failure, not the first opening.
+  CHECK_FALSE(breaker.allow(t0 + 20s));
+  CHECK_FALSE(breaker.allow(t0 + 24999ms));
+  CHECK(breaker.allow(t0 + 25s));
+  CHECK(breaker.current(t0 + 25s) == state::half_open);
+  breaker.on_success(t0 + 26s);
+  CHECK(breaker.current(t0 + 26s) == state::closed);
+  // Closed again with a fresh count: one failure does not reopen it.
+  breaker.on_failure(t0 + 27s);
+  CHECK(breaker.current(t0 + 27s) == state::closed);
+}
+
+TEST_CASE("breaker allows several half-open probes when configured", "[circuit_breaker]") {
+  circuit_breaker breaker{1, 5s, 3};
+  breaker.on_failure(t0);
+  CHECK(breaker.current(t0) == state::open);
+  CHECK(breaker.allow(t0 + 5s));
+  CHECK(breaker.allow(t0 + 5s));
+  CHECK(breaker.allow(t0 + 5s));
+  CHECK_FALSE(breaker.allow(t0 + 5s));
+}
+
+TEST_CASE("breaker ignores late results while open", "[circuit_breaker]") {
+  circuit_breaker breaker{1, 10s};
+  breaker.on_failure(t0);
+  // Requests admitted before the breaker opened report in afterwards.
+  breaker.on_success(t0 + 1s);
+  CHECK(breaker.current(t0 + 1s) == state::open);
+  breaker.on_failure(t0 + 5s);
+  // The late failure did not push the reopening out to t0 + 15s.
+  CHECK(breaker.allow(t0 + 10s));
+}
+
+TEST_CASE("breaker replaces a probe that never reports", "[circuit_breaker]") {
+  circuit_breaker breaker{1, 10s, 1};
+  breaker.on_failure(t0);
+  REQUIRE(breaker.allow(t0 + 10s)); // the probe is lost (transfer cancelled)
+  CHECK_FALSE(breaker.allow(t0 + 19s));
+  CHECK(breaker.allow(t0 + 20s));
+  CHECK_FALSE(breaker.allow(t0 + 20s));
+}
+
+TEST_CASE("breaker repairs nonsense settings", "[circuit_breaker]") {
+  circuit_breaker breaker{0, -5s, 0};
+  breaker.on_failure(t0); // threshold raised to 1
+  CHECK(breaker.consecutive_failures() == 0);
+  // open_for raised to 0: half open at once.
+  CHECK(breaker.current(t0) == state::half_open);
+  CHECK(breaker.allow(t0));
+  breaker.on_failure(t0);
+  CHECK(breaker.current(t0) == state::half_open);
+  CHECK(breaker.allow(t0));
+  breaker.on_success(t0);
+  CHECK(breaker.current(t0) == state::closed);
+}
+
+TEST_CASE("breaker registry keeps one breaker per host", "[circuit_breaker]") {
+  circuit_breakers registry{2, 10s};
+  auto& a = registry.for_host("a.example.com:443");
+  auto& b = registry.for_host("b.example.com:443");
+  CHECK(&a != &b);
+  CHECK(&registry.for_host("a.example.com:443") == &a);
+  CHECK(registry.size() == 2);
+
+  a.on_failure(t0);
+  a.on_failure(t0);
+  // Settings are shared, state is not.
+  CHECK(registry.for_host("a.example.com:443").current(t0) == state::open);
+  CHECK(registry.for_host("b.example.com:443").current(t0) == state::closed);
+  // References stay valid as hosts are added.
+  for (int i = 0; i < 100; ++i)
+    registry.for_host("host" + std::to_string(i));
+  CHECK(a.current(t0) == state::open);
+  CHECK(ferry::to_string(a.current(t0)) == std::string{"open"});
+}
