@@ -1,5 +1,7 @@
 #include "actors/retry_after.hpp"
 
+#include "protocol/parsing.hpp"
+
 #include <array>
 #include <cstdint>
 
@@ -39,26 +41,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
     s.remove_suffix(1);
   return s;
-}
-
-// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-// days_from_civil). Pure arithmetic, so no time_t range or TZ dependence.
-int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2 ? 1 : 0;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-bool is_leap(int64_t y) {
-  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-unsigned days_in_month(int64_t y, unsigned m) {
-  static constexpr std::array<unsigned, 12> days{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return m == 2 && is_leap(y) ? 29 : days[m - 1];
 }
 
 // A cursor over the header that consumes the grammar's pieces one by one.
@@ -183,14 +165,12 @@ std::optional<civil_time> parse_asctime(std::string_view text) {
 
 // Seconds since the epoch, or nullopt for an impossible date such as 31 Feb.
 std::optional<int64_t> to_epoch_seconds(const civil_time& t) {
-  if (t.month < 1 || t.month > 12 || t.day < 1 ||
-      static_cast<unsigned>(t.day) > days_in_month(t.year, static_cast<unsigned>(t.month)))
+  if (t.month < 1 || t.month > 12 || t.day < 1 || t.day > protocol::days_in_month(t.year, t.month))
     return std::nullopt;
   // 60 is allowed: a leap second, which counts as the next minute's first.
   if (t.hour > 23 || t.minute > 59 || t.second > 60)
     return std::nullopt;
-  int64_t days =
-    days_from_civil(t.year, static_cast<unsigned>(t.month), static_cast<unsigned>(t.day));
+  int64_t days = protocol::days_from_civil(t.year, t.month, t.day);
   return days * 86400 + t.hour * 3600 + t.minute * 60 + t.second;
 }
 

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "protocol/parsing.hpp"
 #include "protocol/transfer_protocol.hpp"
 
 namespace ferry::protocol {
@@ -16,7 +17,6 @@ using sys_clock = std::chrono::system_clock;
 using rep = sys_clock::duration::rep;
 
 // A batch response nests five levels deep; anything far deeper is hostile.
-constexpr int max_nesting = 64;
 // Longest piece of server input quoted inside a validation message.
 constexpr size_t max_quote = 80;
 // Longest server-provided text shown to the user.
@@ -60,31 +60,6 @@ std::string clean(std::string_view text, size_t limit) {
 
 std::string quote(std::string_view text) { return "'" + clean(text, max_quote) + "'"; }
 
-// Bracket depth outside strings; stops counting once past the limit.
-bool nests_too_deep(std::string_view text) {
-  int depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_nesting) return true;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return false;
-}
-
 const json* find(const json& object, const char* key) {
   const auto it = object.find(key);
   return it == object.end() ? nullptr : &*it;
@@ -94,17 +69,6 @@ const json* find(const json& object, const char* key) {
 const json* find_optional(const json& object, const char* key) {
   const json* value = find(object, key);
   return value == nullptr || value->is_null() ? nullptr : value;
-}
-
-// A JSON integer that fits int64_t, or nullopt (floats, strings, overflow).
-std::optional<int64_t> as_int64(const json& value) {
-  if (value.is_number_unsigned()) {
-    const auto v = value.get<uint64_t>();
-    if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return std::nullopt;
-    return static_cast<int64_t>(v);
-  }
-  if (value.is_number_integer()) return value.get<int64_t>();
-  return std::nullopt;
 }
 
 bool starts_with_ci(std::string_view text, std::string_view prefix) {
@@ -170,24 +134,6 @@ bool read_digits(std::string_view text, size_t at, size_t count, int& out) {
     out = out * 10 + (text[i] - '0');
   }
   return true;
-}
-
-bool is_leap_year(int year) { return year % 4 == 0 && (year % 100 != 0 || year % 400 == 0); }
-
-int days_in_month(int year, int month) {
-  static constexpr int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return month == 2 && is_leap_year(year) ? 29 : days[month - 1];
-}
-
-// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
-// days_from_civil).
-int64_t days_from_civil(int64_t year, int64_t month, int64_t day) {
-  year -= month <= 2 ? 1 : 0;
-  const int64_t era = (year >= 0 ? year : year - 399) / 400;
-  const int64_t year_of_era = year - era * 400;
-  const int64_t day_of_year = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
-  const int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-  return era * 146097 + day_of_era - 719468;
 }
 
 // date-time = full-date "T" full-time (RFC 3339 section 5.6).
@@ -498,7 +444,7 @@ std::variant<batch_response, std::string> decode_batch_response(std::string_view
     return prefix + "body contains a NUL byte (at byte " + std::to_string(at) + ")";
   }
   if (nests_too_deep(body)) {
-    return prefix + "JSON nests deeper than " + std::to_string(max_nesting) + " levels";
+    return prefix + "JSON nests deeper than " + std::to_string(max_json_nesting) + " levels";
   }
   json root;
   try {

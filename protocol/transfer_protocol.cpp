@@ -1,5 +1,7 @@
 #include "protocol/transfer_protocol.hpp"
 
+#include "protocol/parsing.hpp"
+
 #include <limits>
 #include <utility>
 
@@ -12,7 +14,6 @@ namespace {
 using json = nlohmann::json;
 
 // git-lfs messages nest three levels deep; anything far deeper is hostile.
-constexpr int max_nesting = 64;
 // Longest piece of user input echoed back in an error message.
 constexpr size_t max_snippet = 80;
 
@@ -60,31 +61,6 @@ size_t invalid_utf8_at(std::string_view text) {
   return std::string_view::npos;
 }
 
-// Bracket depth outside strings; stops counting once past the limit.
-bool nests_too_deep(std::string_view text) {
-  int depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_nesting) return true;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return false;
-}
-
 // Validation failure inside a field decoder; caught in decode_request.
 struct field_error {
   std::string message;
@@ -97,17 +73,6 @@ std::string dump(const nlohmann::ordered_json& value) {
 const json* find(const json& object, const char* key) {
   const auto it = object.find(key);
   return it == object.end() ? nullptr : &*it;
-}
-
-// A JSON integer that fits int64_t, or nullopt (floats, strings, overflow).
-std::optional<int64_t> as_int64(const json& value) {
-  if (value.is_number_unsigned()) {
-    const auto v = value.get<uint64_t>();
-    if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return std::nullopt;
-    return static_cast<int64_t>(v);
-  }
-  if (value.is_number_integer()) return value.get<int64_t>();
-  return std::nullopt;
 }
 
 int64_t non_negative(const json& object, const char* key, const std::string& where) {
@@ -232,7 +197,7 @@ std::variant<request, decode_error> decode_request(std::string_view line) {
     return error;
   }
   if (nests_too_deep(line)) {
-    error.message = "line nests JSON deeper than " + std::to_string(max_nesting) + " levels";
+    error.message = "line nests JSON deeper than " + std::to_string(max_json_nesting) + " levels";
     return error;
   }
   json object;

@@ -1,5 +1,6 @@
 #include "simulations/lfs_server/scenario.hpp"
 
+#include "protocol/parsing.hpp"
 #include "protocol/transfer_protocol.hpp"
 
 #include <nlohmann/json.hpp>
@@ -78,23 +79,9 @@ status invalid(const std::string& where, const std::string& what) {
   return {errc::invalid_request, where + ": " + what};
 }
 
-// nlohmann keeps unsigned and signed integers apart; both are fine as long
-// as the value fits an int64_t.
-std::optional<int64_t> as_int64(const json& value) {
-  if (value.is_number_unsigned()) {
-    auto v = value.get<uint64_t>();
-    if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-      return std::nullopt;
-    return static_cast<int64_t>(v);
-  }
-  if (value.is_number_integer())
-    return value.get<int64_t>();
-  return std::nullopt;
-}
-
 status read_int(const json& value, const std::string& where, int64_t min, int64_t max,
                 int64_t& out) {
-  auto v = as_int64(value);
+  auto v = protocol::as_int64(value);
   if (!v || *v < min || *v > max)
     return invalid(where, "expected an integer from " + std::to_string(min) + " to " +
                               std::to_string(max));
@@ -217,7 +204,7 @@ status parse_fault(const json& value, const std::string& where, fault& out) {
   if (auto it = value.find("retry_after"); it != value.end()) {
     if (it->is_string())
       out.retry_after = it->get<std::string>();
-    else if (auto secs = as_int64(*it); secs && *secs >= 0)
+    else if (auto secs = protocol::as_int64(*it); secs && *secs >= 0)
       out.retry_after = std::to_string(*secs);
     else
       return invalid(where + ".retry_after", "expected seconds (string or integer)");

@@ -1,5 +1,6 @@
 #include "simulations/lfs_server/server.hpp"
 
+#include "protocol/parsing.hpp"
 #include "protocol/transfer_protocol.hpp"
 #include "store/sha256.hpp"
 
@@ -81,18 +82,6 @@ std::string rfc3339(std::time_t when) {
 bool json_compatible(const std::string& media_type) {
   return media_type.empty() || media_type.find("json") != std::string::npos ||
          media_type.find("*/*") != std::string::npos;
-}
-
-std::optional<int64_t> as_int64(const json& value) {
-  if (value.is_number_unsigned()) {
-    auto v = value.get<uint64_t>();
-    if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-      return std::nullopt;
-    return static_cast<int64_t>(v);
-  }
-  if (value.is_number_integer())
-    return value.get<int64_t>();
-  return std::nullopt;
 }
 
 /// Owns a file descriptor.
@@ -737,7 +726,7 @@ struct lfs_server::impl {
     }
     std::optional<int64_t> size;
     if (auto it = object.find("size"); it != object.end())
-      size = as_int64(*it);
+      size = protocol::as_int64(*it);
     if (size && *size >= 0)
       answer["size"] = *size;
     if (!protocol::is_valid_oid(oid))
@@ -996,7 +985,7 @@ struct lfs_server::impl {
       if (auto it = doc->find("oid"); it != doc->end() && it->is_string())
         oid = it->get<std::string>();
       if (auto it = doc->find("size"); it != doc->end())
-        size = as_int64(*it);
+        size = protocol::as_int64(*it);
     }
     if (!protocol::is_valid_oid(oid) || !size || *size < 0) {
       stats.add("events", "malformed_requests");

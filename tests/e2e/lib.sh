@@ -83,11 +83,19 @@ track_pid() {
   E2E_PIDS+=("$1")
 }
 
-# e2e_init <path-to-ferry>
+# e2e_init <path-to-ferry>: checks the binary, then builds the sandbox.
 e2e_init() {
   [[ $# -ge 1 && -n $1 ]] || fail "usage: bash $0 <path-to-ferry>"
   [[ -x $1 && -f $1 ]] || fail "ferry binary '$1' is not an executable file"
   FERRY="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+  e2e_sandbox
+  note "sandbox $E2E_ROOT, ferry $FERRY, $(git lfs version)"
+}
+
+# e2e_sandbox: a fresh temp root (removed on exit) with its own HOME, a git
+# identity and git-lfs's global filters; nothing from the caller's
+# environment steers git, git-lfs or ferry.
+e2e_sandbox() {
   command -v git >/dev/null || fail "git is not installed"
   command -v git-lfs >/dev/null || fail "git-lfs is not installed"
   command -v python3 >/dev/null || fail "python3 is not installed"
@@ -110,6 +118,8 @@ e2e_init() {
   for var in $(compgen -e | grep '^FERRY_' || true); do unset "$var"; done
   # Never walk up out of the sandbox looking for a repository.
   export GIT_CEILING_DIRECTORIES="$E2E_ROOT"
+  # Loopback traffic must not be sent to a proxy.
+  unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
   mkdir -p "$HOME"
   git config --global user.name "Ferry E2E"
   git config --global user.email "ferry-e2e@example.invalid"
@@ -118,7 +128,6 @@ e2e_init() {
   git config --global protocol.file.allow always
   git lfs install --skip-repo >/dev/null || fail "git lfs install --skip-repo failed"
   git config --global --get filter.lfs.clean >/dev/null || fail "git-lfs global filter missing"
-  note "sandbox $E2E_ROOT, ferry $FERRY, $(git lfs version)"
 }
 
 # ---- repositories ----------------------------------------------------------------

@@ -27,27 +27,9 @@ for tool in git git-lfs python3 sha256sum; do
   command -v "$tool" >/dev/null || fail "$tool is not installed"
 done
 
-# ---- sandbox (like e2e_init, minus the ferry binary) ----------------------------
-E2E_ROOT="$(mktemp -d "${TMPDIR:-/tmp}/ferry-e2e-$E2E_NAME.XXXXXX")"
-E2E_ROOT="$(cd "$E2E_ROOT" && pwd -P)"
-trap e2e_cleanup EXIT
-trap 'exit 130' INT TERM
-export HOME="$E2E_ROOT/home"
-export XDG_CONFIG_HOME="$HOME/.config"
-export GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0 LC_ALL=C
-unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_CONFIG_GLOBAL \
-  GIT_CONFIG_PARAMETERS GIT_CONFIG_COUNT GIT_LFS_SKIP_SMUDGE GIT_TRACE
-export GIT_CEILING_DIRECTORIES="$E2E_ROOT"
-# Loopback traffic must not be sent to a proxy.
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
-mkdir -p "$HOME"
-git config --global user.name "Ferry E2E"
-git config --global user.email "ferry-e2e@example.invalid"
-git config --global init.defaultBranch main
-git config --global protocol.file.allow always
+e2e_sandbox
 # Short backoff between git-lfs's own retries keeps the flaky phase quick.
 git config --global lfs.transfer.maxretrydelay 1
-git lfs install --skip-repo >/dev/null || fail "git lfs install --skip-repo failed"
 note "sandbox $E2E_ROOT, sim $SIM, $(git lfs version)"
 
 ROOT="$E2E_ROOT/sim-root"
