@@ -106,6 +106,12 @@ CAF_BEGIN_TYPE_ID_BLOCK(ferry, caf::first_custom_type_id)
   CAF_ADD_ATOM(ferry, ferry::atom, reply, "reply")
   CAF_ADD_ATOM(ferry, ferry::atom, terminate, "terminate")
 
+  // -- rate limiting ----------------------------------------------------------
+  CAF_ADD_ATOM(ferry, ferry::atom, acquire, "acquire")
+  CAF_ADD_ATOM(ferry, ferry::atom, cooldown, "cooldown")
+  CAF_ADD_ATOM(ferry, ferry::atom, get, "get")
+  CAF_ADD_ATOM(ferry, ferry::atom, wake, "wake")
+
 CAF_END_TYPE_ID_BLOCK(ferry)
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::transfer_job)

@@ -53,6 +53,20 @@ using supervisor_actor = caf::typed_actor<
   // Timer: start the next attempt of a job.
   caf::reacts_to<atom::restart, uint64_t>>;
 
+/// The RATE LIMITER, shared by all workers of an engine: paces requests and
+/// bytes per host and holds a host back while its server asked us to wait.
+using rate_limiter_actor = caf::typed_actor<
+  // Answers once one request carrying the given bytes may go to the host;
+  // callers for the same host are answered in the order they asked.
+  caf::replies_to<atom::acquire, std::string, int64_t>::with<bool>,
+  // The host asked us to wait (Retry-After or similar): no acquisition for it
+  // is answered before now + duration. Never shortens an earlier cooldown.
+  caf::reacts_to<atom::cooldown, std::string, caf::timespan>,
+  // How many acquisitions are waiting for the host.
+  caf::replies_to<atom::get, std::string>::with<int>,
+  // Timer: answers the host's acquisitions whose turn has come.
+  caf::reacts_to<atom::wake, std::string>>;
+
 /// The PROTOCOL IO actor: decodes stdin lines and writes replies to stdout.
 using protocol_io_actor = caf::typed_actor<
   // A line read from stdin.

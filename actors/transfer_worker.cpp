@@ -34,7 +34,7 @@ void start(worker_pointer self, const transfer_record& record) {
   if (*offset > 0)
     log()->info("{} {}: continuing at byte {} of {}", to_string(st.job.dir), st.job.oid, *offset,
                 st.job.size);
-  st.progress.emplace(st.job.size, progress_throttle::clock::now());
+  st.progress.emplace(st.job.size, self->clock().now());
   st.progress->resume_at(*offset);
   self->send(self, atom::step_v);
 }
@@ -85,7 +85,7 @@ worker_actor::behavior_type transfer_worker(worker_pointer self, transfer_job jo
         return fail(self, moved.error());
       if (moved->synced)
         self->send(st.journal, atom::commit_v, st.job.dir, st.job.oid, *moved->synced);
-      if (auto r = st.progress->add(moved->bytes, progress_throttle::clock::now()))
+      if (auto r = st.progress->add(moved->bytes, self->clock().now()))
         report(self, *r);
       if (moved->finished)
         return finish(self);
