@@ -13,6 +13,7 @@ circuit_breaker::circuit_breaker(int failure_threshold, std::chrono::millisecond
 
 void circuit_breaker::open(clock::time_point now) {
   state_ = state::open;
+  ++generation_;
   opened_at_ = now;
   failures_ = 0;
   probes_out_ = 0;
@@ -20,50 +21,70 @@ void circuit_breaker::open(clock::time_point now) {
 
 void circuit_breaker::enter_half_open(clock::time_point now) {
   state_ = state::half_open;
+  ++generation_;
   half_open_since_ = now;
   probes_out_ = 0;
 }
 
-bool circuit_breaker::allow(clock::time_point now) {
+void circuit_breaker::close() {
+  state_ = state::closed;
+  ++generation_;
+  failures_ = 0;
+  probes_out_ = 0;
+}
+
+bool circuit_breaker::current_ticket(const admission& ticket) const {
+  if (!ticket.allowed || ticket.generation != generation_)
+    return false;
+  // A half_open result counts only from a probe; a closed one only from a
+  // request admitted while closed.
+  return ticket.probe == (state_ == state::half_open);
+}
+
+circuit_breaker::admission circuit_breaker::allow(clock::time_point now) {
   switch (state_) {
     case state::closed:
-      return true;
+      return {true, generation_, false};
     case state::open:
       if (now - opened_at_ < open_for_)
-        return false;
+        return {false, generation_, false};
       enter_half_open(now);
       break;
     case state::half_open:
       // A probe whose outcome never arrives (cancelled transfer) must not
       // keep the breaker half open forever: after another open_for, hand
-      // out a fresh set of probes.
+      // out a fresh set of probes (a new generation: the lost ones no
+      // longer count if they do report).
       if (now - half_open_since_ >= open_for_ && probes_out_ >= half_open_probes_)
         enter_half_open(now);
       break;
   }
   if (probes_out_ >= half_open_probes_)
-    return false;
+    return {false, generation_, false};
   ++probes_out_;
-  return true;
+  return {true, generation_, true};
 }
 
-void circuit_breaker::on_success(clock::time_point) {
+void circuit_breaker::on_success(clock::time_point, const admission& ticket) {
+  // Stale results (admitted before the breaker last changed state) and any
+  // result arriving while open are ignored: only the probes decide.
+  if (!current_ticket(ticket))
+    return;
   switch (state_) {
     case state::closed:
       failures_ = 0;
       break;
     case state::half_open:
-      state_ = state::closed;
-      failures_ = 0;
-      probes_out_ = 0;
+      close();
       break;
     case state::open:
-      // A late result from before the breaker opened: the probe decides.
       break;
   }
 }
 
-void circuit_breaker::on_failure(clock::time_point now) {
+void circuit_breaker::on_failure(clock::time_point now, const admission& ticket) {
+  if (!current_ticket(ticket))
+    return;
   switch (state_) {
     case state::closed:
       if (++failures_ >= failure_threshold_)
@@ -73,7 +94,6 @@ void circuit_breaker::on_failure(clock::time_point now) {
       open(now);
       break;
     case state::open:
-      // Late result: do not push the reopening further out.
       break;
   }
 }

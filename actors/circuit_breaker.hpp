@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -15,13 +16,29 @@ namespace ferry {
 /// half_open: up to `half_open_probes` requests go through; a success closes
 /// the breaker, a failure opens it again for another `open_for`.
 ///
-/// Results of requests admitted before the breaker opened may arrive while it
-/// is open; they are ignored, so only the probes decide. Not thread-safe.
+/// Every answer of allow() is an `admission` ticket that the caller hands
+/// back with the request's outcome. Each change of state starts a new
+/// generation; a result whose ticket belongs to an older generation (a
+/// request admitted before the breaker opened, or a probe that was given up
+/// on) is ignored. In half_open only the current generation's probes decide.
+/// Not thread-safe.
 class circuit_breaker {
 public:
   using clock = std::chrono::steady_clock;
 
   enum class state { closed, open, half_open };
+
+  /// The answer of allow(), to be passed to on_success() / on_failure().
+  struct admission {
+    /// Whether the request may be sent.
+    bool allowed = false;
+    /// The breaker generation the request was admitted in.
+    uint64_t generation = 0;
+    /// Whether the request is a half_open probe.
+    bool probe = false;
+
+    explicit operator bool() const { return allowed; }
+  };
 
   /// `failure_threshold` and `half_open_probes` are raised to at least 1,
   /// `open_for` to at least 0.
@@ -29,17 +46,22 @@ public:
                            std::chrono::milliseconds open_for = std::chrono::seconds{30},
                            int half_open_probes = 1);
 
-  /// Whether a request may be sent at `now`. In half_open, a true answer
-  /// counts as an outstanding probe; the caller must report its outcome.
-  bool allow(clock::time_point now);
+  /// Whether a request may be sent at `now` (`allowed`). In half_open, an
+  /// allowed answer is an outstanding probe; the caller must report its
+  /// outcome with the returned ticket.
+  admission allow(clock::time_point now);
 
-  /// The request succeeded: closes a half_open breaker, and resets the
-  /// failure count of a closed one.
-  void on_success(clock::time_point now);
+  /// The request admitted with `ticket` succeeded: a probe of the current
+  /// generation closes a half_open breaker; a request admitted in the
+  /// current closed period resets the failure count. Anything else (refused
+  /// or stale tickets, results arriving while open) is ignored.
+  void on_success(clock::time_point now, const admission& ticket);
 
-  /// The request failed: counts toward opening a closed breaker, and reopens
-  /// a half_open one.
-  void on_failure(clock::time_point now);
+  /// The request admitted with `ticket` failed: counts toward opening a
+  /// closed breaker if admitted in the current closed period; a probe of the
+  /// current generation reopens a half_open breaker. Anything else is
+  /// ignored.
+  void on_failure(clock::time_point now, const admission& ticket);
 
   /// The state at `now` (an open breaker whose time is up reads half_open).
   state current(clock::time_point now) const;
@@ -50,6 +72,8 @@ public:
 private:
   void open(clock::time_point now);
   void enter_half_open(clock::time_point now);
+  void close();
+  bool current_ticket(const admission& ticket) const;
 
   int failure_threshold_;
   std::chrono::milliseconds open_for_;
@@ -58,6 +82,7 @@ private:
   state state_ = state::closed;
   int failures_ = 0;
   int probes_out_ = 0;
+  uint64_t generation_ = 0;
   clock::time_point opened_at_{};
   clock::time_point half_open_since_{};
 };

@@ -231,9 +231,16 @@ status failure_status(transfer& t, CURLcode code) {
     return *t.callback_error;
   if (t.sink_refused) {
     if (t.request.sink_error) {
-      status own = t.request.sink_error();
-      if (!own.ok())
-        return own;
+      // Runs on the loop thread like every other callback: an exception
+      // must fail this transfer, not terminate the process.
+      std::optional<status> own;
+      try {
+        own.emplace(t.request.sink_error());
+      } catch (...) {
+        return exception_status("sink error");
+      }
+      if (!own->ok())
+        return *own;
     }
     return {errc::cancelled, t.where() + ": download aborted by the body sink"};
   }
@@ -398,6 +405,8 @@ struct http_engine::impl {
       return reject(errc::invalid_request, "request has both a body and an upload source");
     if (request.upload_source && request.upload_size < 0)
       return reject(errc::invalid_request, "streamed upload needs its size");
+    if (request.upload_source && (request.method == "HEAD" || request.method == "GET"))
+      return reject(errc::invalid_request, "a " + request.method + " request cannot upload");
     auto t = std::make_unique<transfer>(id, std::move(request), std::move(done));
     t->easy = curl_easy_init();
     if (t->easy == nullptr)
@@ -539,7 +548,7 @@ struct http_engine::impl {
     }
     http_response& response = t->response;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &response.status);
-    if (t->request.upload_source) {
+    if (t->sent_hash) {
       response.bytes_sent = t->upload_produced;
       response.sha256_sent = t->sent_hash->hex_digest();
     } else {

@@ -15,7 +15,8 @@
 namespace ferry {
 
 /// One HTTP request for http_engine. At most one of `body` and
-/// `upload_source` may be set.
+/// `upload_source` may be set; a HEAD or GET request with an
+/// `upload_source` fails with errc::invalid_request.
 struct http_request {
   /// "GET", "HEAD", "POST", "PUT", ...
   std::string method;
@@ -44,7 +45,8 @@ struct http_request {
   std::function<bool(const char* data, size_t n)> body_sink;
   /// Optional: consulted after `body_sink` returned false. A non-ok status
   /// (say, a full disk the sink ran into) becomes the transfer's error;
-  /// otherwise the transfer fails with errc::cancelled.
+  /// otherwise the transfer fails with errc::cancelled. If it throws, the
+  /// transfer fails with errc::internal.
   std::function<status()> sink_error;
 };
 

@@ -61,7 +61,10 @@ void serve(limiter_pointer self, const std::string& name) {
 void cool_down(limiter_pointer self, const std::string& name, caf::timespan duration) {
   auto& h = self->state.host(name);
   auto now = now_of(self);
-  auto until = now + std::max(duration, caf::timespan{0});
+  // Clamped: a Retry-After of absurd size (or caf::timespan::max()) must not
+  // overflow the time point; a year is "for the rest of this run".
+  constexpr caf::timespan longest = std::chrono::hours(24 * 365);
+  auto until = now + std::clamp(duration, caf::timespan{0}, longest);
   h.requests.pause_until(until);
   h.bytes.pause_until(until);
   if (h.front_reserved) {

@@ -50,6 +50,9 @@ int restart_budget::used(clock::time_point now) {
 }
 
 std::string retry_decision::explain(const status& failure, int attempts) const {
+  if (what == exhausted && failure.code() == errc::busy)
+    return "gave up waiting for another writer of the same object; last error: " +
+           failure.to_string();
   auto last = failure.to_string();
   switch (what) {
     case retry:
@@ -64,19 +67,23 @@ std::string retry_decision::explain(const status& failure, int attempts) const {
   return last;
 }
 
-retry_policy::retry_policy(int max_attempts, backoff delays, restart_budget budget)
-  : max_attempts_(std::max(max_attempts, 1)), delays_(std::move(delays)), budget_(std::move(budget)) {
+retry_policy::retry_policy(int max_attempts, backoff delays, restart_budget budget,
+                           int max_busy_waits)
+  : max_attempts_(std::max(max_attempts, 1)), max_busy_waits_(std::max(max_busy_waits, 0)),
+    delays_(std::move(delays)), budget_(std::move(budget)) {
 }
 
-retry_decision retry_policy::decide(const status& failure, int attempts,
+retry_decision retry_policy::decide(const status& failure, int attempts, int busy_waits,
                                     restart_budget::clock::time_point now) {
   if (classify(failure.code()) == retry_class::permanent)
     return {retry_decision::permanent, {}};
-  if (attempts >= max_attempts_)
+  bool busy = failure.code() == errc::busy;
+  if (busy ? busy_waits > max_busy_waits_ : attempts >= max_attempts_)
     return {retry_decision::exhausted, {}};
   if (!budget_.try_acquire(now))
     return {retry_decision::overloaded, {}};
-  return {retry_decision::retry, delays_.next(attempts)};
+  // The other writer needs time, not luck: no jitter down to zero.
+  return {retry_decision::retry, busy ? delays_.ceiling(busy_waits) : delays_.next(attempts)};
 }
 
 } // namespace ferry

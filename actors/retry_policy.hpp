@@ -65,17 +65,25 @@ struct retry_decision {
 
 /// Combines classification, the per-object attempt budget, backoff and the
 /// restart budget into one decision.
+///
+/// errc::busy (another writer holds the object) is not a failure of this
+/// transfer: it waits for the other writer with growing, unjittered delays
+/// and does not use the attempt budget, only its own, larger one.
 class retry_policy {
 public:
-  retry_policy(int max_attempts, backoff delays, restart_budget budget);
+  retry_policy(int max_attempts, backoff delays, restart_budget budget, int max_busy_waits = 60);
 
-  /// Decides after attempt number `attempts` (1-based) failed with `failure`.
-  retry_decision decide(const status& failure, int attempts, restart_budget::clock::time_point now);
+  /// Decides after a failed attempt. `attempts` counts the failed attempts
+  /// that were not busy waits (1-based); `busy_waits` the busy ones,
+  /// including this one when `failure` is busy.
+  retry_decision decide(const status& failure, int attempts, int busy_waits,
+                        restart_budget::clock::time_point now);
 
   int max_attempts() const { return max_attempts_; }
 
 private:
   int max_attempts_;
+  int max_busy_waits_;
   backoff delays_;
   restart_budget budget_;
 };

@@ -56,7 +56,10 @@ void on_worker_down(supervisor_pointer self, const caf::down_msg& dm) {
     return conclude(self, id, make_outcome(*c, errc::ok, {}, *c->result_path));
   auto failure = dm.reason ? to_status(dm.reason)
                            : status{errc::internal, "worker stopped without a result"};
-  auto decision = st.policy->decide(failure, c->attempts, self->clock().now());
+  if (failure.code() == errc::busy)
+    c->busy_waits += 1;
+  auto decision =
+    st.policy->decide(failure, c->attempts - c->busy_waits, c->busy_waits, self->clock().now());
   if (decision.what != retry_decision::retry)
     return conclude(self, id,
                     make_outcome(*c, failure.code(), decision.explain(failure, c->attempts), {}));

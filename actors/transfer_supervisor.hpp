@@ -19,7 +19,10 @@ struct transfer_supervisor_state {
     progress_sink_actor sink;
     caf::typed_response_promise<transfer_outcome> promise;
     caf::actor_addr worker;
+    /// Workers started for this job.
     int attempts = 0;
+    /// Of those, how many found the object locked by another writer.
+    int busy_waits = 0;
     /// Set by the worker's `done`, before it exits.
     std::optional<std::string> result_path;
   };

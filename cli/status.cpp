@@ -41,6 +41,16 @@ void print_record(const transfer_record& record) {
     std::cout << "      last error: " << error << "\n";
 }
 
+/// Prints the status document; bytes that are not UTF-8 (a Latin-1 path,
+/// say) are replaced rather than aborting the output.
+void print_json(const std::filesystem::path& journal, nlohmann::json active,
+                nlohmann::json history) {
+  nlohmann::json doc{{"journal", journal.string()},
+                     {"active", std::move(active)},
+                     {"history", std::move(history)}};
+  std::cout << doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
+
 nlohmann::json to_json(const std::vector<transfer_record>& records) {
   auto list = nlohmann::json::array();
   for (auto& record : records)
@@ -69,10 +79,7 @@ int run_status(const flag_map& flags, bool json, size_t limit) {
   auto journal = journal_db::open(settings->journal_dir, options);
   if (!journal && journal.error().code() == errc::not_found) {
     if (json)
-      std::cout << nlohmann::json{{"journal", settings->journal_dir.string()},
-                                  {"active", nlohmann::json::array()},
-                                  {"history", nlohmann::json::array()}}
-                << "\n";
+      print_json(settings->journal_dir, nlohmann::json::array(), nlohmann::json::array());
     else
       std::cout << "No transfers recorded yet (journal " << settings->journal_dir.string() << ").\n";
     return 0;
@@ -89,10 +96,7 @@ int run_status(const flag_map& flags, bool json, size_t limit) {
     return 1;
   }
   if (json) {
-    std::cout << nlohmann::json{{"journal", settings->journal_dir.string()},
-                                {"active", to_json(*active)},
-                                {"history", to_json(*history)}}
-              << "\n";
+    print_json(settings->journal_dir, to_json(*active), to_json(*history));
     return 0;
   }
   std::cout << "Journal: " << settings->journal_dir.string() << "\n\n";

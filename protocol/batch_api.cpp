@@ -16,9 +16,10 @@ using json = nlohmann::json;
 using sys_clock = std::chrono::system_clock;
 using rep = sys_clock::duration::rep;
 
-// A batch response nests five levels deep; anything far deeper is hostile.
 // Longest piece of server input quoted inside a validation message.
 constexpr size_t max_quote = 80;
+// Longest URL scheme named in a message about a rejected href.
+constexpr size_t max_scheme = 16;
 // Longest server-provided text shown to the user.
 constexpr size_t max_message = 200;
 // git-lfs declares expires_in as a 32-bit signed number of seconds.
@@ -26,11 +27,6 @@ constexpr int64_t max_expires_in = 2147483647;
 // Go's zero time.Time (0001-01-01T00:00:00Z) in seconds since 1970; Go
 // servers send it for "no expiry".
 constexpr int64_t go_zero_time = -62135596800;
-
-// Validation failure inside a field decoder; caught in decode_batch_response.
-struct field_error {
-  std::string message;
-};
 
 // Printable ASCII only, whitespace runs collapsed to one space, trimmed and
 // cut to `limit` characters (the "..." included), so server text cannot
@@ -60,47 +56,10 @@ std::string clean(std::string_view text, size_t limit) {
 
 std::string quote(std::string_view text) { return "'" + clean(text, max_quote) + "'"; }
 
-const json* find(const json& object, const char* key) {
-  const auto it = object.find(key);
-  return it == object.end() ? nullptr : &*it;
-}
-
 // Absent and null both mean "not given" for optional fields.
 const json* find_optional(const json& object, const char* key) {
-  const json* value = find(object, key);
+  const json* value = find_member(object, key);
   return value == nullptr || value->is_null() ? nullptr : value;
-}
-
-bool starts_with_ci(std::string_view text, std::string_view prefix) {
-  if (text.size() < prefix.size()) return false;
-  for (size_t i = 0; i < prefix.size(); ++i) {
-    char c = text[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != prefix[i]) return false;
-  }
-  return true;
-}
-
-// RFC 9110 token characters, the only ones allowed in a header name.
-bool is_token(std::string_view name) {
-  if (name.empty()) return false;
-  for (char c : name) {
-    const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    if (!alnum && std::string_view{"!#$%&'*+-.^_`|~"}.find(c) == std::string_view::npos) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// Field values may hold HTAB and visible bytes; CR and LF above all would let
-// a server smuggle extra header lines (or a second request) into ours.
-bool is_safe_header_value(std::string_view value) {
-  for (char c : value) {
-    const auto byte = static_cast<unsigned char>(c);
-    if ((byte < 0x20 && c != '\t') || byte == 0x7f) return false;
-  }
-  return true;
 }
 
 sys_clock::duration to_duration_saturating(std::chrono::seconds value) {
@@ -196,15 +155,11 @@ sys_clock::time_point to_time_point(const instant& at) {
     std::chrono::duration_cast<sys_clock::duration>(std::chrono::nanoseconds{at.nanos})};
 }
 
-std::string dump(const nlohmann::ordered_json& value) {
-  return value.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-}
-
 bool is_http_url(std::string_view href) {
   size_t authority = 0;
-  if (starts_with_ci(href, "https://")) {
+  if (equals_ci(href.substr(0, 8), "https://")) {
     authority = 8;
-  } else if (starts_with_ci(href, "http://")) {
+  } else if (equals_ci(href.substr(0, 7), "http://")) {
     authority = 7;
   } else {
     return false;
@@ -214,19 +169,35 @@ bool is_http_url(std::string_view href) {
          href[authority] != '#';
 }
 
+// How a rejected href is named in a message: its scheme only, since the rest
+// may carry credentials (user:secret@) or a presigned token.
+std::string describe_scheme(std::string_view href) {
+  const size_t end = href.find("://");
+  const std::string_view scheme = href.substr(0, end);
+  // RFC 3986: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
+  bool valid = end != std::string_view::npos && end > 0 && end <= max_scheme;
+  for (size_t i = 0; valid && i < scheme.size(); ++i) {
+    const char c = scheme[i];
+    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    valid = alpha || (i > 0 && ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'));
+  }
+  return valid ? "scheme " + quote(scheme) : std::string{"no recognisable scheme"};
+}
+
 batch_action decode_action(const json& value, const std::string& where, const std::string& field,
                            sys_clock::time_point received_at) {
   if (!value.is_object()) throw field_error{where + ": field '" + field + "' must be an object"};
   batch_action action;
 
-  const json* href = find(value, "href");
+  const json* href = find_member(value, "href");
   if (href == nullptr || !href->is_string() || href->get_ref<const std::string&>().empty()) {
     throw field_error{where + ": field '" + field + ".href' must be a non-empty string"};
   }
   const auto& url = href->get_ref<const std::string&>();
   if (!is_http_url(url)) {
     throw field_error{where + ": field '" + field +
-                      ".href' must be an http:// or https:// URL, got " + quote(url)};
+                      ".href' must be an http:// or https:// URL, got " +
+                      describe_scheme(url)};
   }
   for (char c : url) {
     const auto byte = static_cast<unsigned char>(c);
@@ -243,7 +214,7 @@ batch_action decode_action(const json& value, const std::string& where, const st
       throw field_error{where + ": field '" + field + ".header' must be an object"};
     }
     for (const auto& [name, header_value] : headers->items()) {
-      if (!is_token(name)) {
+      if (!is_http_token(name)) {
         throw field_error{where + ": field '" + field + ".header' has an invalid header name " +
                           quote(name)};
       }
@@ -295,7 +266,7 @@ batch_action decode_action(const json& value, const std::string& where, const st
 batch_object_error decode_object_error(const json& value, const std::string& where) {
   if (!value.is_object()) throw field_error{where + ": field 'error' must be an object"};
   batch_object_error error;
-  const json* code = find(value, "code");
+  const json* code = find_member(value, "code");
   const auto number = code == nullptr ? std::nullopt : as_int64(*code);
   if (!number || *number < std::numeric_limits<int>::min() ||
       *number > std::numeric_limits<int>::max()) {
@@ -316,7 +287,7 @@ batch_object_result decode_object(const json& value, size_t index,
   if (!value.is_object()) throw field_error{where + ": must be a JSON object"};
   batch_object_result result;
 
-  const json* oid = find(value, "oid");
+  const json* oid = find_member(value, "oid");
   if (oid == nullptr) throw field_error{where + ": missing field 'oid'"};
   if (!oid->is_string()) throw field_error{where + ": field 'oid' must be a string"};
   const auto& oid_text = oid->get_ref<const std::string&>();
@@ -328,7 +299,7 @@ batch_object_result decode_object(const json& value, size_t index,
   // From here on, messages name the object by its oid as well.
   where += " (" + result.oid + ")";
 
-  const json* size = find(value, "size");
+  const json* size = find_member(value, "size");
   if (size == nullptr) throw field_error{where + ": missing field 'size'"};
   const auto size_value = as_int64(*size);
   if (!size_value || *size_value < 0) {
@@ -379,7 +350,7 @@ batch_response decode_root(const json& root, sys_clock::time_point received_at) 
     }
   }
 
-  const json* objects = find(root, "objects");
+  const json* objects = find_member(root, "objects");
   if (objects == nullptr) throw field_error{"missing field 'objects'"};
   if (!objects->is_array()) throw field_error{"field 'objects' must be an array"};
   response.objects.reserve(objects->size());
@@ -504,15 +475,15 @@ std::string decode_error_message(std::string_view body) {
   if (body.find('\0') == std::string_view::npos && !nests_too_deep(body)) {
     try {
       const json root = json::parse(body);
-      const json* message = root.is_object() ? find(root, "message") : nullptr;
+      const json* message = root.is_object() ? find_member(root, "message") : nullptr;
       if (message != nullptr && message->is_string()) {
         std::string out = clean(message->get_ref<const std::string&>(), max_message);
         if (!out.empty()) {
-          if (const json* id = find(root, "request_id"); id != nullptr && id->is_string()) {
+          if (const json* id = find_member(root, "request_id"); id != nullptr && id->is_string()) {
             const std::string text = clean(id->get_ref<const std::string&>(), max_quote);
             if (!text.empty()) out += " (request id " + text + ")";
           }
-          if (const json* url = find(root, "documentation_url");
+          if (const json* url = find_member(root, "documentation_url");
               url != nullptr && url->is_string()) {
             const std::string text = clean(url->get_ref<const std::string&>(), max_message);
             if (!text.empty()) out += "; see " + text;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace ferry::protocol {
@@ -22,6 +23,32 @@ bool nests_too_deep(std::string_view text);
 /// An integer JSON value as int64_t; nullopt for non-integers (including
 /// 1.0) and values beyond int64_t.
 std::optional<int64_t> as_int64(const nlohmann::json& value);
+
+/// A validation failure inside a codec's field decoder; the codec's entry
+/// point catches it and reports `message`.
+struct field_error {
+  std::string message;
+};
+
+/// The member `key` of a JSON object, or nullptr when it is absent (or when
+/// `object` is not an object).
+const nlohmann::json* find_member(const nlohmann::json& object, const char* key);
+
+/// Compact JSON text of `value`; invalid UTF-8 is replaced instead of thrown.
+std::string dump(const nlohmann::ordered_json& value);
+
+/// True when `text` equals `lower` ignoring ASCII case; `lower` must be
+/// written in lower case.
+bool equals_ci(std::string_view text, std::string_view lower);
+
+/// True when `name` is a non-empty RFC 9110 token, the only form a header
+/// field name may take.
+bool is_http_token(std::string_view name);
+
+/// True when a header field value holds no control bytes other than HTAB:
+/// CR and LF above all would let a server smuggle extra header lines (or a
+/// second request) into ours.
+bool is_safe_header_value(std::string_view value);
 
 /// Gregorian leap year.
 bool is_leap_year(int64_t year);

@@ -13,7 +13,6 @@ namespace {
 
 using json = nlohmann::json;
 
-// git-lfs messages nest three levels deep; anything far deeper is hostile.
 // Longest piece of user input echoed back in an error message.
 constexpr size_t max_snippet = 80;
 
@@ -61,22 +60,8 @@ size_t invalid_utf8_at(std::string_view text) {
   return std::string_view::npos;
 }
 
-// Validation failure inside a field decoder; caught in decode_request.
-struct field_error {
-  std::string message;
-};
-
-std::string dump(const nlohmann::ordered_json& value) {
-  return value.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-}
-
-const json* find(const json& object, const char* key) {
-  const auto it = object.find(key);
-  return it == object.end() ? nullptr : &*it;
-}
-
 int64_t non_negative(const json& object, const char* key, const std::string& where) {
-  const json* value = find(object, key);
+  const json* value = find_member(object, key);
   if (value == nullptr) throw field_error{where + ": missing field '" + key + "'"};
   const auto number = as_int64(*value);
   if (!number || *number < 0) {
@@ -86,7 +71,7 @@ int64_t non_negative(const json& object, const char* key, const std::string& whe
 }
 
 operation decode_operation(const json& object) {
-  const json* value = find(object, "operation");
+  const json* value = find_member(object, "operation");
   if (value != nullptr && value->is_string()) {
     const auto& text = value->get_ref<const std::string&>();
     if (text == "upload") return operation::upload;
@@ -99,16 +84,16 @@ init_request decode_init(const json& object) {
   init_request init;
   init.op = decode_operation(object);
   // Optional fields: absent or null keeps the default.
-  if (const json* remote = find(object, "remote"); remote != nullptr && !remote->is_null()) {
+  if (const json* remote = find_member(object, "remote"); remote != nullptr && !remote->is_null()) {
     if (!remote->is_string()) throw field_error{"init: field 'remote' must be a string"};
     init.remote = remote->get<std::string>();
   }
-  if (const json* concurrent = find(object, "concurrent");
+  if (const json* concurrent = find_member(object, "concurrent");
       concurrent != nullptr && !concurrent->is_null()) {
     if (!concurrent->is_boolean()) throw field_error{"init: field 'concurrent' must be a boolean"};
     init.concurrent = concurrent->get<bool>();
   }
-  if (const json* transfers = find(object, "concurrenttransfers");
+  if (const json* transfers = find_member(object, "concurrenttransfers");
       transfers != nullptr && !transfers->is_null()) {
     init.concurrent_transfers = non_negative(object, "concurrenttransfers", "init");
   }
@@ -116,29 +101,31 @@ init_request decode_init(const json& object) {
 }
 
 std::optional<transfer_action> decode_action(const json& object, const std::string& where) {
-  const json* action = find(object, "action");
+  const json* action = find_member(object, "action");
   if (action == nullptr || action->is_null()) return std::nullopt;
   if (!action->is_object()) throw field_error{where + ": field 'action' must be null or an object"};
   transfer_action result;
-  const json* href = find(*action, "href");
+  const json* href = find_member(*action, "href");
   if (href == nullptr || !href->is_string() || href->get_ref<const std::string&>().empty()) {
     throw field_error{where + ": field 'action.href' must be a non-empty string"};
   }
   result.href = href->get<std::string>();
   // git-lfs names the header map "header" (singular).
-  const json* headers = find(*action, "header");
+  const json* headers = find_member(*action, "header");
   if (headers == nullptr || headers->is_null()) return result;
   if (!headers->is_object()) throw field_error{where + ": field 'action.header' must be an object"};
   for (const auto& [name, value] : headers->items()) {
+    if (!is_http_token(name)) {
+      throw field_error{where + ": field 'action.header' has an invalid header name '" +
+                        snippet(name) + "'"};
+    }
     if (!value.is_string()) {
       throw field_error{where + ": header '" + snippet(name) + "' in 'action.header' must be a string"};
     }
     const auto& text = value.get_ref<const std::string&>();
-    // CR, LF or NUL would let a header smuggle extra header lines into requests.
-    if (name.find_first_of(std::string_view{"\r\n\0", 3}) != std::string::npos ||
-        text.find_first_of(std::string_view{"\r\n\0", 3}) != std::string::npos) {
+    if (!is_safe_header_value(text)) {
       throw field_error{where + ": header '" + snippet(name) +
-                        "' in 'action.header' contains a line break or NUL"};
+                        "' in 'action.header' contains a line break or control character"};
     }
     result.headers.emplace(name, text);
   }
@@ -149,7 +136,7 @@ transfer_request decode_transfer(const json& object, operation op, decode_error&
   const std::string where = op == operation::upload ? "upload" : "download";
   transfer_request transfer;
   transfer.op = op;
-  const json* oid = find(object, "oid");
+  const json* oid = find_member(object, "oid");
   if (oid == nullptr || !oid->is_string() || !is_valid_oid(oid->get_ref<const std::string&>())) {
     throw field_error{where + ": field 'oid' must be 64 lower-case hex characters"};
   }
@@ -158,7 +145,7 @@ transfer_request decode_transfer(const json& object, operation op, decode_error&
   error.oid = transfer.oid;
   transfer.size = non_negative(object, "size", where);
   if (op == operation::upload) {
-    const json* path = find(object, "path");
+    const json* path = find_member(object, "path");
     if (path == nullptr || !path->is_string() || path->get_ref<const std::string&>().empty()) {
       throw field_error{"upload: field 'path' must be a non-empty string"};
     }
@@ -217,7 +204,7 @@ std::variant<request, decode_error> decode_request(std::string_view line) {
     return error;
   }
   try {
-    const json* event = find(object, "event");
+    const json* event = find_member(object, "event");
     if (event == nullptr) throw field_error{"missing field 'event'"};
     if (!event->is_string()) throw field_error{"field 'event' must be a string"};
     const auto& name = event->get_ref<const std::string&>();

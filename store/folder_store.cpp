@@ -55,14 +55,13 @@ status fsync_dir(const fs::path& dir) {
   return result;
 }
 
-// Creates `dir` if needed; a new entry is made durable in its parent so a
-// committed object's path survives a crash.
+// Creates `dir` if needed and makes its entry durable in the parent, so a
+// committed object's path survives a crash. Also when it already exists:
+// another writer may have created it and not synced the parent yet.
 status ensure_dir(const fs::path& dir) {
-  if (::mkdir(dir.c_str(), 0755) == 0)
-    return fsync_dir(dir.parent_path());
-  if (errno == EEXIST)
-    return status::success();
-  return os_error(errno, "create directory", dir);
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+    return os_error(errno, "create directory", dir);
+  return fsync_dir(dir.parent_path());
 }
 
 // Whether `path` still names the file open as `fd`; false when it names
@@ -295,6 +294,11 @@ result<std::unique_ptr<folder_store>> folder_store::open(const fs::path& root) {
   fs::path normal = root.lexically_normal();
   if (!normal.has_filename() && normal != normal.root_path())
     normal = normal.parent_path();
+  // A root created here must itself be durable before objects are reported
+  // stored in it.
+  if (type == fs::file_type::not_found && normal != normal.root_path())
+    if (auto st = fsync_dir(normal.parent_path()); !st)
+      return st;
   return std::unique_ptr<folder_store>(new folder_store(normal));
 }
 

@@ -47,15 +47,6 @@ status from_rocksdb(const rocksdb::Status& s, const std::string& context) {
   return {code, context + ": " + s.ToString()};
 }
 
-status from_error_code(const std::error_code& ec, const std::string& context) {
-  errc code = errc::io_error;
-  if (ec == std::errc::permission_denied || ec == std::errc::read_only_file_system)
-    code = errc::permission_denied;
-  else if (ec == std::errc::no_space_on_device)
-    code = errc::no_space;
-  return {code, context + ": " + ec.message()};
-}
-
 rocksdb::WriteOptions synced() {
   // A record must survive kill -9 and power loss once put() returns.
   rocksdb::WriteOptions opts;
@@ -110,13 +101,13 @@ result<std::unique_ptr<journal_db>> journal_db::open(const std::filesystem::path
     // A reader must not create anything; no CURRENT file means no journal.
     bool found = std::filesystem::exists(dir / "CURRENT", ec);
     if (ec)
-      return from_error_code(ec, "cannot read journal " + dir.string());
+      return from_errno(ec.value(), "cannot read journal " + dir.string());
     if (!found)
       return status{errc::not_found, "no journal at " + dir.string() + " yet"};
   } else {
     std::filesystem::create_directories(dir, ec);
     if (ec)
-      return from_error_code(ec, "cannot create journal directory " + dir.string());
+      return from_errno(ec.value(), "cannot create journal directory " + dir.string());
   }
 
   rocksdb::Options db_opts;
@@ -148,6 +139,14 @@ result<std::unique_ptr<journal_db>> journal_db::open(const std::filesystem::path
                     state->where() + ": " + seq_key + " is not a number: \"" + seq + "\""};
   } else if (!s.IsNotFound()) {
     return from_rocksdb(s, state->where() + ": cannot read " + seq_key);
+  }
+  // finish() drops one entry at a time; a limit lowered since the last run
+  // is applied here, once.
+  if (!opts.read_only && state->next_seq > opts.history_limit) {
+    s = state->db->DeleteRange(synced(), state->db->DefaultColumnFamily(), history_prefix,
+                               history_key(state->next_seq - opts.history_limit));
+    if (!s.ok())
+      return from_rocksdb(s, state->where() + ": cannot prune history");
   }
   return std::unique_ptr<journal_db>{new journal_db{std::move(state)}};
 }
@@ -196,18 +195,10 @@ status journal_db::finish(const transfer_record& record) {
     batch.Put(history_key(seq), encode(record));
   batch.Put(seq_key, std::to_string(seq + 1));
 
-  // Seqs are consecutive, so keeping `limit` entries means deleting every
-  // seq below seq + 1 - limit; normally that is just the oldest one.
-  if (seq + 1 > limit) {
-    std::string keep_from = history_key(seq + 1 - limit);
-    std::unique_ptr<rocksdb::Iterator> it{impl_->db->NewIterator(rocksdb::ReadOptions{})};
-    for (it->Seek(history_prefix); it->Valid() && starts_with(it->key(), history_prefix)
-                                   && it->key().compare(keep_from) < 0;
-         it->Next())
-      batch.Delete(it->key());
-    if (!it->status().ok())
-      return from_rocksdb(it->status(), impl_->where() + ": cannot read history");
-  }
+  // Seqs are consecutive and open() pruned anything older, so keeping
+  // `limit` entries means dropping exactly the one that leaves the window.
+  if (seq >= limit)
+    batch.Delete(history_key(seq - limit));
 
   auto s = from_rocksdb(impl_->db->Write(synced(), &batch),
                         impl_->where() + ": cannot record finished transfer of " + record.oid);

@@ -144,7 +144,7 @@ variant_shared_store() {
 }
 
 variant_same_object_race() {
-  note "variant 3: a second agent starts the same object mid-upload and is killed"
+  note "variant 3: a second agent asks for the same object while the first is writing it"
   RACE_STORE="$E2E_ROOT/store-race"
   new_repo epsilon
   new_repo zeta
@@ -161,52 +161,58 @@ variant_same_object_race() {
       "$RACE_OID" "$RACE_SIZE" "$E2E_ROOT/$1/race.bin"
   }
   INIT='{"event":"init","operation":"upload","remote":"origin","concurrent":false,"concurrenttransfers":1}'
-  cat >"$E2E_ROOT/race-a.jsonl" <<EOF
+  cat >"$E2E_ROOT/race-a.jsonl" <<JSONL
 {"label":"init","json":$INIT}
 {"label":"upload","json":$(upload_json epsilon)}
 {"label":"terminate","json":{"event":"terminate"},"exit":true}
-EOF
-  cat >"$E2E_ROOT/race-b.jsonl" <<EOF
+JSONL
+  # The second agent starts once the first is well into the object.
+  cat >"$E2E_ROOT/race-b.jsonl" <<JSONL
 {"label":"init","json":$INIT}
 {"label":"wait","wait_file":"$RACE_PARTIAL","min_size":$((64 * MIB))}
-{"label":"upload","json":$(upload_json zeta),"no_reply":true}
-{"label":"kill","kill_when_open":["$RACE_PARTIAL","$RACE_FINAL"]}
-EOF
-  python3 "$E2E_DIR/agent_driver.py" --ferry "$FERRY" --cwd "$E2E_ROOT/zeta" --timeout 60 \
+{"label":"upload","json":$(upload_json zeta)}
+{"label":"terminate","json":{"event":"terminate"},"exit":true}
+JSONL
+  python3 "$E2E_DIR/agent_driver.py" --ferry "$FERRY" --cwd "$E2E_ROOT/zeta" --timeout 120 \
     --stderr "$E2E_ROOT/race-b.stderr" <"$E2E_ROOT/race-b.jsonl" >"$E2E_ROOT/race-b.out" &
   PID_B=$!
   track_pid "$PID_B"
-  python3 "$E2E_DIR/agent_driver.py" --ferry "$FERRY" --cwd "$E2E_ROOT/epsilon" --timeout 60 \
+  python3 "$E2E_DIR/agent_driver.py" --ferry "$FERRY" --cwd "$E2E_ROOT/epsilon" --timeout 120 \
     --stderr "$E2E_ROOT/race-a.stderr" <"$E2E_ROOT/race-a.jsonl" >"$E2E_ROOT/race-a.out" &
   PID_A=$!
   track_pid "$PID_A"
   wait "$PID_A" || fail "agent_driver.py for epsilon failed"
   wait "$PID_B" || fail "agent_driver.py for zeta failed"
-  py_check "the second agent opened the object while the first was mid-way, then was killed" '
+  py_check "both agents completed the same object: the second waited for the first" '
 import json, sys
-b = {r["label"]: r for r in map(json.loads, open(sys.argv[1]))}
+oid = sys.argv[3]
+a = {r["label"]: r for r in map(json.loads, open(sys.argv[1]))}
+b = {r["label"]: r for r in map(json.loads, open(sys.argv[2]))}
 if not b.get("wait", {}).get("ok"):
     raise SystemExit("the first agent never reached 64 MiB: %s" % b)
-if not b.get("kill", {}).get("killed"):
-    raise SystemExit("the second agent never opened the object: %s" % b)
-  ' "$E2E_ROOT/race-b.out"
-  A_REPLY=$(python3 -c '
+for name, run in (("first", a), ("second", b)):
+    reply = run.get("upload", {}).get("reply")
+    if reply != {"event": "complete", "oid": oid}:
+        raise SystemExit("the %s agent replied %s" % (name, reply))
+  ' "$E2E_ROOT/race-a.out" "$E2E_ROOT/race-b.out" "$RACE_OID"
+  [[ -f $RACE_FINAL ]] || fail "$RACE_FINAL was not published"
+  got=$(oid_of "$RACE_FINAL")
+  [[ $got == "$RACE_OID" ]] || fail "the store published a CORRUPT object: $RACE_FINAL hashes to $got, not $RACE_OID"
+  pass "the published object hashes to its oid"
+  assert_no_partials "$RACE_STORE"
+  pass "no partial files remain"
+  status_json "$E2E_ROOT/zeta" "$E2E_ROOT/race-zeta.json"
+  py_check "the second agent found the object stored and verified, and sent none of it" '
 import json, sys
-a = {r["label"]: r for r in map(json.loads, open(sys.argv[1]))}
-print(json.dumps(a.get("upload", {}).get("reply")))' "$E2E_ROOT/race-a.out")
-  note "first agent replied: $A_REPLY"
-  if [[ -e $RACE_FINAL ]]; then
-    got=$(oid_of "$RACE_FINAL")
-    [[ $got == "$RACE_OID" ]] || fail "the store published a CORRUPT object: $RACE_FINAL hashes to $got, not its oid $RACE_OID (first agent replied $A_REPLY)"
-    pass "the published object hashes to its oid"
-  else
-    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r and r.get("error") else 1)' "$A_REPLY" ||
-      fail "the first agent reported success but $RACE_FINAL does not exist"
-    pass "the object was not published and the first agent reported an error"
-  fi
-  python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r == {"event": "complete", "oid": sys.argv[2]} else 1)' "$A_REPLY" "$RACE_OID" ||
-    fail "the surviving agent's upload failed because another agent touched the same object: $A_REPLY"
-  pass "the surviving agent's upload completed"
+doc = json.load(open(sys.argv[1]))
+oid, size = sys.argv[2], int(sys.argv[3])
+r = [r for r in doc["history"] if r["oid"] == oid and r["direction"] == "upload"][0]
+if r["state"] != "done":
+    raise SystemExit("state %r: %s" % (r["state"], r))
+if r["resumed_from"] != size:
+    raise SystemExit("resumed_from=%r: the second agent wrote bytes itself: %s" % (r["resumed_from"], r))
+print("attempts %d" % r["attempts"])
+  ' "$E2E_ROOT/race-zeta.json" "$RACE_OID" "$RACE_SIZE"
 }
 
 # Each variant runs in its own subshell so a failure in one (a ferry bug)

@@ -243,3 +243,16 @@ config_dump --global "$E2E_ROOT/global-final"
 cmp -s "$E2E_ROOT/global-before" "$E2E_ROOT/global-final" ||
   fail "after uninstall --global the global config differs: $(diff "$E2E_ROOT/global-before" "$E2E_ROOT/global-final")"
 pass "uninstall --global removed the keys and restored \$HOME/.gitconfig"
+
+# ---- status output survives paths that are not UTF-8 ------------------------------
+rc=0
+FERRY_JOURNAL="$E2E_ROOT/journal-"$'\xff' "$FERRY" status --json >"$E2E_ROOT/status-latin1.json" 2>&1 || rc=$?
+[[ $rc -eq 0 ]] || fail "ferry status --json with a non-UTF-8 journal path exited $rc: $(cat "$E2E_ROOT/status-latin1.json")"
+py_check "ferry status --json prints valid JSON for a non-UTF-8 journal path" '
+import json, sys
+doc = json.load(open(sys.argv[1], encoding="utf-8"))
+if doc["active"] != [] or doc["history"] != []:
+    raise SystemExit("unexpected records: %s" % doc)
+if not doc["journal"].startswith(sys.argv[2]):
+    raise SystemExit("journal path %r does not start with %r" % (doc["journal"], sys.argv[2]))
+' "$E2E_ROOT/status-latin1.json" "$E2E_ROOT/journal-"

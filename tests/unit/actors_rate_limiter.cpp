@@ -301,6 +301,21 @@ TEST_CASE_METHOD(limiter_fixture, "a shorter cooldown does not shorten a longer 
   CHECK(at("x") == 5s);
 }
 
+TEST_CASE_METHOD(limiter_fixture, "a huge cooldown holds the host instead of overflowing",
+                 "[rate_limiter]") {
+  start({});
+  cooldown("a", caf::timespan::max());
+  acquire("a", {{"held", 0}});
+  CHECK(grants->empty());
+  CHECK(pending("a") == 1);
+  advance(24h);
+  CHECK(grants->empty());
+  // Clamped to a year, not forever.
+  advance(24h * 364);
+  CHECK(labels() == strings{"held"});
+  CHECK(at("held") == 24h * 365);
+}
+
 TEST_CASE_METHOD(limiter_fixture, "requests paced before a cooldown resume their pace after it",
                  "[rate_limiter]") {
   start({2.0, 1.0, 0.0, 0.0});

@@ -13,6 +13,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -381,6 +382,20 @@ TEST_CASE("http_engine reports an upload source's failures", "[http]") {
     REQUIRE_FALSE(response.ok());
     CHECK(response.error().code() == errc::size_mismatch);
   }
+  SECTION("a HEAD or GET with a source") {
+    request.method = GENERATE(std::string("HEAD"), std::string("GET"));
+    bool asked = false;
+    request.upload_source = [&](char*, size_t) -> result<size_t> {
+      asked = true;
+      return size_t{0};
+    };
+    awaited done;
+    engine.submit(std::move(request), done.callback());
+    auto response = done.get();
+    REQUIRE_FALSE(response.ok());
+    CHECK(response.error().code() == errc::invalid_request);
+    CHECK_FALSE(asked);
+  }
   SECTION("a source without a size") {
     request.upload_size = -1;
     request.upload_source = [](char*, size_t) -> result<size_t> { return size_t{0}; };
@@ -481,6 +496,22 @@ TEST_CASE("http_engine fails a download its sink refuses", "[http]") {
     REQUIRE_FALSE(response.ok());
     CHECK(response.error().code() == errc::no_space);
     CHECK(response.error().message() == "disk full");
+  }
+  SECTION("with a sink error that throws") {
+    request.sink_error = []() -> ferry::status { throw std::runtime_error("no idea"); };
+    awaited done;
+    engine.submit(std::move(request), done.callback());
+    auto response = done.get();
+    REQUIRE_FALSE(response.ok());
+    CHECK(response.error().code() == errc::internal);
+    CHECK(response.error().message() == "sink error threw: no idea");
+    // The loop thread survived: the engine still serves requests.
+    http_request again = get(server.url("/object"));
+    awaited next;
+    engine.submit(std::move(again), next.callback());
+    auto second = next.get();
+    REQUIRE(second.ok());
+    CHECK(second->status == 200);
   }
 }
 

@@ -39,12 +39,12 @@ TEST_CASE("retry policy retries transient failures with bounded backoff", "[retr
   auto now = clock_type::time_point{} + 1h;
   status flaky{errc::io_error, "read failed"};
   for (int attempt = 1; attempt < 4; ++attempt) {
-    auto d = policy.decide(flaky, attempt, now);
+    auto d = policy.decide(flaky, attempt, 0, now);
     REQUIRE(d.what == retry_decision::retry);
     CHECK(d.delay <= backoff{100ms, 1s, 0}.ceiling(attempt));
     CHECK(d.explain(flaky, attempt).empty());
   }
-  auto last = policy.decide(flaky, 4, now);
+  auto last = policy.decide(flaky, 4, 0, now);
   CHECK(last.what == retry_decision::exhausted);
   auto text = last.explain(flaky, 4);
   CHECK(text.find("gave up after 4 attempts") != std::string::npos);
@@ -54,7 +54,7 @@ TEST_CASE("retry policy retries transient failures with bounded backoff", "[retr
 TEST_CASE("retry policy reports permanent failures at once", "[retry]") {
   retry_policy policy{5, backoff{100ms, 1s, 3}, restart_budget{100, 1min}};
   status bad{errc::hash_mismatch, "source does not hash to its oid"};
-  auto d = policy.decide(bad, 1, clock_type::now());
+  auto d = policy.decide(bad, 1, 0, clock_type::now());
   CHECK(d.what == retry_decision::permanent);
   CHECK(d.explain(bad, 1) == bad.to_string());
 }
@@ -63,11 +63,31 @@ TEST_CASE("retry policy stops restarting when the restart budget is spent", "[re
   retry_policy policy{10, backoff{100ms, 1s, 3}, restart_budget{2, 1min}};
   auto now = clock_type::time_point{} + 1h;
   status flaky{errc::unavailable, "store offline"};
-  CHECK(policy.decide(flaky, 1, now).what == retry_decision::retry);
-  CHECK(policy.decide(flaky, 1, now).what == retry_decision::retry);
-  auto d = policy.decide(flaky, 1, now);
+  CHECK(policy.decide(flaky, 1, 0, now).what == retry_decision::retry);
+  CHECK(policy.decide(flaky, 1, 0, now).what == retry_decision::retry);
+  auto d = policy.decide(flaky, 1, 0, now);
   CHECK(d.what == retry_decision::overloaded);
   CHECK(d.explain(flaky, 1).find("too many transfers failing") != std::string::npos);
   // Once the window has passed, restarts are allowed again.
-  CHECK(policy.decide(flaky, 2, now + 2min).what == retry_decision::retry);
+  CHECK(policy.decide(flaky, 2, 0, now + 2min).what == retry_decision::retry);
+}
+
+TEST_CASE("retry policy waits for another writer without using the attempt budget", "[retry]") {
+  retry_policy policy{2, backoff{100ms, 1s, 3}, restart_budget{100, 1min}, 5};
+  auto now = clock_type::time_point{} + 1h;
+  status locked{errc::busy, "object is being written by another process"};
+  // Five waits, each the full (unjittered) backoff ceiling, none of them
+  // counted against the two attempts.
+  for (int wait = 1; wait <= 5; ++wait) {
+    auto d = policy.decide(locked, 0, wait, now);
+    REQUIRE(d.what == retry_decision::retry);
+    CHECK(d.delay == backoff{100ms, 1s, 0}.ceiling(wait));
+  }
+  auto given_up = policy.decide(locked, 0, 6, now);
+  CHECK(given_up.what == retry_decision::exhausted);
+  CHECK(given_up.explain(locked, 6).find("waiting for another writer") != std::string::npos);
+  // Ordinary failures still have their full budget after the waits.
+  status flaky{errc::io_error, "read failed"};
+  CHECK(policy.decide(flaky, 1, 5, now).what == retry_decision::retry);
+  CHECK(policy.decide(flaky, 2, 5, now).what == retry_decision::exhausted);
 }

@@ -393,6 +393,29 @@ TEST_CASE("decode_batch_response validates hrefs") {
   CHECK_FALSE(contains(download_fails({{"href", "gopher://\x1b[2J"}}), "\x1b"));
 }
 
+TEST_CASE("a rejected href is named by its scheme only, never its credentials") {
+  const std::string message = download_fails({{"href", "s3://AKIAXXXX:supersecret@bucket/x"}});
+  CHECK(contains(message, "must be an http:// or https:// URL"));
+  CHECK(contains(message, "'s3'"));
+  CHECK_FALSE(contains(message, "supersecret"));
+  CHECK_FALSE(contains(message, "AKIA"));
+  CHECK_FALSE(contains(message, "bucket"));
+  // Without a well-formed scheme before "://", nothing of the href is echoed.
+  for (const std::string& bad : std::initializer_list<std::string>{
+         "AKIAXXXX:supersecret@bucket/x", "user:supersecret@host://x",
+         "averyveryverylongscheme://supersecret", "://supersecret",
+         "ftp:/user:supersecret@host"}) {
+    INFO(bad);
+    const std::string text = download_fails({{"href", bad}});
+    CHECK(contains(text, "must be an http:// or https:// URL"));
+    CHECK_FALSE(contains(text, "supersecret"));
+    CHECK_FALSE(contains(text, "AKIA"));
+  }
+  // A presigned token in the query of another scheme stays out as well.
+  CHECK_FALSE(
+    contains(download_fails({{"href", "ftp://host/x?X-Amz-Signature=abc123"}}), "abc123"));
+}
+
 TEST_CASE("decode_batch_response rejects header injection") {
   const json href = "https://lfs.example.com/x";
   CHECK(contains(download_fails({{"href", href}, {"header", "Authorization: x"}}),

@@ -196,6 +196,41 @@ TEST_CASE("a bad action is reported against the object") {
   }
 }
 
+TEST_CASE("action headers must have token names and values without control bytes") {
+  for (const std::string& bad : std::initializer_list<std::string>{
+         "X: y", "", "X Y", "X-Evil:", "X(y)", "\xc3\x84", std::string{"A\0B", 3}}) {
+    auto line = upload_json();
+    line["action"] = {{"href", "https://x"}, {"header", {{bad, "v"}}}};
+    INFO(line.dump());
+    auto error = decode_fails(line.dump());
+    CHECK(error.code == code::bad_request);
+    CHECK(contains(error.message, "invalid header name"));
+    REQUIRE(error.oid);
+    CHECK(*error.oid == oid);
+  }
+  for (const std::string& bad : std::initializer_list<std::string>{
+         "a\x01", "a\x1b[2J", "a\x7f", "a\rb", std::string{"a\0b", 3}, "a\vb"}) {
+    auto line = upload_json();
+    line["action"] = {{"href", "https://x"}, {"header", {{"Authorization", bad}}}};
+    INFO(line.dump());
+    auto error = decode_fails(line.dump());
+    CHECK(error.code == code::bad_request);
+    CHECK(contains(error.message, "header 'Authorization' in 'action.header' contains"));
+    REQUIRE(error.oid);
+    CHECK(*error.oid == oid);
+  }
+  // Tabs and non-ASCII bytes are legal in field values.
+  auto line = download_json();
+  line["action"] = {
+    {"href", "https://x"},
+    {"header", {{"X-A", "a\tb"}, {"X-B", "caf\u00e9"}, {"!#$%&'*+-.^_`|~09az", "v"}}}};
+  auto transfer = decode_transfer(line);
+  REQUIRE(transfer.action);
+  CHECK(transfer.action->headers.at("X-A") == "a\tb");
+  CHECK(transfer.action->headers.at("X-B") == "caf\u00e9");
+  CHECK(transfer.action->headers.at("!#$%&'*+-.^_`|~09az") == "v");
+}
+
 TEST_CASE("a bad oid is rejected without naming an object") {
   for (const json& bad : {json("../../../../etc/passwd"), json("../" + oid.substr(3)),
                           json("4D7A214614AB2935C943F9E0FF69D22EADBB8F32B1258DAAA5E2CA24D17E2393"),

@@ -234,8 +234,12 @@ TEST_CASE("journal history is pruned to the limit and seq survives reopen", "[jo
   CHECK(raw["m/seq"] == "12");
 
   {
-    // A smaller limit prunes everything beyond it on the next finish.
+    // A smaller limit prunes everything beyond it when the journal opens.
     auto db = open_journal(tmp.path, {2, false});
+    auto before = db->history(100);
+    REQUIRE(before.ok());
+    REQUIRE(before->size() == 2);
+    CHECK(before->at(0).oid == oid_of(11));
     REQUIRE(db->finish(make_record(12, transfer_state::done)).ok());
     auto hist = db->history(100);
     REQUIRE(hist.ok());
