@@ -348,6 +348,23 @@ private:
 
 } // namespace
 
+size_t prune_download_dir(const fs::path& download_dir, const std::set<std::string>& resumable) {
+  std::error_code ec;
+  size_t removed = 0;
+  for (fs::directory_iterator it{download_dir, ec}, end; !ec && it != end; it.increment(ec)) {
+    auto name = it->path().filename().string();
+    constexpr std::string_view suffix = ".part";
+    bool part = name.size() > suffix.size() &&
+                name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    if (part && resumable.count(name.substr(0, name.size() - suffix.size())) != 0)
+      continue;
+    std::error_code ignored;
+    if (fs::is_regular_file(it->path(), ignored) && fs::remove(it->path(), ignored))
+      ++removed;
+  }
+  return removed;
+}
+
 result<fs::path> check_upload_path(const std::string& path, const std::vector<fs::path>& roots) {
   if (path.empty())
     return status{errc::path_rejected, "upload request has an empty path"};

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,15 @@ protected:
 std::unique_ptr<transfer_task> make_transfer_task(const engine_config& config,
                                                   const std::string& oid, direction dir,
                                                   int64_t size, const std::string& path);
+
+/// Clears what earlier agents left in `download_dir`: verified files git-lfs
+/// never picked up (it died after `complete`) and partial downloads nothing
+/// will resume. Keeps `<oid>.part` for each oid in `resumable` (downloads
+/// the journal still has active). Call it only while holding the
+/// repository's journal, so no other agent is using the directory.
+/// Returns how many entries were removed.
+size_t prune_download_dir(const std::filesystem::path& download_dir,
+                          const std::set<std::string>& resumable);
 
 /// Checks an upload source path: it must resolve (after symlinks) to a
 /// regular file under one of `roots`. Returns the resolved path.

@@ -2,6 +2,7 @@
 
 #include "actors/engine.hpp"
 #include "actors/logging.hpp"
+#include "actors/transfer_task.hpp"
 #include "config/git_config.hpp"
 #include "config/settings.hpp"
 #include "protocol/line_splitter.hpp"
@@ -11,6 +12,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <random>
+#include <set>
 #include <unistd.h>
 
 namespace ferry::cli {
@@ -90,9 +92,17 @@ int run_agent_command(const flag_map& flags) {
 
   agent_options options;
   auto& engine = options.config;
+  engine.download_dir = repo->lfs_dir / "tmp" / "ferry";
+  if (auto active = (*journal)->active(); active) {
+    std::set<std::string> resumable;
+    for (auto& record : *active)
+      if (record.dir == direction::download)
+        resumable.insert(record.oid);
+    if (auto removed = prune_download_dir(engine.download_dir, resumable); removed > 0)
+      log()->info("removed {} leftover file(s) from {}", removed, engine.download_dir.string());
+  }
   engine.store = std::move(*store);
   engine.upload_roots = {repo->top_level, repo->common_dir, repo->lfs_dir};
-  engine.download_dir = repo->lfs_dir / "tmp" / "ferry";
   engine.max_attempts = settings->max_attempts;
   engine.backoff_base = settings->backoff_base;
   engine.backoff_max = settings->backoff_max;

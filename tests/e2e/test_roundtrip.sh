@@ -93,9 +93,16 @@ for f in "${LFS_FILES[@]}"; do
 done
 pass "fresh clone holds pointers only"
 install_ferry "$CLONE" "$STORE"
+# Leftovers of an earlier, interrupted agent: nothing will resume them.
+LEFTOVERS="$CLONE/.git/lfs/tmp/ferry"
+mkdir -p "$LEFTOVERS"
+printf 'stale' >"$LEFTOVERS/$(printf 'c%.0s' {1..64})"
+printf 'stale' >"$LEFTOVERS/$(printf 'd%.0s' {1..64}).part"
 (cd "$CLONE" && git lfs pull) >"$E2E_ROOT/pull.log" 2>&1 ||
   { show "git lfs pull" "$E2E_ROOT/pull.log"; fail "git lfs pull failed"; }
 pass "git lfs pull succeeded ($(e2e_elapsed))"
+[[ -z $(ls -A "$LEFTOVERS") ]] || fail "the download directory still holds: $(ls -A "$LEFTOVERS")"
+pass "the agent cleared leftovers of earlier runs from .git/lfs/tmp/ferry"
 
 for f in "${!SIZES[@]}"; do
   [[ -f $CLONE/$f ]] || fail "$f is missing from the clone"
