@@ -1,5 +1,6 @@
 #include "actors/http_actor.hpp"
 
+#include "loopback_server.hpp"
 #include "test_support.hpp"
 
 #include <caf/all.hpp>
@@ -20,77 +21,11 @@
 using namespace std::chrono_literals;
 using namespace ferry;
 
+using ferry::testing::no_proxy;
+using ferry::testing::patience;
+using ferry::testing::test_server;
+
 namespace {
-
-/// Upper bound for anything a test waits for; reaching it fails the test.
-constexpr auto patience = 10s;
-
-/// A flag server handlers wait on, so the test decides when a response may
-/// go on. Waits are bounded so a broken test cannot hang the server's stop.
-class latch {
-public:
-  void release() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  void wait() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    cv_.wait_for(lock, patience, [&] { return open_; });
-  }
-
-private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
-
-/// A cpp-httplib server on 127.0.0.1 (any free port) on its own thread.
-/// Register routes on http() before start().
-class loopback_server {
-public:
-  loopback_server() {
-    server_.new_task_queue = [] { return new httplib::ThreadPool(24); };
-    // Without it, small responses wait out delayed ACKs.
-    server_.set_tcp_nodelay(true);
-  }
-  ~loopback_server() { stop(); }
-  loopback_server(const loopback_server&) = delete;
-  loopback_server& operator=(const loopback_server&) = delete;
-
-  httplib::Server& http() { return server_; }
-  latch& held() { return latch_; }
-
-  void start() {
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    REQUIRE(port_ > 0);
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    // The socket already listens; this only makes sure stop() finds the
-    // server running (a stop() before listen_after_bind() would be missed).
-    auto deadline = std::chrono::steady_clock::now() + patience;
-    while (!server_.is_running() && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::yield();
-    REQUIRE(server_.is_running());
-  }
-
-  void stop() {
-    if (!thread_.joinable())
-      return;
-    latch_.release();
-    server_.stop();
-    thread_.join();
-  }
-
-  std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
-
-private:
-  httplib::Server server_;
-  latch latch_;
-  std::thread thread_;
-  int port_ = 0;
-};
 
 http_request get(std::string url) {
   http_request request;
@@ -104,9 +39,8 @@ http_request get(std::string url) {
 struct http_fixture {
   // Loopback only: an http_proxy in the environment must not capture the
   // test traffic.
-  ferry::testing::env_var no_proxy_lower{"no_proxy", "*"};
-  ferry::testing::env_var no_proxy_upper{"NO_PROXY", "*"};
-  loopback_server server;
+  no_proxy env;
+  test_server server;
   caf::actor_system_config cfg;
   caf::actor_system sys{cfg};
   http_actor actor;
@@ -173,7 +107,7 @@ TEST_CASE_METHOD(http_fixture, "http actor reports a refused connection as unava
                  "[http_actor]") {
   std::string url;
   {
-    loopback_server closed;
+    test_server closed;
     closed.start();
     url = closed.url("/nobody-home");
   } // the port was bound and is closed again
@@ -230,5 +164,5 @@ TEST_CASE_METHOD(http_fixture, "http actor answers a pending request when it sto
       caf::after(patience) >> [&] {
         FAIL("answered: " << answered << ", down: " << down);
       });
-  server.held().release();
+  server.held().open();
 }
