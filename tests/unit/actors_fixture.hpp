@@ -7,6 +7,8 @@
 #include "actors/interfaces.hpp"
 #include "actors/journal_actor.hpp"
 #include "actors/logging.hpp"
+#include "deterministic_system.hpp"
+#include "test_support.hpp"
 #include "actors/transfer_supervisor.hpp"
 #include "store/folder_store.hpp"
 #include "store/journal_db.hpp"
@@ -43,11 +45,10 @@ inline std::string read_file(const std::filesystem::path& path) {
   return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
 }
 
-struct engine_fixture {
-  caf::actor_system_config cfg;
-  caf::actor_system sys;
-  caf::scheduler::test_coordinator& sched;
-  std::filesystem::path root;
+struct engine_fixture : deterministic_system {
+  /// Removed last, after every actor and the journal are gone.
+  temp_dir scratch;
+  std::filesystem::path root = scratch.path;
   std::shared_ptr<journal_db> db;
   std::shared_ptr<folder_store> folder;
   engine_config config;
@@ -56,17 +57,7 @@ struct engine_fixture {
   std::shared_ptr<std::vector<progress_note>> notes = std::make_shared<std::vector<progress_note>>();
   progress_sink_actor sink;
 
-  static caf::actor_system_config& init(caf::actor_system_config& cfg) {
-    cfg.set("scheduler.policy", caf::atom("testing"));
-    return cfg;
-  }
-
-  engine_fixture()
-    : sys(init(cfg)),
-      sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())) {
-    sched.clock().current_time += std::chrono::hours(1);
-    root = std::filesystem::temp_directory_path() /
-           ("ferry-actors-" + std::to_string(std::random_device{}()));
+  engine_fixture() {
     std::filesystem::create_directories(root / "repo");
     folder = std::shared_ptr<folder_store>{std::move(*folder_store::open(root / "store"))};
     db = std::shared_ptr<journal_db>{std::move(*journal_db::open(root / "journal", {}))};
@@ -94,8 +85,6 @@ struct engine_fixture {
       if (hdl)
         caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
     sched.run();
-    std::error_code ec;
-    std::filesystem::remove_all(root, ec);
   }
 
   /// Spawns the journal and supervisor over `store`.

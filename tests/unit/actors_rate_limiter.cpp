@@ -1,5 +1,7 @@
 #include "actors/rate_limiter.hpp"
 
+#include "deterministic_system.hpp"
+
 #include <caf/all.hpp>
 
 #include <catch2/catch.hpp>
@@ -36,28 +38,12 @@ using grant_log = std::shared_ptr<std::vector<grant>>;
 /// (label, bytes) of one acquisition.
 using ask = std::pair<std::string, int64_t>;
 
-struct limiter_fixture {
-  caf::actor_system_config cfg;
-  caf::actor_system sys;
-  caf::scheduler::test_coordinator& sched;
-  caf::actor_clock::time_point t0;
+struct limiter_fixture : ferry::testing::deterministic_system {
+  caf::actor_clock::time_point t0 = sched.clock().now();
   grant_log grants = std::make_shared<std::vector<grant>>();
   /// Labels of acquisitions answered with an error.
   std::shared_ptr<std::vector<std::string>> refused = std::make_shared<std::vector<std::string>>();
   rate_limiter_actor limiter;
-
-  static caf::actor_system_config& init(caf::actor_system_config& cfg) {
-    cfg.set("scheduler.policy", caf::atom("testing"));
-    return cfg;
-  }
-
-  limiter_fixture()
-    : sys(init(cfg)),
-      sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())) {
-    // Away from the clock's epoch, like a real steady clock.
-    sched.clock().current_time += std::chrono::hours(1);
-    t0 = sched.clock().now();
-  }
 
   ~limiter_fixture() {
     if (limiter)
