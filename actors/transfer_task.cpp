@@ -1,5 +1,6 @@
 #include "actors/transfer_task.hpp"
 
+#include "store/file_io.hpp"
 #include "store/object_store.hpp"
 
 #include <cerrno>
@@ -15,25 +16,6 @@ namespace fs = std::filesystem;
 namespace ferry {
 
 namespace {
-
-/// Owns a file descriptor.
-class fd_guard {
-public:
-  fd_guard() = default;
-  explicit fd_guard(int fd) : fd_(fd) {}
-  fd_guard(const fd_guard&) = delete;
-  fd_guard& operator=(const fd_guard&) = delete;
-  ~fd_guard() { reset(); }
-  void reset(int fd = -1) {
-    if (fd_ >= 0)
-      ::close(fd_);
-    fd_ = fd;
-  }
-  int get() const { return fd_; }
-
-private:
-  int fd_ = -1;
-};
 
 /// Reads up to `size` bytes, retrying on EINTR and short reads; fewer bytes
 /// only at end of file.
@@ -67,23 +49,13 @@ status write_full(int fd, const char* data, size_t size, const std::string& what
   return status::success();
 }
 
-/// Feeds the first `length` bytes of `fd` into `hash` (the prefix a resumed
-/// attempt keeps) and leaves the file offset at `length`.
-status hash_prefix(int fd, int64_t length, sha256& hash, std::vector<char>& buffer,
-                   const std::string& what) {
-  if (::lseek(fd, 0, SEEK_SET) < 0)
+/// Hashes the prefix a resumed attempt keeps and leaves the file offset at
+/// its end, where the attempt continues.
+status resume_at(int fd, int64_t length, sha256& hash, const std::string& what) {
+  if (auto st = hash_file_prefix(fd, length, hash, what); !st)
+    return st;
+  if (::lseek(fd, length, SEEK_SET) < 0)
     return from_errno(errno, "cannot seek in " + what);
-  int64_t left = length;
-  while (left > 0) {
-    auto want = static_cast<size_t>(std::min<int64_t>(left, static_cast<int64_t>(buffer.size())));
-    auto got = read_full(fd, buffer.data(), want, what);
-    if (!got)
-      return got.error();
-    if (*got != want)
-      return {errc::io_error, what + " is shorter than its recorded progress"};
-    hash.update(buffer.data(), *got);
-    left -= static_cast<int64_t>(*got);
-  }
   return status::success();
 }
 
@@ -135,7 +107,7 @@ public:
       return writer.error();
     writer_ = std::move(*writer);
     offset_ = std::min(writer_->offset(), size_);
-    if (auto st = hash_prefix(source_.get(), offset_, hash_, buffer_, source_name_); !st)
+    if (auto st = resume_at(source_.get(), offset_, hash_, source_name_); !st)
       return st;
     return offset_;
   }
@@ -275,7 +247,7 @@ public:
     offset_ = (resume_from > 0 && local.st_size >= resume_from) ? std::min(resume_from, size_) : 0;
     if (::ftruncate(partial_fd_.get(), offset_) != 0)
       return from_errno(errno, "cannot truncate " + partial_name_);
-    if (auto st = hash_prefix(partial_fd_.get(), offset_, hash_, buffer_, partial_name_); !st)
+    if (auto st = resume_at(partial_fd_.get(), offset_, hash_, partial_name_); !st)
       return st;
     auto reader = config_.store->open_read(oid_, offset_);
     if (!reader)

@@ -1,5 +1,7 @@
 #include "config/git_config.hpp"
 
+#include "store/file_io.hpp"
+
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -19,26 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// Closes a file descriptor when it goes out of scope.
-class fd_guard {
-public:
-  explicit fd_guard(int fd = -1) : fd_(fd) {}
-  fd_guard(const fd_guard&) = delete;
-  fd_guard& operator=(const fd_guard&) = delete;
-  ~fd_guard() { reset(); }
-
-  int get() const { return fd_; }
-  void reset(int fd = -1) {
-    if (fd_ >= 0)
-      ::close(fd_);
-    fd_ = fd;
-  }
-
-private:
-  int fd_;
-};
-
-/// A pipe whose ends are not inherited by other children we spawn.
 status make_pipe(fd_guard& read_end, fd_guard& write_end) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0)

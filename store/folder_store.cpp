@@ -1,6 +1,7 @@
 #include "store/folder_store.hpp"
 
 #include "protocol/transfer_protocol.hpp"
+#include "store/file_io.hpp"
 #include "store/sha256.hpp"
 
 #include <fcntl.h>
@@ -255,27 +256,6 @@ private:
   bool dir_synced_ = false;
 };
 
-// Re-reads the first `length` bytes of a partial file into `hash`.
-status rehash_prefix(int fd, int64_t length, sha256& hash, const fs::path& path) {
-  std::vector<char> buffer(1 << 20);
-  int64_t done = 0;
-  while (done < length) {
-    size_t want = static_cast<size_t>(
-        std::min<int64_t>(static_cast<int64_t>(buffer.size()), length - done));
-    ssize_t n = ::pread(fd, buffer.data(), want, done);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      return os_error(errno, "read", path);
-    }
-    if (n == 0)
-      return {errc::io_error, "cannot read " + path.string() + ": file shrank while resuming"};
-    hash.update(buffer.data(), static_cast<size_t>(n));
-    done += n;
-  }
-  return status::success();
-}
-
 } // namespace
 
 result<std::unique_ptr<folder_store>> folder_store::open(const fs::path& root) {
@@ -435,7 +415,7 @@ result<std::unique_ptr<object_writer>> folder_store::open_write(const std::strin
     // Bytes beyond the declared size cannot belong to this object.
     if (info.st_size > size && ::ftruncate(fd, size) != 0)
       return fail(os_error(errno, "truncate", partial));
-    if (auto st = rehash_prefix(fd, offset, hash, partial); !st.ok())
+    if (auto st = hash_file_prefix(fd, offset, hash, "partial file " + partial.string()); !st.ok())
       return fail(st);
   }
   return std::unique_ptr<object_writer>(

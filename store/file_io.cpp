@@ -1,0 +1,38 @@
+#include "store/file_io.hpp"
+
+#include <cerrno>
+#include <unistd.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace ferry {
+
+void fd_guard::reset(int fd) {
+  if (fd_ >= 0)
+    ::close(fd_);
+  fd_ = fd;
+}
+
+status hash_file_prefix(int fd, int64_t length, sha256& hash, const std::string& what) {
+  std::vector<char> buffer(1 << 20);
+  int64_t done = 0;
+  while (done < length) {
+    auto want = static_cast<size_t>(
+      std::min<int64_t>(static_cast<int64_t>(buffer.size()), length - done));
+    ssize_t n = ::pread(fd, buffer.data(), want, done);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return from_errno(errno, "cannot read " + what);
+    }
+    if (n == 0)
+      return {errc::io_error, "cannot resume: " + what + " has fewer than the " +
+                                std::to_string(length) + " bytes already transferred"};
+    hash.update(buffer.data(), static_cast<size_t>(n));
+    done += n;
+  }
+  return status::success();
+}
+
+} // namespace ferry

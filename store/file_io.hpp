@@ -1,0 +1,34 @@
+#pragma once
+
+// Small POSIX file helpers shared by the stores and the transfer tasks.
+
+#include "store/sha256.hpp"
+#include "store/status.hpp"
+
+#include <cstdint>
+#include <string>
+
+namespace ferry {
+
+/// Closes a file descriptor when it goes out of scope.
+class fd_guard {
+public:
+  explicit fd_guard(int fd = -1) : fd_(fd) {}
+  fd_guard(const fd_guard&) = delete;
+  fd_guard& operator=(const fd_guard&) = delete;
+  ~fd_guard() { reset(); }
+
+  int get() const { return fd_; }
+  void reset(int fd = -1);
+
+private:
+  int fd_;
+};
+
+/// Feeds the first `length` bytes of `fd` into `hash`: the prefix a resumed
+/// transfer keeps. Reads with pread, so the file offset is not moved.
+/// A file shorter than `length` is errc::io_error; `what` names the file in
+/// messages ("partial file /x/.y", "local file /z").
+status hash_file_prefix(int fd, int64_t length, sha256& hash, const std::string& what);
+
+} // namespace ferry
