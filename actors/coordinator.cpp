@@ -53,9 +53,12 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
     [=](const protocol::init_request& init) {
       auto& st = self->state;
       st.operation = init.op;
-      log()->info("init: {} to {} (remote '{}')",
+      log()->info("init: {} {} {} (remote '{}')",
                   init.op == protocol::operation::upload ? "upload" : "download",
-                  st.config->store->describe(), init.remote);
+                  init.op == protocol::operation::upload ? "to" : "from",
+                  st.config->store ? st.config->store->describe()
+                                   : std::string{"the LFS server's actions"},
+                  init.remote);
       reply(self, protocol::encode_init_ok());
     },
     [=](const protocol::transfer_request& request) {
@@ -64,12 +67,6 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
         return reply(self, protocol::encode_complete_error(
                              request.oid, protocol::code::bad_request,
                              "the agent was not initialised: init must come first"));
-      if (request.action)
-        return reply(self, protocol::encode_complete_error(
-                             request.oid, protocol::code::bad_request,
-                             "git-lfs passed an LFS server action, but ferry runs as a standalone "
-                             "agent with its own store: set lfs.standalonetransferagent=ferry "
-                             "(ferry install does)"));
       if (st.terminating)
         return reply(self, protocol::encode_complete_error(request.oid, protocol::code::unavailable,
                                                            "the agent is shutting down"));
@@ -79,6 +76,8 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
       job.oid = request.oid;
       job.size = request.size;
       job.path = request.path;
+      if (request.action)
+        job.action = {request.action->href, request.action->headers};
       st.in_flight += 1;
       self->request(st.supervisor, caf::infinite, atom::run_v, job,
                     caf::actor_cast<progress_sink_actor>(self))

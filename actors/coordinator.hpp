@@ -23,8 +23,9 @@ struct coordinator_state {
 };
 
 /// Spawns the COORDINATOR. It answers init, turns each upload/download into a
-/// job for `supervisor`, relays progress, and writes each outcome as a
-/// `complete` reply through `io`. On terminate it waits for in-flight jobs,
+/// job for `supervisor` (with the LFS server's action, when git-lfs passed
+/// one), relays progress, and writes each outcome as a `complete` reply
+/// through `io`. On terminate it waits for in-flight jobs,
 /// then stops (its linked protocol IO actor stops with it).
 coordinator_actor::behavior_type coordinator(coordinator_actor::stateful_pointer<coordinator_state> self,
                                              std::shared_ptr<const engine_config> config,

@@ -2,6 +2,7 @@
 
 #include "actors/journal_actor.hpp"
 #include "actors/logging.hpp"
+#include "actors/rate_limiter.hpp"
 #include "actors/transfer_supervisor.hpp"
 #include "protocol/line_splitter.hpp"
 
@@ -100,7 +101,11 @@ int run_agent(agent_options options) {
         [&](const caf::error& err) {
           log()->error("journal recovery failed: {}", to_status(err).to_string());
         });
-    auto supervisor = sys.spawn(transfer_supervisor, config, journal);
+    rate_limits limits;
+    limits.requests_per_second = config->max_requests_per_second;
+    limits.bytes_per_second = config->max_bytes_per_second;
+    auto limiter = sys.spawn(rate_limiter, limits);
+    auto supervisor = sys.spawn(transfer_supervisor, config, journal, limiter);
     auto io = sys.spawn(protocol_io, options.write, options.max_line_bytes, config, supervisor);
     self->monitor(io);
     {
@@ -113,6 +118,7 @@ int run_agent(agent_options options) {
       });
     }
     self->send_exit(supervisor, caf::exit_reason::user_shutdown);
+    self->send_exit(limiter, caf::exit_reason::user_shutdown);
     self->send_exit(journal, caf::exit_reason::user_shutdown);
   }
   sys.await_all_actors_done();

@@ -23,8 +23,8 @@ struct agent_options {
 
 /// Runs the custom transfer agent until git-lfs sends terminate or closes
 /// the input: recovers interrupted transfers from the journal, then starts
-/// the journal, supervisor, protocol IO and coordinator actors and a thread
-/// that reads request lines. Returns the process exit code.
+/// the journal, rate limiter, supervisor, protocol IO and coordinator actors
+/// and a thread that reads request lines. Returns the process exit code.
 int run_agent(agent_options options);
 
 } // namespace ferry

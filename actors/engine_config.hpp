@@ -1,5 +1,6 @@
 #pragma once
 
+#include "store/lfs_store.hpp"
 #include "store/object_store.hpp"
 
 #include <chrono>
@@ -10,10 +11,21 @@
 
 namespace ferry {
 
+class http_engine;
+
 /// What the engine's actors need to know, resolved once at start-up.
 struct engine_config {
-  /// Where objects go to and come from.
+  /// Where objects go to and come from when a request carries no server
+  /// action (standalone mode). May be null: in non-standalone use every
+  /// request brings its own action, and a request without one is answered
+  /// with an error that tells how to configure a store.
   std::shared_ptr<object_store> store;
+  /// The HTTP engine that the stores for server actions share (one
+  /// connection cache, per-host connection caps).
+  std::shared_ptr<http_engine> http;
+  /// Retry-After cap and parallel-range settings for action transfers
+  /// (non-standalone mode); `endpoint` is unused.
+  lfs_store_options lfs;
   /// Uploads may only read files under one of these directories (the
   /// repository's working tree and LFS directory).
   std::vector<std::filesystem::path> upload_roots;
@@ -33,6 +45,24 @@ struct engine_config {
   std::chrono::milliseconds restart_window{60000};
   /// Seed for the backoff jitter (fixed in tests).
   uint64_t seed = 0;
+
+  // -- network jobs (a store endpoint or a server action) ---------------------
+
+  /// Per host: requests and payload bytes per second; 0 means unlimited.
+  double max_requests_per_second = 0;
+  double max_bytes_per_second = 0;
+  /// Consecutive transient failures that open a host's circuit, and how
+  /// long it stays open before one probe is let through.
+  int breaker_failures = 5;
+  std::chrono::milliseconds breaker_open_for{30000};
+  /// Retries in flight may not exceed this share of the attempts in flight,
+  /// or retry_budget_min, whichever is larger.
+  double retry_budget_percent = 20.0;
+  int retry_budget_min = 3;
+  /// Network stores block the thread that calls them, so workers of
+  /// network jobs get a thread of their own. Tests on CAF's deterministic
+  /// scheduler turn this off (it has no threads).
+  bool detach_network_workers = true;
 };
 
 } // namespace ferry

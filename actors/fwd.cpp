@@ -7,6 +7,24 @@
 
 namespace ferry {
 
+std::string to_string(const job_action& action) {
+  // Servers put tokens into query strings (presigned URLs) and, rarely,
+  // into the user info; neither may reach a log.
+  auto href = action.href.substr(0, action.href.find_first_of("?#"));
+  auto authority = href.find("://");
+  if (authority != std::string::npos) {
+    authority += 3;
+    auto end = href.find('/', authority);
+    auto at = href.rfind('@', end == std::string::npos ? href.size() : end);
+    if (at != std::string::npos && at >= authority)
+      href.erase(authority, at + 1 - authority);
+  }
+  std::string out = "job_action(" + href + ", headers:";
+  for (auto& [name, value] : action.headers)
+    out += " " + name;
+  return out + ")";
+}
+
 caf::atom_value error_category() {
   return caf::atom("ferry");
 }
@@ -15,7 +33,7 @@ caf::error to_error(const status& st) {
   if (st.ok())
     return caf::error{};
   return caf::error{static_cast<uint8_t>(st.code()), error_category(),
-                    caf::make_message(st.message())};
+                    caf::make_message(st.message(), int64_t{st.retry_after().count()})};
 }
 
 status to_status(const caf::error& err) {
@@ -23,9 +41,13 @@ status to_status(const caf::error& err) {
     return status::success();
   if (err.category() == error_category()) {
     std::string message;
-    if (err.context().match_elements<std::string>())
+    int64_t retry_after_ms = 0;
+    if (err.context().match_elements<std::string, int64_t>()) {
       message = err.context().get_as<std::string>(0);
-    return {static_cast<errc>(err.code()), std::move(message)};
+      retry_after_ms = err.context().get_as<int64_t>(1);
+    }
+    return status{static_cast<errc>(err.code()), std::move(message)}.with_retry_after(
+      std::chrono::milliseconds{retry_after_ms});
   }
   return {errc::internal, caf::to_string(err)};
 }

@@ -12,13 +12,32 @@
 #include <caf/fwd.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/error.hpp>
+#include <caf/meta/type_name.hpp>
 #include <caf/type_id.hpp>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 namespace ferry {
+
+/// Where an LFS server wants one object sent or fetched (non-standalone
+/// mode): git-lfs passes the server's action on, and the headers usually
+/// carry credentials. An empty href means there is no action.
+struct job_action {
+  std::string href;
+  std::map<std::string, std::string> headers;
+};
+
+/// The action without its secrets, for logs and CAF's to_string: the href
+/// without user info, query or fragment, and the header names only.
+std::string to_string(const job_action& action);
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_action& x) {
+  return f(caf::meta::type_name("job_action"), x.href, x.headers);
+}
 
 /// One object to move, as the coordinator hands it to the supervisor.
 struct transfer_job {
@@ -29,7 +48,17 @@ struct transfer_job {
   /// Upload: the local source file. Download: unused (the engine picks the
   /// destination in its download directory).
   std::string path;
+  /// The server's action in non-standalone mode; without one (standalone
+  /// mode) the object goes to or comes from the engine's own store.
+  job_action action;
+
+  bool has_action() const { return !action.href.empty(); }
 };
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, transfer_job& x) {
+  return f(caf::meta::type_name("transfer_job"), x.id, x.dir, x.oid, x.size, x.path, x.action);
+}
 
 /// How a transfer ended. `code == errc::ok` means the object was moved and
 /// verified; for downloads `path` names the verified file.
@@ -81,6 +110,7 @@ status to_status(const caf::error& err);
 
 CAF_BEGIN_TYPE_ID_BLOCK(ferry, caf::first_custom_type_id)
 
+  CAF_ADD_TYPE_ID(ferry, (ferry::job_action))
   CAF_ADD_TYPE_ID(ferry, (ferry::transfer_job))
   CAF_ADD_TYPE_ID(ferry, (ferry::transfer_outcome))
   CAF_ADD_TYPE_ID(ferry, (ferry::progress_note))
@@ -130,7 +160,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(ferry, caf::first_custom_type_id)
 
 CAF_END_TYPE_ID_BLOCK(ferry)
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::transfer_job)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::transfer_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::progress_note)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::journal_snapshot)

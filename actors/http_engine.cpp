@@ -107,10 +107,22 @@ struct transfer {
   std::optional<sha256> received_hash;
   std::optional<sha256> sent_hash;
   int64_t upload_produced = 0;
+  /// Status of the head being received; the final one once `head_done`.
+  long head_status = 0;
+  /// The final (non-1xx) head has ended; later header lines are trailers.
+  bool head_done = false;
   /// Whether body bytes go to the sink; decided on the first body bytes,
   /// when the status is known.
   std::optional<bool> to_sink;
+  /// A callback returned pause; curl holds the transfer until resume().
+  bool paused = false;
+  /// The upload source was the one that paused.
+  bool upload_paused = false;
+  /// Where the header callback lists transfers the loop must unpause: curl
+  /// does not finish a paused upload whose answer has arrived.
+  std::vector<uint64_t>* answered_while_paused = nullptr;
   bool sink_refused = false;
+  bool head_refused = false;
   bool body_too_large = false;
   /// Set by a callback that failed for a reason of its own (the upload
   /// source's status, a callback that threw, a short upload).
@@ -129,14 +141,59 @@ status exception_status(const char* callback) {
   }
 }
 
+/// The code of a status line ("HTTP/1.1 200 OK", "HTTP/2 404"), or 0.
+long status_code(std::string_view status_line) {
+  auto space = status_line.find(' ');
+  if (space == std::string_view::npos)
+    return 0;
+  std::string_view rest = trim(status_line.substr(space + 1));
+  if (rest.size() < 3 || (rest.size() > 3 && rest[3] != ' '))
+    return 0;
+  long code = 0;
+  for (char c : rest.substr(0, 3)) {
+    if (!std::isdigit(static_cast<unsigned char>(c)))
+      return 0;
+    code = code * 10 + (c - '0');
+  }
+  return code;
+}
+
+/// Hands the final head to on_headers; false aborts the transfer.
+bool deliver_head(transfer& t) {
+  if (!t.request.on_headers)
+    return true;
+  try {
+    if (t.request.on_headers(t.head_status, t.response.headers))
+      return true;
+  } catch (...) {
+    t.callback_error = exception_status("on_headers");
+    return false;
+  }
+  t.head_refused = true;
+  return false;
+}
+
 size_t on_header(char* data, size_t size, size_t count, void* user) {
   auto& t = *static_cast<transfer*>(user);
   size_t n = size * count;
   std::string_view line = trim(std::string_view(data, n));
-  if (line.substr(0, 5) == "HTTP/") {
-    // A new status line (after a 100 Continue, say): headers start over.
+  if (!t.head_done && line.substr(0, 5) == "HTTP/") {
+    // A new head (after a 100 Continue, say): headers start over.
     t.response.headers.clear();
+    t.head_status = status_code(line);
     return n;
+  }
+  if (line.empty()) {
+    // The end of a head, or of the trailers after a chunked body. Interim
+    // 1xx heads are followed by the real one.
+    bool interim = t.head_status >= 100 && t.head_status < 200;
+    if (t.head_done || interim)
+      return n;
+    t.head_done = true;
+    if (t.upload_paused)
+      t.answered_while_paused->push_back(t.id);
+    // Anything but n fails the transfer with CURLE_WRITE_ERROR.
+    return deliver_head(t) ? n : 0;
   }
   auto colon = line.find(':');
   if (colon == std::string_view::npos)
@@ -158,20 +215,27 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
       t.to_sink = code >= 200 && code < 300;
     }
     if (*t.to_sink) {
-      bool accepted = false;
+      sink_action action = sink_action::abort;
       try {
-        accepted = t.request.body_sink(data, n);
+        action = t.request.body_sink(data, n);
       } catch (...) {
         t.callback_error = exception_status("body sink");
         return 0;
       }
-      if (!accepted) {
-        t.sink_refused = true;
-        return 0; // anything but n fails the transfer with CURLE_WRITE_ERROR
+      switch (action) {
+      case sink_action::accept:
+        t.received_hash->update(data, n);
+        t.response.bytes_received += static_cast<int64_t>(n);
+        return n;
+      case sink_action::pause:
+        // curl keeps these bytes and offers them again once unpaused.
+        t.paused = true;
+        return CURL_WRITEFUNC_PAUSE;
+      case sink_action::abort:
+        break;
       }
-      t.received_hash->update(data, n);
-      t.response.bytes_received += static_cast<int64_t>(n);
-      return n;
+      t.sink_refused = true;
+      return 0; // anything but n fails the transfer with CURLE_WRITE_ERROR
     }
     // An error document: keep its start, drain the rest so the connection
     // stays reusable.
@@ -209,15 +273,21 @@ size_t on_upload(char* buffer, size_t size, size_t count, void* user) {
     return CURL_READFUNC_ABORT;
   }
   size_t n = produced->value();
+  if (n == http_request::pause_upload) {
+    t.paused = true;
+    t.upload_paused = true;
+    return CURL_READFUNC_PAUSE;
+  }
   if (n > cap) {
     t.callback_error = status(errc::internal, "upload source produced " + std::to_string(n) +
                                                   " bytes into a buffer of " + std::to_string(cap));
     return CURL_READFUNC_ABORT;
   }
   if (n == 0) {
-    t.callback_error =
-        status(errc::size_mismatch, "upload source ended after " + std::to_string(t.upload_produced) +
-                                        " of " + std::to_string(t.request.upload_size) + " bytes");
+    t.callback_error = status(errc::size_mismatch, "upload source ended after " +
+                                                       std::to_string(t.upload_produced) + " of " +
+                                                       std::to_string(t.request.upload_size) +
+                                                       " bytes");
     return CURL_READFUNC_ABORT;
   }
   t.sent_hash->update(buffer, n);
@@ -229,7 +299,7 @@ size_t on_upload(char* buffer, size_t size, size_t count, void* user) {
 status failure_status(transfer& t, CURLcode code) {
   if (t.callback_error)
     return *t.callback_error;
-  if (t.sink_refused) {
+  if (t.sink_refused || t.head_refused) {
     if (t.request.sink_error) {
       // Runs on the loop thread like every other callback: an exception
       // must fail this transfer, not terminate the process.
@@ -242,7 +312,8 @@ status failure_status(transfer& t, CURLcode code) {
       if (!own->ok())
         return *own;
     }
-    return {errc::cancelled, t.where() + ": download aborted by the body sink"};
+    return {errc::cancelled, t.where() + (t.head_refused ? ": response refused by on_headers"
+                                                         : ": download aborted by the body sink")};
   }
   if (t.body_too_large)
     return {errc::invalid_request,
@@ -292,7 +363,10 @@ struct http_engine::impl {
   struct cancel_command {
     uint64_t id;
   };
-  using command = std::variant<submit_command, cancel_command>;
+  struct resume_command {
+    uint64_t id;
+  };
+  using command = std::variant<submit_command, cancel_command, resume_command>;
 
   explicit impl(options o) : opts(std::move(o)) {
     global_init();
@@ -334,10 +408,11 @@ struct http_engine::impl {
     return id;
   }
 
-  void cancel(uint64_t id) {
+  /// Queues a command for a running transfer (cancel, resume).
+  void post(command cmd) {
     std::lock_guard<std::mutex> lock(mutex);
     if (!closed) {
-      queue.emplace_back(cancel_command{id});
+      queue.emplace_back(std::move(cmd));
       curl_multi_wakeup(multi);
     }
   }
@@ -357,14 +432,20 @@ struct http_engine::impl {
       for (auto& cmd : commands) {
         if (auto* s = std::get_if<submit_command>(&cmd))
           start(s->id, std::move(s->request), std::move(s->done));
+        else if (auto* c = std::get_if<cancel_command>(&cmd))
+          cancel_transfer(c->id, status(errc::cancelled, "transfer cancelled"));
         else
-          cancel_transfer(std::get<cancel_command>(cmd).id,
-                          status(errc::cancelled, "transfer cancelled"));
+          resume_transfer(std::get<resume_command>(cmd).id);
       }
       if (stop)
         break;
       int running = 0;
       curl_multi_perform(multi, &running);
+      // A server that answered before the body was complete ends the upload,
+      // but curl finishes the transfer only once it is unpaused.
+      for (uint64_t id : answered_while_paused)
+        resume_transfer(id);
+      answered_while_paused.clear();
       collect_finished();
       CURLMcode polled = curl_multi_poll(multi, nullptr, 0, poll_timeout_ms, nullptr);
       if (polled != CURLM_OK)
@@ -408,6 +489,7 @@ struct http_engine::impl {
     if (request.upload_source && (request.method == "HEAD" || request.method == "GET"))
       return reject(errc::invalid_request, "a " + request.method + " request cannot upload");
     auto t = std::make_unique<transfer>(id, std::move(request), std::move(done));
+    t->answered_while_paused = &answered_while_paused;
     t->easy = curl_easy_init();
     if (t->easy == nullptr)
       return finish_early(*t, status(errc::internal, "curl_easy_init failed"));
@@ -453,6 +535,8 @@ struct http_engine::impl {
     set(CURLOPT_USERAGENT, opts.user_agent.c_str());
     set(CURLOPT_BUFFERSIZE, receive_buffer_size);
     set(CURLOPT_UPLOAD_BUFFERSIZE, upload_buffer_size);
+    // A proxy's answer to CONNECT is no response head of this request.
+    set(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     set(CURLOPT_HEADERFUNCTION, &on_header);
     set(CURLOPT_HEADERDATA, static_cast<void*>(&t));
     set(CURLOPT_WRITEFUNCTION, &on_body);
@@ -567,6 +651,22 @@ struct http_engine::impl {
       t->done(id, std::move(why));
   }
 
+  void resume_transfer(uint64_t id) {
+    auto found = active.find(id);
+    if (found == active.end() || !found->second->paused)
+      return;
+    transfer& t = *found->second;
+    // Cleared first: curl hands the held bytes to the sink again from inside
+    // curl_easy_pause, and the sink may pause once more.
+    t.paused = false;
+    t.upload_paused = false;
+    CURLcode code = curl_easy_pause(t.easy, CURLPAUSE_CONT);
+    if (code != CURLE_OK)
+      // The sink refused the held bytes (or threw): curl would carry on
+      // reading, so the transfer ends here.
+      complete(id, code);
+  }
+
   void abort_all(const status& why) {
     while (!active.empty())
       cancel_transfer(active.begin()->first, why);
@@ -585,6 +685,7 @@ struct http_engine::impl {
   std::atomic<uint64_t> connections{0};
 
   std::unordered_map<uint64_t, std::unique_ptr<transfer>> active; // loop thread only
+  std::vector<uint64_t> answered_while_paused;                     // loop thread only
   std::thread loop;
 };
 
@@ -599,7 +700,11 @@ uint64_t http_engine::submit(http_request request, completion done) {
 }
 
 void http_engine::cancel(uint64_t id) {
-  impl_->cancel(id);
+  impl_->post(impl::cancel_command{id});
+}
+
+void http_engine::resume(uint64_t id) {
+  impl_->post(impl::resume_command{id});
 }
 
 http_engine::stats http_engine::current_stats() const {

@@ -14,6 +14,17 @@
 
 namespace ferry {
 
+/// What a body_sink does with a piece of a response body.
+enum class sink_action {
+  /// The bytes were taken.
+  accept,
+  /// The bytes were NOT taken: the transfer pauses and the same bytes are
+  /// offered again after http_engine::resume(id).
+  pause,
+  /// Stop the transfer (see http_request::sink_error).
+  abort,
+};
+
 /// One HTTP request for http_engine. At most one of `body` and
 /// `upload_source` may be set; a HEAD or GET request with an
 /// `upload_source` fails with errc::invalid_request.
@@ -31,22 +42,36 @@ struct http_request {
   /// Streaming upload: called on the loop thread to fill `buf` with at most
   /// `cap` bytes; returns how many it wrote. It is never asked for more than
   /// `upload_size` bytes in total and must produce exactly that many; an
-  /// error status fails the transfer with that status.
+  /// error status fails the transfer with that status. Returning
+  /// `pause_upload` means "nothing ready yet": the upload pauses until
+  /// http_engine::resume(id), or until the server answers (a server that
+  /// refuses the body early ends the transfer with its response).
   std::function<result<size_t>(char* buf, size_t cap)> upload_source;
+  /// What an upload_source returns to pause the upload.
+  static constexpr size_t pause_upload = static_cast<size_t>(-1);
   /// Size of the streamed upload, required with `upload_source`; sent as
   /// Content-Length (the body is never chunked: S3-style presigned PUTs
   /// reject chunked uploads).
   int64_t upload_size = -1;
+  /// Optional: called on the loop thread once the final response head has
+  /// arrived (1xx interim heads are skipped), before any body byte, with the
+  /// status and the headers (names in lower case, values trimmed). Return
+  /// false to abort the transfer (it fails with errc::cancelled, or with
+  /// sink_error's status when that is set and not ok).
+  std::function<bool(long status, const std::vector<std::pair<std::string, std::string>>& headers)>
+    on_headers;
   /// Streaming download: called on the loop thread with each piece of a 2xx
-  /// response body; return false to abort the transfer. Bodies of other
-  /// statuses do not reach the sink (they are no object data): their first
-  /// 64 KiB are kept in http_response::body for error reporting. Without a
-  /// sink, the body is collected into http_response::body, up to 8 MiB.
-  std::function<bool(const char* data, size_t n)> body_sink;
-  /// Optional: consulted after `body_sink` returned false. A non-ok status
-  /// (say, a full disk the sink ran into) becomes the transfer's error;
-  /// otherwise the transfer fails with errc::cancelled. If it throws, the
-  /// transfer fails with errc::internal.
+  /// response body; sink_action::pause holds the transfer until resume(id).
+  /// Bodies of other statuses do not reach the sink (they are no object
+  /// data): their first 64 KiB are kept in http_response::body for error
+  /// reporting. Without a sink, the body is collected into
+  /// http_response::body, up to 8 MiB.
+  std::function<sink_action(const char* data, size_t n)> body_sink;
+  /// Optional: consulted after `body_sink` returned sink_action::abort or
+  /// `on_headers` returned false. A non-ok status (say, a full disk the sink
+  /// ran into) becomes the transfer's error; otherwise the transfer fails
+  /// with errc::cancelled. If it throws, the transfer fails with
+  /// errc::internal.
   std::function<status()> sink_error;
 };
 
@@ -93,7 +118,8 @@ public:
     long max_total_connections = 64;
     std::chrono::milliseconds connect_timeout{10000};
     /// A transfer moving fewer than `low_speed_limit_bytes` per second for
-    /// `low_speed_time` counts as stalled and fails with errc::unavailable.
+    /// `low_speed_time` counts as stalled and fails with errc::unavailable
+    /// (time paused by a callback does not count, see resume()).
     /// There is deliberately no total timeout: big objects take long, and
     /// queueing for a connection would count against it.
     long low_speed_limit_bytes = 1024;
@@ -123,12 +149,20 @@ public:
   http_engine(const http_engine&) = delete;
   http_engine& operator=(const http_engine&) = delete;
 
-  /// Queues a request; returns its id. Thread-safe.
+  /// Queues a request; returns its id (never 0). Thread-safe.
   uint64_t submit(http_request request, completion done);
 
   /// Aborts a transfer; its completion gets errc::cancelled. Ids that are
   /// unknown or already completed are ignored. Thread-safe.
   void cancel(uint64_t id);
+
+  /// Continues a transfer that its body_sink or upload_source paused; a
+  /// callback that is still not ready simply pauses again. Ids that are
+  /// unknown, completed or not paused are ignored. Thread-safe.
+  /// Time spent paused does not count towards the stall detection (libcurl
+  /// skips its low-speed check while a transfer is paused), so a slow
+  /// consumer or producer is never taken for a stalled server.
+  void resume(uint64_t id);
 
   /// Thread-safe snapshot of the counters.
   stats current_stats() const;

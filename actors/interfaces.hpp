@@ -44,14 +44,17 @@ using worker_actor = caf::typed_actor<
   caf::reacts_to<atom::step>>;
 
 /// The transfer SUPERVISOR: runs each job in a worker and restarts failed
-/// workers with backoff, within the attempt and restart budgets.
+/// workers with backoff, within the attempt and restart budgets; paces
+/// network jobs per host (rate limiter, circuit breaker, retry budget).
 using supervisor_actor = caf::typed_actor<
   // Runs a job to its final outcome (success or a reported failure).
   caf::replies_to<atom::run, transfer_job, progress_sink_actor>::with<transfer_outcome>,
   // A worker finished its object (sent by the worker before it exits).
   caf::reacts_to<atom::done, uint64_t, std::string>,
-  // Timer: start the next attempt of a job.
-  caf::reacts_to<atom::restart, uint64_t>>;
+  // Timer: start the next attempt of job `id` (first argument) if its
+  // pending wake-up is still the second argument; a job woken another way
+  // meanwhile (a closed circuit, a freed retry slot) ignores the old timer.
+  caf::reacts_to<atom::restart, uint64_t, uint64_t>>;
 
 /// The RATE LIMITER, shared by all workers of an engine: paces requests and
 /// bytes per host and holds a host back while its server asked us to wait.

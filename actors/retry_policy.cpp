@@ -83,7 +83,9 @@ retry_decision retry_policy::decide(const status& failure, int attempts, int bus
   if (!budget_.try_acquire(now))
     return {retry_decision::overloaded, {}};
   // The other writer needs time, not luck: no jitter down to zero.
-  return {retry_decision::retry, busy ? delays_.ceiling(busy_waits) : delays_.next(attempts)};
+  auto delay = busy ? delays_.ceiling(busy_waits) : delays_.next(attempts);
+  // A wait the other side asked for is a floor, never a reason to retry.
+  return {retry_decision::retry, std::max(delay, failure.retry_after())};
 }
 
 } // namespace ferry

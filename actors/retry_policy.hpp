@@ -69,6 +69,11 @@ struct retry_decision {
 /// errc::busy (another writer holds the object) is not a failure of this
 /// transfer: it waits for the other writer with growing, unjittered delays
 /// and does not use the attempt budget, only its own, larger one.
+///
+/// A failure that carries status::retry_after() (the server said when to
+/// come back) is retried no earlier than that: the delay is the larger of
+/// the backoff and the requested wait. The wait never makes a permanent
+/// failure retryable, nor extends a spent budget.
 class retry_policy {
 public:
   retry_policy(int max_attempts, backoff delays, restart_budget budget, int max_busy_waits = 60);

@@ -2,26 +2,185 @@
 
 #include "actors/logging.hpp"
 #include "actors/transfer_worker.hpp"
+#include "store/lfs_store.hpp"
+#include "store/lfs_url.hpp"
 
 #include <caf/all.hpp>
+
+#include <fmt/format.h>
+
+#include <utility>
+#include <vector>
 
 namespace ferry {
 
 namespace {
 
 using supervisor_pointer = supervisor_actor::stateful_pointer<transfer_supervisor_state>;
+using child = transfer_supervisor_state::child;
+using time_point = caf::actor_clock::time_point;
 
-void spawn_worker(supervisor_pointer self, uint64_t id) {
+/// "upload <oid>", as every log line about a job starts.
+std::string label(const child& c) {
+  return std::string{to_string(c.job.dir)} + " " + c.job.oid;
+}
+
+/// A wait the way a person reads it: "250 ms", "30 s", "4.5 s".
+std::string describe_wait(caf::timespan wait) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wait).count();
+  if (ms < 1000)
+    return fmt::format("{} ms", ms);
+  if (ms % 1000 == 0)
+    return fmt::format("{} s", ms / 1000);
+  return fmt::format("{:.1f} s", static_cast<double>(ms) / 1000.0);
+}
+
+/// The next attempt of `c` starts as soon as the mailbox gets to it; any
+/// earlier wake-up still on its way is ignored.
+void wake_now(supervisor_pointer self, child& c) {
+  self->send(self, atom::restart_v, c.job.id, ++c.wake);
+}
+
+void wake_after(supervisor_pointer self, child& c, caf::timespan delay) {
+  self->delayed_send(self, delay, atom::restart_v, c.job.id, ++c.wake);
+}
+
+/// Returns a retry slot and hands it straight to the oldest retry waiting
+/// for one, so a newer retry cannot overtake it.
+void release_retry_slot(supervisor_pointer self, child& c) {
+  auto& st = self->state;
+  if (!std::exchange(c.retry_slot, false))
+    return;
+  st.budget.retry_finished();
+  while (!st.budget_queue.empty()) {
+    auto i = st.children.find(st.budget_queue.front());
+    st.budget_queue.pop_front();
+    if (i == st.children.end())
+      continue;
+    i->second.retry_slot = st.budget.try_start_retry();
+    wake_now(self, i->second);
+    return;
+  }
+}
+
+void spawn_worker(supervisor_pointer self, child& c) {
+  auto& st = self->state;
+  c.attempts += 1;
+  c.result_path.reset();
+  st.budget.request_started();
+  auto parent = caf::actor_cast<supervisor_actor>(self);
+  auto worker = st.config->detach_network_workers && c.network
+                  ? self->spawn<caf::monitored + caf::detached>(transfer_worker, c.job, st.config,
+                                                                c.store, st.journal, parent, c.sink)
+                  : self->spawn<caf::monitored>(transfer_worker, c.job, st.config, c.store,
+                                                st.journal, parent, c.sink);
+  c.worker = worker.address();
+}
+
+/// Parks `c` until its host's circuit lets the next probe through; a
+/// circuit that closes earlier wakes it at once.
+void wait_for_circuit(supervisor_pointer self, child& c, time_point now) {
+  auto& st = self->state;
+  auto probe = st.next_probe.find(c.host);
+  // Without a known probe time the probe is out already: its outcome (or,
+  // if it never reports, the breaker's next round of probes) decides.
+  caf::timespan wait = st.config->breaker_open_for;
+  if (probe != st.next_probe.end() && probe->second > now)
+    wait = probe->second - now;
+  log()->debug("{}: circuit for {} is open; next try in {}", label(c), c.host,
+               describe_wait(wait));
+  c.waiting_for_circuit = true;
+  wake_after(self, c, wait);
+}
+
+/// Starts the next attempt of job `id` once the policies allow it: a retry
+/// needs a slot in the retry budget, a network job its host's circuit and
+/// the rate limiter's go-ahead.
+void start_attempt(supervisor_pointer self, uint64_t id) {
   auto& st = self->state;
   auto i = st.children.find(id);
   if (i == st.children.end())
     return;
   auto& c = i->second;
-  c.attempts += 1;
-  c.result_path.reset();
-  auto worker = self->spawn<caf::monitored>(transfer_worker, c.job, st.config, st.journal,
-                                            caf::actor_cast<supervisor_actor>(self), c.sink);
-  c.worker = worker.address();
+  auto now = self->clock().now();
+  if (c.retry && !c.retry_slot) {
+    c.retry_slot = st.budget.try_start_retry();
+    // With no retry in flight, none would finish to wake this one.
+    if (!c.retry_slot && st.budget.active_retries() > 0) {
+      log()->debug("{}: retry waits for one of the {} retries in flight to finish (retry budget)",
+                   label(c), st.budget.active_retries());
+      st.budget_queue.push_back(id);
+      return;
+    }
+  }
+  if (!c.host.empty()) {
+    auto ticket = st.breakers.for_host(c.host).allow(now);
+    if (!ticket) {
+      release_retry_slot(self, c);
+      return wait_for_circuit(self, c, now);
+    }
+    if (ticket.probe)
+      log()->info("circuit for {} is half open: {} goes through as the probe", c.host, label(c));
+    c.ticket = ticket;
+  }
+  if (c.host.empty() || !st.limiter)
+    return spawn_worker(self, c);
+  auto wake = ++c.wake;
+  auto go = [self, id, wake] {
+    auto j = self->state.children.find(id);
+    if (j != self->state.children.end() && j->second.wake == wake)
+      spawn_worker(self, j->second);
+  };
+  self->request(st.limiter, caf::infinite, atom::acquire_v, c.host, c.job.size)
+    .then([go](bool) { go(); },
+          [go, host = c.host](const caf::error& err) {
+            log()->warn("rate limiter unavailable ({}); sending to {} unpaced",
+                        to_status(err).to_string(), host);
+            go();
+          });
+}
+
+/// What a finished attempt says about its host: a Retry-After puts the
+/// host on cooldown for every job; transient failures count toward opening
+/// its circuit, a success closes it. Permanent failures (a 404, a hash
+/// mismatch) and waits for another writer say nothing about the host.
+void record_host_health(supervisor_pointer self, child& c, const status& outcome,
+                        time_point now) {
+  auto& st = self->state;
+  auto& breaker = st.breakers.for_host(c.host);
+  auto before = breaker.current(now);
+  if (outcome.ok()) {
+    breaker.on_success(now, c.ticket);
+    if (before != circuit_breaker::state::closed &&
+        breaker.current(now) == circuit_breaker::state::closed) {
+      log()->info("circuit for {} closed: the probe succeeded; transfers to it go on", c.host);
+      st.next_probe.erase(c.host);
+      for (auto& [id, other] : st.children) {
+        if (other.host == c.host && std::exchange(other.waiting_for_circuit, false))
+          wake_now(self, other);
+      }
+    }
+    return;
+  }
+  if (outcome.retry_after() > std::chrono::milliseconds{0} && st.limiter) {
+    log()->warn("host {} asked us to wait {} (Retry-After); every transfer to it pauses until then",
+                c.host, describe_wait(outcome.retry_after()));
+    self->send(st.limiter, atom::cooldown_v, c.host, caf::timespan{outcome.retry_after()});
+  }
+  if (classify(outcome.code()) != retry_class::transient || outcome.code() == errc::busy)
+    return;
+  breaker.on_failure(now, c.ticket);
+  if (before == circuit_breaker::state::open ||
+      breaker.current(now) != circuit_breaker::state::open)
+    return;
+  st.next_probe[c.host] = now + st.config->breaker_open_for;
+  auto next = describe_wait(st.config->breaker_open_for);
+  if (before == circuit_breaker::state::half_open)
+    log()->warn("circuit for {} open again: the probe failed ({}); next probe in {}", c.host,
+                outcome.to_string(), next);
+  else
+    log()->warn("circuit for {} open after {} consecutive failures (last: {}); next probe in {}",
+                c.host, st.config->breaker_failures, outcome.to_string(), next);
 }
 
 /// Records the final outcome in the journal, then answers the job's caller.
@@ -41,8 +200,7 @@ void conclude(supervisor_pointer self, uint64_t id, transfer_outcome outcome) {
           [=](const caf::error&) mutable { promise.deliver(outcome); });
 }
 
-transfer_outcome make_outcome(const transfer_supervisor_state::child& c, errc code,
-                              std::string message, std::string path) {
+transfer_outcome make_outcome(const child& c, errc code, std::string message, std::string path) {
   return {c.job.id, c.job.dir, c.job.oid, code, std::move(message), std::move(path), c.attempts};
 }
 
@@ -52,26 +210,59 @@ void on_worker_down(supervisor_pointer self, const caf::down_msg& dm) {
   if (c == nullptr)
     return;
   auto id = c->job.id;
-  if (c->result_path && !dm.reason)
+  auto now = self->clock().now();
+  c->worker = caf::actor_addr{};
+  st.budget.request_finished();
+  release_retry_slot(self, *c);
+  bool succeeded = c->result_path && !dm.reason;
+  auto failure = succeeded     ? status::success()
+                 : dm.reason ? to_status(dm.reason)
+                             : status{errc::internal, "worker stopped without a result"};
+  if (!c->host.empty())
+    record_host_health(self, *c, failure, now);
+  if (succeeded)
     return conclude(self, id, make_outcome(*c, errc::ok, {}, *c->result_path));
-  auto failure = dm.reason ? to_status(dm.reason)
-                           : status{errc::internal, "worker stopped without a result"};
   if (failure.code() == errc::busy)
     c->busy_waits += 1;
-  auto decision =
-    st.policy->decide(failure, c->attempts - c->busy_waits, c->busy_waits, self->clock().now());
+  auto decision = st.policy->decide(failure, c->attempts - c->busy_waits, c->busy_waits, now);
   if (decision.what != retry_decision::retry)
     return conclude(self, id,
                     make_outcome(*c, failure.code(), decision.explain(failure, c->attempts), {}));
-  log()->info("{} {}: attempt {} failed ({}); retrying in {} ms", to_string(c->job.dir),
-              c->job.oid, c->attempts, failure.to_string(), decision.delay.count());
-  c->worker = caf::actor_addr{};
+  auto asked = failure.retry_after() > std::chrono::milliseconds{0} &&
+               decision.delay == failure.retry_after();
+  log()->info("{}: attempt {} failed ({}); retrying in {}{}", label(*c), c->attempts,
+              failure.to_string(), describe_wait(decision.delay),
+              asked ? ", as the server asked" : "");
+  // Waiting for another writer is not a retry against a failing server.
+  c->retry = failure.code() != errc::busy;
   attempt_error error{now_ms(), to_string(failure.code()), failure.message()};
+  auto delay = caf::timespan{decision.delay};
   self->request(st.journal, caf::infinite, atom::failed_v, c->job.dir, c->job.oid, error)
-    .then([=](bool) { self->delayed_send(self, decision.delay, atom::restart_v, id); },
-          [=](const caf::error&) {
-            self->delayed_send(self, decision.delay, atom::restart_v, id);
-          });
+    .then(
+      [=](bool) {
+        if (auto i = self->state.children.find(id); i != self->state.children.end())
+          wake_after(self, i->second, delay);
+      },
+      [=](const caf::error&) {
+        if (auto i = self->state.children.find(id); i != self->state.children.end())
+          wake_after(self, i->second, delay);
+      });
+}
+
+/// The store a job's object goes to or comes from, and the host it talks
+/// to; a null store when the job needs the engine's store and there is none.
+std::pair<std::shared_ptr<object_store>, std::string> store_for(const engine_config& config,
+                                                                const transfer_job& job) {
+  if (!job.has_action()) {
+    if (!config.store)
+      return {nullptr, {}};
+    return {config.store, config.store->endpoint()};
+  }
+  lfs_action action{job.action.href, job.action.headers, std::nullopt};
+  auto url = lfs::parse_http_url(job.action.href);
+  return {make_action_store(config.http, {job.oid, job.size}, std::move(action),
+                            config.lfs),
+          url ? url->host_port() : std::string{}};
 }
 
 } // namespace
@@ -85,25 +276,41 @@ transfer_supervisor_state::child* transfer_supervisor_state::find(const caf::act
 
 supervisor_actor::behavior_type transfer_supervisor(supervisor_pointer self,
                                                     std::shared_ptr<const engine_config> config,
-                                                    journal_actor journal) {
+                                                    journal_actor journal,
+                                                    rate_limiter_actor limiter) {
   auto& st = self->state;
   st.config = std::move(config);
   st.journal = std::move(journal);
+  st.limiter = std::move(limiter);
   st.policy.emplace(st.config->max_attempts,
                     backoff{st.config->backoff_base, st.config->backoff_max, st.config->seed},
                     restart_budget{st.config->max_restarts, st.config->restart_window});
+  st.breakers = circuit_breakers{st.config->breaker_failures, st.config->breaker_open_for};
+  st.budget = retry_budget{st.config->retry_budget_percent, st.config->retry_budget_min};
   self->set_down_handler([=](const caf::down_msg& dm) { on_worker_down(self, dm); });
   return {
     [=](atom::run, const transfer_job& job,
         const progress_sink_actor& sink) -> caf::result<transfer_outcome> {
       auto& st = self->state;
       if (st.children.count(job.id) != 0)
-        return to_error({errc::internal, "job id " + std::to_string(job.id) + " is already running"});
+        return to_error(
+          {errc::internal, "job id " + std::to_string(job.id) + " is already running"});
+      auto [store, host] = store_for(*st.config, job);
+      if (!store) {
+        std::string why = "no store configured: git-lfs runs ferry as its standalone agent, so "
+                          "ferry needs a store of its own; run 'ferry install --store <url>' or "
+                          "set ferry.store (or FERRY_STORE)";
+        log()->warn("{} {}: failed: {}", to_string(job.dir), job.oid, why);
+        return transfer_outcome{job.id, job.dir, job.oid, errc::config_error, why, {}, 0};
+      }
       auto& c = st.children[job.id];
       c.job = job;
       c.sink = sink;
       c.promise = self->make_response_promise<transfer_outcome>();
-      spawn_worker(self, job.id);
+      c.network = job.has_action() || !host.empty();
+      c.store = std::move(store);
+      c.host = std::move(host);
+      start_attempt(self, job.id);
       return c.promise;
     },
     [=](atom::done, uint64_t id, std::string path) {
@@ -111,7 +318,13 @@ supervisor_actor::behavior_type transfer_supervisor(supervisor_pointer self,
       if (i != self->state.children.end())
         i->second.result_path = std::move(path);
     },
-    [=](atom::restart, uint64_t id) { spawn_worker(self, id); },
+    [=](atom::restart, uint64_t id, uint64_t wake) {
+      auto i = self->state.children.find(id);
+      if (i == self->state.children.end() || i->second.wake != wake)
+        return;
+      i->second.waiting_for_circuit = false;
+      start_attempt(self, id);
+    },
   };
 }
 

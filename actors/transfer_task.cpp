@@ -74,9 +74,10 @@ bool is_within(const fs::path& path, const fs::path& root) {
 
 class upload_task final : public transfer_task {
 public:
-  upload_task(const engine_config& config, std::string oid, int64_t size, std::string path)
-    : config_(config), oid_(std::move(oid)), size_(size), path_(std::move(path)),
-      buffer_(config.chunk_bytes) {
+  upload_task(const engine_config& config, std::shared_ptr<object_store> store, std::string oid,
+              int64_t size, std::string path)
+    : config_(config), store_(std::move(store)), oid_(std::move(oid)), size_(size),
+      path_(std::move(path)), buffer_(config.chunk_bytes) {
   }
 
   result<int64_t> start(int64_t resume_from) override {
@@ -94,7 +95,7 @@ public:
       return status{errc::size_mismatch, source_name_ + " has " + std::to_string(info.st_size) +
                                            " bytes but git-lfs announced " + std::to_string(size_) +
                                            " for " + oid_ + "; nothing was stored"};
-    auto present = verified_in_store();
+    auto present = store_->holds({oid_, size_});
     if (!present)
       return present.error();
     if (*present) {
@@ -102,7 +103,7 @@ public:
       offset_ = size_;
       return offset_;
     }
-    auto writer = config_.store->open_write(oid_, size_, resume_from > 0);
+    auto writer = store_->open_write(oid_, size_, resume_from > 0);
     if (!writer)
       return writer.error();
     writer_ = std::move(*writer);
@@ -173,30 +174,8 @@ public:
   }
 
 private:
-  /// True when the store already holds this object and its bytes hash to
-  /// the oid; a corrupt copy is reported as absent so it gets replaced.
-  result<bool> verified_in_store() {
-    auto info = config_.store->stat(oid_);
-    if (!info)
-      return info.error();
-    if (!*info || (*info)->size != size_)
-      return false;
-    auto reader = config_.store->open_read(oid_, 0);
-    if (!reader)
-      return reader.error();
-    sha256 check;
-    for (;;) {
-      auto got = (*reader)->read(buffer_.data(), buffer_.size());
-      if (!got)
-        return got.error();
-      if (*got == 0)
-        break;
-      check.update(buffer_.data(), *got);
-    }
-    return check.bytes() == size_ && check.hex_digest() == oid_;
-  }
-
   const engine_config& config_;
+  std::shared_ptr<object_store> store_;
   std::string oid_;
   int64_t size_;
   std::string path_;
@@ -214,8 +193,10 @@ private:
 
 class download_task final : public transfer_task {
 public:
-  download_task(const engine_config& config, std::string oid, int64_t size)
-    : config_(config), oid_(std::move(oid)), size_(size), buffer_(config.chunk_bytes) {
+  download_task(const engine_config& config, std::shared_ptr<object_store> store, std::string oid,
+                int64_t size)
+    : config_(config), store_(std::move(store)), oid_(std::move(oid)), size_(size),
+      buffer_(config.chunk_bytes) {
     partial_ = config_.download_dir / (oid_ + ".part");
     final_ = config_.download_dir / oid_;
     partial_name_ = "download file " + partial_.string();
@@ -227,16 +208,6 @@ public:
     if (ec)
       return status{errc::io_error, "cannot create download directory " +
                                       config_.download_dir.string() + ": " + ec.message()};
-    auto info = config_.store->stat(oid_);
-    if (!info)
-      return info.error();
-    if (!*info)
-      return status{errc::not_found, "object " + oid_ + " is not in the store " +
-                                       config_.store->describe()};
-    if ((*info)->size != size_)
-      return status{errc::size_mismatch, "the store's copy of " + oid_ + " has " +
-                                           std::to_string((*info)->size) + " bytes, expected " +
-                                           std::to_string(size_) + " (truncated or corrupt)"};
     partial_fd_.reset(::open(partial_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
     if (partial_fd_.get() < 0)
       return from_errno(errno, "cannot open " + partial_name_);
@@ -249,10 +220,21 @@ public:
       return from_errno(errno, "cannot truncate " + partial_name_);
     if (auto st = resume_at(partial_fd_.get(), offset_, hash_, partial_name_); !st)
       return st;
-    auto reader = config_.store->open_read(oid_, offset_);
-    if (!reader)
+    auto reader = store_->open_read(oid_, offset_);
+    if (!reader) {
+      // Bytes already kept stay for the next attempt; an empty file goes.
+      if (offset_ == 0 || reader.error().code() == errc::not_found)
+        drop_partial();
+      // The store's own words: which store, and what its server answered.
       return reader.error();
+    }
     reader_ = std::move(*reader);
+    if (reader_->size() != size_) {
+      drop_partial();
+      return status{errc::size_mismatch, "the store's copy of " + oid_ + " has " +
+                                           std::to_string(reader_->size()) + " bytes, expected " +
+                                           std::to_string(size_) + " (truncated or corrupt)"};
+    }
     return offset_;
   }
 
@@ -288,9 +270,13 @@ public:
   result<std::string> complete() override {
     auto digest = hash_.hex_digest();
     if (digest != oid_) {
-      partial_fd_.reset();
-      ::unlink(partial_.c_str());
-      discard_partial_ = true;
+      drop_partial();
+      // Bytes from a server may have been damaged on the way, so another
+      // attempt can succeed; a local copy reads the same every time.
+      if (!store_->endpoint().empty())
+        return status{errc::io_error, "the bytes received for " + oid_ + " from " +
+                                        store_->describe() + " hash to " + digest +
+                                        " (damaged on the way?); retrying from the start"};
       return status{errc::hash_mismatch, "the store's copy of " + oid_ +
                                            " is corrupt (its content hashes to " + digest +
                                            "); nothing was written"};
@@ -304,7 +290,15 @@ public:
   }
 
 private:
+  /// Removes the partial download: nothing of it may be resumed.
+  void drop_partial() {
+    partial_fd_.reset();
+    ::unlink(partial_.c_str());
+    discard_partial_ = true;
+  }
+
   const engine_config& config_;
+  std::shared_ptr<object_store> store_;
   std::string oid_;
   int64_t size_;
   std::vector<char> buffer_;
@@ -363,11 +357,12 @@ result<fs::path> check_upload_path(const std::string& path, const std::vector<fs
 }
 
 std::unique_ptr<transfer_task> make_transfer_task(const engine_config& config,
+                                                  std::shared_ptr<object_store> store,
                                                   const std::string& oid, direction dir,
                                                   int64_t size, const std::string& path) {
   if (dir == direction::upload)
-    return std::make_unique<upload_task>(config, oid, size, path);
-  return std::make_unique<download_task>(config, oid, size);
+    return std::make_unique<upload_task>(config, std::move(store), oid, size, path);
+  return std::make_unique<download_task>(config, std::move(store), oid, size);
 }
 
 } // namespace ferry

@@ -50,8 +50,11 @@ protected:
   bool discard_partial_ = false;
 };
 
-/// Creates the task for `job` (upload or download by job.dir).
+/// Creates the task for one object (upload or download by `dir`) that
+/// moves it to or from `store`: the engine's store, or the store for the
+/// job's server action.
 std::unique_ptr<transfer_task> make_transfer_task(const engine_config& config,
+                                                  std::shared_ptr<object_store> store,
                                                   const std::string& oid, direction dir,
                                                   int64_t size, const std::string& path);
 

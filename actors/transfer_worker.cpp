@@ -25,7 +25,13 @@ void fail(worker_pointer self, const status& failure) {
 
 void start(worker_pointer self, const transfer_record& record) {
   auto& st = self->state;
-  st.task = make_transfer_task(*st.config, st.job.oid, st.job.dir, st.job.size, st.job.path);
+  // Stores that ask a server for an object by size learn it here.
+  if (st.job.dir == direction::download) {
+    if (auto announced = st.store->expect_reads({{st.job.oid, st.job.size}}); !announced)
+      return fail(self, announced);
+  }
+  st.task =
+    make_transfer_task(*st.config, st.store, st.job.oid, st.job.dir, st.job.size, st.job.path);
   auto offset = st.task->start(record.committed);
   if (!offset)
     return fail(self, offset.error());
@@ -54,11 +60,13 @@ void finish(worker_pointer self) {
 
 worker_actor::behavior_type transfer_worker(worker_pointer self, transfer_job job,
                                             std::shared_ptr<const engine_config> config,
+                                            std::shared_ptr<object_store> store,
                                             journal_actor journal, supervisor_actor parent,
                                             progress_sink_actor sink) {
   auto& st = self->state;
   st.job = std::move(job);
   st.config = std::move(config);
+  st.store = std::move(store);
   st.journal = std::move(journal);
   st.parent = std::move(parent);
   st.sink = std::move(sink);
@@ -72,7 +80,7 @@ worker_actor::behavior_type transfer_worker(worker_pointer self, transfer_job jo
       return to_error({errc::internal, "unexpected non-standard exception"});
     }
   });
-  self->request(st.journal, caf::infinite, atom::begin_v, st.job, st.config->store->describe())
+  self->request(st.journal, caf::infinite, atom::begin_v, st.job, st.store->describe())
     .then([=](const transfer_record& record) { start(self, record); },
           [=](const caf::error& err) {
             fail(self, to_status(err).with_context("journal unavailable"));

@@ -13,6 +13,8 @@ namespace ferry {
 struct transfer_worker_state {
   transfer_job job;
   std::shared_ptr<const engine_config> config;
+  /// Where the object goes to or comes from.
+  std::shared_ptr<object_store> store;
   journal_actor journal;
   supervisor_actor parent;
   progress_sink_actor sink;
@@ -22,14 +24,16 @@ struct transfer_worker_state {
   static inline const char* name = "transfer_worker";
 };
 
-/// Spawns a WORKER for one attempt at `job`. It asks the journal where to
-/// resume, moves the object chunk by chunk (syncing and recording the resume
-/// point every engine_config::sync_bytes), reports progress to `sink`, and
-/// then either sends `done` to `parent` and exits normally, or exits with the
-/// error as its exit reason, leaving the decision to retry to `parent`.
+/// Spawns a WORKER for one attempt at `job` against `store`. It asks the
+/// journal where to resume, moves the object chunk by chunk (syncing and
+/// recording the resume point every engine_config::sync_bytes), reports
+/// progress to `sink`, and then either sends `done` to `parent` and exits
+/// normally, or exits with the error as its exit reason, leaving the
+/// decision to retry to `parent`.
 worker_actor::behavior_type transfer_worker(worker_actor::stateful_pointer<transfer_worker_state> self,
                                             transfer_job job,
                                             std::shared_ptr<const engine_config> config,
+                                            std::shared_ptr<object_store> store,
                                             journal_actor journal, supervisor_actor parent,
                                             progress_sink_actor sink);
 

@@ -1,6 +1,7 @@
 #include "cli/commands.hpp"
 
 #include "actors/engine.hpp"
+#include "actors/http_engine.hpp"
 #include "actors/logging.hpp"
 #include "actors/transfer_task.hpp"
 #include "config/git_config.hpp"
@@ -76,9 +77,33 @@ int run_agent_command(const flag_map& flags) {
     log()->warn("{}", problem);
   if (!repo)
     return refuse_all("ferry: " + repo.error().message());
-  auto store = open_store(settings->store_url);
-  if (!store)
-    return refuse_all("ferry: " + store.error().message());
+  // One HTTP engine for the whole agent: LFS stores and server actions share
+  // its connections and per-host caps.
+  http_engine::options http_options;
+  http_options.low_speed_time = settings->stall_timeout;
+  std::shared_ptr<http_engine> http;
+  try {
+    http = std::make_shared<http_engine>(http_options);
+  } catch (const std::exception& e) {
+    return refuse_all(std::string{"ferry: cannot start the HTTP engine: "} + e.what());
+  }
+  // Without a store, ferry serves only requests that carry an LFS server's
+  // action (non-standalone mode); the coordinator explains the rest.
+  lfs_store_options lfs_options;
+  lfs_options.max_retry_wait = settings->max_retry_wait;
+  lfs_options.parallel_streams = settings->parallel_streams;
+  lfs_options.parallel_threshold = settings->parallel_threshold;
+  std::shared_ptr<object_store> store;
+  if (!settings->store_url.empty()) {
+    store_context context;
+    context.http = http;
+    context.lfs = lfs_options;
+    context.cwd = repo->top_level.empty() ? repo->git_dir : repo->top_level;
+    auto opened = open_store(settings->store_url, context);
+    if (!opened)
+      return refuse_all("ferry: " + opened.error().message());
+    store = std::move(*opened);
+  }
   journal_db::options journal_options;
   journal_options.history_limit = settings->history_limit;
   auto journal = journal_db::open(settings->journal_dir, journal_options);
@@ -101,17 +126,23 @@ int run_agent_command(const flag_map& flags) {
     if (auto removed = prune_download_dir(engine.download_dir, resumable); removed > 0)
       log()->info("removed {} leftover file(s) from {}", removed, engine.download_dir.string());
   }
-  engine.store = std::move(*store);
+  engine.store = std::move(store);
+  engine.http = std::move(http);
   engine.upload_roots = {repo->top_level, repo->common_dir, repo->lfs_dir};
   engine.max_attempts = settings->max_attempts;
   engine.backoff_base = settings->backoff_base;
   engine.backoff_max = settings->backoff_max;
+  engine.lfs = lfs_options;
+  engine.max_requests_per_second = settings->max_requests_per_second;
+  engine.max_bytes_per_second = static_cast<double>(settings->max_bytes_per_second);
   engine.seed = std::random_device{}();
   options.journal = std::move(*journal);
   options.input_fd = STDIN_FILENO;
   options.write = write_line;
-  log()->info("agent started in {} (store {}, journal {})", repo->top_level.string(),
-              engine.store->describe(), settings->journal_dir.string());
+  log()->info("agent started in {} ({}, journal {})", repo->top_level.string(),
+              engine.store ? "store " + engine.store->describe()
+                           : std::string{"no store: serving LFS server actions only"},
+              settings->journal_dir.string());
   return run_agent(std::move(options));
 }
 

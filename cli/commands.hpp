@@ -11,8 +11,12 @@ using flag_map = std::map<std::string, std::string>;
 /// `ferry agent`: serve git-lfs's custom transfer protocol on stdin/stdout.
 int run_agent_command(const flag_map& flags);
 
-/// `ferry install`: configure git-lfs to use ferry as its standalone agent.
-int run_install(const std::string& store_url, bool global);
+/// `ferry install`: configure git-lfs to use ferry. With a store URL, ferry
+/// becomes the standalone agent and keeps objects in that store; with
+/// `server_offered`, ferry is registered as the custom transfer `ferry` that
+/// LFS servers may pick (non-standalone mode, no store). `global` writes the
+/// user's global git config instead of the repository's.
+int run_install(const std::string& store_url, bool server_offered, bool global);
 
 /// `ferry uninstall`: remove what install wrote.
 int run_uninstall(bool global);

@@ -25,15 +25,79 @@ const char* scope(bool global) {
   return global ? "global git config" : "this repository's git config";
 }
 
+/// Writes `entries` to git config; false (after saying why) on the first
+/// failure.
+template <size_t N>
+bool write_entries(const std::array<std::pair<const char*, std::string>, N>& entries,
+                   bool global) {
+  for (auto& [key, value] : entries) {
+    if (auto st = config::set_git_config(key, value, global); !st) {
+      std::cerr << "ferry install: cannot set " << key << ": " << st.message() << "\n";
+      return false;
+    }
+  }
+  return true;
+}
+
+/// The standalone agent git-lfs would use, as seen from here (any scope);
+/// empty when there is none.
+std::string standalone_agent() {
+  auto git = config::read_git_config();
+  if (!git)
+    return {};
+  auto agent = git->find("lfs.standalonetransferagent");
+  return agent == git->end() ? std::string{} : agent->second;
+}
+
+/// `--server-offered`: ferry becomes a custom transfer git-lfs offers to the
+/// LFS server, not the standalone agent, so git-lfs keeps using the server.
+int install_server_offered(bool global) {
+  const std::array<std::pair<const char*, std::string>, 3> entries = {{
+    {"lfs.customtransfer.ferry.path", self_path()},
+    {"lfs.customtransfer.ferry.args", "agent"},
+    {"lfs.customtransfer.ferry.concurrent", "false"},
+  }};
+  // An earlier standalone install would keep git-lfs from ever asking the
+  // server; another agent's setting is not ours to remove.
+  if (standalone_agent() == agent_name) {
+    if (auto st = config::unset_git_config("lfs.standalonetransferagent", global); !st) {
+      std::cerr << "ferry install: cannot remove lfs.standalonetransferagent: " << st.message()
+                << "\n";
+      return 1;
+    }
+  }
+  if (!write_entries(entries, global))
+    return 1;
+  std::cout << "ferry is registered as the git-lfs transfer 'ferry' (" << scope(global) << ").\n"
+            << "  agent: " << entries[0].second << " agent\n"
+            << "git-lfs offers it to the LFS server with every batch request; when the server\n"
+            << "picks it, ferry moves the objects the server points it to. Otherwise git-lfs\n"
+            << "transfers as before.\n";
+  if (auto agent = standalone_agent(); !agent.empty())
+    std::cerr << "ferry install: note: lfs.standalonetransferagent is '" << agent
+              << "', so git-lfs hands every transfer to that agent and never asks the server; "
+                 "remove it where it is set (git config --show-origin --get "
+                 "lfs.standalonetransferagent)\n";
+  return 0;
+}
+
 } // namespace
 
-int run_install(const std::string& store_url, bool global) {
+int run_install(const std::string& store_url, bool server_offered, bool global) {
   if (!global) {
     if (auto repo = config::discover_repo(); !repo) {
       std::cerr << "ferry install: " << repo.error().message()
                 << "\nRun it inside a repository, or use --global.\n";
       return 2;
     }
+  }
+  if (server_offered)
+    return install_server_offered(global);
+  if (store_url.empty()) {
+    std::cerr << "ferry install: say where objects go: --store <url> (ferry keeps them in that "
+                 "store), or --server-offered (the LFS server keeps them and may pick ferry to "
+                 "move them)\n";
+    return 2;
   }
   // Opening the store validates the URL and creates the folder, so a typo
   // shows up now rather than on the first push.
@@ -51,12 +115,8 @@ int run_install(const std::string& store_url, bool global) {
     {"lfs.customtransfer.ferry.concurrent", "false"},
     {"ferry.store", store_url},
   }};
-  for (auto& [key, value] : entries) {
-    if (auto st = config::set_git_config(key, value, global); !st) {
-      std::cerr << "ferry install: cannot set " << key << ": " << st.message() << "\n";
-      return 1;
-    }
-  }
+  if (!write_entries(entries, global))
+    return 1;
   std::cout << "ferry is now the git-lfs transfer agent (" << scope(global) << ").\n"
             << "  store: " << (*store)->describe() << "\n"
             << "  agent: " << entries[1].second << " agent\n"

@@ -43,11 +43,18 @@ int main(int argc, char** argv) {
 
   std::string store_url;
   bool global = false;
+  bool server_offered = false;
   auto* install = app.add_subcommand(
     "install", "Configure git-lfs in this repository (or --global) to move objects through ferry.");
-  install->add_option("--store", store_url,
-                      "Where objects live: file:///absolute/path (a folder, created if missing)")
-    ->required();
+  auto* store_option = install->add_option(
+    "--store", store_url,
+    "Where objects live: file:///absolute/path (a folder, created if missing); ferry becomes "
+    "the standalone agent and git-lfs contacts no LFS server");
+  install
+    ->add_flag("--server-offered", server_offered,
+               "Instead of --store: register ferry as the 'ferry' transfer that LFS servers may "
+               "pick; git-lfs keeps using the server, which hands ferry its actions")
+    ->excludes(store_option);
   install->add_flag("--global", global, "Write the user's global git config instead of the repository's");
 
   auto* uninstall = app.add_subcommand("uninstall", "Remove the git config that install wrote.");
@@ -70,7 +77,7 @@ int main(int argc, char** argv) {
   if (agent->parsed())
     return ferry::cli::run_agent_command(flags);
   if (install->parsed())
-    return ferry::cli::run_install(store_url, global);
+    return ferry::cli::run_install(store_url, server_offered, global);
   if (uninstall->parsed())
     return ferry::cli::run_uninstall(global);
   return ferry::cli::run_status(flags, json, limit);

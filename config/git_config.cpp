@@ -2,6 +2,7 @@
 
 #include "store/file_io.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -10,6 +11,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,17 +32,35 @@ status make_pipe(fd_guard& read_end, fd_guard& write_end) {
   return status::success();
 }
 
-/// Drains both pipes together so a child filling one of them never blocks.
-status read_both(int out_fd, int err_fd, std::string& out, std::string& err) {
-  pollfd fds[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
+/// Feeds `input` to `in` (a socket, so a child that exits early cannot
+/// kill us with SIGPIPE) while draining both output pipes, so a child
+/// filling one of them never blocks. Closes `in` when all input is written.
+status exchange(fd_guard& in, const std::string& input, int out_fd, int err_fd, std::string& out,
+                std::string& err) {
+  pollfd fds[3] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}, {in.get(), POLLOUT, 0}};
   std::string* buffers[2] = {&out, &err};
   int open_count = 2;
+  size_t written = 0;
+  if (in.get() >= 0 && input.empty())
+    in.reset();
+  fds[2].fd = in.get();
   char chunk[65536];
   while (open_count > 0) {
-    if (::poll(fds, 2, -1) < 0) {
+    if (::poll(fds, 3, -1) < 0) {
       if (errno == EINTR)
         continue;
       return {errc::io_error, std::string{"cannot read git's output: "} + std::strerror(errno)};
+    }
+    if (fds[2].fd >= 0 && fds[2].revents != 0) {
+      ssize_t sent = ::send(in.get(), input.data() + written, input.size() - written,
+                            MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (sent > 0)
+        written += static_cast<size_t>(sent);
+      // A child that stops reading gets no more input; its exit code tells.
+      if (written == input.size() || (sent < 0 && errno != EINTR && errno != EAGAIN)) {
+        in.reset();
+        fds[2].fd = -1;
+      }
     }
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || fds[i].revents == 0)
@@ -112,9 +132,31 @@ fs::path absolute_dir(const fs::path& cwd) {
   return ec ? cwd : dir;
 }
 
+/// The inherited environment with `extra` ("NAME=value") replacing or
+/// extending it.
+std::vector<std::string> environment_with(const std::vector<std::string>& extra) {
+  std::vector<std::string> entries;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    std::string text = *entry;
+    std::string name = text.substr(0, text.find('='));
+    bool replaced = std::any_of(extra.begin(), extra.end(), [&](const std::string& e) {
+      return e.compare(0, name.size() + 1, name + "=") == 0;
+    });
+    if (!replaced)
+      entries.push_back(std::move(text));
+  }
+  entries.insert(entries.end(), extra.begin(), extra.end());
+  return entries;
+}
+
 } // namespace
 
 result<command_output> run_git(const std::vector<std::string>& args, const fs::path& cwd) {
+  return run_git(args, cwd, git_run_options{});
+}
+
+result<command_output> run_git(const std::vector<std::string>& args, const fs::path& cwd,
+                               const git_run_options& options) {
   // posix_spawn reports a failed chdir like a missing program; check first.
   if (!cwd.empty()) {
     std::error_code ec;
@@ -128,9 +170,21 @@ result<command_output> run_git(const std::vector<std::string>& args, const fs::p
   if (auto made = make_pipe(err_read, err_write); !made.ok())
     return made;
 
+  fd_guard in_parent, in_child;
+  if (!options.input.empty()) {
+    int ends[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0)
+      return status{errc::io_error, std::string{"cannot run git: "} + std::strerror(errno)};
+    in_parent.reset(ends[0]);
+    in_child.reset(ends[1]);
+  }
+
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  if (in_child.get() >= 0)
+    posix_spawn_file_actions_adddup2(&actions, in_child.get(), STDIN_FILENO);
+  else
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_write.get(), STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, err_write.get(), STDERR_FILENO);
   if (!cwd.empty())
@@ -142,18 +196,32 @@ result<command_output> run_git(const std::vector<std::string>& args, const fs::p
     argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
 
+  std::vector<std::string> env_entries;
+  std::vector<char*> envp;
+  char** env = environ;
+  if (!options.environment.empty()) {
+    env_entries = environment_with(options.environment);
+    for (auto& entry : env_entries)
+      envp.push_back(entry.data());
+    envp.push_back(nullptr);
+    env = envp.data();
+  }
+
   pid_t pid = 0;
-  int spawned = ::posix_spawnp(&pid, "git", &actions, nullptr, argv.data(), environ);
+  int spawned = ::posix_spawnp(&pid, "git", &actions, nullptr, argv.data(), env);
   posix_spawn_file_actions_destroy(&actions);
   out_write.reset();
   err_write.reset();
+  in_child.reset();
   if (spawned == ENOENT)
     return status{errc::not_found, "git is not installed or not on PATH"};
   if (spawned != 0)
     return status{errc::io_error, std::string{"cannot run git: "} + std::strerror(spawned)};
 
   command_output output;
-  auto read = read_both(out_read.get(), err_read.get(), output.out, output.err);
+  auto read = exchange(in_parent, options.input, out_read.get(), err_read.get(), output.out,
+                       output.err);
+  in_parent.reset();
   out_read.reset();
   err_read.reset();
   output.exit_code = wait_for(pid);

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <limits>
 #include <optional>
+#include <utility>
 
 namespace ferry::config {
 
@@ -26,19 +27,35 @@ constexpr key_names journal_key{"ferry.journal", "FERRY_JOURNAL", "journal"};
 constexpr key_names max_attempts_key{"ferry.maxAttempts", "FERRY_MAX_ATTEMPTS", "max-attempts"};
 constexpr key_names backoff_base_key{"ferry.backoffBase", "FERRY_BACKOFF_BASE", nullptr};
 constexpr key_names backoff_max_key{"ferry.backoffMax", "FERRY_BACKOFF_MAX", nullptr};
+constexpr key_names max_retry_wait_key{"ferry.maxRetryWait", "FERRY_MAX_RETRY_WAIT", nullptr};
+constexpr key_names max_requests_key{"ferry.maxRequestsPerSecond",
+                                     "FERRY_MAX_REQUESTS_PER_SECOND", nullptr};
+constexpr key_names max_bytes_key{"ferry.maxBytesPerSecond", "FERRY_MAX_BYTES_PER_SECOND",
+                                  nullptr};
+constexpr key_names parallel_streams_key{"ferry.parallelStreams", "FERRY_PARALLEL_STREAMS",
+                                         nullptr};
+constexpr key_names parallel_threshold_key{"ferry.parallelThreshold", "FERRY_PARALLEL_THRESHOLD",
+                                           nullptr};
+constexpr key_names stall_timeout_key{"ferry.stallTimeout", "FERRY_STALL_TIMEOUT", nullptr};
 constexpr key_names history_key{"ferry.history", "FERRY_HISTORY", nullptr};
 constexpr key_names log_level_key{"ferry.logLevel", "FERRY_LOG_LEVEL", "log-level"};
 constexpr key_names log_file_key{"ferry.logFile", "FERRY_LOG_FILE", "log-file"};
 
-constexpr std::array<const key_names*, 8> all_keys = {
-  &store_key,       &journal_key, &max_attempts_key, &backoff_base_key,
-  &backoff_max_key, &history_key, &log_level_key,    &log_file_key,
+constexpr std::array<const key_names*, 14> all_keys = {
+  &store_key,         &journal_key,          &max_attempts_key,  &backoff_base_key,
+  &backoff_max_key,   &max_retry_wait_key,   &max_requests_key,  &max_bytes_key,
+  &parallel_streams_key, &parallel_threshold_key, &stall_timeout_key, &history_key,
+  &log_level_key,     &log_file_key,
 };
 
 constexpr milliseconds min_backoff{1};
 constexpr milliseconds max_backoff_base{60'000};
 constexpr milliseconds max_backoff_max{3'600'000};
+constexpr milliseconds max_wait_setting{3'600'000};
 constexpr uint64_t max_history = 1'000'000;
+constexpr double max_requests_per_second = 10'000;
+constexpr int64_t mebibyte = int64_t{1} << 20;
+constexpr int64_t tebibyte = int64_t{1} << 40;
 
 std::string lower(std::string text) {
   for (auto& c : text)
@@ -114,9 +131,11 @@ result<milliseconds> duration_of(const std::string& text) {
 /// Renders a duration the way a user would write it.
 std::string format_duration(milliseconds value) {
   auto count = value.count();
-  if (count != 0 && count % 60'000 == 0)
+  if (count == 0)
+    return "0s";
+  if (count % 60'000 == 0)
     return std::to_string(count / 60'000) + "m";
-  if (count != 0 && count % 1000 == 0)
+  if (count % 1000 == 0)
     return std::to_string(count / 1000) + "s";
   return std::to_string(count) + "ms";
 }
@@ -132,7 +151,105 @@ result<milliseconds> duration_in_range(const raw_value& value, milliseconds low,
   return *parsed;
 }
 
+/// A duration setting the engine uses in whole seconds.
+result<std::chrono::seconds> whole_seconds_in_range(const raw_value& value, milliseconds low,
+                                                    milliseconds high) {
+  auto allowed = "expected a duration in whole seconds from " + format_duration(low) + " to " +
+                 format_duration(high);
+  auto parsed = duration_of(value.text);
+  if (!parsed)
+    return invalid(value, parsed.error().message());
+  if (*parsed < low || *parsed > high || parsed->count() % 1000 != 0)
+    return invalid(value, allowed);
+  return std::chrono::duration_cast<std::chrono::seconds>(*parsed);
+}
+
+/// Like parse_size, but the error message only says what is wrong.
+result<int64_t> size_of(const std::string& text) {
+  size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits])))
+    ++digits;
+  if (digits == 0)
+    return status{errc::config_error,
+                  "expected a whole number with an optional unit (e.g. 10MiB, 10MB, 10M)"};
+  auto unit = lower(text.substr(digits));
+  constexpr std::array<std::pair<const char*, int64_t>, 14> units = {{
+    {"", 1},
+    {"b", 1},
+    {"k", int64_t{1} << 10},
+    {"kib", int64_t{1} << 10},
+    {"kb", 1000},
+    {"m", mebibyte},
+    {"mib", mebibyte},
+    {"mb", 1'000'000},
+    {"g", int64_t{1} << 30},
+    {"gib", int64_t{1} << 30},
+    {"gb", 1'000'000'000},
+    {"t", tebibyte},
+    {"tib", tebibyte},
+    {"tb", 1'000'000'000'000},
+  }};
+  int64_t scale = 0;
+  for (auto& [name, factor] : units)
+    if (unit == name)
+      scale = factor;
+  if (scale == 0) {
+    if (unit[0] == '.' || unit[0] == ',')
+      return status{errc::config_error,
+                    "fractions are not supported; use a smaller unit (e.g. 1536KiB)"};
+    return status{errc::config_error, "unknown unit '" + text.substr(digits) +
+                                        "'; use B, KiB, MiB, GiB, TiB (or K, M, G, T), KB, MB, "
+                                        "GB or TB"};
+  }
+  auto count = parse_unsigned(text.substr(0, digits));
+  constexpr auto limit = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  if (!count || *count > limit / static_cast<uint64_t>(scale))
+    return status{errc::config_error, "the size is too large"};
+  return static_cast<int64_t>(*count) * scale;
+}
+
+result<int64_t> size_in_range(const raw_value& value, int64_t low, const std::string& low_text,
+                              int64_t high, const std::string& high_text,
+                              const std::string& example) {
+  auto allowed = "expected a size from " + low_text + " to " + high_text + ", such as " + example;
+  auto parsed = size_of(value.text);
+  if (!parsed)
+    return invalid(value, parsed.error().message() + "; " + allowed);
+  if (*parsed < low || *parsed > high)
+    return invalid(value, allowed);
+  return *parsed;
+}
+
+/// A non-negative decimal such as "10" or "0.5": digits, optionally a point
+/// and more digits. No sign, exponent or spaces.
+std::optional<double> parse_decimal(const std::string& text) {
+  auto point = text.find('.');
+  auto whole = text.substr(0, point);
+  auto fraction = point == std::string::npos ? std::string{} : text.substr(point + 1);
+  auto all_digits = [](const std::string& part) {
+    for (char c : part)
+      if (!std::isdigit(static_cast<unsigned char>(c)))
+        return false;
+    return true;
+  };
+  if (whole.empty() || !all_digits(whole) || !all_digits(fraction) ||
+      (point != std::string::npos && fraction.empty()) || whole.size() > 15 ||
+      fraction.size() > 15)
+    return std::nullopt;
+  // from_chars, unlike strtod, ignores the locale's decimal point.
+  double value = 0;
+  std::from_chars(text.data(), text.data() + text.size(), value);
+  return value;
+}
+
 } // namespace
+
+result<int64_t> parse_size(const std::string& text) {
+  auto parsed = size_of(text);
+  if (!parsed)
+    return parsed.error().with_context("invalid size '" + text + "'");
+  return parsed;
+}
 
 result<milliseconds> parse_duration(const std::string& text) {
   auto parsed = duration_of(text);
@@ -186,6 +303,49 @@ result<settings> resolve(const sources& input, const std::filesystem::path& lfs_
   } else if (out.backoff_max < out.backoff_base) {
     // Only the base was raised; the default cap must not undercut it.
     out.backoff_max = out.backoff_base;
+  }
+
+  if (auto value = lookup(input, max_retry_wait_key)) {
+    auto wait = whole_seconds_in_range(*value, milliseconds{0}, max_wait_setting);
+    if (!wait)
+      return wait.error();
+    out.max_retry_wait = *wait;
+  }
+
+  if (auto value = lookup(input, max_requests_key)) {
+    auto rate = parse_decimal(value->text);
+    if (!rate || *rate > max_requests_per_second)
+      return invalid(*value, "expected a number of requests per second from 0 (unlimited) to "
+                             "10000, such as 10 or 0.5");
+    out.max_requests_per_second = *rate;
+  }
+
+  if (auto value = lookup(input, max_bytes_key)) {
+    auto rate = size_in_range(*value, 0, "0 (unlimited)", tebibyte, "1TiB", "10MiB, 10MB or 10M");
+    if (!rate)
+      return rate.error();
+    out.max_bytes_per_second = *rate;
+  }
+
+  if (auto value = lookup(input, parallel_streams_key)) {
+    auto number = parse_unsigned(value->text);
+    if (!number || *number < 1 || *number > 16)
+      return invalid(*value, "expected an integer from 1 to 16");
+    out.parallel_streams = static_cast<int>(*number);
+  }
+
+  if (auto value = lookup(input, parallel_threshold_key)) {
+    auto threshold = size_in_range(*value, mebibyte, "1MiB", tebibyte, "1TiB", "32MiB");
+    if (!threshold)
+      return threshold.error();
+    out.parallel_threshold = *threshold;
+  }
+
+  if (auto value = lookup(input, stall_timeout_key)) {
+    auto timeout = whole_seconds_in_range(*value, milliseconds{1000}, max_wait_setting);
+    if (!timeout)
+      return timeout.error();
+    out.stall_timeout = *timeout;
   }
 
   if (auto value = lookup(input, history_key)) {

@@ -11,28 +11,54 @@
 namespace ferry::config {
 
 /// Everything the engine can be told. Each setting has one git config key,
-/// one environment variable and (for some) one command-line flag:
+/// one environment variable and (for some) one command-line flag (the
+/// fields below are named after the keys):
 ///
-/// | setting        | git config          | environment          | flag            | default                |
-/// |----------------|---------------------|----------------------|-----------------|------------------------|
-/// | store_url      | ferry.store         | FERRY_STORE          | --store         | (required)             |
-/// | journal_dir    | ferry.journal       | FERRY_JOURNAL        | --journal       | <git lfs dir>/ferry    |
-/// | max_attempts   | ferry.maxAttempts   | FERRY_MAX_ATTEMPTS   | --max-attempts  | 5                      |
-/// | backoff_base   | ferry.backoffBase   | FERRY_BACKOFF_BASE   |                 | 250ms                  |
-/// | backoff_max    | ferry.backoffMax    | FERRY_BACKOFF_MAX    |                 | 10s                    |
-/// | history_limit  | ferry.history       | FERRY_HISTORY        |                 | 1000                   |
-/// | log_level      | ferry.logLevel      | FERRY_LOG_LEVEL      | --log-level     | info                   |
-/// | log_file       | ferry.logFile       | FERRY_LOG_FILE       | --log-file      | <journal_dir>/ferry.log|
+/// | git config                 | environment                   | flag           | default       |
+/// |----------------------------|-------------------------------|----------------|---------------|
+/// | ferry.store                | FERRY_STORE                   | --store        | (none)        |
+/// | ferry.journal              | FERRY_JOURNAL                 | --journal      | <lfs>/ferry   |
+/// | ferry.maxAttempts          | FERRY_MAX_ATTEMPTS            | --max-attempts | 5             |
+/// | ferry.backoffBase          | FERRY_BACKOFF_BASE            |                | 250ms         |
+/// | ferry.backoffMax           | FERRY_BACKOFF_MAX             |                | 10s           |
+/// | ferry.maxRetryWait         | FERRY_MAX_RETRY_WAIT          |                | 2m            |
+/// | ferry.maxRequestsPerSecond | FERRY_MAX_REQUESTS_PER_SECOND |                | 0 (unlimited) |
+/// | ferry.maxBytesPerSecond    | FERRY_MAX_BYTES_PER_SECOND    |                | 0 (unlimited) |
+/// | ferry.parallelStreams      | FERRY_PARALLEL_STREAMS        |                | 4             |
+/// | ferry.parallelThreshold    | FERRY_PARALLEL_THRESHOLD      |                | 32MiB         |
+/// | ferry.stallTimeout         | FERRY_STALL_TIMEOUT           |                | 30s           |
+/// | ferry.history              | FERRY_HISTORY                 |                | 1000          |
+/// | ferry.logLevel             | FERRY_LOG_LEVEL               | --log-level    | info          |
+/// | ferry.logFile              | FERRY_LOG_FILE                | --log-file     | (see below)   |
+///
+/// `<lfs>` is the repository's LFS directory; the log file defaults to
+/// `<journal>/ferry.log`.
 ///
 /// Precedence, highest first: flag, environment, git config, default.
 /// Durations accept `ms`, `s`, `m` suffixes ("250ms", "10s", "2m"); a bare
-/// number means milliseconds.
+/// number means milliseconds. Sizes accept a unit: `KiB`, `MiB`, `GiB`,
+/// `TiB` or `K`, `M`, `G`, `T` (powers of 1024), `KB`, `MB`, `GB`, `TB`
+/// (powers of 1000), `B` or none (bytes); units ignore case.
 struct settings {
+  /// Empty when none is configured: then only requests that carry an LFS
+  /// server's action (non-standalone mode) can be served.
   std::string store_url;
   std::filesystem::path journal_dir;
   int max_attempts = 5;
   std::chrono::milliseconds backoff_base{250};
   std::chrono::milliseconds backoff_max{10000};
+  /// Longest Retry-After honoured; a server asking for more fails the
+  /// object at once.
+  std::chrono::seconds max_retry_wait{120};
+  /// Per host; 0 means unlimited.
+  double max_requests_per_second = 0;
+  int64_t max_bytes_per_second = 0;
+  /// Downloads from LFS servers of at least parallel_threshold bytes are
+  /// fetched as up to parallel_streams concurrent ranges.
+  int parallel_streams = 4;
+  int64_t parallel_threshold = int64_t{32} << 20;
+  /// An HTTP transfer that moves (almost) nothing for this long has stalled.
+  std::chrono::seconds stall_timeout{30};
   size_t history_limit = 1000;
   std::string log_level = "info";
   std::filesystem::path log_file;
@@ -58,6 +84,10 @@ result<settings> resolve(const sources& input, const std::filesystem::path& lfs_
 
 /// Parses "250ms", "10s", "2m" or a bare millisecond count.
 result<std::chrono::milliseconds> parse_duration(const std::string& text);
+
+/// Parses a byte count with an optional unit ("10MiB", "10MB", "10M",
+/// "512"; see the table above). No fractions, signs or spaces.
+result<int64_t> parse_size(const std::string& text);
 
 /// The environment variables resolve() reads, taken from the process.
 std::map<std::string, std::string> read_environment();

@@ -338,11 +338,16 @@ result<std::unique_ptr<object_reader>> folder_store::open_read(const std::string
                                        path.string() + " is not a regular file)"};
   }
   auto size = static_cast<int64_t>(info.st_size);
-  if (offset < 0 || offset > size) {
+  if (offset < 0) {
     close_fd(fd);
-    return status{errc::invalid_request, "object " + oid + ": offset " +
-                                             std::to_string(offset) + " is outside 0.." +
-                                             std::to_string(size)};
+    return status{errc::invalid_request,
+                  "object " + oid + ": negative offset " + std::to_string(offset)};
+  }
+  if (offset > size) {
+    close_fd(fd);
+    return status{errc::size_mismatch, "object " + oid + " has " + std::to_string(size) +
+                                           " bytes, fewer than the " + std::to_string(offset) +
+                                           " already read (truncated or corrupt)"};
   }
   return std::unique_ptr<object_reader>(new folder_reader(fd, size, offset, path));
 }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ferry {
 
@@ -68,11 +69,25 @@ public:
   /// Where the store is, for logs and the journal; never contains secrets.
   virtual std::string describe() const = 0;
 
+  /// host:port of the server behind the store, for per-host rate limits
+  /// and circuit breakers; empty for stores on a local filesystem. A store
+  /// with an endpoint blocks on the network, so the engine gives each of
+  /// its transfers a thread of its own.
+  virtual std::string endpoint() const { return {}; }
+
   /// The object's info, or std::nullopt when the store does not have it.
   virtual result<std::optional<object_info>> stat(const std::string& oid) = 0;
 
+  /// True when the store holds `object` with exactly its size and content,
+  /// so an upload can be skipped. This default reads the store's copy back
+  /// and hashes it: a corrupt copy counts as absent and gets replaced.
+  /// Servers that verify every upload themselves (an LFS server, S3 with
+  /// x-amz-content-sha256) override it and are taken at their word.
+  virtual result<bool> holds(const object_info& object);
+
   /// Opens an object for reading from `offset` (0 <= offset <= size).
-  /// errc::not_found when the store does not have it.
+  /// errc::not_found when the store does not have it; errc::size_mismatch
+  /// when it is shorter than `offset`.
   virtual result<std::unique_ptr<object_reader>> open_read(const std::string& oid,
                                                            int64_t offset) = 0;
 
@@ -81,6 +96,11 @@ public:
   /// to continue; without it any partial data is discarded.
   virtual result<std::unique_ptr<object_writer>> open_write(const std::string& oid,
                                                             int64_t size, bool resume) = 0;
+
+  /// Announces objects about to be read, with their sizes, so a store that
+  /// must name an object's size when it asks a server for it (an LFS server)
+  /// can ask about all of them in few requests. Local stores ignore it.
+  virtual status expect_reads(const std::vector<object_info>& objects);
 
   /// Calls `visit` for every complete object; stops early when it returns false.
   virtual status list(const std::function<bool(const object_info&)>& visit) = 0;

@@ -1,6 +1,7 @@
 #include "store/open_store.hpp"
 
 #include "store/folder_store.hpp"
+#include "store/lfs_url.hpp"
 
 #include <cctype>
 #include <optional>
@@ -10,7 +11,8 @@ namespace ferry {
 namespace {
 
 constexpr const char* supported =
-    "supported: file:///absolute/path or an absolute path such as /srv/lfs-store";
+    "supported: file:///absolute/path or an absolute path such as /srv/lfs-store, "
+    "lfs+https://host/path (an LFS endpoint) or https://host/owner/repo.git (a git remote)";
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9')
@@ -51,9 +53,38 @@ result<std::shared_ptr<object_store>> open_folder(const std::string& path) {
   return std::shared_ptr<object_store>(std::move(store).value());
 }
 
+/// The LFS endpoint git-lfs derives from a git remote URL.
+std::string endpoint_of_remote(const lfs::http_url& remote) {
+  std::string base = lfs::endpoint_text(remote);
+  if (base.size() < 4 || base.compare(base.size() - 4, 4, ".git") != 0)
+    base += ".git";
+  return base + "/info/lfs";
+}
+
+result<std::shared_ptr<object_store>> open_lfs(const std::string& url, const std::string& scheme,
+                                               const store_context& context) {
+  std::string endpoint;
+  if (scheme == "lfs+http" || scheme == "lfs+https") {
+    auto parsed = lfs_endpoint_from_url(url);
+    if (!parsed)
+      return parsed.error();
+    endpoint = std::move(*parsed);
+  } else {
+    auto remote = lfs::parse_endpoint_url(url, scheme);
+    if (!remote)
+      return remote.error();
+    endpoint = endpoint_of_remote(*remote);
+  }
+  lfs_store_options options = context.lfs;
+  options.endpoint = std::move(endpoint);
+  return std::shared_ptr<object_store>(std::make_shared<lfs_store>(
+      context.http, std::move(options), git_credentials(context.cwd)));
+}
+
 } // namespace
 
-result<std::shared_ptr<object_store>> open_store(const std::string& url) {
+result<std::shared_ptr<object_store>> open_store(const std::string& url,
+                                                 const store_context& context) {
   if (url.empty())
     return status{errc::config_error,
                   "no store configured: run 'ferry install --store file:///path' or set "
@@ -71,6 +102,8 @@ result<std::shared_ptr<object_store>> open_store(const std::string& url) {
   std::string scheme = url.substr(0, separator);
   for (char& c : scheme)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (scheme == "http" || scheme == "https" || scheme == "lfs+http" || scheme == "lfs+https")
+    return open_lfs(url, scheme, context);
   if (scheme != "file")
     return status{errc::config_error,
                   "unsupported store URL scheme '" + scheme + "' (" + supported + ")"};

@@ -57,7 +57,15 @@ std::string status::to_string() const {
 status status::with_context(const std::string& context) const {
   if (ok())
     return *this;
-  return {code_, context + ": " + message_};
+  status out{code_, context + ": " + message_};
+  out.retry_after_ = retry_after_;
+  return out;
+}
+
+status status::with_retry_after(std::chrono::milliseconds wait) const {
+  status out = *this;
+  out.retry_after_ = wait;
+  return out;
 }
 
 } // namespace ferry

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -69,9 +70,17 @@ public:
   /// Returns a copy whose message is prefixed with `context` ("context: message").
   status with_context(const std::string& context) const;
 
+  /// How long the other side asked us to wait before trying again (an HTTP
+  /// Retry-After, a bridge's retryAfter); zero when it did not say.
+  std::chrono::milliseconds retry_after() const { return retry_after_; }
+
+  /// Returns a copy that carries `wait` as its retry_after().
+  status with_retry_after(std::chrono::milliseconds wait) const;
+
 private:
   errc code_ = errc::ok;
   std::string message_;
+  std::chrono::milliseconds retry_after_{0};
 };
 
 /// Maps an errno value to a status: ENOENT -> not_found, EACCES/EPERM/EROFS ->

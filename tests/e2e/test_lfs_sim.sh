@@ -20,121 +20,17 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-SIM=${FERRY_LFS_SIM:-}
-[[ -n $SIM && -x $SIM && -f $SIM ]] || fail "set FERRY_LFS_SIM to the ferry-lfs-sim binary (got '${SIM}')"
-SIM="$(cd "$(dirname "$SIM")" && pwd)/$(basename "$SIM")"
 for tool in git git-lfs python3 sha256sum; do
   command -v "$tool" >/dev/null || fail "$tool is not installed"
 done
 
 e2e_sandbox
+sim_init
 # Short backoff between git-lfs's own retries keeps the flaky phase quick.
 git config --global lfs.transfer.maxretrydelay 1
 note "sandbox $E2E_ROOT, sim $SIM, $(git lfs version)"
 
-ROOT="$E2E_ROOT/sim-root"
-PORT_FILE="$E2E_ROOT/sim.port"
-SIM_LOG="$E2E_ROOT/sim.log"
-SIM_PID=""
-SIM_PORT=""
-SIM_URL=""
-
-# ---- the simulator ------------------------------------------------------------
-
-# http <method> <url> <body-file|-> <out-file> [header...]: one request (raw
-# path, no redirects); prints the status code, writes the body to <out-file>
-# and the response headers to <out-file>.headers.
-http() {
-  python3 - "$@" <<'PY'
-import http.client, sys, urllib.parse
-method, url, body_path, out_path = sys.argv[1:5]
-headers = dict(h.split(": ", 1) for h in sys.argv[5:])
-parts = urllib.parse.urlsplit(url)
-body = None if body_path == "-" else open(body_path, "rb").read()
-conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=20)
-conn.request(method, parts.path, body=body, headers=headers)
-resp = conn.getresponse()
-open(out_path, "wb").write(resp.read())
-with open(out_path + ".headers", "w") as f:
-    for k, v in resp.getheaders():
-        f.write("%s: %s\n" % (k.lower(), v))
-print(resp.status)
-PY
-}
-
-port_file_ready() { [[ -s $PORT_FILE ]]; }
-sim_healthy() { [[ $(http GET "$SIM_URL/health" - "$E2E_ROOT/health.out" 2>/dev/null) == 200 ]]; }
-
-# start_sim [scenario-file]: starts the sim on a free port and waits (bounded)
-# until /health answers.
-start_sim() {
-  rm -f "$PORT_FILE"
-  local args=(--root "$ROOT" --port 0 --port-file "$PORT_FILE" --log "$SIM_LOG")
-  [[ $# -ge 1 ]] && args+=(--scenario "$1" --seed 42)
-  "$SIM" "${args[@]}" >"$E2E_ROOT/sim.out" 2>&1 &
-  SIM_PID=$!
-  track_pid "$SIM_PID"
-  wait_for 10 "the sim's port file" port_file_ready
-  SIM_PORT=$(cat "$PORT_FILE")
-  [[ $SIM_PORT =~ ^[0-9]+$ ]] || fail "port file holds '$SIM_PORT'"
-  SIM_URL="http://127.0.0.1:$SIM_PORT"
-  wait_for 10 "GET /health" sim_healthy
-  grep -q "^listening on $SIM_URL\$" "$E2E_ROOT/sim.out" ||
-    { show "sim stdout" "$E2E_ROOT/sim.out"; fail "the sim did not print 'listening on $SIM_URL'"; }
-}
-
-sim_exited() { ! kill -0 "$SIM_PID" 2>/dev/null; }
-
-# stop_sim: SIGTERM, then the sim must exit 0 within 10 s.
-stop_sim() {
-  kill -TERM "$SIM_PID"
-  wait_for 10 "the sim to exit after SIGTERM" sim_exited
-  local rc=0
-  wait "$SIM_PID" || rc=$?
-  E2E_PIDS=() # reaped: the cleanup must not signal a reused pid
-  [[ $rc -eq 0 ]] || { show "sim stdout" "$E2E_ROOT/sim.out"; fail "the sim exited with $rc after SIGTERM"; }
-  [[ ! -e $PORT_FILE ]] || fail "the sim left its port file behind"
-}
-
-# expect_stats <check>...: each check is "<group>.<key> <op> <number>" (op
-# ==, >= or <=) against GET /stats; absent keys count as 0.
-expect_stats() {
-  local out
-  out=$(python3 - "$SIM_PORT" "$@" <<'PY'
-import http.client, json, sys
-conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=20)
-conn.request("GET", "/stats")
-stats = json.loads(conn.getresponse().read())
-bad = []
-for check in sys.argv[2:]:
-    path, op, want = check.split()
-    group, _, key = path.partition(".")
-    got = stats.get(group, {}).get(key, 0)
-    if not {"==": got == int(want), ">=": got >= int(want), "<=": got <= int(want)}[op]:
-        bad.append("%s is %s, expected %s %s" % (path, got, op, want))
-if bad:
-    print(json.dumps(stats, indent=1))
-    print("; ".join(bad))
-    sys.exit(1)
-PY
-  ) || fail "/stats: $out"
-}
-
-lfs_url() { echo "$SIM_URL/repo.git/info/lfs"; }
-
-# Every file under the root is an object at its layout path whose content
-# hashes to its name: no temp files, nothing elsewhere.
-assert_root_clean() {
-  local f name
-  while IFS= read -r -d '' f; do
-    name=$(basename "$f")
-    [[ $f == "$ROOT/${name:0:2}/${name:2:2}/$name" ]] || fail "unexpected file in the sim root: $f"
-    [[ $(oid_of "$f") == "$name" ]] || fail "$f does not hash to its name"
-  done < <(find "$ROOT" -type f -print0)
-}
-
 # ---- the example scenarios parse ----------------------------------------------
-SCENARIOS="$E2E_DIR/../../simulations/scenarios"
 count=0
 for f in "$SCENARIOS"/*.json; do
   [[ -e $f ]] || continue
@@ -174,7 +70,7 @@ git add -A
 git commit -qm "LFS files"
 git push -q origin main >"$E2E_ROOT/push1.log" 2>&1 ||
   { show "git push" "$E2E_ROOT/push1.log"; show "sim log" "$SIM_LOG"; fail "git push to the sim failed"; }
-for f in "${!SIZES[@]}"; do assert_stored "$ROOT" "$REPO/$f"; done
+for f in "${!SIZES[@]}"; do assert_stored "$SIM_ROOT" "$REPO/$f"; done
 assert_root_clean
 pass "git push stored ${#SIZES[@]} objects under the sim root with sha256 == oid"
 checks=()
@@ -245,7 +141,7 @@ if codes[:2] != [422, 422] or "download" not in objs[2].get("actions", {}):
 random_file "$B" 4096
 IMPOSTER=$(printf 'imposter' | sha256sum | cut -d' ' -f1)
 [[ $(http PUT "$(lfs_url)/storage/$IMPOSTER" "$B" "$O") == 422 ]] || fail "a PUT with the wrong content was not refused with 422"
-[[ ! -e $(store_object "$ROOT" "$IMPOSTER") ]] || fail "the sim kept content that does not match its oid"
+[[ ! -e $(store_object "$SIM_ROOT" "$IMPOSTER") ]] || fail "the sim kept content that does not match its oid"
 assert_root_clean
 pass "a PUT whose content does not hash to its oid gets 422 and leaves nothing behind"
 
@@ -288,14 +184,13 @@ cat >"$SCENARIO" <<EOF
   ]
 }
 EOF
-"$SIM" --check --scenario "$SCENARIO" >"$E2E_ROOT/check.out" 2>&1 ||
-  { show "--check" "$E2E_ROOT/check.out"; fail "the sim rejected the flaky scenario"; }
-start_sim "$SCENARIO"
+check_scenario "$SCENARIO"
+start_sim "$SCENARIO" --seed 42
 git config lfs.url "$(lfs_url)"
 git push -q origin main >"$E2E_ROOT/push2.log" 2>&1 ||
   { show "git push" "$E2E_ROOT/push2.log"; show "sim log" "$SIM_LOG"; fail "git push through upload faults failed"; }
-assert_stored "$ROOT" "$REPO/new1.bin"
-assert_stored "$ROOT" "$REPO/new2.bin"
+assert_stored "$SIM_ROOT" "$REPO/new1.bin"
+assert_stored "$SIM_ROOT" "$REPO/new2.bin"
 expect_stats "puts.$NEW1 == 2" "puts.$NEW2 == 2" "faults.reset_after_bytes == 1" "fault_statuses.503 == 1" \
   "fault_statuses.500 == 1"
 pass "git push retried through a 503, a reset upload and a failed verify"

@@ -7,6 +7,8 @@
 #include "actors/interfaces.hpp"
 #include "actors/journal_actor.hpp"
 #include "actors/logging.hpp"
+#include "actors/protocol_io.hpp"
+#include "actors/rate_limiter.hpp"
 #include "deterministic_system.hpp"
 #include "test_support.hpp"
 #include "actors/transfer_supervisor.hpp"
@@ -15,6 +17,7 @@
 #include "store/sha256.hpp"
 
 #include <caf/all.hpp>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -53,6 +56,7 @@ struct engine_fixture : deterministic_system {
   std::shared_ptr<folder_store> folder;
   engine_config config;
   journal_actor journal;
+  rate_limiter_actor limiter;
   supervisor_actor supervisor;
   std::shared_ptr<std::vector<progress_note>> notes = std::make_shared<std::vector<progress_note>>();
   progress_sink_actor sink;
@@ -68,6 +72,8 @@ struct engine_fixture : deterministic_system {
     config.sync_bytes = 256 << 10;
     config.max_attempts = 3;
     config.seed = 7;
+    // The deterministic scheduler has no threads to detach workers onto.
+    config.detach_network_workers = false;
     log()->set_level(spdlog::level::off);
     // Spawn arguments rather than captures: CAF 0.17 binds a null reference
     // when a function actor is spawned without arguments.
@@ -81,18 +87,21 @@ struct engine_fixture : deterministic_system {
 
   ~engine_fixture() {
     for (auto& hdl : {caf::actor_cast<caf::actor>(journal), caf::actor_cast<caf::actor>(supervisor),
-                      caf::actor_cast<caf::actor>(sink)})
+                      caf::actor_cast<caf::actor>(limiter), caf::actor_cast<caf::actor>(sink)})
       if (hdl)
         caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
     sched.run();
   }
 
-  /// Spawns the journal and supervisor over `store`.
+  /// Spawns the journal, rate limiter and supervisor over `store` (null:
+  /// no store of its own, only jobs with a server action can run).
   void start(std::shared_ptr<object_store> store) {
     config.store = std::move(store);
     journal = sys.spawn(ferry::journal, db);
+    limiter = sys.spawn(rate_limiter, rate_limits{config.max_requests_per_second, 1,
+                                                  config.max_bytes_per_second, 0});
     supervisor = sys.spawn(transfer_supervisor, std::make_shared<const engine_config>(config),
-                           journal);
+                           journal, limiter);
     sched.run();
   }
 
@@ -114,7 +123,19 @@ struct engine_fixture : deterministic_system {
     auto path = root / "repo" / name;
     write_file(path, bytes);
     return {id, direction::upload, sha256::of(bytes.data(), bytes.size()),
-            static_cast<int64_t>(bytes.size()), path.string()};
+            static_cast<int64_t>(bytes.size()), path.string(), {}};
+  }
+
+  /// Stores `bytes` in the folder store directly and returns their
+  /// download job.
+  transfer_job stored_download_job(uint64_t id, const std::string& bytes) {
+    auto oid = sha256::of(bytes.data(), bytes.size());
+    auto size = static_cast<int64_t>(bytes.size());
+    auto writer = folder->open_write(oid, size, false);
+    REQUIRE(writer);
+    REQUIRE((*writer)->write(bytes.data(), bytes.size()).ok());
+    REQUIRE((*writer)->commit().ok());
+    return {id, direction::download, oid, size, {}, {}};
   }
 
   std::optional<transfer_record> newest_history() {
@@ -122,6 +143,40 @@ struct engine_fixture : deterministic_system {
     if (!history || history->empty())
       return std::nullopt;
     return history->front();
+  }
+};
+
+/// The protocol actors on top of the engine: request lines in, reply lines
+/// out, as git-lfs sees them.
+struct protocol_fixture : engine_fixture {
+  std::shared_ptr<std::vector<std::string>> out = std::make_shared<std::vector<std::string>>();
+  protocol_io_actor io;
+
+  ~protocol_fixture() {
+    if (io)
+      caf::anon_send_exit(io, caf::exit_reason::user_shutdown);
+    sched.run();
+  }
+
+  /// Starts the engine over `store` (see start()), then the protocol IO
+  /// actor and its coordinator.
+  void start_protocol(std::shared_ptr<object_store> store) {
+    start(std::move(store));
+    auto lines = out;
+    io = sys.spawn(protocol_io, [lines](const std::string& line) { lines->push_back(line); },
+                   size_t{1 << 20}, std::make_shared<const engine_config>(config), supervisor);
+    sched.run();
+  }
+
+  /// Sends one request line and returns the replies it produced.
+  std::vector<nlohmann::json> send(const std::string& line) {
+    auto before = out->size();
+    caf::anon_send(io, atom::input_v, line);
+    sched.run();
+    std::vector<nlohmann::json> replies;
+    for (auto i = before; i < out->size(); ++i)
+      replies.push_back(nlohmann::json::parse((*out)[i]));
+    return replies;
   }
 };
 

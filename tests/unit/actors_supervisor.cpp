@@ -113,12 +113,8 @@ TEST_CASE_METHOD(engine_fixture, "a store that keeps failing exhausts the attemp
 TEST_CASE_METHOD(engine_fixture, "downloads are verified before they are named", "[supervisor]") {
   start(folder);
   auto bytes = random_bytes(700 << 10, 4);
-  auto oid = sha256::of(bytes.data(), bytes.size());
-  auto writer = folder->open_write(oid, static_cast<int64_t>(bytes.size()), false);
-  REQUIRE(writer);
-  REQUIRE((*writer)->write(bytes.data(), bytes.size()).ok());
-  REQUIRE((*writer)->commit().ok());
-  transfer_job job{1, direction::download, oid, static_cast<int64_t>(bytes.size()), {}};
+  auto job = stored_download_job(1, bytes);
+  auto oid = job.oid;
 
   SECTION("an intact object arrives") {
     auto outcome = submit(job);
@@ -149,6 +145,17 @@ TEST_CASE_METHOD(engine_fixture, "downloads are verified before they are named",
     REQUIRE(outcome->has_value());
     CHECK((*outcome)->code == errc::not_found);
     CHECK_FALSE(sched.has_pending_timeout());
+    CHECK(std::filesystem::is_empty(config.download_dir));
+  }
+
+  SECTION("a truncated store object is reported and leaves no file") {
+    write_file(folder->object_path(oid), bytes.substr(0, bytes.size() - 1));
+    auto outcome = submit(job);
+    sched.run();
+    REQUIRE(outcome->has_value());
+    CHECK((*outcome)->code == errc::size_mismatch);
+    CHECK_FALSE(sched.has_pending_timeout());
+    CHECK(std::filesystem::is_empty(config.download_dir));
   }
 }
 
@@ -214,12 +221,9 @@ TEST_CASE_METHOD(engine_fixture, "an interrupted download resumes from its durab
   auto faults = std::make_shared<fault_store>(folder, 1, 600 << 10);
   start(faults);
   auto bytes = random_bytes((1 << 20) + 77, 6);
-  auto oid = sha256::of(bytes.data(), bytes.size());
-  auto writer = folder->open_write(oid, static_cast<int64_t>(bytes.size()), false);
-  REQUIRE(writer);
-  REQUIRE((*writer)->write(bytes.data(), bytes.size()).ok());
-  REQUIRE((*writer)->commit().ok());
-  auto outcome = submit({1, direction::download, oid, static_cast<int64_t>(bytes.size()), {}});
+  auto job = stored_download_job(1, bytes);
+  auto oid = job.oid;
+  auto outcome = submit(job);
   sched.run();
 
   // The first attempt read 576 KiB (synced at 256 and 512 KiB), then failed.

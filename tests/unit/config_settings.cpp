@@ -14,6 +14,7 @@
 using namespace std::chrono_literals;
 using ferry::errc;
 using ferry::config::parse_duration;
+using ferry::config::parse_size;
 using ferry::config::read_environment;
 using ferry::config::resolve;
 using ferry::config::sources;
@@ -32,6 +33,22 @@ std::string resolve_error(const sources& input, const std::filesystem::path& lfs
   return resolved.error().message();
 }
 
+/// A malformed value and what the error message must say about it.
+struct bad_case {
+  std::string text;
+  std::string reason;
+};
+
+/// Checks that parsing `bad` failed as a config error that quotes the
+/// value as an invalid `what` ("size", "duration") and gives the reason.
+template <class T>
+void check_rejected(const ferry::result<T>& parsed, const std::string& what, const bad_case& bad) {
+  REQUIRE_FALSE(parsed.ok());
+  CHECK(parsed.error().code() == errc::config_error);
+  CHECK_THAT(parsed.error().message(),
+             Catch::StartsWith("invalid " + what + " '" + bad.text + "'"));
+  CHECK_THAT(parsed.error().message(), Catch::Contains(bad.reason));
+}
 
 } // namespace
 
@@ -46,6 +63,12 @@ TEST_CASE("resolve fills in defaults", "[config][settings]") {
   CHECK(resolved->history_limit == 1000);
   CHECK(resolved->log_level == "info");
   CHECK(resolved->log_file == lfs_dir / "ferry" / "ferry.log");
+  CHECK(resolved->max_retry_wait == 2min);
+  CHECK(resolved->max_requests_per_second == 0);
+  CHECK(resolved->max_bytes_per_second == 0);
+  CHECK(resolved->parallel_streams == 4);
+  CHECK(resolved->parallel_threshold == 32 << 20);
+  CHECK(resolved->stall_timeout == 30s);
 }
 
 TEST_CASE("resolve takes flag over environment over git config", "[config][settings]") {
@@ -111,12 +134,30 @@ TEST_CASE("resolve takes environment over git config for settings without flags"
   input.env["FERRY_BACKOFF_MAX"] = "1m";
   input.git["ferry.history"] = "10";
   input.env["FERRY_HISTORY"] = "20";
+  input.git["ferry.maxretrywait"] = "30s";
+  input.env["FERRY_MAX_RETRY_WAIT"] = "5m";
+  input.git["ferry.maxrequestspersecond"] = "2";
+  input.env["FERRY_MAX_REQUESTS_PER_SECOND"] = "0.5";
+  input.git["ferry.maxbytespersecond"] = "1MB";
+  input.env["FERRY_MAX_BYTES_PER_SECOND"] = "10MiB";
+  input.git["ferry.parallelstreams"] = "2";
+  input.env["FERRY_PARALLEL_STREAMS"] = "16";
+  input.git["ferry.parallelthreshold"] = "8M";
+  input.env["FERRY_PARALLEL_THRESHOLD"] = "1GiB";
+  input.git["ferry.stalltimeout"] = "10s";
+  input.env["FERRY_STALL_TIMEOUT"] = "1m";
 
   auto env = resolve(input, lfs_dir);
   REQUIRE(env.ok());
   CHECK(env->backoff_base == 2s);
   CHECK(env->backoff_max == 1min);
   CHECK(env->history_limit == 20);
+  CHECK(env->max_retry_wait == 5min);
+  CHECK(env->max_requests_per_second == 0.5);
+  CHECK(env->max_bytes_per_second == 10 << 20);
+  CHECK(env->parallel_streams == 16);
+  CHECK(env->parallel_threshold == 1 << 30);
+  CHECK(env->stall_timeout == 1min);
 
   input.env.clear();
   auto git = resolve(input, lfs_dir);
@@ -124,6 +165,12 @@ TEST_CASE("resolve takes environment over git config for settings without flags"
   CHECK(git->backoff_base == 100ms);
   CHECK(git->backoff_max == 30s);
   CHECK(git->history_limit == 10);
+  CHECK(git->max_retry_wait == 30s);
+  CHECK(git->max_requests_per_second == 2);
+  CHECK(git->max_bytes_per_second == 1'000'000);
+  CHECK(git->parallel_streams == 2);
+  CHECK(git->parallel_threshold == 8 << 20);
+  CHECK(git->stall_timeout == 10s);
 
   input.git.clear();
   auto defaults = resolve(input, lfs_dir);
@@ -131,6 +178,150 @@ TEST_CASE("resolve takes environment over git config for settings without flags"
   CHECK(defaults->backoff_base == 250ms);
   CHECK(defaults->backoff_max == 10s);
   CHECK(defaults->history_limit == 1000);
+  CHECK(defaults->max_retry_wait == 2min);
+  CHECK(defaults->parallel_streams == 4);
+}
+
+TEST_CASE("resolve checks the longest Retry-After honoured", "[config][settings]") {
+  sources input;
+  SECTION("the ends of the range") {
+    input.git["ferry.maxretrywait"] = "0";
+    auto zero = resolve(input, lfs_dir);
+    REQUIRE(zero.ok());
+    CHECK(zero->max_retry_wait == 0s);
+    input.git["ferry.maxretrywait"] = "60m";
+    auto hour = resolve(input, lfs_dir);
+    REQUIRE(hour.ok());
+    CHECK(hour->max_retry_wait == 1h);
+  }
+  SECTION("out of range or not whole seconds") {
+    auto bad = GENERATE(as<std::string>{}, "61m", "1500ms", "999");
+    input.env["FERRY_MAX_RETRY_WAIT"] = bad;
+    CHECK(resolve_error(input) == "FERRY_MAX_RETRY_WAIT (environment) = '" + bad +
+                                    "': expected a duration in whole seconds from 0s to 60m");
+  }
+  SECTION("not a duration") {
+    input.git["ferry.maxretrywait"] = "2h";
+    CHECK(resolve_error(input) ==
+          "ferry.maxRetryWait (git config) = '2h': unknown unit 'h'; use ms, s or m");
+  }
+}
+
+TEST_CASE("resolve checks the stall timeout", "[config][settings]") {
+  sources input;
+  input.git["ferry.stalltimeout"] = "1s";
+  auto low = resolve(input, lfs_dir);
+  REQUIRE(low.ok());
+  CHECK(low->stall_timeout == 1s);
+
+  auto bad = GENERATE(as<std::string>{}, "0s", "500ms", "61m", "2500ms");
+  input.git["ferry.stalltimeout"] = bad;
+  CHECK(resolve_error(input) == "ferry.stallTimeout (git config) = '" + bad +
+                                  "': expected a duration in whole seconds from 1s to 60m");
+}
+
+TEST_CASE("resolve checks the request rate", "[config][settings]") {
+  sources input;
+  SECTION("whole and decimal numbers up to 10000") {
+    input.git["ferry.maxrequestspersecond"] = "0.25";
+    auto slow = resolve(input, lfs_dir);
+    REQUIRE(slow.ok());
+    CHECK(slow->max_requests_per_second == 0.25);
+    input.git["ferry.maxrequestspersecond"] = "10000";
+    auto fast = resolve(input, lfs_dir);
+    REQUIRE(fast.ok());
+    CHECK(fast->max_requests_per_second == 10000);
+  }
+  SECTION("anything else") {
+    auto bad = GENERATE(as<std::string>{}, "", "-1", "+1", "1e3", ".5", "5.", "1,5", "ten",
+                        "10000.5", " 1");
+    input.git["ferry.maxrequestspersecond"] = bad;
+    CHECK(resolve_error(input) == "ferry.maxRequestsPerSecond (git config) = '" + bad +
+                                    "': expected a number of requests per second from 0 "
+                                    "(unlimited) to 10000, such as 10 or 0.5");
+  }
+}
+
+TEST_CASE("resolve checks the byte rate", "[config][settings]") {
+  sources input;
+  SECTION("sizes with binary, decimal and short units") {
+    struct good_case {
+      std::string text;
+      int64_t bytes;
+    };
+    auto good = GENERATE(values<good_case>({
+      {"0", 0},
+      {"512", 512},
+      {"512B", 512},
+      {"10MiB", 10 << 20},
+      {"10MB", 10'000'000},
+      {"10M", 10 << 20},
+      {"10mib", 10 << 20},
+      {"64k", 64 << 10},
+      {"2GB", 2'000'000'000},
+      {"1TiB", int64_t{1} << 40},
+    }));
+    input.env["FERRY_MAX_BYTES_PER_SECOND"] = good.text;
+    auto resolved = resolve(input, lfs_dir);
+    REQUIRE(resolved.ok());
+    CHECK(resolved->max_bytes_per_second == good.bytes);
+  }
+  SECTION("above the range") {
+    input.env["FERRY_MAX_BYTES_PER_SECOND"] = "2TiB";
+    CHECK(resolve_error(input) == "FERRY_MAX_BYTES_PER_SECOND (environment) = '2TiB': expected a "
+                                  "size from 0 (unlimited) to 1TiB, such as 10MiB, 10MB or 10M");
+  }
+  SECTION("not a size") {
+    input.env["FERRY_MAX_BYTES_PER_SECOND"] = "10 MiB";
+    auto message = resolve_error(input);
+    CHECK_THAT(message, Catch::StartsWith("FERRY_MAX_BYTES_PER_SECOND (environment) = '10 MiB': "
+                                          "unknown unit ' MiB'"));
+    CHECK_THAT(message, Catch::EndsWith("expected a size from 0 (unlimited) to 1TiB, such as "
+                                        "10MiB, 10MB or 10M"));
+  }
+}
+
+TEST_CASE("resolve checks the parallel download settings", "[config][settings]") {
+  sources input;
+  SECTION("streams from 1 to 16") {
+    input.git["ferry.parallelstreams"] = "1";
+    auto one = resolve(input, lfs_dir);
+    REQUIRE(one.ok());
+    CHECK(one->parallel_streams == 1);
+    auto bad = GENERATE(as<std::string>{}, "0", "17", "-4", "four", "");
+    input.git["ferry.parallelstreams"] = bad;
+    CHECK(resolve_error(input) ==
+          "ferry.parallelStreams (git config) = '" + bad + "': expected an integer from 1 to 16");
+  }
+  SECTION("threshold from 1MiB to 1TiB") {
+    input.git["ferry.parallelthreshold"] = "1MiB";
+    auto low = resolve(input, lfs_dir);
+    REQUIRE(low.ok());
+    CHECK(low->parallel_threshold == 1 << 20);
+    auto bad = GENERATE(as<std::string>{}, "1000KB", "0", "2TiB");
+    input.git["ferry.parallelthreshold"] = bad;
+    CHECK(resolve_error(input) == "ferry.parallelThreshold (git config) = '" + bad +
+                                    "': expected a size from 1MiB to 1TiB, such as 32MiB");
+  }
+}
+
+TEST_CASE("parse_size rejects malformed sizes", "[config][settings]") {
+  auto bad = GENERATE(values<bad_case>({
+    {"", "expected a whole number with an optional unit"},
+    {"MiB", "expected a whole number with an optional unit"},
+    {"-1M", "expected a whole number with an optional unit"},
+    {"1.5MiB", "fractions are not supported"},
+    {"10XB", "unknown unit 'XB'"},
+    {"10 M", "unknown unit ' M'"},
+    {"9223372036854775808", "too large"},
+    {"8388608TiB", "too large"},
+  }));
+  check_rejected(parse_size(bad.text), "size", bad);
+}
+
+TEST_CASE("parse_size accepts the largest representable size", "[config][settings]") {
+  CHECK(parse_size("9223372036854775807").value() == 9223372036854775807LL);
+  CHECK(parse_size("8388607TiB").value() == int64_t{8388607} << 40);
 }
 
 TEST_CASE("resolve ignores flags that are not in the table", "[config][settings]") {
@@ -332,10 +523,6 @@ TEST_CASE("parse_duration accepts ms, s, m and bare milliseconds", "[config][set
 }
 
 TEST_CASE("parse_duration rejects malformed durations", "[config][settings]") {
-  struct bad_case {
-    std::string text;
-    std::string reason;
-  };
   auto bad = GENERATE(values<bad_case>({
     {"", "expected a whole number followed by ms, s or m"},
     {"-1s", "expected a whole number followed by ms, s or m"},
@@ -351,11 +538,7 @@ TEST_CASE("parse_duration rejects malformed durations", "[config][settings]") {
     {"153722867280913m", "too large"},
     {"9223372036854776s", "too large"},
   }));
-  auto parsed = parse_duration(bad.text);
-  REQUIRE_FALSE(parsed.ok());
-  CHECK(parsed.error().code() == errc::config_error);
-  CHECK_THAT(parsed.error().message(), Catch::StartsWith("invalid duration '" + bad.text + "'"));
-  CHECK_THAT(parsed.error().message(), Catch::Contains(bad.reason));
+  check_rejected(parse_duration(bad.text), "duration", bad);
 }
 
 TEST_CASE("parse_duration accepts the largest representable value", "[config][settings]") {
@@ -366,9 +549,20 @@ TEST_CASE("parse_duration accepts the largest representable value", "[config][se
 
 TEST_CASE("read_environment returns only the FERRY variables that are set",
           "[config][settings]") {
-  std::vector<std::string> names = {"FERRY_STORE",       "FERRY_JOURNAL",  "FERRY_MAX_ATTEMPTS",
-                                    "FERRY_BACKOFF_BASE", "FERRY_BACKOFF_MAX", "FERRY_HISTORY",
-                                    "FERRY_LOG_LEVEL",   "FERRY_LOG_FILE"};
+  std::vector<std::string> names = {"FERRY_STORE",
+                                    "FERRY_JOURNAL",
+                                    "FERRY_MAX_ATTEMPTS",
+                                    "FERRY_BACKOFF_BASE",
+                                    "FERRY_BACKOFF_MAX",
+                                    "FERRY_MAX_RETRY_WAIT",
+                                    "FERRY_MAX_REQUESTS_PER_SECOND",
+                                    "FERRY_MAX_BYTES_PER_SECOND",
+                                    "FERRY_PARALLEL_STREAMS",
+                                    "FERRY_PARALLEL_THRESHOLD",
+                                    "FERRY_STALL_TIMEOUT",
+                                    "FERRY_HISTORY",
+                                    "FERRY_LOG_LEVEL",
+                                    "FERRY_LOG_FILE"};
   std::vector<std::unique_ptr<env_var>> saved;
   for (const auto& name : names)
     saved.push_back(std::make_unique<env_var>(name, nullptr));
@@ -379,9 +573,12 @@ TEST_CASE("read_environment returns only the FERRY variables that are set",
   env_var attempts{"FERRY_MAX_ATTEMPTS", "9"};
   env_var store{"FERRY_STORE", "/some store"};
   env_var empty{"FERRY_LOG_FILE", ""};
+  env_var streams{"FERRY_PARALLEL_STREAMS", "2"};
   auto env = read_environment();
-  CHECK(env == std::map<std::string, std::string>{
-                 {"FERRY_MAX_ATTEMPTS", "9"}, {"FERRY_STORE", "/some store"}, {"FERRY_LOG_FILE", ""}});
+  CHECK(env == std::map<std::string, std::string>{{"FERRY_MAX_ATTEMPTS", "9"},
+                                                  {"FERRY_STORE", "/some store"},
+                                                  {"FERRY_LOG_FILE", ""},
+                                                  {"FERRY_PARALLEL_STREAMS", "2"}});
 
   sources input;
   input.env = env;
@@ -390,4 +587,5 @@ TEST_CASE("read_environment returns only the FERRY variables that are set",
   REQUIRE(resolved.ok());
   CHECK(resolved->max_attempts == 9);
   CHECK(resolved->store_url == "/some store");
+  CHECK(resolved->parallel_streams == 2);
 }

@@ -5,19 +5,25 @@
 
 #include "store/folder_store.hpp"
 
+#include <chrono>
+#include <limits>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace ferry::testing {
 
 /// Fails the first `failing_streams` writers (or readers) opened with
-/// errc::io_error once they have moved `fail_after_bytes` bytes.
+/// `failure_code` (errc::io_error unless set) once they have moved
+/// `fail_after_bytes` bytes.
 class fault_store final : public object_store {
 public:
   fault_store(std::shared_ptr<object_store> inner, int failing_streams, int64_t fail_after_bytes)
     : inner_(std::move(inner)), failing_streams_(failing_streams), fail_after_(fail_after_bytes) {}
 
   std::string describe() const override { return "fault+" + inner_->describe(); }
+  std::string endpoint() const override { return host; }
   result<std::optional<object_info>> stat(const std::string& oid) override {
     return inner_->stat(oid);
   }
@@ -25,11 +31,17 @@ public:
                                                    int64_t offset) override {
     read_offsets.push_back(offset);
     auto reader = inner_->open_read(oid, offset);
-    if (!reader || failing_streams_ <= 0)
+    bool corrupt = corrupt_streams > 0;
+    if (!reader || (failing_streams_ <= 0 && !corrupt))
       return reader;
-    failing_streams_ -= 1;
-    return std::unique_ptr<object_reader>{
-      std::make_unique<failing_reader>(std::move(*reader), fail_after_)};
+    auto budget = std::numeric_limits<int64_t>::max();
+    if (failing_streams_ > 0) {
+      failing_streams_ -= 1;
+      budget = fail_after_;
+    }
+    corrupt_streams -= corrupt ? 1 : 0;
+    return std::unique_ptr<object_reader>{std::make_unique<failing_reader>(
+      std::move(*reader), budget, failure("injected read failure"), corrupt)};
   }
   result<std::unique_ptr<object_writer>> open_write(const std::string& oid, int64_t size,
                                                     bool resume) override {
@@ -38,8 +50,8 @@ public:
     if (!writer || failing_streams_ <= 0)
       return writer;
     failing_streams_ -= 1;
-    return std::unique_ptr<object_writer>{
-      std::make_unique<failing_writer>(std::move(*writer), fail_after_)};
+    return std::unique_ptr<object_writer>{std::make_unique<failing_writer>(
+      std::move(*writer), fail_after_, failure("injected write failure"))};
   }
   status list(const std::function<bool(const object_info&)>& visit) override {
     return inner_->list(visit);
@@ -50,35 +62,55 @@ public:
   int opened = 0;
   /// The offset of every open_read so far (one per download attempt).
   std::vector<int64_t> read_offsets;
+  /// What endpoint() reports: non-empty makes the store's jobs network jobs
+  /// (rate limiter, circuit breaker).
+  std::string host;
+  /// The injected failure (its message gets "injected read/write failure").
+  errc failure_code = errc::io_error;
+  /// Carried by injected failures as status::retry_after().
+  std::chrono::milliseconds failure_retry_after{0};
+  /// Readers opened while this is positive flip a bit of the first byte
+  /// they return (damage on the way), then count it down.
+  int corrupt_streams = 0;
 
 private:
+  status failure(const char* what) const {
+    return status{failure_code, what}.with_retry_after(failure_retry_after);
+  }
+
   class failing_reader final : public object_reader {
   public:
-    failing_reader(std::unique_ptr<object_reader> inner, int64_t budget)
-      : inner_(std::move(inner)), budget_(budget) {}
+    failing_reader(std::unique_ptr<object_reader> inner, int64_t budget, status failure,
+                   bool corrupt)
+      : inner_(std::move(inner)), budget_(budget), failure_(std::move(failure)),
+        corrupt_(corrupt) {}
     int64_t size() const override { return inner_->size(); }
     result<size_t> read(char* buffer, size_t capacity) override {
       if (static_cast<int64_t>(capacity) > budget_)
-        return status{errc::io_error, "injected read failure"};
+        return failure_;
       auto got = inner_->read(buffer, capacity);
       if (got)
         budget_ -= static_cast<int64_t>(*got);
+      if (got && *got > 0 && std::exchange(corrupt_, false))
+        buffer[0] ^= 0x01;
       return got;
     }
 
   private:
     std::unique_ptr<object_reader> inner_;
     int64_t budget_;
+    status failure_;
+    bool corrupt_;
   };
 
   class failing_writer final : public object_writer {
   public:
-    failing_writer(std::unique_ptr<object_writer> inner, int64_t budget)
-      : inner_(std::move(inner)), budget_(budget) {}
+    failing_writer(std::unique_ptr<object_writer> inner, int64_t budget, status failure)
+      : inner_(std::move(inner)), budget_(budget), failure_(std::move(failure)) {}
     int64_t offset() const override { return inner_->offset(); }
     status write(const char* data, size_t size) override {
       if (static_cast<int64_t>(size) > budget_)
-        return {errc::io_error, "injected write failure"};
+        return failure_;
       budget_ -= static_cast<int64_t>(size);
       return inner_->write(data, size);
     }
@@ -89,6 +121,7 @@ private:
   private:
     std::unique_ptr<object_writer> inner_;
     int64_t budget_;
+    status failure_;
   };
 
   std::shared_ptr<object_store> inner_;

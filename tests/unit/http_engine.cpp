@@ -14,6 +14,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -27,24 +28,20 @@ using ferry::http_request;
 using ferry::http_response;
 using ferry::result;
 using ferry::sha256;
+using ferry::sink_action;
 
+using ferry::testing::answer_puts_unread;
 using ferry::testing::counter;
 using ferry::testing::gate;
 using ferry::testing::no_proxy;
 using ferry::testing::patience;
+using ferry::testing::patterned_bytes;
+using ferry::testing::serve_bytes;
+using ferry::testing::serve_half_then_drop;
+using ferry::testing::serve_object;
 using ferry::testing::test_server;
 
 namespace {
-
-std::string patterned_bytes(size_t size, uint32_t seed) {
-  std::string bytes(size, '\0');
-  uint32_t state = seed;
-  for (auto& b : bytes) {
-    state = state * 1103515245u + 12345u;
-    b = static_cast<char>(state >> 24);
-  }
-  return bytes;
-}
 
 /// The outcome of one submitted request.
 class awaited {
@@ -73,15 +70,6 @@ http_request get(const std::string& url) {
   return request;
 }
 
-/// Serves `data` in pieces of at most 64 KiB.
-void serve_bytes(httplib::Response& res, const std::string& data) {
-  res.set_content_provider(data.size(), "application/octet-stream",
-                           [&data](size_t offset, size_t length, httplib::DataSink& sink) {
-                             return sink.write(data.data() + offset,
-                                               std::min<size_t>(length, 64 << 10));
-                           });
-}
-
 /// Sends a response head and `first` body bytes of a larger body, then
 /// holds the rest until the server's gate opens; the body is never finished.
 void serve_held(httplib::Response& res, test_server& server, size_t first,
@@ -101,6 +89,176 @@ void serve_held(httplib::Response& res, test_server& server, size_t first,
         return false;
       });
 }
+
+/// One transfer whose callbacks pause it: they report each pause here, and
+/// the test thread resumes it. Shared with the callbacks, so it outlives
+/// them even when a test fails early.
+class paused_transfer {
+public:
+  /// Called on the loop thread by a callback about to return pause.
+  void pausing() {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    ++state_->pauses;
+    state_->changed.notify_all();
+  }
+
+  http_engine::completion callback() {
+    auto state = state_;
+    return [state](uint64_t, result<http_response> outcome) {
+      std::lock_guard<std::mutex> lock(state->mutex);
+      state->outcome.emplace(std::move(outcome));
+      state->changed.notify_all();
+    };
+  }
+
+  /// Waits for the next pause; false when the transfer completed instead.
+  bool next_pause() {
+    std::unique_lock<std::mutex> lock(state_->mutex);
+    REQUIRE(state_->changed.wait_for(lock, patience, [&] {
+      return state_->pauses > state_->handled || state_->outcome.has_value();
+    }));
+    if (state_->pauses == state_->handled)
+      return false;
+    ++state_->handled;
+    return true;
+  }
+
+  /// Whether the transfer completes within `time` (while nobody resumes it).
+  bool completes_within(std::chrono::milliseconds time) {
+    std::unique_lock<std::mutex> lock(state_->mutex);
+    return state_->changed.wait_for(lock, time, [&] { return state_->outcome.has_value(); });
+  }
+
+  /// Resumes every pause until the transfer completes; returns its outcome.
+  result<http_response> resume_until_done(http_engine& engine, uint64_t id) {
+    while (next_pause())
+      engine.resume(id);
+    return outcome();
+  }
+
+  /// The outcome of a transfer that has completed.
+  result<http_response> outcome() {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    REQUIRE(state_->outcome.has_value());
+    return std::move(*state_->outcome);
+  }
+
+  int pauses() {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    return state_->pauses;
+  }
+
+private:
+  struct shared {
+    std::mutex mutex;
+    std::condition_variable changed;
+    int pauses = 0;
+    int handled = 0;
+    std::optional<result<http_response>> outcome;
+  };
+  std::shared_ptr<shared> state_ = std::make_shared<shared>();
+};
+
+/// Where a test's callback pauses: twice in a row (the second time on what
+/// resume() hands back) at `next`, then again every `every` bytes.
+struct pause_plan {
+  size_t next = 0;
+  size_t every;
+  int pauses_here = 0;
+
+  /// Asked once per callback with the bytes moved so far.
+  bool pause_at(size_t position) {
+    if (position >= next && pauses_here < 2) {
+      ++pauses_here;
+      return true;
+    }
+    if (pauses_here == 2) {
+      pauses_here = 0;
+      next += every;
+    }
+    return false;
+  }
+};
+
+/// A GET whose sink checks every piece against `data` at the offset it has
+/// accepted so far, pauses as planned and hashes what it accepts. Touched
+/// on the loop thread only until the completion.
+struct pausing_download {
+  pausing_download(const std::string& data, size_t pause_every)
+    : data(data), plan{0, pause_every} {}
+
+  http_request request(const std::string& url) {
+    http_request r = get(url);
+    r.body_sink = [this](const char* bytes, size_t n) {
+      if (accepted + n > data.size() || !std::equal(bytes, bytes + n, data.data() + accepted))
+        offered_wrong_bytes = true;
+      if (plan.pause_at(accepted)) {
+        flow.pausing();
+        return sink_action::pause;
+      }
+      hash.update(bytes, n);
+      accepted += n;
+      return sink_action::accept;
+    };
+    return r;
+  }
+
+  const std::string& data;
+  pause_plan plan;
+  paused_transfer flow;
+  sha256 hash;
+  size_t accepted = 0;
+  bool offered_wrong_bytes = false;
+};
+
+/// A PUT of `data` whose source pauses as planned. Touched on the loop
+/// thread only until the completion.
+struct pausing_upload {
+  pausing_upload(const std::string& data, size_t pause_every)
+    : data(data), plan{0, pause_every} {}
+
+  http_request request(const std::string& url) {
+    http_request r;
+    r.method = "PUT";
+    r.url = url;
+    r.upload_size = static_cast<int64_t>(data.size());
+    r.upload_source = [this](char* buf, size_t cap) -> result<size_t> {
+      if (plan.pause_at(offset)) {
+        flow.pausing();
+        return http_request::pause_upload;
+      }
+      // Stops at the next pause point, so the pause falls exactly there.
+      size_t n = std::min({cap, data.size() - offset, plan.next - offset});
+      std::copy_n(data.data() + offset, n, buf);
+      offset += n;
+      return n;
+    };
+    return r;
+  }
+
+  const std::string& data;
+  pause_plan plan;
+  paused_transfer flow;
+  size_t offset = 0;
+};
+
+/// Hashes every PUT body it receives; a test waits for `count`.
+struct upload_sink {
+  std::mutex mutex;
+  std::vector<std::string> hashes;
+  counter count;
+
+  void install(test_server& server, const std::string& path) {
+    server.http().Put(path, [this](const httplib::Request& req, httplib::Response& res) {
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        hashes.push_back(sha256::of(req.body.data(), req.body.size()));
+      }
+      count.add();
+      res.set_content(std::to_string(req.body.size()), "text/plain");
+    });
+  }
+};
 
 } // namespace
 
@@ -321,9 +479,7 @@ TEST_CASE("http_engine streams a 16 MiB GET into a sink", "[http]") {
   const std::string data = patterned_bytes(size_t{16} << 20, 11);
   const std::string oid = sha256::of(data.data(), data.size());
   test_server server;
-  server.http().Get("/objects/big", [&](const httplib::Request&, httplib::Response& res) {
-    serve_bytes(res, data);
-  });
+  serve_object(server, "/objects/big", data);
   server.start();
   http_engine engine;
 
@@ -335,7 +491,7 @@ TEST_CASE("http_engine streams a 16 MiB GET into a sink", "[http]") {
     own_hash.update(bytes, n);
     received += static_cast<int64_t>(n);
     largest_piece = std::max(largest_piece, n);
-    return true;
+    return sink_action::accept;
   };
   awaited done;
   engine.submit(std::move(request), done.callback());
@@ -365,7 +521,7 @@ TEST_CASE("http_engine keeps error bodies out of the sink", "[http]") {
   http_request request = get(server.url("/missing"));
   request.body_sink = [&](const char*, size_t) {
     sink_called = true;
-    return true;
+    return sink_action::accept;
   };
   awaited done;
   engine.submit(std::move(request), done.callback());
@@ -381,14 +537,12 @@ TEST_CASE("http_engine fails a download its sink refuses", "[http]") {
   no_proxy env;
   const std::string data = patterned_bytes(size_t{1} << 20, 3);
   test_server server;
-  server.http().Get("/object", [&](const httplib::Request&, httplib::Response& res) {
-    serve_bytes(res, data);
-  });
+  serve_object(server, "/object", data);
   server.start();
   http_engine engine;
 
   http_request request = get(server.url("/object"));
-  request.body_sink = [](const char*, size_t) { return false; };
+  request.body_sink = [](const char*, size_t) { return sink_action::abort; };
 
   SECTION("as cancelled") {
     awaited done;
@@ -428,9 +582,7 @@ TEST_CASE("http_engine refuses to collect bodies over 8 MiB", "[http]") {
   no_proxy env;
   const std::string data = patterned_bytes((size_t{8} << 20) + 1, 5);
   test_server server;
-  server.http().Get("/huge", [&](const httplib::Request&, httplib::Response& res) {
-    serve_bytes(res, data);
-  });
+  serve_object(server, "/huge", data);
   server.start();
   http_engine engine;
 
@@ -493,14 +645,7 @@ TEST_CASE("http_engine reports a connection reset mid-body as unavailable", "[ht
   no_proxy env;
   const std::string data = patterned_bytes(size_t{1} << 20, 9);
   test_server server;
-  server.http().Get("/cut", [&](const httplib::Request&, httplib::Response& res) {
-    res.set_content_provider(data.size(), "application/octet-stream",
-                             [&](size_t offset, size_t, httplib::DataSink& sink) {
-                               if (offset >= data.size() / 2)
-                                 return false; // drops the connection
-                               return sink.write(data.data() + offset, 64 << 10);
-                             });
-  });
+  serve_half_then_drop(server, "/cut", data);
   server.start();
   http_engine engine;
 
@@ -508,7 +653,7 @@ TEST_CASE("http_engine reports a connection reset mid-body as unavailable", "[ht
   http_request request = get(server.url("/cut"));
   request.body_sink = [&](const char*, size_t n) {
     sunk += static_cast<int64_t>(n);
-    return true;
+    return sink_action::accept;
   };
   awaited done;
   engine.submit(std::move(request), done.callback());
@@ -580,7 +725,7 @@ TEST_CASE("http_engine cancels an in-flight transfer", "[http]") {
       signalled = true;
       first_bytes->set_value();
     }
-    return true;
+    return sink_action::accept;
   };
   awaited done;
   uint64_t id = engine.submit(std::move(request), done.callback());
@@ -597,8 +742,8 @@ TEST_CASE("http_engine cancels an in-flight transfer", "[http]") {
 
 TEST_CASE("http_engine destructor cancels transfers in flight", "[http]") {
   no_proxy env;
-  test_server server;
   counter entered;
+  test_server server;
   server.http().Get("/slow", [&](const httplib::Request&, httplib::Response& res) {
     serve_held(res, server, 1000, &entered);
   });
@@ -658,4 +803,319 @@ TEST_CASE("http_engine lets completions submit follow-up requests", "[http]") {
   REQUIRE(second.ok());
   CHECK(second->body == "2");
   CHECK(bodies == std::vector<std::string>{"1"});
+}
+
+TEST_CASE("http_engine pauses and resumes a download", "[http]") {
+  no_proxy env;
+  const std::string data = patterned_bytes(size_t{8} << 20, 13);
+  const std::string oid = sha256::of(data.data(), data.size());
+  test_server server;
+  serve_object(server, "/object", data);
+  server.start();
+  http_engine engine;
+
+  pausing_download download(data, size_t{1} << 20);
+  uint64_t id =
+    engine.submit(download.request(server.url("/object")), download.flow.callback());
+  // Resuming what is not paused, or an unknown id, is harmless.
+  engine.resume(id + 1000);
+  auto response = download.flow.resume_until_done(engine, id);
+  REQUIRE(response.ok());
+  CHECK(response->status == 200);
+  CHECK_FALSE(download.offered_wrong_bytes);
+  CHECK(download.accepted == data.size());
+  CHECK(download.hash.hex_digest() == oid);
+  CHECK(response->sha256_received == oid);
+  CHECK(response->bytes_received == static_cast<int64_t>(data.size()));
+  // Two pauses at byte 0 and at each further MiB.
+  CHECK(download.flow.pauses() == 2 * 8);
+}
+
+TEST_CASE("http_engine pauses and resumes an upload", "[http]") {
+  no_proxy env;
+  const std::string data = patterned_bytes(size_t{8} << 20, 17);
+  const std::string oid = sha256::of(data.data(), data.size());
+  upload_sink received;
+  test_server server;
+  received.install(server, "/upload");
+  server.start();
+  http_engine engine;
+
+  pausing_upload upload(data, size_t{1} << 20);
+  uint64_t id = engine.submit(upload.request(server.url("/upload")), upload.flow.callback());
+  auto response = upload.flow.resume_until_done(engine, id);
+  REQUIRE(response.ok());
+  CHECK(response->status == 200);
+  CHECK(response->body == std::to_string(data.size()));
+  CHECK(response->sha256_sent == oid);
+  CHECK(upload.flow.pauses() == 2 * 8);
+  std::lock_guard<std::mutex> lock(received.mutex);
+  CHECK(received.hashes == std::vector<std::string>{oid});
+}
+
+TEST_CASE("http_engine fails a download its sink aborts after a resume", "[http]") {
+  no_proxy env;
+  const std::string data = patterned_bytes(size_t{4} << 20, 19);
+  test_server server;
+  serve_object(server, "/object", data);
+  server.start();
+  http_engine engine;
+
+  // The refusal comes while curl hands back the held bytes, inside resume.
+  paused_transfer flow;
+  int calls = 0;
+  http_request request = get(server.url("/object"));
+  request.body_sink = [&](const char*, size_t) {
+    if (++calls > 1)
+      return sink_action::abort;
+    flow.pausing();
+    return sink_action::pause;
+  };
+  request.sink_error = [] { return ferry::status(errc::no_space, "disk full"); };
+  uint64_t id = engine.submit(std::move(request), flow.callback());
+  auto response = flow.resume_until_done(engine, id);
+  REQUIRE_FALSE(response.ok());
+  CHECK(response.error().code() == errc::no_space);
+  CHECK(calls == 2);
+  CHECK(engine.current_stats().transfers == 1u);
+}
+
+TEST_CASE("http_engine does not count a pause as a stall", "[http]") {
+  no_proxy env;
+  const std::string data = patterned_bytes(size_t{2} << 20, 23);
+  const std::string oid = sha256::of(data.data(), data.size());
+  upload_sink received;
+  test_server server;
+  serve_object(server, "/object", data);
+  received.install(server, "/upload");
+  server.start();
+  http_engine::options opts;
+  opts.low_speed_limit_bytes = 1024;
+  opts.low_speed_time = 2s;
+  http_engine engine(opts);
+
+  // Paused once each, mid-body, for longer than the stall window.
+  pausing_download download(data, size_t{1} << 20);
+  download.plan.next = size_t{1} << 20;
+  pausing_upload upload(data, size_t{4} << 20);
+  upload.plan.next = size_t{1} << 20;
+  uint64_t download_id =
+    engine.submit(download.request(server.url("/object")), download.flow.callback());
+  uint64_t upload_id = engine.submit(upload.request(server.url("/upload")), upload.flow.callback());
+  REQUIRE(download.flow.next_pause());
+  REQUIRE(upload.flow.next_pause());
+  // The pause length is what this test is about: a stall would end both
+  // transfers with errc::unavailable after 2 s.
+  CHECK_FALSE(download.flow.completes_within(3s));
+  CHECK_FALSE(upload.flow.completes_within(0s));
+  engine.resume(download_id);
+  engine.resume(upload_id);
+
+  auto downloaded = download.flow.resume_until_done(engine, download_id);
+  REQUIRE(downloaded.ok());
+  CHECK(downloaded->status == 200);
+  CHECK(downloaded->sha256_received == oid);
+  auto uploaded = upload.flow.resume_until_done(engine, upload_id);
+  REQUIRE(uploaded.ok());
+  CHECK(uploaded->status == 200);
+  CHECK(uploaded->sha256_sent == oid);
+  std::lock_guard<std::mutex> lock(received.mutex);
+  CHECK(received.hashes == std::vector<std::string>{oid});
+}
+
+TEST_CASE("http_engine hands the final response head to on_headers", "[http]") {
+  no_proxy env;
+  const std::string data = patterned_bytes(size_t{1} << 20, 29);
+  counter interim_heads;
+  test_server server;
+  server.http().Get("/object", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_header("X-Object-Kind", "  patterned ");
+    serve_bytes(res, data);
+  });
+  server.http().Get("/missing", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 404;
+    res.set_content("no such object", "text/plain");
+  });
+  server.http().Put("/upload", [](const httplib::Request& req, httplib::Response& res) {
+    res.status = 201;
+    res.set_content(std::to_string(req.body.size()), "text/plain");
+  });
+  server.http().set_expect_100_continue_handler(
+    [&](const httplib::Request&, httplib::Response&) {
+      interim_heads.add();
+      return 100;
+    });
+  server.start();
+  http_engine engine;
+
+  // Everything below runs on the loop thread until the completion.
+  struct seen {
+    std::vector<long> statuses;
+    std::vector<std::pair<std::string, std::string>> headers;
+    bool body_before_head = false;
+    size_t body_bytes = 0;
+  } saw;
+  auto watch = [&saw](http_request& request) {
+    request.on_headers = [&saw](long code, const auto& headers) {
+      saw.statuses.push_back(code);
+      saw.headers = headers;
+      saw.body_before_head = saw.body_bytes > 0;
+      return true;
+    };
+    request.body_sink = [&saw](const char*, size_t n) {
+      saw.body_bytes += n;
+      return sink_action::accept;
+    };
+  };
+
+  SECTION("before the first body byte") {
+    http_request request = get(server.url("/object"));
+    watch(request);
+    awaited done;
+    engine.submit(std::move(request), done.callback());
+    auto response = done.get();
+    REQUIRE(response.ok());
+    CHECK(saw.statuses == std::vector<long>{200});
+    CHECK_FALSE(saw.body_before_head);
+    CHECK(saw.body_bytes == data.size());
+    CHECK(saw.headers == response->headers);
+    CHECK(std::count(saw.headers.begin(), saw.headers.end(),
+                     std::make_pair(std::string("x-object-kind"), std::string("patterned"))) == 1);
+  }
+  SECTION("for a response without a body") {
+    http_request request = get(server.url("/object"));
+    request.method = "HEAD";
+    watch(request);
+    awaited done;
+    engine.submit(std::move(request), done.callback());
+    auto response = done.get();
+    REQUIRE(response.ok());
+    CHECK(saw.statuses == std::vector<long>{200});
+    CHECK(saw.body_bytes == 0u);
+    CHECK(saw.headers == response->headers);
+  }
+  SECTION("for an error status") {
+    http_request request = get(server.url("/missing"));
+    watch(request);
+    awaited done;
+    engine.submit(std::move(request), done.callback());
+    auto response = done.get();
+    REQUIRE(response.ok());
+    CHECK(saw.statuses == std::vector<long>{404});
+    CHECK(response->body == "no such object");
+  }
+  SECTION("after skipping a 100 Continue") {
+    const std::string body(100000, 'p');
+    size_t offset = 0;
+    http_request request;
+    request.method = "PUT";
+    request.url = server.url("/upload");
+    request.headers = {{"Expect", "100-continue"}};
+    request.upload_size = static_cast<int64_t>(body.size());
+    request.upload_source = [&](char* buf, size_t cap) -> result<size_t> {
+      size_t n = std::min(cap, body.size() - offset);
+      std::copy_n(body.data() + offset, n, buf);
+      offset += n;
+      return n;
+    };
+    watch(request);
+    awaited done;
+    engine.submit(std::move(request), done.callback());
+    auto response = done.get();
+    REQUIRE(response.ok());
+    CHECK(response->status == 201);
+    CHECK(interim_heads.value() == 1);
+    CHECK(saw.statuses == std::vector<long>{201});
+    CHECK(response->bytes_sent == static_cast<int64_t>(body.size()));
+    // The server's answer: the number of bytes it received.
+    CHECK(saw.body_bytes == std::to_string(body.size()).size());
+  }
+}
+
+TEST_CASE("http_engine fails a transfer that on_headers refuses", "[http]") {
+  no_proxy env;
+  const std::string data = patterned_bytes(size_t{1} << 20, 31);
+  test_server server;
+  server.http().Get("/object", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Content-Type", "text/html");
+    serve_bytes(res, data);
+  });
+  server.start();
+  http_engine engine;
+
+  bool sink_called = false;
+  long status_seen = 0;
+  http_request request = get(server.url("/object"));
+  request.on_headers = [&](long code, const auto& headers) {
+    status_seen = code;
+    for (const auto& [name, value] : headers)
+      if (name == "content-type" && value == "text/html")
+        return false; // a login page, not object data
+    return true;
+  };
+  request.body_sink = [&](const char*, size_t) {
+    sink_called = true;
+    return sink_action::accept;
+  };
+
+  SECTION("as cancelled") {
+    awaited done;
+    engine.submit(std::move(request), done.callback());
+    auto response = done.get();
+    REQUIRE_FALSE(response.ok());
+    CHECK(response.error().code() == errc::cancelled);
+    CHECK(response.error().message().find("on_headers") != std::string::npos);
+    CHECK(status_seen == 200);
+  }
+  SECTION("with the sink's own error") {
+    request.sink_error = [] { return ferry::status(errc::unavailable, "not object data"); };
+    awaited done;
+    engine.submit(std::move(request), done.callback());
+    auto response = done.get();
+    REQUIRE_FALSE(response.ok());
+    CHECK(response.error().code() == errc::unavailable);
+    CHECK(response.error().message() == "not object data");
+    CHECK(status_seen == 200);
+  }
+  SECTION("that throws") {
+    request.on_headers = [](long, const auto&) -> bool { throw std::runtime_error("parse"); };
+    awaited done;
+    engine.submit(std::move(request), done.callback());
+    auto response = done.get();
+    REQUIRE_FALSE(response.ok());
+    CHECK(response.error().code() == errc::internal);
+    CHECK(response.error().message() == "on_headers threw: parse");
+  }
+  CHECK_FALSE(sink_called);
+}
+
+TEST_CASE("http_engine ends a paused upload that the server answered", "[http]") {
+  no_proxy env;
+  gate upload_paused;
+  test_server server;
+  answer_puts_unread(server, "/upload", 413, "object too large", &upload_paused);
+  server.start();
+  http_engine engine;
+
+  // The source never has anything: only the answer can end the transfer.
+  paused_transfer flow;
+  http_request request;
+  request.method = "PUT";
+  request.url = server.url("/upload");
+  request.upload_size = 1 << 20;
+  request.upload_source = [&flow](char*, size_t) -> result<size_t> {
+    flow.pausing();
+    return http_request::pause_upload;
+  };
+  engine.submit(std::move(request), flow.callback());
+  REQUIRE(flow.next_pause());
+  upload_paused.open();
+  // Nobody resumes it.
+  REQUIRE(flow.completes_within(patience));
+  CHECK(flow.pauses() == 1);
+  auto response = flow.outcome();
+  REQUIRE(response.ok());
+  CHECK(response->status == 413);
+  CHECK(response->body == "object too large");
+  CHECK(response->bytes_sent == 0);
 }

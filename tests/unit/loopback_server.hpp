@@ -7,8 +7,11 @@
 #include <catch2/catch.hpp>
 #include <httplib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -38,23 +41,29 @@ private:
   bool open_ = false;
 };
 
-/// Counts events from any thread; a test waits until enough happened.
+/// Counts events (or bytes) from any thread; a test waits until enough
+/// happened.
 class counter {
 public:
-  void add() {
+  void add(int64_t amount = 1) {
     std::lock_guard<std::mutex> lock(mutex_);
-    ++count_;
+    count_ += amount;
     cv_.notify_all();
   }
-  bool wait_for(int target) {
+  /// Whether the count reached `target` within `timeout`.
+  bool wait_for(int64_t target, std::chrono::milliseconds timeout = patience) {
     std::unique_lock<std::mutex> lock(mutex_);
-    return cv_.wait_for(lock, patience, [&] { return count_ >= target; });
+    return cv_.wait_for(lock, timeout, [&] { return count_ >= target; });
+  }
+  int64_t value() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return count_;
   }
 
 private:
   std::mutex mutex_;
   std::condition_variable cv_;
-  int count_ = 0;
+  int64_t count_ = 0;
 };
 
 /// A cpp-httplib server on 127.0.0.1 (any free port) running on its own
@@ -105,6 +114,76 @@ private:
   std::thread thread_;
   int port_ = 0;
 };
+
+/// Deterministic bytes that differ from offset to offset, so a lost,
+/// repeated or reordered piece changes the hash.
+inline std::string patterned_bytes(size_t size, uint32_t seed) {
+  std::string bytes(size, '\0');
+  uint32_t state = seed;
+  for (auto& b : bytes) {
+    state = state * 1103515245u + 12345u;
+    b = static_cast<char>(state >> 24);
+  }
+  return bytes;
+}
+
+/// Serves `data` in pieces of at most 64 KiB; `sent` (if given) counts the
+/// bytes handed to the socket.
+inline void serve_bytes(httplib::Response& res, const std::string& data,
+                        counter* sent = nullptr) {
+  res.set_content_provider(
+    data.size(), "application/octet-stream",
+    [&data, sent](size_t offset, size_t length, httplib::DataSink& sink) {
+      size_t piece = std::min<size_t>(length, 64 << 10);
+      if (!sink.write(data.data() + offset, piece))
+        return false;
+      if (sent != nullptr)
+        sent->add(static_cast<int64_t>(piece));
+      return true;
+    });
+}
+
+/// Serves `data` at GET `path` (see serve_bytes).
+inline void serve_object(test_server& server, const std::string& path, const std::string& data,
+                         counter* sent = nullptr) {
+  server.http().Get(path, [&data, sent](const httplib::Request&, httplib::Response& res) {
+    serve_bytes(res, data, sent);
+  });
+}
+
+/// Serves `data` at GET `path`, but drops the connection after half of it.
+inline void serve_half_then_drop(test_server& server, const std::string& path,
+                                 const std::string& data) {
+  server.http().Get(path, [&data](const httplib::Request&, httplib::Response& res) {
+    res.set_content_provider(data.size(), "application/octet-stream",
+                             [&data](size_t offset, size_t, httplib::DataSink& sink) {
+                               if (offset >= data.size() / 2)
+                                 return false; // drops the connection
+                               return sink.write(data.data() + offset, 64 << 10);
+                             });
+  });
+}
+
+/// Answers every PUT to `path` with `status` and `text` before reading its
+/// body (once `before`, if given, opens), and keeps the connection open
+/// until the server's gate opens: the client sees the answer while it still
+/// sends, never a reset.
+inline void answer_puts_unread(test_server& server, const std::string& path, int status,
+                               const std::string& text, gate* before = nullptr) {
+  server.http().Put(path, [&server, status, text, before](const httplib::Request&,
+                                                          httplib::Response& res,
+                                                          const httplib::ContentReader&) {
+    if (before != nullptr)
+      before->wait();
+    res.status = status;
+    res.set_content_provider(text.size(), "text/plain",
+                             [&server, text](size_t, size_t, httplib::DataSink& sink) {
+                               bool written = sink.write(text.data(), text.size());
+                               server.held().wait();
+                               return written;
+                             });
+  });
+}
 
 /// Loopback only: an http_proxy in the environment must not capture the
 /// test traffic. Create before the engine (curl reads it on its thread).

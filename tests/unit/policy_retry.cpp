@@ -91,3 +91,36 @@ TEST_CASE("retry policy waits for another writer without using the attempt budge
   CHECK(policy.decide(flaky, 1, 5, now).what == retry_decision::retry);
   CHECK(policy.decide(flaky, 2, 5, now).what == retry_decision::exhausted);
 }
+
+TEST_CASE("retry policy waits at least as long as the server asked", "[retry]") {
+  retry_policy policy{3, backoff{100ms, 1s, 3}, restart_budget{100, 1min}};
+  auto now = clock_type::time_point{} + 1h;
+  auto throttled = status{errc::unavailable, "429 Too Many Requests"}.with_retry_after(30s);
+  auto d = policy.decide(throttled, 1, 0, now);
+  REQUIRE(d.what == retry_decision::retry);
+  CHECK(d.delay == 30s);
+  // A short wait leaves the jittered backoff in place, as a floor under it.
+  auto brief = status{errc::io_error, "reset"}.with_retry_after(1ms);
+  for (int attempt = 1; attempt < 3; ++attempt) {
+    auto short_wait = policy.decide(brief, attempt, 0, now);
+    REQUIRE(short_wait.what == retry_decision::retry);
+    CHECK(short_wait.delay >= 1ms);
+    CHECK(short_wait.delay <= backoff{100ms, 1s, 0}.ceiling(attempt));
+  }
+  // A busy wait with a Retry-After also waits for the longer of the two.
+  auto locked = status{errc::busy, "locked"}.with_retry_after(5s);
+  CHECK(policy.decide(locked, 0, 1, now).delay == 5s);
+}
+
+TEST_CASE("retry policy never retries a permanent failure or a spent budget because the server "
+          "named a wait",
+          "[retry]") {
+  retry_policy policy{2, backoff{100ms, 1s, 3}, restart_budget{100, 1min}};
+  auto now = clock_type::time_point{} + 1h;
+  auto forbidden = status{errc::permission_denied, "403 Forbidden"}.with_retry_after(10s);
+  auto d = policy.decide(forbidden, 1, 0, now);
+  CHECK(d.what == retry_decision::permanent);
+  CHECK(d.delay == 0ms);
+  auto throttled = status{errc::unavailable, "503 Service Unavailable"}.with_retry_after(10s);
+  CHECK(policy.decide(throttled, 2, 0, now).what == retry_decision::exhausted);
+}

@@ -90,8 +90,8 @@ TEST_CASE("relative paths are refused", "[open_store]") {
 }
 
 TEST_CASE("unknown schemes are refused with the supported list", "[open_store]") {
-  auto url = GENERATE(as<std::string>{}, "s3://bucket/prefix", "https://example.com/lfs",
-                      "lfs+https://example.com/lfs", "proton://drive/folder");
+  auto url = GENERATE(as<std::string>{}, "s3://bucket/prefix", "ftp://example.com/lfs",
+                      "lfs+ftp://example.com/lfs", "proton://drive/folder");
   INFO("url: " << url);
   auto store = open_store(url);
   REQUIRE_FALSE(store.ok());
@@ -100,6 +100,7 @@ TEST_CASE("unknown schemes are refused with the supported list", "[open_store]")
   CHECK_THAT(store.error().message(),
              Catch::Contains("unsupported store URL scheme '" + scheme + "'"));
   CHECK_THAT(store.error().message(), Catch::Contains("file://"));
+  CHECK_THAT(store.error().message(), Catch::Contains("lfs+https://"));
 }
 
 TEST_CASE("an empty store URL explains how to configure one", "[open_store]") {
@@ -118,4 +119,57 @@ TEST_CASE("a store URL naming a file is refused", "[open_store]") {
   REQUIRE_FALSE(store.ok());
   CHECK(store.error().code() == errc::config_error);
   CHECK_THAT(store.error().message(), Catch::Contains(file.string()));
+}
+
+// -- LFS servers ----------------------------------------------------------------
+
+TEST_CASE("lfs+http(s) URLs name the LFS endpoint itself", "[open_store]") {
+  auto store = open_store("LFS+HTTPS://Git.Example.com/team/repo.git/info/lfs/");
+  INFO(store.error().to_string());
+  REQUIRE(store.ok());
+  CHECK((*store)->describe() == "lfs+https://git.example.com/team/repo.git/info/lfs");
+  CHECK((*store)->endpoint() == "git.example.com:443");
+
+  auto plain = open_store("lfs+http://127.0.0.1:8080/lfs");
+  REQUIRE(plain.ok());
+  CHECK((*plain)->describe() == "lfs+http://127.0.0.1:8080/lfs");
+  CHECK((*plain)->endpoint() == "127.0.0.1:8080");
+}
+
+TEST_CASE("git remote URLs get the endpoint git-lfs derives", "[open_store]") {
+  auto remote = GENERATE(as<std::string>{}, "https://git.example.com/team/repo",
+                         "https://git.example.com/team/repo.git",
+                         "https://git.example.com/team/repo.git/");
+  INFO("remote: " << remote);
+  auto store = open_store(remote);
+  REQUIRE(store.ok());
+  CHECK((*store)->describe() == "lfs+https://git.example.com/team/repo.git/info/lfs");
+}
+
+TEST_CASE("store URLs with credentials are refused without repeating them", "[open_store]") {
+  auto url = GENERATE(as<std::string>{}, "https://alice:s3cret@git.example.com/team/repo.git",
+                      "lfs+https://alice:s3cret@git.example.com/lfs",
+                      "http://s3cret@git.example.com/repo");
+  auto store = open_store(url);
+  REQUIRE_FALSE(store.ok());
+  CHECK(store.error().code() == errc::config_error);
+  CHECK_THAT(store.error().message(), Catch::Contains("credential helper"));
+  CHECK(store.error().message().find("s3cret") == std::string::npos);
+}
+
+TEST_CASE("LFS store URLs without a host, or with a query, are refused", "[open_store]") {
+  auto url = GENERATE(as<std::string>{}, "https://", "lfs+https:///path", "https://host:99999/x",
+                      "lfs+https://host/lfs?token=abc", "https://host/repo#frag");
+  INFO("url: " << url);
+  auto store = open_store(url);
+  REQUIRE_FALSE(store.ok());
+  CHECK(store.error().code() == errc::config_error);
+  CHECK(store.error().message().find("token=abc") == std::string::npos);
+}
+
+TEST_CASE("lfs_endpoint_from_url accepts only lfs+ URLs", "[open_store]") {
+  auto endpoint = ferry::lfs_endpoint_from_url("lfs+http://[::1]:8080/a/b/");
+  REQUIRE(endpoint.ok());
+  CHECK(*endpoint == "http://[::1]:8080/a/b");
+  CHECK(ferry::lfs_endpoint_from_url("https://host/a").error().code() == errc::config_error);
 }
