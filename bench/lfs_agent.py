@@ -54,12 +54,14 @@ def run(cmd, cwd=None, env=None, check=True):
 class Sim:
     """One ferry-lfs-sim process on a free loopback port."""
 
-    def __init__(self, binary, root, workdir):
+    def __init__(self, binary, root, workdir, scenario=None):
         self.port_file = os.path.join(workdir, "sim.port")
         if os.path.exists(self.port_file):
             os.remove(self.port_file)
-        self.proc = subprocess.Popen([binary, "--root", root, "--port", "0",
-                                      "--port-file", self.port_file],
+        command = [binary, "--root", root, "--port", "0", "--port-file", self.port_file]
+        if scenario:
+            command += ["--scenario", scenario]
+        self.proc = subprocess.Popen(command,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while not (os.path.exists(self.port_file) and os.path.getsize(self.port_file) > 0):
@@ -130,7 +132,7 @@ def one_run(args, ferry, root, env, workload, repo, bare, count, client, n):
     """Times one push and one fetch for `client`; returns (push_s, fetch_s)."""
     sim_root = os.path.join(root, "sim-root")
     shutil.rmtree(sim_root, ignore_errors=True)
-    sim = Sim(args.sim, sim_root, root)
+    sim = Sim(args.sim, sim_root, root, args.scenario)
     clone = os.path.join(root, "clone-%s-%s-%d" % (workload, client, n))
     try:
         use_client(repo, client, ferry, sim, env)
@@ -162,9 +164,13 @@ def main():
     parser.add_argument("--small-kib", type=int, default=4)
     parser.add_argument("--large-count", type=int, default=5)
     parser.add_argument("--large-mib", type=int, default=100)
+    parser.add_argument("--scenario", help="fault scenario for the server, e.g. a per-connection "
+                        "bandwidth cap (simulations/scenarios/capped-connections.json)")
     args = parser.parse_args()
     ferry = os.path.abspath(args.ferry)
     args.sim = os.path.abspath(args.sim or os.path.join(os.path.dirname(ferry), "ferry-lfs-sim"))
+    if args.scenario:
+        args.scenario = os.path.abspath(args.scenario)
     for binary in (ferry, args.sim):
         if not os.access(binary, os.X_OK):
             sys.exit("not an executable: %s" % binary)
