@@ -21,18 +21,12 @@
 using namespace std::chrono_literals;
 using namespace ferry;
 
+using ferry::testing::get_request;
 using ferry::testing::no_proxy;
 using ferry::testing::patience;
 using ferry::testing::test_server;
 
 namespace {
-
-http_request get(std::string url) {
-  http_request request;
-  request.method = "GET";
-  request.url = std::move(url);
-  return request;
-}
 
 /// A real threaded actor system (curl runs on a real thread) and one HTTP
 /// actor, stopped at the end of the test.
@@ -66,7 +60,7 @@ TEST_CASE_METHOD(http_fixture, "http actor answers a GET with the body", "[http_
 
   caf::scoped_actor self{sys};
   bool answered = false;
-  self->request(actor, patience, atom::fetch_v, get(server.url("/hello")))
+  self->request(actor, patience, atom::fetch_v, get_request(server.url("/hello")))
     .receive(
       [&](const http_response& response) {
         answered = true;
@@ -88,7 +82,7 @@ TEST_CASE_METHOD(http_fixture, "http actor answers concurrent requests", "[http_
   // Sent without waiting, so all are in the engine at once; the answers come
   // back as ordinary messages in any order.
   for (int i = 0; i < count; ++i)
-    self->send(actor, atom::fetch_v, get(server.url("/n/" + std::to_string(i))));
+    self->send(actor, atom::fetch_v, get_request(server.url("/n/" + std::to_string(i))));
   std::set<std::string> bodies;
   for (int i = 0; i < count; ++i)
     self->receive(
@@ -114,7 +108,7 @@ TEST_CASE_METHOD(http_fixture, "http actor reports a refused connection as unava
 
   caf::scoped_actor self{sys};
   bool failed = false;
-  self->request(actor, patience, atom::fetch_v, get(url))
+  self->request(actor, patience, atom::fetch_v, get_request(url))
     .receive(
       [&](const http_response& response) {
         FAIL("unexpected response with status " << response.status);
@@ -141,7 +135,7 @@ TEST_CASE_METHOD(http_fixture, "http actor answers a pending request when it sto
 
   caf::scoped_actor self{sys};
   self->monitor(actor);
-  self->send(actor, atom::fetch_v, get(server.url("/held")));
+  self->send(actor, atom::fetch_v, get_request(server.url("/held")));
   // The request has reached the server, so it is in flight in the engine.
   REQUIRE(entered_future.wait_for(patience) == std::future_status::ready);
   caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);

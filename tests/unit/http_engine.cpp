@@ -33,6 +33,7 @@ using ferry::sink_action;
 using ferry::testing::answer_puts_unread;
 using ferry::testing::counter;
 using ferry::testing::gate;
+using ferry::testing::get_request;
 using ferry::testing::no_proxy;
 using ferry::testing::patience;
 using ferry::testing::patterned_bytes;
@@ -62,13 +63,6 @@ private:
       std::make_shared<std::promise<result<http_response>>>();
   std::future<result<http_response>> future_ = promise_->get_future();
 };
-
-http_request get(const std::string& url) {
-  http_request request;
-  request.method = "GET";
-  request.url = url;
-  return request;
-}
 
 /// Sends a response head and `first` body bytes of a larger body, then
 /// holds the rest until the server's gate opens; the body is never finished.
@@ -188,7 +182,7 @@ struct pausing_download {
     : data(data), plan{0, pause_every} {}
 
   http_request request(const std::string& url) {
-    http_request r = get(url);
+    http_request r = get_request(url);
     r.body_sink = [this](const char* bytes, size_t n) {
       if (accepted + n > data.size() || !std::equal(bytes, bytes + n, data.data() + accepted))
         offered_wrong_bytes = true;
@@ -273,7 +267,7 @@ TEST_CASE("http_engine collects a small GET body", "[http]") {
   http_engine engine;
 
   awaited done;
-  engine.submit(get(server.url("/hello")), done.callback());
+  engine.submit(get_request(server.url("/hello")), done.callback());
   auto response = done.get();
   REQUIRE(response.ok());
   CHECK(response->status == 200);
@@ -298,7 +292,7 @@ TEST_CASE("http_engine sends HEAD without reading a body", "[http]") {
   server.start();
   http_engine engine;
 
-  http_request request = get(server.url("/object"));
+  http_request request = get_request(server.url("/object"));
   request.method = "HEAD";
   awaited done;
   engine.submit(std::move(request), done.callback());
@@ -486,7 +480,7 @@ TEST_CASE("http_engine streams a 16 MiB GET into a sink", "[http]") {
   sha256 own_hash;
   int64_t received = 0;
   size_t largest_piece = 0;
-  http_request request = get(server.url("/objects/big"));
+  http_request request = get_request(server.url("/objects/big"));
   request.body_sink = [&](const char* bytes, size_t n) {
     own_hash.update(bytes, n);
     received += static_cast<int64_t>(n);
@@ -518,7 +512,7 @@ TEST_CASE("http_engine keeps error bodies out of the sink", "[http]") {
   http_engine engine;
 
   bool sink_called = false;
-  http_request request = get(server.url("/missing"));
+  http_request request = get_request(server.url("/missing"));
   request.body_sink = [&](const char*, size_t) {
     sink_called = true;
     return sink_action::accept;
@@ -541,7 +535,7 @@ TEST_CASE("http_engine fails a download its sink refuses", "[http]") {
   server.start();
   http_engine engine;
 
-  http_request request = get(server.url("/object"));
+  http_request request = get_request(server.url("/object"));
   request.body_sink = [](const char*, size_t) { return sink_action::abort; };
 
   SECTION("as cancelled") {
@@ -569,7 +563,7 @@ TEST_CASE("http_engine fails a download its sink refuses", "[http]") {
     CHECK(response.error().code() == errc::internal);
     CHECK(response.error().message() == "sink error threw: no idea");
     // The loop thread survived: the engine still serves requests.
-    http_request again = get(server.url("/object"));
+    http_request again = get_request(server.url("/object"));
     awaited next;
     engine.submit(std::move(again), next.callback());
     auto second = next.get();
@@ -587,7 +581,7 @@ TEST_CASE("http_engine refuses to collect bodies over 8 MiB", "[http]") {
   http_engine engine;
 
   awaited done;
-  engine.submit(get(server.url("/huge")), done.callback());
+  engine.submit(get_request(server.url("/huge")), done.callback());
   auto response = done.get();
   REQUIRE_FALSE(response.ok());
   CHECK(response.error().code() == errc::invalid_request);
@@ -607,7 +601,7 @@ TEST_CASE("http_engine runs 32 concurrent requests over few connections", "[http
   constexpr int count = 32;
   std::vector<awaited> done(count);
   for (int i = 0; i < count; ++i)
-    engine.submit(get(server.url("/small/" + std::to_string(i))), done[i].callback());
+    engine.submit(get_request(server.url("/small/" + std::to_string(i))), done[i].callback());
   int reused = 0;
   for (int i = 0; i < count; ++i) {
     auto response = done[i].get();
@@ -634,7 +628,7 @@ TEST_CASE("http_engine delivers a 500 as a response", "[http]") {
   http_engine engine;
 
   awaited done;
-  engine.submit(get(server.url("/broken")), done.callback());
+  engine.submit(get_request(server.url("/broken")), done.callback());
   auto response = done.get();
   REQUIRE(response.ok());
   CHECK(response->status == 500);
@@ -650,7 +644,7 @@ TEST_CASE("http_engine reports a connection reset mid-body as unavailable", "[ht
   http_engine engine;
 
   int64_t sunk = 0;
-  http_request request = get(server.url("/cut"));
+  http_request request = get_request(server.url("/cut"));
   request.body_sink = [&](const char*, size_t n) {
     sunk += static_cast<int64_t>(n);
     return sink_action::accept;
@@ -676,7 +670,7 @@ TEST_CASE("http_engine reports a refused connection as unavailable", "[http]") {
 
   auto started = std::chrono::steady_clock::now();
   awaited done;
-  engine.submit(get(url), done.callback());
+  engine.submit(get_request(url), done.callback());
   auto response = done.get();
   REQUIRE_FALSE(response.ok());
   CHECK(response.error().code() == errc::unavailable);
@@ -698,7 +692,7 @@ TEST_CASE("http_engine gives up on a stalled server", "[http]") {
 
   auto started = std::chrono::steady_clock::now();
   awaited done;
-  engine.submit(get(server.url("/stall")), done.callback());
+  engine.submit(get_request(server.url("/stall")), done.callback());
   auto response = done.get();
   auto took = std::chrono::steady_clock::now() - started;
   REQUIRE_FALSE(response.ok());
@@ -719,7 +713,7 @@ TEST_CASE("http_engine cancels an in-flight transfer", "[http]") {
   auto first_bytes = std::make_shared<std::promise<void>>();
   auto first_bytes_seen = first_bytes->get_future();
   bool signalled = false;
-  http_request request = get(server.url("/slow"));
+  http_request request = get_request(server.url("/slow"));
   request.body_sink = [first_bytes, signalled](const char*, size_t) mutable {
     if (!signalled) {
       signalled = true;
@@ -762,10 +756,10 @@ TEST_CASE("http_engine destructor cancels transfers in flight", "[http]") {
   constexpr int in_flight = 3;
   std::vector<uint64_t> ids;
   for (int i = 0; i < in_flight; ++i)
-    ids.push_back(engine->submit(get(server.url("/slow")), record));
+    ids.push_back(engine->submit(get_request(server.url("/slow")), record));
   REQUIRE(entered.wait_for(in_flight));
   // One more that may still sit in the queue when the destructor runs.
-  ids.push_back(engine->submit(get(server.url("/slow")), record));
+  ids.push_back(engine->submit(get_request(server.url("/slow")), record));
 
   auto started = std::chrono::steady_clock::now();
   engine.reset();
@@ -794,10 +788,10 @@ TEST_CASE("http_engine lets completions submit follow-up requests", "[http]") {
   awaited last;
   std::vector<std::string> bodies; // touched on the loop thread only
   const std::string base = server.url("/step/");
-  engine.submit(get(base + "1"), [&](uint64_t, result<http_response> first) {
+  engine.submit(get_request(base + "1"), [&](uint64_t, result<http_response> first) {
     // Assertions belong on the test thread: just record what arrived.
     bodies.push_back(first.ok() ? first->body : first.error().to_string());
-    engine.submit(get(base + "2"), last.callback());
+    engine.submit(get_request(base + "2"), last.callback());
   });
   auto second = last.get();
   REQUIRE(second.ok());
@@ -864,7 +858,7 @@ TEST_CASE("http_engine fails a download its sink aborts after a resume", "[http]
   // The refusal comes while curl hands back the held bytes, inside resume.
   paused_transfer flow;
   int calls = 0;
-  http_request request = get(server.url("/object"));
+  http_request request = get_request(server.url("/object"));
   request.body_sink = [&](const char*, size_t) {
     if (++calls > 1)
       return sink_action::abort;
@@ -969,7 +963,7 @@ TEST_CASE("http_engine hands the final response head to on_headers", "[http]") {
   };
 
   SECTION("before the first body byte") {
-    http_request request = get(server.url("/object"));
+    http_request request = get_request(server.url("/object"));
     watch(request);
     awaited done;
     engine.submit(std::move(request), done.callback());
@@ -983,7 +977,7 @@ TEST_CASE("http_engine hands the final response head to on_headers", "[http]") {
                      std::make_pair(std::string("x-object-kind"), std::string("patterned"))) == 1);
   }
   SECTION("for a response without a body") {
-    http_request request = get(server.url("/object"));
+    http_request request = get_request(server.url("/object"));
     request.method = "HEAD";
     watch(request);
     awaited done;
@@ -995,7 +989,7 @@ TEST_CASE("http_engine hands the final response head to on_headers", "[http]") {
     CHECK(saw.headers == response->headers);
   }
   SECTION("for an error status") {
-    http_request request = get(server.url("/missing"));
+    http_request request = get_request(server.url("/missing"));
     watch(request);
     awaited done;
     engine.submit(std::move(request), done.callback());
@@ -1045,7 +1039,7 @@ TEST_CASE("http_engine fails a transfer that on_headers refuses", "[http]") {
 
   bool sink_called = false;
   long status_seen = 0;
-  http_request request = get(server.url("/object"));
+  http_request request = get_request(server.url("/object"));
   request.on_headers = [&](long code, const auto& headers) {
     status_seen = code;
     for (const auto& [name, value] : headers)

@@ -28,6 +28,7 @@ using ferry::sha256;
 
 using ferry::testing::answer_puts_unread;
 using ferry::testing::counter;
+using ferry::testing::get_request;
 using ferry::testing::no_proxy;
 using ferry::testing::patterned_bytes;
 using ferry::testing::serve_bytes;
@@ -36,13 +37,6 @@ using ferry::testing::serve_object;
 using ferry::testing::test_server;
 
 namespace {
-
-http_request get(const std::string& url) {
-  http_request request;
-  request.method = "GET";
-  request.url = url;
-  return request;
-}
 
 http_request put(const std::string& url, size_t size) {
   http_request request;
@@ -133,7 +127,7 @@ TEST_CASE("http_fetch waits for the response", "[http]") {
   server.start();
   http_engine engine;
 
-  auto response = http_fetch(engine, get(server.url("/hello")));
+  auto response = http_fetch(engine, get_request(server.url("/hello")));
   REQUIRE(response.ok());
   CHECK(response->status == 200);
   CHECK(response->body == "hello, ferry");
@@ -144,7 +138,7 @@ TEST_CASE("http_fetch waits for the response", "[http]") {
     closed.start();
     closed_url = closed.url("/nobody-home");
   }
-  auto refused = http_fetch(engine, get(closed_url));
+  auto refused = http_fetch(engine, get_request(closed_url));
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().code() == errc::unavailable);
 }
@@ -160,7 +154,7 @@ TEST_CASE("http_body_reader reads a body intact", "[http]") {
   server.start();
   http_engine engine;
 
-  auto reader = http_body_reader::open(engine, get(server.url("/object")), 256 << 10);
+  auto reader = http_body_reader::open(engine, get_request(server.url("/object")), 256 << 10);
   REQUIRE(reader.ok());
   http_body_reader& body = **reader;
   CHECK(body.status() == 200);
@@ -189,7 +183,7 @@ TEST_CASE("http_body_reader holds no more than its buffer for a slow caller", "[
   server.start();
   http_engine engine;
 
-  auto reader = http_body_reader::open(engine, get(server.url("/object")), buffer);
+  auto reader = http_body_reader::open(engine, get_request(server.url("/object")), buffer);
   REQUIRE(reader.ok());
   REQUIRE((*reader)->status() == 200);
 
@@ -235,7 +229,7 @@ TEST_CASE("http_body_reader reports an error status with its body", "[http]") {
   server.start();
   http_engine engine;
 
-  auto reader = http_body_reader::open(engine, get(server.url("/missing")), 64 << 10);
+  auto reader = http_body_reader::open(engine, get_request(server.url("/missing")), 64 << 10);
   REQUIRE(reader.ok());
   CHECK((*reader)->status() == 404);
   REQUIRE((*reader)->header("content-type") != nullptr);
@@ -262,12 +256,12 @@ TEST_CASE("http_body_reader reports transport failures", "[http]") {
       closed.start();
       url = closed.url("/nobody-home");
     }
-    auto reader = http_body_reader::open(engine, get(url));
+    auto reader = http_body_reader::open(engine, get_request(url));
     REQUIRE_FALSE(reader.ok());
     CHECK(reader.error().code() == errc::unavailable);
   }
   SECTION("in the middle of the body, after the bytes that came") {
-    auto reader = http_body_reader::open(engine, get(server.url("/cut")), 64 << 10);
+    auto reader = http_body_reader::open(engine, get_request(server.url("/cut")), 64 << 10);
     REQUIRE(reader.ok());
     read_all all(**reader, 4096);
     CHECK(all.failure.code() == errc::unavailable);
@@ -277,7 +271,7 @@ TEST_CASE("http_body_reader reports transport failures", "[http]") {
 
 TEST_CASE("http_body_reader refuses requests it cannot serve", "[http]") {
   http_engine engine;
-  http_request request = get("http://127.0.0.1:9/unused");
+  http_request request = get_request("http://127.0.0.1:9/unused");
   SECTION("one with callbacks of its own") {
     request.body_sink = [](const char*, size_t) { return ferry::sink_action::accept; };
     auto reader = http_body_reader::open(engine, std::move(request));
@@ -316,7 +310,7 @@ TEST_CASE("http_body_reader can be dropped in the middle of a body", "[http]") {
 
   // Paused with a full buffer, or waiting for a server that sends nothing.
   std::string path = GENERATE(std::string("/object"), std::string("/held"));
-  auto reader = http_body_reader::open(engine, get(server.url(path)), 64 << 10);
+  auto reader = http_body_reader::open(engine, get_request(server.url(path)), 64 << 10);
   REQUIRE(reader.ok());
   char buffer[100];
   auto n = (*reader)->read(buffer, sizeof buffer);
@@ -328,7 +322,7 @@ TEST_CASE("http_body_reader can be dropped in the middle of a body", "[http]") {
   CHECK(engine.current_stats().transfers == 1u);
 
   // The engine carries on.
-  auto again = http_fetch(engine, get(server.url("/small")));
+  auto again = http_fetch(engine, get_request(server.url("/small")));
   REQUIRE(again.ok());
   CHECK(again->status == 200);
   CHECK(again->body == "small");

@@ -2,6 +2,7 @@
 
 // A loopback HTTP server for tests of the HTTP engine and actor.
 
+#include "actors/http_engine.hpp"
 #include "test_support.hpp"
 
 #include <catch2/catch.hpp>
@@ -114,6 +115,14 @@ private:
   std::thread thread_;
   int port_ = 0;
 };
+
+/// A GET request for `url`.
+inline ferry::http_request get_request(std::string url) {
+  ferry::http_request request;
+  request.method = "GET";
+  request.url = std::move(url);
+  return request;
+}
 
 /// Deterministic bytes that differ from offset to offset, so a lost,
 /// repeated or reordered piece changes the hash.
