@@ -1,4 +1,5 @@
 #include "actors/http_engine.hpp"
+#include "protocol/parsing.hpp"
 
 #include "store/sha256.hpp"
 
@@ -43,13 +44,6 @@ void global_init() {
   if (global_init_result != CURLE_OK)
     throw std::runtime_error(std::string("curl_global_init failed: ") +
                              curl_easy_strerror(global_init_result));
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 std::string_view trim(std::string_view text) {
@@ -198,7 +192,7 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
   auto colon = line.find(':');
   if (colon == std::string_view::npos)
     return n;
-  t.response.headers.emplace_back(lower(trim(line.substr(0, colon))),
+  t.response.headers.emplace_back(protocol::lower_ascii(trim(line.substr(0, colon))),
                                   std::string(trim(line.substr(colon + 1))));
   return n;
 }
@@ -523,7 +517,7 @@ struct http_engine::impl {
     // off where ALPN answers it during the TLS handshake. On plain http://
     // (always HTTP/1.1 here) curl 7.88 would park every further transfer to
     // the host until one finishes, serialising them.
-    if (lower(std::string_view(r.url).substr(0, 8)) == "https://")
+    if (protocol::lower_ascii(std::string_view(r.url).substr(0, 8)) == "https://")
       set(CURLOPT_PIPEWAIT, 1L);
     set(CURLOPT_TCP_KEEPALIVE, 1L);
     set(CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
@@ -568,7 +562,7 @@ struct http_engine::impl {
 
     bool has_expect = false;
     for (const auto& [name, value] : r.headers) {
-      has_expect = has_expect || lower(name) == "expect";
+      has_expect = has_expect || protocol::lower_ascii(name) == "expect";
       // "Name;" is curl's spelling of a header with an empty value ("Name:"
       // would remove the header).
       std::string line = value.empty() ? name + ";" : name + ": " + value;

@@ -1,4 +1,5 @@
 #include "config/settings.hpp"
+#include "protocol/parsing.hpp"
 
 #include <array>
 #include <cctype>
@@ -57,12 +58,6 @@ constexpr double max_requests_per_second = 10'000;
 constexpr int64_t mebibyte = int64_t{1} << 20;
 constexpr int64_t tebibyte = int64_t{1} << 40;
 
-std::string lower(std::string text) {
-  for (auto& c : text)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
-
 /// A value found in one source, with enough context to explain an error.
 struct raw_value {
   std::string text;
@@ -77,7 +72,7 @@ std::optional<raw_value> lookup(const sources& input, const key_names& key) {
   }
   if (auto it = input.env.find(key.env); it != input.env.end())
     return raw_value{it->second, key.env, "environment"};
-  if (auto it = input.git.find(lower(key.git)); it != input.git.end())
+  if (auto it = input.git.find(protocol::lower_ascii(key.git)); it != input.git.end())
     return raw_value{it->second, key.git, "git config"};
   return std::nullopt;
 }
@@ -172,7 +167,7 @@ result<int64_t> size_of(const std::string& text) {
   if (digits == 0)
     return status{errc::config_error,
                   "expected a whole number with an optional unit (e.g. 10MiB, 10MB, 10M)"};
-  auto unit = lower(text.substr(digits));
+  auto unit = protocol::lower_ascii(text.substr(digits));
   constexpr std::array<std::pair<const char*, int64_t>, 14> units = {{
     {"", 1},
     {"b", 1},
@@ -358,7 +353,7 @@ result<settings> resolve(const sources& input, const std::filesystem::path& lfs_
   if (auto value = lookup(input, log_level_key)) {
     static constexpr std::array<const char*, 6> levels = {"trace", "debug", "info",
                                                            "warn",  "error", "off"};
-    auto level = lower(value->text);
+    auto level = protocol::lower_ascii(value->text);
     bool known = false;
     for (const char* name : levels)
       known = known || level == name;

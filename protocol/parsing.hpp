@@ -37,6 +37,9 @@ const nlohmann::json* find_member(const nlohmann::json& object, const char* key)
 /// Compact JSON text of `value`; invalid UTF-8 is replaced instead of thrown.
 std::string dump(const nlohmann::ordered_json& value);
 
+/// `text` with ASCII letters in lower case (header names, schemes, hosts).
+std::string lower_ascii(std::string_view text);
+
 /// True when `text` equals `lower` ignoring ASCII case; `lower` must be
 /// written in lower case.
 bool equals_ci(std::string_view text, std::string_view lower);

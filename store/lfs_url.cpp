@@ -1,4 +1,5 @@
 #include "store/lfs_url.hpp"
+#include "protocol/parsing.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -6,13 +7,6 @@
 namespace ferry::lfs {
 
 namespace {
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool valid_port(const std::string& port) {
   if (port.empty() || port.size() > 5 ||
@@ -55,7 +49,7 @@ std::optional<http_url> parse_http_url(std::string_view text) {
   if (separator == std::string_view::npos)
     return std::nullopt;
   http_url url;
-  url.scheme = lower(text.substr(0, separator));
+  url.scheme = protocol::lower_ascii(text.substr(0, separator));
   if (url.scheme != "http" && url.scheme != "https")
     return std::nullopt;
 
@@ -103,7 +97,7 @@ std::optional<http_url> parse_http_url(std::string_view text) {
   }
   if (host.empty() || host == "[]")
     return std::nullopt;
-  url.host = lower(host);
+  url.host = protocol::lower_ascii(host);
   url.port = std::string(port);
   if (!url.port.empty() && !valid_port(url.port))
     return std::nullopt;
