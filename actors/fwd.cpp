@@ -1,5 +1,7 @@
 #include "actors/fwd.hpp"
 
+#include "actors/http_engine.hpp"
+
 #include <caf/atom.hpp>
 #include <caf/make_message.hpp>
 #include <caf/message.hpp>
@@ -8,18 +10,8 @@
 namespace ferry {
 
 std::string to_string(const job_action& action) {
-  // Servers put tokens into query strings (presigned URLs) and, rarely,
-  // into the user info; neither may reach a log.
-  auto href = action.href.substr(0, action.href.find_first_of("?#"));
-  auto authority = href.find("://");
-  if (authority != std::string::npos) {
-    authority += 3;
-    auto end = href.find('/', authority);
-    auto at = href.rfind('@', end == std::string::npos ? href.size() : end);
-    if (at != std::string::npos && at >= authority)
-      href.erase(authority, at + 1 - authority);
-  }
-  std::string out = "job_action(" + href + ", headers:";
+  // Header values (tokens) are left out; redact_url drops the rest.
+  std::string out = "job_action(" + redact_url(action.href) + ", headers:";
   for (auto& [name, value] : action.headers)
     out += " " + name;
   return out + ")";

@@ -55,9 +55,9 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
-/// The URL without credentials, query or fragment: presigned URLs carry
-/// their signature in the query, and messages end up in logs.
-std::string redacted(const std::string& url) {
+} // namespace
+
+std::string redact_url(const std::string& url) {
   std::string out = url.substr(0, url.find_first_of("?#"));
   auto scheme_end = out.find("://");
   size_t authority = scheme_end == std::string::npos ? 0 : scheme_end + 3;
@@ -68,13 +68,16 @@ std::string redacted(const std::string& url) {
   return out;
 }
 
-} // namespace
-
-const std::string* http_response::header(const std::string& name) const {
+const std::string* find_header(const std::vector<std::pair<std::string, std::string>>& headers,
+                               const std::string& name) {
   for (const auto& [key, value] : headers)
     if (key == name)
       return &value;
   return nullptr;
+}
+
+const std::string* http_response::header(const std::string& name) const {
+  return find_header(headers, name);
 }
 
 namespace {
@@ -122,7 +125,7 @@ struct transfer {
   /// source's status, a callback that threw, a short upload).
   std::optional<status> callback_error;
 
-  std::string where() const { return request.method + " " + redacted(request.url); }
+  std::string where() const { return request.method + " " + redact_url(request.url); }
 };
 
 status exception_status(const char* callback) {
@@ -206,7 +209,7 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
     if (!t.to_sink) {
       long code = 0;
       curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &code);
-      t.to_sink = code >= 200 && code < 300;
+      t.to_sink = is_success(code);
     }
     if (*t.to_sink) {
       sink_action action = sink_action::abort;
@@ -472,7 +475,7 @@ struct http_engine::impl {
 
   void start(uint64_t id, http_request request, completion done) {
     auto reject = [&](errc code, const std::string& why) {
-      done(id, status(code, request.method + " " + redacted(request.url) + ": " + why));
+      done(id, status(code, request.method + " " + redact_url(request.url) + ": " + why));
     };
     if (request.method.empty())
       return reject(errc::invalid_request, "request has no method");

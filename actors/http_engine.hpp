@@ -100,6 +100,19 @@ struct http_response {
   const std::string* header(const std::string& name) const;
 };
 
+/// True for 2xx statuses.
+inline bool is_success(long status) {
+  return status >= 200 && status <= 299;
+}
+
+/// The first header called `name` (lower case) in `headers`, if any.
+const std::string* find_header(const std::vector<std::pair<std::string, std::string>>& headers,
+                               const std::string& name);
+
+/// `url` without user info, query or fragment, for messages and logs:
+/// presigned URLs carry their signature in the query.
+std::string redact_url(const std::string& url);
+
 /// Runs HTTP transfers on one thread that owns a libcurl multi handle, so
 /// every transfer shares one connection cache (keep-alive, HTTP/2
 /// multiplexing where the server offers it).

@@ -13,10 +13,6 @@ namespace ferry {
 
 namespace {
 
-bool is_success(long code) {
-  return code >= 200 && code < 300;
-}
-
 /// A fixed-capacity FIFO of bytes. Not thread-safe; its owner locks.
 class byte_ring {
 public:
@@ -207,10 +203,7 @@ const std::vector<std::pair<std::string, std::string>>& http_body_reader::header
 }
 
 const std::string* http_body_reader::header(const std::string& name) const {
-  for (const auto& [key, value] : state_->headers)
-    if (key == name)
-      return &value;
-  return nullptr;
+  return find_header(state_->headers, name);
 }
 
 std::string http_body_reader::error_body() {

@@ -35,14 +35,6 @@ bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
 // A cursor over the header that consumes the grammar's pieces one by one.
 class scanner {
 public:
@@ -205,7 +197,7 @@ std::optional<std::chrono::seconds> parse_delta_seconds(std::string_view text) {
 
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view header,
                                                       std::chrono::system_clock::time_point now) {
-  header = trim(header);
+  header = protocol::trim_ows(header);
   if (!header.empty() && is_digit(header.front()))
     return parse_delta_seconds(header);
 

@@ -23,13 +23,6 @@ std::optional<int64_t> read_number(std::string_view text, size_t& at) {
   return value;
 }
 
-std::string_view trim(std::string_view text) {
-  const size_t first = text.find_first_not_of(" \t");
-  if (first == std::string_view::npos) return {};
-  const size_t last = text.find_last_not_of(" \t");
-  return text.substr(first, last - first + 1);
-}
-
 } // namespace
 
 std::string range_header(int64_t first, std::optional<int64_t> last) {
@@ -40,7 +33,7 @@ std::string range_header(int64_t first, std::optional<int64_t> last) {
 }
 
 std::optional<content_range> parse_content_range(std::string_view value) {
-  value = trim(value);
+  value = trim_ows(value);
   // Content-Range = range-unit SP ( range-resp / unsatisfied-range )
   const size_t space = value.find(' ');
   if (space == std::string_view::npos || !equals_ci(value.substr(0, space), "bytes")) {

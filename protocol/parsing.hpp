@@ -37,6 +37,10 @@ const nlohmann::json* find_member(const nlohmann::json& object, const char* key)
 /// Compact JSON text of `value`; invalid UTF-8 is replaced instead of thrown.
 std::string dump(const nlohmann::ordered_json& value);
 
+/// `text` without leading and trailing spaces and tabs (HTTP's optional
+/// whitespace around header values and list items).
+std::string_view trim_ows(std::string_view text);
+
 /// `text` with ASCII letters in lower case (header names, schemes, hosts).
 std::string lower_ascii(std::string_view text);
 

@@ -107,11 +107,6 @@ private:
 /// True when the request already has a header called `name` (any case).
 bool has_header(const http_request& request, std::string_view name);
 
-/// True for 2xx statuses.
-inline bool is_success(long status) {
-  return status >= 200 && status <= 299;
-}
-
 /// An http_response with the status, headers and collected error body of a
 /// streamed response, for lfs_http_failure().
 http_response failed_response(http_body_reader& reader);

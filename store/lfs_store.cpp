@@ -180,7 +180,7 @@ struct lfs_store::impl {
     const std::string what = batch_what(op);
     if (!response)
       return response.error().with_context(what);
-    if (!lfs::is_success(response->status))
+    if (!is_success(response->status))
       return lfs_http_failure(what, *response, options.max_retry_wait);
     auto decoded = protocol::decode_batch_response(response->body, received_at);
     if (auto* problem = std::get_if<std::string>(&decoded))

@@ -50,15 +50,6 @@ namespace {
 /// Bytes a streamed download may hold before it pauses the transfer.
 constexpr size_t stream_buffer_bytes = 4 << 20;
 
-const std::string* find_header(const std::vector<std::pair<std::string, std::string>>& headers,
-                               const std::string& name) {
-  for (const auto& [key, value] : headers) {
-    if (key == name)
-      return &value;
-  }
-  return nullptr;
-}
-
 /// True when a Content-Range header says exactly bytes first..last of an
 /// object of `size` bytes.
 bool exact_range(const std::string* header, int64_t first, int64_t last, int64_t size) {
