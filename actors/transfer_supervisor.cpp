@@ -3,7 +3,6 @@
 #include "actors/logging.hpp"
 #include "actors/transfer_worker.hpp"
 #include "store/lfs_store.hpp"
-#include "store/lfs_url.hpp"
 
 #include <caf/all.hpp>
 
@@ -249,20 +248,13 @@ void on_worker_down(supervisor_pointer self, const caf::down_msg& dm) {
       });
 }
 
-/// The store a job's object goes to or comes from, and the host it talks
-/// to; a null store when the job needs the engine's store and there is none.
-std::pair<std::shared_ptr<object_store>, std::string> store_for(const engine_config& config,
-                                                                const transfer_job& job) {
-  if (!job.has_action()) {
-    if (!config.store)
-      return {nullptr, {}};
-    return {config.store, config.store->endpoint()};
-  }
+/// The store a job's object goes to or comes from; null when the job needs
+/// the engine's store and there is none.
+std::shared_ptr<object_store> store_for(const engine_config& config, const transfer_job& job) {
+  if (!job.has_action())
+    return config.store;
   lfs_action action{job.action.href, job.action.headers, std::nullopt};
-  auto url = lfs::parse_http_url(job.action.href);
-  return {make_action_store(config.http, {job.oid, job.size}, std::move(action),
-                            config.lfs),
-          url ? url->host_port() : std::string{}};
+  return make_action_store(config.http, {job.oid, job.size}, std::move(action), config.lfs);
 }
 
 } // namespace
@@ -295,7 +287,7 @@ supervisor_actor::behavior_type transfer_supervisor(supervisor_pointer self,
       if (st.children.count(job.id) != 0)
         return to_error(
           {errc::internal, "job id " + std::to_string(job.id) + " is already running"});
-      auto [store, host] = store_for(*st.config, job);
+      auto store = store_for(*st.config, job);
       if (!store) {
         std::string why = "no store configured: git-lfs runs ferry as its standalone agent, so "
                           "ferry needs a store of its own; run 'ferry install --store <url>' or "
@@ -307,9 +299,9 @@ supervisor_actor::behavior_type transfer_supervisor(supervisor_pointer self,
       c.job = job;
       c.sink = sink;
       c.promise = self->make_response_promise<transfer_outcome>();
-      c.network = job.has_action() || !host.empty();
+      c.host = store->endpoint();
+      c.network = job.has_action() || !c.host.empty();
       c.store = std::move(store);
-      c.host = std::move(host);
       start_attempt(self, job.id);
       return c.promise;
     },
