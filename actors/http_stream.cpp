@@ -97,11 +97,37 @@ void wait_for_outcome(transfer_state& state, std::unique_lock<std::mutex>& lock)
 } // namespace
 
 result<http_response> http_fetch(http_engine& engine, http_request request) {
-  auto state = std::make_shared<transfer_state>();
-  submit_to(engine, state, std::move(request));
+  std::vector<http_request> one;
+  one.push_back(std::move(request));
+  return std::move(http_fetch_all(engine, std::move(one)).front());
+}
+
+std::vector<result<http_response>> http_fetch_all(http_engine& engine,
+                                                  std::vector<http_request> requests) {
+  struct pending {
+    std::mutex mutex;
+    std::condition_variable done;
+    std::vector<std::optional<result<http_response>>> results;
+    size_t remaining = 0;
+  };
+  auto state = std::make_shared<pending>();
+  state->results.resize(requests.size());
+  state->remaining = requests.size();
+  for (size_t i = 0; i < requests.size(); ++i) {
+    engine.submit(std::move(requests[i]), [state, i](uint64_t, result<http_response> outcome) {
+      std::lock_guard<std::mutex> lock(state->mutex);
+      state->results[i] = std::move(outcome);
+      if (--state->remaining == 0)
+        state->done.notify_all();
+    });
+  }
   std::unique_lock<std::mutex> lock(state->mutex);
-  wait_for_outcome(*state, lock);
-  return std::move(*state->outcome);
+  state->done.wait(lock, [&] { return state->remaining == 0; });
+  std::vector<result<http_response>> out;
+  out.reserve(state->results.size());
+  for (auto& outcome : state->results)
+    out.push_back(std::move(*outcome));
+  return out;
 }
 
 // ---- http_body_reader ----

@@ -21,6 +21,11 @@ namespace ferry {
 /// callbacks (if any) still run on the loop thread.
 result<http_response> http_fetch(http_engine& engine, http_request request);
 
+/// Runs all `requests` at once and waits until every one has completed;
+/// the outcomes come back in request order.
+std::vector<result<http_response>> http_fetch_all(http_engine& engine,
+                                                  std::vector<http_request> requests);
+
 /// A response body pulled by the caller, with bounded memory: at most
 /// `buffer_bytes` are held; beyond that the transfer pauses until read()
 /// makes room (sink_action::pause + http_engine::resume). A piece the engine

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <condition_variable>
 #include <exception>
 #include <utility>
 
@@ -136,34 +135,6 @@ void session::succeeded(const std::optional<sent_credential>& sent) {
   credentials_->approve(credential_url_, *current_);
 }
 
-std::vector<result<http_response>> session::fetch_all(http_engine& engine,
-                                                      std::vector<http_request> requests) {
-  struct pending {
-    std::mutex mutex;
-    std::condition_variable done;
-    std::vector<std::optional<result<http_response>>> results;
-    size_t remaining = 0;
-  };
-  auto state = std::make_shared<pending>();
-  state->results.resize(requests.size());
-  state->remaining = requests.size();
-  for (size_t i = 0; i < requests.size(); ++i) {
-    engine.submit(std::move(requests[i]), [state, i](uint64_t, result<http_response> outcome) {
-      std::lock_guard<std::mutex> lock(state->mutex);
-      state->results[i] = std::move(outcome);
-      if (--state->remaining == 0)
-        state->done.notify_all();
-    });
-  }
-  std::unique_lock<std::mutex> lock(state->mutex);
-  state->done.wait(lock, [&] { return state->remaining == 0; });
-  std::vector<result<http_response>> out;
-  out.reserve(state->results.size());
-  for (auto& outcome : state->results)
-    out.push_back(std::move(*outcome));
-  return out;
-}
-
 std::vector<result<http_response>> session::send_all(std::vector<http_request> requests,
                                                      const std::vector<std::string>& whats) {
   auto http = engine();
@@ -174,7 +145,7 @@ std::vector<result<http_response>> session::send_all(std::vector<http_request> r
   std::vector<http_request> attempt = requests;
   for (size_t i = 0; i < attempt.size(); ++i)
     sent[i] = authorize(attempt[i]);
-  auto results = fetch_all(**http, std::move(attempt));
+  auto results = http_fetch_all(**http, std::move(attempt));
 
   std::vector<size_t> unauthorized;
   for (size_t i = 0; i < results.size(); ++i) {
@@ -194,7 +165,7 @@ std::vector<result<http_response>> session::send_all(std::vector<http_request> r
       sent[i] = authorize(again.back());
     }
     if (refreshed) {
-      auto retried = fetch_all(**http, std::move(again));
+      auto retried = http_fetch_all(**http, std::move(again));
       for (size_t k = 0; k < unauthorized.size(); ++k) {
         size_t i = unauthorized[k];
         results[i] = std::move(retried[k]);

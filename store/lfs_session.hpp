@@ -84,9 +84,6 @@ public:
   void succeeded(const std::optional<sent_credential>& sent);
 
 private:
-  std::vector<result<http_response>> fetch_all(http_engine& engine,
-                                               std::vector<http_request> requests);
-
   std::shared_ptr<http_engine> http_;
   std::once_flag http_once_;
   status http_failure_;
