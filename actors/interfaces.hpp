@@ -22,8 +22,9 @@ using journal_actor = caf::typed_actor<
   caf::replies_to<atom::begin, transfer_job, std::string>::with<transfer_record>,
   // Records the offset the attempt actually continues from.
   caf::reacts_to<atom::started, direction, std::string, int64_t>,
-  // Records that bytes up to the given offset are durable (the resume point).
-  caf::reacts_to<atom::commit, direction, std::string, int64_t>,
+  // Records that bytes up to the given offset are durable (the resume
+  // point), with the store's state for resuming (object_writer::resume_state).
+  caf::reacts_to<atom::commit, direction, std::string, int64_t, std::string>,
   // Records a failed attempt that will be retried; the record is queued again.
   caf::replies_to<atom::failed, direction, std::string, attempt_error>::with<bool>,
   // Ends a transfer (done or failed) and moves its record to history.

@@ -57,8 +57,12 @@ status journal_state::started(direction dir, const std::string& oid, int64_t off
   return update_active(*db, dir, oid, [&](transfer_record& r) { r.resumed_from = offset; });
 }
 
-status journal_state::commit(direction dir, const std::string& oid, int64_t committed) {
-  return update_active(*db, dir, oid, [&](transfer_record& r) { r.committed = committed; });
+status journal_state::commit(direction dir, const std::string& oid, int64_t committed,
+                             const std::string& store_state) {
+  return update_active(*db, dir, oid, [&](transfer_record& r) {
+    r.committed = committed;
+    r.store_state = store_state;
+  });
 }
 
 status journal_state::failed(direction dir, const std::string& oid, attempt_error error) {
@@ -113,8 +117,9 @@ journal_actor::behavior_type journal(journal_actor::stateful_pointer<journal_sta
     [=](atom::started, direction dir, const std::string& oid, int64_t offset) {
       check(self->state.started(dir, oid, offset), "recording the resume offset");
     },
-    [=](atom::commit, direction dir, const std::string& oid, int64_t committed) {
-      check(self->state.commit(dir, oid, committed), "recording progress");
+    [=](atom::commit, direction dir, const std::string& oid, int64_t committed,
+        const std::string& store_state) {
+      check(self->state.commit(dir, oid, committed, store_state), "recording progress");
     },
     [=](atom::failed, direction dir, const std::string& oid, attempt_error error) {
       check(self->state.failed(dir, oid, std::move(error)), "recording an attempt error");

@@ -18,8 +18,10 @@ struct journal_state {
   /// than the journal's resume point).
   status started(direction dir, const std::string& oid, int64_t offset);
 
-  /// Advances the resume point of an active record (ignored for unknown records).
-  status commit(direction dir, const std::string& oid, int64_t committed);
+  /// Advances the resume point of an active record and keeps the store's
+  /// resume state with it (ignored for unknown records).
+  status commit(direction dir, const std::string& oid, int64_t committed,
+                const std::string& store_state);
 
   /// Records an attempt error and queues the record for its next attempt.
   status failed(direction dir, const std::string& oid, attempt_error error);

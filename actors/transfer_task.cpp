@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
+#include <optional>
 #include <system_error>
 
 namespace fs = std::filesystem;
@@ -49,10 +51,11 @@ status write_full(int fd, const char* data, size_t size, const std::string& what
   return status::success();
 }
 
-/// Hashes the prefix a resumed attempt keeps and leaves the file offset at
-/// its end, where the attempt continues.
-status resume_at(int fd, int64_t length, sha256& hash, const std::string& what) {
-  if (auto st = hash_file_prefix(fd, length, hash, what); !st)
+/// Hashes the prefix a resumed attempt keeps (showing it to `also` too) and
+/// leaves the file offset at its end, where the attempt continues.
+status resume_at(int fd, int64_t length, sha256& hash, const std::string& what,
+                 const std::function<status(const char*, size_t)>& also = nullptr) {
+  if (auto st = hash_file_prefix(fd, length, hash, what, also); !st)
     return st;
   if (::lseek(fd, length, SEEK_SET) < 0)
     return from_errno(errno, "cannot seek in " + what);
@@ -80,7 +83,7 @@ public:
       path_(std::move(path)), buffer_(config.chunk_bytes) {
   }
 
-  result<int64_t> start(int64_t resume_from) override {
+  result<int64_t> start(int64_t resume_from, const std::string& resume_state) override {
     auto checked = check_upload_path(path_, config_.upload_roots);
     if (!checked)
       return checked.error();
@@ -103,15 +106,30 @@ public:
       offset_ = size_;
       return offset_;
     }
-    auto writer = store_->open_write(oid_, size_, resume_from > 0);
+    std::optional<std::string> resume;
+    if (resume_from > 0 || !resume_state.empty())
+      resume = resume_state;
+    auto writer = store_->open_write(oid_, size_, resume);
     if (!writer)
       return writer.error();
     writer_ = std::move(*writer);
     offset_ = std::min(writer_->offset(), size_);
-    if (auto st = resume_at(source_.get(), offset_, hash_, source_name_); !st)
-      return st;
+    synced_ = offset_;
+    // The store may check what it kept against the source while we hash it.
+    auto check = [this](const char* data, size_t n) { return writer_->check_resumed(data, n); };
+    if (auto st = resume_at(source_.get(), offset_, hash_, source_name_, check); !st) {
+      if (st.code() != errc::hash_mismatch)
+        return st;
+      writer_->abort();
+      discard_partial_ = true;
+      return status{errc::io_error, "the data kept from an interrupted upload of " + oid_ +
+                                      " does not match " + source_name_ +
+                                      "; starting over from byte 0: " + st.message()};
+    }
     return offset_;
   }
+
+  std::string resume_state() const override { return writer_ ? writer_->resume_state() : ""; }
 
   result<step_result> step() override {
     step_result out;
@@ -131,10 +149,14 @@ public:
       out.bytes = static_cast<int64_t>(*got);
     }
     if (unsynced_ >= config_.sync_bytes && offset_ < size_) {
-      if (auto st = writer_->sync(); !st)
-        return st;
+      auto durable = writer_->sync();
+      if (!durable)
+        return durable.error();
       unsynced_ = 0;
-      out.synced = offset_;
+      if (*durable > synced_) {
+        synced_ = *durable;
+        out.synced = synced_;
+      }
     }
     out.finished = offset_ >= size_;
     return out;
@@ -186,6 +208,8 @@ private:
   std::unique_ptr<object_writer> writer_;
   sha256 hash_;
   int64_t offset_ = 0;
+  /// The store's durable point, as its last sync() reported.
+  int64_t synced_ = 0;
   int64_t unsynced_ = 0;
 };
 
@@ -202,7 +226,7 @@ public:
     partial_name_ = "download file " + partial_.string();
   }
 
-  result<int64_t> start(int64_t resume_from) override {
+  result<int64_t> start(int64_t resume_from, const std::string& /*resume_state*/) override {
     std::error_code ec;
     fs::create_directories(config_.download_dir, ec);
     if (ec)

@@ -23,7 +23,7 @@ public:
   struct step_result {
     /// Bytes moved by this step.
     int64_t bytes = 0;
-    /// Set when this step made data durable: the new resume point.
+    /// Set when this step made more data durable: the new resume point.
     std::optional<int64_t> synced;
     /// All bytes moved; call complete().
     bool finished = false;
@@ -31,9 +31,14 @@ public:
 
   virtual ~transfer_task() = default;
 
-  /// Prepares the attempt. `resume_from` is the journal's resume point;
-  /// returns the offset the attempt actually continues from.
-  virtual result<int64_t> start(int64_t resume_from) = 0;
+  /// Prepares the attempt. `resume_from` and `resume_state` are the
+  /// journal's resume point and the store's state kept with it; returns the
+  /// offset the attempt actually continues from.
+  virtual result<int64_t> start(int64_t resume_from, const std::string& resume_state) = 0;
+
+  /// The store's state for resuming this attempt's write, for the journal
+  /// (object_writer::resume_state); empty for downloads.
+  virtual std::string resume_state() const { return {}; }
 
   /// Moves the next chunk.
   virtual result<step_result> step() = 0;

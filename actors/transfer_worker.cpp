@@ -19,7 +19,7 @@ void report(worker_pointer self, const progress_throttle::report& r) {
 void fail(worker_pointer self, const status& failure) {
   auto& st = self->state;
   if (st.task && st.task->discard_partial())
-    self->send(st.journal, atom::commit_v, st.job.dir, st.job.oid, int64_t{0});
+    self->send(st.journal, atom::commit_v, st.job.dir, st.job.oid, int64_t{0}, std::string{});
   self->quit(to_error(failure));
 }
 
@@ -32,11 +32,15 @@ void start(worker_pointer self, const transfer_record& record) {
   }
   st.task =
     make_transfer_task(*st.config, st.store, st.job.oid, st.job.dir, st.job.size, st.job.path);
-  auto offset = st.task->start(record.committed);
+  auto offset = st.task->start(record.committed, record.store_state);
   if (!offset)
     return fail(self, offset.error());
   if (*offset != record.resumed_from)
     self->send(st.journal, atom::started_v, st.job.dir, st.job.oid, *offset);
+  // A store that opened something it must find again (an S3 multipart
+  // upload) has it recorded before any byte moves.
+  if (auto state = st.task->resume_state(); state != record.store_state)
+    self->send(st.journal, atom::commit_v, st.job.dir, st.job.oid, *offset, std::move(state));
   if (*offset > 0)
     log()->info("{} {}: continuing at byte {} of {}", to_string(st.job.dir), st.job.oid, *offset,
                 st.job.size);
@@ -92,7 +96,8 @@ worker_actor::behavior_type transfer_worker(worker_pointer self, transfer_job jo
       if (!moved)
         return fail(self, moved.error());
       if (moved->synced)
-        self->send(st.journal, atom::commit_v, st.job.dir, st.job.oid, *moved->synced);
+        self->send(st.journal, atom::commit_v, st.job.dir, st.job.oid, *moved->synced,
+                   st.task->resume_state());
       if (auto r = st.progress->add(moved->bytes, self->clock().now()))
         report(self, *r);
       if (moved->finished)

@@ -14,7 +14,8 @@ void fd_guard::reset(int fd) {
   fd_ = fd;
 }
 
-status hash_file_prefix(int fd, int64_t length, sha256& hash, const std::string& what) {
+status hash_file_prefix(int fd, int64_t length, sha256& hash, const std::string& what,
+                        const std::function<status(const char*, size_t)>& also) {
   std::vector<char> buffer(1 << 20);
   int64_t done = 0;
   while (done < length) {
@@ -30,6 +31,10 @@ status hash_file_prefix(int fd, int64_t length, sha256& hash, const std::string&
       return {errc::io_error, "cannot resume: " + what + " has fewer than the " +
                                 std::to_string(length) + " bytes already transferred"};
     hash.update(buffer.data(), static_cast<size_t>(n));
+    if (also) {
+      if (auto st = also(buffer.data(), static_cast<size_t>(n)); !st)
+        return st;
+    }
     done += n;
   }
   return status::success();

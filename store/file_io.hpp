@@ -6,6 +6,7 @@
 #include "store/status.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace ferry {
@@ -28,7 +29,9 @@ private:
 /// Feeds the first `length` bytes of `fd` into `hash`: the prefix a resumed
 /// transfer keeps. Reads with pread, so the file offset is not moved.
 /// A file shorter than `length` is errc::io_error; `what` names the file in
-/// messages ("partial file /x/.y", "local file /z").
-status hash_file_prefix(int fd, int64_t length, sha256& hash, const std::string& what);
+/// messages ("partial file /x/.y", "local file /z"). `also`, when set, is
+/// shown every piece after it is hashed; its failure ends the read.
+status hash_file_prefix(int fd, int64_t length, sha256& hash, const std::string& what,
+                        const std::function<status(const char*, size_t)>& also = nullptr);
 
 } // namespace ferry

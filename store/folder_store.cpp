@@ -150,7 +150,7 @@ public:
     return status::success();
   }
 
-  status sync() override {
+  result<int64_t> sync() override {
     if (fd_ < 0)
       return finished_error();
     if (::fdatasync(fd_) != 0)
@@ -161,7 +161,7 @@ public:
         return st;
       dir_synced_ = true;
     }
-    return status::success();
+    return written_;
   }
 
   status commit() override {
@@ -353,7 +353,8 @@ result<std::unique_ptr<object_reader>> folder_store::open_read(const std::string
 }
 
 result<std::unique_ptr<object_writer>> folder_store::open_write(const std::string& oid,
-                                                                int64_t size, bool resume) {
+                                                                int64_t size,
+                                                                const std::optional<std::string>& resume) {
   if (auto st = check_oid(oid); !st.ok())
     return st;
   if (size < 0)

@@ -28,7 +28,7 @@ public:
   result<std::unique_ptr<object_reader>> open_read(const std::string& oid,
                                                    int64_t offset) override;
   result<std::unique_ptr<object_writer>> open_write(const std::string& oid, int64_t size,
-                                                    bool resume) override;
+                                                    const std::optional<std::string>& resume) override;
   status list(const std::function<bool(const object_info&)>& visit) override;
   status remove(const std::string& oid) override;
 

@@ -368,7 +368,7 @@ result<std::unique_ptr<object_reader>> lfs_store::open_read(const std::string& o
 }
 
 result<std::unique_ptr<object_writer>> lfs_store::open_write(const std::string& oid, int64_t size,
-                                                             bool /*resume*/) {
+                                                             const std::optional<std::string>&) {
   if (!protocol::is_valid_oid(oid))
     return invalid_oid(oid);
   if (size < 0)
@@ -496,7 +496,7 @@ public:
   }
 
   result<std::unique_ptr<object_writer>> open_write(const std::string& oid, int64_t size,
-                                                    bool /*resume*/) override {
+                                                    const std::optional<std::string>&) override {
     if (auto same = check_object(oid, size); !same)
       return same;
     return lfs::open_upload(http_, oid, size, action_, std::nullopt, {});

@@ -116,7 +116,7 @@ public:
   /// then requires a 2xx and, when the server gave one, a 2xx from the
   /// `verify` action.
   result<std::unique_ptr<object_writer>> open_write(const std::string& oid, int64_t size,
-                                                    bool resume) override;
+                                                    const std::optional<std::string>& resume) override;
   /// prepare(false, objects): one batch request per 100 objects.
   status expect_reads(const std::vector<object_info>& objects) override;
   /// LFS servers have no listing: errc::invalid_request explaining that.

@@ -421,7 +421,7 @@ public:
   skipping_writer(const std::string& oid, int64_t size) : written_(oid, size) {}
   int64_t offset() const override { return 0; }
   status write(const char* data, size_t size) override { return written_.add(data, size); }
-  status sync() override { return status::success(); }
+  result<int64_t> sync() override { return int64_t{0}; }
   status commit() override { return written_.verify(); }
   void abort() override {}
 
@@ -470,8 +470,8 @@ public:
     return status::success();
   }
 
-  // Basic uploads cannot resume, so there is nothing to make durable.
-  status sync() override { return status::success(); }
+  // Basic uploads cannot resume, so nothing is ever durable before commit().
+  result<int64_t> sync() override { return int64_t{0}; }
 
   status commit() override {
     if (auto checked = written_.verify(); !checked) {

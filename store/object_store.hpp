@@ -45,9 +45,23 @@ public:
   /// Appends bytes at the current end.
   virtual status write(const char* data, size_t size) = 0;
 
-  /// Makes everything written so far durable. After success, a later
-  /// open_write(oid, size, resume = true) may continue from here.
-  virtual status sync() = 0;
+  /// Makes written bytes durable as far as the store can now and returns the
+  /// point up to which they are: everything written for a store that syncs
+  /// at once, less while writes are still in flight (the parts of an S3
+  /// multipart upload), 0 for a store that cannot resume. A later
+  /// open_write(oid, size, resume_state()) continues from that point or later.
+  virtual result<int64_t> sync() = 0;
+
+  /// What a later open_write needs to continue this write, for the journal
+  /// to keep with the resume point (an S3 multipart upload's id and its
+  /// completed parts). Empty for stores that find partial data by oid alone.
+  virtual std::string resume_state() const { return {}; }
+
+  /// When a write resumes, the caller shows the writer the bytes below
+  /// offset() again, in order, before writing on, so a store that recorded
+  /// checksums of what it holds can compare them with the source. A mismatch
+  /// is errc::hash_mismatch: the caller aborts and starts over from byte 0.
+  virtual status check_resumed(const char* data, size_t size);
 
   /// Verifies that everything written (including any resumed prefix) has
   /// exactly the declared size and hashes to the oid, then publishes the
@@ -91,11 +105,13 @@ public:
   virtual result<std::unique_ptr<object_reader>> open_read(const std::string& oid,
                                                            int64_t offset) = 0;
 
-  /// Starts writing an object of `size` bytes. With `resume`, durable partial
-  /// data from an earlier interrupted write is kept and offset() tells where
-  /// to continue; without it any partial data is discarded.
-  virtual result<std::unique_ptr<object_writer>> open_write(const std::string& oid,
-                                                            int64_t size, bool resume) = 0;
+  /// Starts writing an object of `size` bytes. With a `resume` state (the
+  /// last resume_state() of an interrupted writer for this object, empty for
+  /// stores that report none), durable partial data is kept and offset()
+  /// tells where to continue; with std::nullopt any partial data is
+  /// discarded.
+  virtual result<std::unique_ptr<object_writer>>
+  open_write(const std::string& oid, int64_t size, const std::optional<std::string>& resume) = 0;
 
   /// Announces objects about to be read, with their sizes, so a store that
   /// must name an object's size when it asks a server for it (an LFS server)

@@ -145,6 +145,8 @@ std::string encode(const transfer_record& record) {
     {"finished_ms", record.finished_ms},
     {"errors", std::move(errors)},
   };
+  if (!record.store_state.empty())
+    out["store_state"] = record.store_state;
   // Messages and paths may hold invalid UTF-8 (OS errors, odd file names);
   // replacing it with U+FFFD keeps dump() from throwing.
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -180,6 +182,7 @@ result<transfer_record> decode_record(const std::string& bytes) {
   record.resumed_from = fields.count("resumed_from", false);
   record.backend = fields.text("backend");
   record.path = fields.text("path", false);
+  record.store_state = fields.text("store_state", false);
   record.created_ms = fields.count("created_ms");
   record.updated_ms = fields.count("updated_ms");
   record.finished_ms = fields.count("finished_ms");

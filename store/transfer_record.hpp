@@ -45,6 +45,9 @@ struct transfer_record {
   std::string backend;
   /// Local file: the upload's source or the download's destination.
   std::string path;
+  /// What the store needs to resume the write (object_writer::resume_state(),
+  /// an S3 multipart upload's id and parts); empty for most stores.
+  std::string store_state;
   int64_t created_ms = 0;
   int64_t updated_ms = 0;
   int64_t finished_ms = 0;
@@ -62,6 +65,7 @@ struct transfer_record {
 ///  "state":"queued"|"in_flight"|"done"|"failed","committed":..,"attempts":..,
 ///  "resumed_from":..,"backend":..,"path":..,"created_ms":..,"updated_ms":..,
 ///  "finished_ms":..,"errors":[{"at_ms":..,"code":..,"message":..}]}
+/// plus "store_state":".." at the end when it is not empty.
 /// `ferry status --json` prints records in this same shape.
 std::string encode(const transfer_record& record);
 

@@ -131,7 +131,7 @@ struct engine_fixture : deterministic_system {
   transfer_job stored_download_job(uint64_t id, const std::string& bytes) {
     auto oid = sha256::of(bytes.data(), bytes.size());
     auto size = static_cast<int64_t>(bytes.size());
-    auto writer = folder->open_write(oid, size, false);
+    auto writer = folder->open_write(oid, size, std::nullopt);
     REQUIRE(writer);
     REQUIRE((*writer)->write(bytes.data(), bytes.size()).ok());
     REQUIRE((*writer)->commit().ok());

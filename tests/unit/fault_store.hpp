@@ -44,7 +44,7 @@ public:
       std::move(*reader), budget, failure("injected read failure"), corrupt)};
   }
   result<std::unique_ptr<object_writer>> open_write(const std::string& oid, int64_t size,
-                                                    bool resume) override {
+                                                    const std::optional<std::string>& resume) override {
     opened += 1;
     auto writer = inner_->open_write(oid, size, resume);
     if (!writer || failing_streams_ <= 0)
@@ -114,7 +114,11 @@ private:
       budget_ -= static_cast<int64_t>(size);
       return inner_->write(data, size);
     }
-    status sync() override { return inner_->sync(); }
+    result<int64_t> sync() override { return inner_->sync(); }
+    std::string resume_state() const override { return inner_->resume_state(); }
+    status check_resumed(const char* data, size_t size) override {
+      return inner_->check_resumed(data, size);
+    }
     status commit() override { return inner_->commit(); }
     void abort() override { inner_->abort(); }
 

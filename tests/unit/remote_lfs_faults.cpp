@@ -242,7 +242,7 @@ TEST_CASE("per-object batch errors keep the server's message", "[lfs_faults]") {
   REQUIRE_FALSE(stat_invalid.ok());
   CHECK(stat_invalid.error().code() == errc::invalid_request);
   CHECK_THAT(stat_invalid.error().message(), Catch::Contains("injected fault: object error 422"));
-  auto write_invalid = store->open_write(invalid, 10, false);
+  auto write_invalid = store->open_write(invalid, 10, std::nullopt);
   REQUIRE_FALSE(write_invalid.ok());
   CHECK(write_invalid.error().code() == errc::invalid_request);
 }
@@ -275,7 +275,7 @@ TEST_CASE("bytes that do not match the oid never complete an upload", "[lfs_faul
   std::string tampered = content;
   tampered[5000] ^= 0x01;
   CHECK(put_object(*store, tampered, oid).code() == errc::hash_mismatch);
-  auto short_writer = store->open_write(oid, static_cast<int64_t>(content.size()), false);
+  auto short_writer = store->open_write(oid, static_cast<int64_t>(content.size()), std::nullopt);
   REQUIRE(short_writer.ok());
   REQUIRE((*short_writer)->write(content.data(), content.size() - 1).ok());
   CHECK((*short_writer)->commit().code() == errc::size_mismatch);

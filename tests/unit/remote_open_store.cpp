@@ -23,7 +23,7 @@ namespace {
 fs::path put_probe(ferry::object_store& store) {
   const std::string content = "probe";
   std::string oid = ferry::sha256::of(content.data(), content.size());
-  auto writer = store.open_write(oid, static_cast<int64_t>(content.size()), false);
+  auto writer = store.open_write(oid, static_cast<int64_t>(content.size()), std::nullopt);
   REQUIRE(writer.ok());
   REQUIRE((*writer)->write(content.data(), content.size()).ok());
   REQUIRE((*writer)->commit().ok());

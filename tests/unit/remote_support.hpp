@@ -43,7 +43,7 @@ inline object_info info_of(const std::string& content) {
 /// Writes `content` through open_write in uneven pieces, then commits.
 inline status put_object(object_store& store, const std::string& content,
                          const std::string& oid) {
-  auto writer = store.open_write(oid, static_cast<int64_t>(content.size()), false);
+  auto writer = store.open_write(oid, static_cast<int64_t>(content.size()), std::nullopt);
   if (!writer)
     return writer.error();
   size_t done = 0;

@@ -52,7 +52,7 @@ std::unique_ptr<folder_store> open_store_at(const fs::path& root) {
 
 std::unique_ptr<ferry::object_writer> open_writer(folder_store& store, const std::string& oid,
                                                   int64_t size, bool resume) {
-  auto writer = store.open_write(oid, size, resume);
+  auto writer = store.open_write(oid, size, resume ? std::optional<std::string>{""} : std::nullopt);
   INFO(writer.error().to_string());
   REQUIRE(writer.ok());
   return std::move(writer).value();
@@ -396,9 +396,9 @@ TEST_CASE("a second writer of one oid is refused while the first is alive", "[fo
   auto first = open_writer(*store, oid, size, false);
   write_chunks(*first, content.substr(0, half), 10000);
 
-  check_busy(other->open_write(oid, size, false), *other, oid);
-  check_busy(other->open_write(oid, size, true), *other, oid);
-  check_busy(store->open_write(oid, size, false), *store, oid);
+  check_busy(other->open_write(oid, size, std::nullopt), *other, oid);
+  check_busy(other->open_write(oid, size, std::string{}), *other, oid);
+  check_busy(store->open_write(oid, size, std::nullopt), *store, oid);
   // The refused opens neither truncated nor touched the first writer's bytes.
   CHECK(read_file(store->partial_path(oid)) == content.substr(0, half));
 
@@ -450,7 +450,7 @@ TEST_CASE("a writer in another process keeps the oid until it dies", "[folder]")
     char report = 'F';
     auto child_store = folder_store::open(dir.path);
     if (child_store.ok()) {
-      auto writer = (*child_store)->open_write(oid, size, false);
+      auto writer = (*child_store)->open_write(oid, size, std::nullopt);
       if (writer.ok() && (*writer)->write(content.data(), half).ok() && (*writer)->sync().ok())
         report = 'R';
       if (::write(ready.write_end(), &report, 1) != 1)
@@ -472,8 +472,8 @@ TEST_CASE("a writer in another process keeps the oid until it dies", "[folder]")
   REQUIRE(n == 1);
   REQUIRE(report == 'R');
 
-  check_busy(store->open_write(oid, size, true), *store, oid);
-  check_busy(store->open_write(oid, size, false), *store, oid);
+  check_busy(store->open_write(oid, size, std::string{}), *store, oid);
+  check_busy(store->open_write(oid, size, std::nullopt), *store, oid);
   CHECK(read_file(store->partial_path(oid)) == content.substr(0, half));
 
   // The child dies mid-upload, as a crashed process would.
@@ -574,11 +574,11 @@ TEST_CASE("hostile oids are rejected everywhere", "[folder]") {
 
   CHECK(store->stat(bad).error().code() == errc::invalid_request);
   CHECK(store->open_read(bad, 0).error().code() == errc::invalid_request);
-  auto writer = store->open_write(bad, 1, false);
+  auto writer = store->open_write(bad, 1, std::nullopt);
   REQUIRE_FALSE(writer.ok());
   CHECK(writer.error().code() == errc::invalid_request);
   CHECK_FALSE(writer.error().message().empty());
-  CHECK(store->open_write(bad, 1, true).error().code() == errc::invalid_request);
+  CHECK(store->open_write(bad, 1, std::string{}).error().code() == errc::invalid_request);
   CHECK(store->remove(bad).code() == errc::invalid_request);
   CHECK(store->object_path(bad).empty());
   CHECK(store->partial_path(bad).empty());
@@ -685,7 +685,7 @@ TEST_CASE("file system failures are reported with the path", "[folder]") {
 
   SECTION("a file where the object directory should be") {
     std::ofstream(dir.path / oid.substr(0, 2)) << "in the way";
-    auto writer = store->open_write(oid, 64, false);
+    auto writer = store->open_write(oid, 64, std::nullopt);
     REQUIRE_FALSE(writer.ok());
     CHECK(writer.error().code() == errc::io_error);
     CHECK_THAT(writer.error().message(), Catch::Contains(dir.path.string()));
@@ -699,7 +699,7 @@ TEST_CASE("file system failures are reported with the path", "[folder]") {
       SUCCEED("running as root, which ignores permissions; covered by the section above");
     else {
       REQUIRE(::chmod(dir.path.c_str(), 0555) == 0);
-      auto writer = store->open_write(oid, 64, false);
+      auto writer = store->open_write(oid, 64, std::nullopt);
       REQUIRE(::chmod(dir.path.c_str(), 0755) == 0);
       REQUIRE_FALSE(writer.ok());
       CHECK(writer.error().code() == errc::permission_denied);

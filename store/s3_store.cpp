@@ -1,0 +1,1 @@
+#include "store/s3_store.hpp"
