@@ -64,6 +64,24 @@ int refuse_all(const std::string& reason) {
 
 } // namespace
 
+store_context store_context_for(const config::settings& settings,
+                                std::shared_ptr<http_engine> http, std::filesystem::path cwd) {
+  store_context context;
+  context.http = std::move(http);
+  context.lfs.max_retry_wait = settings.max_retry_wait;
+  context.lfs.parallel_streams = settings.parallel_streams;
+  context.lfs.parallel_threshold = settings.parallel_threshold;
+  context.s3.max_retry_wait = settings.max_retry_wait;
+  context.s3.parallel_streams = settings.parallel_streams;
+  context.s3.parallel_threshold = settings.parallel_threshold;
+  context.s3.multipart_threshold = settings.s3_multipart_threshold;
+  context.s3.part_bytes = settings.s3_part_size;
+  context.s3.upload_concurrency = settings.s3_upload_concurrency;
+  context.cwd = std::move(cwd);
+  context.notice = [](const std::string& text) { log()->info("{}", text); };
+  return context;
+}
+
 int run_agent_command(const flag_map& flags) {
   auto repo = config::discover_repo();
   std::filesystem::path lfs_dir = repo ? repo->lfs_dir : std::filesystem::path{};
@@ -89,16 +107,10 @@ int run_agent_command(const flag_map& flags) {
   }
   // Without a store, ferry serves only requests that carry an LFS server's
   // action (non-standalone mode); the coordinator explains the rest.
-  lfs_store_options lfs_options;
-  lfs_options.max_retry_wait = settings->max_retry_wait;
-  lfs_options.parallel_streams = settings->parallel_streams;
-  lfs_options.parallel_threshold = settings->parallel_threshold;
+  store_context context =
+      store_context_for(*settings, http, repo->top_level.empty() ? repo->git_dir : repo->top_level);
   std::shared_ptr<object_store> store;
   if (!settings->store_url.empty()) {
-    store_context context;
-    context.http = http;
-    context.lfs = lfs_options;
-    context.cwd = repo->top_level.empty() ? repo->git_dir : repo->top_level;
     auto opened = open_store(settings->store_url, context);
     if (!opened)
       return refuse_all("ferry: " + opened.error().message());
@@ -132,7 +144,7 @@ int run_agent_command(const flag_map& flags) {
   engine.max_attempts = settings->max_attempts;
   engine.backoff_base = settings->backoff_base;
   engine.backoff_max = settings->backoff_max;
-  engine.lfs = lfs_options;
+  engine.lfs = context.lfs;
   engine.max_requests_per_second = settings->max_requests_per_second;
   engine.max_bytes_per_second = static_cast<double>(settings->max_bytes_per_second);
   engine.seed = std::random_device{}();

@@ -1,6 +1,12 @@
 #pragma once
 
+#include "actors/http_engine.hpp"
+#include "config/settings.hpp"
+#include "store/open_store.hpp"
+
+#include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 
 namespace ferry::cli {
@@ -23,5 +29,15 @@ int run_uninstall(bool global);
 
 /// `ferry status`: in-flight transfers, failures and recent history.
 int run_status(const flag_map& flags, bool json, size_t limit);
+
+/// `ferry cleanup`: aborts the multipart uploads under the S3 store's prefix
+/// that started more than `older_than` ago ("24h", "90m"); with `dry_run`
+/// only lists them.
+int run_cleanup(const flag_map& flags, const std::string& older_than, bool dry_run);
+
+/// What opening the configured store needs, from the settings: `http` is
+/// the engine network stores share, `cwd` where `git credential` runs.
+store_context store_context_for(const config::settings& settings,
+                                std::shared_ptr<http_engine> http, std::filesystem::path cwd);
 
 } // namespace ferry::cli

@@ -2,6 +2,7 @@
 
 #include "config/git_config.hpp"
 #include "store/open_store.hpp"
+#include "store/s3_url.hpp"
 
 #include <array>
 #include <filesystem>
@@ -101,8 +102,15 @@ int run_install(const std::string& store_url, bool server_offered, bool global) 
   }
   // Opening the store validates the URL and creates the folder, so a typo
   // shows up now rather than on the first push.
-  auto store = open_store(store_url);
-  if (!store) {
+  std::string shown_store;
+  if (auto store = open_store(store_url); store) {
+    shown_store = (*store)->describe();
+  } else if (auto bucket = s3::parse_s3_url(store_url); bucket) {
+    // A valid S3 URL whose keys only the pushing environment has (CI
+    // secrets, say) is still worth installing.
+    shown_store = bucket->describe();
+    std::cerr << "ferry install: warning: " << store.error().message() << "\n";
+  } else {
     std::cerr << "ferry install: " << store.error().message() << "\n";
     return 2;
   }
@@ -118,7 +126,7 @@ int run_install(const std::string& store_url, bool server_offered, bool global) 
   if (!write_entries(entries, global))
     return 1;
   std::cout << "ferry is now the git-lfs transfer agent (" << scope(global) << ").\n"
-            << "  store: " << (*store)->describe() << "\n"
+            << "  store: " << shown_store << "\n"
             << "  agent: " << entries[1].second << " agent\n"
             << "git lfs push / pull move objects through ferry; 'ferry status' shows transfers.\n";
   return 0;

@@ -48,8 +48,9 @@ int main(int argc, char** argv) {
     "install", "Configure git-lfs in this repository (or --global) to move objects through ferry.");
   auto* store_option = install->add_option(
     "--store", store_url,
-    "Where objects live: file:///absolute/path (a folder, created if missing); ferry becomes "
-    "the standalone agent and git-lfs contacts no LFS server");
+    "Where objects live: file:///absolute/path (a folder, created if missing), "
+    "s3://bucket/prefix?endpoint=...&region=... (docs/s3.md), lfs+https://host/path or a git "
+    "remote URL (an LFS server); ferry becomes the standalone agent");
   install
     ->add_flag("--server-offered", server_offered,
                "Instead of --store: register ferry as the 'ferry' transfer that LFS servers may "
@@ -68,6 +69,15 @@ int main(int argc, char** argv) {
   status->add_option("--limit", limit, "How many finished transfers to show (default 20)");
   add_setting_flag(status, flags, "journal", "Journal directory (default: <git-dir>/lfs/ferry)");
 
+  std::string older_than = "24h";
+  bool dry_run = false;
+  auto* cleanup = app.add_subcommand(
+    "cleanup", "Abort multipart uploads left in an S3 store that nothing will resume.");
+  cleanup->add_option("--older-than", older_than,
+                      "Only uploads started longer ago than this (default 24h; ms, s, m, h)");
+  cleanup->add_flag("--dry-run", dry_run, "List them without aborting anything");
+  add_setting_flag(cleanup, flags, "store", "Store URL (overrides ferry.store / FERRY_STORE)");
+
   CLI11_PARSE(app, argc, argv);
   if (app.get_subcommands().empty()) {
     std::cerr << app.help();
@@ -80,5 +90,7 @@ int main(int argc, char** argv) {
     return ferry::cli::run_install(store_url, server_offered, global);
   if (uninstall->parsed())
     return ferry::cli::run_uninstall(global);
+  if (cleanup->parsed())
+    return ferry::cli::run_cleanup(flags, older_than, dry_run);
   return ferry::cli::run_status(flags, json, limit);
 }

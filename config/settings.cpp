@@ -38,14 +38,20 @@ constexpr key_names parallel_streams_key{"ferry.parallelStreams", "FERRY_PARALLE
 constexpr key_names parallel_threshold_key{"ferry.parallelThreshold", "FERRY_PARALLEL_THRESHOLD",
                                            nullptr};
 constexpr key_names stall_timeout_key{"ferry.stallTimeout", "FERRY_STALL_TIMEOUT", nullptr};
+constexpr key_names s3_multipart_threshold_key{"ferry.s3.multipartThreshold",
+                                               "FERRY_S3_MULTIPART_THRESHOLD", nullptr};
+constexpr key_names s3_part_size_key{"ferry.s3.partSize", "FERRY_S3_PART_SIZE", nullptr};
+constexpr key_names s3_upload_concurrency_key{"ferry.s3.uploadConcurrency",
+                                              "FERRY_S3_UPLOAD_CONCURRENCY", nullptr};
 constexpr key_names history_key{"ferry.history", "FERRY_HISTORY", nullptr};
 constexpr key_names log_level_key{"ferry.logLevel", "FERRY_LOG_LEVEL", "log-level"};
 constexpr key_names log_file_key{"ferry.logFile", "FERRY_LOG_FILE", "log-file"};
 
-constexpr std::array<const key_names*, 14> all_keys = {
+constexpr std::array<const key_names*, 17> all_keys = {
   &store_key,         &journal_key,          &max_attempts_key,  &backoff_base_key,
   &backoff_max_key,   &max_retry_wait_key,   &max_requests_key,  &max_bytes_key,
-  &parallel_streams_key, &parallel_threshold_key, &stall_timeout_key, &history_key,
+  &parallel_streams_key, &parallel_threshold_key, &stall_timeout_key,
+  &s3_multipart_threshold_key, &s3_part_size_key, &s3_upload_concurrency_key, &history_key,
   &log_level_key,     &log_file_key,
 };
 
@@ -100,7 +106,7 @@ result<milliseconds> duration_of(const std::string& text) {
     ++digits;
   if (digits == 0)
     return status{errc::config_error,
-                  "expected a whole number followed by ms, s or m (e.g. 250ms, 10s, 2m)"};
+                  "expected a whole number followed by ms, s, m or h (e.g. 250ms, 10s, 2m)"};
 
   std::string unit = text.substr(digits);
   int64_t scale = 0;
@@ -110,11 +116,13 @@ result<milliseconds> duration_of(const std::string& text) {
     scale = 1000;
   else if (unit == "m")
     scale = 60'000;
+  else if (unit == "h")
+    scale = 3'600'000;
   else if (unit[0] == '.' || unit[0] == ',')
     return status{errc::config_error,
                   "fractions are not supported; use a smaller unit (e.g. 1500ms)"};
   else
-    return status{errc::config_error, "unknown unit '" + unit + "'; use ms, s or m"};
+    return status{errc::config_error, "unknown unit '" + unit + "'; use ms, s, m or h"};
 
   auto count = parse_unsigned(text.substr(0, digits));
   constexpr auto limit = static_cast<uint64_t>(std::numeric_limits<milliseconds::rep>::max());
@@ -341,6 +349,28 @@ result<settings> resolve(const sources& input, const std::filesystem::path& lfs_
     if (!timeout)
       return timeout.error();
     out.stall_timeout = *timeout;
+  }
+
+  // S3 refuses parts under 5 MiB (except the last) and more than 10,000.
+  if (auto value = lookup(input, s3_multipart_threshold_key)) {
+    auto threshold = size_in_range(*value, 5 * mebibyte, "5MiB", tebibyte, "1TiB", "32MiB");
+    if (!threshold)
+      return threshold.error();
+    out.s3_multipart_threshold = *threshold;
+  }
+
+  if (auto value = lookup(input, s3_part_size_key)) {
+    auto part = size_in_range(*value, 5 * mebibyte, "5MiB", 5 * (tebibyte >> 10), "5GiB", "8MiB");
+    if (!part)
+      return part.error();
+    out.s3_part_size = *part;
+  }
+
+  if (auto value = lookup(input, s3_upload_concurrency_key)) {
+    auto number = parse_unsigned(value->text);
+    if (!number || *number < 1 || *number > 64)
+      return invalid(*value, "expected an integer from 1 to 64");
+    out.s3_upload_concurrency = static_cast<int>(*number);
   }
 
   if (auto value = lookup(input, history_key)) {

@@ -27,6 +27,9 @@ namespace ferry::config {
 /// | ferry.parallelStreams      | FERRY_PARALLEL_STREAMS        |                | 4             |
 /// | ferry.parallelThreshold    | FERRY_PARALLEL_THRESHOLD      |                | 32MiB         |
 /// | ferry.stallTimeout         | FERRY_STALL_TIMEOUT           |                | 30s           |
+/// | ferry.s3.multipartThreshold| FERRY_S3_MULTIPART_THRESHOLD  |                | 32MiB         |
+/// | ferry.s3.partSize          | FERRY_S3_PART_SIZE            |                | 8MiB          |
+/// | ferry.s3.uploadConcurrency | FERRY_S3_UPLOAD_CONCURRENCY   |                | 4             |
 /// | ferry.history              | FERRY_HISTORY                 |                | 1000          |
 /// | ferry.logLevel             | FERRY_LOG_LEVEL               | --log-level    | info          |
 /// | ferry.logFile              | FERRY_LOG_FILE                | --log-file     | (see below)   |
@@ -35,7 +38,7 @@ namespace ferry::config {
 /// `<journal>/ferry.log`.
 ///
 /// Precedence, highest first: flag, environment, git config, default.
-/// Durations accept `ms`, `s`, `m` suffixes ("250ms", "10s", "2m"); a bare
+/// Durations accept `ms`, `s`, `m`, `h` suffixes ("250ms", "10s", "2m"); a bare
 /// number means milliseconds. Sizes accept a unit: `KiB`, `MiB`, `GiB`,
 /// `TiB` or `K`, `M`, `G`, `T` (powers of 1024), `KB`, `MB`, `GB`, `TB`
 /// (powers of 1000), `B` or none (bytes); units ignore case.
@@ -59,6 +62,11 @@ struct settings {
   int64_t parallel_threshold = int64_t{32} << 20;
   /// An HTTP transfer that moves (almost) nothing for this long has stalled.
   std::chrono::seconds stall_timeout{30};
+  /// S3 uploads of at least s3_multipart_threshold bytes go up in parts of
+  /// s3_part_size, s3_upload_concurrency of them at once per object.
+  int64_t s3_multipart_threshold = int64_t{32} << 20;
+  int64_t s3_part_size = int64_t{8} << 20;
+  int s3_upload_concurrency = 4;
   size_t history_limit = 1000;
   std::string log_level = "info";
   std::filesystem::path log_file;
@@ -82,7 +90,7 @@ struct sources {
 /// A missing store is not an error here (status and uninstall do not need one).
 result<settings> resolve(const sources& input, const std::filesystem::path& lfs_dir);
 
-/// Parses "250ms", "10s", "2m" or a bare millisecond count.
+/// Parses "250ms", "10s", "2m", "24h" or a bare millisecond count.
 result<std::chrono::milliseconds> parse_duration(const std::string& text);
 
 /// Parses a byte count with an optional unit ("10MiB", "10MB", "10M",

@@ -4,6 +4,7 @@
 #include <limits>
 #include <utility>
 
+#include "protocol/batch_api.hpp"
 #include "protocol/parsing.hpp"
 
 namespace ferry::protocol {
@@ -722,6 +723,45 @@ result<s3_list_parts_result> decode_list_parts(std::string_view body) {
     part.size = entry.integer("Size", true, 0, std::numeric_limits<int64_t>::max()).value_or(0);
     if (!entry.error().ok()) return entry.error();
     list.parts.push_back(std::move(part));
+  }
+  return list;
+}
+
+result<s3_list_multipart_uploads_result> decode_list_multipart_uploads(std::string_view body) {
+  auto root = parse_root(body, "ListMultipartUploadsResult");
+  if (!root) return root.error();
+  field_reader fields{*root, "ListMultipartUploadsResult"};
+  s3_list_multipart_uploads_result list;
+  list.is_truncated = fields.boolean("IsTruncated");
+  if (fields.has("NextKeyMarker")) list.next_key_marker = fields.text("NextKeyMarker", true);
+  if (fields.has("NextUploadIdMarker")) {
+    list.next_upload_id_marker = fields.text("NextUploadIdMarker", true);
+  }
+  // Without a key marker the next page would start over at the first key.
+  if (fields.error().ok() && list.is_truncated &&
+      (!list.next_key_marker || list.next_key_marker->empty())) {
+    fields.fail("NextKeyMarker", "is missing although IsTruncated is true");
+  }
+  if (!fields.error().ok()) return fields.error();
+  for (const auto& child : root->children) {
+    if (child.name != "Upload") continue;
+    field_reader entry{child, indexed("ListMultipartUploadsResult", "Upload", list.uploads.size())};
+    s3_multipart_upload_entry upload;
+    upload.key = entry.text("Key", true);
+    upload.upload_id = std::string{trim_xml_space(entry.text("UploadId", true))};
+    const std::string initiated = entry.text("Initiated", true);
+    if (entry.error().ok() && upload.key.empty()) entry.fail("Key", "is empty");
+    if (entry.error().ok() && upload.upload_id.empty()) entry.fail("UploadId", "is empty");
+    if (entry.error().ok()) {
+      const auto when = parse_rfc3339(trim_xml_space(initiated));
+      if (when) {
+        upload.initiated = *when;
+      } else {
+        entry.fail("Initiated", quoted(initiated) + " is not an RFC 3339 date-time");
+      }
+    }
+    if (!entry.error().ok()) return entry.error();
+    list.uploads.push_back(std::move(upload));
   }
   return list;
 }

@@ -6,6 +6,7 @@
 // Pure functions: no I/O, nothing throws. Malformed input is reported as
 // errc::invalid_request with a message naming what is wrong and where.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -156,6 +157,31 @@ struct s3_list_parts_result {
 /// Decodes a ListParts body. Each Part needs PartNumber (1..10000), ETag and
 /// a non-negative Size; a truncated page needs NextPartNumberMarker.
 result<s3_list_parts_result> decode_list_parts(std::string_view body);
+
+/// One multipart upload in progress, from a ListMultipartUploads page.
+struct s3_multipart_upload_entry {
+  std::string key;
+  /// Never empty.
+  std::string upload_id;
+  /// When the upload was started (the server's Initiated).
+  std::chrono::system_clock::time_point initiated;
+};
+
+/// A ListMultipartUploads response (`<ListMultipartUploadsResult>`).
+struct s3_list_multipart_uploads_result {
+  bool is_truncated = false;
+  /// Present whenever is_truncated is; pass it as key-marker.
+  std::optional<std::string> next_key_marker;
+  /// Pass it as upload-id-marker when present.
+  std::optional<std::string> next_upload_id_marker;
+  std::vector<s3_multipart_upload_entry> uploads;
+};
+
+/// Decodes a ListMultipartUploads body. Each Upload needs a non-empty Key
+/// and UploadId and an Initiated date-time (RFC 3339, as S3 sends
+/// "2026-11-22T03:58:32.462Z"); a truncated page needs NextKeyMarker. Unknown
+/// elements (Initiator, Owner, StorageClass, CommonPrefixes) are ignored.
+result<s3_list_multipart_uploads_result> decode_list_multipart_uploads(std::string_view body);
 
 /// An S3 error response (`<Error>`). Unknown elements (HostId, BucketName,
 /// radosgw's extras) are ignored.

@@ -3,16 +3,10 @@
 #include "actors/http_classify.hpp"
 #include "actors/retry_policy.hpp"
 #include "protocol/batch_api.hpp"
-#include "protocol/http_range.hpp"
 #include "store/sha256.hpp"
 
 #include <nlohmann/json.hpp>
 
-#include <algorithm>
-#include <condition_variable>
-#include <cstring>
-#include <deque>
-#include <mutex>
 #include <utility>
 
 namespace ferry {
@@ -47,339 +41,60 @@ namespace lfs {
 
 namespace {
 
-/// Bytes a streamed download may hold before it pauses the transfer.
-constexpr size_t stream_buffer_bytes = 4 << 20;
-
-/// True when a Content-Range header says exactly bytes first..last of an
-/// object of `size` bytes.
-bool exact_range(const std::string* header, int64_t first, int64_t last, int64_t size) {
-  if (header == nullptr)
-    return false;
-  auto range = protocol::parse_content_range(*header);
-  return range && range->first == first && range->last == last && range->complete_length &&
-         *range->complete_length == size;
-}
-
-/// Checks that a 206 answers exactly bytes first..last of an object of
-/// `size` bytes; misaligned bytes must never be appended to a download.
-status check_content_range(const std::string& what, const std::string* header, int64_t first,
-                           int64_t last, int64_t size) {
-  if (exact_range(header, first, last, size))
-    return status::success();
-  std::string expected = "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" +
-                         std::to_string(size);
-  std::string got = header == nullptr ? "no Content-Range" : "Content-Range '" + *header + "'";
-  return {errc::unavailable, what + ": the server answered 206 with " + got + " where '" +
-                               expected + "' was asked for; its bytes were not used"};
-}
-
 /// Adds a header unless the action's headers already set it.
 void add_default_header(http_request& request, const std::string& name, std::string value) {
   if (!has_header(request, name))
     request.headers.emplace_back(name, std::move(value));
 }
 
-http_request get_request(const lfs_action& action) {
-  http_request request;
-  request.method = "GET";
-  request.url = action.href;
-  add_action_headers(request, action);
-  return request;
-}
-
-/// One GET from `offset` to the end, read through a bounded buffer.
-class stream_reader final : public object_reader {
+/// The credentials one GET carried, refreshed through the session after a 401.
+class session_credentials final : public download_credentials {
 public:
-  static result<std::unique_ptr<object_reader>> open(std::shared_ptr<session> http,
-                                                     const std::string& oid, int64_t size,
-                                                     const lfs_action& action, int64_t offset) {
-    std::unique_ptr<stream_reader> reader{new stream_reader(http, oid, size, offset)};
-    if (offset >= size)
-      return std::unique_ptr<object_reader>(std::move(reader));
-    if (auto opened = reader->start(action); !opened)
-      return opened;
-    return std::unique_ptr<object_reader>(std::move(reader));
+  session_credentials(std::shared_ptr<session> http, std::optional<sent_credential> sent)
+    : http_(std::move(http)), sent_(std::move(sent)) {}
+
+  status refused(const std::string& what, const http_response& response, bool retried) override {
+    if (retried)
+      return http_->denied(sent_, what, response);
+    return http_->refresh(sent_, what);
   }
 
-  int64_t size() const override { return size_; }
-
-  result<size_t> read(char* buffer, size_t capacity) override {
-    if (capacity == 0)
-      return size_t{0};
-    while (skip_ > 0) {
-      auto got = pull(buffer, static_cast<size_t>(std::min<int64_t>(skip_, capacity)));
-      if (!got)
-        return got;
-      skip_ -= static_cast<int64_t>(*got);
-    }
-    if (position_ >= size_)
-      return size_t{0};
-    auto got = pull(buffer, static_cast<size_t>(std::min<int64_t>(size_ - position_, capacity)));
-    if (!got)
-      return got;
-    position_ += static_cast<int64_t>(*got);
-    // The caller stops at the size, so a body that runs long must be noticed now.
-    if (position_ == size_) {
-      if (auto ended = expect_end(); !ended)
-        return ended;
-    }
-    return got;
-  }
+  void accepted() override { http_->succeeded(sent_); }
 
 private:
-  stream_reader(std::shared_ptr<session> http, const std::string& oid, int64_t size,
-                int64_t offset)
-    : http_(std::move(http)), what_("download of " + oid), size_(size), position_(offset) {}
-
-  status start(const lfs_action& action) {
-    http_request request = get_request(action);
-    bool ranged = position_ > 0;
-    if (ranged)
-      request.headers.emplace_back("Range", protocol::range_header(position_, std::nullopt));
-    auto opened = http_->open(request, what_, stream_buffer_bytes);
-    if (!opened)
-      return opened.error();
-    body_ = std::move(*opened);
-    if (ranged && body_->status() == 416) {
-      // The server cannot serve the range: take the whole object and skip.
-      body_.reset();
-      auto full = http_->open(get_request(action), what_, stream_buffer_bytes);
-      if (!full)
-        return full.error();
-      body_ = std::move(*full);
-      ranged = false;
-    }
-    long code = body_->status();
-    if (!is_success(code))
-      return lfs_http_failure(what_, failed_response(*body_), http_->max_retry_wait());
-    if (code == 206) {
-      if (!ranged)
-        return {errc::unavailable, what_ + ": the server answered 206 to a request without Range"};
-      return check_content_range(what_, body_->header("content-range"), position_, size_ - 1,
-                                 size_);
-    }
-    // Any other 2xx carries the whole object: skip what the caller has.
-    skip_ = position_;
-    return status::success();
-  }
-
-  result<size_t> pull(char* buffer, size_t capacity) {
-    auto got = body_->read(buffer, capacity);
-    if (!got)
-      return got.error().with_context(what_);
-    if (*got == 0) {
-      int64_t delivered = position_ - skip_;
-      return status{errc::unavailable, what_ + ": the response ended after " +
-                                         std::to_string(std::max<int64_t>(delivered, 0)) +
-                                         " of " + std::to_string(size_) + " bytes"};
-    }
-    return got;
-  }
-
-  status expect_end() {
-    char extra = 0;
-    auto more = body_->read(&extra, 1);
-    if (!more)
-      return more.error().with_context(what_);
-    if (*more != 0)
-      return {errc::size_mismatch, what_ + ": the server sent more than the " +
-                                     std::to_string(size_) +
-                                     " bytes the batch response announced"};
-    return status::success();
-  }
-
   std::shared_ptr<session> http_;
-  std::unique_ptr<http_body_reader> body_;
-  std::string what_;
-  int64_t size_;
-  int64_t position_;
-  int64_t skip_ = 0;
+  std::optional<sent_credential> sent_;
 };
 
-/// Concurrent range GETs of one object, consumed in order: at most
-/// `parallel_streams` ranges of `range_bytes` are in flight or buffered.
-class range_reader final : public object_reader {
+/// GETs of a download action's href, with its headers and the session's
+/// credentials.
+class action_source final : public download_source {
 public:
-  range_reader(std::shared_ptr<session> http, http_engine& engine, std::string oid, int64_t size,
-               lfs_action action, int64_t offset, const range_plan& plan)
-    : http_(std::move(http)), engine_(engine), oid_(std::move(oid)),
-      what_("download of " + oid_), action_(std::move(action)), size_(size),
-      position_(offset), next_first_(offset), plan_(plan),
-      state_(std::make_shared<shared_state>()) {
-    fill_window();
+  action_source(std::shared_ptr<session> http, lfs_action action)
+    : http_(std::move(http)), action_(std::move(action)) {}
+
+  result<http_engine*> engine() override { return http_->engine(); }
+
+  result<download_request> request(const std::optional<std::string>& range) override {
+    download_request out;
+    out.request.method = "GET";
+    out.request.url = action_.href;
+    add_action_headers(out.request, action_);
+    if (range)
+      out.request.headers.emplace_back("Range", *range);
+    if (http_->may_authenticate(action_.href))
+      out.credentials =
+          std::make_shared<session_credentials>(http_, http_->authorize(out.request));
+    return out;
   }
 
-  ~range_reader() override { cancel_window(); }
-
-  int64_t size() const override { return size_; }
-
-  result<size_t> read(char* buffer, size_t capacity) override {
-    if (fallback_)
-      return fallback_->read(buffer, capacity);
-    if (position_ >= size_ || capacity == 0)
-      return size_t{0};
-    auto ready = wait_for_head();
-    if (!ready)
-      return ready;
-    if (fallback_)
-      return fallback_->read(buffer, capacity);
-    part& head = *window_.front();
-    size_t n = std::min(capacity, head.data.size() - consumed_);
-    std::memcpy(buffer, head.data.data() + consumed_, n);
-    consumed_ += n;
-    position_ += static_cast<int64_t>(n);
-    if (consumed_ == head.data.size()) {
-      window_.pop_front();
-      consumed_ = 0;
-      fill_window();
-    }
-    return n;
+  status failure(const std::string& what, const http_response& response) const override {
+    return lfs_http_failure(what, response, http_->max_retry_wait());
   }
 
 private:
-  struct part {
-    int64_t first = 0;
-    int64_t last = 0;
-    uint64_t id = 0;
-    std::optional<sent_credential> sent;
-    bool auth_refreshed = false;
-    // Written on the engine's loop thread until `done`.
-    std::string data;
-    long head_status = 0;
-    std::optional<std::string> content_range;
-    bool done = false;
-    std::optional<result<http_response>> outcome;
-
-    int64_t length() const { return last - first + 1; }
-  };
-
-  struct shared_state {
-    std::mutex mutex;
-    std::condition_variable changed;
-  };
-
-  void fill_window() {
-    while (next_first_ < size_ && static_cast<int>(window_.size()) < plan_.parallel_streams) {
-      auto next = std::make_shared<part>();
-      next->first = next_first_;
-      next->last = std::min(size_, next_first_ + plan_.range_bytes) - 1;
-      next_first_ = next->last + 1;
-      submit(next);
-      window_.push_back(std::move(next));
-    }
-  }
-
-  void submit(const std::shared_ptr<part>& p) {
-    http_request request = get_request(action_);
-    request.headers.emplace_back("Range", protocol::range_header(p->first, p->last));
-    p->sent = http_->authorize(request);
-    p->data.clear();
-    p->data.reserve(static_cast<size_t>(p->length()));
-    p->done = false;
-    p->outcome.reset();
-    p->head_status = 0;
-    p->content_range.reset();
-    const int64_t size = size_;
-    // A body that is not exactly the range asked for is stopped at once.
-    request.on_headers = [p, size](long code, const auto& headers) {
-      p->head_status = code;
-      if (const std::string* value = find_header(headers, "content-range"))
-        p->content_range = *value;
-      if (!is_success(code))
-        return true; // its body is the error message
-      return code == 206 &&
-             exact_range(p->content_range ? &*p->content_range : nullptr, p->first, p->last, size);
-    };
-    request.body_sink = [p](const char* data, size_t n) {
-      if (static_cast<int64_t>(p->data.size() + n) > p->length())
-        return sink_action::abort;
-      p->data.append(data, n);
-      return sink_action::accept;
-    };
-    request.sink_error = [p, what = what_] {
-      return status{errc::unavailable, what + ": the answer to Range bytes=" +
-                                         std::to_string(p->first) + "-" + std::to_string(p->last) +
-                                         " was not exactly that range; its bytes were not used"};
-    };
-    auto state = state_;
-    p->id = engine_.submit(std::move(request), [p, state](uint64_t, result<http_response> done) {
-      std::lock_guard<std::mutex> lock(state->mutex);
-      p->outcome = std::move(done);
-      p->done = true;
-      state->changed.notify_all();
-    });
-  }
-
-  void cancel_window() {
-    for (const auto& p : window_)
-      engine_.cancel(p->id);
-    window_.clear();
-  }
-
-  /// Waits until the first range has arrived complete and checked; may
-  /// switch to a single GET when the server ignores ranges.
-  status wait_for_head() {
-    while (true) {
-      std::shared_ptr<part> head = window_.front();
-      {
-        std::unique_lock<std::mutex> lock(state_->mutex);
-        state_->changed.wait(lock, [&] { return head->done; });
-      }
-      if (consumed_ > 0)
-        return status::success();
-      if (head->head_status == 200 && !head->outcome->ok()) {
-        // The server ignores Range: one GET from here, skipping what was read.
-        cancel_window();
-        auto single = stream_reader::open(http_, oid_, size_, action_, position_);
-        if (!single)
-          return single.error();
-        fallback_ = std::move(*single);
-        return status::success();
-      }
-      if (!head->outcome->ok())
-        return head->outcome->error().with_context(what_);
-      const http_response& response = head->outcome->value();
-      if (response.status == 401 && http_->may_authenticate(action_.href)) {
-        if (head->auth_refreshed)
-          return http_->denied(head->sent, what_, response);
-        if (auto refreshed = http_->refresh(head->sent, what_); !refreshed)
-          return refreshed;
-        head->auth_refreshed = true;
-        submit(head);
-        continue;
-      }
-      if (!is_success(response.status))
-        return lfs_http_failure(what_, response, http_->max_retry_wait());
-      http_->succeeded(head->sent);
-      if (response.status != 206)
-        return {errc::unavailable, what_ + ": the server answered " +
-                                     std::to_string(response.status) + " to a range request"};
-      if (auto aligned = check_content_range(what_, response.header("content-range"),
-                                             head->first, head->last, size_);
-          !aligned)
-        return aligned;
-      if (static_cast<int64_t>(head->data.size()) != head->length())
-        return {errc::unavailable, what_ + ": range " + std::to_string(head->first) + "-" +
-                                     std::to_string(head->last) + " ended after " +
-                                     std::to_string(head->data.size()) + " bytes"};
-      return status::success();
-    }
-  }
-
   std::shared_ptr<session> http_;
-  http_engine& engine_;
-  std::string oid_;
-  std::string what_;
   lfs_action action_;
-  int64_t size_;
-  int64_t position_;
-  int64_t next_first_;
-  range_plan plan_;
-  std::shared_ptr<shared_state> state_;
-  std::deque<std::shared_ptr<part>> window_;
-  /// Bytes of the first range already handed out.
-  size_t consumed_ = 0;
-  std::unique_ptr<object_reader> fallback_;
 };
 
 /// Size and SHA-256 of everything written, checked before anything is
@@ -555,19 +270,8 @@ result<std::unique_ptr<object_reader>> open_download(std::shared_ptr<session> ht
                                                      const std::string& oid, int64_t size,
                                                      const lfs_action& download, int64_t offset,
                                                      const range_plan& plan) {
-  if (offset < 0 || offset > size)
-    return status{errc::size_mismatch, "download of " + oid + ": offset " +
-                                         std::to_string(offset) + " is beyond the object's " +
-                                         std::to_string(size) + " bytes"};
-  bool parallel = plan.parallel_streams > 1 && plan.range_bytes > 0 &&
-                  size >= plan.parallel_threshold && size - offset > plan.range_bytes;
-  if (!parallel)
-    return stream_reader::open(std::move(http), oid, size, download, offset);
-  auto engine = http->engine();
-  if (!engine)
-    return engine.error();
-  return std::unique_ptr<object_reader>(
-      new range_reader(std::move(http), **engine, oid, size, download, offset, plan));
+  return ferry::open_download(std::make_shared<action_source>(std::move(http), download),
+                              "download of " + oid, size, offset, plan);
 }
 
 result<std::unique_ptr<object_writer>> open_upload(std::shared_ptr<session> http,

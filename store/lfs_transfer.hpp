@@ -1,9 +1,11 @@
 #pragma once
 
 // The `basic` transfer adapter: GETs (resumed with Range, or as parallel
-// ranges) and PUTs (plus `verify`) against the hrefs of batch actions.
+// ranges, through store/http_download) and PUTs (plus `verify`) against the
+// hrefs of batch actions.
 // Shared by lfs_store and the single-action store.
 
+#include "store/http_download.hpp"
 #include "store/lfs_session.hpp"
 #include "store/lfs_store.hpp"
 #include "store/object_store.hpp"
@@ -17,15 +19,13 @@
 namespace ferry::lfs {
 
 /// When a download is split into parallel ranges (lfs_store_options).
-struct range_plan {
-  int parallel_streams = 1;
-  int64_t parallel_threshold = 0;
-  int64_t range_bytes = 8 << 20;
-};
+using range_plan = ferry::range_plan;
 
 /// Reads object `oid` of `size` bytes from `offset` through its download
-/// action. Every response is checked against `size`: a body that ends early
-/// fails with errc::unavailable, one that runs long with errc::size_mismatch.
+/// action (see ferry::open_download); a 401 is answered once with
+/// credentials from the session. Every response is checked against `size`:
+/// a body that ends early fails with errc::unavailable, one that runs long
+/// with errc::size_mismatch.
 result<std::unique_ptr<object_reader>> open_download(std::shared_ptr<session> http,
                                                      const std::string& oid, int64_t size,
                                                      const lfs_action& download, int64_t offset,

@@ -2,6 +2,7 @@
 
 #include "store/folder_store.hpp"
 #include "store/lfs_url.hpp"
+#include "store/s3_credentials.hpp"
 
 #include <cctype>
 #include <optional>
@@ -12,7 +13,8 @@ namespace {
 
 constexpr const char* supported =
     "supported: file:///absolute/path or an absolute path such as /srv/lfs-store, "
-    "lfs+https://host/path (an LFS endpoint) or https://host/owner/repo.git (a git remote)";
+    "lfs+https://host/path (an LFS endpoint), https://host/owner/repo.git (a git remote) or "
+    "s3://bucket/prefix?endpoint=...&region=... (an S3 bucket)";
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9')
@@ -81,6 +83,23 @@ result<std::shared_ptr<object_store>> open_lfs(const std::string& url, const std
       context.http, std::move(options), git_credentials(context.cwd)));
 }
 
+result<std::shared_ptr<object_store>> open_s3(const std::string& url,
+                                              const store_context& context) {
+  auto parsed = s3::parse_s3_url(url);
+  if (!parsed)
+    return parsed.error();
+  auto git = git_credentials(context.cwd);
+  auto lookup = s3::credential_lookup::from_process();
+  lookup.git = git.get();
+  auto found = s3::find_credentials(*parsed, lookup);
+  if (!found)
+    return found.error().with_context(parsed->describe());
+  if (context.notice)
+    context.notice("S3 keys for " + parsed->describe() + " from " + found->source);
+  return std::shared_ptr<object_store>(
+      std::make_shared<s3_store>(context.http, *parsed, std::move(found->keys), context.s3));
+}
+
 } // namespace
 
 result<std::shared_ptr<object_store>> open_store(const std::string& url,
@@ -104,6 +123,8 @@ result<std::shared_ptr<object_store>> open_store(const std::string& url,
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (scheme == "http" || scheme == "https" || scheme == "lfs+http" || scheme == "lfs+https")
     return open_lfs(url, scheme, context);
+  if (scheme == "s3")
+    return open_s3(url, context);
   if (scheme != "file")
     return status{errc::config_error,
                   "unsupported store URL scheme '" + scheme + "' (" + supported + ")"};

@@ -3,8 +3,10 @@
 #include "actors/http_engine.hpp"
 #include "store/lfs_store.hpp"
 #include "store/object_store.hpp"
+#include "store/s3_store.hpp"
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -16,8 +18,12 @@ struct store_context {
   std::shared_ptr<http_engine> http;
   /// LFS settings; `endpoint` is filled in from the URL.
   lfs_store_options lfs;
-  /// Where `git credential` runs (the repository), for LFS stores.
+  /// S3 settings.
+  s3_store_options s3;
+  /// Where `git credential` runs (the repository), for LFS and S3 stores.
   std::filesystem::path cwd;
+  /// Told where an S3 store's keys came from (never the keys), for the log.
+  std::function<void(const std::string&)> notice;
 };
 
 /// Opens the store a URL names:
@@ -25,7 +31,10 @@ struct store_context {
 /// - `lfs+https://host/path` or `lfs+http://…`: the Git LFS server whose
 ///   endpoint (lfs.url) that is;
 /// - `https://host/owner/repo(.git)` or `http://…`: a git remote URL; the LFS
-///   endpoint is derived as git-lfs does (`<remote>.git/info/lfs`).
+///   endpoint is derived as git-lfs does (`<remote>.git/info/lfs`);
+/// - `s3://bucket/prefix?endpoint=...&region=...`: an S3 bucket
+///   (docs/s3.md); its keys are looked up now (s3::find_credentials), so
+///   missing keys fail here with a message saying where to put them.
 /// Opening contacts no server. Unknown schemes and relative paths give
 /// errc::config_error with a message that lists what is supported.
 result<std::shared_ptr<object_store>> open_store(const std::string& url,

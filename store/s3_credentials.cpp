@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <map>
@@ -140,7 +141,7 @@ maybe_found from_file(const credential_lookup& lookup, std::string& looked) {
   }
   auto parsed = parse_shared_credentials(**text, profile);
   if (!parsed)
-    return parsed.error().with_context("AWS credentials file " + where);
+    return parsed.error().with_context("AWS credentials file " + path.string());
   if (*parsed)
     return std::optional<found_credentials>{found_credentials{std::move(**parsed), where}};
   if (named_profile)
@@ -179,7 +180,7 @@ status nothing_found(const s3_url& url, const credential_lookup& lookup,
   const std::string host =
       separator == std::string::npos ? url.endpoint : url.endpoint.substr(separator + 3);
   return {errc::config_error,
-          "no S3 credentials for " + url.endpoint + "; looked in, in this order: " +
+          "no S3 credentials for " + url.endpoint + "; searched, in this order: " +
               "1. the environment: set " + access_key_variable + " and " + secret_key_variable +
               " (and " + session_token_variable + " for temporary keys); " +
               "2. the shared credentials file " + file_looked + "; " +

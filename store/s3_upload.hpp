@@ -22,8 +22,10 @@ namespace ferry::s3 {
 /// back until commit() has checked size and SHA-256) below
 /// options.multipart_threshold, else a multipart upload. A `resume` state
 /// from an earlier multipart writer of the same key is checked against
-/// ListParts; an unusable one (another key, NoSuchUpload, parts that differ)
-/// is aborted on the server when it still exists and a new upload begins.
+/// ListParts: the leading run of recorded parts the server lists unchanged
+/// is kept and later parts are sent again under the same numbers. A state
+/// that is malformed or names another key or part size is aborted on the
+/// server (best effort) and a new upload begins; so does NoSuchUpload.
 result<std::unique_ptr<object_writer>> open_upload(std::shared_ptr<client> s3,
                                                    const std::string& oid, int64_t size,
                                                    const std::string& key,

@@ -201,9 +201,9 @@ TEST_CASE("resolve checks the longest Retry-After honoured", "[config][settings]
                                     "': expected a duration in whole seconds from 0s to 60m");
   }
   SECTION("not a duration") {
-    input.git["ferry.maxretrywait"] = "2h";
+    input.git["ferry.maxretrywait"] = "2d";
     CHECK(resolve_error(input) ==
-          "ferry.maxRetryWait (git config) = '2h': unknown unit 'h'; use ms, s or m");
+          "ferry.maxRetryWait (git config) = '2d': unknown unit 'd'; use ms, s, m or h");
   }
 }
 
@@ -302,6 +302,40 @@ TEST_CASE("resolve checks the parallel download settings", "[config][settings]")
     input.git["ferry.parallelthreshold"] = bad;
     CHECK(resolve_error(input) == "ferry.parallelThreshold (git config) = '" + bad +
                                     "': expected a size from 1MiB to 1TiB, such as 32MiB");
+  }
+}
+
+TEST_CASE("resolve checks the S3 multipart settings", "[config][settings]") {
+  sources input;
+  auto defaults = resolve(input, lfs_dir);
+  REQUIRE(defaults.ok());
+  CHECK(defaults->s3_multipart_threshold == 32 << 20);
+  CHECK(defaults->s3_part_size == 8 << 20);
+  CHECK(defaults->s3_upload_concurrency == 4);
+  SECTION("threshold and part size at least S3's 5MiB minimum part") {
+    input.env["FERRY_S3_MULTIPART_THRESHOLD"] = "5MiB";
+    input.git["ferry.s3.partsize"] = "5GiB";
+    auto ends = resolve(input, lfs_dir);
+    REQUIRE(ends.ok());
+    CHECK(ends->s3_multipart_threshold == 5 << 20);
+    CHECK(ends->s3_part_size == int64_t{5} << 30);
+    input.git["ferry.s3.partsize"] = "4MiB";
+    CHECK(resolve_error(input) == "ferry.s3.partSize (git config) = '4MiB': expected a size "
+                                  "from 5MiB to 5GiB, such as 8MiB");
+    input.git.erase("ferry.s3.partsize");
+    input.env["FERRY_S3_MULTIPART_THRESHOLD"] = "1MiB";
+    CHECK(resolve_error(input) == "FERRY_S3_MULTIPART_THRESHOLD (environment) = '1MiB': "
+                                  "expected a size from 5MiB to 1TiB, such as 32MiB");
+  }
+  SECTION("concurrency from 1 to 64") {
+    input.git["ferry.s3.uploadconcurrency"] = "64";
+    auto top = resolve(input, lfs_dir);
+    REQUIRE(top.ok());
+    CHECK(top->s3_upload_concurrency == 64);
+    auto bad = GENERATE(as<std::string>{}, "0", "65", "x");
+    input.git["ferry.s3.uploadconcurrency"] = bad;
+    CHECK(resolve_error(input) == "ferry.s3.uploadConcurrency (git config) = '" + bad +
+                                    "': expected an integer from 1 to 64");
   }
 }
 
@@ -405,10 +439,10 @@ TEST_CASE("resolve checks backoff durations", "[config][settings]") {
   }
   SECTION("base with a bad unit") {
     sources input;
-    input.git["ferry.backoffbase"] = "10h";
+    input.git["ferry.backoffbase"] = "10d";
     auto message = resolve_error(input);
-    CHECK(message.rfind("ferry.backoffBase (git config) = '10h': ", 0) == 0);
-    CHECK_THAT(message, Catch::Contains("use ms, s or m"));
+    CHECK(message.rfind("ferry.backoffBase (git config) = '10d': ", 0) == 0);
+    CHECK_THAT(message, Catch::Contains("use ms, s, m or h"));
   }
   SECTION("max below base") {
     sources input;
@@ -513,10 +547,11 @@ TEST_CASE("resolve checks the journal and log paths", "[config][settings]") {
   }
 }
 
-TEST_CASE("parse_duration accepts ms, s, m and bare milliseconds", "[config][settings]") {
+TEST_CASE("parse_duration accepts ms, s, m, h and bare milliseconds", "[config][settings]") {
   CHECK(parse_duration("250ms").value() == 250ms);
   CHECK(parse_duration("10s").value() == 10s);
   CHECK(parse_duration("2m").value() == 2min);
+  CHECK(parse_duration("24h").value() == 24h);
   CHECK(parse_duration("1500").value() == 1500ms);
   CHECK(parse_duration("0").value() == 0ms);
   CHECK(parse_duration("007s").value() == 7s);
@@ -524,18 +559,19 @@ TEST_CASE("parse_duration accepts ms, s, m and bare milliseconds", "[config][set
 
 TEST_CASE("parse_duration rejects malformed durations", "[config][settings]") {
   auto bad = GENERATE(values<bad_case>({
-    {"", "expected a whole number followed by ms, s or m"},
-    {"-1s", "expected a whole number followed by ms, s or m"},
-    {"s", "expected a whole number followed by ms, s or m"},
-    {" 5s", "expected a whole number followed by ms, s or m"},
+    {"", "expected a whole number followed by ms, s, m or h"},
+    {"-1s", "expected a whole number followed by ms, s, m or h"},
+    {"s", "expected a whole number followed by ms, s, m or h"},
+    {" 5s", "expected a whole number followed by ms, s, m or h"},
     {"1.5s", "fractions are not supported"},
-    {"10h", "unknown unit 'h'; use ms, s or m"},
-    {"10 s", "unknown unit ' s'; use ms, s or m"},
-    {"10S", "unknown unit 'S'; use ms, s or m"},
-    {"5sec", "unknown unit 'sec'; use ms, s or m"},
+    {"10d", "unknown unit 'd'; use ms, s, m or h"},
+    {"10 s", "unknown unit ' s'; use ms, s, m or h"},
+    {"10S", "unknown unit 'S'; use ms, s, m or h"},
+    {"5sec", "unknown unit 'sec'; use ms, s, m or h"},
     {"99999999999999999999", "too large"},
     {"9223372036854775807s", "too large"},
     {"153722867280913m", "too large"},
+    {"2562047788016h", "too large"},
     {"9223372036854776s", "too large"},
   }));
   check_rejected(parse_duration(bad.text), "duration", bad);

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -497,4 +498,81 @@ TEST_CASE("s3_error_status quotes Code and Message and says what to do", "[s3_xm
   const ferry::status shown = s3_error_status(noisy, 400);
   CHECK(shown.message().find('\x1b') == std::string::npos);
   CHECK(shown.message().size() < 400);
+}
+
+TEST_CASE("decode_list_multipart_uploads reads a radosgw page and its markers", "[s3_xml]") {
+  // As radosgw 16 answers ListMultipartUploads with max-uploads=2.
+  const auto page = require_ok(decode_list_multipart_uploads(
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListMultipartUploadsResult "
+      "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>lfs</Bucket><Prefix>p/</Prefix>"
+      "<NextKeyMarker>p/aa/bb/x2</NextKeyMarker>"
+      "<NextUploadIdMarker>2~cQnOJtEEGGgAxDgPxCYOekNtHfNylla</NextUploadIdMarker>"
+      "<MaxUploads>2</MaxUploads><IsTruncated>true</IsTruncated>"
+      "<Upload><Key>p/aa/bb/x1</Key><UploadId>2~698TtUritgV27MJqrqBmqXnNH5F_lqv</UploadId>"
+      "<Initiator><ID>lfs</ID><DisplayName>lfs</DisplayName></Initiator>"
+      "<Owner><ID>lfs</ID><DisplayName>lfs</DisplayName></Owner>"
+      "<StorageClass>STANDARD</StorageClass><Initiated>2026-11-22T03:58:32.462Z</Initiated>"
+      "</Upload>"
+      "<Upload><Key>p/x &amp; y</Key><UploadId>2~cQnOJtEEGGgAxDgPxCYOekNtHfNylla</UploadId>"
+      "<StorageClass>STANDARD</StorageClass><Initiated>2026-11-22T03:58:33Z</Initiated>"
+      "</Upload></ListMultipartUploadsResult>"));
+  CHECK(page.is_truncated);
+  CHECK(page.next_key_marker == std::optional<std::string>{"p/aa/bb/x2"});
+  CHECK(page.next_upload_id_marker ==
+        std::optional<std::string>{"2~cQnOJtEEGGgAxDgPxCYOekNtHfNylla"});
+  REQUIRE(page.uploads.size() == 2);
+  CHECK(page.uploads[0].key == "p/aa/bb/x1");
+  CHECK(page.uploads[0].upload_id == "2~698TtUritgV27MJqrqBmqXnNH5F_lqv");
+  CHECK(page.uploads[1].key == "p/x & y");
+  // 2026-11-22T03:58:32.462Z: 20779 days after the epoch, plus the time of day.
+  const auto epoch_ms = [](const s3_multipart_upload_entry& upload) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               upload.initiated.time_since_epoch())
+        .count();
+  };
+  const int64_t day_ms = 86400000;
+  CHECK(epoch_ms(page.uploads[0]) == 20779 * day_ms + (3 * 3600 + 58 * 60 + 32) * 1000 + 462);
+  CHECK(epoch_ms(page.uploads[1]) - epoch_ms(page.uploads[0]) == 538);
+}
+
+TEST_CASE("decode_list_multipart_uploads reads an empty last page", "[s3_xml]") {
+  const auto page = require_ok(decode_list_multipart_uploads(R"(<?xml version="1.0"?>
+<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+  <Bucket>lfs</Bucket>
+  <KeyMarker>p/x</KeyMarker>
+  <MaxUploads>1000</MaxUploads>
+  <IsTruncated>false</IsTruncated>
+</ListMultipartUploadsResult>)"));
+  CHECK_FALSE(page.is_truncated);
+  CHECK_FALSE(page.next_key_marker.has_value());
+  CHECK_FALSE(page.next_upload_id_marker.has_value());
+  CHECK(page.uploads.empty());
+}
+
+TEST_CASE("decode_list_multipart_uploads rejects bad fields", "[s3_xml]") {
+  const std::string open = "<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>";
+  const std::string close = "</ListMultipartUploadsResult>";
+  const auto upload = [](const std::string& key, const std::string& id, const std::string& when) {
+    return "<Upload>" + key + id + when + "</Upload>";
+  };
+  const std::string key = "<Key>k</Key>";
+  const std::string id = "<UploadId>u</UploadId>";
+  const std::string when = "<Initiated>2026-11-22T03:58:32.462Z</Initiated>";
+  CHECK_THAT(require_invalid(decode_list_multipart_uploads(open + upload("", id, when) + close)),
+             Catch::Contains("Upload[0].Key: is missing"));
+  CHECK_THAT(require_invalid(decode_list_multipart_uploads(
+                 open + upload(key, id, when) + upload(key, "<UploadId> </UploadId>", when) +
+                 close)),
+             Catch::Contains("Upload[1].UploadId: is empty"));
+  CHECK_THAT(require_invalid(decode_list_multipart_uploads(open + upload(key, id, "") + close)),
+             Catch::Contains("Upload[0].Initiated: is missing"));
+  CHECK_THAT(require_invalid(decode_list_multipart_uploads(
+                 open + upload(key, id, "<Initiated>yesterday</Initiated>") + close)),
+             Catch::Contains("Upload[0].Initiated: 'yesterday' is not an RFC 3339 date-time"));
+  CHECK_THAT(require_invalid(decode_list_multipart_uploads(
+                 "<ListMultipartUploadsResult><IsTruncated>true</IsTruncated>"
+                 "<NextUploadIdMarker>u</NextUploadIdMarker></ListMultipartUploadsResult>")),
+             Catch::Contains("NextKeyMarker: is missing although IsTruncated is true"));
+  CHECK_THAT(require_invalid(decode_list_multipart_uploads("<ListPartsResult/>")),
+             Catch::Contains("expected a <ListMultipartUploadsResult> document"));
 }

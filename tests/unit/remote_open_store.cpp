@@ -9,10 +9,13 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 namespace fs = std::filesystem;
 using ferry::errc;
 using ferry::open_store;
+using ferry::store_context;
+using ferry::testing::env_var;
 
 using ferry::testing::temp_dir;
 
@@ -90,7 +93,7 @@ TEST_CASE("relative paths are refused", "[open_store]") {
 }
 
 TEST_CASE("unknown schemes are refused with the supported list", "[open_store]") {
-  auto url = GENERATE(as<std::string>{}, "s3://bucket/prefix", "ftp://example.com/lfs",
+  auto url = GENERATE(as<std::string>{}, "ftp://example.com/lfs",
                       "lfs+ftp://example.com/lfs", "proton://drive/folder");
   INFO("url: " << url);
   auto store = open_store(url);
@@ -101,6 +104,49 @@ TEST_CASE("unknown schemes are refused with the supported list", "[open_store]")
              Catch::Contains("unsupported store URL scheme '" + scheme + "'"));
   CHECK_THAT(store.error().message(), Catch::Contains("file://"));
   CHECK_THAT(store.error().message(), Catch::Contains("lfs+https://"));
+  CHECK_THAT(store.error().message(), Catch::Contains("s3://bucket/prefix"));
+}
+
+TEST_CASE("s3 URLs open an S3 store with the keys found for it", "[open_store]") {
+  temp_dir home;
+  env_var no_home{"HOME", home.path.c_str()};
+  env_var no_file{"AWS_SHARED_CREDENTIALS_FILE", nullptr};
+  env_var no_profile{"AWS_PROFILE", nullptr};
+  env_var no_token{"AWS_SESSION_TOKEN", nullptr};
+  const std::string url = "s3://lfs-bucket/team/repo?endpoint=http://127.0.0.1:9";
+
+  SECTION("keys from the environment") {
+    env_var id{"AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"};
+    env_var secret{"AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"};
+    std::vector<std::string> notices;
+    store_context context;
+    context.cwd = home.path;
+    context.notice = [&](const std::string& text) { notices.push_back(text); };
+    auto store = open_store(url, context);
+    REQUIRE(store.ok());
+    CHECK((*store)->describe().rfind("s3://lfs-bucket/team/repo", 0) == 0);
+    CHECK((*store)->endpoint() == "127.0.0.1:9");
+    REQUIRE(notices.size() == 1);
+    CHECK_THAT(notices[0], Catch::Contains("environment"));
+    CHECK(notices[0].find("wJalrXUtnFEMI") == std::string::npos);
+  }
+  SECTION("no keys anywhere: the error says where to put them") {
+    env_var id{"AWS_ACCESS_KEY_ID", nullptr};
+    env_var secret{"AWS_SECRET_ACCESS_KEY", nullptr};
+    store_context context;
+    context.cwd = home.path;
+    auto store = open_store(url, context);
+    REQUIRE_FALSE(store.ok());
+    CHECK(store.error().code() == errc::config_error);
+    CHECK_THAT(store.error().message(), Catch::Contains("AWS_ACCESS_KEY_ID"));
+    CHECK_THAT(store.error().message(), Catch::Contains("git credential"));
+  }
+  SECTION("a malformed URL names its problem before any key is looked up") {
+    auto store = open_store("s3://Bad_Bucket/x");
+    REQUIRE_FALSE(store.ok());
+    CHECK(store.error().code() == errc::config_error);
+    CHECK_THAT(store.error().message(), Catch::Contains("bucket name"));
+  }
 }
 
 TEST_CASE("an empty store URL explains how to configure one", "[open_store]") {

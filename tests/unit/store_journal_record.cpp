@@ -94,6 +94,22 @@ TEST_CASE("record round-trips every field", "[journal]") {
   }
 }
 
+TEST_CASE("record keeps a store's resume state and omits an empty one", "[journal]") {
+  transfer_record in = full_record();
+  CHECK(encode(in).find("store_state") == std::string::npos);
+  auto plain = decode_record(encode(in));
+  REQUIRE(plain.ok());
+  CHECK(plain->store_state.empty());
+
+  in.store_state = R"({"v":1,"upload_id":"2~abc","parts":[[1,5242880,"e1","aa"]]})";
+  auto out = decode_record(encode(in));
+  REQUIRE(out.ok());
+  CHECK(out->store_state == in.store_state);
+
+  auto wrong_type = decode_edited([](nlohmann::json& doc) { doc["store_state"] = 7; });
+  check_corrupt(wrong_type, "store_state");
+}
+
 TEST_CASE("record encoding is compact JSON with the version first", "[journal]") {
   std::string bytes = encode(full_record());
   CHECK(bytes.rfind("{\"v\":1,\"oid\":\"", 0) == 0);

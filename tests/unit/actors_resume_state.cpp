@@ -1,0 +1,170 @@
+// A store's resume state (object_writer::resume_state) travels through the
+// journal to the next attempt, and a resumed prefix the store rejects sends
+// the upload back to byte 0.
+
+#include "actors_fixture.hpp"
+#include "fault_store.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+using namespace ferry;
+using namespace ferry::testing;
+
+namespace {
+
+/// A folder store whose writers report "kept:<durable bytes>" as their
+/// resume state, and which records what resumed writers are given.
+class stateful_store final : public object_store {
+public:
+  explicit stateful_store(std::shared_ptr<object_store> inner) : inner_(std::move(inner)) {}
+
+  /// Resume states open_write was given, in order.
+  std::vector<std::string> resumed_with;
+  /// Every byte shown to check_resumed, in order.
+  std::string rechecked;
+  /// check_resumed answers hash_mismatch.
+  bool reject_resumed = false;
+  int aborted = 0;
+
+  std::string describe() const override { return "stateful+" + inner_->describe(); }
+  std::string endpoint() const override { return inner_->endpoint(); }
+  result<std::optional<object_info>> stat(const std::string& oid) override {
+    return inner_->stat(oid);
+  }
+  result<std::unique_ptr<object_reader>> open_read(const std::string& oid,
+                                                   int64_t offset) override {
+    return inner_->open_read(oid, offset);
+  }
+  result<std::unique_ptr<object_writer>>
+  open_write(const std::string& oid, int64_t size,
+             const std::optional<std::string>& resume) override {
+    if (resume)
+      resumed_with.push_back(*resume);
+    auto writer = inner_->open_write(oid, size, resume);
+    if (!writer)
+      return writer;
+    return std::unique_ptr<object_writer>{std::make_unique<writer_with_state>(*this,
+                                                                             std::move(*writer))};
+  }
+  status list(const std::function<bool(const object_info&)>& visit) override {
+    return inner_->list(visit);
+  }
+  status remove(const std::string& oid) override { return inner_->remove(oid); }
+
+private:
+  class writer_with_state final : public object_writer {
+  public:
+    writer_with_state(stateful_store& store, std::unique_ptr<object_writer> inner)
+      : store_(store), inner_(std::move(inner)), durable_(inner_->offset()) {}
+    int64_t offset() const override { return inner_->offset(); }
+    status write(const char* data, size_t size) override { return inner_->write(data, size); }
+    result<int64_t> sync() override {
+      auto durable = inner_->sync();
+      if (durable)
+        durable_ = *durable;
+      return durable;
+    }
+    std::string resume_state() const override { return "kept:" + std::to_string(durable_); }
+    status check_resumed(const char* data, size_t size) override {
+      store_.rechecked.append(data, size);
+      if (store_.reject_resumed)
+        return {errc::hash_mismatch, "part 1 differs from the source"};
+      return status::success();
+    }
+    status commit() override { return inner_->commit(); }
+    void abort() override {
+      store_.aborted += 1;
+      inner_->abort();
+    }
+
+  private:
+    stateful_store& store_;
+    std::unique_ptr<object_writer> inner_;
+    int64_t durable_;
+  };
+
+  std::shared_ptr<object_store> inner_;
+};
+
+} // namespace
+
+TEST_CASE_METHOD(engine_fixture, "a store's resume state is journaled and given to the next "
+                                 "attempt", "[supervisor][resume]") {
+  auto stateful = std::make_shared<stateful_store>(folder);
+  auto bytes = random_bytes((1 << 20) + 123, 3);
+
+  SECTION("the state is recorded as soon as the writer opens") {
+    start(std::make_shared<fault_store>(stateful, 1, 100 << 10));
+    auto job = upload_job(1, bytes, "early.bin");
+    auto outcome = submit(job);
+    sched.run();
+    REQUIRE_FALSE(outcome->has_value());
+    auto active = db->get(direction::upload, job.oid);
+    REQUIRE(active);
+    REQUIRE(active->has_value());
+    CHECK((*active)->committed == 0);
+    CHECK((*active)->store_state == "kept:0");
+  }
+
+  SECTION("the state at the last sync comes back, with the kept prefix to check") {
+    start(std::make_shared<fault_store>(stateful, 1, 600 << 10));
+    auto job = upload_job(1, bytes, "big.bin");
+    auto outcome = submit(job);
+    sched.run();
+    REQUIRE_FALSE(outcome->has_value());
+    auto active = db->get(direction::upload, job.oid);
+    REQUIRE(active);
+    REQUIRE(active->has_value());
+    CHECK((*active)->committed == (512 << 10));
+    CHECK((*active)->store_state == "kept:" + std::to_string(512 << 10));
+
+    sched.clock().advance_time(config.backoff_max);
+    sched.run();
+    REQUIRE(outcome->has_value());
+    CHECK((*outcome)->ok());
+    REQUIRE(stateful->resumed_with.size() == 1);
+    CHECK(stateful->resumed_with[0] == "kept:" + std::to_string(512 << 10));
+    // The folder store kept all 576 KiB the first attempt wrote: exactly
+    // those bytes of the source were shown again.
+    CHECK(stateful->rechecked == bytes.substr(0, 576 << 10));
+    CHECK(read_file(folder->object_path(job.oid)) == bytes);
+  }
+}
+
+TEST_CASE_METHOD(engine_fixture, "a kept prefix the store rejects is aborted and the upload "
+                                 "starts over", "[supervisor][resume]") {
+  auto stateful = std::make_shared<stateful_store>(folder);
+  stateful->reject_resumed = true;
+  start(std::make_shared<fault_store>(stateful, 1, 600 << 10));
+  auto bytes = random_bytes((1 << 20) + 5, 4);
+  auto job = upload_job(1, bytes, "rejected.bin");
+  auto outcome = submit(job);
+  sched.run();
+  REQUIRE_FALSE(outcome->has_value());
+
+  // Second attempt: the check fails, the writer is aborted, nothing is kept.
+  sched.clock().advance_time(config.backoff_max);
+  sched.run();
+  REQUIRE_FALSE(outcome->has_value());
+  CHECK(stateful->aborted == 1);
+  auto active = db->get(direction::upload, job.oid);
+  REQUIRE(active);
+  REQUIRE(active->has_value());
+  CHECK((*active)->committed == 0);
+  CHECK((*active)->store_state.empty());
+  REQUIRE_FALSE((*active)->errors.empty());
+  CHECK((*active)->errors.back().message.find("starting over from byte 0") != std::string::npos);
+
+  // Third attempt: a fresh write from byte 0 that nothing needs to check.
+  sched.clock().advance_time(config.backoff_max);
+  sched.run();
+  REQUIRE(outcome->has_value());
+  CHECK((*outcome)->ok());
+  CHECK((*outcome)->attempts == 3);
+  CHECK(stateful->resumed_with.size() == 1);
+  CHECK(read_file(folder->object_path(job.oid)) == bytes);
+}
