@@ -11,6 +11,21 @@
 
 namespace ferry {
 
+result<http_engine*> engine_on_demand::get() {
+  std::call_once(once_, [&] {
+    if (engine_)
+      return;
+    try {
+      engine_ = std::make_shared<http_engine>();
+    } catch (const std::exception& e) {
+      failure_ = status{errc::internal, std::string{"cannot start the HTTP engine: "} + e.what()};
+    }
+  });
+  if (!engine_)
+    return failure_;
+  return engine_.get();
+}
+
 namespace {
 
 /// A fixed-capacity FIFO of bytes. Not thread-safe; its owner locks.
@@ -441,6 +456,14 @@ void http_body_writer::abort() {
       return;
   }
   engine_.cancel(s.id);
+}
+
+http_response failed_response(http_body_reader& reader) {
+  http_response response;
+  response.status = reader.status();
+  response.headers = reader.headers();
+  response.body = reader.error_body();
+  return response;
 }
 
 } // namespace ferry

@@ -11,11 +11,27 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace ferry {
+
+/// The engine a store's requests run on: the one it was given, or one
+/// started on first use. Thread-safe.
+class engine_on_demand {
+public:
+  explicit engine_on_demand(std::shared_ptr<http_engine> given) : engine_(std::move(given)) {}
+
+  /// The engine; a failure to start one is reported on every call.
+  result<http_engine*> get();
+
+private:
+  std::shared_ptr<http_engine> engine_;
+  std::once_flag once_;
+  status failure_;
+};
 
 /// Runs one request and waits for its completion. The request's own
 /// callbacks (if any) still run on the loop thread.
@@ -73,6 +89,10 @@ private:
   http_engine& engine_;
   std::shared_ptr<shared> state_;
 };
+
+/// An http_response with the status, headers and collected error body of a
+/// streamed response, for turning a non-2xx answer into a status.
+http_response failed_response(http_body_reader& reader);
 
 /// A request body pushed by the caller (an upload of known size), with
 /// bounded memory: write() blocks while `buffer_bytes` are waiting to be

@@ -115,6 +115,8 @@ public:
     writer_ = std::move(*writer);
     offset_ = std::min(writer_->offset(), size_);
     synced_ = offset_;
+    if (writer_->sync_every() > 0)
+      sync_bytes_ = std::min(sync_bytes_, writer_->sync_every());
     // The store may check what it kept against the source while we hash it.
     auto check = [this](const char* data, size_t n) { return writer_->check_resumed(data, n); };
     if (auto st = resume_at(source_.get(), offset_, hash_, source_name_, check); !st) {
@@ -148,7 +150,7 @@ public:
       unsynced_ += static_cast<int64_t>(*got);
       out.bytes = static_cast<int64_t>(*got);
     }
-    if (unsynced_ >= config_.sync_bytes && offset_ < size_) {
+    if (unsynced_ >= sync_bytes_ && offset_ < size_) {
       auto durable = writer_->sync();
       if (!durable)
         return durable.error();
@@ -210,6 +212,8 @@ private:
   int64_t offset_ = 0;
   /// The store's durable point, as its last sync() reported.
   int64_t synced_ = 0;
+  /// Bytes between syncs: the engine's interval, or less when the writer asks.
+  int64_t sync_bytes_ = config_.sync_bytes;
   int64_t unsynced_ = 0;
 };
 

@@ -2,7 +2,6 @@
 
 #include "actors/http_stream.hpp"
 #include "protocol/http_range.hpp"
-#include "store/lfs_session.hpp"
 
 #include <algorithm>
 #include <condition_variable>
@@ -78,7 +77,7 @@ result<std::unique_ptr<http_body_reader>> open_body(download_source& source, htt
       return body.error().with_context(what);
     const auto& credentials = built->credentials;
     if (credentials && (*body)->status() == 401) {
-      if (auto again = credentials->refused(what, lfs::failed_response(**body), retried); !again)
+      if (auto again = credentials->refused(what, failed_response(**body), retried); !again)
         return again;
       continue;
     }
@@ -167,7 +166,7 @@ private:
     }
     long code = body_->status();
     if (!is_success(code))
-      return source_->failure(what_, lfs::failed_response(*body_));
+      return source_->failure(what_, failed_response(*body_));
     if (code != 206)
       return accept_whole(size);
     if (!ranged)

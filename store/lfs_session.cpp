@@ -48,18 +48,6 @@ session::session(std::shared_ptr<http_engine> http, std::string credential_url,
 }
 
 result<http_engine*> session::engine() {
-  std::call_once(http_once_, [&] {
-    if (http_)
-      return;
-    try {
-      http_ = std::make_shared<http_engine>();
-    } catch (const std::exception& e) {
-      http_failure_ = status{errc::internal, std::string{"cannot start the HTTP engine: "} +
-                                               e.what()};
-    }
-  });
-  if (!http_)
-    return http_failure_;
   return http_.get();
 }
 
@@ -185,40 +173,6 @@ result<http_response> session::send(http_request request, const std::string& wha
   std::vector<http_request> one;
   one.push_back(std::move(request));
   return std::move(send_all(std::move(one), {what}).front());
-}
-
-result<std::unique_ptr<http_body_reader>> session::open(http_request request,
-                                                        const std::string& what,
-                                                        size_t buffer_bytes) {
-  auto http = engine();
-  if (!http)
-    return http.error();
-  for (int attempt = 0;; ++attempt) {
-    http_request tried = request;
-    auto sent = authorize(tried);
-    auto reader = http_body_reader::open(**http, std::move(tried), buffer_bytes);
-    if (!reader)
-      return reader.error();
-    long code = (*reader)->status();
-    if (code != 401 || !may_authenticate(request.url)) {
-      if (is_success(code))
-        succeeded(sent);
-      return reader;
-    }
-    auto response = failed_response(**reader);
-    if (attempt > 0)
-      return denied(sent, what, response);
-    if (auto refreshed = refresh(sent, what); !refreshed)
-      return refreshed;
-  }
-}
-
-http_response failed_response(http_body_reader& reader) {
-  http_response response;
-  response.status = reader.status();
-  response.headers = reader.headers();
-  response.body = reader.error_body();
-  return response;
 }
 
 } // namespace ferry::lfs

@@ -56,11 +56,6 @@ public:
   /// send_all() for one request.
   result<http_response> send(http_request request, const std::string& what);
 
-  /// Opens a streamed response (see http_body_reader), handling a 401 as
-  /// send() does.
-  result<std::unique_ptr<http_body_reader>> open(http_request request, const std::string& what,
-                                                  size_t buffer_bytes);
-
   /// Adds Basic credentials to a request for the endpoint's origin once the
   /// server has asked for them; returns what was sent.
   std::optional<sent_credential> authorize(http_request& request);
@@ -84,9 +79,7 @@ public:
   void succeeded(const std::optional<sent_credential>& sent);
 
 private:
-  std::shared_ptr<http_engine> http_;
-  std::once_flag http_once_;
-  status http_failure_;
+  engine_on_demand http_;
   std::string credential_url_;
   std::string origin_;
   std::string shown_url_;
@@ -104,8 +97,5 @@ private:
 /// True when the request already has a header called `name` (any case).
 bool has_header(const http_request& request, std::string_view name);
 
-/// An http_response with the status, headers and collected error body of a
-/// streamed response, for lfs_http_failure().
-http_response failed_response(http_body_reader& reader);
 
 } // namespace ferry::lfs

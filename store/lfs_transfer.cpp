@@ -4,6 +4,7 @@
 #include "actors/retry_policy.hpp"
 #include "protocol/batch_api.hpp"
 #include "store/sha256.hpp"
+#include "store/verified_put.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -97,40 +98,6 @@ private:
   lfs_action action_;
 };
 
-/// Size and SHA-256 of everything written, checked before anything is
-/// published.
-class written_bytes {
-public:
-  written_bytes(std::string oid, int64_t size) : oid_(std::move(oid)), size_(size) {}
-
-  status add(const char* data, size_t n) {
-    if (count_ + static_cast<int64_t>(n) > size_)
-      return {errc::size_mismatch, "upload of " + oid_ + ": more than the declared " +
-                                     std::to_string(size_) + " bytes were written"};
-    hash_.update(data, n);
-    count_ += static_cast<int64_t>(n);
-    return status::success();
-  }
-
-  status verify() {
-    if (count_ != size_)
-      return {errc::size_mismatch, "upload of " + oid_ + ": " + std::to_string(count_) +
-                                     " bytes were written, the object has " +
-                                     std::to_string(size_) + "; nothing was stored"};
-    std::string digest = hash_.hex_digest();
-    if (digest != oid_)
-      return {errc::hash_mismatch, "upload of " + oid_ + ": the bytes written hash to " + digest +
-                                     "; nothing was stored"};
-    return status::success();
-  }
-
-private:
-  std::string oid_;
-  int64_t size_;
-  int64_t count_ = 0;
-  sha256 hash_;
-};
-
 class skipping_writer final : public object_writer {
 public:
   skipping_writer(const std::string& oid, int64_t size) : written_(oid, size) {}
@@ -141,7 +108,7 @@ public:
   void abort() override {}
 
 private:
-  written_bytes written_;
+  object_digest written_;
 };
 
 class put_writer final : public object_writer {
@@ -149,7 +116,7 @@ public:
   put_writer(std::shared_ptr<session> http, const std::string& oid, int64_t size,
              std::optional<lfs_action> verify, std::function<void()> stored)
     : http_(std::move(http)), oid_(oid), size_(size), what_("upload of " + oid),
-      verify_(std::move(verify)), stored_(std::move(stored)), written_(oid, size) {}
+      verify_(std::move(verify)), stored_(std::move(stored)), put_(oid, size, what_) {}
 
   status start(http_engine& engine, const lfs_action& upload) {
     http_request request;
@@ -157,31 +124,21 @@ public:
     request.url = upload.href;
     add_action_headers(request, upload);
     add_default_header(request, "Content-Type", "application/octet-stream");
-    request.upload_size = size_;
     url_ = request.url;
     sent_ = http_->authorize(request);
-    auto started = http_body_writer::start(engine, std::move(request));
-    if (!started)
-      return started.error().with_context(what_);
-    body_ = std::move(*started);
-    return status::success();
+    return put_.start(engine, std::move(request));
   }
 
   int64_t offset() const override { return 0; }
 
   status write(const char* data, size_t size) override {
-    if (auto counted = written_.add(data, size); !counted) {
-      abort();
-      return counted;
-    }
-    if (auto sent = body_->write(data, size); !sent) {
-      // A server that answered before the body was complete (a 401, a
-      // full disk) is judged by its answer.
-      auto early = body_->finish();
-      if (!early || is_success(early->status))
-        return sent.with_context(what_);
-      return judge(*early);
-    }
+    auto early = put_.write(data, size);
+    if (!early)
+      return early.error();
+    // A server that answered before the body was complete (a 401, a full
+    // disk) is judged by its answer.
+    if (*early)
+      return judge(**early);
     return status::success();
   }
 
@@ -189,13 +146,9 @@ public:
   result<int64_t> sync() override { return int64_t{0}; }
 
   status commit() override {
-    if (auto checked = written_.verify(); !checked) {
-      abort();
-      return checked;
-    }
-    auto response = body_->finish();
+    auto response = put_.finish();
     if (!response)
-      return response.error().with_context(what_);
+      return response.error();
     if (auto accepted = judge(*response); !accepted)
       return accepted;
     http_->succeeded(sent_);
@@ -208,10 +161,7 @@ public:
     return status::success();
   }
 
-  void abort() override {
-    if (body_)
-      body_->abort();
-  }
+  void abort() override { put_.abort(); }
 
 private:
   /// The PUT's answer as a status.
@@ -254,9 +204,8 @@ private:
   std::string url_;
   std::optional<lfs_action> verify_;
   std::function<void()> stored_;
-  written_bytes written_;
+  verified_put put_;
   std::optional<sent_credential> sent_;
-  std::unique_ptr<http_body_writer> body_;
 };
 
 } // namespace

@@ -52,6 +52,12 @@ public:
   /// open_write(oid, size, resume_state()) continues from that point or later.
   virtual result<int64_t> sync() = 0;
 
+  /// How many written bytes between sync() calls this writer wants; 0 leaves
+  /// it to the caller. A store whose sync() is cheap and whose durable point
+  /// moves in steps (the parts of a multipart upload) asks for each step, so
+  /// the journal loses at most the steps still in flight when a crash comes.
+  virtual int64_t sync_every() const { return 0; }
+
   /// What a later open_write needs to continue this write, for the journal
   /// to keep with the resume point (an S3 multipart upload's id and its
   /// completed parts). Empty for stores that find partial data by oid alone.

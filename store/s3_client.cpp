@@ -15,18 +15,6 @@ client::client(std::shared_ptr<http_engine> http, s3_url url, credentials keys,
     max_retry_wait_(max_retry_wait) {}
 
 result<http_engine*> client::engine() {
-  std::call_once(http_once_, [&] {
-    if (http_)
-      return;
-    try {
-      http_ = std::make_shared<http_engine>();
-    } catch (const std::exception& e) {
-      http_failure_ =
-          status{errc::internal, std::string{"cannot start the HTTP engine: "} + e.what()};
-    }
-  });
-  if (!http_)
-    return http_failure_;
   return http_.get();
 }
 

@@ -5,6 +5,7 @@
 // caller's thread (a detached transfer worker), never on the engine's loop.
 
 #include "actors/http_engine.hpp"
+#include "actors/http_stream.hpp"
 #include "store/s3_signer.hpp"
 #include "store/s3_url.hpp"
 #include "store/status.hpp"
@@ -60,9 +61,7 @@ public:
   std::string describe() const { return url_.describe(); }
 
 private:
-  std::shared_ptr<http_engine> http_;
-  std::once_flag http_once_;
-  status http_failure_;
+  engine_on_demand http_;
   s3_url url_;
   sigv4_signer signer_;
   std::chrono::seconds max_retry_wait_;

@@ -79,6 +79,20 @@ struct s3_store::impl {
     return oid;
   }
 
+  /// The status for a HEAD the server refused. A HEAD answer has no body,
+  /// so it cannot say why (a wrong secret, a missing bucket); a one-byte GET
+  /// of the same object gets the S3 error code that tells the user what to fix.
+  status refusal(const std::string& oid, const std::string& what, const http_response& head) {
+    auto request = s3->request("GET", url().object_key(oid), {}, {{"Range", "bytes=0-0"}},
+                               s3::empty_payload_hash);
+    if (request) {
+      auto response = s3->send(std::move(*request));
+      if (response && !is_success(response->status) && !response->body.empty())
+        return s3->failure(what, *response);
+    }
+    return s3->failure(what, head);
+  }
+
   /// HEAD of the object: its size, or nullopt when it is absent.
   result<std::optional<int64_t>> head(const std::string& oid, const std::string& what) {
     auto request = s3->request("HEAD", url().object_key(oid), {}, {}, s3::empty_payload_hash);
@@ -90,7 +104,7 @@ struct s3_store::impl {
     if (response->status == 404)
       return std::optional<int64_t>{};
     if (!is_success(response->status))
-      return s3->failure(what, *response);
+      return refusal(oid, what, *response);
     auto length = content_length(response->headers);
     if (!length)
       return status{errc::unavailable,

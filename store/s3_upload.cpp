@@ -4,6 +4,7 @@
 #include "protocol/parsing.hpp"
 #include "protocol/s3_xml.hpp"
 #include "store/sha256.hpp"
+#include "store/verified_put.hpp"
 
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
@@ -100,42 +101,6 @@ void abort_upload_quietly(client& s3, const std::string& key, const std::string&
   (void)send_signed(s3, std::move(request), "");
 }
 
-/// Size and SHA-256 of every byte of the object the writer saw, checked
-/// before anything is published.
-class object_digest {
-public:
-  object_digest(std::string oid, int64_t size) : oid_(std::move(oid)), size_(size) {}
-
-  status add(const char* data, size_t n) {
-    if (static_cast<uint64_t>(size_ - count_) < n)
-      return {errc::size_mismatch, "upload of " + oid_ + ": more than the declared " +
-                                       std::to_string(size_) + " bytes were written"};
-    hash_.update(data, n);
-    count_ += static_cast<int64_t>(n);
-    return status::success();
-  }
-
-  int64_t count() const { return count_; }
-
-  status verify() {
-    if (count_ != size_)
-      return {errc::size_mismatch, "upload of " + oid_ + ": " + std::to_string(count_) +
-                                       " bytes were written, the object has " +
-                                       std::to_string(size_) + "; nothing was stored"};
-    std::string digest = hash_.hex_digest();
-    if (digest != oid_)
-      return {errc::hash_mismatch, "upload of " + oid_ + ": the bytes written hash to " + digest +
-                                       "; nothing was stored"};
-    return status::success();
-  }
-
-private:
-  std::string oid_;
-  int64_t size_;
-  int64_t count_ = 0;
-  sha256 hash_;
-};
-
 // -- single PUT ----------------------------------------------------------------
 
 /// One PUT signed with the object's SHA-256 (its oid), so the server refuses
@@ -143,36 +108,26 @@ private:
 class put_writer final : public object_writer {
 public:
   put_writer(std::shared_ptr<client> s3, const std::string& oid, int64_t size)
-    : s3_(std::move(s3)), what_("upload of " + oid), digest_(oid, size), oid_(oid), size_(size) {}
+    : s3_(std::move(s3)), what_("upload of " + oid), oid_(oid), put_(oid, size, what_) {}
 
   status start(http_engine& engine, const std::string& key) {
     auto request =
         s3_->request("PUT", key, {}, {{"Content-Type", "application/octet-stream"}}, oid_);
     if (!request)
       return request.error().with_context(what_);
-    request->upload_size = size_;
-    auto started = http_body_writer::start(engine, std::move(*request));
-    if (!started)
-      return started.error().with_context(what_);
-    body_ = std::move(*started);
-    return status::success();
+    return put_.start(engine, std::move(*request));
   }
 
   int64_t offset() const override { return 0; }
 
   status write(const char* data, size_t size) override {
-    if (auto counted = digest_.add(data, size); !counted) {
-      abort();
-      return counted;
-    }
-    if (auto sent = body_->write(data, size); !sent) {
-      // A server that answered before the body was complete (a 403, a 400)
-      // is judged by its answer.
-      auto early = body_->finish();
-      if (!early || is_success(early->status))
-        return sent.with_context(what_);
-      return s3_->failure(what_, *early);
-    }
+    auto early = put_.write(data, size);
+    if (!early)
+      return early.error();
+    // A server that answered before the body was complete (a 403, a 400)
+    // is judged by its answer.
+    if (*early)
+      return s3_->failure(what_, **early);
     return status::success();
   }
 
@@ -180,27 +135,21 @@ public:
   result<int64_t> sync() override { return int64_t{0}; }
 
   status commit() override {
-    if (auto checked = digest_.verify(); !checked) {
-      abort();
-      return checked;
-    }
-    auto response = body_->finish();
+    auto response = put_.finish();
     if (!response)
-      return response.error().with_context(what_);
+      return response.error();
     if (!is_success(response->status))
       return s3_->failure(what_, *response);
     return status::success();
   }
 
-  void abort() override { body_->abort(); }
+  void abort() override { put_.abort(); }
 
 private:
   std::shared_ptr<client> s3_;
   std::string what_;
-  object_digest digest_;
   std::string oid_;
-  int64_t size_;
-  std::unique_ptr<http_body_writer> body_;
+  verified_put put_;
 };
 
 // -- multipart -----------------------------------------------------------------
@@ -454,6 +403,8 @@ public:
     }
     return status::success();
   }
+
+  int64_t sync_every() const override { return part_bytes_; }
 
   result<int64_t> sync() override {
     if (auto usable = check_usable(); !usable)

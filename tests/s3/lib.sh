@@ -60,15 +60,12 @@ s3_interop() {
 # s3_py CODE ARGS...: runs python CODE (boto3) with `s3`, a client of
 # tests/s3/interop.py for the radosgw of FERRY_S3_*, and ARGS in sys.argv[1:].
 s3_py() {
-  local code=$1
-  shift
-  /usr/bin/python3 - "$@" <<PY
-import sys
-sys.path.insert(0, "$S3_LIB_DIR")
+  local prelude='import sys
+sys.path.insert(0, sys.argv.pop(1))
 import interop
 s3 = interop.client()
-$code
-PY
+'
+  /usr/bin/python3 -c "$prelude$1" "$S3_LIB_DIR" "${@:2}"
 }
 
 # s3_start_upload BUCKET KEY: starts a multipart upload of KEY with boto3 (and
@@ -93,15 +90,17 @@ s3.delete_bucket(Bucket=bucket)' "$1"
 
 # ---- end-to-end tests (tests/e2e/test_s3_*.sh) ------------------------------------
 #
-# Source this file BEFORE tests/e2e/lib.sh (whose sandbox unsets FERRY_*) and
-# call s3_e2e_init after e2e_init. The helpers below use that library's fail,
-# wait_for, track_pid and e2e_cleanup.
+# Source this file BEFORE tests/e2e/lib.sh (whose sandbox unsets FERRY_*), then
+# call s3_e2e_init instead of e2e_init. The helpers below use that library's
+# fail, wait_for, track_pid and e2e_cleanup.
 
-# s3_e2e_init NAME: restores the fixture's settings, hands its keys to git
-# (and so to the ferry agent it starts) in AWS_ACCESS_KEY_ID and
-# AWS_SECRET_ACCESS_KEY, and creates the bucket S3_BUCKET (NAME plus a random
-# suffix), which is removed with everything in it when the test exits.
+# s3_e2e_init NAME PATH-TO-FERRY: e2e_init PATH-TO-FERRY, then restores the
+# fixture's settings, hands its keys to git (and so to the ferry agent it
+# starts) in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and creates the
+# bucket S3_BUCKET (NAME plus a random suffix), which is removed with
+# everything in it when the test exits.
 s3_e2e_init() {
+  e2e_init "${@:2}"
   [[ -n ${S3_RADOSGW_DIR:-} ]] ||
     fail "FERRY_RADOSGW_LOG is not set: run this test with ctest (fixture radosgw) or export what tests/s3/radosgw.sh writes to DIR/env"
   s3_env "$S3_RADOSGW_DIR" || fail "no radosgw settings in $S3_RADOSGW_DIR"

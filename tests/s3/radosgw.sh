@@ -337,8 +337,11 @@ start() {
   ceph_tool mon-mkfs ceph-mon --mkfs -i a --monmap "$RUN_DIR/monmap" || die "ceph-mon --mkfs failed"
   launch mon ceph-mon -i a || die "ceph-mon did not start"
   wait_for "the monitor's pid file" has_pid_file mon.a
-  # Registers osd.0; the monitor's answer also proves it is up.
-  ceph_tool osd-new ceph osd new "$osd_uuid" || die "ceph osd new failed (monitor not reachable?)"
+  # Registers osd.0; the monitor's answer also proves it is up. A monitor
+  # still forming its quorum refuses the command, so it is asked again (the
+  # same uuid always gets the same id).
+  wait_for "the monitor to register osd.0 (see $RUN_DIR/log/osd-new.out)" \
+    ceph_tool osd-new ceph --connect-timeout 10 osd new "$osd_uuid"
   say "monitor up on 127.0.0.1:$MON_PORT after $(elapsed)"
   ceph_tool crush-add ceph osd crush add osd.0 1.0 root=default || die "ceph osd crush add failed"
   ceph_tool osd-mkfs ceph-osd -i 0 --mkfs --osd-uuid "$osd_uuid" || die "ceph-osd --mkfs failed"

@@ -28,6 +28,8 @@ public:
   std::string rechecked;
   /// check_resumed answers hash_mismatch.
   bool reject_resumed = false;
+  /// What writers answer to sync_every().
+  int64_t sync_every = 0;
   int aborted = 0;
 
   std::string describe() const override { return "stateful+" + inner_->describe(); }
@@ -69,6 +71,7 @@ private:
       return durable;
     }
     std::string resume_state() const override { return "kept:" + std::to_string(durable_); }
+    int64_t sync_every() const override { return store_.sync_every; }
     status check_resumed(const char* data, size_t size) override {
       store_.rechecked.append(data, size);
       if (store_.reject_resumed)
@@ -133,6 +136,26 @@ TEST_CASE_METHOD(engine_fixture, "a store's resume state is journaled and given 
     CHECK(stateful->rechecked == bytes.substr(0, 576 << 10));
     CHECK(read_file(folder->object_path(job.oid)) == bytes);
   }
+}
+
+TEST_CASE_METHOD(engine_fixture, "a writer that asks for more frequent syncs gets them",
+                 "[supervisor][resume]") {
+  // Chunks of 64 KiB; the 8th fails. The engine syncs every 256 KiB.
+  auto stateful = std::make_shared<stateful_store>(folder);
+  auto expected = GENERATE(std::make_pair(int64_t{0}, int64_t{256} << 10),
+                           std::make_pair(int64_t{128} << 10, int64_t{384} << 10),
+                           std::make_pair(int64_t{1} << 20, int64_t{256} << 10));
+  stateful->sync_every = expected.first;
+  start(std::make_shared<fault_store>(stateful, 1, 450 << 10));
+  auto job = upload_job(1, random_bytes(1 << 20, 5), "steps.bin");
+  auto outcome = submit(job);
+  sched.run();
+  REQUIRE_FALSE(outcome->has_value());
+  auto active = db->get(direction::upload, job.oid);
+  REQUIRE(active);
+  REQUIRE(active->has_value());
+  CHECK((*active)->committed == expected.second);
+  CHECK((*active)->store_state == "kept:" + std::to_string(expected.second));
 }
 
 TEST_CASE_METHOD(engine_fixture, "a kept prefix the store rejects is aborted and the upload "

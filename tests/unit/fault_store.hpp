@@ -116,6 +116,7 @@ private:
     }
     result<int64_t> sync() override { return inner_->sync(); }
     std::string resume_state() const override { return inner_->resume_state(); }
+    int64_t sync_every() const override { return inner_->sync_every(); }
     status check_resumed(const char* data, size_t size) override {
       return inner_->check_resumed(data, size);
     }
