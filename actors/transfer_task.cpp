@@ -102,6 +102,12 @@ public:
     if (!present)
       return present.error();
     if (*present) {
+      // Another writer finished the object; what an interrupted write of
+      // ours kept (an S3 multipart upload) is let go rather than left behind.
+      if (!resume_state.empty()) {
+        if (auto stale = store_->open_write(oid_, size_, resume_state); stale)
+          (*stale)->abort();
+      }
       present_ = true;
       offset_ = size_;
       return offset_;

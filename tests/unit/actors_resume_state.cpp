@@ -138,6 +138,33 @@ TEST_CASE_METHOD(engine_fixture, "a store's resume state is journaled and given 
   }
 }
 
+TEST_CASE_METHOD(engine_fixture, "an interrupted write of an object someone else stored is "
+                                 "let go", "[supervisor][resume]") {
+  auto stateful = std::make_shared<stateful_store>(folder);
+  start(std::make_shared<fault_store>(stateful, 1, 600 << 10));
+  auto bytes = random_bytes((1 << 20) + 9, 6);
+  auto job = upload_job(1, bytes, "raced.bin");
+  auto outcome = submit(job);
+  sched.run();
+  REQUIRE_FALSE(outcome->has_value());
+
+  // Another client stores the whole object before the retry.
+  {
+    auto other = folder->open_write(job.oid, job.size, std::nullopt);
+    REQUIRE(other);
+    REQUIRE((*other)->write(bytes.data(), bytes.size()).ok());
+    REQUIRE((*other)->commit().ok());
+  }
+  sched.clock().advance_time(config.backoff_max);
+  sched.run();
+  REQUIRE(outcome->has_value());
+  CHECK((*outcome)->ok());
+  REQUIRE(stateful->resumed_with.size() == 1);
+  CHECK(stateful->resumed_with[0] == "kept:" + std::to_string(512 << 10));
+  CHECK(stateful->aborted == 1);
+  CHECK(read_file(folder->object_path(job.oid)) == bytes);
+}
+
 TEST_CASE_METHOD(engine_fixture, "a writer that asks for more frequent syncs gets them",
                  "[supervisor][resume]") {
   // Chunks of 64 KiB; the 8th fails. The engine syncs every 256 KiB.
