@@ -93,6 +93,14 @@ private:
   std::shared_ptr<object_store> inner_;
 };
 
+/// The journal's active record of an upload that has not finished yet.
+transfer_record pending_upload(engine_fixture& engine, const transfer_job& job) {
+  auto active = engine.db->get(direction::upload, job.oid);
+  REQUIRE(active);
+  REQUIRE(active->has_value());
+  return std::move(**active);
+}
+
 } // namespace
 
 TEST_CASE_METHOD(engine_fixture, "a store's resume state is journaled and given to the next "
@@ -106,11 +114,9 @@ TEST_CASE_METHOD(engine_fixture, "a store's resume state is journaled and given 
     auto outcome = submit(job);
     sched.run();
     REQUIRE_FALSE(outcome->has_value());
-    auto active = db->get(direction::upload, job.oid);
-    REQUIRE(active);
-    REQUIRE(active->has_value());
-    CHECK((*active)->committed == 0);
-    CHECK((*active)->store_state == "kept:0");
+    auto record = pending_upload(*this, job);
+    CHECK(record.committed == 0);
+    CHECK(record.store_state == "kept:0");
   }
 
   SECTION("the state at the last sync comes back, with the kept prefix to check") {
@@ -119,11 +125,9 @@ TEST_CASE_METHOD(engine_fixture, "a store's resume state is journaled and given 
     auto outcome = submit(job);
     sched.run();
     REQUIRE_FALSE(outcome->has_value());
-    auto active = db->get(direction::upload, job.oid);
-    REQUIRE(active);
-    REQUIRE(active->has_value());
-    CHECK((*active)->committed == (512 << 10));
-    CHECK((*active)->store_state == "kept:" + std::to_string(512 << 10));
+    auto record = pending_upload(*this, job);
+    CHECK(record.committed == (512 << 10));
+    CHECK(record.store_state == "kept:" + std::to_string(512 << 10));
 
     sched.clock().advance_time(config.backoff_max);
     sched.run();
@@ -178,11 +182,9 @@ TEST_CASE_METHOD(engine_fixture, "a writer that asks for more frequent syncs get
   auto outcome = submit(job);
   sched.run();
   REQUIRE_FALSE(outcome->has_value());
-  auto active = db->get(direction::upload, job.oid);
-  REQUIRE(active);
-  REQUIRE(active->has_value());
-  CHECK((*active)->committed == expected.second);
-  CHECK((*active)->store_state == "kept:" + std::to_string(expected.second));
+  auto record = pending_upload(*this, job);
+  CHECK(record.committed == expected.second);
+  CHECK(record.store_state == "kept:" + std::to_string(expected.second));
 }
 
 TEST_CASE_METHOD(engine_fixture, "a kept prefix the store rejects is aborted and the upload "
@@ -201,13 +203,11 @@ TEST_CASE_METHOD(engine_fixture, "a kept prefix the store rejects is aborted and
   sched.run();
   REQUIRE_FALSE(outcome->has_value());
   CHECK(stateful->aborted == 1);
-  auto active = db->get(direction::upload, job.oid);
-  REQUIRE(active);
-  REQUIRE(active->has_value());
-  CHECK((*active)->committed == 0);
-  CHECK((*active)->store_state.empty());
-  REQUIRE_FALSE((*active)->errors.empty());
-  CHECK((*active)->errors.back().message.find("starting over from byte 0") != std::string::npos);
+  auto record = pending_upload(*this, job);
+  CHECK(record.committed == 0);
+  CHECK(record.store_state.empty());
+  REQUIRE_FALSE(record.errors.empty());
+  CHECK(record.errors.back().message.find("starting over from byte 0") != std::string::npos);
 
   // Third attempt: a fresh write from byte 0 that nothing needs to check.
   sched.clock().advance_time(config.backoff_max);
