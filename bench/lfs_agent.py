@@ -98,6 +98,16 @@ def use_client(repo, client, ferry, sim, env):
         run(["git", "config", "lfs.url", sim.lfs_url()], repo, env)
 
 
+def workloads(args):
+    """(name, label, count, size) of the small and the large workload."""
+    return [
+        ("small", "%d x %d KiB" % (args.small_count, args.small_kib), args.small_count,
+         args.small_kib << 10),
+        ("large", "%d x %d MiB" % (args.large_count, args.large_mib), args.large_count,
+         args.large_mib << 20),
+    ]
+
+
 def make_workload(root, name, count, size, env):
     """A repository with `count` random files of `size` bytes, committed,
     and a bare copy of it as the remote (no remote-tracking refs, so git lfs
@@ -189,14 +199,8 @@ def main():
             run(["git", "config", "--global", key, value], env=env)
         run(["git", "lfs", "install", "--skip-repo"], env=env)
 
-        workloads = [
-            ("small", "%d x %d KiB" % (args.small_count, args.small_kib), args.small_count,
-             args.small_kib << 10),
-            ("large", "%d x %d MiB" % (args.large_count, args.large_mib), args.large_count,
-             args.large_mib << 20),
-        ]
         results = {}
-        for workload, label, count, size in workloads:
+        for workload, label, count, size in workloads(args):
             repo, bare = make_workload(root, workload, count, size, env)
             times = {(c, op): [] for c in ("basic", "ferry") for op in ("push", "fetch")}
             for n in range(args.runs):

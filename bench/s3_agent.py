@@ -47,7 +47,7 @@ import tempfile
 import threading
 
 # The same repositories and the same quiet runner as the LFS server bench.
-from lfs_agent import make_workload, run
+from lfs_agent import make_workload, run, workloads
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RADOSGW_SCRIPT = os.path.normpath(os.path.join(HERE, "..", "tests", "s3", "radosgw.sh"))
@@ -375,14 +375,8 @@ def main():
               "--s3-upload-concurrency and --multi-thread-streams), %d MiB parts"
               % (args.rclone_transfers, args.streams, THRESHOLD_MIB, PART_MIB), flush=True)
 
-        workloads = [
-            ("small", "%d x %d KiB" % (args.small_count, args.small_kib), args.small_count,
-             args.small_kib << 10),
-            ("large", "%d x %d MiB" % (args.large_count, args.large_mib), args.large_count,
-             args.large_mib << 20),
-        ]
         results = {}
-        for workload, label, count, size in workloads:
+        for workload, label, count, size in workloads(args):
             repo, bare = make_workload(root, workload, count, size, env)
             expected = local_objects(os.path.join(repo, ".git", "lfs", "objects"))
             if len(expected) != count:
