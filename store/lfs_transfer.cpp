@@ -116,7 +116,8 @@ public:
   put_writer(std::shared_ptr<session> http, const std::string& oid, int64_t size,
              std::optional<lfs_action> verify, std::function<void()> stored)
     : http_(std::move(http)), oid_(oid), size_(size), what_("upload of " + oid),
-      verify_(std::move(verify)), stored_(std::move(stored)), put_(oid, size, what_) {}
+      verify_(std::move(verify)), stored_(std::move(stored)),
+      put_(oid, size, what_, [this](const http_response& response) { return judge(response); }) {}
 
   status start(http_engine& engine, const lfs_action& upload) {
     http_request request;
@@ -131,25 +132,13 @@ public:
 
   int64_t offset() const override { return 0; }
 
-  status write(const char* data, size_t size) override {
-    auto early = put_.write(data, size);
-    if (!early)
-      return early.error();
-    // A server that answered before the body was complete (a 401, a full
-    // disk) is judged by its answer.
-    if (*early)
-      return judge(**early);
-    return status::success();
-  }
+  status write(const char* data, size_t size) override { return put_.write(data, size); }
 
   // Basic uploads cannot resume, so nothing is ever durable before commit().
   result<int64_t> sync() override { return int64_t{0}; }
 
   status commit() override {
-    auto response = put_.finish();
-    if (!response)
-      return response.error();
-    if (auto accepted = judge(*response); !accepted)
+    if (auto accepted = put_.finish(); !accepted)
       return accepted;
     http_->succeeded(sent_);
     if (verify_) {

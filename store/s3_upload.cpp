@@ -108,7 +108,10 @@ void abort_upload_quietly(client& s3, const std::string& key, const std::string&
 class put_writer final : public object_writer {
 public:
   put_writer(std::shared_ptr<client> s3, const std::string& oid, int64_t size)
-    : s3_(std::move(s3)), what_("upload of " + oid), oid_(oid), put_(oid, size, what_) {}
+    : s3_(std::move(s3)), what_("upload of " + oid), oid_(oid),
+      put_(oid, size, what_, [this](const http_response& response) {
+        return is_success(response.status) ? status::success() : s3_->failure(what_, response);
+      }) {}
 
   status start(http_engine& engine, const std::string& key) {
     auto request =
@@ -120,28 +123,12 @@ public:
 
   int64_t offset() const override { return 0; }
 
-  status write(const char* data, size_t size) override {
-    auto early = put_.write(data, size);
-    if (!early)
-      return early.error();
-    // A server that answered before the body was complete (a 403, a 400)
-    // is judged by its answer.
-    if (*early)
-      return s3_->failure(what_, **early);
-    return status::success();
-  }
+  status write(const char* data, size_t size) override { return put_.write(data, size); }
 
   // A PUT cannot resume: nothing is durable before commit().
   result<int64_t> sync() override { return int64_t{0}; }
 
-  status commit() override {
-    auto response = put_.finish();
-    if (!response)
-      return response.error();
-    if (!is_success(response->status))
-      return s3_->failure(what_, *response);
-    return status::success();
-  }
+  status commit() override { return put_.finish(); }
 
   void abort() override { put_.abort(); }
 

@@ -25,8 +25,9 @@ status object_digest::verify() {
   return status::success();
 }
 
-verified_put::verified_put(std::string oid, int64_t size, std::string what)
-  : digest_(std::move(oid), size), size_(size), what_(std::move(what)) {}
+verified_put::verified_put(std::string oid, int64_t size, std::string what, judge_fn judge)
+  : digest_(std::move(oid), size), size_(size), what_(std::move(what)),
+    judge_(std::move(judge)) {}
 
 status verified_put::start(http_engine& engine, http_request request) {
   request.upload_size = size_;
@@ -37,21 +38,23 @@ status verified_put::start(http_engine& engine, http_request request) {
   return status::success();
 }
 
-result<std::optional<http_response>> verified_put::write(const char* data, size_t size) {
+status verified_put::write(const char* data, size_t size) {
   if (auto counted = digest_.add(data, size); !counted) {
     abort();
     return counted;
   }
   if (auto sent = body_->write(data, size); !sent) {
+    // A server that answered before the body was complete is judged by
+    // its answer.
     auto early = body_->finish();
     if (!early || is_success(early->status))
       return sent.with_context(what_);
-    return std::optional<http_response>{std::move(*early)};
+    return judge_(*early);
   }
-  return std::optional<http_response>{};
+  return status::success();
 }
 
-result<http_response> verified_put::finish() {
+status verified_put::finish() {
   if (auto checked = digest_.verify(); !checked) {
     abort();
     return checked;
@@ -59,7 +62,7 @@ result<http_response> verified_put::finish() {
   auto response = body_->finish();
   if (!response)
     return response.error().with_context(what_);
-  return response;
+  return judge_(*response);
 }
 
 void verified_put::abort() {

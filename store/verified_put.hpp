@@ -11,8 +11,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 
 namespace ferry {
@@ -45,20 +45,24 @@ private:
 /// a wrong source never becomes an object on the server.
 class verified_put {
 public:
+  /// How the store reads the server's answer to the PUT (an early refusal
+  /// included): success, or the status to report.
+  using judge_fn = std::function<status(const http_response&)>;
+
   /// `what` names the upload in messages ("upload of <oid>").
-  verified_put(std::string oid, int64_t size, std::string what);
+  verified_put(std::string oid, int64_t size, std::string what, judge_fn judge);
 
   /// Submits `request` with the object's size as its Content-Length.
   status start(http_engine& engine, http_request request);
 
   /// Counts, hashes and queues bytes (a byte too many aborts the PUT). When
   /// the server answered before the body was complete (a refusal such as a
-  /// 401 or 403), returns that answer for the caller to judge.
-  result<std::optional<http_response>> write(const char* data, size_t size);
+  /// 401 or 403), returns the judge's reading of that answer.
+  status write(const char* data, size_t size);
 
   /// Checks size and SHA-256 (aborting the PUT on a mismatch), then releases
-  /// the last byte and returns the server's answer, whatever its status.
-  result<http_response> finish();
+  /// the last byte and returns the judge's reading of the server's answer.
+  status finish();
 
   /// Abandons the PUT: the body never completes. Idempotent.
   void abort();
@@ -67,6 +71,7 @@ private:
   object_digest digest_;
   int64_t size_;
   std::string what_;
+  judge_fn judge_;
   std::unique_ptr<http_body_writer> body_;
 };
 
