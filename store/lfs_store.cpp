@@ -310,7 +310,7 @@ struct lfs_store::impl {
   std::string batch_url;
   std::string shown;
   std::string host_port;
-  lfs::range_plan plan;
+  range_plan plan;
   std::shared_ptr<lfs::session> http;
   std::shared_ptr<cache> known;
 };
@@ -525,7 +525,7 @@ private:
   std::shared_ptr<lfs::session> http_;
   object_info object_;
   lfs_action action_;
-  lfs::range_plan plan_;
+  range_plan plan_;
   std::string shown_;
   std::string host_port_;
 };

@@ -18,9 +18,6 @@
 
 namespace ferry::lfs {
 
-/// When a download is split into parallel ranges (lfs_store_options).
-using range_plan = ferry::range_plan;
-
 /// Reads object `oid` of `size` bytes from `offset` through its download
 /// action (see ferry::open_download); a 401 is answered once with
 /// credentials from the session. Every response is checked against `size`:

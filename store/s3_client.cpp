@@ -67,8 +67,7 @@ std::vector<result<http_response>> client::send_all(std::vector<http_request> re
 }
 
 status client::failure(const std::string& what, const http_response& response) const {
-  auto error = response.body.empty() ? result<protocol::s3_error>{status{errc::invalid_request, ""}}
-                                     : protocol::decode_s3_error(response.body);
+  auto error = protocol::decode_s3_error(response.body);
   // Without an <Error> body (HEAD, a proxy's page) the HTTP status decides.
   if (!error)
     return lfs_http_failure(what, response, max_retry_wait_);

@@ -3,6 +3,7 @@
 #include "actors/http_stream.hpp"
 #include "protocol/parsing.hpp"
 #include "protocol/s3_xml.hpp"
+#include "store/http_download.hpp"
 #include "store/sha256.hpp"
 #include "store/verified_put.hpp"
 
@@ -622,10 +623,9 @@ private:
         send_signed(*s3_, s3_->request("HEAD", key_, {}, {}, empty_payload_hash), what);
     if (!response)
       return response.error();
-    const std::string* length = response->header("content-length");
+    auto length = content_length(response->headers);
     const std::string* etag = response->header("etag");
-    const bool sized = is_success(response->status) && length != nullptr &&
-                       *length == std::to_string(size_);
+    const bool sized = is_success(response->status) && length == size_;
     if (lost_complete) {
       std::string suffix = "-" + std::to_string(*lost_complete);
       std::string tag = etag != nullptr ? protocol::strip_etag_quotes(*etag) : "";
@@ -639,7 +639,7 @@ private:
       return s3_->failure(what + ": checking the stored object", *response);
     if (!sized)
       return {errc::size_mismatch, what + ": the stored object has " +
-                                       (length != nullptr ? *length : std::string{"no"}) +
+                                       (length ? std::to_string(*length) : std::string{"no"}) +
                                        " bytes (Content-Length), expected " +
                                        std::to_string(size_)};
     return status::success();
