@@ -3,6 +3,7 @@
 #include "actors/engine.hpp"
 #include "actors/http_engine.hpp"
 #include "actors/logging.hpp"
+#include "actors/retry_policy.hpp"
 #include "actors/transfer_task.hpp"
 #include "config/git_config.hpp"
 #include "config/settings.hpp"
@@ -77,6 +78,12 @@ store_context store_context_for(const config::settings& settings,
   context.s3.multipart_threshold = settings.s3_multipart_threshold;
   context.s3.part_bytes = settings.s3_part_size;
   context.s3.upload_concurrency = settings.s3_upload_concurrency;
+  context.proton_command = settings.proton_command;
+  context.proton.bridge.processes = settings.proton_processes;
+  context.proton.bridge.base_timeout = settings.proton_timeout;
+  context.proton.bridge.min_bytes_per_second = settings.proton_min_rate;
+  context.proton.bridge.common.data_credential_provider = settings.proton_data_credential_provider;
+  context.proton.bridge.common.data_credential_host = settings.proton_data_credential_host;
   context.cwd = std::move(cwd);
   context.notice = [](const std::string& text) { log()->info("{}", text); };
   return context;
@@ -111,6 +118,7 @@ int run_agent_command(const flag_map& flags) {
       store_context_for(*settings, http, repo->top_level.empty() ? repo->git_dir : repo->top_level);
   std::shared_ptr<object_store> store;
   if (!settings->store_url.empty()) {
+    context.proton.scratch_dir = repo->lfs_dir / "tmp" / "ferry-proton";
     auto opened = open_store(settings->store_url, context);
     if (!opened)
       return refuse_all("ferry: " + opened.error().message());
@@ -125,6 +133,16 @@ int run_agent_command(const flag_map& flags) {
       message += ". git-lfs must start one ferry agent per repository at a time: set "
                  "lfs.customtransfer.ferry.concurrent=false (ferry install does)";
     return refuse_all("ferry: " + message);
+  }
+  // A store that needs the user (a Proton login) says so at init, before
+  // any transfer is tried. A transient failure is left to the transfers,
+  // which prepare the store again and retry.
+  if (store) {
+    if (auto ready = store->prepare(); !ready) {
+      if (classify(ready.code()) != retry_class::transient)
+        return refuse_all("ferry: " + ready.message());
+      log()->warn("{} (the transfers try again)", ready.message());
+    }
   }
 
   agent_options options;

@@ -1,6 +1,7 @@
 #include "cli/commands.hpp"
 
 #include "config/git_config.hpp"
+#include "config/settings.hpp"
 #include "store/open_store.hpp"
 #include "store/s3_url.hpp"
 
@@ -101,14 +102,31 @@ int run_install(const std::string& store_url, bool server_offered, bool global) 
     return 2;
   }
   // Opening the store validates the URL and creates the folder, so a typo
-  // shows up now rather than on the first push.
+  // shows up now rather than on the first push. The settings already in
+  // place (ferry.proton.command, say) are used for that.
+  store_context context;
+  if (auto git = config::read_git_config(); git) {
+    auto repo = config::discover_repo();
+    auto settings = config::resolve({*git, config::read_environment(), {{"journal", "/"}}},
+                                    repo ? repo->lfs_dir : std::filesystem::path{});
+    if (settings)
+      context = store_context_for(*settings, nullptr, std::filesystem::current_path());
+  }
   std::string shown_store;
-  if (auto store = open_store(store_url); store) {
+  if (auto store = open_store(store_url, context); store) {
     shown_store = (*store)->describe();
+    // A Proton session that is not ready is worth knowing now; the install
+    // stands, since logging in later fixes it.
+    if (auto ready = (*store)->prepare(); !ready)
+      std::cerr << "ferry install: warning: " << ready.message() << "\n";
   } else if (auto bucket = s3::parse_s3_url(store_url); bucket) {
     // A valid S3 URL whose keys only the pushing environment has (CI
     // secrets, say) is still worth installing.
     shown_store = bucket->describe();
+    std::cerr << "ferry install: warning: " << store.error().message() << "\n";
+  } else if (auto base = parse_proton_url(store_url); base) {
+    // Likewise a Proton store whose bridge is configured afterwards.
+    shown_store = "proton://" + *base;
     std::cerr << "ferry install: warning: " << store.error().message() << "\n";
   } else {
     std::cerr << "ferry install: " << store.error().message() << "\n";

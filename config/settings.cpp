@@ -43,15 +43,26 @@ constexpr key_names s3_multipart_threshold_key{"ferry.s3.multipartThreshold",
 constexpr key_names s3_part_size_key{"ferry.s3.partSize", "FERRY_S3_PART_SIZE", nullptr};
 constexpr key_names s3_upload_concurrency_key{"ferry.s3.uploadConcurrency",
                                               "FERRY_S3_UPLOAD_CONCURRENCY", nullptr};
+constexpr key_names proton_command_key{"ferry.proton.command", "FERRY_PROTON_COMMAND", nullptr};
+constexpr key_names proton_processes_key{"ferry.proton.processes", "FERRY_PROTON_PROCESSES",
+                                         nullptr};
+constexpr key_names proton_timeout_key{"ferry.proton.timeout", "FERRY_PROTON_TIMEOUT", nullptr};
+constexpr key_names proton_min_rate_key{"ferry.proton.minRate", "FERRY_PROTON_MIN_RATE", nullptr};
+constexpr key_names proton_provider_key{"ferry.proton.dataCredentialProvider",
+                                        "FERRY_PROTON_DATA_CREDENTIAL_PROVIDER", nullptr};
+constexpr key_names proton_host_key{"ferry.proton.dataCredentialHost",
+                                    "FERRY_PROTON_DATA_CREDENTIAL_HOST", nullptr};
 constexpr key_names history_key{"ferry.history", "FERRY_HISTORY", nullptr};
 constexpr key_names log_level_key{"ferry.logLevel", "FERRY_LOG_LEVEL", "log-level"};
 constexpr key_names log_file_key{"ferry.logFile", "FERRY_LOG_FILE", "log-file"};
 
-constexpr std::array<const key_names*, 17> all_keys = {
+constexpr std::array<const key_names*, 23> all_keys = {
   &store_key,         &journal_key,          &max_attempts_key,  &backoff_base_key,
   &backoff_max_key,   &max_retry_wait_key,   &max_requests_key,  &max_bytes_key,
   &parallel_streams_key, &parallel_threshold_key, &stall_timeout_key,
-  &s3_multipart_threshold_key, &s3_part_size_key, &s3_upload_concurrency_key, &history_key,
+  &s3_multipart_threshold_key, &s3_part_size_key, &s3_upload_concurrency_key,
+  &proton_command_key, &proton_processes_key, &proton_timeout_key, &proton_min_rate_key,
+  &proton_provider_key, &proton_host_key,     &history_key,
   &log_level_key,     &log_file_key,
 };
 
@@ -371,6 +382,48 @@ result<settings> resolve(const sources& input, const std::filesystem::path& lfs_
     if (!number || *number < 1 || *number > 64)
       return invalid(*value, "expected an integer from 1 to 64");
     out.s3_upload_concurrency = static_cast<int>(*number);
+  }
+
+  if (auto value = lookup(input, proton_command_key)) {
+    if (value->text.find_first_not_of(" \t") == std::string::npos)
+      return invalid(*value, "expected the bridge's command line, such as "
+                             "'node /opt/proton-drive-cli/dist/index.js'");
+    out.proton_command = value->text;
+  }
+
+  // Proton limits per session: a few processes share one.
+  if (auto value = lookup(input, proton_processes_key)) {
+    auto number = parse_unsigned(value->text);
+    if (!number || *number < 1 || *number > 16)
+      return invalid(*value, "expected an integer from 1 to 16");
+    out.proton_processes = static_cast<int>(*number);
+  }
+
+  if (auto value = lookup(input, proton_timeout_key)) {
+    auto timeout = duration_in_range(*value, milliseconds{1000}, "1s", max_backoff_max, "60m");
+    if (!timeout)
+      return timeout.error();
+    out.proton_timeout = *timeout;
+  }
+
+  if (auto value = lookup(input, proton_min_rate_key)) {
+    auto rate = size_in_range(*value, 1024, "1KiB", tebibyte, "1TiB", "256KiB");
+    if (!rate)
+      return rate.error();
+    out.proton_min_rate = *rate;
+  }
+
+  if (auto value = lookup(input, proton_provider_key)) {
+    if (value->text != "git-credential" && value->text != "pass-cli")
+      return invalid(*value, "expected git-credential or pass-cli");
+    out.proton_data_credential_provider = value->text;
+  }
+
+  if (auto value = lookup(input, proton_host_key)) {
+    if (value->text.empty())
+      return invalid(*value, "expected a credential host, such as "
+                             "proton-data.proton-lfs-cli.local");
+    out.proton_data_credential_host = value->text;
   }
 
   if (auto value = lookup(input, history_key)) {

@@ -30,6 +30,12 @@ namespace ferry::config {
 /// | ferry.s3.multipartThreshold| FERRY_S3_MULTIPART_THRESHOLD  |                | 32MiB         |
 /// | ferry.s3.partSize          | FERRY_S3_PART_SIZE            |                | 8MiB          |
 /// | ferry.s3.uploadConcurrency | FERRY_S3_UPLOAD_CONCURRENCY   |                | 4             |
+/// | ferry.proton.command       | FERRY_PROTON_COMMAND          |                | (none)        |
+/// | ferry.proton.processes     | FERRY_PROTON_PROCESSES        |                | 2             |
+/// | ferry.proton.timeout       | FERRY_PROTON_TIMEOUT          |                | 2m            |
+/// | ferry.proton.minRate       | FERRY_PROTON_MIN_RATE         |                | 256KiB        |
+/// | ferry.proton.dataCredentialProvider | FERRY_PROTON_DATA_CREDENTIAL_PROVIDER | | (none)   |
+/// | ferry.proton.dataCredentialHost     | FERRY_PROTON_DATA_CREDENTIAL_HOST     | | (none)   |
 /// | ferry.history              | FERRY_HISTORY                 |                | 1000          |
 /// | ferry.logLevel             | FERRY_LOG_LEVEL               | --log-level    | info          |
 /// | ferry.logFile              | FERRY_LOG_FILE                | --log-file     | (see below)   |
@@ -67,6 +73,19 @@ struct settings {
   int64_t s3_multipart_threshold = int64_t{32} << 20;
   int64_t s3_part_size = int64_t{8} << 20;
   int s3_upload_concurrency = 4;
+  /// The proton-drive-cli bridge's command line (`bridge <command>` is
+  /// appended); needed by proton:// stores.
+  std::string proton_command;
+  /// Bridge processes at once per agent or migration.
+  int proton_processes = 2;
+  /// A bridge call may take proton_timeout plus the object's size at
+  /// proton_min_rate bytes per second.
+  std::chrono::milliseconds proton_timeout{120000};
+  int64_t proton_min_rate = int64_t{256} << 10;
+  /// Passed to the bridge as dataCredentialProvider / dataCredentialHost
+  /// when set.
+  std::string proton_data_credential_provider;
+  std::string proton_data_credential_host;
   size_t history_limit = 1000;
   std::string log_level = "info";
   std::filesystem::path log_file;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 
 namespace ferry {
 
@@ -21,6 +22,8 @@ public:
 
   int get() const { return fd_; }
   void reset(int fd = -1);
+  /// Hands the descriptor over to the caller, who closes it.
+  int release() { return std::exchange(fd_, -1); }
 
 private:
   int fd_;

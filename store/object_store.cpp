@@ -10,6 +10,10 @@ status object_writer::check_resumed(const char*, size_t) {
   return status::success();
 }
 
+status object_store::prepare() {
+  return status::success();
+}
+
 result<bool> object_store::holds(const object_info& object) {
   auto info = stat(object.oid);
   if (!info)
@@ -30,6 +34,18 @@ result<bool> object_store::holds(const object_info& object) {
     check.update(buffer.data(), *got);
   }
   return check.bytes() == object.size && check.hex_digest() == object.oid;
+}
+
+result<std::vector<bool>> object_store::holds_each(const std::vector<object_info>& objects) {
+  std::vector<bool> held;
+  held.reserve(objects.size());
+  for (auto& object : objects) {
+    auto answer = holds(object);
+    if (!answer)
+      return answer.error();
+    held.push_back(*answer);
+  }
+  return held;
 }
 
 status object_store::expect_reads(const std::vector<object_info>&) {

@@ -95,6 +95,12 @@ public:
   /// its transfers a thread of its own.
   virtual std::string endpoint() const { return {}; }
 
+  /// Checks, once before the first transfer, that the store can be used
+  /// (a Proton session must be ready); the agent answers git-lfs's init
+  /// with the failure and starts no transfer. Stores with nothing to check
+  /// succeed.
+  virtual status prepare();
+
   /// The object's info, or std::nullopt when the store does not have it.
   virtual result<std::optional<object_info>> stat(const std::string& oid) = 0;
 
@@ -104,6 +110,11 @@ public:
   /// Servers that verify every upload themselves (an LFS server, S3 with
   /// x-amz-content-sha256) override it and are taken at their word.
   virtual result<bool> holds(const object_info& object);
+
+  /// holds() for several objects at once, in their order. This default asks
+  /// one by one; a store that can ask about many objects in one request
+  /// (Proton's batch-exists) overrides it.
+  virtual result<std::vector<bool>> holds_each(const std::vector<object_info>& objects);
 
   /// Opens an object for reading from `offset` (0 <= offset <= size).
   /// errc::not_found when the store does not have it; errc::size_mismatch

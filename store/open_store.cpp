@@ -2,6 +2,7 @@
 
 #include "store/folder_store.hpp"
 #include "store/lfs_url.hpp"
+#include "store/child_process.hpp"
 #include "store/s3_credentials.hpp"
 
 #include <cctype>
@@ -14,7 +15,7 @@ namespace {
 constexpr const char* supported =
     "supported: file:///absolute/path or an absolute path such as /srv/lfs-store, "
     "lfs+https://host/path (an LFS endpoint), https://host/owner/repo.git (a git remote) or "
-    "s3://bucket/prefix?endpoint=...&region=... (an S3 bucket)";
+    "s3://bucket/prefix?endpoint=...&region=... (an S3 bucket) or proton://LFS (Proton Drive)";
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9')
@@ -100,6 +101,28 @@ result<std::shared_ptr<object_store>> open_s3(const std::string& url,
       std::make_shared<s3_store>(context.http, *parsed, std::move(found->keys), context.s3));
 }
 
+result<std::shared_ptr<object_store>> open_proton(const std::string& url,
+                                                  const store_context& context) {
+  auto base = parse_proton_url(url);
+  if (!base)
+    return base.error();
+  if (context.proton_command.empty())
+    return status{errc::config_error,
+                  url + " needs the proton-drive-cli bridge: set ferry.proton.command (git config) "
+                        "or FERRY_PROTON_COMMAND to its command line, such as "
+                        "'node /opt/proton-drive-cli/dist/index.js' (see docs/proton.md)"};
+  auto words = split_command_line(context.proton_command);
+  if (!words)
+    return words.error().with_context("ferry.proton.command");
+  proton_store_options options = context.proton;
+  options.bridge.command = std::move(*words);
+  if (options.scratch_dir.empty()) {
+    std::error_code error;
+    options.scratch_dir = std::filesystem::temp_directory_path(error) / "ferry-proton";
+  }
+  return std::shared_ptr<object_store>(std::make_shared<proton_store>(*base, std::move(options)));
+}
+
 } // namespace
 
 result<std::shared_ptr<object_store>> open_store(const std::string& url,
@@ -125,6 +148,8 @@ result<std::shared_ptr<object_store>> open_store(const std::string& url,
     return open_lfs(url, scheme, context);
   if (scheme == "s3")
     return open_s3(url, context);
+  if (scheme == "proton")
+    return open_proton(url, context);
   if (scheme != "file")
     return status{errc::config_error,
                   "unsupported store URL scheme '" + scheme + "' (" + supported + ")"};

@@ -3,6 +3,7 @@
 #include "actors/http_engine.hpp"
 #include "store/lfs_store.hpp"
 #include "store/object_store.hpp"
+#include "store/proton_store.hpp"
 #include "store/s3_store.hpp"
 
 #include <filesystem>
@@ -20,6 +21,11 @@ struct store_context {
   lfs_store_options lfs;
   /// S3 settings.
   s3_store_options s3;
+  /// Proton settings; `bridge.command` is filled in from proton_command and
+  /// an empty `scratch_dir` means <temp>/ferry-proton.
+  proton_store_options proton;
+  /// The bridge's command line as configured (ferry.proton.command).
+  std::string proton_command;
   /// Where `git credential` runs (the repository), for LFS and S3 stores.
   std::filesystem::path cwd;
   /// Told where an S3 store's keys came from (never the keys), for the log.
@@ -34,7 +40,10 @@ struct store_context {
 ///   endpoint is derived as git-lfs does (`<remote>.git/info/lfs`);
 /// - `s3://bucket/prefix?endpoint=...&region=...`: an S3 bucket
 ///   (docs/s3.md); its keys are looked up now (s3::find_credentials), so
-///   missing keys fail here with a message saying where to put them.
+///   missing keys fail here with a message saying where to put them;
+/// - `proton://<storageBase>`: Proton Drive through the proton-drive-cli
+///   bridge (docs/proton.md); without ferry.proton.command this fails with
+///   a message saying how to set it.
 /// Opening contacts no server. Unknown schemes and relative paths give
 /// errc::config_error with a message that lists what is supported.
 result<std::shared_ptr<object_store>> open_store(const std::string& url,

@@ -339,6 +339,61 @@ TEST_CASE("resolve checks the S3 multipart settings", "[config][settings]") {
   }
 }
 
+TEST_CASE("resolve checks the Proton bridge settings", "[config][settings]") {
+  sources input;
+  auto defaults = resolve(input, lfs_dir);
+  REQUIRE(defaults.ok());
+  CHECK(defaults->proton_command.empty());
+  CHECK(defaults->proton_processes == 2);
+  CHECK(defaults->proton_timeout == std::chrono::minutes{2});
+  CHECK(defaults->proton_min_rate == 256 << 10);
+  CHECK(defaults->proton_data_credential_provider.empty());
+
+  input.git["ferry.proton.command"] = "node /opt/proton-drive-cli/dist/index.js";
+  input.env["FERRY_PROTON_COMMAND"] = "proton-drive-cli";
+  input.git["ferry.proton.processes"] = "16";
+  input.git["ferry.proton.timeout"] = "90s";
+  input.git["ferry.proton.minrate"] = "1MiB";
+  input.git["ferry.proton.datacredentialprovider"] = "pass-cli";
+  input.git["ferry.proton.datacredentialhost"] = "proton-data.example";
+  auto set = resolve(input, lfs_dir);
+  REQUIRE(set.ok());
+  CHECK(set->proton_command == "proton-drive-cli");
+  CHECK(set->proton_processes == 16);
+  CHECK(set->proton_timeout == std::chrono::seconds{90});
+  CHECK(set->proton_min_rate == 1 << 20);
+  CHECK(set->proton_data_credential_provider == "pass-cli");
+  CHECK(set->proton_data_credential_host == "proton-data.example");
+
+  SECTION("an empty command") {
+    input.env["FERRY_PROTON_COMMAND"] = "  ";
+    CHECK_THAT(resolve_error(input),
+               Catch::StartsWith("FERRY_PROTON_COMMAND (environment) = '  ': expected the "
+                                 "bridge's command line"));
+  }
+  SECTION("processes from 1 to 16") {
+    auto bad = GENERATE(as<std::string>{}, "0", "17", "x");
+    input.git["ferry.proton.processes"] = bad;
+    CHECK(resolve_error(input) == "ferry.proton.processes (git config) = '" + bad +
+                                    "': expected an integer from 1 to 16");
+  }
+  SECTION("a timeout of at least a second") {
+    input.git["ferry.proton.timeout"] = "500ms";
+    CHECK(resolve_error(input) == "ferry.proton.timeout (git config) = '500ms': expected a "
+                                  "duration from 1s to 60m");
+  }
+  SECTION("a rate of at least 1KiB") {
+    input.git["ferry.proton.minrate"] = "100";
+    CHECK(resolve_error(input) == "ferry.proton.minRate (git config) = '100': expected a size "
+                                  "from 1KiB to 1TiB, such as 256KiB");
+  }
+  SECTION("a known credential provider") {
+    input.git["ferry.proton.datacredentialprovider"] = "stdin";
+    CHECK(resolve_error(input) == "ferry.proton.dataCredentialProvider (git config) = 'stdin': "
+                                  "expected git-credential or pass-cli");
+  }
+}
+
 TEST_CASE("parse_size rejects malformed sizes", "[config][settings]") {
   auto bad = GENERATE(values<bad_case>({
     {"", "expected a whole number with an optional unit"},

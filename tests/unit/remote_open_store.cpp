@@ -14,6 +14,7 @@
 namespace fs = std::filesystem;
 using ferry::errc;
 using ferry::open_store;
+using ferry::proton_store;
 using ferry::store_context;
 using ferry::testing::env_var;
 
@@ -94,7 +95,7 @@ TEST_CASE("relative paths are refused", "[open_store]") {
 
 TEST_CASE("unknown schemes are refused with the supported list", "[open_store]") {
   auto url = GENERATE(as<std::string>{}, "ftp://example.com/lfs",
-                      "lfs+ftp://example.com/lfs", "proton://drive/folder");
+                      "lfs+ftp://example.com/lfs", "gdrive://drive/folder");
   INFO("url: " << url);
   auto store = open_store(url);
   REQUIRE_FALSE(store.ok());
@@ -105,6 +106,30 @@ TEST_CASE("unknown schemes are refused with the supported list", "[open_store]")
   CHECK_THAT(store.error().message(), Catch::Contains("file://"));
   CHECK_THAT(store.error().message(), Catch::Contains("lfs+https://"));
   CHECK_THAT(store.error().message(), Catch::Contains("s3://bucket/prefix"));
+  CHECK_THAT(store.error().message(), Catch::Contains("proton://"));
+}
+
+TEST_CASE("proton URLs need the bridge's command line", "[open_store]") {
+  auto missing = open_store("proton://Team/LFS");
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().code() == errc::config_error);
+  CHECK_THAT(missing.error().message(), Catch::Contains("ferry.proton.command"));
+
+  store_context context;
+  context.proton_command = "node '/opt/proton drive/index.js'";
+  auto opened = open_store("proton://Team/LFS", context);
+  REQUIRE(opened.ok());
+  CHECK((*opened)->describe() == "proton://Team/LFS");
+  auto* proton = dynamic_cast<proton_store*>(opened->get());
+  REQUIRE(proton != nullptr);
+  CHECK(proton->bridge().options().command ==
+        std::vector<std::string>{"node", "/opt/proton drive/index.js"});
+
+  context.proton_command = "node 'unclosed";
+  auto unclosed = open_store("proton://LFS", context);
+  REQUIRE_FALSE(unclosed.ok());
+  CHECK(unclosed.error().code() == errc::config_error);
+  CHECK_THAT(unclosed.error().message(), Catch::Contains("ferry.proton.command"));
 }
 
 TEST_CASE("s3 URLs open an S3 store with the keys found for it", "[open_store]") {

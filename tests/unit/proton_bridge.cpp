@@ -1,0 +1,308 @@
+// The bridge caller: failure classification, the environment allow-list,
+// and the pool's order, bound, cooldown and stop latch, with a runner that
+// stands in for the process.
+
+#include "store/proton_bridge.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+using namespace ferry;
+using namespace std::chrono_literals;
+
+namespace {
+
+bridge::envelope failure(int code, nlohmann::json details = nullptr, std::string error = "boom") {
+  bridge::envelope out;
+  out.ok = false;
+  out.code = code;
+  out.error = std::move(error);
+  out.details = std::move(details);
+  return out;
+}
+
+child_result answered(const std::string& envelope_line) {
+  child_result out;
+  out.exit_code = 0;
+  out.output = envelope_line + "\n";
+  return out;
+}
+
+std::string failure_line(int code, const nlohmann::json& details, const std::string& error) {
+  return nlohmann::json{{"ok", false},
+                        {"error", error},
+                        {"code", code},
+                        {"details", details.is_null() ? std::string{} : details.dump()}}
+      .dump();
+}
+
+const std::string success_line = R"({"ok":true,"payload":{"oid":"x","exists":true}})";
+
+proton_bridge_options options_with(int processes) {
+  proton_bridge_options options;
+  options.command = {"/opt/bridge/run", "--flag"};
+  options.common.storage_base = "LFS";
+  options.processes = processes;
+  options.environment = {"PATH=/usr/bin"};
+  return options;
+}
+
+} // namespace
+
+TEST_CASE("login, CAPTCHA and scope failures stop every later call") {
+  auto cooldown = std::chrono::seconds{60};
+  auto expired = classify_bridge_failure(
+      bridge::command::upload,
+      failure(401, {{"errorCode", "SESSION_EXPIRED"}, {"authMode", "browser-fork"}}), cooldown);
+  CHECK(expired.stop);
+  CHECK(expired.failure.code() == errc::permission_denied);
+  CHECK_THAT(expired.failure.message(), Catch::Contains("proton-drive login"));
+  CHECK_THAT(expired.failure.message(), Catch::Contains("SESSION_EXPIRED"));
+  CHECK_THAT(expired.failure.message(), Catch::Contains("upload"));
+
+  auto key = classify_bridge_failure(bridge::command::download,
+                                     failure(400, {{"errorCode", "KEY_PASSWORD_REQUIRED"}}),
+                                     cooldown);
+  CHECK(key.stop);
+  CHECK(key.failure.code() == errc::permission_denied);
+
+  auto captcha = classify_bridge_failure(
+      bridge::command::init,
+      failure(407, {{"captchaUrl", "https://verify.example/abc"},
+                    {"action", "run: proton-drive login"}}),
+      cooldown);
+  CHECK(captcha.stop);
+  CHECK_THAT(captcha.failure.message(), Catch::Contains("https://verify.example/abc"));
+  CHECK_THAT(captcha.failure.message(), Catch::Contains("run: proton-drive login"));
+
+  auto scope = classify_bridge_failure(
+      bridge::command::upload,
+      failure(403, {{"errorCode", "INSUFFICIENT_SCOPE"}, {"protonCode", 9101},
+                    {"action", "stop: app/session scope is insufficient; do not retry login loops"}}),
+      cooldown);
+  CHECK(scope.stop);
+  CHECK_THAT(scope.failure.message(), Catch::Contains("do not retry login loops"));
+  auto scope_by_code = classify_bridge_failure(bridge::command::upload,
+                                               failure(403, {{"protonCode", 9101}}), cooldown);
+  CHECK(scope_by_code.stop);
+}
+
+TEST_CASE("other failures map into the taxonomy without stopping") {
+  auto cooldown = std::chrono::seconds{60};
+  struct row {
+    int code;
+    nlohmann::json details;
+    errc expected;
+  };
+  std::vector<row> rows = {
+      {403, {{"errorCode", "PERMISSION_DENIED"}}, errc::permission_denied},
+      {404, {{"errorCode", "FILE_NOT_FOUND"}}, errc::not_found},
+      {507, {{"errorCode", "QUOTA_EXCEEDED"}}, errc::no_space},
+      {400, nullptr, errc::invalid_request},
+      {413, {{"errorCode", "FILE_TOO_LARGE"}}, errc::invalid_request},
+      {500, nullptr, errc::unavailable},
+      {502, {{"errorCode", "NETWORK_ERROR"}}, errc::unavailable},
+      {504, {{"errorCode", "TIMEOUT"}}, errc::unavailable},
+      {499, {{"errorCode", "OPERATION_CANCELLED"}}, errc::unavailable},
+  };
+  for (auto& each : rows) {
+    INFO("code " << each.code);
+    auto verdict = classify_bridge_failure(bridge::command::upload,
+                                           failure(each.code, each.details, "the bridge's words"),
+                                           cooldown);
+    CHECK_FALSE(verdict.stop);
+    CHECK(verdict.failure.code() == each.expected);
+    CHECK_THAT(verdict.failure.message(), Catch::Contains("the bridge's words"));
+    CHECK(verdict.failure.retry_after() == 0ms);
+  }
+}
+
+TEST_CASE("a 429 carries retryAfter, or the default cooldown") {
+  auto told = classify_bridge_failure(
+      bridge::command::upload, failure(429, {{"errorCode", "RATE_LIMITED"}, {"retryAfter", 7}}),
+      std::chrono::seconds{60});
+  CHECK_FALSE(told.stop);
+  CHECK(told.failure.code() == errc::unavailable);
+  CHECK(told.failure.retry_after() == 7000ms);
+
+  auto untold = classify_bridge_failure(bridge::command::upload, failure(429),
+                                        std::chrono::seconds{45});
+  CHECK(untold.failure.retry_after() == 45000ms);
+}
+
+TEST_CASE("the bridge gets only the allow-listed environment") {
+  std::vector<std::string> given = {"PATH=/usr/bin",
+                                    "HOME=/home/u",
+                                    "LC_ALL=C.UTF-8",
+                                    "PROTON_DRIVE_CLI_APP_VERSION=x",
+                                    "MOCK_BRIDGE_DIR=/tmp/d",
+                                    "XDG_CONFIG_HOME=/home/u/.config",
+                                    "AWS_SECRET_ACCESS_KEY=secret",
+                                    "FERRY_PROTON_COMMAND=node x",
+                                    "GIT_ASKPASS=/bin/askpass",
+                                    "PATHX=/nope",
+                                    "NOEQUALS"};
+  std::vector<char*> entries;
+  for (auto& entry : given)
+    entries.push_back(entry.data());
+  entries.push_back(nullptr);
+  auto kept = bridge_environment(entries.data());
+  CHECK(kept == std::vector<std::string>{"PATH=/usr/bin", "HOME=/home/u", "LC_ALL=C.UTF-8",
+                                         "PROTON_DRIVE_CLI_APP_VERSION=x",
+                                         "MOCK_BRIDGE_DIR=/tmp/d",
+                                         "XDG_CONFIG_HOME=/home/u/.config"});
+}
+
+TEST_CASE("a call runs the command with bridge <name> and the request on stdin") {
+  child_options seen;
+  proton_bridge caller{options_with(1), [&](const child_options& child) -> result<child_result> {
+                         seen = child;
+                         return answered(success_line);
+                       }};
+  bridge::request_fields fields;
+  fields.oid = std::string(64, 'a');
+  auto payload = caller.call(bridge::command::exists, fields);
+  REQUIRE(payload.ok());
+  CHECK((*payload)["exists"] == true);
+  CHECK(seen.argv ==
+        std::vector<std::string>{"/opt/bridge/run", "--flag", "bridge", "exists"});
+  CHECK(seen.environment == std::vector<std::string>{"PATH=/usr/bin"});
+  auto request = nlohmann::json::parse(seen.input);
+  CHECK(request["oid"] == fields.oid);
+  CHECK(request["storageBase"] == "LFS");
+}
+
+TEST_CASE("time limits grow with the object's size") {
+  auto options = options_with(1);
+  options.base_timeout = 120s;
+  options.min_bytes_per_second = 1 << 20;
+  proton_bridge caller{options, [](const child_options&) -> result<child_result> {
+                         return answered(success_line);
+                       }};
+  CHECK(caller.timeout_for(0) == 120s);
+  CHECK(caller.timeout_for(int64_t{1} << 30) == 120s + 1024s);
+  CHECK(caller.timeout_for(int64_t{1} << 19) == 120500ms);
+}
+
+TEST_CASE("no more than the configured number of bridge processes run at once") {
+  std::mutex mutex;
+  std::condition_variable changed;
+  int running = 0;
+  int most = 0;
+  int finished = 0;
+  bool release = false;
+  proton_bridge caller{options_with(2), [&](const child_options&) -> result<child_result> {
+                         std::unique_lock lock{mutex};
+                         most = std::max(most, ++running);
+                         changed.notify_all();
+                         changed.wait_for(lock, 10s, [&] { return release; });
+                         --running;
+                         ++finished;
+                         return answered(success_line);
+                       }};
+  std::vector<std::thread> callers;
+  std::atomic<int> succeeded{0};
+  for (int i = 0; i < 6; ++i)
+    callers.emplace_back([&] {
+      if (caller.call(bridge::command::exists, {}).ok())
+        ++succeeded;
+    });
+  {
+    std::unique_lock lock{mutex};
+    REQUIRE(changed.wait_for(lock, 10s, [&] { return running == 2; }));
+    release = true;
+    changed.notify_all();
+  }
+  for (auto& thread : callers)
+    thread.join();
+  CHECK(most == 2);
+  CHECK(finished == 6);
+  CHECK(succeeded == 6);
+}
+
+TEST_CASE("after a 429 no bridge process starts until the cooldown has passed") {
+  std::vector<std::chrono::steady_clock::time_point> starts;
+  int calls = 0;
+  auto options = options_with(2);
+  proton_bridge caller{options, [&](const child_options&) -> result<child_result> {
+                         starts.push_back(std::chrono::steady_clock::now());
+                         if (calls++ == 0)
+                           return answered(failure_line(
+                               429, {{"errorCode", "RATE_LIMITED"}, {"retryAfter", 0.4}},
+                               "Rate limited by Proton API — wait 1s and retry"));
+                         return answered(success_line);
+                       }};
+  auto limited = caller.call(bridge::command::upload, {});
+  auto answered_at = std::chrono::steady_clock::now();
+  REQUIRE_FALSE(limited.ok());
+  CHECK(limited.error().code() == errc::unavailable);
+  CHECK(limited.error().retry_after() == 400ms);
+  CHECK(caller.cooldown_until().has_value());
+
+  auto next = caller.call(bridge::command::exists, {});
+  REQUIRE(next.ok());
+  REQUIRE(starts.size() == 2);
+  CHECK(starts[1] - answered_at >= 390ms);
+  CHECK_FALSE(caller.cooldown_until().has_value());
+}
+
+TEST_CASE("once a call needs the user, later calls fail without starting a process") {
+  int calls = 0;
+  proton_bridge caller{options_with(2), [&](const child_options&) -> result<child_result> {
+                         ++calls;
+                         return answered(failure_line(
+                             401, {{"errorCode", "SESSION_EXPIRED"}, {"authMode", "browser-fork"}},
+                             "Not logged in"));
+                       }};
+  auto first = caller.call(bridge::command::upload, {});
+  REQUIRE_FALSE(first.ok());
+  CHECK(first.error().code() == errc::permission_denied);
+  REQUIRE(caller.stopped().has_value());
+  for (int i = 0; i < 3; ++i) {
+    auto later = caller.call(bridge::command::download, {});
+    REQUIRE_FALSE(later.ok());
+    CHECK(later.error().message() == first.error().message());
+  }
+  CHECK(calls == 1);
+}
+
+TEST_CASE("crashes, hangs and garbage are transient; a missing bridge is a setting") {
+  child_result crashed;
+  crashed.exit_code = 137;
+  crashed.diagnostics = "fatal: Authorization: Bearer abcdef.secret.token";
+  child_result hung;
+  hung.timed_out = true;
+  hung.signal = 9;
+  child_result garbage;
+  garbage.exit_code = 0;
+  garbage.output = "not json at all\n";
+  for (auto* outcome : {&crashed, &hung, &garbage}) {
+    proton_bridge caller{options_with(1), [&](const child_options&) -> result<child_result> {
+                           return *outcome;
+                         }};
+    auto answer = caller.call(bridge::command::upload, {});
+    REQUIRE_FALSE(answer.ok());
+    CHECK(answer.error().code() == errc::unavailable);
+    CHECK_THAT(answer.error().message(), !Catch::Contains("abcdef.secret.token"));
+    CHECK_FALSE(caller.stopped().has_value());
+  }
+  proton_bridge timed{options_with(1), [&](const child_options&) -> result<child_result> {
+                        return hung;
+                      }};
+  CHECK_THAT(timed.call(bridge::command::upload, {}).error().message(),
+             Catch::Contains("ferry.proton.timeout"));
+
+  proton_bridge missing{options_with(1), [](const child_options&) -> result<child_result> {
+                          return status{errc::not_found, "no program /opt/bridge/run"};
+                        }};
+  auto answer = missing.call(bridge::command::auth_state, {});
+  REQUIRE_FALSE(answer.ok());
+  CHECK(answer.error().code() == errc::config_error);
+  CHECK_THAT(answer.error().message(), Catch::Contains("ferry.proton.command"));
+}
