@@ -1,5 +1,6 @@
 #include "cli/commands.hpp"
 
+#include "actors/coordinator.hpp"
 #include "actors/engine.hpp"
 #include "actors/http_engine.hpp"
 #include "actors/logging.hpp"
@@ -31,7 +32,7 @@ void write_line(const std::string& line) {
 /// When the agent cannot start (bad configuration, journal in use, store
 /// unreachable), it still speaks the protocol so git-lfs shows the reason:
 /// init gets the error, and so does every transfer, until terminate.
-int refuse_all(const std::string& reason) {
+int refuse_all(const std::string& reason, int code = protocol::code::unavailable) {
   log()->error("{}", reason);
   protocol::line_splitter splitter{1 << 20};
   auto answer = [&](const protocol::line_splitter::line& line) {
@@ -44,9 +45,9 @@ int refuse_all(const std::string& reason) {
     if (std::holds_alternative<protocol::terminate_request>(request))
       return false;
     if (auto* transfer = std::get_if<protocol::transfer_request>(&request))
-      write_line(protocol::encode_complete_error(transfer->oid, protocol::code::unavailable, reason));
+      write_line(protocol::encode_complete_error(transfer->oid, code, reason));
     else
-      write_line(protocol::encode_error(protocol::code::unavailable, reason));
+      write_line(protocol::encode_error(code, reason));
     return true;
   };
   char buffer[64 << 10];
@@ -79,6 +80,7 @@ store_context store_context_for(const config::settings& settings,
   context.s3.part_bytes = settings.s3_part_size;
   context.s3.upload_concurrency = settings.s3_upload_concurrency;
   context.proton_command = settings.proton_command;
+  context.proton.bridge.max_retry_wait = settings.max_retry_wait;
   context.proton.bridge.processes = settings.proton_processes;
   context.proton.bridge.base_timeout = settings.proton_timeout;
   context.proton.bridge.min_bytes_per_second = settings.proton_min_rate;
@@ -140,7 +142,7 @@ int run_agent_command(const flag_map& flags) {
   if (store) {
     if (auto ready = store->prepare(); !ready) {
       if (classify(ready.code()) != retry_class::transient)
-        return refuse_all("ferry: " + ready.message());
+        return refuse_all("ferry: " + ready.message(), protocol_code(ready.code()));
       log()->warn("{} (the transfers try again)", ready.message());
     }
   }

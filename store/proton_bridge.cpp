@@ -87,7 +87,8 @@ std::vector<std::string> bridge_environment(char** entries) {
 }
 
 bridge_verdict classify_bridge_failure(bridge::command name, const bridge::envelope& failure,
-                                       std::chrono::seconds default_cooldown) {
+                                       std::chrono::seconds default_cooldown,
+                                       std::chrono::seconds max_wait) {
   std::string code = bridge::error_code(failure);
   std::string text = describe_failure(name, failure, code);
   std::string action = details_text(failure, "action");
@@ -120,6 +121,13 @@ bridge_verdict classify_bridge_failure(bridge::command name, const bridge::envel
     std::chrono::milliseconds wait = default_cooldown;
     if (auto seconds = bridge::retry_after_seconds(failure))
       wait = std::chrono::milliseconds{static_cast<int64_t>(std::ceil(*seconds * 1000))};
+    if (wait > max_wait)
+      return {status{errc::config_error,
+                     text + "; Proton asks to wait " + seconds_text(wait) +
+                         ", longer than ferry.maxRetryWait (" + seconds_text(max_wait) +
+                         "): try again later, or raise ferry.maxRetryWait"}
+                  .with_retry_after(wait),
+              false};
     return {status{errc::unavailable, text + "; every Proton call waits " + seconds_text(wait)}
                 .with_retry_after(wait),
             false};
@@ -229,7 +237,8 @@ result<nlohmann::json> proton_bridge::call(bridge::command name,
   if (envelope.ok)
     return std::move(envelope.payload);
 
-  auto verdict = classify_bridge_failure(name, envelope, options_.default_cooldown);
+  auto verdict = classify_bridge_failure(name, envelope, options_.default_cooldown,
+                                         options_.max_retry_wait);
   if (verdict.stop || verdict.failure.retry_after().count() > 0) {
     std::lock_guard lock{mutex_};
     if (verdict.stop && !stopped_)

@@ -37,6 +37,9 @@ struct proton_bridge_options {
   /// The cooldown after a 429 that does not say how long (the bridge's own
   /// default).
   std::chrono::seconds default_cooldown{60};
+  /// Longest cooldown waited out (ferry.maxRetryWait); a 429 asking for
+  /// more fails the call for good, as an HTTP store's Retry-After does.
+  std::chrono::seconds max_retry_wait{120};
   /// The environment the bridge gets; empty means Ferry's own, filtered by
   /// bridge_environment().
   std::vector<std::string> environment;
@@ -67,7 +70,9 @@ std::vector<std::string> bridge_environment(char** entries);
 /// The message names the command, the code, the errorCode and the bridge's
 /// own message, followed by what to do (`details.action`, a CAPTCHA's
 /// verification URL, "run: proton-drive login"). A 429 carries
-/// `details.retryAfter` (or `default_cooldown`) as status::retry_after().
+/// `details.retryAfter` (or `default_cooldown`) as status::retry_after();
+/// one asking for more than `max_wait` is errc::config_error instead (the
+/// fix is a setting), still with the wait, so the cooldown holds.
 struct bridge_verdict {
   status failure;
   /// The failure needs the user (login, CAPTCHA, scope): no later call may
@@ -75,7 +80,8 @@ struct bridge_verdict {
   bool stop = false;
 };
 bridge_verdict classify_bridge_failure(bridge::command name, const bridge::envelope& failure,
-                                       std::chrono::seconds default_cooldown);
+                                       std::chrono::seconds default_cooldown,
+                                       std::chrono::seconds max_wait);
 
 /// Runs bridge operations. Safe to use from many threads at once.
 class proton_bridge {

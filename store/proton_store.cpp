@@ -317,6 +317,11 @@ result<std::vector<bool>> proton_store::holds_each(const std::vector<object_info
     for (size_t i = start; i < std::min(objects.size(), start + batch_oids); ++i)
       fields.oids.push_back(objects[i].oid);
     auto answer = bridge_.call(bridge::command::batch_exists, fields);
+    // A 404 (no base folder yet) means none of them is there.
+    if (!answer && answer.error().code() == errc::not_found) {
+      held.insert(held.end(), fields.oids.size(), false);
+      continue;
+    }
     if (!answer)
       return answer.error();
     auto decoded = bridge::decode_batch_results(*answer, fields.oids);

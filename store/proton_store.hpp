@@ -57,7 +57,7 @@ public:
   result<std::optional<object_info>> stat(const std::string& oid) override;
   /// holds_each() for one object.
   result<bool> holds(const object_info& object) override;
-  /// batch-exists, up to 100 oids per process.
+  /// batch-exists, up to 100 oids per process; a 404 means absent.
   result<std::vector<bool>> holds_each(const std::vector<object_info>& objects) override;
   /// Downloads the whole object into a scratch file (the bridge cannot send
   /// ranges), checks its size against expect_reads(), and streams it from

@@ -17,6 +17,10 @@ using namespace ferry;
 using namespace std::chrono_literals;
 
 namespace {
+constexpr std::chrono::seconds max_wait{120};
+}
+
+namespace {
 
 bridge::envelope failure(int code, nlohmann::json details = nullptr, std::string error = "boom") {
   bridge::envelope out;
@@ -59,7 +63,8 @@ TEST_CASE("login, CAPTCHA and scope failures stop every later call") {
   auto cooldown = std::chrono::seconds{60};
   auto expired = classify_bridge_failure(
       bridge::command::upload,
-      failure(401, {{"errorCode", "SESSION_EXPIRED"}, {"authMode", "browser-fork"}}), cooldown);
+      failure(401, {{"errorCode", "SESSION_EXPIRED"}, {"authMode", "browser-fork"}}), cooldown,
+      max_wait);
   CHECK(expired.stop);
   CHECK(expired.failure.code() == errc::permission_denied);
   CHECK_THAT(expired.failure.message(), Catch::Contains("proton-drive login"));
@@ -68,7 +73,7 @@ TEST_CASE("login, CAPTCHA and scope failures stop every later call") {
 
   auto key = classify_bridge_failure(bridge::command::download,
                                      failure(400, {{"errorCode", "KEY_PASSWORD_REQUIRED"}}),
-                                     cooldown);
+                                     cooldown, max_wait);
   CHECK(key.stop);
   CHECK(key.failure.code() == errc::permission_denied);
 
@@ -76,20 +81,23 @@ TEST_CASE("login, CAPTCHA and scope failures stop every later call") {
       bridge::command::init,
       failure(407, {{"captchaUrl", "https://verify.example/abc"},
                     {"action", "run: proton-drive login"}}),
-      cooldown);
+      cooldown, max_wait);
   CHECK(captcha.stop);
   CHECK_THAT(captcha.failure.message(), Catch::Contains("https://verify.example/abc"));
   CHECK_THAT(captcha.failure.message(), Catch::Contains("run: proton-drive login"));
 
   auto scope = classify_bridge_failure(
       bridge::command::upload,
-      failure(403, {{"errorCode", "INSUFFICIENT_SCOPE"}, {"protonCode", 9101},
-                    {"action", "stop: app/session scope is insufficient; do not retry login loops"}}),
-      cooldown);
+      failure(403,
+              {{"errorCode", "INSUFFICIENT_SCOPE"},
+               {"protonCode", 9101},
+               {"action", "stop: app/session scope is insufficient; do not retry login loops"}}),
+      cooldown, max_wait);
   CHECK(scope.stop);
   CHECK_THAT(scope.failure.message(), Catch::Contains("do not retry login loops"));
   auto scope_by_code = classify_bridge_failure(bridge::command::upload,
-                                               failure(403, {{"protonCode", 9101}}), cooldown);
+                                               failure(403, {{"protonCode", 9101}}), cooldown,
+                                               max_wait);
   CHECK(scope_by_code.stop);
 }
 
@@ -115,7 +123,7 @@ TEST_CASE("other failures map into the taxonomy without stopping") {
     INFO("code " << each.code);
     auto verdict = classify_bridge_failure(bridge::command::upload,
                                            failure(each.code, each.details, "the bridge's words"),
-                                           cooldown);
+                                           cooldown, max_wait);
     CHECK_FALSE(verdict.stop);
     CHECK(verdict.failure.code() == each.expected);
     CHECK_THAT(verdict.failure.message(), Catch::Contains("the bridge's words"));
@@ -126,14 +134,22 @@ TEST_CASE("other failures map into the taxonomy without stopping") {
 TEST_CASE("a 429 carries retryAfter, or the default cooldown") {
   auto told = classify_bridge_failure(
       bridge::command::upload, failure(429, {{"errorCode", "RATE_LIMITED"}, {"retryAfter", 7}}),
-      std::chrono::seconds{60});
+      std::chrono::seconds{60}, max_wait);
   CHECK_FALSE(told.stop);
   CHECK(told.failure.code() == errc::unavailable);
   CHECK(told.failure.retry_after() == 7000ms);
 
   auto untold = classify_bridge_failure(bridge::command::upload, failure(429),
-                                        std::chrono::seconds{45});
+                                        std::chrono::seconds{45}, max_wait);
   CHECK(untold.failure.retry_after() == 45000ms);
+
+  auto too_long = classify_bridge_failure(bridge::command::upload,
+                                          failure(429, {{"retryAfter", 600}}),
+                                          std::chrono::seconds{60}, std::chrono::seconds{10});
+  CHECK_FALSE(too_long.stop);
+  CHECK(too_long.failure.code() == errc::config_error);
+  CHECK(too_long.failure.retry_after() == 600s);
+  CHECK_THAT(too_long.failure.message(), Catch::Contains("ferry.maxRetryWait"));
 }
 
 TEST_CASE("the bridge gets only the allow-listed environment") {
