@@ -20,6 +20,9 @@ struct engine_config {
   /// request brings its own action, and a request without one is answered
   /// with an error that tells how to configure a store.
   std::shared_ptr<object_store> store;
+  /// Where copies (direction::copy, `ferry migrate`) read objects from;
+  /// null in the agent.
+  std::shared_ptr<object_store> source;
   /// The HTTP engine that the stores for server actions share (one
   /// connection cache, per-host connection caps).
   std::shared_ptr<http_engine> http;

@@ -154,6 +154,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(ferry, caf::first_custom_type_id)
   CAF_ADD_ATOM(ferry, ferry::atom, get, "get")
   CAF_ADD_ATOM(ferry, ferry::atom, wake, "wake")
 
+  // -- migration --------------------------------------------------------------
+  CAF_ADD_ATOM(ferry, ferry::atom, pump, "pump")
+  CAF_ADD_ATOM(ferry, ferry::atom, tick, "tick")
+
   // -- HTTP -------------------------------------------------------------------
   CAF_ADD_ATOM(ferry, ferry::atom, fetch, "fetch")
   CAF_ADD_ATOM(ferry, ferry::atom, fetched, "fetched")

@@ -93,6 +93,16 @@ using protocol_io_actor = caf::typed_actor<
   // Writes one reply line to stdout.
   caf::reacts_to<atom::reply, std::string>>;
 
+/// The MIGRATOR (`ferry migrate`): feeds the inventory's pending objects to
+/// the SUPERVISOR as copy jobs, within the concurrency limit, and records
+/// each outcome in the inventory.
+using migrator_actor = progress_sink_actor::extend<
+  // Take more work: check the destination for the next pending objects and
+  // start copies while the limit allows (self-sent after every change).
+  caf::reacts_to<atom::pump>,
+  // Timer: show progress.
+  caf::reacts_to<atom::tick>>;
+
 /// The COORDINATOR: turns protocol requests into jobs and outcomes into replies.
 using coordinator_actor = progress_sink_actor::extend<
   // git-lfs's init.

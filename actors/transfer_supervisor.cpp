@@ -301,6 +301,14 @@ supervisor_actor::behavior_type transfer_supervisor(supervisor_pointer self,
       c.promise = self->make_response_promise<transfer_outcome>();
       c.host = store->endpoint();
       c.network = job.has_action() || !c.host.empty();
+      // A copy is paced by its destination, else by its source; between
+      // two folders by "local", so migrate's --tps and --bwlimit hold too.
+      if (job.dir == direction::copy && st.config->source) {
+        auto source_host = st.config->source->endpoint();
+        c.network = c.network || !source_host.empty();
+        if (c.host.empty())
+          c.host = source_host.empty() ? std::string{"local"} : source_host;
+      }
       c.store = std::move(store);
       start_attempt(self, job.id);
       return c.promise;

@@ -73,31 +73,121 @@ bool is_within(const fs::path& path, const fs::path& root) {
   return true;
 }
 
-// -- upload -------------------------------------------------------------------
+// -- sources of a write to the store -----------------------------------------
 
-class upload_task final : public transfer_task {
+/// Where the bytes of a write come from, read once from byte 0 to the end.
+class byte_source {
 public:
-  upload_task(const engine_config& config, std::shared_ptr<object_store> store, std::string oid,
-              int64_t size, std::string path)
-    : config_(config), store_(std::move(store)), oid_(std::move(oid)), size_(size),
-      path_(std::move(path)), buffer_(config.chunk_bytes) {
+  virtual ~byte_source() = default;
+  /// Opens the source and checks it has `size` bytes.
+  virtual status open() = 0;
+  /// Reads up to `capacity` bytes; fewer only at the end.
+  virtual result<size_t> read(char* buffer, size_t capacity) = 0;
+  /// "local file /x", "object <oid> in <store>", for messages.
+  const std::string& name() const { return name_; }
+
+protected:
+  std::string name_;
+};
+
+/// An upload's file in the repository.
+class local_file_source final : public byte_source {
+public:
+  local_file_source(const engine_config& config, std::string oid, int64_t size, std::string path)
+    : config_(config), oid_(std::move(oid)), size_(size), path_(std::move(path)) {
+    name_ = "local file " + path_;
   }
 
-  result<int64_t> start(int64_t resume_from, const std::string& resume_state) override {
+  status open() override {
     auto checked = check_upload_path(path_, config_.upload_roots);
     if (!checked)
       return checked.error();
-    source_name_ = "local file " + checked->string();
-    source_.reset(::open(checked->c_str(), O_RDONLY | O_CLOEXEC));
-    if (source_.get() < 0)
-      return from_errno(errno, "cannot open " + source_name_);
+    name_ = "local file " + checked->string();
+    fd_.reset(::open(checked->c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd_.get() < 0)
+      return from_errno(errno, "cannot open " + name_);
     struct stat info {};
-    if (::fstat(source_.get(), &info) != 0)
-      return from_errno(errno, "cannot stat " + source_name_);
+    if (::fstat(fd_.get(), &info) != 0)
+      return from_errno(errno, "cannot stat " + name_);
     if (info.st_size != size_)
-      return status{errc::size_mismatch, source_name_ + " has " + std::to_string(info.st_size) +
-                                           " bytes but git-lfs announced " + std::to_string(size_) +
-                                           " for " + oid_ + "; nothing was stored"};
+      return status{errc::size_mismatch, name_ + " has " + std::to_string(info.st_size) +
+                                           " bytes but git-lfs announced " +
+                                           std::to_string(size_) + " for " + oid_ +
+                                           "; nothing was stored"};
+    return status::success();
+  }
+
+  result<size_t> read(char* buffer, size_t capacity) override {
+    return read_full(fd_.get(), buffer, capacity, name_);
+  }
+
+private:
+  const engine_config& config_;
+  std::string oid_;
+  int64_t size_;
+  std::string path_;
+  fd_guard fd_;
+};
+
+/// A migration's source: the object as another store holds it.
+class store_source final : public byte_source {
+public:
+  store_source(std::shared_ptr<object_store> store, std::string oid, int64_t size)
+    : store_(std::move(store)), oid_(std::move(oid)), size_(size) {
+    name_ = "object " + oid_ + " in " + store_->describe();
+  }
+
+  status open() override {
+    if (auto announced = store_->expect_reads({{oid_, size_}}); !announced)
+      return announced;
+    auto reader = store_->open_read(oid_, 0);
+    if (!reader) {
+      if (reader.error().code() == errc::not_found)
+        return {errc::not_found, name_ + " is gone (it was listed but cannot be read now): " +
+                                     reader.error().message()};
+      return reader.error();
+    }
+    reader_ = std::move(*reader);
+    if (reader_->size() != size_)
+      return status{errc::size_mismatch, name_ + " has " + std::to_string(reader_->size()) +
+                                           " bytes, not the " + std::to_string(size_) +
+                                           " it was listed with; nothing was stored"};
+    return status::success();
+  }
+
+  result<size_t> read(char* buffer, size_t capacity) override {
+    size_t done = 0;
+    while (done < capacity) {
+      auto got = reader_->read(buffer + done, capacity - done);
+      if (!got)
+        return got.error();
+      if (*got == 0)
+        break;
+      done += *got;
+    }
+    return done;
+  }
+
+private:
+  std::shared_ptr<object_store> store_;
+  std::string oid_;
+  int64_t size_;
+  std::unique_ptr<object_reader> reader_;
+};
+
+// -- upload and copy: a source into the store ---------------------------------
+
+class store_write_task final : public transfer_task {
+public:
+  store_write_task(const engine_config& config, std::shared_ptr<object_store> store,
+                   std::string oid, int64_t size, std::unique_ptr<byte_source> source)
+    : config_(config), store_(std::move(store)), oid_(std::move(oid)), size_(size),
+      source_(std::move(source)), buffer_(config.chunk_bytes) {
+  }
+
+  result<int64_t> start(int64_t resume_from, const std::string& resume_state) override {
+    if (auto opened = source_->open(); !opened)
+      return opened;
     auto present = store_->holds({oid_, size_});
     if (!present)
       return present.error();
@@ -124,14 +214,13 @@ public:
     if (writer_->sync_every() > 0)
       sync_bytes_ = std::min(sync_bytes_, writer_->sync_every());
     // The store may check what it kept against the source while we hash it.
-    auto check = [this](const char* data, size_t n) { return writer_->check_resumed(data, n); };
-    if (auto st = resume_at(source_.get(), offset_, hash_, source_name_, check); !st) {
+    if (auto st = hash_kept_prefix(); !st) {
       if (st.code() != errc::hash_mismatch)
         return st;
       writer_->abort();
       discard_partial_ = true;
       return status{errc::io_error, "the data kept from an interrupted upload of " + oid_ +
-                                      " does not match " + source_name_ +
+                                      " does not match " + source_->name() +
                                       "; starting over from byte 0: " + st.message()};
     }
     return offset_;
@@ -144,11 +233,11 @@ public:
     auto want = static_cast<size_t>(
       std::min<int64_t>(size_ - offset_, static_cast<int64_t>(buffer_.size())));
     if (want > 0) {
-      auto got = read_full(source_.get(), buffer_.data(), want, source_name_);
+      auto got = source_->read(buffer_.data(), want);
       if (!got)
         return got.error();
       if (*got < want)
-        return status{errc::size_mismatch, source_name_ + " shrank while being uploaded"};
+        return status{errc::size_mismatch, source_->name() + " shrank while being read"};
       hash_.update(buffer_.data(), *got);
       if (auto st = writer_->write(buffer_.data(), *got); !st)
         return st;
@@ -176,17 +265,17 @@ public:
     // The source must end exactly at the announced size and hash to the oid;
     // otherwise nothing may be published.
     char extra = 0;
-    auto more = read_full(source_.get(), &extra, 1, source_name_);
+    auto more = source_->read(&extra, 1);
     if (!more)
       return more.error();
     auto digest = hash_.hex_digest();
     if (*more != 0 || digest != oid_) {
       writer_->abort();
       if (*more != 0)
-        return status{errc::size_mismatch, source_name_ + " is longer than the " +
+        return status{errc::size_mismatch, source_->name() + " is longer than the " +
                                              std::to_string(size_) +
-                                             " bytes git-lfs announced; nothing was stored"};
-      return status{errc::hash_mismatch, source_name_ + " does not match oid " + oid_ +
+                                             " bytes announced; nothing was stored"};
+      return status{errc::hash_mismatch, source_->name() + " does not match oid " + oid_ +
                                            " (its content hashes to " + digest +
                                            "); nothing was stored"};
     }
@@ -204,15 +293,33 @@ public:
   }
 
 private:
+  /// Reads the first offset_ bytes of the source into the hash, showing
+  /// them to the writer, so the resumed write continues at offset_.
+  status hash_kept_prefix() {
+    int64_t left = offset_;
+    while (left > 0) {
+      auto want = static_cast<size_t>(std::min<int64_t>(left, static_cast<int64_t>(buffer_.size())));
+      auto got = source_->read(buffer_.data(), want);
+      if (!got)
+        return got.error();
+      if (*got < want)
+        return {errc::size_mismatch, source_->name() + " is shorter than the " +
+                                         std::to_string(offset_) + " bytes kept"};
+      hash_.update(buffer_.data(), *got);
+      if (auto st = writer_->check_resumed(buffer_.data(), *got); !st)
+        return st;
+      left -= static_cast<int64_t>(*got);
+    }
+    return status::success();
+  }
+
   const engine_config& config_;
   std::shared_ptr<object_store> store_;
   std::string oid_;
   int64_t size_;
-  std::string path_;
+  std::unique_ptr<byte_source> source_;
   bool present_ = false;
-  std::string source_name_;
   std::vector<char> buffer_;
-  fd_guard source_;
   std::unique_ptr<object_writer> writer_;
   sha256 hash_;
   int64_t offset_ = 0;
@@ -394,8 +501,18 @@ std::unique_ptr<transfer_task> make_transfer_task(const engine_config& config,
                                                   std::shared_ptr<object_store> store,
                                                   const std::string& oid, direction dir,
                                                   int64_t size, const std::string& path) {
-  if (dir == direction::upload)
-    return std::make_unique<upload_task>(config, std::move(store), oid, size, path);
+  switch (dir) {
+    case direction::upload:
+      return std::make_unique<store_write_task>(
+        config, std::move(store), oid, size,
+        std::make_unique<local_file_source>(config, oid, size, path));
+    case direction::copy:
+      return std::make_unique<store_write_task>(
+        config, std::move(store), oid, size,
+        std::make_unique<store_source>(config.source, oid, size));
+    case direction::download:
+      break;
+  }
   return std::make_unique<download_task>(config, std::move(store), oid, size);
 }
 

@@ -55,9 +55,9 @@ protected:
   bool discard_partial_ = false;
 };
 
-/// Creates the task for one object (upload or download by `dir`) that
-/// moves it to or from `store`: the engine's store, or the store for the
-/// job's server action.
+/// Creates the task for one object that moves it to or from `store` (the
+/// engine's store, or the store for the job's server action): an upload
+/// from the local file `path`, a download, or a copy from config.source.
 std::unique_ptr<transfer_task> make_transfer_task(const engine_config& config,
                                                   std::shared_ptr<object_store> store,
                                                   const std::string& oid, direction dir,

@@ -35,6 +35,38 @@ int run_status(const flag_map& flags, bool json, size_t limit);
 /// only lists them.
 int run_cleanup(const flag_map& flags, const std::string& older_than, bool dry_run);
 
+/// `ferry migrate`'s command line (docs/migrate.md).
+struct migrate_request {
+  /// Store URLs, as for `ferry install --store`.
+  std::string from;
+  std::string to;
+  /// Where the oids come from when the source cannot list them: every LFS
+  /// pointer in a repository's history, or a file of `oid size` lines.
+  std::string from_repo;
+  std::string inventory_file;
+  /// A number from 1 to 256, or "auto".
+  std::string transfers = "8";
+  /// Requests per second and bytes per second ("50MiB"); 0 / empty: no limit.
+  double tps = 0;
+  std::string bwlimit;
+  bool dry_run = false;
+  bool verify_existing = false;
+  bool retry_failed = false;
+  /// Where to write the JSON report.
+  std::string report;
+  /// "I/N": this machine's share of the oids.
+  std::string shard;
+  /// The migration's journal directory (default: one per source,
+  /// destination and shard under ~/.local/state/ferry/migrations).
+  std::string journal;
+};
+
+/// `ferry migrate`: copies every object of one store into another,
+/// verified, resumable. Exit codes: 0 everything is at the destination,
+/// 1 the migration could not finish (run it again to continue), 2 usage,
+/// 3 completed with failures (see the summary or --report).
+int run_migrate(const migrate_request& request);
+
 /// What opening the configured store needs, from the settings: `http` is
 /// the engine network stores share, `cwd` where `git credential` runs.
 store_context store_context_for(const config::settings& settings,

@@ -78,6 +78,35 @@ int main(int argc, char** argv) {
   cleanup->add_flag("--dry-run", dry_run, "List them without aborting anything");
   add_setting_flag(cleanup, flags, "store", "Store URL (overrides ferry.store / FERRY_STORE)");
 
+  ferry::cli::migrate_request migration;
+  auto* migrate = app.add_subcommand(
+    "migrate", "Copy every object of one store into another: verified, resumable, rate-limited.");
+  migrate->add_option("--from", migration.from, "Source store URL")->required();
+  migrate->add_option("--to", migration.to, "Destination store URL")->required();
+  auto* from_repo = migrate->add_option(
+    "--from-repo", migration.from_repo,
+    "Take the oids from every LFS pointer reachable from any ref of this repository");
+  migrate
+    ->add_option("--inventory", migration.inventory_file,
+                 "Take the oids from this file of 'oid size' lines")
+    ->excludes(from_repo);
+  migrate->add_option("--transfers", migration.transfers,
+                      "Copies at once: 1 to 256, or 'auto' to adapt (default 8)");
+  migrate->add_option("--tps", migration.tps, "Requests per second, at most (default: no limit)");
+  migrate->add_option("--bwlimit", migration.bwlimit,
+                      "Bytes per second, at most, e.g. 50MiB (default: no limit)");
+  migrate->add_flag("--dry-run", migration.dry_run,
+                    "Print what would be copied and the totals; change nothing");
+  migrate->add_flag("--verify-existing", migration.verify_existing,
+                    "Read back and hash objects the destination already has");
+  migrate->add_flag("--retry-failed", migration.retry_failed,
+                    "Try the objects that failed in an earlier run again");
+  migrate->add_option("--report", migration.report, "Write a JSON report to this file");
+  migrate->add_option("--shard", migration.shard,
+                      "Take share I of N of the oids (e.g. 2/4), one journal per share");
+  migrate->add_option("--journal", migration.journal,
+                      "Journal directory (default: under ~/.local/state/ferry/migrations)");
+
   CLI11_PARSE(app, argc, argv);
   if (app.get_subcommands().empty()) {
     std::cerr << app.help();
@@ -92,5 +121,7 @@ int main(int argc, char** argv) {
     return ferry::cli::run_uninstall(global);
   if (cleanup->parsed())
     return ferry::cli::run_cleanup(flags, older_than, dry_run);
+  if (migrate->parsed())
+    return ferry::cli::run_migrate(migration);
   return ferry::cli::run_status(flags, json, limit);
 }

@@ -22,7 +22,8 @@ const std::string history_end = "h0";
 const std::string seq_key = "m/seq";
 
 std::string active_key(direction dir, const std::string& oid) {
-  return active_prefix + (dir == direction::upload ? "u/" : "d/") + oid;
+  const char* kind = dir == direction::upload ? "u/" : dir == direction::download ? "d/" : "c/";
+  return active_prefix + kind + oid;
 }
 
 // Zero-padded so that key order is numeric order.
@@ -47,13 +48,6 @@ status from_rocksdb(const rocksdb::Status& s, const std::string& context) {
   return {code, context + ": " + s.ToString()};
 }
 
-rocksdb::WriteOptions synced() {
-  // A record must survive kill -9 and power loss once put() returns.
-  rocksdb::WriteOptions opts;
-  opts.sync = true;
-  return opts;
-}
-
 } // namespace
 
 struct journal_db::impl {
@@ -64,6 +58,15 @@ struct journal_db::impl {
   uint64_t next_seq = 1;
 
   std::string where() const { return "journal " + dir.string(); }
+
+  // With sync_writes a record survives kill -9 and power loss once a write
+  // returns; without, it survives kill -9 (the write-ahead log is in the
+  // kernel's hands) but not a power loss.
+  rocksdb::WriteOptions write_options() const {
+    rocksdb::WriteOptions out;
+    out.sync = opts.sync_writes;
+    return out;
+  }
 
   status writable() const {
     if (opts.read_only)
@@ -143,8 +146,8 @@ result<std::unique_ptr<journal_db>> journal_db::open(const std::filesystem::path
   // finish() drops one entry at a time; a limit lowered since the last run
   // is applied here, once.
   if (!opts.read_only && state->next_seq > opts.history_limit) {
-    s = state->db->DeleteRange(synced(), state->db->DefaultColumnFamily(), history_prefix,
-                               history_key(state->next_seq - opts.history_limit));
+    s = state->db->DeleteRange(state->write_options(), state->db->DefaultColumnFamily(),
+                               history_prefix, history_key(state->next_seq - opts.history_limit));
     if (!s.ok())
       return from_rocksdb(s, state->where() + ": cannot prune history");
   }
@@ -174,7 +177,7 @@ status journal_db::put(const transfer_record& record) {
   if (!protocol::is_valid_oid(record.oid))
     return {errc::invalid_request, "invalid oid \"" + record.oid + "\""};
   std::string key = active_key(record.dir, record.oid);
-  return from_rocksdb(impl_->db->Put(synced(), key, encode(record)),
+  return from_rocksdb(impl_->db->Put(impl_->write_options(), key, encode(record)),
                       impl_->where() + ": cannot write " + key);
 }
 
@@ -200,7 +203,7 @@ status journal_db::finish(const transfer_record& record) {
   if (seq >= limit)
     batch.Delete(history_key(seq - limit));
 
-  auto s = from_rocksdb(impl_->db->Write(synced(), &batch),
+  auto s = from_rocksdb(impl_->db->Write(impl_->write_options(), &batch),
                         impl_->where() + ": cannot record finished transfer of " + record.oid);
   if (s)
     impl_->next_seq = seq + 1;
@@ -262,7 +265,7 @@ result<std::vector<transfer_record>> journal_db::recover() {
   }
   if (recovered.empty())
     return recovered;
-  auto s = from_rocksdb(impl_->db->Write(synced(), &batch),
+  auto s = from_rocksdb(impl_->db->Write(impl_->write_options(), &batch),
                         impl_->where() + ": cannot requeue interrupted transfers");
   if (!s)
     return s;

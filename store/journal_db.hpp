@@ -24,6 +24,10 @@ public:
     size_t history_limit = 1000;
     /// Open without taking the write lock (for `ferry status` while an agent runs).
     bool read_only = false;
+    /// Flush every write to disk before it returns. `ferry migrate` turns
+    /// this off: its writes still survive kill -9, and after a power loss
+    /// it checks the destination again anyway.
+    bool sync_writes = true;
   };
 
   /// Opens or creates the journal in `dir`. A journal held by another

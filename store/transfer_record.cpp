@@ -18,6 +18,8 @@ std::optional<direction> parse_direction(const std::string& name) {
     return direction::upload;
   if (name == "download")
     return direction::download;
+  if (name == "copy")
+    return direction::copy;
   return std::nullopt;
 }
 
@@ -101,7 +103,15 @@ private:
 } // namespace
 
 const char* to_string(direction dir) {
-  return dir == direction::download ? "download" : "upload";
+  switch (dir) {
+    case direction::download:
+      return "download";
+    case direction::copy:
+      return "copy";
+    case direction::upload:
+      break;
+  }
+  return "upload";
 }
 
 const char* to_string(transfer_state state) {

@@ -8,7 +8,9 @@
 
 namespace ferry {
 
-enum class direction : uint8_t { upload, download };
+/// upload: a local file into the store; download: out of the store into a
+/// local file; copy: from a migration's source store into the store.
+enum class direction : uint8_t { upload, download, copy };
 
 /// queued -> in_flight -> done | failed. A crash leaves in_flight records
 /// behind; recovery turns them back into queued ones.
@@ -61,7 +63,7 @@ struct transfer_record {
 };
 
 /// Encodes a record as a versioned JSON object (one line, no spaces):
-/// {"v":1,"oid":..,"direction":"upload"|"download","size":..,
+/// {"v":1,"oid":..,"direction":"upload"|"download"|"copy","size":..,
 ///  "state":"queued"|"in_flight"|"done"|"failed","committed":..,"attempts":..,
 ///  "resumed_from":..,"backend":..,"path":..,"created_ms":..,"updated_ms":..,
 ///  "finished_ms":..,"errors":[{"at_ms":..,"code":..,"message":..}]}

@@ -785,12 +785,10 @@ TEST_CASE("check_envelope accepts the documented shapes and rejects the rest", "
 TEST_CASE("the example scenarios are valid", "[sim]") {
   const auto folder =
       std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "simulations" /
-      "scenarios";
+      "bridge_sim" / "scenarios";
   int examples = 0;
   for (const auto& entry : std::filesystem::directory_iterator(folder)) {
     const std::string name = entry.path().filename().string();
-    if (name.rfind("proton-", 0) != 0)
-      continue;
     INFO(name);
     ++examples;
     bridge_sim_options options;

@@ -83,6 +83,13 @@ struct sim_drive {
   std::filesystem::path object_file(const std::string& oid, const std::string& base = "LFS") {
     return drive / base / oid.substr(0, 2) / oid.substr(2, 2) / oid;
   }
+
+  /// Puts `bytes` into the Drive as `oid`, as another bridge client would.
+  void place(const std::string& oid, const std::string& bytes) {
+    auto file = object_file(oid);
+    std::filesystem::create_directories(file.parent_path());
+    std::ofstream{file, std::ios::binary} << bytes;
+  }
 };
 
 std::string store_bytes(object_store& store, const std::string& bytes) {
@@ -193,9 +200,7 @@ TEST_CASE("objects another bridge client wrote are read") {
   sim_drive sim;
   auto bytes = content_of(2, 5000);
   auto oid = sha256::of(bytes.data(), bytes.size());
-  auto file = sim.object_file(oid);
-  std::filesystem::create_directories(file.parent_path());
-  std::ofstream{file, std::ios::binary} << bytes;
+  sim.place(oid, bytes);
   auto store = sim.open();
   auto held = store->holds({oid, 5000});
   REQUIRE(held.ok());
@@ -235,11 +240,8 @@ TEST_CASE("presence is asked with batch-exists, 100 oids per process") {
     objects.push_back({sha256::of(bytes.data(), bytes.size()), 10});
     expected.push_back(i % 3 == 0);
   }
-  for (int i = 0; i < 250; i += 3) {
-    auto file = sim.object_file(objects[static_cast<size_t>(i)].oid);
-    std::filesystem::create_directories(file.parent_path());
-    std::ofstream{file, std::ios::binary} << content_of(i, 10);
-  }
+  for (int i = 0; i < 250; i += 3)
+    sim.place(objects[static_cast<size_t>(i)].oid, content_of(i, 10));
   auto held = store->holds_each(objects);
   REQUIRE(held.ok());
   CHECK(*held == expected);
@@ -251,9 +253,7 @@ TEST_CASE("a download of the wrong size is not accepted") {
   sim_drive sim;
   auto bytes = content_of(4, 4000);
   auto oid = sha256::of(bytes.data(), bytes.size());
-  auto file = sim.object_file(oid);
-  std::filesystem::create_directories(file.parent_path());
-  std::ofstream{file, std::ios::binary} << bytes.substr(0, 3000);
+  sim.place(oid, bytes.substr(0, 3000));
   auto store = sim.open();
   REQUIRE(store->expect_reads({{oid, 4000}}).ok());
   auto reader = store->open_read(oid, 0);

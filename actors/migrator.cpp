@@ -1,0 +1,272 @@
+#include "actors/migrator.hpp"
+
+#include "actors/journal_actor.hpp"
+#include "actors/logging.hpp"
+#include "actors/rate_limiter.hpp"
+#include "actors/transfer_supervisor.hpp"
+#include "store/sha256.hpp"
+
+#include <caf/all.hpp>
+
+namespace ferry {
+
+namespace {
+
+using migrator_pointer = migrator_actor::stateful_pointer<migrator_state>;
+using steady = std::chrono::steady_clock;
+
+/// Objects taken from the inventory and asked about at the destination at once.
+constexpr size_t page_objects = 100;
+
+void fail(migrator_pointer self, const status& problem) {
+  log()->error("migration stopped: {}", problem.to_string());
+  self->quit(to_error(problem));
+}
+
+/// Reads the destination's copy back and hashes it (--verify-existing).
+result<bool> copy_is_intact(object_store& store, const inventory_item& item) {
+  auto reader = store.open_read(item.oid, 0);
+  if (!reader)
+    return reader.error().code() == errc::not_found ? result<bool>{false} : reader.error();
+  if ((*reader)->size() != item.size)
+    return false;
+  std::vector<char> buffer(1 << 20);
+  sha256 hash;
+  for (;;) {
+    auto got = (*reader)->read(buffer.data(), buffer.size());
+    if (!got)
+      return got.error();
+    if (*got == 0)
+      break;
+    hash.update(buffer.data(), *got);
+  }
+  return hash.bytes() == item.size && hash.hex_digest() == item.oid;
+}
+
+void count_done(migrator_pointer self, const inventory_item& item, bool failed) {
+  auto& progress = self->state.progress;
+  progress.done_objects += 1;
+  progress.done_bytes += item.size;
+  if (failed)
+    progress.failed_objects += 1;
+}
+
+/// Takes the next page of pending objects: those the destination has are
+/// recorded as present, the rest wait in `ready`.
+status fill(migrator_pointer self) {
+  auto& st = self->state;
+  auto& options = *st.options;
+  auto page = options.inventory->page(item_state::pending, st.cursor, page_objects);
+  if (!page)
+    return page.error();
+  if (page->empty()) {
+    st.exhausted = true;
+    return status::success();
+  }
+  st.cursor = page->back().oid;
+  std::vector<object_info> objects;
+  objects.reserve(page->size());
+  for (auto& item : *page)
+    objects.push_back({item.oid, item.size});
+  auto& destination = *options.config.store;
+  auto held = destination.holds_each(objects);
+  if (!held) {
+    // Each copy asks the destination again before it writes anything.
+    log()->warn("cannot ask {} about {} objects at once ({}); each copy checks for itself",
+                destination.describe(), objects.size(), held.error().to_string());
+    held = std::vector<bool>(objects.size(), false);
+  }
+  std::vector<std::string> present;
+  for (size_t i = 0; i < page->size(); ++i) {
+    auto& item = (*page)[i];
+    if (!(*held)[i]) {
+      st.ready.push_back(std::move(item));
+      continue;
+    }
+    if (options.verify_existing) {
+      auto intact = copy_is_intact(destination, item);
+      if (!intact || !*intact) {
+        log()->warn("{}'s copy of {} {}; copying it again", destination.describe(), item.oid,
+                    intact ? "does not match its oid" : "cannot be read: " + intact.error().message());
+        if (auto removed = destination.remove(item.oid); !removed)
+          return removed.with_context("cannot remove the bad copy of " + item.oid);
+        st.ready.push_back(std::move(item));
+        continue;
+      }
+      st.progress.moved_bytes += item.size;
+    }
+    count_done(self, item, false);
+    present.push_back(item.oid);
+  }
+  return options.inventory->set_states(present, item_state::present);
+}
+
+void on_outcome(migrator_pointer self, const transfer_outcome& outcome) {
+  auto& st = self->state;
+  auto found = st.in_flight.find(outcome.id);
+  if (found == st.in_flight.end())
+    return;
+  auto item = std::move(found->second.item);
+  auto latency = std::chrono::duration_cast<std::chrono::milliseconds>(
+    steady::now() - found->second.started);
+  st.in_flight.erase(found);
+  st.progress.in_flight = static_cast<int>(st.in_flight.size());
+  status recorded;
+  if (outcome.ok()) {
+    // A copy that needed retries met errors or a rate limit on the way.
+    if (outcome.attempts > 1)
+      st.concurrency.on_failure(true);
+    else
+      st.concurrency.on_success(latency, item.size);
+    recorded = st.options->inventory->set_state(item.oid, item_state::copied, outcome.attempts);
+    count_done(self, item, false);
+  } else {
+    st.concurrency.on_failure(outcome.code == errc::unavailable);
+    // Bytes that do not match the oid or the listed size were never copied.
+    bool corrupt = outcome.code == errc::hash_mismatch || outcome.code == errc::size_mismatch;
+    // The error history keeps the code apart from the message.
+    std::string code = to_string(outcome.code);
+    std::string message = outcome.message;
+    if (message.rfind(code + ": ", 0) == 0)
+      message.erase(0, code.size() + 2);
+    attempt_error error{now_ms(), code, message};
+    recorded = st.options->inventory->set_state(
+      item.oid, corrupt ? item_state::corrupt : item_state::failed, outcome.attempts, error);
+    count_done(self, item, true);
+  }
+  if (!recorded)
+    return fail(self, recorded);
+  self->send(self, atom::pump_v);
+}
+
+void start_copy(migrator_pointer self, inventory_item item) {
+  auto& st = self->state;
+  transfer_job job;
+  job.id = st.next_id++;
+  job.dir = direction::copy;
+  job.oid = item.oid;
+  job.size = item.size;
+  auto id = job.id;
+  st.in_flight[id] = {std::move(item), steady::now()};
+  st.progress.in_flight = static_cast<int>(st.in_flight.size());
+  auto sink = caf::actor_cast<progress_sink_actor>(self);
+  self->request(st.supervisor, caf::infinite, atom::run_v, std::move(job), sink)
+    .then([=](const transfer_outcome& outcome) { on_outcome(self, outcome); },
+          [=](const caf::error& err) {
+            auto problem = to_status(err);
+            transfer_outcome outcome;
+            outcome.id = id;
+            outcome.dir = direction::copy;
+            outcome.code = problem.code();
+            outcome.message = problem.message();
+            on_outcome(self, outcome);
+          });
+}
+
+void show(migrator_pointer self) {
+  auto& st = self->state;
+  if (!st.options->show_progress)
+    return;
+  st.progress.elapsed =
+    std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - st.started);
+  st.progress.concurrency = st.concurrency.limit();
+  st.options->show_progress(st.progress);
+}
+
+void pump(migrator_pointer self) {
+  auto& st = self->state;
+  while (static_cast<int>(st.in_flight.size()) < st.concurrency.limit()) {
+    if (st.ready.empty()) {
+      if (st.exhausted)
+        break;
+      if (auto filled = fill(self); !filled)
+        return fail(self, filled);
+      continue;
+    }
+    auto item = std::move(st.ready.front());
+    st.ready.pop_front();
+    start_copy(self, std::move(item));
+  }
+  if (st.exhausted && st.ready.empty() && st.in_flight.empty()) {
+    show(self);
+    self->quit();
+  }
+}
+
+} // namespace
+
+migrator_actor::behavior_type migrator(migrator_actor::stateful_pointer<migrator_state> self,
+                                       std::shared_ptr<const migration_options> options,
+                                       supervisor_actor supervisor) {
+  auto& st = self->state;
+  st.options = std::move(options);
+  st.supervisor = std::move(supervisor);
+  st.concurrency = st.options->concurrency;
+  st.started = steady::now();
+  auto totals = st.options->inventory->totals();
+  if (!totals) {
+    fail(self, totals.error());
+    return {[](atom::pump) {}, [](atom::tick) {}, [](atom::progress, const progress_note&) {}};
+  }
+  auto all = totals->all();
+  st.progress.total_objects = all.objects;
+  st.progress.total_bytes = all.bytes;
+  st.progress.done_objects = all.objects - totals->pending.objects;
+  st.progress.done_bytes = all.bytes - totals->pending.bytes;
+  st.progress.failed_objects = totals->failed.objects + totals->corrupt.objects;
+  self->send(self, atom::pump_v);
+  self->send(self, atom::tick_v);
+  return {
+    [=](atom::pump) { pump(self); },
+    [=](atom::tick) {
+      show(self);
+      self->delayed_send(self, self->state.options->progress_every, atom::tick_v);
+    },
+    [=](atom::progress, const progress_note& note) {
+      self->state.progress.moved_bytes += note.bytes_since_last;
+    },
+  };
+}
+
+status run_migration(migration_options options) {
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", 4);
+  caf::actor_system sys{cfg};
+  auto shared = std::make_shared<const migration_options>(std::move(options));
+  auto config = std::make_shared<const engine_config>(shared->config);
+  auto journal = sys.spawn(ferry::journal, shared->journal);
+  status outcome;
+  {
+    caf::scoped_actor self{sys};
+    self->request(journal, caf::infinite, atom::recover_v)
+      .receive(
+        [&](const std::vector<transfer_record>& recovered) {
+          for (auto& record : recovered)
+            log()->info("continuing the interrupted copy of {} ({} of {} bytes durable)",
+                        record.oid, record.committed, record.size);
+        },
+        [&](const caf::error& err) {
+          log()->error("journal recovery failed: {}", to_status(err).to_string());
+        });
+    rate_limits limits;
+    limits.requests_per_second = config->max_requests_per_second;
+    limits.bytes_per_second = config->max_bytes_per_second;
+    auto limiter = sys.spawn(rate_limiter, limits);
+    auto supervisor = sys.spawn(transfer_supervisor, config, journal, limiter);
+    // The migrator asks the destination and the inventory directly, which
+    // blocks, so it gets a thread of its own.
+    auto driver = sys.spawn<caf::detached>(migrator, shared, supervisor);
+    self->monitor(driver);
+    self->receive([&](const caf::down_msg& dm) {
+      if (dm.reason && dm.reason != caf::exit_reason::user_shutdown)
+        outcome = to_status(dm.reason);
+    });
+    self->send_exit(supervisor, caf::exit_reason::user_shutdown);
+    self->send_exit(limiter, caf::exit_reason::user_shutdown);
+    self->send_exit(journal, caf::exit_reason::user_shutdown);
+  }
+  sys.await_all_actors_done();
+  return outcome;
+}
+
+} // namespace ferry

@@ -1,0 +1,80 @@
+#pragma once
+
+// `ferry migrate`'s engine: the MIGRATOR actor and the function that runs
+// it with the journal, rate limiter and supervisor the agent uses too.
+
+#include "actors/concurrency_control.hpp"
+#include "actors/engine_config.hpp"
+#include "actors/interfaces.hpp"
+#include "actors/migration_report.hpp"
+#include "store/journal_db.hpp"
+#include "store/migration_inventory.hpp"
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace ferry {
+
+struct migration_options {
+  /// `store` is the destination, `source` where objects are read.
+  engine_config config;
+  /// Copy records, for resuming an interrupted write (multipart uploads).
+  std::shared_ptr<journal_db> journal;
+  std::shared_ptr<migration_inventory> inventory;
+  concurrency_control concurrency = concurrency_control::fixed(8);
+  /// Objects the destination already has are read back and hashed; a bad
+  /// copy is removed and copied again.
+  bool verify_existing = false;
+  /// Called with the progress every `progress_every`, and with the final
+  /// numbers (moved_bytes: what this run moved) when the migration ends.
+  std::function<void(const migration_progress&)> show_progress;
+  std::chrono::milliseconds progress_every{1000};
+};
+
+struct migrator_state {
+  /// One copy in flight.
+  struct flight {
+    inventory_item item;
+    std::chrono::steady_clock::time_point started;
+  };
+
+  std::shared_ptr<const migration_options> options;
+  supervisor_actor supervisor;
+  /// Checked absent at the destination, waiting for a free slot.
+  std::deque<inventory_item> ready;
+  /// The last oid taken from the inventory's pending items.
+  std::string cursor;
+  bool exhausted = false;
+  std::map<uint64_t, flight> in_flight;
+  uint64_t next_id = 1;
+  concurrency_control concurrency = concurrency_control::fixed(1);
+  migration_progress progress;
+  std::chrono::steady_clock::time_point started;
+
+  static inline const char* name = "migrator";
+};
+
+/// Spawns the MIGRATOR. It takes pending objects from the inventory in
+/// pages of 100, asks the destination about each page at once
+/// (holds_each), records those it has as present, and runs the rest as copy
+/// jobs through `supervisor` (retries, backoff, rate limits and resume come
+/// from there). Each outcome is recorded in the inventory: copied, failed
+/// (with its error) or corrupt (the source's bytes do not match the oid or
+/// size). It stops when nothing is pending or in flight; a failure to
+/// record an outcome stops it with that error.
+migrator_actor::behavior_type migrator(migrator_actor::stateful_pointer<migrator_state> self,
+                                       std::shared_ptr<const migration_options> options,
+                                       supervisor_actor supervisor);
+
+/// Runs a migration over the inventory until nothing is pending: recovers
+/// copies a crash interrupted, then starts the journal, rate limiter,
+/// supervisor and MIGRATOR actors. Objects that fail are recorded, not
+/// returned; an error means the migration could not go on (the inventory
+/// could not be written).
+status run_migration(migration_options options);
+
+} // namespace ferry

@@ -1,0 +1,360 @@
+#include "cli/commands.hpp"
+
+#include "actors/logging.hpp"
+#include "actors/migrator.hpp"
+#include "config/git_config.hpp"
+#include "store/inventory_sources.hpp"
+#include "store/sha256.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <unistd.h>
+
+namespace ferry::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+/// Exit codes besides 0 (everything copied or already there) and 2 (usage).
+constexpr int exit_incomplete = 1;
+constexpr int exit_with_failures = 3;
+
+/// Objects handed on from the listing at once.
+constexpr size_t listing_batch = 1000;
+
+int usage_error(const std::string& message) {
+  std::cerr << "ferry migrate: " << message << "\n";
+  return 2;
+}
+
+/// `--shard I/N`: this run takes the oids whose first 32 bits, modulo N,
+/// are I-1; all N shards together cover every oid exactly once.
+struct shard_filter {
+  uint32_t index = 0;
+  uint32_t count = 1;
+
+  bool takes(const std::string& oid) const {
+    return count == 1 || std::stoul(oid.substr(0, 8), nullptr, 16) % count == index;
+  }
+  std::string describe() const {
+    return count == 1 ? std::string{} : std::to_string(index + 1) + "/" + std::to_string(count);
+  }
+};
+
+std::optional<shard_filter> parse_shard(const std::string& text) {
+  if (text.empty())
+    return shard_filter{};
+  auto slash = text.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == text.size() ||
+      text.find_first_not_of("0123456789/") != std::string::npos || text.size() > 11)
+    return std::nullopt;
+  auto index = std::stoul(text.substr(0, slash));
+  auto count = std::stoul(text.substr(slash + 1));
+  if (count < 1 || count > 4096 || index < 1 || index > count)
+    return std::nullopt;
+  return shard_filter{static_cast<uint32_t>(index - 1), static_cast<uint32_t>(count)};
+}
+
+/// $XDG_STATE_HOME/ferry/migrations, or ~/.local/state/ferry/migrations.
+fs::path migrations_dir() {
+  if (const char* state = std::getenv("XDG_STATE_HOME"); state && *state == '/')
+    return fs::path{state} / "ferry" / "migrations";
+  const char* home = std::getenv("HOME");
+  return fs::path{home && *home ? home : "/tmp"} / ".local" / "state" / "ferry" / "migrations";
+}
+
+/// Streams what the source holds (its listing, a repository's pointers or
+/// a file of `oid size` lines) to `take` in batches, keeping this shard's.
+status list_source(const migrate_request& request, object_store& source,
+                   const shard_filter& shard,
+                   const std::function<status(const std::vector<object_info>&)>& take) {
+  std::vector<object_info> batch;
+  status taken;
+  auto visit = [&](const object_info& object) {
+    if (!shard.takes(object.oid))
+      return true;
+    batch.push_back(object);
+    if (batch.size() < listing_batch)
+      return true;
+    taken = take(batch);
+    batch.clear();
+    return taken.ok();
+  };
+  status listed;
+  if (!request.from_repo.empty())
+    listed = read_repo_pointers(request.from_repo, visit);
+  else if (!request.inventory_file.empty())
+    listed = read_inventory_file(request.inventory_file, visit);
+  else
+    listed = source.list(visit);
+  if (!taken)
+    return taken;
+  if (!listed) {
+    if (listed.code() == errc::invalid_request && request.from_repo.empty() &&
+        request.inventory_file.empty())
+      return listed.with_context(
+        "cannot list the source; name the objects with --from-repo PATH (every LFS pointer in "
+        "a repository's history) or --inventory FILE (lines of 'oid size')");
+    return listed;
+  }
+  return batch.empty() ? status::success() : take(batch);
+}
+
+/// --dry-run: lists the source, asks the destination, prints what would be
+/// copied and the totals; writes nothing anywhere.
+int dry_run(const migrate_request& request, object_store& source, object_store& destination,
+            const shard_filter& shard) {
+  migration_summary summary;
+  summary.source = source.describe();
+  summary.destination = destination.describe();
+  summary.dry_run = true;
+  auto listed = list_source(request, source, shard, [&](const std::vector<object_info>& batch) {
+    auto held = destination.holds_each(batch);
+    if (!held)
+      return held.error();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto& count = (*held)[i] ? summary.totals.present : summary.totals.pending;
+      count.objects += 1;
+      count.bytes += batch[i].size;
+      if (!(*held)[i])
+        std::cout << "would copy " << batch[i].oid << " " << batch[i].size << "\n";
+    }
+    return status::success();
+  });
+  if (!listed)
+    return std::cerr << "ferry migrate: " << listed.to_string() << "\n", exit_incomplete;
+  std::cout << summary_text(summary);
+  if (!request.report.empty())
+    std::ofstream{request.report} << report_json(summary).dump(2) << "\n";
+  return 0;
+}
+
+/// Shows progress on stderr: rewritten in place on a terminal, as log
+/// lines otherwise. Remembers the last numbers for the summary.
+class progress_display {
+public:
+  explicit progress_display(bool terminal) : terminal_(terminal) {}
+
+  void show(const migration_progress& progress) {
+    std::lock_guard lock{mutex_};
+    last_ = progress;
+    auto line = progress_line(progress);
+    if (terminal_)
+      std::fprintf(stderr, "\r%s\x1b[K", line.c_str());
+    else
+      std::fprintf(stderr, "ferry migrate: %s\n", line.c_str());
+    std::fflush(stderr);
+  }
+
+  /// Ends the line a terminal shows; returns the last numbers shown.
+  migration_progress finish() {
+    std::lock_guard lock{mutex_};
+    if (terminal_ && last_.done_objects + last_.in_flight > 0)
+      std::fputc('\n', stderr);
+    return last_;
+  }
+
+private:
+  bool terminal_;
+  std::mutex mutex_;
+  migration_progress last_;
+};
+
+} // namespace
+
+int run_migrate(const migrate_request& request) {
+  if (request.from.empty() || request.to.empty())
+    return usage_error("say what to copy: --from SRC --to DST (store URLs, as for ferry install)");
+  if (!request.from_repo.empty() && !request.inventory_file.empty())
+    return usage_error("give --from-repo or --inventory, not both");
+  auto shard = parse_shard(request.shard);
+  if (!shard)
+    return usage_error("--shard '" + request.shard +
+                       "' is not I/N with 1 <= I <= N <= 4096 (e.g. --shard 2/4)");
+  auto concurrency = concurrency_control::adaptive();
+  if (request.transfers != "auto") {
+    auto count = request.transfers.find_first_not_of("0123456789") == std::string::npos &&
+                     !request.transfers.empty() && request.transfers.size() <= 3
+                   ? std::stoi(request.transfers)
+                   : 0;
+    if (count < 1 || count > 256)
+      return usage_error("--transfers '" + request.transfers +
+                         "' is not a number from 1 to 256 or 'auto'");
+    concurrency = concurrency_control::fixed(count);
+  }
+  int64_t bytes_per_second = 0;
+  if (!request.bwlimit.empty()) {
+    auto parsed = config::parse_size(request.bwlimit);
+    if (!parsed || *parsed <= 0)
+      return usage_error("--bwlimit '" + request.bwlimit +
+                         "' is not a size per second such as 50MiB");
+    bytes_per_second = *parsed;
+  }
+  if (request.tps < 0)
+    return usage_error("--tps must not be negative");
+
+  // Settings (retries, timeouts, store options) come from git config and
+  // the environment as for the agent; no journal of a repository is used.
+  auto git = config::read_git_config();
+  auto settings = config::resolve(
+    {git ? *git : std::map<std::string, std::string>{}, config::read_environment(),
+     {{"journal", "/"}}},
+    {});
+  if (!settings)
+    return usage_error(settings.error().message());
+
+  http_engine::options http_options;
+  http_options.low_speed_time = settings->stall_timeout;
+  std::shared_ptr<http_engine> http;
+  try {
+    http = std::make_shared<http_engine>(http_options);
+  } catch (const std::exception& e) {
+    std::cerr << "ferry migrate: cannot start the HTTP engine: " << e.what() << "\n";
+    return exit_incomplete;
+  }
+  auto context = store_context_for(*settings, http, fs::current_path());
+  auto open_one = [&](const std::string& url, const char* role)
+    -> result<std::shared_ptr<object_store>> {
+    auto store = open_store(url, context);
+    if (!store)
+      return store.error().with_context(std::string{"--"} + role);
+    if (auto ready = (*store)->prepare(); !ready)
+      return ready.with_context(std::string{"--"} + role + " " + (*store)->describe());
+    return store;
+  };
+  auto source = open_one(request.from, "from");
+  if (!source)
+    return std::cerr << "ferry migrate: " << source.error().message() << "\n", exit_incomplete;
+  auto destination = open_one(request.to, "to");
+  if (!destination)
+    return std::cerr << "ferry migrate: " << destination.error().message() << "\n",
+           exit_incomplete;
+  if ((*source)->describe() == (*destination)->describe())
+    return usage_error("--from and --to are the same store (" + (*source)->describe() + ")");
+
+  if (request.dry_run)
+    return dry_run(request, **source, **destination, *shard);
+
+  std::string identity = (*source)->describe() + " -> " + (*destination)->describe();
+  if (shard->count > 1)
+    identity += " shard " + shard->describe();
+  fs::path dir = request.journal.empty()
+                   ? migrations_dir() / sha256::of(identity.data(), identity.size()).substr(0, 16)
+                   : fs::path{request.journal};
+  std::error_code error;
+  fs::create_directories(dir, error);
+  if (error)
+    return std::cerr << "ferry migrate: cannot create " << dir << ": " << error.message() << "\n",
+           exit_incomplete;
+  if (auto problem = configure_logging(settings->log_level, dir / "ferry.log"); !problem.empty())
+    std::cerr << "ferry migrate: " << problem << "\n";
+
+  auto inventory = migration_inventory::open(dir / "inventory", identity);
+  if (!inventory)
+    return std::cerr << "ferry migrate: " << inventory.error().message() << "\n", exit_incomplete;
+  journal_db::options journal_options;
+  journal_options.history_limit = 100;
+  journal_options.sync_writes = false;
+  auto journal = journal_db::open(dir / "journal", journal_options);
+  if (!journal)
+    return std::cerr << "ferry migrate: " << journal.error().message() << "\n", exit_incomplete;
+  std::cerr << "ferry migrate: " << identity << " (journal " << dir.string() << ")\n";
+
+  if (request.retry_failed) {
+    auto again = (*inventory)->retry_failed();
+    if (!again)
+      return std::cerr << "ferry migrate: " << again.error().message() << "\n", exit_incomplete;
+    std::cerr << "ferry migrate: " << *again << " failed object(s) will be tried again\n";
+  }
+  auto started = std::chrono::steady_clock::now();
+  if (!(*inventory)->listed()) {
+    int64_t seen = 0;
+    auto listed = list_source(request, **source, *shard, [&](const std::vector<object_info>& batch) {
+      auto added = (*inventory)->add(batch);
+      if (!added)
+        return added.error();
+      seen += static_cast<int64_t>(batch.size());
+      if (seen % 100000 < static_cast<int64_t>(batch.size()))
+        std::cerr << "ferry migrate: listed " << seen << " objects so far\n";
+      return status::success();
+    });
+    if (listed)
+      listed = (*inventory)->mark_listed();
+    if (!listed)
+      return std::cerr << "ferry migrate: " << listed.to_string() << "\n", exit_incomplete;
+  }
+
+  migration_options options;
+  auto& engine = options.config;
+  engine.store = *destination;
+  engine.source = *source;
+  engine.http = http;
+  engine.lfs = context.lfs;
+  engine.max_attempts = settings->max_attempts;
+  engine.backoff_base = settings->backoff_base;
+  engine.backoff_max = settings->backoff_max;
+  engine.max_requests_per_second = request.tps;
+  engine.max_bytes_per_second = static_cast<double>(bytes_per_second);
+  engine.seed = std::random_device{}();
+  options.journal = std::move(*journal);
+  options.inventory = std::move(*inventory);
+  options.concurrency = concurrency;
+  options.verify_existing = request.verify_existing;
+  bool terminal = ::isatty(STDERR_FILENO) == 1;
+  auto display = std::make_shared<progress_display>(terminal);
+  options.show_progress = [display](const migration_progress& progress) {
+    display->show(progress);
+  };
+  options.progress_every = terminal ? std::chrono::seconds{1} : std::chrono::seconds{10};
+  auto kept_inventory = options.inventory;
+  auto ran = run_migration(std::move(options));
+  auto last = display->finish();
+
+  migration_summary summary;
+  summary.source = (*source)->describe();
+  summary.destination = (*destination)->describe();
+  summary.moved_bytes = last.moved_bytes;
+  summary.duration = std::chrono::duration_cast<std::chrono::milliseconds>(
+    std::chrono::steady_clock::now() - started);
+  auto totals = kept_inventory->totals();
+  if (totals)
+    summary.totals = *totals;
+  constexpr size_t shown_failures = 20;
+  for (auto state : {item_state::failed, item_state::corrupt}) {
+    auto page = kept_inventory->page(state, "", shown_failures);
+    if (page)
+      for (auto& item : *page)
+        if (summary.failures.size() < shown_failures)
+          summary.failures.push_back(std::move(item));
+  }
+  summary.failures_left_out = summary.totals.failed.objects + summary.totals.corrupt.objects -
+                              static_cast<int64_t>(summary.failures.size());
+  std::cout << summary_text(summary);
+  auto report = report_json(summary);
+  if (!request.report.empty()) {
+    std::ofstream out{request.report};
+    out << report.dump(2) << "\n";
+    if (!out)
+      std::cerr << "ferry migrate: cannot write the report to " << request.report << "\n";
+  }
+  if (!ran) {
+    std::cerr << "ferry migrate: " << ran.to_string()
+              << "\nRun the same command again to continue.\n";
+    return exit_incomplete;
+  }
+  auto outcome = report["outcome"].get<std::string>();
+  if (outcome == "completed_with_failures") {
+    std::cerr << "ferry migrate: completed with failures; after fixing their cause, run the same "
+                 "command with --retry-failed\n";
+    return exit_with_failures;
+  }
+  return outcome == "complete" ? 0 : exit_incomplete;
+}
+
+} // namespace ferry::cli

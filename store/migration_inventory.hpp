@@ -1,0 +1,115 @@
+#pragma once
+
+// The inventory of one migration (`ferry migrate`): every object to copy,
+// with its state, in RocksDB, so a migration of millions of objects needs
+// no list in memory and survives kill -9 at any moment. Writes are not
+// flushed to disk one by one: after a power loss some items may be pending
+// again, and the migration asks the destination about them first.
+
+#include "store/object_store.hpp"
+#include "store/status.hpp"
+#include "store/transfer_record.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ferry {
+
+/// Where one object of a migration stands.
+enum class item_state : uint8_t {
+  /// Listed; not yet known at the destination.
+  pending,
+  /// Copied and verified by this migration.
+  copied,
+  /// The destination already had it (or --verify-existing confirmed it).
+  present,
+  /// Failed for good; `errors` says why (the dead-letter list).
+  failed,
+  /// The source's bytes do not match the oid or size: never copied.
+  corrupt,
+};
+
+/// "pending", "copied", "present", "failed", "corrupt".
+const char* to_string(item_state state);
+
+/// One object of the inventory.
+struct inventory_item {
+  std::string oid;
+  int64_t size = 0;
+  item_state state = item_state::pending;
+  /// Attempts made across all runs.
+  int attempts = 0;
+  /// The latest attempt errors, oldest first (transfer_record::max_errors).
+  std::vector<attempt_error> errors;
+};
+
+/// Objects and bytes per state.
+struct inventory_totals {
+  struct count {
+    int64_t objects = 0;
+    int64_t bytes = 0;
+  };
+  count pending, copied, present, failed, corrupt;
+  count all() const;
+};
+
+/// A migration's inventory, in its own RocksDB directory. One process at a
+/// time (open() takes RocksDB's lock; a second opener gets errc::busy).
+class migration_inventory {
+public:
+  /// Opens or creates the inventory in `dir`. `identity` names the
+  /// migration (source, destination, shard); an existing inventory made for
+  /// another identity is errc::config_error naming both, so one journal
+  /// directory never mixes two migrations.
+  static result<std::unique_ptr<migration_inventory>> open(const std::filesystem::path& dir,
+                                                           const std::string& identity);
+  ~migration_inventory();
+  migration_inventory(const migration_inventory&) = delete;
+  migration_inventory& operator=(const migration_inventory&) = delete;
+
+  /// Adds listed objects as pending, in one write. Objects already
+  /// in the inventory keep their state (a listing that is run again after
+  /// a crash adds only what is new); a known oid listed with another size
+  /// keeps its first size. Returns how many were new.
+  result<size_t> add(const std::vector<object_info>& objects);
+
+  /// Records that the source listing is complete, so a rerun skips it.
+  status mark_listed();
+  /// True once mark_listed() was called (in any earlier run).
+  bool listed() const;
+
+  /// Up to `limit` items in `state`, in oid order, starting after the oid
+  /// `after` (empty: from the first). Pages keep memory bounded whatever
+  /// the inventory's size.
+  result<std::vector<inventory_item>> page(item_state state, const std::string& after,
+                                           size_t limit) const;
+
+  /// Looks one item up; std::nullopt when the oid is not in the inventory.
+  result<std::optional<inventory_item>> get(const std::string& oid) const;
+
+  /// Moves an item to `state`. `error`, when given, is appended
+  /// to its error history; `attempts` is added to its attempt count.
+  status set_state(const std::string& oid, item_state state, int attempts = 0,
+                   const std::optional<attempt_error>& error = std::nullopt);
+
+  /// Moves several items to `state` in one write (the destination already
+  /// had them); unknown oids are skipped.
+  status set_states(const std::vector<std::string>& oids, item_state state);
+
+  /// Turns every failed and corrupt item back into pending (--retry-failed),
+  /// keeping their error histories. Returns how many.
+  result<size_t> retry_failed();
+
+  /// Counts objects and bytes per state with one pass over the inventory.
+  result<inventory_totals> totals() const;
+
+private:
+  struct impl;
+  explicit migration_inventory(std::unique_ptr<impl> state);
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace ferry
