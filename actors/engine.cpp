@@ -81,32 +81,53 @@ private:
 
 } // namespace
 
+engine_core start_engine_core(caf::actor_system& sys, caf::scoped_actor& self,
+                              std::shared_ptr<const engine_config> config,
+                              std::shared_ptr<journal_db> journal,
+                              const std::function<void(const transfer_record&)>& recovered) {
+  engine_core core;
+  core.journal = sys.spawn(ferry::journal, std::move(journal));
+  self->request(core.journal, caf::infinite, atom::recover_v)
+    .receive(
+      [&](const std::vector<transfer_record>& records) {
+        for (auto& record : records)
+          recovered(record);
+      },
+      [&](const caf::error& err) {
+        log()->error("journal recovery failed: {}", to_status(err).to_string());
+      });
+  rate_limits limits;
+  limits.requests_per_second = config->max_requests_per_second;
+  limits.bytes_per_second = config->max_bytes_per_second;
+  core.limiter = sys.spawn(rate_limiter, limits);
+  core.supervisor = sys.spawn(transfer_supervisor, std::move(config), core.journal, core.limiter);
+  return core;
+}
+
+void stop_engine_core(caf::scoped_actor& self, const engine_core& core) {
+  self->send_exit(core.supervisor, caf::exit_reason::user_shutdown);
+  self->send_exit(core.limiter, caf::exit_reason::user_shutdown);
+  self->send_exit(core.journal, caf::exit_reason::user_shutdown);
+}
+
 int run_agent(agent_options options) {
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads", 4);
   caf::actor_system sys{cfg};
   auto config = std::make_shared<const engine_config>(std::move(options.config));
-  auto journal = sys.spawn(ferry::journal, options.journal);
   int exit_code = 0;
   {
     caf::scoped_actor self{sys};
-    self->request(journal, caf::infinite, atom::recover_v)
-      .receive(
-        [&](const std::vector<transfer_record>& recovered) {
-          for (auto& record : recovered)
-            log()->warn("recovered interrupted {} of {} ({} of {} bytes durable); it resumes when "
-                        "git-lfs asks for it again",
-                        to_string(record.dir), record.oid, record.committed, record.size);
-        },
-        [&](const caf::error& err) {
-          log()->error("journal recovery failed: {}", to_status(err).to_string());
-        });
-    rate_limits limits;
-    limits.requests_per_second = config->max_requests_per_second;
-    limits.bytes_per_second = config->max_bytes_per_second;
-    auto limiter = sys.spawn(rate_limiter, limits);
-    auto supervisor = sys.spawn(transfer_supervisor, config, journal, limiter);
-    auto io = sys.spawn(protocol_io, options.write, options.max_line_bytes, config, supervisor);
+    auto core = start_engine_core(sys, self, config, options.journal,
+                                  [](const transfer_record& record) {
+                                    log()->warn("recovered interrupted {} of {} ({} of {} bytes "
+                                                "durable); it resumes when git-lfs asks for it "
+                                                "again",
+                                                to_string(record.dir), record.oid,
+                                                record.committed, record.size);
+                                  });
+    auto io =
+      sys.spawn(protocol_io, options.write, options.max_line_bytes, config, core.supervisor);
     self->monitor(io);
     {
       line_reader reader{options.input_fd, options.max_line_bytes, io};
@@ -117,9 +138,7 @@ int run_agent(agent_options options) {
         }
       });
     }
-    self->send_exit(supervisor, caf::exit_reason::user_shutdown);
-    self->send_exit(limiter, caf::exit_reason::user_shutdown);
-    self->send_exit(journal, caf::exit_reason::user_shutdown);
+    stop_engine_core(self, core);
   }
   sys.await_all_actors_done();
   return exit_code;

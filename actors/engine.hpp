@@ -4,6 +4,9 @@
 #include "actors/protocol_io.hpp"
 #include "store/journal_db.hpp"
 
+#include <caf/fwd.hpp>
+
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -20,6 +23,24 @@ struct agent_options {
   /// Where replies go (stdout in the agent).
   line_writer write;
 };
+
+/// The actors every use of the engine has.
+struct engine_core {
+  journal_actor journal;
+  rate_limiter_actor limiter;
+  supervisor_actor supervisor;
+};
+
+/// Spawns the JOURNAL over `journal`, runs its start-up recovery (telling
+/// `recovered` about each record a crash left in flight), then spawns the
+/// RATE LIMITER and the SUPERVISOR.
+engine_core start_engine_core(caf::actor_system& sys, caf::scoped_actor& self,
+                              std::shared_ptr<const engine_config> config,
+                              std::shared_ptr<journal_db> journal,
+                              const std::function<void(const transfer_record&)>& recovered);
+
+/// Stops what start_engine_core() spawned.
+void stop_engine_core(caf::scoped_actor& self, const engine_core& core);
 
 /// Runs the custom transfer agent until git-lfs sends terminate or closes
 /// the input: recovers interrupted transfers from the journal, then starts

@@ -1,10 +1,7 @@
 #include "actors/migrator.hpp"
 
-#include "actors/journal_actor.hpp"
+#include "actors/engine.hpp"
 #include "actors/logging.hpp"
-#include "actors/rate_limiter.hpp"
-#include "actors/transfer_supervisor.hpp"
-#include "store/sha256.hpp"
 
 #include <caf/all.hpp>
 
@@ -21,26 +18,6 @@ constexpr size_t page_objects = 100;
 void fail(migrator_pointer self, const status& problem) {
   log()->error("migration stopped: {}", problem.to_string());
   self->quit(to_error(problem));
-}
-
-/// Reads the destination's copy back and hashes it (--verify-existing).
-result<bool> copy_is_intact(object_store& store, const inventory_item& item) {
-  auto reader = store.open_read(item.oid, 0);
-  if (!reader)
-    return reader.error().code() == errc::not_found ? result<bool>{false} : reader.error();
-  if ((*reader)->size() != item.size)
-    return false;
-  std::vector<char> buffer(1 << 20);
-  sha256 hash;
-  for (;;) {
-    auto got = (*reader)->read(buffer.data(), buffer.size());
-    if (!got)
-      return got.error();
-    if (*got == 0)
-      break;
-    hash.update(buffer.data(), *got);
-  }
-  return hash.bytes() == item.size && hash.hex_digest() == item.oid;
 }
 
 void count_done(migrator_pointer self, const inventory_item& item, bool failed) {
@@ -84,12 +61,23 @@ status fill(migrator_pointer self) {
       continue;
     }
     if (options.verify_existing) {
-      auto intact = copy_is_intact(destination, item);
+      auto intact = read_back_matches(destination, {item.oid, item.size});
       if (!intact || !*intact) {
-        log()->warn("{}'s copy of {} {}; copying it again", destination.describe(), item.oid,
-                    intact ? "does not match its oid" : "cannot be read: " + intact.error().message());
-        if (auto removed = destination.remove(item.oid); !removed)
-          return removed.with_context("cannot remove the bad copy of " + item.oid);
+        auto why = intact ? std::string{"does not match its oid"}
+                          : "cannot be read: " + intact.error().message();
+        log()->warn("{}'s copy of {} {}; copying it again", destination.describe(), item.oid, why);
+        // A store that cannot remove (an LFS server) keeps the bad copy:
+        // that object fails, the others go on.
+        if (auto removed = destination.remove(item.oid); !removed) {
+          attempt_error error{now_ms(), to_string(removed.code()),
+                              "the destination's copy is damaged and cannot be replaced: " +
+                                removed.message()};
+          if (auto recorded = options.inventory->set_state(item.oid, item_state::failed, 0, error);
+              !recorded)
+            return recorded;
+          count_done(self, item, true);
+          continue;
+        }
         st.ready.push_back(std::move(item));
         continue;
       }
@@ -124,6 +112,15 @@ void on_outcome(migrator_pointer self, const transfer_outcome& outcome) {
     st.concurrency.on_failure(outcome.code == errc::unavailable);
     // Bytes that do not match the oid or the listed size were never copied.
     bool corrupt = outcome.code == errc::hash_mismatch || outcome.code == errc::size_mismatch;
+    // From a server they may have been damaged on the way: one more copy
+    // decides before the source is called corrupt.
+    if (corrupt && !st.options->config.source->endpoint().empty() &&
+        st.second_chances.insert(item.oid).second) {
+      log()->warn("{}: {}; copying it once more", item.oid, outcome.message);
+      st.ready.push_back(std::move(item));
+      self->send(self, atom::pump_v);
+      return;
+    }
     // The error history keeps the code apart from the message.
     std::string code = to_string(outcome.code);
     std::string message = outcome.message;
@@ -234,36 +231,24 @@ status run_migration(migration_options options) {
   caf::actor_system sys{cfg};
   auto shared = std::make_shared<const migration_options>(std::move(options));
   auto config = std::make_shared<const engine_config>(shared->config);
-  auto journal = sys.spawn(ferry::journal, shared->journal);
   status outcome;
   {
     caf::scoped_actor self{sys};
-    self->request(journal, caf::infinite, atom::recover_v)
-      .receive(
-        [&](const std::vector<transfer_record>& recovered) {
-          for (auto& record : recovered)
-            log()->info("continuing the interrupted copy of {} ({} of {} bytes durable)",
-                        record.oid, record.committed, record.size);
-        },
-        [&](const caf::error& err) {
-          log()->error("journal recovery failed: {}", to_status(err).to_string());
-        });
-    rate_limits limits;
-    limits.requests_per_second = config->max_requests_per_second;
-    limits.bytes_per_second = config->max_bytes_per_second;
-    auto limiter = sys.spawn(rate_limiter, limits);
-    auto supervisor = sys.spawn(transfer_supervisor, config, journal, limiter);
+    auto core = start_engine_core(sys, self, config, shared->journal,
+                                  [](const transfer_record& record) {
+                                    log()->info("continuing the interrupted copy of {} ({} of {} "
+                                                "bytes durable)",
+                                                record.oid, record.committed, record.size);
+                                  });
     // The migrator asks the destination and the inventory directly, which
     // blocks, so it gets a thread of its own.
-    auto driver = sys.spawn<caf::detached>(migrator, shared, supervisor);
+    auto driver = sys.spawn<caf::detached>(migrator, shared, core.supervisor);
     self->monitor(driver);
     self->receive([&](const caf::down_msg& dm) {
       if (dm.reason && dm.reason != caf::exit_reason::user_shutdown)
         outcome = to_status(dm.reason);
     });
-    self->send_exit(supervisor, caf::exit_reason::user_shutdown);
-    self->send_exit(limiter, caf::exit_reason::user_shutdown);
-    self->send_exit(journal, caf::exit_reason::user_shutdown);
+    stop_engine_core(self, core);
   }
   sys.await_all_actors_done();
   return outcome;

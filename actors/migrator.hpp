@@ -14,6 +14,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 
@@ -50,6 +51,8 @@ struct migrator_state {
   std::string cursor;
   bool exhausted = false;
   std::map<uint64_t, flight> in_flight;
+  /// Objects from a server whose bytes did not match once, copied again.
+  std::set<std::string> second_chances;
   uint64_t next_id = 1;
   concurrency_control concurrency = concurrency_control::fixed(1);
   migration_progress progress;

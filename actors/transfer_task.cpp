@@ -143,8 +143,8 @@ public:
     auto reader = store_->open_read(oid_, 0);
     if (!reader) {
       if (reader.error().code() == errc::not_found)
-        return {errc::not_found, name_ + " is gone (it was listed but cannot be read now): " +
-                                     reader.error().message()};
+        return {errc::not_found,
+                reader.error().message() + " (it was listed, so it vanished since)"};
       return reader.error();
     }
     reader_ = std::move(*reader);
@@ -298,7 +298,8 @@ private:
   status hash_kept_prefix() {
     int64_t left = offset_;
     while (left > 0) {
-      auto want = static_cast<size_t>(std::min<int64_t>(left, static_cast<int64_t>(buffer_.size())));
+      auto want =
+        static_cast<size_t>(std::min<int64_t>(left, static_cast<int64_t>(buffer_.size())));
       auto got = source_->read(buffer_.data(), want);
       if (!got)
         return got.error();

@@ -66,6 +66,16 @@ int refuse_all(const std::string& reason, int code = protocol::code::unavailable
 
 } // namespace
 
+result<std::shared_ptr<http_engine>> start_http_engine(const config::settings& settings) {
+  http_engine::options options;
+  options.low_speed_time = settings.stall_timeout;
+  try {
+    return std::make_shared<http_engine>(options);
+  } catch (const std::exception& e) {
+    return status{errc::internal, std::string{"cannot start the HTTP engine: "} + e.what()};
+  }
+}
+
 store_context store_context_for(const config::settings& settings,
                                 std::shared_ptr<http_engine> http, std::filesystem::path cwd) {
   store_context context;
@@ -106,14 +116,10 @@ int run_agent_command(const flag_map& flags) {
     return refuse_all("ferry: " + repo.error().message());
   // One HTTP engine for the whole agent: LFS stores and server actions share
   // its connections and per-host caps.
-  http_engine::options http_options;
-  http_options.low_speed_time = settings->stall_timeout;
-  std::shared_ptr<http_engine> http;
-  try {
-    http = std::make_shared<http_engine>(http_options);
-  } catch (const std::exception& e) {
-    return refuse_all(std::string{"ferry: cannot start the HTTP engine: "} + e.what());
-  }
+  auto started = start_http_engine(*settings);
+  if (!started)
+    return refuse_all("ferry: " + started.error().message());
+  auto http = std::move(*started);
   // Without a store, ferry serves only requests that carry an LFS server's
   // action (non-standalone mode); the coordinator explains the rest.
   store_context context =

@@ -67,6 +67,10 @@ struct migrate_request {
 /// 3 completed with failures (see the summary or --report).
 int run_migrate(const migrate_request& request);
 
+/// The HTTP engine network stores share, set up from the settings; the
+/// error says why it could not start.
+result<std::shared_ptr<http_engine>> start_http_engine(const config::settings& settings);
+
 /// What opening the configured store needs, from the settings: `http` is
 /// the engine network stores share, `cwd` where `git credential` runs.
 store_context store_context_for(const config::settings& settings,

@@ -107,7 +107,12 @@ int main(int argc, char** argv) {
   migrate->add_option("--journal", migration.journal,
                       "Journal directory (default: under ~/.local/state/ferry/migrations)");
 
-  CLI11_PARSE(app, argc, argv);
+  // Usage errors exit with 2, as every command's own checks do.
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   if (app.get_subcommands().empty()) {
     std::cerr << app.help();
     return 2;

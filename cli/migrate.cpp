@@ -12,6 +12,7 @@
 #include <iostream>
 #include <mutex>
 #include <optional>
+#include <string_view>
 #include <random>
 #include <unistd.h>
 
@@ -98,9 +99,10 @@ status list_source(const migrate_request& request, object_store& source,
   if (!listed) {
     if (listed.code() == errc::invalid_request && request.from_repo.empty() &&
         request.inventory_file.empty())
-      return listed.with_context(
-        "cannot list the source; name the objects with --from-repo PATH (every LFS pointer in "
-        "a repository's history) or --inventory FILE (lines of 'oid size')");
+      return {errc::config_error,
+              listed.message() + "; name the objects with --from-repo PATH (every LFS pointer in "
+                                 "a repository's history) or --inventory FILE (lines of 'oid "
+                                 "size')"};
     return listed;
   }
   return batch.empty() ? status::success() : take(batch);
@@ -128,7 +130,8 @@ int dry_run(const migrate_request& request, object_store& source, object_store& 
     return status::success();
   });
   if (!listed)
-    return std::cerr << "ferry migrate: " << listed.to_string() << "\n", exit_incomplete;
+    return std::cerr << "ferry migrate: " << listed.to_string() << "\n",
+           listed.code() == errc::config_error ? 2 : exit_incomplete;
   std::cout << summary_text(summary);
   if (!request.report.empty())
     std::ofstream{request.report} << report_json(summary).dump(2) << "\n";
@@ -209,18 +212,21 @@ int run_migrate(const migrate_request& request) {
   if (!settings)
     return usage_error(settings.error().message());
 
-  http_engine::options http_options;
-  http_options.low_speed_time = settings->stall_timeout;
-  std::shared_ptr<http_engine> http;
-  try {
-    http = std::make_shared<http_engine>(http_options);
-  } catch (const std::exception& e) {
-    std::cerr << "ferry migrate: cannot start the HTTP engine: " << e.what() << "\n";
-    return exit_incomplete;
-  }
+  auto engine_started = start_http_engine(*settings);
+  if (!engine_started)
+    return std::cerr << "ferry migrate: " << engine_started.error().message() << "\n",
+           exit_incomplete;
+  auto http = std::move(*engine_started);
   auto context = store_context_for(*settings, http, fs::current_path());
   auto open_one = [&](const std::string& url, const char* role)
     -> result<std::shared_ptr<object_store>> {
+    // Opening a folder store creates it; a source folder must exist already.
+    bool folder_url = url.front() == '/' || url.rfind("file://", 0) == 0;
+    if (std::string_view{role} == "from" && folder_url) {
+      fs::path folder = url.front() == '/' ? url : url.substr(7);
+      if (!fs::is_directory(folder))
+        return status{errc::not_found, "--from: there is no folder " + folder.string()};
+    }
     auto store = open_store(url, context);
     if (!store)
       return store.error().with_context(std::string{"--"} + role);
@@ -266,16 +272,34 @@ int run_migrate(const migrate_request& request) {
     return std::cerr << "ferry migrate: " << journal.error().message() << "\n", exit_incomplete;
   std::cerr << "ferry migrate: " << identity << " (journal " << dir.string() << ")\n";
 
+  auto requeue = [&](std::vector<item_state> states, const char* what) {
+    auto again = (*inventory)->requeue(states);
+    if (again && *again > 0)
+      std::cerr << "ferry migrate: " << *again << " " << what << "\n";
+    return again ? status::success() : again.error();
+  };
   if (request.retry_failed) {
-    auto again = (*inventory)->retry_failed();
-    if (!again)
-      return std::cerr << "ferry migrate: " << again.error().message() << "\n", exit_incomplete;
-    std::cerr << "ferry migrate: " << *again << " failed object(s) will be tried again\n";
+    if (auto again = requeue({item_state::failed, item_state::corrupt},
+                             "failed object(s) will be tried again");
+        !again)
+      return std::cerr << "ferry migrate: " << again.message() << "\n", exit_incomplete;
+  }
+  // Objects an earlier run copied or found are checked again as well.
+  if (request.verify_existing) {
+    if (auto again = requeue({item_state::copied, item_state::present},
+                             "object(s) at the destination will be read back and checked");
+        !again)
+      return std::cerr << "ferry migrate: " << again.message() << "\n", exit_incomplete;
   }
   auto started = std::chrono::steady_clock::now();
-  if (!(*inventory)->listed()) {
+  // A listing is complete once; it is taken again when the last run
+  // finished everything, so objects added to the source since then follow.
+  auto before = (*inventory)->totals();
+  if (!before)
+    return std::cerr << "ferry migrate: " << before.error().message() << "\n", exit_incomplete;
+  if (!(*inventory)->listed() || before->pending.objects == 0) {
     int64_t seen = 0;
-    auto listed = list_source(request, **source, *shard, [&](const std::vector<object_info>& batch) {
+    auto add = [&](const std::vector<object_info>& batch) {
       auto added = (*inventory)->add(batch);
       if (!added)
         return added.error();
@@ -283,11 +307,13 @@ int run_migrate(const migrate_request& request) {
       if (seen % 100000 < static_cast<int64_t>(batch.size()))
         std::cerr << "ferry migrate: listed " << seen << " objects so far\n";
       return status::success();
-    });
+    };
+    auto listed = list_source(request, **source, *shard, add);
     if (listed)
       listed = (*inventory)->mark_listed();
     if (!listed)
-      return std::cerr << "ferry migrate: " << listed.to_string() << "\n", exit_incomplete;
+      return std::cerr << "ferry migrate: " << listed.to_string() << "\n",
+             listed.code() == errc::config_error ? 2 : exit_incomplete;
   }
 
   migration_options options;
@@ -325,13 +351,13 @@ int run_migrate(const migrate_request& request) {
   auto totals = kept_inventory->totals();
   if (totals)
     summary.totals = *totals;
-  constexpr size_t shown_failures = 20;
+  // The report's dead-letter list; the summary shows its first lines.
+  constexpr size_t reported_failures = 10000;
   for (auto state : {item_state::failed, item_state::corrupt}) {
-    auto page = kept_inventory->page(state, "", shown_failures);
+    auto page = kept_inventory->page(state, "", reported_failures - summary.failures.size());
     if (page)
       for (auto& item : *page)
-        if (summary.failures.size() < shown_failures)
-          summary.failures.push_back(std::move(item));
+        summary.failures.push_back(std::move(item));
   }
   summary.failures_left_out = summary.totals.failed.objects + summary.totals.corrupt.objects -
                               static_cast<int64_t>(summary.failures.size());

@@ -23,15 +23,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-status make_pipe(fd_guard& read_end, fd_guard& write_end) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0)
-    return {errc::io_error, std::string{"cannot run git: "} + std::strerror(errno)};
-  read_end.reset(fds[0]);
-  write_end.reset(fds[1]);
-  return status::success();
-}
-
 /// Feeds `input` to `in` (a socket, so a child that exits early cannot
 /// kill us with SIGPIPE) while draining both output pipes, so a child
 /// filling one of them never blocks. Closes `in` when all input is written.
@@ -165,9 +156,9 @@ result<command_output> run_git(const std::vector<std::string>& args, const fs::p
   }
 
   fd_guard out_read, out_write, err_read, err_write;
-  if (auto made = make_pipe(out_read, out_write); !made.ok())
+  if (auto made = make_pipe(out_read, out_write, "run git"); !made.ok())
     return made;
-  if (auto made = make_pipe(err_read, err_write); !made.ok())
+  if (auto made = make_pipe(err_read, err_write, "run git"); !made.ok())
     return made;
 
   fd_guard in_parent, in_child;

@@ -168,17 +168,6 @@ struct exec_plan {
   ::_exit(127);
 }
 
-status make_pipe(fd_guard& read_end, fd_guard& write_end) {
-  int fds[2];
-  // Close-on-exec, so that children other threads start concurrently do not
-  // inherit (and hold open) our pipes.
-  if (::pipe2(fds, O_CLOEXEC) != 0)
-    return io_failure(errno, "cannot start a child: pipe");
-  read_end.reset(fds[0]);
-  write_end.reset(fds[1]);
-  return status::success();
-}
-
 status make_nonblocking(int fd) {
   int flags = ::fcntl(fd, F_GETFL);
   if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
@@ -290,13 +279,13 @@ private:
 status child_run::start(const std::string& path, const child_options& options) {
   const std::string& program = options.argv.front();
   fd_guard child_input, child_output, child_diagnostics, report_read, report_write;
-  if (auto st = make_pipe(child_input, input_); !st)
+  if (auto st = make_pipe(child_input, input_, "start a child"); !st)
     return st;
-  if (auto st = make_pipe(output_, child_output); !st)
+  if (auto st = make_pipe(output_, child_output, "start a child"); !st)
     return st;
-  if (auto st = make_pipe(diagnostics_, child_diagnostics); !st)
+  if (auto st = make_pipe(diagnostics_, child_diagnostics, "start a child"); !st)
     return st;
-  if (auto st = make_pipe(report_read, report_write); !st)
+  if (auto st = make_pipe(report_read, report_write, "start a child"); !st)
     return st;
 
   std::vector<char*> argv;

@@ -1,6 +1,8 @@
 #include "store/file_io.hpp"
 
 #include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,6 +39,15 @@ status hash_file_prefix(int fd, int64_t length, sha256& hash, const std::string&
     }
     done += n;
   }
+  return status::success();
+}
+
+status make_pipe(fd_guard& read_end, fd_guard& write_end, const std::string& what) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return {errc::io_error, "cannot " + what + ": pipe: " + std::strerror(errno)};
+  read_end.reset(fds[0]);
+  write_end.reset(fds[1]);
   return status::success();
 }
 

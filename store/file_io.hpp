@@ -29,6 +29,11 @@ private:
   int fd_;
 };
 
+/// Opens a pipe whose ends close on exec, so that no child but the one
+/// given an end (dup2'ed into place) holds it open, whichever thread starts
+/// children. Failure is errc::io_error "cannot <what>: pipe: ...".
+status make_pipe(fd_guard& read_end, fd_guard& write_end, const std::string& what);
+
 /// Feeds the first `length` bytes of `fd` into `hash`: the prefix a resumed
 /// transfer keeps. Reads with pread, so the file offset is not moved.
 /// A file shorter than `length` is errc::io_error; `what` names the file in

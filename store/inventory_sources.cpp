@@ -115,16 +115,6 @@ std::vector<std::string> git_environment() {
   return entries;
 }
 
-status make_pipe(fd_guard& read_end, fd_guard& write_end) {
-  int fds[2];
-  // Close-on-exec, so that no child but the one given an end holds it open.
-  if (::pipe2(fds, O_CLOEXEC) != 0)
-    return from_errno(errno, "cannot run git: pipe");
-  read_end.reset(fds[0]);
-  write_end.reset(fds[1]);
-  return status::success();
-}
-
 /// Reads once from a readable descriptor; 0 at end of data (or on an error,
 /// which for a pipe from a child means the same: nothing more comes).
 size_t read_some(int fd, char* buffer, size_t capacity) {
@@ -189,7 +179,7 @@ private:
 status git_process::start(const fs::path& repo, const std::vector<std::string>& options, int input,
                           int output, const std::vector<std::string>& environment) {
   fd_guard diagnostics_write;
-  if (auto made = make_pipe(diagnostics_, diagnostics_write); !made)
+  if (auto made = make_pipe(diagnostics_, diagnostics_write, "run git"); !made)
     return made;
 
   std::vector<std::string> words{"git", "-C", repo.string(), command_};
@@ -448,11 +438,11 @@ private:
 status pointer_pipeline::start() {
   auto environment = git_environment();
   fd_guard listing_read, listing_write, sizes_write, contents_write;
-  if (auto made = make_pipe(listing_read, listing_write); !made)
+  if (auto made = make_pipe(listing_read, listing_write, "run git"); !made)
     return made;
-  if (auto made = make_pipe(sizes_read_, sizes_write); !made)
+  if (auto made = make_pipe(sizes_read_, sizes_write, "run git"); !made)
     return made;
-  if (auto made = make_pipe(contents_read_, contents_write); !made)
+  if (auto made = make_pipe(contents_read_, contents_write, "run git"); !made)
     return made;
   // A socket for the requests, so writing after `--batch` died is EPIPE
   // (MSG_NOSIGNAL), never a SIGPIPE in Ferry.

@@ -1,6 +1,7 @@
 #include "store/journal_db.hpp"
 
 #include "protocol/transfer_protocol.hpp"
+#include "store/rocksdb_support.hpp"
 
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
@@ -37,16 +38,6 @@ bool starts_with(const rocksdb::Slice& key, const std::string& prefix) {
   return key.starts_with(rocksdb::Slice{prefix});
 }
 
-status from_rocksdb(const rocksdb::Status& s, const std::string& context) {
-  if (s.ok())
-    return status::success();
-  errc code = errc::io_error;
-  if (s.IsCorruption())
-    code = errc::corrupt_record;
-  else if (s.IsNoSpace())
-    code = errc::no_space;
-  return {code, context + ": " + s.ToString()};
-}
 
 } // namespace
 
@@ -113,13 +104,7 @@ result<std::unique_ptr<journal_db>> journal_db::open(const std::filesystem::path
       return from_errno(ec.value(), "cannot create journal directory " + dir.string());
   }
 
-  rocksdb::Options db_opts;
-  db_opts.create_if_missing = true;
-  // The journal is small: keep RocksDB's own log and manifest small too.
-  db_opts.info_log_level = rocksdb::WARN_LEVEL;
-  db_opts.keep_log_file_num = 2;
-  db_opts.max_log_file_size = 1 << 20;
-  db_opts.max_manifest_file_size = 4 << 20;
+  auto db_opts = small_db_options();
 
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = opts.read_only
@@ -127,8 +112,7 @@ result<std::unique_ptr<journal_db>> journal_db::open(const std::filesystem::path
                         : rocksdb::DB::Open(db_opts, dir.string(), &raw);
   state->db.reset(raw);
   if (!s.ok()) {
-    // RocksDB reports a held lock as an IOError naming the LOCK file.
-    if (s.IsIOError() && s.ToString().find("/LOCK") != std::string::npos)
+    if (held_by_another_process(s))
       return status{errc::busy, "journal " + dir.string() + " is in use by another ferry process"};
     return from_rocksdb(s, "cannot open journal " + dir.string());
   }

@@ -79,6 +79,19 @@ lfs_store_options without_trailing_slashes(lfs_store_options options) {
   return options;
 }
 
+/// `objects` as the objects of batch requests of at most
+/// protocol::max_batch_objects each.
+std::vector<std::vector<protocol::batch_object>>
+in_batches(const std::vector<object_info>& objects) {
+  std::vector<std::vector<protocol::batch_object>> chunks;
+  for (size_t i = 0; i < objects.size(); ++i) {
+    if (i % protocol::max_batch_objects == 0)
+      chunks.emplace_back();
+    chunks.back().push_back({objects[i].oid, objects[i].size});
+  }
+  return chunks;
+}
+
 std::string batch_what(protocol::batch_operation op) {
   return op == protocol::batch_operation::upload ? "upload batch request"
                                                  : "download batch request";
@@ -213,6 +226,30 @@ struct lfs_store::impl {
                   batch_what(op) + ": the server's answer does not mention " + oid};
   }
 
+  /// The server's answer about each of `objects` (each oid once), asked in
+  /// batches, or the failure of the batch request that named it. The
+  /// actions are cached.
+  std::map<std::string, result<protocol::batch_object_result>>
+  answers(protocol::batch_operation op, const std::vector<object_info>& objects) {
+    auto responses = batches(op, in_batches(objects));
+    std::map<std::string, result<protocol::batch_object_result>> found;
+    for (size_t chunk = 0; chunk < responses.size(); ++chunk) {
+      auto& response = responses[chunk];
+      if (!response) {
+        const size_t begin = chunk * protocol::max_batch_objects;
+        const size_t end = std::min(objects.size(), begin + protocol::max_batch_objects);
+        for (size_t i = begin; i < end; ++i)
+          found.emplace(objects[i].oid, response.error());
+        continue;
+      }
+      for (auto& object : response->objects) {
+        remember(op, object);
+        found.emplace(object.oid, std::move(object));
+      }
+    }
+    return found;
+  }
+
   /// Caches the actions of one batch answer.
   void remember(protocol::batch_operation op, const protocol::batch_object_result& object) {
     std::lock_guard<std::mutex> lock(known->mutex);
@@ -291,18 +328,25 @@ struct lfs_store::impl {
     auto answer = ask(protocol::batch_operation::upload, object.oid, object.size);
     if (!answer)
       return answer.error();
+    return upload_entry_of(object, *answer);
+  }
+
+  /// The server's upload answer about `object`: a per-object error as a
+  /// status, an upload action that has already expired refused.
+  static result<cache::upload_entry> upload_entry_of(const object_info& object,
+                                                     const protocol::batch_object_result& answer) {
     const std::string what = "upload of " + object.oid;
-    if (answer->error)
-      return object_failure(what, *answer->error);
+    if (answer.error)
+      return object_failure(what, *answer.error);
     cache::upload_entry entry;
     entry.size = object.size;
-    if (answer->upload) {
-      entry.upload = to_action(*answer->upload);
+    if (answer.upload) {
+      entry.upload = to_action(*answer.upload);
       if (auto fresh = check_fresh(what, *entry.upload); !fresh)
         return fresh;
     }
-    if (answer->verify)
-      entry.verify = to_action(*answer->verify);
+    if (answer.verify)
+      entry.verify = to_action(*answer.verify);
     return entry;
   }
 
@@ -352,6 +396,48 @@ result<bool> lfs_store::holds(const object_info& object) {
   if (!entry)
     return entry.error();
   return !entry->upload.has_value();
+}
+
+result<std::vector<bool>> lfs_store::holds_each(const std::vector<object_info>& objects) {
+  for (const auto& object : objects) {
+    if (!protocol::is_valid_oid(object.oid))
+      return invalid_oid(object.oid);
+  }
+  // Each oid without a usable cached answer is asked about once, with the
+  // size it first comes with.
+  std::vector<object_info> asked;
+  std::map<std::string, int64_t> asked_sizes;
+  for (const auto& object : objects) {
+    if (!impl_->cached_upload(object) && asked_sizes.emplace(object.oid, object.size).second)
+      asked.push_back(object);
+  }
+  const auto op = protocol::batch_operation::upload;
+  auto found = impl_->answers(op, asked);
+
+  std::vector<bool> held;
+  held.reserve(objects.size());
+  for (const auto& object : objects) {
+    auto size = asked_sizes.find(object.oid);
+    if (size == asked_sizes.end() || size->second != object.size) {
+      // Cached, or the same oid again with another size: holds() decides.
+      auto answer = holds(object);
+      if (!answer)
+        return answer.error();
+      held.push_back(*answer);
+      continue;
+    }
+    auto answer = found.find(object.oid);
+    if (answer == found.end())
+      return status{errc::unavailable,
+                    batch_what(op) + ": the server's answer does not mention " + object.oid};
+    if (!answer->second)
+      return answer->second.error();
+    auto entry = impl::upload_entry_of(object, *answer->second);
+    if (!entry)
+      return entry.error();
+    held.push_back(!entry->upload.has_value());
+  }
+  return held;
 }
 
 result<std::unique_ptr<object_reader>> lfs_store::open_read(const std::string& oid,
@@ -423,13 +509,7 @@ result<std::vector<object_info>> lfs_store::prepare(bool upload,
       impl_->known->sizes[object.oid] = object.size;
   }
 
-  std::vector<std::vector<protocol::batch_object>> chunks;
-  for (size_t i = 0; i < unique.size(); ++i) {
-    if (i % protocol::max_batch_objects == 0)
-      chunks.emplace_back();
-    chunks.back().push_back({unique[i].oid, unique[i].size});
-  }
-  auto answers = impl_->batches(op, chunks);
+  auto answers = impl_->batches(op, in_batches(unique));
 
   std::optional<status> first_failure;
   std::set<std::string> present;

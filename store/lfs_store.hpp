@@ -103,6 +103,12 @@ public:
   /// action (LFS servers verify uploads themselves). The action, when given,
   /// is kept for the open_write() that follows.
   result<bool> holds(const object_info& object) override;
+  /// holds() for each object, with one upload batch request per 100 objects
+  /// it has no cached answer for (several in flight); the actions handed out
+  /// are kept for the open_write() calls that follow. The first object (in
+  /// order) whose answer is an error (a per-object error such as 422, a
+  /// failed batch request) gives the result, with the status holds() returns.
+  result<std::vector<bool>> holds_each(const std::vector<object_info>& objects) override;
   /// A download batch (or a cached action that does not expire soon), then
   /// a GET from `offset` with `Range`: 206 with the matching Content-Range is
   /// required for offset > 0; 200 means the server ignored the range and the

@@ -1,6 +1,7 @@
 #include "store/migration_inventory.hpp"
 
 #include "protocol/transfer_protocol.hpp"
+#include "store/rocksdb_support.hpp"
 
 #include <nlohmann/json.hpp>
 #include <rocksdb/db.h>
@@ -38,7 +39,7 @@ const std::string listed_key = "m/listed";
 constexpr item_state all_states[] = {item_state::pending, item_state::copied, item_state::present,
                                      item_state::failed, item_state::corrupt};
 
-// retry_failed() commits in batches of this many items, so moving a huge
+// requeue() commits in batches of this many items, so moving a huge
 // dead-letter list needs no huge batch; each item moves atomically anyway.
 constexpr size_t retry_batch_items = 1000;
 
@@ -68,16 +69,6 @@ std::optional<item_state> parse_state(const std::string& name) {
   return std::nullopt;
 }
 
-status from_rocksdb(const rocksdb::Status& s, const std::string& context) {
-  if (s.ok())
-    return status::success();
-  errc code = errc::io_error;
-  if (s.IsCorruption())
-    code = errc::corrupt_record;
-  else if (s.IsNoSpace())
-    code = errc::no_space;
-  return {code, context + ": " + s.ToString()};
-}
 
 rocksdb::WriteOptions logged() {
   // Whatever a call wrote survives kill -9 once it returns: RocksDB has
@@ -278,7 +269,7 @@ struct migration_inventory::impl {
   std::unique_ptr<rocksdb::DB> db;
   std::filesystem::path dir;
   std::atomic<bool> listed{false};
-  // set_state(), set_states() and retry_failed() read an item, change it
+  // set_state(), set_states() and requeue() read an item, change it
   // and write it back; calls from several threads must not interleave there.
   std::mutex writing;
 
@@ -416,12 +407,7 @@ result<std::unique_ptr<migration_inventory>> migration_inventory::open(
   if (ec)
     return from_errno(ec.value(), "cannot create journal directory " + dir.string());
 
-  rocksdb::Options db_opts;
-  db_opts.create_if_missing = true;
-  db_opts.info_log_level = rocksdb::WARN_LEVEL;
-  db_opts.keep_log_file_num = 2;
-  db_opts.max_log_file_size = 1 << 20;
-  db_opts.max_manifest_file_size = 4 << 20;
+  auto db_opts = small_db_options();
   // Every item leaves a tombstone in its old state's index when it moves on;
   // files dense with them get compacted early so page() does not wade
   // through millions of deleted `s/pending/` keys.
@@ -432,8 +418,7 @@ result<std::unique_ptr<migration_inventory>> migration_inventory::open(
   rocksdb::Status s = rocksdb::DB::Open(db_opts, dir.string(), &raw);
   state->db.reset(raw);
   if (!s.ok()) {
-    // RocksDB reports a held lock as an IOError naming the LOCK file.
-    if (s.IsIOError() && s.ToString().find("/LOCK") != std::string::npos)
+    if (held_by_another_process(s))
       return status{errc::busy, "another ferry migrate is using " + dir.string()};
     return from_rocksdb(s, "cannot open journal " + dir.string());
   }
@@ -568,7 +553,7 @@ status migration_inventory::set_states(const std::vector<std::string>& oids, ite
                                + std::to_string(unique_oids.size()) + " objects");
 }
 
-result<size_t> migration_inventory::retry_failed() {
+result<size_t> migration_inventory::requeue(const std::vector<item_state>& states) {
   std::lock_guard<std::mutex> lock{impl_->writing};
   size_t moved = 0;
   rocksdb::WriteBatch batch;
@@ -576,14 +561,16 @@ result<size_t> migration_inventory::retry_failed() {
   auto flush = [&]() -> status {
     if (batch_items == 0)
       return status::success();
-    auto written = impl_->write(batch, "requeue failed objects");
+    auto written = impl_->write(batch, "requeue objects");
     batch.Clear();
     moved += batch_items;
     batch_items = 0;
     return written;
   };
 
-  for (item_state from : {item_state::failed, item_state::corrupt}) {
+  for (item_state from : states) {
+    if (from == item_state::pending)
+      continue;
     // The scan's snapshot keeps it on the entries that existed when it
     // started while the batches below move them away.
     prefix_scan scan{*impl_->db, index_prefix(from)};

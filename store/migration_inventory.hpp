@@ -99,9 +99,10 @@ public:
   /// had them); unknown oids are skipped.
   status set_states(const std::vector<std::string>& oids, item_state state);
 
-  /// Turns every failed and corrupt item back into pending (--retry-failed),
-  /// keeping their error histories. Returns how many.
-  result<size_t> retry_failed();
+  /// Turns every item in one of `states` back into pending, keeping its
+  /// error history: failed and corrupt ones for --retry-failed, copied and
+  /// present ones for --verify-existing. Returns how many.
+  result<size_t> requeue(const std::vector<item_state>& states);
 
   /// Counts objects and bytes per state with one pass over the inventory.
   result<inventory_totals> totals() const;

@@ -14,13 +14,13 @@ status object_store::prepare() {
   return status::success();
 }
 
-result<bool> object_store::holds(const object_info& object) {
-  auto info = stat(object.oid);
+result<bool> read_back_matches(object_store& store, const object_info& object) {
+  auto info = store.stat(object.oid);
   if (!info)
     return info.error();
   if (!*info || (*info)->size != object.size)
     return false;
-  auto reader = open_read(object.oid, 0);
+  auto reader = store.open_read(object.oid, 0);
   if (!reader)
     return reader.error();
   std::vector<char> buffer(1 << 20);
@@ -34,6 +34,10 @@ result<bool> object_store::holds(const object_info& object) {
     check.update(buffer.data(), *got);
   }
   return check.bytes() == object.size && check.hex_digest() == object.oid;
+}
+
+result<bool> object_store::holds(const object_info& object) {
+  return read_back_matches(*this, object);
 }
 
 result<std::vector<bool>> object_store::holds_each(const std::vector<object_info>& objects) {

@@ -142,4 +142,8 @@ public:
   virtual status remove(const std::string& oid) = 0;
 };
 
+/// True when `store` has `object` with exactly its size and content: its
+/// copy is read back and hashed. Absent counts as false.
+result<bool> read_back_matches(object_store& store, const object_info& object);
+
 } // namespace ferry

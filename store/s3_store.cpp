@@ -16,6 +16,10 @@ namespace ferry {
 
 namespace {
 
+/// HEADs one holds_each() call keeps in flight at once: enough to hide the
+/// round trips, few enough to leave the host's connections to transfers.
+constexpr size_t max_heads_in_flight = 16;
+
 status invalid_oid(const std::string& oid) {
   std::string shown = oid.size() > 80 ? oid.substr(0, 80) + "..." : oid;
   return {errc::invalid_request,
@@ -93,12 +97,26 @@ struct s3_store::impl {
     return s3->failure(what, head);
   }
 
-  /// HEAD of the object: its size, or nullopt when it is absent.
-  result<std::optional<int64_t>> head(const std::string& oid, const std::string& what) {
+  /// A signed HEAD of the object.
+  result<http_request> head_request(const std::string& oid, const std::string& what) const {
     auto request = s3->request("HEAD", url().object_key(oid), {}, {}, s3::empty_payload_hash);
     if (!request)
       return request.error().with_context(what);
-    auto response = s3->send(std::move(*request));
+    return request;
+  }
+
+  /// HEAD of the object: its size, or nullopt when it is absent.
+  result<std::optional<int64_t>> head(const std::string& oid, const std::string& what) {
+    auto request = head_request(oid, what);
+    if (!request)
+      return request.error();
+    return head_size(oid, what, s3->send(std::move(*request)));
+  }
+
+  /// What the answer to a HEAD of the object says: its size, or nullopt
+  /// when it is absent.
+  result<std::optional<int64_t>> head_size(const std::string& oid, const std::string& what,
+                                           const result<http_response>& response) {
     if (!response)
       return response.error().with_context(what);
     if (response->status == 404)
@@ -161,6 +179,35 @@ result<bool> s3_store::holds(const object_info& object) {
   if (!size)
     return size.error();
   return size->has_value() && **size == object.size;
+}
+
+result<std::vector<bool>> s3_store::holds_each(const std::vector<object_info>& objects) {
+  for (const auto& object : objects) {
+    if (!protocol::is_valid_oid(object.oid))
+      return invalid_oid(object.oid);
+  }
+  std::vector<bool> held;
+  held.reserve(objects.size());
+  for (size_t begin = 0; begin < objects.size(); begin += max_heads_in_flight) {
+    const size_t end = std::min(objects.size(), begin + max_heads_in_flight);
+    std::vector<http_request> requests;
+    for (size_t i = begin; i < end; ++i) {
+      auto request = impl_->head_request(objects[i].oid, "check for " + objects[i].oid);
+      if (!request)
+        return request.error();
+      requests.push_back(std::move(*request));
+    }
+    auto responses = impl_->s3->send_all(std::move(requests));
+    // In order, so the error returned is the one holds() would meet first.
+    for (size_t i = begin; i < end; ++i) {
+      const object_info& object = objects[i];
+      auto size = impl_->head_size(object.oid, "check for " + object.oid, responses[i - begin]);
+      if (!size)
+        return size.error();
+      held.push_back(size->has_value() && **size == object.size);
+    }
+  }
+  return held;
 }
 
 result<std::unique_ptr<object_reader>> s3_store::open_read(const std::string& oid,

@@ -65,6 +65,10 @@ public:
   /// HEAD: true when the object is there with exactly this size (S3 checked
   /// its content against x-amz-content-sha256 when Ferry wrote it).
   result<bool> holds(const object_info& object) override;
+  /// holds() for each object, with up to 16 HEADs in flight at once. The
+  /// first object (in order) whose answer is an error gives the result,
+  /// with the same status holds() returns for it.
+  result<std::vector<bool>> holds_each(const std::vector<object_info>& objects) override;
   /// Ranged GETs from `offset`, several in parallel for large objects; every
   /// answer is checked against the object's size and the range asked for.
   result<std::unique_ptr<object_reader>> open_read(const std::string& oid,

@@ -392,7 +392,7 @@ TEST_CASE("inventory keeps the latest errors, oldest first, and sums attempts", 
   }
 }
 
-TEST_CASE("inventory retry_failed requeues failed and corrupt items with their errors",
+TEST_CASE("inventory requeue puts back failed and corrupt items with their errors",
           "[inventory]") {
   temp_dir tmp;
   auto inventory = open_inventory(tmp.path);
@@ -411,7 +411,7 @@ TEST_CASE("inventory retry_failed requeues failed and corrupt items with their e
         || state == item_state::pending)
       pending.push_back(oid);
   }
-  auto moved = inventory->retry_failed();
+  auto moved = inventory->requeue({item_state::failed, item_state::corrupt});
   REQUIRE(moved.ok());
   CHECK(moved.value() == requeued.size());
   CHECK(oids_in(*inventory, item_state::failed).empty());
@@ -426,7 +426,7 @@ TEST_CASE("inventory retry_failed requeues failed and corrupt items with their e
   REQUIRE(kept.errors.size() == 1);
   CHECK(kept.errors[0].message == "503 from the destination");
 
-  auto again = inventory->retry_failed();
+  auto again = inventory->requeue({item_state::failed, item_state::corrupt});
   REQUIRE(again.ok());
   CHECK(again.value() == 0);
 }

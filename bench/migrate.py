@@ -1,0 +1,458 @@
+#!/usr/bin/env python3
+"""`ferry migrate` against `rclone copy`, store to store, and `ferry migrate`
+into a Git LFS server 50 ms away.
+
+    python3 bench/migrate.py [--ferry build/ferry] [--runs 3] [--only WORKLOAD] [--keep]
+
+Workloads (--only, repeatable; default: all):
+
+  small-folder  10,000 x 4 KiB, folder -> folder
+  small-s3      10,000 x 4 KiB, folder -> radosgw (S3)
+  large-folder  10 x 100 MiB,   folder -> folder
+  large-s3      10 x 100 MiB,   folder -> radosgw (S3)
+  latency       2,000 x 4 KiB,  folder -> ferry-lfs-sim answering every
+                request after 50 ms; `ferry migrate` alone, with
+                --transfers 8, 16 and auto, in objects/s against the ideal
+
+The source is a folder in git-lfs's layout (<oid[0:2]>/<oid[2:4]>/<oid>),
+made once per workload. Every run gets a fresh destination (a new folder, a new
+bucket, a new server root) and Ferry a fresh journal. Ferry runs
+`ferry migrate --transfers 8`, rclone `rclone copy --transfers 8 --checkers 8`
+(plus --fast-list towards S3, so it lists the empty bucket once rather than
+once per folder), each at its defaults otherwise. The two take turns going
+first. After every run the destination must hold every object with its size;
+after the first Ferry run of a workload, a sample of objects is hashed too.
+
+Prints one line per run (seconds and the peak RSS of the process, from
+os.wait4), then the medians, the ratio Ferry / rclone (below 1.0: Ferry is
+faster) and the median peak RSS, and the latency table.
+
+The S3 workloads start their own radosgw (tests/s3/radosgw.sh, memstore OSD)
+on --rgw-port / --mon-port with fresh random keys, which reach the clients only
+through the environment, and stop it at the end. Works in a throw-away
+directory under $TMPDIR with its own HOME, removed at the end unless --keep.
+On-demand only, not part of the test suite.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+# The same quiet runner and simulator wrapper as the agent benches, and the
+# same radosgw, rclone configuration and listing checks as the S3 bench.
+from lfs_agent import Sim, run
+from s3_agent import RADOSGW_SCRIPT, Radosgw, bucket_objects, check_holds, local_objects, \
+    rclone_env
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_FERRY = os.path.normpath(os.path.join(HERE, "..", "build", "ferry"))
+
+TRANSFERS = 8
+# Ferry / rclone ratio the issue asks for (Ferry at least as fast).
+TARGET = 1.0
+# Objects hashed after the first Ferry run of a workload.
+SPOT_SMALL = 16
+SPOT_LARGE = 3
+# --transfers values of the latency workload, and auto's ceiling
+# (concurrency_control::adaptive()).
+LATENCY_TRANSFERS = ("8", "16", "auto")
+AUTO_CEILING = 64
+# Each storage request of an upload (PUT, then verify) waits this long, and
+# so does each batch request (one per 100 objects).
+LATENCY_MS = 50
+# Storage requests one object needs in sequence on the LFS path.
+REQUESTS_IN_SEQUENCE = 2
+# The S3 bucket prefix, as in s3_agent.py.
+PREFIX = "lfs"
+
+WORKLOADS = ("small-folder", "small-s3", "large-folder", "large-s3", "latency")
+
+
+def make_source(folder, count, size):
+    """`count` random objects of `size` bytes under `folder`, named by their
+    SHA-256 in git-lfs's layout; returns {"<aa>/<bb>/<oid>": size}."""
+    expected = {}
+    scratch = os.path.join(folder, "incoming")
+    os.makedirs(folder)
+    for _ in range(count):
+        digest = hashlib.sha256()
+        with open(scratch, "wb") as f:
+            left = size
+            while left > 0:
+                piece = os.urandom(min(left, 8 << 20))
+                digest.update(piece)
+                f.write(piece)
+                left -= len(piece)
+        oid = digest.hexdigest()
+        key = "%s/%s/%s" % (oid[:2], oid[2:4], oid)
+        os.makedirs(os.path.join(folder, oid[:2], oid[2:4]), exist_ok=True)
+        os.rename(scratch, os.path.join(folder, key))
+        expected[key] = size
+    return expected
+
+
+def sha256_of(stream):
+    digest = hashlib.sha256()
+    for piece in iter(lambda: stream.read(8 << 20), b""):
+        digest.update(piece)
+    return digest.hexdigest()
+
+
+def spot_keys(expected, how_many):
+    """A reproducible sample of the keys."""
+    return random.Random(len(expected)).sample(sorted(expected), min(how_many, len(expected)))
+
+
+def spot_check_folder(what, folder, keys):
+    for key in keys:
+        with open(os.path.join(folder, key), "rb") as f:
+            if sha256_of(f) != os.path.basename(key):
+                sys.exit("%s: %s does not hash to its oid" % (what, key))
+
+
+def spot_check_bucket(what, bucket, keys, env):
+    for key in keys:
+        cat = subprocess.Popen(["rclone", "cat", "rgw:%s/%s/%s" % (bucket, PREFIX, key)],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        digest = sha256_of(cat.stdout)
+        if cat.wait() != 0 or digest != os.path.basename(key):
+            sys.exit("%s: %s cannot be read back or does not hash to its oid" % (what, key))
+
+
+def timed(cmd, env, log_path):
+    """Runs `cmd` with its output in `log_path`; returns (seconds, peak RSS
+    in MiB). The peak is the process's own ru_maxrss, from os.wait4."""
+    with open(log_path, "ab") as log:
+        started = time.perf_counter()
+        child = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                 stderr=subprocess.STDOUT)
+        _, wait_status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+    # Reaped here, so Popen must not wait for it again.
+    child.returncode = os.waitstatus_to_exitcode(wait_status)
+    if child.returncode != 0:
+        with open(log_path, errors="replace") as log:
+            sys.exit("%s failed with %d:\n%s" % (" ".join(cmd), child.returncode,
+                                                 log.read()[-3000:]))
+    return seconds, usage.ru_maxrss / 1024
+
+
+def check_report(path, count):
+    """Stops the benchmark unless Ferry's JSON report says it copied all."""
+    with open(path) as f:
+        report = json.load(f)
+    if report["outcome"] != "complete" or report["copied"]["objects"] != count:
+        sys.exit("ferry's report %s: outcome %s, %d of %d objects copied"
+                 % (path, report["outcome"], report["copied"]["objects"], count))
+
+
+class Bench:
+    """The work directory, the environments and the radosgw (started when
+    the first S3 run needs it)."""
+
+    def __init__(self, args, root):
+        self.args = args
+        self.ferry = os.path.abspath(args.ferry)
+        self.sim = os.path.abspath(args.sim or os.path.join(os.path.dirname(self.ferry),
+                                                            "ferry-lfs-sim"))
+        self.root = root
+        home = os.path.join(root, "home")
+        os.makedirs(home)
+        for sub in ("logs", "journals", "dest"):
+            os.makedirs(os.path.join(root, sub))
+        # Nothing of the caller's git, Ferry, AWS (AWS_CA_BUNDLE among
+        # them) or rclone setup, and no proxy.
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("GIT_", "FERRY_", "AWS_", "RCLONE_")) and
+                    k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
+        self.env.update(HOME=home, XDG_CONFIG_HOME=os.path.join(home, ".config"),
+                        XDG_STATE_HOME=os.path.join(home, ".local", "state"),
+                        GIT_CONFIG_NOSYSTEM="1", GIT_TERMINAL_PROMPT="0", LC_ALL="C",
+                        RCLONE_CONFIG="/dev/null")
+        self.rgw = None
+        self.sources = {}
+
+    def source(self, name, count, size):
+        """The source folder of `name` and its {key: size}, made once."""
+        if name not in self.sources:
+            folder = os.path.join(self.root, "src-" + name)
+            print("making the source %s: %d x %d bytes" % (name, count, size), flush=True)
+            self.sources[name] = (folder, make_source(folder, count, size))
+        return self.sources[name]
+
+    def drop_source(self, name):
+        folder, _ = self.sources.pop(name)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def radosgw(self):
+        if not self.rgw:
+            self.rgw = Radosgw(os.path.abspath(self.args.radosgw_script), self.root,
+                               self.args.rgw_port, self.args.mon_port,
+                               self.args.memstore_gib << 30)
+            self.rclone_s3_env = rclone_env(self.env, self.rgw)
+            self.ferry_s3_env = dict(self.env, AWS_ACCESS_KEY_ID=self.rgw.access_key,
+                                     AWS_SECRET_ACCESS_KEY=self.rgw.secret_key)
+        return self.rgw
+
+    def names(self, workload, client, n):
+        """(log file, journal dir, report file) of one run."""
+        base = "%s-%s-%d" % (workload, client, n)
+        return (os.path.join(self.root, "logs", base + ".log"),
+                os.path.join(self.root, "journals", base),
+                os.path.join(self.root, "logs", base + ".report.json"))
+
+    def ferry_migrate(self, workload, n, source, target, env, transfers, count):
+        log, journal, report = self.names(workload, "ferry", n)
+        measured = timed([self.ferry, "migrate", "--from", source, "--to", target,
+                          "--transfers", transfers, "--journal", journal, "--report", report],
+                         env, log)
+        check_report(report, count)
+        if not self.args.keep:
+            shutil.rmtree(journal, ignore_errors=True)
+        return measured
+
+    def rclone_copy(self, workload, n, source, target, env, extra=()):
+        log, _, _ = self.names(workload, "rclone", n)
+        return timed(["rclone", "copy", source, target, "--transfers", str(TRANSFERS),
+                      "--checkers", str(TRANSFERS)] + list(extra), env, log)
+
+    def folder_run(self, workload, source, expected, client, n, spot):
+        """One run into a fresh folder; returns (seconds, peak RSS MiB)."""
+        target = os.path.join(self.root, "dest", "%s-%s-%d" % (workload, client, n))
+        # Write-back of the previous run's files must not land in this one.
+        os.sync()
+        if client == "ferry":
+            measured = self.ferry_migrate(workload, n, source, target, self.env,
+                                          str(TRANSFERS), len(expected))
+        else:
+            measured = self.rclone_copy(workload, n, source, target, self.env)
+        check_holds("%s %s run %d" % (workload, client, n + 1), local_objects(target), expected)
+        if spot:
+            spot_check_folder("%s %s" % (workload, client), target, spot)
+        if not (self.args.keep and n == self.args.runs - 1):
+            shutil.rmtree(target, ignore_errors=True)
+        return measured
+
+    def s3_run(self, workload, source, expected, client, n, spot):
+        """One run into a fresh bucket, deleted afterwards."""
+        rgw = self.radosgw()
+        bucket = "bench-%s-%s-%d-%s" % (workload, client, n, secrets.token_hex(3))
+        run(["rclone", "mkdir", "rgw:" + bucket], env=self.rclone_s3_env)
+        try:
+            os.sync()
+            if client == "ferry":
+                target = "s3://%s/%s?endpoint=%s" % (bucket, PREFIX, rgw.endpoint)
+                measured = self.ferry_migrate(workload, n, source, target, self.ferry_s3_env,
+                                              str(TRANSFERS), len(expected))
+            else:
+                measured = self.rclone_copy(workload, n, source,
+                                            "rgw:%s/%s" % (bucket, PREFIX), self.rclone_s3_env,
+                                            ["--fast-list"])
+            check_holds("%s %s run %d" % (workload, client, n + 1),
+                        bucket_objects(bucket, self.rclone_s3_env), expected)
+            if spot:
+                spot_check_bucket("%s %s" % (workload, client), bucket, spot, self.rclone_s3_env)
+        finally:
+            run(["rclone", "purge", "rgw:" + bucket], env=self.rclone_s3_env, check=False)
+            # The memstore OSD keeps deleted objects in RAM until collected.
+            rgw.collect_garbage()
+        return measured
+
+    def compare(self, workload, label, count, size):
+        """Ferry and rclone, --runs each; returns {client: [(s, MiB)]}."""
+        kind, destination = workload.split("-")
+        source, expected = self.source(kind, count, size)
+        one_run = self.folder_run if destination == "folder" else self.s3_run
+        spot_count = SPOT_SMALL if kind == "small" else SPOT_LARGE
+        results = {"rclone": [], "ferry": []}
+        for n in range(self.args.runs):
+            # Alternate who goes first so neither always meets a warmer cache.
+            for client in (("rclone", "ferry") if n % 2 == 0 else ("ferry", "rclone")):
+                spot = spot_keys(expected, spot_count) if client == "ferry" and n == 0 else None
+                seconds, rss = one_run(workload, source, expected, client, n, spot)
+                results[client].append((seconds, rss))
+                print("  %-12s run %d/%d %-6s %7.2f s  peak RSS %5.0f MiB%s"
+                      % (workload, n + 1, self.args.runs, client, seconds, rss,
+                         "  (%d objects hashed: ok)" % len(spot) if spot else ""), flush=True)
+        return results
+
+    def latency(self, count, size):
+        """`ferry migrate` into a server that answers every request after
+        LATENCY_MS; returns {transfers: [(objects/s, requests per object,
+        batch requests, peak RSS MiB)]}."""
+        source, expected = self.source("latency", count, size)
+        scenario = os.path.join(self.root, "latency.json")
+        with open(scenario, "w") as f:
+            json.dump({"name": "latency-%dms" % LATENCY_MS,
+                       "rules": [{"name": "every request waits",
+                                  "fault": {"stall_ms": LATENCY_MS}}]}, f)
+        results = {}
+        for n in range(self.args.runs):
+            for transfers in LATENCY_TRANSFERS:
+                server_root = os.path.join(self.root, "dest", "latency-%s-%d" % (transfers, n))
+                sim = Sim(self.sim, server_root, self.root, scenario)
+                try:
+                    os.sync()
+                    seconds, rss = self.ferry_migrate(
+                        "latency-%s" % transfers, n, source,
+                        "lfs+" + sim.lfs_url(), self.env, transfers, count)
+                    stats = sim.stats()
+                finally:
+                    sim.stop()
+                check_holds("latency --transfers %s run %d" % (transfers, n + 1),
+                            local_objects(server_root), expected)
+                if n == 0 and transfers == LATENCY_TRANSFERS[0]:
+                    spot_check_folder("latency", server_root, spot_keys(expected, SPOT_SMALL))
+                if not (self.args.keep and n == self.args.runs - 1):
+                    shutil.rmtree(server_root, ignore_errors=True)
+                requests = stats["requests"]
+                per_object = (requests["upload"] + requests["verify"]) / count
+                rate = count / seconds
+                results.setdefault(transfers, []).append(
+                    (rate, per_object, requests["batch"], rss))
+                print("  latency      run %d/%d --transfers %-4s %7.2f s  %6.1f objects/s  "
+                      "%d batch, %d PUT, %d verify  peak RSS %4.0f MiB"
+                      % (n + 1, self.args.runs, transfers, seconds, rate, requests["batch"],
+                         requests["upload"], requests["verify"], rss), flush=True)
+        return results
+
+    def close(self):
+        if self.rgw:
+            self.rgw.stop()
+
+
+def print_comparison(compared, runs):
+    print()
+    print("ferry migrate --transfers %d vs rclone copy --transfers %d --checkers %d, "
+          "medians of %d runs" % (TRANSFERS, TRANSFERS, TRANSFERS, runs))
+    print("%-30s %9s %9s %13s  %-17s %s" % ("workload", "rclone", "ferry", "ferry/rclone",
+                                             "target", "peak RSS rclone / ferry"))
+    for label, results in compared:
+        theirs = statistics.median(s for s, _ in results["rclone"])
+        mine = statistics.median(s for s, _ in results["ferry"])
+        ratio = mine / theirs
+        print("%-30s %8.2fs %8.2fs %13.2f  %-17s %.0f / %.0f MiB"
+              % (label, theirs, mine, ratio,
+                 "<= %.1f: %s" % (TARGET, "met" if ratio <= TARGET else "MISSED"),
+                 statistics.median(r for _, r in results["rclone"]),
+                 statistics.median(r for _, r in results["ferry"])))
+
+
+def print_latency(results, count, runs):
+    seconds = LATENCY_MS / 1000
+    print()
+    print("ferry migrate, %d x 4 KiB, folder -> LFS server answering every request after %d ms,"
+          " medians of %d runs" % (count, LATENCY_MS, runs))
+    print("ideal: N copies in flight, each a PUT then a verify (%d requests in sequence) = "
+          "N / %.2f s; one batch request per 100 objects" % (REQUESTS_IN_SEQUENCE,
+                                                            REQUESTS_IN_SEQUENCE * seconds))
+    print("%-11s %10s %10s %11s %18s %12s %9s" % ("--transfers", "objects/s", "ideal",
+                                                  "of ideal", "PUT+verify/object", "batch reqs",
+                                                  "peak RSS"))
+    for transfers, runs_of in results.items():
+        rate = statistics.median(r for r, _, _, _ in runs_of)
+        in_flight = AUTO_CEILING if transfers == "auto" else int(transfers)
+        ideal = in_flight / (REQUESTS_IN_SEQUENCE * seconds)
+        print("%-11s %10.1f %10.0f %10.0f%% %18.2f %12.0f %5.0f MiB"
+              % (transfers if transfers != "auto" else "auto (<=%d)" % AUTO_CEILING, rate, ideal,
+                 100 * rate / ideal, statistics.median(p for _, p, _, _ in runs_of),
+                 statistics.median(b for _, _, b, _ in runs_of),
+                 statistics.median(m for _, _, _, m in runs_of)))
+    auto = results.get("auto")
+    if auto:
+        # Little's law: copies in flight on average = rate x time per copy.
+        print("auto kept about %.0f copies in flight on average (objects/s x %.2f s)"
+              % (statistics.median(r for r, _, _, _ in auto) * REQUESTS_IN_SEQUENCE * seconds,
+                 REQUESTS_IN_SEQUENCE * seconds))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--ferry", default=DEFAULT_FERRY,
+                        help="the ferry binary (default: build/ferry)")
+    parser.add_argument("--sim", help="ferry-lfs-sim (default: next to ferry)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", action="append", choices=WORKLOADS,
+                        help="run only this workload (repeatable; default: all)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the work directory: sources, logs, Ferry's journals and "
+                        "the last run's folder destinations")
+    parser.add_argument("--small-count", type=int, default=10000)
+    parser.add_argument("--small-kib", type=int, default=4)
+    parser.add_argument("--large-count", type=int, default=10)
+    parser.add_argument("--large-mib", type=int, default=100)
+    parser.add_argument("--latency-count", type=int, default=2000)
+    parser.add_argument("--rgw-port", type=int, default=17790)
+    parser.add_argument("--mon-port", type=int, default=17099)
+    parser.add_argument("--radosgw-script", default=RADOSGW_SCRIPT,
+                        help="what starts and stops the radosgw, with the interface of "
+                        "tests/s3/radosgw.sh (the default)")
+    parser.add_argument("--memstore-gib", type=int, default=3,
+                        help="RAM the radosgw's OSD may use (default 3)")
+    args = parser.parse_args()
+    chosen = args.only or list(WORKLOADS)
+    if args.runs < 1:
+        sys.exit("--runs must be at least 1")
+    if not os.access(args.ferry, os.X_OK):
+        sys.exit("not an executable: %s (build it, or name it with --ferry)" % args.ferry)
+    needed = ["rclone"] if any(w != "latency" for w in chosen) else []
+    if any(w.endswith("-s3") for w in chosen):
+        needed += ["radosgw", "radosgw-admin"]
+    for tool in needed:
+        if not shutil.which(tool):
+            sys.exit("'%s' is not installed (.ci/install-deps installs it)" % tool)
+    if args.large_count * (args.large_mib << 20) > (args.memstore_gib << 30) - (512 << 20):
+        sys.exit("the large workload does not fit the radosgw's RAM store (--memstore-gib)")
+
+    root = tempfile.mkdtemp(prefix="ferry-bench-migrate-", dir=os.environ.get("TMPDIR"))
+    bench = Bench(args, root)
+    if "latency" in chosen and not os.access(bench.sim, os.X_OK):
+        sys.exit("not an executable: %s (build ferry-lfs-sim, or name it with --sim)"
+                 % bench.sim)
+    started = time.monotonic()
+    compared = []
+    latency = None
+    try:
+        sizes = {"small": (args.small_count, args.small_kib << 10, "%d x %d KiB"
+                           % (args.small_count, args.small_kib)),
+                 "large": (args.large_count, args.large_mib << 20, "%d x %d MiB"
+                           % (args.large_count, args.large_mib))}
+        order = [workload for workload in WORKLOADS if workload in chosen]
+        for i, workload in enumerate(order):
+            print("%s (load average %.1f)" % (workload, os.getloadavg()[0]), flush=True)
+            if workload == "latency":
+                latency = bench.latency(args.latency_count, 4 << 10)
+                continue
+            kind, destination = workload.split("-")
+            count, size, label = sizes[kind]
+            results = bench.compare(workload, label, count, size)
+            compared.append(("%s, folder -> %s" % (label, "folder" if destination == "folder"
+                                                    else "radosgw"), results))
+            # A source no later workload reads gives its disk space back.
+            if not args.keep and not any(w.startswith(kind + "-") for w in order[i + 1:]):
+                bench.drop_source(kind)
+        if compared:
+            print_comparison(compared, args.runs)
+        if latency:
+            print_latency(latency, args.latency_count, args.runs)
+        print()
+        print("total %.0f s" % (time.monotonic() - started))
+    finally:
+        bench.close()
+        if args.keep:
+            print("kept %s" % root)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
