@@ -2,6 +2,7 @@
 
 #include "actors/engine.hpp"
 #include "actors/logging.hpp"
+#include "actors/retry_policy.hpp"
 
 #include <caf/all.hpp>
 
@@ -109,7 +110,9 @@ void on_outcome(migrator_pointer self, const transfer_outcome& outcome) {
     recorded = st.options->inventory->set_state(item.oid, item_state::copied, outcome.attempts);
     count_done(self, item, false);
   } else {
-    st.concurrency.on_failure(outcome.code == errc::unavailable);
+    // A missing or corrupt object says nothing about the stores' load.
+    if (classify(outcome.code) == retry_class::transient)
+      st.concurrency.on_failure(outcome.code == errc::unavailable);
     // Bytes that do not match the oid or the listed size were never copied.
     bool corrupt = outcome.code == errc::hash_mismatch || outcome.code == errc::size_mismatch;
     // From a server they may have been damaged on the way: one more copy

@@ -28,6 +28,10 @@ public:
   /// they are reported as moved with the next report.
   void resume_at(int64_t offset) { done_ = offset; }
 
+  /// Like resume_at(), but the kept bytes count as reported already, so
+  /// progress counts only what this attempt moves (a migration's rate).
+  void skip_to(int64_t offset) { done_ = reported_ = offset; }
+
   /// Adds moved bytes; returns a report if one is due at `now`.
   std::optional<report> add(int64_t bytes, clock::time_point now);
 

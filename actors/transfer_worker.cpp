@@ -45,7 +45,11 @@ void start(worker_pointer self, const transfer_record& record) {
     log()->info("{} {}: continuing at byte {} of {}", to_string(st.job.dir), st.job.oid, *offset,
                 st.job.size);
   st.progress.emplace(st.job.size, self->clock().now());
-  st.progress->resume_at(*offset);
+  // git-lfs wants the kept bytes reported; a migration counts what moves.
+  if (st.job.dir == direction::copy)
+    st.progress->skip_to(*offset);
+  else
+    st.progress->resume_at(*offset);
   self->send(self, atom::step_v);
 }
 

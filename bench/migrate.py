@@ -39,13 +39,16 @@ import hashlib
 import json
 import os
 import random
+import re
 import secrets
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter, namedtuple
 
 # The same quiet runner and simulator wrapper as the agent benches, and the
 # same radosgw, rclone configuration and listing checks as the S3 bench.
@@ -75,6 +78,19 @@ REQUESTS_IN_SEQUENCE = 2
 PREFIX = "lfs"
 
 WORKLOADS = ("small-folder", "small-s3", "large-folder", "large-s3", "latency")
+
+# The benchmark's own rclone calls (bucket creation, checks, purge) carry
+# this user agent, so the radosgw's request log tells them from the runs'.
+CHECK_AGENT = "ferry-bench-check"
+# A request line of radosgw's log: method, status and user agent.
+RGW_REQUEST = re.compile(r'beast: .*"([A-Z]+) \S+ HTTP/[\d.]+" (\d+) \S+ \S+ "([^"]*)"')
+
+# One timed run: wall seconds, peak RSS in MiB, and for S3 the requests the
+# radosgw received from the client by method (else None).
+Run = namedtuple("Run", "seconds rss requests")
+# One latency run: objects/s, PUT + verify requests per object, batch
+# requests, the most connections the server had open at once, peak RSS MiB.
+LatencyRun = namedtuple("LatencyRun", "rate per_object batches connections rss")
 
 
 def make_source(folder, count, size):
@@ -146,6 +162,61 @@ def timed(cmd, env, log_path):
     return seconds, usage.ru_maxrss / 1024
 
 
+def rgw_requests(log, offset):
+    """{method: count} of the requests in radosgw's log after `offset`,
+    other than the benchmark's own; None without a log."""
+    try:
+        with open(log, errors="replace") as f:
+            f.seek(offset)
+            lines = f.readlines()
+    except OSError:
+        return None
+    counted = Counter()
+    for line in lines:
+        found = RGW_REQUEST.search(line)
+        if found and found.group(3) != CHECK_AGENT:
+            counted[found.group(1)] += 1
+    return counted
+
+
+def requests_text(requests, per=1):
+    return ", ".join("%s %s" % (("%d" if per == 1 else "%.2f") % (count / per), method)
+                     for method, count in sorted(requests.items()))
+
+
+class ConnectionWatch:
+    """Counts, while a command runs, the established TCP connections to a
+    loopback server's port (its side of them, from /proc/net/tcp) and keeps
+    the largest number seen."""
+
+    INTERVAL = 0.05
+
+    def __init__(self, port):
+        self.local = ":%04X" % port
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self):
+        while True:
+            with open("/proc/net/tcp") as f:
+                next(f)
+                # Fields: sl, local address, remote address, state (01: established).
+                now = sum(1 for line in f if line.split()[1].endswith(self.local) and
+                          line.split()[3] == "01")
+            self.peak = max(self.peak, now)
+            if self._stop.wait(self.INTERVAL):
+                return
+
+
 def check_report(path, count):
     """Stops the benchmark unless Ferry's JSON report says it copied all."""
     with open(path) as f:
@@ -199,6 +270,8 @@ class Bench:
                                self.args.rgw_port, self.args.mon_port,
                                self.args.memstore_gib << 30)
             self.rclone_s3_env = rclone_env(self.env, self.rgw)
+            self.check_env = dict(self.rclone_s3_env, RCLONE_USER_AGENT=CHECK_AGENT)
+            self.rgw_log = os.path.join(self.rgw.dir, "log", "client.rgw.a.log")
             self.ferry_s3_env = dict(self.env, AWS_ACCESS_KEY_ID=self.rgw.access_key,
                                      AWS_SECRET_ACCESS_KEY=self.rgw.secret_key)
         return self.rgw
@@ -240,13 +313,14 @@ class Bench:
             spot_check_folder("%s %s" % (workload, client), target, spot)
         if not (self.args.keep and n == self.args.runs - 1):
             shutil.rmtree(target, ignore_errors=True)
-        return measured
+        return Run(*measured, None)
 
     def s3_run(self, workload, source, expected, client, n, spot):
         """One run into a fresh bucket, deleted afterwards."""
         rgw = self.radosgw()
         bucket = "bench-%s-%s-%d-%s" % (workload, client, n, secrets.token_hex(3))
-        run(["rclone", "mkdir", "rgw:" + bucket], env=self.rclone_s3_env)
+        run(["rclone", "mkdir", "rgw:" + bucket], env=self.check_env)
+        logged = os.path.getsize(self.rgw_log) if os.path.exists(self.rgw_log) else 0
         try:
             os.sync()
             if client == "ferry":
@@ -258,17 +332,18 @@ class Bench:
                                             "rgw:%s/%s" % (bucket, PREFIX), self.rclone_s3_env,
                                             ["--fast-list"])
             check_holds("%s %s run %d" % (workload, client, n + 1),
-                        bucket_objects(bucket, self.rclone_s3_env), expected)
+                        bucket_objects(bucket, self.check_env), expected)
             if spot:
-                spot_check_bucket("%s %s" % (workload, client), bucket, spot, self.rclone_s3_env)
+                spot_check_bucket("%s %s" % (workload, client), bucket, spot, self.check_env)
         finally:
-            run(["rclone", "purge", "rgw:" + bucket], env=self.rclone_s3_env, check=False)
+            run(["rclone", "purge", "rgw:" + bucket], env=self.check_env, check=False)
             # The memstore OSD keeps deleted objects in RAM until collected.
             rgw.collect_garbage()
-        return measured
+        # Read after the checks, so radosgw has logged the run's last requests.
+        return Run(*measured, rgw_requests(self.rgw_log, logged))
 
     def compare(self, workload, label, count, size):
-        """Ferry and rclone, --runs each; returns {client: [(s, MiB)]}."""
+        """Ferry and rclone, --runs each; returns {client: [Run]}."""
         kind, destination = workload.split("-")
         source, expected = self.source(kind, count, size)
         one_run = self.folder_run if destination == "folder" else self.s3_run
@@ -278,17 +353,18 @@ class Bench:
             # Alternate who goes first so neither always meets a warmer cache.
             for client in (("rclone", "ferry") if n % 2 == 0 else ("ferry", "rclone")):
                 spot = spot_keys(expected, spot_count) if client == "ferry" and n == 0 else None
-                seconds, rss = one_run(workload, source, expected, client, n, spot)
-                results[client].append((seconds, rss))
-                print("  %-12s run %d/%d %-6s %7.2f s  peak RSS %5.0f MiB%s"
-                      % (workload, n + 1, self.args.runs, client, seconds, rss,
+                measured = one_run(workload, source, expected, client, n, spot)
+                results[client].append(measured)
+                print("  %-12s run %d/%d %-6s %7.2f s  peak RSS %5.0f MiB%s%s"
+                      % (workload, n + 1, self.args.runs, client, measured.seconds, measured.rss,
+                         "  radosgw: " + requests_text(measured.requests)
+                         if measured.requests else "",
                          "  (%d objects hashed: ok)" % len(spot) if spot else ""), flush=True)
         return results
 
     def latency(self, count, size):
         """`ferry migrate` into a server that answers every request after
-        LATENCY_MS; returns {transfers: [(objects/s, requests per object,
-        batch requests, peak RSS MiB)]}."""
+        LATENCY_MS; returns {transfers: [LatencyRun]}."""
         source, expected = self.source("latency", count, size)
         scenario = os.path.join(self.root, "latency.json")
         with open(scenario, "w") as f:
@@ -302,9 +378,10 @@ class Bench:
                 sim = Sim(self.sim, server_root, self.root, scenario)
                 try:
                     os.sync()
-                    seconds, rss = self.ferry_migrate(
-                        "latency-%s" % transfers, n, source,
-                        "lfs+" + sim.lfs_url(), self.env, transfers, count)
+                    with ConnectionWatch(int(sim.url.rsplit(":", 1)[1])) as connections:
+                        seconds, rss = self.ferry_migrate(
+                            "latency-%s" % transfers, n, source,
+                            "lfs+" + sim.lfs_url(), self.env, transfers, count)
                     stats = sim.stats()
                 finally:
                     sim.stop()
@@ -318,11 +395,12 @@ class Bench:
                 per_object = (requests["upload"] + requests["verify"]) / count
                 rate = count / seconds
                 results.setdefault(transfers, []).append(
-                    (rate, per_object, requests["batch"], rss))
+                    LatencyRun(rate, per_object, requests["batch"], connections.peak, rss))
                 print("  latency      run %d/%d --transfers %-4s %7.2f s  %6.1f objects/s  "
-                      "%d batch, %d PUT, %d verify  peak RSS %4.0f MiB"
+                      "%d batch, %d PUT, %d verify  %d connections at most  peak RSS %4.0f MiB"
                       % (n + 1, self.args.runs, transfers, seconds, rate, requests["batch"],
-                         requests["upload"], requests["verify"], rss), flush=True)
+                         requests["upload"], requests["verify"], connections.peak, rss),
+                      flush=True)
         return results
 
     def close(self):
@@ -334,45 +412,51 @@ def print_comparison(compared, runs):
     print()
     print("ferry migrate --transfers %d vs rclone copy --transfers %d --checkers %d, "
           "medians of %d runs" % (TRANSFERS, TRANSFERS, TRANSFERS, runs))
-    print("%-30s %9s %9s %13s  %-17s %s" % ("workload", "rclone", "ferry", "ferry/rclone",
+    print("%-32s %9s %9s %13s  %-17s %s" % ("workload", "rclone", "ferry", "ferry/rclone",
                                              "target", "peak RSS rclone / ferry"))
-    for label, results in compared:
-        theirs = statistics.median(s for s, _ in results["rclone"])
-        mine = statistics.median(s for s, _ in results["ferry"])
+    for label, count, results in compared:
+        theirs = statistics.median(r.seconds for r in results["rclone"])
+        mine = statistics.median(r.seconds for r in results["ferry"])
         ratio = mine / theirs
-        print("%-30s %8.2fs %8.2fs %13.2f  %-17s %.0f / %.0f MiB"
+        print("%-32s %8.2fs %8.2fs %13.2f  %-17s %.0f / %.0f MiB"
               % (label, theirs, mine, ratio,
                  "<= %.1f: %s" % (TARGET, "met" if ratio <= TARGET else "MISSED"),
-                 statistics.median(r for _, r in results["rclone"]),
-                 statistics.median(r for _, r in results["ferry"])))
+                 statistics.median(r.rss for r in results["rclone"]),
+                 statistics.median(r.rss for r in results["ferry"])))
+    for label, count, results in compared:
+        for client in ("rclone", "ferry"):
+            counted = [r.requests for r in results[client] if r.requests]
+            if counted:
+                # The request counts of the first run; they hardly vary.
+                print("radosgw requests per object, %s, %s: %s"
+                      % (label, client, requests_text(counted[0], count)))
 
 
 def print_latency(results, count, runs):
-    seconds = LATENCY_MS / 1000
+    per_copy = REQUESTS_IN_SEQUENCE * LATENCY_MS / 1000
     print()
     print("ferry migrate, %d x 4 KiB, folder -> LFS server answering every request after %d ms,"
           " medians of %d runs" % (count, LATENCY_MS, runs))
-    print("ideal: N copies in flight, each a PUT then a verify (%d requests in sequence) = "
-          "N / %.2f s; one batch request per 100 objects" % (REQUESTS_IN_SEQUENCE,
-                                                            REQUESTS_IN_SEQUENCE * seconds))
-    print("%-11s %10s %10s %11s %18s %12s %9s" % ("--transfers", "objects/s", "ideal",
-                                                  "of ideal", "PUT+verify/object", "batch reqs",
-                                                  "peak RSS"))
+    print("a copy is a PUT, then a verify: %d requests in sequence, so N copies in flight move "
+          "at most N / %.2f s objects/s; one batch request per 100 objects"
+          % (REQUESTS_IN_SEQUENCE, per_copy))
+    print("%-11s %9s %12s %8s %12s %14s %8s %7s %9s"
+          % ("--transfers", "objects/s", "ideal N/%.2fs" % per_copy, "of it", "connections",
+             "ideal at those", "of it", "batches", "peak RSS"))
     for transfers, runs_of in results.items():
-        rate = statistics.median(r for r, _, _, _ in runs_of)
-        in_flight = AUTO_CEILING if transfers == "auto" else int(transfers)
-        ideal = in_flight / (REQUESTS_IN_SEQUENCE * seconds)
-        print("%-11s %10.1f %10.0f %10.0f%% %18.2f %12.0f %5.0f MiB"
+        rate = statistics.median(r.rate for r in runs_of)
+        wanted = AUTO_CEILING if transfers == "auto" else int(transfers)
+        ideal = wanted / per_copy
+        connections = statistics.median(r.connections for r in runs_of)
+        # One request per connection at a time: what the connections allow.
+        possible = connections / per_copy
+        print("%-11s %9.1f %12.0f %7.0f%% %12.0f %14.0f %7.0f%% %7.0f %5.0f MiB"
               % (transfers if transfers != "auto" else "auto (<=%d)" % AUTO_CEILING, rate, ideal,
-                 100 * rate / ideal, statistics.median(p for _, p, _, _ in runs_of),
-                 statistics.median(b for _, _, b, _ in runs_of),
-                 statistics.median(m for _, _, _, m in runs_of)))
-    auto = results.get("auto")
-    if auto:
-        # Little's law: copies in flight on average = rate x time per copy.
-        print("auto kept about %.0f copies in flight on average (objects/s x %.2f s)"
-              % (statistics.median(r for r, _, _, _ in auto) * REQUESTS_IN_SEQUENCE * seconds,
-                 REQUESTS_IN_SEQUENCE * seconds))
+                 100 * rate / ideal, connections, possible, 100 * rate / possible,
+                 statistics.median(r.batches for r in runs_of),
+                 statistics.median(r.rss for r in runs_of)))
+    print("requests per object: %.2f PUT + verify (plus the batches)"
+          % statistics.median(r.per_object for runs_of in results.values() for r in runs_of))
 
 
 def main():
@@ -429,17 +513,20 @@ def main():
         order = [workload for workload in WORKLOADS if workload in chosen]
         for i, workload in enumerate(order):
             print("%s (load average %.1f)" % (workload, os.getloadavg()[0]), flush=True)
+            began = time.monotonic()
             if workload == "latency":
                 latency = bench.latency(args.latency_count, 4 << 10)
+                print("  took %.0f s" % (time.monotonic() - began), flush=True)
                 continue
             kind, destination = workload.split("-")
             count, size, label = sizes[kind]
             results = bench.compare(workload, label, count, size)
             compared.append(("%s, folder -> %s" % (label, "folder" if destination == "folder"
-                                                    else "radosgw"), results))
+                                                    else "radosgw"), count, results))
             # A source no later workload reads gives its disk space back.
             if not args.keep and not any(w.startswith(kind + "-") for w in order[i + 1:]):
                 bench.drop_source(kind)
+            print("  took %.0f s" % (time.monotonic() - began), flush=True)
         if compared:
             print_comparison(compared, args.runs)
         if latency:

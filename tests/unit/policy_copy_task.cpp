@@ -15,6 +15,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 using namespace ferry;
 using ferry::testing::fault_store;
@@ -64,6 +65,8 @@ struct attempt {
   status failure;
   /// "start", "step" or "complete": where `failure` came from.
   std::string failed_in;
+  /// The task's discard_partial() after the attempt.
+  bool discarded = false;
 };
 
 struct copy_fixture {
@@ -92,7 +95,8 @@ struct copy_fixture {
   /// destination unless given), from start() to complete().
   attempt copy(const std::string& oid, int64_t size, int64_t resume_from = 0,
                std::shared_ptr<object_store> into = nullptr) {
-    auto task = make_transfer_task(config, into ? into : destination, oid, direction::copy, size, "");
+    auto task =
+      make_transfer_task(config, into ? into : destination, oid, direction::copy, size, "");
     REQUIRE(task);
     attempt out;
     auto started = task->start(resume_from, "");
@@ -118,15 +122,26 @@ struct copy_fixture {
     if (!completed) {
       out.failure = completed.error();
       out.failed_in = "complete";
-      discarded = task->discard_partial();
+      out.discarded = task->discard_partial();
       return out;
     }
     CHECK(completed->empty());
     return out;
   }
 
-  /// discard_partial() of the last attempt that failed in complete().
-  bool discarded = false;
+  /// Checks that `done` failed in `phase` with `code`, saying each of
+  /// `says`, and left nothing of `oid` at the destination.
+  void check_refused(const attempt& done, const std::string& oid, const char* phase, errc code,
+                     const std::vector<std::string>& says) {
+    CHECK(done.failed_in == phase);
+    CHECK(done.failure.code() == code);
+    for (auto& words : says) {
+      INFO(done.failure.message());
+      CHECK(done.failure.message().find(words) != std::string::npos);
+    }
+    CHECK_FALSE(published(oid));
+    CHECK_FALSE(partial_left(oid));
+  }
 
   bool published(const std::string& oid) {
     return std::filesystem::exists(destination->object_path(oid));
@@ -198,7 +213,7 @@ TEST_CASE_METHOD(copy_fixture, "a copy continues a destination partial after re-
     // The source verified, so it is the kept data that was bad: retryable.
     CHECK(failed.failure.code() == errc::io_error);
     CHECK(failed.failure.message().find("stored bytes failed verification") != std::string::npos);
-    CHECK(discarded);
+    CHECK(failed.discarded);
     CHECK_FALSE(published(oid));
     CHECK_FALSE(partial_left(oid));
 
@@ -219,12 +234,8 @@ TEST_CASE_METHOD(copy_fixture, "a source object whose bytes do not match its oid
   plant(*source, oid, wrong);
 
   auto done = copy(oid, static_cast<int64_t>(listed.size()));
-  CHECK(done.failed_in == "complete");
-  CHECK(done.failure.code() == errc::hash_mismatch);
-  CHECK(done.failure.message().find("does not match oid " + oid) != std::string::npos);
-  CHECK(done.failure.message().find(source->describe()) != std::string::npos);
-  CHECK_FALSE(published(oid));
-  CHECK_FALSE(partial_left(oid));
+  check_refused(done, oid, "complete", errc::hash_mismatch,
+                {"does not match oid " + oid, source->describe()});
 }
 
 TEST_CASE_METHOD(copy_fixture, "a source object of another size than listed is not copied",
@@ -235,12 +246,8 @@ TEST_CASE_METHOD(copy_fixture, "a source object of another size than listed is n
   auto listed = GENERATE_COPY(size - 1, size + 1);
 
   auto done = copy(oid, listed);
-  CHECK(done.failed_in == "start");
-  CHECK(done.failure.code() == errc::size_mismatch);
-  CHECK(done.failure.message().find(std::to_string(size) + " bytes, not the " +
-                                    std::to_string(listed)) != std::string::npos);
-  CHECK_FALSE(published(oid));
-  CHECK_FALSE(partial_left(oid));
+  check_refused(done, oid, "start", errc::size_mismatch,
+                {std::to_string(size) + " bytes, not the " + std::to_string(listed)});
 }
 
 TEST_CASE_METHOD(copy_fixture, "a source object that vanished is reported as not found, by name",
@@ -250,11 +257,8 @@ TEST_CASE_METHOD(copy_fixture, "a source object that vanished is reported as not
   REQUIRE(source->remove(oid).ok());
 
   auto done = copy(oid, static_cast<int64_t>(bytes.size()));
-  CHECK(done.failed_in == "start");
-  CHECK(done.failure.code() == errc::not_found);
-  CHECK(done.failure.message().find("object " + oid + " in " + source->describe() + " is gone") !=
-        std::string::npos);
-  CHECK_FALSE(published(oid));
+  // It names the object, the store it was listed in, and what happened.
+  check_refused(done, oid, "start", errc::not_found, {oid, source->describe(), "vanished"});
 }
 
 TEST_CASE_METHOD(copy_fixture, "a source read error ends the attempt with that error",

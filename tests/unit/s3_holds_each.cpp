@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -112,7 +113,7 @@ std::string error_xml(const std::string& code, const std::string& message) {
 }
 
 /// A loopback bucket that answers HEAD and GET for the objects put into it,
-/// refuses the keys in `refused` with a status and an S3 error code (the
+/// refuses the keys in `refusals` with a status and an S3 error code (the
 /// HEAD without a body, as S3 does), and keeps track of how many requests
 /// it is answering at once. Each request of a group of `group` waits
 /// (bounded) until the whole group has arrived, so requests sent one after
