@@ -371,14 +371,8 @@ void child_run::kill_group() const {
 }
 
 std::optional<int> child_run::reap() {
-  int wait_status = 0;
-  pid_t got;
-  do {
-    got = ::waitpid(pid_, &wait_status, 0);
-  } while (got < 0 && errno == EINTR);
+  auto wait_status = reap_child(pid_);
   pid_ = -1;
-  if (got < 0)
-    return std::nullopt;
   return wait_status;
 }
 

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -49,6 +50,17 @@ status make_pipe(fd_guard& read_end, fd_guard& write_end, const std::string& wha
   read_end.reset(fds[0]);
   write_end.reset(fds[1]);
   return status::success();
+}
+
+std::optional<int> reap_child(int pid) {
+  int wait_status = 0;
+  pid_t got;
+  do {
+    got = ::waitpid(pid, &wait_status, 0);
+  } while (got < 0 && errno == EINTR);
+  if (got < 0)
+    return std::nullopt;
+  return wait_status;
 }
 
 } // namespace ferry

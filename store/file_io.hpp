@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -33,6 +34,10 @@ private:
 /// given an end (dup2'ed into place) holds it open, whichever thread starts
 /// children. Failure is errc::io_error "cannot <what>: pipe: ...".
 status make_pipe(fd_guard& read_end, fd_guard& write_end, const std::string& what);
+
+/// Waits for the child `pid` to end and reaps it, retrying on EINTR;
+/// returns its wait status, or std::nullopt when waitpid fails.
+std::optional<int> reap_child(int pid);
 
 /// Feeds the first `length` bytes of `fd` into `hash`: the prefix a resumed
 /// transfer keeps. Reads with pread, so the file offset is not moved.

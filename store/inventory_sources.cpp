@@ -236,18 +236,14 @@ void git_process::read_diagnostics(char* buffer, size_t capacity) {
 void git_process::reap() {
   if (pid_ <= 0)
     return;
-  int wait_status = 0;
-  pid_t got;
-  do {
-    got = ::waitpid(pid_, &wait_status, 0);
-  } while (got < 0 && errno == EINTR);
+  auto wait_status = reap_child(pid_);
   pid_ = -1;
-  if (got < 0)
+  if (!wait_status)
     status_unknown_ = true;
-  else if (WIFEXITED(wait_status))
-    exit_code_ = WEXITSTATUS(wait_status);
-  else if (WIFSIGNALED(wait_status))
-    signal_ = WTERMSIG(wait_status);
+  else if (WIFEXITED(*wait_status))
+    exit_code_ = WEXITSTATUS(*wait_status);
+  else if (WIFSIGNALED(*wait_status))
+    signal_ = WTERMSIG(*wait_status);
 }
 
 status git_process::outcome(const fs::path& repo) const {
