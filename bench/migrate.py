@@ -20,12 +20,17 @@ bucket, a new server root) and Ferry a fresh journal. Ferry runs
 `ferry migrate --transfers 8`, rclone `rclone copy --transfers 8 --checkers 8`
 (plus --fast-list towards S3, so it lists the empty bucket once rather than
 once per folder), each at its defaults otherwise. The two take turns going
-first. After every run the destination must hold every object with its size;
-after the first Ferry run of a workload, a sample of objects is hashed too.
+first. After every run the destination must hold every object with its size
+(and Ferry's report must say it copied them all); after the first Ferry run
+of a workload, a sample of objects is hashed too. Before each run the page
+cache is written back (sync); the small workloads' destinations are removed
+only after their last run (see DEFER_CLEANUP_BYTES).
 
-Prints one line per run (seconds and the peak RSS of the process, from
-os.wait4), then the medians, the ratio Ferry / rclone (below 1.0: Ferry is
-faster) and the median peak RSS, and the latency table.
+Prints one line per run (seconds, the peak RSS of the process from os.wait4,
+for S3 the requests radosgw logged by method, for the latency workload the
+server's request counts and the most connections it had open at once), then
+the medians, the ratio Ferry / rclone (below 1.0: Ferry is faster), the
+median peak RSS, the requests per object, and the latency table.
 
 The S3 workloads start their own radosgw (tests/s3/radosgw.sh, memstore OSD)
 on --rgw-port / --mon-port with fresh random keys, which reach the clients only
@@ -78,6 +83,14 @@ REQUESTS_IN_SEQUENCE = 2
 PREFIX = "lfs"
 
 WORKLOADS = ("small-folder", "small-s3", "large-folder", "large-s3", "latency")
+
+# Destinations of a workload whose runs together write at most this much
+# are removed only after its last run. ext4 passes over inodes freed in the
+# last minute when it allocates new ones, reading each, so deleting 10,000
+# files just before a run makes that run's file creation several times
+# slower (rclone's 10,000 x 4 KiB copy: 2 s after no deletion, 8 to 12 s
+# right after one).
+DEFER_CLEANUP_BYTES = 1 << 30
 
 # The benchmark's own rclone calls (bucket creation, checks, purge) carry
 # this user agent, so the radosgw's request log tells them from the runs'.
@@ -180,7 +193,7 @@ def rgw_requests(log, offset):
 
 
 def requests_text(requests, per=1):
-    return ", ".join("%s %s" % (("%d" if per == 1 else "%.2f") % (count / per), method)
+    return ", ".join("%s %s" % (("%d" if per == 1 else "%.3g") % (count / per), method)
                      for method, count in sorted(requests.items()))
 
 
@@ -251,6 +264,30 @@ class Bench:
                         RCLONE_CONFIG="/dev/null")
         self.rgw = None
         self.sources = {}
+        # Removals put off until the workload's last run (see
+        # DEFER_CLEANUP_BYTES), and whether the current workload defers.
+        self.cleanups = []
+        self.defer = False
+        self.sync_seconds = 0.0
+
+    def settle(self):
+        """Writes back what earlier runs left dirty, so it does not land in
+        the next run's time."""
+        started = time.monotonic()
+        os.sync()
+        self.sync_seconds += time.monotonic() - started
+
+    def dispose(self, remove):
+        """Calls `remove` now, or after the workload's last run."""
+        if self.defer:
+            self.cleanups.append(remove)
+        else:
+            remove()
+
+    def end_workload(self):
+        for remove in self.cleanups:
+            remove()
+        self.cleanups = []
 
     def source(self, name, count, size):
         """The source folder of `name` and its {key: size}, made once."""
@@ -301,8 +338,7 @@ class Bench:
     def folder_run(self, workload, source, expected, client, n, spot):
         """One run into a fresh folder; returns (seconds, peak RSS MiB)."""
         target = os.path.join(self.root, "dest", "%s-%s-%d" % (workload, client, n))
-        # Write-back of the previous run's files must not land in this one.
-        os.sync()
+        self.settle()
         if client == "ferry":
             measured = self.ferry_migrate(workload, n, source, target, self.env,
                                           str(TRANSFERS), len(expected))
@@ -312,8 +348,14 @@ class Bench:
         if spot:
             spot_check_folder("%s %s" % (workload, client), target, spot)
         if not (self.args.keep and n == self.args.runs - 1):
-            shutil.rmtree(target, ignore_errors=True)
+            self.dispose(lambda: shutil.rmtree(target, ignore_errors=True))
         return Run(*measured, None)
+
+    def drop_bucket(self, bucket):
+        run(["rclone", "purge", "rgw:" + bucket, "--checkers", "16", "--transfers", "16"],
+            env=self.check_env, check=False)
+        # The memstore OSD keeps deleted objects in RAM until collected.
+        self.rgw.collect_garbage()
 
     def s3_run(self, workload, source, expected, client, n, spot):
         """One run into a fresh bucket, deleted afterwards."""
@@ -322,7 +364,7 @@ class Bench:
         run(["rclone", "mkdir", "rgw:" + bucket], env=self.check_env)
         logged = os.path.getsize(self.rgw_log) if os.path.exists(self.rgw_log) else 0
         try:
-            os.sync()
+            self.settle()
             if client == "ferry":
                 target = "s3://%s/%s?endpoint=%s" % (bucket, PREFIX, rgw.endpoint)
                 measured = self.ferry_migrate(workload, n, source, target, self.ferry_s3_env,
@@ -335,12 +377,12 @@ class Bench:
                         bucket_objects(bucket, self.check_env), expected)
             if spot:
                 spot_check_bucket("%s %s" % (workload, client), bucket, spot, self.check_env)
+            # Read after the checks, so radosgw has logged the run's last
+            # requests.
+            requests = rgw_requests(self.rgw_log, logged)
         finally:
-            run(["rclone", "purge", "rgw:" + bucket], env=self.check_env, check=False)
-            # The memstore OSD keeps deleted objects in RAM until collected.
-            rgw.collect_garbage()
-        # Read after the checks, so radosgw has logged the run's last requests.
-        return Run(*measured, rgw_requests(self.rgw_log, logged))
+            self.dispose(lambda: self.drop_bucket(bucket))
+        return Run(*measured, requests)
 
     def compare(self, workload, label, count, size):
         """Ferry and rclone, --runs each; returns {client: [Run]}."""
@@ -348,6 +390,7 @@ class Bench:
         source, expected = self.source(kind, count, size)
         one_run = self.folder_run if destination == "folder" else self.s3_run
         spot_count = SPOT_SMALL if kind == "small" else SPOT_LARGE
+        self.defer = 2 * self.args.runs * count * size <= DEFER_CLEANUP_BYTES
         results = {"rclone": [], "ferry": []}
         for n in range(self.args.runs):
             # Alternate who goes first so neither always meets a warmer cache.
@@ -360,6 +403,7 @@ class Bench:
                          "  radosgw: " + requests_text(measured.requests)
                          if measured.requests else "",
                          "  (%d objects hashed: ok)" % len(spot) if spot else ""), flush=True)
+        self.end_workload()
         return results
 
     def latency(self, count, size):
@@ -371,13 +415,14 @@ class Bench:
             json.dump({"name": "latency-%dms" % LATENCY_MS,
                        "rules": [{"name": "every request waits",
                                   "fault": {"stall_ms": LATENCY_MS}}]}, f)
+        self.defer = len(LATENCY_TRANSFERS) * self.args.runs * count * size <= DEFER_CLEANUP_BYTES
         results = {}
         for n in range(self.args.runs):
             for transfers in LATENCY_TRANSFERS:
                 server_root = os.path.join(self.root, "dest", "latency-%s-%d" % (transfers, n))
                 sim = Sim(self.sim, server_root, self.root, scenario)
                 try:
-                    os.sync()
+                    self.settle()
                     with ConnectionWatch(int(sim.url.rsplit(":", 1)[1])) as connections:
                         seconds, rss = self.ferry_migrate(
                             "latency-%s" % transfers, n, source,
@@ -390,7 +435,7 @@ class Bench:
                 if n == 0 and transfers == LATENCY_TRANSFERS[0]:
                     spot_check_folder("latency", server_root, spot_keys(expected, SPOT_SMALL))
                 if not (self.args.keep and n == self.args.runs - 1):
-                    shutil.rmtree(server_root, ignore_errors=True)
+                    self.dispose(lambda root=server_root: shutil.rmtree(root, ignore_errors=True))
                 requests = stats["requests"]
                 per_object = (requests["upload"] + requests["verify"]) / count
                 rate = count / seconds
@@ -401,6 +446,7 @@ class Bench:
                       % (n + 1, self.args.runs, transfers, seconds, rate, requests["batch"],
                          requests["upload"], requests["verify"], connections.peak, rss),
                       flush=True)
+        self.end_workload()
         return results
 
     def close(self):
@@ -513,10 +559,14 @@ def main():
         order = [workload for workload in WORKLOADS if workload in chosen]
         for i, workload in enumerate(order):
             print("%s (load average %.1f)" % (workload, os.getloadavg()[0]), flush=True)
-            began = time.monotonic()
+            began, synced = time.monotonic(), bench.sync_seconds
+
+            def took():
+                print("  took %.0f s (%.0f s of it in sync)"
+                      % (time.monotonic() - began, bench.sync_seconds - synced), flush=True)
             if workload == "latency":
                 latency = bench.latency(args.latency_count, 4 << 10)
-                print("  took %.0f s" % (time.monotonic() - began), flush=True)
+                took()
                 continue
             kind, destination = workload.split("-")
             count, size, label = sizes[kind]
@@ -526,7 +576,7 @@ def main():
             # A source no later workload reads gives its disk space back.
             if not args.keep and not any(w.startswith(kind + "-") for w in order[i + 1:]):
                 bench.drop_source(kind)
-            print("  took %.0f s" % (time.monotonic() - began), flush=True)
+            took()
         if compared:
             print_comparison(compared, args.runs)
         if latency:
