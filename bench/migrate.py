@@ -40,6 +40,7 @@ On-demand only, not part of the test suite.
 """
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -53,6 +54,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 from collections import Counter, namedtuple
 
 # The same quiet runner and simulator wrapper as the agent benches, and the
@@ -197,37 +199,37 @@ def requests_text(requests, per=1):
                      for method, count in sorted(requests.items()))
 
 
-class ConnectionWatch:
-    """Counts, while a command runs, the established TCP connections to a
-    loopback server's port (its side of them, from /proc/net/tcp) and keeps
-    the largest number seen."""
+def established(port):
+    """How many established TCP connections a loopback server on `port` has
+    (its side of them, from /proc/net/tcp)."""
+    local = ":%04X" % port
+    with open("/proc/net/tcp") as f:
+        next(f)
+        # Fields: sl, local address, remote address, state (01: established).
+        return sum(1 for fields in map(str.split, f)
+                   if fields[1].endswith(local) and fields[3] == "01")
 
-    INTERVAL = 0.05
 
-    def __init__(self, port):
-        self.local = ":%04X" % port
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
+@contextlib.contextmanager
+def connection_peak(port, interval=0.05):
+    """While the block runs, samples established(port) every `interval` s;
+    yields a namespace whose `peak` is the largest count seen."""
+    seen = types.SimpleNamespace(peak=0)
+    stop = threading.Event()
 
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_):
-        self._stop.set()
-        self._thread.join()
-
-    def _watch(self):
+    def sample():
         while True:
-            with open("/proc/net/tcp") as f:
-                next(f)
-                # Fields: sl, local address, remote address, state (01: established).
-                now = sum(1 for line in f if line.split()[1].endswith(self.local) and
-                          line.split()[3] == "01")
-            self.peak = max(self.peak, now)
-            if self._stop.wait(self.INTERVAL):
+            seen.peak = max(seen.peak, established(port))
+            if stop.wait(interval):
                 return
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        sampler.join()
 
 
 def check_report(path, count):
@@ -423,7 +425,7 @@ class Bench:
                 sim = Sim(self.sim, server_root, self.root, scenario)
                 try:
                     self.settle()
-                    with ConnectionWatch(int(sim.url.rsplit(":", 1)[1])) as connections:
+                    with connection_peak(int(sim.url.rsplit(":", 1)[1])) as connections:
                         seconds, rss = self.ferry_migrate(
                             "latency-%s" % transfers, n, source,
                             "lfs+" + sim.lfs_url(), self.env, transfers, count)
@@ -560,23 +562,19 @@ def main():
         for i, workload in enumerate(order):
             print("%s (load average %.1f)" % (workload, os.getloadavg()[0]), flush=True)
             began, synced = time.monotonic(), bench.sync_seconds
-
-            def took():
-                print("  took %.0f s (%.0f s of it in sync)"
-                      % (time.monotonic() - began, bench.sync_seconds - synced), flush=True)
             if workload == "latency":
                 latency = bench.latency(args.latency_count, 4 << 10)
-                took()
-                continue
-            kind, destination = workload.split("-")
-            count, size, label = sizes[kind]
-            results = bench.compare(workload, label, count, size)
-            compared.append(("%s, folder -> %s" % (label, "folder" if destination == "folder"
-                                                    else "radosgw"), count, results))
-            # A source no later workload reads gives its disk space back.
-            if not args.keep and not any(w.startswith(kind + "-") for w in order[i + 1:]):
-                bench.drop_source(kind)
-            took()
+            else:
+                kind, destination = workload.split("-")
+                count, size, label = sizes[kind]
+                results = bench.compare(workload, label, count, size)
+                compared.append(("%s, folder -> %s" % (label, "folder" if destination == "folder"
+                                                        else "radosgw"), count, results))
+                # A source no later workload reads gives its disk space back.
+                if not args.keep and not any(w.startswith(kind + "-") for w in order[i + 1:]):
+                    bench.drop_source(kind)
+            print("  took %.0f s (%.0f s of it in sync)"
+                  % (time.monotonic() - began, bench.sync_seconds - synced), flush=True)
         if compared:
             print_comparison(compared, args.runs)
         if latency:
