@@ -20,15 +20,6 @@ std::string one_decimal(double value) {
   return text;
 }
 
-/// "1,234,567".
-std::string with_separators(int64_t value) {
-  auto digits = std::to_string(value);
-  size_t first = value < 0 ? 1 : 0; // after the sign
-  for (auto at = digits.size(); at > first + 3; at -= 3)
-    digits.insert(at - 3, 1, ',');
-  return digits;
-}
-
 std::string objects_text(int64_t count) {
   return with_separators(count) + (count == 1 ? " object" : " objects");
 }
@@ -54,7 +45,7 @@ std::string single_line(std::string text) {
 }
 
 const char* outcome(const inventory_totals& totals) {
-  if (totals.pending.objects > 0)
+  if (totals.open().objects > 0)
     return "incomplete";
   if (totals.failed.objects > 0 || totals.corrupt.objects > 0)
     return "completed_with_failures";
@@ -76,25 +67,31 @@ nlohmann::json failure_json(const inventory_item& item) {
           {"errors", std::move(errors)}};
 }
 
-/// "copied 3 objects (1.2 GiB), skipped 1 present, ..." (or what a dry run
-/// would do), without the time part.
+/// "copied 3 objects (1.2 GiB), 1 already at the destination, ..." (or what
+/// a dry run would do), without the time part.
 std::string counts_text(const migration_summary& summary) {
   auto& totals = summary.totals;
+  auto pending = totals.open();
   std::string text;
   if (summary.dry_run) {
-    auto there = totals.copied.objects + totals.present.objects;
-    text = "dry run: would copy " + objects_text(totals.pending.objects) + " (" +
-           format_bytes(totals.pending.bytes) + "), skip " + with_separators(there) +
+    auto there = totals.present.objects + totals.verified.objects;
+    text = "dry run: would copy " + objects_text(pending.objects) + " (" +
+           format_bytes(pending.bytes) + "), skip " + with_separators(there) +
            " already at the destination";
   } else {
     text = "copied " + objects_text(totals.copied.objects) + " (" +
-           format_bytes(totals.copied.bytes) + "), skipped " +
-           with_separators(totals.present.objects) + " present";
+           format_bytes(totals.copied.bytes) + "), " + with_separators(totals.present.objects) +
+           " already at the destination";
+    if (totals.verified.objects > 0)
+      text += ", " + with_separators(totals.verified.objects) + " verified there by reading back";
   }
   text += ", " + with_separators(totals.failed.objects) + " failed, " +
           with_separators(totals.corrupt.objects) + " corrupt at source";
-  if (!summary.dry_run && totals.pending.objects > 0)
-    text += ", " + with_separators(totals.pending.objects) + " pending";
+  if (summary.not_retried.objects > 0)
+    text += " (" + with_separators(summary.not_retried.objects) +
+            " of them from an earlier run, not tried again)";
+  if (!summary.dry_run && pending.objects > 0)
+    text += ", " + with_separators(pending.objects) + " pending";
   return text;
 }
 
@@ -109,6 +106,14 @@ std::string failure_line(const inventory_item& item) {
 }
 
 } // namespace
+
+std::string with_separators(int64_t value) {
+  auto digits = std::to_string(value);
+  size_t first = value < 0 ? 1 : 0; // after the sign
+  for (auto at = digits.size(); at > first + 3; at -= 3)
+    digits.insert(at - 3, 1, ',');
+  return digits;
+}
 
 std::string format_bytes(int64_t bytes) {
   if (bytes > -1024 && bytes < 1024)
@@ -203,9 +208,11 @@ nlohmann::json report_json(const migration_summary& summary) {
           {"dry_run", summary.dry_run},
           {"copied", count_json(totals.copied)},
           {"present", count_json(totals.present)},
+          {"verified", count_json(totals.verified)},
           {"failed", count_json(totals.failed)},
           {"corrupt", count_json(totals.corrupt)},
-          {"pending", count_json(totals.pending)},
+          {"pending", count_json(totals.open())},
+          {"not_retried", count_json(summary.not_retried)},
           {"moved_bytes", summary.moved_bytes},
           {"duration_ms", static_cast<int64_t>(summary.duration.count())},
           {"bytes_per_second", bytes_per_second(summary.moved_bytes, summary.duration)},

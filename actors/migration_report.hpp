@@ -32,6 +32,9 @@ struct migration_progress {
   std::chrono::milliseconds elapsed{0};
 };
 
+/// "1,234,567".
+std::string with_separators(int64_t value);
+
 /// "1.5 GiB", "512 B", "3.2 MiB".
 std::string format_bytes(int64_t bytes);
 
@@ -49,6 +52,9 @@ struct migration_summary {
   std::string source;
   std::string destination;
   inventory_totals totals;
+  /// Of the failed and corrupt objects, those an earlier run recorded and
+  /// this run did not try again (--retry-failed would).
+  inventory_totals::count not_retried;
   /// Bytes this run moved, and how long it took.
   int64_t moved_bytes = 0;
   std::chrono::milliseconds duration{0};
@@ -59,16 +65,19 @@ struct migration_summary {
   int64_t failures_left_out = 0;
 };
 
-/// The human summary: copied, skipped (present), failed, corrupt at source,
-/// bytes, duration, throughput, and each failure with its last error.
+/// The human summary of this run: copied, already present (asked now),
+/// verified, failed, corrupt at source, bytes, duration, throughput, and
+/// each failure with its last error.
 std::string summary_text(const migration_summary& summary);
 
 /// The JSON report (--report): {"source","destination","dry_run",
-/// "copied":{"objects","bytes"},"present":{..},"failed":{..},"corrupt":{..},
-/// "pending":{..},"moved_bytes","duration_ms","bytes_per_second",
-/// "failures":[{"oid","size","state","attempts","errors":[{"at_ms","code",
-/// "message"}]}],"failures_left_out","outcome":"complete"|
-/// "completed_with_failures"|"incomplete"}.
+/// "copied":{"objects","bytes"},"present":{..},"verified":{..},"failed":{..},
+/// "corrupt":{..},"pending":{..},"not_retried":{..},"moved_bytes",
+/// "duration_ms","bytes_per_second","failures":[{"oid","size","state",
+/// "attempts","errors":[{"at_ms","code","message"}]}],"failures_left_out",
+/// "outcome":"complete"|"completed_with_failures"|"incomplete"}. Each object
+/// is in exactly one of copied, present, verified, failed, corrupt and
+/// pending; not_retried is the part of failed and corrupt an earlier run left.
 nlohmann::json report_json(const migration_summary& summary);
 
 } // namespace ferry

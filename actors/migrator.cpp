@@ -3,6 +3,7 @@
 #include "actors/engine.hpp"
 #include "actors/logging.hpp"
 #include "actors/retry_policy.hpp"
+#include "store/presence_check.hpp"
 
 #include <caf/all.hpp>
 
@@ -29,11 +30,54 @@ void count_done(migrator_pointer self, const inventory_item& item, bool failed) 
     progress.failed_objects += 1;
 }
 
-/// Takes the next page of pending objects: those the destination has are
-/// recorded as present, the rest wait in `ready`.
+/// With --verify-existing, reads a present object back and hashes it:
+/// true when it is intact; a damaged copy is removed and goes back to the
+/// copy queue, or fails when the destination cannot remove it.
+result<bool> verify_copy(migrator_pointer self, inventory_item& item) {
+  auto& options = *self->state.options;
+  auto& destination = *options.config.store;
+  auto intact = read_back_matches(destination, {item.oid, item.size});
+  if (intact && *intact)
+    return true;
+  auto why = intact ? std::string{"does not match its oid"}
+                    : "cannot be read: " + intact.error().message();
+  log()->warn("{}'s copy of {} {}; copying it again", destination.describe(), item.oid, why);
+  // A store that cannot remove (an LFS server) keeps the bad copy: that
+  // object fails, the others go on.
+  if (auto removed = destination.remove(item.oid); !removed) {
+    attempt_error error{now_ms(), to_string(removed.code()),
+                        "the destination's copy is damaged and cannot be replaced: " +
+                          removed.message()};
+    if (auto recorded = options.inventory->set_state(item.oid, item_state::failed, 0, error);
+        !recorded)
+      return recorded;
+    count_done(self, item, true);
+    return false;
+  }
+  self->state.ready.push_back(std::move(item));
+  return false;
+}
+
+/// Takes the next page of objects to handle: first those a walk of the
+/// destination's listing found missing (straight to the copy queue), then
+/// pending ones, asked about at the destination a page at a time; those it
+/// holds with the right size are recorded as present (or verified), the
+/// rest wait in `ready`.
 status fill(migrator_pointer self) {
   auto& st = self->state;
   auto& options = *st.options;
+  if (!st.missing_taken) {
+    auto page = options.inventory->page(item_state::missing, st.missing_cursor, page_objects);
+    if (!page)
+      return page.error();
+    if (!page->empty()) {
+      st.missing_cursor = page->back().oid;
+      for (auto& item : *page)
+        st.ready.push_back(std::move(item));
+      return status::success();
+    }
+    st.missing_taken = true;
+  }
   auto page = options.inventory->page(item_state::pending, st.cursor, page_objects);
   if (!page)
     return page.error();
@@ -47,47 +91,36 @@ status fill(migrator_pointer self) {
   for (auto& item : *page)
     objects.push_back({item.oid, item.size});
   auto& destination = *options.config.store;
-  auto held = destination.holds_each(objects);
-  if (!held) {
-    // Each copy asks the destination again before it writes anything.
-    log()->warn("cannot ask {} about {} objects at once ({}); each copy checks for itself",
-                destination.describe(), objects.size(), held.error().to_string());
-    held = std::vector<bool>(objects.size(), false);
-  }
+  auto answers = ask_sizes(destination, objects);
+  if (!answers.batch_error)
+    log()->warn("cannot ask {} about {} objects at once ({}); asked about each alone",
+                destination.describe(), objects.size(), answers.batch_error.to_string());
   std::vector<std::string> present;
+  std::vector<std::string> verified;
   for (size_t i = 0; i < page->size(); ++i) {
     auto& item = (*page)[i];
-    if (!(*held)[i]) {
+    auto& held = answers.sizes[i];
+    if (!held)
+      // The copy asks the destination again before it writes anything.
+      log()->warn("cannot ask {} about {} ({}); copying it", destination.describe(), item.oid,
+                  held.error().to_string());
+    if (!held || !*held || **held != item.size) {
       st.ready.push_back(std::move(item));
       continue;
     }
     if (options.verify_existing) {
-      auto intact = read_back_matches(destination, {item.oid, item.size});
-      if (!intact || !*intact) {
-        auto why = intact ? std::string{"does not match its oid"}
-                          : "cannot be read: " + intact.error().message();
-        log()->warn("{}'s copy of {} {}; copying it again", destination.describe(), item.oid, why);
-        // A store that cannot remove (an LFS server) keeps the bad copy:
-        // that object fails, the others go on.
-        if (auto removed = destination.remove(item.oid); !removed) {
-          attempt_error error{now_ms(), to_string(removed.code()),
-                              "the destination's copy is damaged and cannot be replaced: " +
-                                removed.message()};
-          if (auto recorded = options.inventory->set_state(item.oid, item_state::failed, 0, error);
-              !recorded)
-            return recorded;
-          count_done(self, item, true);
-          continue;
-        }
-        st.ready.push_back(std::move(item));
+      auto intact = verify_copy(self, item);
+      if (!intact)
+        return intact.error();
+      if (!*intact)
         continue;
-      }
-      st.progress.moved_bytes += item.size;
     }
     count_done(self, item, false);
-    present.push_back(item.oid);
+    (options.verify_existing ? verified : present).push_back(item.oid);
   }
-  return options.inventory->set_states(present, item_state::present);
+  if (auto recorded = options.inventory->set_states(present, item_state::present); !recorded)
+    return recorded;
+  return options.inventory->set_states(verified, item_state::verified);
 }
 
 void on_outcome(migrator_pointer self, const transfer_outcome& outcome) {
@@ -211,8 +244,8 @@ migrator_actor::behavior_type migrator(migrator_actor::stateful_pointer<migrator
   auto all = totals->all();
   st.progress.total_objects = all.objects;
   st.progress.total_bytes = all.bytes;
-  st.progress.done_objects = all.objects - totals->pending.objects;
-  st.progress.done_bytes = all.bytes - totals->pending.bytes;
+  st.progress.done_objects = all.objects - totals->open().objects;
+  st.progress.done_bytes = all.bytes - totals->open().bytes;
   st.progress.failed_objects = totals->failed.objects + totals->corrupt.objects;
   self->send(self, atom::pump_v);
   self->send(self, atom::tick_v);

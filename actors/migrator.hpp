@@ -27,8 +27,8 @@ struct migration_options {
   std::shared_ptr<journal_db> journal;
   std::shared_ptr<migration_inventory> inventory;
   concurrency_control concurrency = concurrency_control::fixed(8);
-  /// Objects the destination already has are read back and hashed; a bad
-  /// copy is removed and copied again.
+  /// Objects the destination already has are read back and hashed (then
+  /// verified); a bad copy is removed and copied again.
   bool verify_existing = false;
   /// Called with the progress every `progress_every`, and with the final
   /// numbers (moved_bytes: what this run moved) when the migration ends.
@@ -47,6 +47,10 @@ struct migrator_state {
   supervisor_actor supervisor;
   /// Checked absent at the destination, waiting for a free slot.
   std::deque<inventory_item> ready;
+  /// The last oid taken from the inventory's missing items, and whether
+  /// all of them were taken.
+  std::string missing_cursor;
+  bool missing_taken = false;
   /// The last oid taken from the inventory's pending items.
   std::string cursor;
   bool exhausted = false;
@@ -61,9 +65,10 @@ struct migrator_state {
   static inline const char* name = "migrator";
 };
 
-/// Spawns the MIGRATOR. It takes pending objects from the inventory in
-/// pages of 100, asks the destination about each page at once
-/// (holds_each), records those it has as present, and runs the rest as copy
+/// Spawns the MIGRATOR. It copies the inventory's missing objects, then
+/// takes pending ones in pages of 100, asks the destination about each page
+/// at once (sizes_of; --verify-existing reads what is there back), records
+/// those it has as present (verified), and runs the rest as copy
 /// jobs through `supervisor` (retries, backoff, rate limits and resume come
 /// from there). Each outcome is recorded in the inventory: copied, failed
 /// (with its error) or corrupt (the source's bytes do not match the oid or

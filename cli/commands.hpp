@@ -5,6 +5,7 @@
 #include "store/open_store.hpp"
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -66,6 +67,46 @@ struct migrate_request {
 /// 1 the migration could not finish (run it again to continue), 2 usage,
 /// 3 completed with failures (see the summary or --report).
 int run_migrate(const migrate_request& request);
+
+/// `ferry check`'s command line (docs/migrate.md).
+struct check_request {
+  /// Store URLs, as for `ferry install --store`.
+  std::string from;
+  std::string to;
+  /// As for migrate: where the oids come from when the source cannot list.
+  std::string from_repo;
+  std::string inventory_file;
+  /// Read and hash both copies of every object present on both sides.
+  bool hash = false;
+  /// Objects hashed at once, 1 to 64.
+  int checkers = 4;
+  /// Where to write the JSON report.
+  std::string report;
+};
+
+/// `ferry check`: compares two stores without changing either. Exit codes:
+/// 0 they match, 1 the check could not finish, 2 usage, 3 they differ.
+int run_check(const check_request& request);
+
+/// Where a command takes the source's oids from: its own listing, or, when
+/// one of these is set, a repository's LFS pointers or an inventory file.
+struct oid_origin {
+  std::string from_repo;
+  std::string inventory_file;
+};
+
+/// Streams the objects `origin` names to `take` in batches of 1000, keeping
+/// those `takes` accepts. A source that cannot list and has no other origin
+/// is a config_error saying how to name its objects.
+status list_objects(object_store& source, const oid_origin& origin,
+                    const std::function<bool(const std::string& oid)>& takes,
+                    const std::function<status(const std::vector<object_info>&)>& take);
+
+/// Opens the store `url` names for the option `--<role>` ("from", "to"),
+/// and checks that it can be used (object_store::prepare). A source folder
+/// must exist: opening it never creates it.
+result<std::shared_ptr<object_store>> open_named_store(const std::string& url, const char* role,
+                                                       const store_context& context);
 
 /// The HTTP engine network stores share, set up from the settings; the
 /// error says why it could not start.

@@ -107,6 +107,24 @@ int main(int argc, char** argv) {
   migrate->add_option("--journal", migration.journal,
                       "Journal directory (default: under ~/.local/state/ferry/migrations)");
 
+  ferry::cli::check_request comparison;
+  auto* check = app.add_subcommand(
+    "check", "Compare two stores without changing either: missing, extra, size and content.");
+  check->add_option("--from", comparison.from, "Source store URL")->required();
+  check->add_option("--to", comparison.to, "Destination store URL")->required();
+  auto* check_repo = check->add_option(
+    "--from-repo", comparison.from_repo,
+    "Take the source's oids from every LFS pointer reachable from any ref of this repository");
+  check
+    ->add_option("--inventory", comparison.inventory_file,
+                 "Take the source's oids from this file of 'oid size' lines")
+    ->excludes(check_repo);
+  check->add_flag("--hash", comparison.hash,
+                  "Also read both copies of every object and hash them against its oid");
+  check->add_option("--checkers", comparison.checkers,
+                    "Objects read and hashed at once with --hash, 1 to 64 (default 4)");
+  check->add_option("--report", comparison.report, "Write a JSON report to this file");
+
   // Usage errors exit with 2, as every command's own checks do.
   try {
     app.parse(argc, argv);
@@ -128,5 +146,7 @@ int main(int argc, char** argv) {
     return ferry::cli::run_cleanup(flags, older_than, dry_run);
   if (migrate->parsed())
     return ferry::cli::run_migrate(migration);
+  if (check->parsed())
+    return ferry::cli::run_check(comparison);
   return ferry::cli::run_status(flags, json, limit);
 }

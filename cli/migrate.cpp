@@ -3,16 +3,16 @@
 #include "actors/logging.hpp"
 #include "actors/migrator.hpp"
 #include "config/git_config.hpp"
-#include "store/inventory_sources.hpp"
+#include "store/presence_check.hpp"
 #include "store/sha256.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <mutex>
 #include <optional>
-#include <string_view>
 #include <random>
 #include <unistd.h>
 
@@ -26,8 +26,13 @@ namespace fs = std::filesystem;
 constexpr int exit_incomplete = 1;
 constexpr int exit_with_failures = 3;
 
-/// Objects handed on from the listing at once.
-constexpr size_t listing_batch = 1000;
+/// Objects asked about at the destination at once.
+constexpr size_t check_page = 100;
+
+/// A walk of the destination's listing stands in for asking about each
+/// object while it costs less: one listing request is taken to cost as much
+/// as this many single questions.
+constexpr int64_t listing_request_cost = 10;
 
 int usage_error(const std::string& message) {
   std::cerr << "ferry migrate: " << message << "\n";
@@ -70,42 +75,12 @@ fs::path migrations_dir() {
   return fs::path{home && *home ? home : "/tmp"} / ".local" / "state" / "ferry" / "migrations";
 }
 
-/// Streams what the source holds (its listing, a repository's pointers or
-/// a file of `oid size` lines) to `take` in batches, keeping this shard's.
+/// This shard's share of what the source holds, in batches.
 status list_source(const migrate_request& request, object_store& source,
                    const shard_filter& shard,
                    const std::function<status(const std::vector<object_info>&)>& take) {
-  std::vector<object_info> batch;
-  status taken;
-  auto visit = [&](const object_info& object) {
-    if (!shard.takes(object.oid))
-      return true;
-    batch.push_back(object);
-    if (batch.size() < listing_batch)
-      return true;
-    taken = take(batch);
-    batch.clear();
-    return taken.ok();
-  };
-  status listed;
-  if (!request.from_repo.empty())
-    listed = read_repo_pointers(request.from_repo, visit);
-  else if (!request.inventory_file.empty())
-    listed = read_inventory_file(request.inventory_file, visit);
-  else
-    listed = source.list(visit);
-  if (!taken)
-    return taken;
-  if (!listed) {
-    if (listed.code() == errc::invalid_request && request.from_repo.empty() &&
-        request.inventory_file.empty())
-      return {errc::config_error,
-              listed.message() + "; name the objects with --from-repo PATH (every LFS pointer in "
-                                 "a repository's history) or --inventory FILE (lines of 'oid "
-                                 "size')"};
-    return listed;
-  }
-  return batch.empty() ? status::success() : take(batch);
+  return list_objects(source, {request.from_repo, request.inventory_file},
+                      [&](const std::string& oid) { return shard.takes(oid); }, take);
 }
 
 /// --dry-run: lists the source, asks the destination, prints what would be
@@ -117,15 +92,23 @@ int dry_run(const migrate_request& request, object_store& source, object_store& 
   summary.destination = destination.describe();
   summary.dry_run = true;
   auto listed = list_source(request, source, shard, [&](const std::vector<object_info>& batch) {
-    auto held = destination.holds_each(batch);
-    if (!held)
-      return held.error();
-    for (size_t i = 0; i < batch.size(); ++i) {
-      auto& count = (*held)[i] ? summary.totals.present : summary.totals.pending;
-      count.objects += 1;
-      count.bytes += batch[i].size;
-      if (!(*held)[i])
-        std::cout << "would copy " << batch[i].oid << " " << batch[i].size << "\n";
+    for (size_t start = 0; start < batch.size(); start += check_page) {
+      std::vector<object_info> page(batch.begin() + static_cast<std::ptrdiff_t>(start),
+                                    batch.begin() + static_cast<std::ptrdiff_t>(
+                                                      std::min(batch.size(), start + check_page)));
+      auto answers = ask_sizes(destination, page);
+      for (size_t i = 0; i < page.size(); ++i) {
+        auto& held = answers.sizes[i];
+        if (!held)
+          std::cerr << "ferry migrate: cannot ask " << destination.describe() << " about "
+                    << page[i].oid << ": " << held.error().message() << "\n";
+        bool there = held && *held && **held == page[i].size;
+        auto& count = there ? summary.totals.present : summary.totals.pending;
+        count.objects += 1;
+        count.bytes += page[i].size;
+        if (!there)
+          std::cout << "would copy " << page[i].oid << " " << page[i].size << "\n";
+      }
     }
     return status::success();
   });
@@ -218,26 +201,12 @@ int run_migrate(const migrate_request& request) {
            exit_incomplete;
   auto http = std::move(*engine_started);
   auto context = store_context_for(*settings, http, fs::current_path());
-  auto open_one = [&](const std::string& url, const char* role)
-    -> result<std::shared_ptr<object_store>> {
-    // Opening a folder store creates it; a source folder must exist already.
-    bool folder_url = url.front() == '/' || url.rfind("file://", 0) == 0;
-    if (std::string_view{role} == "from" && folder_url) {
-      fs::path folder = url.front() == '/' ? url : url.substr(7);
-      if (!fs::is_directory(folder))
-        return status{errc::not_found, "--from: there is no folder " + folder.string()};
-    }
-    auto store = open_store(url, context);
-    if (!store)
-      return store.error().with_context(std::string{"--"} + role);
-    if (auto ready = (*store)->prepare(); !ready)
-      return ready.with_context(std::string{"--"} + role + " " + (*store)->describe());
-    return store;
-  };
-  auto source = open_one(request.from, "from");
+  // A dry run changes nothing, not even by creating an empty destination folder.
+  context.create_folder = !request.dry_run;
+  auto source = open_named_store(request.from, "from", context);
   if (!source)
     return std::cerr << "ferry migrate: " << source.error().message() << "\n", exit_incomplete;
-  auto destination = open_one(request.to, "to");
+  auto destination = open_named_store(request.to, "to", context);
   if (!destination)
     return std::cerr << "ferry migrate: " << destination.error().message() << "\n",
            exit_incomplete;
@@ -272,48 +241,65 @@ int run_migrate(const migrate_request& request) {
     return std::cerr << "ferry migrate: " << journal.error().message() << "\n", exit_incomplete;
   std::cerr << "ferry migrate: " << identity << " (journal " << dir.string() << ")\n";
 
-  auto requeue = [&](std::vector<item_state> states, const char* what) {
-    auto again = (*inventory)->requeue(states);
-    if (again && *again > 0)
-      std::cerr << "ferry migrate: " << *again << " " << what << "\n";
-    return again ? status::success() : again.error();
+  auto fail = [&](const status& problem) {
+    std::cerr << "ferry migrate: " << problem.to_string() << "\n";
+    return problem.code() == errc::config_error ? 2 : exit_incomplete;
   };
+  // Every run lists the source again and asks the destination again about
+  // every object: what an earlier run saw there is not taken on trust.
+  if (auto run = (*inventory)->begin_run(); !run)
+    return fail(run.error());
   if (request.retry_failed) {
-    if (auto again = requeue({item_state::failed, item_state::corrupt},
-                             "failed object(s) will be tried again");
-        !again)
-      return std::cerr << "ferry migrate: " << again.message() << "\n", exit_incomplete;
-  }
-  // Objects an earlier run copied or found are checked again as well.
-  if (request.verify_existing) {
-    if (auto again = requeue({item_state::copied, item_state::present},
-                             "object(s) at the destination will be read back and checked");
-        !again)
-      return std::cerr << "ferry migrate: " << again.message() << "\n", exit_incomplete;
+    auto again = (*inventory)->move_all({item_state::failed, item_state::corrupt},
+                                        item_state::pending);
+    if (!again)
+      return fail(again.error());
+    if (*again > 0)
+      std::cerr << "ferry migrate: " << *again << " failed object(s) will be tried again\n";
   }
   auto started = std::chrono::steady_clock::now();
-  // A listing is complete once; it is taken again when the last run
-  // finished everything, so objects added to the source since then follow.
+  int64_t seen = 0;
+  auto add = [&](const std::vector<object_info>& batch) {
+    auto added = (*inventory)->add(batch);
+    if (!added)
+      return added.error();
+    seen += static_cast<int64_t>(batch.size());
+    if (seen % 100000 < static_cast<int64_t>(batch.size()))
+      std::cerr << "ferry migrate: listed " << seen << " objects so far\n";
+    return status::success();
+  };
+  if (auto listed = list_source(request, **source, *shard, add); !listed)
+    return fail(listed);
+  auto gone = (*inventory)->forget_unlisted();
+  if (!gone)
+    return fail(gone.error());
+  if (*gone > 0)
+    std::cerr << "ferry migrate: " << *gone
+              << " object(s) an earlier run listed are no longer at the source; left out\n";
   auto before = (*inventory)->totals();
   if (!before)
-    return std::cerr << "ferry migrate: " << before.error().message() << "\n", exit_incomplete;
-  if (!(*inventory)->listed() || before->pending.objects == 0) {
-    int64_t seen = 0;
-    auto add = [&](const std::vector<object_info>& batch) {
-      auto added = (*inventory)->add(batch);
-      if (!added)
-        return added.error();
-      seen += static_cast<int64_t>(batch.size());
-      if (seen % 100000 < static_cast<int64_t>(batch.size()))
-        std::cerr << "ferry migrate: listed " << seen << " objects so far\n";
-      return status::success();
-    };
-    auto listed = list_source(request, **source, *shard, add);
-    if (listed)
-      listed = (*inventory)->mark_listed();
-    if (!listed)
-      return std::cerr << "ferry migrate: " << listed.to_string() << "\n",
-             listed.code() == errc::config_error ? 2 : exit_incomplete;
+    return fail(before.error());
+  migration_summary summary;
+  summary.not_retried = {before->failed.objects + before->corrupt.objects,
+                         before->failed.bytes + before->corrupt.bytes};
+
+  // Where one walk of the destination's listing costs less than asking
+  // about each object, it settles what it can first (S3: 1000 keys a page).
+  // --verify-existing reads every present object anyway.
+  auto per_request = (*destination)->objects_per_list_request();
+  if (per_request > 0 && !request.verify_existing && before->pending.objects > 0) {
+    std::cerr << "ferry migrate: asking " << (*destination)->describe() << " about "
+              << before->pending.objects << " objects with a walk of its listing\n";
+    auto settled = settle_by_listing(**destination, **inventory,
+                                     before->pending.objects * per_request / listing_request_cost);
+    if (!settled)
+      return fail(settled.error());
+    if (!settled->stopped)
+      std::cerr << "ferry migrate: cannot list " << (*destination)->describe() << " ("
+                << settled->stopped.message() << "); asking about each object instead\n";
+    log()->info("the destination's listing: {} objects walked{}, {} present, {} of another size",
+                settled->listed, settled->complete ? " (all of it)" : "", settled->present,
+                settled->size_differs);
   }
 
   migration_options options;
@@ -342,15 +328,16 @@ int run_migrate(const migrate_request& request) {
   auto ran = run_migration(std::move(options));
   auto last = display->finish();
 
-  migration_summary summary;
   summary.source = (*source)->describe();
   summary.destination = (*destination)->describe();
   summary.moved_bytes = last.moved_bytes;
   summary.duration = std::chrono::duration_cast<std::chrono::milliseconds>(
     std::chrono::steady_clock::now() - started);
+  // Without the final counts nothing can be claimed: no summary, no exit 0.
   auto totals = kept_inventory->totals();
-  if (totals)
-    summary.totals = *totals;
+  if (!totals)
+    return fail(totals.error());
+  summary.totals = *totals;
   // The report's dead-letter list; the summary shows its first lines.
   constexpr size_t reported_failures = 10000;
   for (auto state : {item_state::failed, item_state::corrupt}) {

@@ -258,7 +258,7 @@ private:
 
 } // namespace
 
-result<std::unique_ptr<folder_store>> folder_store::open(const fs::path& root) {
+result<std::unique_ptr<folder_store>> folder_store::open(const fs::path& root, bool create) {
   if (!root.is_absolute())
     return status{errc::config_error,
                   "store folder '" + root.string() + "' must be an absolute path"};
@@ -267,19 +267,25 @@ result<std::unique_ptr<folder_store>> folder_store::open(const fs::path& root) {
   if (type != fs::file_type::not_found && type != fs::file_type::directory && !ec)
     return status{errc::config_error,
                   "store folder " + root.string() + " exists but is not a directory"};
-  fs::create_directories(root, ec);
-  if (ec)
-    return os_error(ec.value(), "create store folder", root);
   // "/srv/lfs/" and "/srv/lfs" are one store and must describe alike.
   fs::path normal = root.lexically_normal();
   if (!normal.has_filename() && normal != normal.root_path())
     normal = normal.parent_path();
+  if (!create) {
+    if (type == fs::file_type::not_found || type == fs::file_type::directory)
+      return std::unique_ptr<folder_store>(new folder_store(normal, true));
+    // Hidden from us (EACCES): whether it exists cannot be told.
+    return os_error(ec.value(), "open store folder", root);
+  }
+  fs::create_directories(root, ec);
+  if (ec)
+    return os_error(ec.value(), "create store folder", root);
   // A root created here must itself be durable before objects are reported
   // stored in it.
   if (type == fs::file_type::not_found && normal != normal.root_path())
     if (auto st = fsync_dir(normal.parent_path()); !st)
       return st;
-  return std::unique_ptr<folder_store>(new folder_store(normal));
+  return std::unique_ptr<folder_store>(new folder_store(normal, false));
 }
 
 std::string folder_store::describe() const {
@@ -438,7 +444,11 @@ status folder_store::list(const std::function<bool(const object_info&)>& visit) 
     return os_error(e.value(), "list", path);
   };
 
-  for (fs::directory_iterator top(root_, ec); !ec && top != end; top.increment(ec)) {
+  fs::directory_iterator top(root_, ec);
+  // ENOTDIR: the missing root lies below a file.
+  if (root_may_be_missing_ && (ec.value() == ENOENT || ec.value() == ENOTDIR))
+    return status::success();
+  for (; !ec && top != end; top.increment(ec)) {
     std::string first = top->path().filename().string();
     std::error_code sub_ec;
     if (!is_hex_pair(first) || !top->is_directory(sub_ec))

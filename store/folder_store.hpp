@@ -20,8 +20,13 @@ namespace ferry {
 /// this or another process) gets errc::busy instead of overwriting its bytes.
 class folder_store final : public object_store {
 public:
-  /// Opens (and creates, if needed) a store rooted at `root`.
-  static result<std::unique_ptr<folder_store>> open(const std::filesystem::path& root);
+  /// Opens a store rooted at `root`, creating the folder when it is missing.
+  /// With `create` false a missing root is left missing, for commands that
+  /// must change nothing: the store then holds nothing (stat() and sizes_of()
+  /// find no object, list() visits none, open_read() is errc::not_found)
+  /// until something else creates the folder.
+  static result<std::unique_ptr<folder_store>> open(const std::filesystem::path& root,
+                                                    bool create = true);
 
   std::string describe() const override;
   result<std::optional<object_info>> stat(const std::string& oid) override;
@@ -41,8 +46,11 @@ public:
   const std::filesystem::path& root() const { return root_; }
 
 private:
-  explicit folder_store(std::filesystem::path root) : root_(std::move(root)) {}
+  folder_store(std::filesystem::path root, bool root_may_be_missing)
+    : root_(std::move(root)), root_may_be_missing_(root_may_be_missing) {}
   std::filesystem::path root_;
+  /// Opened without creating a missing root: list() finds it empty.
+  bool root_may_be_missing_;
 };
 
 } // namespace ferry

@@ -440,6 +440,11 @@ result<std::vector<bool>> lfs_store::holds_each(const std::vector<object_info>& 
   return held;
 }
 
+result<std::vector<std::optional<int64_t>>>
+lfs_store::sizes_of(const std::vector<object_info>& objects) {
+  return sizes_from_holds(*this, objects);
+}
+
 result<std::unique_ptr<object_reader>> lfs_store::open_read(const std::string& oid,
                                                             int64_t offset) {
   if (!protocol::is_valid_oid(oid))

@@ -109,6 +109,10 @@ public:
   /// order) whose answer is an error (a per-object error such as 422, a
   /// failed batch request) gives the result, with the status holds() returns.
   result<std::vector<bool>> holds_each(const std::vector<object_info>& objects) override;
+  /// holds_each(), answering the asked size for each object the server
+  /// holds: the Batch API tells no stored size.
+  result<std::vector<std::optional<int64_t>>>
+  sizes_of(const std::vector<object_info>& objects) override;
   /// A download batch (or a cached action that does not expire soon), then
   /// a GET from `offset` with `Range`: 206 with the matching Content-Range is
   /// required for offset > 0; 200 means the server ignored the range and the

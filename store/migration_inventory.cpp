@@ -10,7 +10,6 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
-#include <atomic>
 #include <limits>
 #include <mutex>
 #include <system_error>
@@ -18,12 +17,13 @@
 namespace ferry {
 
 // Key space (RocksDB's bytewise order is oid order within each prefix):
-//   `i/<oid>`          the item: {"v":1,"size":..,"state":..,"attempts":..,
-//                      "errors":[{"at_ms":..,"code":..,"message":..}]}
+//   `i/<oid>`          the item: {"v":2,"size":..,"state":..,"attempts":..,
+//                      "errors":[{"at_ms":..,"code":..,"message":..}],"run":..}
+//                      (version 1, without "run", is read as run 0)
 //   `s/<state>/<oid>`  "": the per-state index page() walks; always written in
 //                      the same batch as the item, so it never disagrees with it
 //   `m/identity`       the migration this inventory belongs to
-//   `m/listed`         "1" once the source listing is complete
+//   `m/run`            the number of the latest run (begin_run())
 //
 // totals() reads every `i/` value once (one sequential pass, constant memory).
 
@@ -31,17 +31,20 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr int format_version = 1;
+constexpr int format_version = 2;
 const std::string item_prefix = "i/";
 const std::string identity_key = "m/identity";
-const std::string listed_key = "m/listed";
+const std::string run_key = "m/run";
 
-constexpr item_state all_states[] = {item_state::pending, item_state::copied, item_state::present,
-                                     item_state::failed, item_state::corrupt};
+constexpr item_state all_states[] = {item_state::pending, item_state::missing,
+                                     item_state::copied,  item_state::present,
+                                     item_state::verified, item_state::failed,
+                                     item_state::corrupt};
 
-// requeue() commits in batches of this many items, so moving a huge
-// dead-letter list needs no huge batch; each item moves atomically anyway.
-constexpr size_t retry_batch_items = 1000;
+// move_all() and forget_unlisted() commit in batches of about this many
+// RocksDB entries (up to three per item), so a pass over millions of items
+// needs no huge batch; each item moves atomically anyway.
+constexpr size_t batch_entries = 3000;
 
 std::string item_key(const std::string& oid) {
   return item_prefix + oid;
@@ -94,6 +97,7 @@ std::string encode_item(const inventory_item& item) {
     {"state", to_string(item.state)},
     {"attempts", item.attempts},
     {"errors", std::move(errors)},
+    {"run", item.run},
   };
   // Error messages may hold invalid UTF-8 (OS errors); U+FFFD keeps dump() from throwing.
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -137,9 +141,9 @@ std::optional<inventory_item> decode_item(const std::string& oid, const std::str
   }
   auto version = doc.find("v");
   if (version == doc.end() || !version->is_number_integer()
-      || version->get<int64_t>() != format_version) {
+      || version->get<int64_t>() < 1 || version->get<int64_t>() > format_version) {
     why = "has unsupported format version "
-          + (version == doc.end() ? std::string{"(none)"} : version->dump()) + " (expected "
+          + (version == doc.end() ? std::string{"(none)"} : version->dump()) + " (expected 1 to "
           + std::to_string(format_version) + ")";
     return std::nullopt;
   }
@@ -158,6 +162,14 @@ std::optional<inventory_item> decode_item(const std::string& oid, const std::str
   item.size = *size;
   item.attempts = static_cast<int>(*attempts);
   item.state = *parsed_state;
+  if (version->get<int64_t>() >= 2) {
+    auto run = count_field(doc, "run");
+    if (!run) {
+      why = "lacks a valid run field";
+      return std::nullopt;
+    }
+    item.run = *run;
+  }
   for (const json& entry : *errors) {
     auto at_ms = entry.is_object() ? count_field(entry, "at_ms") : std::nullopt;
     const std::string* code = entry.is_object() ? text_field(entry, "code") : nullptr;
@@ -175,10 +187,14 @@ inventory_totals::count& count_of(inventory_totals& totals, item_state state) {
   switch (state) {
   case item_state::pending:
     break;
+  case item_state::missing:
+    return totals.missing;
   case item_state::copied:
     return totals.copied;
   case item_state::present:
     return totals.present;
+  case item_state::verified:
+    return totals.verified;
   case item_state::failed:
     return totals.failed;
   case item_state::corrupt:
@@ -244,10 +260,14 @@ const char* to_string(item_state state) {
   switch (state) {
   case item_state::pending:
     return "pending";
+  case item_state::missing:
+    return "missing";
   case item_state::copied:
     return "copied";
   case item_state::present:
     return "present";
+  case item_state::verified:
+    return "verified";
   case item_state::failed:
     return "failed";
   case item_state::corrupt:
@@ -258,17 +278,22 @@ const char* to_string(item_state state) {
 
 inventory_totals::count inventory_totals::all() const {
   count sum;
-  for (const count* part : {&pending, &copied, &present, &failed, &corrupt}) {
+  for (const count* part : {&pending, &missing, &copied, &present, &verified, &failed, &corrupt}) {
     sum.objects += part->objects;
     sum.bytes += part->bytes;
   }
   return sum;
 }
 
+inventory_totals::count inventory_totals::open() const {
+  return {pending.objects + missing.objects, pending.bytes + missing.bytes};
+}
+
 struct migration_inventory::impl {
   std::unique_ptr<rocksdb::DB> db;
   std::filesystem::path dir;
-  std::atomic<bool> listed{false};
+  // The current run's number; items its listing names carry it.
+  int64_t run = 0;
   // set_state(), set_states() and requeue() read an item, change it
   // and write it back; calls from several threads must not interleave there.
   std::mutex writing;
@@ -378,17 +403,27 @@ struct migration_inventory::impl {
                         where() + ": cannot write " + identity_key);
   }
 
-  status open_listed() {
-    std::string flag;
-    rocksdb::Status s = db->Get(rocksdb::ReadOptions{}, listed_key, &flag);
+  status open_run() {
+    std::string stored;
+    rocksdb::Status s = db->Get(rocksdb::ReadOptions{}, run_key, &stored);
     if (s.IsNotFound())
       return status::success();
     if (!s.ok())
-      return from_rocksdb(s, where() + ": cannot read " + listed_key);
-    if (flag != "1")
-      return corrupt(listed_key, "holds \"" + flag + "\", not \"1\"");
-    listed = true;
+      return from_rocksdb(s, where() + ": cannot read " + run_key);
+    if (stored.empty() || stored.size() > 18 || stored.find_first_not_of("0123456789") != std::string::npos)
+      return corrupt(run_key, "holds \"" + stored + "\", not a run number");
+    run = std::stoll(stored);
     return status::success();
+  }
+
+  // Writes the batch once it holds `limit` entries (or at the end: limit 0),
+  // so a pass over millions of items needs no huge batch.
+  status flush(rocksdb::WriteBatch& batch, size_t limit, const std::string& what) {
+    if (batch.Count() == 0 || batch.Count() < limit)
+      return status::success();
+    auto written = write(batch, what);
+    batch.Clear();
+    return written;
   }
 };
 
@@ -424,8 +459,8 @@ result<std::unique_ptr<migration_inventory>> migration_inventory::open(
   }
   if (auto checked = state->open_identity(identity); !checked)
     return checked;
-  if (auto flag = state->open_listed(); !flag)
-    return flag;
+  if (auto run = state->open_run(); !run)
+    return run;
   return std::unique_ptr<migration_inventory>{new migration_inventory{std::move(state)}};
 }
 
@@ -453,44 +488,80 @@ result<size_t> migration_inventory::add(const std::vector<object_info>& objects)
                listed.end());
 
   std::lock_guard<std::mutex> lock{impl_->writing};
-  std::vector<inventory_item> fresh;
+  std::vector<std::pair<inventory_item, std::optional<item_state>>> stamped;
+  stamped.reserve(listed.size());
+  size_t fresh = 0;
   for (const object_info* object : listed) {
-    std::string key = item_key(object->oid);
-    std::string ignored;
-    rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions{}, key, &ignored);
-    if (s.ok())
-      continue;
-    if (!s.IsNotFound())
-      return from_rocksdb(s, impl_->where() + ": cannot read " + key);
+    auto found = impl_->read(object->oid, rocksdb::ReadOptions{});
+    if (!found)
+      return found.error();
     inventory_item item;
-    item.oid = object->oid;
-    item.size = object->size;
-    fresh.push_back(std::move(item));
+    std::optional<item_state> previous;
+    if (found->has_value()) {
+      item = std::move(found).value().value();
+      previous = item.state;
+      if (item.state != item_state::failed && item.state != item_state::corrupt)
+        item.state = item_state::pending;
+    } else {
+      item.oid = object->oid;
+      item.size = object->size;
+      ++fresh;
+    }
+    item.run = impl_->run;
+    stamped.emplace_back(std::move(item), previous);
   }
-  if (fresh.empty())
+  if (stamped.empty())
     return size_t{0};
   // Items first, then their index entries: each run stays in key order.
   rocksdb::WriteBatch batch;
-  for (const auto& item : fresh)
+  for (const auto& [item, previous] : stamped)
     batch.Put(item_key(item.oid), encode_item(item));
-  for (const auto& item : fresh)
-    batch.Put(index_key(item_state::pending, item.oid), "");
+  for (const auto& [item, previous] : stamped) {
+    if (previous == item.state)
+      continue;
+    if (previous)
+      batch.Delete(index_key(*previous, item.oid));
+    batch.Put(index_key(item.state, item.oid), "");
+  }
   if (auto written = impl_->write(batch, "add listed objects"); !written)
     return written;
-  return fresh.size();
+  return fresh;
 }
 
-status migration_inventory::mark_listed() {
+result<int64_t> migration_inventory::begin_run() {
   std::lock_guard<std::mutex> lock{impl_->writing};
-  auto s = from_rocksdb(impl_->db->Put(logged(), listed_key, "1"),
-                        impl_->where() + ": cannot write " + listed_key);
-  if (s)
-    impl_->listed = true;
-  return s;
+  int64_t next = impl_->run + 1;
+  auto s = from_rocksdb(impl_->db->Put(logged(), run_key, std::to_string(next)),
+                        impl_->where() + ": cannot write " + run_key);
+  if (!s)
+    return s;
+  impl_->run = next;
+  return next;
 }
 
-bool migration_inventory::listed() const {
-  return impl_->listed;
+result<size_t> migration_inventory::forget_unlisted() {
+  std::lock_guard<std::mutex> lock{impl_->writing};
+  size_t forgotten = 0;
+  rocksdb::WriteBatch batch;
+  const std::string what = "forget objects gone from the source";
+  prefix_scan scan{*impl_->db, item_prefix};
+  for (; scan.valid(); scan.next()) {
+    auto item = impl_->decode(scan.oid(), scan.value());
+    if (!item)
+      return item.error();
+    if (item->run == impl_->run)
+      continue;
+    batch.Delete(item_key(item->oid));
+    batch.Delete(index_key(item->state, item->oid));
+    ++forgotten;
+    if (auto written = impl_->flush(batch, batch_entries, what); !written)
+      return written;
+  }
+  if (auto read = scan.end_status(impl_->where()); !read)
+    return read;
+  if (auto written = impl_->flush(batch, 0, what); !written)
+    return written;
+  return forgotten;
 }
 
 result<std::vector<inventory_item>> migration_inventory::page(item_state state,
@@ -553,23 +624,14 @@ status migration_inventory::set_states(const std::vector<std::string>& oids, ite
                                + std::to_string(unique_oids.size()) + " objects");
 }
 
-result<size_t> migration_inventory::requeue(const std::vector<item_state>& states) {
+result<size_t> migration_inventory::move_all(const std::vector<item_state>& states,
+                                             item_state to) {
   std::lock_guard<std::mutex> lock{impl_->writing};
   size_t moved = 0;
   rocksdb::WriteBatch batch;
-  size_t batch_items = 0;
-  auto flush = [&]() -> status {
-    if (batch_items == 0)
-      return status::success();
-    auto written = impl_->write(batch, "requeue objects");
-    batch.Clear();
-    moved += batch_items;
-    batch_items = 0;
-    return written;
-  };
-
+  const std::string what = std::string{"move objects to "} + to_string(to);
   for (item_state from : states) {
-    if (from == item_state::pending)
+    if (from == to)
       continue;
     // The scan's snapshot keeps it on the entries that existed when it
     // started while the batches below move them away.
@@ -578,16 +640,16 @@ result<size_t> migration_inventory::requeue(const std::vector<item_state>& state
       auto item = impl_->indexed_item(from, scan.oid(), scan.reads());
       if (!item)
         return item.error();
-      item->state = item_state::pending;
+      item->state = to;
       impl::stage(batch, item.value(), from);
-      if (++batch_items == retry_batch_items)
-        if (auto written = flush(); !written)
-          return written;
+      ++moved;
+      if (auto written = impl_->flush(batch, batch_entries, what); !written)
+        return written;
     }
     if (auto read = scan.end_status(impl_->where()); !read)
       return read;
   }
-  if (auto written = flush(); !written)
+  if (auto written = impl_->flush(batch, 0, what); !written)
     return written;
   return moved;
 }

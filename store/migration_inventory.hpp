@@ -18,21 +18,29 @@
 
 namespace ferry {
 
-/// Where one object of a migration stands.
+/// Where one object of a migration stands in the current run. Every run
+/// lists the source again, and what the listing finds starts as pending:
+/// nothing an earlier run saw at the destination is taken on trust.
 enum class item_state : uint8_t {
-  /// Listed; not yet known at the destination.
+  /// Listed in this run; not yet asked about at the destination.
   pending,
-  /// Copied and verified by this migration.
+  /// The destination lacks it, or holds another size (asked in this run).
+  missing,
+  /// Copied and verified in this run.
   copied,
-  /// The destination already had it (or --verify-existing confirmed it).
+  /// The destination has it with the right size (asked in this run).
   present,
-  /// Failed for good; `errors` says why (the dead-letter list).
+  /// The destination has it, read back and hashed in this run (--verify-existing).
+  verified,
+  /// Failed for good; `errors` says why (the dead-letter list). Kept across
+  /// runs until --retry-failed.
   failed,
-  /// The source's bytes do not match the oid or size: never copied.
+  /// The source's bytes do not match the oid or size: never copied. Kept
+  /// across runs until --retry-failed.
   corrupt,
 };
 
-/// "pending", "copied", "present", "failed", "corrupt".
+/// "pending", "missing", "copied", "present", "verified", "failed", "corrupt".
 const char* to_string(item_state state);
 
 /// One object of the inventory.
@@ -44,6 +52,8 @@ struct inventory_item {
   int attempts = 0;
   /// The latest attempt errors, oldest first (transfer_record::max_errors).
   std::vector<attempt_error> errors;
+  /// The last run whose listing named it (begin_run()).
+  int64_t run = 0;
 };
 
 /// Objects and bytes per state.
@@ -52,8 +62,10 @@ struct inventory_totals {
     int64_t objects = 0;
     int64_t bytes = 0;
   };
-  count pending, copied, present, failed, corrupt;
+  count pending, missing, copied, present, verified, failed, corrupt;
   count all() const;
+  /// Objects not settled yet: pending and missing.
+  count open() const;
 };
 
 /// A migration's inventory, in its own RocksDB directory. One process at a
@@ -70,16 +82,20 @@ public:
   migration_inventory(const migration_inventory&) = delete;
   migration_inventory& operator=(const migration_inventory&) = delete;
 
-  /// Adds listed objects as pending, in one write. Objects already
-  /// in the inventory keep their state (a listing that is run again after
-  /// a crash adds only what is new); a known oid listed with another size
-  /// keeps its first size. Returns how many were new.
+  /// Starts a run: the listing that follows stamps what it finds with a new
+  /// run number (kept in the inventory). Returns it.
+  result<int64_t> begin_run();
+
+  /// Adds one batch of this run's listing, in one write. A new object is
+  /// pending; a known one becomes pending again unless it failed or is
+  /// corrupt (those wait for --retry-failed), so whatever an earlier run saw
+  /// at the destination is asked about again; a known oid listed with
+  /// another size keeps its first size. Returns how many were new.
   result<size_t> add(const std::vector<object_info>& objects);
 
-  /// Records that the source listing is complete, so a rerun skips it.
-  status mark_listed();
-  /// True once mark_listed() was called (in any earlier run).
-  bool listed() const;
+  /// Once this run's listing is complete: removes the objects it did not
+  /// name (gone from the source since an earlier run). Returns how many.
+  result<size_t> forget_unlisted();
 
   /// Up to `limit` items in `state`, in oid order, starting after the oid
   /// `after` (empty: from the first). Pages keep memory bounded whatever
@@ -99,10 +115,11 @@ public:
   /// had them); unknown oids are skipped.
   status set_states(const std::vector<std::string>& oids, item_state state);
 
-  /// Turns every item in one of `states` back into pending, keeping its
-  /// error history: failed and corrupt ones for --retry-failed, copied and
-  /// present ones for --verify-existing. Returns how many.
-  result<size_t> requeue(const std::vector<item_state>& states);
+  /// Moves every item in one of `states` to `to`, keeping its error
+  /// history: failed and corrupt ones back to pending for --retry-failed,
+  /// pending ones to missing once a complete listing of the destination
+  /// has not found them. Returns how many.
+  result<size_t> move_all(const std::vector<item_state>& states, item_state to);
 
   /// Counts objects and bytes per state with one pass over the inventory.
   result<inventory_totals> totals() const;

@@ -52,6 +52,31 @@ result<std::vector<bool>> object_store::holds_each(const std::vector<object_info
   return held;
 }
 
+result<std::vector<std::optional<int64_t>>>
+object_store::sizes_of(const std::vector<object_info>& objects) {
+  std::vector<std::optional<int64_t>> sizes;
+  sizes.reserve(objects.size());
+  for (auto& object : objects) {
+    auto info = stat(object.oid);
+    if (!info)
+      return info.error();
+    sizes.push_back(*info ? std::optional<int64_t>{(*info)->size} : std::nullopt);
+  }
+  return sizes;
+}
+
+result<std::vector<std::optional<int64_t>>>
+sizes_from_holds(object_store& store, const std::vector<object_info>& objects) {
+  auto held = store.holds_each(objects);
+  if (!held)
+    return held.error();
+  std::vector<std::optional<int64_t>> sizes;
+  sizes.reserve(objects.size());
+  for (size_t i = 0; i < objects.size(); ++i)
+    sizes.push_back((*held)[i] ? std::optional<int64_t>{objects[i].size} : std::nullopt);
+  return sizes;
+}
+
 status object_store::expect_reads(const std::vector<object_info>&) {
   return status::success();
 }

@@ -116,6 +116,20 @@ public:
   /// (Proton's batch-exists) overrides it.
   virtual result<std::vector<bool>> holds_each(const std::vector<object_info>& objects);
 
+  /// The size the store holds under each object's oid, std::nullopt where it
+  /// holds nothing, in their order. Only asks, never reads content, with the
+  /// cheapest complete answer the store has: a folder's stat, S3 HEADs in
+  /// parallel, one LFS batch request per 100, Proton's batch-exists. Stores
+  /// that cannot tell a size (an LFS server, Proton Drive) answer the asked
+  /// size for what they hold. This default calls stat() for each.
+  virtual result<std::vector<std::optional<int64_t>>>
+  sizes_of(const std::vector<object_info>& objects);
+
+  /// Objects one request of list() covers, for a store whose listing is a
+  /// walk of pages that can be cheaper than asking about each object (S3's
+  /// ListObjectsV2: 1000); 0 for stores where sizes_of() is cheaper anyway.
+  virtual int64_t objects_per_list_request() const { return 0; }
+
   /// Opens an object for reading from `offset` (0 <= offset <= size).
   /// errc::not_found when the store does not have it; errc::size_mismatch
   /// when it is shorter than `offset`.
@@ -145,5 +159,10 @@ public:
 /// True when `store` has `object` with exactly its size and content: its
 /// copy is read back and hashed. Absent counts as false.
 result<bool> read_back_matches(object_store& store, const object_info& object);
+
+/// sizes_of() for a store that can tell only whether it holds each object
+/// (its holds_each()): the asked size where it does, std::nullopt elsewhere.
+result<std::vector<std::optional<int64_t>>>
+sizes_from_holds(object_store& store, const std::vector<object_info>& objects);
 
 } // namespace ferry

@@ -49,8 +49,9 @@ std::optional<std::string> percent_decode(const std::string& text) {
   return out;
 }
 
-result<std::shared_ptr<object_store>> open_folder(const std::string& path) {
-  auto store = folder_store::open(path);
+result<std::shared_ptr<object_store>> open_folder(const std::string& path,
+                                                  const store_context& context) {
+  auto store = folder_store::open(path, context.create_folder);
   if (!store)
     return store.error();
   return std::shared_ptr<object_store>(std::move(store).value());
@@ -133,7 +134,7 @@ result<std::shared_ptr<object_store>> open_store(const std::string& url,
                   "ferry.store"};
 
   if (url.front() == '/')
-    return open_folder(url);
+    return open_folder(url, context);
 
   auto separator = url.find("://");
   if (separator == std::string::npos)
@@ -164,7 +165,7 @@ result<std::shared_ptr<object_store>> open_store(const std::string& url,
   if (!path)
     return status{errc::config_error,
                   "store URL '" + url + "' has a malformed %-escape (expected %XX, not %00)"};
-  return open_folder(*path);
+  return open_folder(*path, context);
 }
 
 } // namespace ferry

@@ -13,7 +13,7 @@
 
 namespace ferry {
 
-/// What network stores need from their opener; folder stores ignore it.
+/// What stores need from their opener; folder stores use only create_folder.
 struct store_context {
   /// The engine network stores share; one is created on first need when null.
   std::shared_ptr<http_engine> http;
@@ -28,6 +28,10 @@ struct store_context {
   std::string proton_command;
   /// Where `git credential` runs (the repository), for LFS and S3 stores.
   std::filesystem::path cwd;
+  /// False for commands that must change nothing (a dry run, ferry check): a
+  /// folder store that does not exist is opened as an empty store instead of
+  /// being created.
+  bool create_folder = true;
   /// Told where an S3 store's keys came from (never the keys), for the log.
   std::function<void(const std::string&)> notice;
 };

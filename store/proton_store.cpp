@@ -333,6 +333,11 @@ result<std::vector<bool>> proton_store::holds_each(const std::vector<object_info
   return held;
 }
 
+result<std::vector<std::optional<int64_t>>>
+proton_store::sizes_of(const std::vector<object_info>& objects) {
+  return sizes_from_holds(*this, objects);
+}
+
 result<std::unique_ptr<object_reader>> proton_store::open_read(const std::string& oid,
                                                                int64_t offset) {
   if (auto ready = prepare(); !ready)

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,10 @@ public:
   result<bool> holds(const object_info& object) override;
   /// batch-exists, up to 100 oids per process; a 404 means absent.
   result<std::vector<bool>> holds_each(const std::vector<object_info>& objects) override;
+  /// holds_each(), answering the asked size for each object the Drive
+  /// holds: batch-exists tells no size, and a size would cost a list each.
+  result<std::vector<std::optional<int64_t>>>
+  sizes_of(const std::vector<object_info>& objects) override;
   /// Downloads the whole object into a scratch file (the bridge cannot send
   /// ranges), checks its size against expect_reads(), and streams it from
   /// `offset`; the file is removed when the reader goes.

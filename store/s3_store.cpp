@@ -16,7 +16,7 @@ namespace ferry {
 
 namespace {
 
-/// HEADs one holds_each() call keeps in flight at once: enough to hide the
+/// HEADs one sizes_of() call keeps in flight at once: enough to hide the
 /// round trips, few enough to leave the host's connections to transfers.
 constexpr size_t max_heads_in_flight = 16;
 
@@ -182,12 +182,24 @@ result<bool> s3_store::holds(const object_info& object) {
 }
 
 result<std::vector<bool>> s3_store::holds_each(const std::vector<object_info>& objects) {
+  auto sizes = sizes_of(objects);
+  if (!sizes)
+    return sizes.error();
+  std::vector<bool> held;
+  held.reserve(objects.size());
+  for (size_t i = 0; i < objects.size(); ++i)
+    held.push_back((*sizes)[i] == objects[i].size);
+  return held;
+}
+
+result<std::vector<std::optional<int64_t>>>
+s3_store::sizes_of(const std::vector<object_info>& objects) {
   for (const auto& object : objects) {
     if (!protocol::is_valid_oid(object.oid))
       return invalid_oid(object.oid);
   }
-  std::vector<bool> held;
-  held.reserve(objects.size());
+  std::vector<std::optional<int64_t>> sizes;
+  sizes.reserve(objects.size());
   for (size_t begin = 0; begin < objects.size(); begin += max_heads_in_flight) {
     const size_t end = std::min(objects.size(), begin + max_heads_in_flight);
     std::vector<http_request> requests;
@@ -200,14 +212,14 @@ result<std::vector<bool>> s3_store::holds_each(const std::vector<object_info>& o
     auto responses = impl_->s3->send_all(std::move(requests));
     // In order, so the error returned is the one holds() would meet first.
     for (size_t i = begin; i < end; ++i) {
-      const object_info& object = objects[i];
-      auto size = impl_->head_size(object.oid, "check for " + object.oid, responses[i - begin]);
+      const std::string& oid = objects[i].oid;
+      auto size = impl_->head_size(oid, "check for " + oid, responses[i - begin]);
       if (!size)
         return size.error();
-      held.push_back(size->has_value() && **size == object.size);
+      sizes.push_back(*size);
     }
   }
-  return held;
+  return sizes;
 }
 
 result<std::unique_ptr<object_reader>> s3_store::open_read(const std::string& oid,

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,10 +66,16 @@ public:
   /// HEAD: true when the object is there with exactly this size (S3 checked
   /// its content against x-amz-content-sha256 when Ferry wrote it).
   result<bool> holds(const object_info& object) override;
-  /// holds() for each object, with up to 16 HEADs in flight at once. The
-  /// first object (in order) whose answer is an error gives the result,
-  /// with the same status holds() returns for it.
+  /// holds() for each object: the sizes sizes_of() finds compared with
+  /// the asked ones.
   result<std::vector<bool>> holds_each(const std::vector<object_info>& objects) override;
+  /// A HEAD of each object, up to 16 in flight at once: its Content-Length,
+  /// nullopt for a 404. The first object (in order) whose answer is an
+  /// error gives the result, with the same status holds() returns for it.
+  result<std::vector<std::optional<int64_t>>>
+  sizes_of(const std::vector<object_info>& objects) override;
+  /// ListObjectsV2 answers up to 1000 keys a page.
+  int64_t objects_per_list_request() const override { return 1000; }
   /// Ranged GETs from `offset`, several in parallel for large objects; every
   /// answer is checked against the object's size and the range asked for.
   result<std::unique_ptr<object_reader>> open_read(const std::string& oid,

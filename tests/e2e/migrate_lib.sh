@@ -5,7 +5,10 @@
 #   make_objects DIR MANIFEST COUNT MIX    random objects in the folder layout
 #   assert_objects DIR MANIFEST [exact]    each one there, sha256 == oid
 #   run_migrate NAME LIMIT ARGS...         ferry migrate, bounded; MIG_RC
+#   run_check NAME LIMIT ARGS...           ferry check, bounded; MIG_RC
 #   assert_report FILE CHECK...            fields of a JSON report
+#   assert_counts_add_up FILE OBJECTS BYTES  each listed object counted once
+#   expect_findings NAME REPORT KIND:OID:SIZE...  what ferry check found
 #
 # A MANIFEST is a file of "oid size" lines, one per object.
 
@@ -141,29 +144,42 @@ inode_list() {
   find "$1" -type f -printf '%P %i %T@\n' | sort
 }
 
-# run_migrate <name> <seconds> <args...>: `ferry migrate <args>`, killed
-# after <seconds> so a hang fails the test; stdout in $E2E_ROOT/<name>.out,
-# stderr in <name>.err. Sets MIG_RC, MIG_OUT, MIG_ERR and MIG_MS.
-run_migrate() {
-  local name=$1 limit=$2 start
-  shift 2
+# run_ferry <command> <name> <seconds> <args...>: `ferry <command> <args>`,
+# killed after <seconds> so a hang fails the test; stdout in
+# $E2E_ROOT/<name>.out, stderr in <name>.err. Sets MIG_RC, MIG_OUT, MIG_ERR,
+# MIG_MS and MIG_COMMAND.
+run_ferry() {
+  local command=$1 name=$2 limit=$3 start
+  shift 3
+  MIG_COMMAND=$command
   MIG_OUT="$E2E_ROOT/$name.out"
   MIG_ERR="$E2E_ROOT/$name.err"
   start=$(date +%s%N)
   MIG_RC=0
-  timeout --kill-after=10 "$limit" "$FERRY" migrate "$@" >"$MIG_OUT" 2>"$MIG_ERR" || MIG_RC=$?
+  timeout --kill-after=10 "$limit" "$FERRY" "$command" "$@" >"$MIG_OUT" 2>"$MIG_ERR" || MIG_RC=$?
   # shellcheck disable=SC2034 # for the sourcing script
   MIG_MS=$((($(date +%s%N) - start) / 1000000))
   ((MIG_RC != 124 && MIG_RC != 137)) ||
-    { show "ferry migrate stderr" "$MIG_ERR"; fail "$name: ferry migrate $* did not finish within ${limit}s"; }
+    { show "ferry $command stderr" "$MIG_ERR"; fail "$name: ferry $command $* did not finish within ${limit}s"; }
 }
 
-# expect_rc <name> <code>: the last run_migrate exited with <code>.
+# run_migrate <name> <seconds> <args...>: run_ferry migrate.
+run_migrate() {
+  run_ferry migrate "$@"
+}
+
+# run_check <name> <seconds> <args...>: run_ferry check (`ferry check`
+# compares two stores; exit 0 match, 3 differ).
+run_check() {
+  run_ferry check "$@"
+}
+
+# expect_rc <name> <code>: the last run_migrate or run_check exited with <code>.
 expect_rc() {
   [[ $MIG_RC -eq $2 ]] && return 0
   show "$1 stdout" "$MIG_OUT"
   show "$1 stderr" "$MIG_ERR"
-  fail "$1: ferry migrate exited with $MIG_RC, expected $2"
+  fail "$1: ferry ${MIG_COMMAND:-migrate} exited with $MIG_RC, expected $2"
 }
 
 # assert_report <file> <check>...: each check is "<path> <op> <value>" with a
@@ -191,6 +207,75 @@ for check in sys.argv[2:]:
 if bad:
     raise SystemExit("; ".join(bad) + "\n" + json.dumps(doc, indent=1)[:3000])
 ' "$file" "$@"
+}
+
+# assert_counts_add_up <report> <objects> <bytes>: a migration report counts
+# each of the <objects> listed objects (<bytes> in all) in exactly one of
+# copied, present, verified, failed, corrupt and pending, and not_retried is
+# a part of failed + corrupt.
+assert_counts_add_up() {
+  py_check "report $(basename "$1"): copied + present + verified + failed + corrupt + pending == $2 objects, $3 bytes" '
+import json, sys
+doc = json.load(open(sys.argv[1]))
+keys = ("copied", "present", "verified", "failed", "corrupt", "pending")
+objects = sum(doc[k]["objects"] for k in keys)
+size = sum(doc[k]["bytes"] for k in keys)
+if (objects, size) != (int(sys.argv[2]), int(sys.argv[3])):
+    raise SystemExit("the counts add up to %d objects, %d bytes: %s"
+                     % (objects, size, {k: doc[k] for k in keys}))
+stale = doc["not_retried"]
+if stale["objects"] > doc["failed"]["objects"] + doc["corrupt"]["objects"]:
+    raise SystemExit("not_retried %s is more than failed + corrupt" % stale)
+' "$@"
+}
+
+# expect_findings <name> <report> <kind:oid:size[:destination size]>...: the
+# last run_check's stdout has exactly these difference lines ('<kind> <oid> <size>[
+# destination <size>][: detail]'), each once, then a summary and 'the stores
+# differ' (or 'match' when none are given) as its last line; the report's
+# findings are the same.
+expect_findings() {
+  local name=$1 report=$2
+  shift 2
+  py_check "$name: the difference lines and the report's findings are exactly: ${*:-none}" '
+import collections, json, re, sys
+out, report = sys.argv[1], sys.argv[2]
+want = collections.Counter()
+for spec in sys.argv[3:]:
+    parts = spec.split(":")
+    want[(parts[0], parts[1], int(parts[2]), int(parts[3]) if len(parts) > 3 else None)] += 1
+kinds = "missing|extra|size_differs|content_differs|corrupt_at_source|unreadable"
+line_re = re.compile(r"^(%s) ([0-9a-f]{64}) (\d+)(?: destination (\d+))?(?:: (.+))?$" % kinds)
+lines = open(out).read().splitlines()
+seen = collections.Counter()
+for line in lines:
+    if re.match(r"^(%s) " % kinds, line):
+        m = line_re.match(line)
+        if not m:
+            raise SystemExit("malformed difference line: %r" % line)
+        kind, oid, size, dsize, _ = m.groups()
+        if kind in ("size_differs",) and dsize is None:
+            raise SystemExit("a size_differs line without the destination size: %r" % line)
+        if kind != "size_differs":
+            dsize = None
+        seen[(kind, oid, int(size), int(dsize) if dsize else None)] += 1
+if seen != want:
+    raise SystemExit("stdout has %s, expected %s" % (sorted(seen.items()), sorted(want.items())))
+verdict = "the stores differ" if want else "the stores match"
+if not lines or lines[-1] != verdict:
+    raise SystemExit("the last line is %r, expected %r" % (lines[-1] if lines else None, verdict))
+if len([l for l in lines if not line_re.match(l)]) != 2:
+    raise SystemExit("expected one summary line and the verdict besides the differences: %r" % lines)
+doc = json.load(open(report))
+got = collections.Counter()
+for f in doc["findings"]:
+    dsize = f.get("destination_size") if f["kind"] == "size_differs" else None
+    got[(f["kind"], f["oid"], f["size"], dsize)] += 1
+if got != want:
+    raise SystemExit("the report has %s, expected %s" % (sorted(got.items()), sorted(want.items())))
+if doc["findings_left_out"] != 0:
+    raise SystemExit("findings_left_out is %r" % doc["findings_left_out"])
+' "$MIG_OUT" "$report" "$@"
 }
 
 # journal_of <stderr-file>: the journal directory a run named on stderr.

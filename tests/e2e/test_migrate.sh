@@ -5,11 +5,12 @@
 #   a. folder -> folder, 200 objects (0 B, 1 B to 64 KiB, three of 1 to 3 MiB):
 #      every object arrives with sha256 == oid and nothing else; exit 0; the
 #      summary goes to stdout, progress to stderr; the JSON report counts
-#      them. The same command again copies nothing and rewrites no file
-#      (copied unchanged, moved_bytes 0); a new migration (fresh journal)
-#      into the full folder finds all 200 present and moves nothing.
+#      them. The same command again lists the source and asks the
+#      destination again: the report counts this run (copied 0, present
+#      200, moved_bytes 0) and no file is rewritten; a new migration (fresh
+#      journal) into the full folder finds all 200 present and moves nothing.
 #   f. --dry-run prints one 'would copy' line per missing object and the
-#      totals, and writes nothing: no file in the destination, no journal.
+#      totals, and writes nothing: not even the destination folder, no journal.
 #   b. a repository's .git/lfs/objects (git lfs install --local; objects on
 #      two branches, an old version of a file) -> folder.
 #   c. folder -> LFS server (healthy), then LFS server -> folder with
@@ -20,16 +21,18 @@
 #      vanishes after the listing, while the run is slowed by --tps: both
 #      are in the summary and the report (corrupt / failed with their
 #      errors), the rest is copied, exit 3; after restoring them,
-#      --retry-failed copies just those two and exits 0.
+#      --retry-failed copies just those two (copied 2, the rest present)
+#      and exits 0.
 #   g. --shard 1/2 and 2/2 into an LFS server: together they PUT every
 #      object exactly once (the sim's per-oid PUT counts), each its own share.
 #   e. an LFS server that answers 503 and 429 + Retry-After to batch
 #      requests, 500, 429 + Retry-After and connection resets to PUTs and
 #      502 to verify: every object arrives intact, exit 0.
-#   h. a destination object with one byte changed: a new migration into
-#      the folder replaces it (a folder store re-hashes what it has) and
-#      rewrites nothing else; the completed migration's own command with
-#      --verify-existing copies it again.
+#   h. a destination object with one byte changed (same size): a new
+#      migration into the folder checks sizes only and leaves it (present
+#      200, nothing rewritten); the completed migration's own command with
+#      --verify-existing reads every copy back, replaces just that one
+#      (copied 1, verified 199) and rewrites nothing else.
 #   u. bad command lines (a bad --transfers, --shard or --bwlimit, the same
 #      store twice, no --from, an unknown option, --from-repo with
 #      --inventory) exit with 2 and a message, and create nothing.
@@ -58,7 +61,7 @@ assert_report "$E2E_ROOT/a1.json" "copied.objects == 200" "copied.bytes == $A_BY
   "present.objects == 0" "failed.objects == 0" "corrupt.objects == 0" "pending.objects == 0" \
   "failures.length == 0" "moved_bytes == $A_BYTES" "outcome == complete" "dry_run == false" \
   "source == file://$A" "destination == file://$DA"
-grep -q '^copied 200 objects (.*), skipped 0 present, 0 failed, 0 corrupt at source; ' "$MIG_OUT" ||
+grep -q '^copied 200 objects (.*), 0 already at the destination, 0 failed, 0 corrupt at source; ' "$MIG_OUT" ||
   { show "stdout" "$MIG_OUT"; fail "a: the summary on stdout does not say 'copied 200 objects'"; }
 ! grep -q '^ferry migrate:' "$MIG_OUT" || { show "stdout" "$MIG_OUT"; fail "a: progress lines went to stdout"; }
 grep -q '^ferry migrate: 200/200 objects, .* (100\.0%)' "$MIG_ERR" ||
@@ -71,12 +74,16 @@ A_JOURNAL=$(journal_of "$MIG_ERR")
 inode_list "$DA" >"$E2E_ROOT/a-files.before"
 run_migrate a2 60 --from "file://$A" --to "file://$DA" --report "$E2E_ROOT/a2.json"
 expect_rc a2 0
-assert_report "$E2E_ROOT/a2.json" "copied.objects == 200" "copied.bytes == $A_BYTES" \
+# The report counts this run: every object asked about again and found there.
+assert_report "$E2E_ROOT/a2.json" "copied.objects == 0" "present.objects == 200" \
+  "present.bytes == $A_BYTES" "verified.objects == 0" "not_retried.objects == 0" \
   "moved_bytes == 0" "pending.objects == 0" "outcome == complete"
+grep -q '^copied 0 objects (0 B), 200 already at the destination, 0 failed, 0 corrupt at source; 0 B in ' "$MIG_OUT" ||
+  { show "stdout" "$MIG_OUT"; fail "a: the rerun's summary does not say 'copied 0 objects (0 B), 200 already at the destination'"; }
 inode_list "$DA" >"$E2E_ROOT/a-files.after"
 cmp -s "$E2E_ROOT/a-files.before" "$E2E_ROOT/a-files.after" || fail "a: the rerun rewrote destination files"
 [[ $(journal_of "$MIG_ERR") == "$A_JOURNAL" ]] || fail "a: the rerun used another journal: $(journal_of "$MIG_ERR")"
-pass "a: the same command again moved 0 bytes, rewrote no file and kept the report's counts"
+pass "a: the same command again found all 200 at the destination (copied 0), moved 0 bytes and rewrote no file"
 
 run_migrate a3 60 --from "file://$A" --to "file://$DA" --journal "$E2E_ROOT/a3-journal" \
   --report "$E2E_ROOT/a3.json"
@@ -100,12 +107,9 @@ grep -q '^dry run: would copy 200 objects (.*), skip 0 already at the destinatio
   { show "dry run stdout" "$MIG_OUT"; fail "f: no totals line 'dry run: would copy 200 objects'"; }
 assert_report "$E2E_ROOT/f1.json" "dry_run == true" "pending.objects == 200" "pending.bytes == $A_BYTES" \
   "copied.objects == 0" "moved_bytes == 0"
-# (Opening a folder store creates its directory; no file may appear in it.)
-if [[ -e $DF ]] && find "$DF" -mindepth 1 | grep -q .; then
-  fail "f: the dry run wrote into the destination $DF: $(find "$DF" -mindepth 1 | head -n 3)"
-fi
+[[ ! -e $DF ]] || fail "f: the dry run created the destination $DF: $(find "$DF" | head -n 3)"
 find "$MIGRATIONS" -mindepth 1 -maxdepth 1 | sort | cmp -s "$E2E_ROOT/journals.before" - || fail "f: the dry run created a journal in $MIGRATIONS"
-pass "f: --dry-run printed 200 'would copy' lines and the totals; nothing in the destination, no journal"
+pass "f: --dry-run printed 200 'would copy' lines and the totals; no destination folder, no journal"
 
 run_migrate f2 60 --from "file://$A" --to "file://$DA" --dry-run
 expect_rc f2 0
@@ -230,13 +234,13 @@ MIG_ERR="$E2E_ROOT/d1.err"
 expect_rc d1 3
 grep -v -e "^$VANISH " -e "^$CORRUPT " "$D_LIST" >"$E2E_ROOT/d-rest.manifest"
 assert_objects "$DD" "$E2E_ROOT/d-rest.manifest" exact
-{ grep -q "^copied $((D_COUNT - 2)) objects (.*), skipped 0 present, 1 failed, 1 corrupt at source; " "$E2E_ROOT/d1.out" &&
+{ grep -q "^copied $((D_COUNT - 2)) objects (.*), 0 already at the destination, 1 failed, 1 corrupt at source; " "$E2E_ROOT/d1.out" &&
   grep -q "^  corrupt $CORRUPT (.*): hash_mismatch: " "$E2E_ROOT/d1.out" &&
   grep -q "^  failed $VANISH (.*): not_found: " "$E2E_ROOT/d1.out"; } ||
   { show "stdout" "$E2E_ROOT/d1.out"; fail "d: the summary does not list the corrupt and the vanished object"; }
 grep -q -- '--retry-failed' "$E2E_ROOT/d1.err" || { show "stderr" "$E2E_ROOT/d1.err"; fail "d: stderr does not point to --retry-failed"; }
 assert_report "$E2E_ROOT/d.json" "copied.objects == $((D_COUNT - 2))" "failed.objects == 1" "corrupt.objects == 1" \
-  "pending.objects == 0" "failures.length == 2" "outcome == completed_with_failures"
+  "pending.objects == 0" "not_retried.objects == 0" "failures.length == 2" "outcome == completed_with_failures"
 py_check "d: the report's failures: the corrupt one (hash_mismatch) and the vanished one (not_found)" '
 import json, sys
 doc = json.load(open(sys.argv[1]))
@@ -264,7 +268,9 @@ expect_rc d2 0
 grep -q '^ferry migrate: 2 failed object(s) will be tried again' "$MIG_ERR" ||
   { show "stderr" "$MIG_ERR"; fail "d: --retry-failed did not say it takes the 2 failed objects again"; }
 assert_objects "$DD" "$D_LIST" exact
-assert_report "$E2E_ROOT/d.json" "copied.objects == $D_COUNT" "failed.objects == 0" "corrupt.objects == 0" \
+# The counts are of this run: the two copied now, the rest found at the destination.
+assert_report "$E2E_ROOT/d.json" "copied.objects == 2" "copied.bytes == $((CORRUPT_SIZE + VANISH_SIZE))" \
+  "present.objects == $((D_COUNT - 2))" "failed.objects == 0" "corrupt.objects == 0" "not_retried.objects == 0" \
   "failures.length == 0" "moved_bytes == $((CORRUPT_SIZE + VANISH_SIZE))" "outcome == complete"
 pass "d: after restoring them, --retry-failed copied just the 2 objects (moved $((CORRUPT_SIZE + VANISH_SIZE)) bytes), exit 0"
 
@@ -336,30 +342,36 @@ stop_sim
 assert_objects "$SIM_ROOT" "$E_LIST" exact
 
 # ---- h. damaged destination objects -----------------------------------------------
-# A new migration into the folder of (a): a folder store re-hashes the
-# objects it already has, so the damaged copy counts as absent and is
-# replaced. (For stores taken at their word, see test_s3_migrate.sh.)
+# A new migration into the folder of (a) asks the folder with stat: a copy
+# of the right size counts as present, so one with a byte changed is not
+# noticed (as with S3's HEAD, see test_s3_migrate.sh) and stays.
 read -r BAD1 _ < <(awk '$2 > 100' "$A_LIST" | head -n 1)
 corrupt_object "$(object_path "$DA" "$BAD1")"
-inode_list "$DA" | grep -v "$BAD1" >"$E2E_ROOT/h-files.before"
+inode_list "$DA" >"$E2E_ROOT/h-files.before"
 run_migrate h1 60 --from "file://$A" --to "file://$DA" --journal "$E2E_ROOT/h-journal" \
   --report "$E2E_ROOT/h1.json"
 expect_rc h1 0
-assert_objects "$DA" "$A_LIST" exact
-assert_report "$E2E_ROOT/h1.json" "copied.objects == 1" "present.objects == 199" "outcome == complete"
-inode_list "$DA" | grep -v "$BAD1" | cmp -s "$E2E_ROOT/h-files.before" - ||
-  fail "h: the new migration rewrote intact objects"
-pass "h: a new migration into the folder re-copied the damaged object and left the 199 intact ones alone"
+assert_report "$E2E_ROOT/h1.json" "copied.objects == 0" "present.objects == 200" "verified.objects == 0" \
+  "moved_bytes == 0" "outcome == complete"
+[[ $(oid_of "$(object_path "$DA" "$BAD1")") != "$BAD1" ]] ||
+  fail "h: without --verify-existing the damaged copy of $BAD1 was replaced: the size-only check is not what ran"
+inode_list "$DA" | cmp -s "$E2E_ROOT/h-files.before" - || fail "h: the new migration rewrote destination files"
+pass "h: a new migration into the folder checked sizes only: the damaged copy (same size) stayed, nothing rewritten"
 
-# The completed migration of (a), its own command again with --verify-existing.
-read -r BAD2 _ < <(awk '$2 > 100' "$A_LIST" | sed -n 2p)
-corrupt_object "$(object_path "$DA" "$BAD2")"
+# The completed migration of (a), its own command again with --verify-existing:
+# every copy is read back and hashed; the damaged one is replaced, the 199
+# others are verified and left alone.
 run_migrate h2 60 --from "file://$A" --to "file://$DA" --verify-existing --report "$E2E_ROOT/h2.json"
 expect_rc h2 0
-[[ $(oid_of "$(object_path "$DA" "$BAD2")") == "$BAD2" ]] ||
-  { show "report" "$E2E_ROOT/h2.json"; fail "h: the completed migration's command with --verify-existing left the damaged copy of $BAD2 in place"; }
+[[ $(oid_of "$(object_path "$DA" "$BAD1")") == "$BAD1" ]] ||
+  { show "report" "$E2E_ROOT/h2.json"; fail "h: the completed migration's command with --verify-existing left the damaged copy of $BAD1 in place"; }
 assert_objects "$DA" "$A_LIST" exact
-pass "h: the completed migration's command with --verify-existing re-copied the damaged object"
+assert_report "$E2E_ROOT/h2.json" "copied.objects == 1" "verified.objects == 199" "present.objects == 0" \
+  "outcome == complete"
+inode_list "$DA" | grep -v "$BAD1" >"$E2E_ROOT/h-files.after"
+grep -v "$BAD1" "$E2E_ROOT/h-files.before" | cmp -s - "$E2E_ROOT/h-files.after" ||
+  fail "h: --verify-existing rewrote intact objects"
+pass "h: the completed migration's command with --verify-existing re-copied the damaged object and verified the 199 others"
 
 # ---- u. usage errors ----------------------------------------------------------------
 # usage_error <what> <args...>: ferry migrate refuses the command line with

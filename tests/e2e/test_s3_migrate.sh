@@ -7,13 +7,16 @@
 #      with their sizes and reads each back with sha256 == oid; radosgw's
 #      request log shows one PUT per small object and a multipart upload
 #      of 5 parts (8 MiB each) for the large one; the report counts them.
-#   2. The same command again sends no PUT or POST and moves 0 bytes.
+#   2. The same command again asks the bucket again about every object
+#      (the report counts this run: copied 0, present 50), sends no PUT or
+#      POST and moves 0 bytes.
 #   3. S3 -> folder (the bucket listed with ListObjectsV2): all 50 objects
 #      arrive byte for byte; exit 0.
 #   4. boto3 overwrites one object with other bytes of the same size: a new
-#      migration takes the bucket's HEAD at its word (all present); a new
+#      migration takes the bucket's sizes at their word (all present); a new
 #      one with --verify-existing reads the copies back and PUTs only the
-#      damaged one again, which then reads back intact.
+#      damaged one again (copied 1, verified 49, present 0), which then
+#      reads back intact.
 #   5. No multipart upload is left in progress.
 #
 #   ctest -R e2e.test_s3_migrate   (the radosgw fixture sets FERRY_S3_* and FERRY_RADOSGW_LOG)
@@ -91,11 +94,12 @@ print("%d single PUTs, 1 multipart upload of %d parts" % (sum(plain.values()), l
 MARK=$(s3_log_lines)
 run_migrate up-again 120 --from "file://$SRC" --to "$BUCKET_STORE" --report "$E2E_ROOT/up.json"
 expect_rc up-again 0
-assert_report "$E2E_ROOT/up.json" "copied.objects == $COUNT" "moved_bytes == 0" "outcome == complete"
+assert_report "$E2E_ROOT/up.json" "copied.objects == 0" "present.objects == $COUNT" "present.bytes == $BYTES" \
+  "moved_bytes == 0" "outcome == complete"
 s3_requests_since "$MARK" "$E2E_ROOT/again-requests.tsv"
 ! awk -F'\t' '$1 == "PUT" || $1 == "POST"' "$E2E_ROOT/again-requests.tsv" | grep -q . ||
   { show "requests" "$E2E_ROOT/again-requests.tsv"; fail "the rerun wrote to the bucket"; }
-pass "the same command again sent no PUT or POST to the bucket and moved 0 bytes"
+pass "the same command again found all $COUNT in the bucket (copied 0), sent no PUT or POST and moved 0 bytes"
 
 # ---- 3. S3 -> folder ---------------------------------------------------------------------
 BACK="$E2E_ROOT/back"
@@ -109,9 +113,9 @@ pass "S3 -> folder: all $COUNT objects (the bucket's listing) arrived byte for b
 
 # ---- 4. --verify-existing ---------------------------------------------------------------
 # boto3 overwrites one object with other bytes of the same size. A new
-# migration takes the bucket at its word (HEAD: the key is there with its
-# size); with --verify-existing it reads the copy back, finds it damaged
-# and copies the object again.
+# migration takes the bucket at its word (its listing or HEAD: the key is
+# there with its size); with --verify-existing it reads every copy back,
+# finds the one damaged and copies that object again.
 read -r BAD_OID BAD_SIZE < <(awk '$2 > 1000 && $2 < 1048576' "$LIST" | head -n 1)
 BAD_KEY=$(s3_nested_key "$PREFIX" "$BAD_OID")
 random_file "$E2E_ROOT/other-bytes" "$BAD_SIZE"
@@ -127,7 +131,7 @@ run_migrate verify 120 --from "file://$SRC" --to "$BUCKET_STORE" --journal "$E2E
   --verify-existing --report "$E2E_ROOT/verify.json"
 expect_rc verify 0
 assert_report "$E2E_ROOT/verify.json" "copied.objects == 1" "copied.bytes == $BAD_SIZE" \
-  "present.objects == $((COUNT - 1))" "outcome == complete"
+  "verified.objects == $((COUNT - 1))" "present.objects == 0" "outcome == complete"
 [[ $(s3_interop sha256 "$S3_BUCKET" "$BAD_KEY") == "$BAD_OID" ]] ||
   fail "--verify-existing left the damaged $BAD_KEY in the bucket"
 s3_requests_since "$MARK" "$E2E_ROOT/verify-requests.tsv"

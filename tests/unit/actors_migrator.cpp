@@ -74,6 +74,16 @@ public:
   status list(const std::function<bool(const object_info&)>& visit) override {
     return inner_->list(visit);
   }
+  result<std::vector<std::optional<int64_t>>>
+  sizes_of(const std::vector<object_info>& objects) override {
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      asked_ += static_cast<int>(objects.size());
+    }
+    if (refuse_batches && objects.size() > 1)
+      return status{errc::unavailable, "503 for a batch"};
+    return object_store::sizes_of(objects);
+  }
   status remove(const std::string& oid) override {
     if (refuse_remove)
       return {errc::permission_denied, "this store never removes objects"};
@@ -82,6 +92,14 @@ public:
 
   /// remove() fails, as with an LFS server (set before the migration runs).
   bool refuse_remove = false;
+  /// sizes_of() of more than one object fails, as a batch request can.
+  bool refuse_batches = false;
+
+  /// How many objects sizes_of() was asked about.
+  int asked() const {
+    std::lock_guard<std::mutex> guard{mutex_};
+    return asked_;
+  }
 
   /// Every oid a writer was opened for, in order.
   std::vector<std::string> written() const {
@@ -150,6 +168,7 @@ private:
   int gate_;
   int open_ = 0;
   int max_open_ = 0;
+  int asked_ = 0;
   std::vector<std::string> written_;
 };
 
@@ -415,7 +434,7 @@ TEST_CASE_METHOD(migration_fixture, "verify_existing replaces a damaged destinat
     migrate(source, trusting, [](migration_options& o) { o.verify_existing = true; });
     CHECK(item(damaged).state == item_state::copied);
     CHECK(at_destination_intact(damaged));
-    CHECK(item(intact).state == item_state::present);
+    CHECK(item(intact).state == item_state::verified);
     CHECK(inode_of(destination->object_path(intact)) == intact_inode);
     CHECK(item(fresh).state == item_state::copied);
     CHECK(sorted(trusting->written()) == sorted({damaged, fresh}));
@@ -433,13 +452,76 @@ TEST_CASE_METHOD(migration_fixture, "verify_existing replaces a damaged destinat
     CHECK(recorded.errors[0].code == "permission_denied");
     CHECK(recorded.errors[0].message.find("cannot be replaced") != std::string::npos);
     CHECK(read_file(destination->object_path(damaged)) == bad);
-    CHECK(item(intact).state == item_state::present);
+    CHECK(item(intact).state == item_state::verified);
     CHECK(item(fresh).state == item_state::copied);
     CHECK(trusting->written() == std::vector<std::string>{fresh});
     auto last = final_progress();
     CHECK(last.done_objects == 3);
     CHECK(last.failed_objects == 1);
   }
+}
+
+TEST_CASE_METHOD(migration_fixture, "objects a listing walk found missing are copied without "
+                                    "asking again; pending ones are asked about first",
+                 "[migrator]") {
+  auto missing = put_many(5, 700);
+  REQUIRE(inventory->move_all({item_state::pending}, item_state::missing));
+  auto pending = put_many(4, 800);
+  for (size_t i = 0; i < 2; ++i)
+    write_file(destination->object_path(pending[i]), objects.at(pending[i]));
+  auto watched = std::make_shared<watched_store>(destination, true);
+
+  migrate(source, watched);
+
+  CHECK(watched->asked() == 4);
+  auto copied = missing;
+  copied.insert(copied.end(), pending.begin() + 2, pending.end());
+  CHECK(sorted(watched->written()) == sorted(copied));
+  for (auto& oid : copied) {
+    CHECK(item(oid).state == item_state::copied);
+    CHECK(at_destination_intact(oid));
+  }
+  CHECK(item(pending[0]).state == item_state::present);
+  CHECK(item(pending[1]).state == item_state::present);
+  auto totals = inventory->totals();
+  REQUIRE(totals);
+  CHECK(totals->open().objects == 0);
+  CHECK(final_progress().done_objects == 9);
+}
+
+TEST_CASE_METHOD(migration_fixture, "a destination copy of another size is copied again",
+                 "[migrator]") {
+  auto cut = put(random_bytes(40 << 10, 31));
+  auto whole = put(random_bytes(20 << 10, 32));
+  write_file(destination->object_path(cut), objects.at(cut).substr(0, 1000));
+  write_file(destination->object_path(whole), objects.at(whole));
+  auto watched = std::make_shared<watched_store>(destination, true);
+
+  migrate(source, watched);
+
+  CHECK(watched->written() == std::vector<std::string>{cut});
+  CHECK(item(cut).state == item_state::copied);
+  CHECK(at_destination_intact(cut));
+  CHECK(item(whole).state == item_state::present);
+}
+
+TEST_CASE_METHOD(migration_fixture, "a page check that fails is asked object by object and "
+                                    "still counts what is present", "[migrator]") {
+  auto there = put_many(6, 900);
+  for (auto& oid : there)
+    write_file(destination->object_path(oid), objects.at(oid));
+  auto absent = put_many(3, 950);
+  auto watched = std::make_shared<watched_store>(destination, true);
+  watched->refuse_batches = true;
+
+  migrate(source, watched);
+
+  CHECK(sorted(watched->written()) == sorted(absent));
+  auto totals = inventory->totals();
+  REQUIRE(totals);
+  CHECK(totals->present.objects == 6);
+  CHECK(totals->copied.objects == 3);
+  CHECK(totals->open().objects == 0);
 }
 
 TEST_CASE_METHOD(migration_fixture, "corrupt and missing source objects are recorded and the "
@@ -630,7 +712,7 @@ TEST_CASE_METHOD(migration_fixture, "a second run over a finished inventory copi
 
   // --retry-failed: the object that was missing has turned up since.
   write_file(source->object_path(missing), objects.at(missing));
-  auto again = inventory->requeue({item_state::failed, item_state::corrupt});
+  auto again = inventory->move_all({item_state::failed, item_state::corrupt}, item_state::pending);
   REQUIRE(again);
   CHECK(*again == 1);
   migrate(source, watched);

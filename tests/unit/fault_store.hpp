@@ -8,6 +8,7 @@
 #include <chrono>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,6 +30,8 @@ public:
   }
   result<std::unique_ptr<object_reader>> open_read(const std::string& oid,
                                                    int64_t offset) override {
+    // Workers open streams from several threads at once.
+    std::lock_guard<std::mutex> guard{mutex_};
     read_offsets.push_back(offset);
     auto reader = inner_->open_read(oid, offset);
     bool corrupt = corrupt_streams > 0;
@@ -45,6 +48,7 @@ public:
   }
   result<std::unique_ptr<object_writer>> open_write(const std::string& oid, int64_t size,
                                                     const std::optional<std::string>& resume) override {
+    std::lock_guard<std::mutex> guard{mutex_};
     opened += 1;
     auto writer = inner_->open_write(oid, size, resume);
     if (!writer || failing_streams_ <= 0)
@@ -130,6 +134,7 @@ private:
   };
 
   std::shared_ptr<object_store> inner_;
+  std::mutex mutex_;
   int failing_streams_;
   int64_t fail_after_;
 };

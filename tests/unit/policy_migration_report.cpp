@@ -188,13 +188,13 @@ TEST_CASE("progress_line edge cases", "[report]") {
 TEST_CASE("summary_text totals the migration on its first line", "[report]") {
   auto summary = example_summary();
   CHECK(ferry::summary_text(summary) ==
-        "copied 1,234 objects (1.2 GiB), skipped 10 present, 2 failed, 1 corrupt at source; "
+        "copied 1,234 objects (1.2 GiB), 10 already at the destination, 2 failed, 1 corrupt at source; "
         "1.2 GiB in 42s (29.3 MiB/s)\n");
 
   SECTION("pending objects are named") {
     summary.totals.pending = {3, 30};
     CHECK(lines_of(ferry::summary_text(summary)).at(0) ==
-          "copied 1,234 objects (1.2 GiB), skipped 10 present, 2 failed, 1 corrupt at source, "
+          "copied 1,234 objects (1.2 GiB), 10 already at the destination, 2 failed, 1 corrupt at source, "
           "3 pending; 1.2 GiB in 42s (29.3 MiB/s)");
   }
   SECTION("zero duration and one object") {
@@ -203,7 +203,7 @@ TEST_CASE("summary_text totals the migration on its first line", "[report]") {
     summary.moved_bytes = 100;
     summary.duration = 0ms;
     CHECK(ferry::summary_text(summary) ==
-          "copied 1 object (100 B), skipped 0 present, 0 failed, 0 corrupt at source; "
+          "copied 1 object (100 B), 0 already at the destination, 0 failed, 0 corrupt at source; "
           "100 B in 0s (0 B/s)\n");
   }
   SECTION("huge counts get separators") {
@@ -211,16 +211,34 @@ TEST_CASE("summary_text totals the migration on its first line", "[report]") {
     summary.moved_bytes = int64_max;
     summary.duration = 3720s;
     CHECK(lines_of(ferry::summary_text(summary)).at(0) ==
-          "copied 1,234,567,890,123 objects (8388608.0 TiB), skipped 10 present, 2 failed, "
+          "copied 1,234,567,890,123 objects (8388608.0 TiB), 10 already at the destination, 2 failed, "
           "1 corrupt at source; 8388608.0 TiB in 1h02m (2255.0 TiB/s)");
+  }
+  SECTION("verified objects and failures left from an earlier run are told apart") {
+    summary.totals.verified = {7, 70};
+    summary.not_retried = {2, 2 * mib};
+    CHECK(lines_of(ferry::summary_text(summary)).at(0) ==
+          "copied 1,234 objects (1.2 GiB), 10 already at the destination, 7 verified there by "
+          "reading back, 2 failed, 1 corrupt at source (2 of them from an earlier run, not tried "
+          "again); 1.2 GiB in 42s (29.3 MiB/s)");
+  }
+  SECTION("objects found missing but not copied yet are pending") {
+    summary.totals.missing = {4, 40};
+    CHECK(lines_of(ferry::summary_text(summary)).at(0) ==
+          "copied 1,234 objects (1.2 GiB), 10 already at the destination, 2 failed, 1 corrupt "
+          "at source, 4 pending; 1.2 GiB in 42s (29.3 MiB/s)");
+    CHECK(ferry::report_json(summary)["pending"]["objects"] == 4);
+    CHECK(ferry::report_json(summary)["outcome"] == "incomplete");
   }
   SECTION("a dry run says what it would do") {
     summary.dry_run = true;
+    // A dry run asks the destination and copies nothing.
+    summary.totals.copied = {};
     summary.totals.pending = {5, 5 * mib};
     summary.moved_bytes = 0;
     summary.duration = 1500ms;
     CHECK(ferry::summary_text(summary) ==
-          "dry run: would copy 5 objects (5.0 MiB), skip 1,244 already at the destination, "
+          "dry run: would copy 5 objects (5.0 MiB), skip 10 already at the destination, "
           "2 failed, 1 corrupt at source; 0 B in 2s (0 B/s)\n");
   }
 }
@@ -267,14 +285,15 @@ TEST_CASE("report_json has exactly the documented keys and types", "[report]") {
   auto report = ferry::report_json(summary);
 
   CHECK(keys_of(report) == std::set<std::string>{"source", "destination", "dry_run", "copied",
-                                                 "present", "failed", "corrupt", "pending",
-                                                 "moved_bytes", "duration_ms", "bytes_per_second",
-                                                 "failures", "failures_left_out", "outcome"});
+                                                 "present", "verified", "failed", "corrupt",
+                                                 "pending", "not_retried", "moved_bytes",
+                                                 "duration_ms", "bytes_per_second", "failures",
+                                                 "failures_left_out", "outcome"});
   CHECK(report["source"] == "file:///srv/lfs");
   CHECK(report["destination"] == "s3://bucket/lfs");
   CHECK(report["dry_run"].is_boolean());
   CHECK(report["dry_run"] == false);
-  for (auto name : {"copied", "present", "failed", "corrupt", "pending"}) {
+  for (auto name : {"copied", "present", "verified", "failed", "corrupt", "pending", "not_retried"}) {
     CAPTURE(name);
     CHECK(keys_of(report[name]) == std::set<std::string>{"objects", "bytes"});
     CHECK(report[name]["objects"].is_number_integer());

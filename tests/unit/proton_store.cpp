@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -247,6 +248,28 @@ TEST_CASE("presence is asked with batch-exists, 100 oids per process") {
   CHECK(*held == expected);
   CHECK(sim.count("batch-exists") == 3);
   CHECK(sim.count("exists") == 0);
+}
+
+TEST_CASE("sizes are asked with batch-exists, the asked size for each object held") {
+  sim_drive sim;
+  auto store = sim.open();
+  std::vector<object_info> objects;
+  std::vector<std::optional<int64_t>> expected;
+  for (int i = 0; i < 250; ++i) {
+    const int64_t size = 10 + i;
+    auto bytes = content_of(i, static_cast<size_t>(size));
+    objects.push_back({sha256::of(bytes.data(), bytes.size()), size});
+    expected.push_back(i % 3 == 0 ? std::optional<int64_t>{size} : std::nullopt);
+    if (i % 3 == 0)
+      sim.place(objects.back().oid, bytes);
+  }
+  auto sizes = store->sizes_of(objects);
+  INFO(sizes.error().to_string());
+  REQUIRE(sizes.ok());
+  CHECK(*sizes == expected);
+  CHECK(sim.count("batch-exists") == 3);
+  CHECK(sim.count("exists") == 0);
+  CHECK(sim.count("list") == 0);
 }
 
 TEST_CASE("a download of the wrong size is not accepted") {

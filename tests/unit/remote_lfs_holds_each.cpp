@@ -1,8 +1,8 @@
-// lfs_store::holds_each against ferry-lfs-sim: upload batches of 100 whose
-// answers without an upload action mean "the server has it", the answers in
-// order, the actions kept for the uploads that follow, and per-object and
-// whole-batch errors reported as holds() reports them. Batch requests are
-// counted in the sim's /stats.
+// lfs_store::holds_each (and sizes_of on top of it) against ferry-lfs-sim:
+// upload batches of 100 whose answers without an upload action mean "the
+// server has it", the answers in order, the actions kept for the uploads
+// that follow, and per-object and whole-batch errors reported as holds()
+// reports them. Batch requests are counted in the sim's /stats.
 
 #include "store/lfs_store.hpp"
 
@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,25 @@ TEST_CASE("lfs holds_each: one upload batch per 100 objects, answers in order",
   REQUIRE(none.ok());
   CHECK(none->empty());
   CHECK(f.sim.stat("requests", "batch") == 6);
+}
+
+TEST_CASE("lfs sizes_of: one upload batch per 100 objects, the asked size for each held one",
+          "[lfs_holds_each]") {
+  sim_fixture f;
+  page_on_sim page(f.sim, 250, 7200);
+
+  auto sizes = f.store()->sizes_of(page.objects);
+  INFO(sizes.error().to_string());
+  REQUIRE(sizes.ok());
+  REQUIRE(sizes->size() == page.objects.size());
+  for (size_t i = 0; i < page.objects.size(); ++i) {
+    INFO("object " << i);
+    if (page_on_sim::stored(i))
+      CHECK((*sizes)[i] == page.objects[i].size);
+    else
+      CHECK((*sizes)[i] == std::nullopt);
+  }
+  CHECK(f.sim.stat("requests", "batch") == 3);
 }
 
 TEST_CASE("lfs holds_each: the same oid with another size is asked about on its own",

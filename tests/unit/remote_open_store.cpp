@@ -62,6 +62,30 @@ TEST_CASE("a bare absolute path opens a folder store", "[open_store]") {
   CHECK(fs::is_directory(root));
 }
 
+TEST_CASE("with create_folder false, a missing folder store is opened empty, not created",
+          "[open_store]") {
+  temp_dir dir;
+  store_context context;
+  context.create_folder = false;
+  const fs::path root = dir.path / "missing";
+  const bool as_file_url = GENERATE(true, false);
+  const std::string url = as_file_url ? "file://" + root.string() : root.string();
+  INFO(url);
+
+  auto store = open_store(url, context);
+  INFO(store.error().to_string());
+  REQUIRE(store.ok());
+  CHECK((*store)->describe() == "file://" + root.string());
+  size_t listed = 0;
+  auto walked = (*store)->list([&](const ferry::object_info&) {
+    ++listed;
+    return true;
+  });
+  CHECK(walked.ok());
+  CHECK(listed == 0);
+  CHECK_FALSE(fs::exists(root));
+}
+
 TEST_CASE("file URLs are percent-decoded", "[open_store]") {
   temp_dir dir;
   auto store = open_store("file://" + dir.path.string() + "/my%20store%2Bextra");

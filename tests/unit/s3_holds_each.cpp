@@ -1,5 +1,6 @@
-// s3_store::holds_each: one HEAD per object, several in flight, the answers
-// in order and the errors holds() gives. Counted in radosgw's own log; the
+// s3_store::holds_each and sizes_of (which holds_each compares): one HEAD
+// per object, several in flight, the answers in order and the errors holds()
+// gives. Counted in radosgw's own log; the
 // concurrency and the refusals a real server will not give on demand are
 // checked against a small loopback bucket.
 
@@ -99,6 +100,17 @@ struct radosgw_case {
       REQUIRE((*writer)->write(content.data(), content.size()).ok());
       REQUIRE((*writer)->commit().ok());
     }
+  }
+
+  /// PUTs `body` under the object key of `oid`, as a tool outside Ferry could.
+  void overwrite(const std::string& oid, const std::string& body) {
+    auto request = s3->request("PUT", s3->url().object_key(oid), {}, {}, oid_of(body));
+    REQUIRE(request.ok());
+    request->body = body;
+    auto answer = s3->send(std::move(*request));
+    REQUIRE(answer.ok());
+    INFO(answer->body);
+    REQUIRE(answer->status == 200);
   }
 
   /// Requests of `method` radosgw answered for objects of this bucket.
@@ -229,6 +241,36 @@ TEST_CASE("s3 holds_each: one HEAD per object, answers in order for present, abs
   CHECK(c.count("HEAD") == heads_before + page.objects.size());
 }
 
+TEST_CASE("s3 sizes_of: one HEAD per object, the size each key holds or nothing",
+          "[s3_holds_each]") {
+  radosgw_case c;
+  const mixed_page page(40, 500);
+  c.put(page.stored());
+  // A key cut short by another tool: its HEAD tells the shorter size.
+  const size_t cut = 4;
+  REQUIRE(kind_of(cut) == kind::present);
+  c.overwrite(page.objects[cut].oid, page.contents[cut].substr(0, 10));
+  auto store = c.store(c.peer.keys);
+  CHECK(store->objects_per_list_request() == 1000);
+  const size_t heads_before = c.count("HEAD");
+
+  auto sizes = store->sizes_of(page.objects);
+  INFO(sizes.error().to_string());
+  REQUIRE(sizes.ok());
+  REQUIRE(sizes->size() == page.objects.size());
+  for (size_t i = 0; i < page.objects.size(); ++i) {
+    INFO("object " << i);
+    if (i == cut)
+      CHECK((*sizes)[i] == int64_t{10});
+    else if (kind_of(i) == kind::absent)
+      CHECK((*sizes)[i] == std::nullopt);
+    else
+      CHECK((*sizes)[i] == static_cast<int64_t>(page.contents[i].size()));
+  }
+  CHECK(c.count("HEAD") == heads_before + page.objects.size());
+  CHECK(c.count("GET") == 0);
+}
+
 TEST_CASE("s3 holds_each: refused HEADs fail with what holds() says about the first object",
           "[s3_holds_each]") {
   radosgw_case c;
@@ -263,6 +305,38 @@ TEST_CASE("s3 holds_each: 16 HEADs in flight at once, no more", "[s3_holds_each]
   auto seen = bucket.seen_so_far();
   CHECK(seen.peak == 16);
   CHECK(seen.arrivals == 32);
+}
+
+TEST_CASE("s3 sizes_of: 16 HEADs in flight at once, no more", "[s3_holds_each]") {
+  loopback_bucket bucket(16);
+  const mixed_page page(48, 600);
+  for (const auto& content : page.stored())
+    bucket.objects[bucket.key(oid_of(content))] = content;
+  auto store = bucket.store(64);
+
+  auto sizes = store->sizes_of(page.objects);
+  INFO(sizes.error().to_string());
+  REQUIRE(sizes.ok());
+  REQUIRE(sizes->size() == page.objects.size());
+  for (size_t i = 0; i < page.objects.size(); ++i) {
+    INFO("object " << i);
+    if (kind_of(i) == kind::absent)
+      CHECK((*sizes)[i] == std::nullopt);
+    else
+      CHECK((*sizes)[i] == static_cast<int64_t>(page.contents[i].size()));
+  }
+  CHECK_FALSE(bucket.gave_up);
+  auto seen = bucket.seen_so_far();
+  CHECK(seen.peak == 16);
+  CHECK(seen.arrivals == 48);
+
+  // An invalid oid is refused as holds_each refuses it, before anything is asked.
+  auto invalid = store->sizes_of({page.objects[0], {"not-an-oid", 1}});
+  REQUIRE_FALSE(invalid.ok());
+  CHECK(invalid.error().code() == errc::invalid_request);
+  CHECK(invalid.error().to_string() ==
+        store->holds_each({{"not-an-oid", 1}}).error().to_string());
+  CHECK(bucket.seen_so_far().arrivals == 48);
 }
 
 TEST_CASE("s3 holds_each: the first object whose HEAD is refused decides, as in holds()",

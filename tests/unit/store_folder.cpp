@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -621,6 +622,30 @@ TEST_CASE("missing objects", "[folder]") {
   CHECK(store->remove(oid).ok());
 }
 
+TEST_CASE("sizes_of answers the size each object's file has, nothing where there is none",
+          "[folder]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path);
+  const std::string whole = make_content(3000, 14);
+  const std::string truncated = make_content(2000, 15);
+  const std::string in_a_directory = make_content(100, 16);
+  REQUIRE(store_object(*store, whole).ok());
+  REQUIRE(store_object(*store, truncated).ok());
+  fs::resize_file(store->object_path(oid_of(truncated)), 700);
+  fs::create_directories(store->object_path(oid_of(in_a_directory)));
+
+  const std::vector<ferry::object_info> objects{{oid_of(whole), 3000},
+                                                {oid_of(truncated), 2000},
+                                                {oid_of("never stored"), 10},
+                                                {oid_of(in_a_directory), 100}};
+  auto sizes = store->sizes_of(objects);
+  INFO(sizes.error().to_string());
+  REQUIRE(sizes.ok());
+  CHECK(*sizes == std::vector<std::optional<int64_t>>{3000, 700, std::nullopt, std::nullopt});
+
+  CHECK(store->sizes_of({{"not-an-oid", 1}}).error().code() == errc::invalid_request);
+}
+
 TEST_CASE("remove deletes an object and tolerates absence", "[folder]") {
   temp_dir dir;
   auto store = open_store_at(dir.path);
@@ -752,6 +777,49 @@ TEST_CASE("opening a folder store", "[folder]") {
     REQUIRE_FALSE(store.ok());
     CHECK(store.error().code() == errc::config_error);
     CHECK_THAT(store.error().message(), Catch::Contains((dir.path / "file").string()));
+  }
+  SECTION("without create, a missing root stays missing and holds nothing") {
+    fs::path root = dir.path / "a" / "b";
+    auto store = folder_store::open(root, false);
+    INFO(store.error().to_string());
+    REQUIRE(store.ok());
+    CHECK_FALSE(fs::exists(root));
+    CHECK((*store)->describe() == "file://" + root.string());
+    const std::string oid = oid_of("never stored");
+
+    auto info = (*store)->stat(oid);
+    REQUIRE(info.ok());
+    CHECK_FALSE(info->has_value());
+    auto sizes = (*store)->sizes_of({{oid, 12}});
+    REQUIRE(sizes.ok());
+    CHECK(*sizes == std::vector<std::optional<int64_t>>{std::nullopt});
+    CHECK(list_all(**store).empty());
+    CHECK((*store)->open_read(oid, 0).error().code() == errc::not_found);
+    CHECK_FALSE(fs::exists(root));
+    CHECK(fs::is_empty(dir.path));
+
+    // Made by something else later, the folder's objects are found.
+    const std::string content = make_content(50, 17);
+    REQUIRE(store_object(*open_store_at(root), content).ok());
+    const std::map<std::string, int64_t> stored{{oid_of(content), 50}};
+    CHECK(list_all(**store) == stored);
+    CHECK(read_object(**store, oid_of(content)) == content);
+    auto existing = folder_store::open(root, false);
+    REQUIRE(existing.ok());
+    CHECK(list_all(**existing) == stored);
+  }
+  SECTION("without create, a root below a file holds nothing") {
+    std::ofstream(dir.path / "file") << "x";
+    auto store = folder_store::open(dir.path / "file" / "store", false);
+    REQUIRE(store.ok());
+    CHECK(list_all(**store).empty());
+    CHECK_FALSE(is_visible(**store, oid_of("x")));
+  }
+  SECTION("without create, a root that is a file is still refused") {
+    std::ofstream(dir.path / "file") << "x";
+    auto store = folder_store::open(dir.path / "file", false);
+    REQUIRE_FALSE(store.ok());
+    CHECK(store.error().code() == errc::config_error);
   }
   SECTION("a root below a file cannot be created") {
     std::ofstream(dir.path / "file") << "x";

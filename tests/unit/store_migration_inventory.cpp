@@ -32,9 +32,11 @@ namespace {
 
 const std::string identity = "folder:/srv/lfs -> s3://bucket/lfs shard 1/1";
 
-constexpr item_state every_state[] = {item_state::pending, item_state::copied,
-                                      item_state::present, item_state::failed,
+constexpr item_state every_state[] = {item_state::pending,  item_state::missing,
+                                      item_state::copied,   item_state::present,
+                                      item_state::verified, item_state::failed,
                                       item_state::corrupt};
+constexpr uint64_t state_count = sizeof every_state / sizeof every_state[0];
 
 // Distinct valid oids spread over the whole oid space like real ones, whose
 // order differs from n's order, so that listing order and oid order never
@@ -126,7 +128,7 @@ void raw_put(const fs::path& dir, const std::string& key, const std::string& val
 
 // The state assigned to the n-th object in the mixed-state tests.
 item_state state_for(uint64_t n) {
-  return every_state[n % 5];
+  return every_state[n % state_count];
 }
 
 // Adds `count` objects and moves each to state_for(n).
@@ -155,14 +157,14 @@ TEST_CASE("inventory add counts new objects and keeps known ones", "[inventory]"
   REQUIRE(inventory->set_state(oid_of(2), item_state::copied, 1).ok());
 
   // A rerun of the listing finds two new objects; oid 2 listed with another
-  // size keeps its state and first size.
+  // size keeps its first size and is to be asked about again.
   auto relisted = listing(0, 7);
   relisted[2].size = 999999;
   auto second = inventory->add(relisted);
   REQUIRE(second.ok());
   CHECK(second.value() == 2);
   auto kept = require_item(*inventory, oid_of(2));
-  CHECK(kept.state == item_state::copied);
+  CHECK(kept.state == item_state::pending);
   CHECK(kept.size == 102);
   CHECK(kept.attempts == 1);
   auto fresh = require_item(*inventory, oid_of(6));
@@ -184,7 +186,74 @@ TEST_CASE("inventory add counts new objects and keeps known ones", "[inventory]"
   auto missing = inventory->get(oid_of(100));
   REQUIRE(missing.ok());
   CHECK_FALSE(missing->has_value());
-  CHECK(oids_in(*inventory, item_state::pending).size() == 8);
+  CHECK(oids_in(*inventory, item_state::pending).size() == 9);
+}
+
+TEST_CASE("inventory runs ask again about everything but the dead letters", "[inventory]") {
+  temp_dir tmp;
+  std::map<std::string, item_state> states;
+  {
+    auto inventory = open_inventory(tmp.path);
+    auto run = inventory->begin_run();
+    REQUIRE(run.ok());
+    CHECK(run.value() == 1);
+    states = add_mixed(*inventory, 21);
+    REQUIRE(inventory
+              ->set_state(oid_of(5), item_state::failed, 2,
+                          attempt_error{5, "not_found", "gone from the source"})
+              .ok());
+  }
+  // The next run, in a new process, lists all but objects 19 and 20.
+  auto inventory = open_inventory(tmp.path);
+  auto run = inventory->begin_run();
+  REQUIRE(run.ok());
+  CHECK(run.value() == 2);
+  REQUIRE(inventory->add(listing(0, 19)).ok());
+  for (uint64_t n = 0; n < 19; ++n) {
+    INFO(n);
+    auto item = require_item(*inventory, oid_of(n));
+    bool dead_letter = states[oid_of(n)] == item_state::failed
+                       || states[oid_of(n)] == item_state::corrupt;
+    CHECK(item.state == (dead_letter ? states[oid_of(n)] : item_state::pending));
+    CHECK(item.run == 2);
+  }
+  CHECK(require_item(*inventory, oid_of(5)).errors.size() == 1);
+  CHECK(require_item(*inventory, oid_of(19)).run == 1);
+
+  auto forgotten = inventory->forget_unlisted();
+  REQUIRE(forgotten.ok());
+  CHECK(forgotten.value() == 2);
+  for (uint64_t n : {19, 20}) {
+    auto gone = inventory->get(oid_of(n));
+    REQUIRE(gone.ok());
+    CHECK_FALSE(gone->has_value());
+    // Its index entry went with it: paging its old state does not trip on it.
+    CHECK(oids_in(*inventory, states[oid_of(n)]).size() < 4);
+  }
+  auto totals = inventory->totals();
+  REQUIRE(totals.ok());
+  CHECK(totals->all().objects == 19);
+  CHECK(totals->copied.objects + totals->present.objects + totals->verified.objects
+        + totals->missing.objects == 0);
+  CHECK(totals->open().objects == totals->pending.objects);
+  auto again = inventory->forget_unlisted();
+  REQUIRE(again.ok());
+  CHECK(again.value() == 0);
+}
+
+TEST_CASE("inventory reads items written before runs were numbered", "[inventory]") {
+  temp_dir tmp;
+  raw_put(tmp.path, "m/identity", identity);
+  raw_put(tmp.path, "i/" + oid_of(1),
+          R"({"v":1,"size":7,"state":"copied","attempts":1,"errors":[]})");
+  raw_put(tmp.path, "s/copied/" + oid_of(1), "");
+  auto inventory = open_inventory(tmp.path);
+  auto old = require_item(*inventory, oid_of(1));
+  CHECK(old.state == item_state::copied);
+  CHECK(old.run == 0);
+  REQUIRE(inventory->begin_run().ok());
+  REQUIRE(inventory->add({{oid_of(1), 7}}).ok());
+  CHECK(require_item(*inventory, oid_of(1)).state == item_state::pending);
 }
 
 TEST_CASE("inventory add rejects bad oids and sizes without writing anything", "[inventory]") {
@@ -259,20 +328,20 @@ TEST_CASE("inventory pages one state through its index", "[inventory]") {
   temp_dir tmp;
   {
     auto inventory = open_inventory(tmp.path);
-    auto states = add_mixed(*inventory, 40);
+    auto states = add_mixed(*inventory, 42);
     for (item_state state : every_state) {
       std::vector<std::string> expected;
       for (const auto& [oid, assigned] : states)
         if (assigned == state)
           expected.push_back(oid);
-      REQUIRE(expected.size() == 8);
+      REQUIRE(expected.size() == 6);
       CHECK(oids_in(*inventory, state, 3) == expected);
     }
   }
   // Exactly one index entry per item, under its state.
   auto index = raw_keys(tmp.path, "s/");
-  CHECK(index.size() == 40);
-  for (uint64_t n = 0; n < 40; ++n)
+  CHECK(index.size() == 42);
+  for (uint64_t n = 0; n < 42; ++n)
     CHECK(std::count(index.begin(), index.end(),
                      "s/" + std::string{to_string(state_for(n))} + "/" + oid_of(n))
           == 1);
@@ -392,13 +461,13 @@ TEST_CASE("inventory keeps the latest errors, oldest first, and sums attempts", 
   }
 }
 
-TEST_CASE("inventory requeue puts back failed and corrupt items with their errors",
+TEST_CASE("inventory move_all puts back failed and corrupt items with their errors",
           "[inventory]") {
   temp_dir tmp;
   auto inventory = open_inventory(tmp.path);
   auto states = add_mixed(*inventory, 25);
   REQUIRE(inventory
-            ->set_state(oid_of(3), item_state::failed, 3,
+            ->set_state(oid_of(5), item_state::failed, 3,
                         attempt_error{77, "unavailable", "503 from the destination"})
             .ok());
 
@@ -411,24 +480,31 @@ TEST_CASE("inventory requeue puts back failed and corrupt items with their error
         || state == item_state::pending)
       pending.push_back(oid);
   }
-  auto moved = inventory->requeue({item_state::failed, item_state::corrupt});
+  auto moved = inventory->move_all({item_state::failed, item_state::corrupt}, item_state::pending);
   REQUIRE(moved.ok());
   CHECK(moved.value() == requeued.size());
   CHECK(oids_in(*inventory, item_state::failed).empty());
   CHECK(oids_in(*inventory, item_state::corrupt).empty());
   CHECK(oids_in(*inventory, item_state::pending) == pending);
-  CHECK(oids_in(*inventory, item_state::copied).size() == 5);
-  CHECK(oids_in(*inventory, item_state::present).size() == 5);
+  CHECK(oids_in(*inventory, item_state::copied).size() == 4);
+  CHECK(oids_in(*inventory, item_state::present).size() == 4);
 
-  auto kept = require_item(*inventory, oid_of(3));
+  auto kept = require_item(*inventory, oid_of(5));
   CHECK(kept.state == item_state::pending);
   CHECK(kept.attempts == 3);
   REQUIRE(kept.errors.size() == 1);
   CHECK(kept.errors[0].message == "503 from the destination");
 
-  auto again = inventory->requeue({item_state::failed, item_state::corrupt});
+  auto again = inventory->move_all({item_state::failed, item_state::corrupt}, item_state::pending);
   REQUIRE(again.ok());
   CHECK(again.value() == 0);
+
+  // What a complete listing of the destination did not find is missing.
+  auto unseen = inventory->move_all({item_state::pending}, item_state::missing);
+  REQUIRE(unseen.ok());
+  CHECK(unseen.value() == pending.size());
+  CHECK(oids_in(*inventory, item_state::pending).empty());
+  CHECK(oids_in(*inventory, item_state::missing).size() == pending.size() + 4);
 }
 
 TEST_CASE("inventory totals count objects and bytes per state", "[inventory]") {
@@ -447,8 +523,9 @@ TEST_CASE("inventory totals count objects and bytes per state", "[inventory]") {
   auto totals = inventory->totals();
   REQUIRE(totals.ok());
   std::map<item_state, inventory_totals::count> got = {
-    {item_state::pending, totals->pending}, {item_state::copied, totals->copied},
-    {item_state::present, totals->present}, {item_state::failed, totals->failed},
+    {item_state::pending, totals->pending},   {item_state::missing, totals->missing},
+    {item_state::copied, totals->copied},     {item_state::present, totals->present},
+    {item_state::verified, totals->verified}, {item_state::failed, totals->failed},
     {item_state::corrupt, totals->corrupt}};
   for (item_state state : every_state) {
     INFO(to_string(state));
@@ -459,22 +536,16 @@ TEST_CASE("inventory totals count objects and bytes per state", "[inventory]") {
   CHECK(totals->all().bytes == 23 * 100 + 22 * 23 / 2);
 }
 
-TEST_CASE("inventory remembers a complete listing across reopen", "[inventory]") {
+TEST_CASE("inventory keeps its run number across reopen", "[inventory]") {
   temp_dir tmp;
-  {
+  for (int64_t expected : {1, 2, 3}) {
     auto inventory = open_inventory(tmp.path);
-    CHECK_FALSE(inventory->listed());
+    auto run = inventory->begin_run();
+    REQUIRE(run.ok());
+    CHECK(run.value() == expected);
     REQUIRE(inventory->add(listing(0, 2)).ok());
+    CHECK(require_item(*inventory, oid_of(1)).run == expected);
   }
-  {
-    auto inventory = open_inventory(tmp.path);
-    CHECK_FALSE(inventory->listed());
-    REQUIRE(inventory->mark_listed().ok());
-    CHECK(inventory->listed());
-  }
-  auto inventory = open_inventory(tmp.path);
-  CHECK(inventory->listed());
-  CHECK(oids_in(*inventory, item_state::pending).size() == 2);
 }
 
 TEST_CASE("inventory refuses a journal made for another migration", "[inventory]") {
@@ -520,7 +591,7 @@ TEST_CASE("inventory held by another process is busy and keeps its writes after 
     auto inventory = migration_inventory::open(tmp.path, identity);
     bool wrote = inventory.ok() && inventory.value()->add(listing(0, 50)).ok()
                  && inventory.value()->set_state(oid_of(4), item_state::copied, 1).ok()
-                 && inventory.value()->mark_listed().ok();
+                 && inventory.value()->begin_run().ok();
     char byte = wrote ? 'y' : 'n';
     if (write(ready[1], &byte, 1) != 1)
       _exit(2);
@@ -541,7 +612,9 @@ TEST_CASE("inventory held by another process is busy and keeps its writes after 
   CHECK(busy);
 
   auto inventory = open_inventory(tmp.path);
-  CHECK(inventory->listed());
+  auto run = inventory->begin_run();
+  REQUIRE(run.ok());
+  CHECK(run.value() == 2);
   CHECK(oids_in(*inventory, item_state::pending).size() == 49);
   CHECK(oids_in(*inventory, item_state::copied) == std::vector<std::string>{oid_of(4)});
 }
@@ -572,8 +645,13 @@ TEST_CASE("inventory reports damaged values as corrupt_record naming the key", "
   }
   SECTION("an unknown format version") {
     raw_put(tmp.path, "i/" + oid,
-            R"({"v":2,"size":1,"state":"pending","attempts":0,"errors":[]})");
-    expect_corrupt(where + "i/" + oid + " has unsupported format version 2 (expected 1)");
+            R"({"v":3,"size":1,"state":"pending","attempts":0,"errors":[],"run":1})");
+    expect_corrupt(where + "i/" + oid + " has unsupported format version 3 (expected 1 to 2)");
+  }
+  SECTION("a run number that is not one") {
+    raw_put(tmp.path, "i/" + oid,
+            R"({"v":2,"size":1,"state":"pending","attempts":0,"errors":[],"run":"x"})");
+    expect_corrupt(where + "i/" + oid + " lacks a valid run field");
   }
   SECTION("an unknown state") {
     raw_put(tmp.path, "i/" + oid,
@@ -594,12 +672,12 @@ TEST_CASE("inventory reports damaged values as corrupt_record naming the key", "
     CHECK(page.error().message()
           == where + "s/copied/" + oid_of(9) + " names an object that is not in the inventory");
   }
-  SECTION("a listed flag that is not 1") {
-    raw_put(tmp.path, "m/listed", "yes");
+  SECTION("a run number that is not a number") {
+    raw_put(tmp.path, "m/run", "yes");
     auto inventory = migration_inventory::open(tmp.path, identity);
     REQUIRE_FALSE(inventory.ok());
     CHECK(inventory.error().code() == errc::corrupt_record);
-    CHECK_THAT(inventory.error().message(), Catch::Contains("m/listed"));
+    CHECK_THAT(inventory.error().message(), Catch::Contains("m/run"));
   }
 }
 
@@ -610,7 +688,7 @@ TEST_CASE("inventory survives close and reopen", "[inventory]") {
     auto inventory = open_inventory(tmp.path);
     states = add_mixed(*inventory, 30);
     REQUIRE(inventory
-              ->set_state(oid_of(8), item_state::failed, 2,
+              ->set_state(oid_of(5), item_state::failed, 2,
                           attempt_error{5, "hash_mismatch", "source bytes differ"})
               .ok());
   }
@@ -620,7 +698,7 @@ TEST_CASE("inventory survives close and reopen", "[inventory]") {
     CHECK(item.state == states[oid_of(n)]);
     CHECK(item.size == static_cast<int64_t>(100 + n));
   }
-  auto failed = require_item(*inventory, oid_of(8));
+  auto failed = require_item(*inventory, oid_of(5));
   CHECK(failed.attempts == 2);
   REQUIRE(failed.errors.size() == 1);
   CHECK(failed.errors[0].at_ms == 5);
@@ -629,7 +707,7 @@ TEST_CASE("inventory survives close and reopen", "[inventory]") {
   auto totals = inventory->totals();
   REQUIRE(totals.ok());
   CHECK(totals->all().objects == 30);
-  CHECK(totals->pending.objects == 6);
+  CHECK(totals->pending.objects == 5);
 }
 
 TEST_CASE("inventory adds and pages 100k objects in bounded batches", "[inventory]") {

@@ -1,0 +1,69 @@
+#include "cli/commands.hpp"
+
+#include "store/inventory_sources.hpp"
+
+#include <string_view>
+
+namespace ferry::cli {
+
+namespace {
+
+/// Objects handed on from the listing at once.
+constexpr size_t listing_batch = 1000;
+
+} // namespace
+
+status list_objects(object_store& source, const oid_origin& origin,
+                    const std::function<bool(const std::string& oid)>& takes,
+                    const std::function<status(const std::vector<object_info>&)>& take) {
+  std::vector<object_info> batch;
+  status taken;
+  auto visit = [&](const object_info& object) {
+    if (!takes(object.oid))
+      return true;
+    batch.push_back(object);
+    if (batch.size() < listing_batch)
+      return true;
+    taken = take(batch);
+    batch.clear();
+    return taken.ok();
+  };
+  status listed;
+  if (!origin.from_repo.empty())
+    listed = read_repo_pointers(origin.from_repo, visit);
+  else if (!origin.inventory_file.empty())
+    listed = read_inventory_file(origin.inventory_file, visit);
+  else
+    listed = source.list(visit);
+  if (!taken)
+    return taken;
+  if (!listed) {
+    if (listed.code() == errc::invalid_request && origin.from_repo.empty() &&
+        origin.inventory_file.empty())
+      return {errc::config_error,
+              listed.message() + "; name the objects with --from-repo PATH (every LFS pointer in "
+                                 "a repository's history) or --inventory FILE (lines of 'oid "
+                                 "size')"};
+    return listed;
+  }
+  return batch.empty() ? status::success() : take(batch);
+}
+
+result<std::shared_ptr<object_store>> open_named_store(const std::string& url, const char* role,
+                                                       const store_context& context) {
+  // Opening a folder store can create it; a source folder must exist already.
+  bool folder_url = !url.empty() && (url.front() == '/' || url.rfind("file://", 0) == 0);
+  if (std::string_view{role} == "from" && folder_url) {
+    std::filesystem::path folder = url.front() == '/' ? url : url.substr(7);
+    if (!std::filesystem::is_directory(folder))
+      return status{errc::not_found, "--from: there is no folder " + folder.string()};
+  }
+  auto store = open_store(url, context);
+  if (!store)
+    return store.error().with_context(std::string{"--"} + role);
+  if (auto ready = (*store)->prepare(); !ready)
+    return ready.with_context(std::string{"--"} + role + " " + (*store)->describe());
+  return store;
+}
+
+} // namespace ferry::cli
