@@ -19,6 +19,10 @@ void stop_if_idle(coordinator_pointer self) {
     self->quit(caf::exit_reason::user_shutdown);
 }
 
+const char* direction_name(protocol::operation op) {
+  return op == protocol::operation::upload ? "upload" : "download";
+}
+
 } // namespace
 
 int protocol_code(errc code) {
@@ -52,9 +56,15 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
     },
     [=](const protocol::init_request& init) {
       auto& st = self->state;
+      // One agent serves one direction for its whole life, as git-lfs
+      // starts it: a second init is a confused or hostile peer.
+      if (st.operation)
+        return reply(self, protocol::encode_error(
+                             protocol::code::bad_request,
+                             std::string{"init was already received (for "} +
+                               direction_name(*st.operation) + "); a second one is refused"));
       st.operation = init.op;
-      log()->info("init: {} {} {} (remote '{}')",
-                  init.op == protocol::operation::upload ? "upload" : "download",
+      log()->info("init: {} {} {} (remote '{}')", direction_name(init.op),
                   init.op == protocol::operation::upload ? "to" : "from",
                   st.config->store ? st.config->store->describe()
                                    : std::string{"the LFS server's actions"},
@@ -67,6 +77,12 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
         return reply(self, protocol::encode_complete_error(
                              request.oid, protocol::code::bad_request,
                              "the agent was not initialised: init must come first"));
+      if (request.op != *st.operation)
+        return reply(self, protocol::encode_complete_error(
+                             request.oid, protocol::code::bad_request,
+                             std::string{"the agent was initialised for "} +
+                               direction_name(*st.operation) + ", not " +
+                               direction_name(request.op)));
       if (st.terminating)
         return reply(self, protocol::encode_complete_error(request.oid, protocol::code::unavailable,
                                                            "the agent is shutting down"));

@@ -3,7 +3,11 @@
 #include "protocol/parsing.hpp"
 
 #include <limits>
+#include <optional>
+#include <set>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -188,8 +192,22 @@ std::variant<request, decode_error> decode_request(std::string_view line) {
     return error;
   }
   json object;
+  // A key given twice would let its last value win unseen (an "event"
+  // named twice can turn an upload into a terminate): refused instead.
+  std::vector<std::set<std::string>> keys_per_object;
+  std::optional<std::string> repeated;
+  auto watch_keys = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start)
+      keys_per_object.emplace_back();
+    else if (event == json::parse_event_t::object_end && !keys_per_object.empty())
+      keys_per_object.pop_back();
+    else if (event == json::parse_event_t::key && !keys_per_object.empty() && !repeated &&
+             !keys_per_object.back().insert(parsed.get<std::string>()).second)
+      repeated = parsed.get<std::string>();
+    return true;
+  };
   try {
-    object = json::parse(line);
+    object = json::parse(line, watch_keys);
   } catch (const json::parse_error& e) {
     // e.what() may quote an arbitrarily long token; quote the line ourselves.
     error.message = "line is not valid JSON (syntax error at byte " + std::to_string(e.byte) +
@@ -201,6 +219,10 @@ std::variant<request, decode_error> decode_request(std::string_view line) {
   }
   if (!object.is_object()) {
     error.message = "line must be a JSON object: '" + snippet(line) + "'";
+    return error;
+  }
+  if (repeated) {
+    error.message = "field '" + snippet(*repeated) + "' appears twice in one object";
     return error;
   }
   try {

@@ -613,7 +613,8 @@ status read_inventory_file(const fs::path& file,
         std::string found =
             line.too_long ? "a line longer than " + std::to_string(max_inventory_line) + " bytes"
                           : quoted_excerpt(text);
-        return {errc::invalid_request, "inventory file " + file.string() + " line " +
+        // The file the user named is wrong: a usage error, not one to retry.
+        return {errc::config_error, "inventory file " + file.string() + " line " +
                                            std::to_string(line_number) +
                                            ": expected '<sha256 oid> <size>', found " + found};
       }

@@ -26,7 +26,7 @@ status read_repo_pointers(const std::filesystem::path& repo,
 
 /// Calls `visit` for each line `<oid> <size>` of `file` (blank lines and
 /// lines starting with '#' skipped; oids in any case, reported lower-case).
-/// A malformed line is errc::invalid_request naming the file and the line
+/// A malformed line is errc::config_error naming the file and the line
 /// number, and nothing after it is visited.
 status read_inventory_file(const std::filesystem::path& file,
                            const std::function<bool(const object_info&)>& visit);

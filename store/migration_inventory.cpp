@@ -81,6 +81,14 @@ rocksdb::WriteOptions logged() {
   return rocksdb::WriteOptions{};
 }
 
+// An oid names one content, so one size: a listing that names it with two
+// sizes is wrong, and neither can be trusted.
+status listed_twice(const object_info& object, int64_t other_size) {
+  return {errc::config_error, "object " + object.oid + " is listed twice, with sizes " +
+                                std::to_string(other_size) + " and " +
+                                std::to_string(object.size)};
+}
+
 status check_oid(const std::string& oid) {
   if (protocol::is_valid_oid(oid))
     return status::success();
@@ -473,14 +481,16 @@ result<size_t> migration_inventory::add(const std::vector<object_info>& objects)
                     "negative size " + std::to_string(object.size) + " for " + object.oid};
   }
   // In oid order: RocksDB's memtable takes a batch of ordered keys far
-  // faster than scattered ones, and an oid listed twice sits next to itself
-  // (the stable sort keeps its first listing, and so its first size).
+  // faster than scattered ones, and an oid listed twice sits next to itself.
   std::vector<const object_info*> listed;
   listed.reserve(objects.size());
   for (const auto& object : objects)
     listed.push_back(&object);
   auto by_oid = [](const object_info* a, const object_info* b) { return a->oid < b->oid; };
-  std::stable_sort(listed.begin(), listed.end(), by_oid);
+  std::sort(listed.begin(), listed.end(), by_oid);
+  for (size_t i = 1; i < listed.size(); ++i)
+    if (listed[i]->oid == listed[i - 1]->oid && listed[i]->size != listed[i - 1]->size)
+      return listed_twice(*listed[i], listed[i - 1]->size);
   listed.erase(std::unique(listed.begin(), listed.end(),
                            [](const object_info* a, const object_info* b) {
                              return a->oid == b->oid;
@@ -500,8 +510,15 @@ result<size_t> migration_inventory::add(const std::vector<object_info>& objects)
     if (found->has_value()) {
       item = std::move(found).value().value();
       previous = item.state;
-      if (item.state != item_state::failed && item.state != item_state::corrupt)
+      if (item.run == impl_->run && item.size != object->size)
+        return listed_twice(*object, item.size);
+      bool dead_letter = item.state == item_state::failed || item.state == item_state::corrupt;
+      // This run's listing is the truth: a size an earlier listing got
+      // wrong is corrected, and the object gets a fresh chance.
+      if (!dead_letter || item.size != object->size) {
         item.state = item_state::pending;
+        item.size = object->size;
+      }
     } else {
       item.oid = object->oid;
       item.size = object->size;

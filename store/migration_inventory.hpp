@@ -89,8 +89,11 @@ public:
   /// Adds one batch of this run's listing, in one write. A new object is
   /// pending; a known one becomes pending again unless it failed or is
   /// corrupt (those wait for --retry-failed), so whatever an earlier run saw
-  /// at the destination is asked about again; a known oid listed with
-  /// another size keeps its first size. Returns how many were new.
+  /// at the destination is asked about again. An earlier run's size gives
+  /// way to this run's (a dead letter listed with a new size is pending
+  /// again). An oid this run lists with two sizes is errc::config_error
+  /// naming both, and nothing of the batch is written. Returns how many
+  /// were new.
   result<size_t> add(const std::vector<object_info>& objects);
 
   /// Once this run's listing is complete: removes the objects it did not

@@ -20,7 +20,7 @@ install_ferry "$REPO" "$STORE"
 # Valid sources: one per "does the agent still serve?" check, so each proves a
 # fresh upload. Some live in the working tree, some in git-lfs's object dir.
 GOOD=()
-for i in $(seq 1 12); do
+for i in $(seq 1 15); do
   if ((i % 2)); then
     f="$REPO/good/file-$i.bin"
     random_file "$f" $((1000 + i))
@@ -90,6 +90,13 @@ SCRIPT="$E2E_ROOT/upload-session.jsonl"
   good_step good-after-wrong-content
   upload_line zero-size "$EMPTY_OID" 0 "$REPO/empty.bin"
   good_step good-after-zero-size
+  # A key given twice: last-wins would make this upload a terminate.
+  echo '{"label":"repeated-event","raw":"{\"event\":\"upload\",\"oid\":\"'"$HUNDRED_OID"'\",\"size\":100,\"path\":\"'"$REPO"'/hundred.bin\",\"action\":null,\"event\":\"terminate\"}"}'
+  good_step good-after-repeated-event
+  echo '{"label":"second-init","json":{"event":"init","operation":"download","remote":"origin"}}'
+  good_step good-after-second-init
+  download_line download-in-upload "$HUNDRED_OID" 100
+  good_step good-after-download-in-upload
   echo '{"label":"terminate","json":{"event":"terminate"},"exit":true}'
 } >"$SCRIPT"
 
@@ -174,6 +181,12 @@ expect_py "$REPLIES" size-too-large "announcing 101 bytes for a 100-byte file is
 expect_py "$REPLIES" wrong-content "content that does not hash to the oid is refused with 409" \
   "complete_error(env['CLAIMED_OID'], 409, 'does not match')"
 expect_py "$REPLIES" zero-size "the zero-size object uploads" "complete_ok(env['EMPTY_OID'])"
+expect_py "$REPLIES" repeated-event "a line naming 'event' twice is refused with 400, not read as terminate" \
+  "bare_error(400, \"'event' appears twice\")"
+expect_py "$REPLIES" second-init "a second init is refused with 400" \
+  "bare_error(400, 'init was already received')"
+expect_py "$REPLIES" download-in-upload "a download in an upload session is refused with 400 for that oid" \
+  "complete_error(env['HUNDRED_OID'], 400, 'initialised for upload')"
 for label in $(python3 -c 'import json,sys; [print(json.loads(l)["label"]) for l in open(sys.argv[1])]' "$REPLIES" | grep '^good-'); do
   expect_py "$REPLIES" "$label" "a valid upload still completes" \
     "complete_ok(meta['oid']) and r['progress'] and r['progress'][-1]['bytesSoFar'] == meta['size']

@@ -36,6 +36,8 @@
 #   u. bad command lines (a bad --transfers, --shard or --bwlimit, the same
 #      store twice, no --from, an unknown option, --from-repo with
 #      --inventory) exit with 2 and a message, and create nothing.
+#   v. an --inventory file with a malformed line, or with one oid at two
+#      sizes, exits with 2 naming the problem and copies nothing.
 #
 #   FERRY_LFS_SIM=<ferry-lfs-sim> bash tests/e2e/test_migrate.sh <path-to-ferry>
 set -euo pipefail
@@ -393,3 +395,18 @@ usage_error "an unknown option" --from "file://$A" --to "file://$E2E_ROOT/u-dst"
 usage_error "--from-repo with --inventory" --from "file://$A" --to "file://$E2E_ROOT/u-dst" \
   --from-repo "$R" --inventory "$INVENTORY"
 pass "u: bad command lines exit with 2, say why and create nothing"
+
+# ---- v. a bad inventory file ------------------------------------------------------------
+# A malformed line, and an oid listed twice with two sizes, are usage errors:
+# exit 2 with a message naming the problem, and nothing is copied.
+read -r V_OID V_SIZE < <(head -n 1 "$A_LIST")
+printf '%s %s\nnot a line\n' "$V_OID" "$V_SIZE" >"$E2E_ROOT/v-bad.txt"
+run_migrate v1 30 --from "file://$A" --to "file://$E2E_ROOT/v-dst" --inventory "$E2E_ROOT/v-bad.txt"
+[[ $MIG_RC -eq 2 ]] && grep -q "v-bad.txt line 2: expected '<sha256 oid> <size>'" "$MIG_ERR" ||
+  { show "stderr" "$MIG_ERR"; fail "v: a malformed inventory line: exit $MIG_RC, expected 2 naming line 2"; }
+printf '%s %s\n%s %s\n' "$V_OID" "$V_SIZE" "$V_OID" "$((V_SIZE + 1))" >"$E2E_ROOT/v-twice.txt"
+run_migrate v2 30 --from "file://$A" --to "file://$E2E_ROOT/v-dst" --inventory "$E2E_ROOT/v-twice.txt"
+[[ $MIG_RC -eq 2 ]] && grep -q "object $V_OID is listed twice, with sizes $V_SIZE and $((V_SIZE + 1))" "$MIG_ERR" ||
+  { show "stderr" "$MIG_ERR"; fail "v: an oid listed with two sizes: exit $MIG_RC, expected 2 naming both sizes"; }
+[[ -z $(find "$E2E_ROOT/v-dst" -type f 2>/dev/null) ]] || fail "v: a bad inventory file still copied objects"
+pass "v: a malformed inventory line and an oid listed with two sizes exit with 2, say why and copy nothing"

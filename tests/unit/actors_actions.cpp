@@ -97,6 +97,8 @@ TEST_CASE_METHOD(action_fixture, "objects move to and from the href of the serve
   CHECK_THAT(uploaded->backend, Catch::Contains(server.url("/objects/")));
   CHECK_THAT(uploaded->backend, !Catch::Contains("action-token"));
 
+  new_session();
+  REQUIRE(send({{"event", "init"}, {"operation", "download"}, {"remote", "origin"}}).size() == 1);
   auto download = send({{"event", "download"}, {"oid", job.oid}, {"size", job.size},
                         {"action", action_for(job.oid)}});
   REQUIRE_FALSE(download.empty());

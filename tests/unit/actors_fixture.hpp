@@ -162,6 +162,18 @@ struct protocol_fixture : engine_fixture {
   /// actor and its coordinator.
   void start_protocol(std::shared_ptr<object_store> store) {
     start(std::move(store));
+    spawn_protocol();
+  }
+
+  /// Ends this protocol session and starts another over the same engine,
+  /// as git-lfs starts one agent per direction.
+  void new_session() {
+    caf::anon_send_exit(io, caf::exit_reason::user_shutdown);
+    sched.run();
+    spawn_protocol();
+  }
+
+  void spawn_protocol() {
     auto lines = out;
     io = sys.spawn(protocol_io, [lines](const std::string& line) { lines->push_back(line); },
                    size_t{1 << 20}, std::make_shared<const engine_config>(config), supervisor);

@@ -62,6 +62,9 @@ TEST_CASE_METHOD(io_fixture, "the protocol actors answer init, transfers and bad
   sched.run();
   CHECK(json::parse(out->back())["error"]["code"] == 413);
 
+  // git-lfs starts another agent for downloads.
+  new_session();
+  REQUIRE(send(R"({"event":"init","operation":"download"})").size() == 1);
   auto download = send(json{{"event", "download"}, {"oid", job.oid}, {"size", job.size},
                             {"action", nullptr}}
                          .dump());
@@ -77,6 +80,27 @@ TEST_CASE_METHOD(io_fixture, "a transfer before init is refused", "[protocol_io]
   REQUIRE(replies.size() == 1);
   CHECK(replies[0]["error"]["code"] == 400);
   CHECK(replies[0]["error"]["message"].get<std::string>().find("init") != std::string::npos);
+  CHECK_FALSE(folder->stat(job.oid)->has_value());
+}
+
+TEST_CASE_METHOD(io_fixture, "a second init and a transfer against init's direction are refused",
+                 "[protocol_io]") {
+  auto init = send(R"({"event":"init","operation":"download"})");
+  REQUIRE(init.size() == 1);
+  CHECK(init[0] == json::object());
+  auto again = send(R"({"event":"init","operation":"upload"})");
+  REQUIRE(again.size() == 1);
+  CHECK(again[0]["error"]["code"] == 400);
+  CHECK(again[0]["error"]["message"] ==
+        "init was already received (for download); a second one is refused");
+
+  auto job = upload_job(1, "abc", "abc.txt");
+  auto replies = send(upload(job));
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0]["event"] == "complete");
+  CHECK(replies[0]["oid"] == job.oid);
+  CHECK(replies[0]["error"]["code"] == 400);
+  CHECK(replies[0]["error"]["message"] == "the agent was initialised for download, not upload");
   CHECK_FALSE(folder->stat(job.oid)->has_value());
 }
 

@@ -336,6 +336,26 @@ TEST_CASE("the line must be a JSON object with a known string event") {
   CHECK(contains(decode_fails(R"({"event":"Init","operation":"upload"})").message, "Init"));
 }
 
+TEST_CASE("a field given twice in one object is rejected") {
+  // Last-wins would turn this upload into a terminate.
+  auto twice = decode_fails(R"({"event":"upload","oid":")" + oid +
+                            R"(","size":1,"path":"a","event":"terminate"})");
+  CHECK(twice.code == code::bad_request);
+  CHECK(contains(twice.message, "'event' appears twice"));
+  CHECK(contains(decode_fails(R"({"event":"init","operation":"upload","operation":"download"})")
+                   .message,
+                 "'operation' appears twice"));
+  // Nested objects too, but the same name in two different objects is fine.
+  CHECK(contains(decode_fails(R"({"event":"download","oid":")" + oid +
+                              R"(","size":1,"action":{"href":"http://a","href":"http://b"}})")
+                   .message,
+                 "'href' appears twice"));
+  auto fine = decode_transfer(json::parse(
+    R"({"event":"download","oid":")" + oid +
+    R"(","size":1,"action":{"href":"http://a","header":{"oid":"x"}}})"));
+  CHECK(fine.action->headers.at("oid") == "x");
+}
+
 TEST_CASE("empty, blank and non-JSON lines are rejected") {
   for (const std::string& line : {std::string{}, std::string{"   "}, std::string{"hello"},
                                   std::string{"{\"event\":\"terminate\""},

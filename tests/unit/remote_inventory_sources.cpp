@@ -280,7 +280,7 @@ TEST_CASE("read_inventory_file names the first malformed line and reads nothing 
       seen.push_back(object.oid);
       return true;
     });
-    CHECK(read.code() == errc::invalid_request);
+    CHECK(read.code() == errc::config_error);
     CHECK_THAT(read.message(), Catch::Contains(file.string()));
     CHECK_THAT(read.message(), Catch::Contains("line 3"));
     CHECK(seen == std::vector<std::string>{oid_of_digit(1)});

@@ -150,14 +150,16 @@ std::map<std::string, item_state> add_mixed(migration_inventory& inventory, uint
 TEST_CASE("inventory add counts new objects and keeps known ones", "[inventory]") {
   temp_dir tmp;
   auto inventory = open_inventory(tmp.path / "nested" / "journal");
+  REQUIRE(inventory->begin_run().ok());
 
   auto first = inventory->add(listing(0, 5));
   REQUIRE(first.ok());
   CHECK(first.value() == 5);
   REQUIRE(inventory->set_state(oid_of(2), item_state::copied, 1).ok());
 
-  // A rerun of the listing finds two new objects; oid 2 listed with another
-  // size keeps its first size and is to be asked about again.
+  // The next run's listing finds two new objects; oid 2 comes with another
+  // size, which this run's listing decides, and is to be asked about again.
+  REQUIRE(inventory->begin_run().ok());
   auto relisted = listing(0, 7);
   relisted[2].size = 999999;
   auto second = inventory->add(relisted);
@@ -165,7 +167,7 @@ TEST_CASE("inventory add counts new objects and keeps known ones", "[inventory]"
   CHECK(second.value() == 2);
   auto kept = require_item(*inventory, oid_of(2));
   CHECK(kept.state == item_state::pending);
-  CHECK(kept.size == 102);
+  CHECK(kept.size == 999999);
   CHECK(kept.attempts == 1);
   auto fresh = require_item(*inventory, oid_of(6));
   CHECK(fresh.oid == oid_of(6));
@@ -174,8 +176,8 @@ TEST_CASE("inventory add counts new objects and keeps known ones", "[inventory]"
   CHECK(fresh.attempts == 0);
   CHECK(fresh.errors.empty());
 
-  // An object named twice in one listing is one object, with its first size.
-  auto twice = inventory->add({{oid_of(8), 8}, {oid_of(9), 9}, {oid_of(8), 80}});
+  // An object named twice in one listing with one size is one object.
+  auto twice = inventory->add({{oid_of(8), 8}, {oid_of(9), 9}, {oid_of(8), 8}});
   REQUIRE(twice.ok());
   CHECK(twice.value() == 2);
   CHECK(require_item(*inventory, oid_of(8)).size == 8);
@@ -187,6 +189,38 @@ TEST_CASE("inventory add counts new objects and keeps known ones", "[inventory]"
   REQUIRE(missing.ok());
   CHECK_FALSE(missing->has_value());
   CHECK(oids_in(*inventory, item_state::pending).size() == 9);
+}
+
+TEST_CASE("inventory refuses an oid one run lists with two sizes", "[inventory]") {
+  temp_dir tmp;
+  auto inventory = open_inventory(tmp.path);
+  REQUIRE(inventory->begin_run().ok());
+  auto expected = "object " + oid_of(8) + " is listed twice, with sizes 8 and 80";
+
+  // Within one batch: nothing of it is written.
+  auto within = inventory->add({{oid_of(8), 8}, {oid_of(9), 9}, {oid_of(8), 80}});
+  REQUIRE_FALSE(within.ok());
+  CHECK(within.error().code() == errc::config_error);
+  CHECK(within.error().message() == expected);
+  auto nothing = inventory->get(oid_of(9));
+  REQUIRE(nothing.ok());
+  CHECK_FALSE(nothing->has_value());
+
+  // Across two batches of the same run.
+  REQUIRE(inventory->add({{oid_of(8), 8}}).ok());
+  auto across = inventory->add({{oid_of(8), 80}});
+  REQUIRE_FALSE(across.ok());
+  CHECK(across.error().code() == errc::config_error);
+  CHECK(across.error().message() == expected);
+  CHECK(require_item(*inventory, oid_of(8)).size == 8);
+
+  // A dead letter listed by a later run with another size gets a fresh chance.
+  REQUIRE(inventory->set_state(oid_of(8), item_state::corrupt).ok());
+  REQUIRE(inventory->begin_run().ok());
+  REQUIRE(inventory->add({{oid_of(8), 80}}).ok());
+  auto corrected = require_item(*inventory, oid_of(8));
+  CHECK(corrected.size == 80);
+  CHECK(corrected.state == item_state::pending);
 }
 
 TEST_CASE("inventory runs ask again about everything but the dead letters", "[inventory]") {
