@@ -30,6 +30,7 @@ void circuit_breaker::close() {
   state_ = state::closed;
   ++generation_;
   failures_ = 0;
+  failed_probe_ = false;
   probes_out_ = 0;
 }
 
@@ -92,6 +93,7 @@ void circuit_breaker::on_failure(clock::time_point now, const admission& ticket)
       break;
     case state::half_open:
       open(now);
+      failed_probe_ = true;
       break;
     case state::open:
       break;

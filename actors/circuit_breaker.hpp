@@ -16,6 +16,12 @@ namespace ferry {
 /// half_open: up to `half_open_probes` requests go through; a success closes
 /// the breaker, a failure opens it again for another `open_for`.
 ///
+/// A breaker that opened again because its probe failed is `dead` for that
+/// open period: the host did not answer after a full `open_for` of rest, so
+/// callers fail their requests at once instead of waiting. It stays marked
+/// (failed_probe()) until a probe succeeds; each later half_open period lets
+/// a probe through as usual.
+///
 /// Every answer of allow() is an `admission` ticket that the caller hands
 /// back with the request's outcome. Each change of state starts a new
 /// generation; a result whose ticket belongs to an older generation (a
@@ -69,6 +75,15 @@ public:
   /// Consecutive failures counted while closed.
   int consecutive_failures() const { return failures_; }
 
+  /// Whether a probe failed since the breaker last closed.
+  bool failed_probe() const { return failed_probe_; }
+
+  /// Whether requests should fail at once at `now`: a probe failed and the
+  /// breaker is open (not yet half_open again).
+  bool dead(clock::time_point now) const {
+    return failed_probe_ && current(now) == state::open;
+  }
+
 private:
   void open(clock::time_point now);
   void enter_half_open(clock::time_point now);
@@ -82,6 +97,7 @@ private:
   state state_ = state::closed;
   int failures_ = 0;
   int probes_out_ = 0;
+  bool failed_probe_ = false;
   uint64_t generation_ = 0;
   clock::time_point opened_at_{};
   clock::time_point half_open_since_{};

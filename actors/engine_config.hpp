@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -41,6 +42,10 @@ struct engine_config {
   int64_t sync_bytes = 32 << 20;
   /// Attempts per object before its failure is final.
   int max_attempts = 5;
+  /// The longest time an object is retried, from its first attempt: a retry
+  /// (or a wait for its host's circuit) that would start later fails the
+  /// object instead. 0: no limit. Waits for another writer keep their own.
+  std::chrono::milliseconds max_retry_time{300000};
   std::chrono::milliseconds backoff_base{250};
   std::chrono::milliseconds backoff_max{10000};
   /// Restarts allowed across all workers within restart_window.
@@ -66,6 +71,10 @@ struct engine_config {
   /// network jobs get a thread of their own. Tests on CAF's deterministic
   /// scheduler turn this off (it has no threads).
   bool detach_network_workers = true;
+  /// Where one-line notices for the user go when a host's circuit changes
+  /// state (opens, its probe fails, closes again): once per change, never
+  /// per attempt. Called on an actor's thread; may be empty.
+  std::function<void(const std::string&)> notice;
 };
 
 } // namespace ferry

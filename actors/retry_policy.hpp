@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <deque>
+#include <optional>
 #include <string>
 
 namespace ferry {
@@ -20,6 +21,10 @@ enum class retry_class {
 
 /// The error taxonomy: what each code means for a transfer.
 retry_class classify(errc code);
+
+/// A duration as Go prints it, and so git-lfs users know it: "5m0s",
+/// "20s", "1h0m0s", "1.5s", "250ms".
+std::string go_duration(std::chrono::milliseconds value);
 
 /// A supervisor-wide cap on restarts within a sliding time window (Erlang's
 /// restart intensity). When the whole store is failing, restarting every
@@ -55,6 +60,9 @@ struct retry_decision {
     exhausted,
     /// The supervisor-wide restart budget is used up.
     overloaded,
+    /// The retry would start later than the object's retry time allows
+    /// (ferry.maxRetryTime); `delay` holds that limit.
+    timed_out,
   };
   verdict what = permanent;
   std::chrono::milliseconds delay{0};
@@ -74,20 +82,38 @@ struct retry_decision {
 /// come back) is retried no earlier than that: the delay is the larger of
 /// the backoff and the requested wait. The wait never makes a permanent
 /// failure retryable, nor extends a spent budget.
+///
+/// `max_retry_time` bounds the time from an object's first attempt to the
+/// start of any retry of it (0: no bound); busy waits keep their own limit.
 class retry_policy {
 public:
-  retry_policy(int max_attempts, backoff delays, restart_budget budget, int max_busy_waits = 60);
+  using time_point = restart_budget::clock::time_point;
+
+  retry_policy(int max_attempts, backoff delays, restart_budget budget, int max_busy_waits = 60,
+               std::chrono::milliseconds max_retry_time = std::chrono::milliseconds{0});
 
   /// Decides after a failed attempt. `attempts` counts the failed attempts
   /// that were not busy waits (1-based); `busy_waits` the busy ones,
-  /// including this one when `failure` is busy.
-  retry_decision decide(const status& failure, int attempts, int busy_waits,
-                        restart_budget::clock::time_point now);
+  /// including this one when `failure` is busy. With `first_attempt`, a
+  /// retry that would start past max_retry_time from it is `timed_out`.
+  retry_decision decide(const status& failure, int attempts, int busy_waits, time_point now,
+                        std::optional<time_point> first_attempt = std::nullopt);
+
+  /// Whether an attempt starting at `start_at` would be past max_retry_time
+  /// for an object first tried at `first_attempt`.
+  bool past_retry_time(time_point first_attempt, time_point start_at) const;
+
+  /// The decision for a retry that would start past max_retry_time.
+  retry_decision timed_out() const {
+    return {retry_decision::timed_out, max_retry_time_};
+  }
 
   int max_attempts() const { return max_attempts_; }
+  std::chrono::milliseconds max_retry_time() const { return max_retry_time_; }
 
 private:
   int max_attempts_;
+  std::chrono::milliseconds max_retry_time_;
   int max_busy_waits_;
   backoff delays_;
   restart_budget budget_;

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include <ctime>
+#include <regex>
 #include <utility>
 #include <vector>
 
@@ -32,6 +34,30 @@ std::string describe_wait(caf::timespan wait) {
   if (ms % 1000 == 0)
     return fmt::format("{} s", ms / 1000);
   return fmt::format("{:.1f} s", static_cast<double>(ms) / 1000.0);
+}
+
+/// `text` without the user:password@ of any URL in it: notices and
+/// messages name hosts, never credentials.
+std::string redact(const std::string& text) {
+  static const std::regex userinfo{R"(([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@)"};
+  return std::regex_replace(text, userinfo, "$1");
+}
+
+/// The wall-clock time of day, "14:03:27".
+std::string time_of_day() {
+  auto now = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&now, &local);
+  char buffer[16];
+  std::strftime(buffer, sizeof buffer, "%H:%M:%S", &local);
+  return buffer;
+}
+
+void notify(supervisor_pointer self, const std::string& text) {
+  auto& st = self->state;
+  log()->info("notice: {}", text);
+  if (st.config->notice)
+    st.config->notice(text);
 }
 
 /// The next attempt of `c` starts as soon as the mailbox gets to it; any
@@ -65,6 +91,8 @@ void release_retry_slot(supervisor_pointer self, child& c) {
 void spawn_worker(supervisor_pointer self, child& c) {
   auto& st = self->state;
   c.attempts += 1;
+  if (!c.first_attempt)
+    c.first_attempt = self->clock().now();
   c.result_path.reset();
   st.budget.request_started();
   auto parent = caf::actor_cast<supervisor_actor>(self);
@@ -76,8 +104,29 @@ void spawn_worker(supervisor_pointer self, child& c) {
   c.worker = worker.address();
 }
 
+void conclude(supervisor_pointer self, uint64_t id, transfer_outcome outcome);
+transfer_outcome make_outcome(const child& c, errc code, std::string message, std::string path);
+
+/// Why a job for a dead host (its probe failed) fails at once.
+std::string dead_host_message(supervisor_pointer self, const std::string& host) {
+  auto& st = self->state;
+  auto& failure = st.host_failures[host];
+  return fmt::format("{} is not answering (last error: {}); the circuit opened after {} "
+                     "failures and the probe at {} failed; run the command again once {} is "
+                     "reachable",
+                     host, failure.last_error, st.config->breaker_failures,
+                     failure.probe_failed_at, host);
+}
+
+void fail_dead_host(supervisor_pointer self, child& c) {
+  conclude(self, c.job.id,
+           make_outcome(c, errc::unavailable, dead_host_message(self, c.host), {}));
+}
+
 /// Parks `c` until its host's circuit lets the next probe through; a
 /// circuit that closes earlier wakes it at once.
+/// A job that has been retried for long enough (ferry.maxRetryTime) fails
+/// instead.
 void wait_for_circuit(supervisor_pointer self, child& c, time_point now) {
   auto& st = self->state;
   auto probe = st.next_probe.find(c.host);
@@ -86,6 +135,11 @@ void wait_for_circuit(supervisor_pointer self, child& c, time_point now) {
   caf::timespan wait = st.config->breaker_open_for;
   if (probe != st.next_probe.end() && probe->second > now)
     wait = probe->second - now;
+  if (c.retry && c.first_attempt && st.policy->past_retry_time(*c.first_attempt, now + wait))
+    return conclude(self, c.job.id,
+                    make_outcome(c, c.last_failure.code(),
+                                 st.policy->timed_out().explain(c.last_failure, c.attempts),
+                                 {}));
   log()->debug("{}: circuit for {} is open; next try in {}", label(c), c.host,
                describe_wait(wait));
   c.waiting_for_circuit = true;
@@ -113,7 +167,12 @@ void start_attempt(supervisor_pointer self, uint64_t id) {
     }
   }
   if (!c.host.empty()) {
-    auto ticket = st.breakers.for_host(c.host).allow(now);
+    auto& breaker = st.breakers.for_host(c.host);
+    if (breaker.dead(now)) {
+      release_retry_slot(self, c);
+      return fail_dead_host(self, c);
+    }
+    auto ticket = breaker.allow(now);
     if (!ticket) {
       release_retry_slot(self, c);
       return wait_for_circuit(self, c, now);
@@ -153,7 +212,9 @@ void record_host_health(supervisor_pointer self, child& c, const status& outcome
     if (before != circuit_breaker::state::closed &&
         breaker.current(now) == circuit_breaker::state::closed) {
       log()->info("circuit for {} closed: the probe succeeded; transfers to it go on", c.host);
+      notify(self, fmt::format("ferry: {} is answering again; transfers to it go on", c.host));
       st.next_probe.erase(c.host);
+      st.host_failures.erase(c.host);
       for (auto& [id, other] : st.children) {
         if (other.host == c.host && std::exchange(other.waiting_for_circuit, false))
           wake_now(self, other);
@@ -168,18 +229,35 @@ void record_host_health(supervisor_pointer self, child& c, const status& outcome
   }
   if (classify(outcome.code()) != retry_class::transient || outcome.code() == errc::busy)
     return;
+  st.host_failures[c.host].last_error = redact(outcome.to_string());
+  bool was_dead = breaker.failed_probe();
   breaker.on_failure(now, c.ticket);
   if (before == circuit_breaker::state::open ||
       breaker.current(now) != circuit_breaker::state::open)
     return;
   st.next_probe[c.host] = now + st.config->breaker_open_for;
   auto next = describe_wait(st.config->breaker_open_for);
-  if (before == circuit_breaker::state::half_open)
+  if (before == circuit_breaker::state::half_open) {
     log()->warn("circuit for {} open again: the probe failed ({}); next probe in {}", c.host,
                 outcome.to_string(), next);
-  else
+    st.host_failures[c.host].probe_failed_at = time_of_day();
+    if (!was_dead)
+      notify(self, fmt::format("ferry: {} is not answering: the probe failed ({}); its "
+                               "transfers fail at once, and one more probe goes out in {}",
+                               c.host, redact(outcome.to_string()), next));
+    // Nothing waits for a dead host: its parked jobs fail now.
+    for (auto& [id, other] : st.children) {
+      if (other.host == c.host && std::exchange(other.waiting_for_circuit, false))
+        wake_now(self, other);
+    }
+  } else {
     log()->warn("circuit for {} open after {} consecutive failures (last: {}); next probe in {}",
                 c.host, st.config->breaker_failures, outcome.to_string(), next);
+    notify(self, fmt::format("ferry: {} is failing ({} failures in a row, last: {}); pausing "
+                             "transfers to it for {}",
+                             c.host, st.config->breaker_failures, redact(outcome.to_string()),
+                             next));
+  }
 }
 
 /// Records the final outcome in the journal, then answers the job's caller.
@@ -223,10 +301,16 @@ void on_worker_down(supervisor_pointer self, const caf::down_msg& dm) {
     return conclude(self, id, make_outcome(*c, errc::ok, {}, *c->result_path));
   if (failure.code() == errc::busy)
     c->busy_waits += 1;
-  auto decision = st.policy->decide(failure, c->attempts - c->busy_waits, c->busy_waits, now);
+  c->last_failure = failure;
+  auto decision = st.policy->decide(failure, c->attempts - c->busy_waits, c->busy_waits, now,
+                                    c->first_attempt);
   if (decision.what != retry_decision::retry)
     return conclude(self, id,
                     make_outcome(*c, failure.code(), decision.explain(failure, c->attempts), {}));
+  // A host whose probe failed gets no retries: the job fails now.
+  if (failure.code() != errc::busy && !c->host.empty() &&
+      st.breakers.for_host(c->host).dead(now))
+    return fail_dead_host(self, *c);
   auto asked = failure.retry_after() > std::chrono::milliseconds{0} &&
                decision.delay == failure.retry_after();
   log()->info("{}: attempt {} failed ({}); retrying in {}{}", label(*c), c->attempts,
@@ -276,7 +360,8 @@ supervisor_actor::behavior_type transfer_supervisor(supervisor_pointer self,
   st.limiter = std::move(limiter);
   st.policy.emplace(st.config->max_attempts,
                     backoff{st.config->backoff_base, st.config->backoff_max, st.config->seed},
-                    restart_budget{st.config->max_restarts, st.config->restart_window});
+                    restart_budget{st.config->max_restarts, st.config->restart_window}, 60,
+                    st.config->max_retry_time);
   st.breakers = circuit_breakers{st.config->breaker_failures, st.config->breaker_open_for};
   st.budget = retry_budget{st.config->retry_budget_percent, st.config->retry_budget_min};
   self->set_down_handler([=](const caf::down_msg& dm) { on_worker_down(self, dm); });
@@ -310,8 +395,10 @@ supervisor_actor::behavior_type transfer_supervisor(supervisor_pointer self,
           c.host = source_host.empty() ? std::string{"local"} : source_host;
       }
       c.store = std::move(store);
+      // The first attempt may conclude the job at once (a dead host).
+      auto promise = c.promise;
       start_attempt(self, job.id);
-      return c.promise;
+      return promise;
     },
     [=](atom::done, uint64_t id, std::string path) {
       auto i = self->state.children.find(id);

@@ -34,6 +34,10 @@ struct transfer_supervisor_state {
     caf::actor_addr worker;
     /// Workers started for this job.
     int attempts = 0;
+    /// When the first worker started (ferry.maxRetryTime counts from here).
+    std::optional<caf::actor_clock::time_point> first_attempt;
+    /// The failure of the latest attempt.
+    status last_failure;
     /// Of those, how many found the object locked by another writer.
     int busy_waits = 0;
     /// Set by the worker's `done`, before it exits.
@@ -63,6 +67,14 @@ struct transfer_supervisor_state {
   std::deque<uint64_t> budget_queue;
   /// Hosts whose circuit is open: when it lets the next probe through.
   std::map<std::string, caf::actor_clock::time_point> next_probe;
+  /// Per host, for the message of jobs failed at once while its circuit is
+  /// dead (see circuit_breaker::dead): the last transient failure and the
+  /// wall-clock time its probe failed.
+  struct host_failure {
+    std::string last_error;
+    std::string probe_failed_at;
+  };
+  std::map<std::string, host_failure> host_failures;
 
   /// The job whose current worker is `worker`, if any.
   child* find(const caf::actor_addr& worker);
@@ -78,7 +90,10 @@ struct transfer_supervisor_state {
 /// host's circuit breaker and `limiter`; a retry also needs a slot in the
 /// retry budget. Waiting for any of them is neither an attempt nor a
 /// failure. A failure with a Retry-After puts the whole host on cooldown
-/// in `limiter`.
+/// in `limiter`. A retry (or a wait for a circuit) that would start past
+/// max_retry_time from the job's first attempt fails the job. Once a host's
+/// probe has failed, its jobs fail at once until its circuit is half open
+/// again. Each change of a circuit's state goes to config->notice.
 supervisor_actor::behavior_type
 transfer_supervisor(supervisor_actor::stateful_pointer<transfer_supervisor_state> self,
                     std::shared_ptr<const engine_config> config, journal_actor journal,

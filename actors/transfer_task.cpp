@@ -350,7 +350,9 @@ public:
     if (ec)
       return status{errc::io_error, "cannot create download directory " +
                                       config_.download_dir.string() + ": " + ec.message()};
-    partial_fd_.reset(::open(partial_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    // The file goes to git-lfs, into .git/lfs/objects: it gets the mode it
+    // always had, not Ferry's private umask.
+    partial_fd_.reset(open_or_create(AT_FDCWD, partial_.c_str(), O_RDWR, shared_mode(0644)));
     if (partial_fd_.get() < 0)
       return from_errno(errno, "cannot open " + partial_name_);
     struct stat local {};

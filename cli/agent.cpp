@@ -64,6 +64,16 @@ int refuse_all(const std::string& reason, int code = protocol::code::unavailable
   }
 }
 
+/// One line for the user on stderr, whatever the log level. (git-lfs
+/// 3.3.0 passes its agent's stderr to its trace, so under git-lfs these
+/// lines show with GIT_TRACE=1; each failed object's own error names the
+/// host and the reason too.)
+void write_notice(const std::string& text) {
+  auto line = text + "\n";
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+}
+
 } // namespace
 
 result<std::shared_ptr<http_engine>> start_http_engine(const config::settings& settings) {
@@ -168,12 +178,14 @@ int run_agent_command(const flag_map& flags) {
   engine.http = std::move(http);
   engine.upload_roots = {repo->top_level, repo->common_dir, repo->lfs_dir};
   engine.max_attempts = settings->max_attempts;
+  engine.max_retry_time = settings->max_retry_time;
   engine.backoff_base = settings->backoff_base;
   engine.backoff_max = settings->backoff_max;
   engine.lfs = context.lfs;
   engine.max_requests_per_second = settings->max_requests_per_second;
   engine.max_bytes_per_second = static_cast<double>(settings->max_bytes_per_second);
   engine.seed = std::random_device{}();
+  engine.notice = write_notice;
   options.journal = std::move(*journal);
   options.input_fd = STDIN_FILENO;
   options.write = write_line;

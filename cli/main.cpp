@@ -1,6 +1,7 @@
 #include "cli/commands.hpp"
 
 #include "ferry/version.hpp"
+#include "store/file_io.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -135,6 +136,12 @@ int main(int argc, char** argv) {
     std::cerr << app.help();
     return 2;
   }
+
+  // Journals, logs, reports and scratch files are private, whatever the
+  // user's umask. install and uninstall keep it: they only have git write
+  // the user's config and make a store folder, which is shared on purpose.
+  if (!install->parsed() && !uninstall->parsed())
+    ferry::make_own_files_private();
 
   if (agent->parsed())
     return ferry::cli::run_agent_command(flags);

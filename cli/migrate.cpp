@@ -138,6 +138,17 @@ public:
     std::fflush(stderr);
   }
 
+  /// A line of its own for `text`: on a terminal, it replaces the progress
+  /// line, which the next update draws again below it.
+  void notice(const std::string& text) {
+    std::lock_guard lock{mutex_};
+    if (terminal_)
+      std::fprintf(stderr, "\r%s\x1b[K\n", text.c_str());
+    else
+      std::fprintf(stderr, "%s\n", text.c_str());
+    std::fflush(stderr);
+  }
+
   /// Ends the line a terminal shows; returns the last numbers shown.
   migration_progress finish() {
     std::lock_guard lock{mutex_};
@@ -309,6 +320,7 @@ int run_migrate(const migrate_request& request) {
   engine.http = http;
   engine.lfs = context.lfs;
   engine.max_attempts = settings->max_attempts;
+  engine.max_retry_time = settings->max_retry_time;
   engine.backoff_base = settings->backoff_base;
   engine.backoff_max = settings->backoff_max;
   engine.max_requests_per_second = request.tps;
@@ -323,6 +335,7 @@ int run_migrate(const migrate_request& request) {
   options.show_progress = [display](const migration_progress& progress) {
     display->show(progress);
   };
+  engine.notice = [display](const std::string& text) { display->notice(text); };
   options.progress_every = terminal ? std::chrono::seconds{1} : std::chrono::seconds{10};
   auto kept_inventory = options.inventory;
   auto ran = run_migration(std::move(options));

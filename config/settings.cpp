@@ -29,6 +29,7 @@ constexpr key_names max_attempts_key{"ferry.maxAttempts", "FERRY_MAX_ATTEMPTS", 
 constexpr key_names backoff_base_key{"ferry.backoffBase", "FERRY_BACKOFF_BASE", nullptr};
 constexpr key_names backoff_max_key{"ferry.backoffMax", "FERRY_BACKOFF_MAX", nullptr};
 constexpr key_names max_retry_wait_key{"ferry.maxRetryWait", "FERRY_MAX_RETRY_WAIT", nullptr};
+constexpr key_names max_retry_time_key{"ferry.maxRetryTime", "FERRY_MAX_RETRY_TIME", nullptr};
 constexpr key_names max_requests_key{"ferry.maxRequestsPerSecond",
                                      "FERRY_MAX_REQUESTS_PER_SECOND", nullptr};
 constexpr key_names max_bytes_key{"ferry.maxBytesPerSecond", "FERRY_MAX_BYTES_PER_SECOND",
@@ -56,9 +57,9 @@ constexpr key_names history_key{"ferry.history", "FERRY_HISTORY", nullptr};
 constexpr key_names log_level_key{"ferry.logLevel", "FERRY_LOG_LEVEL", "log-level"};
 constexpr key_names log_file_key{"ferry.logFile", "FERRY_LOG_FILE", "log-file"};
 
-constexpr std::array<const key_names*, 23> all_keys = {
+constexpr std::array<const key_names*, 24> all_keys = {
   &store_key,         &journal_key,          &max_attempts_key,  &backoff_base_key,
-  &backoff_max_key,   &max_retry_wait_key,   &max_requests_key,  &max_bytes_key,
+  &backoff_max_key,   &max_retry_wait_key,   &max_retry_time_key,   &max_requests_key,  &max_bytes_key,
   &parallel_streams_key, &parallel_threshold_key, &stall_timeout_key,
   &s3_multipart_threshold_key, &s3_part_size_key, &s3_upload_concurrency_key,
   &proton_command_key, &proton_processes_key, &proton_timeout_key, &proton_min_rate_key,
@@ -317,6 +318,14 @@ result<settings> resolve(const sources& input, const std::filesystem::path& lfs_
   } else if (out.backoff_max < out.backoff_base) {
     // Only the base was raised; the default cap must not undercut it.
     out.backoff_max = out.backoff_base;
+  }
+
+  if (auto value = lookup(input, max_retry_time_key)) {
+    auto limit = duration_in_range(*value, milliseconds{1000}, "1s", milliseconds{86'400'000},
+                                   "24h");
+    if (!limit)
+      return limit.error();
+    out.max_retry_time = *limit;
   }
 
   if (auto value = lookup(input, max_retry_wait_key)) {

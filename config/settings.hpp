@@ -22,6 +22,7 @@ namespace ferry::config {
 /// | ferry.backoffBase          | FERRY_BACKOFF_BASE            |                | 250ms         |
 /// | ferry.backoffMax           | FERRY_BACKOFF_MAX             |                | 10s           |
 /// | ferry.maxRetryWait         | FERRY_MAX_RETRY_WAIT          |                | 2m            |
+/// | ferry.maxRetryTime         | FERRY_MAX_RETRY_TIME          |                | 5m            |
 /// | ferry.maxRequestsPerSecond | FERRY_MAX_REQUESTS_PER_SECOND |                | 0 (unlimited) |
 /// | ferry.maxBytesPerSecond    | FERRY_MAX_BYTES_PER_SECOND    |                | 0 (unlimited) |
 /// | ferry.parallelStreams      | FERRY_PARALLEL_STREAMS        |                | 4             |
@@ -56,6 +57,8 @@ struct settings {
   int max_attempts = 5;
   std::chrono::milliseconds backoff_base{250};
   std::chrono::milliseconds backoff_max{10000};
+  /// Longest time one object is retried, from its first attempt.
+  std::chrono::milliseconds max_retry_time{300000};
   /// Longest Retry-After honoured; a server asking for more fails the
   /// object at once.
   std::chrono::seconds max_retry_wait{120};

@@ -99,6 +99,8 @@ struct exec_plan {
   // then the write end of the exec-failure pipe.
   int descriptors[4] = {-1, -1, -1, -1};
   pid_t parent = -1;
+  // The user's umask: Ferry's own (make_own_files_private) is for its files.
+  mode_t child_umask = 0;
   // Closed one by one when close_range is unavailable.
   int highest_descriptor = 0;
 };
@@ -162,6 +164,7 @@ struct exec_plan {
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::umask(plan.child_umask);
 
   ::execve(plan.path, plan.argv, plan.envp);
   fail(setup_step::exec);
@@ -306,6 +309,7 @@ status child_run::start(const std::string& path, const child_options& options) {
   plan.descriptors[2] = child_diagnostics.get();
   plan.descriptors[3] = report_write.get();
   plan.parent = ::getpid();
+  plan.child_umask = user_umask();
   plan.highest_descriptor = highest_descriptor();
 
   // With every signal blocked across fork, none of Ferry's handlers can run

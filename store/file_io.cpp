@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +11,68 @@
 #include <vector>
 
 namespace ferry {
+
+namespace {
+
+mode_t read_umask() {
+  mode_t mask = ::umask(0);
+  ::umask(mask);
+  return mask;
+}
+
+// Read during static initialisation, before main() changes it and before
+// any thread could create a file in the moment umask(0) is in force.
+const mode_t umask_at_start = read_umask();
+
+} // namespace
+
+mode_t user_umask() {
+  return umask_at_start;
+}
+
+void make_own_files_private() {
+  ::umask(077);
+}
+
+int open_or_create(int dir_fd, const char* name, int flags, mode_t mode) {
+  flags |= O_NOFOLLOW | O_CLOEXEC;
+  // Only a file this call creates gets `mode`; one already there keeps its
+  // own. Another process may remove it between the two opens: try again.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    int fd = ::openat(dir_fd, name, flags | O_CREAT | O_EXCL, mode);
+    if (fd >= 0) {
+      // The umask took bits away. Best effort: a file system without modes
+      // (vfat, some network mounts) refuses, and its mount options decide.
+      (void)::fchmod(fd, mode);
+      return fd;
+    }
+    if (errno != EEXIST)
+      return -1;
+    fd = ::openat(dir_fd, name, flags);
+    if (fd >= 0 || errno != ENOENT)
+      return fd;
+  }
+  return -1;
+}
+
+status make_directories(const std::filesystem::path& dir, mode_t mode) {
+  std::filesystem::path prefix;
+  for (auto& part : dir) {
+    prefix /= part;
+    if (part.empty() || part == prefix.root_path())
+      continue;
+    if (::mkdir(prefix.c_str(), mode) == 0)
+      (void)::chmod(prefix.c_str(), mode); // as in open_or_create
+    else if (errno != EEXIST)
+      return from_errno(errno, "cannot create directory " + prefix.string());
+  }
+  struct ::stat info {};
+  if (::stat(dir.c_str(), &info) != 0)
+    return from_errno(errno, "cannot create directory " + dir.string());
+  if (!S_ISDIR(info.st_mode))
+    return from_errno(ENOTDIR, "cannot create directory " + dir.string());
+  return status::success();
+}
 
 void fd_guard::reset(int fd) {
   if (fd_ >= 0)

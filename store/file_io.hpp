@@ -5,7 +5,10 @@
 #include "store/sha256.hpp"
 #include "store/status.hpp"
 
+#include <sys/types.h>
+
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
@@ -19,6 +22,11 @@ public:
   explicit fd_guard(int fd = -1) : fd_(fd) {}
   fd_guard(const fd_guard&) = delete;
   fd_guard& operator=(const fd_guard&) = delete;
+  fd_guard(fd_guard&& other) noexcept : fd_(other.release()) {}
+  fd_guard& operator=(fd_guard&& other) noexcept {
+    reset(other.release());
+    return *this;
+  }
   ~fd_guard() { reset(); }
 
   int get() const { return fd_; }
@@ -46,5 +54,33 @@ std::optional<int> reap_child(int pid);
 /// shown every piece after it is hashed; its failure ends the read.
 status hash_file_prefix(int fd, int64_t length, sha256& hash, const std::string& what,
                         const std::function<status(const char*, size_t)>& also = nullptr);
+
+/// The umask Ferry started with: the user's choice for files others use.
+mode_t user_umask();
+
+/// Sets the process umask to 077, so that every file and directory Ferry
+/// creates for its own state or output (journals, logs, reports, scratch
+/// space) is private however permissive the user's umask is. What is made
+/// for others (a folder store's objects, downloads handed to git-lfs) asks
+/// for shared_mode() explicitly. Call it once, before any thread starts.
+void make_own_files_private();
+
+/// `mode` less the user's umask: the mode a file or directory made for
+/// others gets, as if Ferry had not changed its umask.
+inline mode_t shared_mode(mode_t mode) {
+  return mode & ~user_umask();
+}
+
+/// openat(dir_fd, name, flags | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode),
+/// except that a file it creates gets exactly `mode`, whatever the process
+/// umask, and a symbolic link at `name` is never followed (ELOOP). Returns
+/// the descriptor, or -1 with errno set.
+int open_or_create(int dir_fd, const char* name, int flags, mode_t mode);
+
+/// Creates `dir` and its missing parents, like std::filesystem::
+/// create_directories, giving each folder it creates exactly `mode` whatever
+/// the process umask. A `dir` that exists as a folder (or a link to one) is
+/// success. Failure is from_errno "cannot create directory <path>".
+status make_directories(const std::filesystem::path& dir, mode_t mode);
 
 } // namespace ferry

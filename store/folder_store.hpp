@@ -15,6 +15,19 @@ namespace ferry {
 /// fsynced; readers never see a half-written object. Names starting with '.'
 /// are never listed as objects.
 ///
+/// Nothing below the root is followed when it is a symbolic link: not the
+/// two directory levels, not an object, not a partial file (the root itself
+/// may be one). Whoever can write into a shared store could otherwise make
+/// Ferry read, or write, any file its user can. Such a link is no object:
+/// stat() and list() pass over it, open_read() is errc::not_found saying it
+/// is a link, and open_write() through a linked level or onto a linked
+/// partial file is errc::path_rejected. A commit replaces a link at the
+/// object's own name.
+///
+/// A store is shared on purpose, so what it creates keeps the user's umask
+/// (shared_mode()), not Ferry's private one: objects 0644, the two shard
+/// levels 0755 and a missing root (with its parents) 0777, each less the umask.
+///
 /// A writer holds an exclusive flock() on its partial file from open_write
 /// until commit, abort or destruction, so a second writer of the same oid (in
 /// this or another process) gets errc::busy instead of overwriting its bytes.
@@ -46,6 +59,10 @@ public:
   const std::filesystem::path& root() const { return root_; }
 
 private:
+  static std::string partial_name(const std::string& oid);
+  /// errc::not_found for `oid`, with `why` in parentheses when given.
+  status not_found(const std::string& oid, const std::string& why = {}) const;
+
   folder_store(std::filesystem::path root, bool root_may_be_missing)
     : root_(std::move(root)), root_may_be_missing_(root_may_be_missing) {}
   std::filesystem::path root_;

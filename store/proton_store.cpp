@@ -243,11 +243,10 @@ status proton_store::prepare() {
   std::lock_guard lock{mutex_};
   if (prepared_)
     return status::success();
-  std::error_code error;
-  fs::create_directories(options_.scratch_dir, error);
-  if (error)
-    return from_errno(error.value(), "create Proton scratch directory " +
-                                         options_.scratch_dir.string());
+  // Private also where Ferry keeps the user's umask (ferry install): it
+  // holds objects on their way.
+  if (auto made = make_directories(options_.scratch_dir, 0700); !made)
+    return made.with_context("Proton scratch directory");
   remove_orphaned_scratch(options_.scratch_dir);
 
   auto answer = bridge_.call(bridge::command::auth_state, {});

@@ -259,3 +259,118 @@ TEST_CASE_METHOD(policy_fixture, "bytes damaged on the way from a server are fet
     CHECK((*outcome)->attempts == 1);
   }
 }
+
+TEST_CASE_METHOD(policy_fixture, "a job that keeps failing is given up once ferry.maxRetryTime "
+                                 "has passed, with attempts left",
+                 "[policies]") {
+  config.max_attempts = 100;
+  config.max_retry_time = 3s;
+  config.backoff_base = 1s;
+  config.backoff_max = 1s;
+  config.breaker_failures = 1000;
+  auto faults = std::make_shared<fault_store>(folder, 1000, 0);
+  faults->host = host;
+  start(faults);
+  auto started = sched.clock().now();
+  auto outcome = submit(upload_job(1, random_bytes(10 << 10, 30), "slow.bin"));
+  sched.run();
+  for (int i = 0; i < 200 && !outcome->has_value() && sched.has_pending_timeout(); ++i) {
+    sched.clock().trigger_timeout();
+    sched.run();
+  }
+  REQUIRE(outcome->has_value());
+  CHECK((*outcome)->code == errc::io_error);
+  CHECK((*outcome)->attempts > 1);
+  CHECK((*outcome)->attempts < 100);
+  CHECK((*outcome)->message.find("gave up after " + std::to_string((*outcome)->attempts) +
+                                 " attempts over 3s (ferry.maxRetryTime): ") == 0);
+  CHECK((*outcome)->message.find("injected write failure") != std::string::npos);
+  // No attempt started after the limit, and the job gave up before it.
+  CHECK(sched.clock().now() - started <= 3s);
+  CHECK(faults->opened == (*outcome)->attempts);
+}
+
+TEST_CASE_METHOD(policy_fixture, "after a failed probe a host's jobs fail at once until a later "
+                                 "probe succeeds; other hosts go on; one notice per change",
+                 "[policies]") {
+  config.breaker_failures = 2;
+  config.breaker_open_for = 5s;
+  config.max_attempts = 10;
+  auto notices = std::make_shared<std::vector<std::string>>();
+  config.notice = [notices](const std::string& text) { notices->push_back(text); };
+  auto faults = std::make_shared<fault_store>(folder, 1000, 0);
+  faults->host = host;
+  start(faults);
+  auto contains = [](const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+  };
+
+  // Two failures in a row open the circuit: one notice.
+  auto first = submit(upload_job(1, random_bytes(10 << 10, 31), "first.bin"));
+  sched.run();
+  REQUIRE(sched.has_pending_timeout());
+  sched.clock().trigger_timeout();
+  sched.run();
+  CHECK(faults->opened == 2);
+  auto probe_at = sched.clock().now() + 5s;
+  REQUIRE(notices->size() == 1);
+  CHECK(contains(notices->at(0), "ferry: lfs.test:443 is failing (2 failures in a row"));
+  CHECK(contains(notices->at(0), "pausing transfers to it for 5 s"));
+
+  // A second job waits for the circuit; the first one's retry too.
+  auto second = submit(upload_job(2, random_bytes(10 << 10, 32), "second.bin"));
+  sched.run();
+  sched.clock().advance_time(probe_at - sched.clock().now());
+  sched.run();
+  // One probe went out at the probe time and failed: both jobs failed at
+  // once, without another wait.
+  CHECK(faults->opened == 3);
+  REQUIRE(first->has_value());
+  REQUIRE(second->has_value());
+  for (auto* outcome : {first.get(), second.get()}) {
+    CHECK((*outcome)->code == errc::unavailable);
+    CHECK(contains((*outcome)->message, "lfs.test:443 is not answering (last error: "));
+    CHECK(contains((*outcome)->message, "injected write failure"));
+    CHECK(contains((*outcome)->message, "the circuit opened after 2 failures and the probe at"));
+  }
+  REQUIRE(notices->size() == 2);
+  CHECK(contains(notices->at(1), "ferry: lfs.test:443 is not answering: the probe failed"));
+
+  // A new job for the dead host fails at once, without an attempt.
+  auto third = submit(upload_job(3, random_bytes(10 << 10, 33), "third.bin"));
+  sched.run();
+  REQUIRE(third->has_value());
+  CHECK((*third)->code == errc::unavailable);
+  CHECK((*third)->attempts == 0);
+  CHECK(contains((*third)->message, "lfs.test:443 is not answering"));
+  CHECK(faults->opened == 3);
+
+  // Another host is not affected.
+  faults->heal();
+  faults->host = "other.test:443";
+  auto other = submit(upload_job(4, random_bytes(10 << 10, 34), "other.bin"));
+  sched.run();
+  REQUIRE(other->has_value());
+  CHECK((*other)->ok());
+  CHECK((*other)->attempts == 1);
+  faults->host = host;
+  auto still_dead = submit(upload_job(5, random_bytes(10 << 10, 35), "fifth.bin"));
+  sched.run();
+  REQUIRE(still_dead->has_value());
+  CHECK((*still_dead)->code == errc::unavailable);
+
+  // Once the circuit is half open again, the next job is the probe; its
+  // success closes the circuit and the host's jobs go on.
+  sched.clock().advance_time(5s);
+  sched.run();
+  auto probe = submit(upload_job(6, random_bytes(10 << 10, 36), "sixth.bin"));
+  sched.run();
+  REQUIRE(probe->has_value());
+  CHECK((*probe)->ok());
+  auto after = submit(upload_job(7, random_bytes(10 << 10, 37), "seventh.bin"));
+  sched.run();
+  REQUIRE(after->has_value());
+  CHECK((*after)->ok());
+  REQUIRE(notices->size() == 3);
+  CHECK(notices->at(2) == "ferry: lfs.test:443 is answering again; transfers to it go on");
+}

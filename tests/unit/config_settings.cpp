@@ -680,3 +680,17 @@ TEST_CASE("read_environment returns only the FERRY variables that are set",
   CHECK(resolved->store_url == "/some store");
   CHECK(resolved->parallel_streams == 2);
 }
+
+TEST_CASE("ferry.maxRetryTime bounds the retries of one object", "[config][settings]") {
+  sources input;
+  auto defaults = resolve(input, lfs_dir);
+  REQUIRE(defaults.ok());
+  CHECK(defaults->max_retry_time == std::chrono::minutes{5});
+  input.git["ferry.maxretrytime"] = "20s";
+  CHECK(resolve(input, lfs_dir)->max_retry_time == std::chrono::seconds{20});
+  input.env["FERRY_MAX_RETRY_TIME"] = "1h";
+  CHECK(resolve(input, lfs_dir)->max_retry_time == std::chrono::hours{1});
+  input.env["FERRY_MAX_RETRY_TIME"] = "500ms";
+  CHECK(resolve_error(input) == "FERRY_MAX_RETRY_TIME (environment) = '500ms': expected a "
+                                "duration from 1s to 24h");
+}

@@ -62,6 +62,12 @@ public:
   }
   status remove(const std::string& oid) override { return inner_->remove(oid); }
 
+  /// From now on, no stream fails (the store recovered).
+  void heal() {
+    std::lock_guard<std::mutex> guard{mutex_};
+    failing_streams_ = 0;
+  }
+
   /// Writers opened so far (one per upload attempt).
   int opened = 0;
   /// The offset of every open_read so far (one per download attempt).

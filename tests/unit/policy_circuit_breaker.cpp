@@ -193,3 +193,28 @@ TEST_CASE("breaker registry keeps one breaker per host", "[circuit_breaker]") {
   CHECK(a.current(t0) == state::open);
   CHECK(ferry::to_string(a.current(t0)) == std::string{"open"});
 }
+
+TEST_CASE("breaker: a failed probe makes the host dead until the next half_open period",
+          "[circuit_breaker]") {
+  circuit_breaker breaker{2, 10s, 1};
+  breaker.on_failure(t0, breaker.allow(t0));
+  breaker.on_failure(t0, breaker.allow(t0));
+  // Opened by failures: callers wait, the host is not dead yet.
+  CHECK(breaker.current(t0) == state::open);
+  CHECK_FALSE(breaker.dead(t0));
+  CHECK_FALSE(breaker.failed_probe());
+  auto probe = breaker.allow(t0 + 10s);
+  REQUIRE(probe.probe);
+  breaker.on_failure(t0 + 10s, probe);
+  CHECK(breaker.dead(t0 + 10s));
+  CHECK(breaker.dead(t0 + 19s));
+  // Half open again: not dead, the next request is a probe.
+  CHECK_FALSE(breaker.dead(t0 + 20s));
+  CHECK(breaker.failed_probe());
+  auto second = breaker.allow(t0 + 20s);
+  REQUIRE(second.probe);
+  breaker.on_success(t0 + 20s, second);
+  CHECK(breaker.current(t0 + 20s) == state::closed);
+  CHECK_FALSE(breaker.failed_probe());
+  CHECK_FALSE(breaker.dead(t0 + 20s));
+}

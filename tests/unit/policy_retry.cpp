@@ -124,3 +124,23 @@ TEST_CASE("retry policy never retries a permanent failure or a spent budget beca
   auto throttled = status{errc::unavailable, "503 Service Unavailable"}.with_retry_after(10s);
   CHECK(policy.decide(throttled, 2, 0, now).what == retry_decision::exhausted);
 }
+
+TEST_CASE("retry policy gives up a retry that would start past the retry time", "[retry]") {
+  retry_policy policy{100, backoff{10s, 10s, 3}, restart_budget{100, 1min}, 60, 30s};
+  auto first = clock_type::time_point{} + 1h;
+  status flaky{errc::unavailable, "connection refused"};
+  // Without a first attempt there is no bound.
+  CHECK(policy.decide(flaky, 1, 0, first + 25s).what == retry_decision::retry);
+  auto d = policy.decide(flaky, 4, 0, first + 30s, first);
+  REQUIRE(d.what == retry_decision::timed_out);
+  CHECK(d.explain(flaky, 4) ==
+        "gave up after 4 attempts over 30s (ferry.maxRetryTime): unavailable: connection refused");
+  CHECK(policy.decide(flaky, 1, 0, first, first).what == retry_decision::retry);
+  // Waiting for another writer keeps its own limit.
+  status busy{errc::busy, "locked"};
+  CHECK(policy.decide(busy, 0, 1, first + 1h, first).what == retry_decision::retry);
+  CHECK(go_duration(std::chrono::minutes{5}) == "5m0s");
+  CHECK(go_duration(std::chrono::seconds{20}) == "20s");
+  CHECK(go_duration(std::chrono::milliseconds{1500}) == "1.5s");
+  CHECK(go_duration(std::chrono::hours{1}) == "1h0m0s");
+}

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -372,6 +373,19 @@ TEST_CASE("a child starts with no blocked signals and SIGPIPE, SIGINT at default
   auto outcome = run_ok(options);
   CHECK(signal_mask(outcome.output, "SigBlk") == 0);
   CHECK((signal_mask(outcome.output, "SigIgn") & (bit_of(SIGPIPE) | bit_of(SIGINT))) == 0);
+}
+
+TEST_CASE("a child gets the user's umask, not Ferry's private one", "[child_process]") {
+  // What ferry's main() does; the umask before it is the user's.
+  struct private_umask {
+    private_umask() : user(::umask(077)) {}
+    ~private_umask() { ::umask(user); }
+    const mode_t user;
+  } ferry_umask;
+  auto outcome = run_ok(shell("umask"));
+  char expected[8];
+  std::snprintf(expected, sizeof expected, "%04o\n", static_cast<unsigned>(ferry_umask.user));
+  CHECK(outcome.output == expected);
 }
 
 TEST_CASE("megabytes of input and output pass intact", "[child_process]") {

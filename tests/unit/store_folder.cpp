@@ -828,3 +828,220 @@ TEST_CASE("opening a folder store", "[folder]") {
     CHECK(store.error().code() != errc::ok);
   }
 }
+
+namespace {
+
+// The message with the store's path and the asked oid taken out, so that
+// digits in a temporary path or in the oid cannot pass for a size.
+std::string without(std::string message, const std::vector<std::string>& mentions) {
+  for (auto& mention : mentions)
+    for (auto at = message.find(mention); at != std::string::npos; at = message.find(mention))
+      message.erase(at, mention.size());
+  return message;
+}
+
+// A link at `oid`'s path leading to `target` (holding `content`) is no
+// object: every read says so, and none tells the target's size or hash.
+void check_link_ignored(folder_store& store, const std::string& oid, const fs::path& link,
+                        const fs::path& target, const std::string& content) {
+  const auto size = static_cast<int64_t>(content.size());
+  auto info = store.stat(oid);
+  INFO(info.error().to_string());
+  REQUIRE(info.ok());
+  CHECK_FALSE(info->has_value());
+
+  auto sizes = store.sizes_of({{oid, size}});
+  REQUIRE(sizes.ok());
+  CHECK(*sizes == std::vector<std::optional<int64_t>>{std::nullopt});
+
+  auto held = store.holds({oid, size});
+  REQUIRE(held.ok());
+  CHECK_FALSE(*held);
+
+  auto reader = store.open_read(oid, 0);
+  CHECK_FALSE(reader.ok());
+  if (!reader.ok()) {
+    CHECK(reader.error().code() == errc::not_found);
+    CHECK_THAT(reader.error().message(), Catch::Contains(link.string()));
+    CHECK_THAT(reader.error().message(), Catch::Contains("symbolic link"));
+    const std::string rest = without(reader.error().message(), {store.root().string(), oid});
+    CHECK_THAT(rest, !Catch::Contains(oid_of(content)));
+    CHECK_THAT(rest, !Catch::Contains(std::to_string(size)));
+  }
+
+  CHECK(list_all(store).count(oid) == 0);
+  CHECK(read_file(target) == content);
+}
+
+// Every file below `dir` with its content.
+std::map<fs::path, std::string> snapshot(const fs::path& dir) {
+  std::map<fs::path, std::string> files;
+  for (auto& entry : fs::recursive_directory_iterator(dir))
+    files[entry.path()] = entry.is_regular_file() ? read_file(entry.path()) : "(not a file)";
+  return files;
+}
+
+// Sets the process umask for a test and restores the old one.
+struct umask_guard {
+  explicit umask_guard(mode_t mask) : before(::umask(mask)) {}
+  ~umask_guard() { ::umask(before); }
+  umask_guard(const umask_guard&) = delete;
+  umask_guard& operator=(const umask_guard&) = delete;
+  const mode_t before;
+};
+
+mode_t mode_of(const fs::path& path) {
+  struct ::stat info {};
+  REQUIRE(::lstat(path.c_str(), &info) == 0);
+  return info.st_mode & 07777;
+}
+
+} // namespace
+
+TEST_CASE("a symbolic link where an object should be is never followed", "[folder][symlink]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path / "store");
+  const fs::path outside = dir.path / "outside";
+  fs::create_directories(outside);
+  const std::string secret = make_content(4321, 31);
+  write_file(outside / "secret", secret);
+  auto plant_link = [&](const std::string& oid, const fs::path& target) {
+    const fs::path link = store->object_path(oid);
+    fs::create_directories(link.parent_path());
+    fs::create_symlink(target, link);
+    return link;
+  };
+
+  SECTION("named by another oid, the target's hash and size stay hidden") {
+    const std::string wanted = "what the link's name promises";
+    const std::string oid = oid_of(wanted);
+    const fs::path link = plant_link(oid, outside / "secret");
+    check_link_ignored(*store, oid, link, outside / "secret", secret);
+
+    // An upload replaces the link with the object; the target is untouched.
+    REQUIRE(store_object(*store, wanted).ok());
+    CHECK(fs::is_regular_file(fs::symlink_status(link)));
+    CHECK(read_object(*store, oid) == wanted);
+    CHECK(read_file(outside / "secret") == secret);
+  }
+  SECTION("named by the target's own oid, the target is still no object") {
+    const std::string oid = oid_of(secret);
+    const fs::path link = plant_link(oid, outside / "secret");
+    check_link_ignored(*store, oid, link, outside / "secret", secret);
+
+    // remove() takes the link away, not its target.
+    CHECK(store->remove(oid).ok());
+    CHECK_FALSE(fs::exists(fs::symlink_status(link)));
+    CHECK(read_file(outside / "secret") == secret);
+  }
+  SECTION("a system file under its real oid is never read") {
+    const std::string passwd = read_file("/etc/passwd");
+    const std::string oid = oid_of(passwd);
+    const fs::path link = plant_link(oid, "/etc/passwd");
+    check_link_ignored(*store, oid, link, "/etc/passwd", passwd);
+  }
+}
+
+TEST_CASE("a symbolic link in place of a shard directory is never followed",
+          "[folder][symlink]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path / "store");
+  const std::string content = make_content(3000, 32);
+  const std::string oid = oid_of(content);
+  const auto size = static_cast<int64_t>(content.size());
+  const fs::path outside = dir.path / "outside";
+
+  // The link leads to a directory holding the very object, so following it
+  // would find a valid object and writing through it would create files there.
+  const int level = GENERATE(1, 2);
+  INFO("symlinked level " << level);
+  const fs::path first = dir.path / "store" / oid.substr(0, 2);
+  const fs::path shard = level == 1 ? first : first / oid.substr(2, 2);
+  const fs::path target_dir = level == 1 ? outside / oid.substr(2, 2) : outside;
+  fs::create_directories(target_dir);
+  write_file(target_dir / oid, content);
+  fs::create_directories(shard.parent_path());
+  fs::create_symlink(outside, shard);
+  const auto outside_before = snapshot(outside);
+
+  check_link_ignored(*store, oid, shard, target_dir / oid, content);
+
+  for (bool resume : {false, true}) {
+    INFO("resume " << resume);
+    auto writer = store->open_write(oid, size, resume ? std::optional<std::string>{""}
+                                                      : std::nullopt);
+    CHECK_FALSE(writer.ok());
+    if (!writer.ok()) {
+      CHECK(writer.error().code() == errc::path_rejected);
+      CHECK_THAT(writer.error().message(), Catch::Contains(shard.string()));
+      CHECK_THAT(writer.error().message(), Catch::Contains("symbolic link"));
+    }
+  }
+  CHECK(store->remove(oid).ok());
+  CHECK(snapshot(outside) == outside_before);
+  CHECK(fs::is_symlink(shard));
+}
+
+TEST_CASE("a symbolic link in place of a partial file is never followed", "[folder][symlink]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path / "store");
+  const std::string content = make_content(2000, 33);
+  const std::string oid = oid_of(content);
+  const fs::path victim = dir.path / "victim";
+  write_file(victim, "precious");
+  const fs::path partial = store->partial_path(oid);
+  fs::create_directories(partial.parent_path());
+  fs::create_symlink(victim, partial);
+
+  for (bool resume : {false, true}) {
+    INFO("resume " << resume);
+    auto writer = store->open_write(oid, static_cast<int64_t>(content.size()),
+                                    resume ? std::optional<std::string>{""} : std::nullopt);
+    REQUIRE_FALSE(writer.ok());
+    CHECK(writer.error().code() == errc::path_rejected);
+    CHECK_THAT(writer.error().message(), Catch::Contains(partial.string()));
+    CHECK_THAT(writer.error().message(), Catch::Contains("symbolic link"));
+  }
+  CHECK(read_file(victim) == "precious");
+  CHECK(fs::is_symlink(partial));
+  CHECK_FALSE(is_visible(*store, oid));
+  CHECK(list_all(*store).empty());
+}
+
+TEST_CASE("the store folder itself may be a symbolic link", "[folder][symlink]") {
+  temp_dir dir;
+  fs::create_directories(dir.path / "mount" / "lfs");
+  fs::create_symlink(dir.path / "mount", dir.path / "linked");
+  auto store = open_store_at(dir.path / "linked" / "lfs");
+  const std::string content = make_content(5000, 34);
+  const std::string oid = oid_of(content);
+
+  REQUIRE(store_object(*store, content).ok());
+  const fs::path real_root = dir.path / "mount" / "lfs";
+  CHECK(fs::is_regular_file(real_root / oid.substr(0, 2) / oid.substr(2, 2) / oid));
+  CHECK(read_object(*store, oid) == content);
+  CHECK(is_visible(*store, oid));
+  CHECK(list_all(*store) == std::map<std::string, int64_t>{{oid, 5000}});
+  CHECK(store->remove(oid).ok());
+  CHECK_FALSE(is_visible(*store, oid));
+}
+
+TEST_CASE("a store's folders and objects get the user's umask, not the process's",
+          "[folder][modes]") {
+  temp_dir dir;
+  // What ferry's main() does; the umask before it is the user's.
+  umask_guard private_files{077};
+  const mode_t user = private_files.before;
+  const fs::path root = dir.path / "new" / "store";
+  auto store = open_store_at(root);
+  const std::string content = make_content(100, 35);
+  const std::string oid = oid_of(content);
+  REQUIRE(store_object(*store, content).ok());
+
+  // The modes a store got before Ferry set its own umask.
+  CHECK(mode_of(dir.path / "new") == (0777 & ~user));
+  CHECK(mode_of(root) == (0777 & ~user));
+  CHECK(mode_of(root / oid.substr(0, 2)) == (0755 & ~user));
+  CHECK(mode_of(root / oid.substr(0, 2) / oid.substr(2, 2)) == (0755 & ~user));
+  CHECK(mode_of(store->object_path(oid)) == (0644 & ~user));
+}

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# A store host that is down must fail a push quickly and say why, once.
+#
+#   1. nothing listens at the LFS store's port (connections refused): a push
+#      of 30 small objects through `ferry agent`, with the default retry,
+#      breaker and ferry.maxRetryTime settings, fails within 90 s (target:
+#      under 60 s); every object is reported failed, and the ones after the
+#      failed probe fail at once naming the host and the last error. (The
+#      agent's one-line notices per state change go to its stderr, which
+#      git-lfs 3.3.0 shows only with GIT_TRACE=1; the unit tests count them.)
+#   2. ferry-lfs-sim answering 503 to everything, with ferry.maxAttempts 10
+#      and ferry.maxRetryTime 20s: the push ends within 20 s plus the pause
+#      before the probe (30 s), and an object was given up with the
+#      ferry.maxRetryTime message.
+#
+#   FERRY_LFS_SIM=<ferry-lfs-sim> bash tests/e2e/test_dead_host.sh <path-to-ferry>
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init "$@"
+sim_init
+
+OBJECTS=30
+
+# free_port: a loopback port nothing listens on (bound, then closed).
+free_port() {
+  python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# push_objects <name> <store-url> <limit-s>: a repository <name> with
+# $OBJECTS small objects and ferry installed on <store-url>; one `git lfs
+# push`, which must fail within <limit-s>. Its output is appended (git-lfs
+# and the agent both append) to $E2E_ROOT/<name>-push.log; sets LOG,
+# ELAPSED_MS and REPO.
+push_objects() {
+  local name=$1 url=$2 limit=$3 i specs=() start rc=0
+  new_repo "$name"
+  REPO="$E2E_ROOT/$name"
+  for ((i = 1; i <= OBJECTS; i++)); do specs+=("obj$i.bin=$((1000 + i))"); done
+  add_lfs_files "$REPO" "${specs[@]}"
+  install_ferry_url "$REPO" "$url"
+  LOG="$E2E_ROOT/$name-push.log"
+  : >"$LOG"
+  start=$(date +%s%N)
+  (cd "$REPO" && timeout --kill-after=10 "$limit" git lfs push origin main) >>"$LOG" 2>&1 || rc=$?
+  ELAPSED_MS=$((($(date +%s%N) - start) / 1000000))
+  ((rc != 124 && rc != 137)) || { show "git lfs push" "$LOG"; fail "$name: git lfs push did not end within ${limit}s"; }
+  ((rc != 0)) || { show "git lfs push" "$LOG"; fail "$name: git lfs push succeeded against a dead host"; }
+  note "$name: git lfs push failed (exit $rc) after $ELAPSED_MS ms"
+}
+
+# assert_all_failed: git-lfs reports an error for each object, and the
+# agent's journal records every object as failed.
+assert_all_failed() {
+  local json="$E2E_ROOT/status.json" reported
+  reported=$(grep -oE '^error transferring "[0-9a-f]{64}"' "$LOG" | sort -u | wc -l)
+  ((reported == OBJECTS)) || { show "git lfs push" "$LOG"; fail "git-lfs reported $reported of $OBJECTS objects as failed"; }
+  pass "git-lfs reported each of the $OBJECTS objects as failed"
+  (cd "$REPO" && "$FERRY" status --json --limit 1000) >"$json" 2>"$E2E_ROOT/status.err" ||
+    { show "ferry status" "$E2E_ROOT/status.err"; fail "ferry status --json failed"; }
+  py_check "every one of the $OBJECTS objects is recorded as failed, none done" '
+import json, sys
+data = json.load(open(sys.argv[1]))
+records = data.get("history", []) + data.get("active", [])
+failed = {r["oid"] for r in records if r.get("state") == "failed"}
+done = {r["oid"] for r in records if r.get("state") == "done"}
+if done or len(failed) != int(sys.argv[2]):
+    raise SystemExit("%d failed, %d done: %s" % (len(failed), len(done), json.dumps(data)[:2000]))
+print("%d failed" % len(failed))' "$json" "$OBJECTS"
+}
+
+# count <pattern>: lines of $LOG matching the extended regex.
+count() { grep -cE "$1" "$LOG" || true; }
+
+# ---- 1. connections refused ------------------------------------------------------
+PORT=$(free_port)
+HOST="127.0.0.1:$PORT"
+push_objects refused "lfs+http://$HOST/repo.git/info/lfs" 120
+((ELAPSED_MS < 90000)) || { show "git lfs push" "$LOG"; fail "the push took $ELAPSED_MS ms (limit 90 s)"; }
+pass "the push against a refusing host failed in $ELAPSED_MS ms (limit 90 s, target 60 s)"
+fast=$(count "$HOST is not answering \\(last error: .*the probe at [0-9:]+ failed; run the command again once $HOST is reachable")
+((fast >= 1)) || { show "git lfs push" "$LOG"; fail "no object failed at once with the dead-host message"; }
+pass "objects after the failed probe failed at once naming the host ($fast line(s))"
+assert_all_failed
+REFUSED_MS=$ELAPSED_MS
+
+# ---- 2. 503 to everything, ferry.maxRetryTime 20s --------------------------------
+SCENARIO="$E2E_ROOT/all-503.json"
+cat >"$SCENARIO" <<'JSON'
+{"name": "all-503", "comment": "every request answered 503 without Retry-After",
+ "rules": [{"match": {"endpoint": "any"}, "fault": {"status": 503}}]}
+JSON
+check_scenario "$SCENARIO"
+start_sim "$SCENARIO"
+git config --global ferry.maxAttempts 10
+git config --global ferry.maxRetryTime 20s
+push_objects unavailable "lfs+$(lfs_url unavailable)" 120
+stop_sim
+((ELAPSED_MS < 60000)) || { show "git lfs push" "$LOG"; fail "the push took $ELAPSED_MS ms (limit 20 s + 30 s probe pause + 10 s)"; }
+pass "the push against a host answering 503 failed in $ELAPSED_MS ms"
+(($(count "gave up after [0-9]+ attempts over 20s \\(ferry\\.maxRetryTime\\): ") >= 1)) ||
+  { show "git lfs push" "$LOG"; fail "no object was given up with the ferry.maxRetryTime message"; }
+pass "an object was given up after ferry.maxRetryTime (20s), and the message says so"
+assert_all_failed
+note "measured: refused $REFUSED_MS ms, 503 $ELAPSED_MS ms"
