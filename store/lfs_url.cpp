@@ -95,7 +95,10 @@ std::optional<http_url> parse_http_url(std::string_view text) {
     if (port.empty())
       return std::nullopt;
   }
-  if (host.empty() || host == "[]")
+  // A ':' left in an unbracketed host ("example.com:8080:80") would make a
+  // URL that names another port than it seems to, or none that parses.
+  if (host.empty() || host == "[]" ||
+      (host.front() != '[' && host.find(':') != std::string_view::npos))
     return std::nullopt;
   url.host = protocol::lower_ascii(host);
   url.port = std::string(port);

@@ -150,8 +150,14 @@ status apply_query(std::string_view query, s3_url& url, bool& explicit_path_styl
       return url_error("layout must be nested or flat, not '" + layout->second + "'");
     url.layout = layout->second == "flat" ? key_layout::flat : key_layout::nested;
   }
-  if (auto given = values.find("endpoint"); given != values.end())
+  if (auto given = values.find("endpoint"); given != values.end()) {
+    // An empty value (an unset shell variable) must not quietly mean Amazon,
+    // where the user's keys would then be sent.
+    if (given->second.empty())
+      return url_error("endpoint is empty; give http(s)://host[:port], or leave endpoint out "
+                       "for Amazon S3");
     endpoint = given->second;
+  }
   return status::success();
 }
 

@@ -222,3 +222,13 @@ TEST_CASE("s3 url refuses other schemes, fragments and odd prefixes", "[s3_url]"
     {"s3://bucket/a%20b", "'%'"},
   });
 }
+
+TEST_CASE("s3 url refuses an empty endpoint and a host with a stray colon", "[s3_url]") {
+  // An empty value must not fall back to Amazon with the user's keys.
+  check_refusals({{"s3://bucket?endpoint=", "endpoint is empty"},
+                  {"s3://bucket?region=eu-west-1&endpoint=", "endpoint is empty"},
+                  {"s3://bucket?endpoint=http://example.com:8080:80", "endpoint"},
+                  {"S3://b.b?endpoint=http://::80", "endpoint"}});
+  // A bracketed IPv6 literal keeps its colons.
+  CHECK(parsed("s3://bucket?endpoint=http://[::1]:7480").endpoint == "http://[::1]:7480");
+}
