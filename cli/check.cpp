@@ -1,7 +1,6 @@
 #include "cli/commands.hpp"
 
 #include "actors/migration_report.hpp"
-#include "config/git_config.hpp"
 #include "store/store_compare.hpp"
 
 #include <nlohmann/json.hpp>
@@ -118,11 +117,7 @@ int run_check(const check_request& request) {
     return problem.code() == errc::config_error ? exit_usage : exit_incomplete;
   };
 
-  auto git = config::read_git_config();
-  auto settings = config::resolve(
-    {git ? *git : std::map<std::string, std::string>{}, config::read_environment(),
-     {{"journal", "/"}}},
-    {});
+  auto settings = settings_outside_repository();
   if (!settings)
     return usage(settings.error().message());
   auto http = start_http_engine(*settings);

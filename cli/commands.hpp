@@ -102,6 +102,11 @@ status list_objects(object_store& source, const oid_origin& origin,
                     const std::function<bool(const std::string& oid)>& takes,
                     const std::function<status(const std::vector<object_info>&)>& take);
 
+/// Settings (retries, timeouts, store options) from git config and the
+/// environment, as for the agent, for commands that use no repository's
+/// journal (migrate, check).
+result<config::settings> settings_outside_repository();
+
 /// Opens the store `url` names for the option `--<role>` ("from", "to"),
 /// and checks that it can be used (object_store::prepare). A source folder
 /// must exist: opening it never creates it.

@@ -196,13 +196,7 @@ int run_migrate(const migrate_request& request) {
   if (request.tps < 0)
     return usage_error("--tps must not be negative");
 
-  // Settings (retries, timeouts, store options) come from git config and
-  // the environment as for the agent; no journal of a repository is used.
-  auto git = config::read_git_config();
-  auto settings = config::resolve(
-    {git ? *git : std::map<std::string, std::string>{}, config::read_environment(),
-     {{"journal", "/"}}},
-    {});
+  auto settings = settings_outside_repository();
   if (!settings)
     return usage_error(settings.error().message());
 

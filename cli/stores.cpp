@@ -1,5 +1,6 @@
 #include "cli/commands.hpp"
 
+#include "config/git_config.hpp"
 #include "store/inventory_sources.hpp"
 
 #include <string_view>
@@ -47,6 +48,13 @@ status list_objects(object_store& source, const oid_origin& origin,
     return listed;
   }
   return batch.empty() ? status::success() : take(batch);
+}
+
+result<config::settings> settings_outside_repository() {
+  auto git = config::read_git_config();
+  return config::resolve({git ? *git : std::map<std::string, std::string>{},
+                          config::read_environment(), {{"journal", "/"}}},
+                         {});
 }
 
 result<std::shared_ptr<object_store>> open_named_store(const std::string& url, const char* role,
