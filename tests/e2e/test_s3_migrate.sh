@@ -43,29 +43,7 @@ expect_rc up 0
 assert_report "$E2E_ROOT/up.json" "copied.objects == $COUNT" "copied.bytes == $BYTES" \
   "failed.objects == 0" "corrupt.objects == 0" "pending.objects == 0" "moved_bytes == $BYTES" \
   "outcome == complete"
-s3_py '
-import hashlib
-bucket, prefix, manifest = sys.argv[1], sys.argv[2], sys.argv[3]
-want = {}
-for line in open(manifest):
-    oid, size = line.split()
-    want["%s/%s/%s/%s" % (prefix, oid[:2], oid[2:4], oid)] = (oid, int(size))
-listed = {}
-for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
-    for entry in page.get("Contents", []):
-        listed[entry["Key"]] = entry["Size"]
-if sorted(listed) != sorted(want):
-    raise SystemExit("keys in the bucket differ: missing %s, unexpected %s"
-                     % (sorted(set(want) - set(listed))[:5], sorted(set(listed) - set(want))[:5]))
-for key, (oid, size) in want.items():
-    if listed[key] != size:
-        raise SystemExit("%s is listed with %d bytes, expected %d" % (key, listed[key], size))
-    digest = hashlib.sha256()
-    for chunk in s3.get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(1 << 20):
-        digest.update(chunk)
-    if digest.hexdigest() != oid:
-        raise SystemExit("%s reads back with sha256 %s" % (key, digest.hexdigest()))
-' "$S3_BUCKET" "$PREFIX" "$LIST" || fail "boto3 does not find the migrated objects intact"
+s3_bucket_holds "$S3_BUCKET" "$PREFIX" "$LIST" || fail "boto3 does not find the migrated objects intact"
 pass "folder -> S3: boto3 lists exactly the $COUNT keys with their sizes and reads each with sha256 == oid ($MIG_MS ms)"
 
 s3_requests_since "$MARK" "$E2E_ROOT/up-requests.tsv"

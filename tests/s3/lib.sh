@@ -238,3 +238,31 @@ s3_proxy_ready() {
 s3_proxy_unlimit() {
   kill -USR1 "$S3_PROXY_PID"
 }
+
+# s3_bucket_holds <bucket> <prefix> <manifest>: boto3 lists exactly the
+# manifest's objects under <prefix>/ (nested layout), each with its size,
+# and reads each back with sha256 == oid.
+s3_bucket_holds() {
+  s3_py 'import hashlib
+bucket, prefix, manifest = sys.argv[1], sys.argv[2], sys.argv[3]
+want = {}
+for line in open(manifest):
+    oid, size = line.split()
+    want["%s/%s/%s/%s" % (prefix, oid[:2], oid[2:4], oid)] = (oid, int(size))
+listed = {}
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+    for entry in page.get("Contents", []):
+        listed[entry["Key"]] = entry["Size"]
+if sorted(listed) != sorted(want):
+    raise SystemExit("keys in the bucket differ: missing %s, unexpected %s"
+                     % (sorted(set(want) - set(listed))[:5], sorted(set(listed) - set(want))[:5]))
+for key, (oid, size) in want.items():
+    if listed[key] != size:
+        raise SystemExit("%s is listed with %d bytes, expected %d" % (key, listed[key], size))
+    digest = hashlib.sha256()
+    for chunk in s3.get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(1 << 20):
+        digest.update(chunk)
+    if digest.hexdigest() != oid:
+        raise SystemExit("%s reads back with sha256 %s" % (key, digest.hexdigest()))
+' "$@"
+}
