@@ -343,7 +343,11 @@ start() {
   wait_for "the monitor to register osd.0 (see $RUN_DIR/log/osd-new.out)" \
     ceph_tool osd-new ceph --connect-timeout 10 osd new "$osd_uuid"
   say "monitor up on 127.0.0.1:$MON_PORT after $(elapsed)"
-  ceph_tool crush-add ceph osd crush add osd.0 1.0 root=default || die "ceph osd crush add failed"
+  # The next command can still be refused while the monitor settles ("problem
+  # getting command descriptions from mon"), so it is asked again too; adding
+  # osd.0 where it already is succeeds.
+  wait_for "the monitor to place osd.0 in the CRUSH map (see $RUN_DIR/log/crush-add.out)" \
+    ceph_tool crush-add ceph --connect-timeout 10 osd crush add osd.0 1.0 root=default
   ceph_tool osd-mkfs ceph-osd -i 0 --mkfs --osd-uuid "$osd_uuid" || die "ceph-osd --mkfs failed"
   launch osd ceph-osd -i 0 || die "ceph-osd did not start"
   wait_for "osd.0 to be up" osd_up
