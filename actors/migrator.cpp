@@ -7,6 +7,8 @@
 
 #include <caf/all.hpp>
 
+#include <utility>
+
 namespace ferry {
 
 namespace {
@@ -92,18 +94,15 @@ status fill(migrator_pointer self) {
     objects.push_back({item.oid, item.size});
   auto& destination = *options.config.store;
   auto answers = ask_sizes(destination, objects);
-  if (!answers.batch_error)
-    log()->warn("cannot ask {} about {} objects at once ({}); asked about each alone",
-                destination.describe(), objects.size(), answers.batch_error.to_string());
   std::vector<std::string> present;
   std::vector<std::string> verified;
+  size_t unanswered = 0;
+  status first_error;
   for (size_t i = 0; i < page->size(); ++i) {
     auto& item = (*page)[i];
     auto& held = answers.sizes[i];
-    if (!held)
-      // The copy asks the destination again before it writes anything.
-      log()->warn("cannot ask {} about {} ({}); copying it", destination.describe(), item.oid,
-                  held.error().to_string());
+    if (!held && unanswered++ == 0)
+      first_error = held.error();
     if (!held || !*held || **held != item.size) {
       st.ready.push_back(std::move(item));
       continue;
@@ -117,6 +116,19 @@ status fill(migrator_pointer self) {
     }
     count_done(self, item, false);
     (options.verify_existing ? verified : present).push_back(item.oid);
+  }
+  if (!answers.batch_error) {
+    // Said on stderr once per run, not per page or object: a destination
+    // that is down would otherwise add a line for every page. Each copy
+    // asks the destination again before it writes anything.
+    auto level = std::exchange(st.told_unanswered, true) ? spdlog::level::info
+                                                          : spdlog::level::warn;
+    if (unanswered > 0)
+      log()->log(level, "cannot ask {} whether it holds {} of these {} objects ({}); copying them",
+                 destination.describe(), unanswered, objects.size(), first_error.to_string());
+    else
+      log()->log(level, "cannot ask {} about {} objects at once ({}); asked about each alone",
+                 destination.describe(), objects.size(), answers.batch_error.to_string());
   }
   if (auto recorded = options.inventory->set_states(present, item_state::present); !recorded)
     return recorded;
@@ -143,6 +155,18 @@ void on_outcome(migrator_pointer self, const transfer_outcome& outcome) {
     recorded = st.options->inventory->set_state(item.oid, item_state::copied, outcome.attempts);
     count_done(self, item, false);
   } else {
+    // The error history keeps the code apart from the message.
+    std::string code = to_string(outcome.code);
+    std::string message = outcome.message;
+    if (message.rfind(code + ": ", 0) == 0)
+      message.erase(0, code.size() + 2);
+    // A full disk or a used-up quota would fail every later copy as well,
+    // and each would wait in the dead-letter list for --retry-failed. The
+    // run stops instead: the object stays to be copied, and once there is
+    // space the same command finishes the migration.
+    if (outcome.code == errc::no_space)
+      return fail(self,
+                  {errc::no_space, "out of space while copying " + item.oid + ": " + message});
     // A missing or corrupt object says nothing about the stores' load.
     if (classify(outcome.code) == retry_class::transient)
       st.concurrency.on_failure(outcome.code == errc::unavailable);
@@ -157,11 +181,6 @@ void on_outcome(migrator_pointer self, const transfer_outcome& outcome) {
       self->send(self, atom::pump_v);
       return;
     }
-    // The error history keeps the code apart from the message.
-    std::string code = to_string(outcome.code);
-    std::string message = outcome.message;
-    if (message.rfind(code + ": ", 0) == 0)
-      message.erase(0, code.size() + 2);
     attempt_error error{now_ms(), code, message};
     recorded = st.options->inventory->set_state(
       item.oid, corrupt ? item_state::corrupt : item_state::failed, outcome.attempts, error);

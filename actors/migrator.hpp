@@ -57,6 +57,9 @@ struct migrator_state {
   std::map<uint64_t, flight> in_flight;
   /// Objects from a server whose bytes did not match once, copied again.
   std::set<std::string> second_chances;
+  /// Whether stderr was told that the destination could not answer about
+  /// a page; later pages say so in the log file only.
+  bool told_unanswered = false;
   uint64_t next_id = 1;
   concurrency_control concurrency = concurrency_control::fixed(1);
   migration_progress progress;

@@ -104,7 +104,8 @@ void spawn_worker(supervisor_pointer self, child& c) {
   c.worker = worker.address();
 }
 
-void conclude(supervisor_pointer self, uint64_t id, transfer_outcome outcome);
+void conclude(supervisor_pointer self, uint64_t id, transfer_outcome outcome,
+              spdlog::level::level_enum failure_level = spdlog::level::warn);
 transfer_outcome make_outcome(const child& c, errc code, std::string message, std::string path);
 
 /// Why a job for a dead host (its probe failed) fails at once.
@@ -119,8 +120,11 @@ std::string dead_host_message(supervisor_pointer self, const std::string& host) 
 }
 
 void fail_dead_host(supervisor_pointer self, child& c) {
+  // The notice that the host is not answering was shown once; each object
+  // it fails goes to the log file only, not as one more line on stderr.
   conclude(self, c.job.id,
-           make_outcome(c, errc::unavailable, dead_host_message(self, c.host), {}));
+           make_outcome(c, errc::unavailable, dead_host_message(self, c.host), {}),
+           spdlog::level::info);
 }
 
 /// Parks `c` until its host's circuit lets the next probe through; a
@@ -238,8 +242,9 @@ void record_host_health(supervisor_pointer self, child& c, const status& outcome
   st.next_probe[c.host] = now + st.config->breaker_open_for;
   auto next = describe_wait(st.config->breaker_open_for);
   if (before == circuit_breaker::state::half_open) {
-    log()->warn("circuit for {} open again: the probe failed ({}); next probe in {}", c.host,
-                outcome.to_string(), next);
+    // Info, not warn: the notice below is the one line the user sees.
+    log()->info("circuit for {} open again: the probe failed ({}); next probe in {}", c.host,
+                redact(outcome.to_string()), next);
     st.host_failures[c.host].probe_failed_at = time_of_day();
     if (!was_dead)
       notify(self, fmt::format("ferry: {} is not answering: the probe failed ({}); its "
@@ -251,8 +256,8 @@ void record_host_health(supervisor_pointer self, child& c, const status& outcome
         wake_now(self, other);
     }
   } else {
-    log()->warn("circuit for {} open after {} consecutive failures (last: {}); next probe in {}",
-                c.host, st.config->breaker_failures, outcome.to_string(), next);
+    log()->info("circuit for {} open after {} consecutive failures (last: {}); next probe in {}",
+                c.host, st.config->breaker_failures, redact(outcome.to_string()), next);
     notify(self, fmt::format("ferry: {} is failing ({} failures in a row, last: {}); pausing "
                              "transfers to it for {}",
                              c.host, st.config->breaker_failures, redact(outcome.to_string()),
@@ -261,7 +266,8 @@ void record_host_health(supervisor_pointer self, child& c, const status& outcome
 }
 
 /// Records the final outcome in the journal, then answers the job's caller.
-void conclude(supervisor_pointer self, uint64_t id, transfer_outcome outcome) {
+void conclude(supervisor_pointer self, uint64_t id, transfer_outcome outcome,
+              spdlog::level::level_enum failure_level) {
   auto& st = self->state;
   auto i = st.children.find(id);
   if (i == st.children.end())
@@ -271,7 +277,8 @@ void conclude(supervisor_pointer self, uint64_t id, transfer_outcome outcome) {
   if (outcome.ok())
     log()->info("{} {}: done", to_string(outcome.dir), outcome.oid);
   else
-    log()->warn("{} {}: failed: {}", to_string(outcome.dir), outcome.oid, outcome.message);
+    log()->log(failure_level, "{} {}: failed: {}", to_string(outcome.dir), outcome.oid,
+               outcome.message);
   self->request(st.journal, caf::infinite, atom::finish_v, outcome)
     .then([=](bool) mutable { promise.deliver(outcome); },
           [=](const caf::error&) mutable { promise.deliver(outcome); });

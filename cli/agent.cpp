@@ -152,9 +152,10 @@ int run_agent_command(const flag_map& flags) {
                  "lfs.customtransfer.ferry.concurrent=false (ferry install does)";
     return refuse_all("ferry: " + message);
   }
-  // A store that needs the user (a Proton login) says so at init, before
-  // any transfer is tried. A transient failure is left to the transfers,
-  // which prepare the store again and retry.
+  // A store that needs the user (a Proton login) or cannot work as
+  // configured (a bridge that is no bridge, an endpoint that is not S3)
+  // says so at init, before any transfer is tried. A transient failure is
+  // left to the transfers, which prepare the store again and retry.
   if (store) {
     if (auto ready = store->prepare(); !ready) {
       if (classify(ready.code()) != retry_class::transient)

@@ -97,9 +97,10 @@ int dry_run(const migrate_request& request, object_store& source, object_store& 
                                     batch.begin() + static_cast<std::ptrdiff_t>(
                                                       std::min(batch.size(), start + check_page)));
       auto answers = ask_sizes(destination, page);
+      size_t unanswered = 0;
       for (size_t i = 0; i < page.size(); ++i) {
         auto& held = answers.sizes[i];
-        if (!held)
+        if (!held && unanswered++ == 0)
           std::cerr << "ferry migrate: cannot ask " << destination.describe() << " about "
                     << page[i].oid << ": " << held.error().message() << "\n";
         bool there = held && *held && **held == page[i].size;
@@ -109,6 +110,9 @@ int dry_run(const migrate_request& request, object_store& source, object_store& 
         if (!there)
           std::cout << "would copy " << page[i].oid << " " << page[i].size << "\n";
       }
+      if (unanswered > 1)
+        std::cerr << "ferry migrate: ... nor about " << unanswered - 1 << " more of these "
+                  << page.size() << " objects\n";
     }
     return status::success();
   });
@@ -365,7 +369,8 @@ int run_migrate(const migrate_request& request) {
   }
   if (!ran) {
     std::cerr << "ferry migrate: " << ran.to_string()
-              << "\nRun the same command again to continue.\n";
+              << (ran.code() == errc::no_space ? "\nFree some space, then run" : "\nRun")
+              << " the same command again to continue.\n";
     return exit_incomplete;
   }
   auto outcome = report["outcome"].get<std::string>();

@@ -1,8 +1,10 @@
 #include "cli/commands.hpp"
 
+#include "actors/retry_policy.hpp"
 #include "config/git_config.hpp"
 #include "store/inventory_sources.hpp"
 
+#include <iostream>
 #include <string_view>
 
 namespace ferry::cli {
@@ -69,8 +71,15 @@ result<std::shared_ptr<object_store>> open_named_store(const std::string& url, c
   auto store = open_store(url, context);
   if (!store)
     return store.error().with_context(std::string{"--"} + role);
-  if (auto ready = (*store)->prepare(); !ready)
-    return ready.with_context(std::string{"--"} + role + " " + (*store)->describe());
+  // A store that cannot work (a Proton login, an endpoint that is not S3,
+  // no such bucket) stops the command now; a failure that may pass is left
+  // to the transfers, which retry, as in the agent.
+  if (auto ready = (*store)->prepare(); !ready) {
+    auto failure = ready.with_context(std::string{"--"} + role + " " + (*store)->describe());
+    if (classify(ready.code()) != retry_class::transient)
+      return failure;
+    std::cerr << "ferry: warning: " << failure.message() << " (the transfers try again)\n";
+  }
   return store;
 }
 

@@ -277,10 +277,13 @@ std::vector<std::string_view> lines_from_end(std::string_view output) {
 }
 
 // The text before the first secret marker, compared ignoring case since
-// session files spell them accessToken / refreshToken.
+// session files spell them accessToken / refreshToken. A password may come
+// as password=, password: or a JSON "password": (dataPassword too), a
+// header as Authorization: Basic ...
 std::string_view before_secrets(std::string_view text) {
-  static constexpr std::string_view markers[] = {"bearer ",     "token=",       "session=",
-                                                 "accesstoken", "refreshtoken", "uid:"};
+  static constexpr std::string_view markers[] = {
+    "bearer ", "token=",    "session=",  "accesstoken",  "refreshtoken",
+    "uid:",    "password=", "password:", "password\":", "authorization:"};
   const std::string lower = lower_ascii(text);
   size_t cut = text.size();
   for (std::string_view marker : markers) {

@@ -155,9 +155,11 @@ std::variant<std::vector<list_entry>, std::string> decode_list(const nlohmann::j
 /// layout every bridge client uses. `oid` is lower-cased.
 std::string object_path(std::string_view base, std::string_view oid);
 
-/// Cuts bridge stderr down to something safe to show: at most 256
-/// characters, and cut before the first `Bearer `, `token=`, `session=`,
-/// `AccessToken`, `RefreshToken` or `UID:` so no secret follows.
+/// Cuts bridge stderr or an error text down to something safe to show: at
+/// most 256 characters, and cut before the first `Bearer `, `token=`,
+/// `session=`, `AccessToken`, `RefreshToken`, `UID:`, `password=`,
+/// `password:`, `password":` or `Authorization:` (any case) so no secret
+/// follows.
 std::string sanitize_diagnostics(std::string_view text);
 
 } // namespace ferry::bridge

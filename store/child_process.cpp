@@ -57,8 +57,24 @@ result<std::string> find_program(const std::string& program,
                                  const std::vector<std::string>& environment) {
   if (program.empty())
     return status{errc::not_found, "cannot run a child: no program given"};
-  if (program.find('/') != std::string::npos)
+  if (program.find('/') != std::string::npos) {
+    // Checked here too, so the message can say what is wrong with it.
+    struct ::stat info {};
+    std::string named = "cannot run '" + program + "'";
+    if (::stat(program.c_str(), &info) != 0) {
+      int error = errno;
+      return status{error == ENOENT || error == ENOTDIR ? errc::not_found
+                                                        : errc::permission_denied,
+                    named + ": " + std::strerror(error)};
+    }
+    if (!S_ISREG(info.st_mode))
+      return status{errc::permission_denied,
+                    named + ": " + (S_ISDIR(info.st_mode) ? "a directory" : "not a file") +
+                        ", not a program"};
+    if (::access(program.c_str(), X_OK) != 0)
+      return status{errc::permission_denied, named + ": not executable"};
     return program;
+  }
   std::string search_path = search_path_of(environment);
   bool denied = false;
   size_t start = 0;

@@ -53,8 +53,8 @@ struct child_result {
 ///
 /// Errors only when the child cannot be started: errc::not_found when the
 /// program does not exist (the message names it and the PATH searched),
-/// errc::permission_denied when it is not executable, errc::io_error for
-/// anything else (pipes, fork).
+/// errc::permission_denied when it is a directory or another non-file, or
+/// not executable, errc::io_error for anything else (pipes, fork).
 result<child_result> run_child(const child_options& options);
 
 /// Splits a command line into words, as a shell would without expanding

@@ -279,8 +279,14 @@ public:
   result<int64_t> sync() override {
     if (fd_ < 0)
       return finished_error();
-    if (::fdatasync(fd_) != 0)
-      return os_error(errno, "sync", partial_);
+    if (::fdatasync(fd_) != 0) {
+      // The kernel may have dropped the pages it failed to write while a
+      // read still finds them cached, so the file can no longer be trusted:
+      // a resume starts over rather than build on it.
+      status st = os_error(errno, "sync", partial_);
+      discard();
+      return st;
+    }
     // The partial file's own directory entry must survive a crash too.
     if (!dir_synced_) {
       if (::fsync(dir_.fd.get()) != 0)

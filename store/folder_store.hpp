@@ -13,7 +13,10 @@ namespace ferry {
 /// A write goes to `<dir>/.<oid>.ferry-partial` in the object's directory,
 /// is fsynced, verified and then renamed over `<oid>`, and the directory is
 /// fsynced; readers never see a half-written object. Names starting with '.'
-/// are never listed as objects.
+/// are never listed as objects. A failed fsync of the partial file (in
+/// sync() or commit()) removes it: after one, the kernel may have dropped
+/// bytes a read still finds cached, so a resume could not trust them. A
+/// failed write keeps it, with the writer's offset at what reached it.
 ///
 /// Nothing below the root is followed when it is a symbolic link: not the
 /// two directory levels, not an object, not a partial file (the root itself

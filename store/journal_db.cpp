@@ -104,7 +104,7 @@ result<std::unique_ptr<journal_db>> journal_db::open(const std::filesystem::path
       return from_errno(ec.value(), "cannot create journal directory " + dir.string());
   }
 
-  auto db_opts = small_db_options();
+  auto db_opts = small_db_options(dir);
 
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = opts.read_only

@@ -140,6 +140,8 @@ public:
   /// request of their own. For uploads, returns the objects the server does
   /// NOT have; for downloads, those it has.
   result<std::vector<object_info>> prepare(bool upload, const std::vector<object_info>& objects);
+  /// The object_store check before the first transfer stays callable too.
+  using object_store::prepare;
 
 private:
   struct impl;

@@ -450,7 +450,7 @@ result<std::unique_ptr<migration_inventory>> migration_inventory::open(
   if (ec)
     return from_errno(ec.value(), "cannot create journal directory " + dir.string());
 
-  auto db_opts = small_db_options();
+  auto db_opts = small_db_options(dir);
   // Every item leaves a tombstone in its old state's index when it moves on;
   // files dense with them get compacted early so page() does not wade
   // through millions of deleted `s/pending/` keys.

@@ -96,9 +96,9 @@ public:
   virtual std::string endpoint() const { return {}; }
 
   /// Checks, once before the first transfer, that the store can be used
-  /// (a Proton session must be ready); the agent answers git-lfs's init
-  /// with the failure and starts no transfer. Stores with nothing to check
-  /// succeed.
+  /// (a Proton session must be ready, an S3 endpoint must answer as S3);
+  /// the agent answers git-lfs's init with a failure that is not transient
+  /// and starts no transfer. Stores with nothing to check succeed.
   virtual status prepare();
 
   /// The object's info, or std::nullopt when the store does not have it.

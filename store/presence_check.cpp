@@ -24,8 +24,18 @@ size_answers ask_sizes(object_store& store, const std::vector<object_info>& obje
                                         std::to_string(objects.size()) + " objects"}
           : batch.error();
   answers.sizes.reserve(objects.size());
+  // A store found unavailable while asking about one object is not asked
+  // about the rest: each question to a host that is down would cost a
+  // connection attempt or a timeout, and would end the same way.
+  std::optional<status> down;
   for (const auto& object : objects) {
+    if (down) {
+      answers.sizes.emplace_back(*down);
+      continue;
+    }
     auto one = store.sizes_of({object});
+    if (!one && one.error().code() == errc::unavailable)
+      down = one.error();
     if (!one)
       answers.sizes.emplace_back(one.error());
     else if (one->size() != 1)

@@ -26,7 +26,8 @@ struct size_answers {
 
 /// Asks `store` about `objects` with one sizes_of() call. When that fails,
 /// each object is asked alone, so one object the store cannot answer for
-/// does not leave the others unknown.
+/// does not leave the others unknown. Once the store is found unavailable
+/// (errc::unavailable), the objects not yet asked get that error unasked.
 size_answers ask_sizes(object_store& store, const std::vector<object_info>& objects);
 
 /// What settle_by_listing() found.

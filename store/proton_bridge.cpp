@@ -60,11 +60,27 @@ bool insufficient_scope(const bridge::envelope& failure, const std::string& code
 
 std::string describe_failure(bridge::command name, const bridge::envelope& failure,
                              const std::string& code) {
+  // The error text is the bridge's: shown only up to anything that looks
+  // like a secret, on one line.
   std::string text = std::string{"Proton Drive bridge "} + bridge::to_string(name) + ": [" +
-                     std::to_string(failure.code) + "] " + failure.error;
+                     std::to_string(failure.code) + "] " +
+                     bridge::sanitize_diagnostics(failure.error);
   if (!code.empty())
     text += " (" + code + ")";
   return text;
+}
+
+constexpr const char* command_help =
+    "Set ferry.proton.command to the command line of proton-drive-cli, such as "
+    "'node /opt/proton-drive-cli/dist/index.js' (docs/proton.md)";
+
+// auth-state reads only local files and always answers with an envelope
+// (exit 0, or 1 for unreadable input). A process that ended by itself
+// without one is not the bridge: a missing script, another program. Exit
+// codes from 128 up are how a shell reports a child killed by a signal,
+// which may pass, as may a kill or a timeout.
+bool ends_like_no_bridge(const child_result& ran) {
+  return !ran.timed_out && ran.signal == 0 && ran.exit_code >= 0 && ran.exit_code < 128;
 }
 
 std::string seconds_text(std::chrono::milliseconds wait) {
@@ -91,7 +107,7 @@ bridge_verdict classify_bridge_failure(bridge::command name, const bridge::envel
                                        std::chrono::seconds max_wait) {
   std::string code = bridge::error_code(failure);
   std::string text = describe_failure(name, failure, code);
-  std::string action = details_text(failure, "action");
+  std::string action = bridge::sanitize_diagnostics(details_text(failure, "action"));
 
   if (failure.code == 407 || code == "CAPTCHA_REQUIRED") {
     std::string url = details_text(failure, "captchaUrl");
@@ -211,14 +227,13 @@ result<nlohmann::json> proton_bridge::call(bridge::command name,
   changed_.notify_all();
 
   std::string what = std::string{"Proton Drive bridge "} + bridge::to_string(name);
-  if (!ran) {
-    std::string command_line;
-    for (auto& word : options_.command)
-      command_line += (command_line.empty() ? "" : " ") + word;
+  std::string command_line;
+  for (auto& word : options_.command)
+    command_line += (command_line.empty() ? "" : " ") + word;
+  if (!ran)
     return status{errc::config_error, "cannot start the Proton Drive bridge '" + command_line +
                                           "' (ferry.proton.command): " +
-                                          ran.error().message()};
-  }
+                                          ran.error().message() + ". " + command_help};
   if (ran->timed_out)
     return status{errc::unavailable,
                   what + " did not finish within " + seconds_text(child.timeout) +
@@ -229,9 +244,15 @@ result<nlohmann::json> proton_bridge::call(bridge::command name,
     std::string how = ran->signal != 0 ? "was killed by signal " + std::to_string(ran->signal)
                                        : "exited with status " + std::to_string(ran->exit_code);
     std::string diagnostics = bridge::sanitize_diagnostics(ran->diagnostics);
-    return status{errc::unavailable, what + " " + how + " without a valid answer (" + *problem +
-                                         ")" +
-                                         (diagnostics.empty() ? "" : "; stderr: " + diagnostics)};
+    std::string text = what + " " + how + " without a valid answer (" + *problem + ")" +
+                       (diagnostics.empty() ? "" : "; stderr: " + diagnostics);
+    if (name == bridge::command::auth_state && ends_like_no_bridge(*ran))
+      return status{errc::config_error,
+                    text + ". '" + command_line + "' (ferry.proton.command) does not run "
+                           "proton-drive-cli's bridge, which always answers auth-state; "
+                           "try: echo '{}' | " + command_line + " bridge auth-state. " +
+                           command_help};
+    return status{errc::unavailable, text};
   }
   auto& envelope = std::get<bridge::envelope>(decoded);
   if (envelope.ok)

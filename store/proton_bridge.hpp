@@ -100,8 +100,11 @@ public:
   /// 429 starts the shared cooldown and a stop verdict sets the latch. A
   /// process that crashed, was killed, timed out, or wrote no valid
   /// envelope is errc::unavailable (transient), with sanitized stderr in
-  /// the message. A bridge that cannot be started is errc::config_error
-  /// naming ferry.proton.command.
+  /// the message; but auth-state, which the bridge always answers, is
+  /// errc::config_error naming ferry.proton.command when the process ended
+  /// by itself without an answer (a missing script, another program). A
+  /// bridge that cannot be started is errc::config_error naming
+  /// ferry.proton.command.
   result<nlohmann::json> call(bridge::command name, const bridge::request_fields& fields,
                               int64_t bytes = 0);
 

@@ -9,13 +9,17 @@
 #include <rocksdb/options.h>
 #include <rocksdb/status.h>
 
+#include <filesystem>
 #include <string>
 
 namespace ferry {
 
-/// Options for a small database created on first use, whose own log and
-/// manifest stay small too.
-rocksdb::Options small_db_options();
+/// Options for a small database in `dir` (which exists) created on first
+/// use, whose manifest stays small too. RocksDB's diagnostics go to
+/// `<dir>/LOG` (and one `LOG.old`) through a logger that drops what it
+/// cannot write: a full disk must not end the process (RocksDB's own logger
+/// fails an assertion when it writes again after a failed write).
+rocksdb::Options small_db_options(const std::filesystem::path& dir);
 
 /// A RocksDB status as Ferry's: corruption is errc::corrupt_record, a full
 /// disk errc::no_space, anything else errc::io_error; `context` leads the

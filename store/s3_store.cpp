@@ -1,5 +1,6 @@
 #include "store/s3_store.hpp"
 
+#include "protocol/batch_api.hpp"
 #include "protocol/s3_xml.hpp"
 #include "protocol/transfer_protocol.hpp"
 #include "store/http_download.hpp"
@@ -159,6 +160,20 @@ std::string s3_store::describe() const {
 
 std::string s3_store::endpoint() const {
   return impl_->host_port;
+}
+
+status s3_store::prepare() {
+  const s3::s3_url& url = impl_->url();
+  std::vector<s3::name_value> query{{"list-type", "2"}, {"max-keys", "1"}};
+  if (!url.prefix.empty())
+    query.emplace_back("prefix", url.prefix + "/");
+  auto request = impl_->s3->request("GET", "", query, {}, s3::empty_payload_hash);
+  if (!request)
+    return request.error().with_context(url.describe());
+  auto response = impl_->s3->send(std::move(*request));
+  if (!response)
+    return response.error().with_context(url.describe());
+  return s3_check_verdict(url, *response);
 }
 
 result<std::optional<object_info>> s3_store::stat(const std::string& oid) {
@@ -325,6 +340,50 @@ result<size_t> s3_store::abort_stale_uploads(
   const impl& self = *impl_;
   auto key_is_ours = [&self](const std::string& key) { return self.oid_of_key(key).has_value(); };
   return s3::abort_stale_uploads(*impl_->s3, before, dry_run, key_is_ours, visit);
+}
+
+status s3_check_verdict(const s3::s3_url& url, const http_response& answer) {
+  const std::string store = url.describe();
+  const std::string code = std::to_string(answer.status);
+  const bool redirect = answer.status >= 300 && answer.status < 400;
+  if (is_success(answer.status) && protocol::decode_list_objects_v2(answer.body))
+    return status::success();
+  if (auto error = protocol::decode_s3_error(answer.body)) {
+    if (error->code == "AccessDenied")
+      return status::success();
+    status failed = protocol::s3_error_status(*error, answer.status);
+    if (redirect)
+      return {errc::config_error, store + ": " + failed.message() +
+                                      "; the bucket is served elsewhere: correct endpoint= and "
+                                      "region= in the store URL"};
+    if (failed.code() == errc::unavailable)
+      return failed.with_context(store);
+    if (error->code == "NoSuchBucket")
+      return {errc::config_error, store + ": there is no bucket '" + url.bucket + "' at " +
+                                      url.endpoint + " (" + failed.message() +
+                                      "); create it, or correct the bucket, endpoint= or region= "
+                                      "in the store URL"};
+    return {errc::config_error, store + ": " + failed.message()};
+  }
+  // Without an S3 answer: a proxy in front of S3 says 502/503 during an
+  // outage, so those may pass; anything else came from a server that is
+  // not S3 (a web server, an LFS server, a login page).
+  if (answer.status >= 500 || answer.status == 408 || answer.status == 429)
+    return {errc::unavailable, store + ": the S3 listing of the bucket was answered with HTTP " +
+                                   code + " and no S3 error; retrying may help"};
+  std::string what = "HTTP " + code;
+  if (const std::string* type = answer.header("content-type"))
+    what += " (" + *type + ")";
+  if (redirect)
+    if (const std::string* location = answer.header("location"))
+      what += " redirecting to " + redact_url(*location);
+  if (!answer.body.empty())
+    what += ": " + protocol::decode_error_message(answer.body);
+  return {errc::config_error,
+          store + ": " + url.endpoint + " is not an S3 endpoint: asked for a listing of bucket '" +
+              url.bucket + "', it answered " + what +
+              "; set endpoint= in the store URL to the S3 server's http(s)://host:port "
+              "(docs/s3.md)"};
 }
 
 } // namespace ferry

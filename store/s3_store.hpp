@@ -61,6 +61,14 @@ public:
   /// "host:port" of the endpoint.
   std::string endpoint() const override;
 
+  /// One cheap request that shows whether the store URL and the keys can
+  /// work at all: a ListObjectsV2 of at most one key under the prefix,
+  /// judged by s3_check_verdict(). A server that cannot be reached gives
+  /// the HTTP engine's status: transient for a refused connection or a
+  /// timeout (the transfers retry, and the circuit breaker reports a dead
+  /// host), errc::config_error for a TLS certificate that does not verify.
+  status prepare() override;
+
   /// HEAD: present with its Content-Length; 404 means absent.
   result<std::optional<object_info>> stat(const std::string& oid) override;
   /// HEAD: true when the object is there with exactly this size (S3 checked
@@ -106,5 +114,18 @@ private:
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+/// What the answer to s3_store::prepare()'s listing says about the store
+/// URL `url` and the keys:
+/// - a ListObjectsV2 page: success; so is AccessDenied, since S3 knew the
+///   keys and the bucket (keys may be allowed objects but not listings);
+/// - 5xx, 408 and 429, with an S3 error body or without (a proxy in front of
+///   S3 answers so during an outage): errc::unavailable;
+/// - any other S3 error (NoSuchBucket, InvalidAccessKeyId,
+///   SignatureDoesNotMatch, a clock too far off...) and any redirect:
+///   errc::config_error, quoting the S3 error and what to fix;
+/// - anything else (an HTML page, JSON, an empty 200, a 404 without an S3
+///   error): errc::config_error saying the endpoint is not S3.
+status s3_check_verdict(const s3::s3_url& url, const http_response& answer);
 
 } // namespace ferry

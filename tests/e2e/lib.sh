@@ -55,7 +55,8 @@ e2e_elapsed() {
 # ---- sandbox --------------------------------------------------------------------
 
 e2e_cleanup() {
-  local status=$?
+  # A trap of a test's own passes the status it saw as $1.
+  local status=${1:-$?}
   local pid
   # Only processes this test started (their ids were recorded by track_pid).
   for pid in "${E2E_PIDS[@]}"; do

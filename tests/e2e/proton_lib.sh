@@ -56,8 +56,7 @@ WRAPPER
 proton_cleanup() {
   local status=$? pid
   for pid in $(live_bridges); do kill -9 "$pid" 2>/dev/null || true; done
-  (exit "$status")
-  e2e_cleanup
+  e2e_cleanup "$status"
 }
 
 # proton_scenario <name> <json>: writes $SCENARIO_DIR/<name>.json (checked to

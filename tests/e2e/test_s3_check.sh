@@ -86,7 +86,8 @@ py_check "2: the rerun asked the bucket with its listing, not a HEAD per object"
 import sys
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])]
 gone = set(sys.argv[2:])
-listings = [r for r in rows if r[0] == "GET" and not r[1] and "list-type=2" in r[2]]
+# max-keys=1 is the check when the store is opened, not the walk.
+listings = [r for r in rows if r[0] == "GET" and not r[1] and "list-type=2" in r[2] and "max-keys=1" not in r[2]]
 heads = [r for r in rows if r[0] == "HEAD"]
 found_heads = [r for r in heads if r[1] not in gone]
 if not listings:

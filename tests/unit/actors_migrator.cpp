@@ -750,3 +750,37 @@ TEST_CASE_METHOD(migration_fixture, "a migration never has more copies writing t
   CHECK(final_progress().done_objects == 12);
 }
 
+
+TEST_CASE_METHOD(migration_fixture, "a destination out of space stops the migration, and the "
+                                    "same run finishes once there is space", "[migrator]") {
+  std::vector<std::string> oids;
+  for (uint32_t i = 0; i < 5; ++i)
+    oids.push_back(put(random_bytes((40 << 10) + i * 1000, 700 + i)));
+  // Every writer finds the disk full after its first 16 KiB.
+  auto full = std::make_shared<fault_store>(destination, 1000, 16 << 10);
+  full->failure_code = errc::no_space;
+  auto one_at_a_time = [](migration_options& o) {
+    o.concurrency = concurrency_control::fixed(1);
+  };
+  auto chosen = options(source, full);
+  one_at_a_time(chosen);
+  auto ran = run_migration(std::move(chosen));
+
+  CHECK(ran.code() == errc::no_space);
+  CHECK_THAT(ran.message(), Catch::Contains("out of space while copying"));
+  // One copy found the disk full; no other was tried, none became a dead letter.
+  CHECK(full->opened == 1);
+  auto stopped = inventory->totals();
+  REQUIRE(stopped);
+  CHECK(stopped->failed.objects == 0);
+  CHECK(stopped->open().objects == 5);
+  for (auto& oid : oids)
+    CHECK_FALSE(std::filesystem::exists(destination->object_path(oid)));
+
+  full->heal();
+  migrate(source, full, one_at_a_time);
+  for (auto& oid : oids) {
+    CHECK(item(oid).state == item_state::copied);
+    CHECK(at_destination_intact(oid));
+  }
+}

@@ -497,13 +497,16 @@ TEST_CASE("bridge sanitize_diagnostics cuts secrets and flattens the text") {
     "Authorization: Bearer abc.def.ghi",     "GET /x?token=SECRET1",
     "cookie session=SECRET2",                "{\"AccessToken\":\"SECRET3\"}",
     "{\"refreshToken\":\"SECRET4\"}",         "uid: SECRET5",
-    "request failed, bearer\n\tSECRET6 used"};
+    "request failed, bearer\n\tSECRET6 used",  "git credential answered password=SECRET7",
+    "dataPassword: SECRET8",                 "{\"password\":\"SECRET9\"}",
+    "Authorization: Basic U0VDUkVUMTA="};
   for (const std::string& secret : secrets) {
     INFO(secret);
     const std::string cleaned = sanitize_diagnostics("request failed at step 3 " + secret);
     CHECK(contains(cleaned, "request failed"));
     CHECK_FALSE(contains(cleaned, "SECRET"));
     CHECK_FALSE(contains(cleaned, "abc.def"));
+    CHECK_FALSE(contains(cleaned, "U0VDUkVUMTA"));
   }
 
   const std::string flat = sanitize_diagnostics("line one\nline\ttwo\r\n\x1b[31mred\x1b[0m\n");

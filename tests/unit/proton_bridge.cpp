@@ -131,6 +131,24 @@ TEST_CASE("other failures map into the taxonomy without stopping") {
   }
 }
 
+TEST_CASE("the bridge's error text is shown on one line and without secrets") {
+  auto verdict = classify_bridge_failure(
+      bridge::command::upload,
+      failure(500, {{"action", "retry\nlater, refreshToken=SECRET2"}},
+              "key unlock failed:\n\x1b[31m git credential answered password=SECRET1"),
+      std::chrono::seconds{60}, max_wait);
+  CHECK_THAT(verdict.failure.message(), Catch::Contains("key unlock failed:"));
+  CHECK_THAT(verdict.failure.message(), !Catch::Contains("SECRET1"));
+  CHECK_THAT(verdict.failure.message(), !Catch::Contains("\n"));
+  CHECK_THAT(verdict.failure.message(), !Catch::Contains("\x1b"));
+
+  auto login = classify_bridge_failure(
+      bridge::command::init, failure(401, {{"action", "run: proton-drive login; token=SECRET2"}}),
+      std::chrono::seconds{60}, max_wait);
+  CHECK_THAT(login.failure.message(), Catch::Contains("run: proton-drive login"));
+  CHECK_THAT(login.failure.message(), !Catch::Contains("SECRET2"));
+}
+
 TEST_CASE("a 429 carries retryAfter, or the default cooldown") {
   auto told = classify_bridge_failure(
       bridge::command::upload, failure(429, {{"errorCode", "RATE_LIMITED"}, {"retryAfter", 7}}),
@@ -321,4 +339,50 @@ TEST_CASE("crashes, hangs and garbage are transient; a missing bridge is a setti
   REQUIRE_FALSE(answer.ok());
   CHECK(answer.error().code() == errc::config_error);
   CHECK_THAT(answer.error().message(), Catch::Contains("ferry.proton.command"));
+}
+
+TEST_CASE("auth-state ended without an answer by a process that is no bridge is a setting") {
+  child_result not_bridge;
+  not_bridge.exit_code = 1;
+  not_bridge.diagnostics = "Error: Cannot find module '/opt/proton-drive-cli/dist/index.js'";
+  child_result silent;
+  silent.exit_code = 0;
+  child_result shell_killed;
+  shell_killed.exit_code = 137;
+  child_result killed;
+  killed.signal = 9;
+  child_result hung;
+  hung.timed_out = true;
+  hung.signal = 9;
+
+  for (auto* outcome : {&not_bridge, &silent}) {
+    proton_bridge caller{options_with(1), [&](const child_options&) -> result<child_result> {
+                           return *outcome;
+                         }};
+    auto answer = caller.call(bridge::command::auth_state, {});
+    REQUIRE_FALSE(answer.ok());
+    CHECK(answer.error().code() == errc::config_error);
+    CHECK_THAT(answer.error().message(),
+               Catch::Contains("ferry.proton.command") &&
+                 Catch::Contains("/opt/bridge/run --flag bridge auth-state") &&
+                 Catch::Contains("exited with status " + std::to_string(outcome->exit_code)));
+    // Another command may fail so for a passing reason: it stays transient.
+    CHECK(caller.call(bridge::command::upload, {}).error().code() == errc::unavailable);
+  }
+  CHECK_THAT(proton_bridge(options_with(1),
+                           [&](const child_options&) -> result<child_result> {
+                             return not_bridge;
+                           })
+               .call(bridge::command::auth_state, {})
+               .error()
+               .message(),
+             Catch::Contains("Cannot find module"));
+
+  // Killed, by a signal or as a shell reports it, or timed out: that may pass.
+  for (auto* outcome : {&shell_killed, &killed, &hung}) {
+    proton_bridge caller{options_with(1), [&](const child_options&) -> result<child_result> {
+                           return *outcome;
+                         }};
+    CHECK(caller.call(bridge::command::auth_state, {}).error().code() == errc::unavailable);
+  }
 }

@@ -683,3 +683,112 @@ TEST_CASE("s3 store: remove deletes, and an absent object is no error", "[s3_sto
   CHECK(seen[0].key == nested_key(oid));
   CHECK(seen[2].method == "DELETE");
 }
+
+TEST_CASE("s3 store: prepare() lists at most one key under the prefix", "[s3_store]") {
+  fake_bucket peer;
+  auto store = peer.store();
+  REQUIRE(store->prepare().ok());
+  auto seen = peer.seen();
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].method == "GET");
+  CHECK(seen[0].key.empty());
+  std::multimap<std::string, std::string> query{
+    {"list-type", "2"}, {"max-keys", "1"}, {"prefix", "lfs/"}};
+  CHECK(seen[0].query == query);
+
+  // S3 answered and knew the keys: a policy without listings may still
+  // allow the objects.
+  peer.how = fake_bucket::fault::access_denied;
+  CHECK(store->prepare().ok());
+  peer.how = fake_bucket::fault::slow_down;
+  CHECK(store->prepare().code() == errc::unavailable);
+}
+
+namespace {
+
+ferry::http_response answer_of(long status, const std::string& type, const std::string& body,
+                               std::vector<std::pair<std::string, std::string>> headers = {}) {
+  ferry::http_response answer;
+  answer.status = status;
+  answer.headers = std::move(headers);
+  if (!type.empty())
+    answer.headers.emplace_back("content-type", type);
+  answer.body = body;
+  return answer;
+}
+
+ferry::status verdict_of(const ferry::http_response& answer) {
+  auto url = ferry::s3::parse_s3_url("s3://ferry-check/lfs?endpoint=http://127.0.0.1:9");
+  REQUIRE(url.ok());
+  return ferry::s3_check_verdict(*url, answer);
+}
+
+} // namespace
+
+TEST_CASE("s3 check: a listing passes; an answer that is not S3 is a setting",
+          "[s3_store]") {
+  const std::string listing =
+    "<?xml version=\"1.0\"?><ListBucketResult xmlns=\"" +
+    std::string(ferry::protocol::s3_xml_namespace) +
+    "\"><Name>ferry-check</Name><KeyCount>0</KeyCount><IsTruncated>false</IsTruncated>"
+    "</ListBucketResult>";
+  CHECK(verdict_of(answer_of(200, "application/xml", listing)).ok());
+
+  struct case_ {
+    ferry::http_response answer;
+    std::string shown;
+  };
+  const std::vector<case_> not_s3{
+    {answer_of(200, "text/html", "<!DOCTYPE HTML><html><title>Directory listing for /</title>"),
+     "HTTP 200 (text/html): "},
+    {answer_of(404, "application/vnd.git-lfs+json",
+               R"({"message":"no such endpoint: GET /ferry-check","request_id":"sim-3"})"),
+     "no such endpoint: GET /ferry-check"},
+    {answer_of(301, "", "", {{"location", "/ferry-check/?list-type=2"}}),
+     "HTTP 301 redirecting to /ferry-check/"},
+    {answer_of(200, "", ""), "answered HTTP 200;"},
+    {answer_of(403, "text/html", "<html>Forbidden by the proxy</html>"), "HTTP 403 (text/html)"},
+  };
+  for (const auto& each : not_s3) {
+    auto verdict = verdict_of(each.answer);
+    CHECK(verdict.code() == errc::config_error);
+    CHECK_THAT(verdict.message(),
+               Catch::StartsWith("s3://ferry-check/lfs?endpoint=http://127.0.0.1:9&path_style=true: ") &&
+                 Catch::Contains("http://127.0.0.1:9 is not an S3 endpoint") &&
+                 Catch::Contains(each.shown) && Catch::Contains("set endpoint="));
+  }
+}
+
+TEST_CASE("s3 check: S3 errors that no retry mends are a setting; outages may pass",
+          "[s3_store]") {
+  auto missing = verdict_of(answer_of(404, "application/xml",
+                                      error_xml("NoSuchBucket", "The bucket does not exist")));
+  CHECK(missing.code() == errc::config_error);
+  CHECK_THAT(missing.message(), Catch::Contains("there is no bucket 'ferry-check' at "
+                                                "http://127.0.0.1:9") &&
+                                  Catch::Contains("NoSuchBucket") &&
+                                  Catch::Contains("create it"));
+
+  for (std::string code : {"InvalidAccessKeyId", "SignatureDoesNotMatch", "RequestTimeTooSkewed",
+                           "AuthorizationHeaderMalformed"}) {
+    auto refused = verdict_of(answer_of(code == "AuthorizationHeaderMalformed" ? 400 : 403,
+                                        "application/xml", error_xml(code, "no")));
+    CHECK(refused.code() == errc::config_error);
+    CHECK_THAT(refused.message(), Catch::Contains("S3 error " + code));
+  }
+  auto moved = verdict_of(answer_of(301, "application/xml", error_xml("PermanentRedirect", "")));
+  CHECK(moved.code() == errc::config_error);
+  CHECK_THAT(moved.message(), Catch::Contains("PermanentRedirect") && Catch::Contains("region="));
+
+  CHECK(verdict_of(answer_of(403, "application/xml", error_xml("AccessDenied", "no"))).ok());
+
+  const std::vector<ferry::http_response> outages{
+    answer_of(503, "application/xml", error_xml("SlowDown", "slow down")),
+    answer_of(500, "application/xml", error_xml("InternalError", "oops")),
+    answer_of(502, "text/html", "<html>Bad Gateway</html>"),
+    answer_of(503, "", ""),
+    answer_of(429, "", ""),
+  };
+  for (const auto& answer : outages)
+    CHECK(verdict_of(answer).code() == errc::unavailable);
+}

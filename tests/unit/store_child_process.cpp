@@ -536,3 +536,31 @@ TEST_CASE("a command line splits into words like a shell's, without expansion",
     CHECK(split.error().code() == errc::config_error);
   }
 }
+
+TEST_CASE("a program named by a path that is no program says what it is", "[child_process]") {
+  temp_dir dir;
+  child_options options;
+  options.argv = {dir.path.string()};
+  auto folder = run_child(options);
+  REQUIRE_FALSE(folder.ok());
+  CHECK(folder.error().code() == errc::permission_denied);
+  CHECK_THAT(folder.error().message(), Catch::Contains(dir.path.string() + "': a directory"));
+
+  options.argv = {"/dev/null"};
+  auto device = run_child(options);
+  REQUIRE_FALSE(device.ok());
+  CHECK(device.error().code() == errc::permission_denied);
+  CHECK_THAT(device.error().message(), Catch::Contains("'/dev/null': not a file"));
+
+  std::string tool = (dir.path / "ferry-plain-file").string();
+  write_file(tool, "#!/bin/sh\necho ran\n", 0644);
+  options.argv = {tool};
+  auto plain = run_child(options);
+  REQUIRE_FALSE(plain.ok());
+  CHECK_THAT(plain.error().message(), Catch::Contains(tool + "': not executable"));
+
+  options.argv = {(dir.path / "ferry-plain-file" / "below").string()};
+  auto below_file = run_child(options);
+  REQUIRE_FALSE(below_file.ok());
+  CHECK(below_file.error().code() == errc::not_found);
+}

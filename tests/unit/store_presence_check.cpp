@@ -25,12 +25,15 @@ namespace {
 
 /// A folder store that answers like a remote one can: sizes_of() of a batch
 /// fails when `batch_fails` (one object at a time still works), one oid can
-/// be made unanswerable, and list() can be refused as an LFS server does.
+/// be made unanswerable (refused as an LFS server refuses an oid it holds at
+/// another size), the whole store can be `down`, and list() can be refused
+/// as an LFS server does.
 class asking_store final : public object_store {
 public:
   explicit asking_store(std::shared_ptr<folder_store> inner) : inner_(std::move(inner)) {}
 
   bool batch_fails = false;
+  bool down = false;
   bool can_list = true;
   std::string unanswerable;
   int batches = 0;
@@ -44,11 +47,13 @@ public:
   result<std::vector<std::optional<int64_t>>>
   sizes_of(const std::vector<object_info>& objects) override {
     (objects.size() == 1 ? singles : batches) += 1;
+    if (down)
+      return status{errc::unavailable, "connection refused"};
     if (objects.size() > 1 && batch_fails)
       return status{errc::unavailable, "503 for the batch"};
     for (auto& object : objects)
       if (object.oid == unanswerable)
-        return status{errc::unavailable, "no answer about " + object.oid};
+        return status{errc::invalid_request, "no answer about " + object.oid};
     return object_store::sizes_of(objects);
   }
   result<std::unique_ptr<object_reader>> open_read(const std::string& oid,
@@ -173,6 +178,20 @@ TEST_CASE("ask_sizes answers a batch at once, or each object alone when the batc
   CHECK(partly.sizes[3].error().message() == "no answer about " + objects[3].oid);
   REQUIRE(partly.sizes[4].ok());
   CHECK(*partly.sizes[4] == objects[4].size);
+
+  // A store found unavailable while asking about one object is not asked
+  // about the others: each would cost a connection attempt or a timeout.
+  store.down = true;
+  store.singles = 0;
+  auto unavailable = ask_sizes(store, objects);
+  CHECK(unavailable.batch_error.message() == "connection refused");
+  CHECK(store.singles == 1);
+  REQUIRE(unavailable.sizes.size() == 5);
+  for (auto& size : unavailable.sizes) {
+    REQUIRE_FALSE(size.ok());
+    CHECK(size.error().code() == errc::unavailable);
+    CHECK(size.error().message() == "connection refused");
+  }
 }
 
 TEST_CASE("settle_by_listing settles pending items from one walk of the destination",

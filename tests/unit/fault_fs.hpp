@@ -1,0 +1,75 @@
+#pragma once
+
+// A failing disk, for tests. The test executable that links fault_fs.cpp
+// defines write, pwrite, pwrite64, fsync and fdatasync itself, so every call
+// to them in the process, from Ferry's stores and from librocksdb.so alike
+// (ELF symbol interposition), passes through this layer on its way to the C
+// library's own functions (found with dlsym(RTLD_NEXT)). While an
+// injected_fault is alive, the calls it matches fail as a full or failing
+// disk would: ENOSPC, EIO, or a write that stores only part of its bytes.
+//
+// A call matches when it is of the planned kind and the path of its
+// descriptor (/proc/self/fd/N) contains the planned text, so a test can fail
+// one store's partial files, or one database's files only. Calls made
+// through stdio (RocksDB's info LOG) do not pass here. Only test_store
+// links it; ferry never does, and production code has no seam for it.
+
+#include <string>
+
+namespace ferry::testing {
+
+/// The calls a fault applies to.
+enum class fault_call {
+  /// write, pwrite, pwrite64.
+  write,
+  /// fsync, fdatasync.
+  sync,
+};
+
+/// What a matched call does instead of its work.
+enum class fault_effect {
+  /// Fails with ENOSPC.
+  no_space,
+  /// Fails with EIO.
+  io_error,
+  /// Writes the first half of its bytes (all of a single byte) and returns
+  /// that count, as a write that reaches the end of the free space does.
+  /// Write calls only.
+  short_write,
+};
+
+struct fault_plan {
+  fault_call call = fault_call::write;
+  /// Only descriptors whose path contains this (empty: every descriptor).
+  std::string path_part;
+  fault_effect effect = fault_effect::no_space;
+  /// Matching calls let through before the first fault.
+  int after = 0;
+  /// How many matching calls fault before the rest pass again; 0: every
+  /// one from then on (a full disk stays full until the fault is disarmed).
+  int times = 0;
+};
+
+/// The counters of one armed fault (defined in fault_fs.cpp).
+struct armed_fault;
+
+/// Arms one fault for its lifetime. Several may be armed at once; each
+/// counts every call it matches, and of those due to fault, the one armed
+/// first decides what the call does.
+class injected_fault {
+public:
+  explicit injected_fault(fault_plan plan);
+  ~injected_fault();
+  injected_fault(const injected_fault&) = delete;
+  injected_fault& operator=(const injected_fault&) = delete;
+
+  /// Matching calls so far, faulted or not.
+  int calls() const;
+  /// Matching calls it made fail or write short.
+  int faults() const;
+
+private:
+  armed_fault* armed_;
+};
+
+} // namespace ferry::testing
