@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include "fault_fs.hpp"
+#include "folder_support.hpp"
 #include "test_support.hpp"
 
 #include <algorithm>
@@ -36,6 +37,9 @@ using ferry::testing::fault_call;
 using ferry::testing::fault_effect;
 using ferry::testing::fault_plan;
 using ferry::testing::injected_fault;
+using ferry::testing::make_content;
+using ferry::testing::oid_of;
+using ferry::testing::open_store_at;
 using ferry::testing::temp_dir;
 
 namespace {
@@ -44,25 +48,6 @@ constexpr size_t chunk = 64 * 1024;
 // Seventeen chunks, the last one short.
 constexpr size_t object_size = 16 * chunk + 333;
 const std::string partial_suffix = ".ferry-partial";
-
-std::string make_content(size_t size, uint32_t seed) {
-  std::string bytes(size, '\0');
-  for (auto& b : bytes) {
-    seed = seed * 1664525u + 1013904223u;
-    b = static_cast<char>(seed >> 24);
-  }
-  return bytes;
-}
-
-std::string oid_of(const std::string& content) {
-  return ferry::sha256::of(content.data(), content.size());
-}
-
-std::unique_ptr<folder_store> open_store_at(const fs::path& root) {
-  auto store = folder_store::open(root);
-  REQUIRE(store.ok());
-  return std::move(store).value();
-}
 
 std::unique_ptr<object_writer> open_writer(folder_store& store, const std::string& content,
                                            bool resume) {

@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "folder_support.hpp"
 #include "test_support.hpp"
 
 #include <signal.h>
@@ -24,6 +25,9 @@ namespace fs = std::filesystem;
 using ferry::errc;
 using ferry::folder_store;
 
+using ferry::testing::make_content;
+using ferry::testing::oid_of;
+using ferry::testing::open_store_at;
 using ferry::testing::temp_dir;
 
 namespace {
@@ -31,25 +35,6 @@ namespace {
 constexpr const char* empty_oid =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-
-std::string make_content(size_t size, uint32_t seed) {
-  std::string bytes(size, '\0');
-  for (auto& b : bytes) {
-    seed = seed * 1664525u + 1013904223u;
-    b = static_cast<char>(seed >> 24);
-  }
-  return bytes;
-}
-
-std::string oid_of(const std::string& content) {
-  return ferry::sha256::of(content.data(), content.size());
-}
-
-std::unique_ptr<folder_store> open_store_at(const fs::path& root) {
-  auto store = folder_store::open(root);
-  REQUIRE(store.ok());
-  return std::move(store).value();
-}
 
 std::unique_ptr<ferry::object_writer> open_writer(folder_store& store, const std::string& oid,
                                                   int64_t size, bool resume) {

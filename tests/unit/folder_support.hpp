@@ -1,0 +1,39 @@
+#pragma once
+
+// Helpers for the tests of the folder store: object contents, their oids,
+// and a store opened on a directory.
+
+#include "store/folder_store.hpp"
+#include "store/sha256.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace ferry::testing {
+
+/// `size` pseudo-random bytes (a linear congruential sequence); different
+/// seeds give different objects.
+inline std::string make_content(size_t size, uint32_t seed) {
+  std::string bytes(size, '\0');
+  for (auto& b : bytes) {
+    seed = seed * 1664525u + 1013904223u;
+    b = static_cast<char>(seed >> 24);
+  }
+  return bytes;
+}
+
+inline std::string oid_of(const std::string& content) {
+  return sha256::of(content.data(), content.size());
+}
+
+inline std::unique_ptr<folder_store> open_store_at(const std::filesystem::path& root) {
+  auto store = folder_store::open(root);
+  REQUIRE(store.ok());
+  return std::move(store).value();
+}
+
+} // namespace ferry::testing
