@@ -87,7 +87,13 @@ if [ ${#failed[@]} -gt 0 ]; then
     # The report: from libFuzzer's, ASan's or the harness's first error line.
     sed -n '/promise broken\|==ERROR\|ERROR: libFuzzer\|runtime error\|^SUMMARY/,$p' \
       "$build_dir/logs/$area.log" | grep -v '^  *#[0-9]* 0x.* in fuzzer::' | head -n 40
-    ls "$build_dir/artifacts/$area-"* 2>/dev/null | sed 's/^/  input: /' || true
+    # The input itself too (base64, first 4 KiB), so a crash seen only in a
+    # CI log can be replayed: base64 -d > input.
+    for input in "$build_dir/artifacts/$area-"*; do
+      [ -f "$input" ] || continue
+      echo "  input: $input ($(stat -c %s "$input") bytes), base64:"
+      head -c 4096 "$input" | base64 -w 76 | sed 's/^/    /'
+    done
   done
   echo
   echo "fuzzing found problems in: ${failed[*]}"
