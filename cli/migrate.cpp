@@ -111,8 +111,8 @@ int dry_run(const migrate_request& request, object_store& source, object_store& 
           std::cout << "would copy " << page[i].oid << " " << page[i].size << "\n";
       }
       if (unanswered > 1)
-        std::cerr << "ferry migrate: ... nor about " << unanswered - 1 << " more of these "
-                  << page.size() << " objects\n";
+        std::cerr << "ferry migrate: cannot ask " << destination.describe() << " about "
+                  << unanswered - 1 << " more of these " << page.size() << " objects either\n";
     }
     return status::success();
   });

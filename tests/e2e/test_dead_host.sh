@@ -16,7 +16,9 @@
 #   3. `ferry migrate` of 300 objects from a folder into the refused LFS
 #      store: exit 3 within 60 s, every object failed in the report, and
 #      stderr holds one line saying the destination cannot be asked, one
-#      notice per circuit change and progress lines, nothing per object.
+#      notice per circuit change and progress lines, nothing per object; a
+#      dry run lists every object as to be copied, with two lines per page
+#      of 100 on stderr.
 #
 #   FERRY_LFS_SIM=<ferry-lfs-sim> bash tests/e2e/test_dead_host.sh <path-to-ferry>
 set -euo pipefail
@@ -148,4 +150,17 @@ other=$(grep -cvE "cannot ask|ferry: $HOST is|^ferry migrate: " "$MIG_ERR" || tr
   fail "stderr: expected one line each for the destination check, 'is failing' and 'not answering' and none per object; got $asked, $failing, $dead, $per_object per object, $other other"
 }
 pass "ferry migrate of $MIGRATED objects into a refusing host: exit 3 in $MIG_MS ms, one line per event on stderr"
+
+# A dry run lists every object as to be copied, and says once per page of
+# 100 that the destination could not be asked (two lines), not per object.
+run_migrate dry-run-refused 60 --dry-run --from "file://$E2E_ROOT/source" \
+  --to "lfs+http://$HOST/repo.git/info/lfs"
+expect_rc dry-run-refused 0
+would=$(grep -c '^would copy ' "$MIG_OUT" || true)
+asked=$(lines "^ferry migrate: cannot ask lfs\+http://$HOST/")
+((would == MIGRATED && asked == 2 * (MIGRATED / 100) && $(wc -l <"$MIG_ERR") == asked)) || {
+  show "ferry migrate --dry-run stderr" "$MIG_ERR"
+  fail "dry run: $would 'would copy' lines (expected $MIGRATED), $asked lines about the destination (expected $((2 * (MIGRATED / 100)))), $(wc -l <"$MIG_ERR") on stderr"
+}
+pass "a dry run into the refusing host: all $MIGRATED to copy, two lines per page on stderr"
 note "measured: refused push $REFUSED_MS ms, 503 push $UNAVAILABLE_MS ms, refused migrate $MIG_MS ms"
