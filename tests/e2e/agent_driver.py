@@ -7,6 +7,7 @@ Usage:
 The script has one JSON object per line, each one step:
     {"label": "init", "json": {...}}          send the object, encoded as one line
     {"label": "junk", "raw": "text"}          send the text as one line, verbatim
+    {"label": "bytes", "hex": "7b00ff"}       send these bytes as one line (NUL, invalid UTF-8)
     {"label": "big", "fill": "x", "count": N} send a line of N copies of "x"
     {"label": "bye", "json": {"event": "terminate"}, "exit": true}
                                               send, then expect the agent to exit
@@ -190,6 +191,8 @@ def main():
             data = json.dumps(step["json"]).encode() + b"\n"
         elif "raw" in step:
             data = step["raw"].encode() + b"\n"
+        elif "hex" in step:
+            data = bytes.fromhex(step["hex"]) + b"\n"
         else:
             data = step["fill"].encode() * int(step["count"]) + b"\n"
         problem = send(data)

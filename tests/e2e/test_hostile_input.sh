@@ -20,7 +20,7 @@ install_ferry "$REPO" "$STORE"
 # Valid sources: one per "does the agent still serve?" check, so each proves a
 # fresh upload. Some live in the working tree, some in git-lfs's object dir.
 GOOD=()
-for i in $(seq 1 15); do
+for i in $(seq 1 17); do
   if ((i % 2)); then
     f="$REPO/good/file-$i.bin"
     random_file "$f" $((1000 + i))
@@ -55,6 +55,9 @@ good_step() {
   printf '{"label":"%s","json":{"event":"upload","oid":"%s","size":%d,"path":"%s","action":null},"meta":{"oid":"%s","size":%d}}\n' \
     "$1" "$(oid_of "$f")" "$(stat -c %s "$f")" "$f" "$(oid_of "$f")" "$(stat -c %s "$f")"
 }
+hex_of() { # <text>: its bytes in hex, for a driver step of raw bytes
+  printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'
+}
 upload_line() { # <label> <oid> <size> <path>
   printf '{"label":"%s","json":{"event":"upload","oid":"%s","size":%s,"path":"%s","action":null}}\n' "$@"
 }
@@ -81,6 +84,12 @@ SCRIPT="$E2E_ROOT/upload-session.jsonl"
   good_step good-after-not-json
   echo '{"label":"huge-line","fill":"x","count":10000000}'
   good_step good-after-huge-line
+  # {"event":"upl<NUL>oad","oid":"ab"}
+  echo '{"label":"nul-byte","hex":"'"$(hex_of '{"event":"upl')00$(hex_of 'oad","oid":"ab"}')"'"}'
+  good_step good-after-nul-byte
+  # {"event":"upload","oid":"<FF FE>","size":1,"path":"x"}
+  echo '{"label":"invalid-utf8","hex":"'"$(hex_of '{"event":"upload","oid":"')fffe$(hex_of '","size":1,"path":"x"}')"'"}'
+  good_step good-after-invalid-utf8
   echo '{"label":"unknown-event","json":{"event":"self-destruct","oid":"'"$HUNDRED_OID"'"}}'
   good_step good-after-unknown-event
   upload_line size-too-small "$HUNDRED_OID" 99 "$REPO/hundred.bin"
@@ -172,6 +181,10 @@ expect_py "$REPLIES" not-json "a non-JSON line gets {\"error\":{\"code\":400,...
   "bare_error(400, 'JSON')"
 expect_py "$REPLIES" huge-line "a 10 MB line gets {\"error\":{\"code\":413,...}}" \
   "bare_error(413)"
+expect_py "$REPLIES" nul-byte "a line with a NUL byte gets a 400 error saying so" \
+  "bare_error(400, 'NUL byte')"
+expect_py "$REPLIES" invalid-utf8 "a line that is not UTF-8 gets a 400 error saying so" \
+  "bare_error(400, 'not valid UTF-8')"
 expect_py "$REPLIES" unknown-event "an unknown event gets a 400 error naming it" \
   "bare_error(400, 'self-destruct')"
 expect_py "$REPLIES" size-too-small "announcing 99 bytes for a 100-byte file is refused with 409" \
@@ -268,3 +281,69 @@ printf '{"label":"init","json":{"event":"init","operation":"upload","remote":"or
 run_driver "$E2E_ROOT/eof.jsonl" "$E2E_ROOT/eof-replies.jsonl"
 expect "$E2E_ROOT/eof-replies.jsonl" "<exit>" "end of input without terminate: the agent exits within 5 s" \
   "r['exit_code'] is not None and not r['timed_out'] and r['elapsed_ms'] < 5000"
+
+# 1,000 requests written at once, none of the replies read until all are
+# written (a client that reads late): the agent keeps reading its input while
+# its replies wait, so the writer is never blocked, and every request is
+# answered.
+BURST_OID=$(oid_of "${GOOD[0]}")
+py_check "1,000 uploads written before any reply is read: all written at once, all complete" '
+import json, subprocess, sys, threading
+ferry, repo, oid, path = sys.argv[1:5]
+size = __import__("os").path.getsize(path)
+lines = [{"event": "init", "operation": "upload", "remote": "origin"}]
+lines += [{"event": "upload", "oid": oid, "size": size, "path": path, "action": None}] * 1000
+lines.append({"event": "terminate"})
+data = "".join(json.dumps(l) + "\n" for l in lines).encode()
+agent = subprocess.Popen([ferry, "agent"], cwd=repo, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+def write():
+    agent.stdin.write(data)
+    agent.stdin.close()
+writer = threading.Thread(target=write)
+writer.start()
+writer.join(timeout=30)
+if writer.is_alive():
+    agent.kill()
+    raise SystemExit("the agent stopped reading: %d bytes of requests not taken in 30 s" % len(data))
+replies = [json.loads(l) for l in agent.stdout.read().decode().splitlines()]
+code = agent.wait(timeout=30)
+done = [r for r in replies if r.get("event") == "complete"]
+failed = [r for r in done if "error" in r]
+if code != 0 or len(done) != 1000 or failed:
+    raise SystemExit("exit %s, %d completes, %d failed: %s" % (code, len(done), len(failed), failed[:1]))
+print("1000 completes, exit 0")' "$FERRY" "$REPO" "$BURST_OID" "${GOOD[0]}"
+
+# Input closed in the middle of an upload (git-lfs killed): the agent ends
+# within 5 s and the store holds the object whole or not at all.
+random_file "$REPO/large.bin" $((96 << 20))
+LARGE_OID=$(oid_of "$REPO/large.bin")
+py_check "input closed during an upload: the agent exits within 5 s" '
+import json, subprocess, sys, time
+ferry, repo, oid, path = sys.argv[1:5]
+size = __import__("os").path.getsize(path)
+agent = subprocess.Popen([ferry, "agent"], cwd=repo, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+for request in ({"event": "init", "operation": "upload", "remote": "origin"},
+                {"event": "upload", "oid": oid, "size": size, "path": path, "action": None}):
+    agent.stdin.write((json.dumps(request) + "\n").encode())
+agent.stdin.flush()
+if agent.stdout.readline().strip() != b"{}":
+    raise SystemExit("init was not accepted")
+first = json.loads(agent.stdout.readline())
+if first.get("event") != "progress":
+    raise SystemExit("expected progress before the upload ends, got %s" % first)
+closed = time.monotonic()
+agent.stdin.close()
+agent.stdout.read()
+code = agent.wait(timeout=30)
+elapsed = time.monotonic() - closed
+if elapsed > 5:
+    raise SystemExit("the agent took %.1f s to exit after its input closed" % elapsed)
+print("exit %s, %.0f ms after the input closed" % (code, elapsed * 1000))' "$FERRY" "$REPO" "$LARGE_OID" "$REPO/large.bin"
+if [[ -e $(store_object "$STORE" "$LARGE_OID") ]]; then
+  assert_stored "$STORE" "$REPO/large.bin"
+  pass "the interrupted upload is in the store whole"
+else
+  pass "the interrupted upload left no object in the store"
+fi
