@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace ferry::testing {
 
@@ -34,6 +35,22 @@ inline std::unique_ptr<folder_store> open_store_at(const std::filesystem::path& 
   auto store = folder_store::open(root);
   REQUIRE(store.ok());
   return std::move(store).value();
+}
+
+/// The object's bytes from `offset` on, read through the store.
+inline std::string read_object(folder_store& store, const std::string& oid, int64_t offset = 0) {
+  auto reader = store.open_read(oid, offset);
+  INFO(reader.error().to_string());
+  REQUIRE(reader.ok());
+  std::string out;
+  std::vector<char> buffer(100003);
+  for (;;) {
+    auto n = (*reader)->read(buffer.data(), buffer.size());
+    REQUIRE(n.ok());
+    if (*n == 0)
+      return out;
+    out.append(buffer.data(), static_cast<size_t>(*n));
+  }
 }
 
 } // namespace ferry::testing

@@ -40,6 +40,7 @@ using ferry::testing::injected_fault;
 using ferry::testing::make_content;
 using ferry::testing::oid_of;
 using ferry::testing::open_store_at;
+using ferry::testing::read_object;
 using ferry::testing::temp_dir;
 
 namespace {
@@ -67,21 +68,6 @@ ferry::status write_rest(object_writer& writer, const std::string& content) {
       return st;
   }
   return ferry::status::success();
-}
-
-std::string read_object(folder_store& store, const std::string& oid) {
-  auto reader = store.open_read(oid, 0);
-  INFO(reader.error().to_string());
-  REQUIRE(reader.ok());
-  std::string out;
-  std::vector<char> buffer(100003);
-  for (;;) {
-    auto n = (*reader)->read(buffer.data(), buffer.size());
-    REQUIRE(n.ok());
-    if (*n == 0)
-      return out;
-    out.append(buffer.data(), *n);
-  }
 }
 
 bool is_visible(folder_store& store, const std::string& oid) {

@@ -28,6 +28,7 @@ using ferry::folder_store;
 using ferry::testing::make_content;
 using ferry::testing::oid_of;
 using ferry::testing::open_store_at;
+using ferry::testing::read_object;
 using ferry::testing::temp_dir;
 
 namespace {
@@ -59,21 +60,6 @@ ferry::status store_object(folder_store& store, const std::string& content) {
   return writer->commit();
 }
 
-std::string read_object(folder_store& store, const std::string& oid, int64_t offset = 0) {
-  auto reader = store.open_read(oid, offset);
-  INFO(reader.error().to_string());
-  REQUIRE(reader.ok());
-  std::string out;
-  std::vector<char> buffer(100003);
-  for (;;) {
-    auto n = (*reader)->read(buffer.data(), buffer.size());
-    REQUIRE(n.ok());
-    if (*n == 0)
-      break;
-    out.append(buffer.data(), *n);
-  }
-  return out;
-}
 
 std::map<std::string, int64_t> list_all(folder_store& store) {
   std::map<std::string, int64_t> found;
