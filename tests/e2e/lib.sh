@@ -183,6 +183,15 @@ clone_pointers() {
     { show "git clone" "$log"; fail "git clone $remote failed"; }
 }
 
+# free_port: a loopback port nothing listens on (bound, then closed).
+free_port() {
+  python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
 # random_file <path> <bytes>
 random_file() {
   local path=$1 bytes=$2

@@ -29,15 +29,6 @@ sim_init
 
 OBJECTS=100
 
-# free_port: a loopback port nothing listens on (bound, then closed).
-free_port() {
-  python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-}
-
 # push_objects <name> <store-url> <limit-s>: a repository <name> with
 # $OBJECTS small objects and ferry installed on <store-url>; one `git lfs
 # push`, which must fail within <limit-s>. Its output is appended (git-lfs

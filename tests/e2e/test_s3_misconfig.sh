@@ -101,11 +101,7 @@ AWS_ACCESS_KEY_ID=FERRYUNKNOWNKEY init_refused "$E2E_ROOT/bad-key" bad-key "Inva
 AWS_ACCESS_KEY_ID=FERRYUNKNOWNKEY push_refused "$E2E_ROOT/bad-key" bad-key "InvalidAccessKeyId"
 
 # ---- 5. connection refused: not a verdict ----------------------------------------------------
-REFUSED_PORT=$(python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()')
+REFUSED_PORT=$(free_port)
 s3_repo refused "s3://bucket/lfs?endpoint=http://127.0.0.1:$REFUSED_PORT"
 git -C "$E2E_ROOT/refused" config ferry.maxAttempts 2
 init_session "$E2E_ROOT/refused" refused

@@ -50,7 +50,7 @@ int128 floor_div(int128 a, int128 b) {
   return q;
 }
 
-// The instant as RFC 3339 with nanoseconds (H. Hinnant's civil_from_days).
+// The instant as RFC 3339 with nanoseconds.
 std::string rfc3339(sys_clock::time_point at) {
   const int128 ticks = at.time_since_epoch().count();
   const int64_t seconds = static_cast<int64_t>(floor_div(ticks, ticks_per_second));
@@ -58,19 +58,11 @@ std::string rfc3339(sys_clock::time_point at) {
                         (1000000000 / ticks_per_second);
   const int64_t days = static_cast<int64_t>(floor_div(seconds, 86400));
   const int64_t in_day = seconds - days * 86400;
-  const int64_t z = days + 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  const int64_t day = doy - (153 * mp + 2) / 5 + 1;
-  const int64_t month = mp < 10 ? mp + 3 : mp - 9;
-  const int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  const auto date = ferry::fuzz::civil_from_days(days);
   char text[64];
   std::snprintf(text, sizeof text, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%09lldZ",
-                static_cast<long long>(year), static_cast<long long>(month),
-                static_cast<long long>(day), static_cast<long long>(in_day / 3600),
+                static_cast<long long>(date.year), static_cast<long long>(date.month),
+                static_cast<long long>(date.day), static_cast<long long>(in_day / 3600),
                 static_cast<long long>(in_day / 60 % 60), static_cast<long long>(in_day % 60),
                 static_cast<long long>(nanos));
   return text;

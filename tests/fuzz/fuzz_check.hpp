@@ -23,6 +23,27 @@ __extension__ typedef __int128 int128;
   std::abort();
 }
 
+/// A day of the proleptic Gregorian calendar.
+struct civil_date {
+  int64_t year;
+  int64_t month; // 1-12
+  int64_t day;   // 1-31
+};
+
+/// The date `days` after 1970-01-01 (negative: before it), by H. Hinnant's
+/// civil_from_days: the reference the harnesses check date codecs against.
+inline civil_date civil_from_days(int64_t days) {
+  const int64_t z = days + 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int64_t day = doy - (153 * mp + 2) / 5 + 1;
+  const int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  return {yoe + era * 400 + (month <= 2 ? 1 : 0), month, day};
+}
+
 /// The fuzz input as text, without a copy: a read past its end reaches
 /// ASan's redzone instead of a terminating NUL.
 inline std::string_view as_text(const std::uint8_t* data, std::size_t size) {

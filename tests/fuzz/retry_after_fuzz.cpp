@@ -52,19 +52,11 @@ std::string imf_fixdate(int64_t epoch_seconds) {
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   const int64_t day_number = epoch_seconds / 86400;
   const int64_t in_day = epoch_seconds % 86400;
-  const int64_t z = day_number + 719468;
-  const int64_t era = z / 146097;
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  const int64_t day = doy - (153 * mp + 2) / 5 + 1;
-  const int64_t month = mp < 10 ? mp + 3 : mp - 9;
-  const int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  const auto date = ferry::fuzz::civil_from_days(day_number);
   char text[64];
   std::snprintf(text, sizeof text, "%s, %02lld %s %04lld %02lld:%02lld:%02lld GMT",
-                days[day_number % 7], static_cast<long long>(day), months[month - 1],
-                static_cast<long long>(year), static_cast<long long>(in_day / 3600),
+                days[day_number % 7], static_cast<long long>(date.day), months[date.month - 1],
+                static_cast<long long>(date.year), static_cast<long long>(in_day / 3600),
                 static_cast<long long>(in_day / 60 % 60), static_cast<long long>(in_day % 60));
   return text;
 }
