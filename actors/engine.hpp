@@ -1,8 +1,8 @@
 #pragma once
 
-#include "actors/engine_config.hpp"
+#include "actors/policy/engine_config.hpp"
 #include "actors/protocol_io.hpp"
-#include "store/journal_db.hpp"
+#include "store/journal/journal_db.hpp"
 
 #include <caf/fwd.hpp>
 

@@ -1,6 +1,6 @@
 #include "actors/fwd.hpp"
 
-#include "actors/http_engine.hpp"
+#include "store/http/http_engine.hpp"
 
 #include <caf/atom.hpp>
 #include <caf/make_message.hpp>

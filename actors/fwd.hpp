@@ -4,10 +4,9 @@
 // that compiles on CAF 0.17.6 and 0.18). Engine messages never leave the
 // process, so the structs are local-only message types.
 
-#include "actors/http_engine.hpp"
 #include "protocol/transfer_protocol.hpp"
-#include "store/status.hpp"
-#include "store/transfer_record.hpp"
+#include "protocol/status.hpp"
+#include "store/journal/transfer_record.hpp"
 
 #include <caf/fwd.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -88,14 +87,6 @@ struct journal_snapshot {
   std::vector<transfer_record> history;
 };
 
-/// What the HTTP actor's engine reported for one request; `error` is ok
-/// exactly when `response` holds the server's answer.
-struct http_completion {
-  uint64_t id = 0;
-  status error;
-  http_response response;
-};
-
 /// Error category of ferry::errc inside caf::error.
 caf::atom_value error_category();
 
@@ -121,9 +112,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(ferry, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(ferry, (ferry::direction))
   CAF_ADD_TYPE_ID(ferry, (ferry::protocol::init_request))
   CAF_ADD_TYPE_ID(ferry, (ferry::protocol::transfer_request))
-  CAF_ADD_TYPE_ID(ferry, (ferry::http_request))
-  CAF_ADD_TYPE_ID(ferry, (ferry::http_response))
-  CAF_ADD_TYPE_ID(ferry, (ferry::http_completion))
 
   // -- journal ----------------------------------------------------------------
   CAF_ADD_ATOM(ferry, ferry::atom, begin, "begin")
@@ -158,10 +146,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(ferry, caf::first_custom_type_id)
   CAF_ADD_ATOM(ferry, ferry::atom, pump, "pump")
   CAF_ADD_ATOM(ferry, ferry::atom, tick, "tick")
 
-  // -- HTTP -------------------------------------------------------------------
-  CAF_ADD_ATOM(ferry, ferry::atom, fetch, "fetch")
-  CAF_ADD_ATOM(ferry, ferry::atom, fetched, "fetched")
-
 CAF_END_TYPE_ID_BLOCK(ferry)
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::transfer_outcome)
@@ -173,6 +157,3 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<ferry::transfer_record>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::direction)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::protocol::init_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::protocol::transfer_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::http_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::http_response)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::http_completion)

@@ -71,17 +71,6 @@ using rate_limiter_actor = caf::typed_actor<
   // Timer: answers the host's acquisitions whose turn has come.
   caf::reacts_to<atom::wake, std::string>>;
 
-/// The HTTP actor: runs requests on its own http_engine (one curl thread, one
-/// connection cache). A request's upload_source, body_sink and sink_error run
-/// on the curl thread, so they must be thread-safe (own their buffers, touch
-/// no actor state).
-using http_actor = caf::typed_actor<
-  // Runs one request. Any HTTP status is a response; transport failures
-  // (refused, reset, stalled) are errors carrying a ferry::errc.
-  caf::replies_to<atom::fetch, http_request>::with<http_response>,
-  // The engine finished a request (sent from the curl thread).
-  caf::reacts_to<atom::fetched, http_completion>>;
-
 /// The PROTOCOL IO actor: decodes stdin lines and writes replies to stdout.
 using protocol_io_actor = caf::typed_actor<
   // A line read from stdin.

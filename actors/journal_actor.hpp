@@ -1,7 +1,7 @@
 #pragma once
 
 #include "actors/interfaces.hpp"
-#include "store/journal_db.hpp"
+#include "store/journal/journal_db.hpp"
 
 #include <memory>
 

@@ -2,7 +2,7 @@
 
 #include "actors/engine.hpp"
 #include "actors/logging.hpp"
-#include "actors/retry_policy.hpp"
+#include "actors/policy/retry_policy.hpp"
 #include "store/presence_check.hpp"
 
 #include <caf/all.hpp>

@@ -3,12 +3,12 @@
 // `ferry migrate`'s engine: the MIGRATOR actor and the function that runs
 // it with the journal, rate limiter and supervisor the agent uses too.
 
-#include "actors/concurrency_control.hpp"
-#include "actors/engine_config.hpp"
+#include "actors/policy/concurrency_control.hpp"
+#include "actors/policy/engine_config.hpp"
 #include "actors/interfaces.hpp"
-#include "actors/migration_report.hpp"
-#include "store/journal_db.hpp"
-#include "store/migration_inventory.hpp"
+#include "actors/policy/migration_report.hpp"
+#include "store/journal/journal_db.hpp"
+#include "store/journal/migration_inventory.hpp"
 
 #include <chrono>
 #include <deque>

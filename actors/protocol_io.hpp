@@ -1,6 +1,6 @@
 #pragma once
 
-#include "actors/engine_config.hpp"
+#include "actors/policy/engine_config.hpp"
 #include "actors/interfaces.hpp"
 
 #include <functional>

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "actors/interfaces.hpp"
-#include "actors/token_bucket.hpp"
+#include "actors/policy/token_bucket.hpp"
 
 #include <caf/typed_response_promise.hpp>
 

@@ -2,7 +2,7 @@
 
 #include "actors/logging.hpp"
 #include "actors/transfer_worker.hpp"
-#include "store/lfs_store.hpp"
+#include "store/lfs/lfs_store.hpp"
 
 #include <caf/all.hpp>
 

@@ -1,10 +1,10 @@
 #pragma once
 
-#include "actors/circuit_breaker.hpp"
-#include "actors/engine_config.hpp"
+#include "actors/policy/circuit_breaker.hpp"
+#include "actors/policy/engine_config.hpp"
 #include "actors/interfaces.hpp"
-#include "actors/retry_budget.hpp"
-#include "actors/retry_policy.hpp"
+#include "actors/policy/retry_budget.hpp"
+#include "actors/policy/retry_policy.hpp"
 
 #include <caf/actor_clock.hpp>
 #include <caf/typed_response_promise.hpp>

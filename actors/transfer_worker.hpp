@@ -1,9 +1,9 @@
 #pragma once
 
-#include "actors/engine_config.hpp"
+#include "actors/policy/engine_config.hpp"
 #include "actors/interfaces.hpp"
-#include "actors/progress_throttle.hpp"
-#include "actors/transfer_task.hpp"
+#include "actors/policy/progress_throttle.hpp"
+#include "actors/policy/transfer_task.hpp"
 
 #include <memory>
 #include <optional>

@@ -2,10 +2,10 @@
 
 #include "actors/coordinator.hpp"
 #include "actors/engine.hpp"
-#include "actors/http_engine.hpp"
+#include "store/http/http_engine.hpp"
 #include "actors/logging.hpp"
-#include "actors/retry_policy.hpp"
-#include "actors/transfer_task.hpp"
+#include "actors/policy/retry_policy.hpp"
+#include "actors/policy/transfer_task.hpp"
 #include "config/git_config.hpp"
 #include "config/settings.hpp"
 #include "protocol/line_splitter.hpp"

@@ -1,6 +1,6 @@
 #include "cli/commands.hpp"
 
-#include "actors/migration_report.hpp"
+#include "actors/policy/migration_report.hpp"
 #include "store/store_compare.hpp"
 
 #include <nlohmann/json.hpp>

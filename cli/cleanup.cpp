@@ -4,7 +4,7 @@
 #include "config/git_config.hpp"
 #include "config/settings.hpp"
 #include "store/open_store.hpp"
-#include "store/s3_store.hpp"
+#include "store/s3/s3_store.hpp"
 
 #include <iostream>
 

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "actors/http_engine.hpp"
+#include "store/http/http_engine.hpp"
 #include "config/settings.hpp"
 #include "store/open_store.hpp"
 

@@ -3,7 +3,7 @@
 #include "config/git_config.hpp"
 #include "config/settings.hpp"
 #include "store/open_store.hpp"
-#include "store/s3_url.hpp"
+#include "store/s3/s3_url.hpp"
 
 #include <array>
 #include <filesystem>

@@ -1,7 +1,7 @@
 #include "cli/commands.hpp"
 
 #include "ferry/version.hpp"
-#include "store/file_io.hpp"
+#include "store/os/file_io.hpp"
 
 #include <CLI/CLI.hpp>
 

@@ -4,7 +4,7 @@
 #include "actors/migrator.hpp"
 #include "config/git_config.hpp"
 #include "store/presence_check.hpp"
-#include "store/sha256.hpp"
+#include "store/os/sha256.hpp"
 
 #include <algorithm>
 #include <cstdio>

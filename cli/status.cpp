@@ -2,7 +2,7 @@
 
 #include "config/git_config.hpp"
 #include "config/settings.hpp"
-#include "store/journal_db.hpp"
+#include "store/journal/journal_db.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,6 +1,6 @@
 #include "cli/commands.hpp"
 
-#include "actors/retry_policy.hpp"
+#include "actors/policy/retry_policy.hpp"
 #include "config/git_config.hpp"
 #include "store/inventory_sources.hpp"
 

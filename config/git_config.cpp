@@ -1,6 +1,6 @@
 #include "config/git_config.hpp"
 
-#include "store/file_io.hpp"
+#include "store/os/file_io.hpp"
 
 #include <algorithm>
 #include <cctype>

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "store/status.hpp"
+#include "protocol/status.hpp"
 
 namespace ferry::protocol {
 

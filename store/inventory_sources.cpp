@@ -3,7 +3,7 @@
 #include "protocol/lfs_pointer.hpp"
 #include "protocol/line_splitter.hpp"
 #include "protocol/parsing.hpp"
-#include "store/file_io.hpp"
+#include "store/os/file_io.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -6,7 +6,7 @@
 // objects there are.
 
 #include "store/object_store.hpp"
-#include "store/status.hpp"
+#include "protocol/status.hpp"
 
 #include <filesystem>
 #include <functional>

@@ -1,6 +1,6 @@
 #include "store/object_store.hpp"
 
-#include "store/sha256.hpp"
+#include "store/os/sha256.hpp"
 
 #include <vector>
 

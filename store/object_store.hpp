@@ -1,6 +1,6 @@
 #pragma once
 
-#include "store/status.hpp"
+#include "protocol/status.hpp"
 
 #include <cstdint>
 #include <functional>

@@ -1,9 +1,9 @@
 #include "store/open_store.hpp"
 
-#include "store/folder_store.hpp"
-#include "store/lfs_url.hpp"
-#include "store/child_process.hpp"
-#include "store/s3_credentials.hpp"
+#include "store/folder/folder_store.hpp"
+#include "store/http/http_url.hpp"
+#include "store/os/child_process.hpp"
+#include "store/s3/s3_credentials.hpp"
 
 #include <cctype>
 #include <optional>
@@ -58,8 +58,8 @@ result<std::shared_ptr<object_store>> open_folder(const std::string& path,
 }
 
 /// The LFS endpoint git-lfs derives from a git remote URL.
-std::string endpoint_of_remote(const lfs::http_url& remote) {
-  std::string base = lfs::endpoint_text(remote);
+std::string endpoint_of_remote(const http_url& remote) {
+  std::string base = endpoint_text(remote);
   if (base.size() < 4 || base.compare(base.size() - 4, 4, ".git") != 0)
     base += ".git";
   return base + "/info/lfs";
@@ -74,7 +74,7 @@ result<std::shared_ptr<object_store>> open_lfs(const std::string& url, const std
       return parsed.error();
     endpoint = std::move(*parsed);
   } else {
-    auto remote = lfs::parse_endpoint_url(url, scheme);
+    auto remote = parse_endpoint_url(url, scheme);
     if (!remote)
       return remote.error();
     endpoint = endpoint_of_remote(*remote);

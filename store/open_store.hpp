@@ -1,10 +1,10 @@
 #pragma once
 
-#include "actors/http_engine.hpp"
-#include "store/lfs_store.hpp"
+#include "store/http/http_engine.hpp"
+#include "store/lfs/lfs_store.hpp"
 #include "store/object_store.hpp"
-#include "store/proton_store.hpp"
-#include "store/s3_store.hpp"
+#include "store/proton/proton_store.hpp"
+#include "store/s3/s3_store.hpp"
 
 #include <filesystem>
 #include <functional>

@@ -4,9 +4,9 @@
 // copied in this run) and `ferry check` (do two stores match). Only asks:
 // nothing here reads an object's content or changes a store.
 
-#include "store/migration_inventory.hpp"
+#include "store/journal/migration_inventory.hpp"
 #include "store/object_store.hpp"
-#include "store/status.hpp"
+#include "protocol/status.hpp"
 
 #include <cstdint>
 #include <functional>

@@ -3,7 +3,7 @@
 #include "simulations/bridge_sim/contract.hpp"
 
 #include "protocol/parsing.hpp"
-#include "store/file_io.hpp"
+#include "store/os/file_io.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -9,7 +9,7 @@
 #include "simulations/bridge_sim/state.hpp"
 
 #include "protocol/parsing.hpp"
-#include "store/file_io.hpp"
+#include "store/os/file_io.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -3,7 +3,7 @@
 #include "simulations/bridge_sim/contract.hpp"
 
 #include "protocol/parsing.hpp"
-#include "store/sha256.hpp"
+#include "store/os/sha256.hpp"
 
 #include <algorithm>
 #include <fstream>

@@ -3,7 +3,7 @@
 // Scenarios for ferry-bridge-sim: the account's auth state and the faults to
 // inject. The file format is documented in simulations/bridge_sim/README.md.
 
-#include "store/status.hpp"
+#include "protocol/status.hpp"
 
 #include <nlohmann/json.hpp>
 

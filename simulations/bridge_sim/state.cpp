@@ -1,6 +1,6 @@
 #include "simulations/bridge_sim/state.hpp"
 
-#include "store/file_io.hpp"
+#include "store/os/file_io.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>

@@ -6,7 +6,7 @@
 
 #include "simulations/bridge_sim/scenario.hpp"
 
-#include "store/status.hpp"
+#include "protocol/status.hpp"
 
 #include <nlohmann/json.hpp>
 

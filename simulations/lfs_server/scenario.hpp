@@ -3,7 +3,7 @@
 // Fault scenarios for ferry-lfs-sim: which requests get which faults.
 // The file format is documented in simulations/lfs_server/README.md.
 
-#include "store/status.hpp"
+#include "protocol/status.hpp"
 
 #include <cstdint>
 #include <optional>

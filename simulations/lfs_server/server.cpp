@@ -2,7 +2,7 @@
 
 #include "protocol/parsing.hpp"
 #include "protocol/transfer_protocol.hpp"
-#include "store/sha256.hpp"
+#include "store/os/sha256.hpp"
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>

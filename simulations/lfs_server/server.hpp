@@ -4,7 +4,7 @@
 // transfers) that injects the faults a scenario asks for.
 
 #include "simulations/lfs_server/scenario.hpp"
-#include "store/status.hpp"
+#include "protocol/status.hpp"
 
 #include <filesystem>
 #include <memory>

@@ -1,4 +1,4 @@
-// Fuzzes the http(s) URL parsing of LFS stores (store/lfs_url.hpp, in
+// Fuzzes the http(s) URL parsing of LFS stores (store/http/http_url.hpp, in
 // ferry_remote): the whole input is a URL from a store URL, git config or a
 // server's href. Promises checked, besides "never throws":
 // - a parsed URL has scheme http or https, a non-empty lower-case host
@@ -12,14 +12,14 @@
 
 #include "fuzz_check.hpp"
 
-#include "store/lfs_url.hpp"
+#include "store/http/http_url.hpp"
 
 #include <string>
 
 namespace {
 
 using namespace ferry;
-using ferry::lfs::http_url;
+using ferry::http_url;
 
 std::string lower(std::string_view text) {
   std::string out{text};
@@ -49,20 +49,20 @@ void check_url(const http_url& url) {
   FUZZ_CHECK(url.host_port() == url.host + ":" + url.effective_port());
 
   // Derived URLs parse again, naming the same server, and hold no secret.
-  const auto clean = lfs::parse_http_url(url.without_secrets());
+  const auto clean = parse_http_url(url.without_secrets());
   FUZZ_CHECK(clean.has_value());
   FUZZ_CHECK(clean->scheme == url.scheme && clean->host == url.host && clean->port == url.port &&
              clean->path == url.path);
   FUZZ_CHECK(!clean->has_userinfo && !clean->has_query && !clean->has_fragment);
 
-  const auto origin = lfs::parse_http_url(url.origin());
+  const auto origin = parse_http_url(url.origin());
   FUZZ_CHECK(origin.has_value());
   FUZZ_CHECK(origin->host == url.host && origin->effective_port() == url.effective_port() &&
              origin->path.empty() && origin->origin() == url.origin());
 
-  const std::string endpoint = lfs::endpoint_text(url);
+  const std::string endpoint = endpoint_text(url);
   FUZZ_CHECK(endpoint.empty() || endpoint.back() != '/');
-  const auto reparsed = lfs::parse_http_url(endpoint);
+  const auto reparsed = parse_http_url(endpoint);
   FUZZ_CHECK(reparsed.has_value());
   FUZZ_CHECK(reparsed->host == url.host && reparsed->port == url.port &&
              !reparsed->has_userinfo && !reparsed->has_query && !reparsed->has_fragment);
@@ -72,10 +72,10 @@ void check_url(const http_url& url) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text = ferry::fuzz::as_text(data, size);
-  const auto url = lfs::parse_http_url(text);
+  const auto url = parse_http_url(text);
   if (url) check_url(*url);
 
-  const auto endpoint = lfs::parse_endpoint_url(text, "lfs+https");
+  const auto endpoint = parse_endpoint_url(text, "lfs+https");
   FUZZ_CHECK(endpoint.ok() ==
              (url && !url->has_userinfo && !url->has_query && !url->has_fragment));
   if (endpoint) {

@@ -1,4 +1,4 @@
-// Fuzzes parse_retry_after (actors/retry_after.hpp, in ferry_policy): the
+// Fuzzes parse_retry_after (protocol/retry_after.hpp, in ferry_policy): the
 // whole input is the value of a server's Retry-After header. Promises
 // checked, besides "never throws":
 // - a wait is from 0 to max_retry_after;
@@ -12,7 +12,7 @@
 
 #include "fuzz_check.hpp"
 
-#include "actors/retry_after.hpp"
+#include "protocol/retry_after.hpp"
 
 #include <cstdio>
 #include <string>

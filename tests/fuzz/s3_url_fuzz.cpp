@@ -1,4 +1,4 @@
-// Fuzzes parse_s3_url (store/s3_url.hpp, in ferry_remote): the whole input
+// Fuzzes parse_s3_url (store/s3/s3_url.hpp, in ferry_remote): the whole input
 // is an s3:// store URL as a user writes it in git config or on the command
 // line. Promises checked, besides "never throws":
 // - a parsed URL has a bucket that passes check_bucket_name, a prefix
@@ -14,8 +14,8 @@
 
 #include "fuzz_check.hpp"
 
-#include "store/lfs_url.hpp"
-#include "store/s3_url.hpp"
+#include "store/http/http_url.hpp"
+#include "store/s3/s3_url.hpp"
 
 #include <string>
 #include <vector>
@@ -74,7 +74,7 @@ void check_url(const s3_url& url, std::string_view text) {
   for (char c : url.region)
     FUZZ_CHECK((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-');
 
-  const auto endpoint = lfs::parse_http_url(url.endpoint);
+  const auto endpoint = parse_http_url(url.endpoint);
   FUZZ_CHECK(endpoint.has_value());
   FUZZ_CHECK(endpoint->path.empty() && !endpoint->has_userinfo && !endpoint->has_query &&
              !endpoint->has_fragment);
@@ -84,7 +84,7 @@ void check_url(const s3_url& url, std::string_view text) {
   if (endpoint->host.front() == '[' || is_ipv4(endpoint->host)) FUZZ_CHECK(url.path_style);
   // Requests go to the server the user named: same scheme, host and port.
   if (const auto given = given_endpoint(text)) {
-    const auto named = lfs::parse_http_url(*given);
+    const auto named = parse_http_url(*given);
     FUZZ_CHECK(named.has_value());
     FUZZ_CHECK(named->scheme == endpoint->scheme && named->host == endpoint->host &&
                named->effective_port() == endpoint->effective_port());
@@ -102,11 +102,11 @@ void check_url(const s3_url& url, std::string_view text) {
   const std::string host = url.host();
   FUZZ_CHECK(host.find('/') == std::string::npos);
   FUZZ_CHECK(url.request_path(key).front() == '/');
-  const auto request = lfs::parse_http_url(url.request_url(key));
+  const auto request = parse_http_url(url.request_url(key));
   FUZZ_CHECK(request.has_value());
   FUZZ_CHECK(request->scheme == endpoint->scheme && !request->has_userinfo &&
              !request->has_query && !request->has_fragment);
-  const auto host_url = lfs::parse_http_url(endpoint->scheme + "://" + host);
+  const auto host_url = parse_http_url(endpoint->scheme + "://" + host);
   FUZZ_CHECK(host_url.has_value());
   FUZZ_CHECK(request->host_port() == host_url->host_port());
 }

@@ -6,7 +6,7 @@
 #include "actors_fixture.hpp"
 #include "loopback_server.hpp"
 
-#include "actors/http_engine.hpp"
+#include "store/http/http_engine.hpp"
 
 #include <catch2/catch.hpp>
 #include <httplib.h>

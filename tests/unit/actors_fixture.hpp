@@ -3,7 +3,7 @@
 // A deterministic engine for actor tests: CAF's test coordinator (no threads,
 // no real time), a real journal and a real folder store in a temp directory.
 
-#include "actors/engine_config.hpp"
+#include "actors/policy/engine_config.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/journal_actor.hpp"
 #include "actors/logging.hpp"
@@ -12,9 +12,9 @@
 #include "deterministic_system.hpp"
 #include "test_support.hpp"
 #include "actors/transfer_supervisor.hpp"
-#include "store/folder_store.hpp"
-#include "store/journal_db.hpp"
-#include "store/sha256.hpp"
+#include "store/folder/folder_store.hpp"
+#include "store/journal/journal_db.hpp"
+#include "store/os/sha256.hpp"
 
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>

@@ -7,8 +7,8 @@
 #include "actors/logging.hpp"
 #include "actors_fixture.hpp"
 #include "fault_store.hpp"
-#include "store/folder_store.hpp"
-#include "store/sha256.hpp"
+#include "store/folder/folder_store.hpp"
+#include "store/os/sha256.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,7 @@
 #include "actors_fixture.hpp"
 #include "fault_store.hpp"
 
-#include "actors/backoff.hpp"
+#include "actors/policy/backoff.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -3,7 +3,7 @@
 // A store wrapper for unit tests only: injects failures into a real folder
 // store so the engine's retry and resume paths can be driven exactly.
 
-#include "store/folder_store.hpp"
+#include "store/folder/folder_store.hpp"
 
 #include <chrono>
 #include <limits>

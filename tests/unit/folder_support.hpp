@@ -3,8 +3,8 @@
 // Helpers for the tests of the folder store: object contents, their oids,
 // and a store opened on a directory.
 
-#include "store/folder_store.hpp"
-#include "store/sha256.hpp"
+#include "store/folder/folder_store.hpp"
+#include "store/os/sha256.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,6 +1,6 @@
-#include "actors/http_stream.hpp"
+#include "store/http/http_stream.hpp"
 
-#include "store/sha256.hpp"
+#include "store/os/sha256.hpp"
 #include "loopback_server.hpp"
 #include "test_support.hpp"
 

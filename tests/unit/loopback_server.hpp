@@ -2,7 +2,7 @@
 
 // A loopback HTTP server for tests of the HTTP engine and actor.
 
-#include "actors/http_engine.hpp"
+#include "store/http/http_engine.hpp"
 #include "test_support.hpp"
 
 #include <catch2/catch.hpp>

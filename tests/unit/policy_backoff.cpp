@@ -1,4 +1,4 @@
-#include "actors/backoff.hpp"
+#include "actors/policy/backoff.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "actors/circuit_breaker.hpp"
+#include "actors/policy/circuit_breaker.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "actors/concurrency_control.hpp"
+#include "actors/policy/concurrency_control.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,10 +1,10 @@
-#include "actors/transfer_task.hpp"
+#include "actors/policy/transfer_task.hpp"
 
 #include "fault_store.hpp"
 #include "test_support.hpp"
 
-#include "store/folder_store.hpp"
-#include "store/sha256.hpp"
+#include "store/folder/folder_store.hpp"
+#include "store/os/sha256.hpp"
 
 #include <catch2/catch.hpp>
 

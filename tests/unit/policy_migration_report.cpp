@@ -1,4 +1,4 @@
-#include "actors/migration_report.hpp"
+#include "actors/policy/migration_report.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "actors/progress_throttle.hpp"
+#include "actors/policy/progress_throttle.hpp"
 
 #include <catch2/catch.hpp>
 

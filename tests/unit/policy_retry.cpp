@@ -1,4 +1,4 @@
-#include "actors/retry_policy.hpp"
+#include "actors/policy/retry_policy.hpp"
 
 #include <catch2/catch.hpp>
 

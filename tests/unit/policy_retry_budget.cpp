@@ -1,4 +1,4 @@
-#include "actors/retry_budget.hpp"
+#include "actors/policy/retry_budget.hpp"
 
 #include <catch2/catch.hpp>
 

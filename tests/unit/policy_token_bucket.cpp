@@ -1,4 +1,4 @@
-#include "actors/token_bucket.hpp"
+#include "actors/policy/token_bucket.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "actors/transfer_task.hpp"
+#include "actors/policy/transfer_task.hpp"
 
 #include "test_support.hpp"
 

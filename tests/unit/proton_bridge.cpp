@@ -2,7 +2,7 @@
 // and the pool's order, bound, cooldown and stop latch, with a runner that
 // stands in for the process.
 
-#include "store/proton_bridge.hpp"
+#include "store/proton/proton_bridge.hpp"
 
 #include <catch2/catch.hpp>
 

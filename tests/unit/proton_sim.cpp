@@ -5,7 +5,7 @@
 #include "proton_sim_support.hpp"
 
 #include "simulations/bridge_sim/contract.hpp"
-#include "store/sha256.hpp"
+#include "store/os/sha256.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>

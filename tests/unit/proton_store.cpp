@@ -3,8 +3,8 @@
 // cooldown, and every request checked against the simulator's field rules.
 
 #include "simulations/bridge_sim/contract.hpp"
-#include "store/proton_store.hpp"
-#include "store/sha256.hpp"
+#include "store/proton/proton_store.hpp"
+#include "store/os/sha256.hpp"
 #include "test_support.hpp"
 
 #include <catch2/catch.hpp>

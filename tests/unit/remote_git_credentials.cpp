@@ -2,7 +2,7 @@
 // configured in a throw-away repository and HOME.
 
 #include "config/git_config.hpp"
-#include "store/lfs_store.hpp"
+#include "store/lfs/lfs_store.hpp"
 
 #include <catch2/catch.hpp>
 

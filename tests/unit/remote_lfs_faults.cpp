@@ -1,9 +1,9 @@
 // lfs_store when the server misbehaves: throttling, credentials, per-object
 // errors, damaged bodies, and Range answers that must not be trusted.
 
-#include "actors/http_engine.hpp"
-#include "actors/retry_policy.hpp"
-#include "store/lfs_store.hpp"
+#include "store/http/http_engine.hpp"
+#include "store/http/http_classify.hpp"
+#include "store/lfs/lfs_store.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -94,7 +94,7 @@ TEST_CASE("HTTP statuses map to the errors the retry policy expects", "[lfs_faul
   ferry::http_response response;
   response.status = want.status;
   response.body = R"({"message": "the server's own words", "request_id": "r-1"})";
-  auto failure = ferry::lfs_http_failure("download of x", response, std::chrono::seconds(60));
+  auto failure = ferry::http_failure("download of x", response, std::chrono::seconds(60));
   CHECK(failure.code() == want.code);
   CHECK(transient(failure) == (want.code == errc::unavailable));
   CHECK_THAT(failure.message(), Catch::StartsWith("download of x: "));

@@ -4,7 +4,7 @@
 // that follow, and per-object and whole-batch errors reported as holds()
 // reports them. Batch requests are counted in the sim's /stats.
 
-#include "store/lfs_store.hpp"
+#include "store/lfs/lfs_store.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,8 +1,8 @@
 // lfs_store against ferry-lfs-sim: uploads, downloads, batching, ranges and
 // action expiry, checked on the wire through the sim's /stats.
 
-#include "actors/http_engine.hpp"
-#include "store/lfs_store.hpp"
+#include "store/http/http_engine.hpp"
+#include "store/lfs/lfs_store.hpp"
 #include "store/open_store.hpp"
 
 #include <catch2/catch.hpp>

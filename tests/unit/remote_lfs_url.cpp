@@ -1,8 +1,8 @@
-#include "store/lfs_url.hpp"
+#include "store/http/http_url.hpp"
 
 #include <catch2/catch.hpp>
 
-using ferry::lfs::parse_http_url;
+using ferry::parse_http_url;
 
 TEST_CASE("http URLs split host and port, and refuse a stray colon in the host", "[lfs_url]") {
   auto plain = parse_http_url("http://example.com:8080/x");

@@ -1,5 +1,5 @@
 #include "store/open_store.hpp"
-#include "store/sha256.hpp"
+#include "store/os/sha256.hpp"
 
 #include <catch2/catch.hpp>
 

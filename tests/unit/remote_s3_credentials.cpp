@@ -2,7 +2,7 @@
 // shared credentials file and git credential, with an injected environment,
 // a home directory under the test's temp dir and a fake git.
 
-#include "store/s3_credentials.hpp"
+#include "store/s3/s3_credentials.hpp"
 
 #include <catch2/catch.hpp>
 

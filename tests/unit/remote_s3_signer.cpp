@@ -1,5 +1,5 @@
-#include "store/s3_signer.hpp"
-#include "store/sha256.hpp"
+#include "store/s3/s3_signer.hpp"
+#include "store/os/sha256.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -3,10 +3,10 @@
 // Range, SlowDown, AccessDenied, odd listings). This server checks no
 // signatures; tests/unit/s3_store_reads.cpp reads from radosgw, which does.
 
-#include "actors/http_engine.hpp"
+#include "store/http/http_engine.hpp"
 #include "protocol/s3_xml.hpp"
-#include "store/s3_store.hpp"
-#include "store/s3_url.hpp"
+#include "store/s3/s3_store.hpp"
+#include "store/s3/s3_url.hpp"
 
 #include <catch2/catch.hpp>
 

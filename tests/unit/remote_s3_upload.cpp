@@ -2,13 +2,13 @@
 // failures, wrong ETags, an <Error> inside a 200, a lost Complete answer,
 // SlowDown, and the resume paths a real server will not produce at will.
 
-#include "actors/http_engine.hpp"
-#include "actors/retry_policy.hpp"
+#include "store/http/http_engine.hpp"
+#include "actors/policy/retry_policy.hpp"
 #include "protocol/batch_api.hpp"
 #include "protocol/s3_xml.hpp"
-#include "store/s3_client.hpp"
-#include "store/s3_upload.hpp"
-#include "store/sha256.hpp"
+#include "store/s3/s3_client.hpp"
+#include "store/s3/s3_upload.hpp"
+#include "store/os/sha256.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "store/s3_url.hpp"
+#include "store/s3/s3_url.hpp"
 
 #include <catch2/catch.hpp>
 

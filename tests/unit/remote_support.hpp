@@ -4,10 +4,10 @@
 // talking to it, object contents, streaming through a store, and a
 // credential source that counts what it is asked.
 
-#include "actors/http_engine.hpp"
-#include "store/lfs_store.hpp"
+#include "store/http/http_engine.hpp"
+#include "store/lfs/lfs_store.hpp"
 #include "store/object_store.hpp"
-#include "store/sha256.hpp"
+#include "store/os/sha256.hpp"
 
 #include <catch2/catch.hpp>
 

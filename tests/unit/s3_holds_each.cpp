@@ -4,11 +4,11 @@
 // concurrency and the refusals a real server will not give on demand are
 // checked against a small loopback bucket.
 
-#include "actors/http_engine.hpp"
-#include "store/s3_client.hpp"
-#include "store/s3_store.hpp"
-#include "store/s3_url.hpp"
-#include "store/sha256.hpp"
+#include "store/http/http_engine.hpp"
+#include "store/s3/s3_client.hpp"
+#include "store/s3/s3_store.hpp"
+#include "store/s3/s3_url.hpp"
+#include "store/os/sha256.hpp"
 
 #include <catch2/catch.hpp>
 

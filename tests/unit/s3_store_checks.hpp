@@ -5,7 +5,7 @@
 // store's listing as a map.
 
 #include "store/object_store.hpp"
-#include "store/s3_store.hpp"
+#include "store/s3/s3_store.hpp"
 
 #include <cstdint>
 #include <map>

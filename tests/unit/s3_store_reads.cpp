@@ -3,11 +3,11 @@
 // then read back whole, from offsets and as many parallel ranges, and the
 // requests that took are counted in radosgw's own log.
 
-#include "actors/http_engine.hpp"
-#include "store/s3_client.hpp"
-#include "store/s3_store.hpp"
-#include "store/s3_url.hpp"
-#include "store/sha256.hpp"
+#include "store/http/http_engine.hpp"
+#include "store/s3/s3_client.hpp"
+#include "store/s3/s3_store.hpp"
+#include "store/s3/s3_url.hpp"
+#include "store/os/sha256.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -6,10 +6,10 @@
 // FERRY_S3_SECRET_KEY and FERRY_RADOSGW_LOG. To run a test binary by hand,
 // source the env file of a running instance (DIR/env) first.
 
-#include "actors/http_engine.hpp"
-#include "store/s3_client.hpp"
-#include "store/s3_signer.hpp"
-#include "store/s3_url.hpp"
+#include "store/http/http_engine.hpp"
+#include "store/s3/s3_client.hpp"
+#include "store/s3/s3_signer.hpp"
+#include "store/s3/s3_url.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -2,12 +2,12 @@
 // multipart uploads, resumes proven from the server's request log, and the
 // cleanup of abandoned uploads.
 
-#include "actors/http_engine.hpp"
-#include "actors/http_stream.hpp"
+#include "store/http/http_engine.hpp"
+#include "store/http/http_stream.hpp"
 #include "protocol/s3_xml.hpp"
-#include "store/s3_client.hpp"
-#include "store/s3_upload.hpp"
-#include "store/sha256.hpp"
+#include "store/s3/s3_client.hpp"
+#include "store/s3/s3_upload.hpp"
+#include "store/os/sha256.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "store/child_process.hpp"
+#include "store/os/child_process.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -3,10 +3,10 @@
 // status naming it, nothing half-written is published, and what was
 // committed before is there once the disk works again.
 
-#include "store/folder_store.hpp"
-#include "store/journal_db.hpp"
-#include "store/migration_inventory.hpp"
-#include "store/sha256.hpp"
+#include "store/folder/folder_store.hpp"
+#include "store/journal/journal_db.hpp"
+#include "store/journal/migration_inventory.hpp"
+#include "store/os/sha256.hpp"
 
 #include <catch2/catch.hpp>
 

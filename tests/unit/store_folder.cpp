@@ -1,5 +1,5 @@
-#include "store/folder_store.hpp"
-#include "store/sha256.hpp"
+#include "store/folder/folder_store.hpp"
+#include "store/os/sha256.hpp"
 
 #include <catch2/catch.hpp>
 

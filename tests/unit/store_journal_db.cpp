@@ -1,4 +1,4 @@
-#include "store/journal_db.hpp"
+#include "store/journal/journal_db.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "store/transfer_record.hpp"
+#include "store/journal/transfer_record.hpp"
 
 #include <catch2/catch.hpp>
 

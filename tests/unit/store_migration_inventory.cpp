@@ -1,4 +1,4 @@
-#include "store/migration_inventory.hpp"
+#include "store/journal/migration_inventory.hpp"
 
 #include <catch2/catch.hpp>
 

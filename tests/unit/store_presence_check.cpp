@@ -3,8 +3,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "store/folder_store.hpp"
-#include "store/sha256.hpp"
+#include "store/folder/folder_store.hpp"
+#include "store/os/sha256.hpp"
 #include "test_support.hpp"
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-#include "store/sha256.hpp"
+#include "store/os/sha256.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,7 @@
 #pragma once
 
 // For the tests of the S3 writers: sizes, and an object_writer driven the
-// way the upload task drives it (actors/transfer_task.cpp).
+// way the upload task drives it (actors/policy/transfer_task.cpp).
 
 #include "store/object_store.hpp"
 

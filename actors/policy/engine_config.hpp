@@ -1,0 +1,80 @@
+#pragma once
+
+#include "store/lfs/lfs_store.hpp"
+#include "store/object_store.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <vector>
+
+namespace ferry {
+
+class http_engine;
+
+/// What the engine's actors need to know, resolved once at start-up.
+struct engine_config {
+  /// Where objects go to and come from when a request carries no server
+  /// action (standalone mode). May be null: in non-standalone use every
+  /// request brings its own action, and a request without one is answered
+  /// with an error that tells how to configure a store.
+  std::shared_ptr<object_store> store;
+  /// Where copies (direction::copy, `ferry migrate`) read objects from;
+  /// null in the agent.
+  std::shared_ptr<object_store> source;
+  /// The HTTP engine that the stores for server actions share (one
+  /// connection cache, per-host connection caps).
+  std::shared_ptr<http_engine> http;
+  /// Retry-After cap and parallel-range settings for action transfers
+  /// (non-standalone mode); `endpoint` is unused.
+  lfs_store_options lfs;
+  /// Uploads may only read files under one of these directories (the
+  /// repository's working tree and LFS directory).
+  std::vector<std::filesystem::path> upload_roots;
+  /// Downloads are assembled and verified here; it must be on the same
+  /// filesystem as the repository's LFS directory so git-lfs can rename.
+  std::filesystem::path download_dir;
+  /// Bytes read or written per worker step.
+  size_t chunk_bytes = 1 << 20;
+  /// Bytes between syncs; each sync advances the journal's resume point.
+  int64_t sync_bytes = 32 << 20;
+  /// Attempts per object before its failure is final.
+  int max_attempts = 5;
+  /// The longest time an object is retried, from its first attempt: a retry
+  /// (or a wait for its host's circuit) that would start later fails the
+  /// object instead. 0: no limit. Waits for another writer keep their own.
+  std::chrono::milliseconds max_retry_time{300000};
+  std::chrono::milliseconds backoff_base{250};
+  std::chrono::milliseconds backoff_max{10000};
+  /// Restarts allowed across all workers within restart_window.
+  int max_restarts = 50;
+  std::chrono::milliseconds restart_window{60000};
+  /// Seed for the backoff jitter (fixed in tests).
+  uint64_t seed = 0;
+
+  // -- network jobs (a store endpoint or a server action) ---------------------
+
+  /// Per host: requests and payload bytes per second; 0 means unlimited.
+  double max_requests_per_second = 0;
+  double max_bytes_per_second = 0;
+  /// Consecutive transient failures that open a host's circuit, and how
+  /// long it stays open before one probe is let through.
+  int breaker_failures = 5;
+  std::chrono::milliseconds breaker_open_for{30000};
+  /// Retries in flight may not exceed this share of the attempts in flight,
+  /// or retry_budget_min, whichever is larger.
+  double retry_budget_percent = 20.0;
+  int retry_budget_min = 3;
+  /// Network stores block the thread that calls them, so workers of
+  /// network jobs get a thread of their own. Tests on CAF's deterministic
+  /// scheduler turn this off (it has no threads).
+  bool detach_network_workers = true;
+  /// Where one-line notices for the user go when a host's circuit changes
+  /// state (opens, its probe fails, closes again): once per change, never
+  /// per attempt. Called on an actor's thread; may be empty.
+  std::function<void(const std::string&)> notice;
+};
+
+} // namespace ferry

@@ -1,0 +1,39 @@
+#pragma once
+
+// Credentials for HTTP stores: what a store asks for, and `git credential`
+// as the source that asks the user's configured helpers.
+
+#include "protocol/status.hpp"
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace ferry {
+
+/// Credentials for one HTTP endpoint. Never logged, never put on a command
+/// line; describe() of a store never contains them.
+struct http_credential {
+  std::string username;
+  std::string password;
+};
+
+/// Where an HTTP store gets credentials: `git credential fill` for the URL,
+/// `approve` after a request with them succeeded, `reject` after a 401.
+/// Injectable so tests need no credential helper.
+class credential_source {
+public:
+  virtual ~credential_source() = default;
+  /// Credentials for `url`, or std::nullopt when none are configured.
+  virtual result<std::optional<http_credential>> fill(const std::string& url) = 0;
+  virtual void approve(const std::string& url, const http_credential& credential) = 0;
+  virtual void reject(const std::string& url, const http_credential& credential) = 0;
+};
+
+/// `git credential fill|approve|reject`, run in `cwd` without a shell and
+/// without a terminal prompt (GIT_TERMINAL_PROMPT=0): a missing credential is
+/// an answer, never a hang.
+std::unique_ptr<credential_source> git_credentials(std::filesystem::path cwd);
+
+} // namespace ferry

@@ -1,0 +1,129 @@
+#include "store/os/file_io.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace ferry {
+
+namespace {
+
+mode_t read_umask() {
+  mode_t mask = ::umask(0);
+  ::umask(mask);
+  return mask;
+}
+
+// Read during static initialisation, before main() changes it and before
+// any thread could create a file in the moment umask(0) is in force.
+const mode_t umask_at_start = read_umask();
+
+} // namespace
+
+mode_t user_umask() {
+  return umask_at_start;
+}
+
+void make_own_files_private() {
+  ::umask(077);
+}
+
+int open_or_create(int dir_fd, const char* name, int flags, mode_t mode) {
+  flags |= O_NOFOLLOW | O_CLOEXEC;
+  // Only a file this call creates gets `mode`; one already there keeps its
+  // own. Another process may remove it between the two opens: try again.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    int fd = ::openat(dir_fd, name, flags | O_CREAT | O_EXCL, mode);
+    if (fd >= 0) {
+      // The umask took bits away. Best effort: a file system without modes
+      // (vfat, some network mounts) refuses, and its mount options decide.
+      (void)::fchmod(fd, mode);
+      return fd;
+    }
+    if (errno != EEXIST)
+      return -1;
+    fd = ::openat(dir_fd, name, flags);
+    if (fd >= 0 || errno != ENOENT)
+      return fd;
+  }
+  return -1;
+}
+
+status make_directories(const std::filesystem::path& dir, mode_t mode) {
+  std::filesystem::path prefix;
+  for (auto& part : dir) {
+    prefix /= part;
+    if (part.empty() || part == prefix.root_path())
+      continue;
+    if (::mkdir(prefix.c_str(), mode) == 0)
+      (void)::chmod(prefix.c_str(), mode); // as in open_or_create
+    else if (errno != EEXIST)
+      return from_errno(errno, "cannot create directory " + prefix.string());
+  }
+  struct ::stat info {};
+  if (::stat(dir.c_str(), &info) != 0)
+    return from_errno(errno, "cannot create directory " + dir.string());
+  if (!S_ISDIR(info.st_mode))
+    return from_errno(ENOTDIR, "cannot create directory " + dir.string());
+  return status::success();
+}
+
+void fd_guard::reset(int fd) {
+  if (fd_ >= 0)
+    ::close(fd_);
+  fd_ = fd;
+}
+
+status hash_file_prefix(int fd, int64_t length, sha256& hash, const std::string& what,
+                        const std::function<status(const char*, size_t)>& also) {
+  std::vector<char> buffer(1 << 20);
+  int64_t done = 0;
+  while (done < length) {
+    auto want = static_cast<size_t>(
+      std::min<int64_t>(static_cast<int64_t>(buffer.size()), length - done));
+    ssize_t n = ::pread(fd, buffer.data(), want, done);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return from_errno(errno, "cannot read " + what);
+    }
+    if (n == 0)
+      return {errc::io_error, "cannot resume: " + what + " has fewer than the " +
+                                std::to_string(length) + " bytes already transferred"};
+    hash.update(buffer.data(), static_cast<size_t>(n));
+    if (also) {
+      if (auto st = also(buffer.data(), static_cast<size_t>(n)); !st)
+        return st;
+    }
+    done += n;
+  }
+  return status::success();
+}
+
+status make_pipe(fd_guard& read_end, fd_guard& write_end, const std::string& what) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return {errc::io_error, "cannot " + what + ": pipe: " + std::strerror(errno)};
+  read_end.reset(fds[0]);
+  write_end.reset(fds[1]);
+  return status::success();
+}
+
+std::optional<int> reap_child(int pid) {
+  int wait_status = 0;
+  pid_t got;
+  do {
+    got = ::waitpid(pid, &wait_status, 0);
+  } while (got < 0 && errno == EINTR);
+  if (got < 0)
+    return std::nullopt;
+  return wait_status;
+}
+
+} // namespace ferry

@@ -1,0 +1,90 @@
+#include "store/s3/s3_client.hpp"
+
+#include "store/http/http_classify.hpp"
+#include "store/http/http_stream.hpp"
+#include "protocol/s3_xml.hpp"
+#include "store/http/http_classify.hpp"
+
+#include <utility>
+
+namespace ferry::s3 {
+
+client::client(std::shared_ptr<http_engine> http, s3_url url, credentials keys,
+               std::chrono::seconds max_retry_wait)
+  : http_(std::move(http)), url_(std::move(url)), signer_(std::move(keys), url_.region),
+    max_retry_wait_(max_retry_wait) {}
+
+result<http_engine*> client::engine() {
+  return http_.get();
+}
+
+result<http_request> client::request(const std::string& method, const std::string& key,
+                                     const std::vector<name_value>& query,
+                                     std::vector<name_value> headers,
+                                     const std::string& payload_hash) const {
+  signing_request signing;
+  signing.method = method;
+  signing.path = url_.request_path(key);
+  signing.query = query;
+  signing.headers = headers;
+  signing.headers.emplace_back("Host", url_.host());
+  signing.payload_hash = payload_hash;
+  signing.time = std::chrono::system_clock::now();
+  auto signature = signer_.sign(signing);
+  if (!signature)
+    return signature.error();
+
+  http_request out;
+  out.method = method;
+  out.url = url_.request_url(key);
+  char separator = '?';
+  for (const auto& [name, value] : query) {
+    out.url += separator + uri_encode(name);
+    // "?uploads" rather than "?uploads=": what S3 clients send.
+    if (!value.empty())
+      out.url += "=" + uri_encode(value);
+    separator = '&';
+  }
+  // libcurl sets Host from the URL, which is the host that was signed.
+  out.headers = std::move(headers);
+  for (auto& header : *signature)
+    out.headers.push_back(std::move(header));
+  return out;
+}
+
+result<http_response> client::send(http_request request) {
+  auto http = engine();
+  if (!http)
+    return http.error();
+  return http_fetch(**http, std::move(request));
+}
+
+std::vector<result<http_response>> client::send_all(std::vector<http_request> requests) {
+  auto http = engine();
+  if (!http)
+    return std::vector<result<http_response>>(requests.size(), http.error());
+  return http_fetch_all(**http, std::move(requests));
+}
+
+status client::failure(const std::string& what, const http_response& response) const {
+  auto error = protocol::decode_s3_error(response.body);
+  // Without an <Error> body (HEAD, a proxy's page) the HTTP status decides.
+  if (!error)
+    return http_failure(what, response, max_retry_wait_);
+  status failed = protocol::s3_error_status(*error, response.status).with_context(what);
+  if (failed.code() != errc::unavailable)
+    return failed;
+  std::optional<std::string> retry_after;
+  if (const std::string* value = response.header("retry-after"))
+    retry_after = *value;
+  // SlowDown comes as a 503; classify_http knows how long is too long.
+  http_decision decision = classify_http(response.status == 429 ? 429 : 503, retry_after,
+                                         std::chrono::system_clock::now(), max_retry_wait_);
+  if (decision.verdict == http_verdict::retry_after)
+    return failed.with_retry_after(decision.wait);
+  if (decision.verdict == http_verdict::permanent)
+    return {errc::config_error, failed.message() + "; " + decision.message};
+  return failed;
+}
+
+} // namespace ferry::s3

@@ -1,0 +1,70 @@
+#pragma once
+
+// Signed requests to one S3 bucket over the shared http_engine: the layer
+// the S3 store's readers and writers build on. Blocking calls run on the
+// caller's thread (a detached transfer worker), never on the engine's loop.
+
+#include "store/http/http_engine.hpp"
+#include "store/http/http_stream.hpp"
+#include "store/s3/s3_signer.hpp"
+#include "store/s3/s3_url.hpp"
+#include "protocol/status.hpp"
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace ferry::s3 {
+
+/// One bucket, one set of keys. Thread-safe.
+class client {
+public:
+  /// `http` may be null: an engine is then started on first use.
+  client(std::shared_ptr<http_engine> http, s3_url url, credentials keys,
+         std::chrono::seconds max_retry_wait);
+
+  const s3_url& url() const { return url_; }
+
+  /// The longest Retry-After honoured (ferry.maxRetryWait).
+  std::chrono::seconds max_retry_wait() const { return max_retry_wait_; }
+
+  /// The engine requests run on.
+  result<http_engine*> engine();
+
+  /// A signed request for object `key` (the bucket itself when empty, for
+  /// listings), with raw `query` parameters and extra `headers` (all signed).
+  /// `payload_hash` is the body's hex SHA-256, empty_payload_hash when there
+  /// is none, or unsigned_payload. The signature is made now, so submit the
+  /// request soon (S3 refuses signatures older than 15 minutes).
+  result<http_request> request(const std::string& method, const std::string& key,
+                               const std::vector<name_value>& query,
+                               std::vector<name_value> headers,
+                               const std::string& payload_hash) const;
+
+  /// Runs one request (with a small body or none) and waits for it.
+  result<http_response> send(http_request request);
+
+  /// Runs all requests at once and waits for every one; outcomes in order.
+  std::vector<result<http_response>> send_all(std::vector<http_request> requests);
+
+  /// The status for a non-2xx answer to the request `what` names ("upload
+  /// of <oid>"): the `<Error>` body decoded and classified
+  /// (protocol::s3_error_status) when there is one, otherwise the HTTP status
+  /// classified (HEAD answers have no body). A Retry-After the server sent
+  /// with a 503/429/SlowDown is attached (status::retry_after); one beyond
+  /// max_retry_wait() makes it errc::config_error naming ferry.maxRetryWait.
+  status failure(const std::string& what, const http_response& response) const;
+
+  /// "s3://bucket/prefix ..." (s3_url::describe): safe for logs.
+  std::string describe() const { return url_.describe(); }
+
+private:
+  engine_on_demand http_;
+  s3_url url_;
+  sigv4_signer signer_;
+  std::chrono::seconds max_retry_wait_;
+};
+
+} // namespace ferry::s3
