@@ -3,11 +3,26 @@
 #include "store/http/http_classify.hpp"
 #include "store/http/http_stream.hpp"
 #include "protocol/s3_xml.hpp"
-#include "store/http/http_classify.hpp"
+#include "store/os/sha256.hpp"
 
 #include <utility>
 
 namespace ferry::s3 {
+
+bool successful(const http_response& answer) {
+  return is_success(answer.status);
+}
+
+bool any_answer(const http_response&) {
+  return true;
+}
+
+std::string error_code(const http_response& answer) {
+  if (answer.body.empty())
+    return {};
+  auto error = protocol::decode_s3_error(answer.body);
+  return error ? error->code : std::string{};
+}
 
 client::client(std::shared_ptr<http_engine> http, s3_url url, credentials keys,
                std::chrono::seconds max_retry_wait)
@@ -64,6 +79,28 @@ std::vector<result<http_response>> client::send_all(std::vector<http_request> re
   if (!http)
     return std::vector<result<http_response>>(requests.size(), http.error());
   return http_fetch_all(**http, std::move(requests));
+}
+
+result<http_response> client::call(const std::string& what, const std::string& method,
+                                   const std::string& key, const std::vector<name_value>& query,
+                                   std::vector<name_value> headers, std::string body,
+                                   const answer_filter& returned) {
+  auto signed_request = request(method, key, query, std::move(headers),
+                                body.empty() ? empty_payload_hash
+                                             : sha256::of(body.data(), body.size()));
+  if (!signed_request)
+    return signed_request.error().with_context(what);
+  signed_request->body = std::move(body);
+  return checked(what, send(std::move(*signed_request)), returned);
+}
+
+result<http_response> client::checked(const std::string& what, result<http_response> outcome,
+                                      const answer_filter& returned) const {
+  if (!outcome)
+    return outcome.error().with_context(what);
+  if (!returned(*outcome))
+    return failure(what, *outcome);
+  return outcome;
 }
 
 status client::failure(const std::string& what, const http_response& response) const {

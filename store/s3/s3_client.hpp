@@ -11,12 +11,26 @@
 #include "protocol/status.hpp"
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 namespace ferry::s3 {
+
+/// Whether an answer goes back to the caller of client::call(); every other
+/// answer becomes the call's failure (client::failure).
+using answer_filter = std::function<bool(const http_response&)>;
+
+/// Takes the 2xx answers: what most calls want.
+bool successful(const http_response& answer);
+
+/// Takes every answer, for a caller that judges them itself.
+bool any_answer(const http_response& answer);
+
+/// The S3 error code of an answer's `<Error>` body; empty without one.
+std::string error_code(const http_response& answer);
 
 /// One bucket, one set of keys. Thread-safe.
 class client {
@@ -48,6 +62,20 @@ public:
 
   /// Runs all requests at once and waits for every one; outcomes in order.
   std::vector<result<http_response>> send_all(std::vector<http_request> requests);
+
+  /// Signs a request for `key` (as request() does, the SHA-256 of the small
+  /// `body` signed with it), sends it and waits. The answer when `returned`
+  /// takes it; otherwise the failure, in the context of `what`: the error
+  /// signing or sending, or failure() of the answer.
+  result<http_response> call(const std::string& what, const std::string& method,
+                             const std::string& key, const std::vector<name_value>& query,
+                             std::vector<name_value> headers = {}, std::string body = {},
+                             const answer_filter& returned = successful);
+
+  /// What call() makes of the outcome of a request sent some other way
+  /// (send_all): the answer when `returned` takes it, else the failure.
+  result<http_response> checked(const std::string& what, result<http_response> outcome,
+                                const answer_filter& returned = successful) const;
 
   /// The status for a non-2xx answer to the request `what` names ("upload
   /// of <oid>"): the `<Error>` body decoded and classified

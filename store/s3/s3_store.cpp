@@ -88,13 +88,10 @@ struct s3_store::impl {
   /// so it cannot say why (a wrong secret, a missing bucket); a one-byte GET
   /// of the same object gets the S3 error code that tells the user what to fix.
   status refusal(const std::string& oid, const std::string& what, const http_response& head) {
-    auto request = s3->request("GET", url().object_key(oid), {}, {{"Range", "bytes=0-0"}},
-                               s3::empty_payload_hash);
-    if (request) {
-      auto response = s3->send(std::move(*request));
-      if (response && !is_success(response->status) && !response->body.empty())
-        return s3->failure(what, *response);
-    }
+    auto got = s3->call(what, "GET", url().object_key(oid), {}, {{"Range", "bytes=0-0"}}, {},
+                        s3::any_answer);
+    if (got && !is_success(got->status) && !got->body.empty())
+      return s3->failure(what, *got);
     return s3->failure(what, head);
   }
 
@@ -108,18 +105,16 @@ struct s3_store::impl {
 
   /// HEAD of the object: its size, or nullopt when it is absent.
   result<std::optional<int64_t>> head(const std::string& oid, const std::string& what) {
-    auto request = head_request(oid, what);
-    if (!request)
-      return request.error();
-    return head_size(oid, what, s3->send(std::move(*request)));
+    return head_size(oid, what,
+                     s3->call(what, "HEAD", url().object_key(oid), {}, {}, {}, s3::any_answer));
   }
 
-  /// What the answer to a HEAD of the object says: its size, or nullopt
-  /// when it is absent.
+  /// What the answer to a HEAD of the object (or call()'s failure to get
+  /// one) says: its size, or nullopt when it is absent.
   result<std::optional<int64_t>> head_size(const std::string& oid, const std::string& what,
                                            const result<http_response>& response) {
     if (!response)
-      return response.error().with_context(what);
+      return response.error();
     if (response->status == 404)
       return std::optional<int64_t>{};
     if (!is_success(response->status))
@@ -167,12 +162,9 @@ status s3_store::prepare() {
   std::vector<s3::name_value> query{{"list-type", "2"}, {"max-keys", "1"}};
   if (!url.prefix.empty())
     query.emplace_back("prefix", url.prefix + "/");
-  auto request = impl_->s3->request("GET", "", query, {}, s3::empty_payload_hash);
-  if (!request)
-    return request.error().with_context(url.describe());
-  auto response = impl_->s3->send(std::move(*request));
+  auto response = impl_->s3->call(url.describe(), "GET", "", query, {}, {}, s3::any_answer);
   if (!response)
-    return response.error().with_context(url.describe());
+    return response.error();
   return s3_check_verdict(url, *response);
 }
 
@@ -228,7 +220,9 @@ s3_store::sizes_of(const std::vector<object_info>& objects) {
     // In order, so the error returned is the one holds() would meet first.
     for (size_t i = begin; i < end; ++i) {
       const std::string& oid = objects[i].oid;
-      auto size = impl_->head_size(oid, "check for " + oid, responses[i - begin]);
+      const std::string what = "check for " + oid;
+      auto size = impl_->head_size(
+          oid, what, impl_->s3->checked(what, std::move(responses[i - begin]), s3::any_answer));
       if (!size)
         return size.error();
       sizes.push_back(*size);
@@ -292,14 +286,9 @@ status s3_store::list(const std::function<bool(const object_info&)>& visit) {
       query.emplace_back("prefix", url.prefix + "/");
     if (token)
       query.emplace_back("continuation-token", *token);
-    auto request = impl_->s3->request("GET", "", query, {}, s3::empty_payload_hash);
-    if (!request)
-      return request.error().with_context(what);
-    auto response = impl_->s3->send(std::move(*request));
+    auto response = impl_->s3->call(what, "GET", "", query);
     if (!response)
-      return response.error().with_context(what);
-    if (!is_success(response->status))
-      return impl_->s3->failure(what, *response);
+      return response.error();
     auto page = protocol::decode_list_objects_v2(response->body);
     if (!page)
       return page.error().with_context(what);
@@ -322,16 +311,15 @@ status s3_store::remove(const std::string& oid) {
   if (!protocol::is_valid_oid(oid))
     return invalid_oid(oid);
   const std::string what = "removal of " + oid;
-  auto request =
-      impl_->s3->request("DELETE", impl_->url().object_key(oid), {}, {}, s3::empty_payload_hash);
-  if (!request)
-    return request.error().with_context(what);
-  auto response = impl_->s3->send(std::move(*request));
+  // Absent already is removed.
+  auto removed = [](const http_response& answer) {
+    return is_success(answer.status) || answer.status == 404;
+  };
+  auto response =
+      impl_->s3->call(what, "DELETE", impl_->url().object_key(oid), {}, {}, {}, removed);
   if (!response)
-    return response.error().with_context(what);
-  if (is_success(response->status) || response->status == 404)
-    return status::success();
-  return impl_->s3->failure(what, *response);
+    return response.error();
+  return status::success();
 }
 
 result<size_t> s3_store::abort_stale_uploads(

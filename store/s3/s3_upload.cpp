@@ -64,42 +64,16 @@ bool looks_like_md5(const std::string& etag) {
   return is_lower_hex(protocol::lower_ascii(etag), 32);
 }
 
-/// The S3 error code of an answer's `<Error>` body; empty without one.
-std::string error_code(const http_response& response) {
-  if (response.body.empty())
-    return {};
-  auto error = protocol::decode_s3_error(response.body);
-  return error ? error->code : std::string{};
-}
-
-/// Sends a request client::request() made (or failed to make); errors are
-/// prefixed with `what`. Any HTTP status is a response.
-result<http_response> send_signed(client& s3, result<http_request> request,
-                                  const std::string& what) {
-  if (!request)
-    return request.error().with_context(what);
-  auto response = s3.send(std::move(*request));
-  if (!response)
-    return response.error().with_context(what);
-  return response;
-}
-
-/// A signed request with a small body whose SHA-256 is signed too.
-result<http_request> request_with_body(const client& s3, const std::string& method,
-                                       const std::string& key, const std::vector<name_value>& query,
-                                       std::vector<name_value> headers, std::string body) {
-  auto request =
-      s3.request(method, key, query, std::move(headers), sha256::of(body.data(), body.size()));
-  if (request)
-    request->body = std::move(body);
-  return request;
+/// Takes a 2xx, and the answer that the multipart upload is gone.
+bool done_or_gone(const http_response& answer) {
+  return is_success(answer.status) || error_code(answer) == "NoSuchUpload";
 }
 
 /// Sends AbortMultipartUpload and ignores the outcome: an upload left
 /// behind costs storage until abort_stale_uploads finds it, nothing more.
 void abort_upload_quietly(client& s3, const std::string& key, const std::string& upload_id) {
-  auto request = s3.request("DELETE", key, {{"uploadId", upload_id}}, {}, empty_payload_hash);
-  (void)send_signed(s3, std::move(request), "");
+  (void)s3.call("abort of upload " + upload_id, "DELETE", key, {{"uploadId", upload_id}}, {}, {},
+                any_answer);
 }
 
 // -- single PUT ----------------------------------------------------------------
@@ -297,18 +271,14 @@ public:
 
   /// CreateMultipartUpload.
   status create() {
-    auto response = send_signed(*s3_,
-                                request_with_body(*s3_, "POST", key_, {{"uploads", ""}},
-                                                  {{"Content-Type", "application/octet-stream"}},
-                                                  ""),
-                                what_);
+    const std::string what = what_ + ": starting the multipart upload";
+    auto response = s3_->call(what, "POST", key_, {{"uploads", ""}},
+                              {{"Content-Type", "application/octet-stream"}});
     if (!response)
       return response.error();
-    if (!is_success(response->status))
-      return s3_->failure(what_ + ": starting the multipart upload", *response);
     auto started = protocol::decode_initiate_multipart_upload(response->body);
     if (!started)
-      return started.error().with_context(what_ + ": starting the multipart upload");
+      return started.error().with_context(what);
     upload_id_ = started->upload_id;
     return status::success();
   }
@@ -560,19 +530,20 @@ private:
   result<std::optional<std::map<int, protocol::s3_part_entry>>> list_parts() {
     std::map<int, protocol::s3_part_entry> parts;
     const std::string what = what_ + ": listing the parts of the interrupted upload";
+    auto known_or_gone = [](const http_response& answer) {
+      return is_success(answer.status) ||
+             (answer.status == 404 && error_code(answer) == "NoSuchUpload");
+    };
     int marker = 0;
     while (true) {
       std::vector<name_value> query{{"uploadId", upload_id_}};
       if (marker > 0)
         query.emplace_back("part-number-marker", std::to_string(marker));
-      auto response =
-          send_signed(*s3_, s3_->request("GET", key_, query, {}, empty_payload_hash), what);
+      auto response = s3_->call(what, "GET", key_, query, {}, {}, known_or_gone);
       if (!response)
         return response.error();
-      if (response->status == 404 && error_code(*response) == "NoSuchUpload")
-        return std::optional<std::map<int, protocol::s3_part_entry>>{};
       if (!is_success(response->status))
-        return s3_->failure(what, *response);
+        return std::optional<std::map<int, protocol::s3_part_entry>>{};
       auto page = protocol::decode_list_parts(response->body);
       if (!page)
         return page.error().with_context(what);
@@ -596,18 +567,14 @@ private:
     if (!body)
       return body.error().with_context(what);
     auto response =
-        send_signed(*s3_,
-                    request_with_body(*s3_, "POST", key_, {{"uploadId", upload_id_}},
-                                      {{"Content-Type", "application/xml"}}, std::move(*body)),
-                    what);
+        s3_->call(what, "POST", key_, {{"uploadId", upload_id_}},
+                  {{"Content-Type", "application/xml"}}, std::move(*body), done_or_gone);
     if (!response)
       return response.error();
     // An answer to an earlier Complete may have been lost: the upload is
     // then gone and the object stored.
     if (error_code(*response) == "NoSuchUpload")
       return check_stored(what, parts.size());
-    if (!is_success(response->status))
-      return s3_->failure(what, *response);
     // S3 may put an <Error> inside a 200.
     if (auto completed = protocol::decode_complete_multipart_upload_result(response->body);
         !completed)
@@ -619,8 +586,9 @@ private:
   /// `lost_complete` parts, also with the ETag of a multipart upload of that
   /// many parts (else the upload vanished without completing).
   status check_stored(const std::string& what, std::optional<size_t> lost_complete) {
-    auto response =
-        send_signed(*s3_, s3_->request("HEAD", key_, {}, {}, empty_payload_hash), what);
+    // After a lost Complete answer any answer tells; else only a 2xx will do.
+    auto response = s3_->call(what + ": checking the stored object", "HEAD", key_, {}, {}, {},
+                              lost_complete ? any_answer : successful);
     if (!response)
       return response.error();
     auto length = content_length(response->headers);
@@ -635,8 +603,6 @@ private:
       return {errc::unavailable, what + ": the server no longer knows the upload (NoSuchUpload) "
                                         "and holds no object of its parts; starting over"};
     }
-    if (!is_success(response->status))
-      return s3_->failure(what + ": checking the stored object", *response);
     if (!sized)
       return {errc::size_mismatch, what + ": the stored object has " +
                                        (length ? std::to_string(*length) : std::string{"no"}) +
@@ -734,11 +700,9 @@ result<size_t> abort_stale_uploads(client& s3, std::chrono::system_clock::time_p
       query.emplace_back("key-marker", *key_marker);
     if (upload_id_marker)
       query.emplace_back("upload-id-marker", *upload_id_marker);
-    auto response = send_signed(s3, s3.request("GET", "", query, {}, empty_payload_hash), what);
+    auto response = s3.call(what, "GET", "", query);
     if (!response)
       return response.error();
-    if (!is_success(response->status))
-      return s3.failure(what, *response);
     auto page = protocol::decode_list_multipart_uploads(response->body);
     if (!page)
       return page.error().with_context(what);
@@ -750,15 +714,11 @@ result<size_t> abort_stale_uploads(client& s3, std::chrono::system_clock::time_p
       ++count;
       if (dry_run)
         continue;
-      auto aborted = send_signed(
-          s3, s3.request("DELETE", upload.key, {{"uploadId", upload.upload_id}}, {},
-                         empty_payload_hash),
-          what);
+      // Gone already: someone else cleaned up or completed it.
+      auto aborted = s3.call(what + ": aborting the upload of " + upload.key, "DELETE",
+                             upload.key, {{"uploadId", upload.upload_id}}, {}, {}, done_or_gone);
       if (!aborted)
         return aborted.error();
-      // Gone already: someone else cleaned up or completed it.
-      if (!is_success(aborted->status) && error_code(*aborted) != "NoSuchUpload")
-        return s3.failure(what + ": aborting the upload of " + upload.key, *aborted);
     }
     if (!page->is_truncated)
       break;

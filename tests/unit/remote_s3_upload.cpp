@@ -63,15 +63,10 @@ std::string hex_md5(const std::string& data) {
   return out;
 }
 
-std::string error_xml(const std::string& code) {
-  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>" + code +
-         "</Code><Message>injected</Message><RequestId>tx-test</RequestId></Error>";
-}
-
 /// Answers with an S3 error.
 void answer_error(httplib::Response& res, int status, const std::string& code) {
   res.status = status;
-  res.set_content(error_xml(code), "application/xml");
+  res.set_content(s3_error_xml(code), "application/xml");
 }
 
 /// An S3 bucket "bucket" in memory that keeps one object and its multipart
@@ -701,7 +696,7 @@ TEST_CASE("s3 upload: a single PUT refused early is judged by the server's answe
   test_server server;
   const std::string content = random_content(3 * mib, 12);
   const std::string oid = oid_of(content);
-  answer_puts_unread(server, "/bucket/lfs/" + oid, 403, error_xml("AccessDenied"));
+  answer_puts_unread(server, "/bucket/lfs/" + oid, 403, s3_error_xml("AccessDenied"));
   server.start();
   auto url = ferry::s3::parse_s3_url("s3://bucket/lfs?endpoint=" + server.url("") +
                                      "&layout=flat");

@@ -40,6 +40,12 @@ inline object_info info_of(const std::string& content) {
   return {oid_of(content), static_cast<int64_t>(content.size())};
 }
 
+/// An S3 `<Error>` body with error code `code`.
+inline std::string s3_error_xml(const std::string& code) {
+  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>" + code +
+         "</Code><Message>injected</Message><RequestId>tx-test</RequestId></Error>";
+}
+
 /// Writes `content` through open_write in uneven pieces, then commits.
 inline status put_object(object_store& store, const std::string& content,
                          const std::string& oid) {
