@@ -1,15 +1,11 @@
 #pragma once
 
-#include "actors/policy/circuit_breaker.hpp"
-#include "actors/policy/engine_config.hpp"
 #include "actors/interfaces.hpp"
-#include "actors/policy/retry_budget.hpp"
-#include "actors/policy/retry_policy.hpp"
+#include "actors/policy/admission.hpp"
+#include "actors/policy/engine_config.hpp"
 
-#include <caf/actor_clock.hpp>
 #include <caf/typed_response_promise.hpp>
 
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -32,24 +28,8 @@ struct transfer_supervisor_state {
     /// Whether the job's workers need a thread of their own (network I/O).
     bool network = false;
     caf::actor_addr worker;
-    /// Workers started for this job.
-    int attempts = 0;
-    /// When the first worker started (ferry.maxRetryTime counts from here).
-    std::optional<caf::actor_clock::time_point> first_attempt;
-    /// The failure of the latest attempt.
-    status last_failure;
-    /// Of those, how many found the object locked by another writer.
-    int busy_waits = 0;
     /// Set by the worker's `done`, before it exits.
     std::optional<std::string> result_path;
-    /// The next attempt retries a failure, so it needs a retry budget slot.
-    bool retry = false;
-    /// The current attempt holds a retry budget slot.
-    bool retry_slot = false;
-    /// The job waits for its host's circuit to let it through.
-    bool waiting_for_circuit = false;
-    /// The circuit breaker's admission of the current attempt.
-    circuit_breaker::admission ticket;
     /// Number of the pending wake-up (see the `restart` handler): only the
     /// latest one starts the next attempt.
     uint64_t wake = 0;
@@ -59,22 +39,10 @@ struct transfer_supervisor_state {
   journal_actor journal;
   /// Paces network jobs per host; may be null (no pacing, no cooldowns).
   rate_limiter_actor limiter;
-  std::optional<retry_policy> policy;
-  circuit_breakers breakers;
-  retry_budget budget;
+  /// When attempts start and what their outcomes mean (the rules; this
+  /// actor does the messaging).
+  std::optional<admission> rules;
   std::map<uint64_t, child> children;
-  /// Jobs whose retry waits for a slot in the retry budget, oldest first.
-  std::deque<uint64_t> budget_queue;
-  /// Hosts whose circuit is open: when it lets the next probe through.
-  std::map<std::string, caf::actor_clock::time_point> next_probe;
-  /// Per host, for the message of jobs failed at once while its circuit is
-  /// dead (see circuit_breaker::dead): the last transient failure and the
-  /// wall-clock time its probe failed.
-  struct host_failure {
-    std::string last_error;
-    std::string probe_failed_at;
-  };
-  std::map<std::string, host_failure> host_failures;
 
   /// The job whose current worker is `worker`, if any.
   child* find(const caf::actor_addr& worker);

@@ -1,0 +1,304 @@
+// The SUPERVISOR's rules, driven directly with explicit time points.
+
+#include "actors/policy/admission.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <vector>
+
+using namespace std::chrono_literals;
+using namespace ferry;
+
+namespace {
+
+using start_verdict = admission::start_decision;
+using finish_verdict = admission::finish_decision;
+using host_change = admission::host_change;
+
+const auto t0 = admission::time_point{} + 1h;
+constexpr const char* host_a = "a.test:443";
+constexpr const char* host_b = "b.test:443";
+
+const status down{errc::unavailable, "connection refused"};
+
+/// Two failures open a host's circuit for 10 s; backoff up to 1 s.
+engine_config settings() {
+  engine_config config;
+  config.breaker_failures = 2;
+  config.breaker_open_for = 10s;
+  config.max_attempts = 10;
+  config.backoff_base = 1s;
+  config.backoff_max = 1s;
+  config.max_retry_time = 0ms;
+  config.seed = 7;
+  return config;
+}
+
+admission make_rules(const engine_config& config = settings()) {
+  return admission{config, [] { return std::string{"14:03:27"}; }};
+}
+
+/// Starts the next attempt of `id` at `now`; it must be admitted.
+void run(admission& rules, uint64_t id, admission::time_point now) {
+  auto decision = rules.start(id, now);
+  REQUIRE(decision.what == start_verdict::start);
+  rules.attempt_started(id, now);
+}
+
+/// Opens the circuit of host_a at t0 with jobs 1 and 2 failing once each.
+void open_host_a(admission& rules) {
+  rules.add(1, host_a);
+  rules.add(2, host_a);
+  run(rules, 1, t0);
+  run(rules, 2, t0);
+  auto first = rules.finish(1, down, t0);
+  CHECK(first.what == finish_verdict::retry);
+  CHECK(first.host.what == host_change::none);
+  auto second = rules.finish(2, down, t0);
+  CHECK(second.what == finish_verdict::retry);
+  REQUIRE(second.host.what == host_change::opened);
+}
+
+} // namespace
+
+TEST_CASE("a host's circuit opens after its transient failures; other hosts go on",
+          "[admission]") {
+  auto rules = make_rules();
+  rules.add(3, host_b);
+  open_host_a(rules);
+
+  auto late = rules.start(1, t0 + 1s);
+  CHECK(late.what == start_verdict::wait_for_circuit);
+  CHECK(late.wait == 9s);
+  CHECK(rules.find(1)->waiting_for_circuit);
+  // The attempts already made are not repeated by waiting.
+  CHECK(rules.find(1)->attempts == 1);
+
+  auto other = rules.start(3, t0 + 1s);
+  CHECK(other.what == start_verdict::start);
+  CHECK_FALSE(other.probe);
+}
+
+TEST_CASE("the circuit's opening is one notice that names the host and the failure",
+          "[admission]") {
+  auto rules = make_rules();
+  rules.add(1, host_a);
+  rules.add(2, host_a);
+  run(rules, 1, t0);
+  run(rules, 2, t0);
+  CHECK(rules.finish(1, down, t0).host.notice.empty());
+  auto opened = rules.finish(2, status{errc::unavailable, "GET https://user:secret@a.test/x: 503"},
+                             t0);
+  CHECK(opened.host.what == host_change::opened);
+  CHECK(opened.host.error == "unavailable: GET https://a.test/x: 503");
+  CHECK(opened.host.notice == "ferry: a.test:443 is failing (2 failures in a row, last: "
+                              "unavailable: GET https://a.test/x: 503); pausing transfers to it "
+                              "for 10 s");
+}
+
+TEST_CASE("after the cool-off one job probes the host; its success closes the circuit and "
+          "wakes the parked jobs",
+          "[admission]") {
+  auto rules = make_rules();
+  rules.add(3, host_a);
+  open_host_a(rules);
+  CHECK(rules.start(1, t0 + 1s).what == start_verdict::wait_for_circuit);
+
+  auto probe = rules.start(2, t0 + 10s);
+  REQUIRE(probe.what == start_verdict::start);
+  CHECK(probe.probe);
+  rules.attempt_started(2, t0 + 10s);
+  // The probe is out: the others wait for its outcome, a full cool-off at most.
+  auto parked = rules.start(3, t0 + 10s);
+  CHECK(parked.what == start_verdict::wait_for_circuit);
+  CHECK(parked.wait == 10s);
+
+  auto closed = rules.finish(2, status::success(), t0 + 11s);
+  CHECK(closed.what == finish_verdict::done);
+  CHECK(closed.host.what == host_change::closed);
+  CHECK(closed.host.notice == "ferry: a.test:443 is answering again; transfers to it go on");
+  CHECK(closed.host.wake == std::vector<uint64_t>{1, 3});
+  CHECK_FALSE(rules.find(3)->waiting_for_circuit);
+  auto next = rules.start(3, t0 + 11s);
+  CHECK(next.what == start_verdict::start);
+  CHECK_FALSE(next.probe);
+}
+
+TEST_CASE("a failed probe makes the host dead: its jobs fail at once with a message that "
+          "says why, until the next probe",
+          "[admission]") {
+  auto rules = make_rules();
+  rules.add(3, host_a);
+  open_host_a(rules);
+  run(rules, 1, t0 + 10s);
+  CHECK(rules.start(3, t0 + 10s).what == start_verdict::wait_for_circuit);
+
+  auto probe_failed = rules.finish(1, down, t0 + 11s);
+  const std::string message =
+    "a.test:443 is not answering (last error: unavailable: connection refused); the circuit "
+    "opened after 2 failures and the probe at 14:03:27 failed; run the command again once "
+    "a.test:443 is reachable";
+  CHECK(probe_failed.what == finish_verdict::fail_dead_host);
+  CHECK(probe_failed.code == errc::unavailable);
+  CHECK(probe_failed.message == message);
+  CHECK(probe_failed.host.what == host_change::reopened);
+  CHECK(probe_failed.host.notice ==
+        "ferry: a.test:443 is not answering: the probe failed (unavailable: connection "
+        "refused); its transfers fail at once, and one more probe goes out in 10 s");
+  // The parked job does not wait for a dead host.
+  CHECK(probe_failed.host.wake == std::vector<uint64_t>{3});
+  auto parked = rules.start(3, t0 + 11s);
+  CHECK(parked.what == start_verdict::fail_dead_host);
+  CHECK(parked.message == message);
+
+  // A new job during the next cool-off fails too; after it, it is the probe.
+  rules.add(4, host_a);
+  CHECK(rules.start(4, t0 + 20s).what == start_verdict::fail_dead_host);
+  auto next_probe = rules.start(4, t0 + 21s);
+  CHECK(next_probe.what == start_verdict::start);
+  CHECK(next_probe.probe);
+  rules.attempt_started(4, t0 + 21s);
+  // A second failed probe tells the user nothing new.
+  auto again = rules.finish(4, down, t0 + 22s);
+  CHECK(again.host.what == host_change::reopened);
+  CHECK(again.host.notice.empty());
+}
+
+TEST_CASE("permanent failures end the job at once and say nothing about the host",
+          "[admission]") {
+  auto config = settings();
+  config.breaker_failures = 1;
+  auto rules = make_rules(config);
+  rules.add(1, host_a);
+  rules.add(2, host_a);
+  run(rules, 1, t0);
+  auto missing = rules.finish(1, status{errc::not_found, "no such object"}, t0);
+  CHECK(missing.what == finish_verdict::give_up);
+  CHECK(missing.code == errc::not_found);
+  CHECK(missing.message == "not_found: no such object");
+  CHECK(missing.host.what == host_change::none);
+
+  // One transient failure opens this circuit; the permanent one did not.
+  run(rules, 2, t0);
+  auto transient = rules.finish(2, down, t0);
+  CHECK(transient.what == finish_verdict::retry);
+  CHECK(transient.delay <= 1s);
+  CHECK_FALSE(transient.as_asked);
+  CHECK(transient.host.what == host_change::opened);
+  CHECK(rules.find(2)->retry);
+}
+
+TEST_CASE("a Retry-After sets the retry's delay and pauses the whole host", "[admission]") {
+  auto rules = make_rules();
+  rules.add(1, host_a);
+  run(rules, 1, t0);
+  auto asked = rules.finish(1, down.with_retry_after(30s), t0);
+  CHECK(asked.what == finish_verdict::retry);
+  CHECK(asked.delay == 30s);
+  CHECK(asked.as_asked);
+  CHECK(asked.host.cooldown == 30s);
+}
+
+TEST_CASE("a wait for another writer is neither a retry nor a failure of the host",
+          "[admission]") {
+  auto config = settings();
+  config.breaker_failures = 1;
+  auto rules = make_rules(config);
+  rules.add(1, host_a);
+  run(rules, 1, t0);
+  auto busy = rules.finish(1, status{errc::busy, "locked"}, t0);
+  CHECK(busy.what == finish_verdict::retry);
+  CHECK(busy.host.what == host_change::none);
+  CHECK_FALSE(rules.find(1)->retry);
+  CHECK(rules.find(1)->busy_waits == 1);
+}
+
+TEST_CASE("a retry over the retry budget waits for a retry in flight and gets its slot when "
+          "that one ends",
+          "[admission]") {
+  auto config = settings();
+  config.retry_budget_percent = 0;
+  config.retry_budget_min = 1;
+  auto rules = make_rules(config);
+  for (uint64_t id = 1; id <= 4; ++id) {
+    rules.add(id, "");
+    run(rules, id, t0);
+    CHECK(rules.finish(id, down, t0).what == finish_verdict::retry);
+  }
+
+  run(rules, 1, t0 + 1s);
+  CHECK(rules.find(1)->retry_slot);
+  auto second = rules.start(2, t0 + 1s);
+  CHECK(second.what == start_verdict::wait_for_budget);
+  CHECK(second.retries_in_flight == 1);
+  CHECK(rules.start(3, t0 + 1s).what == start_verdict::wait_for_budget);
+  CHECK(rules.start(4, t0 + 1s).what == start_verdict::wait_for_budget);
+
+  // The slot goes to the oldest waiting retry, which then starts at once.
+  auto ended = rules.finish(1, status::success(), t0 + 2s);
+  CHECK(ended.what == finish_verdict::done);
+  CHECK(ended.wake == std::vector<uint64_t>{2});
+  CHECK(rules.find(2)->retry_slot);
+  CHECK_FALSE(rules.find(3)->retry_slot);
+  CHECK(rules.budget().active_retries() == 1);
+  run(rules, 2, t0 + 2s);
+
+  // A job concluded while it waited is skipped.
+  rules.remove(3);
+  CHECK(rules.finish(2, status::success(), t0 + 3s).wake == std::vector<uint64_t>{4});
+  run(rules, 4, t0 + 3s);
+  CHECK(rules.finish(4, status::success(), t0 + 4s).wake.empty());
+  CHECK(rules.budget().active_retries() == 0);
+}
+
+TEST_CASE("a retry over the retry budget with no retry in flight starts anyway",
+          "[admission]") {
+  auto config = settings();
+  config.retry_budget_percent = 0;
+  config.retry_budget_min = 0;
+  auto rules = make_rules(config);
+  rules.add(1, "");
+  run(rules, 1, t0);
+  CHECK(rules.finish(1, down, t0).what == finish_verdict::retry);
+  // Nothing would ever finish to wake it.
+  CHECK(rules.start(1, t0 + 1s).what == start_verdict::start);
+}
+
+TEST_CASE("past the restart budget failures are final until the window moves on",
+          "[admission]") {
+  auto config = settings();
+  config.max_restarts = 2;
+  config.restart_window = 60s;
+  auto rules = make_rules(config);
+  for (uint64_t id = 1; id <= 4; ++id) {
+    rules.add(id, "");
+    run(rules, id, t0);
+  }
+  CHECK(rules.finish(1, down, t0).what == finish_verdict::retry);
+  CHECK(rules.finish(2, down, t0 + 1s).what == finish_verdict::retry);
+  auto third = rules.finish(3, down, t0 + 2s);
+  CHECK(third.what == finish_verdict::give_up);
+  CHECK(third.message ==
+        "gave up: too many transfers failing at once (store unhealthy?); last error: "
+        "unavailable: connection refused");
+  CHECK(rules.finish(4, down, t0 + 60s).what == finish_verdict::retry);
+}
+
+TEST_CASE("a wait for the circuit that would end past maxRetryTime gives up", "[admission]") {
+  auto config = settings();
+  config.max_retry_time = 5s;
+  auto rules = make_rules(config);
+  open_host_a(rules);
+  auto timed_out = rules.start(1, t0 + 1s);
+  CHECK(timed_out.what == start_verdict::give_up);
+  CHECK(timed_out.code == errc::unavailable);
+  CHECK(timed_out.message == "gave up after 1 attempt over 5s (ferry.maxRetryTime): "
+                             "unavailable: connection refused");
+}
+
+TEST_CASE("waits read the way a person reads them", "[admission]") {
+  CHECK(describe_wait(250ms) == "250 ms");
+  CHECK(describe_wait(30s) == "30 s");
+  CHECK(describe_wait(4500ms) == "4.5 s");
+  CHECK(redact("see https://me:pw@host/x and http://h/y") == "see https://host/x and http://h/y");
+}
