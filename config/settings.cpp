@@ -6,8 +6,10 @@
 #include <charconv>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <optional>
+#include <sstream>
 #include <utility>
 
 namespace ferry::config {
@@ -16,63 +18,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-/// How one setting is spelled in each source.
-struct key_names {
-  const char* git;  // documented spelling; git itself lower-cases it
-  const char* env;
-  const char* flag; // nullptr when there is no flag
-};
-
-constexpr key_names store_key{"ferry.store", "FERRY_STORE", "store"};
-constexpr key_names journal_key{"ferry.journal", "FERRY_JOURNAL", "journal"};
-constexpr key_names max_attempts_key{"ferry.maxAttempts", "FERRY_MAX_ATTEMPTS", "max-attempts"};
-constexpr key_names backoff_base_key{"ferry.backoffBase", "FERRY_BACKOFF_BASE", nullptr};
-constexpr key_names backoff_max_key{"ferry.backoffMax", "FERRY_BACKOFF_MAX", nullptr};
-constexpr key_names max_retry_wait_key{"ferry.maxRetryWait", "FERRY_MAX_RETRY_WAIT", nullptr};
-constexpr key_names max_retry_time_key{"ferry.maxRetryTime", "FERRY_MAX_RETRY_TIME", nullptr};
-constexpr key_names max_requests_key{"ferry.maxRequestsPerSecond",
-                                     "FERRY_MAX_REQUESTS_PER_SECOND", nullptr};
-constexpr key_names max_bytes_key{"ferry.maxBytesPerSecond", "FERRY_MAX_BYTES_PER_SECOND",
-                                  nullptr};
-constexpr key_names parallel_streams_key{"ferry.parallelStreams", "FERRY_PARALLEL_STREAMS",
-                                         nullptr};
-constexpr key_names parallel_threshold_key{"ferry.parallelThreshold", "FERRY_PARALLEL_THRESHOLD",
-                                           nullptr};
-constexpr key_names stall_timeout_key{"ferry.stallTimeout", "FERRY_STALL_TIMEOUT", nullptr};
-constexpr key_names s3_multipart_threshold_key{"ferry.s3.multipartThreshold",
-                                               "FERRY_S3_MULTIPART_THRESHOLD", nullptr};
-constexpr key_names s3_part_size_key{"ferry.s3.partSize", "FERRY_S3_PART_SIZE", nullptr};
-constexpr key_names s3_upload_concurrency_key{"ferry.s3.uploadConcurrency",
-                                              "FERRY_S3_UPLOAD_CONCURRENCY", nullptr};
-constexpr key_names proton_command_key{"ferry.proton.command", "FERRY_PROTON_COMMAND", nullptr};
-constexpr key_names proton_processes_key{"ferry.proton.processes", "FERRY_PROTON_PROCESSES",
-                                         nullptr};
-constexpr key_names proton_timeout_key{"ferry.proton.timeout", "FERRY_PROTON_TIMEOUT", nullptr};
-constexpr key_names proton_min_rate_key{"ferry.proton.minRate", "FERRY_PROTON_MIN_RATE", nullptr};
-constexpr key_names proton_provider_key{"ferry.proton.dataCredentialProvider",
-                                        "FERRY_PROTON_DATA_CREDENTIAL_PROVIDER", nullptr};
-constexpr key_names proton_host_key{"ferry.proton.dataCredentialHost",
-                                    "FERRY_PROTON_DATA_CREDENTIAL_HOST", nullptr};
-constexpr key_names history_key{"ferry.history", "FERRY_HISTORY", nullptr};
-constexpr key_names log_level_key{"ferry.logLevel", "FERRY_LOG_LEVEL", "log-level"};
-constexpr key_names log_file_key{"ferry.logFile", "FERRY_LOG_FILE", "log-file"};
-
-constexpr std::array<const key_names*, 24> all_keys = {
-  &store_key,         &journal_key,          &max_attempts_key,  &backoff_base_key,
-  &backoff_max_key,   &max_retry_wait_key,   &max_retry_time_key,   &max_requests_key,  &max_bytes_key,
-  &parallel_streams_key, &parallel_threshold_key, &stall_timeout_key,
-  &s3_multipart_threshold_key, &s3_part_size_key, &s3_upload_concurrency_key,
-  &proton_command_key, &proton_processes_key, &proton_timeout_key, &proton_min_rate_key,
-  &proton_provider_key, &proton_host_key,     &history_key,
-  &log_level_key,     &log_file_key,
-};
-
-constexpr milliseconds min_backoff{1};
-constexpr milliseconds max_backoff_base{60'000};
-constexpr milliseconds max_backoff_max{3'600'000};
-constexpr milliseconds max_wait_setting{3'600'000};
-constexpr uint64_t max_history = 1'000'000;
-constexpr double max_requests_per_second = 10'000;
 constexpr int64_t mebibyte = int64_t{1} << 20;
 constexpr int64_t tebibyte = int64_t{1} << 40;
 
@@ -80,18 +25,20 @@ constexpr int64_t tebibyte = int64_t{1} << 40;
 struct raw_value {
   std::string text;
   std::string name;   // the key as the user wrote it in that source
-  std::string source; // "command line", "environment", "git config"
+  std::string source; // "command line", "environment", "git config" or "default"
 };
 
-std::optional<raw_value> lookup(const sources& input, const key_names& key) {
-  if (key.flag != nullptr) {
-    if (auto it = input.flags.find(key.flag); it != input.flags.end())
-      return raw_value{it->second, std::string{"--"} + key.flag, "command line"};
+constexpr const char* default_source = "default";
+
+std::optional<raw_value> lookup(const sources& input, const setting_spec& spec) {
+  if (spec.flag != nullptr) {
+    if (auto it = input.flags.find(spec.flag); it != input.flags.end())
+      return raw_value{it->second, std::string{"--"} + spec.flag, "command line"};
   }
-  if (auto it = input.env.find(key.env); it != input.env.end())
-    return raw_value{it->second, key.env, "environment"};
-  if (auto it = input.git.find(protocol::lower_ascii(key.git)); it != input.git.end())
-    return raw_value{it->second, key.git, "git config"};
+  if (auto it = input.env.find(spec.env); it != input.env.end())
+    return raw_value{it->second, spec.env, "environment"};
+  if (auto it = input.git.find(protocol::lower_ascii(spec.git)); it != input.git.end())
+    return raw_value{it->second, spec.git, "git config"};
   return std::nullopt;
 }
 
@@ -155,29 +102,6 @@ std::string format_duration(milliseconds value) {
   return std::to_string(count) + "ms";
 }
 
-result<milliseconds> duration_in_range(const raw_value& value, milliseconds low,
-                                       const std::string& low_text, milliseconds high,
-                                       const std::string& high_text) {
-  auto parsed = duration_of(value.text);
-  if (!parsed)
-    return invalid(value, parsed.error().message());
-  if (*parsed < low || *parsed > high)
-    return invalid(value, "expected a duration from " + low_text + " to " + high_text);
-  return *parsed;
-}
-
-/// A duration setting the engine uses in whole seconds.
-result<std::chrono::seconds> whole_seconds_in_range(const raw_value& value, milliseconds low,
-                                                    milliseconds high) {
-  auto allowed = "expected a duration in whole seconds from " + format_duration(low) + " to " +
-                 format_duration(high);
-  auto parsed = duration_of(value.text);
-  if (!parsed)
-    return invalid(value, parsed.error().message());
-  if (*parsed < low || *parsed > high || parsed->count() % 1000 != 0)
-    return invalid(value, allowed);
-  return std::chrono::duration_cast<std::chrono::seconds>(*parsed);
-}
 
 /// Like parse_size, but the error message only says what is wrong.
 result<int64_t> size_of(const std::string& text) {
@@ -223,18 +147,6 @@ result<int64_t> size_of(const std::string& text) {
   return static_cast<int64_t>(*count) * scale;
 }
 
-result<int64_t> size_in_range(const raw_value& value, int64_t low, const std::string& low_text,
-                              int64_t high, const std::string& high_text,
-                              const std::string& example) {
-  auto allowed = "expected a size from " + low_text + " to " + high_text + ", such as " + example;
-  auto parsed = size_of(value.text);
-  if (!parsed)
-    return invalid(value, parsed.error().message() + "; " + allowed);
-  if (*parsed < low || *parsed > high)
-    return invalid(value, allowed);
-  return *parsed;
-}
-
 /// A non-negative decimal such as "10" or "0.5": digits, optionally a point
 /// and more digits. No sign, exponent or spaces.
 std::optional<double> parse_decimal(const std::string& text) {
@@ -257,7 +169,298 @@ std::optional<double> parse_decimal(const std::string& text) {
   return value;
 }
 
+/// A setting's value once read: text, a count (an integer, bytes or
+/// milliseconds) or a decimal.
+using value = std::variant<std::string, int64_t, double>;
+
+/// Reads a count of the kind's unit; the error only says what is wrong.
+result<int64_t> count_of(setting_kind kind, const std::string& text) {
+  if (kind == setting_kind::size)
+    return size_of(text);
+  if (kind != setting_kind::integer) {
+    auto duration = duration_of(text);
+    if (!duration)
+      return duration.error();
+    return duration->count();
+  }
+  auto number = parse_unsigned(text);
+  if (!number || *number > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+    return status{errc::config_error, "expected an integer"};
+  return static_cast<int64_t>(*number);
+}
+
+std::string or_empty(const char* text) {
+  return text != nullptr ? text : "";
+}
+
+/// A range end's value: the text before any remark ("0 (unlimited)").
+std::string without_remark(const char* end) {
+  auto text = or_empty(end);
+  return text.substr(0, text.find(' '));
+}
+
+std::vector<std::string> choices_of(const setting_spec& spec) {
+  std::vector<std::string> words;
+  std::istringstream choices{or_empty(spec.choices)};
+  for (std::string word; choices >> word;)
+    words.push_back(word);
+  return words;
+}
+
+/// What error messages call a valid value: "an integer", "git-credential or pass-cli".
+std::string what_of(const setting_spec& spec) {
+  if (spec.what != nullptr)
+    return spec.what;
+  switch (spec.kind) {
+  case setting_kind::text:
+  case setting_kind::command_line:
+    return "a value";
+  case setting_kind::absolute_path:
+    return "an absolute path";
+  case setting_kind::integer:
+    return "an integer";
+  case setting_kind::decimal:
+    return "a number";
+  case setting_kind::duration:
+    return "a duration";
+  case setting_kind::whole_seconds:
+    return "a duration in whole seconds";
+  case setting_kind::size:
+    return "a size";
+  case setting_kind::choice:
+  case setting_kind::choice_any_case:
+    break;
+  }
+  auto words = choices_of(spec);
+  if (words.size() == 2)
+    return words[0] + " or " + words[1];
+  std::string list = "one of ";
+  for (size_t i = 0; i < words.size(); ++i)
+    list += (i == 0 ? "" : ", ") + words[i];
+  return list;
+}
+
+/// What the error message says is allowed: "expected a size from 1MiB to
+/// 1TiB, such as 32MiB". `low_text` shows the low end.
+std::string allowed(const setting_spec& spec, const std::string& low_text) {
+  auto text = "expected " + what_of(spec);
+  if (spec.range.high != nullptr)
+    text += " from " + low_text + " to " + spec.range.high;
+  if (spec.example != nullptr)
+    text += ", such as " + std::string{spec.example};
+  return text;
+}
+
+std::string allowed(const setting_spec& spec) {
+  return allowed(spec, or_empty(spec.range.low));
+}
+
+const setting_spec* find_setting(const char* git) {
+  for (const auto& spec : setting_table())
+    if (git != nullptr && std::strcmp(spec.git, git) == 0)
+      return &spec;
+  return nullptr;
+}
+
+/// Reads an integer, duration or size and checks it against the range.
+result<value> read_count(const setting_spec& spec, const raw_value& given, const settings& out) {
+  // A malformed end (a mistake in the table) admits no value.
+  constexpr int64_t least = std::numeric_limits<int64_t>::min();
+  constexpr int64_t most = std::numeric_limits<int64_t>::max();
+  auto end_of = [&](const char* end, int64_t malformed) {
+    auto count = count_of(spec.kind, without_remark(end));
+    return count ? *count : malformed;
+  };
+  int64_t low = end_of(spec.range.low, most);
+  int64_t high = end_of(spec.range.high, least);
+  std::string low_text = or_empty(spec.range.low);
+  // A low end that is another setting's value also shows that value.
+  const setting_spec* bounding = find_setting(spec.range.low);
+  if (bounding != nullptr) {
+    auto other = out.*std::get<milliseconds settings::*>(bounding->target);
+    low = other.count();
+    low_text += " (" + format_duration(other) + ")";
+  }
+  auto expected = allowed(spec, low_text);
+
+  auto count = count_of(spec.kind, given.text);
+  if (!count) {
+    // Integers have one message; a duration's says what is wrong; a size's says both.
+    if (spec.kind == setting_kind::integer)
+      return invalid(given, expected);
+    if (spec.kind == setting_kind::size)
+      return invalid(given, count.error().message() + "; " + expected);
+    return invalid(given, count.error().message());
+  }
+  int64_t number = *count;
+  if (number < low && bounding != nullptr && given.source == default_source)
+    number = low;
+  if (number < low || number > high ||
+      (spec.kind == setting_kind::whole_seconds && number % 1000 != 0))
+    return invalid(given, expected);
+  return value{number};
+}
+
+/// Reads one setting's text as its kind says and checks it.
+result<value> read_value(const setting_spec& spec, const raw_value& given, const settings& out) {
+  const std::string& text = given.text;
+  switch (spec.kind) {
+  case setting_kind::text:
+    if (text.empty())
+      return invalid(given, allowed(spec));
+    return value{text};
+  case setting_kind::command_line:
+    if (text.find_first_not_of(" \t") == std::string::npos)
+      return invalid(given, allowed(spec));
+    return value{text};
+  case setting_kind::absolute_path:
+    if (!std::filesystem::path{text}.is_absolute())
+      return invalid(given, allowed(spec));
+    return value{text};
+  case setting_kind::choice:
+  case setting_kind::choice_any_case: {
+    auto word = spec.kind == setting_kind::choice ? text : protocol::lower_ascii(text);
+    for (const auto& choice : choices_of(spec))
+      if (word == choice)
+        return value{word};
+    return invalid(given, allowed(spec));
+  }
+  case setting_kind::decimal: {
+    auto number = parse_decimal(text);
+    auto low = parse_decimal(without_remark(spec.range.low));
+    auto high = parse_decimal(without_remark(spec.range.high));
+    if (!number || !low || !high || *number < *low || *number > *high)
+      return invalid(given, allowed(spec));
+    return value{*number};
+  }
+  case setting_kind::integer:
+  case setting_kind::duration:
+  case setting_kind::whole_seconds:
+  case setting_kind::size:
+    break;
+  }
+  return read_count(spec, given, out);
+}
+
+constexpr std::string_view lfs_dir_prefix = "<git-dir>/lfs/";
+constexpr std::string_view journal_prefix = "<journal>/";
+
+/// A setting's default, read like a value. A path default is the rest of
+/// its text in the directory its prefix names.
+result<value> read_default(const setting_spec& spec, const settings& out,
+                           const std::filesystem::path& lfs_dir) {
+  if (spec.kind != setting_kind::absolute_path)
+    return read_value(spec, {spec.fallback, spec.git, default_source}, out);
+  std::string_view text = spec.fallback;
+  if (text.substr(0, lfs_dir_prefix.size()) == lfs_dir_prefix) {
+    if (lfs_dir.empty())
+      return status{errc::config_error, std::string{"not inside a git repository: set "} +
+                                          spec.git + " or " + spec.env};
+    return value{(lfs_dir / text.substr(lfs_dir_prefix.size())).string()};
+  }
+  if (text.substr(0, journal_prefix.size()) == journal_prefix)
+    return value{(out.journal_dir / text.substr(journal_prefix.size())).string()};
+  return value{std::string{text}};
+}
+
+/// Puts a value into the setting's field.
+struct store_value {
+  settings& out;
+  const value& read;
+
+  void operator()(std::string settings::*field) const { out.*field = std::get<std::string>(read); }
+  void operator()(std::filesystem::path settings::*field) const {
+    out.*field = std::get<std::string>(read);
+  }
+  void operator()(int settings::*field) const {
+    out.*field = static_cast<int>(std::get<int64_t>(read));
+  }
+  void operator()(size_t settings::*field) const {
+    out.*field = static_cast<size_t>(std::get<int64_t>(read));
+  }
+  void operator()(int64_t settings::*field) const { out.*field = std::get<int64_t>(read); }
+  void operator()(double settings::*field) const { out.*field = std::get<double>(read); }
+  void operator()(milliseconds settings::*field) const {
+    out.*field = milliseconds{std::get<int64_t>(read)};
+  }
+  void operator()(std::chrono::seconds settings::*field) const {
+    out.*field = std::chrono::duration_cast<std::chrono::seconds>(
+      milliseconds{std::get<int64_t>(read)});
+  }
+};
+
 } // namespace
+
+const std::vector<setting_spec>& setting_table() {
+  using kind = setting_kind;
+  static const std::vector<setting_spec> table = {
+    // An empty store would only fail later with a less helpful message.
+    {"ferry.store", "FERRY_STORE", "store", kind::text, &settings::store_url, nullptr,
+     "where objects are kept; without one, only transfers an LFS server offers are served",
+     {}, nullptr, "a store URL or path"},
+    {"ferry.journal", "FERRY_JOURNAL", "journal", kind::absolute_path, &settings::journal_dir,
+     "<git-dir>/lfs/ferry", "journal directory"},
+    {"ferry.maxAttempts", "FERRY_MAX_ATTEMPTS", "max-attempts", kind::integer,
+     &settings::max_attempts, "5", "attempts per object", {"1", "100"}},
+    {"ferry.backoffBase", "FERRY_BACKOFF_BASE", nullptr, kind::duration, &settings::backoff_base,
+     "250ms", "first retry delay ceiling", {"1ms", "60s"}},
+    {"ferry.backoffMax", "FERRY_BACKOFF_MAX", nullptr, kind::duration, &settings::backoff_max,
+     "10s", "largest retry delay ceiling", {"ferry.backoffBase", "60m"}},
+    {"ferry.maxRetryTime", "FERRY_MAX_RETRY_TIME", nullptr, kind::duration,
+     &settings::max_retry_time, "5m", "longest time one object is retried, from its first attempt",
+     {"1s", "24h"}},
+    {"ferry.maxRetryWait", "FERRY_MAX_RETRY_WAIT", nullptr, kind::whole_seconds,
+     &settings::max_retry_wait, "2m", "longest Retry-After honoured; a longer one fails the object",
+     {"0s", "60m"}},
+    {"ferry.maxRequestsPerSecond", "FERRY_MAX_REQUESTS_PER_SECOND", nullptr, kind::decimal,
+     &settings::max_requests_per_second, "0", "requests per second to one host",
+     {"0 (unlimited)", "10000"}, "10 or 0.5", "a number of requests per second"},
+    {"ferry.maxBytesPerSecond", "FERRY_MAX_BYTES_PER_SECOND", nullptr, kind::size,
+     &settings::max_bytes_per_second, "0", "bytes per second to one host",
+     {"0 (unlimited)", "1TiB"}, "10MiB, 10MB or 10M"},
+    {"ferry.parallelStreams", "FERRY_PARALLEL_STREAMS", nullptr, kind::integer,
+     &settings::parallel_streams, "4", "concurrent ranges for one large download", {"1", "16"}},
+    {"ferry.parallelThreshold", "FERRY_PARALLEL_THRESHOLD", nullptr, kind::size,
+     &settings::parallel_threshold, "32MiB", "downloads at least this large use parallel ranges",
+     {"1MiB", "1TiB"}, "32MiB"},
+    {"ferry.stallTimeout", "FERRY_STALL_TIMEOUT", nullptr, kind::whole_seconds,
+     &settings::stall_timeout, "30s", "an HTTP transfer that moves nothing this long has stalled",
+     {"1s", "60m"}},
+    // S3 refuses parts under 5 MiB (except the last) and more than 10,000.
+    {"ferry.s3.multipartThreshold", "FERRY_S3_MULTIPART_THRESHOLD", nullptr, kind::size,
+     &settings::s3_multipart_threshold, "32MiB", "S3 uploads at least this large use multipart",
+     {"5MiB", "1TiB"}, "32MiB"},
+    {"ferry.s3.partSize", "FERRY_S3_PART_SIZE", nullptr, kind::size, &settings::s3_part_size,
+     "8MiB", "size of each multipart part", {"5MiB", "5GiB"}, "8MiB"},
+    {"ferry.s3.uploadConcurrency", "FERRY_S3_UPLOAD_CONCURRENCY", nullptr, kind::integer,
+     &settings::s3_upload_concurrency, "4", "parts of one object uploaded at once", {"1", "64"}},
+    {"ferry.proton.command", "FERRY_PROTON_COMMAND", nullptr, kind::command_line,
+     &settings::proton_command, nullptr, "the proton-drive-cli command line", {},
+     "'node /opt/proton-drive-cli/dist/index.js'", "the bridge's command line"},
+    // Proton limits per session: a few processes share one.
+    {"ferry.proton.processes", "FERRY_PROTON_PROCESSES", nullptr, kind::integer,
+     &settings::proton_processes, "2", "bridge processes at once", {"1", "16"}},
+    {"ferry.proton.timeout", "FERRY_PROTON_TIMEOUT", nullptr, kind::duration,
+     &settings::proton_timeout, "2m", "time limit of one bridge call, before its size's share",
+     {"1s", "60m"}},
+    {"ferry.proton.minRate", "FERRY_PROTON_MIN_RATE", nullptr, kind::size,
+     &settings::proton_min_rate, "256KiB", "slowest transfer rate a bridge call's limit allows",
+     {"1KiB", "1TiB"}, "256KiB"},
+    {"ferry.proton.dataCredentialProvider", "FERRY_PROTON_DATA_CREDENTIAL_PROVIDER", nullptr,
+     kind::choice, &settings::proton_data_credential_provider, nullptr,
+     "where the bridge finds the data password", {}, nullptr, nullptr, "git-credential pass-cli"},
+    {"ferry.proton.dataCredentialHost", "FERRY_PROTON_DATA_CREDENTIAL_HOST", nullptr, kind::text,
+     &settings::proton_data_credential_host, nullptr, "the credential host of that password", {},
+     "proton-data.proton-lfs-cli.local", "a credential host"},
+    {"ferry.history", "FERRY_HISTORY", nullptr, kind::integer, &settings::history_limit, "1000",
+     "finished transfers kept in the journal", {"0", "1000000"}},
+    {"ferry.logLevel", "FERRY_LOG_LEVEL", "log-level", kind::choice_any_case, &settings::log_level,
+     "info", "how much is logged", {}, nullptr, nullptr, "trace debug info warn error off"},
+    {"ferry.logFile", "FERRY_LOG_FILE", "log-file", kind::absolute_path, &settings::log_file,
+     "<journal>/ferry.log", "log file"},
+  };
+  return table;
+}
 
 result<int64_t> parse_size(const std::string& text) {
   auto parsed = size_of(text);
@@ -275,202 +478,23 @@ result<milliseconds> parse_duration(const std::string& text) {
 
 result<settings> resolve(const sources& input, const std::filesystem::path& lfs_dir) {
   settings out;
-
-  // An empty store would only fail later with a less helpful message.
-  if (auto value = lookup(input, store_key)) {
-    if (value->text.empty())
-      return invalid(*value, "expected a store URL or path");
-    out.store_url = value->text;
+  for (const auto& spec : setting_table()) {
+    auto given = lookup(input, spec);
+    if (!given && spec.fallback == nullptr)
+      continue;
+    auto read = given ? read_value(spec, *given, out) : read_default(spec, out, lfs_dir);
+    if (!read)
+      return read.error();
+    std::visit(store_value{out, *read}, spec.target);
   }
-
-  if (auto value = lookup(input, journal_key)) {
-    std::filesystem::path dir{value->text};
-    if (!dir.is_absolute())
-      return invalid(*value, "expected an absolute path");
-    out.journal_dir = dir;
-  } else if (lfs_dir.empty()) {
-    return status{errc::config_error,
-                  "not inside a git repository: set ferry.journal or FERRY_JOURNAL"};
-  } else {
-    out.journal_dir = lfs_dir / "ferry";
-  }
-
-  if (auto value = lookup(input, max_attempts_key)) {
-    auto number = parse_unsigned(value->text);
-    if (!number || *number < 1 || *number > 100)
-      return invalid(*value, "expected an integer from 1 to 100");
-    out.max_attempts = static_cast<int>(*number);
-  }
-
-  if (auto value = lookup(input, backoff_base_key)) {
-    auto base = duration_in_range(*value, min_backoff, "1ms", max_backoff_base, "60s");
-    if (!base)
-      return base.error();
-    out.backoff_base = *base;
-  }
-
-  if (auto value = lookup(input, backoff_max_key)) {
-    auto low_text = std::string{backoff_base_key.git} + " (" + format_duration(out.backoff_base) + ")";
-    auto max = duration_in_range(*value, out.backoff_base, low_text, max_backoff_max, "60m");
-    if (!max)
-      return max.error();
-    out.backoff_max = *max;
-  } else if (out.backoff_max < out.backoff_base) {
-    // Only the base was raised; the default cap must not undercut it.
-    out.backoff_max = out.backoff_base;
-  }
-
-  if (auto value = lookup(input, max_retry_time_key)) {
-    auto limit = duration_in_range(*value, milliseconds{1000}, "1s", milliseconds{86'400'000},
-                                   "24h");
-    if (!limit)
-      return limit.error();
-    out.max_retry_time = *limit;
-  }
-
-  if (auto value = lookup(input, max_retry_wait_key)) {
-    auto wait = whole_seconds_in_range(*value, milliseconds{0}, max_wait_setting);
-    if (!wait)
-      return wait.error();
-    out.max_retry_wait = *wait;
-  }
-
-  if (auto value = lookup(input, max_requests_key)) {
-    auto rate = parse_decimal(value->text);
-    if (!rate || *rate > max_requests_per_second)
-      return invalid(*value, "expected a number of requests per second from 0 (unlimited) to "
-                             "10000, such as 10 or 0.5");
-    out.max_requests_per_second = *rate;
-  }
-
-  if (auto value = lookup(input, max_bytes_key)) {
-    auto rate = size_in_range(*value, 0, "0 (unlimited)", tebibyte, "1TiB", "10MiB, 10MB or 10M");
-    if (!rate)
-      return rate.error();
-    out.max_bytes_per_second = *rate;
-  }
-
-  if (auto value = lookup(input, parallel_streams_key)) {
-    auto number = parse_unsigned(value->text);
-    if (!number || *number < 1 || *number > 16)
-      return invalid(*value, "expected an integer from 1 to 16");
-    out.parallel_streams = static_cast<int>(*number);
-  }
-
-  if (auto value = lookup(input, parallel_threshold_key)) {
-    auto threshold = size_in_range(*value, mebibyte, "1MiB", tebibyte, "1TiB", "32MiB");
-    if (!threshold)
-      return threshold.error();
-    out.parallel_threshold = *threshold;
-  }
-
-  if (auto value = lookup(input, stall_timeout_key)) {
-    auto timeout = whole_seconds_in_range(*value, milliseconds{1000}, max_wait_setting);
-    if (!timeout)
-      return timeout.error();
-    out.stall_timeout = *timeout;
-  }
-
-  // S3 refuses parts under 5 MiB (except the last) and more than 10,000.
-  if (auto value = lookup(input, s3_multipart_threshold_key)) {
-    auto threshold = size_in_range(*value, 5 * mebibyte, "5MiB", tebibyte, "1TiB", "32MiB");
-    if (!threshold)
-      return threshold.error();
-    out.s3_multipart_threshold = *threshold;
-  }
-
-  if (auto value = lookup(input, s3_part_size_key)) {
-    auto part = size_in_range(*value, 5 * mebibyte, "5MiB", 5 * (tebibyte >> 10), "5GiB", "8MiB");
-    if (!part)
-      return part.error();
-    out.s3_part_size = *part;
-  }
-
-  if (auto value = lookup(input, s3_upload_concurrency_key)) {
-    auto number = parse_unsigned(value->text);
-    if (!number || *number < 1 || *number > 64)
-      return invalid(*value, "expected an integer from 1 to 64");
-    out.s3_upload_concurrency = static_cast<int>(*number);
-  }
-
-  if (auto value = lookup(input, proton_command_key)) {
-    if (value->text.find_first_not_of(" \t") == std::string::npos)
-      return invalid(*value, "expected the bridge's command line, such as "
-                             "'node /opt/proton-drive-cli/dist/index.js'");
-    out.proton_command = value->text;
-  }
-
-  // Proton limits per session: a few processes share one.
-  if (auto value = lookup(input, proton_processes_key)) {
-    auto number = parse_unsigned(value->text);
-    if (!number || *number < 1 || *number > 16)
-      return invalid(*value, "expected an integer from 1 to 16");
-    out.proton_processes = static_cast<int>(*number);
-  }
-
-  if (auto value = lookup(input, proton_timeout_key)) {
-    auto timeout = duration_in_range(*value, milliseconds{1000}, "1s", max_backoff_max, "60m");
-    if (!timeout)
-      return timeout.error();
-    out.proton_timeout = *timeout;
-  }
-
-  if (auto value = lookup(input, proton_min_rate_key)) {
-    auto rate = size_in_range(*value, 1024, "1KiB", tebibyte, "1TiB", "256KiB");
-    if (!rate)
-      return rate.error();
-    out.proton_min_rate = *rate;
-  }
-
-  if (auto value = lookup(input, proton_provider_key)) {
-    if (value->text != "git-credential" && value->text != "pass-cli")
-      return invalid(*value, "expected git-credential or pass-cli");
-    out.proton_data_credential_provider = value->text;
-  }
-
-  if (auto value = lookup(input, proton_host_key)) {
-    if (value->text.empty())
-      return invalid(*value, "expected a credential host, such as "
-                             "proton-data.proton-lfs-cli.local");
-    out.proton_data_credential_host = value->text;
-  }
-
-  if (auto value = lookup(input, history_key)) {
-    auto number = parse_unsigned(value->text);
-    if (!number || *number > max_history)
-      return invalid(*value, "expected an integer from 0 to " + std::to_string(max_history));
-    out.history_limit = static_cast<size_t>(*number);
-  }
-
-  if (auto value = lookup(input, log_level_key)) {
-    static constexpr std::array<const char*, 6> levels = {"trace", "debug", "info",
-                                                           "warn",  "error", "off"};
-    auto level = protocol::lower_ascii(value->text);
-    bool known = false;
-    for (const char* name : levels)
-      known = known || level == name;
-    if (!known)
-      return invalid(*value, "expected one of trace, debug, info, warn, error, off");
-    out.log_level = level;
-  }
-
-  if (auto value = lookup(input, log_file_key)) {
-    std::filesystem::path file{value->text};
-    if (!file.is_absolute())
-      return invalid(*value, "expected an absolute path");
-    out.log_file = file;
-  } else {
-    out.log_file = out.journal_dir / "ferry.log";
-  }
-
   return out;
 }
 
 std::map<std::string, std::string> read_environment() {
   std::map<std::string, std::string> values;
-  for (const auto* key : all_keys) {
-    if (const char* value = std::getenv(key->env))
-      values[key->env] = value;
+  for (const auto& spec : setting_table()) {
+    if (const char* value = std::getenv(spec.env))
+      values[spec.env] = value;
   }
   return values;
 }

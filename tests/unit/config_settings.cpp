@@ -1,13 +1,17 @@
 #include "config/settings.hpp"
+#include "protocol/parsing.hpp"
 
 #include <catch2/catch.hpp>
 
 #include "test_support.hpp"
 
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -17,7 +21,10 @@ using ferry::config::parse_duration;
 using ferry::config::parse_size;
 using ferry::config::read_environment;
 using ferry::config::resolve;
+using ferry::config::setting_kind;
+using ferry::config::setting_table;
 using ferry::config::sources;
+using ferry::protocol::lower_ascii;
 
 using ferry::testing::env_var;
 
@@ -50,7 +57,151 @@ void check_rejected(const ferry::result<T>& parsed, const std::string& what, con
   CHECK_THAT(parsed.error().message(), Catch::Contains(bad.reason));
 }
 
+/// Markdown code: `text`.
+std::string code(const std::string& text) {
+  return "`" + text + "`";
+}
+
+/// The rows of README.md's settings table (under "### Configuration"), each
+/// split into its trimmed cells: git config, environment, flag, default, meaning.
+std::vector<std::vector<std::string>> readme_setting_rows() {
+  std::ifstream readme{FERRY_README_PATH};
+  REQUIRE(readme);
+  std::vector<std::vector<std::string>> rows;
+  bool in_section = false;
+  for (std::string line; std::getline(readme, line);) {
+    if (line.rfind("### ", 0) == 0)
+      in_section = line == "### Configuration";
+    if (!in_section || line.rfind("| `", 0) != 0)
+      continue;
+    std::vector<std::string> cells;
+    for (size_t start = 1; start < line.size();) {
+      auto end = std::min(line.find('|', start), line.size());
+      auto cell = line.substr(start, end - start);
+      auto first = cell.find_first_not_of(' ');
+      cells.push_back(first == std::string::npos
+                        ? std::string{}
+                        : cell.substr(first, cell.find_last_not_of(' ') - first + 1));
+      start = end + 1;
+    }
+    rows.push_back(cells);
+  }
+  return rows;
+}
+
 } // namespace
+
+TEST_CASE("the README's settings table matches setting_table()", "[config][settings]") {
+  std::map<std::string, std::vector<std::string>> readme;
+  for (const auto& row : readme_setting_rows()) {
+    REQUIRE(row.size() >= 5);
+    INFO(row[0]);
+    CHECK(readme.emplace(row[0], row).second); // each setting once
+  }
+  REQUIRE_FALSE(readme.empty());
+
+  std::set<std::string> declared;
+  for (const auto& spec : setting_table()) {
+    INFO(spec.git);
+    declared.insert(code(spec.git));
+    auto row = readme.find(code(spec.git));
+    CHECK(row != readme.end());
+    if (row == readme.end())
+      continue;
+    CHECK(row->second[1] == code(spec.env));
+    CHECK(row->second[2] == (spec.flag != nullptr ? code(std::string{"--"} + spec.flag) : ""));
+    CHECK(row->second[3] == (spec.fallback != nullptr ? code(spec.fallback) : "(none)"));
+  }
+  for (const auto& [key, row] : readme) {
+    INFO(key);
+    CHECK(declared.count(key) == 1);
+  }
+}
+
+TEST_CASE("setting_table() names each setting once in every source", "[config][settings]") {
+  std::set<std::string> keys, variables, flags;
+  for (const auto& spec : setting_table()) {
+    INFO(spec.git);
+    CHECK(keys.insert(lower_ascii(spec.git)).second);
+    CHECK(variables.insert(spec.env).second);
+    if (spec.flag != nullptr)
+      CHECK(flags.insert(spec.flag).second);
+    CHECK(std::string{spec.doc}.size() > 0);
+  }
+}
+
+TEST_CASE("setting_table() gives ranges to numbers and choices to choices", "[config][settings]") {
+  for (const auto& spec : setting_table()) {
+    INFO(spec.git);
+    bool number = spec.kind == setting_kind::integer || spec.kind == setting_kind::decimal ||
+                  spec.kind == setting_kind::duration ||
+                  spec.kind == setting_kind::whole_seconds || spec.kind == setting_kind::size;
+    bool choice =
+      spec.kind == setting_kind::choice || spec.kind == setting_kind::choice_any_case;
+    CHECK((spec.range.low != nullptr) == number);
+    CHECK((spec.range.high != nullptr) == number);
+    CHECK((spec.choices != nullptr) == choice);
+  }
+}
+
+TEST_CASE("every setting takes its flag over its variable over its git key",
+          "[config][settings]") {
+  for (const auto& spec : setting_table()) {
+    INFO(spec.git);
+    // An empty value is invalid for every setting, so the error names the source that won.
+    sources input;
+    input.git[lower_ascii(spec.git)] = "";
+    input.env[spec.env] = "";
+    if (spec.flag != nullptr) {
+      input.flags[spec.flag] = "";
+      CHECK_THAT(resolve_error(input),
+                 Catch::StartsWith(std::string{"--"} + spec.flag + " (command line) = '': "));
+      input.flags.clear();
+    }
+    CHECK_THAT(resolve_error(input),
+               Catch::StartsWith(std::string{spec.env} + " (environment) = '': "));
+    input.env.clear();
+    CHECK_THAT(resolve_error(input),
+               Catch::StartsWith(std::string{spec.git} + " (git config) = '': "));
+  }
+}
+
+TEST_CASE("every setting accepts its default and the values its range and choices name",
+          "[config][settings]") {
+  for (const auto& spec : setting_table()) {
+    INFO(spec.git);
+    std::vector<std::string> values;
+    if (spec.fallback != nullptr && spec.kind != setting_kind::absolute_path)
+      values.push_back(spec.fallback);
+    // A range end's value is its first word ("0 (unlimited)"); an end that is
+    // another setting's key is that setting's value.
+    for (const char* end : {spec.range.low, spec.range.high}) {
+      std::string text = end != nullptr ? end : "";
+      if (!text.empty() && text.rfind("ferry.", 0) != 0)
+        values.push_back(text.substr(0, text.find(' ')));
+    }
+    std::istringstream choices{spec.choices != nullptr ? spec.choices : ""};
+    for (std::string choice; choices >> choice;)
+      values.push_back(choice);
+    for (const auto& value : values) {
+      INFO(value);
+      sources input;
+      input.git[lower_ascii(spec.git)] = value;
+      auto resolved = resolve(input, lfs_dir);
+      CHECK((resolved.ok() ? std::string{} : resolved.error().message()) == "");
+    }
+  }
+}
+
+TEST_CASE("read_environment reads every setting's variable", "[config][settings]") {
+  std::vector<std::unique_ptr<env_var>> set;
+  for (const auto& spec : setting_table())
+    set.push_back(std::make_unique<env_var>(spec.env, "value"));
+  auto env = read_environment();
+  CHECK(env.size() == setting_table().size());
+  for (const auto& spec : setting_table())
+    CHECK(env.count(spec.env) == 1);
+}
 
 TEST_CASE("resolve fills in defaults", "[config][settings]") {
   auto resolved = resolve({}, lfs_dir);
