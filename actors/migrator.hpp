@@ -6,15 +6,13 @@
 #include "actors/policy/concurrency_control.hpp"
 #include "actors/policy/engine_config.hpp"
 #include "actors/interfaces.hpp"
+#include "actors/policy/migration_plan.hpp"
 #include "actors/policy/migration_report.hpp"
 #include "store/journal/journal_db.hpp"
 #include "store/journal/migration_inventory.hpp"
 
 #include <chrono>
-#include <deque>
 #include <functional>
-#include <map>
-#include <set>
 #include <memory>
 #include <string>
 
@@ -37,46 +35,20 @@ struct migration_options {
 };
 
 struct migrator_state {
-  /// One copy in flight.
-  struct flight {
-    inventory_item item;
-    std::chrono::steady_clock::time_point started;
-  };
-
   std::shared_ptr<const migration_options> options;
   supervisor_actor supervisor;
-  /// Checked absent at the destination, waiting for a free slot.
-  std::deque<inventory_item> ready;
-  /// The last oid taken from the inventory's missing items, and whether
-  /// all of them were taken.
-  std::string missing_cursor;
-  bool missing_taken = false;
-  /// The last oid taken from the inventory's pending items.
-  std::string cursor;
-  bool exhausted = false;
-  std::map<uint64_t, flight> in_flight;
-  /// Objects from a server whose bytes did not match once, copied again.
-  std::set<std::string> second_chances;
-  /// Whether stderr was told that the destination could not answer about
-  /// a page; later pages say so in the log file only.
-  bool told_unanswered = false;
-  uint64_t next_id = 1;
-  concurrency_control concurrency = concurrency_control::fixed(1);
-  migration_progress progress;
-  std::chrono::steady_clock::time_point started;
+  /// Decides what to copy and records how each copy ended.
+  std::unique_ptr<migration_plan> plan;
 
   static inline const char* name = "migrator";
 };
 
-/// Spawns the MIGRATOR. It copies the inventory's missing objects, then
-/// takes pending ones in pages of 100, asks the destination about each page
-/// at once (sizes_of; --verify-existing reads what is there back), records
-/// those it has as present (verified), and runs the rest as copy
-/// jobs through `supervisor` (retries, backoff, rate limits and resume come
-/// from there). Each outcome is recorded in the inventory: copied, failed
-/// (with its error) or corrupt (the source's bytes do not match the oid or
-/// size). It stops when nothing is pending or in flight; a failure to
-/// record an outcome stops it with that error.
+/// Spawns the MIGRATOR. Its migration_plan decides which objects to copy
+/// (the inventory's missing ones, then pending ones the destination lacks)
+/// and records each outcome; the MIGRATOR runs those copies as jobs
+/// through `supervisor` (retries, backoff, rate limits and resume come from
+/// there) and shows the progress. It stops when the plan is done; a failure
+/// to record an outcome stops it with that error.
 migrator_actor::behavior_type migrator(migrator_actor::stateful_pointer<migrator_state> self,
                                        std::shared_ptr<const migration_options> options,
                                        supervisor_actor supervisor);

@@ -2,6 +2,8 @@
 
 #include "actors/logging.hpp"
 #include "actors/migrator.hpp"
+#include "actors/policy/migration_plan.hpp"
+#include "actors/policy/migration_shard.hpp"
 #include "config/git_config.hpp"
 #include "store/presence_check.hpp"
 #include "store/os/sha256.hpp"
@@ -12,7 +14,6 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
-#include <optional>
 #include <random>
 #include <unistd.h>
 
@@ -26,9 +27,6 @@ namespace fs = std::filesystem;
 constexpr int exit_incomplete = 1;
 constexpr int exit_with_failures = 3;
 
-/// Objects asked about at the destination at once.
-constexpr size_t check_page = 100;
-
 /// A walk of the destination's listing stands in for asking about each
 /// object while it costs less: one listing request is taken to cost as much
 /// as this many single questions.
@@ -37,34 +35,6 @@ constexpr int64_t listing_request_cost = 10;
 int usage_error(const std::string& message) {
   std::cerr << "ferry migrate: " << message << "\n";
   return 2;
-}
-
-/// `--shard I/N`: this run takes the oids whose first 32 bits, modulo N,
-/// are I-1; all N shards together cover every oid exactly once.
-struct shard_filter {
-  uint32_t index = 0;
-  uint32_t count = 1;
-
-  bool takes(const std::string& oid) const {
-    return count == 1 || std::stoul(oid.substr(0, 8), nullptr, 16) % count == index;
-  }
-  std::string describe() const {
-    return count == 1 ? std::string{} : std::to_string(index + 1) + "/" + std::to_string(count);
-  }
-};
-
-std::optional<shard_filter> parse_shard(const std::string& text) {
-  if (text.empty())
-    return shard_filter{};
-  auto slash = text.find('/');
-  if (slash == std::string::npos || slash == 0 || slash + 1 == text.size() ||
-      text.find_first_not_of("0123456789/") != std::string::npos || text.size() > 11)
-    return std::nullopt;
-  auto index = std::stoul(text.substr(0, slash));
-  auto count = std::stoul(text.substr(slash + 1));
-  if (count < 1 || count > 4096 || index < 1 || index > count)
-    return std::nullopt;
-  return shard_filter{static_cast<uint32_t>(index - 1), static_cast<uint32_t>(count)};
 }
 
 /// $XDG_STATE_HOME/ferry/migrations, or ~/.local/state/ferry/migrations.
@@ -77,7 +47,7 @@ fs::path migrations_dir() {
 
 /// This shard's share of what the source holds, in batches.
 status list_source(const migrate_request& request, object_store& source,
-                   const shard_filter& shard,
+                   const migration_shard& shard,
                    const std::function<status(const std::vector<object_info>&)>& take) {
   return list_objects(source, {request.from_repo, request.inventory_file},
                       [&](const std::string& oid) { return shard.takes(oid); }, take);
@@ -86,16 +56,17 @@ status list_source(const migrate_request& request, object_store& source,
 /// --dry-run: lists the source, asks the destination, prints what would be
 /// copied and the totals; writes nothing anywhere.
 int dry_run(const migrate_request& request, object_store& source, object_store& destination,
-            const shard_filter& shard) {
+            const migration_shard& shard) {
   migration_summary summary;
   summary.source = source.describe();
   summary.destination = destination.describe();
   summary.dry_run = true;
   auto listed = list_source(request, source, shard, [&](const std::vector<object_info>& batch) {
-    for (size_t start = 0; start < batch.size(); start += check_page) {
+    constexpr size_t per_page = migration_plan::page_objects;
+    for (size_t start = 0; start < batch.size(); start += per_page) {
+      auto end = std::min(batch.size(), start + per_page);
       std::vector<object_info> page(batch.begin() + static_cast<std::ptrdiff_t>(start),
-                                    batch.begin() + static_cast<std::ptrdiff_t>(
-                                                      std::min(batch.size(), start + check_page)));
+                                    batch.begin() + static_cast<std::ptrdiff_t>(end));
       auto answers = ask_sizes(destination, page);
       size_t unanswered = 0;
       for (size_t i = 0; i < page.size(); ++i) {
@@ -174,7 +145,7 @@ int run_migrate(const migrate_request& request) {
     return usage_error("say what to copy: --from SRC --to DST (store URLs, as for ferry install)");
   if (!request.from_repo.empty() && !request.inventory_file.empty())
     return usage_error("give --from-repo or --inventory, not both");
-  auto shard = parse_shard(request.shard);
+  auto shard = migration_shard::parse(request.shard);
   if (!shard)
     return usage_error("--shard '" + request.shard +
                        "' is not I/N with 1 <= I <= N <= 4096 (e.g. --shard 2/4)");
@@ -259,8 +230,7 @@ int run_migrate(const migrate_request& request) {
   if (auto run = (*inventory)->begin_run(); !run)
     return fail(run.error());
   if (request.retry_failed) {
-    auto again = (*inventory)->move_all({item_state::failed, item_state::corrupt},
-                                        item_state::pending);
+    auto again = requeue_failed(**inventory);
     if (!again)
       return fail(again.error());
     if (*again > 0)
@@ -289,8 +259,7 @@ int run_migrate(const migrate_request& request) {
   if (!before)
     return fail(before.error());
   migration_summary summary;
-  summary.not_retried = {before->failed.objects + before->corrupt.objects,
-                         before->failed.bytes + before->corrupt.bytes};
+  summary.not_retried = failures_of(*before);
 
   // Where one walk of the destination's listing costs less than asking
   // about each object, it settles what it can first (S3: 1000 keys a page).
@@ -345,20 +314,8 @@ int run_migrate(const migrate_request& request) {
   summary.duration = std::chrono::duration_cast<std::chrono::milliseconds>(
     std::chrono::steady_clock::now() - started);
   // Without the final counts nothing can be claimed: no summary, no exit 0.
-  auto totals = kept_inventory->totals();
-  if (!totals)
-    return fail(totals.error());
-  summary.totals = *totals;
-  // The report's dead-letter list; the summary shows its first lines.
-  constexpr size_t reported_failures = 10000;
-  for (auto state : {item_state::failed, item_state::corrupt}) {
-    auto page = kept_inventory->page(state, "", reported_failures - summary.failures.size());
-    if (page)
-      for (auto& item : *page)
-        summary.failures.push_back(std::move(item));
-  }
-  summary.failures_left_out = summary.totals.failed.objects + summary.totals.corrupt.objects -
-                              static_cast<int64_t>(summary.failures.size());
+  if (auto counted = summarize(*kept_inventory, summary); !counted)
+    return fail(counted);
   std::cout << summary_text(summary);
   auto report = report_json(summary);
   if (!request.report.empty()) {

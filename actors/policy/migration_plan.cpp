@@ -1,0 +1,244 @@
+#include "actors/policy/migration_plan.hpp"
+
+#include "store/presence_check.hpp"
+
+#include <utility>
+
+namespace ferry {
+
+migration_plan::migration_plan(std::shared_ptr<migration_inventory> inventory,
+                               std::shared_ptr<object_store> destination, settings rules,
+                               std::function<clock::time_point()> now, tell_function tell)
+  : inventory_(std::move(inventory)),
+    destination_(std::move(destination)),
+    rules_(std::move(rules)),
+    now_(std::move(now)),
+    tell_(std::move(tell)) {}
+
+status migration_plan::start() {
+  started_ = now_();
+  auto totals = inventory_->totals();
+  if (!totals)
+    return totals.error();
+  auto all = totals->all();
+  progress_.total_objects = all.objects;
+  progress_.total_bytes = all.bytes;
+  progress_.done_objects = all.objects - totals->open().objects;
+  progress_.done_bytes = all.bytes - totals->open().bytes;
+  progress_.failed_objects = totals->failed.objects + totals->corrupt.objects;
+  return status::success();
+}
+
+result<std::optional<planned_copy>> migration_plan::next_copy() {
+  while (static_cast<int>(in_flight_.size()) < rules_.concurrency.limit()) {
+    if (ready_.empty()) {
+      if (exhausted_)
+        break;
+      if (auto filled = fill(); !filled)
+        return filled;
+      continue;
+    }
+    auto item = std::move(ready_.front());
+    ready_.pop_front();
+    planned_copy copy{next_id_++, item.oid, item.size};
+    in_flight_[copy.id] = {std::move(item), now_()};
+    return {std::move(copy)};
+  }
+  return {std::nullopt};
+}
+
+bool migration_plan::done() const {
+  return exhausted_ && ready_.empty() && in_flight_.empty();
+}
+
+migration_progress migration_plan::progress() const {
+  auto out = progress_;
+  out.in_flight = static_cast<int>(in_flight_.size());
+  out.concurrency = rules_.concurrency.limit();
+  out.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now_() - started_);
+  return out;
+}
+
+void migration_plan::count_done(const inventory_item& item, bool failed) {
+  progress_.done_objects += 1;
+  progress_.done_bytes += item.size;
+  if (failed)
+    progress_.failed_objects += 1;
+}
+
+result<bool> migration_plan::verify_copy(inventory_item& item) {
+  auto intact = read_back_matches(*destination_, {item.oid, item.size});
+  if (intact && *intact)
+    return true;
+  auto why = intact ? std::string{"does not match its oid"}
+                    : "cannot be read: " + intact.error().message();
+  if (tell_)
+    tell_(notice_level::warning, destination_->describe() + "'s copy of " + item.oid + " " +
+                                   why + "; copying it again");
+  // A store that cannot remove (an LFS server) keeps the bad copy: that
+  // object fails, the others go on.
+  if (auto removed = destination_->remove(item.oid); !removed) {
+    attempt_error error{now_ms(), to_string(removed.code()),
+                        "the destination's copy is damaged and cannot be replaced: " +
+                          removed.message()};
+    if (auto recorded = inventory_->set_state(item.oid, item_state::failed, 0, error); !recorded)
+      return recorded;
+    count_done(item, true);
+    return false;
+  }
+  ready_.push_back(std::move(item));
+  return false;
+}
+
+status migration_plan::fill() {
+  if (!missing_taken_) {
+    // A walk of the destination's listing found these missing: they are
+    // copied without asking again.
+    auto page = inventory_->page(item_state::missing, missing_cursor_, page_objects);
+    if (!page)
+      return page.error();
+    if (!page->empty()) {
+      missing_cursor_ = page->back().oid;
+      for (auto& item : *page)
+        ready_.push_back(std::move(item));
+      return status::success();
+    }
+    missing_taken_ = true;
+  }
+  auto page = inventory_->page(item_state::pending, pending_cursor_, page_objects);
+  if (!page)
+    return page.error();
+  if (page->empty()) {
+    exhausted_ = true;
+    return status::success();
+  }
+  pending_cursor_ = page->back().oid;
+  std::vector<object_info> objects;
+  objects.reserve(page->size());
+  for (auto& item : *page)
+    objects.push_back({item.oid, item.size});
+  auto answers = ask_sizes(*destination_, objects);
+  std::vector<std::string> present;
+  std::vector<std::string> verified;
+  size_t unanswered = 0;
+  status first_error;
+  for (size_t i = 0; i < page->size(); ++i) {
+    auto& item = (*page)[i];
+    auto& held = answers.sizes[i];
+    if (!held && unanswered++ == 0)
+      first_error = held.error();
+    if (!held || !*held || **held != item.size) {
+      ready_.push_back(std::move(item));
+      continue;
+    }
+    if (rules_.verify_existing) {
+      auto intact = verify_copy(item);
+      if (!intact)
+        return intact.error();
+      if (!*intact)
+        continue;
+    }
+    count_done(item, false);
+    (rules_.verify_existing ? verified : present).push_back(item.oid);
+  }
+  if (!answers.batch_error) {
+    // Said on stderr once per run, not per page or object: a destination
+    // that is down would otherwise add a line for every page. Each copy
+    // asks the destination again before it writes anything.
+    auto level = std::exchange(told_unanswered_, true) ? notice_level::info
+                                                       : notice_level::warning;
+    if (tell_ && unanswered > 0)
+      tell_(level, "cannot ask " + destination_->describe() + " whether it holds " +
+                     std::to_string(unanswered) + " of these " + std::to_string(objects.size()) +
+                     " objects (" + first_error.to_string() + "); copying them");
+    else if (tell_)
+      tell_(level, "cannot ask " + destination_->describe() + " about " +
+                     std::to_string(objects.size()) + " objects at once (" +
+                     answers.batch_error.to_string() + "); asked about each alone");
+  }
+  if (auto recorded = inventory_->set_states(present, item_state::present); !recorded)
+    return recorded;
+  return inventory_->set_states(verified, item_state::verified);
+}
+
+result<copy_verdict> migration_plan::finish_copy(uint64_t id, const copy_result& outcome) {
+  auto found = in_flight_.find(id);
+  if (found == in_flight_.end())
+    return copy_verdict::unknown;
+  auto item = std::move(found->second.item);
+  auto latency =
+    std::chrono::duration_cast<std::chrono::milliseconds>(now_() - found->second.started);
+  in_flight_.erase(found);
+  if (outcome.code == errc::ok) {
+    // A copy that needed retries met errors or a rate limit on the way.
+    if (outcome.attempts > 1)
+      rules_.concurrency.on_failure(true);
+    else
+      rules_.concurrency.on_success(latency, item.size);
+    auto recorded = inventory_->set_state(item.oid, item_state::copied, outcome.attempts);
+    count_done(item, false);
+    if (!recorded)
+      return recorded;
+    return copy_verdict::copied;
+  }
+  // The error history keeps the code apart from the message.
+  std::string code = to_string(outcome.code);
+  std::string message = outcome.message;
+  if (message.rfind(code + ": ", 0) == 0)
+    message.erase(0, code.size() + 2);
+  // A full disk or a used-up quota would fail every later copy as well,
+  // and each would wait in the dead-letter list for --retry-failed. The
+  // run stops instead: the object stays to be copied, and once there is
+  // space the same command finishes the migration.
+  if (outcome.code == errc::no_space)
+    return status{errc::no_space, "out of space while copying " + item.oid + ": " + message};
+  // A missing or corrupt object says nothing about the stores' load.
+  if (classify(outcome.code) == retry_class::transient)
+    rules_.concurrency.on_failure(outcome.code == errc::unavailable);
+  // Bytes that do not match the oid or the listed size were never copied.
+  bool corrupt = outcome.code == errc::hash_mismatch || outcome.code == errc::size_mismatch;
+  // From a server they may have been damaged on the way: one more copy
+  // decides before the source is called corrupt.
+  if (corrupt && rules_.source_is_server && second_chances_.insert(item.oid).second) {
+    if (tell_)
+      tell_(notice_level::warning, item.oid + ": " + outcome.message + "; copying it once more");
+    ready_.push_back(std::move(item));
+    return copy_verdict::again;
+  }
+  attempt_error error{now_ms(), code, message};
+  auto recorded = inventory_->set_state(
+    item.oid, corrupt ? item_state::corrupt : item_state::failed, outcome.attempts, error);
+  count_done(item, true);
+  if (!recorded)
+    return recorded;
+  return corrupt ? copy_verdict::corrupt : copy_verdict::failed;
+}
+
+result<size_t> requeue_failed(migration_inventory& inventory) {
+  return inventory.move_all({item_state::failed, item_state::corrupt}, item_state::pending);
+}
+
+inventory_totals::count failures_of(const inventory_totals& totals) {
+  return {totals.failed.objects + totals.corrupt.objects,
+          totals.failed.bytes + totals.corrupt.bytes};
+}
+
+status summarize(const migration_inventory& inventory, migration_summary& summary,
+                 size_t max_failures) {
+  auto totals = inventory.totals();
+  if (!totals)
+    return totals.error();
+  summary.totals = *totals;
+  summary.failures.clear();
+  for (auto state : {item_state::failed, item_state::corrupt}) {
+    auto page = inventory.page(state, "", max_failures - summary.failures.size());
+    if (page)
+      for (auto& item : *page)
+        summary.failures.push_back(std::move(item));
+  }
+  summary.failures_left_out =
+    failures_of(summary.totals).objects - static_cast<int64_t>(summary.failures.size());
+  return status::success();
+}
+
+} // namespace ferry
