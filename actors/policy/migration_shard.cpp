@@ -6,7 +6,9 @@ std::optional<migration_shard> migration_shard::parse(const std::string& text) {
   if (text.empty())
     return migration_shard{};
   auto slash = text.find('/');
+  // Exactly one slash between two numbers: "1/2/3" is not a shard.
   if (slash == std::string::npos || slash == 0 || slash + 1 == text.size() ||
+      text.find('/', slash + 1) != std::string::npos ||
       text.find_first_not_of("0123456789/") != std::string::npos || text.size() > 11)
     return std::nullopt;
   auto index = std::stoul(text.substr(0, slash));

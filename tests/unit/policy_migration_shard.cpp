@@ -24,7 +24,7 @@ TEST_CASE("a shard is parsed from I/N with 1 <= I <= N <= 4096", "[migration_sha
   CHECK(last->index == 4095);
 
   for (auto text : {"0/4", "5/4", "4", "/4", "4/", "a/b", "1/4097", "-1/2", "1/0", " 1/2",
-                    "000000000001/2"}) {
+                    "000000000001/2", "1/2/3", "1//2"}) {
     INFO(text);
     CHECK_FALSE(migration_shard::parse(text));
   }
