@@ -74,7 +74,7 @@ int dry_run(const migrate_request& request, object_store& source, object_store& 
         if (!held && unanswered++ == 0)
           std::cerr << "ferry migrate: cannot ask " << destination.describe() << " about "
                     << page[i].oid << ": " << held.error().message() << "\n";
-        bool there = held && *held && **held == page[i].size;
+        bool there = answers.holds(i, page[i].size);
         auto& count = there ? summary.totals.present : summary.totals.pending;
         count.objects += 1;
         count.bytes += page[i].size;

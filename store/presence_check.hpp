@@ -22,6 +22,12 @@ struct size_answers {
   /// Why the batched question failed, when it did and each object was
   /// asked alone instead; success otherwise.
   status batch_error;
+
+  /// Whether the store answered for object `i` and holds it with exactly
+  /// `size` bytes: the one rule for "already at the destination".
+  bool holds(size_t i, int64_t size) const {
+    return sizes[i] && *sizes[i] && **sizes[i] == size;
+  }
 };
 
 /// Asks `store` about `objects` with one sizes_of() call. When that fails,

@@ -127,7 +127,7 @@ status migration_plan::fill() {
     auto& held = answers.sizes[i];
     if (!held && unanswered++ == 0)
       first_error = held.error();
-    if (!held || !*held || **held != item.size) {
+    if (!answers.holds(i, item.size)) {
       ready_.push_back(std::move(item));
       continue;
     }

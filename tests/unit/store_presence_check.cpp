@@ -179,6 +179,15 @@ TEST_CASE("ask_sizes answers a batch at once, or each object alone when the batc
   REQUIRE(partly.sizes[4].ok());
   CHECK(*partly.sizes[4] == objects[4].size);
 
+  // Held means answered, there, and of the listed size.
+  CHECK(partly.holds(0, objects[0].size));
+  CHECK_FALSE(partly.holds(0, objects[0].size + 1));
+  CHECK_FALSE(partly.holds(1, 4));
+  CHECK(partly.holds(1, 5));
+  CHECK_FALSE(partly.holds(1, objects[1].size));
+  CHECK_FALSE(partly.holds(2, objects[2].size));
+  CHECK_FALSE(partly.holds(3, objects[3].size));
+
   // A store found unavailable while asking about one object is not asked
   // about the others: each would cost a connection attempt or a timeout.
   store.down = true;
