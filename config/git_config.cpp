@@ -1,19 +1,11 @@
 #include "config/git_config.hpp"
 
-#include "store/os/file_io.hpp"
+#include "store/os/child_process.hpp"
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstring>
+#include <cstdint>
 #include <system_error>
-
-#include <fcntl.h>
-#include <poll.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 extern char** environ;
 
@@ -22,64 +14,6 @@ namespace ferry::config {
 namespace fs = std::filesystem;
 
 namespace {
-
-/// Feeds `input` to `in` (a socket, so a child that exits early cannot
-/// kill us with SIGPIPE) while draining both output pipes, so a child
-/// filling one of them never blocks. Closes `in` when all input is written.
-status exchange(fd_guard& in, const std::string& input, int out_fd, int err_fd, std::string& out,
-                std::string& err) {
-  pollfd fds[3] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}, {in.get(), POLLOUT, 0}};
-  std::string* buffers[2] = {&out, &err};
-  int open_count = 2;
-  size_t written = 0;
-  if (in.get() >= 0 && input.empty())
-    in.reset();
-  fds[2].fd = in.get();
-  char chunk[65536];
-  while (open_count > 0) {
-    if (::poll(fds, 3, -1) < 0) {
-      if (errno == EINTR)
-        continue;
-      return {errc::io_error, std::string{"cannot read git's output: "} + std::strerror(errno)};
-    }
-    if (fds[2].fd >= 0 && fds[2].revents != 0) {
-      ssize_t sent = ::send(in.get(), input.data() + written, input.size() - written,
-                            MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (sent > 0)
-        written += static_cast<size_t>(sent);
-      // A child that stops reading gets no more input; its exit code tells.
-      if (written == input.size() || (sent < 0 && errno != EINTR && errno != EAGAIN)) {
-        in.reset();
-        fds[2].fd = -1;
-      }
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0)
-        continue;
-      ssize_t got = ::read(fds[i].fd, chunk, sizeof chunk);
-      if (got > 0) {
-        buffers[i]->append(chunk, static_cast<size_t>(got));
-      } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
-        fds[i].fd = -1; // poll skips negative descriptors
-        --open_count;
-      }
-    }
-  }
-  return status::success();
-}
-
-int wait_for(pid_t pid) {
-  int wait_status = 0;
-  while (::waitpid(pid, &wait_status, 0) < 0) {
-    if (errno != EINTR)
-      return -1;
-  }
-  if (WIFEXITED(wait_status))
-    return WEXITSTATUS(wait_status);
-  if (WIFSIGNALED(wait_status))
-    return 128 + WTERMSIG(wait_status);
-  return -1;
-}
 
 std::string trim(const std::string& text) {
   size_t begin = 0;
@@ -148,76 +82,36 @@ result<command_output> run_git(const std::vector<std::string>& args, const fs::p
 
 result<command_output> run_git(const std::vector<std::string>& args, const fs::path& cwd,
                                const git_run_options& options) {
-  // posix_spawn reports a failed chdir like a missing program; check first.
+  // Checked first, so the message says what is missing.
   if (!cwd.empty()) {
     std::error_code ec;
     if (!fs::is_directory(cwd, ec))
       return status{errc::not_found, "cannot run git in " + cwd.string() + ": no such directory"};
   }
 
-  fd_guard out_read, out_write, err_read, err_write;
-  if (auto made = make_pipe(out_read, out_write, "run git"); !made.ok())
-    return made;
-  if (auto made = make_pipe(err_read, err_write, "run git"); !made.ok())
-    return made;
-
-  fd_guard in_parent, in_child;
-  if (!options.input.empty()) {
-    int ends[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0)
-      return status{errc::io_error, std::string{"cannot run git: "} + std::strerror(errno)};
-    in_parent.reset(ends[0]);
-    in_child.reset(ends[1]);
+  child_options child;
+  child.argv = {"git"};
+  child.argv.insert(child.argv.end(), args.begin(), args.end());
+  child.environment = environment_with(options.environment);
+  child.directory = cwd;
+  child.input = options.input;
+  // Git stays in Ferry's process group: a credential helper may prompt on
+  // the terminal, and a credential cache daemon it starts must live on.
+  child.own_process_group = false;
+  child.timeout = no_timeout;
+  child.max_output = SIZE_MAX;
+  child.max_diagnostics = SIZE_MAX;
+  auto ran = run_child(child);
+  if (!ran) {
+    if (ran.error().code() == errc::not_found)
+      return status{errc::not_found, "git is not installed or not on PATH"};
+    return status{errc::io_error, ran.error().message()};
   }
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  if (in_child.get() >= 0)
-    posix_spawn_file_actions_adddup2(&actions, in_child.get(), STDIN_FILENO);
-  else
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_write.get(), STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, err_write.get(), STDERR_FILENO);
-  if (!cwd.empty())
-    posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
-
-  std::vector<char*> argv;
-  argv.push_back(const_cast<char*>("git"));
-  for (const auto& arg : args)
-    argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-
-  std::vector<std::string> env_entries;
-  std::vector<char*> envp;
-  char** env = environ;
-  if (!options.environment.empty()) {
-    env_entries = environment_with(options.environment);
-    for (auto& entry : env_entries)
-      envp.push_back(entry.data());
-    envp.push_back(nullptr);
-    env = envp.data();
-  }
-
-  pid_t pid = 0;
-  int spawned = ::posix_spawnp(&pid, "git", &actions, nullptr, argv.data(), env);
-  posix_spawn_file_actions_destroy(&actions);
-  out_write.reset();
-  err_write.reset();
-  in_child.reset();
-  if (spawned == ENOENT)
-    return status{errc::not_found, "git is not installed or not on PATH"};
-  if (spawned != 0)
-    return status{errc::io_error, std::string{"cannot run git: "} + std::strerror(spawned)};
 
   command_output output;
-  auto read = exchange(in_parent, options.input, out_read.get(), err_read.get(), output.out,
-                       output.err);
-  in_parent.reset();
-  out_read.reset();
-  err_read.reset();
-  output.exit_code = wait_for(pid);
-  if (!read.ok())
-    return read;
+  output.out = std::move(ran->output);
+  output.err = std::move(ran->diagnostics);
+  output.exit_code = ran->signal != 0 ? 128 + ran->signal : ran->exit_code;
   if (output.exit_code < 0)
     return status{errc::io_error, "cannot tell how git exited"};
   return output;

@@ -3,14 +3,12 @@
 #include "protocol/lfs_pointer.hpp"
 #include "protocol/line_splitter.hpp"
 #include "protocol/parsing.hpp"
+#include "store/os/child_process.hpp"
 #include "store/os/file_io.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -35,8 +33,8 @@ extern char** environ;
 // that prints, all in one poll loop. The loop stops reading the check's
 // answers while its queue of oids for `--batch` is full, so every buffer has
 // a fixed cap and memory does not grow with the repository. Nothing is
-// staged on disk. Should Ferry die, the processes end by themselves: the
-// check and `--batch` hit a closed pipe or end of input, then rev-list does.
+// staged on disk. Should Ferry die, the processes are killed with it
+// (child_process).
 
 namespace ferry {
 
@@ -130,32 +128,28 @@ size_t read_some(int fd, char* buffer, size_t capacity) {
 class git_process {
 public:
   explicit git_process(std::string command) : command_(std::move(command)) {}
-  git_process(const git_process&) = delete;
-  git_process& operator=(const git_process&) = delete;
-  ~git_process() {
-    kill();
-    reap();
-  }
 
   /// Starts `git -C <repo> <command> <options...>` with `input` as stdin
-  /// (-1: /dev/null) and `output` as stdout, without a shell. It inherits
-  /// no other descriptor, an empty signal mask and default SIGPIPE.
+  /// (-1: at its end, as /dev/null) and `output` as stdout, without a shell.
   status start(const fs::path& repo, const std::vector<std::string>& options, int input, int output,
                const std::vector<std::string>& environment);
 
   /// Its stderr, open until it is read to the end.
-  fd_guard& diagnostics() { return diagnostics_; }
-  void read_diagnostics(char* buffer, size_t capacity);
-
-  void kill() const {
-    if (pid_ > 0)
-      ::kill(pid_, SIGKILL);
+  fd_guard& diagnostics() { return process_.diagnostics(); }
+  void read_diagnostics(std::vector<char>& buffer) {
+    bool truncated = false;
+    read_capped(process_.diagnostics(), buffer, diagnostics_text_, max_diagnostics, truncated);
   }
-  void reap();
+
+  void kill() const { process_.kill(); }
+  void reap() {
+    if (process_.running())
+      ended_ = process_.wait();
+  }
 
   /// How it ended: errc::config_error with its stderr when it failed.
   status outcome(const fs::path& repo) const;
-  bool exited_with_message() const { return exit_code_ > 0 && !message().empty(); }
+  bool exited_with_message() const { return ended_.exit_code > 0 && !message().empty(); }
 
 private:
   /// What it wrote to stderr, without the blank space around it.
@@ -168,95 +162,41 @@ private:
   }
 
   std::string command_;
-  pid_t pid_ = -1;
-  fd_guard diagnostics_;
+  child_process process_;
   std::string diagnostics_text_;
-  int exit_code_ = 0;
-  int signal_ = 0;
-  bool status_unknown_ = false;
+  child_exit ended_{0, 0};
 };
 
 status git_process::start(const fs::path& repo, const std::vector<std::string>& options, int input,
                           int output, const std::vector<std::string>& environment) {
-  fd_guard diagnostics_write;
-  if (auto made = make_pipe(diagnostics_, diagnostics_write, "run git"); !made)
-    return made;
-
-  std::vector<std::string> words{"git", "-C", repo.string(), command_};
-  words.insert(words.end(), options.begin(), options.end());
-  std::vector<char*> argv;
-  for (auto& word : words)
-    argv.push_back(word.data());
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  for (const auto& entry : environment)
-    envp.push_back(const_cast<char*>(entry.c_str()));
-  envp.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  if (input >= 0)
-    posix_spawn_file_actions_adddup2(&actions, input, STDIN_FILENO);
-  else
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, output, STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, diagnostics_write.get(), STDERR_FILENO);
-  posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
-  posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
-  sigset_t no_signals, pipe_signal;
-  sigemptyset(&no_signals);
-  sigemptyset(&pipe_signal);
-  // With SIGPIPE ignored (as Ferry may have it), a git writing to a reader
-  // that is gone would go on walking history only to fail each write.
-  sigaddset(&pipe_signal, SIGPIPE);
-  posix_spawnattr_setsigmask(&attributes, &no_signals);
-  posix_spawnattr_setsigdefault(&attributes, &pipe_signal);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  int spawned = ::posix_spawnp(&pid_, "git", &actions, &attributes, argv.data(), envp.data());
-  posix_spawnattr_destroy(&attributes);
-  posix_spawn_file_actions_destroy(&actions);
-  if (spawned != 0) {
-    pid_ = -1;
-    return {errc::config_error, "cannot run git " + command_ + ": " + std::strerror(spawned)};
-  }
+  child_launch launch;
+  launch.argv = {"git", "-C", repo.string(), command_};
+  launch.argv.insert(launch.argv.end(), options.begin(), options.end());
+  launch.environment = environment;
+  launch.stdio[0] = input;
+  launch.stdio[1] = output;
+  // Like every git Ferry runs, it stays in Ferry's process group.
+  launch.own_process_group = false;
+  auto started = child_process::start(launch);
+  if (!started)
+    return {errc::config_error, started.error().message() + " (git " + command_ + ")"};
+  process_ = std::move(*started);
+  // Nothing to say on stdin.
+  process_.input().reset();
   return status::success();
-}
-
-void git_process::read_diagnostics(char* buffer, size_t capacity) {
-  size_t got = read_some(diagnostics_.get(), buffer, capacity);
-  if (got == 0) {
-    diagnostics_.reset();
-    return;
-  }
-  size_t room = max_diagnostics - std::min(max_diagnostics, diagnostics_text_.size());
-  diagnostics_text_.append(buffer, std::min(room, got));
-}
-
-void git_process::reap() {
-  if (pid_ <= 0)
-    return;
-  auto wait_status = reap_child(pid_);
-  pid_ = -1;
-  if (!wait_status)
-    status_unknown_ = true;
-  else if (WIFEXITED(*wait_status))
-    exit_code_ = WEXITSTATUS(*wait_status);
-  else if (WIFSIGNALED(*wait_status))
-    signal_ = WTERMSIG(*wait_status);
 }
 
 status git_process::outcome(const fs::path& repo) const {
   std::string what = "git " + command_ + " in " + repo.string();
-  if (status_unknown_)
+  if (!ended_.known())
     return {errc::io_error, "cannot tell how " + what + " ended"};
-  if (exit_code_ == 0 && signal_ == 0)
+  if (ended_.exit_code == 0)
     return status::success();
   std::string message = this->message();
-  if (message.empty() && signal_ != 0)
-    message = "killed by signal " + std::to_string(signal_);
+  if (message.empty() && ended_.signal != 0)
+    message = "killed by signal " + std::to_string(ended_.signal);
   else if (message.empty())
-    message = "exited with code " + std::to_string(exit_code_);
+    message = "exited with code " + std::to_string(ended_.exit_code);
   return {errc::config_error, what + " failed: " + message};
 }
 
@@ -488,37 +428,29 @@ void pointer_pipeline::read_contents(status& step) {
 
 status pointer_pipeline::run() {
   while (!stopped_) {
-    pollfd polled[6];
-    nfds_t count = 0;
-    auto watch = [&](int fd, short events) {
-      if (fd < 0)
-        return -1;
-      polled[count] = pollfd{fd, events, 0};
-      return static_cast<int>(count++);
-    };
+    poll_list<6> polled;
     // Backpressure: no more answers are taken while the queue is full.
     int sizes_at =
-        watch(backlog_.size() - sent_ < max_request_backlog ? sizes_read_.get() : -1, POLLIN);
-    int requests_at = watch(sent_ < backlog_.size() ? requests_.get() : -1, POLLOUT);
-    int contents_at = watch(contents_read_.get(), POLLIN);
+        polled.add(backlog_.size() - sent_ < max_request_backlog ? sizes_read_.get() : -1, POLLIN);
+    int requests_at = polled.add(sent_ < backlog_.size() ? requests_.get() : -1, POLLOUT);
+    int contents_at = polled.add(contents_read_.get(), POLLIN);
     int diagnostics_at[3];
     for (size_t i = 0; i < 3; ++i)
-      diagnostics_at[i] = watch(processes_[i]->diagnostics().get(), POLLIN);
-    if (count == 0)
+      diagnostics_at[i] = polled.add(processes_[i]->diagnostics().get(), POLLIN);
+    if (polled.size() == 0)
       break;
-    if (::poll(polled, count, -1) < 0) {
+    if (::poll(polled.data(), polled.size(), -1) < 0) {
       if (errno == EINTR)
         continue;
       status failed = from_errno(errno, "cannot read git's output: poll");
       stop_all();
       return failed;
     }
-    auto ready = [&](int at) { return at >= 0 && polled[at].revents != 0; };
 
     status step;
-    if (ready(sizes_at))
+    if (polled.ready(sizes_at))
       read_sizes(step);
-    if (ready(requests_at))
+    if (polled.ready(requests_at))
       write_requests();
     if (sent_ == backlog_.size() || requests_.get() < 0) {
       backlog_.clear();
@@ -530,11 +462,11 @@ status pointer_pipeline::run() {
     // All oids written: `--batch` may finish.
     if (sizes_read_.get() < 0 && backlog_.empty())
       requests_.reset();
-    if (step && ready(contents_at))
+    if (step && polled.ready(contents_at))
       read_contents(step);
     for (size_t i = 0; i < 3; ++i) {
-      if (ready(diagnostics_at[i]))
-        processes_[i]->read_diagnostics(buffer_.data(), buffer_.size());
+      if (polled.ready(diagnostics_at[i]))
+        processes_[i]->read_diagnostics(buffer_);
     }
     if (!step) {
       stop_all();

@@ -1,6 +1,7 @@
 #include "actors/policy/transfer_task.hpp"
 
 #include "store/os/file_io.hpp"
+#include "store/os/partial_file.hpp"
 #include "store/object_store.hpp"
 
 #include <cerrno>
@@ -9,7 +10,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <functional>
 #include <optional>
 #include <system_error>
 
@@ -35,31 +35,6 @@ result<size_t> read_full(int fd, char* buffer, size_t size, const std::string& w
     done += static_cast<size_t>(n);
   }
   return done;
-}
-
-status write_full(int fd, const char* data, size_t size, const std::string& what) {
-  while (size > 0) {
-    auto n = ::write(fd, data, size);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      return from_errno(errno, "cannot write " + what);
-    }
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return status::success();
-}
-
-/// Hashes the prefix a resumed attempt keeps (showing it to `also` too) and
-/// leaves the file offset at its end, where the attempt continues.
-status resume_at(int fd, int64_t length, sha256& hash, const std::string& what,
-                 const std::function<status(const char*, size_t)>& also = nullptr) {
-  if (auto st = hash_file_prefix(fd, length, hash, what, also); !st)
-    return st;
-  if (::lseek(fd, length, SEEK_SET) < 0)
-    return from_errno(errno, "cannot seek in " + what);
-  return status::success();
 }
 
 bool is_within(const fs::path& path, const fs::path& root) {
@@ -352,22 +327,21 @@ public:
                                       config_.download_dir.string() + ": " + ec.message()};
     // The file goes to git-lfs, into .git/lfs/objects: it gets the mode it
     // always had, not Ferry's private umask.
-    partial_fd_.reset(open_or_create(AT_FDCWD, partial_.c_str(), O_RDWR, shared_mode(0644)));
-    if (partial_fd_.get() < 0)
+    fd_guard fd(open_or_create(AT_FDCWD, partial_.c_str(), O_RDWR, shared_mode(0644)));
+    if (fd.get() < 0)
       return from_errno(errno, "cannot open " + partial_name_);
-    struct stat local {};
-    if (::fstat(partial_fd_.get(), &local) != 0)
-      return from_errno(errno, "cannot stat " + partial_name_);
+    file_.emplace(std::move(fd), partial_name_, oid_, size_);
+    auto local = file_->file_size();
+    if (!local)
+      return local.error();
     // Keep only what the journal recorded as durable.
-    offset_ = (resume_from > 0 && local.st_size >= resume_from) ? std::min(resume_from, size_) : 0;
-    if (::ftruncate(partial_fd_.get(), offset_) != 0)
-      return from_errno(errno, "cannot truncate " + partial_name_);
-    if (auto st = resume_at(partial_fd_.get(), offset_, hash_, partial_name_); !st)
+    int64_t kept = (resume_from > 0 && *local >= resume_from) ? std::min(resume_from, size_) : 0;
+    if (auto st = file_->resume(kept); !st)
       return st;
-    auto reader = store_->open_read(oid_, offset_);
+    auto reader = store_->open_read(oid_, kept);
     if (!reader) {
       // Bytes already kept stay for the next attempt; an empty file goes.
-      if (offset_ == 0 || reader.error().code() == errc::not_found)
+      if (kept == 0 || reader.error().code() == errc::not_found)
         drop_partial();
       // The store's own words: which store, and what its server answered.
       return reader.error();
@@ -379,40 +353,39 @@ public:
                                            std::to_string(reader_->size()) + " bytes, expected " +
                                            std::to_string(size_) + " (truncated or corrupt)"};
     }
-    return offset_;
+    return kept;
   }
 
   result<step_result> step() override {
     step_result out;
-    if (offset_ < size_) {
+    int64_t offset = file_->offset();
+    if (offset < size_) {
       auto want = static_cast<size_t>(
-        std::min<int64_t>(size_ - offset_, static_cast<int64_t>(buffer_.size())));
+        std::min<int64_t>(size_ - offset, static_cast<int64_t>(buffer_.size())));
       auto got = reader_->read(buffer_.data(), want);
       if (!got)
         return got.error();
       if (*got == 0)
         return status{errc::io_error, "the store's copy of " + oid_ + " ended after " +
-                                        std::to_string(offset_) + " of " + std::to_string(size_) +
+                                        std::to_string(offset) + " of " + std::to_string(size_) +
                                         " bytes"};
-      hash_.update(buffer_.data(), *got);
-      if (auto st = write_full(partial_fd_.get(), buffer_.data(), *got, partial_name_); !st)
+      if (auto st = file_->append(buffer_.data(), *got); !st)
         return st;
-      offset_ += static_cast<int64_t>(*got);
       unsynced_ += static_cast<int64_t>(*got);
       out.bytes = static_cast<int64_t>(*got);
     }
-    if (unsynced_ >= config_.sync_bytes && offset_ < size_) {
-      if (::fdatasync(partial_fd_.get()) != 0)
-        return from_errno(errno, "cannot sync " + partial_name_);
+    if (unsynced_ >= config_.sync_bytes && file_->offset() < size_) {
+      if (auto st = file_->sync_data(); !st)
+        return st;
       unsynced_ = 0;
-      out.synced = offset_;
+      out.synced = file_->offset();
     }
-    out.finished = offset_ >= size_;
+    out.finished = file_->offset() >= size_;
     return out;
   }
 
   result<std::string> complete() override {
-    auto digest = hash_.hex_digest();
+    auto digest = file_->hex_digest();
     if (digest != oid_) {
       drop_partial();
       // Bytes from a server may have been damaged on the way, so another
@@ -425,9 +398,9 @@ public:
                                            " is corrupt (its content hashes to " + digest +
                                            "); nothing was written"};
     }
-    if (::fsync(partial_fd_.get()) != 0)
-      return from_errno(errno, "cannot sync " + partial_name_);
-    partial_fd_.reset();
+    if (auto st = file_->sync(); !st)
+      return st;
+    file_->close();
     if (::rename(partial_.c_str(), final_.c_str()) != 0)
       return from_errno(errno, "cannot rename " + partial_name_);
     return final_.string();
@@ -436,7 +409,7 @@ public:
 private:
   /// Removes the partial download: nothing of it may be resumed.
   void drop_partial() {
-    partial_fd_.reset();
+    file_->close();
     ::unlink(partial_.c_str());
     discard_partial_ = true;
   }
@@ -449,10 +422,9 @@ private:
   fs::path partial_;
   fs::path final_;
   std::string partial_name_;
-  fd_guard partial_fd_;
+  /// Open from start() on.
+  std::optional<partial_file> file_;
   std::unique_ptr<object_reader> reader_;
-  sha256 hash_;
-  int64_t offset_ = 0;
   int64_t unsynced_ = 0;
 };
 

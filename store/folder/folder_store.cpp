@@ -2,7 +2,7 @@
 
 #include "protocol/transfer_protocol.hpp"
 #include "store/os/file_io.hpp"
-#include "store/os/sha256.hpp"
+#include "store/os/partial_file.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -236,54 +236,32 @@ private:
 // rename, the unlink or the checks.
 class folder_writer final : public object_writer {
 public:
-  folder_writer(int fd, std::string oid, int64_t size, int64_t offset, sha256 hash,
-                object_dir dir, std::string partial_name)
-      : fd_(fd), oid_(std::move(oid)), size_(size), written_(offset), hash_(std::move(hash)),
-        dir_(std::move(dir)), partial_name_(std::move(partial_name)),
-        partial_(dir_.path / partial_name_), final_(dir_.path / oid_) {}
+  folder_writer(partial_file file, std::string oid, int64_t size, object_dir dir,
+                std::string partial_name)
+      : file_(std::move(file)), oid_(std::move(oid)), size_(size), dir_(std::move(dir)),
+        partial_name_(std::move(partial_name)), partial_(dir_.path / partial_name_),
+        final_(dir_.path / oid_) {}
 
   // Without commit() or abort() the partial file stays for a later resume.
-  ~folder_writer() override {
-    if (fd_ >= 0)
-      close_fd(fd_);
-  }
+  ~folder_writer() override = default;
   folder_writer(const folder_writer&) = delete;
   folder_writer& operator=(const folder_writer&) = delete;
 
-  int64_t offset() const override { return written_; }
+  int64_t offset() const override { return file_.offset(); }
 
   status write(const char* data, size_t size) override {
-    if (fd_ < 0)
+    if (!file_.is_open())
       return finished_error();
-    if (static_cast<uint64_t>(size) > static_cast<uint64_t>(size_ - written_))
-      return {errc::size_mismatch, "object " + oid_ + ": writing " + std::to_string(size) +
-                                       " bytes at offset " + std::to_string(written_) +
-                                       " exceeds its declared size of " +
-                                       std::to_string(size_) + " bytes"};
-    while (size > 0) {
-      ssize_t n = ::pwrite(fd_, data, size, written_);
-      if (n < 0) {
-        if (errno == EINTR)
-          continue;
-        return os_error(errno, "write", partial_);
-      }
-      // Hash exactly what reached the file so a failed write leaves both in step.
-      hash_.update(data, static_cast<size_t>(n));
-      written_ += n;
-      data += n;
-      size -= static_cast<size_t>(n);
-    }
-    return status::success();
+    return file_.append(data, size);
   }
 
   result<int64_t> sync() override {
-    if (fd_ < 0)
+    if (!file_.is_open())
       return finished_error();
-    if (::fdatasync(fd_) != 0) {
+    if (auto st = file_.sync_data(); !st) {
       // The kernel may have dropped the pages it failed to write while a
       // read still finds them cached, so the file can no longer be trusted:
       // a resume starts over rather than build on it.
-      status st = os_error(errno, "sync", partial_);
       discard();
       return st;
     }
@@ -293,47 +271,37 @@ public:
         return os_error(errno, "sync directory", dir_.path);
       dir_synced_ = true;
     }
-    return written_;
+    return file_.offset();
   }
 
   status commit() override {
-    if (fd_ < 0)
+    if (!file_.is_open())
       return finished_error();
-    if (written_ != size_) {
-      discard();
-      return {errc::size_mismatch, "object " + oid_ + ": received " +
-                                       std::to_string(written_) + " bytes, expected " +
-                                       std::to_string(size_)};
-    }
     // The exclusive lock means nobody else wrote through this file, so the
     // running hash describes its content.
-    std::string digest = hash_.hex_digest();
-    if (digest != oid_) {
+    if (auto st = file_.verify(); !st) {
       discard();
-      return {errc::hash_mismatch, "object " + oid_ + ": content hashes to " + digest};
+      return st;
     }
-    if (::fsync(fd_) != 0) {
-      status st = os_error(errno, "sync", partial_);
+    if (auto st = file_.sync(); !st) {
       discard();
       return st;
     }
     // flock is advisory: a tool outside Ferry may still have cut the file short.
-    struct ::stat own {};
-    if (::fstat(fd_, &own) != 0) {
-      status st = os_error(errno, "stat", partial_);
+    auto on_disk = file_.file_size();
+    if (!on_disk) {
       discard();
-      return st;
+      return on_disk.error();
     }
-    if (static_cast<int64_t>(own.st_size) != size_) {
+    if (*on_disk != size_) {
       discard();
       return {errc::size_mismatch, "object " + oid_ + ": " + partial_.string() + " holds " +
-                                       std::to_string(own.st_size) + " bytes, expected " +
+                                       std::to_string(*on_disk) + " bytes, expected " +
                                        std::to_string(size_)};
     }
     // rename() works on the name, so the name must still be the verified file.
     if (auto st = check_still_ours(); !st.ok()) {
-      close_fd(fd_);
-      fd_ = -1;
+      file_.close();
       return st;
     }
     // The lock is held until after the rename: a writer waiting for it then
@@ -345,15 +313,14 @@ public:
       return st;
     }
     // fsync above already reported any write-back error; close adds nothing.
-    close_fd(fd_);
-    fd_ = -1;
+    file_.close();
     if (::fsync(dir_.fd.get()) != 0)
       return os_error(errno, "sync directory", dir_.path);
     return status::success();
   }
 
   void abort() override {
-    if (fd_ >= 0)
+    if (file_.is_open())
       discard();
   }
 
@@ -363,12 +330,11 @@ private:
   void discard() {
     if (check_still_ours().ok())
       ::unlinkat(dir_.fd.get(), partial_name_.c_str(), 0);
-    close_fd(fd_);
-    fd_ = -1;
+    file_.close();
   }
 
   status check_still_ours() const {
-    auto ours = names_file(dir_.fd.get(), partial_name_, partial_, fd_);
+    auto ours = names_file(dir_.fd.get(), partial_name_, partial_, file_.fd());
     if (!ours.ok())
       return ours.error();
     if (*ours)
@@ -381,11 +347,9 @@ private:
     return {errc::internal, "object " + oid_ + ": writer already committed or aborted"};
   }
 
-  int fd_;
+  partial_file file_;
   std::string oid_;
   int64_t size_;
-  int64_t written_;
-  sha256 hash_;
   object_dir dir_;
   std::string partial_name_;
   fs::path partial_;
@@ -584,31 +548,19 @@ result<std::unique_ptr<object_writer>> folder_store::open_write(const std::strin
     }
   }
 
-  if (!resume && ::ftruncate(fd, 0) != 0) {
-    status st = os_error(errno, "truncate", partial);
-    close_fd(fd);
-    return st;
-  }
-
-  sha256 hash;
-  int64_t offset = 0;
+  partial_file file(fd_guard(fd), partial.string(), oid, size);
+  int64_t kept = 0;
   if (resume) {
-    auto fail = [&](status st) {
-      close_fd(fd);
-      return st;
-    };
-    struct ::stat info {};
-    if (::fstat(fd, &info) != 0)
-      return fail(os_error(errno, "stat", partial));
-    offset = std::min<int64_t>(static_cast<int64_t>(info.st_size), size);
+    auto on_disk = file.file_size();
+    if (!on_disk)
+      return on_disk.error();
     // Bytes beyond the declared size cannot belong to this object.
-    if (info.st_size > size && ::ftruncate(fd, size) != 0)
-      return fail(os_error(errno, "truncate", partial));
-    if (auto st = hash_file_prefix(fd, offset, hash, "partial file " + partial.string()); !st.ok())
-      return fail(st);
+    kept = std::min(*on_disk, size);
   }
+  if (auto st = file.resume(kept); !st.ok())
+    return st;
   return std::unique_ptr<object_writer>(
-      new folder_writer(fd, oid, size, offset, std::move(hash), std::move(*dir), name));
+      new folder_writer(std::move(file), oid, size, std::move(*dir), name));
 }
 
 status folder_store::list(const std::function<bool(const object_info&)>& visit) {

@@ -100,7 +100,7 @@ result<std::string> find_program(const std::string& program,
 }
 
 // What the child reports through the exec-failure pipe before exiting 127.
-enum class setup_step : int { process_group, descriptors, exec };
+enum class setup_step : int { process_group, descriptors, directory, exec };
 struct setup_failure {
   int step;
   int error;
@@ -111,8 +111,11 @@ struct exec_plan {
   const char* path = nullptr;
   char* const* argv = nullptr;
   char* const* envp = nullptr;
-  // The child's ends of its stdin, stdout and stderr pipes, in that order,
-  // then the write end of the exec-failure pipe.
+  // Where it starts; nullptr: where Ferry is.
+  const char* directory = nullptr;
+  bool own_process_group = true;
+  // The child's stdin, stdout and stderr, in that order, then the write end
+  // of the exec-failure pipe.
   int descriptors[4] = {-1, -1, -1, -1};
   pid_t parent = -1;
   // The user's umask: Ferry's own (make_own_files_private) is for its files.
@@ -122,7 +125,7 @@ struct exec_plan {
 };
 
 // Runs in the child, between fork and exec: async-signal-safe calls only.
-// All signals are blocked on entry (see start_child).
+// All signals are blocked on entry (see child_process::start).
 [[noreturn]] void become_child(const exec_plan& plan) {
   int report = plan.descriptors[3];
   auto fail = [&report](setup_step step) {
@@ -132,7 +135,7 @@ struct exec_plan {
     ::_exit(127);
   };
 
-  if (::setpgid(0, 0) != 0)
+  if (plan.own_process_group && ::setpgid(0, 0) != 0)
     fail(setup_step::process_group);
   // The death signal is tied to the forking thread; if the whole parent is
   // already gone it was missed, and nobody waits for this child any more.
@@ -162,6 +165,8 @@ struct exec_plan {
     for (int fd = 4; fd <= plan.highest_descriptor; ++fd)
       ::close(fd);
   }
+  if (plan.directory != nullptr && ::chdir(plan.directory) != 0)
+    fail(setup_step::directory);
 
   // Ferry's handlers must not run here, and what Ferry ignores or blocks
   // (SIGPIPE above all) must not be inherited through exec.
@@ -210,6 +215,52 @@ int highest_descriptor() {
   return static_cast<int>(std::min<rlim_t>(limit.rlim_cur, INT_MAX) - 1);
 }
 
+// Waits for the child `pid` to end and reaps it, retrying on EINTR.
+child_exit reap(pid_t pid) {
+  child_exit ended;
+  int wait_status = 0;
+  pid_t got;
+  do {
+    got = ::waitpid(pid, &wait_status, 0);
+  } while (got < 0 && errno == EINTR);
+  if (got < 0)
+    return ended;
+  if (WIFEXITED(wait_status))
+    ended.exit_code = WEXITSTATUS(wait_status);
+  else if (WIFSIGNALED(wait_status))
+    ended.signal = WTERMSIG(wait_status);
+  return ended;
+}
+
+// The setup failure the child reported, as the status start() returns.
+status setup_error(const setup_failure& failure, const std::string& program,
+                   const std::string& path, const child_launch& launch) {
+  std::string named = "cannot run '" + program + "'";
+  if (path != program)
+    named += " (" + path + ")";
+  if (failure.step == static_cast<int>(setup_step::directory)) {
+    bool missing = failure.error == ENOENT || failure.error == ENOTDIR;
+    return status{missing ? errc::not_found : errc::io_error,
+                  named + " in " + launch.directory.string() + ": " +
+                      std::strerror(failure.error)};
+  }
+  if (failure.step != static_cast<int>(setup_step::exec))
+    return io_failure(failure.error, named + ": setting up the child");
+  if (failure.error == ENOENT)
+    return status{errc::not_found, named + ": " + std::strerror(ENOENT)};
+  if (failure.error == EACCES || failure.error == EPERM)
+    return status{errc::permission_denied, named + ": " + std::strerror(failure.error)};
+  return io_failure(failure.error, named);
+}
+
+// The time `timeout` from now, no_timeout (or anything else too long for
+// the clock) the end of time.
+clock::time_point deadline_after(std::chrono::milliseconds timeout) {
+  auto now = clock::now();
+  auto room = std::chrono::duration_cast<std::chrono::milliseconds>(clock::time_point::max() - now);
+  return timeout >= room ? clock::time_point::max() : now + timeout;
+}
+
 // write() that never raises SIGPIPE in Ferry: SIGPIPE is blocked in this
 // thread for the call, and one the call raised is consumed before the mask
 // is restored. Returns what write returned, errno intact.
@@ -238,8 +289,264 @@ ssize_t write_without_sigpipe(int fd, const char* data, size_t size) {
   return written;
 }
 
-// Reads what one pipe has; closes it at EOF. Bytes beyond `limit` are read
-// and dropped (so the child never blocks on a full pipe) and set `truncated`.
+// One run of run_child: a child_process with three pipes, fed and drained
+// until it ends.
+class child_run {
+public:
+  explicit child_run(child_process child) : child_(std::move(child)) {}
+
+  result<child_result> finish(const child_options& options, clock::time_point deadline);
+
+private:
+  void write_input(const std::string& input, size_t& written);
+
+  child_process child_;
+};
+
+void child_run::write_input(const std::string& input, size_t& written) {
+  fd_guard& pipe = child_.input();
+  ssize_t n = write_without_sigpipe(pipe.get(), input.data() + written, input.size() - written);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return;
+    // EPIPE: the child closed its stdin and does not want the rest.
+    pipe.reset();
+    return;
+  }
+  written += static_cast<size_t>(n);
+  if (written == input.size())
+    pipe.reset();
+}
+
+result<child_result> child_run::finish(const child_options& options,
+                                       clock::time_point deadline) {
+  child_result outcome;
+  std::vector<char> buffer(read_chunk);
+  bool diagnostics_truncated = false;
+  size_t written = 0;
+  fd_guard& input = child_.input();
+  fd_guard& output = child_.output();
+  fd_guard& diagnostics = child_.diagnostics();
+  if (options.input.empty())
+    input.reset();
+  bool exited = false;
+  // Set when the child has exited: the pipes are waited for until
+  // `wait_until`, and read no longer than until `give_up`.
+  clock::time_point wait_until, give_up;
+
+  for (;;) {
+    auto now = clock::now();
+    if (!exited && now >= deadline) {
+      child_.kill();
+      (void)child_.wait();
+      outcome.timed_out = true;
+      outcome.signal = SIGKILL;
+      return outcome;
+    }
+    if (exited && (now >= give_up || (output.get() < 0 && diagnostics.get() < 0)))
+      break;
+
+    poll_list<4> polled;
+    int input_at = polled.add(input.get(), POLLOUT);
+    int output_at = polled.add(output.get(), POLLIN);
+    int diagnostics_at = polled.add(diagnostics.get(), POLLIN);
+    int exit_at = exited ? -1 : polled.add(child_.exit_watch(), POLLIN);
+
+    auto wait = (exited ? std::max(wait_until, now) : deadline) - now;
+    if (!exited && child_.exit_watch() < 0)
+      wait = std::min<clock::duration>(wait, exit_check_interval);
+    // Rounded up, so the loop does not spin just short of the deadline.
+    auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
+    int ready = ::poll(polled.data(), polled.size(),
+                       static_cast<int>(std::min<int64_t>(wait_ms, INT_MAX)));
+    if (ready < 0) {
+      if (errno == EINTR)
+        continue;
+      int poll_error = errno;
+      child_.kill();
+      (void)child_.wait();
+      return io_failure(poll_error, "cannot run '" + options.argv.front() + "': poll");
+    }
+    if (exited && ready == 0 && clock::now() >= wait_until)
+      break;
+
+    if (polled.ready(input_at))
+      write_input(options.input, written);
+    if (polled.ready(output_at))
+      read_capped(output, buffer, outcome.output, options.max_output, outcome.output_truncated);
+    if (polled.ready(diagnostics_at))
+      read_capped(diagnostics, buffer, outcome.diagnostics, options.max_diagnostics,
+                  diagnostics_truncated);
+    bool may_have_exited =
+        exit_at >= 0 ? polled.ready(exit_at) : child_.exit_watch() < 0;
+    if (!exited && may_have_exited && child_.has_exited()) {
+      exited = true;
+      // Helpers it started would keep the pipes open; they go with it. What
+      // the child itself wrote is in the pipes already.
+      child_.kill();
+      input.reset();
+      give_up = clock::now() + drain_grace;
+      wait_until = std::min(deadline, give_up);
+    }
+  }
+
+  auto ended = child_.wait();
+  outcome.exit_code = ended.exit_code;
+  outcome.signal = ended.signal;
+  return outcome;
+}
+
+bool is_blank(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+} // namespace
+
+result<child_process> child_process::start(const child_launch& launch) {
+  if (launch.argv.empty())
+    return status{errc::not_found, "cannot run a child: no program given"};
+  const std::string& program = launch.argv.front();
+  auto found = find_program(program, launch.environment);
+  if (!found)
+    return found.error();
+  std::string path = *found;
+  // Checked where Ferry is; the child looks for it after changing directory.
+  if (!launch.directory.empty() && path.front() != '/')
+    path = std::filesystem::absolute(path).string();
+
+  child_process child;
+  child.own_group_ = launch.own_process_group;
+  fd_guard* own_ends[3] = {&child.input_, &child.output_, &child.diagnostics_};
+  fd_guard child_ends[3];
+  for (int i = 0; i < 3; ++i) {
+    if (launch.stdio[i] != child_launch::pipe)
+      continue;
+    // stdin is read by the child, stdout and stderr written.
+    auto made = i == 0 ? make_pipe(child_ends[i], *own_ends[i], "start a child")
+                       : make_pipe(*own_ends[i], child_ends[i], "start a child");
+    if (!made)
+      return made;
+  }
+  fd_guard report_read, report_write;
+  if (auto st = make_pipe(report_read, report_write, "start a child"); !st)
+    return st;
+
+  std::vector<char*> argv;
+  for (const auto& word : launch.argv)
+    argv.push_back(const_cast<char*>(word.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const auto& entry : launch.environment)
+    envp.push_back(const_cast<char*>(entry.c_str()));
+  envp.push_back(nullptr);
+
+  exec_plan plan;
+  plan.path = path.c_str();
+  plan.argv = argv.data();
+  plan.envp = envp.data();
+  plan.directory = launch.directory.empty() ? nullptr : launch.directory.c_str();
+  plan.own_process_group = launch.own_process_group;
+  for (int i = 0; i < 3; ++i)
+    plan.descriptors[i] = launch.stdio[i] == child_launch::pipe ? child_ends[i].get() : launch.stdio[i];
+  plan.descriptors[3] = report_write.get();
+  plan.parent = ::getpid();
+  plan.child_umask = user_umask();
+  plan.highest_descriptor = highest_descriptor();
+
+  // With every signal blocked across fork, none of Ferry's handlers can run
+  // in the child before it resets them.
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  pid_t pid = ::fork();
+  int fork_error = errno;
+  if (pid == 0)
+    become_child(plan);
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  if (pid < 0)
+    return io_failure(fork_error, "cannot run '" + program + "': fork");
+  child.pid_ = pid;
+  // The child does the same; whichever runs first, the group exists before
+  // anything could signal it. Failing after the child's exec is harmless.
+  if (launch.own_process_group)
+    ::setpgid(pid, pid);
+
+  for (auto& end : child_ends)
+    end.reset();
+  report_write.reset();
+  setup_failure failure{};
+  ssize_t got;
+  do {
+    got = ::read(report_read.get(), &failure, sizeof failure);
+  } while (got < 0 && errno == EINTR);
+  if (got == static_cast<ssize_t>(sizeof failure)) {
+    (void)child.wait();
+    return setup_error(failure, program, path, launch);
+  }
+
+  child.exit_watch_.reset(open_pidfd(pid));
+  for (auto* end : own_ends) {
+    if (end->get() < 0)
+      continue;
+    if (auto st = make_nonblocking(end->get()); !st)
+      return st;
+  }
+  return child;
+}
+
+child_process::child_process(child_process&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)), own_group_(other.own_group_),
+      input_(std::move(other.input_)), output_(std::move(other.output_)),
+      diagnostics_(std::move(other.diagnostics_)), exit_watch_(std::move(other.exit_watch_)) {}
+
+child_process& child_process::operator=(child_process&& other) noexcept {
+  if (this != &other) {
+    if (running()) {
+      kill();
+      (void)wait();
+    }
+    pid_ = std::exchange(other.pid_, -1);
+    own_group_ = other.own_group_;
+    input_ = std::move(other.input_);
+    output_ = std::move(other.output_);
+    diagnostics_ = std::move(other.diagnostics_);
+    exit_watch_ = std::move(other.exit_watch_);
+  }
+  return *this;
+}
+
+child_process::~child_process() {
+  if (running()) {
+    kill();
+    (void)wait();
+  }
+}
+
+bool child_process::has_exited() const {
+  if (!running())
+    return true;
+  siginfo_t info{};
+  int rc;
+  do {
+    rc = ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT);
+  } while (rc < 0 && errno == EINTR);
+  // ECHILD: it was reaped behind our back (SIGCHLD ignored); it is gone.
+  return rc < 0 || info.si_pid != 0;
+}
+
+void child_process::kill() const {
+  if (running())
+    ::kill(own_group_ ? -pid_ : pid_, SIGKILL);
+}
+
+child_exit child_process::wait() {
+  if (!running())
+    return {};
+  auto ended = reap(pid_);
+  pid_ = -1;
+  return ended;
+}
+
 void read_capped(fd_guard& pipe, std::vector<char>& buffer, std::string& into, size_t limit,
                  bool& truncated) {
   ssize_t got;
@@ -259,257 +566,17 @@ void read_capped(fd_guard& pipe, std::vector<char>& buffer, std::string& into, s
     truncated = true;
 }
 
-// One started child: its pipes, and the pid until it is reaped. If the run
-// ends early (an exception), the destructor still kills and reaps it.
-class child_run {
-public:
-  child_run() = default;
-  child_run(const child_run&) = delete;
-  child_run& operator=(const child_run&) = delete;
-  ~child_run() {
-    if (pid_ > 0) {
-      kill_group();
-      reap();
-    }
-  }
-
-  status start(const std::string& path, const child_options& options);
-  result<child_result> finish(const child_options& options, clock::time_point deadline);
-
-private:
-  // Whether the child has ended, without reaping it: until it is reaped its
-  // pid, and so its process group id, cannot be reused, which keeps
-  // kill_group() safe.
-  bool has_exited() const;
-  void kill_group() const;
-  // Waits for the child; its wait status, or nothing if it could not be had.
-  std::optional<int> reap();
-  void write_input(const std::string& input, size_t& written);
-
-  pid_t pid_ = -1;
-  fd_guard input_;
-  fd_guard output_;
-  fd_guard diagnostics_;
-  // A pidfd of the child, readable once it has exited; -1 when the kernel
-  // has none, and exit is then looked for every exit_check_interval.
-  fd_guard exit_watch_;
-};
-
-status child_run::start(const std::string& path, const child_options& options) {
-  const std::string& program = options.argv.front();
-  fd_guard child_input, child_output, child_diagnostics, report_read, report_write;
-  if (auto st = make_pipe(child_input, input_, "start a child"); !st)
-    return st;
-  if (auto st = make_pipe(output_, child_output, "start a child"); !st)
-    return st;
-  if (auto st = make_pipe(diagnostics_, child_diagnostics, "start a child"); !st)
-    return st;
-  if (auto st = make_pipe(report_read, report_write, "start a child"); !st)
-    return st;
-
-  std::vector<char*> argv;
-  for (const auto& word : options.argv)
-    argv.push_back(const_cast<char*>(word.c_str()));
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  for (const auto& entry : options.environment)
-    envp.push_back(const_cast<char*>(entry.c_str()));
-  envp.push_back(nullptr);
-
-  exec_plan plan;
-  plan.path = path.c_str();
-  plan.argv = argv.data();
-  plan.envp = envp.data();
-  plan.descriptors[0] = child_input.get();
-  plan.descriptors[1] = child_output.get();
-  plan.descriptors[2] = child_diagnostics.get();
-  plan.descriptors[3] = report_write.get();
-  plan.parent = ::getpid();
-  plan.child_umask = user_umask();
-  plan.highest_descriptor = highest_descriptor();
-
-  // With every signal blocked across fork, none of Ferry's handlers can run
-  // in the child before it resets them.
-  sigset_t all, previous;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &previous);
-  pid_t pid = ::fork();
-  int fork_error = errno;
-  if (pid == 0)
-    become_child(plan);
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  if (pid < 0)
-    return io_failure(fork_error, "cannot run '" + program + "': fork");
-  pid_ = pid;
-  // The child does the same; whichever runs first, the group exists before
-  // anything could signal it. Failing after the child's exec is harmless.
-  ::setpgid(pid, pid);
-
-  child_input.reset();
-  child_output.reset();
-  child_diagnostics.reset();
-  report_write.reset();
-  setup_failure failure{};
-  ssize_t got;
-  do {
-    got = ::read(report_read.get(), &failure, sizeof failure);
-  } while (got < 0 && errno == EINTR);
-  if (got == static_cast<ssize_t>(sizeof failure)) {
-    reap();
-    std::string named = "cannot run '" + program + "'";
-    if (path != program)
-      named += " (" + path + ")";
-    if (failure.step != static_cast<int>(setup_step::exec))
-      return io_failure(failure.error, named + ": setting up the child");
-    if (failure.error == ENOENT)
-      return status{errc::not_found, named + ": " + std::strerror(ENOENT)};
-    if (failure.error == EACCES || failure.error == EPERM)
-      return status{errc::permission_denied, named + ": " + std::strerror(failure.error)};
-    return io_failure(failure.error, named);
-  }
-
-  exit_watch_.reset(open_pidfd(pid));
-  for (int fd : {input_.get(), output_.get(), diagnostics_.get()}) {
-    if (auto st = make_nonblocking(fd); !st)
-      return st;
-  }
-  return status::success();
-}
-
-bool child_run::has_exited() const {
-  siginfo_t info{};
-  int rc;
-  do {
-    rc = ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT);
-  } while (rc < 0 && errno == EINTR);
-  // ECHILD: it was reaped behind our back (SIGCHLD ignored); it is gone.
-  return rc < 0 || info.si_pid != 0;
-}
-
-void child_run::kill_group() const {
-  ::kill(-pid_, SIGKILL);
-}
-
-std::optional<int> child_run::reap() {
-  auto wait_status = reap_child(pid_);
-  pid_ = -1;
-  return wait_status;
-}
-
-void child_run::write_input(const std::string& input, size_t& written) {
-  ssize_t n = write_without_sigpipe(input_.get(), input.data() + written, input.size() - written);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK)
-      return;
-    // EPIPE: the child closed its stdin and does not want the rest.
-    input_.reset();
-    return;
-  }
-  written += static_cast<size_t>(n);
-  if (written == input.size())
-    input_.reset();
-}
-
-result<child_result> child_run::finish(const child_options& options,
-                                       clock::time_point deadline) {
-  child_result outcome;
-  std::vector<char> buffer(read_chunk);
-  bool diagnostics_truncated = false;
-  size_t written = 0;
-  if (options.input.empty())
-    input_.reset();
-  bool exited = false;
-  // Set when the child has exited: the pipes are waited for until
-  // `wait_until`, and read no longer than until `give_up`.
-  clock::time_point wait_until, give_up;
-
-  for (;;) {
-    auto now = clock::now();
-    if (!exited && now >= deadline) {
-      kill_group();
-      reap();
-      outcome.timed_out = true;
-      outcome.signal = SIGKILL;
-      return outcome;
-    }
-    if (exited && (now >= give_up || (output_.get() < 0 && diagnostics_.get() < 0)))
-      break;
-
-    pollfd polled[4];
-    nfds_t count = 0;
-    auto watch = [&](const fd_guard& fd, short events) {
-      if (fd.get() < 0)
-        return -1;
-      polled[count] = pollfd{fd.get(), events, 0};
-      return static_cast<int>(count++);
-    };
-    int input_at = watch(input_, POLLOUT);
-    int output_at = watch(output_, POLLIN);
-    int diagnostics_at = watch(diagnostics_, POLLIN);
-    int exit_at = exited ? -1 : watch(exit_watch_, POLLIN);
-
-    auto wait = (exited ? std::max(wait_until, now) : deadline) - now;
-    if (!exited && exit_watch_.get() < 0)
-      wait = std::min<clock::duration>(wait, exit_check_interval);
-    // Rounded up, so the loop does not spin just short of the deadline.
-    auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
-    int ready = ::poll(polled, count, static_cast<int>(std::min<int64_t>(wait_ms, INT_MAX)));
-    if (ready < 0) {
-      if (errno == EINTR)
-        continue;
-      int poll_error = errno;
-      kill_group();
-      reap();
-      return io_failure(poll_error, "cannot run '" + options.argv.front() + "': poll");
-    }
-    if (exited && ready == 0 && clock::now() >= wait_until)
-      break;
-
-    if (input_at >= 0 && polled[input_at].revents != 0)
-      write_input(options.input, written);
-    if (output_at >= 0 && polled[output_at].revents != 0)
-      read_capped(output_, buffer, outcome.output, options.max_output, outcome.output_truncated);
-    if (diagnostics_at >= 0 && polled[diagnostics_at].revents != 0)
-      read_capped(diagnostics_, buffer, outcome.diagnostics, options.max_diagnostics,
-                  diagnostics_truncated);
-    bool may_have_exited = exit_at >= 0 ? polled[exit_at].revents != 0 : exit_watch_.get() < 0;
-    if (!exited && may_have_exited && has_exited()) {
-      exited = true;
-      // Helpers it started would keep the pipes open; they go with it. What
-      // the child itself wrote is in the pipes already.
-      kill_group();
-      input_.reset();
-      give_up = clock::now() + drain_grace;
-      wait_until = std::min(deadline, give_up);
-    }
-  }
-
-  if (auto wait_status = reap()) {
-    if (WIFEXITED(*wait_status))
-      outcome.exit_code = WEXITSTATUS(*wait_status);
-    else if (WIFSIGNALED(*wait_status))
-      outcome.signal = WTERMSIG(*wait_status);
-  }
-  return outcome;
-}
-
-bool is_blank(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-} // namespace
-
 result<child_result> run_child(const child_options& options) {
-  auto deadline = clock::now() + options.timeout;
-  if (options.argv.empty())
-    return status{errc::not_found, "cannot run a child: no program given"};
-  auto path = find_program(options.argv.front(), options.environment);
-  if (!path)
-    return path.error();
-  child_run child;
-  if (auto st = child.start(*path, options); !st)
-    return st;
-  return child.finish(options, deadline);
+  auto deadline = deadline_after(options.timeout);
+  child_launch launch;
+  launch.argv = options.argv;
+  launch.environment = options.environment;
+  launch.directory = options.directory;
+  launch.own_process_group = options.own_process_group;
+  auto child = child_process::start(launch);
+  if (!child)
+    return child.error();
+  return child_run(std::move(*child)).finish(options, deadline);
 }
 
 result<std::vector<std::string>> split_command_line(const std::string& line) {

@@ -2,15 +2,14 @@
 
 // Small POSIX file helpers shared by the stores and the transfer tasks.
 
-#include "store/os/sha256.hpp"
 #include "protocol/status.hpp"
 
+#include <poll.h>
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <functional>
-#include <optional>
 #include <string>
 #include <utility>
 
@@ -38,22 +37,32 @@ private:
   int fd_;
 };
 
+/// The descriptors of one poll() call, up to `capacity` of them.
+template <size_t capacity>
+class poll_list {
+public:
+  /// Adds `fd` with the events wanted and returns where its answer is;
+  /// a closed descriptor (-1) is left out and gives -1.
+  int add(int fd, short events) {
+    if (fd < 0)
+      return -1;
+    fds_[count_] = pollfd{fd, events, 0};
+    return static_cast<int>(count_++);
+  }
+  /// Whether poll() reported anything for the descriptor added at `at`.
+  bool ready(int at) const { return at >= 0 && fds_[at].revents != 0; }
+  pollfd* data() { return fds_; }
+  nfds_t size() const { return count_; }
+
+private:
+  pollfd fds_[capacity];
+  nfds_t count_ = 0;
+};
+
 /// Opens a pipe whose ends close on exec, so that no child but the one
 /// given an end (dup2'ed into place) holds it open, whichever thread starts
 /// children. Failure is errc::io_error "cannot <what>: pipe: ...".
 status make_pipe(fd_guard& read_end, fd_guard& write_end, const std::string& what);
-
-/// Waits for the child `pid` to end and reaps it, retrying on EINTR;
-/// returns its wait status, or std::nullopt when waitpid fails.
-std::optional<int> reap_child(int pid);
-
-/// Feeds the first `length` bytes of `fd` into `hash`: the prefix a resumed
-/// transfer keeps. Reads with pread, so the file offset is not moved.
-/// A file shorter than `length` is errc::io_error; `what` names the file in
-/// messages ("partial file /x/.y", "local file /z"). `also`, when set, is
-/// shown every piece after it is hashed; its failure ends the read.
-status hash_file_prefix(int fd, int64_t length, sha256& hash, const std::string& what,
-                        const std::function<status(const char*, size_t)>& also = nullptr);
 
 /// The umask Ferry started with: the user's choice for files others use.
 mode_t user_umask();

@@ -1,7 +1,7 @@
 #include "store/proton/proton_store.hpp"
 
 #include "store/os/file_io.hpp"
-#include "store/os/sha256.hpp"
+#include "store/os/partial_file.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -96,50 +96,30 @@ private:
 // size and SHA-256 are known to match the oid.
 class staging_writer final : public object_writer {
 public:
-  staging_writer(proton_bridge& bridge, int fd, fs::path path, std::string oid, int64_t size)
-      : bridge_(bridge), fd_(fd), path_(std::move(path)), oid_(std::move(oid)),
-        size_(size) {}
+  staging_writer(proton_bridge& bridge, fd_guard fd, fs::path path, std::string oid, int64_t size)
+      : bridge_(bridge), file_(std::move(fd), "staging file " + path.string(), oid, size),
+        path_(std::move(path)), oid_(std::move(oid)), size_(size) {}
   ~staging_writer() override { discard(); }
 
   int64_t offset() const override { return 0; }
 
   status write(const char* data, size_t size) override {
-    if (fd_.get() < 0)
+    if (!file_.is_open())
       return {errc::internal, "object " + oid_ + ": write after commit or abort"};
-    if (static_cast<uint64_t>(size) > static_cast<uint64_t>(size_ - written_))
-      return {errc::size_mismatch, "object " + oid_ + ": more bytes than its declared size of " +
-                                       std::to_string(size_)};
-    while (size > 0) {
-      ssize_t n = ::pwrite(fd_.get(), data, size, written_);
-      if (n < 0) {
-        if (errno == EINTR)
-          continue;
-        return from_errno(errno, "write staging file " + path_.string());
-      }
-      hash_.update(data, static_cast<size_t>(n));
-      written_ += n;
-      data += n;
-      size -= static_cast<size_t>(n);
-    }
-    return status::success();
+    return file_.append(data, size);
   }
 
   // The bridge uploads whole files only, so nothing is durable before commit.
   result<int64_t> sync() override { return int64_t{0}; }
 
   status commit() override {
-    if (fd_.get() < 0)
+    if (!file_.is_open())
       return {errc::internal, "object " + oid_ + ": commit after commit or abort"};
-    if (written_ != size_) {
+    if (auto st = file_.verify(); !st) {
       discard();
-      return {errc::size_mismatch, "object " + oid_ + ": received " + std::to_string(written_) +
-                                       " bytes, expected " + std::to_string(size_)};
+      return st;
     }
-    if (auto digest = hash_.hex_digest(); digest != oid_) {
-      discard();
-      return {errc::hash_mismatch, "object " + oid_ + ": content hashes to " + digest};
-    }
-    fd_.reset();
+    file_.close();
     bridge::request_fields fields;
     fields.oid = oid_;
     fields.path = path_.string();
@@ -172,7 +152,7 @@ public:
 
 private:
   void discard() {
-    fd_.reset();
+    file_.close();
     if (!path_.empty()) {
       std::error_code ignored;
       fs::remove(path_, ignored);
@@ -181,12 +161,10 @@ private:
   }
 
   proton_bridge& bridge_;
-  fd_guard fd_;
+  partial_file file_;
   fs::path path_;
   std::string oid_;
   int64_t size_;
-  int64_t written_ = 0;
-  sha256 hash_;
 };
 
 } // namespace
@@ -390,7 +368,7 @@ proton_store::open_write(const std::string& oid, int64_t size,
   if (fd.get() < 0)
     return from_errno(errno, "create staging file " + path.string());
   return std::unique_ptr<object_writer>(
-      std::make_unique<staging_writer>(bridge_, fd.release(), path, oid, size));
+      std::make_unique<staging_writer>(bridge_, std::move(fd), path, oid, size));
 }
 
 status proton_store::expect_reads(const std::vector<object_info>& objects) {

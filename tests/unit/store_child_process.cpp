@@ -5,6 +5,7 @@
 #include "test_support.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -21,8 +23,12 @@
 #include <thread>
 #include <vector>
 
+using ferry::child_exit;
+using ferry::child_launch;
 using ferry::child_options;
+using ferry::child_process;
 using ferry::child_result;
+using ferry::fd_guard;
 using ferry::errc;
 using ferry::run_child;
 using ferry::split_command_line;
@@ -158,6 +164,37 @@ uint64_t signal_mask(const std::string& status_lines, const std::string& name) {
 
 uint64_t bit_of(int sig) {
   return uint64_t{1} << (sig - 1);
+}
+
+// `script` run by /bin/sh, to be started with child_process::start.
+child_launch shell_launch(const std::string& script,
+                          const std::vector<std::string>& arguments = {}) {
+  child_launch launch;
+  launch.argv = {"/bin/sh", "-c", script, "sh"};
+  launch.argv.insert(launch.argv.end(), arguments.begin(), arguments.end());
+  launch.environment = {test_path};
+  return launch;
+}
+
+child_process start_ok(const child_launch& launch) {
+  auto started = child_process::start(launch);
+  INFO((started ? std::string() : started.error().to_string()));
+  REQUIRE(started.ok());
+  return std::move(*started);
+}
+
+// Reads a child's non-blocking pipe to its end, waiting with poll.
+std::string drain(fd_guard& pipe) {
+  std::string text;
+  std::vector<char> buffer(4096);
+  bool truncated = false;
+  while (pipe.get() >= 0) {
+    pollfd polled{pipe.get(), POLLIN, 0};
+    REQUIRE(::poll(&polled, 1, 20000) == 1);
+    ferry::read_capped(pipe, buffer, text, SIZE_MAX, truncated);
+  }
+  CHECK_FALSE(truncated);
+  return text;
 }
 
 } // namespace
@@ -563,4 +600,164 @@ TEST_CASE("a program named by a path that is no program says what it is", "[chil
   auto below_file = run_child(options);
   REQUIRE_FALSE(below_file.ok());
   CHECK(below_file.error().code() == errc::not_found);
+}
+
+TEST_CASE("a started child's pipes are the caller's to feed and read", "[child_process]") {
+  auto child = start_ok(shell_launch("read line; echo \"got $line\"; echo oops >&2; exit 5"));
+  REQUIRE(child.input().get() >= 0);
+  REQUIRE(::write(child.input().get(), "hello\n", 6) == 6);
+  child.input().reset();
+  CHECK(drain(child.output()) == "got hello\n");
+  CHECK(drain(child.diagnostics()) == "oops\n");
+  CHECK(child.running());
+  auto ended = child.wait();
+  CHECK(ended.known());
+  CHECK(ended.exit_code == 5);
+  CHECK(ended.signal == 0);
+  CHECK_FALSE(child.running());
+}
+
+TEST_CASE("a child can be given Ferry's own descriptors, and chained to another",
+          "[child_process]") {
+  temp_dir dir;
+  std::string source = (dir.path / "lines").string();
+  std::ofstream(source) << "b\na\nc\n";
+  fd_guard file{::open(source.c_str(), O_RDONLY | O_CLOEXEC)};
+  REQUIRE(file.get() >= 0);
+  // sort reads the file and writes into a pipe that `tr` reads.
+  fd_guard between_read, between_write;
+  REQUIRE(ferry::make_pipe(between_read, between_write, "test").ok());
+  auto sorting = shell_launch("sort");
+  sorting.stdio[0] = file.get();
+  sorting.stdio[1] = between_write.get();
+  auto sorter = start_ok(sorting);
+  CHECK(sorter.input().get() < 0);
+  CHECK(sorter.output().get() < 0);
+  REQUIRE(sorter.diagnostics().get() >= 0);
+  auto upper = shell_launch("tr a-z A-Z");
+  upper.stdio[0] = between_read.get();
+  auto upcaser = start_ok(upper);
+  // Only the children hold the pipe between them now.
+  between_read.reset();
+  between_write.reset();
+  upcaser.input().reset();
+  CHECK(drain(upcaser.output()) == "A\nB\nC\n");
+  CHECK(sorter.wait().exit_code == 0);
+  CHECK(upcaser.wait().exit_code == 0);
+}
+
+TEST_CASE("a child starts in the directory given", "[child_process]") {
+  temp_dir dir;
+  auto options = shell("pwd");
+  options.directory = dir.path;
+  auto outcome = run_ok(options);
+  CHECK(outcome.output == std::filesystem::canonical(dir.path).string() + "\n");
+
+  SECTION("a program found relative to Ferry's directory still runs there") {
+    write_file((dir.path / "ferry-child-tool").string(), "#!/bin/sh\necho tool\n", 0755);
+    auto old = std::filesystem::current_path();
+    std::filesystem::current_path(dir.path);
+    child_options relative;
+    relative.argv = {"./ferry-child-tool"};
+    relative.directory = "/";
+    auto ran = run_child(relative);
+    std::filesystem::current_path(old);
+    REQUIRE(ran.ok());
+    CHECK(ran->output == "tool\n");
+  }
+  SECTION("a missing directory is not_found, naming it") {
+    options.directory = dir.path / "missing";
+    auto missing = run_child(options);
+    REQUIRE_FALSE(missing.ok());
+    CHECK(missing.error().code() == errc::not_found);
+    CHECK_THAT(missing.error().message(), Catch::Contains(options.directory.string()));
+  }
+}
+
+TEST_CASE("a child gets a process group of its own, or stays in Ferry's", "[child_process]") {
+  // The shell's pid, then its process group (field 5 of its stat line).
+  auto options = shell("echo $$ $(cut -d' ' -f5 /proc/$$/stat)");
+  auto own = run_ok(options);
+  std::istringstream own_fields(own.output);
+  pid_t own_pid = 0, own_group = 0;
+  own_fields >> own_pid >> own_group;
+  CHECK(own_pid > 0);
+  CHECK(own_group == own_pid);
+
+  options.own_process_group = false;
+  auto shared = run_ok(options);
+  std::istringstream shared_fields(shared.output);
+  pid_t shared_pid = 0, shared_group = 0;
+  shared_fields >> shared_pid >> shared_group;
+  CHECK(shared_group == ::getpgrp());
+}
+
+TEST_CASE("what a child without a process group of its own leaves behind lives on",
+          "[child_process]") {
+  temp_dir dir;
+  std::string ping = (dir.path / "ping").string();
+  std::string pong = (dir.path / "pong").string();
+  std::string pid_file = (dir.path / "helper.pid").string();
+  REQUIRE(::mkfifo(ping.c_str(), 0600) == 0);
+  REQUIRE(::mkfifo(pong.c_str(), 0600) == 0);
+  // The helper answers one line once the child is long gone.
+  auto options = shell("(read line < \"$1\"; echo \"$line\" > \"$2\") </dev/null >/dev/null 2>&1 &"
+                       " echo $! > \"$3\"; exit 0",
+                       {ping, pong, pid_file});
+  options.own_process_group = false;
+  auto outcome = run_ok(options);
+  CHECK(outcome.exit_code == 0);
+  pid_t helper = read_pid(pid_file);
+  // Read-write opens of a FIFO do not wait for the other side.
+  fd_guard to_helper{::open(ping.c_str(), O_RDWR | O_CLOEXEC)};
+  fd_guard from_helper{::open(pong.c_str(), O_RDWR | O_CLOEXEC)};
+  REQUIRE(to_helper.get() >= 0);
+  REQUIRE(from_helper.get() >= 0);
+  REQUIRE(::write(to_helper.get(), "alive\n", 6) == 6);
+  pollfd polled{from_helper.get(), POLLIN, 0};
+  bool answered = ::poll(&polled, 1, 20000) == 1;
+  ::kill(helper, SIGKILL);
+  REQUIRE(answered);
+  char answer[16] = {};
+  CHECK(::read(from_helper.get(), answer, sizeof answer) == 6);
+  CHECK(std::string(answer) == "alive\n");
+}
+
+TEST_CASE("kill() ends a started child, and destroying one running kills it", "[child_process]") {
+  temp_dir dir;
+  std::string pid_file = (dir.path / "child.pid").string();
+  auto started = steady::now();
+  {
+    auto child = start_ok(shell_launch("echo $$ > \"$1\"; echo ready; exec sleep 30", {pid_file}));
+    child.input().reset();
+    // "ready" comes after the pid is written.
+    std::string text;
+    std::vector<char> buffer(64);
+    bool truncated = false;
+    while (text.empty()) {
+      pollfd polled{child.output().get(), POLLIN, 0};
+      REQUIRE(::poll(&polled, 1, 20000) == 1);
+      ferry::read_capped(child.output(), buffer, text, SIZE_MAX, truncated);
+    }
+    CHECK_FALSE(child.has_exited());
+  }
+  // Killed, not waited out.
+  CHECK(steady::now() - started < 10s);
+  pid_t gone = read_pid(pid_file);
+  CHECK(process_gone(gone));
+
+  auto child = start_ok(shell_launch("exec sleep 30"));
+  child.kill();
+  auto ended = child.wait();
+  CHECK(ended.signal == SIGKILL);
+  CHECK(ended.exit_code == -1);
+}
+
+TEST_CASE("a run without a deadline is not cut short", "[child_process]") {
+  auto options = shell("sleep 0.2; echo done");
+  options.timeout = ferry::no_timeout;
+  auto outcome = run_ok(options);
+  CHECK_FALSE(outcome.timed_out);
+  CHECK(outcome.exit_code == 0);
+  CHECK(outcome.output == "done\n");
 }
