@@ -44,8 +44,7 @@ int protocol_code(errc code) {
 
 coordinator_actor::behavior_type coordinator(coordinator_pointer self,
                                              std::shared_ptr<const engine_config> config,
-                                             supervisor_actor supervisor,
-                                             protocol_io_actor io) {
+                                             supervisor_actor supervisor, protocol_io_actor io) {
   auto& st = self->state;
   st.config = std::move(config);
   st.supervisor = std::move(supervisor);
@@ -59,10 +58,10 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
       // One agent serves one direction for its whole life, as git-lfs
       // starts it: a second init is a confused or hostile peer.
       if (st.operation)
-        return reply(self, protocol::encode_error(
-                             protocol::code::bad_request,
-                             std::string{"init was already received (for "} +
-                               direction_name(*st.operation) + "); a second one is refused"));
+        return reply(self, protocol::encode_error(protocol::code::bad_request,
+                                                  std::string{"init was already received (for "} +
+                                                    direction_name(*st.operation) +
+                                                    "); a second one is refused"));
       st.operation = init.op;
       log()->info("init: {} {} {} (remote '{}')", direction_name(init.op),
                   init.op == protocol::operation::upload ? "to" : "from",
@@ -78,11 +77,11 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
                              request.oid, protocol::code::bad_request,
                              "the agent was not initialised: init must come first"));
       if (request.op != *st.operation)
-        return reply(self, protocol::encode_complete_error(
-                             request.oid, protocol::code::bad_request,
-                             std::string{"the agent was initialised for "} +
-                               direction_name(*st.operation) + ", not " +
-                               direction_name(request.op)));
+        return reply(self,
+                     protocol::encode_complete_error(request.oid, protocol::code::bad_request,
+                                                     std::string{"the agent was initialised for "} +
+                                                       direction_name(*st.operation) + ", not " +
+                                                       direction_name(request.op)));
       if (st.terminating)
         return reply(self, protocol::encode_complete_error(request.oid, protocol::code::unavailable,
                                                            "the agent is shutting down"));
@@ -95,8 +94,9 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
       if (request.action)
         job.action = {request.action->href, request.action->headers};
       st.in_flight += 1;
-      self->request(st.supervisor, caf::infinite, atom::run_v, job,
-                    caf::actor_cast<progress_sink_actor>(self))
+      self
+        ->request(st.supervisor, caf::infinite, atom::run_v, job,
+                  caf::actor_cast<progress_sink_actor>(self))
         .then(
           [=](const transfer_outcome& outcome) {
             self->state.in_flight -= 1;

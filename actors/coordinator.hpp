@@ -1,7 +1,7 @@
 #pragma once
 
-#include "actors/policy/engine_config.hpp"
 #include "actors/interfaces.hpp"
+#include "actors/policy/engine_config.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -27,10 +27,10 @@ struct coordinator_state {
 /// one), relays progress, and writes each outcome as a `complete` reply
 /// through `io`. On terminate it waits for in-flight jobs,
 /// then stops (its linked protocol IO actor stops with it).
-coordinator_actor::behavior_type coordinator(coordinator_actor::stateful_pointer<coordinator_state> self,
-                                             std::shared_ptr<const engine_config> config,
-                                             supervisor_actor supervisor,
-                                             protocol_io_actor io);
+coordinator_actor::behavior_type
+coordinator(coordinator_actor::stateful_pointer<coordinator_state> self,
+            std::shared_ptr<const engine_config> config, supervisor_actor supervisor,
+            protocol_io_actor io);
 
 /// The protocol error code git-lfs shows for a failure.
 int protocol_code(errc code);

@@ -23,7 +23,7 @@ namespace {
 class line_reader {
 public:
   line_reader(int fd, size_t max_line_bytes, protocol_io_actor io)
-    : fd_(fd), splitter_(max_line_bytes), io_(std::move(io)) {
+      : fd_(fd), splitter_(max_line_bytes), io_(std::move(io)) {
     if (::pipe(wake_) != 0)
       wake_[0] = wake_[1] = -1;
     thread_ = std::thread{[this] { run(); }};
@@ -118,14 +118,13 @@ int run_agent(agent_options options) {
   int exit_code = 0;
   {
     caf::scoped_actor self{sys};
-    auto core = start_engine_core(sys, self, config, options.journal,
-                                  [](const transfer_record& record) {
-                                    log()->warn("recovered interrupted {} of {} ({} of {} bytes "
-                                                "durable); it resumes when git-lfs asks for it "
-                                                "again",
-                                                to_string(record.dir), record.oid,
-                                                record.committed, record.size);
-                                  });
+    auto core =
+      start_engine_core(sys, self, config, options.journal, [](const transfer_record& record) {
+        log()->warn("recovered interrupted {} of {} ({} of {} bytes "
+                    "durable); it resumes when git-lfs asks for it "
+                    "again",
+                    to_string(record.dir), record.oid, record.committed, record.size);
+      });
     auto io =
       sys.spawn(protocol_io, options.write, options.max_line_bytes, config, core.supervisor);
     self->monitor(io);

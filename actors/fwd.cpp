@@ -3,9 +3,9 @@
 #include "store/http/http_engine.hpp"
 
 #include <caf/atom.hpp>
+#include <caf/deep_to_string.hpp>
 #include <caf/make_message.hpp>
 #include <caf/message.hpp>
-#include <caf/deep_to_string.hpp>
 
 namespace ferry {
 
@@ -17,9 +17,7 @@ std::string to_string(const job_action& action) {
   return out + ")";
 }
 
-caf::atom_value error_category() {
-  return caf::atom("ferry");
-}
+caf::atom_value error_category() { return caf::atom("ferry"); }
 
 caf::error to_error(const status& st) {
   if (st.ok())

@@ -4,13 +4,13 @@
 // that compiles on CAF 0.17.6 and 0.18). Engine messages never leave the
 // process, so the structs are local-only message types.
 
-#include "protocol/transfer_protocol.hpp"
 #include "protocol/status.hpp"
+#include "protocol/transfer_protocol.hpp"
 #include "store/journal/transfer_record.hpp"
 
-#include <caf/fwd.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/error.hpp>
+#include <caf/fwd.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/type_id.hpp>
 
@@ -101,50 +101,50 @@ status to_status(const caf::error& err);
 
 CAF_BEGIN_TYPE_ID_BLOCK(ferry, caf::first_custom_type_id)
 
-  CAF_ADD_TYPE_ID(ferry, (ferry::job_action))
-  CAF_ADD_TYPE_ID(ferry, (ferry::transfer_job))
-  CAF_ADD_TYPE_ID(ferry, (ferry::transfer_outcome))
-  CAF_ADD_TYPE_ID(ferry, (ferry::progress_note))
-  CAF_ADD_TYPE_ID(ferry, (ferry::journal_snapshot))
-  CAF_ADD_TYPE_ID(ferry, (ferry::transfer_record))
-  CAF_ADD_TYPE_ID(ferry, (ferry::attempt_error))
-  CAF_ADD_TYPE_ID(ferry, (std::vector<ferry::transfer_record>))
-  CAF_ADD_TYPE_ID(ferry, (ferry::direction))
-  CAF_ADD_TYPE_ID(ferry, (ferry::protocol::init_request))
-  CAF_ADD_TYPE_ID(ferry, (ferry::protocol::transfer_request))
+CAF_ADD_TYPE_ID(ferry, (ferry::job_action))
+CAF_ADD_TYPE_ID(ferry, (ferry::transfer_job))
+CAF_ADD_TYPE_ID(ferry, (ferry::transfer_outcome))
+CAF_ADD_TYPE_ID(ferry, (ferry::progress_note))
+CAF_ADD_TYPE_ID(ferry, (ferry::journal_snapshot))
+CAF_ADD_TYPE_ID(ferry, (ferry::transfer_record))
+CAF_ADD_TYPE_ID(ferry, (ferry::attempt_error))
+CAF_ADD_TYPE_ID(ferry, (std::vector<ferry::transfer_record>))
+CAF_ADD_TYPE_ID(ferry, (ferry::direction))
+CAF_ADD_TYPE_ID(ferry, (ferry::protocol::init_request))
+CAF_ADD_TYPE_ID(ferry, (ferry::protocol::transfer_request))
 
-  // -- journal ----------------------------------------------------------------
-  CAF_ADD_ATOM(ferry, ferry::atom, begin, "begin")
-  CAF_ADD_ATOM(ferry, ferry::atom, started, "started")
-  CAF_ADD_ATOM(ferry, ferry::atom, commit, "commit")
-  CAF_ADD_ATOM(ferry, ferry::atom, failed, "failed")
-  CAF_ADD_ATOM(ferry, ferry::atom, finish, "finish")
-  CAF_ADD_ATOM(ferry, ferry::atom, recover, "recover")
-  CAF_ADD_ATOM(ferry, ferry::atom, snapshot, "snapshot")
+// -- journal ----------------------------------------------------------------
+CAF_ADD_ATOM(ferry, ferry::atom, begin, "begin")
+CAF_ADD_ATOM(ferry, ferry::atom, started, "started")
+CAF_ADD_ATOM(ferry, ferry::atom, commit, "commit")
+CAF_ADD_ATOM(ferry, ferry::atom, failed, "failed")
+CAF_ADD_ATOM(ferry, ferry::atom, finish, "finish")
+CAF_ADD_ATOM(ferry, ferry::atom, recover, "recover")
+CAF_ADD_ATOM(ferry, ferry::atom, snapshot, "snapshot")
 
-  // -- supervision and workers ------------------------------------------------
-  CAF_ADD_ATOM(ferry, ferry::atom, run, "run")
-  CAF_ADD_ATOM(ferry, ferry::atom, restart, "restart")
-  CAF_ADD_ATOM(ferry, ferry::atom, step, "step")
-  CAF_ADD_ATOM(ferry, ferry::atom, done, "done")
-  CAF_ADD_ATOM(ferry, ferry::atom, progress, "progress")
+// -- supervision and workers ------------------------------------------------
+CAF_ADD_ATOM(ferry, ferry::atom, run, "run")
+CAF_ADD_ATOM(ferry, ferry::atom, restart, "restart")
+CAF_ADD_ATOM(ferry, ferry::atom, step, "step")
+CAF_ADD_ATOM(ferry, ferry::atom, done, "done")
+CAF_ADD_ATOM(ferry, ferry::atom, progress, "progress")
 
-  // -- protocol I/O and coordination ------------------------------------------
-  CAF_ADD_ATOM(ferry, ferry::atom, input, "input")
-  CAF_ADD_ATOM(ferry, ferry::atom, too_long, "too_long")
-  CAF_ADD_ATOM(ferry, ferry::atom, eof, "eof")
-  CAF_ADD_ATOM(ferry, ferry::atom, reply, "reply")
-  CAF_ADD_ATOM(ferry, ferry::atom, terminate, "terminate")
+// -- protocol I/O and coordination ------------------------------------------
+CAF_ADD_ATOM(ferry, ferry::atom, input, "input")
+CAF_ADD_ATOM(ferry, ferry::atom, too_long, "too_long")
+CAF_ADD_ATOM(ferry, ferry::atom, eof, "eof")
+CAF_ADD_ATOM(ferry, ferry::atom, reply, "reply")
+CAF_ADD_ATOM(ferry, ferry::atom, terminate, "terminate")
 
-  // -- rate limiting ----------------------------------------------------------
-  CAF_ADD_ATOM(ferry, ferry::atom, acquire, "acquire")
-  CAF_ADD_ATOM(ferry, ferry::atom, cooldown, "cooldown")
-  CAF_ADD_ATOM(ferry, ferry::atom, get, "get")
-  CAF_ADD_ATOM(ferry, ferry::atom, wake, "wake")
+// -- rate limiting ----------------------------------------------------------
+CAF_ADD_ATOM(ferry, ferry::atom, acquire, "acquire")
+CAF_ADD_ATOM(ferry, ferry::atom, cooldown, "cooldown")
+CAF_ADD_ATOM(ferry, ferry::atom, get, "get")
+CAF_ADD_ATOM(ferry, ferry::atom, wake, "wake")
 
-  // -- migration --------------------------------------------------------------
-  CAF_ADD_ATOM(ferry, ferry::atom, pump, "pump")
-  CAF_ADD_ATOM(ferry, ferry::atom, tick, "tick")
+// -- migration --------------------------------------------------------------
+CAF_ADD_ATOM(ferry, ferry::atom, pump, "pump")
+CAF_ADD_ATOM(ferry, ferry::atom, tick, "tick")
 
 CAF_END_TYPE_ID_BLOCK(ferry)
 

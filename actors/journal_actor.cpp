@@ -6,8 +6,7 @@
 
 namespace ferry {
 
-result<transfer_record> journal_state::begin(const transfer_job& job,
-                                             const std::string& backend) {
+result<transfer_record> journal_state::begin(const transfer_job& job, const std::string& backend) {
   auto existing = db->get(job.dir, job.oid);
   if (!existing)
     return existing.error();

@@ -23,9 +23,7 @@ std::shared_ptr<spdlog::logger>& instance() {
 
 } // namespace
 
-std::shared_ptr<spdlog::logger> log() {
-  return instance();
-}
+std::shared_ptr<spdlog::logger> log() { return instance(); }
 
 std::string configure_logging(const std::string& level, const std::filesystem::path& file) {
   auto parsed = spdlog::level::from_str(level);
@@ -35,8 +33,8 @@ std::string configure_logging(const std::string& level, const std::filesystem::p
   if (!file.empty()) {
     try {
       std::filesystem::create_directories(file.parent_path());
-      auto rotating = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
-        file.string(), 5 << 20, 3);
+      auto rotating =
+        std::make_shared<spdlog::sinks::rotating_file_sink_mt>(file.string(), 5 << 20, 3);
       rotating->set_level(parsed);
       sinks.push_back(rotating);
     } catch (const std::exception& e) {

@@ -84,7 +84,7 @@ migrator_actor::behavior_type migrator(migrator_actor::stateful_pointer<migrator
     [] { return std::chrono::steady_clock::now(); },
     [](migration_plan::notice_level level, const std::string& text) {
       log()->log(level == migration_plan::notice_level::warning ? spdlog::level::warn
-                                                                  : spdlog::level::info,
+                                                                : spdlog::level::info,
                  "{}", text);
     });
   if (auto started = st.plan->start(); !started) {
@@ -114,12 +114,12 @@ status run_migration(migration_options options) {
   status outcome;
   {
     caf::scoped_actor self{sys};
-    auto core = start_engine_core(sys, self, config, shared->journal,
-                                  [](const transfer_record& record) {
-                                    log()->info("continuing the interrupted copy of {} ({} of {} "
-                                                "bytes durable)",
-                                                record.oid, record.committed, record.size);
-                                  });
+    auto core =
+      start_engine_core(sys, self, config, shared->journal, [](const transfer_record& record) {
+        log()->info("continuing the interrupted copy of {} ({} of {} "
+                    "bytes durable)",
+                    record.oid, record.committed, record.size);
+      });
     // The migrator asks the destination and the inventory directly, which
     // blocks, so it gets a thread of its own.
     auto driver = sys.spawn<caf::detached>(migrator, shared, core.supervisor);

@@ -3,9 +3,9 @@
 // `ferry migrate`'s engine: the MIGRATOR actor and the function that runs
 // it with the journal, rate limiter and supervisor the agent uses too.
 
+#include "actors/interfaces.hpp"
 #include "actors/policy/concurrency_control.hpp"
 #include "actors/policy/engine_config.hpp"
-#include "actors/interfaces.hpp"
 #include "actors/policy/migration_plan.hpp"
 #include "actors/policy/migration_report.hpp"
 #include "store/journal/journal_db.hpp"

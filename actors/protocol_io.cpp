@@ -14,9 +14,7 @@ using io_pointer = protocol_io_actor::stateful_pointer<protocol_io_state>;
 /// Forwards one decoded request to the coordinator.
 struct forward {
   io_pointer self;
-  void operator()(const protocol::init_request& x) const {
-    self->send(self->state.coordinator, x);
-  }
+  void operator()(const protocol::init_request& x) const { self->send(self->state.coordinator, x); }
   void operator()(const protocol::transfer_request& x) const {
     self->send(self->state.coordinator, x);
   }

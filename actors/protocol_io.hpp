@@ -1,7 +1,7 @@
 #pragma once
 
-#include "actors/policy/engine_config.hpp"
 #include "actors/interfaces.hpp"
+#include "actors/policy/engine_config.hpp"
 
 #include <functional>
 #include <memory>
@@ -24,9 +24,9 @@ struct protocol_io_state {
 /// Spawns the PROTOCOL IO actor and, linked to it, the COORDINATOR. Decoded
 /// requests go to the coordinator; lines that cannot be decoded are answered
 /// at once with an error reply, and the agent keeps serving.
-protocol_io_actor::behavior_type protocol_io(protocol_io_actor::stateful_pointer<protocol_io_state> self,
-                                             line_writer write, size_t max_line_bytes,
-                                             std::shared_ptr<const engine_config> config,
-                                             supervisor_actor supervisor);
+protocol_io_actor::behavior_type
+protocol_io(protocol_io_actor::stateful_pointer<protocol_io_state> self, line_writer write,
+            size_t max_line_bytes, std::shared_ptr<const engine_config> config,
+            supervisor_actor supervisor);
 
 } // namespace ferry

@@ -17,9 +17,7 @@ using time_point = token_bucket::clock::time_point;
 static_assert(std::is_same_v<caf::actor_clock::time_point, time_point>,
               "the actor clock and token_bucket must share a time point type");
 
-time_point now_of(limiter_pointer self) {
-  return self->clock().now();
-}
+time_point now_of(limiter_pointer self) { return self->clock().now(); }
 
 /// Takes the front acquisition's tokens from both buckets and notes when it
 /// may go. Requests without payload leave the byte bucket alone.
@@ -79,10 +77,9 @@ void cool_down(limiter_pointer self, const std::string& name, caf::timespan dura
 } // namespace
 
 rate_limiter_state::host_state::host_state(const rate_limits& limits)
-  : requests(limits.requests_per_second, limits.request_burst),
-    bytes(limits.bytes_per_second,
-          limits.byte_burst > 0.0 ? limits.byte_burst : limits.bytes_per_second) {
-}
+    : requests(limits.requests_per_second, limits.request_burst),
+      bytes(limits.bytes_per_second,
+            limits.byte_burst > 0.0 ? limits.byte_burst : limits.bytes_per_second) {}
 
 rate_limiter_state::~rate_limiter_state() {
   for (auto& [name, h] : hosts)

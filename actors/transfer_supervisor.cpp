@@ -17,9 +17,7 @@ using supervisor_pointer = supervisor_actor::stateful_pointer<transfer_superviso
 using child = transfer_supervisor_state::child;
 
 /// "upload <oid>", as every log line about a job starts.
-std::string label(const child& c) {
-  return std::string{to_string(c.job.dir)} + " " + c.job.oid;
-}
+std::string label(const child& c) { return std::string{to_string(c.job.dir)} + " " + c.job.oid; }
 
 void notify(supervisor_pointer self, const std::string& text) {
   auto& st = self->state;
@@ -183,7 +181,7 @@ void on_worker_down(supervisor_pointer self, const caf::down_msg& dm) {
   auto id = c->job.id;
   c->worker = caf::actor_addr{};
   bool succeeded = c->result_path && !dm.reason;
-  auto failure = succeeded     ? status::success()
+  auto failure = succeeded   ? status::success()
                  : dm.reason ? to_status(dm.reason)
                              : status{errc::internal, "worker stopped without a result"};
   auto decision = st.rules->finish(id, failure, self->clock().now());

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "actors/policy/engine_config.hpp"
 #include "actors/interfaces.hpp"
+#include "actors/policy/engine_config.hpp"
 #include "actors/policy/progress_throttle.hpp"
 #include "actors/policy/transfer_task.hpp"
 
@@ -30,11 +30,9 @@ struct transfer_worker_state {
 /// progress to `sink`, and then either sends `done` to `parent` and exits
 /// normally, or exits with the error as its exit reason, leaving the
 /// decision to retry to `parent`.
-worker_actor::behavior_type transfer_worker(worker_actor::stateful_pointer<transfer_worker_state> self,
-                                            transfer_job job,
-                                            std::shared_ptr<const engine_config> config,
-                                            std::shared_ptr<object_store> store,
-                                            journal_actor journal, supervisor_actor parent,
-                                            progress_sink_actor sink);
+worker_actor::behavior_type
+transfer_worker(worker_actor::stateful_pointer<transfer_worker_state> self, transfer_job job,
+                std::shared_ptr<const engine_config> config, std::shared_ptr<object_store> store,
+                journal_actor journal, supervisor_actor parent, progress_sink_actor sink);
 
 } // namespace ferry

@@ -2,7 +2,6 @@
 
 #include "actors/coordinator.hpp"
 #include "actors/engine.hpp"
-#include "store/http/http_engine.hpp"
 #include "actors/logging.hpp"
 #include "actors/policy/retry_policy.hpp"
 #include "actors/policy/transfer_task.hpp"
@@ -10,6 +9,7 @@
 #include "config/settings.hpp"
 #include "protocol/line_splitter.hpp"
 #include "protocol/transfer_protocol.hpp"
+#include "store/http/http_engine.hpp"
 #include "store/open_store.hpp"
 
 #include <cerrno>
@@ -86,8 +86,8 @@ result<std::shared_ptr<http_engine>> start_http_engine(const config::settings& s
   }
 }
 
-store_context store_context_for(const config::settings& settings,
-                                std::shared_ptr<http_engine> http, std::filesystem::path cwd) {
+store_context store_context_for(const config::settings& settings, std::shared_ptr<http_engine> http,
+                                std::filesystem::path cwd) {
   store_context context;
   context.http = std::move(http);
   context.lfs.max_retry_wait = settings.max_retry_wait;
@@ -133,7 +133,7 @@ int run_agent_command(const flag_map& flags) {
   // Without a store, ferry serves only requests that carry an LFS server's
   // action (non-standalone mode); the coordinator explains the rest.
   store_context context =
-      store_context_for(*settings, http, repo->top_level.empty() ? repo->git_dir : repo->top_level);
+    store_context_for(*settings, http, repo->top_level.empty() ? repo->git_dir : repo->top_level);
   std::shared_ptr<object_store> store;
   if (!settings->store_url.empty()) {
     context.proton.scratch_dir = repo->lfs_dir / "tmp" / "ferry-proton";

@@ -52,8 +52,8 @@ private:
 /// "missing <oid> <size>", "size_differs <oid> <size> destination <size>",
 /// "content_differs <oid> <size>: <why>".
 std::string finding_line(const compare_finding& finding) {
-  std::string line = std::string{to_string(finding.kind)} + " " + finding.oid + " " +
-                     std::to_string(finding.size);
+  std::string line =
+    std::string{to_string(finding.kind)} + " " + finding.oid + " " + std::to_string(finding.size);
   if (finding.kind == difference::size_differs && finding.destination_size)
     line += " destination " + std::to_string(*finding.destination_size);
   if (!finding.detail.empty())
@@ -66,9 +66,8 @@ nlohmann::json count_json(const inventory_totals::count& count) {
 }
 
 nlohmann::json finding_json(const compare_finding& finding) {
-  nlohmann::json out = {{"kind", to_string(finding.kind)},
-                        {"oid", finding.oid},
-                        {"size", finding.size}};
+  nlohmann::json out = {
+    {"kind", to_string(finding.kind)}, {"oid", finding.oid}, {"size", finding.size}};
   if (finding.destination_size)
     out["destination_size"] = *finding.destination_size;
   if (!finding.detail.empty())
@@ -83,8 +82,8 @@ std::string summary_text(const compare_totals& totals, bool hash) {
     return ", " + with_separators(count) + " " + what;
   };
   std::string text = with_separators(totals.source.objects) + " objects (" +
-                     format_bytes(totals.source.bytes) + ") at the source: " +
-                     with_separators(totals.matched.objects) + " match" +
+                     format_bytes(totals.source.bytes) +
+                     ") at the source: " + with_separators(totals.matched.objects) + " match" +
                      part(totals.missing.objects, "missing at the destination") +
                      part(totals.size_differs.objects, "of another size");
   if (hash)
@@ -169,8 +168,9 @@ int run_check(const check_request& request) {
     std::fflush(stderr);
   };
   auto list = [&](const std::function<status(const std::vector<object_info>&)>& take) {
-    return list_objects(**source, {request.from_repo, request.inventory_file},
-                        [](const std::string&) { return true; }, take);
+    return list_objects(
+      **source, {request.from_repo, request.inventory_file},
+      [](const std::string&) { return true; }, take);
   };
   auto totals = compare_stores(**source, **destination, list, **listing, options);
   if (terminal)

@@ -49,10 +49,10 @@ int run_cleanup(const flag_map& flags, const std::string& older_than, bool dry_r
   }
   auto before = std::chrono::system_clock::now() - *age;
   auto found = bucket->abort_stale_uploads(
-      before, dry_run, [&](const std::string& key, const std::string& upload_id) {
-        std::cout << (dry_run ? "would abort " : "aborting ") << key << " (upload " << upload_id
-                  << ")\n";
-      });
+    before, dry_run, [&](const std::string& key, const std::string& upload_id) {
+      std::cout << (dry_run ? "would abort " : "aborting ") << key << " (upload " << upload_id
+                << ")\n";
+    });
   if (!found) {
     std::cerr << "ferry cleanup: " << found.error().message() << "\n";
     return 1;

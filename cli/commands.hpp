@@ -1,7 +1,7 @@
 #pragma once
 
-#include "store/http/http_engine.hpp"
 #include "config/settings.hpp"
+#include "store/http/http_engine.hpp"
 #include "store/open_store.hpp"
 
 #include <filesystem>
@@ -119,7 +119,7 @@ result<std::shared_ptr<http_engine>> start_http_engine(const config::settings& s
 
 /// What opening the configured store needs, from the settings: `http` is
 /// the engine network stores share, `cwd` where `git credential` runs.
-store_context store_context_for(const config::settings& settings,
-                                std::shared_ptr<http_engine> http, std::filesystem::path cwd);
+store_context store_context_for(const config::settings& settings, std::shared_ptr<http_engine> http,
+                                std::filesystem::path cwd);
 
 } // namespace ferry::cli

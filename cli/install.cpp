@@ -30,8 +30,7 @@ const char* scope(bool global) {
 /// Writes `entries` to git config; false (after saying why) on the first
 /// failure.
 template <size_t N>
-bool write_entries(const std::array<std::pair<const char*, std::string>, N>& entries,
-                   bool global) {
+bool write_entries(const std::array<std::pair<const char*, std::string>, N>& entries, bool global) {
   for (auto& [key, value] : entries) {
     if (auto st = config::set_git_config(key, value, global); !st) {
       std::cerr << "ferry install: cannot set " << key << ": " << st.message() << "\n";
@@ -160,9 +159,9 @@ int run_uninstall(bool global) {
       return 1;
     }
   }
-  for (const char* key : {"lfs.standalonetransferagent", "lfs.customtransfer.ferry.path",
-                          "lfs.customtransfer.ferry.args", "lfs.customtransfer.ferry.concurrent",
-                          "ferry.store"}) {
+  for (const char* key :
+       {"lfs.standalonetransferagent", "lfs.customtransfer.ferry.path",
+        "lfs.customtransfer.ferry.args", "lfs.customtransfer.ferry.concurrent", "ferry.store"}) {
     if (auto st = config::unset_git_config(key, global); !st) {
       std::cerr << "ferry uninstall: cannot remove " << key << ": " << st.message() << "\n";
       return 1;

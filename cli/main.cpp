@@ -57,7 +57,8 @@ int main(int argc, char** argv) {
                "Instead of --store: register ferry as the 'ferry' transfer that LFS servers may "
                "pick; git-lfs keeps using the server, which hands ferry its actions")
     ->excludes(store_option);
-  install->add_flag("--global", global, "Write the user's global git config instead of the repository's");
+  install->add_flag("--global", global,
+                    "Write the user's global git config instead of the repository's");
 
   auto* uninstall = app.add_subcommand("uninstall", "Remove the git config that install wrote.");
   uninstall->add_flag("--global", global, "Remove it from the user's global git config");

@@ -5,8 +5,8 @@
 #include "actors/policy/migration_plan.hpp"
 #include "actors/policy/migration_shard.hpp"
 #include "config/git_config.hpp"
-#include "store/presence_check.hpp"
 #include "store/os/sha256.hpp"
+#include "store/presence_check.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -49,8 +49,9 @@ fs::path migrations_dir() {
 status list_source(const migrate_request& request, object_store& source,
                    const migration_shard& shard,
                    const std::function<status(const std::vector<object_info>&)>& take) {
-  return list_objects(source, {request.from_repo, request.inventory_file},
-                      [&](const std::string& oid) { return shard.takes(oid); }, take);
+  return list_objects(
+    source, {request.from_repo, request.inventory_file},
+    [&](const std::string& oid) { return shard.takes(oid); }, take);
 }
 
 /// --dry-run: lists the source, asks the destination, prints what would be
@@ -188,8 +189,7 @@ int run_migrate(const migrate_request& request) {
     return std::cerr << "ferry migrate: " << source.error().message() << "\n", exit_incomplete;
   auto destination = open_named_store(request.to, "to", context);
   if (!destination)
-    return std::cerr << "ferry migrate: " << destination.error().message() << "\n",
-           exit_incomplete;
+    return std::cerr << "ferry migrate: " << destination.error().message() << "\n", exit_incomplete;
   if ((*source)->describe() == (*destination)->describe())
     return usage_error("--from and --to are the same store (" + (*source)->describe() + ")");
 

@@ -45,9 +45,8 @@ void print_record(const transfer_record& record) {
 /// say) are replaced rather than aborting the output.
 void print_json(const std::filesystem::path& journal, nlohmann::json active,
                 nlohmann::json history) {
-  nlohmann::json doc{{"journal", journal.string()},
-                     {"active", std::move(active)},
-                     {"history", std::move(history)}};
+  nlohmann::json doc{
+    {"journal", journal.string()}, {"active", std::move(active)}, {"history", std::move(history)}};
   std::cout << doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
 
@@ -81,7 +80,8 @@ int run_status(const flag_map& flags, bool json, size_t limit) {
     if (json)
       print_json(settings->journal_dir, nlohmann::json::array(), nlohmann::json::array());
     else
-      std::cout << "No transfers recorded yet (journal " << settings->journal_dir.string() << ").\n";
+      std::cout << "No transfers recorded yet (journal " << settings->journal_dir.string()
+                << ").\n";
     return 0;
   }
   if (!journal) {

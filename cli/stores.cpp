@@ -55,7 +55,8 @@ status list_objects(object_store& source, const oid_origin& origin,
 result<config::settings> settings_outside_repository() {
   auto git = config::read_git_config();
   return config::resolve({git ? *git : std::map<std::string, std::string>{},
-                          config::read_environment(), {{"journal", "/"}}},
+                          config::read_environment(),
+                          {{"journal", "/"}}},
                          {});
 }
 

@@ -33,8 +33,7 @@ struct git_run_options {
 
 /// run_git() with stdin input and extra environment.
 result<command_output> run_git(const std::vector<std::string>& args,
-                               const std::filesystem::path& cwd,
-                               const git_run_options& options);
+                               const std::filesystem::path& cwd, const git_run_options& options);
 
 /// `git config --list` as seen from `cwd` (system, global, local, worktree,
 /// with git's precedence: the last value of a key wins), keys lower-cased.
@@ -57,7 +56,6 @@ status set_git_config(const std::string& key, const std::string& value, bool glo
                       const std::filesystem::path& cwd = {});
 
 /// `git config [--global] --unset-all <key>`; an absent key succeeds.
-status unset_git_config(const std::string& key, bool global,
-                        const std::filesystem::path& cwd = {});
+status unset_git_config(const std::string& key, bool global, const std::filesystem::path& cwd = {});
 
 } // namespace ferry::config

@@ -102,7 +102,6 @@ std::string format_duration(milliseconds value) {
   return std::to_string(count) + "ms";
 }
 
-
 /// Like parse_size, but the error message only says what is wrong.
 result<int64_t> size_of(const std::string& text) {
   size_t digits = 0;
@@ -160,8 +159,7 @@ std::optional<double> parse_decimal(const std::string& text) {
     return true;
   };
   if (whole.empty() || !all_digits(whole) || !all_digits(fraction) ||
-      (point != std::string::npos && fraction.empty()) || whole.size() > 15 ||
-      fraction.size() > 15)
+      (point != std::string::npos && fraction.empty()) || whole.size() > 15 || fraction.size() > 15)
     return std::nullopt;
   // from_chars, unlike strtod, ignores the locale's decimal point.
   double value = 0;
@@ -189,9 +187,7 @@ result<int64_t> count_of(setting_kind kind, const std::string& text) {
   return static_cast<int64_t>(*number);
 }
 
-std::string or_empty(const char* text) {
-  return text != nullptr ? text : "";
-}
+std::string or_empty(const char* text) { return text != nullptr ? text : ""; }
 
 /// A range end's value: the text before any remark ("0 (unlimited)").
 std::string without_remark(const char* end) {
@@ -212,24 +208,24 @@ std::string what_of(const setting_spec& spec) {
   if (spec.what != nullptr)
     return spec.what;
   switch (spec.kind) {
-  case setting_kind::text:
-  case setting_kind::command_line:
-    return "a value";
-  case setting_kind::absolute_path:
-    return "an absolute path";
-  case setting_kind::integer:
-    return "an integer";
-  case setting_kind::decimal:
-    return "a number";
-  case setting_kind::duration:
-    return "a duration";
-  case setting_kind::whole_seconds:
-    return "a duration in whole seconds";
-  case setting_kind::size:
-    return "a size";
-  case setting_kind::choice:
-  case setting_kind::choice_any_case:
-    break;
+    case setting_kind::text:
+    case setting_kind::command_line:
+      return "a value";
+    case setting_kind::absolute_path:
+      return "an absolute path";
+    case setting_kind::integer:
+      return "an integer";
+    case setting_kind::decimal:
+      return "a number";
+    case setting_kind::duration:
+      return "a duration";
+    case setting_kind::whole_seconds:
+      return "a duration in whole seconds";
+    case setting_kind::size:
+      return "a size";
+    case setting_kind::choice:
+    case setting_kind::choice_any_case:
+      break;
   }
   auto words = choices_of(spec);
   if (words.size() == 2)
@@ -251,9 +247,7 @@ std::string allowed(const setting_spec& spec, const std::string& low_text) {
   return text;
 }
 
-std::string allowed(const setting_spec& spec) {
-  return allowed(spec, or_empty(spec.range.low));
-}
+std::string allowed(const setting_spec& spec) { return allowed(spec, or_empty(spec.range.low)); }
 
 const setting_spec* find_setting(const char* git) {
   for (const auto& spec : setting_table())
@@ -305,39 +299,39 @@ result<value> read_count(const setting_spec& spec, const raw_value& given, const
 result<value> read_value(const setting_spec& spec, const raw_value& given, const settings& out) {
   const std::string& text = given.text;
   switch (spec.kind) {
-  case setting_kind::text:
-    if (text.empty())
+    case setting_kind::text:
+      if (text.empty())
+        return invalid(given, allowed(spec));
+      return value{text};
+    case setting_kind::command_line:
+      if (text.find_first_not_of(" \t") == std::string::npos)
+        return invalid(given, allowed(spec));
+      return value{text};
+    case setting_kind::absolute_path:
+      if (!std::filesystem::path{text}.is_absolute())
+        return invalid(given, allowed(spec));
+      return value{text};
+    case setting_kind::choice:
+    case setting_kind::choice_any_case: {
+      auto word = spec.kind == setting_kind::choice ? text : protocol::lower_ascii(text);
+      for (const auto& choice : choices_of(spec))
+        if (word == choice)
+          return value{word};
       return invalid(given, allowed(spec));
-    return value{text};
-  case setting_kind::command_line:
-    if (text.find_first_not_of(" \t") == std::string::npos)
-      return invalid(given, allowed(spec));
-    return value{text};
-  case setting_kind::absolute_path:
-    if (!std::filesystem::path{text}.is_absolute())
-      return invalid(given, allowed(spec));
-    return value{text};
-  case setting_kind::choice:
-  case setting_kind::choice_any_case: {
-    auto word = spec.kind == setting_kind::choice ? text : protocol::lower_ascii(text);
-    for (const auto& choice : choices_of(spec))
-      if (word == choice)
-        return value{word};
-    return invalid(given, allowed(spec));
-  }
-  case setting_kind::decimal: {
-    auto number = parse_decimal(text);
-    auto low = parse_decimal(without_remark(spec.range.low));
-    auto high = parse_decimal(without_remark(spec.range.high));
-    if (!number || !low || !high || *number < *low || *number > *high)
-      return invalid(given, allowed(spec));
-    return value{*number};
-  }
-  case setting_kind::integer:
-  case setting_kind::duration:
-  case setting_kind::whole_seconds:
-  case setting_kind::size:
-    break;
+    }
+    case setting_kind::decimal: {
+      auto number = parse_decimal(text);
+      auto low = parse_decimal(without_remark(spec.range.low));
+      auto high = parse_decimal(without_remark(spec.range.high));
+      if (!number || !low || !high || *number < *low || *number > *high)
+        return invalid(given, allowed(spec));
+      return value{*number};
+    }
+    case setting_kind::integer:
+    case setting_kind::duration:
+    case setting_kind::whole_seconds:
+    case setting_kind::size:
+      break;
   }
   return read_count(spec, given, out);
 }
@@ -384,8 +378,8 @@ struct store_value {
     out.*field = milliseconds{std::get<int64_t>(read)};
   }
   void operator()(std::chrono::seconds settings::*field) const {
-    out.*field = std::chrono::duration_cast<std::chrono::seconds>(
-      milliseconds{std::get<int64_t>(read)});
+    out.*field =
+      std::chrono::duration_cast<std::chrono::seconds>(milliseconds{std::get<int64_t>(read)});
   }
 };
 
@@ -395,67 +389,205 @@ const std::vector<setting_spec>& setting_table() {
   using kind = setting_kind;
   static const std::vector<setting_spec> table = {
     // An empty store would only fail later with a less helpful message.
-    {"ferry.store", "FERRY_STORE", "store", kind::text, &settings::store_url, nullptr,
+    {"ferry.store",
+     "FERRY_STORE",
+     "store",
+     kind::text,
+     &settings::store_url,
+     nullptr,
      "where objects are kept; without one, only transfers an LFS server offers are served",
-     {}, nullptr, "a store URL or path"},
+     {},
+     nullptr,
+     "a store URL or path"},
     {"ferry.journal", "FERRY_JOURNAL", "journal", kind::absolute_path, &settings::journal_dir,
      "<git-dir>/lfs/ferry", "journal directory"},
-    {"ferry.maxAttempts", "FERRY_MAX_ATTEMPTS", "max-attempts", kind::integer,
-     &settings::max_attempts, "5", "attempts per object", {"1", "100"}},
-    {"ferry.backoffBase", "FERRY_BACKOFF_BASE", nullptr, kind::duration, &settings::backoff_base,
-     "250ms", "first retry delay ceiling", {"1ms", "60s"}},
-    {"ferry.backoffMax", "FERRY_BACKOFF_MAX", nullptr, kind::duration, &settings::backoff_max,
-     "10s", "largest retry delay ceiling", {"ferry.backoffBase", "60m"}},
-    {"ferry.maxRetryTime", "FERRY_MAX_RETRY_TIME", nullptr, kind::duration,
-     &settings::max_retry_time, "5m", "longest time one object is retried, from its first attempt",
+    {"ferry.maxAttempts",
+     "FERRY_MAX_ATTEMPTS",
+     "max-attempts",
+     kind::integer,
+     &settings::max_attempts,
+     "5",
+     "attempts per object",
+     {"1", "100"}},
+    {"ferry.backoffBase",
+     "FERRY_BACKOFF_BASE",
+     nullptr,
+     kind::duration,
+     &settings::backoff_base,
+     "250ms",
+     "first retry delay ceiling",
+     {"1ms", "60s"}},
+    {"ferry.backoffMax",
+     "FERRY_BACKOFF_MAX",
+     nullptr,
+     kind::duration,
+     &settings::backoff_max,
+     "10s",
+     "largest retry delay ceiling",
+     {"ferry.backoffBase", "60m"}},
+    {"ferry.maxRetryTime",
+     "FERRY_MAX_RETRY_TIME",
+     nullptr,
+     kind::duration,
+     &settings::max_retry_time,
+     "5m",
+     "longest time one object is retried, from its first attempt",
      {"1s", "24h"}},
-    {"ferry.maxRetryWait", "FERRY_MAX_RETRY_WAIT", nullptr, kind::whole_seconds,
-     &settings::max_retry_wait, "2m", "longest Retry-After honoured; a longer one fails the object",
+    {"ferry.maxRetryWait",
+     "FERRY_MAX_RETRY_WAIT",
+     nullptr,
+     kind::whole_seconds,
+     &settings::max_retry_wait,
+     "2m",
+     "longest Retry-After honoured; a longer one fails the object",
      {"0s", "60m"}},
-    {"ferry.maxRequestsPerSecond", "FERRY_MAX_REQUESTS_PER_SECOND", nullptr, kind::decimal,
-     &settings::max_requests_per_second, "0", "requests per second to one host",
-     {"0 (unlimited)", "10000"}, "10 or 0.5", "a number of requests per second"},
-    {"ferry.maxBytesPerSecond", "FERRY_MAX_BYTES_PER_SECOND", nullptr, kind::size,
-     &settings::max_bytes_per_second, "0", "bytes per second to one host",
-     {"0 (unlimited)", "1TiB"}, "10MiB, 10MB or 10M"},
-    {"ferry.parallelStreams", "FERRY_PARALLEL_STREAMS", nullptr, kind::integer,
-     &settings::parallel_streams, "4", "concurrent ranges for one large download", {"1", "16"}},
-    {"ferry.parallelThreshold", "FERRY_PARALLEL_THRESHOLD", nullptr, kind::size,
-     &settings::parallel_threshold, "32MiB", "downloads at least this large use parallel ranges",
-     {"1MiB", "1TiB"}, "32MiB"},
-    {"ferry.stallTimeout", "FERRY_STALL_TIMEOUT", nullptr, kind::whole_seconds,
-     &settings::stall_timeout, "30s", "an HTTP transfer that moves nothing this long has stalled",
+    {"ferry.maxRequestsPerSecond",
+     "FERRY_MAX_REQUESTS_PER_SECOND",
+     nullptr,
+     kind::decimal,
+     &settings::max_requests_per_second,
+     "0",
+     "requests per second to one host",
+     {"0 (unlimited)", "10000"},
+     "10 or 0.5",
+     "a number of requests per second"},
+    {"ferry.maxBytesPerSecond",
+     "FERRY_MAX_BYTES_PER_SECOND",
+     nullptr,
+     kind::size,
+     &settings::max_bytes_per_second,
+     "0",
+     "bytes per second to one host",
+     {"0 (unlimited)", "1TiB"},
+     "10MiB, 10MB or 10M"},
+    {"ferry.parallelStreams",
+     "FERRY_PARALLEL_STREAMS",
+     nullptr,
+     kind::integer,
+     &settings::parallel_streams,
+     "4",
+     "concurrent ranges for one large download",
+     {"1", "16"}},
+    {"ferry.parallelThreshold",
+     "FERRY_PARALLEL_THRESHOLD",
+     nullptr,
+     kind::size,
+     &settings::parallel_threshold,
+     "32MiB",
+     "downloads at least this large use parallel ranges",
+     {"1MiB", "1TiB"},
+     "32MiB"},
+    {"ferry.stallTimeout",
+     "FERRY_STALL_TIMEOUT",
+     nullptr,
+     kind::whole_seconds,
+     &settings::stall_timeout,
+     "30s",
+     "an HTTP transfer that moves nothing this long has stalled",
      {"1s", "60m"}},
     // S3 refuses parts under 5 MiB (except the last) and more than 10,000.
-    {"ferry.s3.multipartThreshold", "FERRY_S3_MULTIPART_THRESHOLD", nullptr, kind::size,
-     &settings::s3_multipart_threshold, "32MiB", "S3 uploads at least this large use multipart",
-     {"5MiB", "1TiB"}, "32MiB"},
-    {"ferry.s3.partSize", "FERRY_S3_PART_SIZE", nullptr, kind::size, &settings::s3_part_size,
-     "8MiB", "size of each multipart part", {"5MiB", "5GiB"}, "8MiB"},
-    {"ferry.s3.uploadConcurrency", "FERRY_S3_UPLOAD_CONCURRENCY", nullptr, kind::integer,
-     &settings::s3_upload_concurrency, "4", "parts of one object uploaded at once", {"1", "64"}},
-    {"ferry.proton.command", "FERRY_PROTON_COMMAND", nullptr, kind::command_line,
-     &settings::proton_command, nullptr, "the proton-drive-cli command line", {},
-     "'node /opt/proton-drive-cli/dist/index.js'", "the bridge's command line"},
+    {"ferry.s3.multipartThreshold",
+     "FERRY_S3_MULTIPART_THRESHOLD",
+     nullptr,
+     kind::size,
+     &settings::s3_multipart_threshold,
+     "32MiB",
+     "S3 uploads at least this large use multipart",
+     {"5MiB", "1TiB"},
+     "32MiB"},
+    {"ferry.s3.partSize",
+     "FERRY_S3_PART_SIZE",
+     nullptr,
+     kind::size,
+     &settings::s3_part_size,
+     "8MiB",
+     "size of each multipart part",
+     {"5MiB", "5GiB"},
+     "8MiB"},
+    {"ferry.s3.uploadConcurrency",
+     "FERRY_S3_UPLOAD_CONCURRENCY",
+     nullptr,
+     kind::integer,
+     &settings::s3_upload_concurrency,
+     "4",
+     "parts of one object uploaded at once",
+     {"1", "64"}},
+    {"ferry.proton.command",
+     "FERRY_PROTON_COMMAND",
+     nullptr,
+     kind::command_line,
+     &settings::proton_command,
+     nullptr,
+     "the proton-drive-cli command line",
+     {},
+     "'node /opt/proton-drive-cli/dist/index.js'",
+     "the bridge's command line"},
     // Proton limits per session: a few processes share one.
-    {"ferry.proton.processes", "FERRY_PROTON_PROCESSES", nullptr, kind::integer,
-     &settings::proton_processes, "2", "bridge processes at once", {"1", "16"}},
-    {"ferry.proton.timeout", "FERRY_PROTON_TIMEOUT", nullptr, kind::duration,
-     &settings::proton_timeout, "2m", "time limit of one bridge call, before its size's share",
+    {"ferry.proton.processes",
+     "FERRY_PROTON_PROCESSES",
+     nullptr,
+     kind::integer,
+     &settings::proton_processes,
+     "2",
+     "bridge processes at once",
+     {"1", "16"}},
+    {"ferry.proton.timeout",
+     "FERRY_PROTON_TIMEOUT",
+     nullptr,
+     kind::duration,
+     &settings::proton_timeout,
+     "2m",
+     "time limit of one bridge call, before its size's share",
      {"1s", "60m"}},
-    {"ferry.proton.minRate", "FERRY_PROTON_MIN_RATE", nullptr, kind::size,
-     &settings::proton_min_rate, "256KiB", "slowest transfer rate a bridge call's limit allows",
-     {"1KiB", "1TiB"}, "256KiB"},
-    {"ferry.proton.dataCredentialProvider", "FERRY_PROTON_DATA_CREDENTIAL_PROVIDER", nullptr,
-     kind::choice, &settings::proton_data_credential_provider, nullptr,
-     "where the bridge finds the data password", {}, nullptr, nullptr, "git-credential pass-cli"},
-    {"ferry.proton.dataCredentialHost", "FERRY_PROTON_DATA_CREDENTIAL_HOST", nullptr, kind::text,
-     &settings::proton_data_credential_host, nullptr, "the credential host of that password", {},
-     "proton-data.proton-lfs-cli.local", "a credential host"},
-    {"ferry.history", "FERRY_HISTORY", nullptr, kind::integer, &settings::history_limit, "1000",
-     "finished transfers kept in the journal", {"0", "1000000"}},
-    {"ferry.logLevel", "FERRY_LOG_LEVEL", "log-level", kind::choice_any_case, &settings::log_level,
-     "info", "how much is logged", {}, nullptr, nullptr, "trace debug info warn error off"},
+    {"ferry.proton.minRate",
+     "FERRY_PROTON_MIN_RATE",
+     nullptr,
+     kind::size,
+     &settings::proton_min_rate,
+     "256KiB",
+     "slowest transfer rate a bridge call's limit allows",
+     {"1KiB", "1TiB"},
+     "256KiB"},
+    {"ferry.proton.dataCredentialProvider",
+     "FERRY_PROTON_DATA_CREDENTIAL_PROVIDER",
+     nullptr,
+     kind::choice,
+     &settings::proton_data_credential_provider,
+     nullptr,
+     "where the bridge finds the data password",
+     {},
+     nullptr,
+     nullptr,
+     "git-credential pass-cli"},
+    {"ferry.proton.dataCredentialHost",
+     "FERRY_PROTON_DATA_CREDENTIAL_HOST",
+     nullptr,
+     kind::text,
+     &settings::proton_data_credential_host,
+     nullptr,
+     "the credential host of that password",
+     {},
+     "proton-data.proton-lfs-cli.local",
+     "a credential host"},
+    {"ferry.history",
+     "FERRY_HISTORY",
+     nullptr,
+     kind::integer,
+     &settings::history_limit,
+     "1000",
+     "finished transfers kept in the journal",
+     {"0", "1000000"}},
+    {"ferry.logLevel",
+     "FERRY_LOG_LEVEL",
+     "log-level",
+     kind::choice_any_case,
+     &settings::log_level,
+     "info",
+     "how much is logged",
+     {},
+     nullptr,
+     nullptr,
+     "trace debug info warn error off"},
     {"ferry.logFile", "FERRY_LOG_FILE", "log-file", kind::absolute_path, &settings::log_file,
      "<journal>/ferry.log", "log file"},
   };

@@ -81,8 +81,8 @@ struct sources {
 
 /// How a setting's value is written and checked.
 enum class setting_kind {
-  text,            ///< anything but the empty text
-  command_line,    ///< anything but spaces and tabs alone
+  text,         ///< anything but the empty text
+  command_line, ///< anything but spaces and tabs alone
   absolute_path,
   integer,         ///< digits only
   decimal,         ///< digits with an optional fraction ("0.5")

@@ -40,10 +40,12 @@ std::string clean(std::string_view text, size_t limit) {
       pending_space = !out.empty();
       continue;
     }
-    if (pending_space) out += ' ';
+    if (pending_space)
+      out += ' ';
     pending_space = false;
     out += byte >= 0x7f ? '?' : c;
-    if (out.size() > limit) break;
+    if (out.size() > limit)
+      break;
   }
   if (out.size() > limit) {
     out.resize(limit >= 3 ? limit - 3 : 0);
@@ -65,8 +67,10 @@ const json* find_optional(const json& object, const char* key) {
 sys_clock::duration to_duration_saturating(std::chrono::seconds value) {
   constexpr auto max_seconds =
     std::chrono::duration_cast<std::chrono::seconds>(sys_clock::duration::max()).count();
-  if (value.count() > max_seconds) return sys_clock::duration::max();
-  if (value.count() < -max_seconds) return sys_clock::duration::min();
+  if (value.count() > max_seconds)
+    return sys_clock::duration::max();
+  if (value.count() < -max_seconds)
+    return sys_clock::duration::min();
   return std::chrono::duration_cast<sys_clock::duration>(value);
 }
 
@@ -86,10 +90,12 @@ struct instant {
 };
 
 bool read_digits(std::string_view text, size_t at, size_t count, int& out) {
-  if (text.size() < at + count) return false;
+  if (text.size() < at + count)
+    return false;
   out = 0;
   for (size_t i = at; i < at + count; ++i) {
-    if (text[i] < '0' || text[i] > '9') return false;
+    if (text[i] < '0' || text[i] > '9')
+      return false;
     out = out * 10 + (text[i] - '0');
   }
   return true;
@@ -120,9 +126,11 @@ std::optional<instant> parse_instant(std::string_view text) {
       scale /= 10;
       ++at;
     }
-    if (at == first_digit) return std::nullopt;
+    if (at == first_digit)
+      return std::nullopt;
   }
-  if (at >= text.size()) return std::nullopt;
+  if (at >= text.size())
+    return std::nullopt;
   int64_t offset = 0;
   if (text[at] == 'Z' || text[at] == 'z') {
     ++at;
@@ -137,7 +145,8 @@ std::optional<instant> parse_instant(std::string_view text) {
   } else {
     return std::nullopt;
   }
-  if (at != text.size()) return std::nullopt;
+  if (at != text.size())
+    return std::nullopt;
   // A leap second (:60) simply adds up to the first second of the next minute.
   const int64_t seconds =
     days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
@@ -148,8 +157,10 @@ sys_clock::time_point to_time_point(const instant& at) {
   constexpr auto max_seconds =
     std::chrono::duration_cast<std::chrono::seconds>(sys_clock::duration::max()).count();
   // One second of headroom keeps the nanoseconds from overflowing.
-  if (at.seconds >= max_seconds) return sys_clock::time_point::max();
-  if (at.seconds <= -max_seconds) return sys_clock::time_point::min();
+  if (at.seconds >= max_seconds)
+    return sys_clock::time_point::max();
+  if (at.seconds <= -max_seconds)
+    return sys_clock::time_point::min();
   return sys_clock::time_point{
     std::chrono::duration_cast<sys_clock::duration>(std::chrono::seconds{at.seconds}) +
     std::chrono::duration_cast<sys_clock::duration>(std::chrono::nanoseconds{at.nanos})};
@@ -186,7 +197,8 @@ std::string describe_scheme(std::string_view href) {
 
 batch_action decode_action(const json& value, const std::string& where, const std::string& field,
                            sys_clock::time_point received_at) {
-  if (!value.is_object()) throw field_error{where + ": field '" + field + "' must be an object"};
+  if (!value.is_object())
+    throw field_error{where + ": field '" + field + "' must be an object"};
   batch_action action;
 
   const json* href = find_member(value, "href");
@@ -196,8 +208,7 @@ batch_action decode_action(const json& value, const std::string& where, const st
   const auto& url = href->get_ref<const std::string&>();
   if (!is_http_url(url)) {
     throw field_error{where + ": field '" + field +
-                      ".href' must be an http:// or https:// URL, got " +
-                      describe_scheme(url)};
+                      ".href' must be an http:// or https:// URL, got " + describe_scheme(url)};
   }
   for (char c : url) {
     const auto byte = static_cast<unsigned char>(c);
@@ -264,7 +275,8 @@ batch_action decode_action(const json& value, const std::string& where, const st
 }
 
 batch_object_error decode_object_error(const json& value, const std::string& where) {
-  if (!value.is_object()) throw field_error{where + ": field 'error' must be an object"};
+  if (!value.is_object())
+    throw field_error{where + ": field 'error' must be an object"};
   batch_object_error error;
   const json* code = find_member(value, "code");
   const auto number = code == nullptr ? std::nullopt : as_int64(*code);
@@ -284,12 +296,15 @@ batch_object_error decode_object_error(const json& value, const std::string& whe
 batch_object_result decode_object(const json& value, size_t index,
                                   sys_clock::time_point received_at) {
   std::string where = "object " + std::to_string(index);
-  if (!value.is_object()) throw field_error{where + ": must be a JSON object"};
+  if (!value.is_object())
+    throw field_error{where + ": must be a JSON object"};
   batch_object_result result;
 
   const json* oid = find_member(value, "oid");
-  if (oid == nullptr) throw field_error{where + ": missing field 'oid'"};
-  if (!oid->is_string()) throw field_error{where + ": field 'oid' must be a string"};
+  if (oid == nullptr)
+    throw field_error{where + ": missing field 'oid'"};
+  if (!oid->is_string())
+    throw field_error{where + ": field 'oid' must be a string"};
   const auto& oid_text = oid->get_ref<const std::string&>();
   if (!is_valid_oid(oid_text)) {
     throw field_error{where + ": field 'oid' must be 64 lower-case hex characters, got " +
@@ -300,7 +315,8 @@ batch_object_result decode_object(const json& value, size_t index,
   where += " (" + result.oid + ")";
 
   const json* size = find_member(value, "size");
-  if (size == nullptr) throw field_error{where + ": missing field 'size'"};
+  if (size == nullptr)
+    throw field_error{where + ": missing field 'size'"};
   const auto size_value = as_int64(*size);
   if (!size_value || *size_value < 0) {
     throw field_error{where + ": field 'size' must be a non-negative integer"};
@@ -313,7 +329,8 @@ batch_object_result decode_object(const json& value, size_t index,
   }
 
   if (const json* actions = find_optional(value, "actions")) {
-    if (!actions->is_object()) throw field_error{where + ": field 'actions' must be an object"};
+    if (!actions->is_object())
+      throw field_error{where + ": field 'actions' must be an object"};
     const std::pair<const char*, std::optional<batch_action>*> slots[] = {
       {"download", &result.download}, {"upload", &result.upload}, {"verify", &result.verify}};
     for (const auto& [name, slot] : slots) {
@@ -334,7 +351,8 @@ batch_response decode_root(const json& root, sys_clock::time_point received_at) 
   // Checked first: a server hashing with another algorithm sends oids that
   // would otherwise fail with a far less helpful message.
   if (const json* hash_algo = find_optional(root, "hash_algo")) {
-    if (!hash_algo->is_string()) throw field_error{"field 'hash_algo' must be a string"};
+    if (!hash_algo->is_string())
+      throw field_error{"field 'hash_algo' must be a string"};
     const auto& name = hash_algo->get_ref<const std::string&>();
     if (name != "sha256") {
       throw field_error{"server uses hash algorithm " + quote(name) + "; ferry supports sha256"};
@@ -343,7 +361,8 @@ batch_response decode_root(const json& root, sys_clock::time_point received_at) 
 
   response.transfer = "basic";
   if (const json* transfer = find_optional(root, "transfer")) {
-    if (!transfer->is_string()) throw field_error{"field 'transfer' must be a string"};
+    if (!transfer->is_string())
+      throw field_error{"field 'transfer' must be a string"};
     // An empty name is what Go servers send for "not chosen".
     if (!transfer->get_ref<const std::string&>().empty()) {
       response.transfer = transfer->get<std::string>();
@@ -351,8 +370,10 @@ batch_response decode_root(const json& root, sys_clock::time_point received_at) 
   }
 
   const json* objects = find_member(root, "objects");
-  if (objects == nullptr) throw field_error{"missing field 'objects'"};
-  if (!objects->is_array()) throw field_error{"field 'objects' must be an array"};
+  if (objects == nullptr)
+    throw field_error{"missing field 'objects'"};
+  if (!objects->is_array())
+    throw field_error{"field 'objects' must be an array"};
   response.objects.reserve(objects->size());
   for (size_t i = 0; i < objects->size(); ++i) {
     response.objects.push_back(decode_object((*objects)[i], i, received_at));
@@ -388,8 +409,10 @@ std::string encode_batch_request(const batch_request& request) {
   try {
     nlohmann::ordered_json body;
     body["operation"] = request.op == batch_operation::download ? "download" : "upload";
-    if (!request.transfers.empty()) body["transfers"] = request.transfers;
-    if (request.ref && !request.ref->empty()) body["ref"]["name"] = *request.ref;
+    if (!request.transfers.empty())
+      body["transfers"] = request.transfers;
+    if (request.ref && !request.ref->empty())
+      body["ref"]["name"] = *request.ref;
     auto objects = nlohmann::ordered_json::array();
     for (const auto& object : request.objects) {
       nlohmann::ordered_json entry;
@@ -409,7 +432,8 @@ std::string encode_batch_request(const batch_request& request) {
 std::variant<batch_response, std::string> decode_batch_response(std::string_view body,
                                                                 sys_clock::time_point received_at) {
   const std::string prefix = "invalid batch response: ";
-  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return prefix + "empty body";
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos)
+    return prefix + "empty body";
   // The JSON parser treats NUL as end of input and would ignore what follows.
   if (const size_t at = body.find('\0'); at != std::string_view::npos) {
     return prefix + "body contains a NUL byte (at byte " + std::to_string(at) + ")";
@@ -427,7 +451,8 @@ std::variant<batch_response, std::string> decode_batch_response(std::string_view
   } catch (const json::exception&) {
     return prefix + "not valid JSON: " + quote(body);
   }
-  if (!root.is_object()) return prefix + "body must be a JSON object, got " + quote(body);
+  if (!root.is_object())
+    return prefix + "body must be a JSON object, got " + quote(body);
   try {
     return decode_root(root, received_at);
   } catch (field_error& e) {
@@ -439,7 +464,8 @@ std::variant<batch_response, std::string> decode_batch_response(std::string_view
 
 bool action_expires_soon(const batch_action& action, sys_clock::time_point now,
                          std::chrono::seconds margin) {
-  if (!action.expires_at) return false;
+  if (!action.expires_at)
+    return false;
   // Whole seconds plus a non-negative remainder, so that the difference of
   // two extreme time points cannot overflow: for a whole-second margin,
   // expires_at - now < margin exactly when floor(expires_at - now) < margin.
@@ -464,7 +490,8 @@ bool action_expires_soon(const batch_action& action, sys_clock::time_point now,
 
 std::optional<sys_clock::time_point> parse_rfc3339(std::string_view text) {
   const auto parsed = parse_instant(text);
-  if (!parsed) return std::nullopt;
+  if (!parsed)
+    return std::nullopt;
   return to_time_point(*parsed);
 }
 
@@ -481,12 +508,14 @@ std::string decode_error_message(std::string_view body) {
         if (!out.empty()) {
           if (const json* id = find_member(root, "request_id"); id != nullptr && id->is_string()) {
             const std::string text = clean(id->get_ref<const std::string&>(), max_quote);
-            if (!text.empty()) out += " (request id " + text + ")";
+            if (!text.empty())
+              out += " (request id " + text + ")";
           }
           if (const json* url = find_member(root, "documentation_url");
               url != nullptr && url->is_string()) {
             const std::string text = clean(url->get_ref<const std::string&>(), max_message);
-            if (!text.empty()) out += "; see " + text;
+            if (!text.empty())
+              out += "; see " + text;
           }
           return out;
         }
@@ -503,17 +532,26 @@ std::string decode_error_message(std::string_view body) {
 std::string batch_object_error_message(const batch_object_error& error) {
   std::string text;
   switch (error.code) {
-  case 404: text = "object not found on the server"; break;
-  case 409: text = "hash algorithm disagreement with the server"; break;
-  case 410: text = "object removed by its owner"; break;
-  case 422: text = "server rejected the object as invalid"; break;
-  default:
-    text = error.code >= 500 ? "server failed to handle the object" : "server refused the object";
-    break;
+    case 404:
+      text = "object not found on the server";
+      break;
+    case 409:
+      text = "hash algorithm disagreement with the server";
+      break;
+    case 410:
+      text = "object removed by its owner";
+      break;
+    case 422:
+      text = "server rejected the object as invalid";
+      break;
+    default:
+      text = error.code >= 500 ? "server failed to handle the object" : "server refused the object";
+      break;
   }
   text += " (error " + std::to_string(error.code) + ")";
   const std::string message = clean(error.message, max_message);
-  if (!message.empty()) text += ": " + message;
+  if (!message.empty())
+    text += ": " + message;
   return text;
 }
 

@@ -15,20 +15,24 @@ std::optional<int64_t> read_number(std::string_view text, size_t& at) {
   int64_t value = 0;
   while (at < text.size() && text[at] >= '0' && text[at] <= '9') {
     const int digit = text[at] - '0';
-    if (value > (std::numeric_limits<int64_t>::max() - digit) / 10) return std::nullopt;
+    if (value > (std::numeric_limits<int64_t>::max() - digit) / 10)
+      return std::nullopt;
     value = value * 10 + digit;
     ++at;
   }
-  if (at == start) return std::nullopt;
+  if (at == start)
+    return std::nullopt;
   return value;
 }
 
 } // namespace
 
 std::string range_header(int64_t first, std::optional<int64_t> last) {
-  if (first < 0 || (last && *last < first)) return {};
+  if (first < 0 || (last && *last < first))
+    return {};
   std::string header = "bytes=" + std::to_string(first) + "-";
-  if (last) header += std::to_string(*last);
+  if (last)
+    header += std::to_string(*last);
   return header;
 }
 
@@ -42,17 +46,22 @@ std::optional<content_range> parse_content_range(std::string_view value) {
   size_t at = space + 1;
   content_range range;
   const auto first = read_number(value, at);
-  if (!first || at >= value.size() || value[at] != '-') return std::nullopt;
+  if (!first || at >= value.size() || value[at] != '-')
+    return std::nullopt;
   ++at;
   const auto last = read_number(value, at);
-  if (!last || at >= value.size() || value[at] != '/') return std::nullopt;
+  if (!last || at >= value.size() || value[at] != '/')
+    return std::nullopt;
   ++at;
-  if (*last < *first) return std::nullopt;
+  if (*last < *first)
+    return std::nullopt;
   range.first = *first;
   range.last = *last;
-  if (value.substr(at) == "*") return range;
+  if (value.substr(at) == "*")
+    return range;
   const auto length = read_number(value, at);
-  if (!length || at != value.size() || *last >= *length) return std::nullopt;
+  if (!length || at != value.size() || *last >= *length)
+    return std::nullopt;
   range.complete_length = *length;
   return range;
 }
@@ -61,10 +70,14 @@ range_outcome judge_range_response(long status,
                                    std::optional<std::string_view> content_range_header,
                                    int64_t requested_first, int64_t object_size) {
   switch (status) {
-  case 200: return range_outcome::restart;
-  case 416: return range_outcome::fallback_full;
-  case 206: break;
-  default: return range_outcome::invalid;
+    case 200:
+      return range_outcome::restart;
+    case 416:
+      return range_outcome::fallback_full;
+    case 206:
+      break;
+    default:
+      return range_outcome::invalid;
   }
   // A 206 without one Content-Range (e.g. multipart/byteranges) cannot be
   // placed in the file.
@@ -84,7 +97,8 @@ range_outcome judge_range_response(long status,
 
 std::vector<std::pair<int64_t, int64_t>> split_ranges(int64_t size, int streams, int64_t min_part) {
   std::vector<std::pair<int64_t, int64_t>> parts;
-  if (size <= 0) return parts;
+  if (size <= 0)
+    return parts;
   min_part = std::max<int64_t>(min_part, 1);
   // Fewer parts than streams when the parts would fall below min_part.
   const int64_t count = std::clamp<int64_t>(size / min_part, 1, std::max<int64_t>(streams, 1));

@@ -39,9 +39,7 @@ bool is_valid_key(std::string_view key) {
   return true;
 }
 
-bool is_lower_hex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-}
+bool is_lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
 /// The hex digits of `sha256:<64 lower-case hex>`, or nullopt.
 std::optional<std::string_view> sha256_digits(std::string_view value) {

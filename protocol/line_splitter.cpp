@@ -25,9 +25,11 @@ std::vector<line_splitter::line> line_splitter::feed(std::string_view bytes) {
         discarding_ = true;
       }
     }
-    if (newline == std::string_view::npos) break;
+    if (newline == std::string_view::npos)
+      break;
     bytes.remove_prefix(newline + 1);
-    if (!partial_.empty() && partial_.back() == '\r') partial_.pop_back();
+    if (!partial_.empty() && partial_.back() == '\r')
+      partial_.pop_back();
     if (discarding_ || partial_.size() > max_) {
       lines.push_back({std::string{}, true});
     } else {
@@ -41,7 +43,8 @@ std::vector<line_splitter::line> line_splitter::feed(std::string_view bytes) {
 
 std::vector<line_splitter::line> line_splitter::finish() {
   std::vector<line> lines;
-  if (!partial_.empty() && partial_.back() == '\r') partial_.pop_back();
+  if (!partial_.empty() && partial_.back() == '\r')
+    partial_.pop_back();
   if (discarding_ || partial_.size() > max_) {
     lines.push_back({std::string{}, true});
   } else if (!partial_.empty()) {

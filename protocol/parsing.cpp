@@ -69,17 +69,21 @@ std::string lower_ascii(std::string_view text) {
 }
 
 bool equals_ci(std::string_view text, std::string_view lower) {
-  if (text.size() != lower.size()) return false;
+  if (text.size() != lower.size())
+    return false;
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != lower[i]) return false;
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
+    if (c != lower[i])
+      return false;
   }
   return true;
 }
 
 bool is_http_token(std::string_view name) {
-  if (name.empty()) return false;
+  if (name.empty())
+    return false;
   for (char c : name) {
     const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
     if (!alnum && std::string_view{"!#$%&'*+-.^_`|~"}.find(c) == std::string_view::npos) {
@@ -92,14 +96,13 @@ bool is_http_token(std::string_view name) {
 bool is_safe_header_value(std::string_view value) {
   for (char c : value) {
     const auto byte = static_cast<unsigned char>(c);
-    if ((byte < 0x20 && c != '\t') || byte == 0x7f) return false;
+    if ((byte < 0x20 && c != '\t') || byte == 0x7f)
+      return false;
   }
   return true;
 }
 
-bool is_leap_year(int64_t year) {
-  return year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-}
+bool is_leap_year(int64_t year) { return year % 4 == 0 && (year % 100 != 0 || year % 400 == 0); }
 
 int days_in_month(int64_t year, int month) {
   static constexpr int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};

@@ -47,23 +47,23 @@ constexpr unsigned common_mask =
 // the bridge answers 400 to any field outside its command's list.
 unsigned allowed_fields(command name) {
   switch (name) {
-  case command::auth_state:
-  case command::init:
-    return common_mask;
-  case command::upload:
-    return common_mask | oid_field | path_field;
-  case command::download:
-    return common_mask | oid_field | output_path_field;
-  case command::list:
-    return common_mask | folder_field;
-  case command::exists:
-  case command::remove:
-    return common_mask | oid_field;
-  case command::refresh:
-    return app_version;
-  case command::batch_exists:
-  case command::batch_delete:
-    return common_mask | oids_field;
+    case command::auth_state:
+    case command::init:
+      return common_mask;
+    case command::upload:
+      return common_mask | oid_field | path_field;
+    case command::download:
+      return common_mask | oid_field | output_path_field;
+    case command::list:
+      return common_mask | folder_field;
+    case command::exists:
+    case command::remove:
+      return common_mask | oid_field;
+    case command::refresh:
+      return app_version;
+    case command::batch_exists:
+    case command::batch_delete:
+      return common_mask | oids_field;
   }
   return 0;
 }
@@ -77,7 +77,8 @@ std::string one_line(std::string_view text, size_t limit) {
   for (char c : text) {
     const auto byte = static_cast<unsigned char>(c);
     const bool blank = byte <= 0x20 || byte == 0x7f;
-    if (blank && (out.empty() || out.back() == ' ')) continue;
+    if (blank && (out.empty() || out.back() == ' '))
+      continue;
     out += blank ? ' ' : byte > 0x7f ? '?' : c;
     if (out.size() > limit) {
       out.resize(limit >= 3 ? limit - 3 : 0);
@@ -117,12 +118,14 @@ bool starts_object(std::string_view text) {
 }
 
 void check_object(const json& payload, const std::string& where) {
-  if (!payload.is_object()) throw field_error{where + " must be an object, got " + kind(payload)};
+  if (!payload.is_object())
+    throw field_error{where + " must be an object, got " + kind(payload)};
 }
 
 const json& require(const json& object, const char* key, const std::string& where) {
   const json* value = find_member(object, key);
-  if (value == nullptr) throw field_error{where + " has no '" + key + "'"};
+  if (value == nullptr)
+    throw field_error{where + " has no '" + key + "'"};
   return *value;
 }
 
@@ -136,7 +139,8 @@ const std::string& require_string(const json& object, const char* key, const std
 
 bool optional_bool(const json& object, const char* key, const std::string& where) {
   const json* value = find_member(object, key);
-  if (value == nullptr) return false;
+  if (value == nullptr)
+    return false;
   if (!value->is_boolean()) {
     throw field_error{where + ": '" + key + "' must be a boolean, got " + kind(*value)};
   }
@@ -164,7 +168,8 @@ std::vector<std::string> string_array(const json& object, const char* key,
                                       const std::string& where) {
   std::vector<std::string> out;
   const json* value = find_member(object, key);
-  if (value == nullptr) return out;
+  if (value == nullptr)
+    return out;
   if (!value->is_array()) {
     throw field_error{where + ": '" + key + "' must be an array, got " + kind(*value)};
   }
@@ -194,12 +199,14 @@ std::variant<T, std::string> guarded(Decode&& decode) {
 // text of a JSON object.
 json decode_details(const json& envelope) {
   const json* details = find_member(envelope, "details");
-  if (details == nullptr) return nullptr;
+  if (details == nullptr)
+    return nullptr;
   if (!details->is_string()) {
     throw field_error{"bad envelope: 'details' must be a string, got " + kind(*details)};
   }
   const auto& text = details->get_ref<const std::string&>();
-  if (text.empty()) return nullptr;
+  if (text.empty())
+    return nullptr;
   json decoded = parse_json(text);
   if (!decoded.is_object()) {
     throw field_error{"bad envelope: 'details' must be \"\" or a JSON object, got " + quote(text)};
@@ -208,7 +215,8 @@ json decode_details(const json& envelope) {
 }
 
 envelope decode_envelope(const json& root) {
-  if (!root.is_object()) throw field_error{"bad envelope: must be an object, got " + kind(root)};
+  if (!root.is_object())
+    throw field_error{"bad envelope: must be an object, got " + kind(root)};
   for (const auto& item : root.items()) {
     const std::string& key = item.key();
     if (key != "ok" && key != "payload" && key != "error" && key != "code" && key != "details") {
@@ -216,7 +224,8 @@ envelope decode_envelope(const json& root) {
     }
   }
   const json* ok = find_member(root, "ok");
-  if (ok == nullptr) throw field_error{"bad envelope: 'ok' is missing"};
+  if (ok == nullptr)
+    throw field_error{"bad envelope: 'ok' is missing"};
   if (!ok->is_boolean()) {
     throw field_error{"bad envelope: 'ok' must be a boolean, got " + kind(*ok)};
   }
@@ -231,7 +240,8 @@ envelope decode_envelope(const json& root) {
     }
     // A success always names its payload, even when it is null.
     const json* payload = find_member(root, "payload");
-    if (payload == nullptr) throw field_error{"bad envelope: a success has no 'payload'"};
+    if (payload == nullptr)
+      throw field_error{"bad envelope: a success has no 'payload'"};
     out.payload = *payload;
     return out;
   }
@@ -245,9 +255,11 @@ envelope decode_envelope(const json& root) {
   }
   out.error = error->get<std::string>();
   const json* code = find_member(root, "code");
-  if (code == nullptr) throw field_error{"bad envelope: a failure has no 'code'"};
+  if (code == nullptr)
+    throw field_error{"bad envelope: a failure has no 'code'"};
   const auto number = protocol::as_int64(*code);
-  if (!number) throw field_error{"bad envelope: 'code' must be an integer, got " + kind(*code)};
+  if (!number)
+    throw field_error{"bad envelope: 'code' must be an integer, got " + kind(*code)};
   if (*number < min_code || *number > max_code) {
     throw field_error{"bad envelope: 'code' must be from 100 to 999, got " +
                       std::to_string(*number)};
@@ -267,9 +279,11 @@ std::vector<std::string_view> lines_from_end(std::string_view output) {
   size_t start = 0;
   while (start <= output.size()) {
     size_t end = output.find('\n', start);
-    if (end == std::string_view::npos) end = output.size();
+    if (end == std::string_view::npos)
+      end = output.size();
     std::string_view line = output.substr(start, end - start);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty() && line.back() == '\r')
+      line.remove_suffix(1);
     lines.push_back(line);
     start = end + 1;
   }
@@ -282,7 +296,7 @@ std::vector<std::string_view> lines_from_end(std::string_view output) {
 // header as Authorization: Basic ...
 std::string_view before_secrets(std::string_view text) {
   static constexpr std::string_view markers[] = {
-    "bearer ", "token=",    "session=",  "accesstoken",  "refreshtoken",
+    "bearer ", "token=",    "session=",  "accesstoken", "refreshtoken",
     "uid:",    "password=", "password:", "password\":", "authorization:"};
   const std::string lower = lower_ascii(text);
   size_t cut = text.size();
@@ -296,26 +310,26 @@ std::string_view before_secrets(std::string_view text) {
 
 const char* to_string(command name) {
   switch (name) {
-  case command::auth_state:
-    return "auth-state";
-  case command::upload:
-    return "upload";
-  case command::download:
-    return "download";
-  case command::list:
-    return "list";
-  case command::exists:
-    return "exists";
-  case command::remove:
-    return "delete";
-  case command::refresh:
-    return "refresh";
-  case command::init:
-    return "init";
-  case command::batch_exists:
-    return "batch-exists";
-  case command::batch_delete:
-    return "batch-delete";
+    case command::auth_state:
+      return "auth-state";
+    case command::upload:
+      return "upload";
+    case command::download:
+      return "download";
+    case command::list:
+      return "list";
+    case command::exists:
+      return "exists";
+    case command::remove:
+      return "delete";
+    case command::refresh:
+      return "refresh";
+    case command::init:
+      return "init";
+    case command::batch_exists:
+      return "batch-exists";
+    case command::batch_delete:
+      return "batch-delete";
   }
   return "";
 }
@@ -340,9 +354,11 @@ std::string encode_request(command name, const common_fields& common,
     {folder_field, "folder", fields.folder},
   };
   for (const string_field& item : strings) {
-    if ((allowed & item.bit) != 0 && !item.value.empty()) body[item.key] = item.value;
+    if ((allowed & item.bit) != 0 && !item.value.empty())
+      body[item.key] = item.value;
   }
-  if ((allowed & oids_field) != 0 && !fields.oids.empty()) body["oids"] = fields.oids;
+  if ((allowed & oids_field) != 0 && !fields.oids.empty())
+    body["oids"] = fields.oids;
   // Invalid UTF-8 is replaced, not thrown on: the bridge reads UTF-8 JSON.
   return protocol::dump(body);
 }
@@ -350,13 +366,16 @@ std::string encode_request(command name, const common_fields& common,
 std::variant<envelope, std::string> parse_envelope(std::string_view output) {
   if (starts_object(output)) {
     const json whole = parse_json(output);
-    if (!whole.is_discarded()) return decode_candidate(whole);
+    if (!whole.is_discarded())
+      return decode_candidate(whole);
   }
   // Log noise around the envelope: the last line that is a JSON object is it.
   for (std::string_view line : lines_from_end(output)) {
-    if (!starts_object(line)) continue;
+    if (!starts_object(line))
+      continue;
     const json candidate = parse_json(line);
-    if (!candidate.is_discarded()) return decode_candidate(candidate);
+    if (!candidate.is_discarded())
+      return decode_candidate(candidate);
   }
   return std::string{"no envelope"};
 }
@@ -370,9 +389,11 @@ std::string error_code(const envelope& failure) {
 std::optional<double> retry_after_seconds(const envelope& failure) {
   const json* value =
     failure.details.is_object() ? find_member(failure.details, "retryAfter") : nullptr;
-  if (value == nullptr || !value->is_number()) return std::nullopt;
+  if (value == nullptr || !value->is_number())
+    return std::nullopt;
   const double seconds = value->get<double>();
-  if (!std::isfinite(seconds) || seconds < 0) return std::nullopt;
+  if (!std::isfinite(seconds) || seconds < 0)
+    return std::nullopt;
   return seconds;
 }
 
@@ -413,7 +434,8 @@ decode_batch_results(const json& payload, const std::vector<std::string>& asked)
     check_object(payload, where);
     const json* map = &payload;
     if (const json* results = find_member(payload, "results")) {
-      if (payload.size() != 1) throw field_error{where + ": 'results' must be its only key"};
+      if (payload.size() != 1)
+        throw field_error{where + ": 'results' must be its only key"};
       check_object(*results, where + ": 'results'");
       map = results;
     }
@@ -436,7 +458,8 @@ decode_batch_results(const json& payload, const std::vector<std::string>& asked)
     std::set<std::string> asked_lower;
     for (const std::string& oid : asked) {
       const auto found = answers.find(*asked_lower.insert(lower_ascii(oid)).first);
-      if (found == answers.end()) throw field_error{where + ": no answer for " + quote(oid)};
+      if (found == answers.end())
+        throw field_error{where + ": no answer for " + quote(oid)};
       out.push_back(found->second);
     }
     // An answer about an oid nobody asked for means the bridge read another
@@ -463,8 +486,7 @@ std::variant<int64_t, std::string> decode_download(const json& payload, std::str
   });
 }
 
-std::variant<upload_outcome, std::string> decode_upload(const json& payload,
-                                                        std::string_view oid) {
+std::variant<upload_outcome, std::string> decode_upload(const json& payload, std::string_view oid) {
   return guarded<upload_outcome>([&] {
     const std::string where = "upload payload";
     check_object(payload, where);
@@ -476,7 +498,8 @@ std::variant<upload_outcome, std::string> decode_upload(const json& payload,
       throw field_error{where + ": exactly one of 'uploaded', 'deduplicated' and 'cached' must "
                                 "be true"};
     }
-    if (uploaded) return upload_outcome::uploaded;
+    if (uploaded)
+      return upload_outcome::uploaded;
     return deduplicated ? upload_outcome::deduplicated : upload_outcome::cached;
   });
 }
@@ -497,7 +520,8 @@ std::variant<std::vector<list_entry>, std::string> decode_list(const json& paylo
       check_object(file, entry_where);
       list_entry entry;
       entry.name = require_string(file, "name", entry_where);
-      if (entry.name.empty()) throw field_error{entry_where + ": 'name' is empty"};
+      if (entry.name.empty())
+        throw field_error{entry_where + ": 'name' is empty"};
       const std::string& type = require_string(file, "type", entry_where);
       if (type != "file" && type != "folder") {
         throw field_error{entry_where + ": 'type' must be \"file\" or \"folder\", got " +
@@ -523,7 +547,8 @@ std::string object_path(std::string_view base, std::string_view oid) {
     base.remove_prefix(1);
   while (!base.empty() && base.back() == '/')
     base.remove_suffix(1);
-  if (base.empty()) base = "LFS";
+  if (base.empty())
+    base = "LFS";
   const std::string lower = lower_ascii(oid);
   const std::string_view name = lower;
   return "/" + std::string{base} + "/" + std::string{name.substr(0, 2)} + "/" +
@@ -535,7 +560,8 @@ std::string sanitize_diagnostics(std::string_view text) {
   std::string flat(text);
   for (char& c : flat) {
     const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) c = ' ';
+    if (byte < 0x20 || byte == 0x7f)
+      c = ' ';
   }
   return one_line(before_secrets(flat), max_diagnostics);
 }

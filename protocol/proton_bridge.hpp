@@ -61,8 +61,7 @@ struct request_fields {
 /// The request JSON for `name`: only the fields the v1 contract allows for
 /// that command are written (refresh: appVersion only; upload: the common
 /// fields plus oid and path; ...), whatever else is set.
-std::string encode_request(command name, const common_fields& common,
-                           const request_fields& fields);
+std::string encode_request(command name, const common_fields& common, const request_fields& fields);
 
 /// A decoded envelope. Success: `ok` and `payload`. Failure: `error` (not
 /// empty), `code` (>= 100) and `details`, the decoded object that the
@@ -109,8 +108,7 @@ std::variant<auth_state, std::string> decode_auth_state(const nlohmann::json& pa
 
 /// Decodes an exists payload strictly: only the keys `oid` (equal to `oid`,
 /// compared in lower case) and `exists` (a boolean).
-std::variant<bool, std::string> decode_exists(const nlohmann::json& payload,
-                                              std::string_view oid);
+std::variant<bool, std::string> decode_exists(const nlohmann::json& payload, std::string_view oid);
 
 /// Decodes a batch-exists or batch-delete payload, `{"results":{...}}` or
 /// the bare map: every key a valid oid (normalised to lower case), every

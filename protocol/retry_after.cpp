@@ -11,16 +11,14 @@ namespace {
 
 constexpr std::array<std::string_view, 7> short_days{"Mon", "Tue", "Wed", "Thu",
                                                      "Fri", "Sat", "Sun"};
-constexpr std::array<std::string_view, 7> long_days{"Monday", "Tuesday", "Wednesday", "Thursday",
+constexpr std::array<std::string_view, 7> long_days{"Monday", "Tuesday",  "Wednesday", "Thursday",
                                                     "Friday", "Saturday", "Sunday"};
 constexpr std::array<std::string_view, 12> months{"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
 // ASCII-only comparison: names in HTTP dates are ASCII, and the C library's
 // tolower() would consult the locale.
-char ascii_lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size())
@@ -31,9 +29,7 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 // A cursor over the header that consumes the grammar's pieces one by one.
 class scanner {
@@ -102,9 +98,9 @@ std::optional<civil_time> parse_imf_fixdate(std::string_view text) {
   int ignored = 0;
   int year = 0;
   if (!(in.one_of(short_days, ignored) && in.literal(", ") && in.digits(2, t.day) &&
-        in.literal(" ") && in.one_of(months, t.month) && in.literal(" ") &&
-        in.digits(4, year) && in.literal(" ") && in.time_of_day(t.hour, t.minute, t.second) &&
-        in.literal(" GMT") && in.done()))
+        in.literal(" ") && in.one_of(months, t.month) && in.literal(" ") && in.digits(4, year) &&
+        in.literal(" ") && in.time_of_day(t.hour, t.minute, t.second) && in.literal(" GMT") &&
+        in.done()))
     return std::nullopt;
   t.month += 1;
   t.year = year;
@@ -203,8 +199,7 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view header,
 
   // Whole seconds, rounded down: with a date in whole seconds, date - floor(now)
   // equals the exact difference rounded up.
-  const int64_t now_s =
-    std::chrono::floor<std::chrono::seconds>(now.time_since_epoch()).count();
+  const int64_t now_s = std::chrono::floor<std::chrono::seconds>(now.time_since_epoch()).count();
 
   std::optional<civil_time> parsed = parse_imf_fixdate(header);
   if (!parsed)

@@ -60,8 +60,10 @@ bool is_name_char(char c) {
 
 // XML 1.0 Char production, restricted to what a numeric reference may name.
 bool is_xml_char(uint32_t cp) {
-  if (cp < 0x20) return cp == 0x9 || cp == 0xA || cp == 0xD;
-  if (cp >= 0xD800 && cp <= 0xDFFF) return false;
+  if (cp < 0x20)
+    return cp == 0x9 || cp == 0xA || cp == 0xD;
+  if (cp >= 0xD800 && cp <= 0xDFFF)
+    return false;
   return cp != 0xFFFE && cp != 0xFFFF && cp <= max_code_point;
 }
 
@@ -94,13 +96,16 @@ public:
       return malformed("body of " + std::to_string(text_.size()) + " bytes exceeds the limit of " +
                        std::to_string(max_s3_xml_bytes) + " bytes");
     }
-    if (starts_with("\xEF\xBB\xBF")) pos_ += 3;
+    if (starts_with("\xEF\xBB\xBF"))
+      pos_ += 3;
     if (starts_with("<?xml") && (pos_ + 5 < text_.size()) &&
         (is_xml_space(text_[pos_ + 5]) || text_[pos_ + 5] == '?')) {
-      if (!skip_past("?>", "the XML declaration")) return failure();
+      if (!skip_past("?>", "the XML declaration"))
+        return failure();
     }
     xml_element root;
-    if (!misc()) return failure();
+    if (!misc())
+      return failure();
     if (at_end()) {
       fail("no root element");
       return failure();
@@ -109,7 +114,8 @@ public:
       fail("expected '<' starting the root element, found text");
       return failure();
     }
-    if (!element(root, 1) || !misc()) return failure();
+    if (!element(root, 1) || !misc())
+      return failure();
     if (!at_end()) {
       fail("unexpected content after the root element <" + printable(root.name, max_quote) + ">");
       return failure();
@@ -121,7 +127,8 @@ private:
   status failure() const { return malformed(error_); }
 
   bool fail(const std::string& what) {
-    if (error_.empty()) error_ = what + " at byte " + std::to_string(pos_);
+    if (error_.empty())
+      error_ = what + " at byte " + std::to_string(pos_);
     return false;
   }
 
@@ -153,14 +160,18 @@ private:
   // Returns false on failure; sets `handled` when something was consumed.
   bool other_markup(bool& handled) {
     handled = true;
-    if (starts_with("<!--")) return skip_past("-->", "a comment");
+    if (starts_with("<!--"))
+      return skip_past("-->", "a comment");
     if (starts_with("<?xml") && pos_ + 5 < text_.size() &&
         (is_xml_space(text_[pos_ + 5]) || text_[pos_ + 5] == '?')) {
       return fail("an XML declaration is only allowed at the very start");
     }
-    if (starts_with("<?")) return skip_past("?>", "a processing instruction");
-    if (starts_with("<!DOCTYPE")) return fail("document type declarations (<!DOCTYPE) are refused");
-    if (starts_with("<!") && !starts_with("<![CDATA[")) return fail("unsupported markup '<!'");
+    if (starts_with("<?"))
+      return skip_past("?>", "a processing instruction");
+    if (starts_with("<!DOCTYPE"))
+      return fail("document type declarations (<!DOCTYPE) are refused");
+    if (starts_with("<!") && !starts_with("<![CDATA["))
+      return fail("unsupported markup '<!'");
     handled = false;
     return true;
   }
@@ -170,14 +181,17 @@ private:
     for (;;) {
       skip_space();
       bool handled = false;
-      if (!other_markup(handled)) return false;
-      if (!handled) return true;
+      if (!other_markup(handled))
+        return false;
+      if (!handled)
+        return true;
     }
   }
 
   bool name(std::string& out) {
     const size_t from = pos_;
-    if (at_end() || !is_name_start(text_[pos_])) return fail("expected a name");
+    if (at_end() || !is_name_start(text_[pos_]))
+      return fail("expected a name");
     while (!at_end() && is_name_char(text_[pos_]))
       ++pos_;
     out.assign(text_.substr(from, pos_ - from));
@@ -219,7 +233,8 @@ private:
         return fail("malformed character reference " + quoted("&" + std::string{ref} + ";"));
       cp = cp * (hex ? 16 : 10) + digit;
       // Stop before the accumulator could wrap.
-      if (cp > max_code_point) break;
+      if (cp > max_code_point)
+        break;
     }
     if (digits.empty() || !is_xml_char(cp)) {
       return fail("character reference " + quoted("&" + std::string{ref} + ";") +
@@ -240,9 +255,11 @@ private:
 
   bool attribute() {
     std::string ignored;
-    if (!name(ignored)) return false;
+    if (!name(ignored))
+      return false;
     skip_space();
-    if (at_end() || text_[pos_] != '=') return fail("expected '=' after attribute name");
+    if (at_end() || text_[pos_] != '=')
+      return fail("expected '=' after attribute name");
     ++pos_;
     skip_space();
     if (at_end() || (text_[pos_] != '"' && text_[pos_] != '\'')) {
@@ -251,15 +268,20 @@ private:
     const char quote = text_[pos_++];
     std::string value;
     for (;;) {
-      if (at_end()) return fail("unexpected end of input inside an attribute value");
+      if (at_end())
+        return fail("unexpected end of input inside an attribute value");
       const char c = text_[pos_];
-      if (c == quote) break;
-      if (c == '<') return fail("'<' inside an attribute value");
+      if (c == quote)
+        break;
+      if (c == '<')
+        return fail("'<' inside an attribute value");
       if (c == '&') {
-        if (!reference(value)) return false;
+        if (!reference(value))
+          return false;
         continue;
       }
-      if (!check_char(c, "an attribute value")) return false;
+      if (!check_char(c, "an attribute value"))
+        return false;
       ++pos_;
     }
     ++pos_;
@@ -284,21 +306,25 @@ private:
         empty = false;
         return true;
       }
-      if (!spaced) return fail("expected whitespace, '>' or '/>' in a start tag");
-      if (!attribute()) return false;
+      if (!spaced)
+        return fail("expected whitespace, '>' or '/>' in a start tag");
+      if (!attribute())
+        return false;
     }
   }
 
   bool end_tag(const std::string& qname) {
     pos_ += 2;
     std::string closing;
-    if (!name(closing)) return false;
+    if (!name(closing))
+      return false;
     if (closing != qname) {
       return fail("closing tag </" + printable(closing, max_quote) + "> does not match <" +
                   printable(qname, max_quote) + ">");
     }
     skip_space();
-    if (at_end() || text_[pos_] != '>') return fail("expected '>' ending a closing tag");
+    if (at_end() || text_[pos_] != '>')
+      return fail("expected '>' ending a closing tag");
     ++pos_;
     return true;
   }
@@ -306,10 +332,12 @@ private:
   bool cdata(std::string& out) {
     pos_ += 9; // "<![CDATA["
     const size_t from = pos_;
-    if (!skip_past("]]>", "a CDATA section")) return false;
+    if (!skip_past("]]>", "a CDATA section"))
+      return false;
     const std::string_view data = text_.substr(from, pos_ - 3 - from);
     for (char c : data) {
-      if (!check_char(c, "a CDATA section")) return false;
+      if (!check_char(c, "a CDATA section"))
+        return false;
     }
     out += data;
     return true;
@@ -322,10 +350,12 @@ private:
     ++pos_; // '<'
     std::string qname;
     bool empty = false;
-    if (!name(qname) || !start_tag_rest(qname, empty)) return false;
+    if (!name(qname) || !start_tag_rest(qname, empty))
+      return false;
     const size_t colon = qname.find(':');
     out.name = colon == std::string::npos ? qname : qname.substr(colon + 1);
-    if (empty) return true;
+    if (empty)
+      return true;
     for (;;) {
       if (at_end()) {
         return fail("unexpected end of input: <" + printable(qname, max_quote) + "> is not closed");
@@ -333,24 +363,32 @@ private:
       const char c = text_[pos_];
       if (c == '<') {
         bool handled = false;
-        if (starts_with("</")) return end_tag(qname);
-        if (!other_markup(handled)) return false;
-        if (handled) continue;
+        if (starts_with("</"))
+          return end_tag(qname);
+        if (!other_markup(handled))
+          return false;
+        if (handled)
+          continue;
         if (starts_with("<![CDATA[")) {
-          if (!cdata(out.text)) return false;
+          if (!cdata(out.text))
+            return false;
           continue;
         }
         out.children.emplace_back();
-        if (!element(out.children.back(), depth + 1)) return false;
+        if (!element(out.children.back(), depth + 1))
+          return false;
       } else if (c == '&') {
-        if (!reference(out.text)) return false;
+        if (!reference(out.text))
+          return false;
       } else if (c == '\r') {
         // Line ends are normalised to LF, as every XML parser does.
         out.text += '\n';
         ++pos_;
-        if (!at_end() && text_[pos_] == '\n') ++pos_;
+        if (!at_end() && text_[pos_] == '\n')
+          ++pos_;
       } else {
-        if (!check_char(c, "character data")) return false;
+        if (!check_char(c, "character data"))
+          return false;
         if (c == '>' && pos_ >= 2 && text_.compare(pos_ - 2, 3, "]]>") == 0) {
           return fail("']]>' in character data");
         }
@@ -383,7 +421,8 @@ public:
 
   std::optional<int64_t> integer(std::string_view name, bool required, int64_t min, int64_t max) {
     const xml_element* field = find(name, required);
-    if (field == nullptr) return std::nullopt;
+    if (field == nullptr)
+      return std::nullopt;
     const std::string_view digits = trim_xml_space(field->text);
     int64_t value = 0;
     bool overflow = digits.empty();
@@ -401,7 +440,7 @@ public:
     }
     if (overflow || value < min || value > max) {
       fail(name, quoted(field->text) + " is out of range " + std::to_string(min) + ".." +
-                     std::to_string(max));
+                   std::to_string(max));
       return std::nullopt;
     }
     return value;
@@ -410,10 +449,13 @@ public:
   // false when absent.
   bool boolean(std::string_view name) {
     const xml_element* field = find(name, false);
-    if (field == nullptr) return false;
+    if (field == nullptr)
+      return false;
     const std::string_view value = trim_xml_space(field->text);
-    if (equals_ci(value, "true")) return true;
-    if (!equals_ci(value, "false")) fail(name, quoted(field->text) + " is not true or false");
+    if (equals_ci(value, "true"))
+      return true;
+    if (!equals_ci(value, "false"))
+      fail(name, quoted(field->text) + " is not true or false");
     return false;
   }
 
@@ -429,14 +471,16 @@ private:
   const xml_element* find(std::string_view name, bool required) {
     const xml_element* first = nullptr;
     for (const auto& child : element_.children) {
-      if (child.name != name) continue;
+      if (child.name != name)
+        continue;
       if (first != nullptr) {
         fail(name, "appears more than once");
         return nullptr;
       }
       first = &child;
     }
-    if (first == nullptr && required) fail(name, "is missing");
+    if (first == nullptr && required)
+      fail(name, "is missing");
     if (first != nullptr && !first->children.empty()) {
       fail(name, "holds elements, expected text");
       return nullptr;
@@ -451,7 +495,8 @@ private:
 
 result<xml_element> parse_root(std::string_view body, std::string_view root_name) {
   auto document = parse_s3_xml(body);
-  if (!document) return document.error();
+  if (!document)
+    return document.error();
   if (document->name != root_name) {
     return malformed("expected a <" + std::string{root_name} + "> document, got <" +
                      printable(document->name, max_quote) + ">");
@@ -470,15 +515,18 @@ result<s3_error> decode_error_element(const xml_element& root) {
   error.message = fields.text("Message", false);
   error.request_id = fields.text("RequestId", false);
   error.resource = fields.text("Resource", false);
-  if (fields.error().ok() && error.code.empty()) fields.fail("Code", "is empty");
-  if (!fields.error().ok()) return fields.error();
+  if (fields.error().ok() && error.code.empty())
+    fields.fail("Code", "is empty");
+  if (!fields.error().ok())
+    return fields.error();
   return error;
 }
 
 bool has_control(std::string_view text) {
   for (char c : text) {
     const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) return true;
+    if (byte < 0x20 || byte == 0x7f)
+      return true;
   }
   return false;
 }
@@ -535,7 +583,8 @@ constexpr std::array<known_error, 22> known_errors = {{
 
 const known_error* find_known(std::string_view code) {
   for (const auto& known : known_errors) {
-    if (known.code == code) return &known;
+    if (known.code == code)
+      return &known;
   }
   return nullptr;
 }
@@ -544,7 +593,8 @@ const known_error* find_known(std::string_view code) {
 
 const xml_element* xml_element::child(std::string_view child_name) const {
   for (const auto& candidate : children) {
-    if (candidate.name == child_name) return &candidate;
+    if (candidate.name == child_name)
+      return &candidate;
   }
   return nullptr;
 }
@@ -556,11 +606,20 @@ std::string escape_xml_text(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '\r': out += "&#13;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '\r':
+        out += "&#13;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -576,7 +635,8 @@ std::string strip_etag_quotes(std::string_view etag) {
 
 result<s3_list_objects_result> decode_list_objects_v2(std::string_view body) {
   auto root = parse_root(body, "ListBucketResult");
-  if (!root) return root.error();
+  if (!root)
+    return root.error();
   field_reader fields{*root, "ListBucketResult"};
   s3_list_objects_result list;
   list.is_truncated = fields.boolean("IsTruncated");
@@ -588,17 +648,21 @@ result<s3_list_objects_result> decode_list_objects_v2(std::string_view body) {
   if (list.is_truncated && !has_token) {
     fields.fail("NextContinuationToken", "is missing although IsTruncated is true");
   }
-  if (!fields.error().ok()) return fields.error();
+  if (!fields.error().ok())
+    return fields.error();
   for (const auto& child : root->children) {
-    if (child.name != "Contents") continue;
+    if (child.name != "Contents")
+      continue;
     field_reader entry{child, indexed("ListBucketResult", "Contents", list.contents.size())};
     s3_object_entry object;
     object.key = entry.text("Key", true);
     object.size = entry.integer("Size", true, 0, std::numeric_limits<int64_t>::max()).value_or(0);
     object.etag = strip_etag_quotes(trim_xml_space(entry.text("ETag", false)));
     object.last_modified = std::string{trim_xml_space(entry.text("LastModified", false))};
-    if (entry.error().ok() && object.key.empty()) entry.fail("Key", "is empty");
-    if (!entry.error().ok()) return entry.error();
+    if (entry.error().ok() && object.key.empty())
+      entry.fail("Key", "is empty");
+    if (!entry.error().ok())
+      return entry.error();
     list.contents.push_back(std::move(object));
   }
   return list;
@@ -606,14 +670,17 @@ result<s3_list_objects_result> decode_list_objects_v2(std::string_view body) {
 
 result<s3_initiate_multipart_result> decode_initiate_multipart_upload(std::string_view body) {
   auto root = parse_root(body, "InitiateMultipartUploadResult");
-  if (!root) return root.error();
+  if (!root)
+    return root.error();
   field_reader fields{*root, "InitiateMultipartUploadResult"};
   s3_initiate_multipart_result upload;
   upload.bucket = fields.text("Bucket", false);
   upload.key = fields.text("Key", false);
   upload.upload_id = std::string{trim_xml_space(fields.text("UploadId", true))};
-  if (fields.error().ok() && upload.upload_id.empty()) fields.fail("UploadId", "is empty");
-  if (!fields.error().ok()) return fields.error();
+  if (fields.error().ok() && upload.upload_id.empty())
+    fields.fail("UploadId", "is empty");
+  if (!fields.error().ok())
+    return fields.error();
   return upload;
 }
 
@@ -635,11 +702,12 @@ result<std::string> encode_complete_multipart_upload(const std::vector<s3_comple
     if (part.part_number <= previous) {
       return status{errc::invalid_request,
                     which + ": part numbers must be strictly ascending (follows part " +
-                        std::to_string(previous) + ")"};
+                      std::to_string(previous) + ")"};
     }
     previous = part.part_number;
     const std::string etag = strip_etag_quotes(part.etag);
-    if (etag.empty()) return status{errc::invalid_request, which + ": the ETag is empty"};
+    if (etag.empty())
+      return status{errc::invalid_request, which + ": the ETag is empty"};
     if (has_control(etag) || (part.checksum_sha256 && has_control(*part.checksum_sha256))) {
       return status{errc::invalid_request, which + ": control characters in the ETag or checksum"};
     }
@@ -656,34 +724,41 @@ result<std::string> encode_complete_multipart_upload(const std::vector<s3_comple
 
 result<std::vector<s3_completed_part>> decode_complete_multipart_upload(std::string_view body) {
   auto root = parse_root(body, "CompleteMultipartUpload");
-  if (!root) return root.error();
+  if (!root)
+    return root.error();
   std::vector<s3_completed_part> parts;
   for (const auto& child : root->children) {
-    if (child.name != "Part") continue;
+    if (child.name != "Part")
+      continue;
     field_reader fields{child, indexed("CompleteMultipartUpload", "Part", parts.size())};
     s3_completed_part part;
     part.part_number =
-        static_cast<int>(fields.integer("PartNumber", true, 1, max_s3_part_number).value_or(0));
+      static_cast<int>(fields.integer("PartNumber", true, 1, max_s3_part_number).value_or(0));
     part.etag = strip_etag_quotes(trim_xml_space(fields.text("ETag", true)));
     if (fields.has("ChecksumSHA256")) {
       part.checksum_sha256 = std::string{trim_xml_space(fields.text("ChecksumSHA256", true))};
     }
-    if (fields.error().ok() && part.etag.empty()) fields.fail("ETag", "is empty");
-    if (!fields.error().ok()) return fields.error();
+    if (fields.error().ok() && part.etag.empty())
+      fields.fail("ETag", "is empty");
+    if (!fields.error().ok())
+      return fields.error();
     parts.push_back(std::move(part));
   }
-  if (parts.empty()) return malformed("CompleteMultipartUpload lists no Part");
+  if (parts.empty())
+    return malformed("CompleteMultipartUpload lists no Part");
   return parts;
 }
 
-result<s3_complete_multipart_result> decode_complete_multipart_upload_result(
-    std::string_view body) {
+result<s3_complete_multipart_result>
+decode_complete_multipart_upload_result(std::string_view body) {
   auto document = parse_s3_xml(body);
-  if (!document) return document.error();
+  if (!document)
+    return document.error();
   if (document->name == "Error") {
     // A 200 whose body reports a failure (S3 sends the status line first).
     auto error = decode_error_element(*document);
-    if (!error) return error.error();
+    if (!error)
+      return error.error();
     return s3_error_status(*error, 200);
   }
   if (document->name != "CompleteMultipartUploadResult") {
@@ -696,32 +771,38 @@ result<s3_complete_multipart_result> decode_complete_multipart_upload_result(
   completed.bucket = fields.text("Bucket", false);
   completed.key = fields.text("Key", false);
   completed.etag = strip_etag_quotes(trim_xml_space(fields.text("ETag", false)));
-  if (!fields.error().ok()) return fields.error();
+  if (!fields.error().ok())
+    return fields.error();
   return completed;
 }
 
 result<s3_list_parts_result> decode_list_parts(std::string_view body) {
   auto root = parse_root(body, "ListPartsResult");
-  if (!root) return root.error();
+  if (!root)
+    return root.error();
   field_reader fields{*root, "ListPartsResult"};
   s3_list_parts_result list;
   list.is_truncated = fields.boolean("IsTruncated");
   // The marker is the last part number listed, so 0 (no parts yet) is valid.
   const auto marker = fields.integer("NextPartNumberMarker", false, 0, max_s3_part_number);
-  if (marker) list.next_part_number_marker = static_cast<int>(*marker);
+  if (marker)
+    list.next_part_number_marker = static_cast<int>(*marker);
   if (fields.error().ok() && list.is_truncated && !marker) {
     fields.fail("NextPartNumberMarker", "is missing although IsTruncated is true");
   }
-  if (!fields.error().ok()) return fields.error();
+  if (!fields.error().ok())
+    return fields.error();
   for (const auto& child : root->children) {
-    if (child.name != "Part") continue;
+    if (child.name != "Part")
+      continue;
     field_reader entry{child, indexed("ListPartsResult", "Part", list.parts.size())};
     s3_part_entry part;
     part.part_number =
-        static_cast<int>(entry.integer("PartNumber", true, 1, max_s3_part_number).value_or(0));
+      static_cast<int>(entry.integer("PartNumber", true, 1, max_s3_part_number).value_or(0));
     part.etag = strip_etag_quotes(trim_xml_space(entry.text("ETag", true)));
     part.size = entry.integer("Size", true, 0, std::numeric_limits<int64_t>::max()).value_or(0);
-    if (!entry.error().ok()) return entry.error();
+    if (!entry.error().ok())
+      return entry.error();
     list.parts.push_back(std::move(part));
   }
   return list;
@@ -729,11 +810,13 @@ result<s3_list_parts_result> decode_list_parts(std::string_view body) {
 
 result<s3_list_multipart_uploads_result> decode_list_multipart_uploads(std::string_view body) {
   auto root = parse_root(body, "ListMultipartUploadsResult");
-  if (!root) return root.error();
+  if (!root)
+    return root.error();
   field_reader fields{*root, "ListMultipartUploadsResult"};
   s3_list_multipart_uploads_result list;
   list.is_truncated = fields.boolean("IsTruncated");
-  if (fields.has("NextKeyMarker")) list.next_key_marker = fields.text("NextKeyMarker", true);
+  if (fields.has("NextKeyMarker"))
+    list.next_key_marker = fields.text("NextKeyMarker", true);
   if (fields.has("NextUploadIdMarker")) {
     list.next_upload_id_marker = fields.text("NextUploadIdMarker", true);
   }
@@ -742,16 +825,20 @@ result<s3_list_multipart_uploads_result> decode_list_multipart_uploads(std::stri
       (!list.next_key_marker || list.next_key_marker->empty())) {
     fields.fail("NextKeyMarker", "is missing although IsTruncated is true");
   }
-  if (!fields.error().ok()) return fields.error();
+  if (!fields.error().ok())
+    return fields.error();
   for (const auto& child : root->children) {
-    if (child.name != "Upload") continue;
+    if (child.name != "Upload")
+      continue;
     field_reader entry{child, indexed("ListMultipartUploadsResult", "Upload", list.uploads.size())};
     s3_multipart_upload_entry upload;
     upload.key = entry.text("Key", true);
     upload.upload_id = std::string{trim_xml_space(entry.text("UploadId", true))};
     const std::string initiated = entry.text("Initiated", true);
-    if (entry.error().ok() && upload.key.empty()) entry.fail("Key", "is empty");
-    if (entry.error().ok() && upload.upload_id.empty()) entry.fail("UploadId", "is empty");
+    if (entry.error().ok() && upload.key.empty())
+      entry.fail("Key", "is empty");
+    if (entry.error().ok() && upload.upload_id.empty())
+      entry.fail("UploadId", "is empty");
     if (entry.error().ok()) {
       const auto when = parse_rfc3339(trim_xml_space(initiated));
       if (when) {
@@ -760,7 +847,8 @@ result<s3_list_multipart_uploads_result> decode_list_multipart_uploads(std::stri
         entry.fail("Initiated", quoted(initiated) + " is not an RFC 3339 date-time");
       }
     }
-    if (!entry.error().ok()) return entry.error();
+    if (!entry.error().ok())
+      return entry.error();
     list.uploads.push_back(std::move(upload));
   }
   return list;
@@ -768,23 +856,28 @@ result<s3_list_multipart_uploads_result> decode_list_multipart_uploads(std::stri
 
 result<s3_error> decode_s3_error(std::string_view body) {
   auto root = parse_root(body, "Error");
-  if (!root) return root.error();
+  if (!root)
+    return root.error();
   return decode_error_element(*root);
 }
 
 errc s3_error_class(std::string_view code, long http_status) {
-  if (const known_error* known = find_known(code)) return known->kind;
-  if (http_status == 500 || http_status == 503) return errc::unavailable;
+  if (const known_error* known = find_known(code))
+    return known->kind;
+  if (http_status == 500 || http_status == 503)
+    return errc::unavailable;
   // 408 and 429 ask for a later retry whatever the code says.
-  if (http_status == 408 || http_status == 429) return errc::unavailable;
-  if (http_status >= 400 && http_status < 500) return errc::invalid_request;
+  if (http_status == 408 || http_status == 429)
+    return errc::unavailable;
+  if (http_status >= 400 && http_status < 500)
+    return errc::invalid_request;
   // 5xx, and an <Error> inside a 2xx: S3 documents both as retryable.
   return errc::unavailable;
 }
 
 status s3_error_status(const s3_error& error, long http_status) {
-  std::string message = "S3 error " + printable(error.code, max_quote) + " (HTTP " +
-                        std::to_string(http_status) + ")";
+  std::string message =
+    "S3 error " + printable(error.code, max_quote) + " (HTTP " + std::to_string(http_status) + ")";
   if (!error.message.empty()) {
     message += ": \"" + printable(error.message, max_server_message) + "\"";
   }

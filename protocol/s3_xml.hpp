@@ -135,8 +135,7 @@ struct s3_complete_multipart_result {
 /// Decodes a CompleteMultipartUpload response. S3 may answer 200 and still
 /// put an `<Error>` in the body (the failure shows up after the headers were
 /// sent); such a body yields s3_error_status() for that error, not a result.
-result<s3_complete_multipart_result> decode_complete_multipart_upload_result(
-    std::string_view body);
+result<s3_complete_multipart_result> decode_complete_multipart_upload_result(std::string_view body);
 
 /// One part in a ListParts page.
 struct s3_part_entry {

@@ -9,10 +9,10 @@ namespace ferry {
 namespace {
 
 constexpr std::array<const char*, 16> names = {
-  "ok",          "invalid_request", "size_mismatch",  "hash_mismatch",
-  "not_found",   "path_rejected",   "permission_denied", "no_space",
-  "io_error",    "unavailable",     "corrupt_record", "busy",
-  "config_error", "cancelled",      "internal",       nullptr,
+  "ok",           "invalid_request", "size_mismatch",     "hash_mismatch",
+  "not_found",    "path_rejected",   "permission_denied", "no_space",
+  "io_error",     "unavailable",     "corrupt_record",    "busy",
+  "config_error", "cancelled",       "internal",          nullptr,
 };
 
 } // namespace

@@ -27,7 +27,8 @@ std::string snippet(std::string_view text) {
     const auto byte = static_cast<unsigned char>(c);
     out += (byte < 0x20 || byte >= 0x7f) ? '?' : c;
   }
-  if (text.size() > max_snippet) out += "...";
+  if (text.size() > max_snippet)
+    out += "...";
   return out;
 }
 
@@ -51,14 +52,17 @@ size_t invalid_utf8_at(std::string_view text) {
     } else {
       return i;
     }
-    if (text.size() - i < len) return i;
+    if (text.size() - i < len)
+      return i;
     for (size_t k = 1; k < len; ++k) {
       const auto cont = static_cast<unsigned char>(text[i + k]);
-      if ((cont & 0xc0) != 0x80) return i;
+      if ((cont & 0xc0) != 0x80)
+        return i;
       cp = (cp << 6) | (cont & 0x3f);
     }
     // Overlong forms, UTF-16 surrogates and values past U+10FFFF.
-    if (cp < min || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) return i;
+    if (cp < min || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+      return i;
     i += len;
   }
   return std::string_view::npos;
@@ -66,7 +70,8 @@ size_t invalid_utf8_at(std::string_view text) {
 
 int64_t non_negative(const json& object, const char* key, const std::string& where) {
   const json* value = find_member(object, key);
-  if (value == nullptr) throw field_error{where + ": missing field '" + key + "'"};
+  if (value == nullptr)
+    throw field_error{where + ": missing field '" + key + "'"};
   const auto number = as_int64(*value);
   if (!number || *number < 0) {
     throw field_error{where + ": field '" + key + "' must be a non-negative integer"};
@@ -78,8 +83,10 @@ operation decode_operation(const json& object) {
   const json* value = find_member(object, "operation");
   if (value != nullptr && value->is_string()) {
     const auto& text = value->get_ref<const std::string&>();
-    if (text == "upload") return operation::upload;
-    if (text == "download") return operation::download;
+    if (text == "upload")
+      return operation::upload;
+    if (text == "download")
+      return operation::download;
   }
   throw field_error{"init: field 'operation' must be \"upload\" or \"download\""};
 }
@@ -89,12 +96,14 @@ init_request decode_init(const json& object) {
   init.op = decode_operation(object);
   // Optional fields: absent or null keeps the default.
   if (const json* remote = find_member(object, "remote"); remote != nullptr && !remote->is_null()) {
-    if (!remote->is_string()) throw field_error{"init: field 'remote' must be a string"};
+    if (!remote->is_string())
+      throw field_error{"init: field 'remote' must be a string"};
     init.remote = remote->get<std::string>();
   }
   if (const json* concurrent = find_member(object, "concurrent");
       concurrent != nullptr && !concurrent->is_null()) {
-    if (!concurrent->is_boolean()) throw field_error{"init: field 'concurrent' must be a boolean"};
+    if (!concurrent->is_boolean())
+      throw field_error{"init: field 'concurrent' must be a boolean"};
     init.concurrent = concurrent->get<bool>();
   }
   if (const json* transfers = find_member(object, "concurrenttransfers");
@@ -106,8 +115,10 @@ init_request decode_init(const json& object) {
 
 std::optional<transfer_action> decode_action(const json& object, const std::string& where) {
   const json* action = find_member(object, "action");
-  if (action == nullptr || action->is_null()) return std::nullopt;
-  if (!action->is_object()) throw field_error{where + ": field 'action' must be null or an object"};
+  if (action == nullptr || action->is_null())
+    return std::nullopt;
+  if (!action->is_object())
+    throw field_error{where + ": field 'action' must be null or an object"};
   transfer_action result;
   const json* href = find_member(*action, "href");
   if (href == nullptr || !href->is_string() || href->get_ref<const std::string&>().empty()) {
@@ -116,15 +127,18 @@ std::optional<transfer_action> decode_action(const json& object, const std::stri
   result.href = href->get<std::string>();
   // git-lfs names the header map "header" (singular).
   const json* headers = find_member(*action, "header");
-  if (headers == nullptr || headers->is_null()) return result;
-  if (!headers->is_object()) throw field_error{where + ": field 'action.header' must be an object"};
+  if (headers == nullptr || headers->is_null())
+    return result;
+  if (!headers->is_object())
+    throw field_error{where + ": field 'action.header' must be an object"};
   for (const auto& [name, value] : headers->items()) {
     if (!is_http_token(name)) {
       throw field_error{where + ": field 'action.header' has an invalid header name '" +
                         snippet(name) + "'"};
     }
     if (!value.is_string()) {
-      throw field_error{where + ": header '" + snippet(name) + "' in 'action.header' must be a string"};
+      throw field_error{where + ": header '" + snippet(name) +
+                        "' in 'action.header' must be a string"};
     }
     const auto& text = value.get_ref<const std::string&>();
     if (!is_safe_header_value(text)) {
@@ -165,9 +179,11 @@ transfer_request decode_transfer(const json& object, operation op, decode_error&
 } // namespace
 
 bool is_valid_oid(std::string_view oid) {
-  if (oid.size() != 64) return false;
+  if (oid.size() != 64)
+    return false;
   for (char c : oid) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+      return false;
   }
   return true;
 }
@@ -227,13 +243,19 @@ std::variant<request, decode_error> decode_request(std::string_view line) {
   }
   try {
     const json* event = find_member(object, "event");
-    if (event == nullptr) throw field_error{"missing field 'event'"};
-    if (!event->is_string()) throw field_error{"field 'event' must be a string"};
+    if (event == nullptr)
+      throw field_error{"missing field 'event'"};
+    if (!event->is_string())
+      throw field_error{"field 'event' must be a string"};
     const auto& name = event->get_ref<const std::string&>();
-    if (name == "init") return request{decode_init(object)};
-    if (name == "upload") return request{decode_transfer(object, operation::upload, error)};
-    if (name == "download") return request{decode_transfer(object, operation::download, error)};
-    if (name == "terminate") return request{terminate_request{}};
+    if (name == "init")
+      return request{decode_init(object)};
+    if (name == "upload")
+      return request{decode_transfer(object, operation::upload, error)};
+    if (name == "download")
+      return request{decode_transfer(object, operation::download, error)};
+    if (name == "terminate")
+      return request{terminate_request{}};
     throw field_error{"unknown event '" + snippet(name) + "'"};
   } catch (field_error& e) {
     error.message = std::move(e.message);
@@ -244,7 +266,8 @@ std::variant<request, decode_error> decode_request(std::string_view line) {
 }
 
 std::string encode_decode_error(const decode_error& error) {
-  if (error.oid) return encode_complete_error(*error.oid, error.code, error.message);
+  if (error.oid)
+    return encode_complete_error(*error.oid, error.code, error.message);
   return encode_error(error.code, error.message);
 }
 
@@ -270,7 +293,8 @@ std::string encode_complete(std::string_view oid, std::optional<std::string_view
   nlohmann::ordered_json reply;
   reply["event"] = "complete";
   reply["oid"] = std::string{oid};
-  if (path) reply["path"] = std::string{*path};
+  if (path)
+    reply["path"] = std::string{*path};
   return dump(reply);
 }
 

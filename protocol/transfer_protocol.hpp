@@ -49,12 +49,12 @@ using request = std::variant<init_request, transfer_request, terminate_request>;
 
 /// Error codes Ferry puts into error replies (HTTP-like, as git-lfs shows them).
 namespace code {
-inline constexpr int bad_request = 400;  ///< malformed line or field
-inline constexpr int not_found = 404;    ///< object missing
-inline constexpr int conflict = 409;     ///< content does not match oid/size
-inline constexpr int too_large = 413;    ///< line longer than the limit
-inline constexpr int failed = 500;       ///< transfer failed after retries
-inline constexpr int unavailable = 503;  ///< engine not ready / shutting down
+inline constexpr int bad_request = 400; ///< malformed line or field
+inline constexpr int not_found = 404;   ///< object missing
+inline constexpr int conflict = 409;    ///< content does not match oid/size
+inline constexpr int too_large = 413;   ///< line longer than the limit
+inline constexpr int failed = 500;      ///< transfer failed after retries
+inline constexpr int unavailable = 503; ///< engine not ready / shutting down
 } // namespace code
 
 /// Why a line could not be decoded. When the line named a valid oid of an

@@ -55,10 +55,13 @@ constexpr size_t max_inventory_line = 1024;
 constexpr size_t sha256_hex_digits = 64;
 
 // Variables that would make git open another repository than `-C` names.
-constexpr const char* repository_variables[] = {
-    "GIT_DIR",        "GIT_WORK_TREE", "GIT_COMMON_DIR",
-    "GIT_INDEX_FILE", "GIT_NAMESPACE", "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES"};
+constexpr const char* repository_variables[] = {"GIT_DIR",
+                                                "GIT_WORK_TREE",
+                                                "GIT_COMMON_DIR",
+                                                "GIT_INDEX_FILE",
+                                                "GIT_NAMESPACE",
+                                                "GIT_OBJECT_DIRECTORY",
+                                                "GIT_ALTERNATE_OBJECT_DIRECTORIES"};
 
 /// `<oid> <size>` with blanks between; the oid in either case (reported in
 /// lower case), the size a non-negative decimal.
@@ -78,7 +81,7 @@ std::optional<object_info> parse_inventory_line(std::string_view text) {
   if (!digits_only)
     return std::nullopt;
   auto [end, error] =
-      std::from_chars(size_text.data(), size_text.data() + size_text.size(), object.size);
+    std::from_chars(size_text.data(), size_text.data() + size_text.size(), object.size);
   if (error != std::errc{} || end != size_text.data() + size_text.size())
     return std::nullopt;
   return object;
@@ -235,7 +238,7 @@ private:
     std::string_view size_text = text.substr(second + 1);
     uint64_t size = 0;
     auto [end, error] =
-        std::from_chars(size_text.data(), size_text.data() + size_text.size(), size);
+      std::from_chars(size_text.data(), size_text.data() + size_text.size(), size);
     if (error != std::errc{} || end != size_text.data() + size_text.size())
       return {errc::internal, "unexpected answer from git cat-file --batch-check: " + line.text};
     if (type == "blob" && size <= protocol::max_pointer_bytes) {
@@ -293,7 +296,7 @@ private:
       return status::success();
     int64_t size = -1;
     auto [end, error] =
-        std::from_chars(header.data() + last + 1, header.data() + header.size(), size);
+      std::from_chars(header.data() + last + 1, header.data() + header.size(), size);
     if (error != std::errc{} || end != header.data() + header.size() || size < 0)
       return {errc::internal, "unexpected answer from git cat-file --batch: " + header};
     content_.clear();
@@ -324,7 +327,7 @@ private:
 /// false when `--batch` no longer reads.
 bool send_requests(int fd, const std::string& requests, size_t& sent) {
   ssize_t n =
-      ::send(fd, requests.data() + sent, requests.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::send(fd, requests.data() + sent, requests.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
   if (n > 0)
     sent += static_cast<size_t>(n);
   return n >= 0 || errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK;
@@ -397,8 +400,8 @@ status pointer_pipeline::start() {
                              sizes_write.get(), environment);
       !st)
     return st;
-  return contents_.start(repo_, {"--batch", "--buffer"}, requests_read.get(),
-                         contents_write.get(), environment);
+  return contents_.start(repo_, {"--batch", "--buffer"}, requests_read.get(), contents_write.get(),
+                         environment);
 }
 
 void pointer_pipeline::read_sizes(status& step) {
@@ -431,7 +434,7 @@ status pointer_pipeline::run() {
     poll_list<6> polled;
     // Backpressure: no more answers are taken while the queue is full.
     int sizes_at =
-        polled.add(backlog_.size() - sent_ < max_request_backlog ? sizes_read_.get() : -1, POLLIN);
+      polled.add(backlog_.size() - sent_ < max_request_backlog ? sizes_read_.get() : -1, POLLIN);
     int requests_at = polled.add(sent_ < backlog_.size() ? requests_.get() : -1, POLLOUT);
     int contents_at = polled.add(contents_read_.get(), POLLIN);
     int diagnostics_at[3];
@@ -543,12 +546,12 @@ status read_inventory_file(const fs::path& file,
       auto object = line.too_long ? std::nullopt : parse_inventory_line(text);
       if (!object) {
         std::string found =
-            line.too_long ? "a line longer than " + std::to_string(max_inventory_line) + " bytes"
-                          : quoted_excerpt(text);
+          line.too_long ? "a line longer than " + std::to_string(max_inventory_line) + " bytes"
+                        : quoted_excerpt(text);
         // The file the user named is wrong: a usage error, not one to retry.
         return {errc::config_error, "inventory file " + file.string() + " line " +
-                                           std::to_string(line_number) +
-                                           ": expected '<sha256 oid> <size>', found " + found};
+                                      std::to_string(line_number) +
+                                      ": expected '<sha256 oid> <size>', found " + found};
       }
       if (!visit(*object))
         return status::success();

@@ -5,8 +5,8 @@
 // file of `oid size` lines. Both stream: memory stays bounded however many
 // objects there are.
 
-#include "store/object_store.hpp"
 #include "protocol/status.hpp"
+#include "store/object_store.hpp"
 
 #include <filesystem>
 #include <functional>

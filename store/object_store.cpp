@@ -6,13 +6,9 @@
 
 namespace ferry {
 
-status object_writer::check_resumed(const char*, size_t) {
-  return status::success();
-}
+status object_writer::check_resumed(const char*, size_t) { return status::success(); }
 
-status object_store::prepare() {
-  return status::success();
-}
+status object_store::prepare() { return status::success(); }
 
 result<bool> read_back_matches(object_store& store, const object_info& object) {
   auto info = store.stat(object.oid);
@@ -77,8 +73,6 @@ sizes_from_holds(object_store& store, const std::vector<object_info>& objects) {
   return sizes;
 }
 
-status object_store::expect_reads(const std::vector<object_info>&) {
-  return status::success();
-}
+status object_store::expect_reads(const std::vector<object_info>&) { return status::success(); }
 
 } // namespace ferry

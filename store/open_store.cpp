@@ -13,9 +13,9 @@ namespace ferry {
 namespace {
 
 constexpr const char* supported =
-    "supported: file:///absolute/path or an absolute path such as /srv/lfs-store, "
-    "lfs+https://host/path (an LFS endpoint), https://host/owner/repo.git (a git remote) or "
-    "s3://bucket/prefix?endpoint=...&region=... (an S3 bucket) or proton://LFS (Proton Drive)";
+  "supported: file:///absolute/path or an absolute path such as /srv/lfs-store, "
+  "lfs+https://host/path (an LFS endpoint), https://host/owner/repo.git (a git remote) or "
+  "s3://bucket/prefix?endpoint=...&region=... (an S3 bucket) or proton://LFS (Proton Drive)";
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9')
@@ -81,8 +81,8 @@ result<std::shared_ptr<object_store>> open_lfs(const std::string& url, const std
   }
   lfs_store_options options = context.lfs;
   options.endpoint = std::move(endpoint);
-  return std::shared_ptr<object_store>(std::make_shared<lfs_store>(
-      context.http, std::move(options), git_credentials(context.cwd)));
+  return std::shared_ptr<object_store>(
+    std::make_shared<lfs_store>(context.http, std::move(options), git_credentials(context.cwd)));
 }
 
 result<std::shared_ptr<object_store>> open_s3(const std::string& url,
@@ -99,7 +99,7 @@ result<std::shared_ptr<object_store>> open_s3(const std::string& url,
   if (context.notice)
     context.notice("S3 keys for " + parsed->describe() + " from " + found->source);
   return std::shared_ptr<object_store>(
-      std::make_shared<s3_store>(context.http, *parsed, std::move(found->keys), context.s3));
+    std::make_shared<s3_store>(context.http, *parsed, std::move(found->keys), context.s3));
 }
 
 result<std::shared_ptr<object_store>> open_proton(const std::string& url,
@@ -139,8 +139,8 @@ result<std::shared_ptr<object_store>> open_store(const std::string& url,
   auto separator = url.find("://");
   if (separator == std::string::npos)
     return status{errc::config_error, "store path '" + url +
-                                          "' is relative; an absolute path is needed (" +
-                                          supported + ")"};
+                                        "' is relative; an absolute path is needed (" + supported +
+                                        ")"};
 
   std::string scheme = url.substr(0, separator);
   for (char& c : scheme)
@@ -159,8 +159,8 @@ result<std::shared_ptr<object_store>> open_store(const std::string& url,
   if (rest.empty() || rest.front() != '/')
     return status{errc::config_error,
                   "store URL '" + url +
-                      "' does not name an absolute path; use three slashes, as in "
-                      "file:///srv/lfs-store"};
+                    "' does not name an absolute path; use three slashes, as in "
+                    "file:///srv/lfs-store"};
   auto path = percent_decode(rest);
   if (!path)
     return status{errc::config_error,

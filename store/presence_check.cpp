@@ -18,11 +18,11 @@ size_answers ask_sizes(object_store& store, const std::vector<object_info>& obje
     answers.sizes.assign(batch->begin(), batch->end());
     return answers;
   }
-  answers.batch_error =
-    batch ? status{errc::unavailable, store.describe() + " answered about " +
-                                        std::to_string(batch->size()) + " of " +
-                                        std::to_string(objects.size()) + " objects"}
-          : batch.error();
+  answers.batch_error = batch
+                          ? status{errc::unavailable, store.describe() + " answered about " +
+                                                        std::to_string(batch->size()) + " of " +
+                                                        std::to_string(objects.size()) + " objects"}
+                          : batch.error();
   answers.sizes.reserve(objects.size());
   // A store found unavailable while asking about one object is not asked
   // about the rest: each question to a host that is down would cost a
@@ -39,17 +39,16 @@ size_answers ask_sizes(object_store& store, const std::vector<object_info>& obje
     if (!one)
       answers.sizes.emplace_back(one.error());
     else if (one->size() != 1)
-      answers.sizes.emplace_back(status{errc::unavailable, store.describe() +
-                                                             " gave no answer about " + object.oid});
+      answers.sizes.emplace_back(
+        status{errc::unavailable, store.describe() + " gave no answer about " + object.oid});
     else
       answers.sizes.emplace_back(one->front());
   }
   return answers;
 }
 
-result<listing_settled> settle_by_listing(object_store& destination,
-                                          migration_inventory& inventory, int64_t max_listed,
-                                          const listing_visitors& visitors,
+result<listing_settled> settle_by_listing(object_store& destination, migration_inventory& inventory,
+                                          int64_t max_listed, const listing_visitors& visitors,
                                           item_state other_size) {
   listing_settled settled;
   std::vector<std::string> present;

@@ -4,9 +4,9 @@
 // copied in this run) and `ferry check` (do two stores match). Only asks:
 // nothing here reads an object's content or changes a store.
 
+#include "protocol/status.hpp"
 #include "store/journal/migration_inventory.hpp"
 #include "store/object_store.hpp"
-#include "protocol/status.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -25,9 +25,7 @@ struct size_answers {
 
   /// Whether the store answered for object `i` and holds it with exactly
   /// `size` bytes: the one rule for "already at the destination".
-  bool holds(size_t i, int64_t size) const {
-    return sizes[i] && *sizes[i] && **sizes[i] == size;
-  }
+  bool holds(size_t i, int64_t size) const { return sizes[i] && *sizes[i] && **sizes[i] == size; }
 };
 
 /// Asks `store` about `objects` with one sizes_of() call. When that fails,
@@ -67,9 +65,8 @@ struct listing_visitors {
 /// destination does not have it). The walk stops after `max_listed` objects
 /// (negative: no limit), when asking about the rest one by one has become
 /// cheaper; what it settled stays settled. Only pending items change.
-result<listing_settled> settle_by_listing(object_store& destination,
-                                          migration_inventory& inventory, int64_t max_listed,
-                                          const listing_visitors& visitors = {},
+result<listing_settled> settle_by_listing(object_store& destination, migration_inventory& inventory,
+                                          int64_t max_listed, const listing_visitors& visitors = {},
                                           item_state other_size = item_state::missing);
 
 } // namespace ferry

@@ -25,8 +25,7 @@ void add(inventory_totals::count& count, int64_t bytes) {
 /// thread at a time.
 class comparison {
 public:
-  explicit comparison(const compare_options& options)
-    : options_(options), shown_(steady::now()) {}
+  explicit comparison(const compare_options& options) : options_(options), shown_(steady::now()) {}
 
   void find(compare_finding finding) {
     std::lock_guard lock{mutex_};
@@ -70,18 +69,18 @@ public:
 private:
   inventory_totals::count& count_of(difference kind) {
     switch (kind) {
-    case difference::missing:
-      break;
-    case difference::extra:
-      return totals_.extra;
-    case difference::size_differs:
-      return totals_.size_differs;
-    case difference::content_differs:
-      return totals_.content_differs;
-    case difference::corrupt_at_source:
-      return totals_.corrupt_at_source;
-    case difference::unreadable:
-      return totals_.unreadable;
+      case difference::missing:
+        break;
+      case difference::extra:
+        return totals_.extra;
+      case difference::size_differs:
+        return totals_.size_differs;
+      case difference::content_differs:
+        return totals_.content_differs;
+      case difference::corrupt_at_source:
+        return totals_.corrupt_at_source;
+      case difference::unreadable:
+        return totals_.unreadable;
     }
     return totals_.missing;
   }
@@ -144,7 +143,7 @@ status ask_pending(object_store& destination, migration_inventory& scratch, comp
 
 /// Calls `each` for every item in `state`, a page at a time.
 status for_each_in(migration_inventory& scratch, item_state state,
-                    const std::function<void(const inventory_item&)>& each) {
+                   const std::function<void(const inventory_item&)>& each) {
   std::string cursor;
   for (;;) {
     auto page = scratch.page(state, cursor, page_objects);
@@ -160,9 +159,8 @@ status for_each_in(migration_inventory& scratch, item_state state,
 
 /// Reads both copies of every matched object and hashes them, with
 /// `options.hash_workers` objects at once.
-status hash_present(object_store& source, object_store& destination,
-                    migration_inventory& scratch, const compare_options& options,
-                    comparison& run) {
+status hash_present(object_store& source, object_store& destination, migration_inventory& scratch,
+                    const compare_options& options, comparison& run) {
   std::mutex mutex;
   std::deque<inventory_item> queue;
   std::string cursor;
@@ -231,25 +229,25 @@ status hash_present(object_store& source, object_store& destination,
 
 const char* to_string(difference kind) {
   switch (kind) {
-  case difference::missing:
-    return "missing";
-  case difference::extra:
-    return "extra";
-  case difference::size_differs:
-    return "size_differs";
-  case difference::content_differs:
-    return "content_differs";
-  case difference::corrupt_at_source:
-    return "corrupt_at_source";
-  case difference::unreadable:
-    return "unreadable";
+    case difference::missing:
+      return "missing";
+    case difference::extra:
+      return "extra";
+    case difference::size_differs:
+      return "size_differs";
+    case difference::content_differs:
+      return "content_differs";
+    case difference::corrupt_at_source:
+      return "corrupt_at_source";
+    case difference::unreadable:
+      return "unreadable";
   }
   return "missing";
 }
 
 bool compare_totals::match() const {
-  for (auto* count : {&missing, &size_differs, &content_differs, &corrupt_at_source,
-                      &unreadable, &extra})
+  for (auto* count :
+       {&missing, &size_differs, &content_differs, &corrupt_at_source, &unreadable, &extra})
     if (count->objects > 0)
       return false;
   return true;
@@ -306,11 +304,11 @@ result<compare_totals> compare_stores(
       return asked;
   }
 
-  if (auto reported = for_each_in(scratch, item_state::missing,
-                                   [&](const inventory_item& item) {
-                                     run.find({difference::missing, item.oid, item.size,
-                                               std::nullopt, {}});
-                                   });
+  if (auto reported =
+        for_each_in(scratch, item_state::missing,
+                    [&](const inventory_item& item) {
+                      run.find({difference::missing, item.oid, item.size, std::nullopt, {}});
+                    });
       !reported)
     return reported;
   if (options.hash) {
@@ -320,10 +318,9 @@ result<compare_totals> compare_stores(
     run.phase("hashing", present->present.objects);
     if (auto hashed = hash_present(source, destination, scratch, options, run); !hashed)
       return hashed;
-  } else if (auto reported = for_each_in(scratch, item_state::present,
-                                          [&](const inventory_item& item) {
-                                            run.matched(item.size, false);
-                                          });
+  } else if (auto reported =
+               for_each_in(scratch, item_state::present,
+                           [&](const inventory_item& item) { run.matched(item.size, false); });
              !reported) {
     return reported;
   }

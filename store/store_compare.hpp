@@ -6,9 +6,9 @@
 // extra (for a destination that can list); with hashing, both copies are
 // read and hashed against the oid.
 
+#include "protocol/status.hpp"
 #include "store/journal/migration_inventory.hpp"
 #include "store/object_store.hpp"
-#include "protocol/status.hpp"
 
 #include <chrono>
 #include <cstdint>

@@ -38,22 +38,17 @@ std::string redact(const std::string& text) {
 }
 
 admission::admission(const engine_config& config, std::function<std::string()> time_of_day)
-  : breaker_failures_(config.breaker_failures), breaker_open_for_(config.breaker_open_for),
-    time_of_day_(time_of_day ? std::move(time_of_day) : local_time_of_day),
-    policy_(config.max_attempts, backoff{config.backoff_base, config.backoff_max, config.seed},
-            restart_budget{config.max_restarts, config.restart_window}, 60,
-            config.max_retry_time),
-    breakers_(config.breaker_failures, config.breaker_open_for),
-    budget_(config.retry_budget_percent, config.retry_budget_min) {
-}
+    : breaker_failures_(config.breaker_failures), breaker_open_for_(config.breaker_open_for),
+      time_of_day_(time_of_day ? std::move(time_of_day) : local_time_of_day),
+      policy_(config.max_attempts, backoff{config.backoff_base, config.backoff_max, config.seed},
+              restart_budget{config.max_restarts, config.restart_window}, 60,
+              config.max_retry_time),
+      breakers_(config.breaker_failures, config.breaker_open_for),
+      budget_(config.retry_budget_percent, config.retry_budget_min) {}
 
-void admission::add(uint64_t id, std::string host) {
-  jobs_[id].host = std::move(host);
-}
+void admission::add(uint64_t id, std::string host) { jobs_[id].host = std::move(host); }
 
-void admission::remove(uint64_t id) {
-  jobs_.erase(id);
-}
+void admission::remove(uint64_t id) { jobs_.erase(id); }
 
 const admission::job* admission::find(uint64_t id) const {
   auto i = jobs_.find(id);
@@ -198,14 +193,12 @@ admission::host_change admission::record_host_health(job& j, const status& outco
   } else {
     change.what = host_change::opened;
     change.notice = "ferry: " + j.host + " is failing (" + std::to_string(breaker_failures_) +
-                    " failures in a row, last: " + error + "); pausing transfers to it for " +
-                    next;
+                    " failures in a row, last: " + error + "); pausing transfers to it for " + next;
   }
   return change;
 }
 
-admission::finish_decision admission::finish(uint64_t id, const status& outcome,
-                                             time_point now) {
+admission::finish_decision admission::finish(uint64_t id, const status& outcome, time_point now) {
   auto& j = jobs_.at(id);
   finish_decision d;
   budget_.request_finished();
@@ -234,8 +227,8 @@ admission::finish_decision admission::finish(uint64_t id, const status& outcome,
   }
   d.what = finish_decision::retry;
   d.delay = decision.delay;
-  d.as_asked = outcome.retry_after() > std::chrono::milliseconds{0} &&
-               decision.delay == outcome.retry_after();
+  d.as_asked =
+    outcome.retry_after() > std::chrono::milliseconds{0} && decision.delay == outcome.retry_after();
   // Waiting for another writer is not a retry against a failing server.
   j.retry = outcome.code() != errc::busy;
   return d;

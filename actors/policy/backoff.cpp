@@ -5,8 +5,7 @@
 namespace ferry {
 
 backoff::backoff(duration base, duration max, uint64_t seed)
-  : base_(std::max(base, duration{1})), max_(std::max(max, base_)), rng_(seed) {
-}
+    : base_(std::max(base, duration{1})), max_(std::max(max, base_)), rng_(seed) {}
 
 backoff::duration backoff::ceiling(int failures) const {
   if (failures < 1)

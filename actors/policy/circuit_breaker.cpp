@@ -6,10 +6,9 @@ namespace ferry {
 
 circuit_breaker::circuit_breaker(int failure_threshold, std::chrono::milliseconds open_for,
                                  int half_open_probes)
-  : failure_threshold_(std::max(failure_threshold, 1)),
-    open_for_(std::max(open_for, std::chrono::milliseconds{0})),
-    half_open_probes_(std::max(half_open_probes, 1)) {
-}
+    : failure_threshold_(std::max(failure_threshold, 1)),
+      open_for_(std::max(open_for, std::chrono::milliseconds{0})),
+      half_open_probes_(std::max(half_open_probes, 1)) {}
 
 void circuit_breaker::open(clock::time_point now) {
   state_ = state::open;
@@ -120,15 +119,13 @@ const char* to_string(circuit_breaker::state s) {
 
 circuit_breakers::circuit_breakers(int failure_threshold, std::chrono::milliseconds open_for,
                                    int half_open_probes)
-  : failure_threshold_(failure_threshold), open_for_(open_for),
-    half_open_probes_(half_open_probes) {
-}
+    : failure_threshold_(failure_threshold), open_for_(open_for),
+      half_open_probes_(half_open_probes) {}
 
 circuit_breaker& circuit_breakers::for_host(const std::string& host) {
   auto it = breakers_.find(host);
   if (it == breakers_.end())
-    it = breakers_
-           .emplace(host, circuit_breaker{failure_threshold_, open_for_, half_open_probes_})
+    it = breakers_.emplace(host, circuit_breaker{failure_threshold_, open_for_, half_open_probes_})
            .first;
   return it->second;
 }

@@ -80,9 +80,7 @@ public:
 
   /// Whether requests should fail at once at `now`: a probe failed and the
   /// breaker is open (not yet half_open again).
-  bool dead(clock::time_point now) const {
-    return failed_probe_ && current(now) == state::open;
-  }
+  bool dead(clock::time_point now) const { return failed_probe_ && current(now) == state::open; }
 
 private:
   void open(clock::time_point now);

@@ -9,11 +9,8 @@ namespace ferry {
 migration_plan::migration_plan(std::shared_ptr<migration_inventory> inventory,
                                std::shared_ptr<object_store> destination, settings rules,
                                std::function<clock::time_point()> now, tell_function tell)
-  : inventory_(std::move(inventory)),
-    destination_(std::move(destination)),
-    rules_(std::move(rules)),
-    now_(std::move(now)),
-    tell_(std::move(tell)) {}
+    : inventory_(std::move(inventory)), destination_(std::move(destination)),
+      rules_(std::move(rules)), now_(std::move(now)), tell_(std::move(tell)) {}
 
 status migration_plan::start() {
   started_ = now_();
@@ -47,9 +44,7 @@ result<std::optional<planned_copy>> migration_plan::next_copy() {
   return {std::nullopt};
 }
 
-bool migration_plan::done() const {
-  return exhausted_ && ready_.empty() && in_flight_.empty();
-}
+bool migration_plan::done() const { return exhausted_ && ready_.empty() && in_flight_.empty(); }
 
 migration_progress migration_plan::progress() const {
   auto out = progress_;
@@ -70,11 +65,11 @@ result<bool> migration_plan::verify_copy(inventory_item& item) {
   auto intact = read_back_matches(*destination_, {item.oid, item.size});
   if (intact && *intact)
     return true;
-  auto why = intact ? std::string{"does not match its oid"}
-                    : "cannot be read: " + intact.error().message();
+  auto why =
+    intact ? std::string{"does not match its oid"} : "cannot be read: " + intact.error().message();
   if (tell_)
-    tell_(notice_level::warning, destination_->describe() + "'s copy of " + item.oid + " " +
-                                   why + "; copying it again");
+    tell_(notice_level::warning,
+          destination_->describe() + "'s copy of " + item.oid + " " + why + "; copying it again");
   // A store that cannot remove (an LFS server) keeps the bad copy: that
   // object fails, the others go on.
   if (auto removed = destination_->remove(item.oid); !removed) {
@@ -145,8 +140,7 @@ status migration_plan::fill() {
     // Said on stderr once per run, not per page or object: a destination
     // that is down would otherwise add a line for every page. Each copy
     // asks the destination again before it writes anything.
-    auto level = std::exchange(told_unanswered_, true) ? notice_level::info
-                                                       : notice_level::warning;
+    auto level = std::exchange(told_unanswered_, true) ? notice_level::info : notice_level::warning;
     if (tell_ && unanswered > 0)
       tell_(level, "cannot ask " + destination_->describe() + " whether it holds " +
                      std::to_string(unanswered) + " of these " + std::to_string(objects.size()) +

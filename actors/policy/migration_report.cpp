@@ -40,7 +40,7 @@ std::string rate_text(int64_t per_second) { return format_bytes(per_second) + "/
 /// Error messages may span lines; the summary keeps one line per failure.
 std::string single_line(std::string text) {
   std::replace_if(
-      text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+    text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
   return text;
 }
 
@@ -161,8 +161,8 @@ std::string progress_line(const migration_progress& progress) {
 
   double percent = 100.0;
   if (progress.total_bytes > 0)
-    percent = 100.0 * static_cast<double>(progress.done_bytes) /
-              static_cast<double>(progress.total_bytes);
+    percent =
+      100.0 * static_cast<double>(progress.done_bytes) / static_cast<double>(progress.total_bytes);
   else if (progress.total_objects > 0)
     // Only empty objects: count them instead of their zero bytes.
     percent = 100.0 * static_cast<double>(progress.done_objects) /

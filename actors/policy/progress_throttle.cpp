@@ -6,9 +6,8 @@ namespace ferry {
 
 progress_throttle::progress_throttle(int64_t total, clock::time_point start,
                                      std::chrono::milliseconds interval, int64_t min_step)
-  : total_(total), step_(std::max<int64_t>(total / 100, min_step)), interval_(interval),
-    last_(start) {
-}
+    : total_(total), step_(std::max<int64_t>(total / 100, min_step)), interval_(interval),
+      last_(start) {}
 
 progress_throttle::report progress_throttle::take(clock::time_point now) {
   report r{done_, done_ - reported_};

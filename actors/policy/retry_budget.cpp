@@ -6,14 +6,11 @@
 namespace ferry {
 
 retry_budget::retry_budget(double budget_percent, int min_retry_concurrency)
-  // NaN fails both comparisons of std::clamp's contract, so map it to 0 first.
-  : budget_percent_(std::isnan(budget_percent) ? 0.0 : std::clamp(budget_percent, 0.0, 100.0)),
-    min_retry_concurrency_(std::max(min_retry_concurrency, 0)) {
-}
+    // NaN fails both comparisons of std::clamp's contract, so map it to 0 first.
+    : budget_percent_(std::isnan(budget_percent) ? 0.0 : std::clamp(budget_percent, 0.0, 100.0)),
+      min_retry_concurrency_(std::max(min_retry_concurrency, 0)) {}
 
-void retry_budget::request_started() {
-  ++active_requests_;
-}
+void retry_budget::request_started() { ++active_requests_; }
 
 void retry_budget::request_finished() {
   if (active_requests_ > 0)

@@ -5,8 +5,7 @@
 namespace ferry {
 
 restart_budget::restart_budget(int max_restarts, std::chrono::milliseconds window)
-  : max_restarts_(std::max(max_restarts, 0)), window_(window) {
-}
+    : max_restarts_(std::max(max_restarts, 0)), window_(window) {}
 
 void restart_budget::expire(clock::time_point now) {
   while (!restarts_.empty() && now - restarts_.front() >= window_)
@@ -41,20 +40,18 @@ std::string retry_decision::explain(const status& failure, int attempts) const {
     case overloaded:
       return "gave up: too many transfers failing at once (store unhealthy?); last error: " + last;
     case timed_out:
-      return "gave up after " + std::to_string(attempts) + " attempt" +
-             (attempts == 1 ? "" : "s") + " over " + go_duration(delay) +
-             " (ferry.maxRetryTime): " + last;
+      return "gave up after " + std::to_string(attempts) + " attempt" + (attempts == 1 ? "" : "s") +
+             " over " + go_duration(delay) + " (ferry.maxRetryTime): " + last;
   }
   return last;
 }
 
 retry_policy::retry_policy(int max_attempts, backoff delays, restart_budget budget,
                            int max_busy_waits, std::chrono::milliseconds max_retry_time)
-  : max_attempts_(std::max(max_attempts, 1)),
-    max_retry_time_(std::max(max_retry_time, std::chrono::milliseconds{0})),
-    max_busy_waits_(std::max(max_busy_waits, 0)), delays_(std::move(delays)),
-    budget_(std::move(budget)) {
-}
+    : max_attempts_(std::max(max_attempts, 1)),
+      max_retry_time_(std::max(max_retry_time, std::chrono::milliseconds{0})),
+      max_busy_waits_(std::max(max_busy_waits, 0)), delays_(std::move(delays)),
+      budget_(std::move(budget)) {}
 
 bool retry_policy::past_retry_time(time_point first_attempt, time_point start_at) const {
   return max_retry_time_ > std::chrono::milliseconds{0} &&

@@ -92,9 +92,7 @@ public:
   bool past_retry_time(time_point first_attempt, time_point start_at) const;
 
   /// The decision for a retry that would start past max_retry_time.
-  retry_decision timed_out() const {
-    return {retry_decision::timed_out, max_retry_time_};
-  }
+  retry_decision timed_out() const { return {retry_decision::timed_out, max_retry_time_}; }
 
   int max_attempts() const { return max_attempts_; }
   std::chrono::milliseconds max_retry_time() const { return max_retry_time_; }

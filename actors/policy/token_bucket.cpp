@@ -27,10 +27,9 @@ std::chrono::nanoseconds until(token_bucket::clock::time_point target,
 } // namespace
 
 token_bucket::token_bucket(double rate_per_second, double burst)
-  // `!(x > 0)` also catches NaN.
-  : rate_(rate_per_second > 0.0 ? rate_per_second : 0.0), burst_(burst > 0.0 ? burst : 0.0),
-    tokens_(burst_) {
-}
+    // `!(x > 0)` also catches NaN.
+    : rate_(rate_per_second > 0.0 ? rate_per_second : 0.0), burst_(burst > 0.0 ? burst : 0.0),
+      tokens_(burst_) {}
 
 void token_bucket::refill(clock::time_point now) {
   if (!started_) {

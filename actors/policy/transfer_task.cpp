@@ -1,8 +1,8 @@
 #include "actors/policy/transfer_task.hpp"
 
+#include "store/object_store.hpp"
 #include "store/os/file_io.hpp"
 #include "store/os/partial_file.hpp"
-#include "store/object_store.hpp"
 
 #include <cerrno>
 #include <fcntl.h>
@@ -69,7 +69,7 @@ protected:
 class local_file_source final : public byte_source {
 public:
   local_file_source(const engine_config& config, std::string oid, int64_t size, std::string path)
-    : config_(config), oid_(std::move(oid)), size_(size), path_(std::move(path)) {
+      : config_(config), oid_(std::move(oid)), size_(size), path_(std::move(path)) {
     name_ = "local file " + path_;
   }
 
@@ -86,9 +86,8 @@ public:
       return from_errno(errno, "cannot stat " + name_);
     if (info.st_size != size_)
       return status{errc::size_mismatch, name_ + " has " + std::to_string(info.st_size) +
-                                           " bytes but git-lfs announced " +
-                                           std::to_string(size_) + " for " + oid_ +
-                                           "; nothing was stored"};
+                                           " bytes but git-lfs announced " + std::to_string(size_) +
+                                           " for " + oid_ + "; nothing was stored"};
     return status::success();
   }
 
@@ -108,7 +107,7 @@ private:
 class store_source final : public byte_source {
 public:
   store_source(std::shared_ptr<object_store> store, std::string oid, int64_t size)
-    : store_(std::move(store)), oid_(std::move(oid)), size_(size) {
+      : store_(std::move(store)), oid_(std::move(oid)), size_(size) {
     name_ = "object " + oid_ + " in " + store_->describe();
   }
 
@@ -156,9 +155,8 @@ class store_write_task final : public transfer_task {
 public:
   store_write_task(const engine_config& config, std::shared_ptr<object_store> store,
                    std::string oid, int64_t size, std::unique_ptr<byte_source> source)
-    : config_(config), store_(std::move(store)), oid_(std::move(oid)), size_(size),
-      source_(std::move(source)), buffer_(config.chunk_bytes) {
-  }
+      : config_(config), store_(std::move(store)), oid_(std::move(oid)), size_(size),
+        source_(std::move(source)), buffer_(config.chunk_bytes) {}
 
   result<int64_t> start(int64_t resume_from, const std::string& resume_state) override {
     if (auto opened = source_->open(); !opened)
@@ -205,8 +203,8 @@ public:
 
   result<step_result> step() override {
     step_result out;
-    auto want = static_cast<size_t>(
-      std::min<int64_t>(size_ - offset_, static_cast<int64_t>(buffer_.size())));
+    auto want =
+      static_cast<size_t>(std::min<int64_t>(size_ - offset_, static_cast<int64_t>(buffer_.size())));
     if (want > 0) {
       auto got = source_->read(buffer_.data(), want);
       if (!got)
@@ -259,8 +257,8 @@ public:
       // The source verified, so the store's copy went bad (for example an
       // interrupted write's partial data). Retry from byte 0.
       discard_partial_ = true;
-      return status{errc::io_error, "stored bytes failed verification, retrying from the start: " +
-                                      st.message()};
+      return status{errc::io_error,
+                    "stored bytes failed verification, retrying from the start: " + st.message()};
     }
     if (!st)
       return st;
@@ -280,7 +278,7 @@ private:
         return got.error();
       if (*got < want)
         return {errc::size_mismatch, source_->name() + " is shorter than the " +
-                                         std::to_string(offset_) + " bytes kept"};
+                                       std::to_string(offset_) + " bytes kept"};
       hash_.update(buffer_.data(), *got);
       if (auto st = writer_->check_resumed(buffer_.data(), *got); !st)
         return st;
@@ -312,8 +310,8 @@ class download_task final : public transfer_task {
 public:
   download_task(const engine_config& config, std::shared_ptr<object_store> store, std::string oid,
                 int64_t size)
-    : config_(config), store_(std::move(store)), oid_(std::move(oid)), size_(size),
-      buffer_(config.chunk_bytes) {
+      : config_(config), store_(std::move(store)), oid_(std::move(oid)), size_(size),
+        buffer_(config.chunk_bytes) {
     partial_ = config_.download_dir / (oid_ + ".part");
     final_ = config_.download_dir / oid_;
     partial_name_ = "download file " + partial_.string();

@@ -1,9 +1,9 @@
 #pragma once
 
 #include "actors/policy/engine_config.hpp"
-#include "store/os/sha256.hpp"
 #include "protocol/status.hpp"
 #include "store/journal/transfer_record.hpp"
+#include "store/os/sha256.hpp"
 
 #include <cstdint>
 #include <memory>

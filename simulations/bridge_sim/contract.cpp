@@ -8,30 +8,36 @@ namespace ferry::bridge_sim {
 using nlohmann::json;
 
 const std::vector<std::string>& bridge_commands() {
-  static const std::vector<std::string> commands{
-      "auth-state", "upload", "download", "list",         "exists",
-      "delete",     "refresh", "init",    "batch-exists", "batch-delete"};
+  static const std::vector<std::string> commands{"auth-state",   "upload",      "download", "list",
+                                                 "exists",       "delete",      "refresh",  "init",
+                                                 "batch-exists", "batch-delete"};
   return commands;
 }
 
 const std::vector<std::string>& request_fields() {
-  static const std::vector<std::string> fields{
-      "dataPassword", "dataCredentialProvider", "dataCredentialHost", "appVersion", "oid",
-      "path",         "outputPath",             "folder",             "storageBase", "oids"};
+  static const std::vector<std::string> fields{"dataPassword",
+                                               "dataCredentialProvider",
+                                               "dataCredentialHost",
+                                               "appVersion",
+                                               "oid",
+                                               "path",
+                                               "outputPath",
+                                               "folder",
+                                               "storageBase",
+                                               "oids"};
   return fields;
 }
 
 const std::vector<std::string>& common_fields() {
   static const std::vector<std::string> fields{"dataPassword", "dataCredentialProvider",
-                                               "dataCredentialHost", "appVersion",
-                                               "storageBase"};
+                                               "dataCredentialHost", "appVersion", "storageBase"};
   return fields;
 }
 
 const std::vector<std::string>& auth_states() {
   static const std::vector<std::string> states{
-      "ready",           "needs_login",     "needs_data_password", "needs_key_password",
-      "session_expired", "session_invalid", "configuration_error"};
+    "ready",           "needs_login",     "needs_data_password", "needs_key_password",
+    "session_expired", "session_invalid", "configuration_error"};
   return states;
 }
 
@@ -68,9 +74,11 @@ std::string ascii_lower(std::string_view text) {
 /// form a sequence decode as themselves.
 uint32_t next_code_point(std::string_view text, size_t& at) {
   const auto lead = static_cast<unsigned char>(text[at]);
-  size_t length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xe ? 3
-                                                         : (lead >> 3) == 0x1e ? 4
-                                                                               : 1;
+  size_t length = lead < 0x80           ? 1
+                  : (lead >> 5) == 0x6  ? 2
+                  : (lead >> 4) == 0xe  ? 3
+                  : (lead >> 3) == 0x1e ? 4
+                                        : 1;
   if (at + length > text.size())
     length = 1;
   uint32_t code = length == 1 ? lead : lead & (0x7f >> length);
@@ -83,8 +91,8 @@ uint32_t next_code_point(std::string_view text, size_t& at) {
 /// JavaScript's \s: ASCII blanks plus the Unicode space separators.
 bool is_js_space(uint32_t c) {
   return c == ' ' || (c >= 0x09 && c <= 0x0d) || c == 0xa0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f ||
-         c == 0x205f || c == 0x3000 || c == 0xfeff;
+         (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f ||
+         c == 0x3000 || c == 0xfeff;
 }
 
 std::string quoted(const std::string& field) { return "\"" + field + "\""; }
@@ -237,18 +245,36 @@ std::optional<int> status_for_error_code(std::string_view error_code) {
     const char* error_code;
     int status;
   };
-  static const entry table[] = {
-      {"AUTH_FAILED", 401},        {"SESSION_EXPIRED", 401},      {"INVALID_CREDENTIALS", 401},
-      {"TWO_FACTOR_REQUIRED", 401}, {"DATA_PASSWORD_REQUIRED", 401},
-      {"KEY_PASSWORD_REQUIRED", 401}, {"NETWORK_ERROR", 502},     {"CONNECTION_REFUSED", 502},
-      {"TIMEOUT", 504},            {"API_ERROR", 502},            {"UPLOAD_FAILED", 502},
-      {"DOWNLOAD_FAILED", 502},    {"INSUFFICIENT_SCOPE", 403},   {"RATE_LIMITED", 429},
-      {"QUOTA_EXCEEDED", 507},     {"DISK_FULL", 507},            {"NOT_FOUND", 404},
-      {"FILE_NOT_FOUND", 404},     {"PATH_NOT_FOUND", 404},       {"FILE_TOO_LARGE", 413},
-      {"PERMISSION_DENIED", 403},  {"ENCRYPTION_FAILED", 500},    {"DECRYPTION_FAILED", 500},
-      {"UNKNOWN_ERROR", 500},      {"INVALID_FILE", 400},         {"INVALID_PATH", 400},
-      {"NOT_A_FOLDER", 400},       {"VALIDATION_ERROR", 400},     {"CAPTCHA_REQUIRED", 407},
-      {"OPERATION_CANCELLED", 499}};
+  static const entry table[] = {{"AUTH_FAILED", 401},
+                                {"SESSION_EXPIRED", 401},
+                                {"INVALID_CREDENTIALS", 401},
+                                {"TWO_FACTOR_REQUIRED", 401},
+                                {"DATA_PASSWORD_REQUIRED", 401},
+                                {"KEY_PASSWORD_REQUIRED", 401},
+                                {"NETWORK_ERROR", 502},
+                                {"CONNECTION_REFUSED", 502},
+                                {"TIMEOUT", 504},
+                                {"API_ERROR", 502},
+                                {"UPLOAD_FAILED", 502},
+                                {"DOWNLOAD_FAILED", 502},
+                                {"INSUFFICIENT_SCOPE", 403},
+                                {"RATE_LIMITED", 429},
+                                {"QUOTA_EXCEEDED", 507},
+                                {"DISK_FULL", 507},
+                                {"NOT_FOUND", 404},
+                                {"FILE_NOT_FOUND", 404},
+                                {"PATH_NOT_FOUND", 404},
+                                {"FILE_TOO_LARGE", 413},
+                                {"PERMISSION_DENIED", 403},
+                                {"ENCRYPTION_FAILED", 500},
+                                {"DECRYPTION_FAILED", 500},
+                                {"UNKNOWN_ERROR", 500},
+                                {"INVALID_FILE", 400},
+                                {"INVALID_PATH", 400},
+                                {"NOT_A_FOLDER", 400},
+                                {"VALIDATION_ERROR", 400},
+                                {"CAPTCHA_REQUIRED", 407},
+                                {"OPERATION_CANCELLED", 499}};
   for (const auto& row : table)
     if (error_code == row.error_code)
       return row.status;
@@ -261,9 +287,9 @@ std::string success_envelope(const json& payload) {
 }
 
 std::string failure_envelope(const std::string& error, int code, const json& details) {
-  const std::string encoded =
-      details.is_null() ? std::string() : details.is_string() ? details.get<std::string>()
-                                                              : compact(details);
+  const std::string encoded = details.is_null()     ? std::string()
+                              : details.is_string() ? details.get<std::string>()
+                                                    : compact(details);
   return "{\"ok\":false,\"error\":" + compact(error) + ",\"code\":" + std::to_string(code) +
          ",\"details\":" + compact(encoded) + "}\n";
 }

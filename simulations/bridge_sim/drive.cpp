@@ -257,7 +257,7 @@ answer download(const fs::path& drive, const json& request, bool corrupt) {
     return io_failure("Cannot write " + output_path, error);
   }
   return answer::success(
-      {{"oid", oid}, {"outputPath", output_path}, {"size", size}, {"downloaded", true}});
+    {{"oid", oid}, {"outputPath", output_path}, {"size", size}, {"downloaded", true}});
 }
 
 answer list(const fs::path& drive, const json& request) {
@@ -343,7 +343,7 @@ answer init(const fs::path& drive, const json& request) {
   if (ec || !fs::is_directory(base.local))
     return failure_with_code("Not a folder: " + base.drive_path, "NOT_A_FOLDER");
   return answer::success(
-      {{"storageBase", base.name}, {"path", base.drive_path}, {"initialized", true}});
+    {{"storageBase", base.name}, {"path", base.drive_path}, {"initialized", true}});
 }
 
 } // namespace
@@ -385,8 +385,8 @@ answer auth_state_answer(const std::string& scenario_state, const json& request)
   // The session behind the state: the scenario's, also when the request's
   // own configuration is what is wrong.
   const std::string session = state == "configuration_error" && provider_problem(request)
-                                  ? effective_state(scenario_state, json::object())
-                                  : state;
+                                ? effective_state(scenario_state, json::object())
+                                : state;
   const bool has_session = session != "needs_login";
   const bool expired = session == "session_expired";
   const bool valid = has_session && !expired && session != "session_invalid";
@@ -428,8 +428,7 @@ answer auth_state_answer(const std::string& scenario_state, const json& request)
     actions.push_back(std::string(login_action) + " (the stored key password is missing or "
                                                   "unreadable)");
   } else if (state == "configuration_error") {
-    payload["errors"].push_back(provider_problem(request).value_or(
-        "Invalid bridge configuration"));
+    payload["errors"].push_back(provider_problem(request).value_or("Invalid bridge configuration"));
     actions.push_back("Fix dataCredentialProvider: use git-credential, pass-cli, stdin or "
                       "interactive");
   }
@@ -443,7 +442,7 @@ std::optional<answer> session_gate(std::string_view command, const std::string& 
     return std::nullopt;
   if (command == "refresh")
     return state == "needs_login" ? std::optional<answer>(answer::failure(
-                                        "Token refresh failed: No session to refresh", 500))
+                                      "Token refresh failed: No session to refresh", 500))
                                   : std::nullopt;
   if (state == "needs_login")
     return answer::failure(std::string("Not logged in — ") + login_action, 401,

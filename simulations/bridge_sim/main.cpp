@@ -32,7 +32,7 @@ using namespace ferry::bridge_sim;
 constexpr std::chrono::milliseconds stdin_timeout{30000};
 
 constexpr const char* usage =
-    "usage: ferry-bridge-sim [--drive DIR] [--scenario FILE] [--log FILE] bridge <command>\n";
+  "usage: ferry-bridge-sim [--drive DIR] [--scenario FILE] [--log FILE] bridge <command>\n";
 
 struct options {
   std::string drive;
@@ -43,8 +43,8 @@ struct options {
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
 }
 
 /// Writes all of `text` to `fd` with as few write() calls as the kernel
@@ -165,7 +165,7 @@ bool read_stdin(std::string& text) {
   char buffer[65536];
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+      deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0)
       return false;
     pollfd input{STDIN_FILENO, POLLIN, 0};
@@ -208,7 +208,7 @@ json loggable_request(const std::string& raw, const json& parsed) {
 /// drive-cli's answer to a rate limit, and to every call during the cooldown.
 answer rate_limited(int64_t wait_s) {
   return answer::failure("Rate limited by Proton API — wait " + std::to_string(wait_s) +
-                             "s and retry",
+                           "s and retry",
                          429, {{"errorCode", "RATE_LIMITED"}, {"retryAfter", wait_s}});
 }
 
@@ -216,35 +216,35 @@ answer rate_limited(int64_t wait_s) {
 std::optional<answer> fault_answer(const fault_rule& rule) {
   const auto text = [&](const char* fallback) { return rule.message.value_or(fallback); };
   switch (rule.kind) {
-  case fault_kind::rate_limited:
-    return rate_limited(retry_after_seconds(rule));
-  case fault_kind::captcha:
-    return answer::failure("CAPTCHA verification required — run: proton-drive login", 407,
-                           {{"captchaUrl", "https://verify.proton.me/captcha?token=sim-captcha"},
-                            {"captchaToken", "sim-captcha"},
-                            {"verificationMethods", {"captcha"}},
-                            {"action", "run: proton-drive login"}});
-  case fault_kind::session_expired:
-    return answer::failure("Session expired — run: proton-drive login", 401,
-                           {{"errorCode", "SESSION_EXPIRED"}, {"authMode", "browser-fork"}});
-  case fault_kind::insufficient_scope:
-    return answer::failure(
+    case fault_kind::rate_limited:
+      return rate_limited(retry_after_seconds(rule));
+    case fault_kind::captcha:
+      return answer::failure("CAPTCHA verification required — run: proton-drive login", 407,
+                             {{"captchaUrl", "https://verify.proton.me/captcha?token=sim-captcha"},
+                              {"captchaToken", "sim-captcha"},
+                              {"verificationMethods", {"captcha"}},
+                              {"action", "run: proton-drive login"}});
+    case fault_kind::session_expired:
+      return answer::failure("Session expired — run: proton-drive login", 401,
+                             {{"errorCode", "SESSION_EXPIRED"}, {"authMode", "browser-fork"}});
+    case fault_kind::insufficient_scope:
+      return answer::failure(
         "Access token does not have sufficient scope", 403,
         {{"errorCode", "INSUFFICIENT_SCOPE"},
          {"protonCode", 9101},
          {"action", "stop: app/session scope is insufficient; do not retry login loops"}});
-  case fault_kind::bad_gateway:
-    return answer::failure(text("Network error: connection reset by Proton API"), 502,
-                           {{"errorCode", "NETWORK_ERROR"}});
-  case fault_kind::server_error:
-    return answer::failure(text("Internal server error"), 500);
-  case fault_kind::quota:
-    return answer::failure(text("Storage quota exceeded"), 507,
-                           {{"errorCode", "QUOTA_EXCEEDED"}});
-  case fault_kind::invalid:
-    return answer::failure(text("Invalid request rejected by Proton API"), 400);
-  default:
-    return std::nullopt;
+    case fault_kind::bad_gateway:
+      return answer::failure(text("Network error: connection reset by Proton API"), 502,
+                             {{"errorCode", "NETWORK_ERROR"}});
+    case fault_kind::server_error:
+      return answer::failure(text("Internal server error"), 500);
+    case fault_kind::quota:
+      return answer::failure(text("Storage quota exceeded"), 507,
+                             {{"errorCode", "QUOTA_EXCEEDED"}});
+    case fault_kind::invalid:
+      return answer::failure(text("Invalid request rejected by Proton API"), 400);
+    default:
+      return std::nullopt;
   }
 }
 
@@ -294,10 +294,9 @@ int run(const options& opts) {
 
   if (touches_drive(command) && opts.drive.empty()) {
     end.exit_code = 1;
-    return finish(log, command,
-                  answer::failure("ferry-bridge-sim: --drive DIR is required for bridge " +
-                                      command, 500),
-                  end);
+    return finish(
+      log, command,
+      answer::failure("ferry-bridge-sim: --drive DIR is required for bridge " + command, 500), end);
   }
   if (auto refused = session_gate(command, scenario.auth_state, request))
     return finish(log, command, *refused, end);
@@ -324,32 +323,32 @@ int run(const options& opts) {
     if (auto reply = fault_answer(rule))
       return finish(log, command, *reply, end);
     switch (rule.kind) {
-    case fault_kind::hang:
-      hang();
-    case fault_kind::crash:
-      write_all(STDERR_FILENO, "ferry-bridge-sim: simulated crash during bridge " + command +
-                                   " (exit 137)\n");
-      end.exit_code = 137;
-      log_end(log, command, end);
-      ::_exit(137);
-    case fault_kind::noise:
-      write_all(STDOUT_FILENO, "[ferry-bridge-sim] resolving session (simulated log noise)\n"
-                               "[OpenPGP.js debug] decrypting session key\n"
-                               "Warning: crypto cache is stale, refreshing\n");
-      break;
-    case fault_kind::bad_envelope:
-      write_all(STDOUT_FILENO, dump({{"ok", true},
-                                     {"payload", json::object()},
-                                     {"error", "ferry-bridge-sim: simulated bad envelope"}}) +
+      case fault_kind::hang:
+        hang();
+      case fault_kind::crash:
+        write_all(STDERR_FILENO,
+                  "ferry-bridge-sim: simulated crash during bridge " + command + " (exit 137)\n");
+        end.exit_code = 137;
+        log_end(log, command, end);
+        ::_exit(137);
+      case fault_kind::noise:
+        write_all(STDOUT_FILENO, "[ferry-bridge-sim] resolving session (simulated log noise)\n"
+                                 "[OpenPGP.js debug] decrypting session key\n"
+                                 "Warning: crypto cache is stale, refreshing\n");
+        break;
+      case fault_kind::bad_envelope:
+        write_all(STDOUT_FILENO, dump({{"ok", true},
+                                       {"payload", json::object()},
+                                       {"error", "ferry-bridge-sim: simulated bad envelope"}}) +
                                    "\n");
-      end.ok = true;
-      log_end(log, command, end);
-      return 0;
-    case fault_kind::corrupt:
-      corrupt = true;
-      break;
-    default:
-      break;
+        end.ok = true;
+        log_end(log, command, end);
+        return 0;
+      case fault_kind::corrupt:
+        corrupt = true;
+        break;
+      default:
+        break;
     }
   }
   if (command == "auth-state")

@@ -22,20 +22,20 @@ struct kind_name {
 };
 
 constexpr kind_name kind_names[] = {
-    {fault_kind::rate_limited, "rate_limited"},
-    {fault_kind::captcha, "captcha"},
-    {fault_kind::session_expired, "session_expired"},
-    {fault_kind::insufficient_scope, "insufficient_scope"},
-    {fault_kind::bad_gateway, "bad_gateway"},
-    {fault_kind::server_error, "server_error"},
-    {fault_kind::quota, "quota"},
-    {fault_kind::invalid, "invalid"},
-    {fault_kind::hang, "hang"},
-    {fault_kind::crash, "crash"},
-    {fault_kind::noise, "noise"},
-    {fault_kind::bad_envelope, "bad_envelope"},
-    {fault_kind::corrupt, "corrupt"},
-    {fault_kind::delay, "delay"},
+  {fault_kind::rate_limited, "rate_limited"},
+  {fault_kind::captcha, "captcha"},
+  {fault_kind::session_expired, "session_expired"},
+  {fault_kind::insufficient_scope, "insufficient_scope"},
+  {fault_kind::bad_gateway, "bad_gateway"},
+  {fault_kind::server_error, "server_error"},
+  {fault_kind::quota, "quota"},
+  {fault_kind::invalid, "invalid"},
+  {fault_kind::hang, "hang"},
+  {fault_kind::crash, "crash"},
+  {fault_kind::noise, "noise"},
+  {fault_kind::bad_envelope, "bad_envelope"},
+  {fault_kind::corrupt, "corrupt"},
+  {fault_kind::delay, "delay"},
 };
 
 status invalid(const std::string& where, const std::string& what) {

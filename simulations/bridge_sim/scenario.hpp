@@ -96,7 +96,6 @@ result<scenario> load_scenario(const std::string& path);
 /// True when `rule` looks at this invocation of `command` (lower case) with
 /// `request` (which passed the field checks): same command, and for an oid
 /// rule, the request's oid or one of its oids is that oid.
-bool rule_matches(const fault_rule& rule, std::string_view command,
-                  const nlohmann::json& request);
+bool rule_matches(const fault_rule& rule, std::string_view command, const nlohmann::json& request);
 
 } // namespace ferry::bridge_sim

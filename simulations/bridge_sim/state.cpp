@@ -57,8 +57,8 @@ result<shared_state> shared_state::open(const std::filesystem::path& drive) {
   std::error_code ec;
   std::filesystem::create_directories(drive / ".sim", ec);
   if (ec)
-    return status{errc::io_error, "cannot create " + (drive / ".sim").string() + ": " +
-                                      ec.message()};
+    return status{errc::io_error,
+                  "cannot create " + (drive / ".sim").string() + ": " + ec.message()};
   shared_state state;
   state.folder_ = drive / ".sim";
   return state;
@@ -127,12 +127,11 @@ result<decision> decide(shared_state& state, const scenario& scenario, std::stri
       if (due && !outcome.firing_rule)
         outcome.firing_rule = i;
     }
-    const fault_rule* fired =
-        outcome.firing_rule ? &scenario.rules[*outcome.firing_rule] : nullptr;
+    const fault_rule* fired = outcome.firing_rule ? &scenario.rules[*outcome.firing_rule] : nullptr;
     if (fired != nullptr && fired->kind == fault_kind::rate_limited) {
       const int64_t wait_s = retry_after_seconds(*fired);
-      shared["cooldown"] = {{"until_ms", now_ms + wait_s * 1000}, {"retry_after", wait_s},
-                            {"recorded_at_ms", now_ms}};
+      shared["cooldown"] = {
+        {"until_ms", now_ms + wait_s * 1000}, {"retry_after", wait_s}, {"recorded_at_ms", now_ms}};
     }
   });
   if (!s.ok())

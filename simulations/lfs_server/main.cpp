@@ -56,13 +56,15 @@ int main(int argc, char** argv) {
   std::string port_file;
   uint64_t seed = 0;
   bool check = false;
-  app.add_option("--root", root, "Directory holding the objects (<root>/<oid[0:2]>/<oid[2:4]>/<oid>)");
+  app.add_option("--root", root,
+                 "Directory holding the objects (<root>/<oid[0:2]>/<oid[2:4]>/<oid>)");
   app.add_option("--port", options.port, "TCP port; 0 picks a free one")
-      ->check(CLI::Range(0, 65535));
-  app.add_option("--host", options.host, "Address to bind; only 127.0.0.1 (or localhost) is accepted");
+    ->check(CLI::Range(0, 65535));
+  app.add_option("--host", options.host,
+                 "Address to bind; only 127.0.0.1 (or localhost) is accepted");
   app.add_option("--scenario", scenario_path, "Fault scenario (JSON file)");
   auto* seed_option =
-      app.add_option("--seed", seed, "Seed for probabilistic rules (overrides the scenario's)");
+    app.add_option("--seed", seed, "Seed for probabilistic rules (overrides the scenario's)");
   app.add_option("--offer-transfer", options.offer_transfer,
                  "Transfer adapter to choose when the client lists it (default: basic only)");
   app.add_option("--port-file", port_file, "Write the chosen port to this file (atomically)");

@@ -17,14 +17,14 @@ using nlohmann::json;
 
 const char* to_string(endpoint where) {
   switch (where) {
-  case endpoint::batch:
-    return "batch";
-  case endpoint::download:
-    return "download";
-  case endpoint::upload:
-    return "upload";
-  case endpoint::verify:
-    return "verify";
+    case endpoint::batch:
+      return "batch";
+    case endpoint::download:
+      return "download";
+    case endpoint::upload:
+      return "upload";
+    case endpoint::verify:
+      return "verify";
   }
   return "batch";
 }
@@ -84,7 +84,7 @@ status read_int(const json& value, const std::string& where, int64_t min, int64_
   auto v = protocol::as_int64(value);
   if (!v || *v < min || *v > max)
     return invalid(where, "expected an integer from " + std::to_string(min) + " to " +
-                              std::to_string(max));
+                            std::to_string(max));
   out = *v;
   return status::success();
 }
@@ -228,8 +228,8 @@ status parse_fault(const json& value, const std::string& where, fault& out) {
 status parse_rule(const json& value, const std::string& where, rule& out) {
   if (!value.is_object())
     return invalid(where, "expected an object");
-  if (auto s = check_keys(value, where,
-                          {"name", "comment", "match", "fault", "probability", "sequence", "times"});
+  if (auto s = check_keys(
+        value, where, {"name", "comment", "match", "fault", "probability", "sequence", "times"});
       !s.ok())
     return s;
   if (auto it = value.find("match"); it != value.end()) {
@@ -349,8 +349,8 @@ decision scenario::decide(const request_facts& facts) {
     bool fire = true;
     if (r.times && n >= *r.times)
       fire = false;
-    if (r.sequence && (n >= static_cast<int64_t>(r.sequence->size()) ||
-                       !(*r.sequence)[static_cast<size_t>(n)]))
+    if (r.sequence &&
+        (n >= static_cast<int64_t>(r.sequence->size()) || !(*r.sequence)[static_cast<size_t>(n)]))
       fire = false;
     // Draw even when another condition already said no, so that one rule's
     // draws do not depend on its other conditions.

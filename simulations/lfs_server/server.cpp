@@ -67,14 +67,10 @@ std::string format_utc(std::time_t when, const char* format) {
 }
 
 /// RFC 7231 IMF-fixdate, as Retry-After dates use.
-std::string http_date(std::time_t when) {
-  return format_utc(when, "%a, %d %b %Y %H:%M:%S GMT");
-}
+std::string http_date(std::time_t when) { return format_utc(when, "%a, %d %b %Y %H:%M:%S GMT"); }
 
 /// RFC 3339, as the Batch API's expires_at uses.
-std::string rfc3339(std::time_t when) {
-  return format_utc(when, "%Y-%m-%dT%H:%M:%SZ");
-}
+std::string rfc3339(std::time_t when) { return format_utc(when, "%Y-%m-%dT%H:%M:%SZ"); }
 
 /// "ok" for media types a JSON client may send; lenient on purpose (curl
 /// users send application/json or nothing, git-lfs the LFS type with an
@@ -263,9 +259,7 @@ public:
     std::unique_lock<std::mutex> lock(mutex_);
     return !changed_.wait_until(lock, deadline, [this] { return stopped_; });
   }
-  bool wait_for(std::chrono::milliseconds duration) {
-    return wait_until(steady::now() + duration);
-  }
+  bool wait_for(std::chrono::milliseconds duration) { return wait_until(steady::now() + duration); }
   void trigger() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -288,13 +282,13 @@ public:
     // without guarding against missing keys.
     for (const char* key : {"batch", "download", "upload", "verify", "health", "stats", "other"})
       groups_["requests"][key] = 0;
-    for (const char* key : {"status", "retry_after", "reset_after_bytes", "truncate_at",
-                            "corrupt_byte_at", "stall_ms", "bandwidth_bytes_per_s",
-                            "expired_actions", "object_error"})
+    for (const char* key :
+         {"status", "retry_after", "reset_after_bytes", "truncate_at", "corrupt_byte_at",
+          "stall_ms", "bandwidth_bytes_per_s", "expired_actions", "object_error"})
       groups_["faults"][key] = 0;
-    for (const char* key : {"stored", "hash_mismatch", "size_mismatch", "range_requests",
-                            "range_unsatisfiable", "missing_action_header", "verify_ok",
-                            "verify_missing", "malformed_requests"})
+    for (const char* key :
+         {"stored", "hash_mismatch", "size_mismatch", "range_requests", "range_unsatisfiable",
+          "missing_action_header", "verify_ok", "verify_missing", "malformed_requests"})
       groups_["events"][key] = 0;
     groups_["fault_statuses"];
     groups_["puts"];
@@ -379,8 +373,8 @@ struct lfs_server::impl {
     if (!log.is_open())
       return;
     const auto now = std::chrono::system_clock::now();
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        now.time_since_epoch()).count() % 1000;
+    const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
     char millis[8];
     std::snprintf(millis, sizeof millis, ".%03d", static_cast<int>(ms));
     // Paths come from clients: keep control characters out of the log.
@@ -434,8 +428,7 @@ struct lfs_server::impl {
 
   void json_error(httplib::Response& res, int code, const std::string& message) {
     res.status = code;
-    json body = {{"message", message},
-                 {"request_id", "sim-" + std::to_string(++serial)}};
+    json body = {{"message", message}, {"request_id", "sim-" + std::to_string(++serial)}};
     res.set_content(dump(body), lfs_media_type);
   }
 
@@ -457,8 +450,8 @@ struct lfs_server::impl {
       return true;
     });
     if (too_big) {
-      json_error(res, 413, "request body is larger than " + std::to_string(max_json_body) +
-                               " bytes");
+      json_error(res, 413,
+                 "request body is larger than " + std::to_string(max_json_body) + " bytes");
       return std::nullopt;
     }
     if (!complete) {
@@ -533,10 +526,10 @@ struct lfs_server::impl {
       state->cut_kind = "reset_after_bytes";
     }
     res.set_content_provider(
-        static_cast<size_t>(length), content_type,
-        [this, state](size_t offset, size_t remaining, httplib::DataSink& sink) {
-          return send_step(*state, static_cast<int64_t>(offset), remaining, sink);
-        });
+      static_cast<size_t>(length), content_type,
+      [this, state](size_t offset, size_t remaining, httplib::DataSink& sink) {
+        return send_step(*state, static_cast<int64_t>(offset), remaining, sink);
+      });
   }
 
   /// Writes the next piece of a streamed body. Returning false makes
@@ -572,10 +565,9 @@ struct lfs_server::impl {
       // so rounding errors do not add up.
       const int64_t rate = *f.bandwidth_bytes_per_s;
       size = std::max<int64_t>(1, std::min(size, rate / 20));
-      const auto due = st.start + std::chrono::duration_cast<steady::duration>(
-                                      std::chrono::duration<double>(
-                                          static_cast<double>(offset + size) /
-                                          static_cast<double>(rate)));
+      const auto due =
+        st.start + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(
+                     static_cast<double>(offset + size) / static_cast<double>(rate)));
       if (!stopping.wait_until(due))
         return false;
     }
@@ -602,10 +594,11 @@ struct lfs_server::impl {
   /// plainly safe to paste into a URL.
   static std::string safe_prefix(const std::string& prefix) {
     const bool safe = prefix.size() < 512 &&
-                      std::all_of(prefix.begin(), prefix.end(), [](char c) {
-                        return std::isalnum(static_cast<unsigned char>(c)) || c == '/' ||
-                               c == '.' || c == '-' || c == '_' || c == '~';
-                      }) &&
+                      std::all_of(prefix.begin(), prefix.end(),
+                                  [](char c) {
+                                    return std::isalnum(static_cast<unsigned char>(c)) ||
+                                           c == '/' || c == '.' || c == '-' || c == '_' || c == '~';
+                                  }) &&
                       prefix.find("..") == std::string::npos;
     return safe ? prefix : std::string();
   }
@@ -654,8 +647,7 @@ struct lfs_server::impl {
     if (objects == doc->end() || !objects->is_array())
       return reject("\"objects\" must be an array");
     if (objects->size() > max_batch_objects) {
-      json_error(res, 413, "at most " + std::to_string(max_batch_objects) +
-                               " objects per batch");
+      json_error(res, 413, "at most " + std::to_string(max_batch_objects) + " objects per batch");
       return;
     }
 
@@ -689,7 +681,8 @@ struct lfs_server::impl {
       if (!object.is_object())
         continue;
       auto oid = object.find("oid");
-      if (oid != object.end() && oid->is_string() && protocol::is_valid_oid(oid->get<std::string>()))
+      if (oid != object.end() && oid->is_string() &&
+          protocol::is_valid_oid(oid->get<std::string>()))
         facts.oids.push_back(oid->get<std::string>());
     }
     const decision chosen = decide(facts);
@@ -746,7 +739,7 @@ struct lfs_server::impl {
     if (stored && *stored != *size)
       return failed(answer, 422,
                     "size " + std::to_string(*size) + " does not match the stored object's " +
-                        std::to_string(*stored));
+                      std::to_string(*stored));
     const bool expired = per_object.expired_actions;
     const std::string storage = base_url(prefix) + "/storage/" + oid;
     if (operation == "download") {
@@ -787,8 +780,8 @@ struct lfs_server::impl {
     const int fd = ::open(object_path(oid).c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       json_error(res, errno == ENOENT ? 404 : 500,
-                 errno == ENOENT ? "object not found" : std::string("cannot open object: ") +
-                                                            std::strerror(errno));
+                 errno == ENOENT ? "object not found"
+                                 : std::string("cannot open object: ") + std::strerror(errno));
       return;
     }
     auto file = std::make_shared<file_handle>(fd);
@@ -803,8 +796,8 @@ struct lfs_server::impl {
     if (range.present && !range.satisfiable) {
       stats.add("events", "range_unsatisfiable");
       res.set_header("Content-Range", "bytes */" + std::to_string(size));
-      json_error(res, 416, "range not satisfiable for an object of " + std::to_string(size) +
-                               " bytes");
+      json_error(res, 416,
+                 "range not satisfiable for an object of " + std::to_string(size) + " bytes");
       return;
     }
     body_source source;
@@ -814,8 +807,7 @@ struct lfs_server::impl {
     if (range.present) {
       stats.add("events", "range_requests");
       res.set_header("Content-Range", "bytes " + std::to_string(range.first) + "-" +
-                                          std::to_string(range.last) + "/" +
-                                          std::to_string(size));
+                                        std::to_string(range.last) + "/" + std::to_string(size));
     }
     stall_up_front(f, endpoint::download, oid);
     stream_body(res, range.present ? 206 : 200, "application/octet-stream", std::move(source), f,
@@ -848,11 +840,10 @@ struct lfs_server::impl {
     // A private temp name per request: concurrent or retried PUTs of one
     // oid never write into each other's file.
     const fs::path temp_path =
-        final_path.parent_path() /
-        ("." + oid + ".sim-" + std::to_string(::getpid()) + "-" + std::to_string(++serial) +
-         ".partial");
-    const int fd = ec ? -1
-                      : ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      final_path.parent_path() / ("." + oid + ".sim-" + std::to_string(::getpid()) + "-" +
+                                  std::to_string(++serial) + ".partial");
+    const int fd =
+      ec ? -1 : ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
       const int error = ec ? ec.value() : errno;
       drain(reader);
@@ -917,10 +908,10 @@ struct lfs_server::impl {
         done += static_cast<size_t>(piece);
         stats.add_bytes(false, piece);
         if (f.bandwidth_bytes_per_s) {
-          const auto due = start + std::chrono::duration_cast<steady::duration>(
-                                       std::chrono::duration<double>(
-                                           static_cast<double>(received) /
-                                           static_cast<double>(*f.bandwidth_bytes_per_s)));
+          const auto due =
+            start +
+            std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(
+              static_cast<double>(received) / static_cast<double>(*f.bandwidth_bytes_per_s)));
           if (!stopping.wait_until(due))
             return false;
         }
@@ -953,8 +944,9 @@ struct lfs_server::impl {
     stall_up_front(f, endpoint::upload, oid);
     if (declared && *declared != received) {
       stats.add("events", "size_mismatch");
-      json_error(res, 422, "received " + std::to_string(received) + " bytes, the batch declared " +
-                               std::to_string(*declared));
+      json_error(res, 422,
+                 "received " + std::to_string(received) + " bytes, the batch declared " +
+                   std::to_string(*declared));
       return;
     }
     const std::string digest = hash.hex_digest();
@@ -1001,8 +993,9 @@ struct lfs_server::impl {
     const auto stored = stored_size(oid);
     if (!stored || *stored != *size) {
       stats.add("events", "verify_missing");
-      json_error(res, 404, stored ? "stored object has " + std::to_string(*stored) + " bytes"
-                                  : "object not found");
+      json_error(res, 404,
+                 stored ? "stored object has " + std::to_string(*stored) + " bytes"
+                        : "object not found");
       return;
     }
     stats.add("events", "verify_ok");
@@ -1116,7 +1109,7 @@ status lfs_server::bind() {
   impl& self = *impl_;
   if (self.options.host != "127.0.0.1" && self.options.host != "localhost")
     return {errc::config_error, "refusing to listen on '" + self.options.host +
-                                    "': the simulator serves loopback only (127.0.0.1)"};
+                                  "': the simulator serves loopback only (127.0.0.1)"};
   if (self.options.port < 0 || self.options.port > 65535)
     return {errc::config_error, "port must be 0-65535"};
   std::error_code ec;

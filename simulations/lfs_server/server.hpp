@@ -3,8 +3,8 @@
 // ferry-lfs-sim's HTTP side: a loopback Git LFS server (Batch API plus basic
 // transfers) that injects the faults a scenario asks for.
 
-#include "simulations/lfs_server/scenario.hpp"
 #include "protocol/status.hpp"
+#include "simulations/lfs_server/scenario.hpp"
 
 #include <filesystem>
 #include <memory>

@@ -296,8 +296,8 @@ public:
     if (*on_disk != size_) {
       discard();
       return {errc::size_mismatch, "object " + oid_ + ": " + partial_.string() + " holds " +
-                                       std::to_string(*on_disk) + " bytes, expected " +
-                                       std::to_string(size_)};
+                                     std::to_string(*on_disk) + " bytes, expected " +
+                                     std::to_string(size_)};
     }
     // rename() works on the name, so the name must still be the verified file.
     if (auto st = check_still_ours(); !st.ok()) {
@@ -340,7 +340,7 @@ private:
     if (*ours)
       return status::success();
     return {errc::io_error, "object " + oid_ + ": " + partial_.string() +
-                                " was removed or replaced while being written; nothing published"};
+                              " was removed or replaced while being written; nothing published"};
   }
 
   status finished_error() const {
@@ -389,9 +389,7 @@ result<std::unique_ptr<folder_store>> folder_store::open(const fs::path& root, b
   return std::unique_ptr<folder_store>(new folder_store(normal, false));
 }
 
-std::string folder_store::describe() const {
-  return "file://" + root_.string();
-}
+std::string folder_store::describe() const { return "file://" + root_.string(); }
 
 fs::path folder_store::object_path(const std::string& oid) const {
   // An invalid oid has no path: nothing outside the root can be formed.
@@ -479,15 +477,15 @@ result<std::unique_ptr<object_reader>> folder_store::open_read(const std::string
   if (offset > size) {
     close_fd(fd);
     return status{errc::size_mismatch, "object " + oid + " has " + std::to_string(size) +
-                                           " bytes, fewer than the " + std::to_string(offset) +
-                                           " already read (truncated or corrupt)"};
+                                         " bytes, fewer than the " + std::to_string(offset) +
+                                         " already read (truncated or corrupt)"};
   }
   return std::unique_ptr<object_reader>(new folder_reader(fd, size, offset, path));
 }
 
-result<std::unique_ptr<object_writer>> folder_store::open_write(const std::string& oid,
-                                                                int64_t size,
-                                                                const std::optional<std::string>& resume) {
+result<std::unique_ptr<object_writer>>
+folder_store::open_write(const std::string& oid, int64_t size,
+                         const std::optional<std::string>& resume) {
   if (auto st = check_oid(oid); !st.ok())
     return st;
   if (size < 0)
@@ -504,7 +502,7 @@ result<std::unique_ptr<object_writer>> folder_store::open_write(const std::strin
   for (int attempt = 0; fd < 0; ++attempt) {
     if (attempt == 3)
       return status{errc::busy, "object " + oid + ": " + partial.string() +
-                                    " keeps being replaced by another writer; try again"};
+                                  " keeps being replaced by another writer; try again"};
     // Objects are renamed from here, so the file gets the mode they always had.
     fd = open_or_create(dir->fd.get(), name.c_str(), O_RDWR, shared_mode(0644));
     if (fd < 0) {
@@ -521,8 +519,8 @@ result<std::unique_ptr<object_writer>> folder_store::open_write(const std::strin
     }
     if (!S_ISREG(info.st_mode)) {
       close_fd(fd);
-      return status{errc::path_rejected, "cannot store object " + oid + ": " +
-                                             partial.string() + " is not a regular file"};
+      return status{errc::path_rejected, "cannot store object " + oid + ": " + partial.string() +
+                                           " is not a regular file"};
     }
     int locked;
     do
@@ -533,7 +531,7 @@ result<std::unique_ptr<object_writer>> folder_store::open_write(const std::strin
       close_fd(fd);
       if (err == EWOULDBLOCK)
         return status{errc::busy, "object " + oid + " is being written to " + describe() +
-                                      " by another process; try again"};
+                                    " by another process; try again"};
       return os_error(err, "lock", partial);
     }
     // Between our open and our lock, the previous holder may have renamed the
@@ -560,7 +558,7 @@ result<std::unique_ptr<object_writer>> folder_store::open_write(const std::strin
   if (auto st = file.resume(kept); !st.ok())
     return st;
   return std::unique_ptr<object_writer>(
-      new folder_writer(std::move(file), oid, size, std::move(*dir), name));
+    new folder_writer(std::move(file), oid, size, std::move(*dir), name));
 }
 
 status folder_store::list(const std::function<bool(const object_info&)>& visit) {

@@ -46,10 +46,10 @@ public:
 
   std::string describe() const override;
   result<std::optional<object_info>> stat(const std::string& oid) override;
-  result<std::unique_ptr<object_reader>> open_read(const std::string& oid,
-                                                   int64_t offset) override;
-  result<std::unique_ptr<object_writer>> open_write(const std::string& oid, int64_t size,
-                                                    const std::optional<std::string>& resume) override;
+  result<std::unique_ptr<object_reader>> open_read(const std::string& oid, int64_t offset) override;
+  result<std::unique_ptr<object_writer>>
+  open_write(const std::string& oid, int64_t size,
+             const std::optional<std::string>& resume) override;
   status list(const std::function<bool(const object_info&)>& visit) override;
   status remove(const std::string& oid) override;
 
@@ -67,7 +67,7 @@ private:
   status not_found(const std::string& oid, const std::string& why = {}) const;
 
   folder_store(std::filesystem::path root, bool root_may_be_missing)
-    : root_(std::move(root)), root_may_be_missing_(root_may_be_missing) {}
+      : root_(std::move(root)), root_may_be_missing_(root_may_be_missing) {}
   std::filesystem::path root_;
   /// Opened without creating a missing root: list() finds it empty.
   bool root_may_be_missing_;

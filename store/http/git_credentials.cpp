@@ -1,5 +1,5 @@
-#include "config/git_config.hpp"
 #include "store/http/git_credentials.hpp"
+#include "config/git_config.hpp"
 #include "store/http/http_url.hpp"
 
 #include <sstream>

@@ -1,7 +1,7 @@
 #include "store/http/http_download.hpp"
 
-#include "store/http/http_stream.hpp"
 #include "protocol/http_range.hpp"
+#include "store/http/http_stream.hpp"
 
 #include <algorithm>
 #include <condition_variable>
@@ -18,8 +18,7 @@ namespace {
 constexpr size_t stream_buffer_bytes = 4 << 20;
 
 std::string range_text(int64_t first, int64_t last, int64_t size) {
-  return "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" +
-         std::to_string(size);
+  return "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" + std::to_string(size);
 }
 
 std::string describe_content_range(const std::string* header) {
@@ -57,10 +56,9 @@ status check_content_range(const std::string& what, const std::string* header, i
     return status::success();
   if (auto total = range_total(header); total && *total != size)
     return download_size_mismatch(what, size, *total);
-  return {errc::unavailable, what + ": the server answered 206 with " +
-                               describe_content_range(header) + " where '" +
-                               range_text(first, last, size) +
-                               "' was asked for; its bytes were not used"};
+  return {errc::unavailable,
+          what + ": the server answered 206 with " + describe_content_range(header) + " where '" +
+            range_text(first, last, size) + "' was asked for; its bytes were not used"};
 }
 
 /// Opens a streamed GET, answering a 401 once with new credentials when the
@@ -95,8 +93,7 @@ public:
   /// `size` bytes, or of a size the answer tells.
   static result<std::unique_ptr<stream_reader>> open(std::shared_ptr<download_source> source,
                                                      const std::string& what,
-                                                     std::optional<int64_t> size,
-                                                     int64_t offset,
+                                                     std::optional<int64_t> size, int64_t offset,
                                                      std::optional<int64_t> last) {
     std::unique_ptr<stream_reader> reader{new stream_reader(std::move(source), what, offset)};
     if (size && offset >= *size) {
@@ -140,7 +137,7 @@ public:
 
 private:
   stream_reader(std::shared_ptr<download_source> source, std::string what, int64_t offset)
-    : source_(std::move(source)), what_(std::move(what)), position_(offset), start_(offset) {}
+      : source_(std::move(source)), what_(std::move(what)), position_(offset), start_(offset) {}
 
   status start(std::optional<int64_t> size, std::optional<int64_t> last) {
     auto engine = source_->engine();
@@ -219,8 +216,8 @@ private:
     if (*got == 0) {
       int64_t delivered = position_ - skip_ - start_;
       return status{errc::unavailable, what_ + ": the response ended after " +
-                                         std::to_string(std::max<int64_t>(delivered, 0)) +
-                                         " of " + std::to_string(end_ - start_) + " bytes"};
+                                         std::to_string(std::max<int64_t>(delivered, 0)) + " of " +
+                                         std::to_string(end_ - start_) + " bytes"};
     }
     return got;
   }
@@ -253,9 +250,9 @@ class range_reader final : public object_reader {
 public:
   range_reader(std::shared_ptr<download_source> source, http_engine& engine, std::string what,
                int64_t size, int64_t offset, const range_plan& plan)
-    : source_(std::move(source)), engine_(engine), what_(std::move(what)), size_(size),
-      position_(offset), next_first_(offset), plan_(plan),
-      state_(std::make_shared<shared_state>()) {
+      : source_(std::move(source)), engine_(engine), what_(std::move(what)), size_(size),
+        position_(offset), next_first_(offset), plan_(plan),
+        state_(std::make_shared<shared_state>()) {
     fill_window();
   }
 
@@ -418,10 +415,10 @@ private:
       return sink_action::accept;
     };
     request.sink_error = [got, what = what_] {
-      return status{errc::unavailable, what + ": the answer to Range bytes=" +
-                                         std::to_string(got->first) + "-" +
-                                         std::to_string(got->last) +
-                                         " was not exactly that range; its bytes were not used"};
+      return status{errc::unavailable,
+                    what + ": the answer to Range bytes=" + std::to_string(got->first) + "-" +
+                      std::to_string(got->last) +
+                      " was not exactly that range; its bytes were not used"};
     };
     auto state = state_;
     p.id = engine_.submit(std::move(request), [got, state](uint64_t, result<http_response> done) {
@@ -462,8 +459,8 @@ bool parallel_planned(const range_plan& plan) {
 result<std::unique_ptr<object_reader>> open_sized(std::shared_ptr<download_source> source,
                                                   const std::string& what, int64_t size,
                                                   int64_t offset, const range_plan& plan) {
-  bool parallel = parallel_planned(plan) && size >= plan.parallel_threshold &&
-                  size - offset > plan.range_bytes;
+  bool parallel =
+    parallel_planned(plan) && size >= plan.parallel_threshold && size - offset > plan.range_bytes;
   if (!parallel) {
     auto single = stream_reader::open(std::move(source), what, size, offset, std::nullopt);
     if (!single)
@@ -473,8 +470,8 @@ result<std::unique_ptr<object_reader>> open_sized(std::shared_ptr<download_sourc
   auto engine = source->engine();
   if (!engine)
     return engine.error().with_context(what);
-  auto reader = std::make_unique<range_reader>(std::move(source), **engine, what, size, offset,
-                                               plan);
+  auto reader =
+    std::make_unique<range_reader>(std::move(source), **engine, what, size, offset, plan);
   // Failures of the first range (an absent object) show up here, as for a
   // single GET.
   if (auto ready = reader->wait_for_head(); !ready)
@@ -489,8 +486,8 @@ class chained_reader final : public object_reader {
 public:
   chained_reader(std::unique_ptr<stream_reader> first, std::shared_ptr<download_source> source,
                  std::string what, const range_plan& plan)
-    : first_(std::move(first)), source_(std::move(source)), what_(std::move(what)),
-      plan_(plan), size_(first_->size()) {}
+      : first_(std::move(first)), source_(std::move(source)), what_(std::move(what)), plan_(plan),
+        size_(first_->size()) {}
 
   int64_t size() const override { return size_; }
 
@@ -566,7 +563,7 @@ result<std::unique_ptr<object_reader>> open_download(std::shared_ptr<download_so
   if ((*first)->end() == (*first)->size())
     return std::unique_ptr<object_reader>(std::move(*first));
   return std::unique_ptr<object_reader>(
-      std::make_unique<chained_reader>(std::move(*first), std::move(source), what, plan));
+    std::make_unique<chained_reader>(std::move(*first), std::move(source), what, plan));
 }
 
 } // namespace ferry

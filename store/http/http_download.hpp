@@ -6,9 +6,9 @@
 // from store to store (how a GET is built and signed, what a refusal means,
 // credentials refreshed after a 401) is a download_source.
 
+#include "protocol/status.hpp"
 #include "store/http/http_engine.hpp"
 #include "store/object_store.hpp"
-#include "protocol/status.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -38,8 +38,7 @@ public:
   /// After a 401 to the GET: success means "build the GET again and send
   /// it". `retried` is true when the GET already was that second try; the
   /// answer is then a refusal (errc::permission_denied) naming `what`.
-  virtual status refused(const std::string& what, const http_response& response,
-                         bool retried) = 0;
+  virtual status refused(const std::string& what, const http_response& response, bool retried) = 0;
 
   /// After a 2xx to the GET.
   virtual void accepted() = 0;

@@ -85,7 +85,7 @@ namespace {
 /// One transfer handed to curl. Owned by the loop thread.
 struct transfer {
   transfer(uint64_t id, http_request request, http_engine::completion done)
-    : id(id), request(std::move(request)), done(std::move(done)) {}
+      : id(id), request(std::move(request)), done(std::move(done)) {}
   ~transfer() {
     if (easy != nullptr)
       curl_easy_cleanup(easy);
@@ -220,16 +220,16 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
         return 0;
       }
       switch (action) {
-      case sink_action::accept:
-        t.received_hash->update(data, n);
-        t.response.bytes_received += static_cast<int64_t>(n);
-        return n;
-      case sink_action::pause:
-        // curl keeps these bytes and offers them again once unpaused.
-        t.paused = true;
-        return CURL_WRITEFUNC_PAUSE;
-      case sink_action::abort:
-        break;
+        case sink_action::accept:
+          t.received_hash->update(data, n);
+          t.response.bytes_received += static_cast<int64_t>(n);
+          return n;
+        case sink_action::pause:
+          // curl keeps these bytes and offers them again once unpaused.
+          t.paused = true;
+          return CURL_WRITEFUNC_PAUSE;
+        case sink_action::abort:
+          break;
       }
       t.sink_refused = true;
       return 0; // anything but n fails the transfer with CURLE_WRITE_ERROR
@@ -277,14 +277,13 @@ size_t on_upload(char* buffer, size_t size, size_t count, void* user) {
   }
   if (n > cap) {
     t.callback_error = status(errc::internal, "upload source produced " + std::to_string(n) +
-                                                  " bytes into a buffer of " + std::to_string(cap));
+                                                " bytes into a buffer of " + std::to_string(cap));
     return CURL_READFUNC_ABORT;
   }
   if (n == 0) {
-    t.callback_error = status(errc::size_mismatch, "upload source ended after " +
-                                                       std::to_string(t.upload_produced) + " of " +
-                                                       std::to_string(t.request.upload_size) +
-                                                       " bytes");
+    t.callback_error =
+      status(errc::size_mismatch, "upload source ended after " + std::to_string(t.upload_produced) +
+                                    " of " + std::to_string(t.request.upload_size) + " bytes");
     return CURL_READFUNC_ABORT;
   }
   t.sent_hash->update(buffer, n);
@@ -313,39 +312,39 @@ status failure_status(transfer& t, CURLcode code) {
                                                          : ": download aborted by the body sink")};
   }
   if (t.body_too_large)
-    return {errc::invalid_request,
-            t.where() + ": response body exceeds " + std::to_string(max_collected_body >> 20) +
-                " MiB (a streamed download needs a body sink)"};
-  std::string detail = t.error_buffer[0] != '\0' ? std::string(t.error_buffer)
-                                                 : std::string(curl_easy_strerror(code));
+    return {errc::invalid_request, t.where() + ": response body exceeds " +
+                                     std::to_string(max_collected_body >> 20) +
+                                     " MiB (a streamed download needs a body sink)"};
+  std::string detail =
+    t.error_buffer[0] != '\0' ? std::string(t.error_buffer) : std::string(curl_easy_strerror(code));
   switch (code) {
-  case CURLE_PEER_FAILED_VERIFICATION:
-  case CURLE_SSL_CACERT_BADFILE:
-  case CURLE_SSL_CERTPROBLEM:
-  case CURLE_SSL_CRL_BADFILE:
-  case CURLE_SSL_ISSUER_ERROR:
-  case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-  case CURLE_SSL_INVALIDCERTSTATUS:
-    return {errc::config_error, "TLS verification failed for " + t.where() + ": " + detail +
-                                   " (check http.sslCAInfo / the system CA certificates)"};
-  case CURLE_SSL_ENGINE_NOTFOUND:
-  case CURLE_SSL_ENGINE_SETFAILED:
-  case CURLE_SSL_ENGINE_INITFAILED:
-  case CURLE_SSL_CIPHER:
-  case CURLE_SSL_SHUTDOWN_FAILED:
-  case CURLE_USE_SSL_FAILED:
-    return {errc::config_error, "TLS failed for " + t.where() + ": " + detail};
-  case CURLE_URL_MALFORMAT:
-  case CURLE_UNSUPPORTED_PROTOCOL:
-  case CURLE_BAD_FUNCTION_ARGUMENT:
-    return {errc::invalid_request, t.where() + ": " + detail};
-  case CURLE_OUT_OF_MEMORY:
-    return {errc::internal, t.where() + ": " + detail};
-  default:
-    // Connection refused, resolution failures, stalls (OPERATION_TIMEDOUT),
-    // resets, short bodies, empty replies, HTTP/2 stream errors and TLS
-    // handshakes cut short (SSL_CONNECT_ERROR): all worth another attempt.
-    return {errc::unavailable, t.where() + ": " + detail};
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+      return {errc::config_error, "TLS verification failed for " + t.where() + ": " + detail +
+                                    " (check http.sslCAInfo / the system CA certificates)"};
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_USE_SSL_FAILED:
+      return {errc::config_error, "TLS failed for " + t.where() + ": " + detail};
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_BAD_FUNCTION_ARGUMENT:
+      return {errc::invalid_request, t.where() + ": " + detail};
+    case CURLE_OUT_OF_MEMORY:
+      return {errc::internal, t.where() + ": " + detail};
+    default:
+      // Connection refused, resolution failures, stalls (OPERATION_TIMEDOUT),
+      // resets, short bodies, empty replies, HTTP/2 stream errors and TLS
+      // handshakes cut short (SSL_CONNECT_ERROR): all worth another attempt.
+      return {errc::unavailable, t.where() + ": " + detail};
   }
 }
 
@@ -492,12 +491,12 @@ struct http_engine::impl {
       return finish_early(*t, status(errc::internal, "curl_easy_init failed"));
     CURLcode code = configure(*t);
     if (code != CURLE_OK)
-      return finish_early(*t, status(errc::invalid_request,
-                                     t->where() + ": " + curl_easy_strerror(code)));
+      return finish_early(
+        *t, status(errc::invalid_request, t->where() + ": " + curl_easy_strerror(code)));
     CURLMcode added = curl_multi_add_handle(multi, t->easy);
     if (added != CURLM_OK)
       return finish_early(*t, status(errc::internal, t->where() + ": curl_multi_add_handle: " +
-                                                         curl_multi_strerror(added)));
+                                                       curl_multi_strerror(added)));
     active.emplace(id, std::move(t));
   }
 
@@ -613,8 +612,7 @@ struct http_engine::impl {
     t->response.connection_reused = connects == 0;
     curl_multi_remove_handle(multi, t->easy);
     transfers.fetch_add(1, std::memory_order_relaxed);
-    connections.fetch_add(static_cast<uint64_t>(std::max(0L, connects)),
-                          std::memory_order_relaxed);
+    connections.fetch_add(static_cast<uint64_t>(std::max(0L, connects)), std::memory_order_relaxed);
     return t;
   }
 
@@ -682,7 +680,7 @@ struct http_engine::impl {
   std::atomic<uint64_t> connections{0};
 
   std::unordered_map<uint64_t, std::unique_ptr<transfer>> active; // loop thread only
-  std::vector<uint64_t> answered_while_paused;                     // loop thread only
+  std::vector<uint64_t> answered_while_paused;                    // loop thread only
   std::thread loop;
 };
 
@@ -696,13 +694,9 @@ uint64_t http_engine::submit(http_request request, completion done) {
   return impl_->submit(std::move(request), std::move(done));
 }
 
-void http_engine::cancel(uint64_t id) {
-  impl_->post(impl::cancel_command{id});
-}
+void http_engine::cancel(uint64_t id) { impl_->post(impl::cancel_command{id}); }
 
-void http_engine::resume(uint64_t id) {
-  impl_->post(impl::resume_command{id});
-}
+void http_engine::resume(uint64_t id) { impl_->post(impl::resume_command{id}); }
 
 http_engine::stats http_engine::current_stats() const {
   return {impl_->transfers.load(std::memory_order_relaxed),

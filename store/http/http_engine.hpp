@@ -101,9 +101,7 @@ struct http_response {
 };
 
 /// True for 2xx statuses.
-inline bool is_success(long status) {
-  return status >= 200 && status <= 299;
-}
+inline bool is_success(long status) { return status >= 200 && status <= 299; }
 
 /// The first header called `name` (lower case) in `headers`, if any.
 const std::string* find_header(const std::vector<std::pair<std::string, std::string>>& headers,

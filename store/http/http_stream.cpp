@@ -169,9 +169,8 @@ struct http_body_reader::shared : transfer_state {
   }
 };
 
-result<std::unique_ptr<http_body_reader>> http_body_reader::open(http_engine& engine,
-                                                                 http_request request,
-                                                                 size_t buffer_bytes) {
+result<std::unique_ptr<http_body_reader>>
+http_body_reader::open(http_engine& engine, http_request request, size_t buffer_bytes) {
   // Spelled out: inside the class, `status` names the member function.
   if (request.body_sink || request.on_headers || request.sink_error)
     return ferry::status(errc::invalid_request,
@@ -223,7 +222,7 @@ result<std::unique_ptr<http_body_reader>> http_body_reader::open(http_engine& en
 }
 
 http_body_reader::http_body_reader(http_engine& engine, std::shared_ptr<shared> state)
-  : engine_(engine), state_(std::move(state)) {}
+    : engine_(engine), state_(std::move(state)) {}
 
 http_body_reader::~http_body_reader() {
   std::unique_lock<std::mutex> lock(state_->mutex);
@@ -235,9 +234,7 @@ http_body_reader::~http_body_reader() {
   wait_for_outcome(*state_, lock);
 }
 
-long http_body_reader::status() const {
-  return state_->status;
-}
+long http_body_reader::status() const { return state_->status; }
 
 const std::vector<std::pair<std::string, std::string>>& http_body_reader::headers() const {
   return state_->headers;
@@ -327,13 +324,12 @@ struct http_body_writer::shared : transfer_state {
     if (!outcome->ok())
       return outcome->error();
     return {errc::unavailable, "the server answered HTTP " + std::to_string((*outcome)->status) +
-                                   " before the upload was complete"};
+                                 " before the upload was complete"};
   }
 };
 
-result<std::unique_ptr<http_body_writer>> http_body_writer::start(http_engine& engine,
-                                                                  http_request request,
-                                                                  size_t buffer_bytes) {
+result<std::unique_ptr<http_body_writer>>
+http_body_writer::start(http_engine& engine, http_request request, size_t buffer_bytes) {
   if (request.upload_size < 0)
     return status(errc::invalid_request, "http_body_writer needs the upload size");
   if (request.body || request.upload_source)
@@ -371,7 +367,7 @@ void http_body_writer::submit_upload(http_engine& engine, const std::shared_ptr<
 }
 
 http_body_writer::http_body_writer(http_engine& engine, std::shared_ptr<shared> state)
-  : engine_(engine), state_(std::move(state)) {}
+    : engine_(engine), state_(std::move(state)) {}
 
 http_body_writer::~http_body_writer() {
   abort();
@@ -389,8 +385,8 @@ status http_body_writer::write(const char* data, size_t size) {
     return why;
   if (size > static_cast<uint64_t>(s.size - s.written))
     return {errc::invalid_request, "writing " + std::to_string(size) + " more bytes after " +
-                                       std::to_string(s.written) + " exceeds the upload size of " +
-                                       std::to_string(s.size)};
+                                     std::to_string(s.written) + " exceeds the upload size of " +
+                                     std::to_string(s.size)};
   while (size > 0) {
     s.changed.wait(lock, [&] { return s.pending.room() > 0 || s.over(); });
     if (auto why = s.ended(); !why.ok())

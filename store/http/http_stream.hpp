@@ -5,8 +5,8 @@
 // must never be called from, the engine's loop thread (a completion or
 // callback of the same engine), and the engine must outlive them.
 
-#include "store/http/http_engine.hpp"
 #include "protocol/status.hpp"
+#include "store/http/http_engine.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -24,13 +24,9 @@ std::string http_url::effective_port() const {
   return scheme == "https" ? "443" : "80";
 }
 
-std::string http_url::host_port() const {
-  return host + ":" + effective_port();
-}
+std::string http_url::host_port() const { return host + ":" + effective_port(); }
 
-std::string http_url::origin() const {
-  return scheme + "://" + host_port();
-}
+std::string http_url::origin() const { return scheme + "://" + host_port(); }
 
 std::string http_url::without_secrets() const {
   std::string text = scheme + "://" + host;
@@ -110,9 +106,9 @@ std::optional<http_url> parse_http_url(std::string_view text) {
 result<http_url> parse_endpoint_url(std::string_view text, const std::string& shown_scheme) {
   auto url = parse_http_url(text);
   if (!url)
-    return status{errc::config_error,
-                  "store URL with scheme '" + shown_scheme +
-                    "' is not a valid URL; expected " + shown_scheme + "://host[:port]/path"};
+    return status{errc::config_error, "store URL with scheme '" + shown_scheme +
+                                        "' is not a valid URL; expected " + shown_scheme +
+                                        "://host[:port]/path"};
   const std::string where = shown_scheme + "://" + url->host;
   if (url->has_userinfo)
     return status{errc::config_error,

@@ -7,7 +7,7 @@ namespace ferry {
 status object_digest::add(const char* data, size_t n) {
   if (static_cast<uint64_t>(size_ - count_) < n)
     return {errc::size_mismatch, "upload of " + oid_ + ": more than the declared " +
-                                     std::to_string(size_) + " bytes were written"};
+                                   std::to_string(size_) + " bytes were written"};
   hash_.update(data, n);
   count_ += static_cast<int64_t>(n);
   return status::success();
@@ -16,18 +16,18 @@ status object_digest::add(const char* data, size_t n) {
 status object_digest::verify() {
   if (count_ != size_)
     return {errc::size_mismatch, "upload of " + oid_ + ": " + std::to_string(count_) +
-                                     " bytes were written, the object has " +
-                                     std::to_string(size_) + "; nothing was stored"};
+                                   " bytes were written, the object has " + std::to_string(size_) +
+                                   "; nothing was stored"};
   std::string digest = hash_.hex_digest();
   if (digest != oid_)
-    return {errc::hash_mismatch, "upload of " + oid_ + ": the bytes written hash to " + digest +
-                                     "; nothing was stored"};
+    return {errc::hash_mismatch,
+            "upload of " + oid_ + ": the bytes written hash to " + digest + "; nothing was stored"};
   return status::success();
 }
 
 verified_put::verified_put(std::string oid, int64_t size, std::string what, judge_fn judge)
-  : digest_(std::move(oid), size), size_(size), what_(std::move(what)),
-    judge_(std::move(judge)) {}
+    : digest_(std::move(oid), size), size_(size), what_(std::move(what)), judge_(std::move(judge)) {
+}
 
 status verified_put::start(http_engine& engine, http_request request) {
   request.upload_size = size_;

@@ -4,10 +4,10 @@
 // the bytes written were checked to be exactly that object. Shared by the
 // stores that upload over HTTP (an LFS server's basic PUT, S3).
 
+#include "protocol/status.hpp"
 #include "store/http/http_engine.hpp"
 #include "store/http/http_stream.hpp"
 #include "store/os/sha256.hpp"
-#include "protocol/status.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -38,7 +38,6 @@ bool starts_with(const rocksdb::Slice& key, const std::string& prefix) {
   return key.starts_with(rocksdb::Slice{prefix});
 }
 
-
 } // namespace
 
 struct journal_db::impl {
@@ -72,10 +71,9 @@ struct journal_db::impl {
     if (!record)
       return record.error().with_context(where() + ": " + key);
     if (active_key(record->dir, record->oid) != key || record->finished())
-      return status{errc::corrupt_record, where() + ": " + key + " holds a "
-                                            + to_string(record->state) + " "
-                                            + to_string(record->dir) + " record for "
-                                            + record->oid};
+      return status{errc::corrupt_record, where() + ": " + key + " holds a " +
+                                            to_string(record->state) + " " +
+                                            to_string(record->dir) + " record for " + record->oid};
     return record;
   }
 };
@@ -107,9 +105,8 @@ result<std::unique_ptr<journal_db>> journal_db::open(const std::filesystem::path
   auto db_opts = small_db_options(dir);
 
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = opts.read_only
-                        ? rocksdb::DB::OpenForReadOnly(db_opts, dir.string(), &raw)
-                        : rocksdb::DB::Open(db_opts, dir.string(), &raw);
+  rocksdb::Status s = opts.read_only ? rocksdb::DB::OpenForReadOnly(db_opts, dir.string(), &raw)
+                                     : rocksdb::DB::Open(db_opts, dir.string(), &raw);
   state->db.reset(raw);
   if (!s.ok()) {
     if (held_by_another_process(s))
@@ -156,8 +153,8 @@ status journal_db::put(const transfer_record& record) {
   if (auto w = impl_->writable(); !w)
     return w;
   if (record.finished())
-    return {errc::internal, std::string{"journal put() takes queued or in_flight records, not "}
-                              + to_string(record.state) + " ones (use finish())"};
+    return {errc::internal, std::string{"journal put() takes queued or in_flight records, not "} +
+                              to_string(record.state) + " ones (use finish())"};
   if (!protocol::is_valid_oid(record.oid))
     return {errc::invalid_request, "invalid oid \"" + record.oid + "\""};
   std::string key = active_key(record.dir, record.oid);
@@ -169,8 +166,8 @@ status journal_db::finish(const transfer_record& record) {
   if (auto w = impl_->writable(); !w)
     return w;
   if (!record.finished())
-    return {errc::internal, std::string{"journal finish() takes done or failed records, not "}
-                              + to_string(record.state) + " ones"};
+    return {errc::internal, std::string{"journal finish() takes done or failed records, not "} +
+                              to_string(record.state) + " ones"};
   if (!protocol::is_valid_oid(record.oid))
     return {errc::invalid_request, "invalid oid \"" + record.oid + "\""};
 
@@ -214,14 +211,15 @@ result<std::vector<transfer_record>> journal_db::history(size_t limit) {
   std::vector<transfer_record> records;
   std::unique_ptr<rocksdb::Iterator> it{impl_->db->NewIterator(rocksdb::ReadOptions{})};
   for (it->SeekForPrev(history_end);
-       records.size() < limit && it->Valid() && starts_with(it->key(), history_prefix); it->Prev()) {
+       records.size() < limit && it->Valid() && starts_with(it->key(), history_prefix);
+       it->Prev()) {
     std::string key = it->key().ToString();
     auto record = decode_record(it->value().ToString());
     if (!record)
       return record.error().with_context(impl_->where() + ": " + key);
     if (!record->finished())
-      return status{errc::corrupt_record, impl_->where() + ": " + key + " holds a "
-                                            + to_string(record->state) + " record"};
+      return status{errc::corrupt_record, impl_->where() + ": " + key + " holds a " +
+                                            to_string(record->state) + " record"};
     records.push_back(std::move(record).value());
   }
   if (!it->status().ok())

@@ -32,8 +32,7 @@ public:
 
   /// Opens or creates the journal in `dir`. A journal held by another
   /// process gives errc::busy.
-  static result<std::unique_ptr<journal_db>> open(const std::filesystem::path& dir,
-                                                  options opts);
+  static result<std::unique_ptr<journal_db>> open(const std::filesystem::path& dir, options opts);
   ~journal_db();
 
   /// The active record for this object, if any.

@@ -36,9 +36,8 @@ const std::string item_prefix = "i/";
 const std::string identity_key = "m/identity";
 const std::string run_key = "m/run";
 
-constexpr item_state all_states[] = {item_state::pending, item_state::missing,
-                                     item_state::copied,  item_state::present,
-                                     item_state::verified, item_state::failed,
+constexpr item_state all_states[] = {item_state::pending, item_state::missing,  item_state::copied,
+                                     item_state::present, item_state::verified, item_state::failed,
                                      item_state::corrupt};
 
 // move_all() and forget_unlisted() commit in batches of about this many
@@ -46,13 +45,9 @@ constexpr item_state all_states[] = {item_state::pending, item_state::missing,
 // needs no huge batch; each item moves atomically anyway.
 constexpr size_t batch_entries = 3000;
 
-std::string item_key(const std::string& oid) {
-  return item_prefix + oid;
-}
+std::string item_key(const std::string& oid) { return item_prefix + oid; }
 
-std::string index_prefix(item_state state) {
-  return std::string{"s/"} + to_string(state) + "/";
-}
+std::string index_prefix(item_state state) { return std::string{"s/"} + to_string(state) + "/"; }
 
 std::string index_key(item_state state, const std::string& oid) {
   return index_prefix(state) + oid;
@@ -72,7 +67,6 @@ std::optional<item_state> parse_state(const std::string& name) {
   return std::nullopt;
 }
 
-
 rocksdb::WriteOptions logged() {
   // Whatever a call wrote survives kill -9 once it returns: RocksDB has
   // handed its log to the kernel. It is not flushed to disk, which would
@@ -85,8 +79,7 @@ rocksdb::WriteOptions logged() {
 // sizes is wrong, and neither can be trusted.
 status listed_twice(const object_info& object, int64_t other_size) {
   return {errc::config_error, "object " + object.oid + " is listed twice, with sizes " +
-                                std::to_string(other_size) + " and " +
-                                std::to_string(object.size)};
+                                std::to_string(other_size) + " and " + std::to_string(object.size)};
 }
 
 status check_oid(const std::string& oid) {
@@ -100,12 +93,8 @@ std::string encode_item(const inventory_item& item) {
   for (const auto& e : item.errors)
     errors.push_back({{"at_ms", e.at_ms}, {"code", e.code}, {"message", e.message}});
   nlohmann::ordered_json out = {
-    {"v", format_version},
-    {"size", item.size},
-    {"state", to_string(item.state)},
-    {"attempts", item.attempts},
-    {"errors", std::move(errors)},
-    {"run", item.run},
+    {"v", format_version},       {"size", item.size},           {"state", to_string(item.state)},
+    {"attempts", item.attempts}, {"errors", std::move(errors)}, {"run", item.run},
   };
   // Error messages may hold invalid UTF-8 (OS errors); U+FFFD keeps dump() from throwing.
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -148,11 +137,11 @@ std::optional<inventory_item> decode_item(const std::string& oid, const std::str
     return std::nullopt;
   }
   auto version = doc.find("v");
-  if (version == doc.end() || !version->is_number_integer()
-      || version->get<int64_t>() < 1 || version->get<int64_t>() > format_version) {
-    why = "has unsupported format version "
-          + (version == doc.end() ? std::string{"(none)"} : version->dump()) + " (expected 1 to "
-          + std::to_string(format_version) + ")";
+  if (version == doc.end() || !version->is_number_integer() || version->get<int64_t>() < 1 ||
+      version->get<int64_t>() > format_version) {
+    why = "has unsupported format version " +
+          (version == doc.end() ? std::string{"(none)"} : version->dump()) + " (expected 1 to " +
+          std::to_string(format_version) + ")";
     return std::nullopt;
   }
   inventory_item item;
@@ -162,8 +151,8 @@ std::optional<inventory_item> decode_item(const std::string& oid, const std::str
   const std::string* state = text_field(doc, "state");
   auto parsed_state = state ? parse_state(*state) : std::nullopt;
   auto errors = doc.find("errors");
-  if (!size || !attempts || *attempts > std::numeric_limits<int>::max() || !parsed_state
-      || errors == doc.end() || !errors->is_array()) {
+  if (!size || !attempts || *attempts > std::numeric_limits<int>::max() || !parsed_state ||
+      errors == doc.end() || !errors->is_array()) {
     why = "lacks a valid size, attempts, state or errors field";
     return std::nullopt;
   }
@@ -193,20 +182,20 @@ std::optional<inventory_item> decode_item(const std::string& oid, const std::str
 
 inventory_totals::count& count_of(inventory_totals& totals, item_state state) {
   switch (state) {
-  case item_state::pending:
-    break;
-  case item_state::missing:
-    return totals.missing;
-  case item_state::copied:
-    return totals.copied;
-  case item_state::present:
-    return totals.present;
-  case item_state::verified:
-    return totals.verified;
-  case item_state::failed:
-    return totals.failed;
-  case item_state::corrupt:
-    return totals.corrupt;
+    case item_state::pending:
+      break;
+    case item_state::missing:
+      return totals.missing;
+    case item_state::copied:
+      return totals.copied;
+    case item_state::present:
+      return totals.present;
+    case item_state::verified:
+      return totals.verified;
+    case item_state::failed:
+      return totals.failed;
+    case item_state::corrupt:
+      return totals.corrupt;
   }
   return totals.pending;
 }
@@ -218,8 +207,8 @@ class prefix_scan {
 public:
   /// Starts after `prefix + after` (empty `after`: at the first key).
   prefix_scan(rocksdb::DB& db, std::string prefix, const std::string& after = {})
-    : db_(db), prefix_(std::move(prefix)), end_(prefix_end(prefix_)), upper_(end_),
-      snapshot_(db.GetSnapshot()) {
+      : db_(db), prefix_(std::move(prefix)), end_(prefix_end(prefix_)), upper_(end_),
+        snapshot_(db.GetSnapshot()) {
     reads_.snapshot = snapshot_;
     rocksdb::ReadOptions scan = reads_;
     scan.iterate_upper_bound = &upper_;
@@ -266,20 +255,20 @@ private:
 
 const char* to_string(item_state state) {
   switch (state) {
-  case item_state::pending:
-    return "pending";
-  case item_state::missing:
-    return "missing";
-  case item_state::copied:
-    return "copied";
-  case item_state::present:
-    return "present";
-  case item_state::verified:
-    return "verified";
-  case item_state::failed:
-    return "failed";
-  case item_state::corrupt:
-    return "corrupt";
+    case item_state::pending:
+      return "pending";
+    case item_state::missing:
+      return "missing";
+    case item_state::copied:
+      return "copied";
+    case item_state::present:
+      return "present";
+    case item_state::verified:
+      return "verified";
+    case item_state::failed:
+      return "failed";
+    case item_state::corrupt:
+      return "corrupt";
   }
   return "pending";
 }
@@ -382,8 +371,8 @@ struct migration_inventory::impl {
     if (!item->has_value())
       return corrupt(index_key(state, oid), "names an object that is not in the inventory");
     if (item->value().state != state)
-      return corrupt(index_key(state, oid), std::string{"names an object whose state is "}
-                                              + to_string(item->value().state));
+      return corrupt(index_key(state, oid), std::string{"names an object whose state is "} +
+                                              to_string(item->value().state));
     return std::move(*item).value();
   }
 
@@ -393,8 +382,8 @@ struct migration_inventory::impl {
     if (s.ok()) {
       if (stored == identity)
         return status::success();
-      return {errc::config_error, where() + " belongs to migration '" + stored + "', not '"
-                                    + identity + "'; use another --journal or delete it"};
+      return {errc::config_error, where() + " belongs to migration '" + stored + "', not '" +
+                                    identity + "'; use another --journal or delete it"};
     }
     if (!s.IsNotFound())
       return from_rocksdb(s, where() + ": cannot read " + identity_key);
@@ -403,8 +392,8 @@ struct migration_inventory::impl {
     std::unique_ptr<rocksdb::Iterator> it{db->NewIterator(rocksdb::ReadOptions{})};
     it->SeekToFirst();
     if (it->Valid())
-      return {errc::config_error, where() + " holds data but no migration identity"
-                                    + "; use another --journal or delete it"};
+      return {errc::config_error, where() + " holds data but no migration identity" +
+                                    "; use another --journal or delete it"};
     if (!it->status().ok())
       return from_rocksdb(it->status(), where() + ": cannot read");
     return from_rocksdb(db->Put(logged(), identity_key, identity),
@@ -418,7 +407,8 @@ struct migration_inventory::impl {
       return status::success();
     if (!s.ok())
       return from_rocksdb(s, where() + ": cannot read " + run_key);
-    if (stored.empty() || stored.size() > 18 || stored.find_first_not_of("0123456789") != std::string::npos)
+    if (stored.empty() || stored.size() > 18 ||
+        stored.find_first_not_of("0123456789") != std::string::npos)
       return corrupt(run_key, "holds \"" + stored + "\", not a run number");
     run = std::stoll(stored);
     return status::success();
@@ -435,13 +425,12 @@ struct migration_inventory::impl {
   }
 };
 
-migration_inventory::migration_inventory(std::unique_ptr<impl> state)
-  : impl_(std::move(state)) {}
+migration_inventory::migration_inventory(std::unique_ptr<impl> state) : impl_(std::move(state)) {}
 
 migration_inventory::~migration_inventory() = default;
 
-result<std::unique_ptr<migration_inventory>> migration_inventory::open(
-    const std::filesystem::path& dir, const std::string& identity) {
+result<std::unique_ptr<migration_inventory>>
+migration_inventory::open(const std::filesystem::path& dir, const std::string& identity) {
   auto state = std::make_unique<impl>();
   state->dir = dir;
 
@@ -455,7 +444,7 @@ result<std::unique_ptr<migration_inventory>> migration_inventory::open(
   // files dense with them get compacted early so page() does not wade
   // through millions of deleted `s/pending/` keys.
   db_opts.table_properties_collector_factories.emplace_back(
-      rocksdb::NewCompactOnDeletionCollectorFactory(1000, 500));
+    rocksdb::NewCompactOnDeletionCollectorFactory(1000, 500));
 
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_opts, dir.string(), &raw);
@@ -491,11 +480,10 @@ result<size_t> migration_inventory::add(const std::vector<object_info>& objects)
   for (size_t i = 1; i < listed.size(); ++i)
     if (listed[i]->oid == listed[i - 1]->oid && listed[i]->size != listed[i - 1]->size)
       return listed_twice(*listed[i], listed[i - 1]->size);
-  listed.erase(std::unique(listed.begin(), listed.end(),
-                           [](const object_info* a, const object_info* b) {
-                             return a->oid == b->oid;
-                           }),
-               listed.end());
+  listed.erase(
+    std::unique(listed.begin(), listed.end(),
+                [](const object_info* a, const object_info* b) { return a->oid == b->oid; }),
+    listed.end());
 
   std::lock_guard<std::mutex> lock{impl_->writing};
   std::vector<std::pair<inventory_item, std::optional<item_state>>> stamped;
@@ -581,9 +569,8 @@ result<size_t> migration_inventory::forget_unlisted() {
   return forgotten;
 }
 
-result<std::vector<inventory_item>> migration_inventory::page(item_state state,
-                                                             const std::string& after,
-                                                             size_t limit) const {
+result<std::vector<inventory_item>>
+migration_inventory::page(item_state state, const std::string& after, size_t limit) const {
   std::vector<inventory_item> items;
   if (limit == 0)
     return items;
@@ -637,12 +624,11 @@ status migration_inventory::set_states(const std::vector<std::string>& oids, ite
       return staged.error();
   if (batch.Count() == 0)
     return status::success();
-  return impl_->write(batch, std::string{"record "} + to_string(state) + " for "
-                               + std::to_string(unique_oids.size()) + " objects");
+  return impl_->write(batch, std::string{"record "} + to_string(state) + " for " +
+                               std::to_string(unique_oids.size()) + " objects");
 }
 
-result<size_t> migration_inventory::move_all(const std::vector<item_state>& states,
-                                             item_state to) {
+result<size_t> migration_inventory::move_all(const std::vector<item_state>& states, item_state to) {
   std::lock_guard<std::mutex> lock{impl_->writing};
   size_t moved = 0;
   rocksdb::WriteBatch batch;

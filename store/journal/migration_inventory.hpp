@@ -6,9 +6,9 @@
 // flushed to disk one by one: after a power loss some items may be pending
 // again, and the migration asks the destination about them first.
 
-#include "store/object_store.hpp"
 #include "protocol/status.hpp"
 #include "store/journal/transfer_record.hpp"
+#include "store/object_store.hpp"
 
 #include <cstdint>
 #include <filesystem>

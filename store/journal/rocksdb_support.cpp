@@ -27,7 +27,7 @@ constexpr uintmax_t log_file_limit = 1 << 20;
 class stdio_logger final : public rocksdb::Logger {
 public:
   stdio_logger(const std::filesystem::path& dir, rocksdb::InfoLogLevel level)
-    : rocksdb::Logger(level) {
+      : rocksdb::Logger(level) {
     auto path = dir / "LOG";
     std::error_code ec;
     if (std::filesystem::file_size(path, ec) > log_file_limit && !ec)
@@ -43,9 +43,9 @@ public:
   void Logv(const char* format, va_list ap) override {
     if (file_ == nullptr)
       return;
-    ::timeval now {};
+    ::timeval now{};
     ::gettimeofday(&now, nullptr);
-    std::tm local {};
+    std::tm local{};
     ::localtime_r(&now.tv_sec, &local);
     char stamp[32];
     std::strftime(stamp, sizeof stamp, "%Y/%m/%d-%H:%M:%S", &local);

@@ -35,16 +35,13 @@ std::optional<transfer_state> parse_state(const std::string& name) {
   return std::nullopt;
 }
 
-status corrupt(const std::string& why) {
-  return {errc::corrupt_record, "journal record " + why};
-}
+status corrupt(const std::string& why) { return {errc::corrupt_record, "journal record " + why}; }
 
 // Reads the fields of one JSON object; the first problem found is kept in
 // `error` and later reads become no-ops, so decoding reads straight through.
 class field_reader {
 public:
-  field_reader(const json& object, std::string where)
-    : object_(object), where_(std::move(where)) {}
+  field_reader(const json& object, std::string where) : object_(object), where_(std::move(where)) {}
 
   const status& error() const { return error_; }
 
@@ -54,10 +51,10 @@ public:
     if (value == nullptr)
       return 0;
     // Unsigned values above INT64_MAX would wrap when read as int64_t.
-    bool fits = value->is_number_integer()
-                && (value->is_number_unsigned()
-                      ? value->get<uint64_t>() <= uint64_t(std::numeric_limits<int64_t>::max())
-                      : value->get<int64_t>() >= 0);
+    bool fits = value->is_number_integer() &&
+                (value->is_number_unsigned()
+                   ? value->get<uint64_t>() <= uint64_t(std::numeric_limits<int64_t>::max())
+                   : value->get<int64_t>() >= 0);
     if (!fits) {
       fail(std::string{"field \""} + name + "\"" + where_ + " must be a non-negative integer");
       return 0;
@@ -116,14 +113,14 @@ const char* to_string(direction dir) {
 
 const char* to_string(transfer_state state) {
   switch (state) {
-  case transfer_state::queued:
-    return "queued";
-  case transfer_state::in_flight:
-    return "in_flight";
-  case transfer_state::done:
-    return "done";
-  case transfer_state::failed:
-    return "failed";
+    case transfer_state::queued:
+      return "queued";
+    case transfer_state::in_flight:
+      return "in_flight";
+    case transfer_state::done:
+      return "done";
+    case transfer_state::failed:
+      return "failed";
   }
   return "queued";
 }
@@ -176,10 +173,9 @@ result<transfer_record> decode_record(const std::string& bytes) {
     return corrupt("format version (field \"v\") is not an integer");
   // An unsigned value above INT64_MAX reads back negative, never as 1.
   if (version->get<int64_t>() != transfer_record::format_version)
-    return status{errc::corrupt_record,
-                  "unsupported journal record format version " + version->dump()
-                    + " (this ferry understands " + std::to_string(transfer_record::format_version)
-                    + ")"};
+    return status{errc::corrupt_record, "unsupported journal record format version " +
+                                          version->dump() + " (this ferry understands " +
+                                          std::to_string(transfer_record::format_version) + ")"};
 
   field_reader fields{doc, ""};
   transfer_record record;

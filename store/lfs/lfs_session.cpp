@@ -37,8 +37,8 @@ bool has_header(const http_request& request, std::string_view name) {
 session::session(std::shared_ptr<http_engine> http, std::string credential_url,
                  std::unique_ptr<credential_source> credentials,
                  std::chrono::seconds max_retry_wait)
-  : http_(std::move(http)), credential_url_(std::move(credential_url)),
-    credentials_(std::move(credentials)), max_retry_wait_(max_retry_wait) {
+    : http_(std::move(http)), credential_url_(std::move(credential_url)),
+      credentials_(std::move(credentials)), max_retry_wait_(max_retry_wait) {
   if (auto url = parse_http_url(credential_url_)) {
     origin_ = url->origin();
     shown_url_ = url->without_secrets();
@@ -47,9 +47,7 @@ session::session(std::shared_ptr<http_engine> http, std::string credential_url,
     credentials_.reset();
 }
 
-result<http_engine*> session::engine() {
-  return http_.get();
-}
+result<http_engine*> session::engine() { return http_.get(); }
 
 bool session::may_authenticate(const std::string& url) const {
   if (!credentials_)
@@ -103,8 +101,9 @@ status session::denied(const std::optional<sent_credential>& sent, const std::st
       ++generation_;
     }
   }
-  std::string message = what + ": the server refused the credentials git's credential helper "
-                               "gave for " +
+  std::string message = what +
+                        ": the server refused the credentials git's credential helper "
+                        "gave for " +
                         shown_url_ +
                         " (HTTP 401); update them (log in again, or fix credential.helper) "
                         "and check that this account may access the repository";

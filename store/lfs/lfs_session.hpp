@@ -6,8 +6,8 @@
 
 #include "store/http/http_engine.hpp"
 #include "store/http/http_stream.hpp"
-#include "store/lfs/lfs_store.hpp"
 #include "store/http/http_url.hpp"
+#include "store/lfs/lfs_store.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -96,6 +96,5 @@ private:
 
 /// True when the request already has a header called `name` (any case).
 bool has_header(const http_request& request, std::string_view name);
-
 
 } // namespace ferry::lfs

@@ -1,11 +1,11 @@
 #include "store/lfs/lfs_store.hpp"
 
-#include "store/http/http_classify.hpp"
 #include "protocol/batch_api.hpp"
 #include "protocol/transfer_protocol.hpp"
+#include "store/http/http_classify.hpp"
+#include "store/http/http_url.hpp"
 #include "store/lfs/lfs_session.hpp"
 #include "store/lfs/lfs_transfer.hpp"
-#include "store/http/http_url.hpp"
 
 #include <algorithm>
 #include <map>
@@ -140,11 +140,11 @@ struct lfs_store::impl {
 
   impl(std::shared_ptr<http_engine> engine, lfs_store_options opts,
        std::unique_ptr<credential_source> credentials)
-    : options(without_trailing_slashes(std::move(opts))),
-      batch_url(options.endpoint + "/objects/batch"),
-      http(std::make_shared<lfs::session>(std::move(engine), options.endpoint,
-                                          std::move(credentials), options.max_retry_wait)),
-      known(std::make_shared<cache>()) {
+      : options(without_trailing_slashes(std::move(opts))),
+        batch_url(options.endpoint + "/objects/batch"),
+        http(std::make_shared<lfs::session>(std::move(engine), options.endpoint,
+                                            std::move(credentials), options.max_retry_wait)),
+        known(std::make_shared<cache>()) {
     if (auto parsed = parse_http_url(options.endpoint)) {
       shown = "lfs+" + endpoint_text(*parsed);
       host_port = parsed->host_port();
@@ -198,8 +198,9 @@ struct lfs_store::impl {
       return http_failure(what, *response, options.max_retry_wait);
     auto decoded = protocol::decode_batch_response(response->body, received_at);
     if (auto* problem = std::get_if<std::string>(&decoded))
-      return status{errc::unavailable, what + ": the server's answer is not a valid batch "
-                                              "response: " +
+      return status{errc::unavailable, what +
+                                         ": the server's answer is not a valid batch "
+                                         "response: " +
                                          *problem};
     auto& batch = std::get<protocol::batch_response>(decoded);
     if (batch.transfer != "basic")
@@ -362,18 +363,13 @@ struct lfs_store::impl {
 
 lfs_store::lfs_store(std::shared_ptr<http_engine> http, lfs_store_options options,
                      std::unique_ptr<credential_source> credentials)
-  : impl_(std::make_unique<impl>(std::move(http), std::move(options), std::move(credentials))) {
-}
+    : impl_(std::make_unique<impl>(std::move(http), std::move(options), std::move(credentials))) {}
 
 lfs_store::~lfs_store() = default;
 
-std::string lfs_store::describe() const {
-  return impl_->shown;
-}
+std::string lfs_store::describe() const { return impl_->shown; }
 
-std::string lfs_store::endpoint() const {
-  return impl_->host_port;
-}
+std::string lfs_store::endpoint() const { return impl_->host_port; }
 
 result<std::optional<object_info>> lfs_store::stat(const std::string& oid) {
   if (!protocol::is_valid_oid(oid))
@@ -478,8 +474,7 @@ result<std::unique_ptr<object_writer>> lfs_store::open_write(const std::string& 
       cache->sizes[oid] = size;
     }
   };
-  return lfs::open_upload(impl_->http, oid, size, *entry->upload, entry->verify,
-                          std::move(stored));
+  return lfs::open_upload(impl_->http, oid, size, *entry->upload, entry->verify, std::move(stored));
 }
 
 status lfs_store::list(const std::function<bool(const object_info&)>& /*visit*/) {
@@ -551,9 +546,9 @@ class action_store final : public object_store {
 public:
   action_store(std::shared_ptr<http_engine> http, object_info object, lfs_action action,
                const lfs_store_options& options)
-    : http_(std::make_shared<lfs::session>(std::move(http), std::string{}, nullptr,
-                                           options.max_retry_wait)),
-      object_(std::move(object)), action_(std::move(action)) {
+      : http_(std::make_shared<lfs::session>(std::move(http), std::string{}, nullptr,
+                                             options.max_retry_wait)),
+        object_(std::move(object)), action_(std::move(action)) {
     if (auto url = parse_http_url(action_.href)) {
       shown_ = url->without_secrets();
       host_port_ = url->host_port();

@@ -95,15 +95,15 @@ public:
   /// required for offset > 0; 200 means the server ignored the range and the
   /// reader skips the first `offset` bytes; 416 falls back to a full GET.
   /// Large objects are fetched as parallel ranges (see options).
-  result<std::unique_ptr<object_reader>> open_read(const std::string& oid,
-                                                   int64_t offset) override;
+  result<std::unique_ptr<object_reader>> open_read(const std::string& oid, int64_t offset) override;
   /// An upload batch (or a cached action), then a streamed PUT with
   /// Content-Length. Uploads never resume (offset() is 0). commit() checks
   /// size and SHA-256 of the bytes written before releasing the last byte,
   /// then requires a 2xx and, when the server gave one, a 2xx from the
   /// `verify` action.
-  result<std::unique_ptr<object_writer>> open_write(const std::string& oid, int64_t size,
-                                                    const std::optional<std::string>& resume) override;
+  result<std::unique_ptr<object_writer>>
+  open_write(const std::string& oid, int64_t size,
+             const std::optional<std::string>& resume) override;
   /// prepare(false, objects): one batch request per 100 objects.
   status expect_reads(const std::vector<object_info>& objects) override;
   /// LFS servers have no listing: errc::invalid_request explaining that.

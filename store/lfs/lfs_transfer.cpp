@@ -1,9 +1,9 @@
 #include "store/lfs/lfs_transfer.hpp"
 
-#include "store/http/http_classify.hpp"
 #include "protocol/batch_api.hpp"
-#include "store/os/sha256.hpp"
+#include "store/http/http_classify.hpp"
 #include "store/http/verified_put.hpp"
+#include "store/os/sha256.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -25,7 +25,7 @@ void add_default_header(http_request& request, const std::string& name, std::str
 class session_credentials final : public download_credentials {
 public:
   session_credentials(std::shared_ptr<session> http, std::optional<sent_credential> sent)
-    : http_(std::move(http)), sent_(std::move(sent)) {}
+      : http_(std::move(http)), sent_(std::move(sent)) {}
 
   status refused(const std::string& what, const http_response& response, bool retried) override {
     if (retried)
@@ -45,7 +45,7 @@ private:
 class action_source final : public download_source {
 public:
   action_source(std::shared_ptr<session> http, lfs_action action)
-    : http_(std::move(http)), action_(std::move(action)) {}
+      : http_(std::move(http)), action_(std::move(action)) {}
 
   result<http_engine*> engine() override { return http_->engine(); }
 
@@ -57,8 +57,7 @@ public:
     if (range)
       out.request.headers.emplace_back("Range", *range);
     if (http_->may_authenticate(action_.href))
-      out.credentials =
-          std::make_shared<session_credentials>(http_, http_->authorize(out.request));
+      out.credentials = std::make_shared<session_credentials>(http_, http_->authorize(out.request));
     return out;
   }
 
@@ -88,9 +87,9 @@ class put_writer final : public object_writer {
 public:
   put_writer(std::shared_ptr<session> http, const std::string& oid, int64_t size,
              std::optional<lfs_action> verify, std::function<void()> stored)
-    : http_(std::move(http)), oid_(oid), size_(size), what_("upload of " + oid),
-      verify_(std::move(verify)), stored_(std::move(stored)),
-      put_(oid, size, what_, [this](const http_response& response) { return judge(response); }) {}
+      : http_(std::move(http)), oid_(oid), size_(size), what_("upload of " + oid),
+        verify_(std::move(verify)), stored_(std::move(stored)),
+        put_(oid, size, what_, [this](const http_response& response) { return judge(response); }) {}
 
   status start(http_engine& engine, const lfs_action& upload) {
     http_request request;
@@ -193,8 +192,8 @@ result<std::unique_ptr<object_writer>> open_upload(std::shared_ptr<session> http
   auto engine = http->engine();
   if (!engine)
     return engine.error();
-  auto writer = std::make_unique<put_writer>(std::move(http), oid, size, std::move(verify),
-                                             std::move(stored));
+  auto writer =
+    std::make_unique<put_writer>(std::move(http), oid, size, std::move(verify), std::move(stored));
   if (auto started = writer->start(**engine, upload); !started)
     return started;
   return std::unique_ptr<object_writer>(std::move(writer));

@@ -63,14 +63,13 @@ result<std::string> find_program(const std::string& program,
     std::string named = "cannot run '" + program + "'";
     if (::stat(program.c_str(), &info) != 0) {
       int error = errno;
-      return status{error == ENOENT || error == ENOTDIR ? errc::not_found
-                                                        : errc::permission_denied,
+      return status{error == ENOENT || error == ENOTDIR ? errc::not_found : errc::permission_denied,
                     named + ": " + std::strerror(error)};
     }
     if (!S_ISREG(info.st_mode))
       return status{errc::permission_denied,
                     named + ": " + (S_ISDIR(info.st_mode) ? "a directory" : "not a file") +
-                        ", not a program"};
+                      ", not a program"};
     if (::access(program.c_str(), X_OK) != 0)
       return status{errc::permission_denied, named + ": not executable"};
     return program;
@@ -241,8 +240,7 @@ status setup_error(const setup_failure& failure, const std::string& program,
   if (failure.step == static_cast<int>(setup_step::directory)) {
     bool missing = failure.error == ENOENT || failure.error == ENOTDIR;
     return status{missing ? errc::not_found : errc::io_error,
-                  named + " in " + launch.directory.string() + ": " +
-                      std::strerror(failure.error)};
+                  named + " in " + launch.directory.string() + ": " + std::strerror(failure.error)};
   }
   if (failure.step != static_cast<int>(setup_step::exec))
     return io_failure(failure.error, named + ": setting up the child");
@@ -318,8 +316,7 @@ void child_run::write_input(const std::string& input, size_t& written) {
     pipe.reset();
 }
 
-result<child_result> child_run::finish(const child_options& options,
-                                       clock::time_point deadline) {
+result<child_result> child_run::finish(const child_options& options, clock::time_point deadline) {
   child_result outcome;
   std::vector<char> buffer(read_chunk);
   bool diagnostics_truncated = false;
@@ -357,8 +354,8 @@ result<child_result> child_run::finish(const child_options& options,
       wait = std::min<clock::duration>(wait, exit_check_interval);
     // Rounded up, so the loop does not spin just short of the deadline.
     auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
-    int ready = ::poll(polled.data(), polled.size(),
-                       static_cast<int>(std::min<int64_t>(wait_ms, INT_MAX)));
+    int ready =
+      ::poll(polled.data(), polled.size(), static_cast<int>(std::min<int64_t>(wait_ms, INT_MAX)));
     if (ready < 0) {
       if (errno == EINTR)
         continue;
@@ -377,8 +374,7 @@ result<child_result> child_run::finish(const child_options& options,
     if (polled.ready(diagnostics_at))
       read_capped(diagnostics, buffer, outcome.diagnostics, options.max_diagnostics,
                   diagnostics_truncated);
-    bool may_have_exited =
-        exit_at >= 0 ? polled.ready(exit_at) : child_.exit_watch() < 0;
+    bool may_have_exited = exit_at >= 0 ? polled.ready(exit_at) : child_.exit_watch() < 0;
     if (!exited && may_have_exited && child_.has_exited()) {
       exited = true;
       // Helpers it started would keep the pipes open; they go with it. What
@@ -396,9 +392,7 @@ result<child_result> child_run::finish(const child_options& options,
   return outcome;
 }
 
-bool is_blank(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
+bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 } // namespace
 
@@ -447,7 +441,8 @@ result<child_process> child_process::start(const child_launch& launch) {
   plan.directory = launch.directory.empty() ? nullptr : launch.directory.c_str();
   plan.own_process_group = launch.own_process_group;
   for (int i = 0; i < 3; ++i)
-    plan.descriptors[i] = launch.stdio[i] == child_launch::pipe ? child_ends[i].get() : launch.stdio[i];
+    plan.descriptors[i] =
+      launch.stdio[i] == child_launch::pipe ? child_ends[i].get() : launch.stdio[i];
   plan.descriptors[3] = report_write.get();
   plan.parent = ::getpid();
   plan.child_umask = user_umask();

@@ -25,13 +25,9 @@ const mode_t umask_at_start = read_umask();
 
 } // namespace
 
-mode_t user_umask() {
-  return umask_at_start;
-}
+mode_t user_umask() { return umask_at_start; }
 
-void make_own_files_private() {
-  ::umask(077);
-}
+void make_own_files_private() { ::umask(077); }
 
 int open_or_create(int dir_fd, const char* name, int flags, mode_t mode) {
   flags |= O_NOFOLLOW | O_CLOEXEC;

@@ -76,9 +76,7 @@ void make_own_files_private();
 
 /// `mode` less the user's umask: the mode a file or directory made for
 /// others gets, as if Ferry had not changed its umask.
-inline mode_t shared_mode(mode_t mode) {
-  return mode & ~user_umask();
-}
+inline mode_t shared_mode(mode_t mode) { return mode & ~user_umask(); }
 
 /// openat(dir_fd, name, flags | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode),
 /// except that a file it creates gets exactly `mode`, whatever the process

@@ -18,8 +18,8 @@ status partial_file::resume(int64_t length) {
   std::vector<char> buffer(size_t{1} << 20);
   int64_t done = 0;
   while (done < length) {
-    auto want = static_cast<size_t>(
-        std::min<int64_t>(static_cast<int64_t>(buffer.size()), length - done));
+    auto want =
+      static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(buffer.size()), length - done));
     ssize_t n = ::pread(fd_.get(), buffer.data(), want, done);
     if (n < 0) {
       if (errno == EINTR)
@@ -28,7 +28,7 @@ status partial_file::resume(int64_t length) {
     }
     if (n == 0)
       return {errc::io_error, "cannot resume: " + name_ + " has fewer than the " +
-                                  std::to_string(length) + " bytes already transferred"};
+                                std::to_string(length) + " bytes already transferred"};
     hash.update(buffer.data(), static_cast<size_t>(n));
     done += n;
   }
@@ -42,9 +42,9 @@ status partial_file::resume(int64_t length) {
 status partial_file::append(const char* data, size_t size) {
   if (static_cast<uint64_t>(size) > static_cast<uint64_t>(size_ - offset_))
     return {errc::size_mismatch, "object " + oid_ + ": writing " + std::to_string(size) +
-                                     " bytes at offset " + std::to_string(offset_) +
-                                     " exceeds its declared size of " + std::to_string(size_) +
-                                     " bytes"};
+                                   " bytes at offset " + std::to_string(offset_) +
+                                   " exceeds its declared size of " + std::to_string(size_) +
+                                   " bytes"};
   while (size > 0) {
     ssize_t n = ::pwrite(fd_.get(), data, size, offset_);
     if (n < 0) {
@@ -76,7 +76,7 @@ status partial_file::sync() {
 status partial_file::verify() {
   if (offset_ != size_)
     return {errc::size_mismatch, "object " + oid_ + ": received " + std::to_string(offset_) +
-                                     " bytes, expected " + std::to_string(size_)};
+                                   " bytes, expected " + std::to_string(size_)};
   std::string digest = hash_.hex_digest();
   if (digest != oid_)
     return {errc::hash_mismatch, "object " + oid_ + ": content hashes to " + digest};

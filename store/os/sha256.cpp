@@ -31,9 +31,7 @@ EVP_MD_CTX* new_ctx() {
 
 sha256::sha256() : ctx_(new_ctx()) {}
 
-sha256::~sha256() {
-  EVP_MD_CTX_free(ctx_);
-}
+sha256::~sha256() { EVP_MD_CTX_free(ctx_); }
 
 sha256::sha256(sha256&& other) noexcept : ctx_(other.ctx_), bytes_(other.bytes_) {
   other.ctx_ = nullptr;

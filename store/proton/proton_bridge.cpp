@@ -14,10 +14,9 @@ namespace ferry {
 namespace {
 
 constexpr std::array<std::string_view, 17> allowed_names{
-    "PATH",          "HOME",          "USER",           "SHELL",          "LANG",
-    "TERM",          "NODE_ENV",      "NODE_OPTIONS",   "NODE_PATH",      "NODE_BIN",
-    "TMPDIR",        "TMP",           "TEMP",           "XDG_CONFIG_HOME", "XDG_DATA_HOME",
-    "XDG_CACHE_HOME", "XDG_RUNTIME_DIR"};
+  "PATH",          "HOME",           "USER",           "SHELL",  "LANG", "TERM", "NODE_ENV",
+  "NODE_OPTIONS",  "NODE_PATH",      "NODE_BIN",       "TMPDIR", "TMP",  "TEMP", "XDG_CONFIG_HOME",
+  "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR"};
 constexpr std::array<std::string_view, 5> allowed_prefixes{"LC_", "MOCK_BRIDGE_", "PROTON_", "LFS_",
                                                            "SDK_"};
 
@@ -71,8 +70,8 @@ std::string describe_failure(bridge::command name, const bridge::envelope& failu
 }
 
 constexpr const char* command_help =
-    "Set ferry.proton.command to the command line of proton-drive-cli, such as "
-    "'node /opt/proton-drive-cli/dist/index.js' (docs/proton.md)";
+  "Set ferry.proton.command to the command line of proton-drive-cli, such as "
+  "'node /opt/proton-drive-cli/dist/index.js' (docs/proton.md)";
 
 // auth-state reads only local files and always answers with an envelope
 // (exit 0, or 1 for unreadable input). A process that ended by itself
@@ -117,35 +116,37 @@ bridge_verdict classify_bridge_failure(bridge::command name, const bridge::envel
     if (advice.empty())
       advice = "run: proton-drive login";
     return {{errc::permission_denied,
-             text + ". Proton asks for a human verification; no transfer is tried until it is "
-                    "done: " + advice},
+             text +
+               ". Proton asks for a human verification; no transfer is tried until it is "
+               "done: " +
+               advice},
             true};
   }
   if (insufficient_scope(failure, code))
     return {{errc::permission_denied,
-             text + ". The session's scope is not enough for Drive; logging in again the same "
-                    "way will not help. " +
-                 (action.empty() ? std::string{"stop: app/session scope is insufficient"}
-                                 : action)},
+             text +
+               ". The session's scope is not enough for Drive; logging in again the same "
+               "way will not help. " +
+               (action.empty() ? std::string{"stop: app/session scope is insufficient"} : action)},
             true};
   if (needs_login(failure, code))
     return {{errc::permission_denied,
              text + ". No transfer is tried until the session is ready again: " +
-                 (action.empty() ? std::string{"run: proton-drive login"} : action)},
+               (action.empty() ? std::string{"run: proton-drive login"} : action)},
             true};
   if (failure.code == 429 || code == "RATE_LIMITED") {
     std::chrono::milliseconds wait = default_cooldown;
     if (auto seconds = bridge::retry_after_seconds(failure))
       wait = std::chrono::milliseconds{static_cast<int64_t>(std::ceil(*seconds * 1000))};
     if (wait > max_wait)
-      return {status{errc::config_error,
-                     text + "; Proton asks to wait " + seconds_text(wait) +
-                         ", longer than ferry.maxRetryWait (" + seconds_text(max_wait) +
-                         "): try again later, or raise ferry.maxRetryWait"}
-                  .with_retry_after(wait),
+      return {status{errc::config_error, text + "; Proton asks to wait " + seconds_text(wait) +
+                                           ", longer than ferry.maxRetryWait (" +
+                                           seconds_text(max_wait) +
+                                           "): try again later, or raise ferry.maxRetryWait"}
+                .with_retry_after(wait),
               false};
     return {status{errc::unavailable, text + "; every Proton call waits " + seconds_text(wait)}
-                .with_retry_after(wait),
+              .with_retry_after(wait),
             false};
   }
   if (failure.code == 403)
@@ -153,8 +154,7 @@ bridge_verdict classify_bridge_failure(bridge::command name, const bridge::envel
   if (failure.code == 404)
     return {{errc::not_found, text}, false};
   if (failure.code == 507 || code == "QUOTA_EXCEEDED" || code == "DISK_FULL")
-    return {{errc::no_space, text + ". The Proton Drive is full: free space or upgrade it"},
-            false};
+    return {{errc::no_space, text + ". The Proton Drive is full: free space or upgrade it"}, false};
   if (failure.code >= 400 && failure.code < 500 && failure.code != 499)
     return {{errc::invalid_request, text}, false};
   return {{errc::unavailable, text}, false};
@@ -169,8 +169,8 @@ proton_bridge::proton_bridge(proton_bridge_options options, runner run)
 
 std::chrono::milliseconds proton_bridge::timeout_for(int64_t bytes) const {
   auto rate = std::max<int64_t>(1, options_.min_bytes_per_second);
-  auto transfer_ms = std::max<int64_t>(0, bytes) / rate * 1000 +
-                     std::max<int64_t>(0, bytes) % rate * 1000 / rate;
+  auto transfer_ms =
+    std::max<int64_t>(0, bytes) / rate * 1000 + std::max<int64_t>(0, bytes) % rate * 1000 / rate;
   return options_.base_timeout + std::chrono::milliseconds{transfer_ms};
 }
 
@@ -232,13 +232,13 @@ result<nlohmann::json> proton_bridge::call(bridge::command name,
     command_line += (command_line.empty() ? "" : " ") + word;
   if (!ran)
     return status{errc::config_error, "cannot start the Proton Drive bridge '" + command_line +
-                                          "' (ferry.proton.command): " +
-                                          ran.error().message() + ". " + command_help};
+                                        "' (ferry.proton.command): " + ran.error().message() +
+                                        ". " + command_help};
   if (ran->timed_out)
     return status{errc::unavailable,
                   what + " did not finish within " + seconds_text(child.timeout) +
-                      " and was killed (the limit is ferry.proton.timeout plus the object's "
-                      "size at ferry.proton.minRate)"};
+                    " and was killed (the limit is ferry.proton.timeout plus the object's "
+                    "size at ferry.proton.minRate)"};
   auto decoded = bridge::parse_envelope(ran->output);
   if (auto* problem = std::get_if<std::string>(&decoded)) {
     std::string how = ran->signal != 0 ? "was killed by signal " + std::to_string(ran->signal)
@@ -248,18 +248,19 @@ result<nlohmann::json> proton_bridge::call(bridge::command name,
                        (diagnostics.empty() ? "" : "; stderr: " + diagnostics);
     if (name == bridge::command::auth_state && ends_like_no_bridge(*ran))
       return status{errc::config_error,
-                    text + ". '" + command_line + "' (ferry.proton.command) does not run "
-                           "proton-drive-cli's bridge, which always answers auth-state; "
-                           "try: echo '{}' | " + command_line + " bridge auth-state. " +
-                           command_help};
+                    text + ". '" + command_line +
+                      "' (ferry.proton.command) does not run "
+                      "proton-drive-cli's bridge, which always answers auth-state; "
+                      "try: echo '{}' | " +
+                      command_line + " bridge auth-state. " + command_help};
     return status{errc::unavailable, text};
   }
   auto& envelope = std::get<bridge::envelope>(decoded);
   if (envelope.ok)
     return std::move(envelope.payload);
 
-  auto verdict = classify_bridge_failure(name, envelope, options_.default_cooldown,
-                                         options_.max_retry_wait);
+  auto verdict =
+    classify_bridge_failure(name, envelope, options_.default_cooldown, options_.max_retry_wait);
   if (verdict.stop || verdict.failure.retry_after().count() > 0) {
     std::lock_guard lock{mutex_};
     if (verdict.stop && !stopped_)

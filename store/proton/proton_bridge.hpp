@@ -5,8 +5,8 @@
 // a latch that stops everything once Proton asks for the user.
 
 #include "protocol/proton_bridge.hpp"
-#include "store/os/child_process.hpp"
 #include "protocol/status.hpp"
+#include "store/os/child_process.hpp"
 
 #include <chrono>
 #include <condition_variable>

@@ -20,8 +20,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* url_help =
-    "expected proton://<folder>[/<folder>...] with folder names of letters, digits, '.', '_', "
-    "'-' and spaces, e.g. proton://LFS";
+  "expected proton://<folder>[/<folder>...] with folder names of letters, digits, '.', '_', "
+  "'-' and spaces, e.g. proton://LFS";
 
 // Oids per batch-exists process: one process walks the tree once for all.
 constexpr size_t batch_oids = 100;
@@ -143,8 +143,8 @@ public:
       return answer_error("exists", *problem);
     if (!std::get<bool>(exists))
       return {errc::unavailable, "Proton Drive bridge upload of " + oid_ +
-                                     " answered from its local cache, but the Drive does not "
-                                     "have the object"};
+                                   " answered from its local cache, but the Drive does not "
+                                   "have the object"};
     return status::success();
   }
 
@@ -172,9 +172,8 @@ private:
 result<std::string> parse_proton_url(const std::string& url) {
   constexpr std::string_view scheme = "proton://";
   if (url.size() < scheme.size() ||
-      !std::equal(scheme.begin(), scheme.end(), url.begin(), [](char a, char b) {
-        return a == std::tolower(static_cast<unsigned char>(b));
-      }))
+      !std::equal(scheme.begin(), scheme.end(), url.begin(),
+                  [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }))
     return status{errc::config_error, "'" + url + "' is not a proton:// URL (" + url_help + ")"};
   std::string base = url.substr(scheme.size());
   while (!base.empty() && base.back() == '/')
@@ -191,9 +190,8 @@ result<std::string> parse_proton_url(const std::string& url) {
              c == ' ';
     });
     if (!plain || name == "." || name == ".." || name.front() == ' ' || name.back() == ' ')
-      return status{errc::config_error,
-                    "Proton storage folder '" + base + "' in '" + url + "' is not valid (" +
-                        url_help + ")"};
+      return status{errc::config_error, "Proton storage folder '" + base + "' in '" + url +
+                                          "' is not valid (" + url_help + ")"};
     if (end == std::string::npos)
       return base;
     start = end + 1;
@@ -209,13 +207,9 @@ proton_store::proton_store(std::string storage_base, proton_store_options option
 
 proton_store::~proton_store() = default;
 
-std::string proton_store::describe() const {
-  return "proton://" + base_;
-}
+std::string proton_store::describe() const { return "proton://" + base_; }
 
-std::string proton_store::endpoint() const {
-  return "proton-drive";
-}
+std::string proton_store::endpoint() const { return "proton-drive"; }
 
 status proton_store::prepare() {
   std::lock_guard lock{mutex_};
@@ -348,19 +342,18 @@ result<std::unique_ptr<object_reader>> proton_store::open_read(const std::string
     return from_errno(errno, "stat the bridge's download of " + oid);
   if (info.st_size != std::get<int64_t>(size))
     return status{errc::unavailable, "Proton Drive bridge download of " + oid + " reported " +
-                                         std::to_string(std::get<int64_t>(size)) +
-                                         " bytes but wrote " + std::to_string(info.st_size)};
+                                       std::to_string(std::get<int64_t>(size)) +
+                                       " bytes but wrote " + std::to_string(info.st_size)};
   if (offset > info.st_size)
     return status{errc::size_mismatch, "object " + oid + " in " + describe() + " has " +
-                                           std::to_string(info.st_size) + " bytes, fewer than " +
-                                           std::to_string(offset)};
+                                         std::to_string(info.st_size) + " bytes, fewer than " +
+                                         std::to_string(offset)};
   return std::unique_ptr<object_reader>(
-      std::make_unique<scratch_reader>(fd.release(), info.st_size, offset, oid));
+    std::make_unique<scratch_reader>(fd.release(), info.st_size, offset, oid));
 }
 
 result<std::unique_ptr<object_writer>>
-proton_store::open_write(const std::string& oid, int64_t size,
-                         const std::optional<std::string>&) {
+proton_store::open_write(const std::string& oid, int64_t size, const std::optional<std::string>&) {
   if (auto ready = prepare(); !ready)
     return ready;
   auto path = scratch_file(options_.scratch_dir, oid, "upload");
@@ -368,7 +361,7 @@ proton_store::open_write(const std::string& oid, int64_t size,
   if (fd.get() < 0)
     return from_errno(errno, "create staging file " + path.string());
   return std::unique_ptr<object_writer>(
-      std::make_unique<staging_writer>(bridge_, std::move(fd), path, oid, size));
+    std::make_unique<staging_writer>(bridge_, std::move(fd), path, oid, size));
 }
 
 status proton_store::expect_reads(const std::vector<object_info>& objects) {

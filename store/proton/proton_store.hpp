@@ -67,8 +67,7 @@ public:
   /// Downloads the whole object into a scratch file (the bridge cannot send
   /// ranges), checks its size against expect_reads(), and streams it from
   /// `offset`; the file is removed when the reader goes.
-  result<std::unique_ptr<object_reader>> open_read(const std::string& oid,
-                                                   int64_t offset) override;
+  result<std::unique_ptr<object_reader>> open_read(const std::string& oid, int64_t offset) override;
   /// A writer that stages the bytes in a scratch file; commit() checks size
   /// and SHA-256 and then uploads it. Nothing resumes (offset() is 0).
   result<std::unique_ptr<object_writer>>

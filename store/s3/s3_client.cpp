@@ -1,21 +1,17 @@
 #include "store/s3/s3_client.hpp"
 
+#include "protocol/s3_xml.hpp"
 #include "store/http/http_classify.hpp"
 #include "store/http/http_stream.hpp"
-#include "protocol/s3_xml.hpp"
 #include "store/os/sha256.hpp"
 
 #include <utility>
 
 namespace ferry::s3 {
 
-bool successful(const http_response& answer) {
-  return is_success(answer.status);
-}
+bool successful(const http_response& answer) { return is_success(answer.status); }
 
-bool any_answer(const http_response&) {
-  return true;
-}
+bool any_answer(const http_response&) { return true; }
 
 std::string error_code(const http_response& answer) {
   if (answer.body.empty())
@@ -26,12 +22,10 @@ std::string error_code(const http_response& answer) {
 
 client::client(std::shared_ptr<http_engine> http, s3_url url, credentials keys,
                std::chrono::seconds max_retry_wait)
-  : http_(std::move(http)), url_(std::move(url)), signer_(std::move(keys), url_.region),
-    max_retry_wait_(max_retry_wait) {}
+    : http_(std::move(http)), url_(std::move(url)), signer_(std::move(keys), url_.region),
+      max_retry_wait_(max_retry_wait) {}
 
-result<http_engine*> client::engine() {
-  return http_.get();
-}
+result<http_engine*> client::engine() { return http_.get(); }
 
 result<http_request> client::request(const std::string& method, const std::string& key,
                                      const std::vector<name_value>& query,
@@ -85,9 +79,9 @@ result<http_response> client::call(const std::string& what, const std::string& m
                                    const std::string& key, const std::vector<name_value>& query,
                                    std::vector<name_value> headers, std::string body,
                                    const answer_filter& returned) {
-  auto signed_request = request(method, key, query, std::move(headers),
-                                body.empty() ? empty_payload_hash
-                                             : sha256::of(body.data(), body.size()));
+  auto signed_request =
+    request(method, key, query, std::move(headers),
+            body.empty() ? empty_payload_hash : sha256::of(body.data(), body.size()));
   if (!signed_request)
     return signed_request.error().with_context(what);
   signed_request->body = std::move(body);

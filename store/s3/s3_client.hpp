@@ -4,11 +4,11 @@
 // the S3 store's readers and writers build on. Blocking calls run on the
 // caller's thread (a detached transfer worker), never on the engine's loop.
 
+#include "protocol/status.hpp"
 #include "store/http/http_engine.hpp"
 #include "store/http/http_stream.hpp"
 #include "store/s3/s3_signer.hpp"
 #include "store/s3/s3_url.hpp"
-#include "protocol/status.hpp"
 
 #include <chrono>
 #include <functional>

@@ -99,13 +99,13 @@ maybe_found from_environment(const credential_lookup& lookup) {
   if (!access_key || !secret_key) {
     const char* set = access_key ? access_key_variable : secret_key_variable;
     const char* missing = access_key ? secret_key_variable : access_key_variable;
-    return status{errc::config_error, std::string(set) + " is set but " + missing +
-                                          " is not; set both or neither"};
+    return status{errc::config_error,
+                  std::string(set) + " is set but " + missing + " is not; set both or neither"};
   }
   credentials keys{std::move(*access_key), std::move(*secret_key),
                    variable(lookup, session_token_variable).value_or("")};
   return std::optional<found_credentials>{
-      found_credentials{std::move(keys), std::string("environment (") + access_key_variable + ")"}};
+    found_credentials{std::move(keys), std::string("environment (") + access_key_variable + ")"}};
 }
 
 /// Where the shared credentials file is; empty when neither
@@ -124,8 +124,8 @@ maybe_found from_file(const credential_lookup& lookup, std::string& looked) {
   const fs::path path = credentials_file(lookup);
   auto named_profile = variable(lookup, profile_variable);
   const std::string profile = named_profile.value_or(default_profile);
-  const std::string how = std::string(access_key_name) + " and " + secret_key_name + " under [" +
-                          profile + "]";
+  const std::string how =
+    std::string(access_key_name) + " and " + secret_key_name + " under [" + profile + "]";
   if (path.empty()) {
     looked = "~/.aws/credentials (home directory unknown): set " + std::string(file_variable) +
              " to a file with " + how;
@@ -146,7 +146,7 @@ maybe_found from_file(const credential_lookup& lookup, std::string& looked) {
     return std::optional<found_credentials>{found_credentials{std::move(**parsed), where}};
   if (named_profile)
     return status{errc::config_error, std::string(profile_variable) + " names the profile [" +
-                                          profile + "], which " + path.string() + " lacks"};
+                                        profile + "], which " + path.string() + " lacks"};
   looked = where + " (no such section): add " + how;
   return std::optional<found_credentials>{};
 }
@@ -166,7 +166,7 @@ maybe_found from_git(const s3_url& url, const credential_lookup& lookup) {
   if (keys.access_key_id.empty() || keys.secret_access_key.empty())
     return std::optional<found_credentials>{};
   return std::optional<found_credentials>{
-      found_credentials{std::move(keys), "git credential for " + url.endpoint}};
+    found_credentials{std::move(keys), "git credential for " + url.endpoint}};
 }
 
 /// The config_error for "nothing anywhere": every place in the order it was
@@ -178,17 +178,16 @@ status nothing_found(const s3_url& url, const credential_lookup& lookup,
   const size_t separator = url.endpoint.find("://");
   const std::string scheme = url.endpoint.substr(0, separator);
   const std::string host =
-      separator == std::string::npos ? url.endpoint : url.endpoint.substr(separator + 3);
+    separator == std::string::npos ? url.endpoint : url.endpoint.substr(separator + 3);
   return {errc::config_error,
-          "no S3 credentials for " + url.endpoint + "; searched, in this order: " +
-              "1. the environment: set " + access_key_variable + " and " + secret_key_variable +
-              " (and " + session_token_variable + " for temporary keys); " +
-              "2. the shared credentials file " + file_looked + "; " +
-              "3. git credential for " + url.endpoint +
-              (lookup.git ? "" : " (not asked here)") +
-              ": store the access key id as username and the secret as password with "
-              "`git credential approve` (protocol=" +
-              scheme + ", host=" + host + ")"};
+          "no S3 credentials for " + url.endpoint +
+            "; searched, in this order: " + "1. the environment: set " + access_key_variable +
+            " and " + secret_key_variable + " (and " + session_token_variable +
+            " for temporary keys); " + "2. the shared credentials file " + file_looked + "; " +
+            "3. git credential for " + url.endpoint + (lookup.git ? "" : " (not asked here)") +
+            ": store the access key id as username and the secret as password with "
+            "`git credential approve` (protocol=" +
+            scheme + ", host=" + host + ")"};
 }
 
 } // namespace
@@ -271,8 +270,7 @@ result<std::optional<credentials>> parse_shared_credentials(std::string_view tex
   if (keys.secret_access_key.empty())
     missing += (missing.empty() ? "" : " and ") + std::string(secret_key_name);
   if (!missing.empty())
-    return status{errc::config_error,
-                  "profile [" + std::string(profile) + "] has no " + missing};
+    return status{errc::config_error, "profile [" + std::string(profile) + "] has no " + missing};
   return std::optional<credentials>{std::move(keys)};
 }
 

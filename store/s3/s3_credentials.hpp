@@ -5,10 +5,10 @@
 // `git credential fill` for the endpoint. Keys are never logged and never
 // put on a command line; messages name only where keys were looked for.
 
+#include "protocol/status.hpp"
 #include "store/http/git_credentials.hpp"
 #include "store/s3/s3_signer.hpp"
 #include "store/s3/s3_url.hpp"
-#include "protocol/status.hpp"
 
 #include <filesystem>
 #include <functional>

@@ -40,10 +40,9 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
   // Fails only without memory or an HMAC/SHA-256 provider; nothing can be
   // signed then, and this function reports no errors (as sha256 does not).
   if (ctx == nullptr ||
-      EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size(),
-                   params) != 1 ||
-      EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) !=
+      EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size(), params) !=
         1 ||
+      EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1 ||
       EVP_MAC_final(ctx, out, &length, sizeof(out)) != 1)
     std::abort();
   EVP_MAC_CTX_free(ctx);
@@ -62,9 +61,7 @@ std::string hex(std::string_view bytes) {
   return out;
 }
 
-std::string sha256_hex(const std::string& text) {
-  return sha256::of(text.data(), text.size());
-}
+std::string sha256_hex(const std::string& text) { return sha256::of(text.data(), text.size()); }
 
 bool unreserved(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' ||
@@ -150,9 +147,7 @@ std::string credentials::describe() const {
   return text;
 }
 
-std::string uri_encode(std::string_view raw) {
-  return encode(raw, false);
-}
+std::string uri_encode(std::string_view raw) { return encode(raw, false); }
 
 std::string uri_encode_path(std::string_view raw) {
   if (raw.empty())
@@ -161,8 +156,8 @@ std::string uri_encode_path(std::string_view raw) {
 }
 
 std::string amz_date(std::chrono::system_clock::time_point time) {
-  std::time_t seconds = std::chrono::system_clock::to_time_t(
-      std::chrono::time_point_cast<std::chrono::seconds>(time));
+  std::time_t seconds =
+    std::chrono::system_clock::to_time_t(std::chrono::time_point_cast<std::chrono::seconds>(time));
   std::tm utc{};
   gmtime_r(&seconds, &utc);
   char text[32];
@@ -197,9 +192,8 @@ result<sigv4_signer::prepared> sigv4_signer::prepare(const signing_request& requ
   if (!safe_in_scope(region_))
     return status{errc::config_error, "S3 region '" + region_ + "' is not a region name"};
 
-  if (request.method.empty() ||
-      !std::all_of(request.method.begin(), request.method.end(),
-                   [](char c) { return c >= 'A' && c <= 'Z'; }))
+  if (request.method.empty() || !std::all_of(request.method.begin(), request.method.end(),
+                                             [](char c) { return c >= 'A' && c <= 'Z'; }))
     return bad_request("method '" + request.method + "' is not an upper-case HTTP method");
   if (!request.path.empty() && request.path.front() != '/')
     return bad_request("path must start with '/'");
@@ -279,10 +273,9 @@ result<std::vector<name_value>> sigv4_signer::sign(const signing_request& reques
   std::string signature = hex(hmac_sha256(key, parts->string_to_sign));
 
   std::vector<name_value> out;
-  out.emplace_back("Authorization", std::string(algorithm) + " Credential=" +
-                                      keys_.access_key_id + "/" + parts->scope +
-                                      ",SignedHeaders=" + parts->signed_headers +
-                                      ",Signature=" + signature);
+  out.emplace_back("Authorization", std::string(algorithm) + " Credential=" + keys_.access_key_id +
+                                      "/" + parts->scope + ",SignedHeaders=" +
+                                      parts->signed_headers + ",Signature=" + signature);
   out.emplace_back("x-amz-date", parts->date_time);
   out.emplace_back("x-amz-content-sha256", request.payload_hash);
   if (!keys_.session_token.empty())

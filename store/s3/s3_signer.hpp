@@ -19,7 +19,7 @@ using name_value = std::pair<std::string, std::string>;
 
 /// The hex SHA-256 of an empty payload (GET, HEAD, DELETE).
 inline constexpr const char* empty_payload_hash =
-    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 /// The payload hash that tells S3 the body is not covered by the signature.
 inline constexpr const char* unsigned_payload = "UNSIGNED-PAYLOAD";
 

@@ -23,16 +23,16 @@ constexpr size_t max_heads_in_flight = 16;
 
 status invalid_oid(const std::string& oid) {
   std::string shown = oid.size() > 80 ? oid.substr(0, 80) + "..." : oid;
-  return {errc::invalid_request,
-          "invalid object id '" + shown + "' for an S3 store: expected 64 lower-case hex "
-          "characters (a SHA-256)"};
+  return {errc::invalid_request, "invalid object id '" + shown +
+                                   "' for an S3 store: expected 64 lower-case hex "
+                                   "characters (a SHA-256)"};
 }
 
 /// GETs of one object, each signed when it is sent.
 class object_source final : public download_source {
 public:
   object_source(std::shared_ptr<s3::client> s3, std::string key)
-    : s3_(std::move(s3)), key_(std::move(key)) {}
+      : s3_(std::move(s3)), key_(std::move(key)) {}
 
   result<http_engine*> engine() override { return s3_->engine(); }
 
@@ -63,8 +63,8 @@ private:
 struct s3_store::impl {
   impl(std::shared_ptr<http_engine> http, s3::s3_url url, s3::credentials keys,
        s3_store_options opts)
-    : options(opts), s3(std::make_shared<s3::client>(std::move(http), std::move(url),
-                                                      std::move(keys), opts.max_retry_wait)) {
+      : options(opts), s3(std::make_shared<s3::client>(std::move(http), std::move(url),
+                                                       std::move(keys), opts.max_retry_wait)) {
     plan.parallel_streams = std::max(options.parallel_streams, 1);
     plan.parallel_threshold = options.parallel_threshold;
     plan.range_bytes = options.range_bytes > 0 ? options.range_bytes : int64_t{8} << 20;
@@ -145,17 +145,13 @@ struct s3_store::impl {
 
 s3_store::s3_store(std::shared_ptr<http_engine> http, s3::s3_url url, s3::credentials keys,
                    s3_store_options options)
-  : impl_(std::make_unique<impl>(std::move(http), std::move(url), std::move(keys), options)) {}
+    : impl_(std::make_unique<impl>(std::move(http), std::move(url), std::move(keys), options)) {}
 
 s3_store::~s3_store() = default;
 
-std::string s3_store::describe() const {
-  return impl_->url().describe();
-}
+std::string s3_store::describe() const { return impl_->url().describe(); }
 
-std::string s3_store::endpoint() const {
-  return impl_->host_port;
-}
+std::string s3_store::endpoint() const { return impl_->host_port; }
 
 status s3_store::prepare() {
   const s3::s3_url& url = impl_->url();
@@ -222,7 +218,7 @@ s3_store::sizes_of(const std::vector<object_info>& objects) {
       const std::string& oid = objects[i].oid;
       const std::string what = "check for " + oid;
       auto size = impl_->head_size(
-          oid, what, impl_->s3->checked(what, std::move(responses[i - begin]), s3::any_answer));
+        oid, what, impl_->s3->checked(what, std::move(responses[i - begin]), s3::any_answer));
       if (!size)
         return size.error();
       sizes.push_back(*size);
@@ -231,8 +227,7 @@ s3_store::sizes_of(const std::vector<object_info>& objects) {
   return sizes;
 }
 
-result<std::unique_ptr<object_reader>> s3_store::open_read(const std::string& oid,
-                                                           int64_t offset) {
+result<std::unique_ptr<object_reader>> s3_store::open_read(const std::string& oid, int64_t offset) {
   if (!protocol::is_valid_oid(oid))
     return invalid_oid(oid);
   const std::string what = "download of " + oid;
@@ -316,15 +311,15 @@ status s3_store::remove(const std::string& oid) {
     return is_success(answer.status) || answer.status == 404;
   };
   auto response =
-      impl_->s3->call(what, "DELETE", impl_->url().object_key(oid), {}, {}, {}, removed);
+    impl_->s3->call(what, "DELETE", impl_->url().object_key(oid), {}, {}, {}, removed);
   if (!response)
     return response.error();
   return status::success();
 }
 
 result<size_t> s3_store::abort_stale_uploads(
-    std::chrono::system_clock::time_point before, bool dry_run,
-    const std::function<void(const std::string& key, const std::string& upload_id)>& visit) {
+  std::chrono::system_clock::time_point before, bool dry_run,
+  const std::function<void(const std::string& key, const std::string& upload_id)>& visit) {
   const impl& self = *impl_;
   auto key_is_ours = [&self](const std::string& key) { return self.oid_of_key(key).has_value(); };
   return s3::abort_stale_uploads(*impl_->s3, before, dry_run, key_is_ours, visit);
@@ -342,15 +337,15 @@ status s3_check_verdict(const s3::s3_url& url, const http_response& answer) {
     status failed = protocol::s3_error_status(*error, answer.status);
     if (redirect)
       return {errc::config_error, store + ": " + failed.message() +
-                                      "; the bucket is served elsewhere: correct endpoint= and "
-                                      "region= in the store URL"};
+                                    "; the bucket is served elsewhere: correct endpoint= and "
+                                    "region= in the store URL"};
     if (failed.code() == errc::unavailable)
       return failed.with_context(store);
     if (error->code == "NoSuchBucket")
       return {errc::config_error, store + ": there is no bucket '" + url.bucket + "' at " +
-                                      url.endpoint + " (" + failed.message() +
-                                      "); create it, or correct the bucket, endpoint= or region= "
-                                      "in the store URL"};
+                                    url.endpoint + " (" + failed.message() +
+                                    "); create it, or correct the bucket, endpoint= or region= "
+                                    "in the store URL"};
     return {errc::config_error, store + ": " + failed.message()};
   }
   // Without an S3 answer: a proxy in front of S3 says 502/503 during an
@@ -358,7 +353,7 @@ status s3_check_verdict(const s3::s3_url& url, const http_response& answer) {
   // not S3 (a web server, an LFS server, a login page).
   if (answer.status >= 500 || answer.status == 408 || answer.status == 429)
     return {errc::unavailable, store + ": the S3 listing of the bucket was answered with HTTP " +
-                                   code + " and no S3 error; retrying may help"};
+                                 code + " and no S3 error; retrying may help"};
   std::string what = "HTTP " + code;
   if (const std::string* type = answer.header("content-type"))
     what += " (" + *type + ")";
@@ -369,9 +364,9 @@ status s3_check_verdict(const s3::s3_url& url, const http_response& answer) {
     what += ": " + protocol::decode_error_message(answer.body);
   return {errc::config_error,
           store + ": " + url.endpoint + " is not an S3 endpoint: asked for a listing of bucket '" +
-              url.bucket + "', it answered " + what +
-              "; set endpoint= in the store URL to the S3 server's http(s)://host:port "
-              "(docs/s3.md)"};
+            url.bucket + "', it answered " + what +
+            "; set endpoint= in the store URL to the S3 server's http(s)://host:port "
+            "(docs/s3.md)"};
 }
 
 } // namespace ferry

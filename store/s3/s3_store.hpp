@@ -86,8 +86,7 @@ public:
   int64_t objects_per_list_request() const override { return 1000; }
   /// Ranged GETs from `offset`, several in parallel for large objects; every
   /// answer is checked against the object's size and the range asked for.
-  result<std::unique_ptr<object_reader>> open_read(const std::string& oid,
-                                                   int64_t offset) override;
+  result<std::unique_ptr<object_reader>> open_read(const std::string& oid, int64_t offset) override;
   /// One PUT below the multipart threshold, else a multipart upload (see the
   /// class comment). With a `resume` state from an interrupted multipart
   /// writer, parts the server still lists with the recorded ETag and size
@@ -106,9 +105,9 @@ public:
   /// Multipart uploads under the prefix, for the object keys of this
   /// layout, that were started before `before`: each is passed to `visit`
   /// (key and upload id) and, unless `dry_run`, aborted. Returns how many.
-  result<size_t> abort_stale_uploads(std::chrono::system_clock::time_point before, bool dry_run,
-                                     const std::function<void(const std::string& key,
-                                                              const std::string& upload_id)>& visit);
+  result<size_t> abort_stale_uploads(
+    std::chrono::system_clock::time_point before, bool dry_run,
+    const std::function<void(const std::string& key, const std::string& upload_id)>& visit);
 
 private:
   struct impl;

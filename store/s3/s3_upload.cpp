@@ -1,11 +1,11 @@
 #include "store/s3/s3_upload.hpp"
 
-#include "store/http/http_stream.hpp"
 #include "protocol/parsing.hpp"
 #include "protocol/s3_xml.hpp"
 #include "store/http/http_download.hpp"
-#include "store/os/sha256.hpp"
+#include "store/http/http_stream.hpp"
 #include "store/http/verified_put.hpp"
+#include "store/os/sha256.hpp"
 
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
@@ -83,14 +83,14 @@ void abort_upload_quietly(client& s3, const std::string& key, const std::string&
 class put_writer final : public object_writer {
 public:
   put_writer(std::shared_ptr<client> s3, const std::string& oid, int64_t size)
-    : s3_(std::move(s3)), what_("upload of " + oid), oid_(oid),
-      put_(oid, size, what_, [this](const http_response& response) {
-        return is_success(response.status) ? status::success() : s3_->failure(what_, response);
-      }) {}
+      : s3_(std::move(s3)), what_("upload of " + oid), oid_(oid),
+        put_(oid, size, what_, [this](const http_response& response) {
+          return is_success(response.status) ? status::success() : s3_->failure(what_, response);
+        }) {}
 
   status start(http_engine& engine, const std::string& key) {
     auto request =
-        s3_->request("PUT", key, {}, {{"Content-Type", "application/octet-stream"}}, oid_);
+      s3_->request("PUT", key, {}, {{"Content-Type", "application/octet-stream"}}, oid_);
     if (!request)
       return request.error().with_context(what_);
     return put_.start(engine, std::move(*request));
@@ -242,14 +242,14 @@ void record_outcome(part_flights& flights, const part_record& sent, const std::s
   const std::string* header = outcome->header("etag");
   std::string etag = header != nullptr ? protocol::strip_etag_quotes(*header) : "";
   if (etag.empty())
-    return fail(std::nullopt, {errc::unavailable, what + ": the server answered HTTP " +
-                                                     std::to_string(outcome->status) +
-                                                     " without an ETag"});
+    return fail(std::nullopt,
+                {errc::unavailable, what + ": the server answered HTTP " +
+                                      std::to_string(outcome->status) + " without an ETag"});
   if (looks_like_md5(etag) && protocol::lower_ascii(etag) != md5_hex)
     return fail(std::nullopt,
                 {errc::unavailable, what + ": the server's ETag " + etag +
-                                        " is not the MD5 of the bytes sent (" + md5_hex +
-                                        "); the part was damaged on the way"});
+                                      " is not the MD5 of the bytes sent (" + md5_hex +
+                                      "); the part was damaged on the way"});
   part_record done = sent;
   done.etag = std::move(etag);
   flights.completed[sent.number] = std::move(done);
@@ -261,10 +261,10 @@ class multipart_writer final : public object_writer {
 public:
   multipart_writer(std::shared_ptr<client> s3, http_engine& engine, const std::string& oid,
                    int64_t size, std::string key, int64_t part_bytes, int concurrency)
-    : s3_(std::move(s3)), engine_(engine), oid_(oid), what_("upload of " + oid),
-      key_(std::move(key)), size_(size), part_bytes_(part_bytes),
-      concurrency_(static_cast<size_t>(std::max(concurrency, 1))), digest_(oid, size),
-      flights_(std::make_shared<part_flights>()) {}
+      : s3_(std::move(s3)), engine_(engine), oid_(oid), what_("upload of " + oid),
+        key_(std::move(key)), size_(size), part_bytes_(part_bytes),
+        concurrency_(static_cast<size_t>(std::max(concurrency, 1))), digest_(oid, size),
+        flights_(std::make_shared<part_flights>()) {}
 
   /// Cancels the parts in flight but keeps the upload for a later resume.
   ~multipart_writer() override { cancel_in_flight(); }
@@ -316,11 +316,11 @@ public:
   status check_resumed(const char* data, size_t size) override {
     if (static_cast<uint64_t>(offset_ - digest_.count()) < size)
       return {errc::invalid_request, what_ + ": shown more than the " + std::to_string(offset_) +
-                                         " bytes kept from the interrupted upload"};
+                                       " bytes kept from the interrupted upload"};
     while (size > 0) {
       const part_record& part = kept_[checked_parts_];
-      size_t take = static_cast<size_t>(std::min<int64_t>(part.size - check_hash_.bytes(),
-                                                           static_cast<int64_t>(size)));
+      size_t take = static_cast<size_t>(
+        std::min<int64_t>(part.size - check_hash_.bytes(), static_cast<int64_t>(size)));
       check_hash_.update(data, take);
       if (auto counted = digest_.add(data, take); !counted)
         return counted;
@@ -332,8 +332,8 @@ public:
       if (digest != part.sha256)
         return {errc::hash_mismatch,
                 what_ + ": part " + std::to_string(part.number) +
-                    " of the interrupted upload was sent from other bytes (SHA-256 " +
-                    part.sha256 + ", the source's bytes hash to " + digest + ")"};
+                  " of the interrupted upload was sent from other bytes (SHA-256 " + part.sha256 +
+                  ", the source's bytes hash to " + digest + ")"};
       ++checked_parts_;
     }
     return status::success();
@@ -344,7 +344,7 @@ public:
       return usable;
     if (digest_.count() < offset_)
       return {errc::internal, what_ + ": write() before check_resumed() was shown the " +
-                                  std::to_string(offset_) + " bytes kept"};
+                                std::to_string(offset_) + " bytes kept"};
     if (auto counted = digest_.add(data, size); !counted)
       return counted;
     while (size > 0) {
@@ -416,7 +416,7 @@ public:
     }
     if (total != size_ || parts.size() != completed.size())
       return {errc::internal, what_ + ": the completed parts cover " + std::to_string(total) +
-                                  " of " + std::to_string(size_) + " bytes"};
+                                " of " + std::to_string(size_) + " bytes"};
     if (auto completed_upload = complete(parts); !completed_upload)
       return completed_upload;
     finished_ = true;
@@ -432,9 +432,7 @@ public:
   }
 
 private:
-  std::string part_what(int number) const {
-    return what_ + ", part " + std::to_string(number);
-  }
+  std::string part_what(int number) const { return what_ + ", part " + std::to_string(number); }
 
   int64_t next_part_size() const {
     return std::min(part_bytes_, size_ - int64_t{next_number_ - 1} * part_bytes_);
@@ -483,12 +481,12 @@ private:
     }
     if (auto usable = check_usable(); !usable)
       return usable;
-    auto request = s3_->request(
-        "PUT", key_, {{"partNumber", std::to_string(number)}, {"uploadId", upload_id_}},
-        {{"Content-Length", std::to_string(size)},
-         {"Content-MD5", md5->base64},
-         {"Content-Type", "application/octet-stream"}},
-        sha);
+    auto request =
+      s3_->request("PUT", key_, {{"partNumber", std::to_string(number)}, {"uploadId", upload_id_}},
+                   {{"Content-Length", std::to_string(size)},
+                    {"Content-MD5", md5->base64},
+                    {"Content-Type", "application/octet-stream"}},
+                   sha);
     if (!request)
       return request.error().with_context(part_what(number));
     // Moved, not copied: the engine owns the part's only copy until it is sent.
@@ -502,10 +500,10 @@ private:
     auto flights = flights_;
     part_record sent{number, size, {}, std::move(sha)};
     uint64_t id = engine_.submit(
-        std::move(*request), [flights, sent = std::move(sent), md5_hex = md5->hex,
-                              what = part_what(number)](uint64_t, result<http_response> outcome) {
-          record_outcome(*flights, sent, md5_hex, what, std::move(outcome));
-        });
+      std::move(*request), [flights, sent = std::move(sent), md5_hex = md5->hex,
+                            what = part_what(number)](uint64_t, result<http_response> outcome) {
+        record_outcome(*flights, sent, md5_hex, what, std::move(outcome));
+      });
     std::lock_guard<std::mutex> lock(flights_->mutex);
     if (auto found = flights_->in_flight.find(number); found != flights_->in_flight.end())
       found->second = id;
@@ -567,8 +565,8 @@ private:
     if (!body)
       return body.error().with_context(what);
     auto response =
-        s3_->call(what, "POST", key_, {{"uploadId", upload_id_}},
-                  {{"Content-Type", "application/xml"}}, std::move(*body), done_or_gone);
+      s3_->call(what, "POST", key_, {{"uploadId", upload_id_}},
+                {{"Content-Type", "application/xml"}}, std::move(*body), done_or_gone);
     if (!response)
       return response.error();
     // An answer to an earlier Complete may have been lost: the upload is
@@ -605,9 +603,8 @@ private:
     }
     if (!sized)
       return {errc::size_mismatch, what + ": the stored object has " +
-                                       (length ? std::to_string(*length) : std::string{"no"}) +
-                                       " bytes (Content-Length), expected " +
-                                       std::to_string(size_)};
+                                     (length ? std::to_string(*length) : std::string{"no"}) +
+                                     " bytes (Content-Length), expected " + std::to_string(size_)};
     return status::success();
   }
 
@@ -682,11 +679,10 @@ result<std::unique_ptr<object_writer>> open_upload(std::shared_ptr<client> s3,
   return std::unique_ptr<object_writer>(std::move(writer));
 }
 
-result<size_t> abort_stale_uploads(client& s3, std::chrono::system_clock::time_point before,
-                                   bool dry_run,
-                                   const std::function<bool(const std::string& key)>& key_is_ours,
-                                   const std::function<void(const std::string& key,
-                                                            const std::string& upload_id)>& visit) {
+result<size_t> abort_stale_uploads(
+  client& s3, std::chrono::system_clock::time_point before, bool dry_run,
+  const std::function<bool(const std::string& key)>& key_is_ours,
+  const std::function<void(const std::string& key, const std::string& upload_id)>& visit) {
   const std::string what = "cleanup of stale multipart uploads in " + s3.describe();
   const std::string prefix = s3.url().prefix.empty() ? "" : s3.url().prefix + "/";
   size_t count = 0;
@@ -715,8 +711,8 @@ result<size_t> abort_stale_uploads(client& s3, std::chrono::system_clock::time_p
       if (dry_run)
         continue;
       // Gone already: someone else cleaned up or completed it.
-      auto aborted = s3.call(what + ": aborting the upload of " + upload.key, "DELETE",
-                             upload.key, {{"uploadId", upload.upload_id}}, {}, {}, done_or_gone);
+      auto aborted = s3.call(what + ": aborting the upload of " + upload.key, "DELETE", upload.key,
+                             {{"uploadId", upload.upload_id}}, {}, {}, done_or_gone);
       if (!aborted)
         return aborted.error();
     }

@@ -34,10 +34,9 @@ result<std::unique_ptr<object_writer>> open_upload(std::shared_ptr<client> s3,
 
 /// See s3_store::abort_stale_uploads. `key_is_ours` tells which keys belong
 /// to the store (an oid in its layout).
-result<size_t> abort_stale_uploads(client& s3, std::chrono::system_clock::time_point before,
-                                   bool dry_run,
-                                   const std::function<bool(const std::string& key)>& key_is_ours,
-                                   const std::function<void(const std::string& key,
-                                                            const std::string& upload_id)>& visit);
+result<size_t> abort_stale_uploads(
+  client& s3, std::chrono::system_clock::time_point before, bool dry_run,
+  const std::function<bool(const std::string& key)>& key_is_ours,
+  const std::function<void(const std::string& key, const std::string& upload_id)>& visit);
 
 } // namespace ferry::s3

@@ -15,13 +15,9 @@ namespace {
 
 constexpr const char* default_region = "us-east-1";
 
-status url_error(const std::string& what) {
-  return {errc::config_error, "S3 store URL: " + what};
-}
+status url_error(const std::string& what) { return {errc::config_error, "S3 store URL: " + what}; }
 
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 // Dotted-quad IPv4: four groups of 1-3 digits.
 bool is_ipv4(std::string_view text) {
@@ -43,10 +39,9 @@ std::string default_endpoint(const std::string& region) {
 }
 
 status credentials_refused(const std::string& where) {
-  return url_error(where +
-                   " carries credentials; remove them and provide them through "
-                   "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, ~/.aws/credentials, or git "
-                   "credential");
+  return url_error(where + " carries credentials; remove them and provide them through "
+                           "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, ~/.aws/credentials, or git "
+                           "credential");
 }
 
 // A query key that names a secret, whatever its spelling: refused before the
@@ -55,9 +50,8 @@ bool looks_like_credential(const std::string& key) {
   static constexpr std::array<const char*, 6> words = {"key",      "secret",     "token",
                                                        "password", "credential", "signature"};
   std::string name = protocol::lower_ascii(key);
-  return std::any_of(words.begin(), words.end(), [&](const char* word) {
-    return name.find(word) != std::string::npos;
-  });
+  return std::any_of(words.begin(), words.end(),
+                     [&](const char* word) { return name.find(word) != std::string::npos; });
 }
 
 status check_prefix(const std::string& prefix) {
@@ -188,7 +182,8 @@ result<s3_url> parse_s3_url(std::string_view text) {
       }))
     return url_error("contains whitespace or control characters");
   auto separator = text.find("://");
-  if (separator == std::string_view::npos || protocol::lower_ascii(text.substr(0, separator)) != "s3")
+  if (separator == std::string_view::npos ||
+      protocol::lower_ascii(text.substr(0, separator)) != "s3")
     return url_error("expected s3://bucket[/prefix][?endpoint=...&region=...]");
   std::string_view rest = text.substr(separator + 3);
   if (rest.find('#') != std::string_view::npos)
@@ -239,8 +234,8 @@ result<s3_url> parse_s3_url(std::string_view text) {
   if (host_is_ip_address(url.endpoint)) {
     // There is no bucket.<ip> host name: only path style can reach the bucket.
     if (explicit_path_style && !url.path_style)
-      return url_error("path_style=false cannot work with an IP-address endpoint (" +
-                       url.endpoint + "); remove it or set path_style=true");
+      return url_error("path_style=false cannot work with an IP-address endpoint (" + url.endpoint +
+                       "); remove it or set path_style=true");
     url.path_style = true;
   }
   return url;

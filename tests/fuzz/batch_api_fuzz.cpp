@@ -37,16 +37,20 @@ constexpr int64_t ticks_per_second = sys_clock::period::den;
 
 sys_clock::time_point received_at_for(size_t size) {
   switch (size % 3) {
-  case 0: return sys_clock::time_point{} + std::chrono::seconds{1767225600} +
-                 std::chrono::milliseconds{250}; // 2026-01-01T00:00:00.25Z
-  case 1: return sys_clock::time_point{};
-  default: return sys_clock::time_point::max();
+    case 0:
+      return sys_clock::time_point{} + std::chrono::seconds{1767225600} +
+             std::chrono::milliseconds{250}; // 2026-01-01T00:00:00.25Z
+    case 1:
+      return sys_clock::time_point{};
+    default:
+      return sys_clock::time_point::max();
   }
 }
 
 int128 floor_div(int128 a, int128 b) {
   int128 q = a / b;
-  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+  if ((a % b != 0) && ((a < 0) != (b < 0)))
+    --q;
   return q;
 }
 
@@ -78,15 +82,18 @@ void check_action(const batch_action& action, sys_clock::time_point now) {
   const size_t scheme_end = href.find("://");
   FUZZ_CHECK(scheme_end == 4 || scheme_end == 5);
   std::string scheme{href.substr(0, scheme_end)};
-  for (char& c : scheme) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  for (char& c : scheme)
+    c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
   FUZZ_CHECK(scheme == "http" || scheme == "https");
   // A host follows the scheme.
   FUZZ_CHECK(href.size() > scheme_end + 3);
   FUZZ_CHECK(std::string_view{"/?#"}.find(href[scheme_end + 3]) == std::string_view::npos);
-  for (char c : href) FUZZ_CHECK(static_cast<unsigned char>(c) > 0x20 && c != 0x7f);
+  for (char c : href)
+    FUZZ_CHECK(static_cast<unsigned char>(c) > 0x20 && c != 0x7f);
   for (const auto& [name, value] : action.headers) {
     FUZZ_CHECK(!name.empty());
-    for (char c : name) FUZZ_CHECK(is_tchar(c));
+    for (char c : name)
+      FUZZ_CHECK(is_tchar(c));
     for (char c : value) {
       const auto byte = static_cast<unsigned char>(c);
       FUZZ_CHECK((byte >= 0x20 || c == '\t') && byte != 0x7f);
@@ -99,8 +106,8 @@ void check_action(const batch_action& action, sys_clock::time_point now) {
       FUZZ_CHECK(!soon);
       continue;
     }
-    const int128 difference = int128{action.expires_at->time_since_epoch().count()} -
-                                now.time_since_epoch().count();
+    const int128 difference =
+      int128{action.expires_at->time_since_epoch().count()} - now.time_since_epoch().count();
     FUZZ_CHECK(soon == (floor_div(difference, ticks_per_second) < margin));
   }
 }
@@ -109,8 +116,10 @@ json encode_action(const batch_action& action) {
   json out;
   out["href"] = action.href;
   out["header"] = json::object();
-  for (const auto& [name, value] : action.headers) out["header"][name] = value;
-  if (action.expires_at) out["expires_at"] = rfc3339(*action.expires_at);
+  for (const auto& [name, value] : action.headers)
+    out["header"][name] = value;
+  if (action.expires_at)
+    out["expires_at"] = rfc3339(*action.expires_at);
   return out;
 }
 
@@ -123,9 +132,12 @@ json encode_response(const batch_response& response) {
     json entry;
     entry["oid"] = object.oid;
     entry["size"] = object.size;
-    if (object.download) entry["actions"]["download"] = encode_action(*object.download);
-    if (object.upload) entry["actions"]["upload"] = encode_action(*object.upload);
-    if (object.verify) entry["actions"]["verify"] = encode_action(*object.verify);
+    if (object.download)
+      entry["actions"]["download"] = encode_action(*object.download);
+    if (object.upload)
+      entry["actions"]["upload"] = encode_action(*object.upload);
+    if (object.verify)
+      entry["actions"]["verify"] = encode_action(*object.verify);
     if (object.error) {
       entry["error"]["code"] = object.error->code;
       entry["error"]["message"] = object.error->message;
@@ -136,12 +148,14 @@ json encode_response(const batch_response& response) {
 }
 
 bool same_action(const std::optional<batch_action>& a, const std::optional<batch_action>& b) {
-  if (a.has_value() != b.has_value()) return false;
+  if (a.has_value() != b.has_value())
+    return false;
   return !a || (a->href == b->href && a->headers == b->headers && a->expires_at == b->expires_at);
 }
 
 bool same(const batch_response& a, const batch_response& b) {
-  if (a.transfer != b.transfer || a.objects.size() != b.objects.size()) return false;
+  if (a.transfer != b.transfer || a.objects.size() != b.objects.size())
+    return false;
   for (size_t i = 0; i < a.objects.size(); ++i) {
     const auto& x = a.objects[i];
     const auto& y = b.objects[i];
@@ -161,7 +175,8 @@ void check_response(const batch_response& response, sys_clock::time_point receiv
     FUZZ_CHECK(is_valid_oid(object.oid));
     FUZZ_CHECK(object.size >= 0);
     for (const auto* action : {&object.download, &object.upload, &object.verify})
-      if (*action) check_action(**action, received_at);
+      if (*action)
+        check_action(**action, received_at);
     if (object.error) {
       const std::string message = batch_object_error_message(*object.error);
       FUZZ_CHECK(ferry::fuzz::printable_ascii(message));
@@ -177,7 +192,8 @@ void check_response(const batch_response& response, sys_clock::time_point receiv
   batch_request request;
   request.op = batch_operation::upload;
   request.transfers = {response.transfer};
-  for (const auto& object : response.objects) request.objects.push_back({object.oid, object.size});
+  for (const auto& object : response.objects)
+    request.objects.push_back({object.oid, object.size});
   const json encoded = json::parse(encode_batch_request(request), nullptr, false);
   FUZZ_CHECK(encoded.is_object() && encoded["objects"].size() == request.objects.size());
   for (size_t i = 0; i < request.objects.size(); ++i) {

@@ -55,7 +55,8 @@ inline std::string_view as_text(const std::uint8_t* data, std::size_t size) {
 inline bool printable_ascii(std::string_view text) {
   for (char c : text) {
     const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte > 0x7e) return false;
+    if (byte < 0x20 || byte > 0x7e)
+      return false;
   }
   return true;
 }
@@ -69,8 +70,8 @@ inline bool secret_like(std::string_view text) {
   for (char c : text) {
     letter = letter || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
     digit = digit || (c >= '0' && c <= '9');
-    plain = plain && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                      (c >= '0' && c <= '9') || c == ':' || c == '+' || c == '_' || c == '-');
+    plain = plain && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == ':' || c == '+' || c == '_' || c == '-');
   }
   return plain && letter && digit;
 }
@@ -78,7 +79,8 @@ inline bool secret_like(std::string_view text) {
 /// Takes the first byte off `text` (0 when empty): harnesses that test more
 /// than one entry point, or need a small parameter, read it from there.
 inline unsigned char take_byte(std::string_view& text) {
-  if (text.empty()) return 0;
+  if (text.empty())
+    return 0;
   const auto byte = static_cast<unsigned char>(text.front());
   text.remove_prefix(1);
   return byte;
@@ -86,6 +88,6 @@ inline unsigned char take_byte(std::string_view& text) {
 
 } // namespace ferry::fuzz
 
-#define FUZZ_CHECK(condition)                                                                    \
-  ((condition) ? static_cast<void>(0)                                                            \
+#define FUZZ_CHECK(condition)                                                                      \
+  ((condition) ? static_cast<void>(0)                                                              \
                : ::ferry::fuzz::broken_promise(#condition, __FILE__, __LINE__))

@@ -41,10 +41,9 @@ void check_judge(const content_range& range) {
   for (int64_t object_size : {range.complete_length.value_or(plus(range.last, 1)),
                               plus(range.last, 1), range.last, plus(range.last, 2)}) {
     for (int64_t requested : {range.first, plus(range.first, 1), range.first - 1}) {
-      const std::string header = "bytes " + std::to_string(range.first) + "-" +
-                                 std::to_string(range.last) + "/" +
-                                 (range.complete_length ? std::to_string(*range.complete_length)
-                                                        : std::string{"*"});
+      const std::string header =
+        "bytes " + std::to_string(range.first) + "-" + std::to_string(range.last) + "/" +
+        (range.complete_length ? std::to_string(*range.complete_length) : std::string{"*"});
       const bool lines_up = requested >= 0 && object_size > 0 && range.first == requested &&
                             range.last <= object_size - 1 &&
                             (!range.complete_length || *range.complete_length == object_size);
@@ -77,7 +76,8 @@ void check_split(int64_t size, int streams, int64_t min_part) {
   }
   FUZZ_CHECK(next == size);
   FUZZ_CHECK(longest - shortest <= 1);
-  if (parts.size() > 1) FUZZ_CHECK(shortest >= std::max<int64_t>(min_part, 1));
+  if (parts.size() > 1)
+    FUZZ_CHECK(shortest >= std::max<int64_t>(min_part, 1));
 }
 
 } // namespace
@@ -88,11 +88,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto range = parse_content_range(value);
   if (range) {
     FUZZ_CHECK(range->first >= 0 && range->first <= range->last);
-    if (range->complete_length) FUZZ_CHECK(range->last < *range->complete_length);
-    const std::string again = "bytes " + std::to_string(range->first) + "-" +
-                              std::to_string(range->last) + "/" +
-                              (range->complete_length ? std::to_string(*range->complete_length)
-                                                      : std::string{"*"});
+    if (range->complete_length)
+      FUZZ_CHECK(range->last < *range->complete_length);
+    const std::string again =
+      "bytes " + std::to_string(range->first) + "-" + std::to_string(range->last) + "/" +
+      (range->complete_length ? std::to_string(*range->complete_length) : std::string{"*"});
     const auto reparsed = parse_content_range(again);
     FUZZ_CHECK(reparsed && reparsed->first == range->first && reparsed->last == range->last &&
                reparsed->complete_length == range->complete_length);
@@ -100,9 +100,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   for (long status : {200L, 416L, 404L, 206L}) {
     const auto outcome = judge_range_response(status, value, 0, 1000);
-    if (status == 200) FUZZ_CHECK(outcome == range_outcome::restart);
-    if (status == 416) FUZZ_CHECK(outcome == range_outcome::fallback_full);
-    if (status == 404) FUZZ_CHECK(outcome == range_outcome::invalid);
+    if (status == 200)
+      FUZZ_CHECK(outcome == range_outcome::restart);
+    if (status == 416)
+      FUZZ_CHECK(outcome == range_outcome::fallback_full);
+    if (status == 404)
+      FUZZ_CHECK(outcome == range_outcome::invalid);
   }
   FUZZ_CHECK(judge_range_response(206, std::nullopt, 0, 1000) == range_outcome::invalid);
 

@@ -56,25 +56,32 @@ bool is_hex(char c) {
 }
 
 std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
+    text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
+    text.remove_suffix(1);
   return text;
 }
 
 std::optional<object_info> parse_line(std::string_view text) {
-  if (text.size() < 65 || (text[64] != ' ' && text[64] != '\t')) return std::nullopt;
+  if (text.size() < 65 || (text[64] != ' ' && text[64] != '\t'))
+    return std::nullopt;
   object_info object;
   for (char c : text.substr(0, 64)) {
-    if (!is_hex(c)) return std::nullopt;
+    if (!is_hex(c))
+      return std::nullopt;
     object.oid += static_cast<char>(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
   }
   const std::string_view digits = trim(text.substr(64));
-  if (digits.empty()) return std::nullopt;
+  if (digits.empty())
+    return std::nullopt;
   int128 size = 0;
   for (char c : digits) {
-    if (c < '0' || c > '9') return std::nullopt;
+    if (c < '0' || c > '9')
+      return std::nullopt;
     size = size * 10 + (c - '0');
-    if (size > INT64_MAX) return std::nullopt;
+    if (size > INT64_MAX)
+      return std::nullopt;
   }
   object.size = static_cast<int64_t>(size);
   return object;
@@ -90,13 +97,15 @@ reading reference(std::string_view bytes) {
   size_t number = 0;
   auto take = [&](std::string_view line) {
     ++number;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty() && line.back() == '\r')
+      line.remove_suffix(1);
     if (line.size() > max_line) {
       out.bad_line = number;
       return false;
     }
     const std::string_view text = trim(line);
-    if (text.empty() || text.front() == '#') return true;
+    if (text.empty() || text.front() == '#')
+      return true;
     auto object = parse_line(text);
     if (!object) {
       out.bad_line = number;
@@ -108,10 +117,12 @@ reading reference(std::string_view bytes) {
   size_t start = 0;
   for (size_t newline; (newline = bytes.find('\n', start)) != std::string_view::npos;
        start = newline + 1) {
-    if (!take(bytes.substr(start, newline - start))) return out;
+    if (!take(bytes.substr(start, newline - start)))
+      return out;
   }
   const std::string_view last = bytes.substr(start);
-  if (!last.empty() && last != "\r") take(last);
+  if (!last.empty() && last != "\r")
+    take(last);
   return out;
 }
 
@@ -119,7 +130,7 @@ reading reference(std::string_view bytes) {
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   const fs::path dir =
-      fs::is_directory("/dev/shm") ? fs::path{"/dev/shm"} : fs::temp_directory_path();
+    fs::is_directory("/dev/shm") ? fs::path{"/dev/shm"} : fs::temp_directory_path();
   scratch = dir / ("ferry-inventory-fuzz-" + std::to_string(::getpid()));
   std::atexit(remove_scratch);
   return 0;

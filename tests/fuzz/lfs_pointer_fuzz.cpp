@@ -21,7 +21,8 @@ namespace {
 using namespace ferry::protocol;
 
 bool same(const std::optional<lfs_pointer>& a, const std::optional<lfs_pointer>& b) {
-  if (a.has_value() != b.has_value()) return false;
+  if (a.has_value() != b.has_value())
+    return false;
   return !a || (a->oid == b->oid && a->size == b->size);
 }
 
@@ -30,8 +31,10 @@ bool has_line(std::string_view text, std::string_view line) {
   while (!text.empty()) {
     std::string_view each = text.substr(0, text.find('\n'));
     text.remove_prefix(std::min(text.size(), each.size() + 1));
-    if (!each.empty() && each.back() == '\r') each.remove_suffix(1);
-    if (each == line) return true;
+    if (!each.empty() && each.back() == '\r')
+      each.remove_suffix(1);
+    if (each == line)
+      return true;
   }
   return false;
 }
@@ -51,19 +54,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(has_line(text, "oid sha256:" + pointer->oid));
     FUZZ_CHECK(has_line(text, "size " + std::to_string(pointer->size)));
 
-    const std::string canonical = "version https://git-lfs.github.com/spec/v1\noid sha256:" +
-                                  pointer->oid + "\nsize " + std::to_string(pointer->size) + "\n";
+    const std::string canonical =
+      "version https://git-lfs.github.com/spec/v1\noid sha256:" + pointer->oid + "\nsize " +
+      std::to_string(pointer->size) + "\n";
     FUZZ_CHECK(same(parse_lfs_pointer(canonical), pointer));
   }
 
   // Without the final newline, and with CRLF line ends: the same answer.
-  if (!text.empty() && text.back() == '\n' &&
-      (text.size() < 2 || text[text.size() - 2] != '\n'))
+  if (!text.empty() && text.back() == '\n' && (text.size() < 2 || text[text.size() - 2] != '\n'))
     FUZZ_CHECK(same(parse_lfs_pointer(text.substr(0, text.size() - 1)), pointer));
   if (text.find('\r') == std::string_view::npos) {
     std::string crlf;
-    for (char c : text) crlf += c == '\n' ? std::string{"\r\n"} : std::string{c};
-    if (crlf.size() <= max_pointer_bytes) FUZZ_CHECK(same(parse_lfs_pointer(crlf), pointer));
+    for (char c : text)
+      crlf += c == '\n' ? std::string{"\r\n"} : std::string{c};
+    if (crlf.size() <= max_pointer_bytes)
+      FUZZ_CHECK(same(parse_lfs_pointer(crlf), pointer));
   }
   return 0;
 }

@@ -23,7 +23,8 @@ using ferry::http_url;
 
 std::string lower(std::string_view text) {
   std::string out{text};
-  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  for (char& c : out)
+    c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
   return out;
 }
 
@@ -32,20 +33,26 @@ void check_url(const http_url& url) {
   FUZZ_CHECK(!url.host.empty());
   // RFC 3986: a ':' in the host only inside an IPv6 literal's brackets;
   // anywhere else it would make "host:port" ambiguous.
-  if (url.host.front() != '[') FUZZ_CHECK(url.host.find(':') == std::string::npos);
-  for (char c : url.host) FUZZ_CHECK(!(c >= 'A' && c <= 'Z'));
+  if (url.host.front() != '[')
+    FUZZ_CHECK(url.host.find(':') == std::string::npos);
+  for (char c : url.host)
+    FUZZ_CHECK(!(c >= 'A' && c <= 'Z'));
   if (!url.port.empty()) {
     FUZZ_CHECK(url.port.size() <= 5);
-    for (char c : url.port) FUZZ_CHECK(c >= '0' && c <= '9');
+    for (char c : url.port)
+      FUZZ_CHECK(c >= '0' && c <= '9');
     const int number = std::stoi(url.port);
     FUZZ_CHECK(number >= 1 && number <= 65535);
   }
   FUZZ_CHECK(url.path.empty() || url.path.front() == '/');
-  if (!url.has_userinfo) FUZZ_CHECK(url.userinfo.empty());
+  if (!url.has_userinfo)
+    FUZZ_CHECK(url.userinfo.empty());
   for (const std::string* part : {&url.scheme, &url.userinfo, &url.host, &url.port, &url.path})
-    for (char c : *part) FUZZ_CHECK(static_cast<unsigned char>(c) > 0x20 && c != 0x7f);
-  FUZZ_CHECK(url.effective_port() == (!url.port.empty() ? url.port
-                                      : url.scheme == "https" ? "443" : "80"));
+    for (char c : *part)
+      FUZZ_CHECK(static_cast<unsigned char>(c) > 0x20 && c != 0x7f);
+  FUZZ_CHECK(url.effective_port() == (!url.port.empty()       ? url.port
+                                      : url.scheme == "https" ? "443"
+                                                              : "80"));
   FUZZ_CHECK(url.host_port() == url.host + ":" + url.effective_port());
 
   // Derived URLs parse again, naming the same server, and hold no secret.
@@ -64,8 +71,8 @@ void check_url(const http_url& url) {
   FUZZ_CHECK(endpoint.empty() || endpoint.back() != '/');
   const auto reparsed = parse_http_url(endpoint);
   FUZZ_CHECK(reparsed.has_value());
-  FUZZ_CHECK(reparsed->host == url.host && reparsed->port == url.port &&
-             !reparsed->has_userinfo && !reparsed->has_query && !reparsed->has_fragment);
+  FUZZ_CHECK(reparsed->host == url.host && reparsed->port == url.port && !reparsed->has_userinfo &&
+             !reparsed->has_query && !reparsed->has_fragment);
 }
 
 } // namespace
@@ -73,11 +80,11 @@ void check_url(const http_url& url) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text = ferry::fuzz::as_text(data, size);
   const auto url = parse_http_url(text);
-  if (url) check_url(*url);
+  if (url)
+    check_url(*url);
 
   const auto endpoint = parse_endpoint_url(text, "lfs+https");
-  FUZZ_CHECK(endpoint.ok() ==
-             (url && !url->has_userinfo && !url->has_query && !url->has_fragment));
+  FUZZ_CHECK(endpoint.ok() == (url && !url->has_userinfo && !url->has_query && !url->has_fragment));
   if (endpoint) {
     FUZZ_CHECK(endpoint->host == url->host && endpoint->path == url->path);
   } else {

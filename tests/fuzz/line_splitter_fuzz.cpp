@@ -25,7 +25,8 @@ using line = line_splitter::line;
 std::vector<line> reference(std::string_view stream, size_t cap) {
   std::vector<line> lines;
   auto add = [&](std::string_view text) {
-    if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+    if (!text.empty() && text.back() == '\r')
+      text.remove_suffix(1);
     if (text.size() > cap)
       lines.push_back({std::string{}, true});
     else
@@ -36,7 +37,8 @@ std::vector<line> reference(std::string_view stream, size_t cap) {
        start = newline + 1)
     add(stream.substr(start, newline - start));
   std::string_view last = stream.substr(start);
-  if (!last.empty() && last != "\r") add(last);
+  if (!last.empty() && last != "\r")
+    add(last);
   return lines;
 }
 
@@ -44,14 +46,17 @@ void check_lines(const std::vector<line>& lines, size_t cap) {
   for (const auto& each : lines) {
     FUZZ_CHECK(each.text.size() <= cap);
     FUZZ_CHECK(each.text.find('\n') == std::string::npos);
-    if (each.too_long) FUZZ_CHECK(each.text.empty());
+    if (each.too_long)
+      FUZZ_CHECK(each.text.empty());
   }
 }
 
 bool same(const std::vector<line>& a, const std::vector<line>& b) {
-  if (a.size() != b.size()) return false;
+  if (a.size() != b.size())
+    return false;
   for (size_t i = 0; i < a.size(); ++i)
-    if (a[i].text != b[i].text || a[i].too_long != b[i].too_long) return false;
+    if (a[i].text != b[i].text || a[i].too_long != b[i].too_long)
+      return false;
   return true;
 }
 

@@ -33,7 +33,8 @@ const std::string some_oid = "4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5
 std::string lower(std::string_view text) {
   std::string out{text};
   for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
   return out;
 }
 
@@ -70,7 +71,8 @@ bool same(const envelope& a, const envelope& b) {
 std::string oid_of(const json& payload) {
   if (payload.is_object()) {
     const auto it = payload.find("oid");
-    if (it != payload.end() && it->is_string()) return it->get<std::string>();
+    if (it != payload.end() && it->is_string())
+      return it->get<std::string>();
   }
   return some_oid;
 }
@@ -82,7 +84,8 @@ void check_payload(const json& payload) {
   (void)decode_upload(payload, oid);
 
   const auto download = decode_download(payload, oid);
-  if (const auto* size = std::get_if<int64_t>(&download)) FUZZ_CHECK(*size >= 0);
+  if (const auto* size = std::get_if<int64_t>(&download))
+    FUZZ_CHECK(*size >= 0);
 
   const auto list = decode_list(payload);
   if (const auto* entries = std::get_if<std::vector<list_entry>>(&list)) {
@@ -94,9 +97,8 @@ void check_payload(const json& payload) {
 
   // Ask exactly the oids the payload answers, in their order.
   if (payload.is_object()) {
-    const json& map = payload.contains("results") && payload["results"].is_object()
-                          ? payload["results"]
-                          : payload;
+    const json& map =
+      payload.contains("results") && payload["results"].is_object() ? payload["results"] : payload;
     std::vector<std::string> asked;
     std::vector<json> values;
     for (const auto& item : map.items()) {

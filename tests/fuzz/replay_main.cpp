@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 extern "C" __attribute__((weak)) int LLVMFuzzerInitialize(int* argc, char*** argv);
 
 int main(int argc, char** argv) {
-  if (LLVMFuzzerInitialize) LLVMFuzzerInitialize(&argc, &argv);
+  if (LLVMFuzzerInitialize)
+    LLVMFuzzerInitialize(&argc, &argv);
   for (int i = 1; i < argc; ++i) {
     std::ifstream in(argv[i], std::ios::binary);
     if (!in) {
@@ -27,7 +28,8 @@ int main(int argc, char** argv) {
                                   std::istreambuf_iterator<char>()};
     std::fprintf(stderr, "replaying %s (%zu bytes)\n", argv[i], bytes.size());
     auto* copy = new std::uint8_t[bytes.size()];
-    if (!bytes.empty()) std::memcpy(copy, bytes.data(), bytes.size());
+    if (!bytes.empty())
+      std::memcpy(copy, bytes.data(), bytes.size());
     LLVMFuzzerTestOneInput(copy, bytes.size());
     delete[] copy;
   }

@@ -28,20 +28,25 @@ using std::chrono::seconds;
 
 // 2026-05-01T12:00:00.25Z: a fraction, so that rounding matters.
 const sys_clock::time_point now =
-    sys_clock::time_point{} + seconds{1777636800} + std::chrono::milliseconds{250};
+  sys_clock::time_point{} + seconds{1777636800} + std::chrono::milliseconds{250};
 
 std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
+    text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
+    text.remove_suffix(1);
   return text;
 }
 
 std::optional<seconds> delta_seconds(std::string_view text) {
-  if (text.empty()) return std::nullopt;
+  if (text.empty())
+    return std::nullopt;
   int128 value = 0;
   for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    if (value <= max_retry_after.count()) value = value * 10 + (c - '0');
+    if (c < '0' || c > '9')
+      return std::nullopt;
+    if (value <= max_retry_after.count())
+      value = value * 10 + (c - '0');
   }
   return seconds{static_cast<int64_t>(std::min<int128>(value, max_retry_after.count()))};
 }
@@ -64,8 +69,10 @@ std::string imf_fixdate(int64_t epoch_seconds) {
 std::string with_case(std::string_view text, bool upper) {
   std::string out{text};
   for (char& c : out) {
-    if (upper && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-    if (!upper && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (upper && c >= 'a' && c <= 'z')
+      c = static_cast<char>(c - 'a' + 'A');
+    if (!upper && c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
   }
   return out;
 }
@@ -76,7 +83,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view header = ferry::fuzz::as_text(data, size);
   const auto wait = parse_retry_after(header, now);
 
-  if (wait) FUZZ_CHECK(*wait >= seconds{0} && *wait <= max_retry_after);
+  if (wait)
+    FUZZ_CHECK(*wait >= seconds{0} && *wait <= max_retry_after);
   FUZZ_CHECK(parse_retry_after(with_case(header, true), now) == wait);
   FUZZ_CHECK(parse_retry_after(with_case(header, false), now) == wait);
 
@@ -85,7 +93,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(wait == delta_seconds(value));
     return 0;
   }
-  if (!wait) return 0;
+  if (!wait)
+    return 0;
 
   // A date: the instant it names is the same whenever it is read.
   const int64_t now_s = std::chrono::floor<seconds>(now.time_since_epoch()).count();

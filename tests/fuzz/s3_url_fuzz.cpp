@@ -32,7 +32,8 @@ bool is_ipv4(std::string_view host) {
   size_t digits = 0;
   for (char c : host) {
     if (c == '.') {
-      if (digits == 0 || digits > 3) return false;
+      if (digits == 0 || digits > 3)
+        return false;
       ++groups;
       digits = 0;
     } else if (c >= '0' && c <= '9') {
@@ -52,12 +53,14 @@ bool same(const s3_url& a, const s3_url& b) {
 // The value of the query key `endpoint`, when the URL has one.
 std::optional<std::string_view> given_endpoint(std::string_view text) {
   const size_t question = text.find('?');
-  if (question == std::string_view::npos) return std::nullopt;
+  if (question == std::string_view::npos)
+    return std::nullopt;
   std::string_view query = text.substr(question + 1);
   while (!query.empty()) {
     const std::string_view pair = query.substr(0, query.find('&'));
     query.remove_prefix(std::min(query.size(), pair.size() + 1));
-    if (pair.rfind("endpoint=", 0) == 0) return pair.substr(9);
+    if (pair.rfind("endpoint=", 0) == 0)
+      return pair.substr(9);
   }
   return std::nullopt;
 }
@@ -79,9 +82,10 @@ void check_url(const s3_url& url, std::string_view text) {
   FUZZ_CHECK(endpoint->path.empty() && !endpoint->has_userinfo && !endpoint->has_query &&
              !endpoint->has_fragment);
   FUZZ_CHECK(url.endpoint == endpoint->scheme + "://" + endpoint->host +
-                                 (endpoint->port.empty() ? "" : ":" + endpoint->port));
+                               (endpoint->port.empty() ? "" : ":" + endpoint->port));
   FUZZ_CHECK(endpoint->port != (endpoint->scheme == "https" ? "443" : "80"));
-  if (endpoint->host.front() == '[' || is_ipv4(endpoint->host)) FUZZ_CHECK(url.path_style);
+  if (endpoint->host.front() == '[' || is_ipv4(endpoint->host))
+    FUZZ_CHECK(url.path_style);
   // Requests go to the server the user named: same scheme, host and port.
   if (const auto given = given_endpoint(text)) {
     const auto named = parse_http_url(*given);
@@ -98,14 +102,15 @@ void check_url(const s3_url& url, std::string_view text) {
   const std::string key = url.object_key(some_oid);
   FUZZ_CHECK(key.size() >= some_oid.size() &&
              key.compare(key.size() - some_oid.size(), some_oid.size(), some_oid) == 0);
-  if (!url.prefix.empty()) FUZZ_CHECK(key.rfind(url.prefix + "/", 0) == 0);
+  if (!url.prefix.empty())
+    FUZZ_CHECK(key.rfind(url.prefix + "/", 0) == 0);
   const std::string host = url.host();
   FUZZ_CHECK(host.find('/') == std::string::npos);
   FUZZ_CHECK(url.request_path(key).front() == '/');
   const auto request = parse_http_url(url.request_url(key));
   FUZZ_CHECK(request.has_value());
-  FUZZ_CHECK(request->scheme == endpoint->scheme && !request->has_userinfo &&
-             !request->has_query && !request->has_fragment);
+  FUZZ_CHECK(request->scheme == endpoint->scheme && !request->has_userinfo && !request->has_query &&
+             !request->has_fragment);
   const auto host_url = parse_http_url(endpoint->scheme + "://" + host);
   FUZZ_CHECK(host_url.has_value());
   FUZZ_CHECK(request->host_port() == host_url->host_port());
@@ -118,30 +123,36 @@ std::vector<std::string> secrets(std::string_view text) {
   std::vector<std::string> found;
   // Compared ignoring case: hosts are shown in lower case.
   std::string lowered{text};
-  for (char& c : lowered) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  for (char& c : lowered)
+    c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
   auto add = [&](std::string_view secret) {
     std::string lower_secret{secret};
-    for (char& c : lower_secret) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    for (char& c : lower_secret)
+      c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
     if (ferry::fuzz::secret_like(secret) &&
         lowered.find(lower_secret) == lowered.rfind(lower_secret))
       found.emplace_back(secret);
   };
   const size_t scheme = text.find("://");
-  if (scheme == std::string_view::npos) return found;
+  if (scheme == std::string_view::npos)
+    return found;
   const std::string_view rest = text.substr(scheme + 3);
   const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
   if (const size_t at = authority.rfind('@'); at != std::string_view::npos)
     add(authority.substr(0, at));
   const size_t question = rest.find('?');
-  if (question == std::string_view::npos) return found;
+  if (question == std::string_view::npos)
+    return found;
   std::string_view query = rest.substr(question + 1);
   while (!query.empty()) {
     const std::string_view pair = query.substr(0, query.find('&'));
     query.remove_prefix(std::min(query.size(), pair.size() + 1));
     const size_t equals = pair.find('=');
-    if (equals == std::string_view::npos) continue;
+    if (equals == std::string_view::npos)
+      continue;
     std::string key{pair.substr(0, equals)};
-    for (char& c : key) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    for (char& c : key)
+      c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
     for (const char* word : {"key", "secret", "token", "password", "credential", "signature"})
       if (key.find(word) != std::string::npos) {
         add(pair.substr(equals + 1));

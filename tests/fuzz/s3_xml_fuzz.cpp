@@ -32,7 +32,8 @@ using namespace ferry::protocol;
 bool has_control(std::string_view text) {
   for (char c : text) {
     const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) return true;
+    if (byte < 0x20 || byte == 0x7f)
+      return true;
   }
   return false;
 }
@@ -45,7 +46,8 @@ bool trimmed(std::string_view text) {
 
 int depth(const xml_element& element) {
   int deepest = 0;
-  for (const auto& child : element.children) deepest = std::max(deepest, depth(child));
+  for (const auto& child : element.children)
+    deepest = std::max(deepest, depth(child));
   return deepest + 1;
 }
 
@@ -53,7 +55,8 @@ int depth(const xml_element& element) {
 // valid XML name on its own ("a:1" has the local name "1").
 void write(const xml_element& element, std::string& out) {
   out += "<p:" + element.name + ">" + escape_xml_text(element.text);
-  for (const auto& child : element.children) write(child, out);
+  for (const auto& child : element.children)
+    write(child, out);
   out += "</p:" + element.name + ">";
 }
 
@@ -61,7 +64,8 @@ bool same(const xml_element& a, const xml_element& b) {
   if (a.name != b.name || a.text != b.text || a.children.size() != b.children.size())
     return false;
   for (size_t i = 0; i < a.children.size(); ++i)
-    if (!same(a.children[i], b.children[i])) return false;
+    if (!same(a.children[i], b.children[i]))
+      return false;
   return true;
 }
 
@@ -75,7 +79,8 @@ void check_failure(const status& failure) {
 // The value, or nullptr after checking the failure.
 template <class T>
 const T* success(const result<T>& decoded) {
-  if (decoded) return &*decoded;
+  if (decoded)
+    return &*decoded;
   check_failure(decoded.error());
   return nullptr;
 }
@@ -84,7 +89,8 @@ const T* success(const result<T>&& decoded) = delete;
 
 void check_tree(std::string_view body) {
   const auto tree = parse_s3_xml(body);
-  if (!success(tree)) return;
+  if (!success(tree))
+    return;
   FUZZ_CHECK(depth(*tree) <= max_s3_xml_depth);
   std::string again;
   write(*tree, again);
@@ -97,10 +103,12 @@ void check_tree(std::string_view body) {
 void check_escape(std::string_view text) {
   for (char c : text) {
     const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 && !is_xml_space(c)) return;
+    if (byte < 0x20 && !is_xml_space(c))
+      return;
   }
   const std::string body = "<Key>" + escape_xml_text(text) + "</Key>";
-  if (body.size() > max_s3_xml_bytes) return;
+  if (body.size() > max_s3_xml_bytes)
+    return;
   const auto parsed = parse_s3_xml(body);
   FUZZ_CHECK(parsed.ok());
   FUZZ_CHECK(parsed->name == "Key" && parsed->children.empty());
@@ -110,10 +118,12 @@ void check_escape(std::string_view text) {
 void check_list_objects(std::string_view body) {
   const auto decoded = decode_list_objects_v2(body);
   const auto* list = success(decoded);
-  if (!list) return;
+  if (!list)
+    return;
   if (list->is_truncated)
     FUZZ_CHECK(list->next_continuation_token && !list->next_continuation_token->empty());
-  if (list->key_count) FUZZ_CHECK(*list->key_count >= 0);
+  if (list->key_count)
+    FUZZ_CHECK(*list->key_count >= 0);
   for (const auto& object : list->contents) {
     FUZZ_CHECK(!object.key.empty());
     FUZZ_CHECK(object.size >= 0);
@@ -124,7 +134,8 @@ void check_list_objects(std::string_view body) {
 void check_initiate(std::string_view body) {
   const auto decoded = decode_initiate_multipart_upload(body);
   const auto* upload = success(decoded);
-  if (!upload) return;
+  if (!upload)
+    return;
   FUZZ_CHECK(!upload->upload_id.empty());
   FUZZ_CHECK(trimmed(upload->upload_id));
 }
@@ -132,7 +143,8 @@ void check_initiate(std::string_view body) {
 void check_complete_request(std::string_view body) {
   const auto decoded = decode_complete_multipart_upload(body);
   const auto* parts = success(decoded);
-  if (!parts) return;
+  if (!parts)
+    return;
   FUZZ_CHECK(!parts->empty());
   bool ascending = true;
   bool encodable = true;
@@ -140,7 +152,8 @@ void check_complete_request(std::string_view body) {
   for (const auto& part : *parts) {
     FUZZ_CHECK(part.part_number >= 1 && part.part_number <= max_s3_part_number);
     FUZZ_CHECK(!part.etag.empty());
-    if (part.checksum_sha256) FUZZ_CHECK(trimmed(*part.checksum_sha256));
+    if (part.checksum_sha256)
+      FUZZ_CHECK(trimmed(*part.checksum_sha256));
     ascending = ascending && part.part_number > previous;
     previous = part.part_number;
     encodable = encodable && !strip_etag_quotes(part.etag).empty() && !has_control(part.etag) &&
@@ -167,7 +180,8 @@ void check_complete_request(std::string_view body) {
 
 void check_complete_result(std::string_view body) {
   const auto decoded = decode_complete_multipart_upload_result(body);
-  if (decoded) return;
+  if (decoded)
+    return;
   const status& failure = decoded.error();
   FUZZ_CHECK(!failure.message().empty());
   FUZZ_CHECK(ferry::fuzz::printable_ascii(failure.message()));
@@ -184,8 +198,10 @@ void check_complete_result(std::string_view body) {
 void check_list_parts(std::string_view body) {
   const auto decoded = decode_list_parts(body);
   const auto* list = success(decoded);
-  if (!list) return;
-  if (list->is_truncated) FUZZ_CHECK(list->next_part_number_marker.has_value());
+  if (!list)
+    return;
+  if (list->is_truncated)
+    FUZZ_CHECK(list->next_part_number_marker.has_value());
   if (list->next_part_number_marker)
     FUZZ_CHECK(*list->next_part_number_marker >= 0 &&
                *list->next_part_number_marker <= max_s3_part_number);
@@ -198,8 +214,10 @@ void check_list_parts(std::string_view body) {
 void check_list_uploads(std::string_view body) {
   const auto decoded = decode_list_multipart_uploads(body);
   const auto* list = success(decoded);
-  if (!list) return;
-  if (list->is_truncated) FUZZ_CHECK(list->next_key_marker && !list->next_key_marker->empty());
+  if (!list)
+    return;
+  if (list->is_truncated)
+    FUZZ_CHECK(list->next_key_marker && !list->next_key_marker->empty());
   for (const auto& upload : list->uploads) {
     FUZZ_CHECK(!upload.key.empty());
     FUZZ_CHECK(!upload.upload_id.empty());
@@ -210,7 +228,8 @@ void check_list_uploads(std::string_view body) {
 void check_error(std::string_view body) {
   const auto decoded = decode_s3_error(body);
   const auto* error = success(decoded);
-  if (!error) return;
+  if (!error)
+    return;
   FUZZ_CHECK(!error->code.empty());
   FUZZ_CHECK(trimmed(error->code));
   for (long http_status : {200L, 403L, 404L, 429L, 500L, 503L}) {
@@ -226,17 +245,31 @@ void check_error(std::string_view body) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view body = ferry::fuzz::as_text(data, size);
   switch (ferry::fuzz::take_byte(body) % 8) {
-  case 0:
-    check_tree(body);
-    check_escape(body);
-    break;
-  case 1: check_list_objects(body); break;
-  case 2: check_initiate(body); break;
-  case 3: check_complete_request(body); break;
-  case 4: check_complete_result(body); break;
-  case 5: check_list_parts(body); break;
-  case 6: check_list_uploads(body); break;
-  default: check_error(body); break;
+    case 0:
+      check_tree(body);
+      check_escape(body);
+      break;
+    case 1:
+      check_list_objects(body);
+      break;
+    case 2:
+      check_initiate(body);
+      break;
+    case 3:
+      check_complete_request(body);
+      break;
+    case 4:
+      check_complete_result(body);
+      break;
+    case 5:
+      check_list_parts(body);
+      break;
+    case 6:
+      check_list_uploads(body);
+      break;
+    default:
+      check_error(body);
+      break;
   }
   return 0;
 }

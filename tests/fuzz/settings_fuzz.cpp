@@ -62,10 +62,29 @@ constexpr key keys[] = {
 };
 constexpr size_t key_count = sizeof keys / sizeof keys[0];
 enum index : size_t {
-  store, journal, max_attempts, backoff_base, backoff_max, max_retry_wait, max_requests,
-  max_bytes, parallel_streams, parallel_threshold, stall_timeout, s3_multipart_threshold,
-  s3_part_size, s3_upload_concurrency, proton_command, proton_processes, proton_timeout,
-  proton_min_rate, proton_provider, proton_host, history, log_level, log_file,
+  store,
+  journal,
+  max_attempts,
+  backoff_base,
+  backoff_max,
+  max_retry_wait,
+  max_requests,
+  max_bytes,
+  parallel_streams,
+  parallel_threshold,
+  stall_timeout,
+  s3_multipart_threshold,
+  s3_part_size,
+  s3_upload_concurrency,
+  proton_command,
+  proton_processes,
+  proton_timeout,
+  proton_min_rate,
+  proton_provider,
+  proton_host,
+  history,
+  log_level,
+  log_file,
 };
 
 constexpr int64_t KiB = int64_t{1} << 10, MiB = KiB << 10, GiB = MiB << 10, TiB = GiB << 10;
@@ -73,27 +92,43 @@ constexpr int64_t KiB = int64_t{1} << 10, MiB = KiB << 10, GiB = MiB << 10, TiB 
 // digits x unit, exactly; nullopt when malformed or past int64_t.
 std::optional<int64_t> reference_scaled(std::string_view text, bool size) {
   size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  if (digits == 0) return std::nullopt;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9')
+    ++digits;
+  if (digits == 0)
+    return std::nullopt;
   std::string unit{text.substr(digits)};
   if (size)
-    for (char& c : unit) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  static const std::map<std::string, int64_t> size_units = {
-    {"", 1},       {"b", 1},         {"k", KiB},   {"kib", KiB}, {"kb", 1000},
-    {"m", MiB},    {"mib", MiB},     {"mb", 1000000}, {"g", GiB}, {"gib", GiB},
-    {"gb", 1000000000}, {"t", TiB},  {"tib", TiB}, {"tb", 1000000000000}};
+    for (char& c : unit)
+      c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  static const std::map<std::string, int64_t> size_units = {{"", 1},
+                                                            {"b", 1},
+                                                            {"k", KiB},
+                                                            {"kib", KiB},
+                                                            {"kb", 1000},
+                                                            {"m", MiB},
+                                                            {"mib", MiB},
+                                                            {"mb", 1000000},
+                                                            {"g", GiB},
+                                                            {"gib", GiB},
+                                                            {"gb", 1000000000},
+                                                            {"t", TiB},
+                                                            {"tib", TiB},
+                                                            {"tb", 1000000000000}};
   static const std::map<std::string, int64_t> duration_units = {
     {"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
   const auto& units = size ? size_units : duration_units;
   const auto unit_it = units.find(unit);
-  if (unit_it == units.end()) return std::nullopt;
+  if (unit_it == units.end())
+    return std::nullopt;
   int128 value = 0;
   for (size_t i = 0; i < digits; ++i) {
     value = value * 10 + (text[i] - '0');
-    if (value > INT64_MAX) return std::nullopt;
+    if (value > INT64_MAX)
+      return std::nullopt;
   }
   value *= unit_it->second;
-  if (value > INT64_MAX) return std::nullopt;
+  if (value > INT64_MAX)
+    return std::nullopt;
   return static_cast<int64_t>(value);
 }
 
@@ -142,37 +177,46 @@ void check_resolved(const config::settings& s, const config::sources& input) {
 
   FUZZ_CHECK(s.journal_dir.is_absolute());
   FUZZ_CHECK(s.log_file.is_absolute());
-  if (given[store]) FUZZ_CHECK(s.store_url == *given[store] && !s.store_url.empty());
+  if (given[store])
+    FUZZ_CHECK(s.store_url == *given[store] && !s.store_url.empty());
   FUZZ_CHECK(s.max_attempts >= 1 && s.max_attempts <= 100);
   FUZZ_CHECK(s.backoff_base >= 1ms && s.backoff_base <= 60s);
-  if (given[backoff_base]) FUZZ_CHECK(s.backoff_base == ms_of(backoff_base));
+  if (given[backoff_base])
+    FUZZ_CHECK(s.backoff_base == ms_of(backoff_base));
   FUZZ_CHECK(s.backoff_max >= s.backoff_base && s.backoff_max <= 60min);
-  if (given[backoff_max]) FUZZ_CHECK(s.backoff_max == ms_of(backoff_max));
+  if (given[backoff_max])
+    FUZZ_CHECK(s.backoff_max == ms_of(backoff_max));
   FUZZ_CHECK(s.max_retry_wait >= 0s && s.max_retry_wait <= 1h);
   FUZZ_CHECK(s.max_requests_per_second >= 0 && s.max_requests_per_second <= 10000);
   FUZZ_CHECK(s.max_bytes_per_second >= 0 && s.max_bytes_per_second <= TiB);
-  if (given[max_bytes]) FUZZ_CHECK(s.max_bytes_per_second == size_of(max_bytes));
+  if (given[max_bytes])
+    FUZZ_CHECK(s.max_bytes_per_second == size_of(max_bytes));
   FUZZ_CHECK(s.parallel_streams >= 1 && s.parallel_streams <= 16);
   FUZZ_CHECK(s.parallel_threshold >= MiB && s.parallel_threshold <= TiB);
-  if (given[parallel_threshold]) FUZZ_CHECK(s.parallel_threshold == size_of(parallel_threshold));
+  if (given[parallel_threshold])
+    FUZZ_CHECK(s.parallel_threshold == size_of(parallel_threshold));
   FUZZ_CHECK(s.stall_timeout >= 1s && s.stall_timeout <= 1h);
   FUZZ_CHECK(s.s3_multipart_threshold >= 5 * MiB && s.s3_multipart_threshold <= TiB);
   if (given[s3_multipart_threshold])
     FUZZ_CHECK(s.s3_multipart_threshold == size_of(s3_multipart_threshold));
   FUZZ_CHECK(s.s3_part_size >= 5 * MiB && s.s3_part_size <= 5 * GiB);
-  if (given[s3_part_size]) FUZZ_CHECK(s.s3_part_size == size_of(s3_part_size));
+  if (given[s3_part_size])
+    FUZZ_CHECK(s.s3_part_size == size_of(s3_part_size));
   FUZZ_CHECK(s.s3_upload_concurrency >= 1 && s.s3_upload_concurrency <= 64);
   if (given[proton_command])
     FUZZ_CHECK(s.proton_command.find_first_not_of(" \t") != std::string::npos);
   FUZZ_CHECK(s.proton_processes >= 1 && s.proton_processes <= 16);
   FUZZ_CHECK(s.proton_timeout >= 1s && s.proton_timeout <= 60min);
-  if (given[proton_timeout]) FUZZ_CHECK(s.proton_timeout == ms_of(proton_timeout));
+  if (given[proton_timeout])
+    FUZZ_CHECK(s.proton_timeout == ms_of(proton_timeout));
   FUZZ_CHECK(s.proton_min_rate >= KiB && s.proton_min_rate <= TiB);
-  if (given[proton_min_rate]) FUZZ_CHECK(s.proton_min_rate == size_of(proton_min_rate));
+  if (given[proton_min_rate])
+    FUZZ_CHECK(s.proton_min_rate == size_of(proton_min_rate));
   FUZZ_CHECK(s.proton_data_credential_provider.empty() ||
              s.proton_data_credential_provider == "git-credential" ||
              s.proton_data_credential_provider == "pass-cli");
-  if (given[proton_host]) FUZZ_CHECK(!s.proton_data_credential_host.empty());
+  if (given[proton_host])
+    FUZZ_CHECK(!s.proton_data_credential_host.empty());
   FUZZ_CHECK(s.history_limit <= 1000000);
   FUZZ_CHECK(s.log_level == "trace" || s.log_level == "debug" || s.log_level == "info" ||
              s.log_level == "warn" || s.log_level == "error" || s.log_level == "off");
@@ -188,19 +232,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   while (!input.empty()) {
     const std::string_view line = input.substr(0, input.find('\n'));
     input.remove_prefix(std::min(input.size(), line.size() + 1));
-    if (line.size() < 2) continue;
+    if (line.size() < 2)
+      continue;
     const size_t which = static_cast<unsigned char>(line[1] - 'a') % key_count;
     const std::string value{line.substr(2)};
     switch (line[0]) {
-    case 'g': sources.git[keys[which].git] = value; break;
-    case 'e': sources.env[keys[which].env] = value; break;
-    case 'f': sources.flags[keys[which].flag ? keys[which].flag : keys[which].git] = value; break;
-    default: break;
+      case 'g':
+        sources.git[keys[which].git] = value;
+        break;
+      case 'e':
+        sources.env[keys[which].env] = value;
+        break;
+      case 'f':
+        sources.flags[keys[which].flag ? keys[which].flag : keys[which].git] = value;
+        break;
+      default:
+        break;
     }
   }
   // Outside a repository half the time: then the journal must be given.
   const auto resolved =
-      config::resolve(sources, size % 2 == 0 ? "/repo/.git/lfs" : std::filesystem::path{});
+    config::resolve(sources, size % 2 == 0 ? "/repo/.git/lfs" : std::filesystem::path{});
   if (resolved)
     check_resolved(*resolved, sources);
   else

@@ -36,17 +36,24 @@ bool is_utf8(std::string_view text) {
     const auto lead = static_cast<unsigned char>(text[i]);
     size_t len = 1;
     uint32_t cp = lead, min = 0;
-    if (lead >= 0xf0 && lead <= 0xf7) len = 4, cp = lead & 0x07, min = 0x10000;
-    else if (lead >= 0xe0 && lead <= 0xef) len = 3, cp = lead & 0x0f, min = 0x800;
-    else if (lead >= 0xc0 && lead <= 0xdf) len = 2, cp = lead & 0x1f, min = 0x80;
-    else if (lead >= 0x80) return false;
-    if (text.size() - i < len) return false;
+    if (lead >= 0xf0 && lead <= 0xf7)
+      len = 4, cp = lead & 0x07, min = 0x10000;
+    else if (lead >= 0xe0 && lead <= 0xef)
+      len = 3, cp = lead & 0x0f, min = 0x800;
+    else if (lead >= 0xc0 && lead <= 0xdf)
+      len = 2, cp = lead & 0x1f, min = 0x80;
+    else if (lead >= 0x80)
+      return false;
+    if (text.size() - i < len)
+      return false;
     for (size_t k = 1; k < len; ++k) {
       const auto cont = static_cast<unsigned char>(text[i + k]);
-      if ((cont & 0xc0) != 0x80) return false;
+      if ((cont & 0xc0) != 0x80)
+        return false;
       cp = (cp << 6) | (cont & 0x3f);
     }
-    if (cp < min || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) return false;
+    if (cp < min || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+      return false;
     i += len;
   }
   return true;
@@ -68,7 +75,8 @@ bool repeats_a_key(std::string_view line) {
       if (event == json::parse_event_t::object_start) {
         keys.emplace_back();
       } else if (event == json::parse_event_t::object_end) {
-        if (!keys.empty()) keys.pop_back();
+        if (!keys.empty())
+          keys.pop_back();
       } else if (event == json::parse_event_t::key && !keys.empty()) {
         repeated = repeated || !keys.back().insert(parsed.get<std::string>()).second;
       }
@@ -101,7 +109,8 @@ std::string encode(const request& decoded) {
     line["event"] = transfer->op == operation::upload ? "upload" : "download";
     line["oid"] = transfer->oid;
     line["size"] = transfer->size;
-    if (transfer->op == operation::upload) line["path"] = transfer->path;
+    if (transfer->op == operation::upload)
+      line["path"] = transfer->path;
     if (transfer->action) {
       line["action"]["href"] = transfer->action->href;
       line["action"]["header"] = json::object();
@@ -117,7 +126,8 @@ std::string encode(const request& decoded) {
 }
 
 bool same(const request& a, const request& b) {
-  if (a.index() != b.index()) return false;
+  if (a.index() != b.index())
+    return false;
   if (const auto* x = std::get_if<init_request>(&a)) {
     const auto& y = std::get<init_request>(b);
     return x->op == y.op && x->remote == y.remote && x->concurrent == y.concurrent &&
@@ -150,8 +160,10 @@ void check_request(const request& decoded, std::string_view line) {
       FUZZ_CHECK(!transfer->action->href.empty());
       for (const auto& [name, value] : transfer->action->headers) {
         FUZZ_CHECK(!name.empty());
-        for (char c : name) FUZZ_CHECK(is_tchar(c));
-        for (char c : value) FUZZ_CHECK(c != '\r' && c != '\n' && c != '\0');
+        for (char c : name)
+          FUZZ_CHECK(is_tchar(c));
+        for (char c : value)
+          FUZZ_CHECK(c != '\r' && c != '\n' && c != '\0');
       }
     }
   }
@@ -168,7 +180,8 @@ void check_error(const decode_error& error) {
   FUZZ_CHECK(!error.message.empty());
   FUZZ_CHECK(ferry::fuzz::printable_ascii(error.message));
   FUZZ_CHECK(error.code >= 400 && error.code < 600);
-  if (error.oid) FUZZ_CHECK(is_valid_oid(*error.oid));
+  if (error.oid)
+    FUZZ_CHECK(is_valid_oid(*error.oid));
 
   const json reply = parse_reply(encode_decode_error(error));
   const json* body = &reply;

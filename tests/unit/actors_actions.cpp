@@ -34,23 +34,23 @@ struct action_fixture : protocol_fixture {
   std::vector<std::string> put_authorizations;
 
   action_fixture() {
-    server.http().Put("/objects/([0-9a-f]+)", [this](const httplib::Request& req,
-                                                     httplib::Response& res) {
-      std::lock_guard<std::mutex> lock(mutex);
-      put_authorizations.push_back(req.get_header_value("Authorization"));
-      objects[req.matches[1]] = req.body;
-      res.status = 200;
-    });
-    server.http().Get("/objects/([0-9a-f]+)", [this](const httplib::Request& req,
-                                                     httplib::Response& res) {
-      std::lock_guard<std::mutex> lock(mutex);
-      auto found = objects.find(req.matches[1]);
-      if (found == objects.end() || req.get_header_value("Authorization") != token) {
-        res.status = 404;
-        return;
-      }
-      res.set_content(found->second, "application/octet-stream");
-    });
+    server.http().Put("/objects/([0-9a-f]+)",
+                      [this](const httplib::Request& req, httplib::Response& res) {
+                        std::lock_guard<std::mutex> lock(mutex);
+                        put_authorizations.push_back(req.get_header_value("Authorization"));
+                        objects[req.matches[1]] = req.body;
+                        res.status = 200;
+                      });
+    server.http().Get(
+      "/objects/([0-9a-f]+)", [this](const httplib::Request& req, httplib::Response& res) {
+        std::lock_guard<std::mutex> lock(mutex);
+        auto found = objects.find(req.matches[1]);
+        if (found == objects.end() || req.get_header_value("Authorization") != token) {
+          res.status = 404;
+          return;
+        }
+        res.set_content(found->second, "application/octet-stream");
+      });
     server.start();
     http_engine::options options;
     options.connect_timeout = 5s;
@@ -68,18 +68,25 @@ struct action_fixture : protocol_fixture {
 
 } // namespace
 
-TEST_CASE_METHOD(action_fixture, "objects move to and from the href of the server's action with "
-                                 "its headers",
+TEST_CASE_METHOD(action_fixture,
+                 "objects move to and from the href of the server's action with "
+                 "its headers",
                  "[actions]") {
-  auto init = send({{"event", "init"}, {"operation", "upload"}, {"remote", "origin"},
-                    {"concurrent", false}, {"concurrenttransfers", 1}});
+  auto init = send({{"event", "init"},
+                    {"operation", "upload"},
+                    {"remote", "origin"},
+                    {"concurrent", false},
+                    {"concurrenttransfers", 1}});
   REQUIRE(init.size() == 1);
   CHECK(init[0] == json::object());
 
   auto bytes = random_bytes((3 << 20) + 5, 31);
   auto job = upload_job(1, bytes, "big.bin");
-  auto replies = send({{"event", "upload"}, {"oid", job.oid}, {"size", job.size},
-                       {"path", job.path}, {"action", action_for(job.oid)}});
+  auto replies = send({{"event", "upload"},
+                       {"oid", job.oid},
+                       {"size", job.size},
+                       {"path", job.path},
+                       {"action", action_for(job.oid)}});
   REQUIRE(replies.size() >= 2);
   for (size_t i = 0; i + 1 < replies.size(); ++i)
     CHECK(replies[i]["event"] == "progress");
@@ -99,8 +106,8 @@ TEST_CASE_METHOD(action_fixture, "objects move to and from the href of the serve
 
   new_session();
   REQUIRE(send({{"event", "init"}, {"operation", "download"}, {"remote", "origin"}}).size() == 1);
-  auto download = send({{"event", "download"}, {"oid", job.oid}, {"size", job.size},
-                        {"action", action_for(job.oid)}});
+  auto download = send(
+    {{"event", "download"}, {"oid", job.oid}, {"size", job.size}, {"action", action_for(job.oid)}});
   REQUIRE_FALSE(download.empty());
   CHECK(download.back()["event"] == "complete");
   REQUIRE(download.back().contains("path"));
@@ -123,8 +130,11 @@ TEST_CASE_METHOD(action_fixture, "a server that does not have the object gets a 
 TEST_CASE_METHOD(action_fixture, "a request without an action needs a store", "[actions]") {
   send({{"event", "init"}, {"operation", "upload"}, {"remote", "origin"}});
   auto job = upload_job(1, "abc", "abc.txt");
-  auto replies = send({{"event", "upload"}, {"oid", job.oid}, {"size", job.size},
-                       {"path", job.path}, {"action", nullptr}});
+  auto replies = send({{"event", "upload"},
+                       {"oid", job.oid},
+                       {"size", job.size},
+                       {"path", job.path},
+                       {"action", nullptr}});
   REQUIRE(replies.size() == 1);
   CHECK(replies[0]["event"] == "complete");
   CHECK(replies[0]["error"]["code"] == 500);

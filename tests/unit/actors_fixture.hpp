@@ -3,18 +3,18 @@
 // A deterministic engine for actor tests: CAF's test coordinator (no threads,
 // no real time), a real journal and a real folder store in a temp directory.
 
-#include "actors/policy/engine_config.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/journal_actor.hpp"
 #include "actors/logging.hpp"
+#include "actors/policy/engine_config.hpp"
 #include "actors/protocol_io.hpp"
 #include "actors/rate_limiter.hpp"
-#include "deterministic_system.hpp"
-#include "test_support.hpp"
 #include "actors/transfer_supervisor.hpp"
+#include "deterministic_system.hpp"
 #include "store/folder/folder_store.hpp"
 #include "store/journal/journal_db.hpp"
 #include "store/os/sha256.hpp"
+#include "test_support.hpp"
 
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
@@ -58,7 +58,8 @@ struct engine_fixture : deterministic_system {
   journal_actor journal;
   rate_limiter_actor limiter;
   supervisor_actor supervisor;
-  std::shared_ptr<std::vector<progress_note>> notes = std::make_shared<std::vector<progress_note>>();
+  std::shared_ptr<std::vector<progress_note>> notes =
+    std::make_shared<std::vector<progress_note>>();
   progress_sink_actor sink;
 
   engine_fixture() {
@@ -78,8 +79,8 @@ struct engine_fixture : deterministic_system {
     // Spawn arguments rather than captures: CAF 0.17 binds a null reference
     // when a function actor is spawned without arguments.
     sink = sys.spawn(
-      [](progress_sink_actor::pointer, std::shared_ptr<std::vector<progress_note>> log)
-        -> progress_sink_actor::behavior_type {
+      [](progress_sink_actor::pointer,
+         std::shared_ptr<std::vector<progress_note>> log) -> progress_sink_actor::behavior_type {
         return {[=](atom::progress, const progress_note& note) { log->push_back(note); }};
       },
       notes);
@@ -98,8 +99,8 @@ struct engine_fixture : deterministic_system {
   void start(std::shared_ptr<object_store> store) {
     config.store = std::move(store);
     journal = sys.spawn(ferry::journal, db);
-    limiter = sys.spawn(rate_limiter, rate_limits{config.max_requests_per_second, 1,
-                                                  config.max_bytes_per_second, 0});
+    limiter = sys.spawn(
+      rate_limiter, rate_limits{config.max_requests_per_second, 1, config.max_bytes_per_second, 0});
     supervisor = sys.spawn(transfer_supervisor, std::make_shared<const engine_config>(config),
                            journal, limiter);
     sched.run();
@@ -122,8 +123,12 @@ struct engine_fixture : deterministic_system {
   transfer_job upload_job(uint64_t id, const std::string& bytes, const std::string& name) {
     auto path = root / "repo" / name;
     write_file(path, bytes);
-    return {id, direction::upload, sha256::of(bytes.data(), bytes.size()),
-            static_cast<int64_t>(bytes.size()), path.string(), {}};
+    return {id,
+            direction::upload,
+            sha256::of(bytes.data(), bytes.size()),
+            static_cast<int64_t>(bytes.size()),
+            path.string(),
+            {}};
   }
 
   /// Stores `bytes` in the folder store directly and returns their
@@ -175,8 +180,9 @@ struct protocol_fixture : engine_fixture {
 
   void spawn_protocol() {
     auto lines = out;
-    io = sys.spawn(protocol_io, [lines](const std::string& line) { lines->push_back(line); },
-                   size_t{1 << 20}, std::make_shared<const engine_config>(config), supervisor);
+    io = sys.spawn(
+      protocol_io, [lines](const std::string& line) { lines->push_back(line); }, size_t{1 << 20},
+      std::make_shared<const engine_config>(config), supervisor);
     sched.run();
   }
 

@@ -39,7 +39,7 @@ namespace {
 class watched_store final : public object_store {
 public:
   watched_store(std::shared_ptr<folder_store> inner, bool trusting, int gate = 0)
-    : inner_(std::move(inner)), trusting_(trusting), gate_(gate) {}
+      : inner_(std::move(inner)), trusting_(trusting), gate_(gate) {}
 
   std::string describe() const override { return "watched+" + inner_->describe(); }
   result<std::optional<object_info>> stat(const std::string& oid) override {
@@ -118,7 +118,7 @@ private:
   class watched_writer final : public object_writer {
   public:
     watched_writer(watched_store& store, std::unique_ptr<object_writer> inner)
-      : store_(store), inner_(std::move(inner)) {}
+        : store_(store), inner_(std::move(inner)) {}
     ~watched_writer() override { close(); }
     int64_t offset() const override { return inner_->offset(); }
     status write(const char* data, size_t size) override {
@@ -232,8 +232,7 @@ struct migration_fixture {
     return oids;
   }
 
-  migration_options options(std::shared_ptr<object_store> from,
-                            std::shared_ptr<object_store> to) {
+  migration_options options(std::shared_ptr<object_store> from, std::shared_ptr<object_store> to) {
     migration_options out;
     out.config.source = std::move(from);
     out.config.store = std::move(to);
@@ -333,8 +332,10 @@ int64_t bytes_of(const std::map<std::string, std::string>& objects,
 
 } // namespace
 
-TEST_CASE_METHOD(migration_fixture, "a migration copies every pending object intact and skips "
-                                    "what the destination has", "[migrator]") {
+TEST_CASE_METHOD(migration_fixture,
+                 "a migration copies every pending object intact and skips "
+                 "what the destination has",
+                 "[migrator]") {
   auto copied = put_many(10, 100);
   // The edges of the chunking, and an empty object.
   for (size_t size : {size_t{0}, size_t{64 << 10}, size_t{(128 << 10) + 1}})
@@ -461,8 +462,9 @@ TEST_CASE_METHOD(migration_fixture, "verify_existing replaces a damaged destinat
   }
 }
 
-TEST_CASE_METHOD(migration_fixture, "objects a listing walk found missing are copied without "
-                                    "asking again; pending ones are asked about first",
+TEST_CASE_METHOD(migration_fixture,
+                 "objects a listing walk found missing are copied without "
+                 "asking again; pending ones are asked about first",
                  "[migrator]") {
   auto missing = put_many(5, 700);
   REQUIRE(inventory->move_all({item_state::pending}, item_state::missing));
@@ -505,8 +507,10 @@ TEST_CASE_METHOD(migration_fixture, "a destination copy of another size is copie
   CHECK(item(whole).state == item_state::present);
 }
 
-TEST_CASE_METHOD(migration_fixture, "a page check that fails is asked object by object and "
-                                    "still counts what is present", "[migrator]") {
+TEST_CASE_METHOD(migration_fixture,
+                 "a page check that fails is asked object by object and "
+                 "still counts what is present",
+                 "[migrator]") {
   auto there = put_many(6, 900);
   for (auto& oid : there)
     write_file(destination->object_path(oid), objects.at(oid));
@@ -524,8 +528,10 @@ TEST_CASE_METHOD(migration_fixture, "a page check that fails is asked object by 
   CHECK(totals->open().objects == 0);
 }
 
-TEST_CASE_METHOD(migration_fixture, "corrupt and missing source objects are recorded and the "
-                                    "rest is copied", "[migrator]") {
+TEST_CASE_METHOD(migration_fixture,
+                 "corrupt and missing source objects are recorded and the "
+                 "rest is copied",
+                 "[migrator]") {
   auto good = put_many(4, 300);
   // Bytes that do not hash to the oid they are stored under.
   auto forged = list(random_bytes(70 << 10, 9));
@@ -576,8 +582,10 @@ TEST_CASE_METHOD(migration_fixture, "corrupt and missing source objects are reco
   CHECK(last.failed_objects == 3);
 }
 
-TEST_CASE_METHOD(migration_fixture, "bytes from a server source that do not match get one more "
-                                    "copy before the object is called corrupt", "[migrator]") {
+TEST_CASE_METHOD(migration_fixture,
+                 "bytes from a server source that do not match get one more "
+                 "copy before the object is called corrupt",
+                 "[migrator]") {
   // A source behind a server (the fault store reports an endpoint).
   auto reads = std::make_shared<fault_store>(source, 0, 0);
   reads->host = "127.0.0.1:9";
@@ -609,8 +617,10 @@ TEST_CASE_METHOD(migration_fixture, "bytes from a server source that do not matc
   }
 }
 
-TEST_CASE_METHOD(migration_fixture, "transient source and destination faults are retried until "
-                                    "every object arrives", "[migrator]") {
+TEST_CASE_METHOD(migration_fixture,
+                 "transient source and destination faults are retried until "
+                 "every object arrives",
+                 "[migrator]") {
   // Every object is larger than the fault thresholds, so each failing
   // stream costs exactly one attempt.
   std::vector<std::string> oids;
@@ -618,9 +628,7 @@ TEST_CASE_METHOD(migration_fixture, "transient source and destination faults are
     oids.push_back(put(random_bytes((40 << 10) + i * (30 << 10), 400 + i)));
   auto reads = std::make_shared<fault_store>(source, 0, 0);
   auto writes = std::make_shared<fault_store>(destination, 0, 0);
-  SECTION("at the source") {
-    reads = std::make_shared<fault_store>(source, 2, 16 << 10);
-  }
+  SECTION("at the source") { reads = std::make_shared<fault_store>(source, 2, 16 << 10); }
   SECTION("at the destination") {
     writes = std::make_shared<fault_store>(destination, 2, 32 << 10);
   }
@@ -680,8 +688,9 @@ TEST_CASE_METHOD(migration_fixture, "a resumed copy counts only the bytes it mov
   CHECK(final_progress().moved_bytes == static_cast<int64_t>(bytes.size()) - kept);
 }
 
-TEST_CASE_METHOD(migration_fixture, "a second run over a finished inventory copies nothing; a "
-                                    "retry of the failed ones copies only those",
+TEST_CASE_METHOD(migration_fixture,
+                 "a second run over a finished inventory copies nothing; a "
+                 "retry of the failed ones copies only those",
                  "[migrator]") {
   auto oids = put_many(6, 500);
   auto missing = list(random_bytes(1000, 506));
@@ -750,18 +759,17 @@ TEST_CASE_METHOD(migration_fixture, "a migration never has more copies writing t
   CHECK(final_progress().done_objects == 12);
 }
 
-
-TEST_CASE_METHOD(migration_fixture, "a destination out of space stops the migration, and the "
-                                    "same run finishes once there is space", "[migrator]") {
+TEST_CASE_METHOD(migration_fixture,
+                 "a destination out of space stops the migration, and the "
+                 "same run finishes once there is space",
+                 "[migrator]") {
   std::vector<std::string> oids;
   for (uint32_t i = 0; i < 5; ++i)
     oids.push_back(put(random_bytes((40 << 10) + i * 1000, 700 + i)));
   // Every writer finds the disk full after its first 16 KiB.
   auto full = std::make_shared<fault_store>(destination, 1000, 16 << 10);
   full->failure_code = errc::no_space;
-  auto one_at_a_time = [](migration_options& o) {
-    o.concurrency = concurrency_control::fixed(1);
-  };
+  auto one_at_a_time = [](migration_options& o) { o.concurrency = concurrency_control::fixed(1); };
   auto chosen = options(source, full);
   one_at_a_time(chosen);
   auto ran = run_migration(std::move(chosen));

@@ -100,8 +100,9 @@ TEST_CASE_METHOD(policy_fixture, "a Retry-After never makes a permanent failure 
   CHECK(faults->opened == 1);
 }
 
-TEST_CASE_METHOD(policy_fixture, "an open circuit defers attempts to its probe, and a successful "
-                                 "probe lets the host's jobs go on",
+TEST_CASE_METHOD(policy_fixture,
+                 "an open circuit defers attempts to its probe, and a successful "
+                 "probe lets the host's jobs go on",
                  "[policies]") {
   config.breaker_failures = 2;
   config.breaker_open_for = 5s;
@@ -157,8 +158,8 @@ TEST_CASE_METHOD(policy_fixture, "permanent failures do not open a circuit", "[p
   // Three objects the store does not have (a 404 each), then one it has.
   for (uint64_t id = 1; id <= 3; ++id) {
     auto missing = random_bytes(1000, static_cast<uint32_t>(20 + id));
-    auto outcome = submit({id, direction::download, sha256::of(missing.data(), missing.size()),
-                           1000, {}, {}});
+    auto outcome =
+      submit({id, direction::download, sha256::of(missing.data(), missing.size()), 1000, {}, {}});
     sched.run();
     REQUIRE(outcome->has_value());
     CHECK((*outcome)->code == errc::not_found);
@@ -172,8 +173,9 @@ TEST_CASE_METHOD(policy_fixture, "permanent failures do not open a circuit", "[p
   CHECK_FALSE(sched.has_pending_timeout());
 }
 
-TEST_CASE_METHOD(policy_fixture, "a retry over the retry budget waits for a running retry to "
-                                 "finish",
+TEST_CASE_METHOD(policy_fixture,
+                 "a retry over the retry budget waits for a running retry to "
+                 "finish",
                  "[policies]") {
   config.retry_budget_percent = 0;
   config.retry_budget_min = 1;
@@ -211,8 +213,9 @@ TEST_CASE_METHOD(policy_fixture, "a retry over the retry budget waits for a runn
   CHECK(recorded_errors(b.oid) == 1);
 }
 
-TEST_CASE_METHOD(policy_fixture, "without a store, a request without a server action is refused "
-                                 "with a way to configure one",
+TEST_CASE_METHOD(policy_fixture,
+                 "without a store, a request without a server action is refused "
+                 "with a way to configure one",
                  "[policies]") {
   start(nullptr);
   auto outcome = submit(upload_job(1, "abc", "abc.txt"));
@@ -225,8 +228,9 @@ TEST_CASE_METHOD(policy_fixture, "without a store, a request without a server ac
   CHECK_FALSE(newest_history().has_value());
 }
 
-TEST_CASE_METHOD(policy_fixture, "bytes damaged on the way from a server are fetched again from "
-                                 "the start; a damaged local copy is final",
+TEST_CASE_METHOD(policy_fixture,
+                 "bytes damaged on the way from a server are fetched again from "
+                 "the start; a damaged local copy is final",
                  "[policies]") {
   auto faults = std::make_shared<fault_store>(folder, 0, 0);
   faults->corrupt_streams = 1;
@@ -260,8 +264,9 @@ TEST_CASE_METHOD(policy_fixture, "bytes damaged on the way from a server are fet
   }
 }
 
-TEST_CASE_METHOD(policy_fixture, "a job that keeps failing is given up once ferry.maxRetryTime "
-                                 "has passed, with attempts left",
+TEST_CASE_METHOD(policy_fixture,
+                 "a job that keeps failing is given up once ferry.maxRetryTime "
+                 "has passed, with attempts left",
                  "[policies]") {
   config.max_attempts = 100;
   config.max_retry_time = 3s;
@@ -290,8 +295,9 @@ TEST_CASE_METHOD(policy_fixture, "a job that keeps failing is given up once ferr
   CHECK(faults->opened == (*outcome)->attempts);
 }
 
-TEST_CASE_METHOD(policy_fixture, "after a failed probe a host's jobs fail at once until a later "
-                                 "probe succeeds; other hosts go on; one notice per change",
+TEST_CASE_METHOD(policy_fixture,
+                 "after a failed probe a host's jobs fail at once until a later "
+                 "probe succeeds; other hosts go on; one notice per change",
                  "[policies]") {
   config.breaker_failures = 2;
   config.breaker_open_for = 5s;

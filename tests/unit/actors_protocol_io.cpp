@@ -19,8 +19,11 @@ struct io_fixture : protocol_fixture {
   }
 
   static std::string upload(const transfer_job& job) {
-    return json{{"event", "upload"}, {"oid", job.oid}, {"size", job.size},
-                {"path", job.path},  {"action", nullptr}}
+    return json{{"event", "upload"},
+                {"oid", job.oid},
+                {"size", job.size},
+                {"path", job.path},
+                {"action", nullptr}}
       .dump();
   }
 };
@@ -49,7 +52,8 @@ TEST_CASE_METHOD(io_fixture, "the protocol actors answer init, transfers and bad
   auto garbage = send("this is not json");
   REQUIRE(garbage.size() == 1);
   CHECK(garbage[0]["error"]["code"] == 400);
-  auto escape = send(R"({"event":"upload","oid":"../../etc/passwd","size":1,"path":"/etc/passwd"})");
+  auto escape =
+    send(R"({"event":"upload","oid":"../../etc/passwd","size":1,"path":"/etc/passwd"})");
   REQUIRE(escape.size() == 1);
   CHECK(escape[0]["error"]["code"] == 400);
   auto outside = send(upload({2, direction::upload, job.oid, job.size, "/etc/passwd", {}}));
@@ -65,9 +69,8 @@ TEST_CASE_METHOD(io_fixture, "the protocol actors answer init, transfers and bad
   // git-lfs starts another agent for downloads.
   new_session();
   REQUIRE(send(R"({"event":"init","operation":"download"})").size() == 1);
-  auto download = send(json{{"event", "download"}, {"oid", job.oid}, {"size", job.size},
-                            {"action", nullptr}}
-                         .dump());
+  auto download = send(
+    json{{"event", "download"}, {"oid", job.oid}, {"size", job.size}, {"action", nullptr}}.dump());
   REQUIRE_FALSE(download.empty());
   CHECK(download.back()["event"] == "complete");
   CHECK(read_file(download.back()["path"].get<std::string>()) ==

@@ -68,8 +68,11 @@ struct limiter_fixture : ferry::testing::deterministic_system {
         for (const auto& a : asks) {
           auto label = a.first;
           self->request(limiter, caf::infinite, atom::acquire_v, host, a.second)
-            .then([=](bool) { log->push_back({label, self->clock().now() - start}); },
-                  [=](const caf::error&) { refused->push_back(label); });
+            .then(
+              [=](bool) {
+                log->push_back({label, self->clock().now() - start});
+              },
+              [=](const caf::error&) { refused->push_back(label); });
         }
       },
       limiter, host, std::move(asks), grants, refused, t0);

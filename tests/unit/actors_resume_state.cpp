@@ -49,8 +49,8 @@ public:
     auto writer = inner_->open_write(oid, size, resume);
     if (!writer)
       return writer;
-    return std::unique_ptr<object_writer>{std::make_unique<writer_with_state>(*this,
-                                                                             std::move(*writer))};
+    return std::unique_ptr<object_writer>{
+      std::make_unique<writer_with_state>(*this, std::move(*writer))};
   }
   status list(const std::function<bool(const object_info&)>& visit) override {
     return inner_->list(visit);
@@ -61,7 +61,7 @@ private:
   class writer_with_state final : public object_writer {
   public:
     writer_with_state(stateful_store& store, std::unique_ptr<object_writer> inner)
-      : store_(store), inner_(std::move(inner)), durable_(inner_->offset()) {}
+        : store_(store), inner_(std::move(inner)), durable_(inner_->offset()) {}
     int64_t offset() const override { return inner_->offset(); }
     status write(const char* data, size_t size) override { return inner_->write(data, size); }
     result<int64_t> sync() override {
@@ -103,8 +103,10 @@ transfer_record pending_upload(engine_fixture& engine, const transfer_job& job) 
 
 } // namespace
 
-TEST_CASE_METHOD(engine_fixture, "a store's resume state is journaled and given to the next "
-                                 "attempt", "[supervisor][resume]") {
+TEST_CASE_METHOD(engine_fixture,
+                 "a store's resume state is journaled and given to the next "
+                 "attempt",
+                 "[supervisor][resume]") {
   auto stateful = std::make_shared<stateful_store>(folder);
   auto bytes = random_bytes((1 << 20) + 123, 3);
 
@@ -142,8 +144,10 @@ TEST_CASE_METHOD(engine_fixture, "a store's resume state is journaled and given 
   }
 }
 
-TEST_CASE_METHOD(engine_fixture, "an interrupted write of an object someone else stored is "
-                                 "let go", "[supervisor][resume]") {
+TEST_CASE_METHOD(engine_fixture,
+                 "an interrupted write of an object someone else stored is "
+                 "let go",
+                 "[supervisor][resume]") {
   auto stateful = std::make_shared<stateful_store>(folder);
   start(std::make_shared<fault_store>(stateful, 1, 600 << 10));
   auto bytes = random_bytes((1 << 20) + 9, 6);
@@ -187,8 +191,10 @@ TEST_CASE_METHOD(engine_fixture, "a writer that asks for more frequent syncs get
   CHECK(record.store_state == "kept:" + std::to_string(expected.second));
 }
 
-TEST_CASE_METHOD(engine_fixture, "a kept prefix the store rejects is aborted and the upload "
-                                 "starts over", "[supervisor][resume]") {
+TEST_CASE_METHOD(engine_fixture,
+                 "a kept prefix the store rejects is aborted and the upload "
+                 "starts over",
+                 "[supervisor][resume]") {
   auto stateful = std::make_shared<stateful_store>(folder);
   stateful->reject_resumed = true;
   start(std::make_shared<fault_store>(stateful, 1, 600 << 10));

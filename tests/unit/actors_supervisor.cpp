@@ -9,8 +9,10 @@ using namespace std::chrono_literals;
 using namespace ferry;
 using namespace ferry::testing;
 
-TEST_CASE_METHOD(engine_fixture, "a worker failing transiently is restarted after backoff and "
-                                 "resumes from the journal", "[supervisor]") {
+TEST_CASE_METHOD(engine_fixture,
+                 "a worker failing transiently is restarted after backoff and "
+                 "resumes from the journal",
+                 "[supervisor]") {
   auto faults = std::make_shared<fault_store>(folder, 1, 600 << 10);
   start(faults);
   auto bytes = random_bytes((1 << 20) + 123, 1);
@@ -63,8 +65,10 @@ TEST_CASE_METHOD(engine_fixture, "a worker failing transiently is restarted afte
   CHECK(notes->back().bytes_so_far == static_cast<int64_t>(bytes.size()));
 }
 
-TEST_CASE_METHOD(engine_fixture, "a source that does not match its oid fails at once and "
-                                 "stores nothing", "[supervisor]") {
+TEST_CASE_METHOD(engine_fixture,
+                 "a source that does not match its oid fails at once and "
+                 "stores nothing",
+                 "[supervisor]") {
   start(folder);
   auto job = upload_job(1, random_bytes(300 << 10, 2), "liar.bin");
   job.oid = sha256::of("something else", 14);

@@ -22,23 +22,16 @@ using ferry::testing::env_var;
 
 namespace {
 
-
-
 /// Isolates git from the user's configuration: HOME is a temp dir, system
 /// config is off, and repository discovery stops at the temp root.
 class git_sandbox {
 public:
   git_sandbox()
-      : home_(root_.path / "home"),
-        home_var_("HOME", home_.c_str()),
-        nosystem_("GIT_CONFIG_NOSYSTEM", "1"),
-        global_("GIT_CONFIG_GLOBAL", nullptr),
-        xdg_("XDG_CONFIG_HOME", nullptr),
-        git_dir_("GIT_DIR", nullptr),
-        work_tree_("GIT_WORK_TREE", nullptr),
-        common_dir_("GIT_COMMON_DIR", nullptr),
-        parameters_("GIT_CONFIG_PARAMETERS", nullptr),
-        count_("GIT_CONFIG_COUNT", nullptr),
+      : home_(root_.path / "home"), home_var_("HOME", home_.c_str()),
+        nosystem_("GIT_CONFIG_NOSYSTEM", "1"), global_("GIT_CONFIG_GLOBAL", nullptr),
+        xdg_("XDG_CONFIG_HOME", nullptr), git_dir_("GIT_DIR", nullptr),
+        work_tree_("GIT_WORK_TREE", nullptr), common_dir_("GIT_COMMON_DIR", nullptr),
+        parameters_("GIT_CONFIG_PARAMETERS", nullptr), count_("GIT_CONFIG_COUNT", nullptr),
         ceiling_("GIT_CEILING_DIRECTORIES", root_.path.c_str()) {}
 
   const fs::path& root() const { return root_.path; }

@@ -58,9 +58,7 @@ void check_rejected(const ferry::result<T>& parsed, const std::string& what, con
 }
 
 /// Markdown code: `text`.
-std::string code(const std::string& text) {
-  return "`" + text + "`";
-}
+std::string code(const std::string& text) { return "`" + text + "`"; }
 
 /// The rows of README.md's settings table (under "### Configuration"), each
 /// split into its trimmed cells: git config, environment, flag, default, meaning.
@@ -134,18 +132,16 @@ TEST_CASE("setting_table() gives ranges to numbers and choices to choices", "[co
   for (const auto& spec : setting_table()) {
     INFO(spec.git);
     bool number = spec.kind == setting_kind::integer || spec.kind == setting_kind::decimal ||
-                  spec.kind == setting_kind::duration ||
-                  spec.kind == setting_kind::whole_seconds || spec.kind == setting_kind::size;
-    bool choice =
-      spec.kind == setting_kind::choice || spec.kind == setting_kind::choice_any_case;
+                  spec.kind == setting_kind::duration || spec.kind == setting_kind::whole_seconds ||
+                  spec.kind == setting_kind::size;
+    bool choice = spec.kind == setting_kind::choice || spec.kind == setting_kind::choice_any_case;
     CHECK((spec.range.low != nullptr) == number);
     CHECK((spec.range.high != nullptr) == number);
     CHECK((spec.choices != nullptr) == choice);
   }
 }
 
-TEST_CASE("every setting takes its flag over its variable over its git key",
-          "[config][settings]") {
+TEST_CASE("every setting takes its flag over its variable over its git key", "[config][settings]") {
   for (const auto& spec : setting_table()) {
     INFO(spec.git);
     // An empty value is invalid for every setting, so the error names the source that won.
@@ -384,8 +380,8 @@ TEST_CASE("resolve checks the request rate", "[config][settings]") {
     CHECK(fast->max_requests_per_second == 10000);
   }
   SECTION("anything else") {
-    auto bad = GENERATE(as<std::string>{}, "", "-1", "+1", "1e3", ".5", "5.", "1,5", "ten",
-                        "10000.5", " 1");
+    auto bad =
+      GENERATE(as<std::string>{}, "", "-1", "+1", "1e3", ".5", "5.", "1,5", "ten", "10000.5", " 1");
     input.git["ferry.maxrequestspersecond"] = bad;
     CHECK(resolve_error(input) == "ferry.maxRequestsPerSecond (git config) = '" + bad +
                                     "': expected a number of requests per second from 0 "
@@ -525,8 +521,8 @@ TEST_CASE("resolve checks the Proton bridge settings", "[config][settings]") {
   SECTION("processes from 1 to 16") {
     auto bad = GENERATE(as<std::string>{}, "0", "17", "x");
     input.git["ferry.proton.processes"] = bad;
-    CHECK(resolve_error(input) == "ferry.proton.processes (git config) = '" + bad +
-                                    "': expected an integer from 1 to 16");
+    CHECK(resolve_error(input) ==
+          "ferry.proton.processes (git config) = '" + bad + "': expected an integer from 1 to 16");
   }
   SECTION("a timeout of at least a second") {
     input.git["ferry.proton.timeout"] = "500ms";
@@ -601,8 +597,8 @@ TEST_CASE("resolve parses integers strictly", "[config][settings]") {
   sources input;
   input.env["FERRY_MAX_ATTEMPTS"] = bad;
   auto message = resolve_error(input);
-  CHECK(message == "FERRY_MAX_ATTEMPTS (environment) = '" + bad +
-                       "': expected an integer from 1 to 100");
+  CHECK(message ==
+        "FERRY_MAX_ATTEMPTS (environment) = '" + bad + "': expected an integer from 1 to 100");
 }
 
 TEST_CASE("resolve accepts the ends of the integer ranges", "[config][settings]") {
@@ -789,8 +785,7 @@ TEST_CASE("parse_duration accepts the largest representable value", "[config][se
   CHECK(parse_duration("9223372036854775s").value() == std::chrono::seconds{9223372036854775LL});
 }
 
-TEST_CASE("read_environment returns only the FERRY variables that are set",
-          "[config][settings]") {
+TEST_CASE("read_environment returns only the FERRY variables that are set", "[config][settings]") {
   std::vector<std::string> names = {"FERRY_STORE",
                                     "FERRY_JOURNAL",
                                     "FERRY_MAX_ATTEMPTS",

@@ -16,8 +16,7 @@ struct deterministic_system {
   caf::scheduler::test_coordinator& sched;
 
   deterministic_system()
-    : sys(init(cfg)),
-      sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())) {
+      : sys(init(cfg)), sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())) {
     // Away from the clock's epoch, like a real steady clock.
     sched.clock().current_time += std::chrono::hours(1);
   }

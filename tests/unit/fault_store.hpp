@@ -21,7 +21,8 @@ namespace ferry::testing {
 class fault_store final : public object_store {
 public:
   fault_store(std::shared_ptr<object_store> inner, int failing_streams, int64_t fail_after_bytes)
-    : inner_(std::move(inner)), failing_streams_(failing_streams), fail_after_(fail_after_bytes) {}
+      : inner_(std::move(inner)), failing_streams_(failing_streams), fail_after_(fail_after_bytes) {
+  }
 
   std::string describe() const override { return "fault+" + inner_->describe(); }
   std::string endpoint() const override { return host; }
@@ -46,8 +47,9 @@ public:
     return std::unique_ptr<object_reader>{std::make_unique<failing_reader>(
       std::move(*reader), budget, failure("injected read failure"), corrupt)};
   }
-  result<std::unique_ptr<object_writer>> open_write(const std::string& oid, int64_t size,
-                                                    const std::optional<std::string>& resume) override {
+  result<std::unique_ptr<object_writer>>
+  open_write(const std::string& oid, int64_t size,
+             const std::optional<std::string>& resume) override {
     std::lock_guard<std::mutex> guard{mutex_};
     opened += 1;
     auto writer = inner_->open_write(oid, size, resume);
@@ -92,8 +94,8 @@ private:
   public:
     failing_reader(std::unique_ptr<object_reader> inner, int64_t budget, status failure,
                    bool corrupt)
-      : inner_(std::move(inner)), budget_(budget), failure_(std::move(failure)),
-        corrupt_(corrupt) {}
+        : inner_(std::move(inner)), budget_(budget), failure_(std::move(failure)),
+          corrupt_(corrupt) {}
     int64_t size() const override { return inner_->size(); }
     result<size_t> read(char* buffer, size_t capacity) override {
       if (static_cast<int64_t>(capacity) > budget_)
@@ -116,7 +118,7 @@ private:
   class failing_writer final : public object_writer {
   public:
     failing_writer(std::unique_ptr<object_writer> inner, int64_t budget, status failure)
-      : inner_(std::move(inner)), budget_(budget), failure_(std::move(failure)) {}
+        : inner_(std::move(inner)), budget_(budget), failure_(std::move(failure)) {}
     int64_t offset() const override { return inner_->offset(); }
     status write(const char* data, size_t size) override {
       if (static_cast<int64_t>(size) > budget_)

@@ -160,9 +160,9 @@ TEST_CASE("unexpected and invalid statuses are permanent", "[http_classify]") {
 }
 
 TEST_CASE("transport failures", "[http_classify]") {
-  for (auto failure : {transport_failure::connect, transport_failure::timeout,
-                       transport_failure::reset, transport_failure::resolve,
-                       transport_failure::other}) {
+  for (auto failure :
+       {transport_failure::connect, transport_failure::timeout, transport_failure::reset,
+        transport_failure::resolve, transport_failure::other}) {
     auto d = classify_transport(failure, "details from curl");
     CHECK(d.verdict == http_verdict::retry);
     CHECK(d.code == errc::unavailable);

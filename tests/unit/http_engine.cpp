@@ -1,7 +1,7 @@
 #include "store/http/http_engine.hpp"
 
-#include "store/os/sha256.hpp"
 #include "loopback_server.hpp"
+#include "store/os/sha256.hpp"
 #include "test_support.hpp"
 
 #include <catch2/catch.hpp>
@@ -60,7 +60,7 @@ public:
 
 private:
   std::shared_ptr<std::promise<result<http_response>>> promise_ =
-      std::make_shared<std::promise<result<http_response>>>();
+    std::make_shared<std::promise<result<http_response>>>();
   std::future<result<http_response>> future_ = promise_->get_future();
 };
 
@@ -69,19 +69,19 @@ private:
 void serve_held(httplib::Response& res, test_server& server, size_t first,
                 counter* entered = nullptr) {
   res.set_content_provider(
-      first * 4, "application/octet-stream",
-      [&server, first, entered](size_t offset, size_t, httplib::DataSink& sink) {
-        if (offset == 0) {
-          std::string chunk(first, 'x');
-          if (!sink.write(chunk.data(), chunk.size()))
-            return false;
-          if (entered != nullptr)
-            entered->add();
-          return true;
-        }
-        server.held().wait();
-        return false;
-      });
+    first * 4, "application/octet-stream",
+    [&server, first, entered](size_t offset, size_t, httplib::DataSink& sink) {
+      if (offset == 0) {
+        std::string chunk(first, 'x');
+        if (!sink.write(chunk.data(), chunk.size()))
+          return false;
+        if (entered != nullptr)
+          entered->add();
+        return true;
+      }
+      server.held().wait();
+      return false;
+    });
 }
 
 /// One transfer whose callbacks pause it: they report each pause here, and
@@ -179,7 +179,7 @@ struct pause_plan {
 /// on the loop thread only until the completion.
 struct pausing_download {
   pausing_download(const std::string& data, size_t pause_every)
-    : data(data), plan{0, pause_every} {}
+      : data(data), plan{0, pause_every} {}
 
   http_request request(const std::string& url) {
     http_request r = get_request(url);
@@ -208,8 +208,7 @@ struct pausing_download {
 /// A PUT of `data` whose source pauses as planned. Touched on the loop
 /// thread only until the completion.
 struct pausing_upload {
-  pausing_upload(const std::string& data, size_t pause_every)
-    : data(data), plan{0, pause_every} {}
+  pausing_upload(const std::string& data, size_t pause_every) : data(data), plan{0, pause_every} {}
 
   http_request request(const std::string& url) {
     http_request r;
@@ -409,9 +408,8 @@ TEST_CASE("http_engine streams an 8 MiB PUT with a Content-Length", "[http]") {
 TEST_CASE("http_engine reports an upload source's failures", "[http]") {
   no_proxy env;
   test_server server;
-  server.http().Put("/upload", [](const httplib::Request&, httplib::Response& res) {
-    res.status = 200;
-  });
+  server.http().Put("/upload",
+                    [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
   server.start();
   http_engine engine;
 
@@ -809,8 +807,7 @@ TEST_CASE("http_engine pauses and resumes a download", "[http]") {
   http_engine engine;
 
   pausing_download download(data, size_t{1} << 20);
-  uint64_t id =
-    engine.submit(download.request(server.url("/object")), download.flow.callback());
+  uint64_t id = engine.submit(download.request(server.url("/object")), download.flow.callback());
   // Resuming what is not paused, or an unknown id, is harmless.
   engine.resume(id + 1000);
   auto response = download.flow.resume_until_done(engine, id);
@@ -934,11 +931,10 @@ TEST_CASE("http_engine hands the final response head to on_headers", "[http]") {
     res.status = 201;
     res.set_content(std::to_string(req.body.size()), "text/plain");
   });
-  server.http().set_expect_100_continue_handler(
-    [&](const httplib::Request&, httplib::Response&) {
-      interim_heads.add();
-      return 100;
-    });
+  server.http().set_expect_100_continue_handler([&](const httplib::Request&, httplib::Response&) {
+    interim_heads.add();
+    return 100;
+  });
   server.start();
   http_engine engine;
 

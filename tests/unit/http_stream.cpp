@@ -1,7 +1,7 @@
 #include "store/http/http_stream.hpp"
 
-#include "store/os/sha256.hpp"
 #include "loopback_server.hpp"
+#include "store/os/sha256.hpp"
 #include "test_support.hpp"
 
 #include <catch2/catch.hpp>
@@ -204,7 +204,7 @@ TEST_CASE("http_body_reader holds no more than its buffer for a slow caller", "[
     auto ahead = static_cast<int64_t>(std::min(data.size(), got + buffer + 1));
     if (!sent.wait_for(ahead))
       FAIL("the server got no buffer ahead of the caller: " << sent.value() << " sent, " << got
-                                                             << " read");
+                                                            << " read");
     auto n = (*reader)->read(piece.data(), piece.size());
     if (!n.ok())
       FAIL("read failed after " << got << " bytes: " << n.error().to_string());
@@ -419,18 +419,12 @@ TEST_CASE("http_body_writer refuses requests it cannot serve", "[http]") {
   http_engine engine;
   http_request request = put("http://127.0.0.1:9/unused", 10);
   size_t buffer = 1024;
-  SECTION("no size") {
-    request.upload_size = -1;
-  }
-  SECTION("a body of its own") {
-    request.body = "inline";
-  }
+  SECTION("no size") { request.upload_size = -1; }
+  SECTION("a body of its own") { request.body = "inline"; }
   SECTION("an upload source of its own") {
     request.upload_source = [](char*, size_t) -> result<size_t> { return size_t{0}; };
   }
-  SECTION("a buffer of 0 bytes") {
-    buffer = 0;
-  }
+  SECTION("a buffer of 0 bytes") { buffer = 0; }
   auto writer = http_body_writer::start(engine, std::move(request), buffer);
   REQUIRE_FALSE(writer.ok());
   CHECK(writer.error().code() == errc::invalid_request);
@@ -445,8 +439,7 @@ TEST_CASE("http_body_writer reports a server that answers early", "[http]") {
   http_engine engine;
 
   const std::string data = patterned_bytes(size_t{16} << 20, 71);
-  auto writer =
-    http_body_writer::start(engine, put(server.url("/upload"), data.size()), 64 << 10);
+  auto writer = http_body_writer::start(engine, put(server.url("/upload"), data.size()), 64 << 10);
   REQUIRE(writer.ok());
   ferry::status failed;
   for (size_t offset = 0; offset < data.size() && failed.ok(); offset += 64 << 10)

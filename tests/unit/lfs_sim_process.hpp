@@ -34,8 +34,9 @@ public:
     root_ = dir_.path / "root";
     port_file_ = dir_.path / "port";
     const auto output = dir_.path / "sim.out";
-    std::vector<std::string> args{FERRY_LFS_SIM_PATH, "--root", root_.string(), "--port", "0",
-                                  "--port-file", port_file_.string()};
+    std::vector<std::string> args{FERRY_LFS_SIM_PATH, "--root", root_.string(),
+                                  "--port",           "0",      "--port-file",
+                                  port_file_.string()};
     if (!scenario.empty()) {
       const auto scenario_file = dir_.path / "scenario.json";
       std::ofstream(scenario_file) << scenario;
@@ -53,7 +54,7 @@ public:
                                      O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
     const int spawned =
-        ::posix_spawn(&child_.pid, argv[0], &actions, nullptr, argv.data(), environ);
+      ::posix_spawn(&child_.pid, argv[0], &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     REQUIRE(spawned == 0);
 

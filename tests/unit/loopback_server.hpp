@@ -138,18 +138,16 @@ inline std::string patterned_bytes(size_t size, uint32_t seed) {
 
 /// Serves `data` in pieces of at most 64 KiB; `sent` (if given) counts the
 /// bytes handed to the socket.
-inline void serve_bytes(httplib::Response& res, const std::string& data,
-                        counter* sent = nullptr) {
-  res.set_content_provider(
-    data.size(), "application/octet-stream",
-    [&data, sent](size_t offset, size_t length, httplib::DataSink& sink) {
-      size_t piece = std::min<size_t>(length, 64 << 10);
-      if (!sink.write(data.data() + offset, piece))
-        return false;
-      if (sent != nullptr)
-        sent->add(static_cast<int64_t>(piece));
-      return true;
-    });
+inline void serve_bytes(httplib::Response& res, const std::string& data, counter* sent = nullptr) {
+  res.set_content_provider(data.size(), "application/octet-stream",
+                           [&data, sent](size_t offset, size_t length, httplib::DataSink& sink) {
+                             size_t piece = std::min<size_t>(length, 64 << 10);
+                             if (!sink.write(data.data() + offset, piece))
+                               return false;
+                             if (sent != nullptr)
+                               sent->add(static_cast<int64_t>(piece));
+                             return true;
+                           });
 }
 
 /// Serves `data` at GET `path` (see serve_bytes).

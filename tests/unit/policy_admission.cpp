@@ -61,8 +61,7 @@ void open_host_a(admission& rules) {
 
 } // namespace
 
-TEST_CASE("a host's circuit opens after its transient failures; other hosts go on",
-          "[admission]") {
+TEST_CASE("a host's circuit opens after its transient failures; other hosts go on", "[admission]") {
   auto rules = make_rules();
   rules.add(3, host_b);
   open_host_a(rules);
@@ -87,8 +86,8 @@ TEST_CASE("the circuit's opening is one notice that names the host and the failu
   run(rules, 1, t0);
   run(rules, 2, t0);
   CHECK(rules.finish(1, down, t0).host.notice.empty());
-  auto opened = rules.finish(2, status{errc::unavailable, "GET https://user:secret@a.test/x: 503"},
-                             t0);
+  auto opened =
+    rules.finish(2, status{errc::unavailable, "GET https://user:secret@a.test/x: 503"}, t0);
   CHECK(opened.host.what == host_change::opened);
   CHECK(opened.host.error == "unavailable: GET https://a.test/x: 503");
   CHECK(opened.host.notice == "ferry: a.test:443 is failing (2 failures in a row, last: "
@@ -164,8 +163,7 @@ TEST_CASE("a failed probe makes the host dead: its jobs fail at once with a mess
   CHECK(again.host.notice.empty());
 }
 
-TEST_CASE("permanent failures end the job at once and say nothing about the host",
-          "[admission]") {
+TEST_CASE("permanent failures end the job at once and say nothing about the host", "[admission]") {
   auto config = settings();
   config.breaker_failures = 1;
   auto rules = make_rules(config);
@@ -199,8 +197,7 @@ TEST_CASE("a Retry-After sets the retry's delay and pauses the whole host", "[ad
   CHECK(asked.host.cooldown == 30s);
 }
 
-TEST_CASE("a wait for another writer is neither a retry nor a failure of the host",
-          "[admission]") {
+TEST_CASE("a wait for another writer is neither a retry nor a failure of the host", "[admission]") {
   auto config = settings();
   config.breaker_failures = 1;
   auto rules = make_rules(config);
@@ -251,8 +248,7 @@ TEST_CASE("a retry over the retry budget waits for a retry in flight and gets it
   CHECK(rules.budget().active_retries() == 0);
 }
 
-TEST_CASE("a retry over the retry budget with no retry in flight starts anyway",
-          "[admission]") {
+TEST_CASE("a retry over the retry budget with no retry in flight starts anyway", "[admission]") {
   auto config = settings();
   config.retry_budget_percent = 0;
   config.retry_budget_min = 0;
@@ -264,8 +260,7 @@ TEST_CASE("a retry over the retry budget with no retry in flight starts anyway",
   CHECK(rules.start(1, t0 + 1s).what == start_verdict::start);
 }
 
-TEST_CASE("past the restart budget failures are final until the window moves on",
-          "[admission]") {
+TEST_CASE("past the restart budget failures are final until the window moves on", "[admission]") {
   auto config = settings();
   config.max_restarts = 2;
   config.restart_window = 60s;

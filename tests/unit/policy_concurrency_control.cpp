@@ -81,39 +81,39 @@ TEST_CASE("adaptive concurrency grows by one per window of steady successes", "[
 TEST_CASE("adaptive concurrency stops growing when copies get slower", "[concurrency]") {
   auto control = concurrency_control::adaptive(4, 64);
   run(control, {
-                   {4, 100ms, 5}, // the best window: 100 ms per MiB
-                   // Twice as slow: no growth, window after window.
-                   {5, 200ms, 5},
-                   {5, 200ms, 5},
-                   {5, 200ms, 5},
-                   // Clearly slower than twice: one less.
-                   {5, 201ms, 4},
-                   // Back within 1.5x of the best: growth resumes. The window
-                   // after the shrink still covers the 5 copies started before it.
-                   {5, 150ms, 5},
+                 {4, 100ms, 5}, // the best window: 100 ms per MiB
+                 // Twice as slow: no growth, window after window.
+                 {5, 200ms, 5},
+                 {5, 200ms, 5},
+                 {5, 200ms, 5},
+                 // Clearly slower than twice: one less.
+                 {5, 201ms, 4},
+                 // Back within 1.5x of the best: growth resumes. The window
+                 // after the shrink still covers the 5 copies started before it.
+                 {5, 150ms, 5},
                });
 }
 
 TEST_CASE("adaptive concurrency judges a window by its median", "[concurrency]") {
   auto control = concurrency_control::adaptive(5, 64);
   run(control, {
-                   {5, 100ms, 6},
-                   // One straggler among six does not make the window slow.
-                   {5, 100ms, 6},
-                   {1, 5000ms, 7},
-                   // Most of a window slow does.
-                   {2, 100ms, 7},
-                   {5, 500ms, 6},
+                 {5, 100ms, 6},
+                 // One straggler among six does not make the window slow.
+                 {5, 100ms, 6},
+                 {1, 5000ms, 7},
+                 // Most of a window slow does.
+                 {2, 100ms, 7},
+                 {5, 500ms, 6},
                });
 }
 
 TEST_CASE("adaptive concurrency compares small objects by a 64 KiB floor", "[concurrency]") {
   auto control = concurrency_control::adaptive(2, 64);
   run(control, {
-                   {2, 20ms, 3, 64 << 10},
-                   // 1 KiB in the same time is not 64 times slower per byte.
-                   {3, 20ms, 4, 1 << 10},
-                   {4, 20ms, 5, 0},
+                 {2, 20ms, 3, 64 << 10},
+                 // 1 KiB in the same time is not 64 times slower per byte.
+                 {3, 20ms, 4, 1 << 10},
+                 {4, 20ms, 5, 0},
                });
 }
 
@@ -154,11 +154,11 @@ TEST_CASE("adaptive concurrency never goes below one", "[concurrency]") {
 TEST_CASE("adaptive concurrency recovers when the peer itself got slower", "[concurrency]") {
   auto control = concurrency_control::adaptive(1, 8);
   run(control, {
-                   {1, 100ms, 2},
-                   {2, 300ms, 1},
-                   // At one copy the slowness is the peer's: the new measure.
-                   {2, 300ms, 1},
-                   {1, 300ms, 2},
+                 {1, 100ms, 2},
+                 {2, 300ms, 1},
+                 // At one copy the slowness is the peer's: the new measure.
+                 {2, 300ms, 1},
+                 {1, 300ms, 2},
                });
 }
 

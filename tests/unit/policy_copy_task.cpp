@@ -31,9 +31,7 @@ std::string some_bytes(size_t size, uint32_t seed) {
   return out;
 }
 
-std::string oid_of(const std::string& bytes) {
-  return sha256::of(bytes.data(), bytes.size());
-}
+std::string oid_of(const std::string& bytes) { return sha256::of(bytes.data(), bytes.size()); }
 
 /// Writes `bytes` straight to the file a folder store keeps `oid` in,
 /// bypassing its verification (a damaged or mislabelled object).
@@ -170,8 +168,10 @@ TEST_CASE_METHOD(copy_fixture, "a copy streams the source object into the destin
   CHECK(contents(source->object_path(oid)) == bytes);
 }
 
-TEST_CASE_METHOD(copy_fixture, "a copy continues a destination partial after re-reading and "
-                               "hashing the source's prefix", "[copy_task]") {
+TEST_CASE_METHOD(copy_fixture,
+                 "a copy continues a destination partial after re-reading and "
+                 "hashing the source's prefix",
+                 "[copy_task]") {
   auto bytes = some_bytes((400 << 10) + 5, 2);
   auto oid = put_source(bytes);
   auto size = static_cast<int64_t>(bytes.size());

@@ -164,8 +164,9 @@ struct plan_fixture {
 
 } // namespace
 
-TEST_CASE_METHOD(plan_fixture, "pending items are taken and asked about a page of 100 at a "
-                               "time, in oid order",
+TEST_CASE_METHOD(plan_fixture,
+                 "pending items are taken and asked about a page of 100 at a "
+                 "time, in oid order",
                  "[migration_plan]") {
   auto oids = list_many(250);
   rules.concurrency = concurrency_control::fixed(1);
@@ -200,8 +201,9 @@ TEST_CASE_METHOD(plan_fixture, "pending items are taken and asked about a page o
   CHECK(destination->asked[2] == std::vector<std::string>(oids.begin() + 200, oids.end()));
 }
 
-TEST_CASE_METHOD(plan_fixture, "items a listing walk found missing are copied first, without "
-                               "asking the destination",
+TEST_CASE_METHOD(plan_fixture,
+                 "items a listing walk found missing are copied first, without "
+                 "asking the destination",
                  "[migration_plan]") {
   auto missing = list_many(3);
   REQUIRE(inventory->move_all({item_state::pending}, item_state::missing));
@@ -231,8 +233,9 @@ TEST_CASE_METHOD(plan_fixture, "no more copies are started than the concurrency 
   CHECK_FALSE(plan->done());
 }
 
-TEST_CASE_METHOD(plan_fixture, "an object the destination holds with the listed size is "
-                               "present; absent or of another size, it is copied",
+TEST_CASE_METHOD(plan_fixture,
+                 "an object the destination holds with the listed size is "
+                 "present; absent or of another size, it is copied",
                  "[migration_plan]") {
   auto held = list(1, 300);
   place_intact(1, 300);
@@ -257,8 +260,9 @@ TEST_CASE_METHOD(plan_fixture, "an object the destination holds with the listed 
   CHECK(progress.failed_objects == 0);
 }
 
-TEST_CASE_METHOD(plan_fixture, "with verify_existing an intact copy is verified and a damaged "
-                               "one is removed and copied, or fails when it cannot be removed",
+TEST_CASE_METHOD(plan_fixture,
+                 "with verify_existing an intact copy is verified and a damaged "
+                 "one is removed and copied, or fails when it cannot be removed",
                  "[migration_plan]") {
   rules.verify_existing = true;
   auto intact = list(1);
@@ -294,8 +298,9 @@ TEST_CASE_METHOD(plan_fixture, "with verify_existing an intact copy is verified 
   }
 }
 
-TEST_CASE_METHOD(plan_fixture, "a destination that cannot answer for a page is told on stderr "
-                               "once, later pages in the log only",
+TEST_CASE_METHOD(plan_fixture,
+                 "a destination that cannot answer for a page is told on stderr "
+                 "once, later pages in the log only",
                  "[migration_plan]") {
   list_many(150);
   destination->refuse_batches = true;
@@ -362,8 +367,9 @@ TEST_CASE_METHOD(plan_fixture, "each outcome is recorded by its rule", "[migrati
   }
 }
 
-TEST_CASE_METHOD(plan_fixture, "bad bytes from a server source get one more copy before the "
-                               "source is called corrupt",
+TEST_CASE_METHOD(plan_fixture,
+                 "bad bytes from a server source get one more copy before the "
+                 "source is called corrupt",
                  "[migration_plan]") {
   auto oid = list(1);
   rules.source_is_server = true;
@@ -392,8 +398,9 @@ TEST_CASE_METHOD(plan_fixture, "bad bytes from a server source get one more copy
   CHECK(plan->done());
 }
 
-TEST_CASE_METHOD(plan_fixture, "transient failures and retried copies lower an adaptive limit; "
-                               "permanent failures do not",
+TEST_CASE_METHOD(plan_fixture,
+                 "transient failures and retried copies lower an adaptive limit; "
+                 "permanent failures do not",
                  "[migration_plan]") {
   list_many(3);
   rules.concurrency = concurrency_control::adaptive(8, 64);
@@ -450,8 +457,8 @@ TEST_CASE_METHOD(plan_fixture, "progress starts from what the inventory holds",
   auto failed = list(1, 10);
   auto copied = list(2, 20);
   list(3, 30);
-  REQUIRE(inventory->set_state(failed, item_state::failed, 1,
-                               attempt_error{1, "not_found", "gone"}));
+  REQUIRE(
+    inventory->set_state(failed, item_state::failed, 1, attempt_error{1, "not_found", "gone"}));
   REQUIRE(inventory->set_state(copied, item_state::copied, 1));
   auto plan = make_plan();
   auto progress = plan->progress();
@@ -465,8 +472,9 @@ TEST_CASE_METHOD(plan_fixture, "progress starts from what the inventory holds",
   CHECK(plan->progress().moved_bytes == 7);
 }
 
-TEST_CASE_METHOD(plan_fixture, "retrying the failed (--retry-failed) puts failed and corrupt items "
-                               "back to pending with their errors",
+TEST_CASE_METHOD(plan_fixture,
+                 "retrying the failed (--retry-failed) puts failed and corrupt items "
+                 "back to pending with their errors",
                  "[migration_plan]") {
   auto failed = list(1, 10);
   auto corrupt = list(2, 20);
@@ -489,8 +497,9 @@ TEST_CASE_METHOD(plan_fixture, "retrying the failed (--retry-failed) puts failed
   CHECK(item(copied).state == item_state::copied);
 }
 
-TEST_CASE_METHOD(plan_fixture, "the summary holds the totals and a bounded dead-letter list, "
-                               "failed before corrupt",
+TEST_CASE_METHOD(plan_fixture,
+                 "the summary holds the totals and a bounded dead-letter list, "
+                 "failed before corrupt",
                  "[migration_plan]") {
   auto failed = list_many(3);
   for (auto& oid : failed)

@@ -187,14 +187,16 @@ TEST_CASE("progress_line edge cases", "[report]") {
 
 TEST_CASE("summary_text totals the migration on its first line", "[report]") {
   auto summary = example_summary();
-  CHECK(ferry::summary_text(summary) ==
-        "copied 1,234 objects (1.2 GiB), 10 already at the destination, 2 failed, 1 corrupt at source; "
-        "1.2 GiB in 42s (29.3 MiB/s)\n");
+  CHECK(
+    ferry::summary_text(summary) ==
+    "copied 1,234 objects (1.2 GiB), 10 already at the destination, 2 failed, 1 corrupt at source; "
+    "1.2 GiB in 42s (29.3 MiB/s)\n");
 
   SECTION("pending objects are named") {
     summary.totals.pending = {3, 30};
     CHECK(lines_of(ferry::summary_text(summary)).at(0) ==
-          "copied 1,234 objects (1.2 GiB), 10 already at the destination, 2 failed, 1 corrupt at source, "
+          "copied 1,234 objects (1.2 GiB), 10 already at the destination, 2 failed, 1 corrupt at "
+          "source, "
           "3 pending; 1.2 GiB in 42s (29.3 MiB/s)");
   }
   SECTION("zero duration and one object") {
@@ -210,9 +212,10 @@ TEST_CASE("summary_text totals the migration on its first line", "[report]") {
     summary.totals.copied = {1234567890123, int64_max};
     summary.moved_bytes = int64_max;
     summary.duration = 3720s;
-    CHECK(lines_of(ferry::summary_text(summary)).at(0) ==
-          "copied 1,234,567,890,123 objects (8388608.0 TiB), 10 already at the destination, 2 failed, "
-          "1 corrupt at source; 8388608.0 TiB in 1h02m (2255.0 TiB/s)");
+    CHECK(
+      lines_of(ferry::summary_text(summary)).at(0) ==
+      "copied 1,234,567,890,123 objects (8388608.0 TiB), 10 already at the destination, 2 failed, "
+      "1 corrupt at source; 8388608.0 TiB in 1h02m (2255.0 TiB/s)");
   }
   SECTION("verified objects and failures left from an earlier run are told apart") {
     summary.totals.verified = {7, 70};
@@ -245,10 +248,10 @@ TEST_CASE("summary_text totals the migration on its first line", "[report]") {
 
 TEST_CASE("summary_text lists failures with their last error", "[report]") {
   auto summary = example_summary();
-  summary.failures.push_back(item('a', mib, item_state::failed,
-                                  {{1, "unavailable", "503"}, {2, "io_error", "disk full"}}));
   summary.failures.push_back(
-      item('b', 700, item_state::corrupt, {{3, "hash_mismatch", "bytes do not\nmatch"}}));
+    item('a', mib, item_state::failed, {{1, "unavailable", "503"}, {2, "io_error", "disk full"}}));
+  summary.failures.push_back(
+    item('b', 700, item_state::corrupt, {{3, "hash_mismatch", "bytes do not\nmatch"}}));
   summary.failures.push_back(item('c', 5, item_state::failed));
   auto lines = lines_of(ferry::summary_text(summary));
   REQUIRE(lines.size() == 4);
@@ -280,7 +283,7 @@ TEST_CASE("summary_text lists at most 20 failures", "[report]") {
 TEST_CASE("report_json has exactly the documented keys and types", "[report]") {
   auto summary = example_summary();
   summary.failures.push_back(
-      item('a', mib, item_state::failed, {{1700000000000, "io_error", "disk full"}}));
+    item('a', mib, item_state::failed, {{1700000000000, "io_error", "disk full"}}));
   summary.failures_left_out = 7;
   auto report = ferry::report_json(summary);
 
@@ -293,7 +296,8 @@ TEST_CASE("report_json has exactly the documented keys and types", "[report]") {
   CHECK(report["destination"] == "s3://bucket/lfs");
   CHECK(report["dry_run"].is_boolean());
   CHECK(report["dry_run"] == false);
-  for (auto name : {"copied", "present", "verified", "failed", "corrupt", "pending", "not_retried"}) {
+  for (auto name :
+       {"copied", "present", "verified", "failed", "corrupt", "pending", "not_retried"}) {
     CAPTURE(name);
     CHECK(keys_of(report[name]) == std::set<std::string>{"objects", "bytes"});
     CHECK(report[name]["objects"].is_number_integer());

@@ -11,9 +11,7 @@ using ferry::testing::temp_dir;
 
 namespace {
 
-void touch(const std::filesystem::path& path) {
-  std::ofstream{path} << "x";
-}
+void touch(const std::filesystem::path& path) { std::ofstream{path} << "x"; }
 
 } // namespace
 

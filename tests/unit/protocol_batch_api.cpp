@@ -50,7 +50,8 @@ json valid_response() {
 
 batch_response decode_ok(const std::string& body) {
   auto result = decode_batch_response(body, received);
-  if (auto* error = std::get_if<std::string>(&result)) FAIL("unexpected error: " << *error);
+  if (auto* error = std::get_if<std::string>(&result))
+    FAIL("unexpected error: " << *error);
   return std::get<batch_response>(result);
 }
 
@@ -403,8 +404,7 @@ TEST_CASE("a rejected href is named by its scheme only, never its credentials") 
   // Without a well-formed scheme before "://", nothing of the href is echoed.
   for (const std::string& bad : std::initializer_list<std::string>{
          "AKIAXXXX:supersecret@bucket/x", "user:supersecret@host://x",
-         "averyveryverylongscheme://supersecret", "://supersecret",
-         "ftp:/user:supersecret@host"}) {
+         "averyveryverylongscheme://supersecret", "://supersecret", "ftp:/user:supersecret@host"}) {
     INFO(bad);
     const std::string text = download_fails({{"href", bad}});
     CHECK(contains(text, "must be an http:// or https:// URL"));

@@ -30,7 +30,8 @@ json download_json() {
 
 request decode_ok(const std::string& line) {
   auto result = decode_request(line);
-  if (auto* error = std::get_if<decode_error>(&result)) FAIL("unexpected error: " << error->message);
+  if (auto* error = std::get_if<decode_error>(&result))
+    FAIL("unexpected error: " << error->message);
   return std::get<request>(result);
 }
 
@@ -86,9 +87,11 @@ TEST_CASE("init decodes every field") {
 
 TEST_CASE("init optional fields default when absent or null") {
   for (const json& line :
-       {json{{"event", "init"}, {"operation", "upload"}},
-        json{{"event", "init"}, {"operation", "upload"}, {"remote", nullptr},
-             {"concurrent", nullptr}, {"concurrenttransfers", nullptr}}}) {
+       {json{{"event", "init"}, {"operation", "upload"}}, json{{"event", "init"},
+                                                               {"operation", "upload"},
+                                                               {"remote", nullptr},
+                                                               {"concurrent", nullptr},
+                                                               {"concurrenttransfers", nullptr}}}) {
     auto init = decode_init(line);
     CHECK(init.remote.empty());
     CHECK_FALSE(init.concurrent);
@@ -120,12 +123,12 @@ TEST_CASE("init rejects badly typed optional fields") {
     const char* field;
     json value;
   };
-  for (const auto& bad : {bad_case{"remote", 5}, bad_case{"remote", json::array()},
-                          bad_case{"concurrent", "true"}, bad_case{"concurrent", 1},
-                          bad_case{"concurrenttransfers", -1}, bad_case{"concurrenttransfers", 1.5},
-                          bad_case{"concurrenttransfers", "3"},
-                          bad_case{"concurrenttransfers", true},
-                          bad_case{"concurrenttransfers", uint64_t{1} << 63}}) {
+  for (const auto& bad :
+       {bad_case{"remote", 5}, bad_case{"remote", json::array()}, bad_case{"concurrent", "true"},
+        bad_case{"concurrent", 1}, bad_case{"concurrenttransfers", -1},
+        bad_case{"concurrenttransfers", 1.5}, bad_case{"concurrenttransfers", "3"},
+        bad_case{"concurrenttransfers", true},
+        bad_case{"concurrenttransfers", uint64_t{1} << 63}}) {
     json line = {{"event", "init"}, {"operation", "upload"}};
     line[bad.field] = bad.value;
     INFO(line.dump());
@@ -178,9 +181,8 @@ TEST_CASE("action object yields href and headers, ignoring unknown keys") {
 
 TEST_CASE("a bad action is reported against the object") {
   for (const json& action :
-       {json("https://x"), json(5), json::array(), json::object(),
-        json{{"href", 5}}, json{{"href", ""}},
-        json{{"href", "https://x"}, {"header", "a: b"}},
+       {json("https://x"), json(5), json::array(), json::object(), json{{"href", 5}},
+        json{{"href", ""}}, json{{"href", "https://x"}, {"header", "a: b"}},
         json{{"href", "https://x"}, {"header", {{"A", 1}}}},
         json{{"href", "https://x"}, {"header", {{"A", nullptr}}}},
         json{{"href", "https://x"}, {"header", {{"A", "b\r\nInjected: yes"}}}},
@@ -234,8 +236,8 @@ TEST_CASE("action headers must have token names and values without control bytes
 TEST_CASE("a bad oid is rejected without naming an object") {
   for (const json& bad : {json("../../../../etc/passwd"), json("../" + oid.substr(3)),
                           json("4D7A214614AB2935C943F9E0FF69D22EADBB8F32B1258DAAA5E2CA24D17E2393"),
-                          json(oid.substr(1)), json(oid + "0"), json(""), json(42),
-                          json(nullptr), json::array({oid})}) {
+                          json(oid.substr(1)), json(oid + "0"), json(""), json(42), json(nullptr),
+                          json::array({oid})}) {
     for (auto line : {upload_json(), download_json()}) {
       line["oid"] = bad;
       INFO(line.dump());
@@ -254,8 +256,7 @@ TEST_CASE("a bad oid is rejected without naming an object") {
 
 TEST_CASE("a bad size is reported against the object") {
   for (const char* size : {"-1", "1.5", "1.0", "1e3", "\"123\"", "true", "null", "[1]",
-                           "9223372036854775808", "18446744073709551616",
-                           "-9223372036854775809"}) {
+                           "9223372036854775808", "18446744073709551616", "-9223372036854775809"}) {
     for (const char* event : {"upload", "download"}) {
       const std::string line = std::string{R"({"event":")"} + event + R"(","oid":")" + oid +
                                R"(","path":"/tmp/x","size":)" + size + "}";
@@ -316,7 +317,7 @@ TEST_CASE("transfers ignore unknown fields") {
 TEST_CASE("terminate decodes, with or without extra fields") {
   CHECK(std::holds_alternative<terminate_request>(decode_ok(R"({"event":"terminate"})")));
   CHECK(std::holds_alternative<terminate_request>(
-      decode_ok(R"(  {"event":"terminate","reason":{"x":1}}  )")));
+    decode_ok(R"(  {"event":"terminate","reason":{"x":1}}  )")));
 }
 
 TEST_CASE("the line must be a JSON object with a known string event") {
@@ -342,26 +343,25 @@ TEST_CASE("a field given twice in one object is rejected") {
                             R"(","size":1,"path":"a","event":"terminate"})");
   CHECK(twice.code == code::bad_request);
   CHECK(contains(twice.message, "'event' appears twice"));
-  CHECK(contains(decode_fails(R"({"event":"init","operation":"upload","operation":"download"})")
-                   .message,
-                 "'operation' appears twice"));
+  CHECK(contains(
+    decode_fails(R"({"event":"init","operation":"upload","operation":"download"})").message,
+    "'operation' appears twice"));
   // Nested objects too, but the same name in two different objects is fine.
   CHECK(contains(decode_fails(R"({"event":"download","oid":")" + oid +
                               R"(","size":1,"action":{"href":"http://a","href":"http://b"}})")
                    .message,
                  "'href' appears twice"));
-  auto fine = decode_transfer(json::parse(
-    R"({"event":"download","oid":")" + oid +
-    R"(","size":1,"action":{"href":"http://a","header":{"oid":"x"}}})"));
+  auto fine = decode_transfer(
+    json::parse(R"({"event":"download","oid":")" + oid +
+                R"(","size":1,"action":{"href":"http://a","header":{"oid":"x"}}})"));
   CHECK(fine.action->headers.at("oid") == "x");
 }
 
 TEST_CASE("empty, blank and non-JSON lines are rejected") {
-  for (const std::string& line : {std::string{}, std::string{"   "}, std::string{"hello"},
-                                  std::string{"{\"event\":\"terminate\""},
-                                  std::string{"{\"event\":\"terminate\"} trailing"},
-                                  std::string{"{\"event\":\"terminate\"}{}"},
-                                  std::string{"{'event':'terminate'}"}}) {
+  for (const std::string& line :
+       {std::string{}, std::string{"   "}, std::string{"hello"},
+        std::string{"{\"event\":\"terminate\""}, std::string{"{\"event\":\"terminate\"} trailing"},
+        std::string{"{\"event\":\"terminate\"}{}"}, std::string{"{'event':'terminate'}"}}) {
     INFO(line);
     auto error = decode_fails(line);
     CHECK(error.code == code::bad_request);
@@ -384,9 +384,9 @@ TEST_CASE("NUL bytes in the line are rejected without crashing") {
 
 TEST_CASE("invalid UTF-8 is rejected with a clear message") {
   for (const std::string& bad : {std::string("\xff"), std::string("\xc3"),
-                                 std::string("\xc0\xaf"),          // overlong '/'
-                                 std::string("\xed\xa0\x80"),      // surrogate
-                                 std::string("\xf4\x90\x80\x80"),  // past U+10FFFF
+                                 std::string("\xc0\xaf"),         // overlong '/'
+                                 std::string("\xed\xa0\x80"),     // surrogate
+                                 std::string("\xf4\x90\x80\x80"), // past U+10FFFF
                                  std::string("\x80")}) {
     const std::string line = R"({"event":"init","operation":"upload","remote":")" + bad + "\"}";
     auto error = decode_fails(line);
@@ -410,8 +410,8 @@ TEST_CASE("deep nesting is rejected before parsing") {
     CHECK(error.code == code::bad_request);
     CHECK(contains(error.message, "deeper"));
   }
-  const std::string hidden = R"({"event":"terminate","x":)" + std::string(100000, '[') +
-                             std::string(100000, ']') + "}";
+  const std::string hidden =
+    R"({"event":"terminate","x":)" + std::string(100000, '[') + std::string(100000, ']') + "}";
   CHECK(contains(decode_fails(hidden).message, "deeper"));
 }
 
@@ -427,7 +427,8 @@ TEST_CASE("nesting limit is 64 levels and ignores brackets inside strings") {
   auto init = decode_init({{"event", "init"}, {"operation", "upload"}, {"remote", brackets}});
   CHECK(init.remote == brackets);
   // An escaped quote must not end the string early.
-  auto tricky = decode_init({{"event", "init"}, {"operation", "upload"}, {"remote", "\"" + brackets}});
+  auto tricky =
+    decode_init({{"event", "init"}, {"operation", "upload"}, {"remote", "\"" + brackets}});
   CHECK(tricky.remote == "\"" + brackets);
 }
 
@@ -499,7 +500,7 @@ TEST_CASE("encoders replace invalid UTF-8 instead of throwing") {
   std::string line;
   REQUIRE_NOTHROW(line = encode_error(code::failed, bad));
   auto message = json::parse(line)["error"]["message"].get<std::string>();
-  CHECK(contains(message, "\xef\xbf\xbd"));  // U+FFFD
+  CHECK(contains(message, "\xef\xbf\xbd")); // U+FFFD
   CHECK(contains(message, "read failed"));
 
   REQUIRE_NOTHROW(line = encode_complete(oid, std::string_view{"/tmp/\xc3"}));

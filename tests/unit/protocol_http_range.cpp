@@ -177,11 +177,13 @@ void check_split(int64_t size, int streams, int64_t min_part) {
     CHECK(length >= 1);
     shortest = std::min(shortest, length);
     longest = std::max(longest, length);
-    if (i > 0) CHECK(parts[i].first == parts[i - 1].second + 1);
+    if (i > 0)
+      CHECK(parts[i].first == parts[i - 1].second + 1);
   }
   CHECK(longest - shortest <= 1);
   // Below min_part only when the whole object is one part.
-  if (parts.size() > 1) CHECK(shortest >= std::max<int64_t>(min_part, 1));
+  if (parts.size() > 1)
+    CHECK(shortest >= std::max<int64_t>(min_part, 1));
 }
 
 } // namespace

@@ -34,7 +34,8 @@ TEST_CASE("line_splitter returns every completed line and keeps the rest") {
 TEST_CASE("line_splitter reassembles a line fed byte by byte") {
   const std::string line = R"({"event":"init","operation":"upload","remote":"origin"})";
   line_splitter splitter{1024};
-  for (char c : line) CHECK(splitter.feed(std::string_view{&c, 1}).empty());
+  for (char c : line)
+    CHECK(splitter.feed(std::string_view{&c, 1}).empty());
   auto lines = splitter.feed("\n");
   REQUIRE(lines.size() == 1);
   CHECK_FALSE(lines[0].too_long);

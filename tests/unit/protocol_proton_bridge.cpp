@@ -20,7 +20,8 @@ const std::string oid_c = "00000000000000000000000000000000000000000000000000000
 
 std::string upper(std::string text) {
   for (char& c : text)
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    if (c >= 'a' && c <= 'z')
+      c = static_cast<char>(c - 'a' + 'A');
   return text;
 }
 
@@ -63,7 +64,8 @@ std::set<std::string> keys(const json& object) {
 
 envelope parse_ok(const std::string& output) {
   auto result = parse_envelope(output);
-  if (auto* error = std::get_if<std::string>(&result)) FAIL("unexpected error: " << *error);
+  if (auto* error = std::get_if<std::string>(&result))
+    FAIL("unexpected error: " << *error);
   return std::get<envelope>(result);
 }
 
@@ -83,7 +85,8 @@ envelope failure_with(const json& details) {
 
 template <class T>
 T decoded_ok(const std::variant<T, std::string>& result) {
-  if (auto* error = std::get_if<std::string>(&result)) FAIL("unexpected error: " << *error);
+  if (auto* error = std::get_if<std::string>(&result))
+    FAIL("unexpected error: " << *error);
   return std::get<T>(result);
 }
 
@@ -199,9 +202,9 @@ TEST_CASE("bridge parse_envelope accepts every failure shape") {
     CHECK_FALSE(retry_after_seconds(failure));
   }
   SECTION("details holding a JSON object") {
-    const envelope failure = parse_ok(
-      R"({"ok":false,"error":"expired","code":401,)"
-      R"("details":"{\"errorCode\":\"SESSION_EXPIRED\",\"authMode\":\"browser-fork\"}"})");
+    const envelope failure =
+      parse_ok(R"({"ok":false,"error":"expired","code":401,)"
+               R"("details":"{\"errorCode\":\"SESSION_EXPIRED\",\"authMode\":\"browser-fork\"}"})");
     CHECK(failure.code == 401);
     CHECK(failure.details == json{{"errorCode", "SESSION_EXPIRED"}, {"authMode", "browser-fork"}});
     CHECK(error_code(failure) == "SESSION_EXPIRED");
@@ -267,9 +270,9 @@ TEST_CASE("bridge parse_envelope tolerates log noise around the envelope line") 
     CHECK(found.payload == json{{"n", 1}});
   }
   SECTION("the last JSON line wins over earlier ones") {
-    const envelope found =
-      parse_ok(R"({"ok":true,"payload":"old"})"
-               "\n" R"({"ok":false,"error":"late","code":502,"details":""})");
+    const envelope found = parse_ok(R"({"ok":true,"payload":"old"})"
+                                    "\n"
+                                    R"({"ok":false,"error":"late","code":502,"details":""})");
     CHECK_FALSE(found.ok);
     CHECK(found.error == "late");
   }
@@ -280,10 +283,10 @@ TEST_CASE("bridge parse_envelope tolerates log noise around the envelope line") 
 }
 
 TEST_CASE("bridge parse_envelope does not skip a JSON line that is not an envelope") {
-  const std::string error =
-    parse_fails(R"({"ok":true,"payload":1})"
-                "\n" R"({"level":"info","msg":"uploaded"})"
-                "\n");
+  const std::string error = parse_fails(R"({"ok":true,"payload":1})"
+                                        "\n"
+                                        R"({"level":"info","msg":"uploaded"})"
+                                        "\n");
   CHECK(contains(error, "bad envelope"));
   CHECK(contains(error, "'level'"));
 }
@@ -301,8 +304,8 @@ TEST_CASE("bridge parse_envelope reports output without an envelope") {
 TEST_CASE("bridge parse_envelope survives deeply nested output") {
   const std::string deep = "{\"ok\":true,\"payload\":" + std::string(100000, '[') + "\n";
   CHECK(parse_fails(deep) == "no envelope");
-  const std::string deep_details = R"({"ok":false,"error":"x","code":500,"details":")" +
-                                   std::string(1000, '[') + R"("})";
+  const std::string deep_details =
+    R"({"ok":false,"error":"x","code":500,"details":")" + std::string(1000, '[') + R"("})";
   CHECK(contains(parse_fails(deep_details), "'details'"));
 }
 
@@ -342,10 +345,10 @@ TEST_CASE("bridge decode_auth_state reads state, errors and actions") {
 
   CHECK(contains(decode_error(decode_auth_state({{"errors", json::array()}})), "'state'"));
   CHECK(contains(decode_error(decode_auth_state({{"state", 1}})), "'state'"));
-  CHECK(contains(decode_error(decode_auth_state({{"state", "ready"}, {"errors", "x"}})),
-                 "'errors'"));
-  CHECK(contains(decode_error(decode_auth_state({{"state", "ready"}, {"actions", {1}}})),
-                 "'actions'"));
+  CHECK(
+    contains(decode_error(decode_auth_state({{"state", "ready"}, {"errors", "x"}})), "'errors'"));
+  CHECK(
+    contains(decode_error(decode_auth_state({{"state", "ready"}, {"actions", {1}}})), "'actions'"));
   CHECK(contains(decode_error(decode_auth_state(json::array())), "object"));
 }
 
@@ -355,14 +358,13 @@ TEST_CASE("bridge decode_exists is strict") {
   // Case does not matter on either side.
   CHECK(decoded_ok(decode_exists({{"oid", upper(oid_a)}, {"exists", true}}, oid_a)));
 
-  CHECK(contains(decode_error(decode_exists(
-                   {{"oid", oid_a}, {"exists", true}, {"size", 1}}, oid_a)),
-                 "'size'"));
+  CHECK(contains(
+    decode_error(decode_exists({{"oid", oid_a}, {"exists", true}, {"size", 1}}, oid_a)), "'size'"));
   CHECK(contains(decode_error(decode_exists({{"oid", oid_b}, {"exists", true}}, oid_a)), oid_b));
   CHECK(contains(decode_error(decode_exists({{"exists", true}}, oid_a)), "'oid'"));
   CHECK(contains(decode_error(decode_exists({{"oid", oid_a}}, oid_a)), "'exists'"));
-  CHECK(contains(decode_error(decode_exists({{"oid", oid_a}, {"exists", "true"}}, oid_a)),
-                 "'exists'"));
+  CHECK(
+    contains(decode_error(decode_exists({{"oid", oid_a}, {"exists", "true"}}, oid_a)), "'exists'"));
   CHECK(contains(decode_error(decode_exists(nullptr, oid_a)), "object"));
 }
 
@@ -382,18 +384,18 @@ TEST_CASE("bridge decode_batch_results accepts both shapes in the asked order") 
 TEST_CASE("bridge decode_batch_results rejects incomplete or foreign answers") {
   const std::vector<std::string> asked = {oid_a, oid_b};
   CHECK(contains(decode_error(decode_batch_results({{oid_a, true}}, asked)), oid_b));
-  CHECK(contains(decode_error(decode_batch_results(
-                   {{oid_a, true}, {oid_b, true}, {oid_c, true}}, asked)),
-                 oid_c));
-  CHECK(contains(decode_error(decode_batch_results({{oid_a, true}, {"abc", true}}, asked)),
-                 "'abc'"));
-  CHECK(contains(decode_error(decode_batch_results({{oid_a, true}, {oid_b, 1}}, asked)),
-                 "boolean"));
+  CHECK(contains(
+    decode_error(decode_batch_results({{oid_a, true}, {oid_b, true}, {oid_c, true}}, asked)),
+    oid_c));
+  CHECK(
+    contains(decode_error(decode_batch_results({{oid_a, true}, {"abc", true}}, asked)), "'abc'"));
+  CHECK(
+    contains(decode_error(decode_batch_results({{oid_a, true}, {oid_b, 1}}, asked)), "boolean"));
   CHECK(contains(decode_error(decode_batch_results(
                    {{"results", {{oid_a, true}, {oid_b, true}}}, {"extra", 1}}, asked)),
                  "'results'"));
-  CHECK(contains(decode_error(decode_batch_results({{"results", json::array()}}, asked)),
-                 "'results'"));
+  CHECK(
+    contains(decode_error(decode_batch_results({{"results", json::array()}}, asked)), "'results'"));
   CHECK(contains(decode_error(decode_batch_results(
                    {{oid_a, true}, {upper(oid_a), false}, {oid_b, true}}, asked)),
                  "twice"));
@@ -426,11 +428,14 @@ TEST_CASE("bridge decode_upload tells the three outcomes apart") {
   const json uploaded = {
     {"oid", oid_a}, {"fileId", "n1"}, {"revisionId", ""}, {"uploaded", true}, {"cached", false}};
   CHECK(decoded_ok(decode_upload(uploaded, oid_a)) == upload_outcome::uploaded);
-  const json deduplicated = {{"oid", oid_a},      {"fileId", "n1"},   {"revisionId", ""},
+  const json deduplicated = {{"oid", oid_a},      {"fileId", "n1"},  {"revisionId", ""},
                              {"uploaded", false}, {"cached", false}, {"deduplicated", true}};
   CHECK(decoded_ok(decode_upload(deduplicated, oid_a)) == upload_outcome::deduplicated);
-  const json cached = {{"oid", oid_a},      {"fileId", "cached"}, {"revisionId", ""},
-                       {"uploaded", false}, {"cached", true}};
+  const json cached = {{"oid", oid_a},
+                       {"fileId", "cached"},
+                       {"revisionId", ""},
+                       {"uploaded", false},
+                       {"cached", true}};
   CHECK(decoded_ok(decode_upload(cached, oid_a)) == upload_outcome::cached);
 
   json none = uploaded;
@@ -462,21 +467,20 @@ TEST_CASE("bridge decode_list reads files and folders") {
   CHECK(decoded_ok(decode_list({{"files", json::array()}})).empty());
 
   auto with_entry = [](const json& entry) { return json{{"files", {entry}}}; };
-  CHECK(contains(decode_error(decode_list(with_entry({{"name", "x"}, {"type", "link"}}))),
-                 "'type'"));
-  CHECK(contains(decode_error(decode_list(with_entry({{"name", "x"}, {"type", "file"}}))),
-                 "'size'"));
-  CHECK(contains(decode_error(decode_list(
-                   with_entry({{"name", "x"}, {"type", "file"}, {"size", -3}}))),
-                 "'size'"));
-  CHECK(contains(decode_error(decode_list(
-                   with_entry({{"name", "x"}, {"type", "folder"}, {"size", "0"}}))),
-                 "'size'"));
-  CHECK(contains(decode_error(decode_list(with_entry({{"type", "file"}, {"size", 1}}))),
-                 "'name'"));
-  CHECK(contains(decode_error(decode_list(with_entry(
-                   {{"name", ""}, {"type", "file"}, {"size", 1}}))),
-                 "'name'"));
+  CHECK(
+    contains(decode_error(decode_list(with_entry({{"name", "x"}, {"type", "link"}}))), "'type'"));
+  CHECK(
+    contains(decode_error(decode_list(with_entry({{"name", "x"}, {"type", "file"}}))), "'size'"));
+  CHECK(
+    contains(decode_error(decode_list(with_entry({{"name", "x"}, {"type", "file"}, {"size", -3}}))),
+             "'size'"));
+  CHECK(contains(
+    decode_error(decode_list(with_entry({{"name", "x"}, {"type", "folder"}, {"size", "0"}}))),
+    "'size'"));
+  CHECK(contains(decode_error(decode_list(with_entry({{"type", "file"}, {"size", 1}}))), "'name'"));
+  CHECK(
+    contains(decode_error(decode_list(with_entry({{"name", ""}, {"type", "file"}, {"size", 1}}))),
+             "'name'"));
   CHECK(contains(decode_error(decode_list(with_entry("file"))), "entry 0"));
   CHECK(contains(decode_error(decode_list({{"files", json::object()}})), "'files'"));
   CHECK(contains(decode_error(decode_list(json::object())), "'files'"));
@@ -493,13 +497,17 @@ TEST_CASE("bridge object_path lays objects out as every bridge client does") {
 }
 
 TEST_CASE("bridge sanitize_diagnostics cuts secrets and flattens the text") {
-  const std::vector<std::string> secrets = {
-    "Authorization: Bearer abc.def.ghi",     "GET /x?token=SECRET1",
-    "cookie session=SECRET2",                "{\"AccessToken\":\"SECRET3\"}",
-    "{\"refreshToken\":\"SECRET4\"}",         "uid: SECRET5",
-    "request failed, bearer\n\tSECRET6 used",  "git credential answered password=SECRET7",
-    "dataPassword: SECRET8",                 "{\"password\":\"SECRET9\"}",
-    "Authorization: Basic U0VDUkVUMTA="};
+  const std::vector<std::string> secrets = {"Authorization: Bearer abc.def.ghi",
+                                            "GET /x?token=SECRET1",
+                                            "cookie session=SECRET2",
+                                            "{\"AccessToken\":\"SECRET3\"}",
+                                            "{\"refreshToken\":\"SECRET4\"}",
+                                            "uid: SECRET5",
+                                            "request failed, bearer\n\tSECRET6 used",
+                                            "git credential answered password=SECRET7",
+                                            "dataPassword: SECRET8",
+                                            "{\"password\":\"SECRET9\"}",
+                                            "Authorization: Basic U0VDUkVUMTA="};
   for (const std::string& secret : secrets) {
     INFO(secret);
     const std::string cleaned = sanitize_diagnostics("request failed at step 3 " + secret);

@@ -38,8 +38,8 @@ TEST_CASE("Retry-After delta-seconds too large to represent are clamped", "[retr
 
 TEST_CASE("Retry-After rejects junk", "[retry_after]") {
   auto now = at(rfc_example);
-  for (const char* junk : {"", "   ", "-5", "+5", "5.0", "5s", "5 5", "abc", "0x10", "1e3",
-                           "-0", "\xef\xbc\x95" /* fullwidth 5 */, "5\n"}) {
+  for (const char* junk : {"", "   ", "-5", "+5", "5.0", "5s", "5 5", "abc", "0x10", "1e3", "-0",
+                           "\xef\xbc\x95" /* fullwidth 5 */, "5\n"}) {
     INFO("header: '" << junk << "'");
     CHECK_FALSE(parse_retry_after(junk, now));
   }

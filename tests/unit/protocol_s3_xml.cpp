@@ -16,7 +16,8 @@ namespace {
 // The decoded value; fails the test with the decoder's message instead.
 template <class T>
 T require_ok(ferry::result<T> decoded) {
-  if (!decoded) FAIL("unexpected error: " << decoded.error().message());
+  if (!decoded)
+    FAIL("unexpected error: " << decoded.error().message());
   return std::move(decoded).value();
 }
 
@@ -31,18 +32,18 @@ std::string require_invalid(const ferry::result<T>& decoded) {
 
 // A ListObjectsV2 page as AWS S3 sends it: prolog, namespace, no indentation.
 const std::string aws_list_page =
-    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-    "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-    "<Name>lfs</Name><Prefix>lfs/objects/</Prefix><KeyCount>2</KeyCount><MaxKeys>2</MaxKeys>"
-    "<IsTruncated>true</IsTruncated>"
-    "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>"
-    "<Contents><Key>lfs/objects/4d/7a/4d7a2146</Key><LastModified>2026-11-22T03:14:55.000Z"
-    "</LastModified><ETag>&quot;9b2cf535f27731c974343645a3985328&quot;</ETag>"
-    "<Size>5242880</Size><StorageClass>STANDARD</StorageClass></Contents>"
-    "<Contents><Key>lfs/objects/6a/1e/6a1e4b2b</Key><LastModified>2026-11-22T03:15:01.000Z"
-    "</LastModified><ETag>\"d41d8cd98f00b204e9800998ecf8427e-2\"</ETag>"
-    "<Size>9223372036854775807</Size><StorageClass>STANDARD</StorageClass></Contents>"
-    "</ListBucketResult>";
+  "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+  "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+  "<Name>lfs</Name><Prefix>lfs/objects/</Prefix><KeyCount>2</KeyCount><MaxKeys>2</MaxKeys>"
+  "<IsTruncated>true</IsTruncated>"
+  "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>"
+  "<Contents><Key>lfs/objects/4d/7a/4d7a2146</Key><LastModified>2026-11-22T03:14:55.000Z"
+  "</LastModified><ETag>&quot;9b2cf535f27731c974343645a3985328&quot;</ETag>"
+  "<Size>5242880</Size><StorageClass>STANDARD</StorageClass></Contents>"
+  "<Contents><Key>lfs/objects/6a/1e/6a1e4b2b</Key><LastModified>2026-11-22T03:15:01.000Z"
+  "</LastModified><ETag>\"d41d8cd98f00b204e9800998ecf8427e-2\"</ETag>"
+  "<Size>9223372036854775807</Size><StorageClass>STANDARD</StorageClass></Contents>"
+  "</ListBucketResult>";
 
 // The last page as radosgw sends it: indented, with Owner and Type extras.
 const std::string radosgw_last_page = R"(<?xml version="1.0" encoding="UTF-8"?>
@@ -71,18 +72,19 @@ std::string list_with_contents(const std::string& contents) {
 
 std::string error_body(const std::string& code, const std::string& message) {
   return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>" + code + "</Code><Message>" +
-         message + "</Message><Resource>/lfs/key</Resource>"
-                   "<RequestId>tx0000042-lfs</RequestId><HostId>abc</HostId></Error>";
+         message +
+         "</Message><Resource>/lfs/key</Resource>"
+         "<RequestId>tx0000042-lfs</RequestId><HostId>abc</HostId></Error>";
 }
 
 } // namespace
 
 TEST_CASE("parse_s3_xml reads elements, text, CDATA and comments", "[s3_xml]") {
   auto doc = parse_s3_xml("\xEF\xBB\xBF<?xml version='1.0'?><!-- lead --><?pi data?>\n"
-                                "<s3:Root xmlns:s3='urn:x' a=\"1&amp;\">"
-                                "x<!-- skipped -->y<![CDATA[<raw & text>]]>\r\nz<Empty/>"
-                                "<Child>&apos;&quot;&#65;&#x42;&#x1F600;</Child></s3:Root>"
-                                "<!-- trailing -->\n");
+                          "<s3:Root xmlns:s3='urn:x' a=\"1&amp;\">"
+                          "x<!-- skipped -->y<![CDATA[<raw & text>]]>\r\nz<Empty/>"
+                          "<Child>&apos;&quot;&#65;&#x42;&#x1F600;</Child></s3:Root>"
+                          "<!-- trailing -->\n");
   const auto root = require_ok(std::move(doc));
   CHECK(root.name == "Root");
   CHECK(root.text == "xy<raw & text>\nz");
@@ -215,16 +217,16 @@ TEST_CASE("decode_list_objects_v2 reads an indented radosgw page with entities",
 }
 
 TEST_CASE("decode_list_objects_v2 keeps key whitespace and an empty listing", "[s3_xml]") {
-  const auto page = require_ok(
-      decode_list_objects_v2(list_with_contents("<Key> spaced </Key><Size> 7\n</Size>")));
+  const auto page =
+    require_ok(decode_list_objects_v2(list_with_contents("<Key> spaced </Key><Size> 7\n</Size>")));
   REQUIRE(page.contents.size() == 1);
   CHECK(page.contents[0].key == " spaced ");
   CHECK(page.contents[0].size == 7);
   CHECK(page.contents[0].etag.empty());
 
   const auto empty = require_ok(decode_list_objects_v2(
-      "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>lfs</Name>"
-      "<KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>"));
+    "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>lfs</Name>"
+    "<KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>"));
   CHECK(empty.contents.empty());
   CHECK(empty.key_count == std::optional<int64_t>{0});
 }
@@ -262,22 +264,22 @@ TEST_CASE("decode_list_objects_v2 rejects bad fields", "[s3_xml]") {
 
 TEST_CASE("decode_initiate_multipart_upload", "[s3_xml]") {
   const auto upload = require_ok(decode_initiate_multipart_upload(
-      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      "<InitiateMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\n"
-      "  <Bucket>lfs</Bucket>\n  <Key>lfs/objects/4d/7a/4d7a2146</Key>\n"
-      "  <UploadId>2~iCw_lDmTdHzDjuZVgCFvgaGo1ixjWJ6</UploadId>\n"
-      "</InitiateMultipartUploadResult>"));
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    "<InitiateMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\n"
+    "  <Bucket>lfs</Bucket>\n  <Key>lfs/objects/4d/7a/4d7a2146</Key>\n"
+    "  <UploadId>2~iCw_lDmTdHzDjuZVgCFvgaGo1ixjWJ6</UploadId>\n"
+    "</InitiateMultipartUploadResult>"));
   CHECK(upload.bucket == "lfs");
   CHECK(upload.key == "lfs/objects/4d/7a/4d7a2146");
   CHECK(upload.upload_id == "2~iCw_lDmTdHzDjuZVgCFvgaGo1ixjWJ6");
 
-  CHECK_THAT(require_invalid(decode_initiate_multipart_upload(
-                 "<InitiateMultipartUploadResult><Bucket>b</Bucket>"
-                 "</InitiateMultipartUploadResult>")),
+  CHECK_THAT(require_invalid(
+               decode_initiate_multipart_upload("<InitiateMultipartUploadResult><Bucket>b</Bucket>"
+                                                "</InitiateMultipartUploadResult>")),
              Catch::Contains("UploadId: is missing"));
   CHECK_THAT(require_invalid(decode_initiate_multipart_upload(
-                 "<InitiateMultipartUploadResult><UploadId> </UploadId>"
-                 "</InitiateMultipartUploadResult>")),
+               "<InitiateMultipartUploadResult><UploadId> </UploadId>"
+               "</InitiateMultipartUploadResult>")),
              Catch::Contains("UploadId: is empty"));
 }
 
@@ -328,11 +330,11 @@ TEST_CASE("encode_complete_multipart_upload rejects what S3 would refuse", "[s3_
 
 TEST_CASE("decode_complete_multipart_upload_result", "[s3_xml]") {
   const auto aws = require_ok(decode_complete_multipart_upload_result(
-      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      "<CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-      "<Location>https://lfs.s3.amazonaws.com/lfs/objects/4d</Location><Bucket>lfs</Bucket>"
-      "<Key>lfs/objects/4d</Key><ETag>\"3858f62230ac3c915f300c664312c11f-9\"</ETag>"
-      "</CompleteMultipartUploadResult>"));
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    "<CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+    "<Location>https://lfs.s3.amazonaws.com/lfs/objects/4d</Location><Bucket>lfs</Bucket>"
+    "<Key>lfs/objects/4d</Key><ETag>\"3858f62230ac3c915f300c664312c11f-9\"</ETag>"
+    "</CompleteMultipartUploadResult>"));
   CHECK(aws.location == "https://lfs.s3.amazonaws.com/lfs/objects/4d");
   CHECK(aws.bucket == "lfs");
   CHECK(aws.key == "lfs/objects/4d");
@@ -340,22 +342,22 @@ TEST_CASE("decode_complete_multipart_upload_result", "[s3_xml]") {
 
   // radosgw answers with an empty ETag element.
   const auto rgw = require_ok(decode_complete_multipart_upload_result(
-      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUploadResult "
-      "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Location>127.0.0.1/lfs/k</Location>"
-      "<Bucket>lfs</Bucket><Key>k</Key><ETag></ETag></CompleteMultipartUploadResult>"));
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUploadResult "
+    "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Location>127.0.0.1/lfs/k</Location>"
+    "<Bucket>lfs</Bucket><Key>k</Key><ETag></ETag></CompleteMultipartUploadResult>"));
   CHECK(rgw.etag.empty());
   CHECK(rgw.key == "k");
 }
 
 TEST_CASE("an Error inside a 200 Complete response becomes its status", "[s3_xml]") {
   const auto internal = decode_complete_multipart_upload_result(
-      error_body("InternalError", "We encountered an internal error. Please try again."));
+    error_body("InternalError", "We encountered an internal error. Please try again."));
   REQUIRE_FALSE(internal.ok());
   CHECK(internal.error().code() == errc::unavailable);
   CHECK_THAT(internal.error().message(), Catch::Contains("InternalError (HTTP 200)"));
 
   const auto invalid_part = decode_complete_multipart_upload_result(
-      error_body("InvalidPart", "One or more of the specified parts could not be found."));
+    error_body("InvalidPart", "One or more of the specified parts could not be found."));
   REQUIRE_FALSE(invalid_part.ok());
   CHECK(invalid_part.error().code() == errc::invalid_request);
 
@@ -392,11 +394,11 @@ TEST_CASE("decode_list_parts", "[s3_xml]") {
 
   const std::string wrap = "<ListPartsResult><IsTruncated>false</IsTruncated><Part>";
   CHECK_THAT(require_invalid(decode_list_parts(
-                 wrap + "<PartNumber>10001</PartNumber><ETag>e</ETag><Size>1</Size></Part>"
-                        "</ListPartsResult>")),
+               wrap + "<PartNumber>10001</PartNumber><ETag>e</ETag><Size>1</Size></Part>"
+                      "</ListPartsResult>")),
              Catch::Contains("Part[0].PartNumber: '10001' is out of range 1..10000"));
   CHECK_THAT(require_invalid(decode_list_parts(
-                 wrap + "<PartNumber>1</PartNumber><Size>1</Size></Part></ListPartsResult>")),
+               wrap + "<PartNumber>1</PartNumber><Size>1</Size></Part></ListPartsResult>")),
              Catch::Contains("Part[0].ETag: is missing"));
   CHECK_THAT(require_invalid(decode_list_parts("<ListPartsResult><IsTruncated>true</IsTruncated>"
                                                "</ListPartsResult>")),
@@ -405,10 +407,10 @@ TEST_CASE("decode_list_parts", "[s3_xml]") {
 
 TEST_CASE("decode_s3_error keeps the known fields", "[s3_xml]") {
   const auto error = require_ok(decode_s3_error(
-      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>\n  <Code>NoSuchKey</Code>\n"
-      "  <Message>The specified key does not exist.</Message>\n"
-      "  <Key>lfs/x</Key><BucketName>lfs</BucketName>\n  <Resource>/lfs/lfs/x</Resource>\n"
-      "  <RequestId>tx00000b1f-lfs</RequestId>\n  <HostId>4c3f-default</HostId>\n</Error>\n"));
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>\n  <Code>NoSuchKey</Code>\n"
+    "  <Message>The specified key does not exist.</Message>\n"
+    "  <Key>lfs/x</Key><BucketName>lfs</BucketName>\n  <Resource>/lfs/lfs/x</Resource>\n"
+    "  <RequestId>tx00000b1f-lfs</RequestId>\n  <HostId>4c3f-default</HostId>\n</Error>\n"));
   CHECK(error.code == "NoSuchKey");
   CHECK(error.message == "The specified key does not exist.");
   CHECK(error.resource == "/lfs/lfs/x");
@@ -503,19 +505,19 @@ TEST_CASE("s3_error_status quotes Code and Message and says what to do", "[s3_xm
 TEST_CASE("decode_list_multipart_uploads reads a radosgw page and its markers", "[s3_xml]") {
   // As radosgw 16 answers ListMultipartUploads with max-uploads=2.
   const auto page = require_ok(decode_list_multipart_uploads(
-      "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListMultipartUploadsResult "
-      "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>lfs</Bucket><Prefix>p/</Prefix>"
-      "<NextKeyMarker>p/aa/bb/x2</NextKeyMarker>"
-      "<NextUploadIdMarker>2~cQnOJtEEGGgAxDgPxCYOekNtHfNylla</NextUploadIdMarker>"
-      "<MaxUploads>2</MaxUploads><IsTruncated>true</IsTruncated>"
-      "<Upload><Key>p/aa/bb/x1</Key><UploadId>2~698TtUritgV27MJqrqBmqXnNH5F_lqv</UploadId>"
-      "<Initiator><ID>lfs</ID><DisplayName>lfs</DisplayName></Initiator>"
-      "<Owner><ID>lfs</ID><DisplayName>lfs</DisplayName></Owner>"
-      "<StorageClass>STANDARD</StorageClass><Initiated>2026-11-22T03:58:32.462Z</Initiated>"
-      "</Upload>"
-      "<Upload><Key>p/x &amp; y</Key><UploadId>2~cQnOJtEEGGgAxDgPxCYOekNtHfNylla</UploadId>"
-      "<StorageClass>STANDARD</StorageClass><Initiated>2026-11-22T03:58:33Z</Initiated>"
-      "</Upload></ListMultipartUploadsResult>"));
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListMultipartUploadsResult "
+    "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>lfs</Bucket><Prefix>p/</Prefix>"
+    "<NextKeyMarker>p/aa/bb/x2</NextKeyMarker>"
+    "<NextUploadIdMarker>2~cQnOJtEEGGgAxDgPxCYOekNtHfNylla</NextUploadIdMarker>"
+    "<MaxUploads>2</MaxUploads><IsTruncated>true</IsTruncated>"
+    "<Upload><Key>p/aa/bb/x1</Key><UploadId>2~698TtUritgV27MJqrqBmqXnNH5F_lqv</UploadId>"
+    "<Initiator><ID>lfs</ID><DisplayName>lfs</DisplayName></Initiator>"
+    "<Owner><ID>lfs</ID><DisplayName>lfs</DisplayName></Owner>"
+    "<StorageClass>STANDARD</StorageClass><Initiated>2026-11-22T03:58:32.462Z</Initiated>"
+    "</Upload>"
+    "<Upload><Key>p/x &amp; y</Key><UploadId>2~cQnOJtEEGGgAxDgPxCYOekNtHfNylla</UploadId>"
+    "<StorageClass>STANDARD</StorageClass><Initiated>2026-11-22T03:58:33Z</Initiated>"
+    "</Upload></ListMultipartUploadsResult>"));
   CHECK(page.is_truncated);
   CHECK(page.next_key_marker == std::optional<std::string>{"p/aa/bb/x2"});
   CHECK(page.next_upload_id_marker ==
@@ -527,8 +529,8 @@ TEST_CASE("decode_list_multipart_uploads reads a radosgw page and its markers", 
   // 2026-11-22T03:58:32.462Z: 20779 days after the epoch, plus the time of day.
   const auto epoch_ms = [](const s3_multipart_upload_entry& upload) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
-               upload.initiated.time_since_epoch())
-        .count();
+             upload.initiated.time_since_epoch())
+      .count();
   };
   const int64_t day_ms = 86400000;
   CHECK(epoch_ms(page.uploads[0]) == 20779 * day_ms + (3 * 3600 + 58 * 60 + 32) * 1000 + 462);
@@ -561,17 +563,16 @@ TEST_CASE("decode_list_multipart_uploads rejects bad fields", "[s3_xml]") {
   CHECK_THAT(require_invalid(decode_list_multipart_uploads(open + upload("", id, when) + close)),
              Catch::Contains("Upload[0].Key: is missing"));
   CHECK_THAT(require_invalid(decode_list_multipart_uploads(
-                 open + upload(key, id, when) + upload(key, "<UploadId> </UploadId>", when) +
-                 close)),
+               open + upload(key, id, when) + upload(key, "<UploadId> </UploadId>", when) + close)),
              Catch::Contains("Upload[1].UploadId: is empty"));
   CHECK_THAT(require_invalid(decode_list_multipart_uploads(open + upload(key, id, "") + close)),
              Catch::Contains("Upload[0].Initiated: is missing"));
   CHECK_THAT(require_invalid(decode_list_multipart_uploads(
-                 open + upload(key, id, "<Initiated>yesterday</Initiated>") + close)),
+               open + upload(key, id, "<Initiated>yesterday</Initiated>") + close)),
              Catch::Contains("Upload[0].Initiated: 'yesterday' is not an RFC 3339 date-time"));
   CHECK_THAT(require_invalid(decode_list_multipart_uploads(
-                 "<ListMultipartUploadsResult><IsTruncated>true</IsTruncated>"
-                 "<NextUploadIdMarker>u</NextUploadIdMarker></ListMultipartUploadsResult>")),
+               "<ListMultipartUploadsResult><IsTruncated>true</IsTruncated>"
+               "<NextUploadIdMarker>u</NextUploadIdMarker></ListMultipartUploadsResult>")),
              Catch::Contains("NextKeyMarker: is missing although IsTruncated is true"));
   CHECK_THAT(require_invalid(decode_list_multipart_uploads("<ListPartsResult/>")),
              Catch::Contains("expected a <ListMultipartUploadsResult> document"));

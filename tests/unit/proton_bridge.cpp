@@ -43,7 +43,7 @@ std::string failure_line(int code, const nlohmann::json& details, const std::str
                         {"error", error},
                         {"code", code},
                         {"details", details.is_null() ? std::string{} : details.dump()}}
-      .dump();
+    .dump();
 }
 
 const std::string success_line = R"({"ok":true,"payload":{"oid":"x","exists":true}})";
@@ -62,9 +62,9 @@ proton_bridge_options options_with(int processes) {
 TEST_CASE("login, CAPTCHA and scope failures stop every later call") {
   auto cooldown = std::chrono::seconds{60};
   auto expired = classify_bridge_failure(
-      bridge::command::upload,
-      failure(401, {{"errorCode", "SESSION_EXPIRED"}, {"authMode", "browser-fork"}}), cooldown,
-      max_wait);
+    bridge::command::upload,
+    failure(401, {{"errorCode", "SESSION_EXPIRED"}, {"authMode", "browser-fork"}}), cooldown,
+    max_wait);
   CHECK(expired.stop);
   CHECK(expired.failure.code() == errc::permission_denied);
   CHECK_THAT(expired.failure.message(), Catch::Contains("proton-drive login"));
@@ -77,27 +77,24 @@ TEST_CASE("login, CAPTCHA and scope failures stop every later call") {
   CHECK(key.stop);
   CHECK(key.failure.code() == errc::permission_denied);
 
-  auto captcha = classify_bridge_failure(
-      bridge::command::init,
-      failure(407, {{"captchaUrl", "https://verify.example/abc"},
-                    {"action", "run: proton-drive login"}}),
-      cooldown, max_wait);
+  auto captcha = classify_bridge_failure(bridge::command::init,
+                                         failure(407, {{"captchaUrl", "https://verify.example/abc"},
+                                                       {"action", "run: proton-drive login"}}),
+                                         cooldown, max_wait);
   CHECK(captcha.stop);
   CHECK_THAT(captcha.failure.message(), Catch::Contains("https://verify.example/abc"));
   CHECK_THAT(captcha.failure.message(), Catch::Contains("run: proton-drive login"));
 
   auto scope = classify_bridge_failure(
-      bridge::command::upload,
-      failure(403,
-              {{"errorCode", "INSUFFICIENT_SCOPE"},
-               {"protonCode", 9101},
-               {"action", "stop: app/session scope is insufficient; do not retry login loops"}}),
-      cooldown, max_wait);
+    bridge::command::upload,
+    failure(403, {{"errorCode", "INSUFFICIENT_SCOPE"},
+                  {"protonCode", 9101},
+                  {"action", "stop: app/session scope is insufficient; do not retry login loops"}}),
+    cooldown, max_wait);
   CHECK(scope.stop);
   CHECK_THAT(scope.failure.message(), Catch::Contains("do not retry login loops"));
-  auto scope_by_code = classify_bridge_failure(bridge::command::upload,
-                                               failure(403, {{"protonCode", 9101}}), cooldown,
-                                               max_wait);
+  auto scope_by_code = classify_bridge_failure(
+    bridge::command::upload, failure(403, {{"protonCode", 9101}}), cooldown, max_wait);
   CHECK(scope_by_code.stop);
 }
 
@@ -109,15 +106,15 @@ TEST_CASE("other failures map into the taxonomy without stopping") {
     errc expected;
   };
   std::vector<row> rows = {
-      {403, {{"errorCode", "PERMISSION_DENIED"}}, errc::permission_denied},
-      {404, {{"errorCode", "FILE_NOT_FOUND"}}, errc::not_found},
-      {507, {{"errorCode", "QUOTA_EXCEEDED"}}, errc::no_space},
-      {400, nullptr, errc::invalid_request},
-      {413, {{"errorCode", "FILE_TOO_LARGE"}}, errc::invalid_request},
-      {500, nullptr, errc::unavailable},
-      {502, {{"errorCode", "NETWORK_ERROR"}}, errc::unavailable},
-      {504, {{"errorCode", "TIMEOUT"}}, errc::unavailable},
-      {499, {{"errorCode", "OPERATION_CANCELLED"}}, errc::unavailable},
+    {403, {{"errorCode", "PERMISSION_DENIED"}}, errc::permission_denied},
+    {404, {{"errorCode", "FILE_NOT_FOUND"}}, errc::not_found},
+    {507, {{"errorCode", "QUOTA_EXCEEDED"}}, errc::no_space},
+    {400, nullptr, errc::invalid_request},
+    {413, {{"errorCode", "FILE_TOO_LARGE"}}, errc::invalid_request},
+    {500, nullptr, errc::unavailable},
+    {502, {{"errorCode", "NETWORK_ERROR"}}, errc::unavailable},
+    {504, {{"errorCode", "TIMEOUT"}}, errc::unavailable},
+    {499, {{"errorCode", "OPERATION_CANCELLED"}}, errc::unavailable},
   };
   for (auto& each : rows) {
     INFO("code " << each.code);
@@ -133,26 +130,26 @@ TEST_CASE("other failures map into the taxonomy without stopping") {
 
 TEST_CASE("the bridge's error text is shown on one line and without secrets") {
   auto verdict = classify_bridge_failure(
-      bridge::command::upload,
-      failure(500, {{"action", "retry\nlater, refreshToken=SECRET2"}},
-              "key unlock failed:\n\x1b[31m git credential answered password=SECRET1"),
-      std::chrono::seconds{60}, max_wait);
+    bridge::command::upload,
+    failure(500, {{"action", "retry\nlater, refreshToken=SECRET2"}},
+            "key unlock failed:\n\x1b[31m git credential answered password=SECRET1"),
+    std::chrono::seconds{60}, max_wait);
   CHECK_THAT(verdict.failure.message(), Catch::Contains("key unlock failed:"));
   CHECK_THAT(verdict.failure.message(), !Catch::Contains("SECRET1"));
   CHECK_THAT(verdict.failure.message(), !Catch::Contains("\n"));
   CHECK_THAT(verdict.failure.message(), !Catch::Contains("\x1b"));
 
   auto login = classify_bridge_failure(
-      bridge::command::init, failure(401, {{"action", "run: proton-drive login; token=SECRET2"}}),
-      std::chrono::seconds{60}, max_wait);
+    bridge::command::init, failure(401, {{"action", "run: proton-drive login; token=SECRET2"}}),
+    std::chrono::seconds{60}, max_wait);
   CHECK_THAT(login.failure.message(), Catch::Contains("run: proton-drive login"));
   CHECK_THAT(login.failure.message(), !Catch::Contains("SECRET2"));
 }
 
 TEST_CASE("a 429 carries retryAfter, or the default cooldown") {
   auto told = classify_bridge_failure(
-      bridge::command::upload, failure(429, {{"errorCode", "RATE_LIMITED"}, {"retryAfter", 7}}),
-      std::chrono::seconds{60}, max_wait);
+    bridge::command::upload, failure(429, {{"errorCode", "RATE_LIMITED"}, {"retryAfter", 7}}),
+    std::chrono::seconds{60}, max_wait);
   CHECK_FALSE(told.stop);
   CHECK(told.failure.code() == errc::unavailable);
   CHECK(told.failure.retry_after() == 7000ms);
@@ -161,9 +158,9 @@ TEST_CASE("a 429 carries retryAfter, or the default cooldown") {
                                         std::chrono::seconds{45}, max_wait);
   CHECK(untold.failure.retry_after() == 45000ms);
 
-  auto too_long = classify_bridge_failure(bridge::command::upload,
-                                          failure(429, {{"retryAfter", 600}}),
-                                          std::chrono::seconds{60}, std::chrono::seconds{10});
+  auto too_long =
+    classify_bridge_failure(bridge::command::upload, failure(429, {{"retryAfter", 600}}),
+                            std::chrono::seconds{60}, std::chrono::seconds{10});
   CHECK_FALSE(too_long.stop);
   CHECK(too_long.failure.code() == errc::config_error);
   CHECK(too_long.failure.retry_after() == 600s);
@@ -188,8 +185,7 @@ TEST_CASE("the bridge gets only the allow-listed environment") {
   entries.push_back(nullptr);
   auto kept = bridge_environment(entries.data());
   CHECK(kept == std::vector<std::string>{"PATH=/usr/bin", "HOME=/home/u", "LC_ALL=C.UTF-8",
-                                         "PROTON_DRIVE_CLI_APP_VERSION=x",
-                                         "MOCK_BRIDGE_DIR=/tmp/d",
+                                         "PROTON_DRIVE_CLI_APP_VERSION=x", "MOCK_BRIDGE_DIR=/tmp/d",
                                          "XDG_CONFIG_HOME=/home/u/.config"});
 }
 
@@ -204,8 +200,7 @@ TEST_CASE("a call runs the command with bridge <name> and the request on stdin")
   auto payload = caller.call(bridge::command::exists, fields);
   REQUIRE(payload.ok());
   CHECK((*payload)["exists"] == true);
-  CHECK(seen.argv ==
-        std::vector<std::string>{"/opt/bridge/run", "--flag", "bridge", "exists"});
+  CHECK(seen.argv == std::vector<std::string>{"/opt/bridge/run", "--flag", "bridge", "exists"});
   CHECK(seen.environment == std::vector<std::string>{"PATH=/usr/bin"});
   auto request = nlohmann::json::parse(seen.input);
   CHECK(request["oid"] == fields.oid);
@@ -216,9 +211,8 @@ TEST_CASE("time limits grow with the object's size") {
   auto options = options_with(1);
   options.base_timeout = 120s;
   options.min_bytes_per_second = 1 << 20;
-  proton_bridge caller{options, [](const child_options&) -> result<child_result> {
-                         return answered(success_line);
-                       }};
+  proton_bridge caller{
+    options, [](const child_options&) -> result<child_result> { return answered(success_line); }};
   CHECK(caller.timeout_for(0) == 120s);
   CHECK(caller.timeout_for(int64_t{1} << 30) == 120s + 1024s);
   CHECK(caller.timeout_for(int64_t{1} << 19) == 120500ms);
@@ -267,9 +261,9 @@ TEST_CASE("after a 429 no bridge process starts until the cooldown has passed") 
   proton_bridge caller{options, [&](const child_options&) -> result<child_result> {
                          starts.push_back(std::chrono::steady_clock::now());
                          if (calls++ == 0)
-                           return answered(failure_line(
-                               429, {{"errorCode", "RATE_LIMITED"}, {"retryAfter", 0.4}},
-                               "Rate limited by Proton API — wait 1s and retry"));
+                           return answered(
+                             failure_line(429, {{"errorCode", "RATE_LIMITED"}, {"retryAfter", 0.4}},
+                                          "Rate limited by Proton API — wait 1s and retry"));
                          return answered(success_line);
                        }};
   auto limited = caller.call(bridge::command::upload, {});
@@ -288,12 +282,12 @@ TEST_CASE("after a 429 no bridge process starts until the cooldown has passed") 
 
 TEST_CASE("once a call needs the user, later calls fail without starting a process") {
   int calls = 0;
-  proton_bridge caller{options_with(2), [&](const child_options&) -> result<child_result> {
-                         ++calls;
-                         return answered(failure_line(
-                             401, {{"errorCode", "SESSION_EXPIRED"}, {"authMode", "browser-fork"}},
-                             "Not logged in"));
-                       }};
+  proton_bridge caller{
+    options_with(2), [&](const child_options&) -> result<child_result> {
+      ++calls;
+      return answered(failure_line(
+        401, {{"errorCode", "SESSION_EXPIRED"}, {"authMode", "browser-fork"}}, "Not logged in"));
+    }};
   auto first = caller.call(bridge::command::upload, {});
   REQUIRE_FALSE(first.ok());
   CHECK(first.error().code() == errc::permission_denied);
@@ -317,18 +311,16 @@ TEST_CASE("crashes, hangs and garbage are transient; a missing bridge is a setti
   garbage.exit_code = 0;
   garbage.output = "not json at all\n";
   for (auto* outcome : {&crashed, &hung, &garbage}) {
-    proton_bridge caller{options_with(1), [&](const child_options&) -> result<child_result> {
-                           return *outcome;
-                         }};
+    proton_bridge caller{options_with(1),
+                         [&](const child_options&) -> result<child_result> { return *outcome; }};
     auto answer = caller.call(bridge::command::upload, {});
     REQUIRE_FALSE(answer.ok());
     CHECK(answer.error().code() == errc::unavailable);
     CHECK_THAT(answer.error().message(), !Catch::Contains("abcdef.secret.token"));
     CHECK_FALSE(caller.stopped().has_value());
   }
-  proton_bridge timed{options_with(1), [&](const child_options&) -> result<child_result> {
-                        return hung;
-                      }};
+  proton_bridge timed{options_with(1),
+                      [&](const child_options&) -> result<child_result> { return hung; }};
   CHECK_THAT(timed.call(bridge::command::upload, {}).error().message(),
              Catch::Contains("ferry.proton.timeout"));
 
@@ -356,9 +348,8 @@ TEST_CASE("auth-state ended without an answer by a process that is no bridge is 
   hung.signal = 9;
 
   for (auto* outcome : {&not_bridge, &silent}) {
-    proton_bridge caller{options_with(1), [&](const child_options&) -> result<child_result> {
-                           return *outcome;
-                         }};
+    proton_bridge caller{options_with(1),
+                         [&](const child_options&) -> result<child_result> { return *outcome; }};
     auto answer = caller.call(bridge::command::auth_state, {});
     REQUIRE_FALSE(answer.ok());
     CHECK(answer.error().code() == errc::config_error);
@@ -370,9 +361,7 @@ TEST_CASE("auth-state ended without an answer by a process that is no bridge is 
     CHECK(caller.call(bridge::command::upload, {}).error().code() == errc::unavailable);
   }
   CHECK_THAT(proton_bridge(options_with(1),
-                           [&](const child_options&) -> result<child_result> {
-                             return not_bridge;
-                           })
+                           [&](const child_options&) -> result<child_result> { return not_bridge; })
                .call(bridge::command::auth_state, {})
                .error()
                .message(),
@@ -380,9 +369,8 @@ TEST_CASE("auth-state ended without an answer by a process that is no bridge is 
 
   // Killed, by a signal or as a shell reports it, or timed out: that may pass.
   for (auto* outcome : {&shell_killed, &killed, &hung}) {
-    proton_bridge caller{options_with(1), [&](const child_options&) -> result<child_result> {
-                           return *outcome;
-                         }};
+    proton_bridge caller{options_with(1),
+                         [&](const child_options&) -> result<child_result> { return *outcome; }};
     CHECK(caller.call(bridge::command::auth_state, {}).error().code() == errc::unavailable);
   }
 }

@@ -116,8 +116,8 @@ TEST_CASE("every command answers with the payload drive-cli documents", "[sim]")
   CHECK(read_whole_file(sim.object_path(oid)) == content);
 
   const json again = payload_of(sim.run("upload", {{"oid", oid}, {"path", source}}));
-  CHECK(keys_of(again) == std::set<std::string>{"oid", "fileId", "revisionId", "uploaded",
-                                                "cached", "deduplicated"});
+  CHECK(keys_of(again) ==
+        std::set<std::string>{"oid", "fileId", "revisionId", "uploaded", "cached", "deduplicated"});
   CHECK(again["uploaded"] == false);
   CHECK(again["deduplicated"] == true);
   CHECK(again["fileId"] == uploaded["fileId"]);
@@ -127,7 +127,7 @@ TEST_CASE("every command answers with the payload drive-cli documents", "[sim]")
         json({{"oid", absent_oid}, {"exists", false}}));
 
   const json downloaded =
-      payload_of(sim.run("download", {{"oid", oid}, {"outputPath", output.string()}}));
+    payload_of(sim.run("download", {{"oid", oid}, {"outputPath", output.string()}}));
   CHECK(downloaded == json({{"oid", oid},
                             {"outputPath", output.string()},
                             {"size", content.size()},
@@ -186,10 +186,10 @@ TEST_CASE("a storage base may nest folders but never leaves the drive", "[sim]")
   payload_of(sim.run("upload", {{"storageBase", "team/LFS"}, {"oid", oid}, {"path", source}}));
   CHECK(read_whole_file(sim.object_path(oid, "team/LFS")) == content);
   const json missing = failure_of(
-      sim.run("download", {{"storageBase", "team/LFS"}, {"oid", absent_oid}, {"outputPath", "x"}}),
-      404);
-  CHECK(missing["error"] == "File not found: " + contract::drive_path_for_oid("team/LFS",
-                                                                              absent_oid));
+    sim.run("download", {{"storageBase", "team/LFS"}, {"oid", absent_oid}, {"outputPath", "x"}}),
+    404);
+  CHECK(missing["error"] ==
+        "File not found: " + contract::drive_path_for_oid("team/LFS", absent_oid));
 
   for (const char* escaping : {"../outside", "LFS/../..", ".sim", "/"}) {
     INFO(escaping);
@@ -209,48 +209,58 @@ TEST_CASE("every field rule gives the bridge's 400 message", "[sim]") {
     std::string message;
   };
   const std::vector<refused> cases{
-      {"upload", {{"credentialProvider", "pass-cli"}, {"oid", oid}, {"path", "/f"}},
-       R"(Unknown bridge request field "credentialProvider")"},
-      {"auth-state", {{"username", "u"}}, R"(Unknown bridge request field "username")"},
-      {"auth-state", {{"storageBase", "LFS"}, {"oid", oid}},
-       R"(Field "oid" is not allowed for bridge auth-state)"},
-      {"upload", {{"oid", oid}, {"path", "/f"}, {"outputPath", "/o"}},
-       R"(Field "outputPath" is not allowed for bridge upload)"},
-      {"download", {{"oid", oid}, {"outputPath", "/o"}, {"path", "/f"}},
-       R"(Field "path" is not allowed for bridge download)"},
-      {"list", {{"oid", oid}}, R"(Field "oid" is not allowed for bridge list)"},
-      {"exists", {{"oid", oid}, {"folder", "/LFS"}},
-       R"(Field "folder" is not allowed for bridge exists)"},
-      {"delete", {{"oid", oid}, {"oids", {oid}}},
-       R"(Field "oids" is not allowed for bridge delete)"},
-      {"init", {{"folder", "/LFS"}}, R"(Field "folder" is not allowed for bridge init)"},
-      {"batch-exists", {{"oids", {oid}}, {"oid", oid}},
-       R"(Field "oid" is not allowed for bridge batch-exists)"},
-      {"refresh", {{"storageBase", "LFS"}},
-       R"(Field "storageBase" is not allowed for bridge refresh)"},
-      {"refresh", {{"dataPassword", "pw"}},
-       R"(Field "dataPassword" is not allowed for bridge refresh)"},
-      {"upload", {{"oid", oid}}, R"(Field "path" is required for bridge upload)"},
-      {"upload", {{"path", "/f"}}, R"(Field "oid" is required for bridge upload)"},
-      {"download", {{"oid", oid}}, R"(Field "outputPath" is required for bridge download)"},
-      {"exists", json::object(), R"(Field "oid" is required for bridge exists)"},
-      {"delete", {{"storageBase", "LFS"}}, R"(Field "oid" is required for bridge delete)"},
-      {"batch-exists", json::object(), R"(Field "oids" is required for bridge batch-exists)"},
-      {"batch-delete", json::object(), R"(Field "oids" is required for bridge batch-delete)"},
-      {"exists", {{"oid", 5}}, R"(Field "oid" must be a string)"},
-      {"upload", {{"oid", oid}, {"path", nullptr}}, R"(Field "path" must be a string)"},
-      {"auth-state", {{"storageBase", {"LFS"}}}, R"(Field "storageBase" must be a string)"},
-      {"batch-exists", {{"oids", oid}}, R"(Field "oids" must be an array of strings)"},
-      {"batch-delete", {{"oids", {1}}}, R"(Field "oids" must be an array of strings)"},
-      {"exists", {{"oid", "abc"}}, "Invalid OID format: expected 64-character hex string"},
-      {"exists", {{"oid", oid.substr(1) + "g"}},
-       "Invalid OID format: expected 64-character hex string"},
-      {"download", {{"oid", oid + "0"}, {"outputPath", "/o"}},
-       "Invalid OID format: expected 64-character hex string"},
-      {"batch-exists", {{"oids", {oid, "xyz"}}},
-       "Invalid OID format: expected 64-character hex string"},
-      {"batch-exists", {{"oids", json::array()}}, "oids array is required for batch-exists"},
-      {"batch-delete", {{"oids", json::array()}}, "oids array is required for batch-delete"},
+    {"upload",
+     {{"credentialProvider", "pass-cli"}, {"oid", oid}, {"path", "/f"}},
+     R"(Unknown bridge request field "credentialProvider")"},
+    {"auth-state", {{"username", "u"}}, R"(Unknown bridge request field "username")"},
+    {"auth-state",
+     {{"storageBase", "LFS"}, {"oid", oid}},
+     R"(Field "oid" is not allowed for bridge auth-state)"},
+    {"upload",
+     {{"oid", oid}, {"path", "/f"}, {"outputPath", "/o"}},
+     R"(Field "outputPath" is not allowed for bridge upload)"},
+    {"download",
+     {{"oid", oid}, {"outputPath", "/o"}, {"path", "/f"}},
+     R"(Field "path" is not allowed for bridge download)"},
+    {"list", {{"oid", oid}}, R"(Field "oid" is not allowed for bridge list)"},
+    {"exists",
+     {{"oid", oid}, {"folder", "/LFS"}},
+     R"(Field "folder" is not allowed for bridge exists)"},
+    {"delete", {{"oid", oid}, {"oids", {oid}}}, R"(Field "oids" is not allowed for bridge delete)"},
+    {"init", {{"folder", "/LFS"}}, R"(Field "folder" is not allowed for bridge init)"},
+    {"batch-exists",
+     {{"oids", {oid}}, {"oid", oid}},
+     R"(Field "oid" is not allowed for bridge batch-exists)"},
+    {"refresh",
+     {{"storageBase", "LFS"}},
+     R"(Field "storageBase" is not allowed for bridge refresh)"},
+    {"refresh",
+     {{"dataPassword", "pw"}},
+     R"(Field "dataPassword" is not allowed for bridge refresh)"},
+    {"upload", {{"oid", oid}}, R"(Field "path" is required for bridge upload)"},
+    {"upload", {{"path", "/f"}}, R"(Field "oid" is required for bridge upload)"},
+    {"download", {{"oid", oid}}, R"(Field "outputPath" is required for bridge download)"},
+    {"exists", json::object(), R"(Field "oid" is required for bridge exists)"},
+    {"delete", {{"storageBase", "LFS"}}, R"(Field "oid" is required for bridge delete)"},
+    {"batch-exists", json::object(), R"(Field "oids" is required for bridge batch-exists)"},
+    {"batch-delete", json::object(), R"(Field "oids" is required for bridge batch-delete)"},
+    {"exists", {{"oid", 5}}, R"(Field "oid" must be a string)"},
+    {"upload", {{"oid", oid}, {"path", nullptr}}, R"(Field "path" must be a string)"},
+    {"auth-state", {{"storageBase", {"LFS"}}}, R"(Field "storageBase" must be a string)"},
+    {"batch-exists", {{"oids", oid}}, R"(Field "oids" must be an array of strings)"},
+    {"batch-delete", {{"oids", {1}}}, R"(Field "oids" must be an array of strings)"},
+    {"exists", {{"oid", "abc"}}, "Invalid OID format: expected 64-character hex string"},
+    {"exists",
+     {{"oid", oid.substr(1) + "g"}},
+     "Invalid OID format: expected 64-character hex string"},
+    {"download",
+     {{"oid", oid + "0"}, {"outputPath", "/o"}},
+     "Invalid OID format: expected 64-character hex string"},
+    {"batch-exists",
+     {{"oids", {oid, "xyz"}}},
+     "Invalid OID format: expected 64-character hex string"},
+    {"batch-exists", {{"oids", json::array()}}, "oids array is required for batch-exists"},
+    {"batch-delete", {{"oids", json::array()}}, "oids array is required for batch-delete"},
   };
   for (const auto& c : cases) {
     INFO(c.command << " " << c.request.dump());
@@ -261,8 +271,8 @@ TEST_CASE("every field rule gives the bridge's 400 message", "[sim]") {
   }
 
   // appVersion: two or three lower-case words joined by '-', '@', a version.
-  for (const char* good : {"external-drive-protonlfscli@0.1.2", "cli-drive@1.0.0-beta+x",
-                           "ab-cd@v"}) {
+  for (const char* good :
+       {"external-drive-protonlfscli@0.1.2", "cli-drive@1.0.0-beta+x", "ab-cd@v"}) {
     INFO(good);
     CHECK(contract::is_valid_app_version(good));
     CHECK_FALSE(contract::check_request("refresh", {{"appVersion", good}}));
@@ -328,21 +338,21 @@ TEST_CASE("local paths with a '..' segment or a NUL are refused with 500", "[sim
     const char* message;
   };
   const std::vector<refused> cases{
-      {"upload", {{"oid", oid}, {"path", (sim.files() / ".." / "files" / "p.bin").string()}},
-       "Path traversal not allowed"},
-      {"upload", {{"oid", oid}, {"path", "files\\..\\p.bin"}}, "Path traversal not allowed"},
-      {"download", {{"oid", oid}, {"outputPath", "../out"}}, "Path traversal not allowed"},
-      {"upload", {{"oid", oid}, {"path", std::string("p\0.bin", 6)}},
-       "Null bytes not allowed in path"},
-      {"upload", {{"oid", oid}, {"path", ""}}, "File path is required"},
+    {"upload",
+     {{"oid", oid}, {"path", (sim.files() / ".." / "files" / "p.bin").string()}},
+     "Path traversal not allowed"},
+    {"upload", {{"oid", oid}, {"path", "files\\..\\p.bin"}}, "Path traversal not allowed"},
+    {"download", {{"oid", oid}, {"outputPath", "../out"}}, "Path traversal not allowed"},
+    {"upload",
+     {{"oid", oid}, {"path", std::string("p\0.bin", 6)}},
+     "Null bytes not allowed in path"},
+    {"upload", {{"oid", oid}, {"path", ""}}, "File path is required"},
   };
   for (const auto& c : cases) {
     INFO(c.request.dump());
     CHECK(failure_of(sim.run(c.command, c.request), 500)["error"] == c.message);
-    CHECK(contract::check_local_path(c.request.value(c.command == std::string("upload")
-                                                         ? "path"
-                                                         : "outputPath",
-                                                     "")) == c.message);
+    CHECK(contract::check_local_path(c.request.value(
+            c.command == std::string("upload") ? "path" : "outputPath", "")) == c.message);
   }
   CHECK_FALSE(std::filesystem::exists(sim.object_path(oid)));
   CHECK_FALSE(contract::check_local_path("/tmp/a..b/..c"));
@@ -401,11 +411,11 @@ TEST_CASE("auth states: what auth-state reports and what the Drive commands get"
     json drive_details;
   };
   const std::vector<expectation> cases{
-      {"needs_login", false, false, false, session_expired},
-      {"session_expired", true, false, true, session_expired},
-      {"session_invalid", true, false, false, session_expired},
-      {"needs_data_password", true, true, false, {{"errorCode", "DATA_PASSWORD_REQUIRED"}}},
-      {"needs_key_password", true, true, false, {{"errorCode", "KEY_PASSWORD_REQUIRED"}}},
+    {"needs_login", false, false, false, session_expired},
+    {"session_expired", true, false, true, session_expired},
+    {"session_invalid", true, false, false, session_expired},
+    {"needs_data_password", true, true, false, {{"errorCode", "DATA_PASSWORD_REQUIRED"}}},
+    {"needs_key_password", true, true, false, {{"errorCode", "KEY_PASSWORD_REQUIRED"}}},
   };
   for (const auto& c : cases) {
     INFO(c.state);
@@ -432,9 +442,8 @@ TEST_CASE("auth states: what auth-state reports and what the Drive commands get"
 
   SECTION("a data password source in the request makes a locked account ready") {
     bridge_sim_fixture sim({{"auth_state", "needs_data_password"}});
-    CHECK(payload_of(sim.run("auth-state", json::object()))["actions"][0]
-              .get<std::string>()
-              .find("mailbox/data password") != std::string::npos);
+    CHECK(payload_of(sim.run("auth-state", json::object()))["actions"][0].get<std::string>().find(
+            "mailbox/data password") != std::string::npos);
     const json request = {{"dataCredentialProvider", "git-credential"}};
     const json state = payload_of(sim.run("auth-state", request));
     CHECK(state["state"] == "ready");
@@ -443,8 +452,8 @@ TEST_CASE("auth states: what auth-state reports and what the Drive commands get"
     json exists = request;
     exists["oid"] = oid;
     CHECK(payload_of(sim.run("exists", exists))["exists"] == false);
-    CHECK(payload_of(sim.run("auth-state", {{"dataPassword", "secret"}}))
-              ["hasExplicitDataPassword"] == true);
+    CHECK(payload_of(sim.run("auth-state",
+                             {{"dataPassword", "secret"}}))["hasExplicitDataPassword"] == true);
   }
   SECTION("an unknown credential provider is a configuration error") {
     bridge_sim_fixture sim;
@@ -466,10 +475,10 @@ TEST_CASE("auth states: what auth-state reports and what the Drive commands get"
 TEST_CASE("each fault kind answers with its documented envelope", "[sim]") {
   const std::string oid = oid_of("faults");
   const json captcha_details = {
-      {"captchaUrl", "https://verify.proton.me/captcha?token=sim-captcha"},
-      {"captchaToken", "sim-captcha"},
-      {"verificationMethods", {"captcha"}},
-      {"action", "run: proton-drive login"}};
+    {"captchaUrl", "https://verify.proton.me/captcha?token=sim-captcha"},
+    {"captchaToken", "sim-captcha"},
+    {"verificationMethods", {"captcha"}},
+    {"action", "run: proton-drive login"}};
   struct expectation {
     json rule;
     int code;
@@ -477,38 +486,38 @@ TEST_CASE("each fault kind answers with its documented envelope", "[sim]") {
     json details;
   };
   const std::vector<expectation> cases{
-      {{{"fault", "rate_limited"}, {"retry_after", 7}},
-       429,
-       "Rate limited by Proton API — wait 7s and retry",
-       {{"errorCode", "RATE_LIMITED"}, {"retryAfter", 7}}},
-      {{{"fault", "rate_limited"}},
-       429,
-       "Rate limited by Proton API — wait 60s and retry",
-       {{"errorCode", "RATE_LIMITED"}, {"retryAfter", 60}}},
-      {{{"fault", "captcha"}},
-       407,
-       "CAPTCHA verification required — run: proton-drive login",
-       captcha_details},
-      {{{"fault", "session_expired"}},
-       401,
-       "Session expired — run: proton-drive login",
-       {{"errorCode", "SESSION_EXPIRED"}, {"authMode", "browser-fork"}}},
-      {{{"fault", "insufficient_scope"}},
-       403,
-       "Access token does not have sufficient scope",
-       {{"errorCode", "INSUFFICIENT_SCOPE"},
-        {"protonCode", 9101},
-        {"action", "stop: app/session scope is insufficient; do not retry login loops"}}},
-      {{{"fault", "bad_gateway"}},
-       502,
-       "Network error: connection reset by Proton API",
-       {{"errorCode", "NETWORK_ERROR"}}},
-      {{{"fault", "server_error"}}, 500, "Internal server error", nullptr},
-      {{{"fault", "quota"}}, 507, "Storage quota exceeded", {{"errorCode", "QUOTA_EXCEEDED"}}},
-      {{{"fault", "invalid"}, {"message", "Invalid content length (Code=2022)"}},
-       400,
-       "Invalid content length (Code=2022)",
-       nullptr},
+    {{{"fault", "rate_limited"}, {"retry_after", 7}},
+     429,
+     "Rate limited by Proton API — wait 7s and retry",
+     {{"errorCode", "RATE_LIMITED"}, {"retryAfter", 7}}},
+    {{{"fault", "rate_limited"}},
+     429,
+     "Rate limited by Proton API — wait 60s and retry",
+     {{"errorCode", "RATE_LIMITED"}, {"retryAfter", 60}}},
+    {{{"fault", "captcha"}},
+     407,
+     "CAPTCHA verification required — run: proton-drive login",
+     captcha_details},
+    {{{"fault", "session_expired"}},
+     401,
+     "Session expired — run: proton-drive login",
+     {{"errorCode", "SESSION_EXPIRED"}, {"authMode", "browser-fork"}}},
+    {{{"fault", "insufficient_scope"}},
+     403,
+     "Access token does not have sufficient scope",
+     {{"errorCode", "INSUFFICIENT_SCOPE"},
+      {"protonCode", 9101},
+      {"action", "stop: app/session scope is insufficient; do not retry login loops"}}},
+    {{{"fault", "bad_gateway"}},
+     502,
+     "Network error: connection reset by Proton API",
+     {{"errorCode", "NETWORK_ERROR"}}},
+    {{{"fault", "server_error"}}, 500, "Internal server error", nullptr},
+    {{{"fault", "quota"}}, 507, "Storage quota exceeded", {{"errorCode", "QUOTA_EXCEEDED"}}},
+    {{{"fault", "invalid"}, {"message", "Invalid content length (Code=2022)"}},
+     400,
+     "Invalid content length (Code=2022)",
+     nullptr},
   };
   for (const auto& c : cases) {
     INFO(c.rule.dump());
@@ -531,9 +540,9 @@ TEST_CASE("skip and times count matching invocations across processes", "[sim]")
   const std::string a = oid_of("a");
   const std::string b = oid_of("b");
   bridge_sim_fixture sim(
-      {{"rules",
-        {{{"command", "exists"}, {"skip", 2}, {"times", 2}, {"fault", "server_error"}},
-         {{"oid", a}, {"times", 1}, {"fault", "bad_gateway"}}}}});
+    {{"rules",
+      {{{"command", "exists"}, {"skip", 2}, {"times", 2}, {"fault", "server_error"}},
+       {{"oid", a}, {"times", 1}, {"fault", "bad_gateway"}}}}});
 
   std::vector<int> codes;
   for (int i = 0; i < 6; ++i) {
@@ -560,11 +569,10 @@ TEST_CASE("skip and times count matching invocations across processes", "[sim]")
   CHECK(payload_of(sim.run("exists", {{"oid", b}}))["exists"] == false);
 }
 
-TEST_CASE("a rate limit holds every later command but auth-state until it has passed",
-          "[sim]") {
+TEST_CASE("a rate limit holds every later command but auth-state until it has passed", "[sim]") {
   bridge_sim_fixture sim(
-      {{"rules", {{{"command", "exists"}, {"times", 1}, {"fault", "rate_limited"},
-                   {"retry_after", 2}}}}});
+    {{"rules",
+      {{{"command", "exists"}, {"times", 1}, {"fault", "rate_limited"}, {"retry_after", 2}}}}});
   const std::string oid = oid_of("cooldown");
   const auto source = sim.write_file("c.bin", "cooldown");
   payload_of(sim.run("init", json::object()));
@@ -574,9 +582,10 @@ TEST_CASE("a rate limit holds every later command but auth-state until it has pa
   CHECK(failure_of(limited, 429)["error"] == "Rate limited by Proton API — wait 2s and retry");
 
   // Other processes, other commands: held, with what is left of the 2 s.
-  for (const auto& [command, request] : std::vector<std::pair<std::string, json>>{
-           {"list", json::object()}, {"upload", {{"oid", oid}, {"path", source}}},
-           {"refresh", json::object()}}) {
+  for (const auto& [command, request] :
+       std::vector<std::pair<std::string, json>>{{"list", json::object()},
+                                                 {"upload", {{"oid", oid}, {"path", source}}},
+                                                 {"refresh", json::object()}}) {
     INFO(command);
     const auto held = sim.run(command, request);
     const json envelope = failure_of(held, 429);
@@ -676,7 +685,7 @@ TEST_CASE("corrupt flips one byte of what upload stores or download writes", "[s
   const std::string content = patterned(100000);
   const std::string oid = oid_of(content);
   bridge_sim_fixture sim(
-      {{"rules", {{{"command", "upload"}, {"times", 1}, {"fault", "corrupt"}}}}});
+    {{"rules", {{{"command", "upload"}, {"times", 1}, {"fault", "corrupt"}}}}});
   const auto source = sim.write_file("big.bin", content);
 
   CHECK(payload_of(sim.run("upload", {{"oid", oid}, {"path", source}}))["uploaded"] == true);
@@ -697,9 +706,9 @@ TEST_CASE("corrupt flips one byte of what upload stores or download writes", "[s
 
 TEST_CASE("delay holds the answer back, alone or before a fault", "[sim]") {
   bridge_sim_fixture sim(
-      {{"rules",
-        {{{"command", "exists"}, {"times", 1}, {"fault", "delay"}, {"delay_ms", 300}},
-         {{"command", "list"}, {"fault", "server_error"}, {"delay_ms", 200}}}}});
+    {{"rules",
+      {{{"command", "exists"}, {"times", 1}, {"fault", "delay"}, {"delay_ms", 300}},
+       {{"command", "list"}, {"fault", "server_error"}, {"delay_ms", 200}}}}});
   const auto delayed = sim.run("exists", {{"oid", absent_oid}});
   CHECK(payload_of(delayed)["exists"] == false);
   CHECK(delayed.elapsed >= std::chrono::milliseconds(300));
@@ -783,9 +792,8 @@ TEST_CASE("check_envelope accepts the documented shapes and rejects the rest", "
 }
 
 TEST_CASE("the example scenarios are valid", "[sim]") {
-  const auto folder =
-      std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "simulations" /
-      "bridge_sim" / "scenarios";
+  const auto folder = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() /
+                      "simulations" / "bridge_sim" / "scenarios";
   int examples = 0;
   for (const auto& entry : std::filesystem::directory_iterator(folder)) {
     const std::string name = entry.path().filename().string();

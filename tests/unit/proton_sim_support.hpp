@@ -145,11 +145,11 @@ inline bridge_sim_run run_bridge_sim(const std::string& command, const std::stri
   const auto deadline = started + options.deadline;
   while (from_child[0] >= 0 || from_child[1] >= 0 || to_child >= 0) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+      deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0)
       break;
-    pollfd fds[3] = {{from_child[0], POLLIN, 0}, {from_child[1], POLLIN, 0},
-                     {to_child, POLLOUT, 0}};
+    pollfd fds[3] = {
+      {from_child[0], POLLIN, 0}, {from_child[1], POLLIN, 0}, {to_child, POLLOUT, 0}};
     if (::poll(fds, 3, static_cast<int>(left.count())) < 0 && errno != EINTR)
       break;
     for (int i = 0; i < 2; ++i) {
@@ -192,7 +192,7 @@ inline bridge_sim_run run_bridge_sim(const std::string& command, const std::stri
     ::waitpid(pid, &wait_status, 0);
   }
   run.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now() - started);
+    std::chrono::steady_clock::now() - started);
   if (WIFEXITED(wait_status))
     run.exit_code = WEXITSTATUS(wait_status);
   if (WIFSIGNALED(wait_status))
@@ -232,9 +232,9 @@ public:
   }
 
   /// Runs `command` with `input` as is on stdin.
-  bridge_sim_run run_raw(const std::string& command, const std::string& input,
-                         std::chrono::milliseconds deadline =
-                             std::chrono::milliseconds(10000)) const {
+  bridge_sim_run
+  run_raw(const std::string& command, const std::string& input,
+          std::chrono::milliseconds deadline = std::chrono::milliseconds(10000)) const {
     auto options = options_;
     options.drive = drive();
     options.log = log_path();
@@ -252,8 +252,7 @@ public:
   std::filesystem::path log_path() const { return dir_.path / "sim.log"; }
 
   /// Where the drive keeps `oid` under storage base `base`.
-  std::filesystem::path object_path(const std::string& oid,
-                                    const std::string& base = "LFS") const {
+  std::filesystem::path object_path(const std::string& oid, const std::string& base = "LFS") const {
     return drive() / base / oid.substr(0, 2) / oid.substr(2, 2) / oid;
   }
 

@@ -2,8 +2,8 @@
 // trips in the shared layout, batch-exists, Ferry-side verification, the
 // cooldown, and every request checked against the simulator's field rules.
 
-#include "simulations/bridge_sim/contract.hpp"
 #include "store/proton/proton_store.hpp"
+#include "simulations/bridge_sim/contract.hpp"
 #include "store/os/sha256.hpp"
 #include "test_support.hpp"
 
@@ -51,7 +51,7 @@ struct sim_drive {
   std::unique_ptr<proton_store> open(std::string base = "LFS") {
     proton_store_options options;
     options.bridge.command = {FERRY_BRIDGE_SIM_PATH, "--drive", drive.string(), "--scenario",
-                              scenario.string(), "--log", log.string()};
+                              scenario.string(),     "--log",   log.string()};
     options.bridge.base_timeout = std::chrono::seconds{20};
     options.scratch_dir = scratch;
     return std::make_unique<proton_store>(std::move(base), options);
@@ -176,11 +176,12 @@ TEST_CASE("objects go up and come back in the shared layout") {
   CHECK((*info)->size == static_cast<int64_t>(bytes.size()));
 
   std::vector<object_info> listed;
-  REQUIRE(store->list([&](const object_info& object) {
-                   listed.push_back(object);
-                   return true;
-                 })
-              .ok());
+  REQUIRE(store
+            ->list([&](const object_info& object) {
+              listed.push_back(object);
+              return true;
+            })
+            .ok());
   REQUIRE(listed.size() == 1);
   CHECK(listed[0].oid == oid);
 
@@ -291,7 +292,9 @@ TEST_CASE("a download of the wrong size is not accepted") {
 
 TEST_CASE("a 429 holds every later call until retryAfter has passed") {
   sim_drive sim{{{"rules",
-                  {{{"command", "batch-exists"}, {"times", 1}, {"fault", "rate_limited"},
+                  {{{"command", "batch-exists"},
+                    {"times", 1},
+                    {"fault", "rate_limited"},
                     {"retry_after", 1}}}}}};
   auto store = sim.open();
   auto limited = store->holds({std::string(64, 'b'), 1});

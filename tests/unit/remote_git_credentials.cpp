@@ -43,7 +43,7 @@ struct credential_repo {
     }
     REQUIRE(::chmod(helper.c_str(), 0755) == 0);
     REQUIRE(
-        ferry::config::set_git_config("credential.helper", helper.string(), false, repo()).ok());
+      ferry::config::set_git_config("credential.helper", helper.string(), false, repo()).ok());
   }
 
   fs::path repo() const { return dir.path / "repo"; }

@@ -23,9 +23,7 @@ using ferry::testing::temp_dir;
 namespace {
 
 /// A hex oid made of one repeated digit (0-15), distinct per digit.
-std::string oid_of_digit(int digit) {
-  return std::string(64, "0123456789abcdef"[digit]);
-}
+std::string oid_of_digit(int digit) { return std::string(64, "0123456789abcdef"[digit]); }
 
 std::string pointer_text(int digit, int64_t size) {
   return "version https://git-lfs.github.com/spec/v1\noid sha256:" + oid_of_digit(digit) +
@@ -234,10 +232,10 @@ TEST_CASE("read_inventory_file reads oid and size lines") {
   std::string upper = "ABCDEF" + oid_of_digit(9).substr(6);
   write_file(file, "# objects to copy\n"
                    "\n" +
-                       oid_of_digit(1) + " 10\n" +
-                       "   \n"
-                       "  # an indented comment\n" +
-                       oid_of_digit(2) + "\t\t0\r\n" + upper + "  9223372036854775807");
+                     oid_of_digit(1) + " 10\n" +
+                     "   \n"
+                     "  # an indented comment\n" +
+                     oid_of_digit(2) + "\t\t0\r\n" + upper + "  9223372036854775807");
 
   std::vector<object_info> seen;
   auto read = read_inventory_file(file, [&](const object_info& object) {
@@ -257,17 +255,17 @@ TEST_CASE("read_inventory_file reads oid and size lines") {
 
 TEST_CASE("read_inventory_file names the first malformed line and reads nothing after it") {
   const std::vector<std::pair<const char*, std::string>> malformed = {
-      {"no size", oid_of_digit(3)},
-      {"a negative size", oid_of_digit(3) + " -1"},
-      {"a size with a sign", oid_of_digit(3) + " +1"},
-      {"a size past int64", oid_of_digit(3) + " 9223372036854775808"},
-      {"a size that is not a number", oid_of_digit(3) + " 12k"},
-      {"a third field", oid_of_digit(3) + " 12 extra"},
-      {"a short oid", oid_of_digit(3).substr(1) + " 12"},
-      {"a long oid", oid_of_digit(3) + "0 12"},
-      {"a non-hex oid", "g" + oid_of_digit(3).substr(1) + " 12"},
-      {"the pointer form of an oid", "sha256:" + oid_of_digit(3) + " 12"},
-      {"a line too long to be one", oid_of_digit(3) + " 12" + std::string(2000, ' ') + "x"},
+    {"no size", oid_of_digit(3)},
+    {"a negative size", oid_of_digit(3) + " -1"},
+    {"a size with a sign", oid_of_digit(3) + " +1"},
+    {"a size past int64", oid_of_digit(3) + " 9223372036854775808"},
+    {"a size that is not a number", oid_of_digit(3) + " 12k"},
+    {"a third field", oid_of_digit(3) + " 12 extra"},
+    {"a short oid", oid_of_digit(3).substr(1) + " 12"},
+    {"a long oid", oid_of_digit(3) + "0 12"},
+    {"a non-hex oid", "g" + oid_of_digit(3).substr(1) + " 12"},
+    {"the pointer form of an oid", "sha256:" + oid_of_digit(3) + " 12"},
+    {"a line too long to be one", oid_of_digit(3) + " 12" + std::string(2000, ' ') + "x"},
   };
   temp_dir dir;
   auto file = dir.path / "inventory.txt";

@@ -1,8 +1,8 @@
 // lfs_store when the server misbehaves: throttling, credentials, per-object
 // errors, damaged bodies, and Range answers that must not be trusted.
 
-#include "store/http/http_engine.hpp"
 #include "store/http/http_classify.hpp"
+#include "store/http/http_engine.hpp"
 #include "store/lfs/lfs_store.hpp"
 
 #include <catch2/catch.hpp>
@@ -84,12 +84,12 @@ TEST_CASE("HTTP statuses map to the errors the retry policy expects", "[lfs_faul
     int status;
     errc code;
   };
-  auto want = GENERATE(expectation{500, errc::unavailable}, expectation{502, errc::unavailable},
-                       expectation{408, errc::unavailable}, expectation{403,
-                                                                        errc::permission_denied},
-                       expectation{404, errc::not_found}, expectation{410, errc::not_found},
-                       expectation{507, errc::no_space}, expectation{422, errc::invalid_request},
-                       expectation{501, errc::invalid_request});
+  auto want =
+    GENERATE(expectation{500, errc::unavailable}, expectation{502, errc::unavailable},
+             expectation{408, errc::unavailable}, expectation{403, errc::permission_denied},
+             expectation{404, errc::not_found}, expectation{410, errc::not_found},
+             expectation{507, errc::no_space}, expectation{422, errc::invalid_request},
+             expectation{501, errc::invalid_request});
   INFO("HTTP " << want.status);
   ferry::http_response response;
   response.status = want.status;
@@ -101,8 +101,7 @@ TEST_CASE("HTTP statuses map to the errors the retry policy expects", "[lfs_faul
   CHECK_THAT(failure.message(), Catch::Contains("the server's own words"));
 }
 
-TEST_CASE("a failed upload or verify is reported and nothing is taken as stored",
-          "[lfs_faults]") {
+TEST_CASE("a failed upload or verify is reported and nothing is taken as stored", "[lfs_faults]") {
   SECTION("507 on the PUT") {
     sim_fixture f(R"({"rules": [{"match": {"endpoint": "upload"}, "fault": {"status": 507}}]})");
     auto put = put_object(*f.store(), random_content(2000, 2));
@@ -173,8 +172,7 @@ TEST_CASE("a 401 without configured credentials says how to configure them", "[l
   CHECK(f.sim.stat("requests", "batch") == 1);
 }
 
-TEST_CASE("a 401 to a PUT fills credentials, and the retried upload carries them",
-          "[lfs_faults]") {
+TEST_CASE("a 401 to a PUT fills credentials, and the retried upload carries them", "[lfs_faults]") {
   sim_fixture f(challenge_on("upload"));
   auto seen = std::make_shared<counting_credentials::counts>();
   auto store = f.store(credentials(seen));
@@ -221,9 +219,12 @@ TEST_CASE("per-object batch errors keep the server's message", "[lfs_faults]") {
   const std::string missing = std::string(64, '2');
   const std::string invalid = std::string(64, '3');
   sim_fixture f(R"({"rules": [
-    {"match": {"endpoint": "batch", "oid": ")" + gone + R"("}, "fault": {"object_error": 410}},
-    {"match": {"endpoint": "batch", "oid": ")" + missing + R"("}, "fault": {"object_error": 404}},
-    {"match": {"endpoint": "batch", "oid": ")" + invalid + R"("}, "fault": {"object_error": 422}}
+    {"match": {"endpoint": "batch", "oid": ")" +
+                gone + R"("}, "fault": {"object_error": 410}},
+    {"match": {"endpoint": "batch", "oid": ")" +
+                missing + R"("}, "fault": {"object_error": 404}},
+    {"match": {"endpoint": "batch", "oid": ")" +
+                invalid + R"("}, "fault": {"object_error": 422}}
   ]})");
   auto store = f.store();
   for (const auto& absent : {gone, missing}) {
@@ -289,7 +290,7 @@ TEST_CASE("bytes that do not match the oid never complete an upload", "[lfs_faul
 
 TEST_CASE("an upload the server finds corrupted on arrival is an error", "[lfs_faults]") {
   sim_fixture f(
-      R"({"rules": [{"match": {"endpoint": "upload"}, "fault": {"corrupt_byte_at": 7}}]})");
+    R"({"rules": [{"match": {"endpoint": "upload"}, "fault": {"corrupt_byte_at": 7}}]})");
   const std::string content = random_content(50000, 7);
   auto put = put_object(*f.store(), content);
   CHECK_FALSE(put.ok());
@@ -326,7 +327,7 @@ struct range_server {
         case mode::wrong_range:
           res.status = 206;
           res.set_header("Content-Range", "bytes 0-" + std::to_string(content.size() - 1) + "/" +
-                                              std::to_string(content.size()));
+                                            std::to_string(content.size()));
           res.set_content(content, "application/octet-stream");
           return;
         case mode::unsatisfiable:
@@ -409,8 +410,7 @@ TEST_CASE("a body longer or shorter than the object fails the read", "[lfs_fault
   CHECK(too_short.error().code() == errc::unavailable);
 }
 
-TEST_CASE("parallel ranges fall back to one GET when the server ignores Range",
-          "[lfs_faults]") {
+TEST_CASE("parallel ranges fall back to one GET when the server ignores Range", "[lfs_faults]") {
   no_proxy proxy;
   test_server server;
   const std::string content = random_content(1 << 20, 12);
@@ -421,11 +421,10 @@ TEST_CASE("parallel ranges fall back to one GET when the server ignores Range",
     res.set_content(content, "application/octet-stream");
   });
   server.http().Post("/lfs/objects/batch", [&](const httplib::Request&, httplib::Response& res) {
-    nlohmann::json answer = {
-        {"objects",
-         {{{"oid", oid_of(content)},
-           {"size", content.size()},
-           {"actions", {{"download", {{"href", server.url("/object")}}}}}}}}};
+    nlohmann::json answer = {{"objects",
+                              {{{"oid", oid_of(content)},
+                                {"size", content.size()},
+                                {"actions", {{"download", {{"href", server.url("/object")}}}}}}}}};
     res.set_content(answer.dump(), "application/vnd.git-lfs+json");
   });
   server.start();

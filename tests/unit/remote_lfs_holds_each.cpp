@@ -141,10 +141,12 @@ TEST_CASE("lfs holds_each: the first object the server answers with an error dec
   const std::string expired = random_content(300, 7801);
   const std::string conflict = random_content(300, 7802);
   const std::string scenario =
-      R"({"rules": [
-           {"match": {"endpoint": "batch", "oid": ")" + oid_of(expired) + R"("},
+    R"({"rules": [
+           {"match": {"endpoint": "batch", "oid": ")" +
+    oid_of(expired) + R"("},
             "fault": {"expired_actions": true}},
-           {"match": {"endpoint": "batch", "oid": ")" + oid_of(conflict) + R"("},
+           {"match": {"endpoint": "batch", "oid": ")" +
+    oid_of(conflict) + R"("},
             "fault": {"object_error": 409}}]})";
   sim_fixture f(scenario);
   page_on_sim page(f.sim, 6, 7900);

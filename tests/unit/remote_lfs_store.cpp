@@ -74,8 +74,7 @@ TEST_CASE("an object the server has is held and skipped without a PUT", "[lfs_st
   CHECK(*held);
   // Writing it anyway sends nothing, but the bytes are still checked.
   CHECK(put_object(*other, content).ok());
-  CHECK(put_object(*other, random_content(4096, 3), oid_of(content)).code() ==
-        errc::hash_mismatch);
+  CHECK(put_object(*other, random_content(4096, 3), oid_of(content)).code() == errc::hash_mismatch);
   CHECK(f.sim.stat("requests", "upload") == 1);
   CHECK(f.sim.stat("puts", oid_of(content)) == 1);
 }
@@ -142,20 +141,20 @@ TEST_CASE("prepare() keeps several batch requests in flight", "[lfs_store]") {
   test_server server;
   counter arrived;
   std::atomic<int> saw_all{0};
-  server.http().Post("/lfs/objects/batch", [&](const httplib::Request& req,
-                                               httplib::Response& res) {
-    arrived.add();
-    // Serialised batches would never get here three at a time.
-    if (arrived.wait_for(3))
-      ++saw_all;
-    auto request = nlohmann::json::parse(req.body);
-    nlohmann::json objects = nlohmann::json::array();
-    for (const auto& object : request["objects"])
-      objects.push_back({{"oid", object["oid"]},
-                         {"size", object["size"]},
-                         {"error", {{"code", 404}, {"message", "not here"}}}});
-    res.set_content(nlohmann::json{{"objects", objects}}.dump(), "application/vnd.git-lfs+json");
-  });
+  server.http().Post(
+    "/lfs/objects/batch", [&](const httplib::Request& req, httplib::Response& res) {
+      arrived.add();
+      // Serialised batches would never get here three at a time.
+      if (arrived.wait_for(3))
+        ++saw_all;
+      auto request = nlohmann::json::parse(req.body);
+      nlohmann::json objects = nlohmann::json::array();
+      for (const auto& object : request["objects"])
+        objects.push_back({{"oid", object["oid"]},
+                           {"size", object["size"]},
+                           {"error", {{"code", 404}, {"message", "not here"}}}});
+      res.set_content(nlohmann::json{{"objects", objects}}.dump(), "application/vnd.git-lfs+json");
+    });
   server.start();
 
   std::vector<object_info> objects;

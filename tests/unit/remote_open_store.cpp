@@ -22,7 +22,6 @@ using ferry::testing::temp_dir;
 
 namespace {
 
-
 // Stores a small object through `store` and reports where it landed.
 fs::path put_probe(ferry::object_store& store) {
   const std::string content = "probe";
@@ -118,8 +117,8 @@ TEST_CASE("relative paths are refused", "[open_store]") {
 }
 
 TEST_CASE("unknown schemes are refused with the supported list", "[open_store]") {
-  auto url = GENERATE(as<std::string>{}, "ftp://example.com/lfs",
-                      "lfs+ftp://example.com/lfs", "gdrive://drive/folder");
+  auto url = GENERATE(as<std::string>{}, "ftp://example.com/lfs", "lfs+ftp://example.com/lfs",
+                      "gdrive://drive/folder");
   INFO("url: " << url);
   auto store = open_store(url);
   REQUIRE_FALSE(store.ok());
@@ -232,9 +231,9 @@ TEST_CASE("lfs+http(s) URLs name the LFS endpoint itself", "[open_store]") {
 }
 
 TEST_CASE("git remote URLs get the endpoint git-lfs derives", "[open_store]") {
-  auto remote = GENERATE(as<std::string>{}, "https://git.example.com/team/repo",
-                         "https://git.example.com/team/repo.git",
-                         "https://git.example.com/team/repo.git/");
+  auto remote =
+    GENERATE(as<std::string>{}, "https://git.example.com/team/repo",
+             "https://git.example.com/team/repo.git", "https://git.example.com/team/repo.git/");
   INFO("remote: " << remote);
   auto store = open_store(remote);
   REQUIRE(store.ok());
@@ -242,9 +241,9 @@ TEST_CASE("git remote URLs get the endpoint git-lfs derives", "[open_store]") {
 }
 
 TEST_CASE("store URLs with credentials are refused without repeating them", "[open_store]") {
-  auto url = GENERATE(as<std::string>{}, "https://alice:s3cret@git.example.com/team/repo.git",
-                      "lfs+https://alice:s3cret@git.example.com/lfs",
-                      "http://s3cret@git.example.com/repo");
+  auto url =
+    GENERATE(as<std::string>{}, "https://alice:s3cret@git.example.com/team/repo.git",
+             "lfs+https://alice:s3cret@git.example.com/lfs", "http://s3cret@git.example.com/repo");
   auto store = open_store(url);
   REQUIRE_FALSE(store.ok());
   CHECK(store.error().code() == errc::config_error);

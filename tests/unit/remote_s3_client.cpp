@@ -77,9 +77,8 @@ public:
   std::shared_ptr<ferry::s3::client> client() {
     auto url = ferry::s3::parse_s3_url("s3://bucket/lfs?endpoint=" + server_.url(""));
     REQUIRE(url.ok());
-    return std::make_shared<ferry::s3::client>(http_, *url,
-                                               ferry::s3::credentials{"AKTEST", "secret", ""},
-                                               std::chrono::seconds(120));
+    return std::make_shared<ferry::s3::client>(
+      http_, *url, ferry::s3::credentials{"AKTEST", "secret", ""}, std::chrono::seconds(120));
   }
 
   /// Stops answering: later requests cannot connect.
@@ -153,8 +152,7 @@ TEST_CASE("s3 client: a call's refused answer is its failure, in the context of 
   CHECK_THAT(slowed.error().message(), Catch::StartsWith("listing: "));
 }
 
-TEST_CASE("s3 client: an answer the filter takes comes back, whatever its status",
-          "[s3_client]") {
+TEST_CASE("s3 client: an answer the filter takes comes back, whatever its status", "[s3_client]") {
   answering_bucket bucket;
   auto client = bucket.client();
   bucket.answer(404, s3_error_xml("NoSuchUpload"));
@@ -175,8 +173,7 @@ TEST_CASE("s3 client: an answer the filter takes comes back, whatever its status
   CHECK_THAT(refused.error().message(), Catch::Contains("NoSuchKey"));
 }
 
-TEST_CASE("s3 client: a call that gets no answer fails in the context of what",
-          "[s3_client]") {
+TEST_CASE("s3 client: a call that gets no answer fails in the context of what", "[s3_client]") {
   answering_bucket bucket;
   auto client = bucket.client();
   bucket.stop();

@@ -98,13 +98,12 @@ struct lookup_fixture {
   std::map<std::string, std::string> environment;
   fake_git git;
   ferry::s3::s3_url url =
-      ferry::s3::parse_s3_url(std::string("s3://creds-bucket?endpoint=") + endpoint).value();
+    ferry::s3::parse_s3_url(std::string("s3://creds-bucket?endpoint=") + endpoint).value();
 };
 
 std::string profile_text(const std::string& name, const std::string& id,
                          const std::string& secret) {
-  return "[" + name + "]\naws_access_key_id = " + id + "\naws_secret_access_key = " + secret +
-         "\n";
+  return "[" + name + "]\naws_access_key_id = " + id + "\naws_secret_access_key = " + secret + "\n";
 }
 
 /// Parses `text` for `profile`, which must be present and complete.
@@ -166,7 +165,7 @@ TEST_CASE("s3 credentials: half an environment pair names the missing variable",
 TEST_CASE("s3 credentials: AWS_PROFILE picks the profile", "[s3-credentials]") {
   lookup_fixture setup;
   setup.write(setup.default_file(), profile_text("default", "DEFAULTKEY", file_secret) +
-                                        profile_text("ci", "CIKEY", file_secret));
+                                      profile_text("ci", "CIKEY", file_secret));
   setup.environment = {{"AWS_PROFILE", "ci"}};
   auto found = setup.find();
   REQUIRE(found.ok());
@@ -212,8 +211,7 @@ TEST_CASE("s3 credentials: AWS_SHARED_CREDENTIALS_FILE replaces the home file",
   CHECK_THAT(message, !Catch::Contains(setup.default_file().string()));
 }
 
-TEST_CASE("s3 credentials: session tokens from the environment and the file",
-          "[s3-credentials]") {
+TEST_CASE("s3 credentials: session tokens from the environment and the file", "[s3-credentials]") {
   lookup_fixture setup;
   setup.environment = {{"AWS_ACCESS_KEY_ID", "ENVKEY"},
                        {"AWS_SECRET_ACCESS_KEY", env_secret},
@@ -223,8 +221,8 @@ TEST_CASE("s3 credentials: session tokens from the environment and the file",
   CHECK(from_env->keys.session_token == "envtoken");
 
   setup.environment.clear();
-  setup.write(setup.default_file(), profile_text("default", "FILEKEY", file_secret) +
-                                        "aws_session_token = filetoken\n");
+  setup.write(setup.default_file(),
+              profile_text("default", "FILEKEY", file_secret) + "aws_session_token = filetoken\n");
   auto from_file = setup.find();
   REQUIRE(from_file.ok());
   CHECK(from_file->keys.session_token == "filetoken");
@@ -278,12 +276,12 @@ TEST_CASE("s3 credentials file: malformed lines give the line number, never the 
   };
   const std::string secret = file_secret;
   const bad_file cases[] = {
-      {"[default]\naws_access_key_id = KEY\n" + secret + "\n", "line 3:"},
-      {"[default]\r\n\r\n# c\r\naws_secret_access_key: " + secret + "\r\n", "line 4:"},
-      {"aws_secret_access_key = " + secret + "\n[default]\n", "line 1:"},
-      {"[default]\n= " + secret + "\n", "line 2:"},
-      {"[ci]\n[default " + secret + "\n", "line 2:"},
-      {"[ci]\n[ ]\n", "line 2:"},
+    {"[default]\naws_access_key_id = KEY\n" + secret + "\n", "line 3:"},
+    {"[default]\r\n\r\n# c\r\naws_secret_access_key: " + secret + "\r\n", "line 4:"},
+    {"aws_secret_access_key = " + secret + "\n[default]\n", "line 1:"},
+    {"[default]\n= " + secret + "\n", "line 2:"},
+    {"[ci]\n[default " + secret + "\n", "line 2:"},
+    {"[ci]\n[ ]\n", "line 2:"},
   };
   for (const auto& bad : cases) {
     lookup_fixture setup;
@@ -296,8 +294,7 @@ TEST_CASE("s3 credentials file: malformed lines give the line number, never the 
   }
 }
 
-TEST_CASE("s3 credentials: a file that cannot be read is an error naming it",
-          "[s3-credentials]") {
+TEST_CASE("s3 credentials: a file that cannot be read is an error naming it", "[s3-credentials]") {
   lookup_fixture setup;
   // A directory where the file should be: it exists but cannot be read.
   REQUIRE(fs::create_directories(setup.default_file()));
@@ -325,8 +322,7 @@ TEST_CASE("s3 credentials: git is asked last and needs both values", "[s3-creden
   CHECK_THAT(failed.error().message(), Catch::Contains("git is missing"));
 }
 
-TEST_CASE("s3 credentials: nothing found lists the three places in order",
-          "[s3-credentials]") {
+TEST_CASE("s3 credentials: nothing found lists the three places in order", "[s3-credentials]") {
   lookup_fixture setup;
   const std::string message = setup.refusal();
   const size_t environment = message.find("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");

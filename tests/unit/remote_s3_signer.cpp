@@ -1,5 +1,5 @@
-#include "store/s3/s3_signer.hpp"
 #include "store/os/sha256.hpp"
+#include "store/s3/s3_signer.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -84,7 +84,7 @@ struct documented_example {
 
 std::vector<documented_example> documented_examples() {
   const std::string credential =
-      "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,";
+    "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,";
   const std::string basic_headers = "SignedHeaders=host;x-amz-content-sha256;x-amz-date,";
   const std::string body = "Welcome to Amazon S3.";
 
@@ -174,7 +174,7 @@ TEST_CASE("s3 sigv4 reproduces the documented examples", "[s3_signer]") {
 
 TEST_CASE("s3 sigv4 canonical query of the list example is sorted", "[s3_signer]") {
   auto canonical =
-      example_signer().canonical_request(example_bucket_get({{"prefix", "J"}, {"max-keys", "2"}}));
+    example_signer().canonical_request(example_bucket_get({{"prefix", "J"}, {"max-keys", "2"}}));
   REQUIRE(canonical.ok());
   CHECK(canonical->find("GET\n/\nmax-keys=2&prefix=J\n") == 0);
 }
@@ -301,8 +301,8 @@ TEST_CASE("s3 sigv4 refuses requests it cannot sign", "[s3_signer]") {
   auto request = example_get_object();
   request.headers = {{"Range", "bytes=0-9"}};
   refuse(request);
-  for (const char* owned : {"X-Amz-Date", "x-amz-content-sha256", "Authorization",
-                            "x-amz-security-token"}) {
+  for (const char* owned :
+       {"X-Amz-Date", "x-amz-content-sha256", "Authorization", "x-amz-security-token"}) {
     request = example_get_object();
     request.headers.emplace_back(owned, "x");
     refuse(request);
@@ -314,9 +314,9 @@ TEST_CASE("s3 sigv4 refuses requests it cannot sign", "[s3_signer]") {
   request.headers.emplace_back("bad name", "x");
   refuse(request);
   // Empty, unknown keyword, upper-case hex, 63 digits.
-  for (const char* hash : {"", "UNSIGNED",
-                           "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
-                           "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85"}) {
+  for (const char* hash :
+       {"", "UNSIGNED", "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85"}) {
     request = example_get_object();
     request.payload_hash = hash;
     refuse(request);

@@ -3,8 +3,8 @@
 // Range, SlowDown, AccessDenied, odd listings). This server checks no
 // signatures; tests/unit/s3_store_reads.cpp reads from radosgw, which does.
 
-#include "store/http/http_engine.hpp"
 #include "protocol/s3_xml.hpp"
+#include "store/http/http_engine.hpp"
 #include "store/s3/s3_store.hpp"
 #include "store/s3/s3_url.hpp"
 
@@ -118,8 +118,7 @@ struct fake_bucket {
     return query.empty() ? text : text + "&" + query;
   }
 
-  std::shared_ptr<s3_store> store(s3_store_options options = {},
-                                  const std::string& path = "/lfs",
+  std::shared_ptr<s3_store> store(s3_store_options options = {}, const std::string& path = "/lfs",
                                   const std::string& query = "") {
     auto parsed = ferry::s3::parse_s3_url(url(path, query));
     REQUIRE(parsed.ok());
@@ -150,8 +149,8 @@ struct fake_bucket {
   }
 
   void record(const httplib::Request& req, const std::string& key) {
-    seen_request request{req.method, key, {}, req.get_header_value("Range"),
-                         req.get_header_value("Authorization")};
+    seen_request request{
+      req.method, key, {}, req.get_header_value("Range"), req.get_header_value("Authorization")};
     for (const auto& [name, value] : req.params)
       request.query.emplace(name, value);
     std::lock_guard<std::mutex> lock(mutex);
@@ -162,8 +161,7 @@ struct fake_bucket {
     if (how == fault::slow_down) {
       res.status = 503;
       res.set_header("Retry-After", "3");
-      res.set_content(error_xml("SlowDown", "Please reduce your request rate."),
-                      "application/xml");
+      res.set_content(error_xml("SlowDown", "Please reduce your request rate."), "application/xml");
       return true;
     }
     if (how == fault::access_denied) {
@@ -203,7 +201,7 @@ struct fake_bucket {
       const int64_t total = how == fault::other_total ? size + 1 : size;
       res.status = 206;
       res.set_header("Content-Range", "bytes " + std::to_string(first) + "-" +
-                                          std::to_string(last) + "/" + std::to_string(total));
+                                        std::to_string(last) + "/" + std::to_string(total));
       content = content.substr(static_cast<size_t>(first), static_cast<size_t>(last - first + 1));
     } else if (how == fault::short_length) {
       content.resize(content.size() - 10);
@@ -281,8 +279,7 @@ std::string nested_key(const std::string& oid) {
 
 } // namespace
 
-TEST_CASE("s3 store: describe() and endpoint() name the bucket and server, no keys",
-          "[s3_store]") {
+TEST_CASE("s3 store: describe() and endpoint() name the bucket and server, no keys", "[s3_store]") {
   fake_bucket peer;
   auto store = peer.store();
   auto parsed = ferry::s3::parse_s3_url(peer.url("/lfs"));
@@ -292,8 +289,7 @@ TEST_CASE("s3 store: describe() and endpoint() name the bucket and server, no ke
   CHECK(store->endpoint() == peer.server.url("").substr(std::string("http://").size()));
 }
 
-TEST_CASE("s3 store: every call refuses an invalid oid before asking the server",
-          "[s3_store]") {
+TEST_CASE("s3 store: every call refuses an invalid oid before asking the server", "[s3_store]") {
   fake_bucket peer;
   auto store = peer.store();
   const std::string oid = GENERATE(std::string("abc"), std::string(64, 'A'),
@@ -527,8 +523,7 @@ TEST_CASE("s3 store: a 200 to a ranged GET is read from the offset", "[s3_store]
   CHECK(*back == content.substr(123456));
 }
 
-TEST_CASE("s3 store: SlowDown is unavailable and carries the server's Retry-After",
-          "[s3_store]") {
+TEST_CASE("s3 store: SlowDown is unavailable and carries the server's Retry-After", "[s3_store]") {
   fake_bucket peer;
   peer.how = fake_bucket::fault::slow_down;
   const std::string content = random_content(300000, 7);
@@ -547,8 +542,7 @@ TEST_CASE("s3 store: SlowDown is unavailable and carries the server's Retry-Afte
   slowed(store->remove(oid));
 }
 
-TEST_CASE("s3 store: AccessDenied is permission_denied and says what to check",
-          "[s3_store]") {
+TEST_CASE("s3 store: AccessDenied is permission_denied and says what to check", "[s3_store]") {
   fake_bucket peer;
   peer.how = fake_bucket::fault::access_denied;
   const std::string content = random_content(300000, 8);
@@ -569,8 +563,7 @@ TEST_CASE("s3 store: AccessDenied is permission_denied and says what to check",
   CHECK(store->stat(oid).error().code() == errc::permission_denied);
 }
 
-TEST_CASE("s3 store: an absent object is not_found, one GET or parallel ranges",
-          "[s3_store]") {
+TEST_CASE("s3 store: an absent object is not_found, one GET or parallel ranges", "[s3_store]") {
   fake_bucket peer;
   const std::string oid = oid_of("never stored");
   auto store = peer.store(small_ranges());
@@ -649,8 +642,7 @@ TEST_CASE("s3 store: listing follows continuation tokens and skips keys outside 
   CHECK(listed_objects(*flat).value() == std::map<std::string, int64_t>{{oid, 1}});
 }
 
-TEST_CASE("s3 store: a listing that cannot go on is an error, not a short list",
-          "[s3_store]") {
+TEST_CASE("s3 store: a listing that cannot go on is an error, not a short list", "[s3_store]") {
   fake_bucket peer;
   peer.page_keys = 2;
   for (uint32_t i = 0; i < 7; ++i) {
@@ -725,8 +717,7 @@ ferry::status verdict_of(const ferry::http_response& answer) {
 
 } // namespace
 
-TEST_CASE("s3 check: a listing passes; an answer that is not S3 is a setting",
-          "[s3_store]") {
+TEST_CASE("s3 check: a listing passes; an answer that is not S3 is a setting", "[s3_store]") {
   const std::string listing =
     "<?xml version=\"1.0\"?><ListBucketResult xmlns=\"" +
     std::string(ferry::protocol::s3_xml_namespace) +
@@ -752,22 +743,21 @@ TEST_CASE("s3 check: a listing passes; an answer that is not S3 is a setting",
   for (const auto& each : not_s3) {
     auto verdict = verdict_of(each.answer);
     CHECK(verdict.code() == errc::config_error);
-    CHECK_THAT(verdict.message(),
-               Catch::StartsWith("s3://ferry-check/lfs?endpoint=http://127.0.0.1:9&path_style=true: ") &&
-                 Catch::Contains("http://127.0.0.1:9 is not an S3 endpoint") &&
-                 Catch::Contains(each.shown) && Catch::Contains("set endpoint="));
+    CHECK_THAT(
+      verdict.message(),
+      Catch::StartsWith("s3://ferry-check/lfs?endpoint=http://127.0.0.1:9&path_style=true: ") &&
+        Catch::Contains("http://127.0.0.1:9 is not an S3 endpoint") &&
+        Catch::Contains(each.shown) && Catch::Contains("set endpoint="));
   }
 }
 
-TEST_CASE("s3 check: S3 errors that no retry mends are a setting; outages may pass",
-          "[s3_store]") {
-  auto missing = verdict_of(answer_of(404, "application/xml",
-                                      error_xml("NoSuchBucket", "The bucket does not exist")));
+TEST_CASE("s3 check: S3 errors that no retry mends are a setting; outages may pass", "[s3_store]") {
+  auto missing = verdict_of(
+    answer_of(404, "application/xml", error_xml("NoSuchBucket", "The bucket does not exist")));
   CHECK(missing.code() == errc::config_error);
   CHECK_THAT(missing.message(), Catch::Contains("there is no bucket 'ferry-check' at "
                                                 "http://127.0.0.1:9") &&
-                                  Catch::Contains("NoSuchBucket") &&
-                                  Catch::Contains("create it"));
+                                  Catch::Contains("NoSuchBucket") && Catch::Contains("create it"));
 
   for (std::string code : {"InvalidAccessKeyId", "SignatureDoesNotMatch", "RequestTimeTooSkewed",
                            "AuthorizationHeaderMalformed"}) {

@@ -2,13 +2,13 @@
 // failures, wrong ETags, an <Error> inside a 200, a lost Complete answer,
 // SlowDown, and the resume paths a real server will not produce at will.
 
-#include "store/http/http_engine.hpp"
 #include "actors/policy/retry_policy.hpp"
 #include "protocol/batch_api.hpp"
 #include "protocol/s3_xml.hpp"
+#include "store/http/http_engine.hpp"
+#include "store/os/sha256.hpp"
 #include "store/s3/s3_client.hpp"
 #include "store/s3/s3_upload.hpp"
-#include "store/os/sha256.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -156,7 +156,7 @@ public:
     auto url = ferry::s3::parse_s3_url("s3://bucket/lfs?endpoint=" + server_.url(""));
     REQUIRE(url.ok());
     return std::make_shared<ferry::s3::client>(
-        http_, *url, ferry::s3::credentials{"AKTEST", "secret", ""}, std::chrono::seconds(120));
+      http_, *url, ferry::s3::credentials{"AKTEST", "secret", ""}, std::chrono::seconds(120));
   }
 
   /// Requests seen, in order: "create", "part N", "list", "complete",
@@ -232,8 +232,8 @@ private:
     upload_id_ = "upload-" + std::to_string(++uploads_);
     parts_.clear();
     res.set_content("<InitiateMultipartUploadResult><Bucket>bucket</Bucket><Key>" +
-                        req.matches[1].str() + "</Key><UploadId>" + upload_id_ +
-                        "</UploadId></InitiateMultipartUploadResult>",
+                      req.matches[1].str() + "</Key><UploadId>" + upload_id_ +
+                      "</UploadId></InitiateMultipartUploadResult>",
                     "application/xml");
   }
 
@@ -246,8 +246,8 @@ private:
   }
 
   bool digests_match(const httplib::Request& req, httplib::Response& res) {
-    bool md5_ok = !req.has_header("Content-MD5") ||
-                  req.get_header_value("Content-MD5") == base64_md5(req.body);
+    bool md5_ok =
+      !req.has_header("Content-MD5") || req.get_header_value("Content-MD5") == base64_md5(req.body);
     bool sha_ok = req.get_header_value("x-amz-content-sha256") ==
                   ferry::sha256::of(req.body.data(), req.body.size());
     if (md5_ok && sha_ok)
@@ -321,8 +321,8 @@ private:
   /// Two parts per page, so the writer has to follow the markers.
   void list_parts(const httplib::Request& req, httplib::Response& res) {
     int marker = req.has_param("part-number-marker")
-                     ? std::stoi(req.get_param_value("part-number-marker"))
-                     : 0;
+                   ? std::stoi(req.get_param_value("part-number-marker"))
+                   : 0;
     std::string body = "<ListPartsResult>";
     int listed = 0;
     int last = marker;
@@ -335,8 +335,7 @@ private:
         break;
       }
       body += "<Part><PartNumber>" + std::to_string(number) + "</PartNumber><ETag>\"" +
-              etag_of(number) + "\"</ETag><Size>" + std::to_string(bytes.size()) +
-              "</Size></Part>";
+              etag_of(number) + "\"</ETag><Size>" + std::to_string(bytes.size()) + "</Size></Part>";
       ++listed;
       last = number;
     }
@@ -698,8 +697,7 @@ TEST_CASE("s3 upload: a single PUT refused early is judged by the server's answe
   const std::string oid = oid_of(content);
   answer_puts_unread(server, "/bucket/lfs/" + oid, 403, s3_error_xml("AccessDenied"));
   server.start();
-  auto url = ferry::s3::parse_s3_url("s3://bucket/lfs?endpoint=" + server.url("") +
-                                     "&layout=flat");
+  auto url = ferry::s3::parse_s3_url("s3://bucket/lfs?endpoint=" + server.url("") + "&layout=flat");
   REQUIRE(url.ok());
   auto client = std::make_shared<ferry::s3::client>(std::make_shared<ferry::http_engine>(), *url,
                                                     ferry::s3::credentials{"AK", "SK", ""},

@@ -75,7 +75,6 @@ TEST_CASE("s3 url reads every query key", "[s3_url]") {
   CHECK(named.endpoint == "https://minio.example.com:9000");
   CHECK_FALSE(named.path_style);
   CHECK(named.layout == key_layout::nested);
-
 }
 
 TEST_CASE("s3 url prefix loses its outer slashes", "[s3_url]") {
@@ -133,10 +132,9 @@ TEST_CASE("s3 url forces path style for IP-address endpoints", "[s3_url]") {
 }
 
 TEST_CASE("s3 url describe() parses back to the same settings", "[s3_url]") {
-  for (const char* text :
-       {"s3://bucket", "s3://bucket/a/b?layout=flat",
-        "s3://bucket/p?endpoint=http://127.0.0.1:17480&region=eu-central-1",
-        "s3://bucket?endpoint=https://minio.example.com:9000&path_style=true"}) {
+  for (const char* text : {"s3://bucket", "s3://bucket/a/b?layout=flat",
+                           "s3://bucket/p?endpoint=http://127.0.0.1:17480&region=eu-central-1",
+                           "s3://bucket?endpoint=https://minio.example.com:9000&path_style=true"}) {
     auto first = parsed(text);
     auto again = parsed(first.describe());
     CHECK(again.describe() == first.describe());

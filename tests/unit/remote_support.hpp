@@ -47,8 +47,7 @@ inline std::string s3_error_xml(const std::string& code) {
 }
 
 /// Writes `content` through open_write in uneven pieces, then commits.
-inline status put_object(object_store& store, const std::string& content,
-                         const std::string& oid) {
+inline status put_object(object_store& store, const std::string& content, const std::string& oid) {
   auto writer = store.open_write(oid, static_cast<int64_t>(content.size()), std::nullopt);
   if (!writer)
     return writer.error();
@@ -101,7 +100,7 @@ public:
   };
 
   counting_credentials(std::optional<http_credential> answer, std::shared_ptr<counts> seen)
-    : answer_(std::move(answer)), seen_(std::move(seen)) {}
+      : answer_(std::move(answer)), seen_(std::move(seen)) {}
 
   result<std::optional<http_credential>> fill(const std::string& url) override {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -5,10 +5,10 @@
 // checked against a small loopback bucket.
 
 #include "store/http/http_engine.hpp"
+#include "store/os/sha256.hpp"
 #include "store/s3/s3_client.hpp"
 #include "store/s3/s3_store.hpp"
 #include "store/s3/s3_url.hpp"
-#include "store/os/sha256.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -37,9 +37,7 @@ std::string oid_of(const std::string& content) {
 /// How an object of a mixed page stands at the store.
 enum class kind { absent, present, wrong_size };
 
-kind kind_of(size_t index) {
-  return static_cast<kind>(index % 3);
-}
+kind kind_of(size_t index) { return static_cast<kind>(index % 3); }
 
 /// `count` objects of every kind in turn: `contents[i]` is the i-th object's
 /// content; its object_info names a size one byte too large for wrong_size.
@@ -95,7 +93,7 @@ struct radosgw_case {
     auto writing = store(peer.keys);
     for (const auto& content : contents) {
       auto writer =
-          writing->open_write(oid_of(content), static_cast<int64_t>(content.size()), std::nullopt);
+        writing->open_write(oid_of(content), static_cast<int64_t>(content.size()), std::nullopt);
       REQUIRE(writer.ok());
       REQUIRE((*writer)->write(content.data(), content.size()).ok());
       REQUIRE((*writer)->commit().ok());
@@ -137,8 +135,7 @@ struct loopback_bucket {
   };
 
   explicit loopback_bucket(size_t group = 1) : group(group) {
-    server.http().Get("/holds/(.*)", [this](const httplib::Request& req,
-                                            httplib::Response& res) {
+    server.http().Get("/holds/(.*)", [this](const httplib::Request& req, httplib::Response& res) {
       enter();
       answer(req, req.matches[1], res);
       std::lock_guard<std::mutex> lock(mutex);
@@ -287,9 +284,8 @@ TEST_CASE("s3 holds_each: refused HEADs fail with what holds() says about the fi
   CHECK(held.error().code() == alone.error().code());
   CHECK(held.error().code() == errc::permission_denied);
   // The one-byte GET after the refused HEAD names the S3 error.
-  CHECK_THAT(held.error().message(),
-             Catch::Contains("check for " + page.objects.front().oid) &&
-               Catch::Contains("SignatureDoesNotMatch"));
+  CHECK_THAT(held.error().message(), Catch::Contains("check for " + page.objects.front().oid) &&
+                                       Catch::Contains("SignatureDoesNotMatch"));
 }
 
 TEST_CASE("s3 holds_each: 16 HEADs in flight at once, no more", "[s3_holds_each]") {
@@ -334,8 +330,7 @@ TEST_CASE("s3 sizes_of: 16 HEADs in flight at once, no more", "[s3_holds_each]")
   auto invalid = store->sizes_of({page.objects[0], {"not-an-oid", 1}});
   REQUIRE_FALSE(invalid.ok());
   CHECK(invalid.error().code() == errc::invalid_request);
-  CHECK(invalid.error().to_string() ==
-        store->holds_each({{"not-an-oid", 1}}).error().to_string());
+  CHECK(invalid.error().to_string() == store->holds_each({{"not-an-oid", 1}}).error().to_string());
   CHECK(bucket.seen_so_far().arrivals == 48);
 }
 

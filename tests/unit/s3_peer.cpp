@@ -1,9 +1,9 @@
 // The radosgw fixture itself: it serves signed requests, refuses wrongly
 // signed ones, and logs every request where count_requests finds it.
 
+#include "store/os/sha256.hpp"
 #include "store/s3/s3_client.hpp"
 #include "store/s3/s3_url.hpp"
-#include "store/os/sha256.hpp"
 
 #include <catch2/catch.hpp>
 

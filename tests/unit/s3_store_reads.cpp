@@ -4,10 +4,10 @@
 // requests that took are counted in radosgw's own log.
 
 #include "store/http/http_engine.hpp"
+#include "store/os/sha256.hpp"
 #include "store/s3/s3_client.hpp"
 #include "store/s3/s3_store.hpp"
 #include "store/s3/s3_url.hpp"
-#include "store/os/sha256.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -78,8 +78,8 @@ struct reads_case {
   void put(const std::vector<std::string>& contents) {
     std::vector<ferry::http_request> requests;
     for (const auto& content : contents) {
-      auto request = s3->request("PUT", s3->url().object_key(oid_of(content)), {}, {},
-                                 oid_of(content));
+      auto request =
+        s3->request("PUT", s3->url().object_key(oid_of(content)), {}, {}, oid_of(content));
       REQUIRE(request.ok());
       request->body = content;
       requests.push_back(std::move(*request));

@@ -71,7 +71,7 @@ inline std::shared_ptr<ferry::s3::client>
 bucket_client(const s3_peer& peer, const std::string& bucket, const std::string& prefix = "",
               std::shared_ptr<http_engine> http = nullptr) {
   auto url =
-      ferry::s3::parse_s3_url("s3://" + bucket + "/" + prefix + "?endpoint=" + peer.endpoint);
+    ferry::s3::parse_s3_url("s3://" + bucket + "/" + prefix + "?endpoint=" + peer.endpoint);
   if (!url)
     FAIL("not a usable S3 URL for the peer: " << url.error().to_string());
   return std::make_shared<ferry::s3::client>(std::move(http), std::move(*url), peer.keys,
@@ -106,8 +106,8 @@ inline std::string fresh_bucket(const s3_peer& peer, std::string_view stem) {
     FAIL("creating bucket " << bucket << " on " << peer.endpoint
                             << " failed: " << created.error().to_string());
   if (created->status != 200)
-    FAIL("creating bucket " << bucket << " on " << peer.endpoint << " answered "
-                            << created->status << ": " << created->body);
+    FAIL("creating bucket " << bucket << " on " << peer.endpoint << " answered " << created->status
+                            << ": " << created->body);
   return bucket;
 }
 
@@ -150,7 +150,7 @@ inline size_t count_requests(const s3_peer& peer, std::string_view method,
                              std::string_view path_substring, std::string_view query_substring) {
   static std::atomic<unsigned> markers{0};
   const std::string marker =
-      "/ferry-log-marker-" + std::to_string(::getpid()) + "-" + std::to_string(++markers);
+    "/ferry-log-marker-" + std::to_string(::getpid()) + "-" + std::to_string(++markers);
   httplib::Client http(peer.endpoint);
   http.set_connection_timeout(patience);
   http.set_read_timeout(patience);

@@ -2,12 +2,12 @@
 // multipart uploads, resumes proven from the server's request log, and the
 // cleanup of abandoned uploads.
 
+#include "store/s3/s3_upload.hpp"
+#include "protocol/s3_xml.hpp"
 #include "store/http/http_engine.hpp"
 #include "store/http/http_stream.hpp"
-#include "protocol/s3_xml.hpp"
-#include "store/s3/s3_client.hpp"
-#include "store/s3/s3_upload.hpp"
 #include "store/os/sha256.hpp"
+#include "store/s3/s3_client.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -35,7 +35,7 @@ struct bucket_case {
   s3_peer peer = radosgw_peer();
   std::shared_ptr<ferry::http_engine> http = std::make_shared<ferry::http_engine>();
   std::shared_ptr<ferry::s3::client> s3 =
-      bucket_client(peer, fresh_bucket(peer, "upload"), "lfs", http);
+    bucket_client(peer, fresh_bucket(peer, "upload"), "lfs", http);
 
   /// Runs a request without body and returns the answer.
   ferry::http_response send(const std::string& method, const std::string& key,
@@ -50,7 +50,7 @@ struct bucket_case {
   /// The SHA-256 of the stored object, read back with a plain GET.
   std::string stored_sha256(const std::string& oid) {
     auto request =
-        s3->request("GET", s3->url().object_key(oid), {}, {}, ferry::s3::empty_payload_hash);
+      s3->request("GET", s3->url().object_key(oid), {}, {}, ferry::s3::empty_payload_hash);
     REQUIRE(request.ok());
     // Streamed: the engine hashes what the sink takes.
     request->body_sink = [](const char*, size_t) { return ferry::sink_action::accept; };
@@ -82,9 +82,10 @@ s3_store_options multipart_options(int concurrency) {
   return options;
 }
 
-ferry::result<std::unique_ptr<object_writer>>
-open_for(const std::shared_ptr<ferry::s3::client>& s3, const std::string& content,
-         const std::optional<std::string>& resume, const s3_store_options& options) {
+ferry::result<std::unique_ptr<object_writer>> open_for(const std::shared_ptr<ferry::s3::client>& s3,
+                                                       const std::string& content,
+                                                       const std::optional<std::string>& resume,
+                                                       const s3_store_options& options) {
   std::string oid = oid_of(content);
   return ferry::s3::open_upload(s3, oid, static_cast<int64_t>(content.size()),
                                 s3->url().object_key(oid), resume, options);
@@ -235,17 +236,17 @@ TEST_CASE("upload: abort_stale_uploads aborts abandoned uploads of the store's k
   };
   const auto now = std::chrono::system_clock::now();
   // Uploads started after `before` are not stale.
-  auto young = ferry::s3::abort_stale_uploads(*s3, now - std::chrono::hours(1), false, is_ours,
-                                              visit);
+  auto young =
+    ferry::s3::abort_stale_uploads(*s3, now - std::chrono::hours(1), false, is_ours, visit);
   REQUIRE(young.ok());
   CHECK(*young == 0);
-  auto dry = ferry::s3::abort_stale_uploads(*s3, now + std::chrono::minutes(1), true, is_ours,
-                                            visit);
+  auto dry =
+    ferry::s3::abort_stale_uploads(*s3, now + std::chrono::minutes(1), true, is_ours, visit);
   REQUIRE(dry.ok());
   CHECK(*dry == 1);
   CHECK(bucket.uploads().size() == 2);
-  auto aborted = ferry::s3::abort_stale_uploads(*s3, now + std::chrono::minutes(1), false,
-                                                is_ours, visit);
+  auto aborted =
+    ferry::s3::abort_stale_uploads(*s3, now + std::chrono::minutes(1), false, is_ours, visit);
   REQUIRE(aborted.ok());
   CHECK(*aborted == 1);
   CHECK(seen == std::vector<std::string>{ours, ours});

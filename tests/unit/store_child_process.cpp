@@ -28,8 +28,8 @@ using ferry::child_launch;
 using ferry::child_options;
 using ferry::child_process;
 using ferry::child_result;
-using ferry::fd_guard;
 using ferry::errc;
+using ferry::fd_guard;
 using ferry::run_child;
 using ferry::split_command_line;
 using ferry::testing::temp_dir;
@@ -162,9 +162,7 @@ uint64_t signal_mask(const std::string& status_lines, const std::string& name) {
   return std::stoull(status_lines.substr(at + name.size() + 1), nullptr, 16);
 }
 
-uint64_t bit_of(int sig) {
-  return uint64_t{1} << (sig - 1);
-}
+uint64_t bit_of(int sig) { return uint64_t{1} << (sig - 1); }
 
 // `script` run by /bin/sh, to be started with child_process::start.
 child_launch shell_launch(const std::string& script,
@@ -277,8 +275,8 @@ TEST_CASE("a helper left behind by a child that exited is killed", "[child_proce
     CHECK_FALSE(outcome.timed_out);
   }
   SECTION("the helper's output goes elsewhere") {
-    auto outcome = run_ok(
-        shell("sleep 30 </dev/null >/dev/null 2>&1 & echo $! > \"$1\"; exit 4", {pid_file}));
+    auto outcome =
+      run_ok(shell("sleep 30 </dev/null >/dev/null 2>&1 & echo $! > \"$1\"; exit 4", {pid_file}));
     CHECK(outcome.exit_code == 4);
   }
   pid_t helper = read_pid(pid_file);
@@ -373,9 +371,7 @@ TEST_CASE("a program that is not executable is permission_denied", "[child_proce
   std::string tool = (dir.path / "ferry-plain-file").string();
   write_file(tool, "#!/bin/sh\necho ran\n", 0644);
   child_options options;
-  SECTION("named by path") {
-    options.argv = {tool};
-  }
+  SECTION("named by path") { options.argv = {tool}; }
   SECTION("found in PATH") {
     options.argv = {"ferry-plain-file"};
     options.environment = {"PATH=" + dir.path.string()};
@@ -492,8 +488,7 @@ TEST_CASE("input a child does not read is no error and raises no SIGPIPE", "[chi
   }
 }
 
-TEST_CASE("children run from several threads at once keep their own output",
-          "[child_process]") {
+TEST_CASE("children run from several threads at once keep their own output", "[child_process]") {
   constexpr int threads = 8;
   std::vector<std::string> inputs(threads);
   std::vector<ferry::result<child_result>> outcomes(threads, ferry::status{errc::internal, ""});
@@ -528,11 +523,11 @@ TEST_CASE("a child dies with the process that started it", "[child_process]") {
     ::_exit(0);
   }
   bool written = eventually(
-      [&] {
-        std::string text = read_file(pid_file);
-        return !text.empty() && text.back() == '\n';
-      },
-      5s);
+    [&] {
+      std::string text = read_file(pid_file);
+      return !text.empty() && text.back() == '\n';
+    },
+    5s);
   ::kill(starter, SIGKILL);
   int starter_status = 0;
   REQUIRE(::waitpid(starter, &starter_status, 0) == starter);
@@ -541,23 +536,22 @@ TEST_CASE("a child dies with the process that started it", "[child_process]") {
   CHECK(eventually([&] { return process_gone(child); }, 2s));
 }
 
-TEST_CASE("a command line splits into words like a shell's, without expansion",
-          "[child_process]") {
+TEST_CASE("a command line splits into words like a shell's, without expansion", "[child_process]") {
   using words = std::vector<std::string>;
   struct example {
     std::string line;
     words expected;
   };
   std::vector<example> examples = {
-      {"node /opt/cli/index.js", {"node", "/opt/cli/index.js"}},
-      {"  a \t b\n", {"a", "b"}},
-      {"'a b' c", {"a b", "c"}},
-      {"'$HOME \\x \"'", {"$HOME \\x \""}},
-      {R"("a \"b\" \\ \x $y")", {R"(a "b" \ \x $y)"}},
-      {R"(a\ b \'c \\)", {"a b", "'c", "\\"}},
-      {"pre'mid dle'post\"x y\"", {"premid dlepostx y"}},
-      {"'' \"\" x", {"", "", "x"}},
-      {"*.js ~ ;", {"*.js", "~", ";"}},
+    {"node /opt/cli/index.js", {"node", "/opt/cli/index.js"}},
+    {"  a \t b\n", {"a", "b"}},
+    {"'a b' c", {"a b", "c"}},
+    {"'$HOME \\x \"'", {"$HOME \\x \""}},
+    {R"("a \"b\" \\ \x $y")", {R"(a "b" \ \x $y)"}},
+    {R"(a\ b \'c \\)", {"a b", "'c", "\\"}},
+    {"pre'mid dle'post\"x y\"", {"premid dlepostx y"}},
+    {"'' \"\" x", {"", "", "x"}},
+    {"*.js ~ ;", {"*.js", "~", ";"}},
   };
   for (const auto& e : examples) {
     INFO(e.line);

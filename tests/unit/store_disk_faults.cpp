@@ -95,8 +95,7 @@ struct expected_failure {
   const char* reason; // strerror's text
 };
 
-const expected_failure no_space{fault_effect::no_space, errc::no_space,
-                                "No space left on device"};
+const expected_failure no_space{fault_effect::no_space, errc::no_space, "No space left on device"};
 const expected_failure io_error{fault_effect::io_error, errc::io_error, "Input/output error"};
 
 } // namespace
@@ -157,8 +156,8 @@ TEST_CASE("a write that runs out of space part-way keeps the writer in step with
     // Half of one chunk still fits; writing the rest of it finds the disk full.
     injected_fault last_bytes{
       {fault_call::write, partial_suffix, fault_effect::short_write, good_chunks, 1}};
-    injected_fault full{{fault_call::write, partial_suffix, fault_effect::no_space,
-                         good_chunks + 1}};
+    injected_fault full{
+      {fault_call::write, partial_suffix, fault_effect::no_space, good_chunks + 1}};
     auto writer = open_writer(*store, content, false);
     auto written = write_rest(*writer, content);
     CHECK(written.code() == errc::no_space);
@@ -233,8 +232,8 @@ TEST_CASE("a failed sync of the object's directory after the rename is reported"
   auto writer = open_writer(*store, content, false);
   REQUIRE(write_rest(*writer, content).ok());
   // Commit syncs the partial file, renames it, then syncs its directory.
-  injected_fault disk{{fault_call::sync, store->object_path(oid).parent_path().string(),
-                       fault_effect::io_error, 1}};
+  injected_fault disk{
+    {fault_call::sync, store->object_path(oid).parent_path().string(), fault_effect::io_error, 1}};
   auto committed = writer->commit();
   CHECK(disk.faults() == 1);
   CHECK(committed.code() == errc::io_error);
@@ -389,8 +388,8 @@ TEST_CASE("an inventory that cannot write fails the write and reopens with what 
     auto recorded = inventory->set_state(numbered_oid(2), item_state::copied, 1);
     CHECK(disk.faults() >= 1);
     CHECK(recorded.code() == failure.code);
-    CHECK_THAT(recorded.message(), Catch::Contains(dir.string()) &&
-                                     Catch::Contains(failure.reason));
+    CHECK_THAT(recorded.message(),
+               Catch::Contains(dir.string()) && Catch::Contains(failure.reason));
     auto added = inventory->add(listing(30));
     REQUIRE_FALSE(added.ok());
     CHECK(added.error().code() == failure.code);

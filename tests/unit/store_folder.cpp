@@ -34,8 +34,7 @@ using ferry::testing::temp_dir;
 namespace {
 
 constexpr const char* empty_oid =
-    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
+  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 std::unique_ptr<ferry::object_writer> open_writer(folder_store& store, const std::string& oid,
                                                   int64_t size, bool resume) {
@@ -59,7 +58,6 @@ ferry::status store_object(folder_store& store, const std::string& content) {
   write_chunks(*writer, content, 65536);
   return writer->commit();
 }
-
 
 std::map<std::string, int64_t> list_all(folder_store& store) {
   std::map<std::string, int64_t> found;
@@ -276,8 +274,7 @@ TEST_CASE("a corrupted partial prefix is caught at commit", "[folder]") {
     REQUIRE(writer->sync().ok());
   }
   {
-    std::fstream partial(store->partial_path(oid),
-                         std::ios::in | std::ios::out | std::ios::binary);
+    std::fstream partial(store->partial_path(oid), std::ios::in | std::ios::out | std::ios::binary);
     REQUIRE(partial);
     partial.seekp(10);
     partial.put(static_cast<char>(content[10] ^ 0x01));
@@ -537,10 +534,10 @@ TEST_CASE("hostile oids are rejected everywhere", "[folder]") {
   with_slash[2] = '/';
   std::string traversal = "../../" + valid.substr(6);
 
-  auto bad = GENERATE_COPY(std::string{"../../etc/passwd"}, std::string{}, std::string{"ab"},
-                           valid.substr(1), valid + "0", upper, with_slash, traversal,
-                           "." + valid.substr(1), std::string(64, '.'),
-                           std::string(valid).replace(10, 1, 1, '\0'));
+  auto bad =
+    GENERATE_COPY(std::string{"../../etc/passwd"}, std::string{}, std::string{"ab"},
+                  valid.substr(1), valid + "0", upper, with_slash, traversal, "." + valid.substr(1),
+                  std::string(64, '.'), std::string(valid).replace(10, 1, 1, '\0'));
   INFO("oid: " << bad);
   REQUIRE(bad != valid);
 
@@ -647,9 +644,9 @@ TEST_CASE("list reports exactly the stored objects", "[folder]") {
   };
   touch(dir.path / "README");
   touch(dir.path / "zz" / "README");
-  touch(dir.path / "AB" / "CD" / stray);                                  // not hex dirs
-  touch(dir.path / stray.substr(0, 2) / stray);                           // too shallow
-  touch(dir.path / "00" / "00" / stray);                                  // wrong directory
+  touch(dir.path / "AB" / "CD" / stray);                                   // not hex dirs
+  touch(dir.path / stray.substr(0, 2) / stray);                            // too shallow
+  touch(dir.path / "00" / "00" / stray);                                   // wrong directory
   touch(dir.path / stray.substr(0, 2) / stray.substr(2, 2) / "notes.txt"); // not an oid
   touch(dir.path / stray.substr(0, 2) / stray.substr(2, 2) / ("." + stray + ".ferry-partial"));
   std::string upper = stray;
@@ -913,8 +910,7 @@ TEST_CASE("a symbolic link where an object should be is never followed", "[folde
   }
 }
 
-TEST_CASE("a symbolic link in place of a shard directory is never followed",
-          "[folder][symlink]") {
+TEST_CASE("a symbolic link in place of a shard directory is never followed", "[folder][symlink]") {
   temp_dir dir;
   auto store = open_store_at(dir.path / "store");
   const std::string content = make_content(3000, 32);
@@ -939,8 +935,8 @@ TEST_CASE("a symbolic link in place of a shard directory is never followed",
 
   for (bool resume : {false, true}) {
     INFO("resume " << resume);
-    auto writer = store->open_write(oid, size, resume ? std::optional<std::string>{""}
-                                                      : std::nullopt);
+    auto writer =
+      store->open_write(oid, size, resume ? std::optional<std::string>{""} : std::nullopt);
     CHECK_FALSE(writer.ok());
     if (!writer.ok()) {
       CHECK(writer.error().code() == errc::path_rejected);

@@ -25,7 +25,6 @@ using ferry::testing::temp_dir;
 
 namespace {
 
-
 std::string oid_of(int n) {
   std::string hex = std::to_string(n);
   return std::string(64 - hex.size(), '0') + hex;
@@ -388,8 +387,8 @@ TEST_CASE("journal second writer in the same process is busy", "[journal]") {
   auto second = journal_db::open(tmp.path, {});
   REQUIRE_FALSE(second.ok());
   CHECK(second.error().code() == errc::busy);
-  CHECK(second.error().message()
-        == "journal " + tmp.path.string() + " is in use by another ferry process");
+  CHECK(second.error().message() ==
+        "journal " + tmp.path.string() + " is in use by another ferry process");
   first.reset();
   auto third = journal_db::open(tmp.path, {});
   CHECK(third.ok());
@@ -475,7 +474,8 @@ TEST_CASE("journal reports corrupt values without crashing", "[journal]") {
     auto all = db->active();
     REQUIRE_FALSE(all.ok());
     CHECK(all.error().code() == errc::corrupt_record);
-    CHECK_THAT(all.error().message(), Catch::Contains("unsupported journal record format version 9"));
+    CHECK_THAT(all.error().message(),
+               Catch::Contains("unsupported journal record format version 9"));
   }
 
   SECTION("active value stored under another object's key") {

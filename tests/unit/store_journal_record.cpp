@@ -26,7 +26,8 @@ transfer_record full_record() {
   r.attempts = 3;
   r.resumed_from = 1024;
   r.backend = "folder:/srv/lfs";
-  r.path = "/tmp/gr\xC3\xBC\xC3\x9F" "e/\xE6\x97\xA5\xE6\x9C\xAC.bin"; // grüße/日本.bin
+  r.path = "/tmp/gr\xC3\xBC\xC3\x9F"
+           "e/\xE6\x97\xA5\xE6\x9C\xAC.bin"; // grüße/日本.bin
   r.created_ms = 1'700'000'000'000;
   r.updated_ms = 1'700'000'000'500;
   r.finished_ms = 0;
@@ -177,8 +178,8 @@ TEST_CASE("record rejects unknown format versions", "[journal]") {
 }
 
 TEST_CASE("record rejects missing required fields", "[journal]") {
-  for (const char* field : {"oid", "direction", "size", "state", "committed", "attempts",
-                            "backend", "created_ms", "updated_ms", "finished_ms"}) {
+  for (const char* field : {"oid", "direction", "size", "state", "committed", "attempts", "backend",
+                            "created_ms", "updated_ms", "finished_ms"}) {
     INFO(field);
     check_corrupt(decode_edited([&](auto& doc) { doc.erase(field); }),
                   std::string{"no field \""} + field + "\"");

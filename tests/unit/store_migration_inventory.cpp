@@ -32,9 +32,8 @@ namespace {
 
 const std::string identity = "folder:/srv/lfs -> s3://bucket/lfs shard 1/1";
 
-constexpr item_state every_state[] = {item_state::pending,  item_state::missing,
-                                      item_state::copied,   item_state::present,
-                                      item_state::verified, item_state::failed,
+constexpr item_state every_state[] = {item_state::pending, item_state::missing,  item_state::copied,
+                                      item_state::present, item_state::verified, item_state::failed,
                                       item_state::corrupt};
 constexpr uint64_t state_count = sizeof every_state / sizeof every_state[0];
 
@@ -127,9 +126,7 @@ void raw_put(const fs::path& dir, const std::string& key, const std::string& val
 }
 
 // The state assigned to the n-th object in the mixed-state tests.
-item_state state_for(uint64_t n) {
-  return every_state[n % state_count];
-}
+item_state state_for(uint64_t n) { return every_state[n % state_count]; }
 
 // Adds `count` objects and moves each to state_for(n).
 std::map<std::string, item_state> add_mixed(migration_inventory& inventory, uint64_t count) {
@@ -246,8 +243,8 @@ TEST_CASE("inventory runs ask again about everything but the dead letters", "[in
   for (uint64_t n = 0; n < 19; ++n) {
     INFO(n);
     auto item = require_item(*inventory, oid_of(n));
-    bool dead_letter = states[oid_of(n)] == item_state::failed
-                       || states[oid_of(n)] == item_state::corrupt;
+    bool dead_letter =
+      states[oid_of(n)] == item_state::failed || states[oid_of(n)] == item_state::corrupt;
     CHECK(item.state == (dead_letter ? states[oid_of(n)] : item_state::pending));
     CHECK(item.run == 2);
   }
@@ -267,8 +264,9 @@ TEST_CASE("inventory runs ask again about everything but the dead letters", "[in
   auto totals = inventory->totals();
   REQUIRE(totals.ok());
   CHECK(totals->all().objects == 19);
-  CHECK(totals->copied.objects + totals->present.objects + totals->verified.objects
-        + totals->missing.objects == 0);
+  CHECK(totals->copied.objects + totals->present.objects + totals->verified.objects +
+          totals->missing.objects ==
+        0);
   CHECK(totals->open().objects == totals->pending.objects);
   auto again = inventory->forget_unlisted();
   REQUIRE(again.ok());
@@ -293,8 +291,8 @@ TEST_CASE("inventory reads items written before runs were numbered", "[inventory
 TEST_CASE("inventory add rejects bad oids and sizes without writing anything", "[inventory]") {
   temp_dir tmp;
   auto inventory = open_inventory(tmp.path);
-  for (std::string bad : {std::string{}, std::string(63, 'a'), std::string(64, 'A'),
-                          "../" + std::string(61, 'a')}) {
+  for (std::string bad :
+       {std::string{}, std::string(63, 'a'), std::string(64, 'A'), "../" + std::string(61, 'a')}) {
     auto added = inventory->add({{oid_of(1), 1}, {bad, 1}});
     REQUIRE_FALSE(added.ok());
     CHECK(added.error().code() == errc::invalid_request);
@@ -377,8 +375,7 @@ TEST_CASE("inventory pages one state through its index", "[inventory]") {
   CHECK(index.size() == 42);
   for (uint64_t n = 0; n < 42; ++n)
     CHECK(std::count(index.begin(), index.end(),
-                     "s/" + std::string{to_string(state_for(n))} + "/" + oid_of(n))
-          == 1);
+                     "s/" + std::string{to_string(state_for(n))} + "/" + oid_of(n)) == 1);
 
   // page() reads the index, not the items: an entry disagreeing with its
   // item is reported rather than skipped.
@@ -388,9 +385,8 @@ TEST_CASE("inventory pages one state through its index", "[inventory]") {
   auto page = inventory->page(item_state::failed, "", 100);
   REQUIRE_FALSE(page.ok());
   CHECK(page.error().code() == errc::corrupt_record);
-  CHECK(page.error().message()
-        == "journal " + tmp.path.string() + ": s/failed/" + oid_of(pending_n)
-             + " names an object whose state is pending");
+  CHECK(page.error().message() == "journal " + tmp.path.string() + ": s/failed/" +
+                                    oid_of(pending_n) + " names an object whose state is pending");
 }
 
 TEST_CASE("inventory set_state moves an item between state indexes", "[inventory]") {
@@ -423,14 +419,13 @@ TEST_CASE("inventory set_state moves an item between state indexes", "[inventory
     CHECK(require_item(*inventory, oid).state == item_state::copied);
   }
   auto index = raw_keys(tmp.path, "s/");
-  CHECK(std::count_if(index.begin(), index.end(),
-                      [&](const std::string& key) { return key.find(oid) != std::string::npos; })
-        == 1);
+  CHECK(std::count_if(index.begin(), index.end(), [&](const std::string& key) {
+          return key.find(oid) != std::string::npos;
+        }) == 1);
   CHECK(std::count(index.begin(), index.end(), "s/copied/" + oid) == 1);
 }
 
-TEST_CASE("inventory set_states moves known items together and skips unknown ones",
-          "[inventory]") {
+TEST_CASE("inventory set_states moves known items together and skips unknown ones", "[inventory]") {
   temp_dir tmp;
   {
     auto inventory = open_inventory(tmp.path);
@@ -443,8 +438,7 @@ TEST_CASE("inventory set_states moves known items together and skips unknown one
     // oid 1 comes from failed, oid 2 is named twice, oid 40 is unknown.
     std::vector<std::string> moved = {oid_of(2), oid_of(1), oid_of(40), oid_of(4), oid_of(2)};
     REQUIRE(inventory->set_states(moved, item_state::present).ok());
-    CHECK(oids_in(*inventory, item_state::present)
-          == sorted({oid_of(1), oid_of(2), oid_of(4)}));
+    CHECK(oids_in(*inventory, item_state::present) == sorted({oid_of(1), oid_of(2), oid_of(4)}));
     CHECK(oids_in(*inventory, item_state::failed).empty());
     CHECK(oids_in(*inventory, item_state::pending) == sorted({oid_of(0), oid_of(3), oid_of(5)}));
     auto missing = inventory->get(oid_of(40));
@@ -510,8 +504,7 @@ TEST_CASE("inventory move_all puts back failed and corrupt items with their erro
   for (const auto& [oid, state] : states) {
     if (state == item_state::failed || state == item_state::corrupt)
       requeued.push_back(oid);
-    if (state == item_state::failed || state == item_state::corrupt
-        || state == item_state::pending)
+    if (state == item_state::failed || state == item_state::corrupt || state == item_state::pending)
       pending.push_back(oid);
   }
   auto moved = inventory->move_all({item_state::failed, item_state::corrupt}, item_state::pending);
@@ -588,10 +581,10 @@ TEST_CASE("inventory refuses a journal made for another migration", "[inventory]
   auto other = migration_inventory::open(tmp.path, "folder:/a -> folder:/c");
   REQUIRE_FALSE(other.ok());
   CHECK(other.error().code() == errc::config_error);
-  CHECK(other.error().message()
-        == "journal " + tmp.path.string()
-             + " belongs to migration 'folder:/a -> folder:/b', not 'folder:/a -> folder:/c'"
-               "; use another --journal or delete it");
+  CHECK(other.error().message() ==
+        "journal " + tmp.path.string() +
+          " belongs to migration 'folder:/a -> folder:/b', not 'folder:/a -> folder:/c'"
+          "; use another --journal or delete it");
   CHECK(migration_inventory::open(tmp.path, "folder:/a -> folder:/b").ok());
 
   // A directory holding some other database is not adopted.
@@ -623,9 +616,9 @@ TEST_CASE("inventory held by another process is busy and keeps its writes after 
   if (child == 0) {
     close(ready[0]);
     auto inventory = migration_inventory::open(tmp.path, identity);
-    bool wrote = inventory.ok() && inventory.value()->add(listing(0, 50)).ok()
-                 && inventory.value()->set_state(oid_of(4), item_state::copied, 1).ok()
-                 && inventory.value()->begin_run().ok();
+    bool wrote = inventory.ok() && inventory.value()->add(listing(0, 50)).ok() &&
+                 inventory.value()->set_state(oid_of(4), item_state::copied, 1).ok() &&
+                 inventory.value()->begin_run().ok();
     char byte = wrote ? 'y' : 'n';
     if (write(ready[1], &byte, 1) != 1)
       _exit(2);
@@ -688,8 +681,7 @@ TEST_CASE("inventory reports damaged values as corrupt_record naming the key", "
     expect_corrupt(where + "i/" + oid + " lacks a valid run field");
   }
   SECTION("an unknown state") {
-    raw_put(tmp.path, "i/" + oid,
-            R"({"v":1,"size":1,"state":"lost","attempts":0,"errors":[]})");
+    raw_put(tmp.path, "i/" + oid, R"({"v":1,"size":1,"state":"lost","attempts":0,"errors":[]})");
     expect_corrupt(where + "i/" + oid + " lacks a valid size, attempts, state or errors field");
   }
   SECTION("a malformed error entry") {
@@ -703,8 +695,8 @@ TEST_CASE("inventory reports damaged values as corrupt_record naming the key", "
     auto page = inventory->page(item_state::copied, "", 10);
     REQUIRE_FALSE(page.ok());
     CHECK(page.error().code() == errc::corrupt_record);
-    CHECK(page.error().message()
-          == where + "s/copied/" + oid_of(9) + " names an object that is not in the inventory");
+    CHECK(page.error().message() ==
+          where + "s/copied/" + oid_of(9) + " names an object that is not in the inventory");
   }
   SECTION("a run number that is not a number") {
     raw_put(tmp.path, "m/run", "yes");

@@ -129,9 +129,7 @@ TEST_CASE("a partial file names itself in its errors", "[partial_file]") {
   temp_dir dir;
   std::string path = (dir.path / "object.part").string();
   std::string content = "some bytes";
-  {
-    std::ofstream(path) << "";
-  }
+  { std::ofstream(path) << ""; }
   // Read-only: every write fails.
   fd_guard fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
   REQUIRE(fd.get() >= 0);

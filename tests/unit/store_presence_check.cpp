@@ -60,8 +60,9 @@ public:
                                                    int64_t offset) override {
     return inner_->open_read(oid, offset);
   }
-  result<std::unique_ptr<object_writer>> open_write(const std::string& oid, int64_t size,
-                                                    const std::optional<std::string>& resume) override {
+  result<std::unique_ptr<object_writer>>
+  open_write(const std::string& oid, int64_t size,
+             const std::optional<std::string>& resume) override {
     writes += 1;
     return inner_->open_write(oid, size, resume);
   }
@@ -120,10 +121,9 @@ std::map<std::string, std::string> snapshot(const fs::path& root) {
   for (auto& entry : fs::recursive_directory_iterator(root)) {
     struct ::stat info {};
     REQUIRE(::lstat(entry.path().c_str(), &info) == 0);
-    files[entry.path().string()] = std::to_string(info.st_size) + "/" +
-                                   std::to_string(info.st_mtim.tv_sec) + "." +
-                                   std::to_string(info.st_mtim.tv_nsec) + "/" +
-                                   std::to_string(info.st_ino);
+    files[entry.path().string()] =
+      std::to_string(info.st_size) + "/" + std::to_string(info.st_mtim.tv_sec) + "." +
+      std::to_string(info.st_mtim.tv_nsec) + "/" + std::to_string(info.st_ino);
   }
   return files;
 }
@@ -146,8 +146,8 @@ TEST_CASE("ask_sizes answers a batch at once, or each object alone when the batc
   auto objects = put_many(*inner, 5);
   overwrite(*inner, objects[1].oid, "short");
   REQUIRE(inner->remove(objects[2].oid).ok());
-  std::vector<std::optional<int64_t>> expected = {objects[0].size, 5, std::nullopt,
-                                                  objects[3].size, objects[4].size};
+  std::vector<std::optional<int64_t>> expected = {objects[0].size, 5, std::nullopt, objects[3].size,
+                                                  objects[4].size};
   auto sizes_in = [](const size_answers& answers) {
     std::vector<std::optional<int64_t>> sizes;
     for (auto& size : answers.sizes) {
@@ -299,8 +299,7 @@ TEST_CASE("compare_stores finds missing, extra, other-size and, hashing, other-c
     options.found = [&](const compare_finding& finding) { found.push_back(finding); };
     auto totals = compare_stores(*source, destination, list, **inventory, options);
     REQUIRE(totals.ok());
-    std::sort(found.begin(), found.end(),
-              [](auto& a, auto& b) { return a.kind < b.kind; });
+    std::sort(found.begin(), found.end(), [](auto& a, auto& b) { return a.kind < b.kind; });
     return std::make_pair(*totals, found);
   };
 

@@ -13,13 +13,11 @@ using ferry::sha256;
 namespace {
 
 constexpr const char* empty_digest =
-    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 constexpr const char* abc_digest =
-    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+  "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 
-std::string hash_of(const std::string& text) {
-  return sha256::of(text.data(), text.size());
-}
+std::string hash_of(const std::string& text) { return sha256::of(text.data(), text.size()); }
 
 std::vector<char> patterned_bytes(size_t size) {
   std::vector<char> bytes(size);
@@ -39,8 +37,7 @@ TEST_CASE("sha256 matches the FIPS 180-2 test vectors", "[sha256]") {
   CHECK(hash_of("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
   std::string million_a(1000000, 'a');
-  CHECK(hash_of(million_a) ==
-        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  CHECK(hash_of(million_a) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
 TEST_CASE("sha256 of a fresh object is the empty digest", "[sha256]") {

@@ -16,8 +16,7 @@ namespace ferry::testing {
 /// with everything in it at the end of the test.
 struct temp_dir {
   temp_dir() {
-    std::string pattern =
-      (std::filesystem::temp_directory_path() / "ferry-test-XXXXXX").string();
+    std::string pattern = (std::filesystem::temp_directory_path() / "ferry-test-XXXXXX").string();
     REQUIRE(::mkdtemp(pattern.data()) != nullptr);
     path = std::filesystem::canonical(pattern);
   }
