@@ -15,7 +15,9 @@ partial_file::partial_file(fd_guard fd, std::string name, std::string oid, int64
 
 status partial_file::resume(int64_t length) {
   sha256 hash;
-  std::vector<char> buffer(size_t{1} << 20);
+  // Sized to the prefix: a fresh file (length 0) needs no buffer, and
+  // zeroing 1 MiB for each of many small objects costs more than the copy.
+  std::vector<char> buffer(static_cast<size_t>(std::min<int64_t>(length, int64_t{1} << 20)));
   int64_t done = 0;
   while (done < length) {
     auto want =
