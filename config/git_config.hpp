@@ -1,6 +1,7 @@
 #pragma once
 
 #include "protocol/status.hpp"
+#include "store/os/git_command.hpp"
 
 #include <filesystem>
 #include <map>
@@ -8,32 +9,6 @@
 #include <vector>
 
 namespace ferry::config {
-
-struct command_output {
-  int exit_code = 0;
-  std::string out;
-  std::string err;
-};
-
-/// Runs `git <args...>` in `cwd` (the current directory when empty) without a
-/// shell, capturing stdout and stderr. Fails only when git cannot be run; a
-/// non-zero exit is reported in exit_code.
-result<command_output> run_git(const std::vector<std::string>& args,
-                               const std::filesystem::path& cwd = {});
-
-/// What else a git command may need (`git credential` reads its request
-/// from stdin and must not prompt).
-struct git_run_options {
-  /// Written to git's stdin, which is then closed; without input stdin is
-  /// /dev/null. It never appears on a command line.
-  std::string input;
-  /// "NAME=value" entries that replace or extend the inherited environment.
-  std::vector<std::string> environment;
-};
-
-/// run_git() with stdin input and extra environment.
-result<command_output> run_git(const std::vector<std::string>& args,
-                               const std::filesystem::path& cwd, const git_run_options& options);
 
 /// `git config --list` as seen from `cwd` (system, global, local, worktree,
 /// with git's precedence: the last value of a key wins), keys lower-cased.

@@ -1,6 +1,6 @@
 #include "store/http/git_credentials.hpp"
-#include "config/git_config.hpp"
 #include "store/http/http_url.hpp"
+#include "store/os/git_command.hpp"
 
 #include <sstream>
 #include <utility>
@@ -28,7 +28,7 @@ public:
     auto request = describe(url, nullptr);
     if (!request)
       return request.error();
-    auto ran = config::run_git({"credential", "fill"}, cwd_, {*request, no_prompt});
+    auto ran = run_git({"credential", "fill"}, cwd_, {*request, no_prompt});
     if (!ran)
       return ran.error().with_context("cannot run git credential fill");
     // git exits non-zero when no helper answered and it may not prompt.
@@ -95,7 +95,7 @@ private:
     auto request = describe(url, &credential);
     if (!request)
       return;
-    (void)config::run_git({"credential", action}, cwd_, {*request, no_prompt});
+    (void)run_git({"credential", action}, cwd_, {*request, no_prompt});
   }
 
   fs::path cwd_;

@@ -15,6 +15,7 @@
 namespace fs = std::filesystem;
 using ferry::errc;
 using namespace ferry::config;
+using ferry::run_git;
 
 using ferry::testing::temp_dir;
 

@@ -28,7 +28,7 @@ struct credential_repo {
   explicit credential_repo(bool answers) {
     REQUIRE(fs::create_directories(dir.path / "home"));
     REQUIRE(fs::create_directories(dir.path / "repo"));
-    auto init = ferry::config::run_git({"init", "-q"}, repo());
+    auto init = ferry::run_git({"init", "-q"}, repo());
     REQUIRE(init.ok());
     REQUIRE(init->exit_code == 0);
 

@@ -1,6 +1,6 @@
 #include "store/inventory_sources.hpp"
 
-#include "config/git_config.hpp"
+#include "store/os/git_command.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -53,12 +53,12 @@ public:
   /// final newline.
   std::string git(const fs::path& cwd, const std::vector<std::string>& args,
                   const std::string& input = {}) const {
-    ferry::config::git_run_options options;
+    ferry::git_run_options options;
     options.input = input;
     options.environment = {"GIT_AUTHOR_NAME=Ferry Test", "GIT_AUTHOR_EMAIL=test@ferry.invalid",
                            "GIT_COMMITTER_NAME=Ferry Test",
                            "GIT_COMMITTER_EMAIL=test@ferry.invalid"};
-    auto ran = ferry::config::run_git(args, cwd, options);
+    auto ran = ferry::run_git(args, cwd, options);
     REQUIRE(ran.ok());
     INFO("git " << args.front() << ": " << ran->err);
     REQUIRE(ran->exit_code == 0);
