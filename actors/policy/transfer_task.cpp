@@ -1,6 +1,7 @@
 #include "actors/policy/transfer_task.hpp"
 
 #include "store/object_store.hpp"
+#include "store/os/chunk_buffer.hpp"
 #include "store/os/file_io.hpp"
 #include "store/os/partial_file.hpp"
 
@@ -156,7 +157,7 @@ public:
   store_write_task(const engine_config& config, std::shared_ptr<object_store> store,
                    std::string oid, int64_t size, std::unique_ptr<byte_source> source)
       : config_(config), store_(std::move(store)), oid_(std::move(oid)), size_(size),
-        source_(std::move(source)), buffer_(config.chunk_bytes) {}
+        source_(std::move(source)), buffer_(buffer_size_for(size, config.chunk_bytes)) {}
 
   result<int64_t> start(int64_t resume_from, const std::string& resume_state) override {
     if (auto opened = source_->open(); !opened)
@@ -293,7 +294,7 @@ private:
   int64_t size_;
   std::unique_ptr<byte_source> source_;
   bool present_ = false;
-  std::vector<char> buffer_;
+  chunk_buffer buffer_;
   std::unique_ptr<object_writer> writer_;
   sha256 hash_;
   int64_t offset_ = 0;
@@ -311,7 +312,7 @@ public:
   download_task(const engine_config& config, std::shared_ptr<object_store> store, std::string oid,
                 int64_t size)
       : config_(config), store_(std::move(store)), oid_(std::move(oid)), size_(size),
-        buffer_(config.chunk_bytes) {
+        buffer_(buffer_size_for(size, config.chunk_bytes)) {
     partial_ = config_.download_dir / (oid_ + ".part");
     final_ = config_.download_dir / oid_;
     partial_name_ = "download file " + partial_.string();
@@ -416,7 +417,7 @@ private:
   std::shared_ptr<object_store> store_;
   std::string oid_;
   int64_t size_;
-  std::vector<char> buffer_;
+  chunk_buffer buffer_;
   fs::path partial_;
   fs::path final_;
   std::string partial_name_;

@@ -1,5 +1,7 @@
 #include "store/http/http_stream.hpp"
 
+#include "store/os/chunk_buffer.hpp"
+
 #include <algorithm>
 #include <condition_variable>
 #include <cstring>
@@ -42,7 +44,7 @@ public:
     // Allocated on first use: a reader of an error response, or a writer
     // abandoned early, never needs the memory.
     if (bytes_.empty())
-      bytes_.resize(capacity_);
+      bytes_ = chunk_buffer{capacity_};
     size_t tail = (head_ + size_) % capacity_;
     size_t first = std::min(n, capacity_ - tail);
     std::memcpy(bytes_.data() + tail, data, first);
@@ -64,12 +66,12 @@ public:
   /// Makes room for `n` bytes in an empty ring.
   void grow_to(size_t n) {
     capacity_ = n;
-    bytes_.clear();
+    bytes_ = chunk_buffer{};
     head_ = 0;
   }
 
 private:
-  std::vector<char> bytes_;
+  chunk_buffer bytes_;
   size_t capacity_;
   size_t head_ = 0;
   size_t size_ = 0;
