@@ -86,7 +86,9 @@ engine_core start_engine_core(caf::actor_system& sys, caf::scoped_actor& self,
                               std::shared_ptr<journal_db> journal,
                               const std::function<void(const transfer_record&)>& recovered) {
   engine_core core;
-  core.journal = sys.spawn(ferry::journal, std::move(journal));
+  // Detached: RocksDB writes and the store's group sync block, and must not
+  // hold one of the scheduler's few threads.
+  core.journal = sys.spawn<caf::detached>(ferry::journal, std::move(journal), config->store);
   self->request(core.journal, caf::infinite, atom::recover_v)
     .receive(
       [&](const std::vector<transfer_record>& records) {

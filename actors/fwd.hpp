@@ -119,6 +119,7 @@ CAF_ADD_ATOM(ferry, ferry::atom, started, "started")
 CAF_ADD_ATOM(ferry, ferry::atom, commit, "commit")
 CAF_ADD_ATOM(ferry, ferry::atom, failed, "failed")
 CAF_ADD_ATOM(ferry, ferry::atom, finish, "finish")
+CAF_ADD_ATOM(ferry, ferry::atom, flush, "flush")
 CAF_ADD_ATOM(ferry, ferry::atom, recover, "recover")
 CAF_ADD_ATOM(ferry, ferry::atom, snapshot, "snapshot")
 

@@ -27,8 +27,12 @@ using journal_actor = caf::typed_actor<
   caf::reacts_to<atom::commit, direction, std::string, int64_t, std::string>,
   // Records a failed attempt that will be retried; the record is queued again.
   caf::replies_to<atom::failed, direction, std::string, attempt_error>::with<bool>,
-  // Ends a transfer (done or failed) and moves its record to history.
-  caf::replies_to<atom::finish, transfer_outcome>::with<bool>,
+  // Ends a transfer (done or failed) and moves its record to history. The
+  // reply is the outcome as recorded, sent once the result is durable: a
+  // success whose store could not be synced comes back as a failure.
+  caf::replies_to<atom::finish, transfer_outcome>::with<transfer_outcome>,
+  // Records the finishes received so far as one group (self-sent).
+  caf::reacts_to<atom::flush>,
   // Start-up recovery: records left in flight by a crash are queued again.
   caf::replies_to<atom::recover>::with<std::vector<transfer_record>>,
   // Active records and recent history.

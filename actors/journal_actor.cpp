@@ -4,6 +4,8 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
+
 namespace ferry {
 
 result<transfer_record> journal_state::begin(const transfer_job& job, const std::string& backend) {
@@ -71,34 +73,60 @@ status journal_state::failed(direction dir, const std::string& oid, attempt_erro
   });
 }
 
-status journal_state::finish(const transfer_outcome& outcome) {
-  auto existing = db->get(outcome.dir, outcome.oid);
-  if (!existing)
-    return existing.error();
-  transfer_record record;
-  if (*existing) {
-    record = std::move(**existing);
-  } else {
-    record.oid = outcome.oid;
-    record.dir = outcome.dir;
-    record.created_ms = now_ms();
+std::vector<transfer_outcome> journal_state::finish(std::vector<transfer_outcome> outcomes) {
+  bool any_done = std::any_of(outcomes.begin(), outcomes.end(),
+                              [](const transfer_outcome& o) { return o.ok(); });
+  if (any_done && store) {
+    if (auto synced = store->sync_published(); !synced) {
+      log()->error("journal: {}", synced.to_string());
+      for (auto& outcome : outcomes)
+        if (outcome.ok()) {
+          outcome.code = errc::io_error;
+          outcome.message = "stored, but not made durable: " + synced.message();
+        }
+    }
   }
   auto now = now_ms();
-  record.updated_ms = now;
-  record.finished_ms = now;
-  if (outcome.ok()) {
-    record.state = transfer_state::done;
-    record.committed = record.size;
-  } else {
-    record.state = transfer_state::failed;
-    record.add_error({now, to_string(outcome.code), outcome.message});
+  std::vector<transfer_record> records;
+  records.reserve(outcomes.size());
+  for (const auto& outcome : outcomes) {
+    auto existing = db->get(outcome.dir, outcome.oid);
+    if (!existing) {
+      log()->warn("journal: reading the record of {} failed: {}", outcome.oid,
+                  existing.error().to_string());
+      continue;
+    }
+    transfer_record record;
+    if (*existing) {
+      record = std::move(**existing);
+    } else {
+      record.oid = outcome.oid;
+      record.dir = outcome.dir;
+      record.created_ms = now;
+    }
+    record.updated_ms = now;
+    record.finished_ms = now;
+    if (outcome.ok()) {
+      record.state = transfer_state::done;
+      record.committed = record.size;
+    } else {
+      record.state = transfer_state::failed;
+      record.add_error({now, to_string(outcome.code), outcome.message});
+    }
+    records.push_back(std::move(record));
   }
-  return db->finish(record);
+  // Bookkeeping that fails is logged, not fatal: the objects are where the
+  // outcomes say, and the next write may succeed.
+  if (auto st = db->finish(records); !st)
+    log()->warn("journal: finishing {} transfer(s) failed: {}", records.size(), st.to_string());
+  return outcomes;
 }
 
 journal_actor::behavior_type journal(journal_actor::stateful_pointer<journal_state> self,
-                                     std::shared_ptr<journal_db> db) {
+                                     std::shared_ptr<journal_db> db,
+                                     std::shared_ptr<object_store> store) {
   self->state.db = std::move(db);
+  self->state.store = std::move(store);
   // Journal writes that fail are logged, not fatal: a transfer's data path
   // does not depend on its bookkeeping, and the next write may succeed.
   auto check = [](const status& st, const char* what) {
@@ -124,9 +152,26 @@ journal_actor::behavior_type journal(journal_actor::stateful_pointer<journal_sta
       check(self->state.failed(dir, oid, std::move(error)), "recording an attempt error");
       return true;
     },
-    [=](atom::finish, const transfer_outcome& outcome) {
-      check(self->state.finish(outcome), "finishing a transfer");
-      return true;
+    [=](atom::finish, transfer_outcome& outcome) -> caf::result<transfer_outcome> {
+      auto& st = self->state;
+      auto promise = self->make_response_promise<transfer_outcome>();
+      st.pending.push_back({std::move(outcome), promise});
+      // Group commit: the flush queues behind every finish already in the
+      // mailbox, so they all share one store sync and one journal write.
+      if (st.pending.size() == 1)
+        self->send(self, atom::flush_v);
+      return promise;
+    },
+    [=](atom::flush) {
+      auto group = std::move(self->state.pending);
+      self->state.pending.clear();
+      std::vector<transfer_outcome> outcomes;
+      outcomes.reserve(group.size());
+      for (auto& item : group)
+        outcomes.push_back(item.outcome);
+      auto recorded = self->state.finish(std::move(outcomes));
+      for (size_t i = 0; i < group.size(); ++i)
+        group[i].promise.deliver(std::move(recorded[i]));
     },
     [=](atom::recover) -> caf::result<std::vector<transfer_record>> {
       auto recovered = self->state.db->recover();

@@ -157,14 +157,27 @@ void conclude(supervisor_pointer self, uint64_t id, transfer_outcome outcome,
   auto promise = i->second.promise;
   st.children.erase(i);
   st.rules->remove(id);
-  if (outcome.ok())
-    log()->info("{} {}: done", to_string(outcome.dir), outcome.oid);
-  else
-    log()->log(failure_level, "{} {}: failed: {}", to_string(outcome.dir), outcome.oid,
-               outcome.message);
+  // A success is reported, logged included, only once the journal has made
+  // it durable; the journal may turn it into a failure.
+  auto report = [promise, failure_level](transfer_outcome recorded) mutable {
+    if (recorded.ok())
+      log()->info("{} {}: done", to_string(recorded.dir), recorded.oid);
+    else
+      log()->log(failure_level, "{} {}: failed: {}", to_string(recorded.dir), recorded.oid,
+                 recorded.message);
+    promise.deliver(std::move(recorded));
+  };
   self->request(st.journal, caf::infinite, atom::finish_v, outcome)
-    .then([=](bool) mutable { promise.deliver(outcome); },
-          [=](const caf::error&) mutable { promise.deliver(outcome); });
+    .then([report](transfer_outcome& recorded) mutable { report(std::move(recorded)); },
+          [report, outcome](const caf::error& err) mutable {
+            // Without the journal nothing made the object durable.
+            if (outcome.ok()) {
+              outcome.code = errc::io_error;
+              outcome.message = "stored, but the journal did not answer: " +
+                                to_status(err).to_string();
+            }
+            report(std::move(outcome));
+          });
 }
 
 transfer_outcome make_outcome(supervisor_pointer self, const child& c, errc code,

@@ -73,6 +73,9 @@ public:
   /// exactly the declared size and hashes to the oid, then publishes the
   /// object atomically. On a mismatch nothing is published, the partial data
   /// is discarded, and errc::size_mismatch or errc::hash_mismatch is returned.
+  /// The published object survives a crash of this process at once; it
+  /// survives a power loss once the store's sync_published() has returned
+  /// after this commit (for a server's store: at once).
   virtual status commit() = 0;
 
   /// Discards the partial data. Destroying a writer without commit() or
@@ -100,6 +103,13 @@ public:
   /// the agent answers git-lfs's init with a failure that is not transient
   /// and starts no transfer. Stores with nothing to check succeed.
   virtual status prepare();
+
+  /// Makes every object this store published so far (object_writer::commit)
+  /// survive a power loss. A store that writes to a local filesystem
+  /// publishes without a sync per object and syncs here once for a whole
+  /// group; nothing may be reported done before this returns. Servers keep
+  /// what they acknowledged: this default does nothing.
+  virtual status sync_published();
 
   /// The object's info, or std::nullopt when the store does not have it.
   virtual result<std::optional<object_info>> stat(const std::string& oid) = 0;

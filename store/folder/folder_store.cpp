@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <system_error>
 #include <vector>
@@ -86,9 +87,9 @@ struct object_dir {
 // symlinked mounts). A level that is a link is errc::path_rejected. Without
 // `create`, a missing level or one that is not a directory is
 // errc::not_found. With `create`, missing levels are made (with the mode
-// shared stores always had) and their entries made durable in the parent,
-// also when they exist: another writer may have made one and not synced the
-// parent yet.
+// shared stores always had); their entries become durable with the objects
+// written into them, in folder_store::sync_published() or a writer's first
+// sync().
 result<object_dir> open_object_dir(const fs::path& root, const std::string& oid, bool create) {
   fd_guard dir{::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
   if (dir.get() < 0) {
@@ -99,15 +100,17 @@ result<object_dir> open_object_dir(const fs::path& root, const std::string& oid,
   fs::path path = root;
   for (const std::string& name : {oid.substr(0, 2), oid.substr(2, 2)}) {
     path /= name;
+    fd_guard level{open_subdir(dir.get(), name)};
+    int err = level.get() < 0 ? errno : 0;
     bool made = false;
-    if (create) {
+    if (err == ENOENT && create) {
       made = ::mkdirat(dir.get(), name.c_str(), 0755) == 0;
       if (!made && errno != EEXIST)
         return os_error(errno, "create directory", path);
+      level = fd_guard{open_subdir(dir.get(), name)};
+      err = level.get() < 0 ? errno : 0;
     }
-    fd_guard level{open_subdir(dir.get(), name)};
     if (level.get() < 0) {
-      int err = errno;
       if (is_symlink_at(dir.get(), name))
         return status{errc::path_rejected, link_refused(path)};
       if (!create && (err == ENOENT || err == ENOTDIR))
@@ -116,8 +119,6 @@ result<object_dir> open_object_dir(const fs::path& root, const std::string& oid,
     }
     if (made)
       (void)::fchmod(level.get(), shared_mode(0755)); // best effort, as in open_or_create
-    if (create && ::fsync(dir.get()) != 0)
-      return os_error(errno, "sync directory", path.parent_path());
     dir = std::move(level);
   }
   return object_dir{std::move(dir), std::move(path)};
@@ -237,10 +238,10 @@ private:
 class folder_writer final : public object_writer {
 public:
   folder_writer(partial_file file, std::string oid, int64_t size, object_dir dir,
-                std::string partial_name)
+                std::string partial_name, std::atomic<bool>& unsynced)
       : file_(std::move(file)), oid_(std::move(oid)), size_(size), dir_(std::move(dir)),
         partial_name_(std::move(partial_name)), partial_(dir_.path / partial_name_),
-        final_(dir_.path / oid_) {}
+        final_(dir_.path / oid_), unsynced_(unsynced) {}
 
   // Without commit() or abort() the partial file stays for a later resume.
   ~folder_writer() override = default;
@@ -265,10 +266,11 @@ public:
       discard();
       return st;
     }
-    // The partial file's own directory entry must survive a crash too.
+    // The partial file's own entry, and the directories just made for it,
+    // must survive a crash too: one filesystem sync covers them all.
     if (!dir_synced_) {
-      if (::fsync(dir_.fd.get()) != 0)
-        return os_error(errno, "sync directory", dir_.path);
+      if (::syncfs(dir_.fd.get()) != 0)
+        return os_error(errno, "sync the filesystem of", dir_.path);
       dir_synced_ = true;
     }
     return file_.offset();
@@ -314,8 +316,9 @@ public:
     }
     // fsync above already reported any write-back error; close adds nothing.
     file_.close();
-    if (::fsync(dir_.fd.get()) != 0)
-      return os_error(errno, "sync directory", dir_.path);
+    // The new name becomes durable in the store's next sync_published(),
+    // for a whole group of objects at once.
+    unsynced_.store(true, std::memory_order_release);
     return status::success();
   }
 
@@ -355,6 +358,7 @@ private:
   fs::path partial_;
   fs::path final_;
   bool dir_synced_ = false;
+  std::atomic<bool>& unsynced_;
 };
 
 } // namespace
@@ -390,6 +394,20 @@ result<std::unique_ptr<folder_store>> folder_store::open(const fs::path& root, b
 }
 
 std::string folder_store::describe() const { return "file://" + root_.string(); }
+
+status folder_store::sync_published() {
+  // Cleared first: an object published while the sync runs sets it again
+  // and is covered by the next call.
+  if (!unsynced_.exchange(false, std::memory_order_acq_rel))
+    return status::success();
+  fd_guard root{::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (root.get() < 0 || ::syncfs(root.get()) != 0) {
+    int err = errno;
+    unsynced_.store(true, std::memory_order_release);
+    return os_error(err, "sync the filesystem of store folder", root_);
+  }
+  return status::success();
+}
 
 fs::path folder_store::object_path(const std::string& oid) const {
   // An invalid oid has no path: nothing outside the root can be formed.
@@ -558,7 +576,7 @@ folder_store::open_write(const std::string& oid, int64_t size,
   if (auto st = file.resume(kept); !st.ok())
     return st;
   return std::unique_ptr<object_writer>(
-    new folder_writer(std::move(file), oid, size, std::move(*dir), name));
+    new folder_writer(std::move(file), oid, size, std::move(*dir), name, unsynced_));
 }
 
 status folder_store::list(const std::function<bool(const object_info&)>& visit) {

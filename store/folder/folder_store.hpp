@@ -2,6 +2,7 @@
 
 #include "store/object_store.hpp"
 
+#include <atomic>
 #include <filesystem>
 
 namespace ferry {
@@ -11,8 +12,10 @@ namespace ferry {
 /// directory, lfs-folderstore and the Proton Drive bridge).
 ///
 /// A write goes to `<dir>/.<oid>.ferry-partial` in the object's directory,
-/// is fsynced, verified and then renamed over `<oid>`, and the directory is
-/// fsynced; readers never see a half-written object. Names starting with '.'
+/// is fsynced, verified and then renamed over `<oid>`; readers never see a
+/// half-written object, and a name never stands for bytes not yet on disk.
+/// The new names (and the directories made for them) become durable in
+/// sync_published(): one syncfs() for every object published since the last. Names starting with '.'
 /// are never listed as objects. A failed fsync of the partial file (in
 /// sync() or commit()) removes it: after one, the kernel may have dropped
 /// bytes a read still finds cached, so a resume could not trust them. A
@@ -45,6 +48,7 @@ public:
                                                     bool create = true);
 
   std::string describe() const override;
+  status sync_published() override;
   result<std::optional<object_info>> stat(const std::string& oid) override;
   result<std::unique_ptr<object_reader>> open_read(const std::string& oid, int64_t offset) override;
   result<std::unique_ptr<object_writer>>
@@ -71,6 +75,8 @@ private:
   std::filesystem::path root_;
   /// Opened without creating a missing root: list() finds it empty.
   bool root_may_be_missing_;
+  /// Set by a commit, cleared by sync_published().
+  std::atomic<bool> unsynced_{false};
 };
 
 } // namespace ferry

@@ -163,31 +163,43 @@ status journal_db::put(const transfer_record& record) {
 }
 
 status journal_db::finish(const transfer_record& record) {
+  return finish(std::vector<transfer_record>{record});
+}
+
+status journal_db::finish(const std::vector<transfer_record>& records) {
   if (auto w = impl_->writable(); !w)
     return w;
-  if (!record.finished())
-    return {errc::internal, std::string{"journal finish() takes done or failed records, not "} +
-                              to_string(record.state) + " ones"};
-  if (!protocol::is_valid_oid(record.oid))
-    return {errc::invalid_request, "invalid oid \"" + record.oid + "\""};
+  for (const auto& record : records) {
+    if (!record.finished())
+      return {errc::internal, std::string{"journal finish() takes done or failed records, not "} +
+                                to_string(record.state) + " ones"};
+    if (!protocol::is_valid_oid(record.oid))
+      return {errc::invalid_request, "invalid oid \"" + record.oid + "\""};
+  }
+  if (records.empty())
+    return status::success();
 
   uint64_t seq = impl_->next_seq;
-  rocksdb::WriteBatch batch;
-  batch.Delete(active_key(record.dir, record.oid));
   size_t limit = impl_->opts.history_limit;
-  if (limit > 0)
-    batch.Put(history_key(seq), encode(record));
-  batch.Put(seq_key, std::to_string(seq + 1));
+  rocksdb::WriteBatch batch;
+  for (const auto& record : records) {
+    batch.Delete(active_key(record.dir, record.oid));
+    if (limit > 0)
+      batch.Put(history_key(seq), encode(record));
+    // Seqs are consecutive and open() pruned anything older, so keeping
+    // `limit` entries means dropping exactly the one that leaves the window.
+    if (seq >= limit)
+      batch.Delete(history_key(seq - limit));
+    ++seq;
+  }
+  batch.Put(seq_key, std::to_string(seq));
 
-  // Seqs are consecutive and open() pruned anything older, so keeping
-  // `limit` entries means dropping exactly the one that leaves the window.
-  if (seq >= limit)
-    batch.Delete(history_key(seq - limit));
-
+  std::string what = records.size() == 1 ? "finished transfer of " + records.front().oid
+                                          : std::to_string(records.size()) + " finished transfers";
   auto s = from_rocksdb(impl_->db->Write(impl_->write_options(), &batch),
-                        impl_->where() + ": cannot record finished transfer of " + record.oid);
+                        impl_->where() + ": cannot record " + what);
   if (s)
-    impl_->next_seq = seq + 1;
+    impl_->next_seq = seq;
   return s;
 }
 

@@ -45,6 +45,10 @@ public:
   /// history in one atomic batch, and prunes history to the limit.
   status finish(const transfer_record& record);
 
+  /// finish() for several records in one atomic batch: one write (one sync
+  /// with sync_writes) for a whole group.
+  status finish(const std::vector<transfer_record>& records);
+
   /// All active records.
   result<std::vector<transfer_record>> active();
 

@@ -98,7 +98,7 @@ struct engine_fixture : deterministic_system {
   /// no store of its own, only jobs with a server action can run).
   void start(std::shared_ptr<object_store> store) {
     config.store = std::move(store);
-    journal = sys.spawn(ferry::journal, db);
+    journal = sys.spawn(ferry::journal, db, config.store);
     limiter = sys.spawn(
       rate_limiter, rate_limits{config.max_requests_per_second, 1, config.max_bytes_per_second, 0});
     supervisor = sys.spawn(transfer_supervisor, std::make_shared<const engine_config>(config),

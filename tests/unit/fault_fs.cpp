@@ -89,11 +89,32 @@ ssize_t faulty_write(Write* write, int fd, const void* data, size_t size, Where.
   return fail_with(*effect);
 }
 
+std::mutex recorder_mutex;
+std::atomic<bool> recording{false};
+
+std::vector<recorded_call>& recorded() {
+  static auto* list = new std::vector<recorded_call>; // never destroyed, as armed_list()
+  return *list;
+}
+
+void record(const char* what, std::string path, int result) {
+  if (!recording.load(std::memory_order_acquire))
+    return;
+  std::lock_guard lock{recorder_mutex};
+  recorded().push_back({what, std::move(path), result});
+}
+
 template <class Sync>
-int faulty_sync(Sync* sync, int fd) {
+int faulty_sync(Sync* sync, const char* what, int fd) {
+  int result = -1;
   if (auto effect = due(fault_call::sync, fd); effect && *effect != fault_effect::short_write)
-    return fail_with(*effect);
-  return sync(fd);
+    result = fail_with(*effect);
+  else
+    result = sync(fd);
+  int saved = errno;
+  record(what, path_of(fd), result);
+  errno = saved;
+  return result;
 }
 
 } // namespace
@@ -112,6 +133,24 @@ injected_fault::~injected_fault() {
     armed_count.fetch_sub(1, std::memory_order_release);
   }
   delete armed_;
+}
+
+call_recorder::call_recorder() {
+  std::lock_guard lock{recorder_mutex};
+  recorded().clear();
+  recording.store(true, std::memory_order_release);
+}
+
+call_recorder::~call_recorder() { recording.store(false, std::memory_order_release); }
+
+void call_recorder::note(const std::string& what, const std::string& path) {
+  std::lock_guard lock{recorder_mutex};
+  recorded().push_back({what, path, 0});
+}
+
+std::vector<recorded_call> call_recorder::calls() const {
+  std::lock_guard lock{recorder_mutex};
+  return recorded();
 }
 
 int injected_fault::calls() const {
@@ -152,12 +191,27 @@ ssize_t pwrite64(int fd, const void* data, size_t size, off64_t offset) {
 
 int fsync(int fd) {
   static auto* real = ferry::testing::next_definition<int(int)>("fsync");
-  return faulty_sync(real, fd);
+  return faulty_sync(real, "fsync", fd);
 }
 
 int fdatasync(int fd) {
   static auto* real = ferry::testing::next_definition<int(int)>("fdatasync");
-  return faulty_sync(real, fd);
+  return faulty_sync(real, "fdatasync", fd);
+}
+
+int syncfs(int fd) {
+  static auto* real = ferry::testing::next_definition<int(int)>("syncfs");
+  return faulty_sync(real, "syncfs", fd);
+}
+
+int renameat(int old_dir, const char* old_name, int new_dir, const char* new_name) {
+  static auto* real =
+    ferry::testing::next_definition<int(int, const char*, int, const char*)>("renameat");
+  int result = real(old_dir, old_name, new_dir, new_name);
+  int saved = errno;
+  ferry::testing::record("renameat", ferry::testing::path_of(new_dir) + "/" + new_name, result);
+  errno = saved;
+  return result;
 }
 
 } // extern "C"

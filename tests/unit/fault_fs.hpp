@@ -1,7 +1,8 @@
 #pragma once
 
 // A failing disk, for tests. The test executable that links fault_fs.cpp
-// defines write, pwrite, pwrite64, fsync and fdatasync itself, so every call
+// defines write, pwrite, pwrite64, fsync, fdatasync, syncfs and renameat
+// itself, so every call
 // to them in the process, from Ferry's stores and from librocksdb.so alike
 // (ELF symbol interposition), passes through this layer on its way to the C
 // library's own functions (found with dlsym(RTLD_NEXT)). While an
@@ -15,6 +16,7 @@
 // links it; ferry never does, and production code has no seam for it.
 
 #include <string>
+#include <vector>
 
 namespace ferry::testing {
 
@@ -22,7 +24,7 @@ namespace ferry::testing {
 enum class fault_call {
   /// write, pwrite, pwrite64.
   write,
-  /// fsync, fdatasync.
+  /// fsync, fdatasync, syncfs.
   sync,
 };
 
@@ -70,6 +72,32 @@ public:
 
 private:
   armed_fault* armed_;
+};
+
+/// One call seen by a call_recorder, or an event the test noted itself.
+struct recorded_call {
+  /// "fsync", "fdatasync", "syncfs", "renameat", or the test's own word.
+  std::string what;
+  /// The descriptor's path; for renameat the new name.
+  std::string path;
+  /// The call's return value (0 for noted events).
+  int result = 0;
+};
+
+/// Records, in order, every sync call and every renameat the process makes
+/// while it lives, each once the call has returned, so a test can prove
+/// what was durable before something else happened. One at a time.
+class call_recorder {
+public:
+  call_recorder();
+  ~call_recorder();
+  call_recorder(const call_recorder&) = delete;
+  call_recorder& operator=(const call_recorder&) = delete;
+
+  /// Adds an event of the test's own to the same sequence.
+  void note(const std::string& what, const std::string& path);
+
+  std::vector<recorded_call> calls() const;
 };
 
 } // namespace ferry::testing

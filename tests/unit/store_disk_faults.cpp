@@ -33,6 +33,7 @@ using ferry::object_writer;
 using ferry::transfer_record;
 using ferry::transfer_state;
 
+using ferry::testing::call_recorder;
 using ferry::testing::fault_call;
 using ferry::testing::fault_effect;
 using ferry::testing::fault_plan;
@@ -223,7 +224,7 @@ TEST_CASE("a failed sync at commit publishes nothing", "[disk_faults][folder]") 
   put_succeeds(*store, content, false);
 }
 
-TEST_CASE("a failed sync of the object's directory after the rename is reported",
+TEST_CASE("a failed sync of the published objects is reported, and the next sync tries again",
           "[disk_faults][folder]") {
   temp_dir dir;
   auto store = open_store_at(dir.path);
@@ -231,15 +232,44 @@ TEST_CASE("a failed sync of the object's directory after the rename is reported"
   std::string oid = oid_of(content);
   auto writer = open_writer(*store, content, false);
   REQUIRE(write_rest(*writer, content).ok());
-  // Commit syncs the partial file, renames it, then syncs its directory.
-  injected_fault disk{
-    {fault_call::sync, store->object_path(oid).parent_path().string(), fault_effect::io_error, 1}};
-  auto committed = writer->commit();
-  CHECK(disk.faults() == 1);
-  CHECK(committed.code() == errc::io_error);
-  CHECK_THAT(committed.message(), Catch::Contains("cannot sync directory"));
-  // The object was whole and synced before its name changed: a retry finds it.
+  REQUIRE(writer->commit().ok());
+  {
+    // Commit synced the file before naming it; the name waits for the group sync.
+    injected_fault disk{{fault_call::sync, dir.path.string(), fault_effect::io_error}};
+    auto synced = store->sync_published();
+    CHECK(disk.faults() == 1);
+    CHECK(synced.code() == errc::io_error);
+    CHECK_THAT(synced.message(), Catch::Contains("cannot sync the filesystem of store folder"));
+  }
+  {
+    call_recorder calls;
+    CHECK(store->sync_published().ok());
+    CHECK(store->sync_published().ok()); // nothing new published: no second sync
+    auto seen = calls.calls();
+    REQUIRE(seen.size() == 1);
+    CHECK(seen[0].what == "syncfs");
+    CHECK(seen[0].result == 0);
+  }
+  // The object was whole and synced before its name changed.
   CHECK(read_object(*store, oid) == content);
+}
+
+TEST_CASE("a folder commit syncs the object's bytes before its name, and no directory",
+          "[disk_faults][folder]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path);
+  std::string content = make_content(object_size, 7);
+  std::string oid = oid_of(content);
+  call_recorder calls;
+  auto writer = open_writer(*store, content, false);
+  REQUIRE(write_rest(*writer, content).ok());
+  REQUIRE(writer->commit().ok());
+  auto seen = calls.calls();
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[0].what == "fsync");
+  CHECK_THAT(seen[0].path, Catch::EndsWith(".ferry-partial"));
+  CHECK(seen[1].what == "renameat");
+  CHECK(seen[1].path == store->object_path(oid).string());
 }
 
 // ---- the transfer journal -------------------------------------------------------

@@ -1,0 +1,88 @@
+// Group commit: a success is reported only after the sync that makes it
+// durable has returned.
+
+#include "actors_fixture.hpp"
+#include "fault_fs.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <map>
+
+using namespace ferry;
+using namespace ferry::testing;
+
+namespace {
+
+/// Where `what` on a path ending in `tail` first appears in `calls`; -1 if never.
+long position_of(const std::vector<recorded_call>& calls, const std::string& what,
+                 const std::string& tail) {
+  for (size_t i = 0; i < calls.size(); ++i)
+    if (calls[i].what == what && calls[i].path.size() >= tail.size() &&
+        calls[i].path.compare(calls[i].path.size() - tail.size(), tail.size(), tail) == 0)
+      return static_cast<long>(i);
+  return -1;
+}
+
+} // namespace
+
+TEST_CASE_METHOD(engine_fixture, "no upload is reported done before the sync that covers it",
+                 "[group_commit]") {
+  start(folder);
+  call_recorder calls;
+  std::map<std::string, std::shared_ptr<std::optional<transfer_outcome>>> outcomes;
+  for (uint64_t id = 1; id <= 6; ++id) {
+    auto job = upload_job(id, random_bytes(1000 + id, static_cast<uint32_t>(id)),
+                          "f" + std::to_string(id));
+    outcomes[job.oid] = submit(job);
+  }
+  // One message at a time, noting each outcome the moment it is delivered.
+  std::map<std::string, bool> reported;
+  while (sched.try_run_once()) {
+    for (auto& [oid, slot] : outcomes)
+      if (slot->has_value() && !reported[oid]) {
+        reported[oid] = true;
+        calls.note("reported", oid);
+      }
+  }
+  auto seen = calls.calls();
+  for (auto& [oid, slot] : outcomes) {
+    REQUIRE(slot->has_value());
+    CHECK((*slot)->ok());
+    auto renamed = position_of(seen, "renameat", "/" + oid);
+    auto told = position_of(seen, "reported", oid);
+    REQUIRE(renamed >= 0);
+    REQUIRE(told > renamed);
+    // A filesystem sync of the store, after the rename and before the report.
+    auto covered = std::any_of(seen.begin() + renamed, seen.begin() + told,
+                               [&](const recorded_call& c) {
+                                 return c.what == "syncfs" && c.result == 0 &&
+                                        c.path.find(root.string()) == 0;
+                               });
+    CHECK(covered);
+  }
+  // Grouped: fewer store syncs than objects.
+  auto syncs = std::count_if(seen.begin(), seen.end(),
+                             [](const recorded_call& c) { return c.what == "syncfs"; });
+  CHECK(syncs >= 1);
+  CHECK(syncs < 6);
+}
+
+TEST_CASE_METHOD(engine_fixture, "an upload whose store cannot sync is reported failed",
+                 "[group_commit]") {
+  start(folder);
+  auto job = upload_job(1, random_bytes(5000, 9), "f");
+  // The partial file's fsync passes; the group's syncfs of the store fails.
+  injected_fault disk{{fault_call::sync, (root / "store").string(), fault_effect::io_error, 1}};
+  auto outcome = submit(job);
+  sched.run();
+  REQUIRE(outcome->has_value());
+  CHECK((*outcome)->code == errc::io_error);
+  CHECK((*outcome)->message.find("not made durable") != std::string::npos);
+  CHECK(disk.faults() == 1);
+  // The journal keeps the failure, not a success.
+  auto history = db->history(5);
+  REQUIRE(history);
+  REQUIRE_FALSE(history->empty());
+  CHECK(history->front().state == transfer_state::failed);
+}
