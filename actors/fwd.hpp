@@ -50,13 +50,17 @@ struct transfer_job {
   /// The server's action in non-standalone mode; without one (standalone
   /// mode) the object goes to or comes from the engine's own store.
   job_action action;
+  /// Copy: this run found the destination without the object, so the copy
+  /// does not ask it again.
+  bool known_absent = false;
 
   bool has_action() const { return !action.href.empty(); }
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, transfer_job& x) {
-  return f(caf::meta::type_name("transfer_job"), x.id, x.dir, x.oid, x.size, x.path, x.action);
+  return f(caf::meta::type_name("transfer_job"), x.id, x.dir, x.oid, x.size, x.path, x.action,
+           x.known_absent);
 }
 
 /// How a transfer ended. `code == errc::ok` means the object was moved and

@@ -38,6 +38,7 @@ void start_copy(migrator_pointer self, const planned_copy& copy) {
   job.dir = direction::copy;
   job.oid = copy.oid;
   job.size = copy.size;
+  job.known_absent = copy.known_absent;
   auto id = copy.id;
   auto sink = caf::actor_cast<progress_sink_actor>(self);
   self->request(self->state.supervisor, caf::infinite, atom::run_v, std::move(job), sink)
@@ -79,6 +80,7 @@ migrator_actor::behavior_type migrator(migrator_actor::stateful_pointer<migrator
   rules.verify_existing = st.options->verify_existing;
   rules.source_is_server = !st.options->config.source->endpoint().empty();
   rules.concurrency = st.options->concurrency;
+  rules.source = st.options->config.source;
   st.plan = std::make_unique<migration_plan>(
     st.options->inventory, st.options->config.store, std::move(rules),
     [] { return std::chrono::steady_clock::now(); },

@@ -30,8 +30,8 @@ void start(worker_pointer self, const transfer_record& record) {
     if (auto announced = st.store->expect_reads({{st.job.oid, st.job.size}}); !announced)
       return fail(self, announced);
   }
-  st.task =
-    make_transfer_task(*st.config, st.store, st.job.oid, st.job.dir, st.job.size, st.job.path);
+  st.task = make_transfer_task(*st.config, st.store, st.job.oid, st.job.dir, st.job.size,
+                               st.job.path, st.job.known_absent);
   auto offset = st.task->start(record.committed, record.store_state);
   if (!offset)
     return fail(self, offset.error());

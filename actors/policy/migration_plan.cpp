@@ -35,10 +35,10 @@ result<std::optional<planned_copy>> migration_plan::next_copy() {
         return filled;
       continue;
     }
-    auto item = std::move(ready_.front());
+    auto next = std::move(ready_.front());
     ready_.pop_front();
-    planned_copy copy{next_id_++, item.oid, item.size};
-    in_flight_[copy.id] = {std::move(item), now_()};
+    planned_copy copy{next_id_++, next.item.oid, next.item.size, next.known_absent};
+    in_flight_[copy.id] = {std::move(next.item), now_()};
     return {std::move(copy)};
   }
   return {std::nullopt};
@@ -81,11 +81,23 @@ result<bool> migration_plan::verify_copy(inventory_item& item) {
     count_done(item, true);
     return false;
   }
-  ready_.push_back(std::move(item));
+  ready_.push_back({std::move(item), false});
   return false;
 }
 
+void migration_plan::announce_reads(size_t first) {
+  if (!rules_.source || first >= ready_.size())
+    return;
+  std::vector<object_info> objects;
+  objects.reserve(ready_.size() - first);
+  for (size_t i = first; i < ready_.size(); ++i)
+    objects.push_back({ready_[i].item.oid, ready_[i].item.size});
+  // A failure here is met again, and reported, by each copy's own read.
+  (void)rules_.source->expect_reads(objects);
+}
+
 status migration_plan::fill() {
+  const size_t first_new = ready_.size();
   if (!missing_taken_) {
     // A walk of the destination's listing found these missing: they are
     // copied without asking again.
@@ -95,7 +107,8 @@ status migration_plan::fill() {
     if (!page->empty()) {
       missing_cursor_ = page->back().oid;
       for (auto& item : *page)
-        ready_.push_back(std::move(item));
+        ready_.push_back({std::move(item), false});
+      announce_reads(first_new);
       return status::success();
     }
     missing_taken_ = true;
@@ -123,7 +136,10 @@ status migration_plan::fill() {
     if (!held && unanswered++ == 0)
       first_error = held.error();
     if (!answers.holds(i, item.size)) {
-      ready_.push_back(std::move(item));
+      // Only an answer of "none" spares the copy its own question: an
+      // unanswered object, or one held with another size, is asked again.
+      bool absent = held && !*held;
+      ready_.push_back({std::move(item), absent});
       continue;
     }
     if (rules_.verify_existing) {
@@ -150,6 +166,7 @@ status migration_plan::fill() {
                      std::to_string(objects.size()) + " objects at once (" +
                      answers.batch_error.to_string() + "); asked about each alone");
   }
+  announce_reads(first_new);
   if (auto recorded = inventory_->set_states(present, item_state::present); !recorded)
     return recorded;
   return inventory_->set_states(verified, item_state::verified);
@@ -196,7 +213,7 @@ result<copy_verdict> migration_plan::finish_copy(uint64_t id, const copy_result&
   if (corrupt && rules_.source_is_server && second_chances_.insert(item.oid).second) {
     if (tell_)
       tell_(notice_level::warning, item.oid + ": " + outcome.message + "; copying it once more");
-    ready_.push_back(std::move(item));
+    ready_.push_back({std::move(item), false});
     return copy_verdict::again;
   }
   attempt_error error{now_ms(), code, message};

@@ -30,6 +30,9 @@ struct planned_copy {
   uint64_t id = 0;
   std::string oid;
   int64_t size = 0;
+  /// This run asked the destination, which does not hold the object: the
+  /// copy need not ask again before it writes.
+  bool known_absent = false;
 };
 
 /// How a copy ended (the transfer supervisor's final outcome).
@@ -65,6 +68,10 @@ public:
     /// damaged on the way, so they get one more copy.
     bool source_is_server = false;
     concurrency_control concurrency = concurrency_control::fixed(8);
+    /// Where the copies read from (may be null): each page's copies are
+    /// announced to it at once (expect_reads), so a server that wants
+    /// sizes (LFS) is asked about a page in one request, not per object.
+    std::shared_ptr<object_store> source;
   };
 
   /// Whether a notice belongs on stderr (warning) or in the log file only.
@@ -113,6 +120,11 @@ private:
     inventory_item item;
     clock::time_point started;
   };
+  /// An item waiting for a free slot.
+  struct queued {
+    inventory_item item;
+    bool known_absent = false;
+  };
 
   /// Takes the next page of items to copy (see next_copy()).
   status fill();
@@ -120,14 +132,16 @@ private:
   /// removed and queued, or fails when the destination cannot remove it.
   result<bool> verify_copy(inventory_item& item);
   void count_done(const inventory_item& item, bool failed);
+  /// Announces the items of ready_ from `first` on to the source.
+  void announce_reads(size_t first);
 
   std::shared_ptr<migration_inventory> inventory_;
   std::shared_ptr<object_store> destination_;
   settings rules_;
   std::function<clock::time_point()> now_;
   tell_function tell_;
-  /// Checked absent at the destination, waiting for a free slot.
-  std::deque<inventory_item> ready_;
+  /// To be copied, waiting for a free slot.
+  std::deque<queued> ready_;
   /// The last oid taken from the inventory's missing items, and whether
   /// all of them were taken.
   std::string missing_cursor_;

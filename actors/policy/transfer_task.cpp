@@ -155,14 +155,20 @@ private:
 class store_write_task final : public transfer_task {
 public:
   store_write_task(const engine_config& config, std::shared_ptr<object_store> store,
-                   std::string oid, int64_t size, std::unique_ptr<byte_source> source)
+                   std::string oid, int64_t size, std::unique_ptr<byte_source> source,
+                   bool known_absent = false)
       : config_(config), store_(std::move(store)), oid_(std::move(oid)), size_(size),
-        source_(std::move(source)), buffer_(buffer_size_for(size, config.chunk_bytes)) {}
+        source_(std::move(source)), known_absent_(known_absent),
+        buffer_(buffer_size_for(size, config.chunk_bytes)) {}
 
   result<int64_t> start(int64_t resume_from, const std::string& resume_state) override {
     if (auto opened = source_->open(); !opened)
       return opened;
-    auto present = store_->holds({oid_, size_});
+    // A folder's holds() reads back and hashes a present object: asked
+    // once per run is enough.
+    result<bool> present = false;
+    if (!known_absent_)
+      present = store_->holds({oid_, size_});
     if (!present)
       return present.error();
     if (*present) {
@@ -293,6 +299,8 @@ private:
   std::string oid_;
   int64_t size_;
   std::unique_ptr<byte_source> source_;
+  /// This run found the store without the object: start() does not ask.
+  bool known_absent_ = false;
   bool present_ = false;
   chunk_buffer buffer_;
   std::unique_ptr<object_writer> writer_;
@@ -474,7 +482,8 @@ result<fs::path> check_upload_path(const std::string& path, const std::vector<fs
 std::unique_ptr<transfer_task> make_transfer_task(const engine_config& config,
                                                   std::shared_ptr<object_store> store,
                                                   const std::string& oid, direction dir,
-                                                  int64_t size, const std::string& path) {
+                                                  int64_t size, const std::string& path,
+                                                  bool known_absent) {
   switch (dir) {
     case direction::upload:
       return std::make_unique<store_write_task>(
@@ -483,7 +492,7 @@ std::unique_ptr<transfer_task> make_transfer_task(const engine_config& config,
     case direction::copy:
       return std::make_unique<store_write_task>(
         config, std::move(store), oid, size,
-        std::make_unique<store_source>(config.source, oid, size));
+        std::make_unique<store_source>(config.source, oid, size), known_absent);
     case direction::download:
       break;
   }

@@ -58,10 +58,13 @@ protected:
 /// Creates the task for one object that moves it to or from `store` (the
 /// engine's store, or the store for the job's server action): an upload
 /// from the local file `path`, a download, or a copy from config.source.
+/// `known_absent` (copies only): this run found `store` without the object,
+/// so the copy writes without asking it again.
 std::unique_ptr<transfer_task> make_transfer_task(const engine_config& config,
                                                   std::shared_ptr<object_store> store,
                                                   const std::string& oid, direction dir,
-                                                  int64_t size, const std::string& path);
+                                                  int64_t size, const std::string& path,
+                                                  bool known_absent = false);
 
 /// Clears what earlier agents left in `download_dir`: verified files git-lfs
 /// never picked up (it died after `complete`) and partial downloads nothing

@@ -510,10 +510,20 @@ result<std::vector<object_info>> lfs_store::prepare(bool upload,
       impl_->known->sizes[object.oid] = object.size;
   }
 
-  auto answers = impl_->batches(op, in_batches(unique));
+  // A download announced before (a migration announces a page, then each
+  // copy its object) is not asked about again while its action is fresh.
+  std::set<std::string> present;
+  std::vector<object_info> asked;
+  for (const auto& object : unique) {
+    auto cached = upload ? std::nullopt : impl_->cached_download(object.oid);
+    if (cached && cached->size == object.size)
+      present.insert(object.oid);
+    else
+      asked.push_back(object);
+  }
+  auto answers = impl_->batches(op, in_batches(asked));
 
   std::optional<status> first_failure;
-  std::set<std::string> present;
   for (auto& answer : answers) {
     if (!answer) {
       if (!first_failure)

@@ -104,7 +104,8 @@ public:
   result<std::unique_ptr<object_writer>>
   open_write(const std::string& oid, int64_t size,
              const std::optional<std::string>& resume) override;
-  /// prepare(false, objects): one batch request per 100 objects.
+  /// prepare(false, objects): one batch request per 100 objects, leaving
+  /// out those with a fresh download action of the same size cached.
   status expect_reads(const std::vector<object_info>& objects) override;
   /// LFS servers have no listing: errc::invalid_request explaining that.
   status list(const std::function<bool(const object_info&)>& visit) override;

@@ -183,12 +183,21 @@ INVENTORY="$E2E_ROOT/inventory.txt"
   tail -n +2 "$A_LIST"
 } >"$INVENTORY"
 CI="$E2E_ROOT/c-from-inventory"
+sim_stats "$E2E_ROOT/c4-before.json"
 run_migrate c4 120 --from "$SIM_STORE" --to "$CI" --inventory "$INVENTORY" --report "$E2E_ROOT/c4.json"
 expect_rc c4 0
+sim_stats "$E2E_ROOT/c4-after.json"
+# The 200 objects are read in pages of 100: one download batch request per
+# page, not one per object.
+C4_BATCHES=$(python3 -c '
+import json, sys
+count = [json.load(open(f)).get("requests", {}).get("batch", 0) for f in sys.argv[1:]]
+print(count[1] - count[0])' "$E2E_ROOT/c4-before.json" "$E2E_ROOT/c4-after.json")
+((C4_BATCHES <= 2)) || fail "c: reading 200 objects from the LFS server took $C4_BATCHES batch requests, not 2"
 assert_objects "$CI" "$A_LIST" exact
 assert_same_objects "$A" "$CI" "$A_LIST"
 assert_report "$E2E_ROOT/c4.json" "copied.objects == 200" "copied.bytes == $A_BYTES" "outcome == complete"
-pass "c: LFS server -> folder with --inventory FILE: all 200 objects byte for byte"
+pass "c: LFS server -> folder with --inventory FILE: all 200 objects byte for byte, $C4_BATCHES batch requests"
 
 run_migrate c5 60 --from "$SIM_STORE" --to "$E2E_ROOT/c-unlisted"
 [[ $MIG_RC -ne 0 ]] || fail "c: migrating from an LFS server without --from-repo or --inventory succeeded"

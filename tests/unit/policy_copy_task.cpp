@@ -91,10 +91,11 @@ struct copy_fixture {
 
   /// One copy attempt of `oid` (listed with `size`) into `into` (the
   /// destination unless given), from start() to complete().
+  /// `known_absent`: the job says the destination was found without it.
   attempt copy(const std::string& oid, int64_t size, int64_t resume_from = 0,
-               std::shared_ptr<object_store> into = nullptr) {
-    auto task =
-      make_transfer_task(config, into ? into : destination, oid, direction::copy, size, "");
+               std::shared_ptr<object_store> into = nullptr, bool known_absent = false) {
+    auto task = make_transfer_task(config, into ? into : destination, oid, direction::copy, size,
+                                   "", known_absent);
     REQUIRE(task);
     attempt out;
     auto started = task->start(resume_from, "");
@@ -299,6 +300,18 @@ TEST_CASE_METHOD(copy_fixture, "a destination that already holds the object is l
     struct stat after {};
     REQUIRE(::stat(destination->object_path(oid).c_str(), &after) == 0);
     CHECK(after.st_ino == before.st_ino);
+  }
+
+  SECTION("a copy told the object is absent does not ask, and writes") {
+    plant(*destination, oid, bytes);
+
+    auto done = copy(oid, size, 0, writes, true);
+    INFO(done.failure.to_string());
+    REQUIRE(done.failure.ok());
+    CHECK(done.started_at == 0);
+    CHECK(done.moved == size);
+    CHECK(writes->opened == 1);
+    CHECK(contents(destination->object_path(oid)) == bytes);
   }
 
   SECTION("a damaged copy of the same size is replaced") {

@@ -49,9 +49,16 @@ public:
     for (auto& object : objects)
       oids.push_back(object.oid);
     asked.push_back(oids);
-    if (refuse_batches && objects.size() > 1)
+    if (down || (refuse_batches && objects.size() > 1))
       return status{errc::unavailable, "503 for a batch"};
     return object_store::sizes_of(objects);
+  }
+  status expect_reads(const std::vector<object_info>& objects) override {
+    std::vector<std::string> oids;
+    for (auto& object : objects)
+      oids.push_back(object.oid);
+    announced.push_back(oids);
+    return status::success();
   }
   status remove(const std::string& oid) override {
     if (refuse_remove)
@@ -60,9 +67,13 @@ public:
   }
 
   bool refuse_batches = false;
+  /// Every sizes_of() call fails.
+  bool down = false;
   bool refuse_remove = false;
   /// The oids of each sizes_of() call, in order.
   std::vector<std::vector<std::string>> asked;
+  /// The oids of each expect_reads() call, in order.
+  std::vector<std::vector<std::string>> announced;
 
 private:
   std::shared_ptr<folder_store> inner_;
@@ -217,6 +228,83 @@ TEST_CASE_METHOD(plan_fixture,
   CHECK(copies == expected);
   REQUIRE(destination->asked.size() == 1);
   CHECK(destination->asked[0] == pending);
+}
+
+TEST_CASE_METHOD(plan_fixture,
+                 "each page's copies are announced to the source at once, before "
+                 "the first of them starts",
+                 "[migration_plan]") {
+  auto missing = list_many(3);
+  REQUIRE(inventory->move_all({item_state::pending}, item_state::missing));
+  std::vector<std::string> pending;
+  for (uint32_t n = 100; n < 250; ++n)
+    pending.push_back(list(n));
+  std::sort(pending.begin(), pending.end());
+  auto held = list(1000);
+  place_intact(1000);
+  auto source = std::make_shared<asked_store>(open_store_at(scratch.path / "source"));
+  rules.source = source;
+  rules.concurrency = concurrency_control::fixed(1);
+  auto plan = make_plan();
+
+  auto first = plan->next_copy();
+  REQUIRE(first);
+  REQUIRE(*first);
+  CHECK(source->announced == std::vector<std::vector<std::string>>{missing});
+
+  std::vector<std::string> rest(pending);
+  rest.erase(std::remove(rest.begin(), rest.end(), held), rest.end());
+  auto current = **first;
+  while (!plan->done()) {
+    REQUIRE(finish(*plan, current, {errc::ok, "", 1}) == copy_verdict::copied);
+    auto next = take_all(*plan);
+    if (next.empty())
+      break;
+    current = next[0];
+  }
+  // Pages of 100 pending items; the one the destination holds is not read.
+  std::vector<std::string> second_page;
+  std::vector<std::string> third_page;
+  for (auto& oid : rest)
+    (oid <= destination->asked.at(0).back() ? second_page : third_page).push_back(oid);
+  CHECK(source->announced ==
+        std::vector<std::vector<std::string>>{missing, second_page, third_page});
+}
+
+TEST_CASE_METHOD(plan_fixture, "only a copy the destination answered \"none\" for is known absent",
+                 "[migration_plan]") {
+  auto absent = list(1, 100);
+  auto other_size = list(2, 100);
+  place(other_size, make_content(99, 2));
+
+  SECTION("answered") {
+    auto plan = make_plan();
+    auto copies = take_all(*plan);
+    REQUIRE(copies.size() == 2);
+    for (auto& copy : copies)
+      CHECK(copy.known_absent == (copy.oid == absent));
+  }
+  SECTION("unanswered") {
+    destination->down = true;
+    auto plan = make_plan();
+    auto copies = take_all(*plan);
+    REQUIRE(copies.size() == 2);
+    for (auto& copy : copies)
+      CHECK_FALSE(copy.known_absent);
+  }
+  SECTION("found missing by a listing walk, or queued again") {
+    REQUIRE(inventory->move_all({item_state::pending}, item_state::missing));
+    rules.source_is_server = true;
+    auto plan = make_plan();
+    auto copies = take_all(*plan);
+    REQUIRE(copies.size() == 2);
+    CHECK_FALSE(copies[0].known_absent);
+    CHECK_FALSE(copies[1].known_absent);
+    REQUIRE(finish(*plan, copies[0], {errc::hash_mismatch, "bad", 1}) == copy_verdict::again);
+    auto again = take_all(*plan);
+    REQUIRE(again.size() == 1);
+    CHECK_FALSE(again[0].known_absent);
+  }
 }
 
 TEST_CASE_METHOD(plan_fixture, "no more copies are started than the concurrency limit",

@@ -129,6 +129,13 @@ TEST_CASE("prepare() sends batches of 100 and transfers then need no batch reque
     REQUIRE(*back == contents[i]);
   }
   CHECK(f.sim.stat("requests", "batch") == 6);
+  // Announced again (a copy announces what its page announced): objects
+  // with a fresh download action are not asked about again; the absent
+  // one, which has none, is.
+  REQUIRE(downloader->expect_reads({objects[0], objects[1]}).ok());
+  CHECK(f.sim.stat("requests", "batch") == 6);
+  REQUIRE(downloader->expect_reads({objects[2], with_absent.back()}).ok());
+  CHECK(f.sim.stat("requests", "batch") == 7);
 
   // Everything is on the server now.
   auto again = f.store()->prepare(true, objects);
