@@ -12,7 +12,7 @@ Workloads (--only, repeatable; default: all):
   large-s3      10 x 100 MiB,   folder -> radosgw (S3)
   latency       2,000 x 4 KiB,  folder -> ferry-lfs-sim answering every
                 request after 50 ms; `ferry migrate` alone, with
-                --transfers 8, 16 and auto, in objects/s against the ideal
+                --transfers 8, 16, 64 and auto, in objects/s against the ideal
 
 The source is a folder in git-lfs's layout (<oid[0:2]>/<oid[2:4]>/<oid>),
 made once per workload. Every run gets a fresh destination (a new folder, a new
@@ -73,8 +73,8 @@ TARGET = 1.0
 SPOT_SMALL = 16
 SPOT_LARGE = 3
 # --transfers values of the latency workload, and auto's ceiling
-# (concurrency_control::adaptive()).
-LATENCY_TRANSFERS = ("8", "16", "auto")
+# (cli/migrate.cpp).
+LATENCY_TRANSFERS = ("8", "16", "64", "auto")
 AUTO_CEILING = 64
 # Each storage request of an upload (PUT, then verify) waits this long, and
 # so does each batch request (one per 100 objects).

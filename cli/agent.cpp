@@ -76,8 +76,8 @@ void write_notice(const std::string& text) {
 
 } // namespace
 
-result<std::shared_ptr<http_engine>> start_http_engine(const config::settings& settings) {
-  http_engine::options options;
+result<std::shared_ptr<http_engine>> start_http_engine(const config::settings& settings,
+                                                       http_engine::options options) {
   options.low_speed_time = settings.stall_timeout;
   try {
     return std::make_shared<http_engine>(options);

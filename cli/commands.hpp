@@ -113,9 +113,10 @@ result<config::settings> settings_outside_repository();
 result<std::shared_ptr<object_store>> open_named_store(const std::string& url, const char* role,
                                                        const store_context& context);
 
-/// The HTTP engine network stores share, set up from the settings; the
-/// error says why it could not start.
-result<std::shared_ptr<http_engine>> start_http_engine(const config::settings& settings);
+/// The HTTP engine network stores share, set up from the settings (with
+/// the connection caps of `options`); the error says why it could not start.
+result<std::shared_ptr<http_engine>> start_http_engine(const config::settings& settings,
+                                                       http_engine::options options = {});
 
 /// What opening the configured store needs, from the settings: `http` is
 /// the engine network stores share, `cwd` where `git credential` runs.

@@ -150,7 +150,9 @@ int run_migrate(const migrate_request& request) {
   if (!shard)
     return usage_error("--shard '" + request.shard +
                        "' is not I/N with 1 <= I <= N <= 4096 (e.g. --shard 2/4)");
-  auto concurrency = concurrency_control::adaptive();
+  // Slow start: a limit set by round trips to a distant server is reached
+  // within a few windows.
+  auto concurrency = concurrency_control::adaptive(4, 64, concurrency_control::growth::slow_start);
   if (request.transfers != "auto") {
     auto count = request.transfers.find_first_not_of("0123456789") == std::string::npos &&
                      !request.transfers.empty() && request.transfers.size() <= 3
@@ -176,7 +178,8 @@ int run_migrate(const migrate_request& request) {
   if (!settings)
     return usage_error(settings.error().message());
 
-  auto engine_started = start_http_engine(*settings);
+  auto engine_started =
+    start_http_engine(*settings, http_engine::options::for_transfers(concurrency.ceiling()));
   if (!engine_started)
     return std::cerr << "ferry migrate: " << engine_started.error().message() << "\n",
            exit_incomplete;

@@ -35,11 +35,12 @@ concurrency_control concurrency_control::fixed(int transfers) {
   return control;
 }
 
-concurrency_control concurrency_control::adaptive(int initial, int ceiling) {
+concurrency_control concurrency_control::adaptive(int initial, int ceiling, growth start) {
   concurrency_control control;
   control.adaptive_ = true;
   control.ceiling_ = std::max(ceiling, 1);
   control.limit_ = std::clamp(initial, 1, control.ceiling_);
+  control.doubling_ = start == growth::slow_start;
   control.start_window(control.limit_);
   return control;
 }
@@ -66,6 +67,7 @@ void concurrency_control::on_failure(bool throttled) {
   static_cast<void>(throttled);
   if (!adaptive_)
     return;
+  doubling_ = false;
   if (!window_cut_) {
     int before = limit_;
     limit_ = std::max(limit_ / 2, 1);
@@ -90,7 +92,7 @@ void concurrency_control::close_window() {
     if (best_ms_per_mib_ <= 0)
       best_ms_per_mib_ = median;
     if (median <= grow_within * best_ms_per_mib_) {
-      limit_ = std::min(limit_ + 1, ceiling_);
+      limit_ = std::min(doubling_ ? 2 * limit_ : limit_ + 1, ceiling_);
     } else if (median > shrink_beyond * best_ms_per_mib_) {
       if (limit_ > 1)
         --limit_;
@@ -101,6 +103,8 @@ void concurrency_control::close_window() {
     }
     best_ms_per_mib_ = std::min(best_ms_per_mib_, median);
   }
+  if (limit_ <= before)
+    doubling_ = false;
   // After a shrink the copies of the old limit are still finishing.
   start_window(std::max(before, limit_));
 }

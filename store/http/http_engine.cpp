@@ -684,6 +684,13 @@ struct http_engine::impl {
   std::thread loop;
 };
 
+http_engine::options http_engine::options::for_transfers(long transfers) {
+  options opts;
+  opts.max_host_connections = std::max(transfers, 1L);
+  opts.max_total_connections = 8 * opts.max_host_connections;
+  return opts;
+}
+
 http_engine::http_engine() : http_engine(options{}) {}
 
 http_engine::http_engine(options opts) : impl_(std::make_unique<impl>(std::move(opts))) {}

@@ -126,6 +126,7 @@ public:
     /// Simultaneous connections per host:port; further transfers queue
     /// inside libcurl until a connection is free.
     long max_host_connections = 8;
+    /// Simultaneous connections to all hosts together.
     long max_total_connections = 64;
     std::chrono::milliseconds connect_timeout{10000};
     /// A transfer moving fewer than `low_speed_limit_bytes` per second for
@@ -137,6 +138,12 @@ public:
     std::chrono::seconds low_speed_time{30};
     bool verify_tls = true;
     std::string user_agent = "ferry";
+
+    /// Options for up to `transfers` transfers at once (at least 1): as
+    /// many connections per host, so transfers to a slow server never wait
+    /// for each other's round trips, and room for 8 hosts at that. The
+    /// defaults are those of 8 transfers.
+    static options for_transfers(long transfers);
   };
 
   struct stats {

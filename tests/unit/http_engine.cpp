@@ -615,6 +615,48 @@ TEST_CASE("http_engine runs 32 concurrent requests over few connections", "[http
   CHECK(reused >= count - 2);
 }
 
+TEST_CASE("http_engine opens a connection per transfer to a host, and no more", "[http]") {
+  no_proxy env;
+  test_server server;
+  counter entered;
+  // Every request is held until the test has seen `transfers` of them at
+  // once: only one connection per request gets them all there.
+  server.http().Get(R"(/held/(\d+))", [&](const httplib::Request& req, httplib::Response& res) {
+    entered.add();
+    server.held().wait();
+    res.set_content("object " + req.matches[1].str(), "text/plain");
+  });
+  server.start();
+  constexpr int transfers = 32;
+  http_engine engine(http_engine::options::for_transfers(transfers));
+
+  constexpr int count = transfers + 8;
+  std::vector<awaited> done(count);
+  for (int i = 0; i < count; ++i)
+    engine.submit(get_request(server.url("/held/" + std::to_string(i))), done[i].callback());
+  REQUIRE(entered.wait_for(transfers));
+  server.held().open();
+  for (int i = 0; i < count; ++i) {
+    auto response = done[i].get();
+    REQUIRE(response.ok());
+    CHECK(response->body == "object " + std::to_string(i));
+  }
+  // The 8 requests beyond the cap waited for a connection and reused it.
+  CHECK(engine.current_stats().connections_opened == static_cast<uint64_t>(transfers));
+}
+
+TEST_CASE("http_engine options follow the transfers", "[http]") {
+  auto many = http_engine::options::for_transfers(64);
+  CHECK(many.max_host_connections == 64);
+  CHECK(many.max_total_connections == 8 * 64);
+  CHECK(http_engine::options::for_transfers(0).max_host_connections == 1);
+  // The defaults are those of 8 transfers.
+  auto eight = http_engine::options::for_transfers(8);
+  http_engine::options defaults;
+  CHECK(eight.max_host_connections == defaults.max_host_connections);
+  CHECK(eight.max_total_connections == defaults.max_total_connections);
+}
+
 TEST_CASE("http_engine delivers a 500 as a response", "[http]") {
   no_proxy env;
   test_server server;

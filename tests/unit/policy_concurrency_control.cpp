@@ -55,6 +55,7 @@ TEST_CASE("fixed concurrency never changes", "[concurrency]") {
 
   CHECK(concurrency_control::fixed(0).limit() == 1);
   CHECK(concurrency_control::fixed(-5).limit() == 1);
+  CHECK(concurrency_control::fixed(8).ceiling() == 8);
 }
 
 TEST_CASE("adaptive concurrency starts within its bounds", "[concurrency]") {
@@ -63,6 +64,8 @@ TEST_CASE("adaptive concurrency starts within its bounds", "[concurrency]") {
   CHECK(concurrency_control::adaptive(0, 10).limit() == 1);
   CHECK(concurrency_control::adaptive(100, 10).limit() == 10);
   CHECK(concurrency_control::adaptive(4, 0).limit() == 1);
+  CHECK(concurrency_control::adaptive(4, 0).ceiling() == 1);
+  CHECK(concurrency_control::adaptive(4, 64).ceiling() == 64);
 }
 
 TEST_CASE("adaptive concurrency grows by one per window of steady successes", "[concurrency]") {
@@ -160,6 +163,41 @@ TEST_CASE("adaptive concurrency recovers when the peer itself got slower", "[con
                  {2, 300ms, 1},
                  {1, 300ms, 2},
                });
+}
+
+TEST_CASE("adaptive concurrency with a slow start doubles until a window does not grow",
+          "[concurrency]") {
+  auto control = concurrency_control::adaptive(4, 64, concurrency_control::growth::slow_start);
+  run(control, {
+                 // Nothing changes before a window is complete.
+                 {3, 100ms, 4},
+                 {1, 100ms, 8},
+                 {8, 100ms, 16},
+                 // Within 1.5x of the best window: still steady.
+                 {16, 140ms, 32},
+                 // Twice as slow: no growth, and the slow start is over.
+                 {32, 200ms, 32},
+                 // Fast again: one more per window from here on.
+                 {32, 100ms, 33},
+                 {33, 100ms, 34},
+               });
+}
+
+TEST_CASE("adaptive concurrency with a slow start stops doubling at its ceiling", "[concurrency]") {
+  auto control = concurrency_control::adaptive(4, 20, concurrency_control::growth::slow_start);
+  run(control, {{4, 100ms, 8}, {8, 100ms, 16}, {16, 100ms, 20}, {20, 100ms, 20}});
+  CHECK(control.ceiling() == 20);
+}
+
+TEST_CASE("adaptive concurrency ends its slow start at the first failure", "[concurrency]") {
+  bool throttled = GENERATE(true, false);
+  CAPTURE(throttled);
+  auto control = concurrency_control::adaptive(8, 64, concurrency_control::growth::slow_start);
+  fail(control, 1, throttled);
+  REQUIRE(control.limit() == 4);
+  // The window after the cut covers the 8 copies started before it; then
+  // the limit grows by one per window.
+  run(control, {{7, 100ms, 4}, {1, 100ms, 5}, {5, 100ms, 6}});
 }
 
 TEST_CASE("adaptive concurrency is deterministic", "[concurrency]") {
