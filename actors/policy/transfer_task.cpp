@@ -3,6 +3,7 @@
 #include "store/object_store.hpp"
 #include "store/os/chunk_buffer.hpp"
 #include "store/os/file_io.hpp"
+#include "store/os/hash_worker.hpp"
 #include "store/os/partial_file.hpp"
 
 #include <cerrno>
@@ -37,6 +38,10 @@ result<size_t> read_full(int fd, char* buffer, size_t size, const std::string& w
   }
   return done;
 }
+
+/// Objects from this size on are hashed on a second thread while they are
+/// written; below it a thread handover costs more than it saves.
+constexpr int64_t overlap_bytes = int64_t{8} << 20;
 
 bool is_within(const fs::path& path, const fs::path& root) {
   auto p = path.begin();
@@ -218,8 +223,7 @@ public:
         return got.error();
       if (*got < want)
         return status{errc::size_mismatch, source_->name() + " shrank while being read"};
-      hash_.update(buffer_.data(), *got);
-      if (auto st = writer_->write(buffer_.data(), *got); !st)
+      if (auto st = hash_and_write(*got); !st)
         return st;
       offset_ += static_cast<int64_t>(*got);
       unsynced_ += static_cast<int64_t>(*got);
@@ -273,6 +277,23 @@ public:
   }
 
 private:
+  /// Hashes the first `size` bytes of the buffer and writes them to the
+  /// store; a large object's chunk is hashed on a second thread while it is
+  /// written. Returns once both are done, so offset_ (and any synced point
+  /// after it) covers only bytes written and hashed.
+  status hash_and_write(size_t size) {
+    if (size_ < overlap_bytes) {
+      hash_.update(buffer_.data(), size);
+      return writer_->write(buffer_.data(), size);
+    }
+    if (!hasher_)
+      hasher_ = std::make_unique<hash_worker>(hash_);
+    hasher_->start(buffer_.data(), size);
+    auto written = writer_->write(buffer_.data(), size);
+    hasher_->wait();
+    return written;
+  }
+
   /// Reads the first offset_ bytes of the source into the hash, showing
   /// them to the writer, so the resumed write continues at offset_.
   status hash_kept_prefix() {
@@ -305,6 +326,9 @@ private:
   chunk_buffer buffer_;
   std::unique_ptr<object_writer> writer_;
   sha256 hash_;
+  /// Hashes into hash_ beside the writes of an object of overlap_bytes or
+  /// more; declared after hash_, so it stops first.
+  std::unique_ptr<hash_worker> hasher_;
   int64_t offset_ = 0;
   /// The store's durable point, as its last sync() reported.
   int64_t synced_ = 0;

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <future>
 #include <map>
 #include <mutex>
 #include <utility>
@@ -469,8 +470,11 @@ private:
   status send_part() {
     const int number = next_number_;
     const auto size = static_cast<int64_t>(part_.size());
+    // The two digests of a part are independent: MD5 on a second thread
+    // while SHA-256 runs here, both done before the part is handed on.
+    auto md5_pending = std::async(std::launch::async, [this] { return md5_of(part_); });
     std::string sha = sha256::of(part_.data(), part_.size());
-    auto md5 = md5_of(part_);
+    auto md5 = md5_pending.get();
     if (!md5)
       return md5.error();
     {

@@ -65,6 +65,8 @@ struct attempt {
   std::string failed_in;
   /// The task's discard_partial() after the attempt.
   bool discarded = false;
+  /// The resume points the steps reported, in order.
+  std::vector<int64_t> synced;
 };
 
 struct copy_fixture {
@@ -114,6 +116,11 @@ struct copy_fixture {
         return out;
       }
       out.moved += moved->bytes;
+      if (moved->synced) {
+        // A resume point covers only bytes already moved (written and hashed).
+        CHECK(*moved->synced <= out.started_at + out.moved);
+        out.synced.push_back(*moved->synced);
+      }
       if (moved->finished)
         break;
     }
@@ -326,4 +333,62 @@ TEST_CASE_METHOD(copy_fixture, "a destination that already holds the object is l
     CHECK(writes->opened == 1);
     CHECK(contents(destination->object_path(oid)) == bytes);
   }
+}
+
+// Objects this large are hashed on a second thread while they are written.
+constexpr size_t large_object = (9 << 20) + 7;
+
+TEST_CASE_METHOD(copy_fixture, "a large copy is hashed beside its writes and verified",
+                 "[copy_task]") {
+  config.chunk_bytes = 1 << 20;
+  config.sync_bytes = 2 << 20;
+  auto bytes = some_bytes(large_object, 8);
+  auto oid = put_source(bytes);
+  auto size = static_cast<int64_t>(bytes.size());
+
+  auto done = copy(oid, size);
+  INFO(done.failure.to_string());
+  REQUIRE(done.failure.ok());
+  CHECK(done.moved == size);
+  CHECK(done.synced == std::vector<int64_t>{2 << 20, 4 << 20, 6 << 20, 8 << 20});
+  CHECK(contents(destination->object_path(oid)) == bytes);
+  CHECK_FALSE(partial_left(oid));
+}
+
+TEST_CASE_METHOD(copy_fixture, "a large copy continues a partial, hashing the kept prefix",
+                 "[copy_task]") {
+  config.chunk_bytes = 1 << 20;
+  auto bytes = some_bytes(large_object, 9);
+  auto oid = put_source(bytes);
+  auto size = static_cast<int64_t>(bytes.size());
+  const int64_t kept = (3 << 20) + 11;
+  {
+    auto writer = destination->open_write(oid, size, std::nullopt);
+    REQUIRE(writer);
+    REQUIRE((*writer)->write(bytes.data(), kept).ok());
+    REQUIRE((*writer)->sync());
+  }
+
+  auto done = copy(oid, size, kept);
+  INFO(done.failure.to_string());
+  REQUIRE(done.failure.ok());
+  CHECK(done.started_at == kept);
+  CHECK(done.moved == size - kept);
+  CHECK(contents(destination->object_path(oid)) == bytes);
+}
+
+TEST_CASE_METHOD(copy_fixture,
+                 "a large source object whose bytes do not match its oid is not "
+                 "copied",
+                 "[copy_task]") {
+  config.chunk_bytes = 1 << 20;
+  auto listed = some_bytes(large_object, 10);
+  auto oid = oid_of(listed);
+  auto wrong = listed;
+  wrong[(5 << 20) + 3] ^= 0x01;
+  plant(*source, oid, wrong);
+
+  auto done = copy(oid, static_cast<int64_t>(listed.size()));
+  check_refused(done, oid, "complete", errc::hash_mismatch,
+                {"does not match oid " + oid, source->describe()});
 }
