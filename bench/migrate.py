@@ -4,7 +4,7 @@ into a Git LFS server 50 ms away.
 
     python3 bench/migrate.py [--ferry build/ferry] [--runs 3] [--only WORKLOAD] [--keep]
 
-Workloads (--only, repeatable; default: all):
+Workloads (--only, repeatable; default: all but million):
 
   small-folder  10,000 x 4 KiB, folder -> folder
   small-s3      10,000 x 4 KiB, folder -> radosgw (S3)
@@ -13,6 +13,8 @@ Workloads (--only, repeatable; default: all):
   latency       2,000 x 4 KiB,  folder -> ferry-lfs-sim answering every
                 request after 50 ms; `ferry migrate` alone, with
                 --transfers 8, 16, 64 and auto, in objects/s against the ideal
+  million       1,000,000 objects of 1 B to 1 KiB, folder -> folder
+                (--million-count); only when named with --only
 
 The source is a folder in git-lfs's layout (<oid[0:2]>/<oid[2:4]>/<oid>),
 made once per workload. Every run gets a fresh destination (a new folder, a new
@@ -84,7 +86,13 @@ REQUESTS_IN_SEQUENCE = 2
 # The S3 bucket prefix, as in s3_agent.py.
 PREFIX = "lfs"
 
-WORKLOADS = ("small-folder", "small-s3", "large-folder", "large-s3", "latency")
+WORKLOADS = ("small-folder", "small-s3", "large-folder", "large-s3", "latency", "million")
+# Workloads run only when --only names them (they take long).
+ON_DEMAND = ("million",)
+# Object sizes of the million workload, in bytes (uniform).
+MILLION_SIZES = (1, 1024)
+# Peak RSS the issue allows Ferry for the million workload.
+MILLION_RSS_MIB = 256
 
 # Destinations of a workload whose runs together write at most this much
 # are removed only after its last run. ext4 passes over inodes freed in the
@@ -128,6 +136,30 @@ def make_source(folder, count, size):
         os.makedirs(os.path.join(folder, oid[:2], oid[2:4]), exist_ok=True)
         os.rename(scratch, os.path.join(folder, key))
         expected[key] = size
+    return expected
+
+
+def make_many_source(folder, count, low, high):
+    """`count` random objects of `low` to `high` bytes under `folder` in
+    git-lfs's layout, written with plain system calls (fast enough for a
+    million); returns {"<aa>/<bb>/<oid>": size}."""
+    expected = {}
+    sizes = random.Random(count)
+    for first in range(256):
+        for second in range(256):
+            os.makedirs(os.path.join(folder, "%02x" % first, "%02x" % second))
+    while len(expected) < count:
+        data = sizes.randbytes(sizes.randint(low, high))
+        oid = hashlib.sha256(data).hexdigest()
+        key = "%s/%s/%s" % (oid[:2], oid[2:4], oid)
+        if key in expected:
+            continue  # tiny objects repeat (there are 256 of 1 byte)
+        fd = os.open(os.path.join(folder, key), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        expected[key] = len(data)
     return expected
 
 
@@ -292,11 +324,20 @@ class Bench:
         self.cleanups = []
 
     def source(self, name, count, size):
-        """The source folder of `name` and its {key: size}, made once."""
+        """The source folder of `name` and its {key: size}, made once.
+        `size` is a number of bytes, or (low, high) for sizes in between."""
         if name not in self.sources:
             folder = os.path.join(self.root, "src-" + name)
-            print("making the source %s: %d x %d bytes" % (name, count, size), flush=True)
-            self.sources[name] = (folder, make_source(folder, count, size))
+            began = time.monotonic()
+            if isinstance(size, tuple):
+                print("making the source %s: %d x %d to %d bytes" % ((name, count) + size),
+                      flush=True)
+                expected = make_many_source(folder, count, *size)
+            else:
+                print("making the source %s: %d x %d bytes" % (name, count, size), flush=True)
+                expected = make_source(folder, count, size)
+            print("  made in %.0f s" % (time.monotonic() - began), flush=True)
+            self.sources[name] = (folder, expected)
         return self.sources[name]
 
     def drop_source(self, name):
@@ -386,13 +427,14 @@ class Bench:
             self.dispose(lambda: self.drop_bucket(bucket))
         return Run(*measured, requests)
 
-    def compare(self, workload, label, count, size):
-        """Ferry and rclone, --runs each; returns {client: [Run]}."""
-        kind, destination = workload.split("-")
+    def compare(self, workload, kind, destination, count, size):
+        """Ferry and rclone, --runs each, copying the source `kind` (see
+        source()) into a folder or a bucket; returns {client: [Run]}."""
         source, expected = self.source(kind, count, size)
         one_run = self.folder_run if destination == "folder" else self.s3_run
-        spot_count = SPOT_SMALL if kind == "small" else SPOT_LARGE
-        self.defer = 2 * self.args.runs * count * size <= DEFER_CLEANUP_BYTES
+        spot_count = SPOT_LARGE if kind == "large" else SPOT_SMALL
+        total = sum(expected.values())
+        self.defer = 2 * self.args.runs * total <= DEFER_CLEANUP_BYTES
         results = {"rclone": [], "ferry": []}
         for n in range(self.args.runs):
             # Alternate who goes first so neither always meets a warmer cache.
@@ -460,18 +502,24 @@ def print_comparison(compared, runs):
     print()
     print("ferry migrate --transfers %d vs rclone copy --transfers %d --checkers %d, "
           "medians of %d runs" % (TRANSFERS, TRANSFERS, TRANSFERS, runs))
-    print("%-32s %9s %9s %13s  %-17s %s" % ("workload", "rclone", "ferry", "ferry/rclone",
-                                             "target", "peak RSS rclone / ferry"))
-    for label, count, results in compared:
+    width = max(32, max(len(label) for _, label, _, _ in compared))
+    print("%-*s %9s %9s %13s  %-17s %s" % (width, "workload", "rclone", "ferry", "ferry/rclone",
+                                           "target", "peak RSS rclone / ferry"))
+    for _, label, count, results in compared:
         theirs = statistics.median(r.seconds for r in results["rclone"])
         mine = statistics.median(r.seconds for r in results["ferry"])
         ratio = mine / theirs
-        print("%-32s %8.2fs %8.2fs %13.2f  %-17s %.0f / %.0f MiB"
-              % (label, theirs, mine, ratio,
+        print("%-*s %8.2fs %8.2fs %13.2f  %-17s %.0f / %.0f MiB"
+              % (width, label, theirs, mine, ratio,
                  "<= %.1f: %s" % (TARGET, "met" if ratio <= TARGET else "MISSED"),
                  statistics.median(r.rss for r in results["rclone"]),
                  statistics.median(r.rss for r in results["ferry"])))
-    for label, count, results in compared:
+    for workload, label, count, results in compared:
+        if workload == "million":
+            peak = max(r.rss for r in results["ferry"])
+            print("%s: ferry's highest peak RSS %.0f MiB, target <= %d MiB: %s"
+                  % (label, peak, MILLION_RSS_MIB, "met" if peak <= MILLION_RSS_MIB else "MISSED"))
+    for _, label, count, results in compared:
         for client in ("rclone", "ferry"):
             counted = [r.requests for r in results[client] if r.requests]
             if counted:
@@ -523,6 +571,8 @@ def main():
     parser.add_argument("--large-count", type=int, default=10)
     parser.add_argument("--large-mib", type=int, default=100)
     parser.add_argument("--latency-count", type=int, default=2000)
+    parser.add_argument("--million-count", type=int, default=1000000,
+                        help="objects of the million workload (default 1,000,000)")
     parser.add_argument("--rgw-port", type=int, default=17790)
     parser.add_argument("--mon-port", type=int, default=17099)
     parser.add_argument("--radosgw-script", default=RADOSGW_SCRIPT,
@@ -531,7 +581,7 @@ def main():
     parser.add_argument("--memstore-gib", type=int, default=3,
                         help="RAM the radosgw's OSD may use (default 3)")
     args = parser.parse_args()
-    chosen = args.only or list(WORKLOADS)
+    chosen = args.only or [w for w in WORKLOADS if w not in ON_DEMAND]
     if args.runs < 1:
         sys.exit("--runs must be at least 1")
     if not os.access(args.ferry, os.X_OK):
@@ -557,7 +607,9 @@ def main():
         sizes = {"small": (args.small_count, args.small_kib << 10, "%d x %d KiB"
                            % (args.small_count, args.small_kib)),
                  "large": (args.large_count, args.large_mib << 20, "%d x %d MiB"
-                           % (args.large_count, args.large_mib))}
+                           % (args.large_count, args.large_mib)),
+                 "million": (args.million_count, MILLION_SIZES, "{:,} x {} B to {} KiB".format(
+                     args.million_count, MILLION_SIZES[0], MILLION_SIZES[1] >> 10))}
         order = [workload for workload in WORKLOADS if workload in chosen]
         for i, workload in enumerate(order):
             print("%s (load average %.1f)" % (workload, os.getloadavg()[0]), flush=True)
@@ -565,10 +617,11 @@ def main():
             if workload == "latency":
                 latency = bench.latency(args.latency_count, 4 << 10)
             else:
-                kind, destination = workload.split("-")
+                kind, destination = (workload.split("-") if "-" in workload
+                                     else (workload, "folder"))
                 count, size, label = sizes[kind]
-                results = bench.compare(workload, label, count, size)
-                compared.append(("%s, folder -> %s" % (label, "folder" if destination == "folder"
+                results = bench.compare(workload, kind, destination, count, size)
+                compared.append((workload, "%s, folder -> %s" % (label, "folder" if destination == "folder"
                                                         else "radosgw"), count, results))
                 # A source no later workload reads gives its disk space back.
                 if not args.keep and not any(w.startswith(kind + "-") for w in order[i + 1:]):
