@@ -74,8 +74,8 @@ status journal_state::failed(direction dir, const std::string& oid, attempt_erro
 }
 
 std::vector<transfer_outcome> journal_state::finish(std::vector<transfer_outcome> outcomes) {
-  bool any_done = std::any_of(outcomes.begin(), outcomes.end(),
-                              [](const transfer_outcome& o) { return o.ok(); });
+  bool any_done =
+    std::any_of(outcomes.begin(), outcomes.end(), [](const transfer_outcome& o) { return o.ok(); });
   if (any_done && store) {
     if (auto synced = store->sync_published(); !synced) {
       log()->error("journal: {}", synced.to_string());
@@ -168,7 +168,7 @@ journal_actor::behavior_type journal(journal_actor::stateful_pointer<journal_sta
       std::vector<transfer_outcome> outcomes;
       outcomes.reserve(group.size());
       for (auto& item : group)
-        outcomes.push_back(item.outcome);
+        outcomes.push_back(std::move(item.outcome));
       auto recorded = self->state.finish(std::move(outcomes));
       for (size_t i = 0; i < group.size(); ++i)
         group[i].promise.deliver(std::move(recorded[i]));

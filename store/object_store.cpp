@@ -1,5 +1,6 @@
 #include "store/object_store.hpp"
 
+#include "store/os/chunk_buffer.hpp"
 #include "store/os/sha256.hpp"
 
 #include <vector>
@@ -21,7 +22,8 @@ result<bool> read_back_matches(object_store& store, const object_info& object) {
   auto reader = store.open_read(object.oid, 0);
   if (!reader)
     return reader.error();
-  std::vector<char> buffer(1 << 20);
+  // Sized to the object: a present 4 KiB object costs no 1 MiB buffer.
+  chunk_buffer buffer{buffer_size_for(object.size, size_t{1} << 20)};
   sha256 check;
   for (;;) {
     auto got = (*reader)->read(buffer.data(), buffer.size());

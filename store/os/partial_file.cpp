@@ -1,12 +1,13 @@
 #include "store/os/partial_file.hpp"
 
+#include "store/os/chunk_buffer.hpp"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <utility>
-#include <vector>
 
 namespace ferry {
 
@@ -15,9 +16,9 @@ partial_file::partial_file(fd_guard fd, std::string name, std::string oid, int64
 
 status partial_file::resume(int64_t length) {
   sha256 hash;
-  // Sized to the prefix: a fresh file (length 0) needs no buffer, and
-  // zeroing 1 MiB for each of many small objects costs more than the copy.
-  std::vector<char> buffer(static_cast<size_t>(std::min<int64_t>(length, int64_t{1} << 20)));
+  // Sized to the prefix and left unzeroed: zeroing 1 MiB for each of many
+  // small objects costs more than the copy.
+  chunk_buffer buffer{buffer_size_for(length, size_t{1} << 20)};
   int64_t done = 0;
   while (done < length) {
     auto want =
