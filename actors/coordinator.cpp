@@ -53,6 +53,8 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
     [=](atom::progress, const progress_note& note) {
       reply(self, protocol::encode_progress(note.oid, note.bytes_so_far, note.bytes_since_last));
     },
+    // git-lfs hears of an object only once it is durable: its outcome.
+    [=](atom::stored, uint64_t) {},
     [=](const protocol::init_request& init) {
       auto& st = self->state;
       // One agent serves one direction for its whole life, as git-lfs

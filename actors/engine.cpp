@@ -86,9 +86,12 @@ engine_core start_engine_core(caf::actor_system& sys, caf::scoped_actor& self,
                               std::shared_ptr<journal_db> journal,
                               const std::function<void(const transfer_record&)>& recovered) {
   engine_core core;
-  // Detached: RocksDB writes and the store's group sync block, and must not
-  // hold one of the scheduler's few threads.
-  core.journal = sys.spawn<caf::detached>(ferry::journal, std::move(journal), config->store);
+  // Detached, each on a thread of its own: RocksDB writes and the store's
+  // group sync block, and must not hold one of the scheduler's few threads.
+  store_syncer_actor syncer;
+  if (config->store)
+    syncer = sys.spawn<caf::detached>(store_syncer, config->store);
+  core.journal = sys.spawn<caf::detached>(ferry::journal, std::move(journal), std::move(syncer));
   self->request(core.journal, caf::infinite, atom::recover_v)
     .receive(
       [&](const std::vector<transfer_record>& records) {

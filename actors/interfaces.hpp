@@ -14,6 +14,14 @@
 
 namespace ferry {
 
+/// The STORE SYNCER: the JOURNAL's helper for the engine's store, on a
+/// thread of its own, so the journal keeps serving while a group's sync runs.
+using store_syncer_actor = caf::typed_actor<
+  // Publishes the store's committed objects and makes them durable
+  // (object_store::sync_published); replies with the group's outcomes, a
+  // success the store could not publish or make durable turned into a failure.
+  caf::replies_to<atom::flush, std::vector<transfer_outcome>>::with<std::vector<transfer_outcome>>>;
+
 /// The JOURNAL actor: sole owner of the RocksDB journal.
 using journal_actor = caf::typed_actor<
   // Starts an attempt: loads (or creates) the object's record, marks it
@@ -31,7 +39,7 @@ using journal_actor = caf::typed_actor<
   // reply is the outcome as recorded, sent once the result is durable: a
   // success whose store could not be synced comes back as a failure.
   caf::replies_to<atom::finish, transfer_outcome>::with<transfer_outcome>,
-  // Records the finishes received so far as one group (self-sent).
+  // Ends the finishes received so far as one group (self-sent).
   caf::reacts_to<atom::flush>,
   // Start-up recovery: records left in flight by a crash are queued again.
   caf::replies_to<atom::recover>::with<std::vector<transfer_record>>,
@@ -41,7 +49,9 @@ using journal_actor = caf::typed_actor<
 /// The COORDINATOR's inbox for worker progress and outcomes.
 using progress_sink_actor = caf::typed_actor<
   // A running transfer moved more bytes.
-  caf::reacts_to<atom::progress, progress_note>>;
+  caf::reacts_to<atom::progress, progress_note>,
+  // Job `id` stored its object, which now waits for the journal's sync.
+  caf::reacts_to<atom::stored, uint64_t>>;
 
 /// A transfer WORKER: owns one attempt at one object.
 using worker_actor = caf::typed_actor<

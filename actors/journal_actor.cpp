@@ -73,19 +73,34 @@ status journal_state::failed(direction dir, const std::string& oid, attempt_erro
   });
 }
 
-std::vector<transfer_outcome> journal_state::finish(std::vector<transfer_outcome> outcomes) {
+std::vector<transfer_outcome> sync_group(object_store& store,
+                                         std::vector<transfer_outcome> outcomes) {
   bool any_done =
     std::any_of(outcomes.begin(), outcomes.end(), [](const transfer_outcome& o) { return o.ok(); });
-  if (any_done && store) {
-    if (auto synced = store->sync_published(); !synced) {
-      log()->error("journal: {}", synced.to_string());
-      for (auto& outcome : outcomes)
-        if (outcome.ok()) {
-          outcome.code = errc::io_error;
-          outcome.message = "stored, but not made durable: " + synced.message();
-        }
+  if (!any_done)
+    return outcomes;
+  auto synced = store.sync_published();
+  if (!synced)
+    log()->error("journal: {}", synced.error().to_string());
+  for (auto& outcome : outcomes) {
+    if (!outcome.ok())
+      continue;
+    if (!synced) {
+      outcome.code = errc::io_error;
+      outcome.message = "stored, but not made durable: " + synced.error().message();
+      continue;
+    }
+    auto failed = std::find_if(synced->begin(), synced->end(),
+                               [&](const auto& f) { return f.first == outcome.oid; });
+    if (failed != synced->end()) {
+      outcome.code = failed->second.code();
+      outcome.message = "verified, but not published: " + failed->second.message();
     }
   }
+  return outcomes;
+}
+
+void journal_state::finish(const std::vector<transfer_outcome>& outcomes) {
   auto now = now_ms();
   std::vector<transfer_record> records;
   records.reserve(outcomes.size());
@@ -119,14 +134,71 @@ std::vector<transfer_outcome> journal_state::finish(std::vector<transfer_outcome
   // outcomes say, and the next write may succeed.
   if (auto st = db->finish(records); !st)
     log()->warn("journal: finishing {} transfer(s) failed: {}", records.size(), st.to_string());
-  return outcomes;
 }
 
-journal_actor::behavior_type journal(journal_actor::stateful_pointer<journal_state> self,
-                                     std::shared_ptr<journal_db> db,
-                                     std::shared_ptr<object_store> store) {
+store_syncer_actor::behavior_type store_syncer(store_syncer_actor::pointer,
+                                               std::shared_ptr<object_store> store) {
+  return {
+    [=](atom::flush, std::vector<transfer_outcome>& outcomes) {
+      return sync_group(*store, std::move(outcomes));
+    },
+  };
+}
+
+namespace {
+
+using journal_pointer = journal_actor::stateful_pointer<journal_state>;
+
+/// Records a synced group, answers its finishes, and starts the next group
+/// with whatever arrived meanwhile.
+void end_group(journal_pointer self, std::vector<journal_state::pending_finish>& group,
+               std::vector<transfer_outcome>& outcomes) {
+  auto& st = self->state;
+  st.finish(outcomes);
+  for (size_t i = 0; i < group.size(); ++i)
+    group[i].promise.deliver(std::move(outcomes[i]));
+  st.flushing = false;
+  if (!st.pending.empty())
+    self->send(self, atom::flush_v);
+}
+
+/// Takes every finish received so far as one group: one store sync (on the
+/// syncer's thread, while this actor goes on serving), then one journal batch.
+void start_group(journal_pointer self) {
+  auto& st = self->state;
+  if (st.flushing || st.pending.empty())
+    return;
+  st.flushing = true;
+  auto group = std::make_shared<std::vector<journal_state::pending_finish>>(std::move(st.pending));
+  st.pending.clear();
+  std::vector<transfer_outcome> outcomes;
+  outcomes.reserve(group->size());
+  for (auto& item : *group)
+    outcomes.push_back(item.outcome);
+  if (!st.syncer)
+    return end_group(self, *group, outcomes);
+  self->request(st.syncer, caf::infinite, atom::flush_v, outcomes)
+    .then([=](std::vector<transfer_outcome>& synced) { end_group(self, *group, synced); },
+          [=](const caf::error& err) mutable {
+            // Without the syncer nothing made the group durable.
+            for (auto& outcome : outcomes)
+              if (outcome.ok()) {
+                outcome.code = errc::io_error;
+                outcome.message =
+                  "stored, but the store sync did not answer: " + to_status(err).to_string();
+              }
+            end_group(self, *group, outcomes);
+          });
+}
+
+} // namespace
+
+journal_actor::behavior_type journal(journal_pointer self, std::shared_ptr<journal_db> db,
+                                     store_syncer_actor syncer) {
   self->state.db = std::move(db);
-  self->state.store = std::move(store);
+  self->state.syncer = std::move(syncer);
+  if (self->state.syncer)
+    self->link_to(self->state.syncer);
   // Journal writes that fail are logged, not fatal: a transfer's data path
   // does not depend on its bookkeeping, and the next write may succeed.
   auto check = [](const status& st, const char* what) {
@@ -158,21 +230,11 @@ journal_actor::behavior_type journal(journal_actor::stateful_pointer<journal_sta
       st.pending.push_back({std::move(outcome), promise});
       // Group commit: the flush queues behind every finish already in the
       // mailbox, so they all share one store sync and one journal write.
-      if (st.pending.size() == 1)
+      if (st.pending.size() == 1 && !st.flushing)
         self->send(self, atom::flush_v);
       return promise;
     },
-    [=](atom::flush) {
-      auto group = std::move(self->state.pending);
-      self->state.pending.clear();
-      std::vector<transfer_outcome> outcomes;
-      outcomes.reserve(group.size());
-      for (auto& item : group)
-        outcomes.push_back(std::move(item.outcome));
-      auto recorded = self->state.finish(std::move(outcomes));
-      for (size_t i = 0; i < group.size(); ++i)
-        group[i].promise.deliver(std::move(recorded[i]));
-    },
+    [=](atom::flush) { start_group(self); },
     [=](atom::recover) -> caf::result<std::vector<transfer_record>> {
       auto recovered = self->state.db->recover();
       if (!recovered)

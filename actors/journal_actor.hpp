@@ -15,9 +15,9 @@ struct journal_state {
   /// The journal; the actor is its only user.
   std::shared_ptr<journal_db> db;
 
-  /// The engine's store (may be null): synced once per group of finishes
-  /// before any success in the group is recorded or reported.
-  std::shared_ptr<object_store> store;
+  /// Syncs the engine's store for each group of finishes before any success
+  /// in the group is recorded or reported; invalid when there is no store.
+  store_syncer_actor syncer;
 
   /// Finishes waiting for the next group commit.
   struct pending_finish {
@@ -25,6 +25,8 @@ struct journal_state {
     caf::typed_response_promise<transfer_outcome> promise;
   };
   std::vector<pending_finish> pending;
+  /// A group is being synced: finishes arriving meanwhile wait for the next.
+  bool flushing = false;
 
   /// Loads or creates the record of `job`, marks it in flight and counts the attempt.
   result<transfer_record> begin(const transfer_job& job, const std::string& backend);
@@ -41,21 +43,28 @@ struct journal_state {
   /// Records an attempt error and queues the record for its next attempt.
   status failed(direction dir, const std::string& oid, attempt_error error);
 
-  /// Ends a group of transfers: when any succeeded, makes the store's
-  /// published objects durable (object_store::sync_published), then moves
-  /// every record into history in one journal batch. Returns the outcomes as
-  /// recorded, in order: a success the store could not make durable becomes
-  /// a failure.
-  std::vector<transfer_outcome> finish(std::vector<transfer_outcome> outcomes);
+  /// Moves the records of a group of ended transfers (their outcomes as the
+  /// store syncer returned them) into history in one journal batch.
+  void finish(const std::vector<transfer_outcome>& outcomes);
 
   static inline const char* name = "journal";
 };
 
+/// Publishes and syncs `store` for a group of ended transfers: when any
+/// succeeded, calls store.sync_published() and returns the outcomes with
+/// each success it could not publish or make durable turned into a failure.
+std::vector<transfer_outcome> sync_group(object_store& store,
+                                         std::vector<transfer_outcome> outcomes);
+
+/// Spawns the STORE SYNCER of `store` (not null).
+store_syncer_actor::behavior_type store_syncer(store_syncer_actor::pointer self,
+                                               std::shared_ptr<object_store> store);
+
 /// Spawns the JOURNAL over an open database.
 /// @param db the journal; no one else may use it while the actor lives.
-/// @param store the engine's store, or null: see journal_state::store.
+/// @param syncer the engine store's syncer (the journal links to it), or
+///        invalid when there is no store.
 journal_actor::behavior_type journal(journal_actor::stateful_pointer<journal_state> self,
-                                     std::shared_ptr<journal_db> db,
-                                     std::shared_ptr<object_store> store);
+                                     std::shared_ptr<journal_db> db, store_syncer_actor syncer);
 
 } // namespace ferry

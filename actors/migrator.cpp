@@ -91,7 +91,8 @@ migrator_actor::behavior_type migrator(migrator_actor::stateful_pointer<migrator
     });
   if (auto started = st.plan->start(); !started) {
     fail(self, started);
-    return {[](atom::pump) {}, [](atom::tick) {}, [](atom::progress, const progress_note&) {}};
+    return {[](atom::pump) {}, [](atom::tick) {}, [](atom::progress, const progress_note&) {},
+            [](atom::stored, uint64_t) {}};
   }
   self->send(self, atom::pump_v);
   self->send(self, atom::tick_v);
@@ -103,6 +104,10 @@ migrator_actor::behavior_type migrator(migrator_actor::stateful_pointer<migrator
     },
     [=](atom::progress, const progress_note& note) {
       self->state.plan->moved(note.bytes_since_last);
+    },
+    [=](atom::stored, uint64_t id) {
+      self->state.plan->stored(id);
+      pump(self);
     },
   };
 }

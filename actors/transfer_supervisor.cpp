@@ -173,8 +173,8 @@ void conclude(supervisor_pointer self, uint64_t id, transfer_outcome outcome,
             // Without the journal nothing made the object durable.
             if (outcome.ok()) {
               outcome.code = errc::io_error;
-              outcome.message = "stored, but the journal did not answer: " +
-                                to_status(err).to_string();
+              outcome.message =
+                "stored, but the journal did not answer: " + to_status(err).to_string();
             }
             report(std::move(outcome));
           });
@@ -203,6 +203,8 @@ void on_worker_down(supervisor_pointer self, const caf::down_msg& dm) {
   using verdict = admission::finish_decision::verdict;
   switch (decision.what) {
     case verdict::done:
+      // The caller may start more work while the journal makes this durable.
+      self->send(c->sink, atom::stored_v, id);
       return conclude(self, id, make_outcome(self, *c, errc::ok, {}, *c->result_path));
     case verdict::give_up:
       return conclude(self, id,

@@ -7,9 +7,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ferry {
+
+/// The objects object_store::sync_published() could not publish: oid and why.
+using publish_failures = std::vector<std::pair<std::string, status>>;
 
 /// An object as a store reports it.
 struct object_info {
@@ -71,11 +75,12 @@ public:
 
   /// Verifies that everything written (including any resumed prefix) has
   /// exactly the declared size and hashes to the oid, then publishes the
-  /// object atomically. On a mismatch nothing is published, the partial data
+  /// object atomically: a server's store at once, a store on a local
+  /// filesystem in its next sync_published(), where a whole group of objects
+  /// shares the syncs. On a mismatch nothing is published, the partial data
   /// is discarded, and errc::size_mismatch or errc::hash_mismatch is returned.
-  /// The published object survives a crash of this process at once; it
-  /// survives a power loss once the store's sync_published() has returned
-  /// after this commit (for a server's store: at once).
+  /// The object survives a crash and a power loss once it is published and,
+  /// for a local store, sync_published() has returned.
   virtual status commit() = 0;
 
   /// Discards the partial data. Destroying a writer without commit() or
@@ -104,12 +109,15 @@ public:
   /// and starts no transfer. Stores with nothing to check succeed.
   virtual status prepare();
 
-  /// Makes every object this store published so far (object_writer::commit)
-  /// survive a power loss. A store that writes to a local filesystem
-  /// publishes without a sync per object and syncs here once for a whole
-  /// group; nothing may be reported done before this returns. Servers keep
-  /// what they acknowledged: this default does nothing.
-  virtual status sync_published();
+  /// Publishes every object committed so far (object_writer::commit) that
+  /// waits for it, and makes every published object survive a power loss. A
+  /// store that writes to a local filesystem syncs here once for a whole
+  /// group instead of once per object; nothing may be reported done before
+  /// this returns. An error means no object committed since the last call is
+  /// known durable; otherwise the objects that could not be published are
+  /// returned with why. Servers keep what they acknowledged: this default
+  /// does nothing.
+  virtual result<publish_failures> sync_published();
 
   /// The object's info, or std::nullopt when the store does not have it.
   virtual result<std::optional<object_info>> stat(const std::string& oid) = 0;

@@ -27,7 +27,8 @@ status migration_plan::start() {
 }
 
 result<std::optional<planned_copy>> migration_plan::next_copy() {
-  while (static_cast<int>(in_flight_.size()) < rules_.concurrency.limit()) {
+  while (static_cast<int>(in_flight_.size() - awaiting_sync_) < rules_.concurrency.limit() &&
+         awaiting_sync_ < max_awaiting_sync) {
     if (ready_.empty()) {
       if (exhausted_)
         break;
@@ -38,7 +39,7 @@ result<std::optional<planned_copy>> migration_plan::next_copy() {
     auto next = std::move(ready_.front());
     ready_.pop_front();
     planned_copy copy{next_id_++, next.item.oid, next.item.size, next.known_absent};
-    in_flight_[copy.id] = {std::move(next.item), now_()};
+    in_flight_[copy.id] = {std::move(next.item), now_(), std::nullopt};
     return {std::move(copy)};
   }
   return {std::nullopt};
@@ -177,8 +178,12 @@ result<copy_verdict> migration_plan::finish_copy(uint64_t id, const copy_result&
   if (found == in_flight_.end())
     return copy_verdict::unknown;
   auto item = std::move(found->second.item);
+  // The latency the concurrency control learns from is the time a slot was taken.
+  auto slot_freed = found->second.stored.value_or(now_());
   auto latency =
-    std::chrono::duration_cast<std::chrono::milliseconds>(now_() - found->second.started);
+    std::chrono::duration_cast<std::chrono::milliseconds>(slot_freed - found->second.started);
+  if (found->second.stored)
+    --awaiting_sync_;
   in_flight_.erase(found);
   if (outcome.code == errc::ok) {
     // A copy that needed retries met errors or a rate limit on the way.
@@ -223,6 +228,14 @@ result<copy_verdict> migration_plan::finish_copy(uint64_t id, const copy_result&
   if (!recorded)
     return recorded;
   return corrupt ? copy_verdict::corrupt : copy_verdict::failed;
+}
+
+void migration_plan::stored(uint64_t id) {
+  auto found = in_flight_.find(id);
+  if (found == in_flight_.end() || found->second.stored)
+    return;
+  found->second.stored = now_();
+  ++awaiting_sync_;
 }
 
 result<size_t> requeue_failed(migration_inventory& inventory) {

@@ -59,6 +59,10 @@ public:
   using clock = std::chrono::steady_clock;
   /// Objects taken from the inventory, and asked about at the destination, at once.
   static constexpr size_t page_objects = 100;
+  /// Copies stored and waiting for the sync that makes them durable, at
+  /// most: they hold no transfer slot, but each keeps its written object
+  /// (and, in a folder, two open files) until that sync.
+  static constexpr size_t max_awaiting_sync = 256;
 
   struct settings {
     /// Objects the destination already has are read back and hashed (then
@@ -105,6 +109,11 @@ public:
   /// also means the outcome could not be recorded.
   result<copy_verdict> finish_copy(uint64_t id, const copy_result& outcome);
 
+  /// Copy `id` has written its object, which now waits for the sync that
+  /// makes it durable (its outcome comes after): its transfer slot is free
+  /// for the next copy, so the copies stored during one sync share the next.
+  void stored(uint64_t id);
+
   /// A running copy moved `bytes` more.
   void moved(int64_t bytes) { progress_.moved_bytes += bytes; }
 
@@ -119,6 +128,8 @@ private:
   struct flight {
     inventory_item item;
     clock::time_point started;
+    /// When stored() was called; the copy's transfer slot was free since.
+    std::optional<clock::time_point> stored;
   };
   /// An item waiting for a free slot.
   struct queued {
@@ -150,6 +161,8 @@ private:
   std::string pending_cursor_;
   bool exhausted_ = false;
   std::map<uint64_t, flight> in_flight_;
+  /// How many of in_flight_ are stored and wait for their sync.
+  size_t awaiting_sync_ = 0;
   uint64_t next_id_ = 1;
   /// Objects from a server whose bytes did not match once, copied again.
   std::set<std::string> second_chances_;

@@ -13,7 +13,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <mutex>
+#include <optional>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace ferry {
@@ -232,112 +235,51 @@ private:
   fs::path path_;
 };
 
-// Works in the object's directory through its descriptor, so a level of
-// the path replaced by a symbolic link after open_write cannot redirect the
-// rename, the unlink or the checks.
-class folder_writer final : public object_writer {
+// An object's partial file, open and locked, in its directory. Works through
+// the directory's descriptor, so a level of the path replaced by a symbolic
+// link after open_write cannot redirect the rename, the unlink or the checks.
+class partial_object {
 public:
-  folder_writer(partial_file file, std::string oid, int64_t size, object_dir dir,
-                std::string partial_name, std::atomic<bool>& unsynced)
-      : file_(std::move(file)), oid_(std::move(oid)), size_(size), dir_(std::move(dir)),
-        partial_name_(std::move(partial_name)), partial_(dir_.path / partial_name_),
-        final_(dir_.path / oid_), unsynced_(unsynced) {}
+  partial_object(partial_file file, std::string oid, object_dir dir, std::string partial_name)
+      : file_(std::move(file)), oid_(std::move(oid)), dir_(std::move(dir)),
+        partial_name_(std::move(partial_name)), partial_(dir_.path / partial_name_) {}
 
-  // Without commit() or abort() the partial file stays for a later resume.
-  ~folder_writer() override = default;
-  folder_writer(const folder_writer&) = delete;
-  folder_writer& operator=(const folder_writer&) = delete;
+  partial_file& file() { return file_; }
+  const partial_file& file() const { return file_; }
+  const std::string& oid() const { return oid_; }
+  const fs::path& dir_path() const { return dir_.path; }
+  int dir_fd() const { return dir_.fd.get(); }
+  const fs::path& partial_path() const { return partial_; }
 
-  int64_t offset() const override { return file_.offset(); }
-
-  status write(const char* data, size_t size) override {
-    if (!file_.is_open())
-      return finished_error();
-    return file_.append(data, size);
-  }
-
-  result<int64_t> sync() override {
-    if (!file_.is_open())
-      return finished_error();
-    if (auto st = file_.sync_data(); !st) {
-      // The kernel may have dropped the pages it failed to write while a
-      // read still finds them cached, so the file can no longer be trusted:
-      // a resume starts over rather than build on it.
-      discard();
-      return st;
-    }
-    // The partial file's own entry, and the directories just made for it,
-    // must survive a crash too: one filesystem sync covers them all.
-    if (!dir_synced_) {
-      if (::syncfs(dir_.fd.get()) != 0)
-        return os_error(errno, "sync the filesystem of", dir_.path);
-      dir_synced_ = true;
-    }
-    return file_.offset();
-  }
-
-  status commit() override {
-    if (!file_.is_open())
-      return finished_error();
-    // The exclusive lock means nobody else wrote through this file, so the
-    // running hash describes its content.
-    if (auto st = file_.verify(); !st) {
-      discard();
-      return st;
-    }
-    if (auto st = file_.sync(); !st) {
-      discard();
-      return st;
-    }
-    // flock is advisory: a tool outside Ferry may still have cut the file short.
-    auto on_disk = file_.file_size();
-    if (!on_disk) {
-      discard();
-      return on_disk.error();
-    }
-    if (*on_disk != size_) {
-      discard();
-      return {errc::size_mismatch, "object " + oid_ + ": " + partial_.string() + " holds " +
-                                     std::to_string(*on_disk) + " bytes, expected " +
-                                     std::to_string(size_)};
-    }
+  // Renames the verified partial file onto the object's name. The lock is
+  // held until after the rename: a writer waiting for it then finds the
+  // name gone or new instead of truncating the published file. A symbolic
+  // link at the object's name is replaced, never written through.
+  status publish() {
     // rename() works on the name, so the name must still be the verified file.
-    if (auto st = check_still_ours(); !st.ok()) {
+    if (auto st = still_ours(); !st.ok()) {
       file_.close();
       return st;
     }
-    // The lock is held until after the rename: a writer waiting for it then
-    // finds the name gone or new instead of truncating the published file.
-    // A symbolic link at the object's name is replaced, never written through.
-    if (::renameat(dir_.fd.get(), partial_name_.c_str(), dir_.fd.get(), oid_.c_str()) != 0) {
-      status st = os_error(errno, "rename " + partial_.string() + " to", final_);
+    if (::renameat(dir_fd(), partial_name_.c_str(), dir_fd(), oid_.c_str()) != 0) {
+      status st = os_error(errno, "rename " + partial_.string() + " to", dir_.path / oid_);
       discard();
       return st;
     }
-    // fsync above already reported any write-back error; close adds nothing.
     file_.close();
-    // The new name becomes durable in the store's next sync_published(),
-    // for a whole group of objects at once.
-    unsynced_.store(true, std::memory_order_release);
     return status::success();
   }
 
-  void abort() override {
-    if (file_.is_open())
-      discard();
-  }
-
-private:
   // Unlinks before closing so no other writer can lock the file in between
   // and then lose it; a file that replaced ours at the name is left alone.
   void discard() {
-    if (check_still_ours().ok())
-      ::unlinkat(dir_.fd.get(), partial_name_.c_str(), 0);
+    if (still_ours().ok())
+      ::unlinkat(dir_fd(), partial_name_.c_str(), 0);
     file_.close();
   }
 
-  status check_still_ours() const {
-    auto ours = names_file(dir_.fd.get(), partial_name_, partial_, file_.fd());
+  status still_ours() const {
+    auto ours = names_file(dir_fd(), partial_name_, partial_, file_.fd());
     if (!ours.ok())
       return ours.error();
     if (*ours)
@@ -346,19 +288,125 @@ private:
                               " was removed or replaced while being written; nothing published"};
   }
 
-  status finished_error() const {
-    return {errc::internal, "object " + oid_ + ": writer already committed or aborted"};
-  }
-
+private:
   partial_file file_;
   std::string oid_;
-  int64_t size_;
   object_dir dir_;
   std::string partial_name_;
   fs::path partial_;
-  fs::path final_;
+};
+
+} // namespace
+
+// Verified objects waiting for folder_store::sync_published(); filled by
+// writers on any thread.
+class folder_publish_queue {
+public:
+  void add(partial_object object) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    objects_.push_back(std::move(object));
+  }
+
+  std::vector<partial_object> take() {
+    std::lock_guard<std::mutex> guard{mutex_};
+    return std::exchange(objects_, {});
+  }
+
+private:
+  std::mutex mutex_;
+  std::vector<partial_object> objects_;
+};
+
+namespace {
+
+class folder_writer final : public object_writer {
+public:
+  folder_writer(partial_object object, int64_t size, std::shared_ptr<folder_publish_queue> queue)
+      : object_(std::move(object)), size_(size), queue_(std::move(queue)) {}
+
+  // Without commit() or abort() the partial file stays for a later resume.
+  ~folder_writer() override = default;
+  folder_writer(const folder_writer&) = delete;
+  folder_writer& operator=(const folder_writer&) = delete;
+
+  // After commit() the whole object is held.
+  int64_t offset() const override { return object_ ? object_->file().offset() : size_; }
+
+  status write(const char* data, size_t size) override {
+    if (!open())
+      return finished_error();
+    return object_->file().append(data, size);
+  }
+
+  result<int64_t> sync() override {
+    if (!open())
+      return finished_error();
+    if (auto st = object_->file().sync_data(); !st) {
+      // The kernel may have dropped the pages it failed to write while a
+      // read still finds them cached, so the file can no longer be trusted:
+      // a resume starts over rather than build on it.
+      object_->discard();
+      return st;
+    }
+    // The partial file's own entry, and the directories just made for it,
+    // must survive a crash too: one filesystem sync covers them all.
+    if (!dir_synced_) {
+      if (::syncfs(object_->dir_fd()) != 0)
+        return os_error(errno, "sync the filesystem of", object_->dir_path());
+      dir_synced_ = true;
+    }
+    return object_->file().offset();
+  }
+
+  // Verifies, then leaves the file, still locked, to the store's next
+  // sync_published(), which syncs the bytes of a whole group at once before
+  // it renames them.
+  status commit() override {
+    if (!open())
+      return finished_error();
+    auto& file = object_->file();
+    // The exclusive lock means nobody else wrote through this file, so the
+    // running hash describes its content.
+    if (auto st = file.verify(); !st) {
+      object_->discard();
+      return st;
+    }
+    // flock is advisory: a tool outside Ferry may still have cut the file short.
+    auto on_disk = file.file_size();
+    if (!on_disk) {
+      object_->discard();
+      return on_disk.error();
+    }
+    if (*on_disk != size_) {
+      object_->discard();
+      return {errc::size_mismatch,
+              "object " + object_->oid() + ": " + object_->partial_path().string() + " holds " +
+                std::to_string(*on_disk) + " bytes, expected " + std::to_string(size_)};
+    }
+    // Checked again at the rename; a file replaced already is refused now.
+    if (auto st = object_->still_ours(); !st.ok()) {
+      object_->file().close();
+      return st;
+    }
+    queue_->add(std::move(*object_));
+    object_.reset();
+    return status::success();
+  }
+
+  void abort() override {
+    if (open())
+      object_->discard();
+  }
+
+private:
+  bool open() { return object_ && object_->file().is_open(); }
+
+  status finished_error() const { return {errc::internal, "writer already committed or aborted"}; }
+
+  std::optional<partial_object> object_;
+  int64_t size_;
+  std::shared_ptr<folder_publish_queue> queue_;
   bool dir_synced_ = false;
-  std::atomic<bool>& unsynced_;
 };
 
 } // namespace
@@ -393,20 +441,68 @@ result<std::unique_ptr<folder_store>> folder_store::open(const fs::path& root, b
   return std::unique_ptr<folder_store>(new folder_store(normal, false));
 }
 
+folder_store::folder_store(fs::path root, bool root_may_be_missing)
+    : root_(std::move(root)), root_may_be_missing_(root_may_be_missing),
+      publish_queue_(std::make_shared<folder_publish_queue>()) {}
+
 std::string folder_store::describe() const { return "file://" + root_.string(); }
 
-status folder_store::sync_published() {
-  // Cleared first: an object published while the sync runs sets it again
-  // and is covered by the next call.
-  if (!unsynced_.exchange(false, std::memory_order_acq_rel))
-    return status::success();
-  fd_guard root{::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-  if (root.get() < 0 || ::syncfs(root.get()) != 0) {
-    int err = errno;
-    unsynced_.store(true, std::memory_order_release);
-    return os_error(err, "sync the filesystem of store folder", root_);
-  }
+namespace {
+
+// Syncs the filesystem of the store's root and of each directory in `group`
+// (the same one, unless something is mounted inside the store).
+status sync_filesystems(const fs::path& root, const std::vector<partial_object>& group) {
+  fd_guard root_fd{::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (root_fd.get() < 0)
+    return os_error(errno, "open store folder", root);
+  std::vector<std::pair<dev_t, int>> filesystems;
+  auto add = [&](int fd) {
+    struct ::stat info {};
+    if (::fstat(fd, &info) != 0)
+      return;
+    for (auto& known : filesystems)
+      if (known.first == info.st_dev)
+        return;
+    filesystems.emplace_back(info.st_dev, fd);
+  };
+  add(root_fd.get());
+  for (auto& object : group)
+    add(object.dir_fd());
+  for (auto& [device, fd] : filesystems)
+    if (::syncfs(fd) != 0)
+      return os_error(errno, "sync the filesystem of store folder", root);
   return status::success();
+}
+
+} // namespace
+
+result<publish_failures> folder_store::sync_published() {
+  auto group = publish_queue_->take();
+  // Cleared first: names left unsynced by a failed call are synced now.
+  bool names_owed = names_unsynced_.exchange(false, std::memory_order_acq_rel);
+  if (group.empty() && !names_owed)
+    return publish_failures{};
+  // First the bytes of the whole group (and the directories made for it):
+  // a name must never stand for bytes not on disk.
+  if (!group.empty()) {
+    if (auto st = sync_filesystems(root_, group); !st) {
+      names_unsynced_.store(names_owed, std::memory_order_release);
+      // The kernel may have dropped pages it failed to write (see sync()).
+      for (auto& object : group)
+        object.discard();
+      return st;
+    }
+  }
+  publish_failures failed;
+  for (auto& object : group)
+    if (auto st = object.publish(); !st)
+      failed.emplace_back(object.oid(), std::move(st));
+  // Then the names.
+  if (auto st = sync_filesystems(root_, group); !st) {
+    names_unsynced_.store(true, std::memory_order_release);
+    return st;
+  }
+  return failed;
 }
 
 fs::path folder_store::object_path(const std::string& oid) const {
@@ -575,8 +671,8 @@ folder_store::open_write(const std::string& oid, int64_t size,
   }
   if (auto st = file.resume(kept); !st.ok())
     return st;
-  return std::unique_ptr<object_writer>(
-    new folder_writer(std::move(file), oid, size, std::move(*dir), name, unsynced_));
+  return std::unique_ptr<object_writer>(new folder_writer(
+    partial_object{std::move(file), oid, std::move(*dir), name}, size, publish_queue_));
 }
 
 status folder_store::list(const std::function<bool(const object_info&)>& visit) {

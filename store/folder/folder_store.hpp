@@ -4,21 +4,27 @@
 
 #include <atomic>
 #include <filesystem>
+#include <memory>
 
 namespace ferry {
+
+class folder_publish_queue;
 
 /// Objects as files under a root folder, laid out as
 /// `<root>/<oid[0:2]>/<oid[2:4]>/<oid>` (the layout of git-lfs's own object
 /// directory, lfs-folderstore and the Proton Drive bridge).
 ///
-/// A write goes to `<dir>/.<oid>.ferry-partial` in the object's directory,
-/// is fsynced, verified and then renamed over `<oid>`; readers never see a
-/// half-written object, and a name never stands for bytes not yet on disk.
-/// The new names (and the directories made for them) become durable in
-/// sync_published(): one syncfs() for every object published since the last. Names starting with '.'
-/// are never listed as objects. A failed fsync of the partial file (in
-/// sync() or commit()) removes it: after one, the kernel may have dropped
-/// bytes a read still finds cached, so a resume could not trust them. A
+/// A write goes to `<dir>/.<oid>.ferry-partial` in the object's directory
+/// and is verified by commit(), which leaves it to sync_published(): that
+/// syncs the bytes of every object committed since the last call at once
+/// (one syncfs()), renames each over its `<oid>`, then syncs the names (and
+/// the directories made for them) with a second syncfs(). Readers never see
+/// a half-written object, and a name never stands for bytes not yet on disk;
+/// a committed object is visible once sync_published() has returned. Names
+/// starting with '.' are never listed as objects. A failed sync of a partial
+/// file (in sync() or sync_published()) removes it: after one, the kernel may
+/// have dropped bytes a read still finds cached, so a resume could not trust
+/// them. A
 /// failed write keeps it, with the writer's offset at what reached it.
 ///
 /// Nothing below the root is followed when it is a symbolic link: not the
@@ -48,7 +54,7 @@ public:
                                                     bool create = true);
 
   std::string describe() const override;
-  status sync_published() override;
+  result<publish_failures> sync_published() override;
   result<std::optional<object_info>> stat(const std::string& oid) override;
   result<std::unique_ptr<object_reader>> open_read(const std::string& oid, int64_t offset) override;
   result<std::unique_ptr<object_writer>>
@@ -70,13 +76,14 @@ private:
   /// errc::not_found for `oid`, with `why` in parentheses when given.
   status not_found(const std::string& oid, const std::string& why = {}) const;
 
-  folder_store(std::filesystem::path root, bool root_may_be_missing)
-      : root_(std::move(root)), root_may_be_missing_(root_may_be_missing) {}
+  folder_store(std::filesystem::path root, bool root_may_be_missing);
   std::filesystem::path root_;
   /// Opened without creating a missing root: list() finds it empty.
   bool root_may_be_missing_;
-  /// Set by a commit, cleared by sync_published().
-  std::atomic<bool> unsynced_{false};
+  /// Committed objects, verified and waiting for sync_published().
+  std::shared_ptr<folder_publish_queue> publish_queue_;
+  /// Published names a failed sync_published() could not make durable.
+  std::atomic<bool> names_unsynced_{false};
 };
 
 } // namespace ferry

@@ -60,6 +60,8 @@ struct engine_fixture : deterministic_system {
   supervisor_actor supervisor;
   std::shared_ptr<std::vector<progress_note>> notes =
     std::make_shared<std::vector<progress_note>>();
+  /// The jobs the supervisor said stored (waiting for their sync), in order.
+  std::shared_ptr<std::vector<uint64_t>> stored_jobs = std::make_shared<std::vector<uint64_t>>();
   progress_sink_actor sink;
 
   engine_fixture() {
@@ -79,11 +81,12 @@ struct engine_fixture : deterministic_system {
     // Spawn arguments rather than captures: CAF 0.17 binds a null reference
     // when a function actor is spawned without arguments.
     sink = sys.spawn(
-      [](progress_sink_actor::pointer,
-         std::shared_ptr<std::vector<progress_note>> log) -> progress_sink_actor::behavior_type {
-        return {[=](atom::progress, const progress_note& note) { log->push_back(note); }};
+      [](progress_sink_actor::pointer, std::shared_ptr<std::vector<progress_note>> log,
+         std::shared_ptr<std::vector<uint64_t>> stored) -> progress_sink_actor::behavior_type {
+        return {[=](atom::progress, const progress_note& note) { log->push_back(note); },
+                [=](atom::stored, uint64_t id) { stored->push_back(id); }};
       },
-      notes);
+      notes, stored_jobs);
   }
 
   ~engine_fixture() {
@@ -98,7 +101,10 @@ struct engine_fixture : deterministic_system {
   /// no store of its own, only jobs with a server action can run).
   void start(std::shared_ptr<object_store> store) {
     config.store = std::move(store);
-    journal = sys.spawn(ferry::journal, db, config.store);
+    store_syncer_actor syncer;
+    if (config.store)
+      syncer = sys.spawn(store_syncer, config.store);
+    journal = sys.spawn(ferry::journal, db, syncer);
     limiter = sys.spawn(
       rate_limiter, rate_limits{config.max_requests_per_second, 1, config.max_bytes_per_second, 0});
     supervisor = sys.spawn(transfer_supervisor, std::make_shared<const engine_config>(config),
@@ -140,6 +146,7 @@ struct engine_fixture : deterministic_system {
     REQUIRE(writer);
     REQUIRE((*writer)->write(bytes.data(), bytes.size()).ok());
     REQUIRE((*writer)->commit().ok());
+    REQUIRE(folder->sync_published().ok());
     return {id, direction::download, oid, size, {}, {}};
   }
 

@@ -32,8 +32,8 @@ TEST_CASE_METHOD(engine_fixture, "no upload is reported done before the sync tha
   call_recorder calls;
   std::map<std::string, std::shared_ptr<std::optional<transfer_outcome>>> outcomes;
   for (uint64_t id = 1; id <= 6; ++id) {
-    auto job = upload_job(id, random_bytes(1000 + id, static_cast<uint32_t>(id)),
-                          "f" + std::to_string(id));
+    auto job =
+      upload_job(id, random_bytes(1000 + id, static_cast<uint32_t>(id)), "f" + std::to_string(id));
     outcomes[job.oid] = submit(job);
   }
   // One message at a time, noting each outcome the moment it is delivered.
@@ -54,11 +54,10 @@ TEST_CASE_METHOD(engine_fixture, "no upload is reported done before the sync tha
     REQUIRE(renamed >= 0);
     REQUIRE(told > renamed);
     // A filesystem sync of the store, after the rename and before the report.
-    auto covered = std::any_of(seen.begin() + renamed, seen.begin() + told,
-                               [&](const recorded_call& c) {
-                                 return c.what == "syncfs" && c.result == 0 &&
-                                        c.path.find(root.string()) == 0;
-                               });
+    auto covered =
+      std::any_of(seen.begin() + renamed, seen.begin() + told, [&](const recorded_call& c) {
+        return c.what == "syncfs" && c.result == 0 && c.path.find(root.string()) == 0;
+      });
     CHECK(covered);
   }
   // Grouped: fewer store syncs than objects.
@@ -85,4 +84,25 @@ TEST_CASE_METHOD(engine_fixture, "an upload whose store cannot sync is reported 
   REQUIRE(history);
   REQUIRE_FALSE(history->empty());
   CHECK(history->front().state == transfer_state::failed);
+}
+
+TEST_CASE_METHOD(engine_fixture,
+                 "the caller hears that a job is stored before its outcome, and never of a failure",
+                 "[group_commit]") {
+  start(folder);
+  auto good = upload_job(1, random_bytes(3000, 1), "good");
+  auto bad = upload_job(2, random_bytes(3000, 2), "bad");
+  bad.oid = std::string(64, 'a'); // the bytes do not hash to it
+  auto good_outcome = submit(good);
+  auto bad_outcome = submit(bad);
+  std::optional<size_t> stored_when_reported;
+  while (sched.try_run_once())
+    if (good_outcome->has_value() && !stored_when_reported)
+      stored_when_reported = stored_jobs->size();
+  REQUIRE(good_outcome->has_value());
+  REQUIRE(bad_outcome->has_value());
+  CHECK((*good_outcome)->ok());
+  CHECK_FALSE((*bad_outcome)->ok());
+  CHECK(stored_when_reported == size_t{1});
+  CHECK(*stored_jobs == std::vector<uint64_t>{1});
 }

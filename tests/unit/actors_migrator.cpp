@@ -42,6 +42,7 @@ public:
       : inner_(std::move(inner)), trusting_(trusting), gate_(gate) {}
 
   std::string describe() const override { return "watched+" + inner_->describe(); }
+  result<publish_failures> sync_published() override { return inner_->sync_published(); }
   result<std::optional<object_info>> stat(const std::string& oid) override {
     return inner_->stat(oid);
   }

@@ -33,6 +33,7 @@ public:
   int aborted = 0;
 
   std::string describe() const override { return "stateful+" + inner_->describe(); }
+  result<publish_failures> sync_published() override { return inner_->sync_published(); }
   std::string endpoint() const override { return inner_->endpoint(); }
   result<std::optional<object_info>> stat(const std::string& oid) override {
     return inner_->stat(oid);
@@ -162,6 +163,7 @@ TEST_CASE_METHOD(engine_fixture,
     REQUIRE(other);
     REQUIRE((*other)->write(bytes.data(), bytes.size()).ok());
     REQUIRE((*other)->commit().ok());
+    REQUIRE(folder->sync_published().ok());
   }
   sched.clock().advance_time(config.backoff_max);
   sched.run();

@@ -25,6 +25,7 @@ public:
   }
 
   std::string describe() const override { return "fault+" + inner_->describe(); }
+  result<publish_failures> sync_published() override { return inner_->sync_published(); }
   std::string endpoint() const override { return host; }
   result<std::optional<object_info>> stat(const std::string& oid) override {
     return inner_->stat(oid);

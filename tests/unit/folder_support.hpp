@@ -37,6 +37,15 @@ inline std::unique_ptr<folder_store> open_store_at(const std::filesystem::path& 
   return std::move(store).value();
 }
 
+/// Publishes what was committed to `store`, as the journal does for each
+/// group of finished transfers, and requires that all of it was.
+inline void publish(object_store& store) {
+  auto published = store.sync_published();
+  INFO((published ? std::string{} : published.error().to_string()));
+  REQUIRE(published.ok());
+  CHECK(published->empty());
+}
+
 /// The object's bytes from `offset` on, read through the store.
 inline std::string read_object(folder_store& store, const std::string& oid, int64_t offset = 0) {
   auto reader = store.open_read(oid, offset);

@@ -88,6 +88,7 @@ struct copy_fixture {
     REQUIRE(writer);
     REQUIRE((*writer)->write(bytes.data(), bytes.size()).ok());
     REQUIRE((*writer)->commit().ok());
+    REQUIRE(source->sync_published().ok());
     return oid;
   }
 
@@ -132,6 +133,15 @@ struct copy_fixture {
       return out;
     }
     CHECK(completed->empty());
+    // As the journal does once the transfer is reported finished.
+    auto published = (into ? into : destination)->sync_published();
+    if (!published) {
+      out.failure = published.error();
+      out.failed_in = "publish";
+    } else if (!published->empty()) {
+      out.failure = published->front().second;
+      out.failed_in = "publish";
+    }
     return out;
   }
 

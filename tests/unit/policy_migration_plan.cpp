@@ -28,6 +28,7 @@ public:
   explicit asked_store(std::shared_ptr<folder_store> inner) : inner_(std::move(inner)) {}
 
   std::string describe() const override { return "asked+" + inner_->describe(); }
+  result<publish_failures> sync_published() override { return inner_->sync_published(); }
   result<std::optional<object_info>> stat(const std::string& oid) override {
     return inner_->stat(oid);
   }
@@ -319,6 +320,49 @@ TEST_CASE_METHOD(plan_fixture, "no more copies are started than the concurrency 
   CHECK(finish(*plan, copies[1], {errc::ok, "", 1}) == copy_verdict::copied);
   CHECK(take_all(*plan).size() == 1);
   CHECK_FALSE(plan->done());
+}
+
+TEST_CASE_METHOD(plan_fixture,
+                 "a stored copy frees its slot at once and counts as copied only at its outcome",
+                 "[migration_plan]") {
+  list_many(10);
+  rules.concurrency = concurrency_control::fixed(3);
+  auto plan = make_plan();
+
+  auto copies = take_all(*plan);
+  REQUIRE(copies.size() == 3);
+  plan->stored(copies[0].id);
+  plan->stored(copies[0].id); // twice is once
+  auto next = take_all(*plan);
+  CHECK(next.size() == 1);
+  CHECK(plan->progress().in_flight == 4);
+  CHECK(plan->progress().done_objects == 0);
+  CHECK(finish(*plan, copies[0], {errc::ok, "", 1}) == copy_verdict::copied);
+  CHECK(plan->progress().done_objects == 1);
+  // The outcome of a stored copy frees no second slot.
+  CHECK(take_all(*plan).empty());
+  CHECK(finish(*plan, copies[1], {errc::ok, "", 1}) == copy_verdict::copied);
+  CHECK(take_all(*plan).size() == 1);
+}
+
+TEST_CASE_METHOD(plan_fixture, "copies waiting for their sync are bounded", "[migration_plan]") {
+  auto count = migration_plan::max_awaiting_sync + 5;
+  list_many(static_cast<uint32_t>(count));
+  rules.concurrency = concurrency_control::fixed(1);
+  auto plan = make_plan();
+
+  std::vector<planned_copy> waiting;
+  for (;;) {
+    auto copies = take_all(*plan);
+    if (copies.empty())
+      break;
+    REQUIRE(copies.size() == 1);
+    plan->stored(copies[0].id);
+    waiting.push_back(copies[0]);
+  }
+  CHECK(waiting.size() == migration_plan::max_awaiting_sync);
+  CHECK(finish(*plan, waiting[0], {errc::ok, "", 1}) == copy_verdict::copied);
+  CHECK(take_all(*plan).size() == 1);
 }
 
 TEST_CASE_METHOD(plan_fixture,

@@ -30,6 +30,7 @@ fs::path put_probe(ferry::object_store& store) {
   REQUIRE(writer.ok());
   REQUIRE((*writer)->write(content.data(), content.size()).ok());
   REQUIRE((*writer)->commit().ok());
+  REQUIRE(store.sync_published().ok());
   return fs::path(oid.substr(0, 2)) / oid.substr(2, 2) / oid;
 }
 

@@ -58,7 +58,13 @@ inline status put_object(object_store& store, const std::string& content, const 
       return written;
     done += piece;
   }
-  return (*writer)->commit();
+  if (auto committed = (*writer)->commit(); !committed)
+    return committed;
+  // As the journal does once a group of transfers is finished.
+  auto published = store.sync_published();
+  if (!published)
+    return published.error();
+  return published->empty() ? status::success() : published->front().second;
 }
 
 inline status put_object(object_store& store, const std::string& content) {

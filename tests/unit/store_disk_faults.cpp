@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -86,6 +87,9 @@ void put_succeeds(folder_store& store, const std::string& content, bool resume) 
   auto committed = writer->commit();
   INFO(committed.to_string());
   REQUIRE(committed.ok());
+  auto published = store.sync_published();
+  REQUIRE(published.ok());
+  CHECK(published->empty());
   CHECK(read_object(store, oid_of(content)) == content);
   CHECK_FALSE(fs::exists(store.partial_path(oid_of(content))));
 }
@@ -203,7 +207,7 @@ TEST_CASE("a failed sync of a partial file discards it", "[disk_faults][folder]"
   put_succeeds(*store, content, true);
 }
 
-TEST_CASE("a failed sync at commit publishes nothing", "[disk_faults][folder]") {
+TEST_CASE("a failed sync of a group's bytes publishes none of it", "[disk_faults][folder]") {
   auto failure = GENERATE(no_space, io_error);
   CAPTURE(failure.reason);
   temp_dir dir;
@@ -211,20 +215,23 @@ TEST_CASE("a failed sync at commit publishes nothing", "[disk_faults][folder]") 
   std::string content = make_content(object_size, 5);
   std::string oid = oid_of(content);
   {
-    injected_fault disk{{fault_call::sync, partial_suffix, failure.effect}};
+    injected_fault disk{{fault_call::sync, dir.path.string(), failure.effect}};
     auto writer = open_writer(*store, content, false);
     REQUIRE(write_rest(*writer, content).ok());
-    auto committed = writer->commit();
+    REQUIRE(writer->commit().ok());
+    CHECK_FALSE(is_visible(*store, oid));
+    auto published = store->sync_published();
     CHECK(disk.faults() == 1);
-    CHECK(committed.code() == failure.code);
-    CHECK_THAT(committed.message(), Catch::Contains(failure.reason));
+    REQUIRE_FALSE(published.ok());
+    CHECK(published.error().code() == failure.code);
+    CHECK_THAT(published.error().message(), Catch::Contains(failure.reason));
     CHECK_FALSE(is_visible(*store, oid));
     CHECK_FALSE(fs::exists(store->partial_path(oid)));
   }
   put_succeeds(*store, content, false);
 }
 
-TEST_CASE("a failed sync of the published objects is reported, and the next sync tries again",
+TEST_CASE("a failed sync of the published names is reported, and the next sync tries again",
           "[disk_faults][folder]") {
   temp_dir dir;
   auto store = open_store_at(dir.path);
@@ -234,12 +241,14 @@ TEST_CASE("a failed sync of the published objects is reported, and the next sync
   REQUIRE(write_rest(*writer, content).ok());
   REQUIRE(writer->commit().ok());
   {
-    // Commit synced the file before naming it; the name waits for the group sync.
-    injected_fault disk{{fault_call::sync, dir.path.string(), fault_effect::io_error}};
-    auto synced = store->sync_published();
+    // The bytes' sync passes, the names' sync fails.
+    injected_fault disk{{fault_call::sync, dir.path.string(), fault_effect::io_error, 1}};
+    auto published = store->sync_published();
     CHECK(disk.faults() == 1);
-    CHECK(synced.code() == errc::io_error);
-    CHECK_THAT(synced.message(), Catch::Contains("cannot sync the filesystem of store folder"));
+    REQUIRE_FALSE(published.ok());
+    CHECK(published.error().code() == errc::io_error);
+    CHECK_THAT(published.error().message(),
+               Catch::Contains("cannot sync the filesystem of store folder"));
   }
   {
     call_recorder calls;
@@ -254,22 +263,57 @@ TEST_CASE("a failed sync of the published objects is reported, and the next sync
   CHECK(read_object(*store, oid) == content);
 }
 
-TEST_CASE("a folder commit syncs the object's bytes before its name, and no directory",
+TEST_CASE("a folder publishes a group with two filesystem syncs: the bytes, then the names",
           "[disk_faults][folder]") {
   temp_dir dir;
   auto store = open_store_at(dir.path);
-  std::string content = make_content(object_size, 7);
-  std::string oid = oid_of(content);
+  std::vector<std::string> oids;
   call_recorder calls;
-  auto writer = open_writer(*store, content, false);
-  REQUIRE(write_rest(*writer, content).ok());
-  REQUIRE(writer->commit().ok());
+  for (uint32_t seed = 10; seed < 13; ++seed) {
+    std::string content = make_content(object_size, seed);
+    oids.push_back(oid_of(content));
+    auto writer = open_writer(*store, content, false);
+    REQUIRE(write_rest(*writer, content).ok());
+    REQUIRE(writer->commit().ok());
+    // Committed, not yet published.
+    CHECK_FALSE(is_visible(*store, oids.back()));
+  }
+  auto published = store->sync_published();
+  REQUIRE(published.ok());
+  CHECK(published->empty());
   auto seen = calls.calls();
-  REQUIRE(seen.size() == 2);
-  CHECK(seen[0].what == "fsync");
-  CHECK_THAT(seen[0].path, Catch::EndsWith(".ferry-partial"));
-  CHECK(seen[1].what == "renameat");
-  CHECK(seen[1].path == store->object_path(oid).string());
+  REQUIRE(seen.size() == 5);
+  CHECK(seen[0].what == "syncfs");
+  for (size_t i = 0; i < oids.size(); ++i) {
+    CHECK(seen[1 + i].what == "renameat");
+    CHECK(seen[1 + i].path == store->object_path(oids[i]).string());
+  }
+  CHECK(seen[4].what == "syncfs");
+  for (auto& oid : oids)
+    CHECK(is_visible(*store, oid));
+}
+
+TEST_CASE("an object whose partial file was replaced is not published, the rest of its group is",
+          "[disk_faults][folder]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path);
+  std::string replaced = make_content(object_size, 20);
+  std::string kept = make_content(object_size, 21);
+  for (auto* content : {&replaced, &kept}) {
+    auto writer = open_writer(*store, *content, false);
+    REQUIRE(write_rest(*writer, *content).ok());
+    REQUIRE(writer->commit().ok());
+  }
+  auto partial = store->partial_path(oid_of(replaced));
+  fs::remove(partial);
+  std::ofstream{partial} << "something else";
+  auto published = store->sync_published();
+  REQUIRE(published.ok());
+  REQUIRE(published->size() == 1);
+  CHECK((*published)[0].first == oid_of(replaced));
+  CHECK_THAT((*published)[0].second.message(), Catch::Contains("removed or replaced"));
+  CHECK_FALSE(is_visible(*store, oid_of(replaced)));
+  CHECK(read_object(*store, oid_of(kept)) == kept);
 }
 
 // ---- the transfer journal -------------------------------------------------------

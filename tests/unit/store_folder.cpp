@@ -28,6 +28,7 @@ using ferry::folder_store;
 using ferry::testing::make_content;
 using ferry::testing::oid_of;
 using ferry::testing::open_store_at;
+using ferry::testing::publish;
 using ferry::testing::read_object;
 using ferry::testing::temp_dir;
 
@@ -56,7 +57,12 @@ void write_chunks(ferry::object_writer& writer, const std::string& content, size
 ferry::status store_object(folder_store& store, const std::string& content) {
   auto writer = open_writer(store, oid_of(content), static_cast<int64_t>(content.size()), false);
   write_chunks(*writer, content, 65536);
-  return writer->commit();
+  if (auto st = writer->commit(); !st)
+    return st;
+  auto published = store.sync_published();
+  if (!published)
+    return published.error();
+  return published->empty() ? ferry::status::success() : published->front().second;
 }
 
 std::map<std::string, int64_t> list_all(folder_store& store) {
@@ -150,6 +156,7 @@ TEST_CASE("folder store round-trips objects of different sizes", "[folder]") {
   CHECK(writer->offset() == static_cast<int64_t>(size));
   CHECK_FALSE(is_visible(*store, oid)); // nothing before commit
   REQUIRE(writer->commit().ok());
+  publish(*store);
 
   auto info = store->stat(oid);
   REQUIRE(info.ok());
@@ -171,6 +178,7 @@ TEST_CASE("an empty object commits with zero writes", "[folder]") {
   auto store = open_store_at(dir.path);
   auto writer = open_writer(*store, empty_oid, 0, false);
   REQUIRE(writer->commit().ok());
+  publish(*store);
   auto info = store->stat(empty_oid);
   REQUIRE(info.ok());
   REQUIRE(info->has_value());
@@ -232,6 +240,7 @@ TEST_CASE("writing past the declared size fails at once", "[folder]") {
   CHECK(writer->write("x", 1).code() == errc::size_mismatch);
   CHECK(writer->offset() == 1000);
   REQUIRE(writer->commit().ok());
+  publish(*store);
   CHECK(read_object(*store, oid) == content);
 }
 
@@ -258,6 +267,7 @@ TEST_CASE("an interrupted write resumes where it stopped", "[folder]") {
   CHECK(writer->offset() == static_cast<int64_t>(half));
   write_chunks(*writer, content.substr(half), 77777);
   REQUIRE(writer->commit().ok());
+  publish(*reopened);
   CHECK(read_object(*reopened, oid) == content);
   CHECK_FALSE(fs::exists(reopened->partial_path(oid)));
 }
@@ -303,6 +313,7 @@ TEST_CASE("resume is false: partial data is discarded", "[folder]") {
   CHECK(fs::file_size(store->partial_path(oid)) == 0);
   write_chunks(*writer, content, 2500);
   REQUIRE(writer->commit().ok());
+  publish(*store);
   CHECK(read_object(*store, oid) == content);
 }
 
@@ -317,6 +328,7 @@ TEST_CASE("resume edge cases", "[folder]") {
     CHECK(writer->offset() == 0);
     write_chunks(*writer, content, 3000);
     CHECK(writer->commit().ok());
+    publish(*store);
   }
   SECTION("bytes beyond the declared size are cut off") {
     {
@@ -330,6 +342,7 @@ TEST_CASE("resume edge cases", "[folder]") {
     CHECK(writer->offset() == 3000);
     CHECK(fs::file_size(store->partial_path(oid)) == 3000);
     REQUIRE(writer->commit().ok());
+    publish(*store);
     CHECK(read_object(*store, oid) == content);
   }
   SECTION("an existing object is simply written again") {
@@ -338,6 +351,7 @@ TEST_CASE("resume edge cases", "[folder]") {
     CHECK(writer->offset() == 0);
     write_chunks(*writer, content, 1024);
     REQUIRE(writer->commit().ok());
+    publish(*store);
     CHECK(read_object(*store, oid) == content);
   }
   SECTION("abort removes the partial data") {
@@ -374,6 +388,7 @@ TEST_CASE("a second writer of one oid is refused while the first is alive", "[fo
   SECTION("the first writer commits, then the oid can be written again") {
     write_chunks(*first, content.substr(half), 10000);
     REQUIRE(first->commit().ok());
+    publish(*store);
     CHECK(read_object(*store, oid) == content);
 
     auto again = open_writer(*other, oid, size, false);
@@ -381,6 +396,7 @@ TEST_CASE("a second writer of one oid is refused while the first is alive", "[fo
     CHECK(read_object(*store, oid) == content); // the new writer left the object alone
     write_chunks(*again, content, 65536);
     REQUIRE(again->commit().ok());
+    publish(*other);
     CHECK(read_object(*store, oid) == content);
   }
   SECTION("abort releases the oid") {
@@ -395,6 +411,7 @@ TEST_CASE("a second writer of one oid is refused while the first is alive", "[fo
     CHECK(again->offset() == static_cast<int64_t>(half));
     write_chunks(*again, content.substr(half), 10000);
     REQUIRE(again->commit().ok());
+    publish(*other);
     CHECK(read_object(*store, oid) == content);
   }
 }
@@ -456,6 +473,7 @@ TEST_CASE("a writer in another process keeps the oid until it dies", "[folder]")
   CHECK(writer->offset() == static_cast<int64_t>(half));
   write_chunks(*writer, content.substr(half), 65536);
   REQUIRE(writer->commit().ok());
+  publish(*store);
   CHECK(read_object(*store, oid) == content);
   CHECK_FALSE(fs::exists(store->partial_path(oid)));
 }

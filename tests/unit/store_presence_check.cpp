@@ -41,6 +41,7 @@ public:
   int writes = 0;
 
   std::string describe() const override { return "asking+" + inner_->describe(); }
+  result<publish_failures> sync_published() override { return inner_->sync_published(); }
   result<std::optional<object_info>> stat(const std::string& oid) override {
     return inner_->stat(oid);
   }
