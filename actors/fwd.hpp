@@ -7,6 +7,7 @@
 #include "protocol/status.hpp"
 #include "protocol/transfer_protocol.hpp"
 #include "store/journal/transfer_record.hpp"
+#include "store/presence_check.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/error.hpp>
@@ -117,6 +118,7 @@ CAF_ADD_TYPE_ID(ferry, (std::vector<ferry::transfer_outcome>))
 CAF_ADD_TYPE_ID(ferry, (ferry::direction))
 CAF_ADD_TYPE_ID(ferry, (ferry::protocol::init_request))
 CAF_ADD_TYPE_ID(ferry, (ferry::protocol::transfer_request))
+CAF_ADD_TYPE_ID(ferry, (ferry::inventory_page))
 
 // -- journal ----------------------------------------------------------------
 CAF_ADD_ATOM(ferry, ferry::atom, begin, "begin")
@@ -152,6 +154,7 @@ CAF_ADD_ATOM(ferry, ferry::atom, wake, "wake")
 // -- migration --------------------------------------------------------------
 CAF_ADD_ATOM(ferry, ferry::atom, pump, "pump")
 CAF_ADD_ATOM(ferry, ferry::atom, tick, "tick")
+CAF_ADD_ATOM(ferry, ferry::atom, check, "check")
 
 CAF_END_TYPE_ID_BLOCK(ferry)
 
@@ -165,3 +168,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<ferry::transfer_outcome>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::direction)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::protocol::init_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::protocol::transfer_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::inventory_page)

@@ -96,6 +96,13 @@ using protocol_io_actor = caf::typed_actor<
   // Writes one reply line to stdout.
   caf::reacts_to<atom::reply, std::string>>;
 
+/// The PAGE CHECKER: asks the destination (and the source) about one page of
+/// a migration at a time, on a thread of its own, while the MIGRATOR goes on
+/// starting copies.
+using page_checker_actor = caf::typed_actor<
+  // The page with the destination's answers (check_page()).
+  caf::replies_to<atom::check, inventory_page>::with<inventory_page>>;
+
 /// The MIGRATOR (`ferry migrate`): feeds the inventory's pending objects to
 /// the SUPERVISOR as copy jobs, within the concurrency limit, and records
 /// each outcome in the inventory.

@@ -52,6 +52,28 @@ void start_copy(migrator_pointer self, const planned_copy& copy) {
       });
 }
 
+/// Sends the next page to the checker while the queued copies run, so the
+/// copies do not wait for the destination's (or the source's) answers.
+status check_next_page(migrator_pointer self) {
+  auto& plan = *self->state.plan;
+  if (!plan.wants_page())
+    return status::success();
+  auto page = plan.take_page();
+  if (!page)
+    return page.error();
+  if (!*page)
+    return status::success();
+  self->request(self->state.checker, caf::infinite, atom::check_v, std::move(**page))
+    .then(
+      [=](inventory_page& checked) {
+        if (auto put = self->state.plan->put_page(std::move(checked)); !put)
+          return fail(self, put);
+        self->send(self, atom::pump_v);
+      },
+      [=](const caf::error& err) { fail(self, to_status(err).with_context("page check")); });
+  return status::success();
+}
+
 void pump(migrator_pointer self) {
   auto& plan = *self->state.plan;
   for (;;) {
@@ -62,10 +84,23 @@ void pump(migrator_pointer self) {
       break;
     start_copy(self, **next);
   }
+  if (auto checking = check_next_page(self); !checking)
+    return fail(self, checking);
   if (plan.done()) {
     show(self);
     self->quit();
   }
+}
+
+page_checker_actor::behavior_type page_checker(page_checker_actor::pointer,
+                                               std::shared_ptr<object_store> destination,
+                                               std::shared_ptr<object_store> source) {
+  return {
+    [=](atom::check, inventory_page& page) {
+      check_page(page, *destination, source.get());
+      return std::move(page);
+    },
+  };
 }
 
 } // namespace
@@ -94,6 +129,13 @@ migrator_actor::behavior_type migrator(migrator_actor::stateful_pointer<migrator
     return {[](atom::pump) {}, [](atom::tick) {}, [](atom::progress, const progress_note&) {},
             [](atom::stored, uint64_t) {}};
   }
+  // Blocks on the stores: a thread of its own, stopped with the MIGRATOR
+  // (a link alone would keep it after a normal exit).
+  st.checker = self->spawn<caf::detached + caf::linked>(page_checker, st.options->config.store,
+                                                        st.options->config.source);
+  self->attach_functor([checker = st.checker](const caf::error&) {
+    caf::anon_send_exit(checker, caf::exit_reason::user_shutdown);
+  });
   self->send(self, atom::pump_v);
   self->send(self, atom::tick_v);
   return {

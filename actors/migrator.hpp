@@ -39,6 +39,8 @@ struct migrator_state {
   supervisor_actor supervisor;
   /// Decides what to copy and records how each copy ended.
   std::unique_ptr<migration_plan> plan;
+  /// Checks the next page while copies run.
+  page_checker_actor checker;
 
   static inline const char* name = "migrator";
 };

@@ -113,4 +113,22 @@ result<listing_settled> settle_by_listing(object_store& destination, migration_i
   return settled;
 }
 
+void check_page(inventory_page& page, object_store& destination, object_store* source) {
+  std::vector<object_info> objects;
+  objects.reserve(page.items.size());
+  for (auto& item : page.items)
+    objects.push_back({item.oid, item.size});
+  if (page.ask)
+    page.answers = ask_sizes(destination, objects);
+  if (!source)
+    return;
+  std::vector<object_info> to_read;
+  for (size_t i = 0; i < objects.size(); ++i)
+    if (!page.ask || !page.answers.holds(i, objects[i].size))
+      to_read.push_back(objects[i]);
+  // A failure here is met again, and reported, by each copy's own read.
+  if (!to_read.empty())
+    (void)source->expect_reads(to_read);
+}
+
 } // namespace ferry

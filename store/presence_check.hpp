@@ -34,6 +34,23 @@ struct size_answers {
 /// (errc::unavailable), the objects not yet asked get that error unasked.
 size_answers ask_sizes(object_store& store, const std::vector<object_info>& objects);
 
+/// A page of inventory items on its way to be copied (migration_plan::take_page() in
+/// actors/policy).
+struct inventory_page {
+  std::vector<inventory_item> items;
+  /// Pending items: the destination is asked whether it holds each. Items a
+  /// walk of the destination's listing found missing are not.
+  bool ask = false;
+  /// The destination's answers, one per item (when `ask`): check_page().
+  size_answers answers;
+};
+
+/// Asks `destination` about the page's items (when page.ask), then announces
+/// the reads of those it does not hold to `source` (may be null), so a
+/// server that wants sizes (LFS) is asked about them in one request. Blocks
+/// on both stores; callable from any thread.
+void check_page(inventory_page& page, object_store& destination, object_store* source);
+
 /// What settle_by_listing() found.
 struct listing_settled {
   /// The destination's whole listing was walked: every item still pending

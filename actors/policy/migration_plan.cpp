@@ -30,7 +30,8 @@ result<std::optional<planned_copy>> migration_plan::next_copy() {
   while (static_cast<int>(in_flight_.size() - awaiting_sync_) < rules_.concurrency.limit() &&
          awaiting_sync_ < max_awaiting_sync) {
     if (ready_.empty()) {
-      if (exhausted_)
+      // A page being checked elsewhere comes back through put_page().
+      if (exhausted_ || page_out_)
         break;
       if (auto filled = fill(); !filled)
         return filled;
@@ -86,19 +87,14 @@ result<bool> migration_plan::verify_copy(inventory_item& item) {
   return false;
 }
 
-void migration_plan::announce_reads(size_t first) {
-  if (!rules_.source || first >= ready_.size())
-    return;
-  std::vector<object_info> objects;
-  objects.reserve(ready_.size() - first);
-  for (size_t i = first; i < ready_.size(); ++i)
-    objects.push_back({ready_[i].item.oid, ready_[i].item.size});
-  // A failure here is met again, and reported, by each copy's own read.
-  (void)rules_.source->expect_reads(objects);
+bool migration_plan::wants_page() const {
+  return !page_out_ && !exhausted_ && ready_.size() < page_objects;
 }
 
-status migration_plan::fill() {
-  const size_t first_new = ready_.size();
+result<std::optional<inventory_page>> migration_plan::take_page() {
+  if (page_out_ || exhausted_)
+    return {std::nullopt};
+  inventory_page out;
   if (!missing_taken_) {
     // A walk of the destination's listing found these missing: they are
     // copied without asking again.
@@ -107,10 +103,9 @@ status migration_plan::fill() {
       return page.error();
     if (!page->empty()) {
       missing_cursor_ = page->back().oid;
-      for (auto& item : *page)
-        ready_.push_back({std::move(item), false});
-      announce_reads(first_new);
-      return status::success();
+      out.items = std::move(*page);
+      page_out_ = true;
+      return {std::move(out)};
     }
     missing_taken_ = true;
   }
@@ -119,20 +114,29 @@ status migration_plan::fill() {
     return page.error();
   if (page->empty()) {
     exhausted_ = true;
-    return status::success();
+    return {std::nullopt};
   }
   pending_cursor_ = page->back().oid;
-  std::vector<object_info> objects;
-  objects.reserve(page->size());
-  for (auto& item : *page)
-    objects.push_back({item.oid, item.size});
-  auto answers = ask_sizes(*destination_, objects);
+  out.items = std::move(*page);
+  out.ask = true;
+  page_out_ = true;
+  return {std::move(out)};
+}
+
+status migration_plan::put_page(inventory_page page) {
+  page_out_ = false;
+  if (!page.ask) {
+    for (auto& item : page.items)
+      ready_.push_back({std::move(item), false});
+    return status::success();
+  }
+  auto& answers = page.answers;
   std::vector<std::string> present;
   std::vector<std::string> verified;
   size_t unanswered = 0;
   status first_error;
-  for (size_t i = 0; i < page->size(); ++i) {
-    auto& item = (*page)[i];
+  for (size_t i = 0; i < page.items.size(); ++i) {
+    auto& item = page.items[i];
     auto& held = answers.sizes[i];
     if (!held && unanswered++ == 0)
       first_error = held.error();
@@ -160,17 +164,26 @@ status migration_plan::fill() {
     auto level = std::exchange(told_unanswered_, true) ? notice_level::info : notice_level::warning;
     if (tell_ && unanswered > 0)
       tell_(level, "cannot ask " + destination_->describe() + " whether it holds " +
-                     std::to_string(unanswered) + " of these " + std::to_string(objects.size()) +
+                     std::to_string(unanswered) + " of these " + std::to_string(page.items.size()) +
                      " objects (" + first_error.to_string() + "); copying them");
     else if (tell_)
       tell_(level, "cannot ask " + destination_->describe() + " about " +
-                     std::to_string(objects.size()) + " objects at once (" +
+                     std::to_string(page.items.size()) + " objects at once (" +
                      answers.batch_error.to_string() + "); asked about each alone");
   }
-  announce_reads(first_new);
   if (auto recorded = inventory_->set_states(present, item_state::present); !recorded)
     return recorded;
   return inventory_->set_states(verified, item_state::verified);
+}
+
+status migration_plan::fill() {
+  auto page = take_page();
+  if (!page)
+    return page.error();
+  if (!*page)
+    return status::success();
+  check_page(**page, *destination_, rules_.source.get());
+  return put_page(std::move(**page));
 }
 
 result<copy_verdict> migration_plan::finish_copy(uint64_t id, const copy_result& outcome) {

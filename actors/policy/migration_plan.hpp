@@ -12,6 +12,7 @@
 #include "protocol/status.hpp"
 #include "store/journal/migration_inventory.hpp"
 #include "store/object_store.hpp"
+#include "store/presence_check.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -109,6 +110,23 @@ public:
   /// also means the outcome could not be recorded.
   result<copy_verdict> finish_copy(uint64_t id, const copy_result& outcome);
 
+  /// Whether the next page should be taken now (take_page()), to be checked
+  /// while the copies queued so far run: fewer than a page is queued, none
+  /// is out, and the inventory may hold more.
+  bool wants_page() const;
+
+  /// Takes the next page from the inventory (missing items first, then
+  /// pending ones) for check_page() on another thread; std::nullopt when the
+  /// inventory holds no more. Until put_page() brings it back, next_copy()
+  /// does not take a page itself. An error means the inventory could not be read.
+  result<std::optional<inventory_page>> take_page();
+
+  /// Records a checked page: the items the destination holds with the
+  /// listed size are present (verified, after reading them back, with
+  /// verify_existing), the others are queued for copies. An error means the
+  /// inventory could not be written.
+  status put_page(inventory_page page);
+
   /// Copy `id` has written its object, which now waits for the sync that
   /// makes it durable (its outcome comes after): its transfer slot is free
   /// for the next copy, so the copies stored during one sync share the next.
@@ -137,14 +155,12 @@ private:
     bool known_absent = false;
   };
 
-  /// Takes the next page of items to copy (see next_copy()).
+  /// Takes, checks and puts the next page of items here and now (see next_copy()).
   status fill();
   /// Reads a present object back: true when intact; a damaged copy is
   /// removed and queued, or fails when the destination cannot remove it.
   result<bool> verify_copy(inventory_item& item);
   void count_done(const inventory_item& item, bool failed);
-  /// Announces the items of ready_ from `first` on to the source.
-  void announce_reads(size_t first);
 
   std::shared_ptr<migration_inventory> inventory_;
   std::shared_ptr<object_store> destination_;
@@ -160,6 +176,8 @@ private:
   /// The last oid taken from the inventory's pending items.
   std::string pending_cursor_;
   bool exhausted_ = false;
+  /// A page was taken and is not back yet (take_page(), put_page()).
+  bool page_out_ = false;
   std::map<uint64_t, flight> in_flight_;
   /// How many of in_flight_ are stored and wait for their sync.
   size_t awaiting_sync_ = 0;

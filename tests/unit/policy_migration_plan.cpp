@@ -323,6 +323,71 @@ TEST_CASE_METHOD(plan_fixture, "no more copies are started than the concurrency 
 }
 
 TEST_CASE_METHOD(plan_fixture,
+                 "the next page is taken while copies are queued, checked elsewhere, and put back",
+                 "[migration_plan]") {
+  auto oids = list_many(250);
+  auto held = oids[150]; // on the second page
+  place_intact(0);       // some object at the destination...
+  place(held, "x");      // ...and one held with another size
+  rules.concurrency = concurrency_control::fixed(10);
+  auto plan = make_plan();
+
+  // The first page is taken at once, for the first copies.
+  REQUIRE(take_all(*plan).size() == 10);
+  REQUIRE(destination->asked.size() == 1);
+  CHECK(plan->wants_page()); // 90 queued, fewer than a page
+  auto page = plan->take_page();
+  REQUIRE(page);
+  REQUIRE(page->has_value());
+  CHECK((*page)->ask);
+  REQUIRE((*page)->items.size() == 100);
+  CHECK((*page)->items.front().oid == oids[100]);
+  // Out: not taken twice, and nothing is asked until it is checked.
+  CHECK_FALSE(plan->wants_page());
+  auto again = plan->take_page();
+  REQUIRE(again);
+  CHECK_FALSE(again->has_value());
+  CHECK(destination->asked.size() == 1);
+
+  check_page(**page, *destination, nullptr);
+  CHECK(destination->asked.size() == 2);
+  REQUIRE(plan->put_page(std::move(**page)).ok());
+  // The second page's items queue behind the first's 90.
+  auto copies = oids_of(take_all(*plan));
+  CHECK(copies.empty());                          // the limit of 10 is reached
+  CHECK(item(held).state == item_state::pending); // another size: copied
+  CHECK_FALSE(plan->done());
+}
+
+TEST_CASE_METHOD(plan_fixture, "while a page is out, the plan neither takes another nor ends",
+                 "[migration_plan]") {
+  list_many(150);
+  rules.concurrency = concurrency_control::fixed(100);
+  auto plan = make_plan();
+
+  auto first = take_all(*plan);
+  REQUIRE(first.size() == 100);
+  auto page = plan->take_page();
+  REQUIRE(page);
+  REQUIRE(page->has_value());
+  for (auto& copy : first)
+    CHECK(finish(*plan, copy, {errc::ok, "", 1}) == copy_verdict::copied);
+  // Nothing queued, the page still out: no copy, no synchronous page, not done.
+  CHECK(take_all(*plan).empty());
+  CHECK(destination->asked.size() == 1);
+  CHECK_FALSE(plan->done());
+
+  check_page(**page, *destination, nullptr);
+  REQUIRE(plan->put_page(std::move(**page)).ok());
+  auto second = take_all(*plan);
+  CHECK(second.size() == 50);
+  for (auto& copy : second)
+    CHECK(finish(*plan, copy, {errc::ok, "", 1}) == copy_verdict::copied);
+  CHECK(take_all(*plan).empty());
+  CHECK(plan->done());
+}
+
+TEST_CASE_METHOD(plan_fixture,
                  "a stored copy frees its slot at once and counts as copied only at its outcome",
                  "[migration_plan]") {
   list_many(10);
