@@ -126,8 +126,9 @@ result<std::optional<inventory_page>> migration_plan::take_page() {
 status migration_plan::put_page(inventory_page page) {
   page_out_ = false;
   if (!page.ask) {
+    // This run's walk of the destination's listing did not find them.
     for (auto& item : page.items)
-      ready_.push_back({std::move(item), false});
+      ready_.push_back({std::move(item), true});
     return status::success();
   }
   auto& answers = page.answers;

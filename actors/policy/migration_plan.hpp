@@ -31,8 +31,9 @@ struct planned_copy {
   uint64_t id = 0;
   std::string oid;
   int64_t size = 0;
-  /// This run asked the destination, which does not hold the object: the
-  /// copy need not ask again before it writes.
+  /// This run found that the destination does not hold the object (its
+  /// answer to a page check, or its listing): the copy need not ask again
+  /// before it writes.
   bool known_absent = false;
 };
 

@@ -18,6 +18,12 @@
 #      damaged one again (copied 1, verified 49, present 0), which then
 #      reads back intact.
 #   5. No multipart upload is left in progress.
+#   6. Into an empty prefix, a run (listing walked: every object missing,
+#      copied without a HEAD) is killed after its first copies; boto3 then
+#      stores one object the run had not copied. The next run lists the
+#      source again (every object pending again) and walks the destination's
+#      listing again rather than trust the killed run's: it does not PUT
+#      that object, and ends with all of them there.
 #
 #   ctest -R e2e.test_s3_migrate   (the radosgw fixture sets FERRY_S3_* and FERRY_RADOSGW_LOG)
 set -euo pipefail
@@ -122,3 +128,39 @@ pass "--verify-existing found the damaged $BAD_KEY (the bucket's HEAD alone does
 s3_interop uploads "$S3_BUCKET" "" >"$E2E_ROOT/uploads.out" || fail "boto3 could not list multipart uploads"
 [[ ! -s $E2E_ROOT/uploads.out ]] || { show "uploads in progress" "$E2E_ROOT/uploads.out"; fail "multipart uploads were left in progress"; }
 pass "no multipart upload is left in progress in $S3_BUCKET"
+
+# ---- 6. an earlier run's listing is not taken at its word ----------------------------------
+STALE_PREFIX=stale/lfs
+STALE_STORE=$(s3_store_url "$STALE_PREFIX")
+STALE_JOURNAL="$E2E_ROOT/stale-journal"
+MARK=$(s3_log_lines)
+"$FERRY" migrate --from "file://$SRC" --to "$STALE_STORE" --journal "$STALE_JOURNAL" --transfers 1 \
+  --tps 20 >"$E2E_ROOT/stale1.out" 2>"$E2E_ROOT/stale1.err" &
+STALE_PID=$!
+track_pid "$STALE_PID"
+copied_some() { [[ $(grep -c "copy [0-9a-f]*: done" "$STALE_JOURNAL/ferry.log" 2>/dev/null) -ge 3 ]]; }
+wait_for 120 "the first run to copy 3 objects" copied_some
+kill -9 "$STALE_PID"
+{ wait "$STALE_PID"; } 2>/dev/null || true
+untrack_pid "$STALE_PID"
+s3_requests_since "$MARK" "$E2E_ROOT/stale1-requests.tsv"
+py_check "the first run asked no HEAD of the objects its listing walk found missing" '
+import sys
+heads = [r for r in (line.rstrip("\n").split("\t") for line in open(sys.argv[1]))
+         if r[0] == "HEAD" and r[1].startswith(sys.argv[2] + "/")]
+if heads:
+    raise SystemExit("%d HEADs, e.g. %s" % (len(heads), heads[0][1]))
+' "$E2E_ROOT/stale1-requests.tsv" "$STALE_PREFIX"
+# An object the killed run had not copied (the run copies in oid order).
+LATE_OID=$(awk '{print $1}' "$LIST" | sort | tail -n 1)
+grep -q "copy $LATE_OID: done" "$STALE_JOURNAL/ferry.log" && fail "the killed run already copied $LATE_OID"
+LATE_KEY="$STALE_PREFIX/${LATE_OID:0:2}/${LATE_OID:2:2}/$LATE_OID"
+s3_interop put "$S3_BUCKET" "$LATE_KEY" "$(object_path "$SRC" "$LATE_OID")" || fail "boto3 could not store $LATE_KEY"
+MARK=$(s3_log_lines)
+run_migrate stale2 180 --from "file://$SRC" --to "$STALE_STORE" --journal "$STALE_JOURNAL"
+expect_rc stale2 0
+s3_requests_since "$MARK" "$E2E_ROOT/stale2-requests.tsv"
+! awk -F'\t' -v key="$LATE_KEY" '$1 == "PUT" && $2 == key' "$E2E_ROOT/stale2-requests.tsv" | grep -q . ||
+  fail "the rerun PUT $LATE_KEY, which another client stored after the killed run walked the listing"
+s3_bucket_holds "$S3_BUCKET" "$STALE_PREFIX" "$LIST" || fail "the rerun did not leave every object intact in $STALE_PREFIX"
+pass "a rerun walks the listing again: the object stored meanwhile was not PUT, and all $COUNT are there"
