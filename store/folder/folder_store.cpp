@@ -482,10 +482,13 @@ result<publish_failures> folder_store::sync_published() {
   bool names_owed = names_unsynced_.exchange(false, std::memory_order_acq_rel);
   if (group.empty() && !names_owed)
     return publish_failures{};
-  // First the bytes of the whole group (and the directories made for it):
-  // a name must never stand for bytes not on disk.
+  // First the bytes of the whole group: a name must never stand for bytes
+  // not on disk. A lone object (an agent's upload) syncs its own file, as a
+  // filesystem sync would also wait for every other writer's data there.
   if (!group.empty()) {
-    if (auto st = sync_filesystems(root_, group); !st) {
+    auto bytes_synced =
+      group.size() == 1 ? group.front().file().sync() : sync_filesystems(root_, group);
+    if (auto st = bytes_synced; !st) {
       names_unsynced_.store(names_owed, std::memory_order_release);
       // The kernel may have dropped pages it failed to write (see sync()).
       for (auto& object : group)

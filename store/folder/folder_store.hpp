@@ -17,8 +17,9 @@ class folder_publish_queue;
 /// A write goes to `<dir>/.<oid>.ferry-partial` in the object's directory
 /// and is verified by commit(), which leaves it to sync_published(): that
 /// syncs the bytes of every object committed since the last call at once
-/// (one syncfs()), renames each over its `<oid>`, then syncs the names (and
-/// the directories made for them) with a second syncfs(). Readers never see
+/// (one syncfs(); a lone object fsyncs its file), renames each over its
+/// `<oid>`, then syncs the names (and the directories made for them) with a
+/// syncfs(). Readers never see
 /// a half-written object, and a name never stands for bytes not yet on disk;
 /// a committed object is visible once sync_published() has returned. Names
 /// starting with '.' are never listed as objects. A failed sync of a partial

@@ -293,6 +293,28 @@ TEST_CASE("a folder publishes a group with two filesystem syncs: the bytes, then
     CHECK(is_visible(*store, oid));
 }
 
+TEST_CASE("a lone object syncs its own file, then its name with the filesystem",
+          "[disk_faults][folder]") {
+  temp_dir dir;
+  auto store = open_store_at(dir.path);
+  std::string content = make_content(object_size, 14);
+  std::string oid = oid_of(content);
+  call_recorder calls;
+  auto writer = open_writer(*store, content, false);
+  REQUIRE(write_rest(*writer, content).ok());
+  REQUIRE(writer->commit().ok());
+  auto published = store->sync_published();
+  REQUIRE(published.ok());
+  auto seen = calls.calls();
+  REQUIRE(seen.size() == 3);
+  CHECK(seen[0].what == "fsync");
+  CHECK_THAT(seen[0].path, Catch::EndsWith(partial_suffix));
+  CHECK(seen[1].what == "renameat");
+  CHECK(seen[1].path == store->object_path(oid).string());
+  CHECK(seen[2].what == "syncfs");
+  CHECK(read_object(*store, oid) == content);
+}
+
 TEST_CASE("an object whose partial file was replaced is not published, the rest of its group is",
           "[disk_faults][folder]") {
   temp_dir dir;
