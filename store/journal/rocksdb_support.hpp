@@ -15,7 +15,7 @@
 namespace ferry {
 
 /// Options for a small database in `dir` (which exists) created on first
-/// use, whose manifest stays small too. RocksDB's diagnostics go to
+/// use, whose manifest and memtables stay small too. RocksDB's diagnostics go to
 /// `<dir>/LOG` (and one `LOG.old`) through a logger that drops what it
 /// cannot write: a full disk must not end the process (RocksDB's own logger
 /// fails an assertion when it writes again after a failed write).

@@ -6,6 +6,7 @@
 #include "store/http/http_stream.hpp"
 #include "store/http/verified_put.hpp"
 #include "store/os/sha256.hpp"
+#include "store/s3/buffer_budget.hpp"
 
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
@@ -27,6 +28,15 @@ constexpr int64_t min_part_bytes = int64_t{5} << 20;
 
 /// The format version of a multipart writer's resume_state().
 constexpr int64_t resume_format = 1;
+
+/// The part buffers of all multipart uploads together: eight parts of the
+/// default size. Without it, 8 copies at once with 4 parts in flight each
+/// and one being filled held up to 320 MiB. Never destroyed: a completion
+/// on an engine thread may give bytes back while the process exits.
+buffer_budget& part_buffers() {
+  static auto* budget = new buffer_budget{int64_t{64} << 20};
+  return *budget;
+}
 
 /// A part's MD5, as S3 wants it: base64 for Content-MD5, hex to compare
 /// with the ETag the server answers.
@@ -257,7 +267,8 @@ void record_outcome(part_flights& flights, const part_record& sent, const std::s
 }
 
 /// A multipart upload: parts are hashed, then sent by the engine while the
-/// caller fills the next one; at most `concurrency` are in flight.
+/// caller fills the next one; at most `concurrency` are in flight, and a
+/// part is filled only once part_buffers() has room for it.
 class multipart_writer final : public object_writer {
 public:
   multipart_writer(std::shared_ptr<client> s3, http_engine& engine, const std::string& oid,
@@ -268,7 +279,10 @@ public:
         flights_(std::make_shared<part_flights>()) {}
 
   /// Cancels the parts in flight but keeps the upload for a later resume.
-  ~multipart_writer() override { cancel_in_flight(); }
+  ~multipart_writer() override {
+    cancel_in_flight();
+    drop_part();
+  }
 
   /// CreateMultipartUpload.
   status create() {
@@ -349,8 +363,11 @@ public:
     if (auto counted = digest_.add(data, size); !counted)
       return counted;
     while (size > 0) {
-      if (part_.empty())
-        part_.reserve(static_cast<size_t>(next_part_size()));
+      if (part_taken_ == 0) {
+        part_taken_ = next_part_size();
+        part_buffers().take(part_taken_);
+        part_.reserve(static_cast<size_t>(part_taken_));
+      }
       size_t take = std::min(size, static_cast<size_t>(next_part_size()) - part_.size());
       part_.append(data, take);
       data += take;
@@ -429,6 +446,7 @@ public:
       return;
     aborted_ = true;
     cancel_in_flight();
+    drop_part();
     abort_upload_quietly(*s3_, key_, upload_id_);
   }
 
@@ -496,6 +514,7 @@ private:
     // Moved, not copied: the engine owns the part's only copy until it is sent.
     request->body = std::move(part_);
     part_ = std::string{};
+    const int64_t taken = std::exchange(part_taken_, 0);
     ++next_number_;
     {
       std::lock_guard<std::mutex> lock(flights_->mutex);
@@ -503,15 +522,23 @@ private:
     }
     auto flights = flights_;
     part_record sent{number, size, {}, std::move(sha)};
-    uint64_t id = engine_.submit(
-      std::move(*request), [flights, sent = std::move(sent), md5_hex = md5->hex,
-                            what = part_what(number)](uint64_t, result<http_response> outcome) {
-        record_outcome(*flights, sent, md5_hex, what, std::move(outcome));
-      });
+    uint64_t id =
+      engine_.submit(std::move(*request),
+                     [flights, sent = std::move(sent), md5_hex = md5->hex, what = part_what(number),
+                      taken](uint64_t, result<http_response> outcome) {
+                       record_outcome(*flights, sent, md5_hex, what, std::move(outcome));
+                       part_buffers().give_back(taken);
+                     });
     std::lock_guard<std::mutex> lock(flights_->mutex);
     if (auto found = flights_->in_flight.find(number); found != flights_->in_flight.end())
       found->second = id;
     return status::success();
+  }
+
+  /// Frees the part being filled and gives its bytes back.
+  void drop_part() {
+    part_ = std::string{};
+    part_buffers().give_back(std::exchange(part_taken_, 0));
   }
 
   void cancel_in_flight() {
@@ -631,8 +658,10 @@ private:
   /// check_resumed(): parts checked, and the hash of the one being checked.
   size_t checked_parts_ = 0;
   sha256 check_hash_;
-  /// The part being filled, and its number.
+  /// The part being filled, its bytes taken from part_buffers(), and its
+  /// number.
   std::string part_;
+  int64_t part_taken_ = 0;
   int next_number_ = 1;
   /// A part's failure once translated, so every later call reports the same.
   status failed_;
