@@ -81,7 +81,7 @@ std::vector<transfer_outcome> sync_group(object_store& store,
     return outcomes;
   auto synced = store.sync_published();
   if (!synced)
-    log()->error("journal: {}", synced.error().to_string());
+    log()->error("store sync: {}", synced.error().to_string());
   for (auto& outcome : outcomes) {
     if (!outcome.ok())
       continue;

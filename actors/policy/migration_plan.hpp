@@ -118,8 +118,9 @@ public:
 
   /// Takes the next page from the inventory (missing items first, then
   /// pending ones) for check_page() on another thread; std::nullopt when the
-  /// inventory holds no more. Until put_page() brings it back, next_copy()
-  /// does not take a page itself. An error means the inventory could not be read.
+  /// inventory holds no more, or a page is out already. Until put_page()
+  /// brings it back, next_copy() does not take a page itself. An error means
+  /// the inventory could not be read.
   result<std::optional<inventory_page>> take_page();
 
   /// Records a checked page: the items the destination holds with the
