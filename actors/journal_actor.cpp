@@ -174,7 +174,7 @@ void start_group(journal_pointer self) {
   std::vector<transfer_outcome> outcomes;
   outcomes.reserve(group->size());
   for (auto& item : *group)
-    outcomes.push_back(item.outcome);
+    outcomes.push_back(std::move(item.outcome));
   if (!st.syncer)
     return end_group(self, *group, outcomes);
   self->request(st.syncer, caf::infinite, atom::flush_v, outcomes)
