@@ -485,16 +485,19 @@ const std::vector<setting_spec>& setting_table() {
      "30s",
      "an HTTP transfer that moves nothing this long has stalled",
      {"1s", "60m"}},
-    // S3 refuses parts under 5 MiB (except the last) and more than 10,000.
+    // S3 refuses parts under 5 MiB (except the last) and more than 10,000,
+    // and a single PUT over 5 GiB. Up to 200 MiB one PUT (one request,
+    // checked whole against the oid by the server) beats parts; rclone's
+    // upload cutoff is the same.
     {"ferry.s3.multipartThreshold",
      "FERRY_S3_MULTIPART_THRESHOLD",
      nullptr,
      kind::size,
      &settings::s3_multipart_threshold,
-     "32MiB",
+     "200MiB",
      "S3 uploads at least this large use multipart",
-     {"5MiB", "1TiB"},
-     "32MiB"},
+     {"5MiB", "5GiB"},
+     "200MiB"},
     {"ferry.s3.partSize",
      "FERRY_S3_PART_SIZE",
      nullptr,

@@ -28,7 +28,7 @@ struct s3_store_options {
   std::chrono::seconds max_retry_wait{120};
   /// Objects of at least this many bytes go up as multipart uploads
   /// (ferry.s3.multipartThreshold); smaller ones as one PUT.
-  int64_t multipart_threshold = 32 << 20;
+  int64_t multipart_threshold = 200 << 20;
   /// Size of every part but the last (ferry.s3.partSize, at least 5 MiB,
   /// S3's minimum); raised for an object that would need more than 10,000.
   int64_t part_bytes = 8 << 20;

@@ -16,7 +16,7 @@
 # bytes stored at <dir>/<oid[0:2]>/<oid[2:4]>/<oid>, listed in <manifest>.
 # <mix> "mixed": one of 0 B, three of 1 to 3 MiB, the rest 1 B to 64 KiB;
 # "small": 100 B to 4 KiB each; "medium": 2 KiB to 256 KiB each; "large":
-# one of 0 B, one of 33 MiB + 3 B (above the S3 multipart threshold), the
+# one of 0 B, one of 33 MiB + 3 B (multipart above a 32MiB S3 threshold), the
 # rest 1 B to 128 KiB.
 make_objects() {
   python3 - "$@" <<'PY' || fail "could not create $3 objects in $1"

@@ -32,6 +32,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/../s3/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/migrate_lib.sh"
 s3_e2e_init ferry-e2e-migrate "$@"
+# The 33 MiB object goes up as a multipart upload of 8 MiB parts.
+export FERRY_S3_MULTIPART_THRESHOLD=32MiB
 
 COUNT=50
 PREFIX=migrated/lfs

@@ -456,7 +456,7 @@ TEST_CASE("resolve checks the S3 multipart settings", "[config][settings]") {
   sources input;
   auto defaults = resolve(input, lfs_dir);
   REQUIRE(defaults.ok());
-  CHECK(defaults->s3_multipart_threshold == 32 << 20);
+  CHECK(defaults->s3_multipart_threshold == 200 << 20);
   CHECK(defaults->s3_part_size == 8 << 20);
   CHECK(defaults->s3_upload_concurrency == 4);
   SECTION("threshold and part size at least S3's 5MiB minimum part") {
@@ -472,7 +472,12 @@ TEST_CASE("resolve checks the S3 multipart settings", "[config][settings]") {
     input.git.erase("ferry.s3.partsize");
     input.env["FERRY_S3_MULTIPART_THRESHOLD"] = "1MiB";
     CHECK(resolve_error(input) == "FERRY_S3_MULTIPART_THRESHOLD (environment) = '1MiB': "
-                                  "expected a size from 5MiB to 1TiB, such as 32MiB");
+                                  "expected a size from 5MiB to 5GiB, such as 200MiB");
+    input.env["FERRY_S3_MULTIPART_THRESHOLD"] = "5GiB";
+    REQUIRE(resolve(input, lfs_dir).ok());
+    input.env["FERRY_S3_MULTIPART_THRESHOLD"] = "6GiB";
+    CHECK(resolve_error(input) == "FERRY_S3_MULTIPART_THRESHOLD (environment) = '6GiB': "
+                                  "expected a size from 5MiB to 5GiB, such as 200MiB");
   }
   SECTION("concurrency from 1 to 64") {
     input.git["ferry.s3.uploadconcurrency"] = "64";
