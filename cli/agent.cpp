@@ -10,6 +10,7 @@
 #include "protocol/line_splitter.hpp"
 #include "protocol/transfer_protocol.hpp"
 #include "store/http/http_engine.hpp"
+#include "store/journal/journal_slots.hpp"
 #include "store/open_store.hpp"
 
 #include <cerrno>
@@ -144,14 +145,11 @@ int run_agent_command(const flag_map& flags) {
   }
   journal_db::options journal_options;
   journal_options.history_limit = settings->history_limit;
-  auto journal = journal_db::open(settings->journal_dir, journal_options);
-  if (!journal) {
-    auto message = journal.error().message();
-    if (journal.error().code() == errc::busy)
-      message += ". git-lfs must start one ferry agent per repository at a time: set "
-                 "lfs.customtransfer.ferry.concurrent=false (ferry install does)";
-    return refuse_all("ferry: " + message);
-  }
+  // git-lfs may run several agents for this repository at once; each has
+  // a journal slot and a download directory of its own.
+  auto journal = open_free_slot(settings->journal_dir, journal_options);
+  if (!journal)
+    return refuse_all("ferry: " + journal.error().message());
   // A store that needs the user (a Proton login) or cannot work as
   // configured (a bridge that is no bridge, an endpoint that is not S3)
   // says so at init, before any transfer is tried. A transient failure is
@@ -166,8 +164,8 @@ int run_agent_command(const flag_map& flags) {
 
   agent_options options;
   auto& engine = options.config;
-  engine.download_dir = repo->lfs_dir / "tmp" / "ferry";
-  if (auto active = (*journal)->active(); active) {
+  engine.download_dir = slot_dir(repo->lfs_dir / "tmp" / "ferry", journal->number);
+  if (auto active = journal->db->active(); active) {
     std::set<std::string> resumable;
     for (auto& record : *active)
       if (record.dir == direction::download)
@@ -187,13 +185,13 @@ int run_agent_command(const flag_map& flags) {
   engine.max_bytes_per_second = static_cast<double>(settings->max_bytes_per_second);
   engine.seed = std::random_device{}();
   engine.notice = write_notice;
-  options.journal = std::move(*journal);
+  options.journal = std::move(journal->db);
   options.input_fd = STDIN_FILENO;
   options.write = write_line;
   log()->info("agent started in {} ({}, journal {})", repo->top_level.string(),
               engine.store ? "store " + engine.store->describe()
                            : std::string{"no store: serving LFS server actions only"},
-              settings->journal_dir.string());
+              journal->dir.string());
   return run_agent(std::move(options));
 }
 

@@ -2,10 +2,11 @@
 
 #include "config/git_config.hpp"
 #include "config/settings.hpp"
-#include "store/journal/journal_db.hpp"
+#include "store/journal/journal_slots.hpp"
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <ctime>
 #include <iostream>
 
@@ -72,46 +73,60 @@ int run_status(const flag_map& flags, bool json, size_t limit) {
     std::cerr << "ferry status: " << settings.error().message() << "\n";
     return 2;
   }
-  // Read-only: works while an agent is using the journal.
+  // Read-only: works while agents are using the journal and its slots.
   journal_db::options options;
   options.read_only = true;
-  auto journal = journal_db::open(settings->journal_dir, options);
-  if (!journal && journal.error().code() == errc::not_found) {
-    if (json)
-      print_json(settings->journal_dir, nlohmann::json::array(), nlohmann::json::array());
-    else
-      std::cout << "No transfers recorded yet (journal " << settings->journal_dir.string()
-                << ").\n";
-    return 0;
+  std::vector<transfer_record> active, history;
+  auto slots = used_slot_dirs(settings->journal_dir);
+  size_t opened = 0;
+  for (auto& dir : slots) {
+    auto journal = journal_db::open(dir, options);
+    if (!journal && journal.error().code() == errc::not_found)
+      continue;
+    if (!journal) {
+      std::cerr << "ferry status: " << journal.error().message() << "\n";
+      return 1;
+    }
+    auto in_flight = (*journal)->active();
+    auto finished = (*journal)->history(limit);
+    if (!in_flight || !finished) {
+      auto& error = !in_flight ? in_flight.error() : finished.error();
+      std::cerr << "ferry status: " << error.message() << "\n";
+      return 1;
+    }
+    ++opened;
+    active.insert(active.end(), in_flight->begin(), in_flight->end());
+    history.insert(history.end(), finished->begin(), finished->end());
   }
-  if (!journal) {
-    std::cerr << "ferry status: " << journal.error().message() << "\n";
-    return 1;
-  }
-  auto active = (*journal)->active();
-  auto history = (*journal)->history(limit);
-  if (!active || !history) {
-    auto& error = !active ? active.error() : history.error();
-    std::cerr << "ferry status: " << error.message() << "\n";
-    return 1;
-  }
+  // Each slot's history is newest first; so is the merged one.
+  std::stable_sort(history.begin(), history.end(),
+                   [](auto& a, auto& b) { return a.updated_ms > b.updated_ms; });
+  if (history.size() > limit)
+    history.resize(limit);
   if (json) {
-    print_json(settings->journal_dir, to_json(*active), to_json(*history));
+    print_json(settings->journal_dir, to_json(active), to_json(history));
     return 0;
   }
-  std::cout << "Journal: " << settings->journal_dir.string() << "\n\n";
-  std::cout << "In flight or waiting to resume: " << active->size() << "\n";
-  for (auto& record : *active)
+  if (opened == 0) {
+    std::cout << "No transfers recorded yet (journal " << settings->journal_dir.string() << ").\n";
+    return 0;
+  }
+  std::cout << "Journal: " << settings->journal_dir.string();
+  if (slots.size() > 1)
+    std::cout << " (and " << slots.size() - 1 << " slot(s) of agents that ran at once)";
+  std::cout << "\n\n";
+  std::cout << "In flight or waiting to resume: " << active.size() << "\n";
+  for (auto& record : active)
     print_record(record);
   size_t failures = 0;
-  for (auto& record : *history)
+  for (auto& record : history)
     failures += record.state == transfer_state::failed ? 1 : 0;
-  std::cout << "\nFailed (of the last " << history->size() << "): " << failures << "\n";
-  for (auto& record : *history)
+  std::cout << "\nFailed (of the last " << history.size() << "): " << failures << "\n";
+  for (auto& record : history)
     if (record.state == transfer_state::failed)
       print_record(record);
   std::cout << "\nRecent transfers, newest first:\n";
-  for (auto& record : *history)
+  for (auto& record : history)
     print_record(record);
   return 0;
 }

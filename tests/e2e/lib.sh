@@ -637,8 +637,10 @@ must_git() {
   # The end says why (a GIT_TRACE log starts with pages of requests).
   tail -n 30 "$log" >"$log.tail"
   show "git ${*:3} (end)" "$log.tail"
-  tail -n 40 "$SIM_LOG" >"$log.sim-tail" 2>/dev/null || true
-  show "sim log (end)" "$log.sim-tail"
+  if [[ -n ${SIM_LOG:-} ]]; then
+    tail -n 40 "$SIM_LOG" >"$log.sim-tail" 2>/dev/null || true
+    show "sim log (end)" "$log.sim-tail"
+  fi
   if [[ $3 == -C ]]; then
     tail -n 40 "$4/.git/lfs/ferry/ferry.log" >"$log.ferry-tail" 2>/dev/null || true
     show "ferry log (end)" "$log.ferry-tail"
