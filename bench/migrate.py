@@ -110,7 +110,10 @@ RGW_REQUEST = re.compile(r'beast: .*"([A-Z]+) \S+ HTTP/[\d.]+" (\d+) \S+ \S+ "([
 
 # One timed run: wall seconds, peak RSS in MiB, and for S3 the requests the
 # radosgw received from the client by method (else None).
-Run = namedtuple("Run", "seconds rss requests")
+# What timed() measures of one command: wall time, peak RSS, CPU (user + system).
+Measured = namedtuple("Measured", "seconds rss cpu")
+# One run: the command's Measured, radosgw's requests and CPU during it (S3 only).
+Run = namedtuple("Run", "seconds rss cpu requests server_cpu")
 # One latency run: objects/s, PUT + verify requests per object, batch
 # requests, the most connections the server had open at once, peak RSS MiB.
 LatencyRun = namedtuple("LatencyRun", "rate per_object batches connections rss")
@@ -192,8 +195,8 @@ def spot_check_bucket(what, bucket, keys, env):
 
 
 def timed(cmd, env, log_path):
-    """Runs `cmd` with its output in `log_path`; returns (seconds, peak RSS
-    in MiB). The peak is the process's own ru_maxrss, from os.wait4."""
+    """Runs `cmd` with its output in `log_path`; returns its Measured. Peak
+    RSS (MiB) and CPU seconds are the process's own, from os.wait4."""
     with open(log_path, "ab") as log:
         started = time.perf_counter()
         child = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=log,
@@ -206,7 +209,7 @@ def timed(cmd, env, log_path):
         with open(log_path, errors="replace") as log:
             sys.exit("%s failed with %d:\n%s" % (" ".join(cmd), child.returncode,
                                                  log.read()[-3000:]))
-    return seconds, usage.ru_maxrss / 1024
+    return Measured(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 def rgw_requests(log, offset):
@@ -392,7 +395,7 @@ class Bench:
             spot_check_folder("%s %s" % (workload, client), target, spot)
         if not (self.args.keep and n == self.args.runs - 1):
             self.dispose(lambda: shutil.rmtree(target, ignore_errors=True))
-        return Run(*measured, None)
+        return Run(*measured, None, None)
 
     def drop_bucket(self, bucket):
         run(["rclone", "purge", "rgw:" + bucket, "--checkers", "16", "--transfers", "16"],
@@ -408,6 +411,7 @@ class Bench:
         logged = os.path.getsize(self.rgw_log) if os.path.exists(self.rgw_log) else 0
         try:
             self.settle()
+            server_cpu = rgw.cpu_seconds()
             if client == "ferry":
                 target = "s3://%s/%s?endpoint=%s" % (bucket, PREFIX, rgw.endpoint)
                 measured = self.ferry_migrate(workload, n, source, target, self.ferry_s3_env,
@@ -416,6 +420,7 @@ class Bench:
                 measured = self.rclone_copy(workload, n, source,
                                             "rgw:%s/%s" % (bucket, PREFIX), self.rclone_s3_env,
                                             ["--fast-list"])
+            server_cpu = rgw.cpu_seconds() - server_cpu
             check_holds("%s %s run %d" % (workload, client, n + 1),
                         bucket_objects(bucket, self.check_env), expected)
             if spot:
@@ -425,7 +430,7 @@ class Bench:
             requests = rgw_requests(self.rgw_log, logged)
         finally:
             self.dispose(lambda: self.drop_bucket(bucket))
-        return Run(*measured, requests)
+        return Run(*measured, requests, server_cpu)
 
     def compare(self, workload, kind, destination, count, size):
         """Ferry and rclone, --runs each, copying the source `kind` (see
@@ -442,8 +447,11 @@ class Bench:
                 spot = spot_keys(expected, spot_count) if client == "ferry" and n == 0 else None
                 measured = one_run(workload, source, expected, client, n, spot)
                 results[client].append(measured)
-                print("  %-12s run %d/%d %-6s %7.2f s  peak RSS %5.0f MiB%s%s"
+                print("  %-12s run %d/%d %-6s %7.2f s  peak RSS %5.0f MiB  CPU %5.2f s%s%s%s"
                       % (workload, n + 1, self.args.runs, client, measured.seconds, measured.rss,
+                         measured.cpu,
+                         "  radosgw CPU %5.2f s" % measured.server_cpu
+                         if measured.server_cpu is not None else "",
                          "  radosgw: " + requests_text(measured.requests)
                          if measured.requests else "",
                          "  (%d objects hashed: ok)" % len(spot) if spot else ""), flush=True)
@@ -468,7 +476,7 @@ class Bench:
                 try:
                     self.settle()
                     with connection_peak(int(sim.url.rsplit(":", 1)[1])) as connections:
-                        seconds, rss = self.ferry_migrate(
+                        seconds, rss, _ = self.ferry_migrate(
                             "latency-%s" % transfers, n, source,
                             "lfs+" + sim.lfs_url(), self.env, transfers, count)
                     stats = sim.stats()
@@ -521,6 +529,17 @@ def print_comparison(compared, runs):
             peak = max(r.rss for r in results["ferry"])
             print("%s: ferry's highest peak RSS %.0f MiB, target <= %d MiB: %s"
                   % (label, peak, MILLION_RSS_MIB, "met" if peak <= MILLION_RSS_MIB else "MISSED"))
+    # Both sides of the work: a client that leaves checks to the server
+    # makes the server spend the CPU instead.
+    for _, label, count, results in compared:
+        line = []
+        for client in ("rclone", "ferry"):
+            text = "%s %.2f s" % (client, statistics.median(r.cpu for r in results[client]))
+            served = [r.server_cpu for r in results[client] if r.server_cpu is not None]
+            if served:
+                text += " + radosgw %.2f s" % statistics.median(served)
+            line.append(text)
+        print("CPU per run (medians), %s: %s" % (label, "; ".join(line)))
     for _, label, count, results in compared:
         for client in ("rclone", "ferry"):
             counted = [r.requests for r in results[client] if r.requests]

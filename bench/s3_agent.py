@@ -168,6 +168,27 @@ class Radosgw:
             pass
         return None
 
+    def cpu_seconds(self):
+        """CPU (user + system) the radosgw and its Ceph daemons have used so
+        far, from /proc/<pid>/stat; daemons that cannot be read count 0."""
+        total = 0
+        ticks = os.sysconf("SC_CLK_TCK")
+        run_dir = os.path.join(self.dir, "run")
+        for name in os.listdir(run_dir) if os.path.isdir(run_dir) else ():
+            if not name.endswith(".pid"):
+                continue
+            try:
+                with open(os.path.join(run_dir, name)) as f:
+                    pid = int(f.read())
+                with open("/proc/%d/stat" % pid) as f:
+                    # Fields after the command's closing parenthesis; utime
+                    # and stime are the 14th and 15th of the whole line.
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+            except (OSError, ValueError, IndexError):
+                pass
+        return total / ticks
+
     def stop(self):
         subprocess.run(["bash", self.script, "stop", self.dir], env=self.env,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
