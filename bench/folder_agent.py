@@ -1,13 +1,22 @@
 #!/usr/bin/env python3
-"""Upload and download throughput of `ferry agent` on a folder store, against
-a baseline measured in the same run: `cat SRC | tee DST | sha256sum` plus
-fsync of DST (the least any verified copy has to do).
+"""`ferry agent` on a folder store, against baselines measured in the same run.
+
+1. One large object, uploaded and downloaded through a fresh agent, against
+   `cat SRC | tee DST | sha256sum` plus fsync of DST (the least any verified
+   copy has to do).
+2. `git push` of many small objects (git-lfs starts the agents), Ferry
+   against bench/trivial_agent.c, a custom agent that only copies (no hash,
+   no fsync): the floor git-lfs itself sets. Both one agent at a time
+   (concurrent=false, as `ferry install` sets it) and at git-lfs's default
+   (concurrent=true, lfs.concurrenttransfers 8 agents).
 
     python3 bench/folder_agent.py <path-to-ferry> [--size-mib 512] [--runs 5]
+                                  [--small-count 1000] [--small-kib 4]
 
-Prints the median of each and the ratio ferry / baseline (below 1.0 means
-ferry is faster than the baseline). Works in a throw-away directory under
-$TMPDIR with its own HOME; on-demand only, not part of the test suite.
+Prints the median of each and the ratio to its baseline (below 1.0 means
+ferry is faster). Works in a throw-away directory under $TMPDIR with its own
+HOME; on-demand only, not part of the test suite. --size-mib 0 or
+--small-count 0 leaves that part out.
 """
 
 import argparse
@@ -59,11 +68,98 @@ def baseline_copy(src, dst):
     return time.perf_counter() - started
 
 
+def git(repo, *args):
+    subprocess.run(["git"] + list(args), cwd=repo, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+
+
+def git_config_unset(repo, key):
+    subprocess.run(["git", "config", "--unset-all", key], cwd=repo, check=False)
+
+
+def store_sizes(store):
+    """{oid: size} of the objects under a folder store."""
+    found = {}
+    for parent, _, names in os.walk(store):
+        for name in names:
+            found[name] = os.path.getsize(os.path.join(parent, name))
+    return found
+
+
+# The push's clients: agent, then lfs.customtransfer.<agent>.concurrent.
+CLIENTS = ("trivial false", "ferry false", "trivial true", "ferry true")
+
+
+def small_push(ferry, root, runs, count, size):
+    """Times `git push` of `count` new objects of `size` bytes by each of
+    CLIENTS; returns {client: [seconds]}."""
+    trivial = os.path.join(root, "trivial-agent")
+    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "trivial_agent.c")
+    subprocess.run(["cc", "-O2", "-o", trivial, source], check=True)
+    repo = os.path.join(root, "small")
+    git(root, "init", "-q", "-b", "main", repo)
+    git(repo, "lfs", "track", "*.bin")
+    expected = {}
+    for i in range(count):
+        data = os.urandom(size)
+        with open(os.path.join(repo, "f%05d.bin" % i), "wb") as f:
+            f.write(data)
+        expected[hashlib.sha256(data).hexdigest()] = size
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "small objects")
+
+    def configure(client, store):
+        for key in ("lfs.standalonetransferagent", "lfs.customtransfer.trivial.path",
+                    "lfs.customtransfer.trivial.args", "lfs.customtransfer.trivial.concurrent",
+                    "lfs.customtransfer.ferry.concurrent"):
+            git_config_unset(repo, key)
+        # A fresh journal: nothing known from the run before.
+        for leftover in (os.path.join(repo, ".git", "lfs", "ferry"),
+                         os.path.join(repo, ".git", "lfs", "tmp", "ferry")):
+            shutil.rmtree(leftover, ignore_errors=True)
+        agent, concurrent = client.split()
+        if agent == "trivial":
+            git(repo, "config", "lfs.standalonetransferagent", "trivial")
+            git(repo, "config", "lfs.customtransfer.trivial.path", trivial)
+            git(repo, "config", "lfs.customtransfer.trivial.args", store)
+            git(repo, "config", "lfs.customtransfer.trivial.concurrent", concurrent)
+        else:
+            subprocess.run([ferry, "install", "--store", "file://" + store], cwd=repo,
+                           check=True, stdout=subprocess.DEVNULL)
+            git(repo, "config", "lfs.customtransfer.ferry.concurrent", concurrent)
+
+    times = {client: [] for client in CLIENTS}
+    for n in range(runs):
+        # Each client goes first in turn.
+        first = n % len(CLIENTS)
+        for client in CLIENTS[first:] + CLIENTS[:first]:
+            store = os.path.join(root, "small-store")
+            remote = os.path.join(root, "small-remote.git")
+            for old in (store, remote):
+                shutil.rmtree(old, ignore_errors=True)
+            os.makedirs(store)
+            git(root, "init", "-q", "--bare", remote)
+            configure(client, store)
+            git_config_unset(repo, "remote.origin.url")
+            git(repo, "config", "remote.origin.url", remote)
+            started = time.perf_counter()
+            git(repo, "push", "-q", "origin", "main")
+            times[client].append(time.perf_counter() - started)
+            if store_sizes(store) != expected:
+                sys.exit("%s: the store does not hold the %d objects after the push"
+                         % (client, count))
+            print("  push run %d/%d %-13s concurrent=%-5s %6.2f s" % (n + 1, runs, *client.split(), times[client][-1]),
+                  flush=True)
+    return times
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("ferry")
     parser.add_argument("--size-mib", type=int, default=512)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--small-count", type=int, default=1000)
+    parser.add_argument("--small-kib", type=int, default=4)
     args = parser.parse_args()
     ferry = os.path.abspath(args.ferry)
 
@@ -72,6 +168,22 @@ def main():
     os.makedirs(env_home)
     os.environ["HOME"] = env_home
     os.environ["GIT_CONFIG_NOSYSTEM"] = "1"
+    for key, value in (("user.name", "bench"), ("user.email", "bench@example.com")):
+        git(root, "config", "--global", key, value)
+    git(root, "lfs", "install", "--skip-repo")
+    if args.small_count > 0:
+        times = small_push(ferry, root, args.runs, args.small_count, args.small_kib << 10)
+        print("git push of %d x %d KiB into a folder store, medians of %d runs "
+              "(baseline: the trivial agent at the same concurrency)"
+              % (args.small_count, args.small_kib, args.runs))
+        for concurrent in ("false", "true"):
+            floor = statistics.median(times["trivial " + concurrent])
+            mine = statistics.median(times["ferry " + concurrent])
+            print("  concurrent=%-5s trivial %7.3f s  ferry %7.3f s  ratio %.2f"
+                  % (concurrent, floor, mine, mine / floor))
+    if args.size_mib <= 0:
+        shutil.rmtree(root, ignore_errors=True)
+        return
     repo = os.path.join(root, "repo")
     store = os.path.join(root, "store")
     subprocess.run(["git", "init", "-q", repo], check=True)
