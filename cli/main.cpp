@@ -1,4 +1,5 @@
 #include "cli/commands.hpp"
+#include "cli/docs.hpp"
 
 #include "ferry/version.hpp"
 #include "store/os/file_io.hpp"
@@ -135,12 +136,18 @@ int main(int argc, char** argv) {
                     "Objects read and hashed at once with --hash, 1 to 64 (default 4)");
   check->add_option("--report", comparison.report, "Write a JSON report to this file");
 
+  // For the build: man pages and completions from the definitions above.
+  std::string docs_dir;
+  app.add_option("--write-docs", docs_dir)->group("");
+
   // Usage errors exit with 2, as every command's own checks do.
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
+  if (!docs_dir.empty())
+    return ferry::cli::write_docs(app, docs_dir);
   if (app.get_subcommands().empty()) {
     std::cerr << app.help();
     return 2;

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The Debian package that `cpack` makes in the build directory:
+#
+#   1. two cpack runs of the same build give byte-identical .deb files
+#      (SOURCE_DATE_EPOCH, gzip -n, stripped .comment);
+#   2. lintian reports no error and no warning;
+#   3. its Depends name the runtime libraries (RocksDB, curl, CAF), and it
+#      holds the binary, a man page per command and both completions;
+#   4. as root, on a machine without another ferry package: dpkg -i installs
+#      it; /usr/bin/ferry is this build's version, `man -w` finds every
+#      page, the README's demo (simulations/roundtrip.sh) passes with the
+#      installed binary; dpkg -r removes it all again.
+#
+#   bash tests/packaging/test_package.sh <path-to-ferry> <build-dir>
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
+BUILD=$(cd "$2" && pwd)
+SOURCE=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+e2e_init "$1"
+
+for tool in cpack dpkg-deb lintian; do
+  command -v "$tool" >/dev/null || fail "$tool is missing (.ci/install-deps installs it)"
+done
+
+# ---- 1. the package, twice -----------------------------------------------------------
+for n in 1 2; do
+  (cd "$BUILD" && cpack -B "$E2E_ROOT/deb$n") >"$E2E_ROOT/cpack$n.log" 2>&1 ||
+    { show "cpack" "$E2E_ROOT/cpack$n.log"; fail "cpack failed"; }
+done
+DEB=$(ls "$E2E_ROOT"/deb1/ferry_*_amd64.deb)
+[[ -f $DEB ]] || fail "cpack made no ferry_*_amd64.deb"
+cmp -s "$DEB" "$E2E_ROOT/deb2/$(basename "$DEB")" || fail "two cpack runs of one build differ"
+pass "cpack made $(basename "$DEB") twice, byte for byte the same"
+
+# ---- 2. lintian ----------------------------------------------------------------------
+lintian --pedantic "$DEB" >"$E2E_ROOT/lintian.out" 2>&1 || true
+if grep -E '^(E|W): ' "$E2E_ROOT/lintian.out" >"$E2E_ROOT/lintian.bad"; then
+  show "lintian" "$E2E_ROOT/lintian.bad"
+  fail "lintian reports errors or warnings"
+fi
+grep -q '^ferry' <(dpkg-deb -f "$DEB" Package) || fail "the package is not named ferry"
+pass "lintian: no error, no warning"
+
+# ---- 3. what the package holds ------------------------------------------------------------
+depends=$(dpkg-deb -f "$DEB" Depends)
+for lib in librocksdb libcurl4 libcaf-core libssl3; do
+  grep -q "$lib" <<<"$depends" || fail "Depends lacks $lib: $depends"
+done
+dpkg-deb -c "$DEB" | awk '{print $6}' | sed 's#^\./#/#' >"$E2E_ROOT/contents"
+PAGES=(ferry)
+while read -r command; do
+  PAGES+=("ferry-$command")
+done < <("$FERRY" --help | sed -n '/^Subcommands:/,$p' | awk 'NR > 1 && NF {print $1}')
+((${#PAGES[@]} > 5)) || fail "ferry --help lists only ${#PAGES[@]} commands"
+for want in /usr/bin/ferry /usr/share/bash-completion/completions/ferry \
+  /usr/share/zsh/vendor-completions/_ferry /usr/share/doc/ferry/copyright \
+  /usr/share/doc/ferry/README.md "${PAGES[@]/#//usr/share/man/man1/}"; do
+  [[ $want == /usr/share/man/* ]] && want=$want.1.gz
+  grep -qx "$want" "$E2E_ROOT/contents" || fail "the package lacks $want"
+done
+pass "Depends names RocksDB, curl, CAF and OpenSSL; the binary, ${#PAGES[@]} man pages, completions and docs are in"
+
+# ---- 4. installed ------------------------------------------------------------------
+if (($(id -u) != 0)); then
+  note "not root: dpkg -i is left out"
+  exit 0
+fi
+if dpkg-query -W -f='${Status}' ferry 2>/dev/null | grep -q "install ok installed"; then
+  note "a ferry package is already installed here; it is left alone and dpkg -i left out"
+  exit 0
+fi
+remove_package() { dpkg -r ferry >/dev/null 2>&1 || true; }
+trap 'status=$?; remove_package; e2e_cleanup "$status"' EXIT
+dpkg -i "$DEB" >"$E2E_ROOT/dpkg.log" 2>&1 || { show "dpkg -i" "$E2E_ROOT/dpkg.log"; fail "dpkg -i failed"; }
+[[ $(/usr/bin/ferry --version) == "$("$FERRY" --version)" ]] ||
+  fail "/usr/bin/ferry says $(/usr/bin/ferry --version), the build $("$FERRY" --version)"
+for page in "${PAGES[@]}"; do
+  man -w "$page" >/dev/null 2>&1 || fail "man -w $page finds no page"
+done
+pass "dpkg -i installed ferry $(/usr/bin/ferry --version | awk '{print $2}'); man finds all ${#PAGES[@]} pages"
+TMPDIR="$E2E_ROOT" bash "$SOURCE/simulations/roundtrip.sh" /usr/bin/ferry >"$E2E_ROOT/demo.log" 2>&1 ||
+  { show "the demo" "$E2E_ROOT/demo.log"; fail "the demo failed with the installed ferry"; }
+pass "the demo passes with /usr/bin/ferry"
+dpkg -r ferry >"$E2E_ROOT/dpkg-r.log" 2>&1 || { show "dpkg -r" "$E2E_ROOT/dpkg-r.log"; fail "dpkg -r failed"; }
+[[ ! -e /usr/bin/ferry && ! -e /usr/share/man/man1/ferry.1.gz ]] || fail "dpkg -r left files behind"
+pass "dpkg -r removed it"
