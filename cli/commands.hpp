@@ -28,6 +28,22 @@ int run_install(const std::string& store_url, bool server_offered, bool global);
 /// `ferry uninstall`: remove what install wrote.
 int run_uninstall(bool global);
 
+/// `ferry daemon run`: the per-user daemon in the foreground (for systemd,
+/// and what `start` runs detached). With `ready_fd` >= 0, "ready\n" or
+/// "error: <why>\n" is written there once it serves or cannot.
+int run_daemon_foreground(int ready_fd);
+
+/// `ferry daemon start`: connects to the user's daemon, or starts one
+/// (exactly one, however many starts run at once) and waits until it serves.
+int run_daemon_start();
+
+/// `ferry daemon status`: the running daemon's pid, build, uptime, clients
+/// and directory; exit code 1 when none runs.
+int run_daemon_status(bool json);
+
+/// `ferry daemon stop`: asks the daemon to exit and waits until it has.
+int run_daemon_stop();
+
 /// `ferry status`: in-flight transfers, failures and recent history.
 int run_status(const flag_map& flags, bool json, size_t limit);
 

@@ -2,6 +2,7 @@
 
 #include "ferry/version.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -112,22 +113,29 @@ std::string man_page(const CLI::App& app, const CLI::App* command, const std::st
     page << roff(command->get_description()) << "\n";
   else
     page << "a verified, resumable Git LFS transfer engine\n";
+  auto commands = visible_commands(shown);
   page << ".SH SYNOPSIS\n.B ferry\n";
   if (command)
     page << ".B " << roff(command->get_name()) << "\n";
+  if (!commands.empty())
+    page << (command ? "\\fICOMMAND\\fR\n" : "[\\fICOMMAND\\fR]\n");
   page << "[\\fIOPTIONS\\fR]\n";
-  if (!command)
-    page << "[\\fICOMMAND\\fR]\n";
-  page << ".SH DESCRIPTION\n";
-  if (command) {
-    page << roff(command->get_description()) << "\n";
-  } else {
-    page << roff(app.get_description()) << "\n";
+  page << ".SH DESCRIPTION\n" << roff(shown.get_description()) << "\n";
+  if (!commands.empty())
     page << ".SH COMMANDS\n";
-    for (const CLI::App* sub : visible_commands(app))
-      page << ".TP\n\\fB" << roff(sub->get_name()) << "\\fR\n"
-           << roff(sub->get_description()) << " See \\fBferry\\-" << roff(sub->get_name())
-           << "\\fR(1).\n";
+  for (const CLI::App* sub : commands) {
+    page << ".TP\n\\fB" << roff(sub->get_name()) << "\\fR\n" << roff(sub->get_description());
+    if (!command) {
+      page << " See \\fBferry\\-" << roff(sub->get_name()) << "\\fR(1).\n";
+      continue;
+    }
+    // A command's own commands have no page: their options are listed here.
+    for (const CLI::Option* option : visible_options(*sub))
+      if (option->get_lnames() != std::vector<std::string>{"help"})
+        page << "\n.RS\n.TP\n"
+             << option_label(*option, true) << "\n"
+             << roff(option_text(*option)) << "\n.RE";
+    page << "\n";
   }
   page << ".SH OPTIONS\n";
   for (const CLI::Option* option : visible_options(shown))
@@ -154,6 +162,18 @@ std::vector<std::string> long_names(const CLI::App& command) {
   return names;
 }
 
+/// What may follow a command: its options, its own commands and theirs.
+std::vector<std::string> completions_after(const CLI::App& command) {
+  auto names = long_names(command);
+  for (const CLI::App* sub : visible_commands(command)) {
+    names.push_back(sub->get_name());
+    for (auto& name : long_names(*sub))
+      if (std::find(names.begin(), names.end(), name) == names.end())
+        names.push_back(name);
+  }
+  return names;
+}
+
 std::string bash_completion(const CLI::App& app) {
   std::ostringstream out;
   std::vector<std::string> commands;
@@ -167,7 +187,8 @@ std::string bash_completion(const CLI::App& app) {
       << "  else\n"
       << "    case ${COMP_WORDS[1]} in\n";
   for (const CLI::App* sub : visible_commands(app))
-    out << "      " << sub->get_name() << ") words=\"" << words(long_names(*sub)) << "\" ;;\n";
+    out << "      " << sub->get_name() << ") words=\"" << words(completions_after(*sub))
+        << "\" ;;\n";
   out << "      *) words=\"\" ;;\n"
       << "    esac\n"
       << "  fi\n"
@@ -208,6 +229,11 @@ std::string zsh_completion(const CLI::App& app) {
       << "  case $words[2] in\n";
   for (const CLI::App* sub : visible_commands(app)) {
     out << "    " << sub->get_name() << ")\n      _arguments";
+    std::vector<std::string> nested;
+    for (const CLI::App* own : visible_commands(*sub))
+      nested.push_back(own->get_name());
+    if (!nested.empty())
+      out << " \\\n        '1:command:(" << words(nested) << ")'";
     for (const CLI::Option* option : visible_options(*sub))
       for (auto& name : option->get_lnames())
         out << " \\\n        '--" << name << "[" << zsh_text(option->get_description()) << "]"

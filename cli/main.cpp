@@ -136,6 +136,21 @@ int main(int argc, char** argv) {
                     "Objects read and hashed at once with --hash, 1 to 64 (default 4)");
   check->add_option("--report", comparison.report, "Write a JSON report to this file");
 
+  auto* daemon = app.add_subcommand(
+    "daemon", "The per-user ferry daemon: start, status, stop (agents do not use it yet).");
+  daemon->require_subcommand(1);
+  int ready_fd = -1;
+  auto* daemon_run = daemon->add_subcommand("run", "Run the daemon in the foreground.");
+  daemon_run->add_option("--ready-fd", ready_fd, "Report readiness on this descriptor")->group("");
+  auto* daemon_start =
+    daemon->add_subcommand("start", "Start the daemon unless it runs, and wait until it serves.");
+  bool daemon_json = false;
+  auto* daemon_status = daemon->add_subcommand(
+    "status", "Show the running daemon: pid, build, uptime, clients, directory.");
+  daemon_status->add_flag("--json", daemon_json, "Print the daemon's reply as JSON");
+  auto* daemon_stop =
+    daemon->add_subcommand("stop", "Ask the daemon to exit and wait until it has.");
+
   // For the build: man pages and completions from the definitions above.
   std::string docs_dir;
   app.add_option("--write-docs", docs_dir)->group("");
@@ -159,6 +174,14 @@ int main(int argc, char** argv) {
   if (!install->parsed() && !uninstall->parsed())
     ferry::make_own_files_private();
 
+  if (daemon_run->parsed())
+    return ferry::cli::run_daemon_foreground(ready_fd);
+  if (daemon_start->parsed())
+    return ferry::cli::run_daemon_start();
+  if (daemon_status->parsed())
+    return ferry::cli::run_daemon_status(daemon_json);
+  if (daemon_stop->parsed())
+    return ferry::cli::run_daemon_stop();
   if (agent->parsed())
     return ferry::cli::run_agent_command(flags);
   if (install->parsed())

@@ -64,6 +64,8 @@ struct settings {
   /// when set.
   std::string proton_data_credential_provider;
   std::string proton_data_credential_host;
+  /// `ferry daemon` exits after this long without a connected client.
+  std::chrono::seconds daemon_idle_timeout{};
   size_t history_limit{};
   std::string log_level;
   std::filesystem::path log_file;

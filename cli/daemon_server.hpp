@@ -1,0 +1,84 @@
+#pragma once
+
+// The per-user daemon's lifecycle: its lock, its socket, the hello on each
+// connection, and when it exits. Transfers are not served here yet.
+
+#include "protocol/daemon_messages.hpp"
+#include "protocol/line_splitter.hpp"
+#include "protocol/status.hpp"
+#include "store/os/file_io.hpp"
+#include "store/os/runtime_dir.hpp"
+#include "store/os/unix_socket.hpp"
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ferry::cli {
+
+struct daemon_options {
+  /// The private directory (daemon_directory()).
+  std::filesystem::path directory;
+  /// This binary's version; a client of another build makes the daemon
+  /// drain and exit, so that the next client starts one of its own build.
+  std::string build;
+  /// Exit after this long without a connected client.
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes{5}};
+  /// How often the daemon checks that its socket file is still its own.
+  std::chrono::milliseconds socket_check_interval{std::chrono::seconds{1}};
+};
+
+/// One daemon. start() takes the lifetime lock (<dir>/daemon.pid) and
+/// publishes <dir>/daemon.sock; run() serves until a reason to exit.
+/// SIGTERM, SIGINT and SIGHUP are blocked in the process and read by run(),
+/// which then exits cleanly.
+class daemon_server {
+public:
+  /// errc::busy when another daemon holds the lock.
+  static result<std::unique_ptr<daemon_server>> start(daemon_options options);
+
+  /// Serves connections until `ferry daemon stop`, a signal, the idle
+  /// timeout, a drain after a client of another build or protocol, or the
+  /// loss of the socket file; removes the socket (if still its own) and
+  /// returns the reason, for the log.
+  std::string run();
+
+  const std::filesystem::path& socket_path() const { return listener_.path(); }
+
+private:
+  struct connection {
+    fd_guard fd;
+    protocol::line_splitter lines{protocol::daemon_max_line};
+    bool greeted = false;
+    bool done = false;
+  };
+
+  explicit daemon_server(daemon_options options) : options_(std::move(options)) {}
+
+  void accept_waiting();
+  /// Reads what `client` sent and answers it; sets client.done when the
+  /// connection is to be closed.
+  void serve(connection& client);
+  void answer(connection& client, const std::string& line);
+  void reply(connection& client, protocol::daemon_reply message);
+  void drain(const std::string& why);
+
+  daemon_options options_;
+  file_lock lock_;
+  unix_listener listener_;
+  fd_guard signals_;
+  std::vector<std::unique_ptr<connection>> connections_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::string exit_reason_;
+  bool draining_ = false;
+};
+
+/// A line for the daemon's log (stderr, which is <dir>/daemon.log when it
+/// runs detached), with the time and the daemon's pid.
+void daemon_log(const std::string& text);
+
+} // namespace ferry::cli
