@@ -2,10 +2,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <string_view>
 
 namespace ferry {
 
@@ -131,32 +133,83 @@ void transfer_record::add_error(attempt_error error) {
     errors.erase(errors.begin(), errors.end() - max_errors);
 }
 
+namespace {
+
+// Appends `text` as a JSON string, byte for byte as json::dump() writes it
+// with invalid UTF-8 replaced by U+FFFD. Printable ASCII without quotes or
+// backslashes (oids, names, most messages) is copied as it is; the rest
+// goes through dump().
+void append_json_string(std::string& out, std::string_view text) {
+  bool plain = std::all_of(text.begin(), text.end(), [](char c) {
+    auto byte = static_cast<unsigned char>(c);
+    return byte >= 0x20 && byte < 0x7f && c != '"' && c != '\\';
+  });
+  if (!plain) {
+    out += json(std::string{text}).dump(-1, ' ', false, json::error_handler_t::replace);
+    return;
+  }
+  out += '"';
+  out += text;
+  out += '"';
+}
+
+// [{"at_ms":..,"code":..,"message":..},..], as dump() writes it.
+void append_json_errors(std::string& out, const std::vector<attempt_error>& errors) {
+  out += '[';
+  for (size_t i = 0; i < errors.size(); ++i) {
+    out += i == 0 ? "{\"at_ms\":" : ",{\"at_ms\":";
+    out += std::to_string(errors[i].at_ms);
+    out += ",\"code\":";
+    append_json_string(out, errors[i].code);
+    out += ",\"message\":";
+    append_json_string(out, errors[i].message);
+    out += '}';
+  }
+  out += ']';
+}
+
+// Appends `,"name":`.
+void append_name(std::string& out, const char* name) {
+  out += ",\"";
+  out += name;
+  out += "\":";
+}
+
+} // namespace
+
+// Written directly rather than through a json value: the journal encodes
+// every record it writes, twice per transfer.
 std::string encode(const transfer_record& record) {
-  // ordered_json keeps "v" first and the fields in the documented order.
-  nlohmann::ordered_json errors = nlohmann::ordered_json::array();
-  for (const auto& e : record.errors)
-    errors.push_back({{"at_ms", e.at_ms}, {"code", e.code}, {"message", e.message}});
-  nlohmann::ordered_json out = {
-    {"v", transfer_record::format_version},
-    {"oid", record.oid},
-    {"direction", to_string(record.dir)},
-    {"size", record.size},
-    {"state", to_string(record.state)},
-    {"committed", record.committed},
-    {"attempts", record.attempts},
-    {"resumed_from", record.resumed_from},
-    {"backend", record.backend},
-    {"path", record.path},
-    {"created_ms", record.created_ms},
-    {"updated_ms", record.updated_ms},
-    {"finished_ms", record.finished_ms},
-    {"errors", std::move(errors)},
+  std::string out;
+  out.reserve(384);
+  out += "{\"v\":";
+  out += std::to_string(transfer_record::format_version);
+  auto number = [&](const char* name, int64_t value) {
+    append_name(out, name);
+    out += std::to_string(value);
   };
+  auto text = [&](const char* name, std::string_view value) {
+    append_name(out, name);
+    append_json_string(out, value);
+  };
+  text("oid", record.oid);
+  text("direction", to_string(record.dir));
+  number("size", record.size);
+  text("state", to_string(record.state));
+  number("committed", record.committed);
+  number("attempts", record.attempts);
+  number("resumed_from", record.resumed_from);
+  text("backend", record.backend);
+  text("path", record.path);
+  number("created_ms", record.created_ms);
+  number("updated_ms", record.updated_ms);
+  number("finished_ms", record.finished_ms);
+  append_name(out, "errors");
+  append_json_errors(out, record.errors);
   if (!record.store_state.empty())
-    out["store_state"] = record.store_state;
-  // Messages and paths may hold invalid UTF-8 (OS errors, odd file names);
-  // replacing it with U+FFFD keeps dump() from throwing.
-  return out.dump(-1, ' ', false, json::error_handler_t::replace);
+    text("store_state", record.store_state);
+  out += '}';
+  return out;
 }
 
 result<transfer_record> decode_record(const std::string& bytes) {

@@ -122,6 +122,58 @@ TEST_CASE("record encoding is compact JSON with the version first", "[journal]")
   CHECK(doc["errors"][0]["code"] == "io_error");
 }
 
+namespace {
+
+// The encoding as json::dump() writes it, field by field in the documented
+// order: records written before and after must read the same.
+std::string dumped(const transfer_record& r) {
+  nlohmann::ordered_json errors = nlohmann::ordered_json::array();
+  for (const auto& e : r.errors)
+    errors.push_back({{"at_ms", e.at_ms}, {"code", e.code}, {"message", e.message}});
+  nlohmann::ordered_json out = {
+    {"v", transfer_record::format_version},
+    {"oid", r.oid},
+    {"direction", ferry::to_string(r.dir)},
+    {"size", r.size},
+    {"state", ferry::to_string(r.state)},
+    {"committed", r.committed},
+    {"attempts", r.attempts},
+    {"resumed_from", r.resumed_from},
+    {"backend", r.backend},
+    {"path", r.path},
+    {"created_ms", r.created_ms},
+    {"updated_ms", r.updated_ms},
+    {"finished_ms", r.finished_ms},
+    {"errors", std::move(errors)},
+  };
+  if (!r.store_state.empty())
+    out["store_state"] = r.store_state;
+  return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+} // namespace
+
+TEST_CASE("record encoding is byte for byte what json::dump() writes", "[journal]") {
+  transfer_record r = full_record();
+  CHECK(encode(r) == dumped(r));
+
+  r.errors.clear();
+  r.store_state = R"({"v":1,"upload_id":"2~abc","parts":[[1,5242880,"e1","aa"]]})";
+  CHECK(encode(r) == dumped(r));
+
+  r = transfer_record{};
+  CHECK(encode(r) == dumped(r));
+
+  r.path = std::string{"tab\there, back\\slash, bell\a, nul "} + '\0' + " del\x7F, bad \xFF\xC3(";
+  // One character to escape in otherwise plain text, each on its own.
+  r.backend = "folder:C:\\lfs";
+  r.store_state = "say \"hi\"";
+  r.add_error({1, "io_error", "\x01\x1F\r\b\f"});
+  r.attempts = 2'147'483'647;
+  r.size = 9'223'372'036'854'775'807;
+  CHECK(encode(r) == dumped(r));
+}
+
 TEST_CASE("record with invalid UTF-8 encodes without throwing", "[journal]") {
   transfer_record in = full_record();
   in.errors.clear();
