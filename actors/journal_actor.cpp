@@ -30,7 +30,10 @@ result<transfer_record> journal_state::begin(const transfer_job& job, const std:
   record.backend = backend;
   record.path = job.path;
   record.updated_ms = now;
-  if (auto st = db->put(record); !st)
+  // Only that an attempt began: nothing reported depends on it, and the
+  // attempt's first synced write (progress or outcome) carries it to disk.
+  // Not syncing it saves a disk flush per object for an agent.
+  if (auto st = db->put(record, journal_db::durability::deferred); !st)
     return st;
   return record;
 }

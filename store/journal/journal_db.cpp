@@ -52,9 +52,10 @@ struct journal_db::impl {
   // With sync_writes a record survives kill -9 and power loss once a write
   // returns; without, it survives kill -9 (the write-ahead log is in the
   // kernel's hands) but not a power loss.
-  rocksdb::WriteOptions write_options() const {
+  rocksdb::WriteOptions
+  write_options(journal_db::durability how = journal_db::durability::synced) const {
     rocksdb::WriteOptions out;
-    out.sync = opts.sync_writes;
+    out.sync = opts.sync_writes && how == journal_db::durability::synced;
     return out;
   }
 
@@ -149,7 +150,7 @@ result<std::optional<transfer_record>> journal_db::get(direction dir, const std:
   return std::optional<transfer_record>{std::move(record).value()};
 }
 
-status journal_db::put(const transfer_record& record) {
+status journal_db::put(const transfer_record& record, durability how) {
   if (auto w = impl_->writable(); !w)
     return w;
   if (record.finished())
@@ -158,7 +159,7 @@ status journal_db::put(const transfer_record& record) {
   if (!protocol::is_valid_oid(record.oid))
     return {errc::invalid_request, "invalid oid \"" + record.oid + "\""};
   std::string key = active_key(record.dir, record.oid);
-  return from_rocksdb(impl_->db->Put(impl_->write_options(), key, encode(record)),
+  return from_rocksdb(impl_->db->Put(impl_->write_options(how), key, encode(record)),
                       impl_->where() + ": cannot write " + key);
 }
 
@@ -195,7 +196,7 @@ status journal_db::finish(const std::vector<transfer_record>& records) {
   batch.Put(seq_key, std::to_string(seq));
 
   std::string what = records.size() == 1 ? "finished transfer of " + records.front().oid
-                                          : std::to_string(records.size()) + " finished transfers";
+                                         : std::to_string(records.size()) + " finished transfers";
   auto s = from_rocksdb(impl_->db->Write(impl_->write_options(), &batch),
                         impl_->where() + ": cannot record " + what);
   if (s)

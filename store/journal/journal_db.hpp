@@ -38,8 +38,18 @@ public:
   /// The active record for this object, if any.
   result<std::optional<transfer_record>> get(direction dir, const std::string& oid);
 
+  /// How soon a put() reaches the disk.
+  enum class durability {
+    /// Before put() returns, with options::sync_writes.
+    synced,
+    /// With the next synced write (the write-ahead log is one sequence), or
+    /// when the kernel writes it back; it survives kill -9 at once. For a
+    /// record whose loss in a power cut changes nothing that was reported.
+    deferred,
+  };
+
   /// Inserts or replaces an active record (state queued or in_flight).
-  status put(const transfer_record& record);
+  status put(const transfer_record& record, durability how = durability::synced);
 
   /// Moves a record whose state is done or failed from the active set into
   /// history in one atomic batch, and prunes history to the limit.

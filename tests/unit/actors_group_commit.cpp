@@ -106,3 +106,28 @@ TEST_CASE_METHOD(engine_fixture,
   CHECK(stored_when_reported == size_t{1});
   CHECK(*stored_jobs == std::vector<uint64_t>{1});
 }
+
+TEST_CASE_METHOD(engine_fixture, "an upload syncs the journal once, for its outcome",
+                 "[group_commit]") {
+  start(folder);
+  // Syncs of the journal's write-ahead log (RocksDB also syncs its
+  // directory once, after the log's first sync).
+  auto journal_syncs = [&](const std::vector<recorded_call>& seen) {
+    return std::count_if(seen.begin(), seen.end(), [&](const recorded_call& c) {
+      auto log = c.path.size() > 4 && c.path.compare(c.path.size() - 4, 4, ".log") == 0;
+      return c.what != "renameat" && log && c.path.find((root / "journal").string()) == 0;
+    });
+  };
+  call_recorder calls;
+  auto job = upload_job(1, random_bytes(3000, 4), "f");
+  auto outcome = submit(job);
+  sched.run();
+  REQUIRE(outcome->has_value());
+  CHECK((*outcome)->ok());
+  // The begin record rides on the outcome's sync: one flush, not two.
+  CHECK(journal_syncs(calls.calls()) == 1);
+  auto record = db->history(1);
+  REQUIRE(record.ok());
+  REQUIRE(record->size() == 1);
+  CHECK(record->front().attempts == 1);
+}

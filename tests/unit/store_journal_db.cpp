@@ -522,3 +522,18 @@ TEST_CASE("journal open fails cleanly where no directory can be made", "[journal
   CHECK(db.error().code() == errc::io_error);
   CHECK_THAT(db.error().message(), Catch::Contains(file.string()));
 }
+
+TEST_CASE("journal put with deferred durability is read back at once", "[journal]") {
+  temp_dir tmp;
+  auto db = open_journal(tmp.path);
+  transfer_record record;
+  record.dir = direction::upload;
+  record.oid = std::string(64, 'c');
+  record.size = 5;
+  record.state = transfer_state::in_flight;
+  REQUIRE(db->put(record, journal_db::durability::deferred).ok());
+  auto read = db->get(direction::upload, record.oid);
+  REQUIRE(read.ok());
+  REQUIRE(read->has_value());
+  CHECK((*read)->size == 5);
+}
