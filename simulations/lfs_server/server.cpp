@@ -7,6 +7,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -20,6 +21,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -31,6 +33,33 @@
 namespace ferry::sim {
 
 namespace {
+
+/// cpp-httplib listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG, built
+/// into Debian's library). 64 clients connecting at once overflow it; the
+/// kernel then falls back to SYN cookies and some connections are reset, as
+/// no real server (nginx: 511) would do. So the listening socket on `port`
+/// is found among this process's descriptors and given the system's limit.
+bool raise_listen_backlog(int port) {
+  DIR* fds = ::opendir("/proc/self/fd");
+  if (fds == nullptr)
+    return false;
+  bool raised = false;
+  while (dirent* entry = ::readdir(fds)) {
+    int fd = std::atoi(entry->d_name);
+    int listening = 0;
+    socklen_t length = sizeof listening;
+    sockaddr_in address{};
+    socklen_t address_length = sizeof address;
+    if (fd <= 2 || ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0 ||
+        listening == 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &address_length) != 0 ||
+        address.sin_family != AF_INET || ntohs(address.sin_port) != port)
+      continue;
+    raised = ::listen(fd, SOMAXCONN) == 0;
+  }
+  ::closedir(fds);
+  return raised;
+}
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -1132,6 +1161,9 @@ status lfs_server::bind() {
               "cannot bind 127.0.0.1:" + std::to_string(self.options.port) + " (in use?)"};
     self.port = self.options.port;
   }
+  if (!raise_listen_backlog(self.port))
+    return {errc::unavailable,
+            "cannot raise the listen backlog of 127.0.0.1:" + std::to_string(self.port)};
   self.log_line("listening on http://127.0.0.1:" + std::to_string(self.port));
   std::istringstream rules(self.faults.describe());
   for (std::string line; std::getline(rules, line);)

@@ -2,6 +2,7 @@
 # Proves ferry-lfs-sim is a conforming Git LFS server by driving it with the
 # real git-lfs client and its basic transfer adapter (ferry is not involved):
 #
+#   0. the sim's accept queue holds at least 128 connections (ss).
 #   1. healthy: git push uploads LFS files (one of 5 MiB) through the Batch
 #      API, the sim's root holds each at <oid[0:2]>/<oid[2:4]>/<oid> with
 #      sha256 == oid, and a fresh clone's git lfs pull gets them back byte for
@@ -50,6 +51,12 @@ pass "$count example scenarios parse; a misspelt key is rejected by name"
 # ---- phase 1: healthy round trip ------------------------------------------------
 start_sim
 pass "sim listening on $SIM_URL"
+# Clients opening 64 connections at once must not overflow its accept queue
+# (cpp-httplib's own backlog of 5 made the kernel reset some of them).
+backlog=$(ss -Hltn "sport = :$SIM_PORT" | awk '{print $3}')
+[[ $backlog =~ ^[0-9]+$ ]] && ((backlog >= 128)) ||
+  fail "the sim listens with a backlog of '$backlog', not at least 128"
+pass "the sim's accept queue holds $backlog connections"
 
 REPO="$E2E_ROOT/repo"
 git init -q --bare "$E2E_ROOT/repo.git"
