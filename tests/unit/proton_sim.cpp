@@ -792,8 +792,7 @@ TEST_CASE("check_envelope accepts the documented shapes and rejects the rest", "
 }
 
 TEST_CASE("the example scenarios are valid", "[sim]") {
-  const auto folder = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() /
-                      "simulations" / "bridge_sim" / "scenarios";
+  const std::filesystem::path folder = FERRY_BRIDGE_SCENARIOS;
   int examples = 0;
   for (const auto& entry : std::filesystem::directory_iterator(folder)) {
     const std::string name = entry.path().filename().string();
