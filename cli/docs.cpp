@@ -36,20 +36,13 @@ std::string roff(const std::string& text) {
   return out;
 }
 
+// Hidden commands and options (group "") have no documentation.
 std::vector<const CLI::App*> visible_commands(const CLI::App& app) {
-  std::vector<const CLI::App*> commands;
-  for (const CLI::App* sub :
-       app.get_subcommands([](const CLI::App* s) { return !s->get_group().empty(); }))
-    commands.push_back(sub);
-  return commands;
+  return app.get_subcommands([](const CLI::App* s) { return !s->get_group().empty(); });
 }
 
 std::vector<const CLI::Option*> visible_options(const CLI::App& command) {
-  std::vector<const CLI::Option*> options;
-  for (const CLI::Option* option :
-       command.get_options([](const CLI::Option* o) { return !o->get_group().empty(); }))
-    options.push_back(option);
-  return options;
+  return command.get_options([](const CLI::Option* o) { return !o->get_group().empty(); });
 }
 
 /// "-h, --help" or "--from TEXT".
