@@ -148,6 +148,11 @@ int run_agent_command(const flag_map& flags) {
   // git-lfs may run several agents for this repository at once; each has
   // a journal slot and a download directory of its own.
   auto journal = open_free_slot(settings->journal_dir, journal_options);
+  if (!journal && journal.error().code() == errc::corrupt_record)
+    return refuse_all("ferry: " + journal.error().message() + "; move the journal aside (mv " +
+                      settings->journal_dir.string() + " " + settings->journal_dir.string() +
+                      ".damaged) and run the command again: git-lfs asks for every object again, "
+                      "so nothing is lost");
   if (!journal)
     return refuse_all("ferry: " + journal.error().message());
   // A store that needs the user (a Proton login) or cannot work as

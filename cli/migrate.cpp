@@ -5,6 +5,7 @@
 #include "actors/policy/migration_plan.hpp"
 #include "actors/policy/migration_shard.hpp"
 #include "config/git_config.hpp"
+#include "store/journal/rocksdb_support.hpp"
 #include "store/os/sha256.hpp"
 #include "store/presence_check.hpp"
 
@@ -22,6 +23,25 @@ namespace ferry::cli {
 namespace {
 
 namespace fs = std::filesystem;
+
+/// Opens one of a migration's databases with `open`. One RocksDB finds
+/// damaged is moved aside and a new one created in its place: every run
+/// lists the source and asks the destination about every object again, so
+/// a new database loses only resume points and which objects had failed.
+template <class Open>
+auto open_or_set_aside(const fs::path& dir, Open open) -> decltype(open()) {
+  auto db = open();
+  if (db || db.error().code() != errc::corrupt_record)
+    return db;
+  auto aside = set_aside_damaged(dir);
+  if (!aside)
+    return status{errc::corrupt_record, db.error().message() + "; " + aside.error().message()};
+  std::cerr << "ferry migrate: " << db.error().message() << "\n"
+            << "ferry migrate: moved the damaged database to " << aside->string()
+            << " and starting a new one; this run checks every object at the destination "
+               "again, so nothing is lost\n";
+  return open();
+}
 
 /// Exit codes besides 0 (everything copied or already there) and 2 (usage).
 constexpr int exit_incomplete = 1;
@@ -213,13 +233,15 @@ int run_migrate(const migrate_request& request) {
   if (auto problem = configure_logging(settings->log_level, dir / "ferry.log"); !problem.empty())
     std::cerr << "ferry migrate: " << problem << "\n";
 
-  auto inventory = migration_inventory::open(dir / "inventory", identity);
+  auto inventory = open_or_set_aside(
+    dir / "inventory", [&] { return migration_inventory::open(dir / "inventory", identity); });
   if (!inventory)
     return std::cerr << "ferry migrate: " << inventory.error().message() << "\n", exit_incomplete;
   journal_db::options journal_options;
   journal_options.history_limit = 100;
   journal_options.sync_writes = false;
-  auto journal = journal_db::open(dir / "journal", journal_options);
+  auto journal = open_or_set_aside(
+    dir / "journal", [&] { return journal_db::open(dir / "journal", journal_options); });
   if (!journal)
     return std::cerr << "ferry migrate: " << journal.error().message() << "\n", exit_incomplete;
   std::cerr << "ferry migrate: " << identity << " (journal " << dir.string() << ")\n";

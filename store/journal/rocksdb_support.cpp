@@ -89,6 +89,27 @@ status from_rocksdb(const rocksdb::Status& s, const std::string& context) {
   return {code, context + ": " + s.ToString()};
 }
 
+result<std::filesystem::path> set_aside_damaged(const std::filesystem::path& dir) {
+  std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  ::gmtime_r(&now, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &utc);
+  auto base = dir.string() + ".damaged-" + stamp;
+  // Two set asides within a second get distinct names.
+  for (int n = 1; n < 100; ++n) {
+    std::filesystem::path aside = n == 1 ? base : base + "-" + std::to_string(n);
+    std::error_code ec;
+    if (std::filesystem::exists(aside, ec) || ec)
+      continue;
+    std::filesystem::rename(dir, aside, ec);
+    if (ec)
+      return from_errno(ec.value(), "cannot move " + dir.string() + " to " + aside.string());
+    return aside;
+  }
+  return status{errc::io_error, "cannot find a free name to move " + dir.string() + " to"};
+}
+
 bool held_by_another_process(const rocksdb::Status& s) {
   return s.IsIOError() && s.ToString().find("/LOCK") != std::string::npos;
 }

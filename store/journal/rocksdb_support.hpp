@@ -26,6 +26,11 @@ rocksdb::Options small_db_options(const std::filesystem::path& dir);
 /// message.
 status from_rocksdb(const rocksdb::Status& s, const std::string& context);
 
+/// Moves a damaged database out of the way, to `<dir>.damaged-<UTC time>`,
+/// so that a new one can be created at `dir`; returns where it went. The
+/// damaged one is kept for inspection, never deleted.
+result<std::filesystem::path> set_aside_damaged(const std::filesystem::path& dir);
+
 /// True when opening failed because another process holds the database
 /// (RocksDB reports its held lock as an IOError naming the LOCK file).
 bool held_by_another_process(const rocksdb::Status& s);

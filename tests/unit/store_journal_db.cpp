@@ -1,4 +1,5 @@
 #include "store/journal/journal_db.hpp"
+#include "store/journal/rocksdb_support.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -9,6 +10,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <sys/wait.h>
@@ -536,4 +538,44 @@ TEST_CASE("journal put with deferred durability is read back at once", "[journal
   REQUIRE(read.ok());
   REQUIRE(read->has_value());
   CHECK((*read)->size == 5);
+}
+
+TEST_CASE("a journal RocksDB calls corrupt is set aside whole and a new one opens", "[journal]") {
+  temp_dir tmp;
+  fs::path dir = tmp.path / "journal";
+  {
+    auto db = open_journal(dir);
+    REQUIRE(db->put(make_record(1, transfer_state::queued)).ok());
+  }
+  // Garbage over the start of every manifest, as a failing disk leaves it.
+  int overwritten = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().filename().string().rfind("MANIFEST-", 0) != 0)
+      continue;
+    std::ofstream{entry.path(), std::ios::binary | std::ios::trunc} << std::string(4096, 'Z');
+    ++overwritten;
+  }
+  REQUIRE(overwritten > 0);
+  auto damaged = journal_db::open(dir, {});
+  REQUIRE_FALSE(damaged.ok());
+  REQUIRE(damaged.error().code() == errc::corrupt_record);
+
+  auto aside = ferry::set_aside_damaged(dir);
+  REQUIRE(aside.ok());
+  CHECK_FALSE(fs::exists(dir));
+  CHECK_THAT(aside->filename().string(), Catch::StartsWith("journal.damaged-"));
+  CHECK(fs::exists(*aside / "CURRENT"));
+  {
+    auto fresh = journal_db::open(dir, {});
+    REQUIRE(fresh.ok());
+    auto active = (*fresh)->active();
+    REQUIRE(active.ok());
+    CHECK(active->empty());
+  }
+
+  // A second one within the same second gets a name of its own.
+  auto again = ferry::set_aside_damaged(dir);
+  REQUIRE(again.ok());
+  CHECK(*again != *aside);
+  CHECK(fs::exists(*aside / "CURRENT"));
 }
