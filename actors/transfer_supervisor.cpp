@@ -43,6 +43,60 @@ void wake_all(supervisor_pointer self, const std::vector<uint64_t>& ids) {
       wake_now(self, i->second);
 }
 
+// -- metrics (engine_config::metrics, docs/metrics.md) ------------------------
+
+metrics_registry::labels job_labels(const child& c) {
+  return {{"direction", to_string(c.job.dir)}, {"store", c.store_kind}};
+}
+
+/// One of closed, open, half_open is 1 for `host`, the others 0.
+void show_circuit(supervisor_pointer self, const std::string& host, const char* state) {
+  auto& metrics = self->state.config->metrics;
+  if (!metrics || host.empty())
+    return;
+  for (const char* each : {"closed", "open", "half_open"})
+    metrics->set(metric::host_circuit_state, {{"host", host}, {"state", each}},
+                 std::string{each} == state ? 1 : 0);
+}
+
+void count_received(supervisor_pointer self, const child& c) {
+  auto& metrics = self->state.config->metrics;
+  if (!metrics)
+    return;
+  metrics->add(metric::transfers_started, job_labels(c));
+  metrics->add(metric::in_flight, {});
+  if (!c.host.empty() &&
+      !metrics->has(metric::host_circuit_state, {{"host", c.host}, {"state", "closed"}}))
+    show_circuit(self, c.host, "closed");
+}
+
+void count_retry(supervisor_pointer self, const child& c) {
+  if (auto& metrics = self->state.config->metrics)
+    metrics->add(metric::retries, job_labels(c));
+}
+
+/// Counts `c`'s outcome once the journal has recorded it.
+std::function<void(const transfer_outcome&)> outcome_counter(supervisor_pointer self,
+                                                             const child& c) {
+  auto metrics = self->state.config->metrics;
+  if (!metrics)
+    return [](const transfer_outcome&) {};
+  return [metrics, labels = job_labels(c), size = c.job.size, received = c.received,
+          self](const transfer_outcome& recorded) {
+    metrics->add(metric::in_flight, {}, -1);
+    std::chrono::duration<double> took = self->clock().now() - received;
+    metrics->observe(metric::transfer_duration, {labels[0]}, took.count());
+    if (recorded.ok()) {
+      metrics->add(metric::transfers_succeeded, labels);
+      metrics->add(metric::transferred_bytes, labels, static_cast<double>(size));
+      return;
+    }
+    auto failed = labels;
+    failed.emplace_back("error", to_string(recorded.code));
+    metrics->add(metric::transfers_failed, failed);
+  };
+}
+
 void spawn_worker(supervisor_pointer self, child& c) {
   auto& st = self->state;
   st.rules->attempt_started(c.job.id, self->clock().now());
@@ -97,8 +151,10 @@ void start_attempt(supervisor_pointer self, uint64_t id) {
     case verdict::start:
       break;
   }
-  if (decision.probe)
+  if (decision.probe) {
     log()->info("circuit for {} is half open: {} goes through as the probe", c.host, label(c));
+    show_circuit(self, c.host, "half_open");
+  }
   if (c.host.empty() || !st.limiter)
     return spawn_worker(self, c);
   auto wake = ++c.wake;
@@ -124,6 +180,11 @@ void report_host_change(supervisor_pointer self, const std::string& host,
     log()->warn("host {} asked us to wait {} (Retry-After); every transfer to it pauses until then",
                 host, describe_wait(change.cooldown));
     self->send(st.limiter, atom::cooldown_v, host, caf::timespan{change.cooldown});
+    if (st.config->metrics) {
+      st.config->metrics->add(metric::host_cooldowns, {{"host", host}});
+      st.config->metrics->set(metric::host_cooldown, {{"host", host}},
+                              std::chrono::duration<double>(change.cooldown).count());
+    }
   }
   auto next = describe_wait(st.config->breaker_open_for);
   switch (change.what) {
@@ -131,15 +192,18 @@ void report_host_change(supervisor_pointer self, const std::string& host,
       break;
     case admission::host_change::closed:
       log()->info("circuit for {} closed: the probe succeeded; transfers to it go on", host);
+      show_circuit(self, host, "closed");
       break;
     case admission::host_change::reopened:
       // Info, not warn: the notice is the one line the user sees.
       log()->info("circuit for {} open again: the probe failed ({}); next probe in {}", host,
                   change.error, next);
+      show_circuit(self, host, "open");
       break;
     case admission::host_change::opened:
       log()->info("circuit for {} open after {} consecutive failures (last: {}); next probe in {}",
                   host, st.config->breaker_failures, change.error, next);
+      show_circuit(self, host, "open");
       break;
   }
   if (!change.notice.empty())
@@ -155,11 +219,13 @@ void conclude(supervisor_pointer self, uint64_t id, transfer_outcome outcome,
   if (i == st.children.end())
     return;
   auto promise = i->second.promise;
+  auto count = outcome_counter(self, i->second);
   st.children.erase(i);
   st.rules->remove(id);
   // A success is reported, logged included, only once the journal has made
   // it durable; the journal may turn it into a failure.
-  auto report = [promise, failure_level](transfer_outcome recorded) mutable {
+  auto report = [promise, failure_level, count](transfer_outcome recorded) mutable {
+    count(recorded);
     if (recorded.ok())
       log()->info("{} {}: done", to_string(recorded.dir), recorded.oid);
     else
@@ -216,6 +282,7 @@ void on_worker_down(supervisor_pointer self, const caf::down_msg& dm) {
     case verdict::retry:
       break;
   }
+  count_retry(self, *c);
   log()->info("{}: attempt {} failed ({}); retrying in {}{}", label(*c),
               st.rules->find(id)->attempts, failure.to_string(), describe_wait(decision.delay),
               decision.as_asked ? ", as the server asked" : "");
@@ -290,7 +357,10 @@ supervisor_actor::behavior_type transfer_supervisor(supervisor_pointer self,
         if (c.host.empty())
           c.host = source_host.empty() ? std::string{"local"} : source_host;
       }
+      c.received = self->clock().now();
+      c.store_kind = store_kind(*store);
       c.store = std::move(store);
+      count_received(self, c);
       st.rules->add(job.id, c.host);
       // The first attempt may conclude the job at once (a dead host).
       auto promise = c.promise;

@@ -4,6 +4,7 @@
 #include "actors/policy/admission.hpp"
 #include "actors/policy/engine_config.hpp"
 
+#include <caf/actor_clock.hpp>
 #include <caf/typed_response_promise.hpp>
 
 #include <map>
@@ -33,6 +34,9 @@ struct transfer_supervisor_state {
     /// Number of the pending wake-up (see the `restart` handler): only the
     /// latest one starts the next attempt.
     uint64_t wake = 0;
+    /// When the job came in, and the store kind it names in metrics.
+    caf::actor_clock::time_point received;
+    std::string store_kind;
   };
 
   std::shared_ptr<const engine_config> config;

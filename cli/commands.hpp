@@ -44,6 +44,16 @@ int run_daemon_status(bool json);
 /// `ferry daemon stop`: asks the daemon to exit and waits until it has.
 int run_daemon_stop();
 
+/// `ferry metrics`: prints the current metrics in the Prometheus text
+/// format, from the endpoint at `from` (a metrics_address), or with an empty
+/// `from` from the user's running daemon. Exit code 1 when it cannot get
+/// them, 2 for a bad address.
+int run_metrics(const std::string& from);
+
+/// The running daemon's metrics; errc::not_found or errc::unavailable when
+/// none runs.
+result<std::string> daemon_metrics();
+
 /// `ferry status`: in-flight transfers, failures and recent history.
 int run_status(const flag_map& flags, bool json, size_t limit);
 
@@ -76,6 +86,11 @@ struct migrate_request {
   /// The migration's journal directory (default: one per source,
   /// destination and shard under ~/.local/state/ferry/migrations).
   std::string journal;
+  /// Where to serve Prometheus metrics while it runs (metrics_address);
+  /// empty: nowhere.
+  std::string metrics;
+  /// Serve them on an address other machines can reach too.
+  bool metrics_allow_remote = false;
 };
 
 /// `ferry migrate`: copies every object of one store into another,

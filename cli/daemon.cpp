@@ -257,6 +257,18 @@ int run_daemon_status(bool json) {
   return 0;
 }
 
+result<std::string> daemon_metrics() {
+  auto dir = daemon_directory();
+  if (!dir)
+    return dir.error();
+  auto session = greet_daemon(*dir, daemon_request::metrics);
+  if (!session)
+    return session.error();
+  if (!session->reply.error.empty())
+    return status{errc::unavailable, session->reply.error};
+  return session->reply.metrics;
+}
+
 int run_daemon_stop() {
   auto dir = daemon_directory();
   if (!dir)

@@ -48,6 +48,12 @@ result<std::unique_ptr<daemon_server>> daemon_server::start(daemon_options optio
   if (!listener)
     return listener.error();
   server->listener_ = std::move(*listener);
+  auto& metrics = server->metrics_;
+  describe_transfer_metrics(metrics, server->options_.build);
+  metrics.describe(metric::uptime, "Seconds since the process started.",
+                   protocol::prometheus_type::gauge);
+  metrics.describe(metric::daemon_clients, "Clients connected to the daemon.",
+                   protocol::prometheus_type::gauge);
   return server;
 }
 
@@ -102,6 +108,12 @@ void daemon_server::answer(connection& client, const std::string& line) {
   message.uptime_seconds = duration_cast<seconds>(steady::now() - started_).count();
   message.clients = static_cast<int64_t>(connections_.size()) - 1;
   message.directory = options_.directory.string();
+  if (hello->kind == protocol::daemon_request::metrics) {
+    metrics_.set(metric::uptime, {},
+                 duration_cast<duration<double>>(steady::now() - started_).count());
+    metrics_.set(metric::daemon_clients, {}, static_cast<double>(message.clients));
+    message.metrics = metrics_.render();
+  }
   reply(client, message);
   if (hello->kind == protocol::daemon_request::stop && exit_reason_.empty())
     exit_reason_ = "stopped by 'ferry daemon stop' (pid " + std::to_string(hello->pid) + ")";

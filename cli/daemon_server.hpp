@@ -3,6 +3,7 @@
 // The per-user daemon's lifecycle: its lock, its socket, the hello on each
 // connection, and when it exits. Transfers are not served here yet.
 
+#include "actors/policy/metrics.hpp"
 #include "protocol/daemon_messages.hpp"
 #include "protocol/line_splitter.hpp"
 #include "protocol/status.hpp"
@@ -75,6 +76,8 @@ private:
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::string exit_reason_;
   bool draining_ = false;
+  /// What `ferry metrics` shows (docs/metrics.md).
+  metrics_registry metrics_;
 };
 
 /// A line for the daemon's log (stderr, which is <dir>/daemon.log when it

@@ -117,6 +117,13 @@ int main(int argc, char** argv) {
                       "Take share I of N of the oids (e.g. 2/4), one journal per share");
   migrate->add_option("--journal", migration.journal,
                       "Journal directory (default: under ~/.local/state/ferry/migrations)");
+  migrate->add_option("--metrics", migration.metrics,
+                      "Serve Prometheus metrics at http://ADDR/metrics while it runs: "
+                      "127.0.0.1:PORT, [::1]:PORT, localhost:PORT or unix:/path; port 0 picks "
+                      "a free one, printed on stderr (docs/metrics.md)");
+  migrate->add_flag("--metrics-allow-remote", migration.metrics_allow_remote,
+                    "Allow --metrics on an address other machines can reach (e.g. 0.0.0.0:9100); "
+                    "the metrics name hosts and store kinds");
 
   ferry::cli::check_request comparison;
   auto* check = app.add_subcommand(
@@ -150,6 +157,14 @@ int main(int argc, char** argv) {
   daemon_status->add_flag("--json", daemon_json, "Print the daemon's reply as JSON");
   auto* daemon_stop =
     daemon->add_subcommand("stop", "Ask the daemon to exit and wait until it has.");
+
+  std::string metrics_from;
+  auto* metrics = app.add_subcommand(
+    "metrics", "Print the current metrics in the Prometheus text format (docs/metrics.md).");
+  metrics->add_option("--from", metrics_from,
+                      "Read them from a running 'ferry migrate --metrics ADDR' at ADDR "
+                      "(127.0.0.1:PORT, [::1]:PORT, localhost:PORT or unix:/path) instead of "
+                      "the user's daemon");
 
   // For the build: man pages and completions from the definitions above.
   std::string docs_dir;
@@ -194,5 +209,7 @@ int main(int argc, char** argv) {
     return ferry::cli::run_migrate(migration);
   if (check->parsed())
     return ferry::cli::run_check(comparison);
+  if (metrics->parsed())
+    return ferry::cli::run_metrics(metrics_from);
   return ferry::cli::run_status(flags, json, limit);
 }

@@ -5,7 +5,9 @@
 #include "actors/policy/migration_plan.hpp"
 #include "actors/policy/migration_shard.hpp"
 #include "config/git_config.hpp"
+#include "ferry/version.hpp"
 #include "store/journal/rocksdb_support.hpp"
+#include "store/os/metrics_endpoint.hpp"
 #include "store/os/sha256.hpp"
 #include "store/presence_check.hpp"
 
@@ -15,6 +17,7 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <unistd.h>
 
@@ -159,6 +162,23 @@ private:
   migration_progress last_;
 };
 
+/// Bytes of the files under `dir`, for ferry_journal_size_bytes: RocksDB's
+/// live files and logs as the disk holds them.
+int64_t directory_bytes(const fs::path& dir) {
+  int64_t total = 0;
+  std::error_code error;
+  for (fs::recursive_directory_iterator i{dir, error}, end; !error && i != end;
+       i.increment(error)) {
+    std::error_code size_error;
+    if (i->is_regular_file(size_error)) {
+      auto size = i->file_size(size_error);
+      if (!size_error)
+        total += static_cast<int64_t>(size);
+    }
+  }
+  return total;
+}
+
 } // namespace
 
 int run_migrate(const migrate_request& request) {
@@ -193,6 +213,17 @@ int run_migrate(const migrate_request& request) {
   }
   if (request.tps < 0)
     return usage_error("--tps must not be negative");
+  std::optional<metrics_address> metrics_at;
+  if (!request.metrics.empty()) {
+    auto parsed = metrics_address::parse(request.metrics);
+    if (!parsed)
+      return usage_error("--metrics: " + parsed.error().message());
+    if (!parsed->loopback && !request.metrics_allow_remote)
+      return usage_error("--metrics " + request.metrics +
+                         " is reachable from other machines; use a loopback address or "
+                         "unix:/path, or add --metrics-allow-remote");
+    metrics_at = *parsed;
+  }
 
   auto settings = settings_outside_repository();
   if (!settings)
@@ -245,6 +276,26 @@ int run_migrate(const migrate_request& request) {
   if (!journal)
     return std::cerr << "ferry migrate: " << journal.error().message() << "\n", exit_incomplete;
   std::cerr << "ferry migrate: " << identity << " (journal " << dir.string() << ")\n";
+
+  auto metrics = std::make_shared<metrics_registry>();
+  describe_transfer_metrics(*metrics, version);
+  std::unique_ptr<metrics_endpoint> metrics_server;
+  if (metrics_at) {
+    auto render = [metrics, journal_dir = dir / "journal"] {
+      metrics->set(metric::journal_size, {}, static_cast<double>(directory_bytes(journal_dir)));
+      return metrics->render();
+    };
+    auto served = metrics_endpoint::start(*metrics_at, render, request.metrics_allow_remote);
+    if (!served)
+      return std::cerr << "ferry migrate: " << served.error().message() << "\n", exit_incomplete;
+    metrics_server = std::move(*served);
+    auto bound = metrics_server->address();
+    // `ferry metrics --from` takes the address as printed here.
+    std::cerr << "ferry migrate: metrics at " << bound.to_string();
+    if (!bound.unix_socket)
+      std::cerr << " (http://" << bound.to_string() << "/metrics)";
+    std::cerr << "\n";
+  }
 
   auto fail = [&](const status& problem) {
     std::cerr << "ferry migrate: " << problem.to_string() << "\n";
@@ -318,6 +369,7 @@ int run_migrate(const migrate_request& request) {
   engine.max_requests_per_second = request.tps;
   engine.max_bytes_per_second = static_cast<double>(bytes_per_second);
   engine.seed = std::random_device{}();
+  engine.metrics = metrics;
   options.journal = std::move(*journal);
   options.inventory = std::move(*inventory);
   options.concurrency = concurrency;

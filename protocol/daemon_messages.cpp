@@ -46,6 +46,8 @@ const char* to_string(daemon_request kind) {
       return "status";
     case daemon_request::stop:
       return "stop";
+    case daemon_request::metrics:
+      return "metrics";
   }
   return "ping";
 }
@@ -71,6 +73,8 @@ std::string encode(const daemon_reply& reply) {
   out["uptime"] = reply.uptime_seconds;
   out["clients"] = reply.clients;
   out["directory"] = reply.directory;
+  if (!reply.metrics.empty())
+    out["metrics"] = reply.metrics;
   return dump(out);
 }
 
@@ -99,8 +103,10 @@ result<daemon_hello> decode_daemon_hello(std::string_view line) {
     hello.kind = daemon_request::status;
   else if (kind == std::optional<std::string>{"stop"})
     hello.kind = daemon_request::stop;
+  else if (kind == std::optional<std::string>{"metrics"})
+    hello.kind = daemon_request::metrics;
   else
-    return invalid("hello", "'kind' must be \"ping\", \"status\" or \"stop\"");
+    return invalid("hello", "'kind' must be \"ping\", \"status\", \"stop\" or \"metrics\"");
   return hello;
 }
 
@@ -121,6 +127,7 @@ result<daemon_reply> decode_daemon_reply(std::string_view line) {
   reply.uptime_seconds = integer_member(*object, "uptime").value_or(0);
   reply.clients = integer_member(*object, "clients").value_or(0);
   reply.directory = text_member(*object, "directory").value_or("");
+  reply.metrics = text_member(*object, "metrics").value_or("");
   return reply;
 }
 

@@ -28,6 +28,8 @@ enum class daemon_request {
   status,
   /// The daemon answers, removes its socket and exits.
   stop,
+  /// The reply with the daemon's metrics in the Prometheus text format.
+  metrics,
 };
 
 /// {"proto":1,"build":"<version>","pid":N,"kind":"status"}
@@ -49,6 +51,9 @@ struct daemon_reply {
   /// Clients connected besides the one asking.
   int64_t clients = 0;
   std::string directory;
+  /// For a metrics request: the Prometheus text format (newlines escaped
+  /// by the JSON, so the reply stays one line).
+  std::string metrics;
 };
 
 /// One line of JSON, without the newline.

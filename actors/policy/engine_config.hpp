@@ -1,5 +1,6 @@
 #pragma once
 
+#include "actors/policy/metrics.hpp"
 #include "store/lfs/lfs_store.hpp"
 #include "store/object_store.hpp"
 
@@ -75,6 +76,9 @@ struct engine_config {
   /// state (opens, its probe fails, closes again): once per change, never
   /// per attempt. Called on an actor's thread; may be empty.
   std::function<void(const std::string&)> notice;
+  /// Where the supervisor counts transfers, retries and host states for
+  /// Prometheus (describe_transfer_metrics()); may be null.
+  std::shared_ptr<metrics_registry> metrics;
 };
 
 } // namespace ferry

@@ -253,3 +253,46 @@ TEST_CASE_METHOD(engine_fixture, "an interrupted download resumes from its durab
   CHECK(done->attempts == 2);
   CHECK_FALSE(std::filesystem::exists(config.download_dir / (oid + ".part")));
 }
+
+TEST_CASE_METHOD(engine_fixture, "the supervisor counts transfers, retries and failures",
+                 "[supervisor][metrics]") {
+  auto metrics = std::make_shared<metrics_registry>();
+  describe_transfer_metrics(*metrics, "test");
+  config.metrics = metrics;
+  auto faults = std::make_shared<fault_store>(folder, 1, 0);
+  start(faults);
+  auto good = upload_job(1, random_bytes(100 << 10, 4), "good.bin");
+  auto liar = upload_job(2, random_bytes(10 << 10, 5), "liar.bin");
+  liar.oid = sha256::of("something else", 14);
+  auto first = submit(good);
+  sched.run();
+  metrics_registry::labels upload{{"direction", "upload"}, {"store", "folder"}};
+  CHECK(metrics->value(metric::transfers_started, upload) == 1);
+  CHECK(metrics->value(metric::in_flight, {}) == 1);
+  CHECK(metrics->value(metric::retries, upload) == 1);
+  REQUIRE(sched.has_pending_timeout());
+  sched.trigger_timeouts();
+  sched.run();
+  REQUIRE(first->has_value());
+  REQUIRE((*first)->ok());
+  auto second = submit(liar);
+  sched.run();
+  REQUIRE(second->has_value());
+  CHECK((*second)->code == errc::hash_mismatch);
+
+  CHECK(metrics->value(metric::transfers_started, upload) == 2);
+  CHECK(metrics->value(metric::transfers_succeeded, upload) == 1);
+  CHECK(metrics->value(metric::transferred_bytes, upload) == 100 << 10);
+  auto failed = upload;
+  failed.emplace_back("error", "hash_mismatch");
+  CHECK(metrics->value(metric::transfers_failed, failed) == 1);
+  CHECK(metrics->value(metric::retries, upload) == 1);
+  CHECK(metrics->value(metric::in_flight, {}) == 0);
+  CHECK(metrics->histogram(metric::transfer_duration, {{"direction", "upload"}}).counts.size() ==
+        16);
+  auto durations = metrics->histogram(metric::transfer_duration, {{"direction", "upload"}});
+  uint64_t observed = 0;
+  for (auto count : durations.counts)
+    observed += count;
+  CHECK(observed == 2);
+}

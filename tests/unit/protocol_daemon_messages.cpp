@@ -69,3 +69,24 @@ TEST_CASE("a daemon reply carries either its state or an error", "[protocol][dae
   CHECK(decode_daemon_reply(line)->error == "another build");
   CHECK_FALSE(decode_daemon_reply(R"({"proto":1,"build":"1"})").ok());
 }
+
+TEST_CASE("a metrics request gets the text format in one reply line", "[protocol][daemon]") {
+  daemon_hello hello;
+  hello.build = "1.2.3";
+  hello.kind = daemon_request::metrics;
+  auto asked = decode_daemon_hello(encode(hello));
+  REQUIRE(asked.ok());
+  CHECK(asked->kind == daemon_request::metrics);
+
+  daemon_reply reply;
+  reply.build = "1.2.3";
+  reply.metrics = "# HELP a_total A \"x\".\n# TYPE a_total counter\na_total{l=\"a\\\\b\"} 1\n";
+  auto line = encode(reply);
+  CHECK(line.find('\n') == std::string::npos);
+  auto decoded = decode_daemon_reply(line);
+  REQUIRE(decoded.ok());
+  CHECK(decoded->metrics == reply.metrics);
+  // A status reply has no metrics member.
+  reply.metrics.clear();
+  CHECK(encode(reply).find("metrics") == std::string::npos);
+}
