@@ -87,6 +87,9 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
       if (st.terminating)
         return reply(self, protocol::encode_complete_error(request.oid, protocol::code::unavailable,
                                                            "the agent is shutting down"));
+      log_event(spdlog::level::debug, {request.oid, {}}, "{} request received: {} bytes{}",
+                direction_name(request.op), request.size,
+                request.action ? ", with the server's action" : "");
       transfer_job job;
       job.id = st.next_id++;
       job.dir = request.op == protocol::operation::upload ? direction::upload : direction::download;
@@ -102,6 +105,8 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
         .then(
           [=](const transfer_outcome& outcome) {
             self->state.in_flight -= 1;
+            log_event(spdlog::level::debug, {outcome.oid, outcome.cid}, "complete sent: {}",
+                      outcome.ok() ? std::string{"ok"} : "error: " + outcome.message);
             if (outcome.ok())
               reply(self, outcome.dir == direction::download
                             ? protocol::encode_complete(outcome.oid, outcome.path)

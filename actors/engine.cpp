@@ -125,10 +125,10 @@ int run_agent(agent_options options) {
     caf::scoped_actor self{sys};
     auto core =
       start_engine_core(sys, self, config, options.journal, [](const transfer_record& record) {
-        log()->warn("recovered interrupted {} of {} ({} of {} bytes "
-                    "durable); it resumes when git-lfs asks for it "
-                    "again",
-                    to_string(record.dir), record.oid, record.committed, record.size);
+        log_event(spdlog::level::warn, {record.oid, record.cid},
+                  "recovered interrupted {} ({} of {} bytes durable); it resumes when git-lfs "
+                  "asks for it again",
+                  to_string(record.dir), record.committed, record.size);
       });
     auto io =
       sys.spawn(protocol_io, options.write, options.max_line_bytes, config, core.supervisor);

@@ -74,6 +74,9 @@ struct transfer_outcome {
   std::string message;
   std::string path;
   int attempts = 0;
+  /// The transfer's correlation id (transfer_record::cid), once the journal
+  /// recorded the outcome.
+  std::string cid;
 
   bool ok() const { return code == errc::ok; }
 };
@@ -135,6 +138,7 @@ CAF_ADD_ATOM(ferry, ferry::atom, run, "run")
 CAF_ADD_ATOM(ferry, ferry::atom, restart, "restart")
 CAF_ADD_ATOM(ferry, ferry::atom, step, "step")
 CAF_ADD_ATOM(ferry, ferry::atom, done, "done")
+CAF_ADD_ATOM(ferry, ferry::atom, begun, "begun")
 CAF_ADD_ATOM(ferry, ferry::atom, progress, "progress")
 CAF_ADD_ATOM(ferry, ferry::atom, stored, "stored")
 

@@ -66,6 +66,9 @@ using supervisor_actor = caf::typed_actor<
   caf::replies_to<atom::run, transfer_job, progress_sink_actor>::with<transfer_outcome>,
   // A worker finished its object (sent by the worker before it exits).
   caf::reacts_to<atom::done, uint64_t, std::string>,
+  // A worker's attempt at job `id` began in the journal; the second
+  // argument is the transfer's correlation id, for the supervisor's logs.
+  caf::reacts_to<atom::begun, uint64_t, std::string>,
   // Timer: start the next attempt of job `id` (first argument) if its
   // pending wake-up is still the second argument; a job woken another way
   // meanwhile (a closed circuit, a freed retry slot) ignores the old timer.

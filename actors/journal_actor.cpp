@@ -24,6 +24,9 @@ result<transfer_record> journal_state::begin(const transfer_job& job, const std:
     record.size = job.size;
     record.created_ms = now;
   }
+  // A record written before correlation ids gets one at its next attempt.
+  if (record.cid.empty())
+    record.cid = make_correlation_id();
   record.state = transfer_state::in_flight;
   record.attempts += 1;
   record.resumed_from = record.committed;
@@ -103,11 +106,11 @@ std::vector<transfer_outcome> sync_group(object_store& store,
   return outcomes;
 }
 
-void journal_state::finish(const std::vector<transfer_outcome>& outcomes) {
+void journal_state::finish(std::vector<transfer_outcome>& outcomes) {
   auto now = now_ms();
   std::vector<transfer_record> records;
   records.reserve(outcomes.size());
-  for (const auto& outcome : outcomes) {
+  for (auto& outcome : outcomes) {
     auto existing = db->get(outcome.dir, outcome.oid);
     if (!existing) {
       log()->warn("journal: reading the record of {} failed: {}", outcome.oid,
@@ -122,6 +125,10 @@ void journal_state::finish(const std::vector<transfer_outcome>& outcomes) {
       record.dir = outcome.dir;
       record.created_ms = now;
     }
+    // A job that ended before any attempt began (a dead host) has no id yet.
+    if (record.cid.empty())
+      record.cid = make_correlation_id();
+    outcome.cid = record.cid;
     record.updated_ms = now;
     record.finished_ms = now;
     if (outcome.ok()) {

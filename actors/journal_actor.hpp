@@ -44,8 +44,9 @@ struct journal_state {
   status failed(direction dir, const std::string& oid, attempt_error error);
 
   /// Moves the records of a group of ended transfers (their outcomes as the
-  /// store syncer returned them) into history in one journal batch.
-  void finish(const std::vector<transfer_outcome>& outcomes);
+  /// store syncer returned them) into history in one journal batch, and
+  /// gives each outcome its record's correlation id.
+  void finish(std::vector<transfer_outcome>& outcomes);
 
   static inline const char* name = "journal";
 };

@@ -1,20 +1,68 @@
 #pragma once
 
+#include "protocol/log_line.hpp"
+
 #include <spdlog/logger.h>
 
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 
 namespace ferry {
 
 /// The process-wide logger. Logs go to stderr and, once configured, a log
-/// file; never to stdout, which carries the transfer protocol.
+/// file; never to stdout, which carries the transfer protocol. Lines about
+/// one object transfer go through log_event(), which adds its oid and cid.
 std::shared_ptr<spdlog::logger> log();
 
+/// What configure_logging() sets up.
+struct logging_options {
+  std::string level = "info";
+  /// Empty: stderr only.
+  std::filesystem::path file;
+  log_format format = log_format::text;
+  /// GIT_TRACE (parse_git_trace()): when on, every line at debug level or
+  /// worse also goes there as a git-lfs-style trace line.
+  git_trace_target trace;
+};
+
 /// Sends warnings and worse to stderr and everything at `level` or worse to
-/// `file` (rotated at 5 MiB, 3 files kept). An empty path logs to stderr only.
-/// Returns an error message, empty on success.
-std::string configure_logging(const std::string& level, const std::filesystem::path& file);
+/// `file` (rotated at 5 MiB, 3 files kept), in the options' format (see
+/// format_log_line()), and with a trace, everything at debug or worse there
+/// too (format_trace_line()). Returns an error message, empty on success; a
+/// trace file that cannot be opened is a warning, not an error (git does the
+/// same).
+std::string configure_logging(const logging_options& options);
+
+namespace detail {
+
+/// Makes `fields` the fields of the lines logged on this thread while it
+/// lives. spdlog formats a line synchronously, on the thread that logs it,
+/// so the formatter finds them there.
+class scoped_log_fields {
+public:
+  explicit scoped_log_fields(const log_fields& fields);
+  ~scoped_log_fields();
+  scoped_log_fields(const scoped_log_fields&) = delete;
+  scoped_log_fields& operator=(const scoped_log_fields&) = delete;
+
+private:
+  const log_fields* previous_;
+};
+
+} // namespace detail
+
+/// Logs one line about an object transfer: its oid and correlation id go
+/// into fields of their own (`cid=.. oid=..`), not into the message.
+template <class... Args>
+void log_event(spdlog::level::level_enum level, const log_fields& fields,
+               spdlog::format_string_t<Args...> format, Args&&... args) {
+  auto logger = log();
+  if (!logger->should_log(level))
+    return;
+  detail::scoped_log_fields scope{fields};
+  logger->log(level, format, std::forward<Args>(args)...);
+}
 
 } // namespace ferry

@@ -44,7 +44,7 @@ void start_copy(migrator_pointer self, const planned_copy& copy) {
   self->request(self->state.supervisor, caf::infinite, atom::run_v, std::move(job), sink)
     .then(
       [=](const transfer_outcome& outcome) {
-        on_outcome(self, id, {outcome.code, outcome.message, outcome.attempts});
+        on_outcome(self, id, {outcome.code, outcome.message, outcome.attempts, outcome.cid});
       },
       [=](const caf::error& err) {
         auto problem = to_status(err);
@@ -165,9 +165,9 @@ status run_migration(migration_options options) {
     caf::scoped_actor self{sys};
     auto core =
       start_engine_core(sys, self, config, shared->journal, [](const transfer_record& record) {
-        log()->info("continuing the interrupted copy of {} ({} of {} "
-                    "bytes durable)",
-                    record.oid, record.committed, record.size);
+        log_event(spdlog::level::info, {record.oid, record.cid},
+                  "continuing the interrupted copy ({} of {} bytes durable)", record.committed,
+                  record.size);
       });
     // The migrator asks the destination and the inventory directly, which
     // blocks, so it gets a thread of its own.

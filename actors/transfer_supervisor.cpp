@@ -16,8 +16,11 @@ namespace {
 using supervisor_pointer = supervisor_actor::stateful_pointer<transfer_supervisor_state>;
 using child = transfer_supervisor_state::child;
 
-/// "upload <oid>", as every log line about a job starts.
-std::string label(const child& c) { return std::string{to_string(c.job.dir)} + " " + c.job.oid; }
+/// The fields of every log line about a job: its oid and correlation id.
+log_fields fields_of(const child& c) { return {c.job.oid, c.cid}; }
+
+/// "upload", as every log line about a job starts.
+const char* label(const child& c) { return to_string(c.job.dir); }
 
 void notify(supervisor_pointer self, const std::string& text) {
   auto& st = self->state;
@@ -128,8 +131,9 @@ void start_attempt(supervisor_pointer self, uint64_t id) {
   using verdict = admission::start_decision::verdict;
   switch (decision.what) {
     case verdict::wait_for_budget:
-      log()->debug("{}: retry waits for one of the {} retries in flight to finish (retry budget)",
-                   label(c), decision.retries_in_flight);
+      log_event(spdlog::level::debug, fields_of(c),
+                "{}: retry waits for one of the {} retries in flight to finish (retry budget)",
+                label(c), decision.retries_in_flight);
       return;
     case verdict::fail_dead_host:
       wake_all(self, decision.wake);
@@ -145,14 +149,15 @@ void start_attempt(supervisor_pointer self, uint64_t id) {
                       make_outcome(self, c, decision.code, std::move(decision.message), {}));
     case verdict::wait_for_circuit:
       wake_all(self, decision.wake);
-      log()->debug("{}: circuit for {} is open; next try in {}", label(c), c.host,
-                   describe_wait(decision.wait));
+      log_event(spdlog::level::debug, fields_of(c), "{}: circuit for {} is open; next try in {}",
+                label(c), c.host, describe_wait(decision.wait));
       return wake_after(self, c, caf::timespan{decision.wait});
     case verdict::start:
       break;
   }
   if (decision.probe) {
-    log()->info("circuit for {} is half open: {} goes through as the probe", c.host, label(c));
+    log_event(spdlog::level::info, fields_of(c),
+              "circuit for {} is half open: this {} goes through as the probe", c.host, label(c));
     show_circuit(self, c.host, "half_open");
   }
   if (c.host.empty() || !st.limiter)
@@ -220,17 +225,20 @@ void conclude(supervisor_pointer self, uint64_t id, transfer_outcome outcome,
     return;
   auto promise = i->second.promise;
   auto count = outcome_counter(self, i->second);
+  auto cid = i->second.cid;
   st.children.erase(i);
   st.rules->remove(id);
   // A success is reported, logged included, only once the journal has made
   // it durable; the journal may turn it into a failure.
-  auto report = [promise, failure_level, count](transfer_outcome recorded) mutable {
+  auto report = [promise, failure_level, count, cid](transfer_outcome recorded) mutable {
     count(recorded);
+    if (recorded.cid.empty())
+      recorded.cid = cid;
+    log_fields fields{recorded.oid, recorded.cid};
     if (recorded.ok())
-      log()->info("{} {}: done", to_string(recorded.dir), recorded.oid);
+      log_event(spdlog::level::info, fields, "{}: done", to_string(recorded.dir));
     else
-      log()->log(failure_level, "{} {}: failed: {}", to_string(recorded.dir), recorded.oid,
-                 recorded.message);
+      log_event(failure_level, fields, "{}: failed: {}", to_string(recorded.dir), recorded.message);
     promise.deliver(std::move(recorded));
   };
   self->request(st.journal, caf::infinite, atom::finish_v, outcome)
@@ -249,7 +257,8 @@ void conclude(supervisor_pointer self, uint64_t id, transfer_outcome outcome,
 transfer_outcome make_outcome(supervisor_pointer self, const child& c, errc code,
                               std::string message, std::string path) {
   auto attempts = self->state.rules->find(c.job.id)->attempts;
-  return {c.job.id, c.job.dir, c.job.oid, code, std::move(message), std::move(path), attempts};
+  return {c.job.id,           c.job.dir,       c.job.oid, code,
+          std::move(message), std::move(path), attempts,  c.cid};
 }
 
 void on_worker_down(supervisor_pointer self, const caf::down_msg& dm) {
@@ -283,9 +292,9 @@ void on_worker_down(supervisor_pointer self, const caf::down_msg& dm) {
       break;
   }
   count_retry(self, *c);
-  log()->info("{}: attempt {} failed ({}); retrying in {}{}", label(*c),
-              st.rules->find(id)->attempts, failure.to_string(), describe_wait(decision.delay),
-              decision.as_asked ? ", as the server asked" : "");
+  log_event(spdlog::level::info, fields_of(*c), "{}: attempt {} failed ({}); retrying in {}{}",
+            label(*c), st.rules->find(id)->attempts, failure.to_string(),
+            describe_wait(decision.delay), decision.as_asked ? ", as the server asked" : "");
   attempt_error error{now_ms(), to_string(failure.code()), failure.message()};
   auto delay = caf::timespan{decision.delay};
   self->request(st.journal, caf::infinite, atom::failed_v, c->job.dir, c->job.oid, error)
@@ -340,8 +349,8 @@ supervisor_actor::behavior_type transfer_supervisor(supervisor_pointer self,
         std::string why = "no store configured: git-lfs runs ferry as its standalone agent, so "
                           "ferry needs a store of its own; run 'ferry install --store <url>' or "
                           "set ferry.store (or FERRY_STORE)";
-        log()->warn("{} {}: failed: {}", to_string(job.dir), job.oid, why);
-        return transfer_outcome{job.id, job.dir, job.oid, errc::config_error, why, {}, 0};
+        log_event(spdlog::level::warn, {job.oid, {}}, "{}: failed: {}", to_string(job.dir), why);
+        return transfer_outcome{job.id, job.dir, job.oid, errc::config_error, why, {}, 0, {}};
       }
       auto& c = st.children[job.id];
       c.job = job;
@@ -371,6 +380,11 @@ supervisor_actor::behavior_type transfer_supervisor(supervisor_pointer self,
       auto i = self->state.children.find(id);
       if (i != self->state.children.end())
         i->second.result_path = std::move(path);
+    },
+    [=](atom::begun, uint64_t id, std::string cid) {
+      auto i = self->state.children.find(id);
+      if (i != self->state.children.end())
+        i->second.cid = std::move(cid);
     },
     [=](atom::restart, uint64_t id, uint64_t wake) {
       auto i = self->state.children.find(id);

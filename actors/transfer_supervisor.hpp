@@ -29,6 +29,8 @@ struct transfer_supervisor_state {
     /// Whether the job's workers need a thread of their own (network I/O).
     bool network = false;
     caf::actor_addr worker;
+    /// The transfer's correlation id, once its first attempt began.
+    std::string cid;
     /// Set by the worker's `done`, before it exits.
     std::optional<std::string> result_path;
     /// Number of the pending wake-up (see the `restart` handler): only the

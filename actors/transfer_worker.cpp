@@ -23,8 +23,12 @@ void fail(worker_pointer self, const status& failure) {
   self->quit(to_error(failure));
 }
 
+log_fields fields_of(const transfer_worker_state& st) { return {st.job.oid, st.cid}; }
+
 void start(worker_pointer self, const transfer_record& record) {
   auto& st = self->state;
+  st.cid = record.cid;
+  self->send(st.parent, atom::begun_v, st.job.id, st.cid);
   // Stores that ask a server for an object by size learn it here.
   if (st.job.dir == direction::download) {
     if (auto announced = st.store->expect_reads({{st.job.oid, st.job.size}}); !announced)
@@ -42,8 +46,8 @@ void start(worker_pointer self, const transfer_record& record) {
   if (auto state = st.task->resume_state(); state != record.store_state)
     self->send(st.journal, atom::commit_v, st.job.dir, st.job.oid, *offset, std::move(state));
   if (*offset > 0)
-    log()->info("{} {}: continuing at byte {} of {}", to_string(st.job.dir), st.job.oid, *offset,
-                st.job.size);
+    log_event(spdlog::level::info, fields_of(st), "{}: continuing at byte {} of {}",
+              to_string(st.job.dir), *offset, st.job.size);
   st.progress.emplace(st.job.size, self->clock().now());
   // git-lfs wants the kept bytes reported; a migration counts what moves.
   if (st.job.dir == direction::copy)
@@ -60,6 +64,8 @@ void finish(worker_pointer self) {
     return fail(self, path.error());
   if (auto r = st.progress->finish())
     report(self, *r);
+  log_event(spdlog::level::debug, fields_of(st), "{}: all {} bytes moved, verified",
+            to_string(st.job.dir), st.job.size);
   self->send(st.parent, atom::done_v, st.job.id, std::move(*path));
   self->quit();
 }

@@ -18,6 +18,8 @@ struct transfer_worker_state {
   journal_actor journal;
   supervisor_actor parent;
   progress_sink_actor sink;
+  /// The transfer's correlation id, from its journal record.
+  std::string cid;
   std::unique_ptr<transfer_task> task;
   std::optional<progress_throttle> progress;
 

@@ -15,8 +15,12 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
 #include <random>
 #include <set>
+#include <sstream>
 #include <unistd.h>
 
 namespace ferry::cli {
@@ -63,6 +67,48 @@ int refuse_all(const std::string& reason, int code = protocol::code::unavailable
     if (n <= 0)
       return 1;
   }
+}
+
+/// The value of `name` in the environment of process `pid`, if set there.
+std::optional<std::string> environment_of(pid_t pid, const std::string& name) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/environ", std::ios::binary};
+  std::string prefix = name + "=";
+  for (std::string entry; std::getline(in, entry, '\0');)
+    if (entry.rfind(prefix, 0) == 0)
+      return entry.substr(prefix.size());
+  return std::nullopt;
+}
+
+/// The parent of process `pid` (/proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold
+/// spaces and parentheses, so the fields are read after its last ')'); 0 if unknown.
+pid_t parent_of(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
+  std::string stat{std::istreambuf_iterator<char>{in}, {}};
+  auto end = stat.rfind(')');
+  if (end == std::string::npos)
+    return 0;
+  std::istringstream fields{stat.substr(end + 1)};
+  std::string state;
+  pid_t parent = 0;
+  fields >> state >> parent;
+  return parent;
+}
+
+/// GIT_TRACE as the user gave it to git. git-lfs removes GIT_TRACE from the
+/// environment of every process it starts (so git's trace never mixes into
+/// output it parses), this agent included; without one of its own, the agent
+/// reads it from the git-lfs that started it (directly or through `sh -c`).
+std::optional<std::string> git_trace_setting() {
+  if (const char* own = std::getenv("GIT_TRACE"))
+    return std::string{own};
+  pid_t pid = ::getppid();
+  for (int level = 0; level < 3 && pid > 1; ++level, pid = parent_of(pid)) {
+    std::error_code error;
+    auto exe = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", error);
+    if (!error && exe.filename() == "git-lfs")
+      return environment_of(pid, "GIT_TRACE");
+  }
+  return std::nullopt;
 }
 
 /// One line for the user on stderr, whatever the log level. (git-lfs
@@ -121,7 +167,13 @@ int run_agent_command(const flag_map& flags) {
   auto settings = config::resolve({*git, config::read_environment(), flags}, lfs_dir);
   if (!settings)
     return refuse_all("ferry: " + settings.error().message());
-  if (auto problem = configure_logging(settings->log_level, settings->log_file); !problem.empty())
+  logging_options logging;
+  logging.level = settings->log_level;
+  logging.file = settings->log_file;
+  logging.format = parse_log_format(settings->log_format).value_or(log_format::text);
+  auto trace = git_trace_setting();
+  logging.trace = parse_git_trace(trace ? trace->c_str() : nullptr);
+  if (auto problem = configure_logging(logging); !problem.empty())
     log()->warn("{}", problem);
   if (!repo)
     return refuse_all("ferry: " + repo.error().message());

@@ -261,7 +261,11 @@ int run_migrate(const migrate_request& request) {
   if (error)
     return std::cerr << "ferry migrate: cannot create " << dir << ": " << error.message() << "\n",
            exit_incomplete;
-  if (auto problem = configure_logging(settings->log_level, dir / "ferry.log"); !problem.empty())
+  logging_options logging;
+  logging.level = settings->log_level;
+  logging.file = dir / "ferry.log";
+  logging.format = parse_log_format(settings->log_format).value_or(log_format::text);
+  if (auto problem = configure_logging(logging); !problem.empty())
     std::cerr << "ferry migrate: " << problem << "\n";
 
   auto inventory = open_or_set_aside(

@@ -35,7 +35,11 @@ std::string last_error(const transfer_record& record) {
 void print_record(const transfer_record& record) {
   std::cout << "  " << to_string(record.dir) << " " << record.oid << "  " << record.committed << "/"
             << record.size << " bytes, " << record.attempts << " attempt(s), "
-            << to_string(record.state) << ", " << local_time(record.updated_ms) << "\n";
+            << to_string(record.state) << ", " << local_time(record.updated_ms);
+  // The id its log and trace lines carry (cid=..); older records have none.
+  if (!record.cid.empty())
+    std::cout << ", cid " << record.cid;
+  std::cout << "\n";
   if (record.resumed_from > 0)
     std::cout << "      resumed from byte " << record.resumed_from << "\n";
   if (auto error = last_error(record); !error.empty())

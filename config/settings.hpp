@@ -68,6 +68,8 @@ struct settings {
   std::chrono::seconds daemon_idle_timeout{};
   size_t history_limit{};
   std::string log_level;
+  /// "text" (logfmt-like) or "json" (protocol/log_line.hpp).
+  std::string log_format;
   std::filesystem::path log_file;
 };
 

@@ -205,7 +205,8 @@ result<copy_verdict> migration_plan::finish_copy(uint64_t id, const copy_result&
       rules_.concurrency.on_failure(true);
     else
       rules_.concurrency.on_success(latency, item.size);
-    auto recorded = inventory_->set_state(item.oid, item_state::copied, outcome.attempts);
+    auto recorded =
+      inventory_->set_state(item.oid, item_state::copied, outcome.attempts, {}, outcome.cid);
     count_done(item, false);
     if (!recorded)
       return recorded;
@@ -236,8 +237,9 @@ result<copy_verdict> migration_plan::finish_copy(uint64_t id, const copy_result&
     return copy_verdict::again;
   }
   attempt_error error{now_ms(), code, message};
-  auto recorded = inventory_->set_state(
-    item.oid, corrupt ? item_state::corrupt : item_state::failed, outcome.attempts, error);
+  auto recorded =
+    inventory_->set_state(item.oid, corrupt ? item_state::corrupt : item_state::failed,
+                          outcome.attempts, error, outcome.cid);
   count_done(item, true);
   if (!recorded)
     return recorded;

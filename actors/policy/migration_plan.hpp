@@ -42,6 +42,9 @@ struct copy_result {
   errc code = errc::ok;
   std::string message;
   int attempts = 0;
+  /// The copy's correlation id (transfer_outcome::cid). The initializer
+  /// lets callers without one leave it out of a braced list.
+  std::string cid = {};
 };
 
 /// What finish_copy() made of an outcome.

@@ -60,11 +60,10 @@ nlohmann::json failure_json(const inventory_item& item) {
   auto errors = nlohmann::json::array();
   for (auto& error : item.errors)
     errors.push_back({{"at_ms", error.at_ms}, {"code", error.code}, {"message", error.message}});
-  return {{"oid", item.oid},
-          {"size", item.size},
-          {"state", to_string(item.state)},
-          {"attempts", item.attempts},
-          {"errors", std::move(errors)}};
+  // "cid": the id ferry.log's lines about its latest copy carry ("" if none).
+  return {
+    {"oid", item.oid},           {"size", item.size},           {"state", to_string(item.state)},
+    {"attempts", item.attempts}, {"errors", std::move(errors)}, {"cid", item.cid}};
 }
 
 /// "copied 3 objects (1.2 GiB), 1 already at the destination, ..." (or what
@@ -97,7 +96,7 @@ std::string counts_text(const migration_summary& summary) {
 
 std::string failure_line(const inventory_item& item) {
   auto line = std::string{"  "} + to_string(item.state) + " " + item.oid + " (" +
-              format_bytes(item.size) + ")";
+              format_bytes(item.size) + (item.cid.empty() ? "" : ", cid " + item.cid) + ")";
   if (!item.errors.empty()) {
     auto& last = item.errors.back();
     line += ": " + last.code + ": " + single_line(last.message);

@@ -74,8 +74,9 @@ std::string summary_text(const migration_summary& summary);
 /// "copied":{"objects","bytes"},"present":{..},"verified":{..},"failed":{..},
 /// "corrupt":{..},"pending":{..},"not_retried":{..},"moved_bytes",
 /// "duration_ms","bytes_per_second","failures":[{"oid","size","state",
-/// "attempts","errors":[{"at_ms","code","message"}]}],"failures_left_out",
-/// "outcome":"complete"|"completed_with_failures"|"incomplete"}. Each object
+/// "attempts","errors":[{"at_ms","code","message"}],"cid"}],"failures_left_out",
+/// "outcome":"complete"|"completed_with_failures"|"incomplete"}; a failure's
+/// "cid" is the correlation id of its latest copy ("" if none). Each object
 /// is in exactly one of copied, present, verified, failed, corrupt and
 /// pending; not_retried is the part of failed and corrupt an earlier run left.
 nlohmann::json report_json(const migration_summary& summary);

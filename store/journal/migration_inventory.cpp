@@ -96,6 +96,8 @@ std::string encode_item(const inventory_item& item) {
     {"v", format_version},       {"size", item.size},           {"state", to_string(item.state)},
     {"attempts", item.attempts}, {"errors", std::move(errors)}, {"run", item.run},
   };
+  if (!item.cid.empty())
+    out["cid"] = item.cid;
   // Error messages may hold invalid UTF-8 (OS errors); U+FFFD keeps dump() from throwing.
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -166,6 +168,14 @@ std::optional<inventory_item> decode_item(const std::string& oid, const std::str
       return std::nullopt;
     }
     item.run = *run;
+  }
+  // Items written before correlation ids have none.
+  if (auto cid = doc.find("cid"); cid != doc.end()) {
+    if (!cid->is_string()) {
+      why = "has a cid that is not a string";
+      return std::nullopt;
+    }
+    item.cid = cid->get<std::string>();
   }
   for (const json& entry : *errors) {
     auto at_ms = entry.is_object() ? count_field(entry, "at_ms") : std::nullopt;
@@ -339,7 +349,8 @@ struct migration_inventory::impl {
   // Stages the move of `oid` to `state`, adding `attempts` and `error` to
   // its history; false when the oid is not in the inventory.
   result<bool> stage_move(rocksdb::WriteBatch& batch, const std::string& oid, item_state state,
-                          int attempts, const std::optional<attempt_error>& error) const {
+                          int attempts, const std::optional<attempt_error>& error,
+                          const std::string& cid = {}) const {
     auto found = read(oid, rocksdb::ReadOptions{});
     if (!found)
       return found.error();
@@ -353,6 +364,8 @@ struct migration_inventory::impl {
                       : item.attempts + attempts;
     if (error)
       append_error(item, *error);
+    if (!cid.empty())
+      item.cid = cid;
     stage(batch, item, previous);
     return true;
   }
@@ -593,14 +606,15 @@ result<std::optional<inventory_item>> migration_inventory::get(const std::string
 }
 
 status migration_inventory::set_state(const std::string& oid, item_state state, int attempts,
-                                      const std::optional<attempt_error>& error) {
+                                      const std::optional<attempt_error>& error,
+                                      const std::string& cid) {
   if (auto valid = check_oid(oid); !valid)
     return valid;
   if (attempts < 0)
     return {errc::invalid_request, "negative attempt count " + std::to_string(attempts)};
   std::lock_guard<std::mutex> lock{impl_->writing};
   rocksdb::WriteBatch batch;
-  auto staged = impl_->stage_move(batch, oid, state, attempts, error);
+  auto staged = impl_->stage_move(batch, oid, state, attempts, error, cid);
   if (!staged)
     return staged.error();
   if (!staged.value())

@@ -54,6 +54,9 @@ struct inventory_item {
   std::vector<attempt_error> errors;
   /// The last run whose listing named it (begin_run()).
   int64_t run = 0;
+  /// The correlation id of its latest copy (transfer_record::cid), which
+  /// ferry.log's lines about that copy carry; empty before the first.
+  std::string cid;
 };
 
 /// Objects and bytes per state.
@@ -110,9 +113,11 @@ public:
   result<std::optional<inventory_item>> get(const std::string& oid) const;
 
   /// Moves an item to `state`. `error`, when given, is appended
-  /// to its error history; `attempts` is added to its attempt count.
+  /// to its error history; `attempts` is added to its attempt count; a
+  /// non-empty `cid` replaces the item's.
   status set_state(const std::string& oid, item_state state, int attempts = 0,
-                   const std::optional<attempt_error>& error = std::nullopt);
+                   const std::optional<attempt_error>& error = std::nullopt,
+                   const std::string& cid = {});
 
   /// Moves several items to `state` in one write (the destination already
   /// had them); unknown oids are skipped.

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <random>
 #include <string_view>
 
 namespace ferry {
@@ -193,6 +194,8 @@ std::string encode(const transfer_record& record) {
     append_json_string(out, value);
   };
   text("oid", record.oid);
+  if (!record.cid.empty())
+    text("cid", record.cid);
   text("direction", to_string(record.dir));
   number("size", record.size);
   text("state", to_string(record.state));
@@ -233,6 +236,7 @@ result<transfer_record> decode_record(const std::string& bytes) {
   field_reader fields{doc, ""};
   transfer_record record;
   record.oid = fields.text("oid");
+  record.cid = fields.text("cid", false);
   std::string dir = fields.text("direction");
   record.size = fields.count("size");
   std::string state = fields.text("state");
@@ -281,6 +285,15 @@ result<transfer_record> decode_record(const std::string& bytes) {
     }
   }
   return record;
+}
+
+std::string make_correlation_id() {
+  static thread_local std::random_device source;
+  std::uniform_int_distribution<int> digit{0, 15};
+  std::string id(12, '0');
+  for (auto& c : id)
+    c = "0123456789abcdef"[digit(source)];
+  return id;
 }
 
 int64_t now_ms() {

@@ -34,6 +34,10 @@ struct transfer_record {
   static constexpr size_t max_errors = 8;
 
   std::string oid;
+  /// Correlation id: names this transfer in every log and trace line about
+  /// it, across retries and a crash's resume (make_correlation_id()). Empty
+  /// in records written before it existed.
+  std::string cid;
   direction dir = direction::upload;
   int64_t size = 0;
   transfer_state state = transfer_state::queued;
@@ -63,17 +67,22 @@ struct transfer_record {
 };
 
 /// Encodes a record as a versioned JSON object (one line, no spaces):
-/// {"v":1,"oid":..,"direction":"upload"|"download"|"copy","size":..,
+/// {"v":1,"oid":..,"cid":..,"direction":"upload"|"download"|"copy","size":..,
 ///  "state":"queued"|"in_flight"|"done"|"failed","committed":..,"attempts":..,
 ///  "resumed_from":..,"backend":..,"path":..,"created_ms":..,"updated_ms":..,
 ///  "finished_ms":..,"errors":[{"at_ms":..,"code":..,"message":..}]}
-/// plus "store_state":".." at the end when it is not empty.
+/// plus "store_state":".." at the end when it is not empty; "cid" is left out
+/// when empty, and records without it (written before it existed) decode
+/// with an empty cid.
 /// `ferry status --json` prints records in this same shape.
 std::string encode(const transfer_record& record);
 
 /// Decodes a value written by encode(). Malformed bytes or an unknown format
 /// version give errc::corrupt_record.
 result<transfer_record> decode_record(const std::string& bytes);
+
+/// A new correlation id: 12 random hex digits.
+std::string make_correlation_id();
 
 /// Current Unix time in milliseconds.
 int64_t now_ms();

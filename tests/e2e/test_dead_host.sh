@@ -85,10 +85,12 @@ fast=$(count "$HOST is not answering \\(last error: .*the probe at [0-9:]+ faile
 pass "objects after the failed probe failed at once naming the host ($fast line(s))"
 assert_all_failed
 REFUSED_MS=$ELAPSED_MS
-# The agent's stderr reaches the trace as lines naming the agent.
+# The agent's stderr reaches the trace as lines naming the agent. Its own
+# GIT_TRACE lines ("trace ferry: ..."), one or more per object, are for
+# debugging and not counted here.
 agent_lines="$E2E_ROOT/refused-agent-stderr.log"
 grep -E 'ferry: .*(is failing|is not answering|is answering again)|warning|error' "$LOG" |
-  grep -vE '^error transferring|Custom transfer' >"$agent_lines" || true
+  grep -vE '^error transferring|Custom transfer| trace ferry: ' >"$agent_lines" || true
 failing=$(grep -c "ferry: $HOST is failing (5 failures in a row" "$agent_lines" || true)
 dead=$(grep -c "ferry: $HOST is not answering: the probe failed" "$agent_lines" || true)
 ((failing == 1 && dead == 1)) ||

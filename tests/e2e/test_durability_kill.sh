@@ -3,8 +3,8 @@
 # the outside with the test's own hashing:
 #
 #   1. `ferry migrate` of 3,000 small objects, folder -> folder, killed with
-#      SIGKILL once ferry.log names 300 objects as copied ("copy <oid>:
-#      done"). Every object ferry.log or a progress line on stderr reported
+#      SIGKILL once ferry.log names 300 objects as copied ('oid=<oid>
+#      msg="copy: done"'). Every object ferry.log or a progress line on stderr reported
 #      before the kill is at the destination, complete and intact; every
 #      file under an object's final name is complete and intact (anything
 #      else is a hidden temporary). Running the same command again finishes:
@@ -87,14 +87,14 @@ ARGS=(--from "file://$SRC" --to "file://$DEST" --transfers 8 --tps 1000 --journa
 
 # reported_copied <out>: the oids ferry.log names as copied, one per line.
 reported_copied() {
-  { sed -n 's/.* copy \([0-9a-f]\{64\}\): done$/\1/p' "$LOG" 2>/dev/null || true; } | sort -u >"$1"
+  { sed -n 's/.* oid=\([0-9a-f]\{64\}\) msg="copy: done"$/\1/p' "$LOG" 2>/dev/null || true; } | sort -u >"$1"
 }
 RUN_ERR="$E2E_ROOT/killed.err"
 enough_reported() {
   kill -0 "$RUN_PID" 2>/dev/null ||
     { show "stderr" "$RUN_ERR"; fail "ferry migrate ended before $KILL_AFTER objects were reported copied"; }
   local copied
-  copied=$(grep -c ' copy [0-9a-f]\{64\}: done$' "$LOG" 2>/dev/null || true)
+  copied=$(grep -c ' oid=[0-9a-f]\{64\} msg="copy: done"$' "$LOG" 2>/dev/null || true)
   ((${copied:-0} >= KILL_AFTER))
 }
 

@@ -267,6 +267,8 @@ for entry in doc["failures"]:
     last = errors[-1]
     if last["code"] != code or entry["oid"] not in last["message"] or last["at_ms"] <= 0:
         raise SystemExit("expected the last error to be %s naming the oid: %s" % (code, last))
+    if len(entry.get("cid", "")) != 12 or entry["cid"].strip("0123456789abcdef"):
+        raise SystemExit("expected the correlation id of its last copy: %s" % entry)
 if want:
     raise SystemExit("missing from failures: %s" % sorted(want))
 ' "$E2E_ROOT/d.json" "$CORRUPT" "$CORRUPT_SIZE" "$VANISH" "$VANISH_SIZE"

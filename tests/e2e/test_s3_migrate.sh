@@ -140,7 +140,7 @@ MARK=$(s3_log_lines)
   --tps 20 >"$E2E_ROOT/stale1.out" 2>"$E2E_ROOT/stale1.err" &
 STALE_PID=$!
 track_pid "$STALE_PID"
-copied_some() { [[ $(grep -c "copy [0-9a-f]*: done" "$STALE_JOURNAL/ferry.log" 2>/dev/null) -ge 3 ]]; }
+copied_some() { [[ $(grep -c 'oid=[0-9a-f]* msg="copy: done"' "$STALE_JOURNAL/ferry.log" 2>/dev/null) -ge 3 ]]; }
 wait_for 120 "the first run to copy 3 objects" copied_some
 kill -9 "$STALE_PID"
 { wait "$STALE_PID"; } 2>/dev/null || true
@@ -155,7 +155,7 @@ if heads:
 ' "$E2E_ROOT/stale1-requests.tsv" "$STALE_PREFIX"
 # An object the killed run had not copied (the run copies in oid order).
 LATE_OID=$(awk '{print $1}' "$LIST" | sort | tail -n 1)
-grep -q "copy $LATE_OID: done" "$STALE_JOURNAL/ferry.log" && fail "the killed run already copied $LATE_OID"
+grep -q "oid=$LATE_OID msg=\"copy: done\"" "$STALE_JOURNAL/ferry.log" && fail "the killed run already copied $LATE_OID"
 LATE_KEY="$STALE_PREFIX/${LATE_OID:0:2}/${LATE_OID:2:2}/$LATE_OID"
 s3_interop put "$S3_BUCKET" "$LATE_KEY" "$(object_path "$SRC" "$LATE_OID")" || fail "boto3 could not store $LATE_KEY"
 MARK=$(s3_log_lines)

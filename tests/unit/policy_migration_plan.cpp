@@ -310,6 +310,25 @@ TEST_CASE_METHOD(plan_fixture,
   }
 }
 
+TEST_CASE_METHOD(plan_fixture, "the inventory keeps each copy's correlation id",
+                 "[migration_plan]") {
+  auto copied = list(1, 100);
+  auto failed = list(2, 100);
+  rules.concurrency = concurrency_control::fixed(2);
+  auto plan = make_plan();
+  auto copies = take_all(*plan);
+  REQUIRE(copies.size() == 2);
+  for (auto& copy : copies) {
+    bool ok = copy.oid == copied;
+    auto outcome = ok ? copy_result{errc::ok, "", 1, "aaaaaaaaaaaa"}
+                      : copy_result{errc::not_found, "gone", 1, "bbbbbbbbbbbb"};
+    CHECK(finish(*plan, copy, outcome) == (ok ? copy_verdict::copied : copy_verdict::failed));
+  }
+  CHECK(item(copied).cid == "aaaaaaaaaaaa");
+  CHECK(item(failed).cid == "bbbbbbbbbbbb");
+  CHECK(item(failed).state == item_state::failed);
+}
+
 TEST_CASE_METHOD(plan_fixture, "no more copies are started than the concurrency limit",
                  "[migration_plan]") {
   list_many(10);

@@ -259,6 +259,11 @@ TEST_CASE("summary_text lists failures with their last error", "[report]") {
   CHECK(lines[2] ==
         "  corrupt " + std::string(64, 'b') + " (700 B): hash_mismatch: bytes do not match");
   CHECK(lines[3] == "  failed " + std::string(64, 'c') + " (5 B)");
+
+  // With the correlation id of the latest copy, to find its ferry.log lines.
+  summary.failures[0].cid = "7f3a9c2e01b4";
+  CHECK(lines_of(ferry::summary_text(summary))[1] ==
+        "  failed " + std::string(64, 'a') + " (1.0 MiB, cid 7f3a9c2e01b4): io_error: disk full");
 }
 
 TEST_CASE("summary_text lists at most 20 failures", "[report]") {
@@ -315,7 +320,11 @@ TEST_CASE("report_json has exactly the documented keys and types", "[report]") {
 
   REQUIRE(report["failures"].size() == 1);
   auto& failure = report["failures"][0];
-  CHECK(keys_of(failure) == std::set<std::string>{"oid", "size", "state", "attempts", "errors"});
+  CHECK(keys_of(failure) ==
+        std::set<std::string>{"oid", "size", "state", "attempts", "errors", "cid"});
+  CHECK(failure["cid"] == "");
+  summary.failures[0].cid = "7f3a9c2e01b4";
+  CHECK(ferry::report_json(summary)["failures"][0]["cid"] == "7f3a9c2e01b4");
   CHECK(failure["oid"] == std::string(64, 'a'));
   CHECK(failure["size"] == mib);
   CHECK(failure["state"] == "failed");

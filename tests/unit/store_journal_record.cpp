@@ -19,6 +19,7 @@ namespace {
 transfer_record full_record() {
   transfer_record r;
   r.oid = std::string(64, 'a');
+  r.cid = "7f3a9c2e01b4";
   r.dir = direction::download;
   r.size = 5'000'000'000;
   r.state = transfer_state::in_flight;
@@ -66,6 +67,7 @@ TEST_CASE("record round-trips every field", "[journal]") {
   auto out = decode_record(encode(in));
   REQUIRE(out.ok());
   CHECK(out->oid == in.oid);
+  CHECK(out->cid == "7f3a9c2e01b4");
   CHECK(out->dir == direction::download);
   CHECK(out->size == in.size);
   CHECK(out->state == transfer_state::in_flight);
@@ -133,19 +135,21 @@ std::string dumped(const transfer_record& r) {
   nlohmann::ordered_json out = {
     {"v", transfer_record::format_version},
     {"oid", r.oid},
-    {"direction", ferry::to_string(r.dir)},
-    {"size", r.size},
-    {"state", ferry::to_string(r.state)},
-    {"committed", r.committed},
-    {"attempts", r.attempts},
-    {"resumed_from", r.resumed_from},
-    {"backend", r.backend},
-    {"path", r.path},
-    {"created_ms", r.created_ms},
-    {"updated_ms", r.updated_ms},
-    {"finished_ms", r.finished_ms},
-    {"errors", std::move(errors)},
   };
+  if (!r.cid.empty())
+    out["cid"] = r.cid;
+  out["direction"] = ferry::to_string(r.dir);
+  out["size"] = r.size;
+  out["state"] = ferry::to_string(r.state);
+  out["committed"] = r.committed;
+  out["attempts"] = r.attempts;
+  out["resumed_from"] = r.resumed_from;
+  out["backend"] = r.backend;
+  out["path"] = r.path;
+  out["created_ms"] = r.created_ms;
+  out["updated_ms"] = r.updated_ms;
+  out["finished_ms"] = r.finished_ms;
+  out["errors"] = std::move(errors);
   if (!r.store_state.empty())
     out["store_state"] = r.store_state;
   return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -167,11 +171,45 @@ TEST_CASE("record encoding is byte for byte what json::dump() writes", "[journal
   r.path = std::string{"tab\there, back\\slash, bell\a, nul "} + '\0' + " del\x7F, bad \xFF\xC3(";
   // One character to escape in otherwise plain text, each on its own.
   r.backend = "folder:C:\\lfs";
+  r.cid = "a\"b";
   r.store_state = "say \"hi\"";
   r.add_error({1, "io_error", "\x01\x1F\r\b\f"});
   r.attempts = 2'147'483'647;
   r.size = 9'223'372'036'854'775'807;
   CHECK(encode(r) == dumped(r));
+}
+
+TEST_CASE("record keeps its correlation id; records written without one still decode",
+          "[journal]") {
+  CHECK(encode(full_record())
+          .rfind("{\"v\":1,\"oid\":\"" + std::string(64, 'a') +
+                   "\",\"cid\":\"7f3a9c2e01b4\",\"direction\"",
+                 0) == 0);
+  transfer_record without = full_record();
+  without.cid.clear();
+  CHECK(encode(without).find("cid") == std::string::npos);
+
+  // A record as the journal wrote it before correlation ids, byte for byte.
+  std::string old = R"({"v":1,"oid":"4d7a","direction":"upload","size":10,"state":"in_flight",)"
+                    R"("committed":4,"attempts":2,"resumed_from":0,"backend":"folder:/srv",)"
+                    R"("path":"/r/f","created_ms":1,"updated_ms":2,"finished_ms":0,"errors":[]})";
+  auto decoded = decode_record(old);
+  REQUIRE(decoded.ok());
+  CHECK(decoded->cid.empty());
+  CHECK(decoded->oid == "4d7a");
+  CHECK(decoded->committed == 4);
+  CHECK(decoded->attempts == 2);
+  CHECK(encode(*decoded) == old);
+
+  check_corrupt(decode_edited([](auto& doc) { doc["cid"] = 5; }), "\"cid\" must be a string");
+}
+
+TEST_CASE("correlation ids are 12 random hex digits", "[journal]") {
+  std::string a = ferry::make_correlation_id();
+  std::string b = ferry::make_correlation_id();
+  CHECK(a.size() == 12);
+  CHECK(a.find_first_not_of("0123456789abcdef") == std::string::npos);
+  CHECK(a != b);
 }
 
 TEST_CASE("record with invalid UTF-8 encodes without throwing", "[journal]") {

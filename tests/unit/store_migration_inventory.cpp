@@ -489,6 +489,23 @@ TEST_CASE("inventory keeps the latest errors, oldest first, and sums attempts", 
   }
 }
 
+TEST_CASE("inventory keeps the correlation id of an item's latest copy", "[inventory]") {
+  temp_dir tmp;
+  std::string oid = oid_of(4);
+  {
+    auto inventory = open_inventory(tmp.path);
+    REQUIRE(inventory->add(listing(4, 1)).ok());
+    CHECK(require_item(*inventory, oid).cid.empty());
+    attempt_error error{1, "io_error", "x"};
+    REQUIRE(inventory->set_state(oid, item_state::failed, 1, error, "aaaaaaaaaaaa").ok());
+    REQUIRE(inventory->set_state(oid, item_state::failed, 1, error, "bbbbbbbbbbbb").ok());
+    // No id given (a state change without a copy): the last one stays.
+    REQUIRE(inventory->set_state(oid, item_state::pending).ok());
+  }
+  auto inventory = open_inventory(tmp.path);
+  CHECK(require_item(*inventory, oid).cid == "bbbbbbbbbbbb");
+}
+
 TEST_CASE("inventory move_all puts back failed and corrupt items with their errors",
           "[inventory]") {
   temp_dir tmp;
@@ -679,6 +696,11 @@ TEST_CASE("inventory reports damaged values as corrupt_record naming the key", "
     raw_put(tmp.path, "i/" + oid,
             R"({"v":2,"size":1,"state":"pending","attempts":0,"errors":[],"run":"x"})");
     expect_corrupt(where + "i/" + oid + " lacks a valid run field");
+  }
+  SECTION("a cid that is not a string") {
+    raw_put(tmp.path, "i/" + oid,
+            R"({"v":2,"size":1,"state":"pending","attempts":0,"errors":[],"run":1,"cid":7})");
+    expect_corrupt(where + "i/" + oid + " has a cid that is not a string");
   }
   SECTION("an unknown state") {
     raw_put(tmp.path, "i/" + oid, R"({"v":1,"size":1,"state":"lost","attempts":0,"errors":[]})");
