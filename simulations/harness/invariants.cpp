@@ -1,0 +1,328 @@
+#include "simulations/harness/invariants.hpp"
+
+#include "store/os/sha256.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <regex>
+#include <sstream>
+
+namespace ferry::harness {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+void invariant_result::fail(const std::string& line) {
+  passed = false;
+  if (evidence.size() < max_evidence)
+    evidence.push_back(line);
+  else
+    ++left_out;
+}
+
+void invariant_result::finish() {
+  if (left_out > 0)
+    evidence.push_back("... and " + std::to_string(left_out) + " more");
+  left_out = 0;
+}
+
+json invariant_result::to_json() const {
+  return {{"name", name}, {"passed", passed}, {"evidence", evidence}};
+}
+
+const fs::path& destination::root_of(const planned_object& object) const {
+  if (roots.size() == 1)
+    return roots.front();
+  return roots.at(static_cast<size_t>(object.repository));
+}
+
+fs::path destination::path_of(const planned_object& object) const {
+  return root_of(object) / object.oid.substr(0, 2) / object.oid.substr(2, 2) / object.oid;
+}
+
+object_state inspect_file(const fs::path& path) {
+  object_state state;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno != ENOENT && errno != ENOTDIR) {
+      state.exists = true;
+      state.error = std::strerror(errno);
+    }
+    return state;
+  }
+  state.exists = true;
+  sha256 hash;
+  std::vector<char> buffer(size_t{1} << 20);
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      state.error = std::strerror(errno);
+      break;
+    }
+    if (n == 0)
+      break;
+    hash.update(buffer.data(), static_cast<size_t>(n));
+  }
+  ::close(fd);
+  state.size = hash.bytes();
+  state.sha256 = hash.hex_digest();
+  return state;
+}
+
+int64_t count_arrived(const std::vector<planned_object>& objects, const destination& where) {
+  int64_t count = 0;
+  struct stat st {};
+  for (const auto& object : objects) {
+    if (::stat(where.path_of(object).c_str(), &st) == 0 && st.st_size == object.size)
+      ++count;
+  }
+  return count;
+}
+
+std::string object_problem(const planned_object& object, const destination& where) {
+  const auto state = inspect_file(where.path_of(object));
+  if (!state.exists)
+    return object.oid + ": missing at the destination";
+  if (!state.error.empty())
+    return object.oid + ": cannot be read: " + state.error;
+  if (state.size != object.size)
+    return object.oid + ": has " + std::to_string(state.size) + " bytes, expected " +
+           std::to_string(object.size);
+  if (state.sha256 != object.oid)
+    return object.oid + ": content hashes to " + state.sha256;
+  return {};
+}
+
+invariant_result check_all_objects_intact(const std::vector<planned_object>& objects,
+                                          const destination& where) {
+  invariant_result out{"all_objects_intact"};
+  int64_t bytes = 0;
+  for (const auto& object : objects) {
+    if (auto problem = object_problem(object, where); !problem.empty())
+      out.fail(problem);
+    else
+      bytes += object.size;
+  }
+  out.finish();
+  if (out.passed)
+    out.evidence.push_back(std::to_string(objects.size()) + " objects (" + std::to_string(bytes) +
+                           " bytes) at the destination, each hashed by the harness");
+  return out;
+}
+
+partial_watch::partial_watch(const std::vector<planned_object>& objects) {
+  for (const auto& object : objects)
+    sizes_[object.oid] = object.size;
+}
+
+namespace {
+
+bool is_oid(const std::string& name) {
+  if (name.size() != 64)
+    return false;
+  for (char c : name) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+      return false;
+  }
+  return true;
+}
+
+} // namespace
+
+void partial_watch::sample(const destination& where, const std::string& when) {
+  ++samples_;
+  for (const auto& root : where.roots) {
+    std::error_code ec;
+    fs::recursive_directory_iterator it(root, ec), end;
+    for (; !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (!is_oid(name) || violations_.count(name) != 0)
+        continue;
+      // A final name is <root>/<oid[0:2]>/<oid[2:4]>/<oid>; anything else
+      // (temporary files, other layouts) is not visible as an object.
+      if (it->path() != root / name.substr(0, 2) / name.substr(2, 2) / name)
+        continue;
+      struct stat st {};
+      if (::stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+        continue;
+      const seen_file seen{st.st_ino, static_cast<int64_t>(st.st_size),
+                           int64_t{st.st_ctim.tv_sec} * 1000000000 + st.st_ctim.tv_nsec};
+      if (auto known = intact_.find(name); known != intact_.end() && known->second == seen)
+        continue;
+      const auto state = inspect_file(it->path());
+      if (!state.exists)
+        continue; // gone since the listing: nothing visible any more
+      const auto expected = sizes_.find(name);
+      const std::string relative = fs::relative(it->path(), root).string();
+      if (expected != sizes_.end() && state.size != expected->second) {
+        violations_[name] = name + ": " + relative + " held " + std::to_string(state.size) +
+                            " of " + std::to_string(expected->second) + " bytes (" + when + ")";
+      } else if (state.sha256 != name) {
+        violations_[name] =
+          name + ": " + relative + " hashes to " + state.sha256 + " (" + when + ")";
+      } else {
+        intact_[name] = seen;
+      }
+    }
+  }
+}
+
+invariant_result partial_watch::result() const {
+  invariant_result out{"no_partial_visible"};
+  for (const auto& [oid, line] : violations_)
+    out.fail(line);
+  out.finish();
+  if (out.passed)
+    out.evidence.push_back("every file seen under an object's final name was complete and hashed "
+                           "to its name");
+  return out;
+}
+
+invariant_result check_honest_exit_codes(const std::vector<run_record>& runs) {
+  invariant_result out{"honest_exit_codes"};
+  int zero = 0;
+  for (const auto& run : runs) {
+    if (run.rc != 0)
+      continue;
+    ++zero;
+    for (const auto& problem : run.problems_after)
+      out.fail("run " + std::to_string(run.run) + " exited 0, but " + problem);
+  }
+  out.finish();
+  if (out.passed)
+    out.evidence.push_back(std::to_string(zero) +
+                           " run(s) exited 0, each leaving every object in place");
+  return out;
+}
+
+std::map<std::string, int64_t> faulted_uploads(const std::string& sim_log) {
+  static const std::regex line(R"( fault (\w+)\S* on (upload|verify) ([0-9a-f]{64}))");
+  std::map<std::string, int64_t> out;
+  std::istringstream in(sim_log);
+  std::string text;
+  std::smatch m;
+  while (std::getline(in, text)) {
+    if (std::regex_search(text, m, line) && m[1] != "bandwidth_bytes_per_s")
+      ++out[m[3]];
+  }
+  return out;
+}
+
+invariant_result check_sent_at_most_once(const std::vector<planned_object>& objects,
+                                         const std::map<std::string, int64_t>& puts,
+                                         const std::map<std::string, int64_t>& faulted, int kills) {
+  invariant_result out{"sent_at_most_once_plus_kills"};
+  std::set<std::string> ours;
+  for (const auto& object : objects) {
+    ours.insert(object.oid);
+    const auto got = puts.count(object.oid) != 0 ? puts.at(object.oid) : 0;
+    const auto faults = faulted.count(object.oid) != 0 ? faulted.at(object.oid) : 0;
+    const auto allowed = 1 + kills + faults;
+    if (got > allowed)
+      out.fail(object.oid + ": " + std::to_string(got) + " PUTs, allowed " +
+               std::to_string(allowed) + " (1 + " + std::to_string(kills) + " kills + " +
+               std::to_string(faults) + " faulted requests)");
+  }
+  for (const auto& [oid, n] : puts) {
+    if (ours.count(oid) == 0)
+      out.fail(oid + ": " + std::to_string(n) + " PUTs of an object not in the workload");
+  }
+  out.finish();
+  if (out.passed)
+    out.evidence.push_back("every object PUT at most 1 + " + std::to_string(kills) +
+                           " kills + its faulted requests times");
+  return out;
+}
+
+invariant_result check_report_matches(const json& report,
+                                      const std::vector<planned_object>& objects,
+                                      int64_t intact_objects, int64_t arrived_before_last_run) {
+  invariant_result out{"report_matches"};
+  if (!report.is_object()) {
+    out.fail("the last run wrote no readable --report");
+    out.finish();
+    return out;
+  }
+  int64_t total_bytes = 0;
+  for (const auto& object : objects)
+    total_bytes += object.size;
+  const auto count = [&](const char* key, const char* what) -> int64_t {
+    const auto* group = report.contains(key) ? &report.at(key) : nullptr;
+    if (!group || !group->contains(what) || !group->at(what).is_number_integer()) {
+      out.fail(std::string("the report has no ") + key + "." + what);
+      return 0;
+    }
+    return group->at(what).get<int64_t>();
+  };
+  int64_t counted = 0, counted_bytes = 0;
+  for (const char* key : {"copied", "present", "verified", "failed", "corrupt", "pending"}) {
+    counted += count(key, "objects");
+    counted_bytes += count(key, "bytes");
+  }
+  const auto objects_n = static_cast<int64_t>(objects.size());
+  if (counted != objects_n || counted_bytes != total_bytes)
+    out.fail("the report counts " + std::to_string(counted) + " objects (" +
+             std::to_string(counted_bytes) + " bytes), the workload has " +
+             std::to_string(objects_n) + " (" + std::to_string(total_bytes) + " bytes)");
+  const std::string outcome = report.value("outcome", std::string());
+  // "complete" must be true of the destination; anything else must have
+  // its reasons counted (an object reported failed may still have arrived).
+  const auto unfinished =
+    count("failed", "objects") + count("corrupt", "objects") + count("pending", "objects");
+  if (outcome == "complete" && intact_objects != objects_n)
+    out.fail("the report's outcome is 'complete', the harness found " +
+             std::to_string(intact_objects) + " of " + std::to_string(objects_n) +
+             " objects intact");
+  if (outcome != "complete" && unfinished == 0)
+    out.fail("the report's outcome is '" + outcome + "' with no failed, corrupt or pending object");
+  // Every object that was there counts as present, except dead-letter
+  // objects from an earlier run that this run did not ask about.
+  const auto present = count("present", "objects") + count("verified", "objects");
+  const auto not_retried = count("not_retried", "objects");
+  if (present > arrived_before_last_run || present + not_retried < arrived_before_last_run)
+    out.fail("the report counts " + std::to_string(present) +
+             " objects present at the destination (and " + std::to_string(not_retried) +
+             " not tried again), the harness saw " + std::to_string(arrived_before_last_run) +
+             " there when the last run began");
+  out.finish();
+  if (out.passed)
+    out.evidence.push_back("the last run's report counts every object once, outcome '" + outcome +
+                           "', present objects as the harness saw them");
+  return out;
+}
+
+invariant_result check_within_limits(const expect_spec& expect, double duration_s,
+                                     double throughput_bytes_per_s, bool timed_out) {
+  invariant_result out{"within_limits"};
+  std::ostringstream line;
+  if (timed_out) {
+    line << "stopped after max_duration_s " << expect.max_duration_s << " s";
+    out.fail(line.str());
+  } else if (duration_s > expect.max_duration_s) {
+    line << "took " << duration_s << " s, more than max_duration_s " << expect.max_duration_s;
+    out.fail(line.str());
+  }
+  if (expect.min_throughput_bytes_per_s > 0 &&
+      throughput_bytes_per_s < expect.min_throughput_bytes_per_s) {
+    std::ostringstream slow;
+    slow << "moved " << throughput_bytes_per_s << " B/s, less than min_throughput_bytes_per_s "
+         << expect.min_throughput_bytes_per_s;
+    out.fail(slow.str());
+  }
+  if (out.passed) {
+    std::ostringstream ok;
+    ok << "within max_duration_s " << expect.max_duration_s;
+    if (expect.min_throughput_bytes_per_s > 0)
+      ok << " and min_throughput_bytes_per_s " << expect.min_throughput_bytes_per_s;
+    out.evidence.push_back(ok.str());
+  }
+  return out;
+}
+
+} // namespace ferry::harness

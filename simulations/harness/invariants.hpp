@@ -1,0 +1,145 @@
+#pragma once
+
+// The invariants ferry-sim checks by itself, independently of what Ferry
+// says: each gives pass/fail and evidence (simulations/README.md lists them).
+// Evidence of a passed invariant never depends on timing, so that the same
+// seed gives the same result.
+
+#include "simulations/harness/workload.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ferry::harness {
+
+struct invariant_result {
+  invariant_result() = default;
+  explicit invariant_result(std::string invariant) : name(std::move(invariant)) {}
+
+  std::string name;
+  bool passed = true;
+  std::vector<std::string> evidence;
+
+  /// Records a failure; evidence beyond `max_evidence` lines is counted only.
+  void fail(const std::string& line);
+  /// Adds the "... and N more" line, if any were left out.
+  void finish();
+  nlohmann::json to_json() const;
+
+  static constexpr size_t max_evidence = 20;
+  size_t left_out = 0;
+};
+
+/// Where the objects end up: folders in git-lfs's layout
+/// (<root>/<oid[0:2]>/<oid[2:4]>/<oid>). One root for every object, or one
+/// per repository (a pull's clones).
+struct destination {
+  std::vector<std::filesystem::path> roots;
+
+  const std::filesystem::path& root_of(const planned_object& object) const;
+  std::filesystem::path path_of(const planned_object& object) const;
+};
+
+/// How an object's file looks: missing, or its size and hash.
+struct object_state {
+  bool exists = false;
+  int64_t size = 0;
+  std::string sha256;
+  /// Why it could not be read, when it exists but could not be.
+  std::string error;
+};
+
+/// Opens, sizes and hashes a file (from one open descriptor, so a file
+/// renamed over it meanwhile is not mixed in).
+object_state inspect_file(const std::filesystem::path& path);
+
+/// Objects at the destination now with their full size (a stat each).
+int64_t count_arrived(const std::vector<planned_object>& objects, const destination& where);
+
+/// What is wrong with one object at the destination ("" when it is intact).
+std::string object_problem(const planned_object& object, const destination& where);
+
+/// all_objects_intact: every object at the destination, byte-identical
+/// (hashed here).
+invariant_result check_all_objects_intact(const std::vector<planned_object>& objects,
+                                          const destination& where);
+
+/// no_partial_visible: samples the destination again and again; every file
+/// under an object's final name must be complete and hash to its name.
+class partial_watch {
+public:
+  explicit partial_watch(const std::vector<planned_object>& objects);
+
+  /// Looks at every file under a final name in the roots; files seen intact
+  /// before (same inode, size and change time) are not hashed again.
+  /// `when` says when the sample was taken, for the evidence.
+  void sample(const destination& where, const std::string& when);
+
+  int64_t samples() const { return samples_; }
+  invariant_result result() const;
+
+private:
+  struct seen_file {
+    ino_t inode = 0;
+    int64_t size = 0;
+    int64_t ctime_ns = 0;
+    bool operator==(const seen_file& o) const {
+      return inode == o.inode && size == o.size && ctime_ns == o.ctime_ns;
+    }
+  };
+  std::map<std::string, int64_t> sizes_;
+  std::map<std::string, seen_file> intact_;
+  std::map<std::string, std::string> violations_;
+  int64_t samples_ = 0;
+};
+
+/// One run of the command (all repositories' commands for push and pull).
+struct run_record {
+  int run = 0;
+  /// The exit code (128 + signal when a signal ended it); for several
+  /// commands, the highest.
+  int rc = 0;
+  bool killed = false;
+  bool timed_out = false;
+  /// Objects not intact right after the run (before the --after-run hook).
+  std::vector<std::string> problems_after;
+};
+
+/// honest_exit_codes: a run that exited 0 left every object in place.
+invariant_result check_honest_exit_codes(const std::vector<run_record>& runs);
+
+/// Faulted upload/verify requests per oid, read from a ferry-lfs-sim log
+/// ("fault <kind>[=<detail>] on <endpoint> <oid>"). Throttling alone
+/// (bandwidth_bytes_per_s) makes nobody send again and is not counted.
+std::map<std::string, int64_t> faulted_uploads(const std::string& sim_log);
+
+/// sent_at_most_once_plus_kills: each object got at most 1 + kills + (its
+/// faulted upload requests) PUTs, from the sim's /stats "puts".
+invariant_result check_sent_at_most_once(const std::vector<planned_object>& objects,
+                                         const std::map<std::string, int64_t>& puts,
+                                         const std::map<std::string, int64_t>& faulted, int kills);
+
+/// report_matches: ferry migrate's --report of the last run agrees with what
+/// the harness found: every object counted once (copied, present, verified,
+/// failed, corrupt, pending), outcome complete only when every object is
+/// intact (and otherwise with failed, corrupt or pending objects), and present + verified = the
+/// objects at the destination when that run began, give or take the failed objects of earlier runs
+/// that this run did not try again (not_retried: it did not ask about them).
+invariant_result check_report_matches(const nlohmann::json& report,
+                                      const std::vector<planned_object>& objects,
+                                      int64_t intact_objects, int64_t arrived_before_last_run);
+
+/// within_limits: the scenario's expect block (duration and throughput).
+invariant_result check_within_limits(const expect_spec& expect, double duration_s,
+                                     double throughput_bytes_per_s, bool timed_out);
+
+} // namespace ferry::harness

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# ferry-sim (simulations/README.md), end to end:
+#
+#   - every small scenario, simulations/scenarios/sim-*.json, passes with
+#     every invariant held;
+#   - the same seed twice gives the same result.json apart from "timings";
+#     another seed gives another kill schedule;
+#   - the harness catches damage done behind Ferry's back through its
+#     --after-run hook: a destination object deleted, a byte flipped in
+#     another, a partial file left under an object's final name; each run
+#     exits 1 naming the right invariant with the oid in its evidence;
+#   - a scenario with a bad field, or bad rules for ferry-lfs-sim, exits 2
+#     naming the field and creates no run directory.
+#
+#   FERRY_SIM=<ferry-sim> FERRY_LFS_SIM=<ferry-lfs-sim> bash tests/e2e/test_sim_harness.sh <path-to-ferry>
+# shellcheck disable=SC2016 # the hooks' text expands in ferry-sim's shell, not here
+set -euo pipefail
+FERRY_SIM_BIN=${FERRY_SIM:-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init "$@"
+sim_init
+[[ -n $FERRY_SIM_BIN && -x $FERRY_SIM_BIN ]] || fail "set FERRY_SIM to the ferry-sim binary (got '$FERRY_SIM_BIN')"
+KILLS="$SCENARIOS/sim-migrate-kills.json"
+
+# sim <name> <expected-exit> <ferry-sim run args...>: runs ferry-sim, output
+# in $E2E_ROOT/<name>.log, run directory $E2E_ROOT/<name>.
+sim() {
+  local name=$1 want=$2 rc=0
+  shift 2
+  timeout --kill-after=10 300 "$FERRY_SIM_BIN" run --ferry "$FERRY" --lfs-sim "$SIM" \
+    --out "$E2E_ROOT/$name" "$@" >"$E2E_ROOT/$name.log" 2>&1 || rc=$?
+  [[ $rc -eq $want ]] || { show "ferry-sim output" "$E2E_ROOT/$name.log"; fail "$name: ferry-sim exited $rc, expected $want"; }
+}
+
+# invariants <name> <check>...: each check is "<invariant> passed|failed
+# [text]"; a failed one must have <text> in its evidence. Without checks:
+# every invariant passed.
+invariants() {
+  local name=$1
+  shift
+  py_check "$name: $(if (($#)); then echo "$*"; else echo "every invariant held"; fi)" '
+import json, sys
+doc = json.load(open(sys.argv[1]))
+got = {i["name"]: i for i in doc["invariants"]}
+checks = sys.argv[2:]
+if not checks:
+    bad = [n for n, i in got.items() if not i["passed"]]
+    if bad or doc["verdict"] != "pass":
+        raise SystemExit("verdict %s, failed: %s" % (doc["verdict"], {n: got[n]["evidence"] for n in bad}))
+    print(", ".join(sorted(got)))
+for check in checks:
+    parts = check.split(" ", 2)
+    name, state = parts[0], parts[1]
+    if name not in got:
+        raise SystemExit("no invariant %s in %s" % (name, sorted(got)))
+    inv = got[name]
+    if inv["passed"] != (state == "passed"):
+        raise SystemExit("%s is %s: %s" % (name, "passed" if inv["passed"] else "failed", inv["evidence"]))
+    if len(parts) > 2 and not any(parts[2] in line for line in inv["evidence"]):
+        raise SystemExit("%s evidence lacks %r: %s" % (name, parts[2], inv["evidence"]))
+    if state == "failed" and doc["verdict"] != "fail":
+        raise SystemExit("verdict is %s" % doc["verdict"])
+' "$E2E_ROOT/$name/result.json" "$@"
+}
+
+for scenario in "$SCENARIOS"/sim-*.json; do
+  name=$(basename "$scenario" .json)
+  sim "$name" 0 "$scenario" --seed 1
+  invariants "$name"
+  py_check "$name: every planned kill happened" '
+import json, sys
+c = json.load(open(sys.argv[1]))["counts"]
+if c["kills"] != c["kills_planned"] or c["runs"] != c["kills"] + 1:
+    raise SystemExit(str(c))
+print("%d kills, %d runs" % (c["kills"], c["runs"]))' "$E2E_ROOT/$name/result.json"
+done
+
+sim again 0 "$KILLS" --seed 1
+py_check "the same seed gives the same result.json apart from timings" '
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+for doc in (a, b):
+    doc.pop("timings")
+if a != b:
+    raise SystemExit("%s\n!=\n%s" % (json.dumps(a, sort_keys=True), json.dumps(b, sort_keys=True)))
+' "$E2E_ROOT/sim-migrate-kills/result.json" "$E2E_ROOT/again/result.json"
+sim other-seed 0 "$KILLS" --seed 2
+py_check "another seed gives another kill schedule" '
+import json, sys
+a, b = (json.load(open(p))["schedule"] for p in sys.argv[1:3])
+if a == b:
+    raise SystemExit("both seeds: %s" % a)
+' "$E2E_ROOT/sim-migrate-kills/result.json" "$E2E_ROOT/other-seed/result.json"
+
+# hook <name> <action>: an --after-run command that, after the last run,
+# picks the first object (by name) at the destination as $f, writes its oid
+# to $E2E_ROOT/<name>.oid and runs <action> on it.
+hook() {
+  printf '%s\n' '[ "$FERRY_SIM_LAST" = 1 ] || exit 0' \
+    'f=$(find "$FERRY_SIM_DESTINATION" -type f -name "[0-9a-f]*" | sort | head -n 1)' \
+    '[ -n "$f" ] || exit 1' \
+    "basename \"\$f\" >'$E2E_ROOT/$1.oid'" \
+    "$2"
+}
+flip='python3 -c "import sys; f = open(sys.argv[1], \"r+b\"); b = f.read(1); f.seek(0); f.write(bytes([b[0] ^ 0xff]))" "$f"'
+truncate_half='truncate -s $(($(stat -c %s "$f") / 2)) "$f"'
+
+sim deleted 1 "$KILLS" --after-run "$(hook deleted 'rm "$f"')"
+invariants deleted "all_objects_intact failed $(cat "$E2E_ROOT/deleted.oid"): missing at the destination" \
+  "honest_exit_codes passed" "no_partial_visible passed"
+
+sim flipped 1 "$KILLS" --after-run "$(hook flipped "$flip")"
+invariants flipped "all_objects_intact failed $(cat "$E2E_ROOT/flipped.oid"): content hashes to" \
+  "honest_exit_codes passed"
+
+sim partial 1 "$KILLS" --after-run "$(hook partial "$truncate_half")"
+invariants partial "no_partial_visible failed $(cat "$E2E_ROOT/partial.oid"): " \
+  "all_objects_intact failed $(cat "$E2E_ROOT/partial.oid"): has"
+
+cat >"$E2E_ROOT/bad.json" <<'JSON'
+{"workload": {"objects": 10, "sizes": {"uniform": [100, 10]}}}
+JSON
+sim bad 2 "$E2E_ROOT/bad.json"
+[[ ! -e $E2E_ROOT/bad ]] || fail "a rejected scenario left a run directory behind"
+grep -q 'workload.sizes.uniform\[1\]' "$E2E_ROOT/bad.log" || { show "ferry-sim output" "$E2E_ROOT/bad.log"; fail "the error does not name workload.sizes.uniform[1]"; }
+pass "a bad scenario exits 2 naming the field"
+
+cat >"$E2E_ROOT/bad-rules.json" <<'JSON'
+{"workload": {"objects": 10, "sizes": {"fixed": 100}},
+ "peer": {"kind": "lfs-sim", "rules": [{"fault": {"statuss": 500}}]}}
+JSON
+sim bad-rules 2 "$E2E_ROOT/bad-rules.json"
+grep -q 'peer.rules\[0\].fault.statuss: unknown key' "$E2E_ROOT/bad-rules.log" ||
+  { show "ferry-sim output" "$E2E_ROOT/bad-rules.log"; fail "the error does not name peer.rules[0].fault.statuss"; }
+[[ ! -e $E2E_ROOT/bad-rules ]] || fail "a rejected scenario left a run directory behind"
+pass "bad peer rules exit 2 naming the field, before anything is created"
