@@ -77,6 +77,8 @@ struct transfer_outcome {
   /// The transfer's correlation id (transfer_record::cid), once the journal
   /// recorded the outcome.
   std::string cid;
+  /// A success that wrote nothing: the store already held the object.
+  bool found_present = false;
 
   bool ok() const { return code == errc::ok; }
 };

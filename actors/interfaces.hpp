@@ -65,7 +65,8 @@ using supervisor_actor = caf::typed_actor<
   // Runs a job to its final outcome (success or a reported failure).
   caf::replies_to<atom::run, transfer_job, progress_sink_actor>::with<transfer_outcome>,
   // A worker finished its object (sent by the worker before it exits).
-  caf::reacts_to<atom::done, uint64_t, std::string>,
+  // The bool: the store already held the object and nothing was written.
+  caf::reacts_to<atom::done, uint64_t, std::string, bool>,
   // A worker's attempt at job `id` began in the journal; the second
   // argument is the transfer's correlation id, for the supervisor's logs.
   caf::reacts_to<atom::begun, uint64_t, std::string>,

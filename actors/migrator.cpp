@@ -44,7 +44,9 @@ void start_copy(migrator_pointer self, const planned_copy& copy) {
   self->request(self->state.supervisor, caf::infinite, atom::run_v, std::move(job), sink)
     .then(
       [=](const transfer_outcome& outcome) {
-        on_outcome(self, id, {outcome.code, outcome.message, outcome.attempts, outcome.cid});
+        on_outcome(
+          self, id,
+          {outcome.code, outcome.message, outcome.attempts, outcome.cid, outcome.found_present});
       },
       [=](const caf::error& err) {
         auto problem = to_status(err);

@@ -104,6 +104,7 @@ void spawn_worker(supervisor_pointer self, child& c) {
   auto& st = self->state;
   st.rules->attempt_started(c.job.id, self->clock().now());
   c.result_path.reset();
+  c.found_present = false;
   auto parent = caf::actor_cast<supervisor_actor>(self);
   auto worker = st.config->detach_network_workers && c.network
                   ? self->spawn<caf::monitored + caf::detached>(transfer_worker, c.job, st.config,
@@ -277,10 +278,13 @@ void on_worker_down(supervisor_pointer self, const caf::down_msg& dm) {
   report_host_change(self, c->host, decision.host);
   using verdict = admission::finish_decision::verdict;
   switch (decision.what) {
-    case verdict::done:
+    case verdict::done: {
       // The caller may start more work while the journal makes this durable.
       self->send(c->sink, atom::stored_v, id);
-      return conclude(self, id, make_outcome(self, *c, errc::ok, {}, *c->result_path));
+      auto outcome = make_outcome(self, *c, errc::ok, {}, *c->result_path);
+      outcome.found_present = c->found_present;
+      return conclude(self, id, std::move(outcome));
+    }
     case verdict::give_up:
       return conclude(self, id,
                       make_outcome(self, *c, decision.code, std::move(decision.message), {}));
@@ -376,10 +380,12 @@ supervisor_actor::behavior_type transfer_supervisor(supervisor_pointer self,
       start_attempt(self, job.id);
       return promise;
     },
-    [=](atom::done, uint64_t id, std::string path) {
+    [=](atom::done, uint64_t id, std::string path, bool found_present) {
       auto i = self->state.children.find(id);
-      if (i != self->state.children.end())
-        i->second.result_path = std::move(path);
+      if (i == self->state.children.end())
+        return;
+      i->second.result_path = std::move(path);
+      i->second.found_present = found_present;
     },
     [=](atom::begun, uint64_t id, std::string cid) {
       auto i = self->state.children.find(id);

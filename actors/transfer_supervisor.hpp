@@ -33,6 +33,8 @@ struct transfer_supervisor_state {
     std::string cid;
     /// Set by the worker's `done`, before it exits.
     std::optional<std::string> result_path;
+    /// Set with result_path: the store already held the object.
+    bool found_present = false;
     /// Number of the pending wake-up (see the `restart` handler): only the
     /// latest one starts the next attempt.
     uint64_t wake = 0;

@@ -66,7 +66,7 @@ void finish(worker_pointer self) {
     report(self, *r);
   log_event(spdlog::level::debug, fields_of(st), "{}: all {} bytes moved, verified",
             to_string(st.job.dir), st.job.size);
-  self->send(st.parent, atom::done_v, st.job.id, std::move(*path));
+  self->send(st.parent, atom::done_v, st.job.id, std::move(*path), st.task->found_present());
   self->quit();
 }
 

@@ -19,9 +19,9 @@ const char* to_string(event_kind kind) {
 }
 
 std::string encode_event(const transfer_event& event) {
-  nlohmann::ordered_json line{{"t", event.t_ms},   {"ev", to_string(event.kind)},
-                              {"dir", event.dir},  {"oid", event.oid},
-                              {"cid", event.cid},  {"size", event.size},
+  nlohmann::ordered_json line{{"t", event.t_ms},         {"ev", to_string(event.kind)},
+                              {"dir", event.dir},        {"oid", event.oid},
+                              {"cid", event.cid},        {"size", event.size},
                               {"attempt", event.attempt}};
   if (event.kind == event_kind::done)
     line["bytes"] = event.bytes;

@@ -205,12 +205,12 @@ result<copy_verdict> migration_plan::finish_copy(uint64_t id, const copy_result&
       rules_.concurrency.on_failure(true);
     else
       rules_.concurrency.on_success(latency, item.size);
-    auto recorded =
-      inventory_->set_state(item.oid, item_state::copied, outcome.attempts, {}, outcome.cid);
+    auto state = outcome.found_present ? item_state::present : item_state::copied;
+    auto recorded = inventory_->set_state(item.oid, state, outcome.attempts, {}, outcome.cid);
     count_done(item, false);
     if (!recorded)
       return recorded;
-    return copy_verdict::copied;
+    return outcome.found_present ? copy_verdict::present : copy_verdict::copied;
   }
   // The error history keeps the code apart from the message.
   std::string code = to_string(outcome.code);

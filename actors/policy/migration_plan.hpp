@@ -45,6 +45,9 @@ struct copy_result {
   /// The copy's correlation id (transfer_outcome::cid). The initializer
   /// lets callers without one leave it out of a braced list.
   std::string cid = {};
+  /// A success that wrote nothing: the destination already held the object
+  /// when the copy asked it again (its page could not be asked).
+  bool found_present = false;
 };
 
 /// What finish_copy() made of an outcome.
@@ -52,6 +55,8 @@ enum class copy_verdict {
   /// Not a copy in flight: nothing changed.
   unknown,
   copied,
+  /// The copy found the destination already holding the object.
+  present,
   failed,
   corrupt,
   /// Bytes from a server did not match: queued to be copied once more

@@ -213,6 +213,8 @@ public:
 
   std::string resume_state() const override { return writer_ ? writer_->resume_state() : ""; }
 
+  bool found_present() const override { return present_; }
+
   result<step_result> step() override {
     step_result out;
     auto want =

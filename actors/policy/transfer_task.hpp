@@ -47,6 +47,10 @@ public:
   /// the verified file; for uploads, an empty string.
   virtual result<std::string> complete() = 0;
 
+  /// True when start() found the store already holding the object, so
+  /// this attempt wrote nothing (a copy counts it as present, not copied).
+  virtual bool found_present() const { return false; }
+
   /// True when the partial data of this attempt must not be resumed (it
   /// failed verification); the next attempt starts from byte 0.
   bool discard_partial() const { return discard_partial_; }

@@ -27,7 +27,8 @@ public:
   const std::filesystem::path& path() const { return path_; }
 
 private:
-  event_file(std::filesystem::path path, fd_guard fd) : path_(std::move(path)), fd_(std::move(fd)) {}
+  event_file(std::filesystem::path path, fd_guard fd)
+      : path_(std::move(path)), fd_(std::move(fd)) {}
 
   std::filesystem::path path_;
   fd_guard fd_;

@@ -24,6 +24,9 @@
 #   p. folder -> LFS server, then the server's storage loses one object:
 #      the same command PUTs exactly that object again (per-oid PUT counts
 #      from the sim), asks about the 50 in batch requests, exits 0.
+#   b. the server holds all 50 but its first batch requests answer 503, so
+#      the page cannot be asked: each copy asks again and writes nothing,
+#      and the report counts the 50 as present, not copied (no PUT).
 #
 # Every report's counts add up: each listed object in exactly one of
 # copied, present, verified, failed, corrupt and pending.
@@ -202,4 +205,30 @@ if not 1 <= batch <= 4:
 print("%d batch requests, %d PUT" % (batch, after["upload"] - before["upload"]))
 ' "$E2E_ROOT/p-before.json" "$E2E_ROOT/p-after.json"
 pass "p: the LFS server lost one object; the same command PUT exactly it again (1 PUT), exit 0"
+stop_sim
+
+# ---- b. the server cannot be asked about the page -------------------------------------
+# Every object is there (from p), but the first batch requests answer 503:
+# each copy asks the server again, finds the object and writes nothing. The
+# report must count those objects as present, not as copied.
+cat >"$E2E_ROOT/batch-503.json" <<'JSON'
+{"rules": [{"match": {"endpoint": "batch"}, "fault": {"status": 503}, "times": 3}]}
+JSON
+start_sim "$E2E_ROOT/batch-503.json"
+sim_stats "$E2E_ROOT/b-before.json"
+run_migrate b 60 --from "file://$SRC" --to "lfs+$(lfs_url truth)" --transfers 4 --report "$E2E_ROOT/b.json"
+expect_rc b 0
+grep -q "cannot ask" "$MIG_ERR" || { show "stderr" "$MIG_ERR"; fail "b: the page's batch request did not fail as the scenario says"; }
+assert_objects "$SIM_ROOT" "$LIST" exact
+assert_report "$E2E_ROOT/b.json" "copied.objects == 0" "present.objects == $COUNT" "moved_bytes == 0" \
+  "outcome == complete"
+assert_counts_add_up "$E2E_ROOT/b.json" "$COUNT" "$BYTES"
+sim_stats "$E2E_ROOT/b-after.json"
+py_check "b: no PUT reached the server" '
+import json, sys
+before, after = (json.load(open(p))["requests"] for p in sys.argv[1:3])
+if after["upload"] != before["upload"]:
+    raise SystemExit("%d PUTs" % (after["upload"] - before["upload"]))
+' "$E2E_ROOT/b-before.json" "$E2E_ROOT/b-after.json"
+pass "b: the page could not be asked; the copies found all $COUNT objects there and the report says present, not copied"
 stop_sim

@@ -329,6 +329,29 @@ TEST_CASE_METHOD(plan_fixture, "the inventory keeps each copy's correlation id",
   CHECK(item(failed).state == item_state::failed);
 }
 
+TEST_CASE_METHOD(plan_fixture,
+                 "a copy that finds the object already at the destination counts it as present",
+                 "[migration_plan]") {
+  auto found = list(1, 100);
+  auto written = list(2, 200);
+  rules.concurrency = concurrency_control::fixed(2);
+  auto plan = make_plan();
+  auto copies = take_all(*plan);
+  REQUIRE(copies.size() == 2);
+  for (auto& copy : copies) {
+    bool there = copy.oid == found;
+    copy_result outcome{errc::ok, "", 1, "aaaaaaaaaaaa", there};
+    CHECK(finish(*plan, copy, outcome) == (there ? copy_verdict::present : copy_verdict::copied));
+  }
+  CHECK(item(found).state == item_state::present);
+  CHECK(item(written).state == item_state::copied);
+  auto totals = inventory->totals();
+  REQUIRE(totals);
+  CHECK(totals->present.objects == 1);
+  CHECK(totals->copied.objects == 1);
+  CHECK(totals->copied.bytes == 200);
+}
+
 TEST_CASE_METHOD(plan_fixture, "no more copies are started than the concurrency limit",
                  "[migration_plan]") {
   list_many(10);

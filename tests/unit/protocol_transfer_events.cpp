@@ -29,9 +29,13 @@ transfer_event sample(event_kind kind) {
 
 TEST_CASE("each event kind carries its own fields and no others", "[events]") {
   auto start = nlohmann::json::parse(encode_event(sample(event_kind::start)));
-  CHECK(start == nlohmann::json{{"t", 1764900000123}, {"ev", "start"}, {"dir", "upload"},
-                                {"oid", std::string(64, 'a')}, {"cid", "7f3a9c2e01b4"},
-                                {"size", 4096}, {"attempt", 2}});
+  CHECK(start == nlohmann::json{{"t", 1764900000123},
+                                {"ev", "start"},
+                                {"dir", "upload"},
+                                {"oid", std::string(64, 'a')},
+                                {"cid", "7f3a9c2e01b4"},
+                                {"size", 4096},
+                                {"attempt", 2}});
 
   auto done = nlohmann::json::parse(encode_event(sample(event_kind::done)));
   CHECK(done["ev"] == "done");
