@@ -41,8 +41,7 @@ admission::admission(const engine_config& config, std::function<std::string()> t
     : breaker_failures_(config.breaker_failures), breaker_open_for_(config.breaker_open_for),
       time_of_day_(time_of_day ? std::move(time_of_day) : local_time_of_day),
       policy_(config.max_attempts, backoff{config.backoff_base, config.backoff_max, config.seed},
-              restart_budget{config.max_restarts, config.restart_window}, 60,
-              config.max_retry_time),
+              60, config.max_retry_time),
       breakers_(config.breaker_failures, config.breaker_open_for),
       budget_(config.retry_budget_percent, config.retry_budget_min) {}
 

@@ -49,9 +49,6 @@ struct engine_config {
   std::chrono::milliseconds max_retry_time{300000};
   std::chrono::milliseconds backoff_base{250};
   std::chrono::milliseconds backoff_max{10000};
-  /// Restarts allowed across all workers within restart_window.
-  int max_restarts = 50;
-  std::chrono::milliseconds restart_window{60000};
   /// Seed for the backoff jitter (fixed in tests).
   uint64_t seed = 0;
 

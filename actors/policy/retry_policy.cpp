@@ -4,27 +4,6 @@
 
 namespace ferry {
 
-restart_budget::restart_budget(int max_restarts, std::chrono::milliseconds window)
-    : max_restarts_(std::max(max_restarts, 0)), window_(window) {}
-
-void restart_budget::expire(clock::time_point now) {
-  while (!restarts_.empty() && now - restarts_.front() >= window_)
-    restarts_.pop_front();
-}
-
-bool restart_budget::try_acquire(clock::time_point now) {
-  expire(now);
-  if (static_cast<int>(restarts_.size()) >= max_restarts_)
-    return false;
-  restarts_.push_back(now);
-  return true;
-}
-
-int restart_budget::used(clock::time_point now) {
-  expire(now);
-  return static_cast<int>(restarts_.size());
-}
-
 std::string retry_decision::explain(const status& failure, int attempts) const {
   if (what == exhausted && failure.code() == errc::busy)
     return "gave up waiting for another writer of the same object; last error: " +
@@ -37,8 +16,6 @@ std::string retry_decision::explain(const status& failure, int attempts) const {
       return last;
     case exhausted:
       return "gave up after " + std::to_string(attempts) + " attempts; last error: " + last;
-    case overloaded:
-      return "gave up: too many transfers failing at once (store unhealthy?); last error: " + last;
     case timed_out:
       return "gave up after " + std::to_string(attempts) + " attempt" + (attempts == 1 ? "" : "s") +
              " over " + go_duration(delay) + " (ferry.maxRetryTime): " + last;
@@ -46,12 +23,11 @@ std::string retry_decision::explain(const status& failure, int attempts) const {
   return last;
 }
 
-retry_policy::retry_policy(int max_attempts, backoff delays, restart_budget budget,
-                           int max_busy_waits, std::chrono::milliseconds max_retry_time)
+retry_policy::retry_policy(int max_attempts, backoff delays, int max_busy_waits,
+                           std::chrono::milliseconds max_retry_time)
     : max_attempts_(std::max(max_attempts, 1)),
       max_retry_time_(std::max(max_retry_time, std::chrono::milliseconds{0})),
-      max_busy_waits_(std::max(max_busy_waits, 0)), delays_(std::move(delays)),
-      budget_(std::move(budget)) {}
+      max_busy_waits_(std::max(max_busy_waits, 0)), delays_(std::move(delays)) {}
 
 bool retry_policy::past_retry_time(time_point first_attempt, time_point start_at) const {
   return max_retry_time_ > std::chrono::milliseconds{0} &&
@@ -65,8 +41,6 @@ retry_decision retry_policy::decide(const status& failure, int attempts, int bus
   bool busy = failure.code() == errc::busy;
   if (busy ? busy_waits > max_busy_waits_ : attempts >= max_attempts_)
     return {retry_decision::exhausted, {}};
-  if (!budget_.try_acquire(now))
-    return {retry_decision::overloaded, {}};
   // The other writer needs time, not luck: no jitter down to zero.
   auto delay = busy ? delays_.ceiling(busy_waits) : delays_.next(attempts);
   // A wait the other side asked for is a floor, never a reason to retry.

@@ -4,7 +4,6 @@
 #include "protocol/status.hpp"
 
 #include <chrono>
-#include <deque>
 #include <optional>
 #include <string>
 
@@ -13,29 +12,6 @@ namespace ferry {
 /// A duration as Go prints it, and so git-lfs users know it: "5m0s",
 /// "20s", "1h0m0s", "1.5s", "250ms".
 std::string go_duration(std::chrono::milliseconds value);
-
-/// A supervisor-wide cap on restarts within a sliding time window (Erlang's
-/// restart intensity). When the whole store is failing, restarting every
-/// worker again and again only adds load; past the cap, failures are final.
-class restart_budget {
-public:
-  using clock = std::chrono::steady_clock;
-
-  restart_budget(int max_restarts, std::chrono::milliseconds window);
-
-  /// Records a restart at `now` if the window has room; false when full.
-  bool try_acquire(clock::time_point now);
-
-  /// Restarts counted in the window ending at `now`.
-  int used(clock::time_point now);
-
-private:
-  void expire(clock::time_point now);
-
-  int max_restarts_;
-  std::chrono::milliseconds window_;
-  std::deque<clock::time_point> restarts_;
-};
 
 /// What to do after a failed attempt.
 struct retry_decision {
@@ -46,8 +22,6 @@ struct retry_decision {
     permanent,
     /// The per-object attempt budget is used up.
     exhausted,
-    /// The supervisor-wide restart budget is used up.
-    overloaded,
     /// The retry would start later than the object's retry time allows
     /// (ferry.maxRetryTime); `delay` holds that limit.
     timed_out,
@@ -59,8 +33,10 @@ struct retry_decision {
   std::string explain(const status& failure, int attempts) const;
 };
 
-/// Combines classification, the per-object attempt budget, backoff and the
-/// restart budget into one decision.
+/// Combines classification, the per-object attempt budget and backoff into
+/// one decision. There is no engine-wide cap on retries: each object is
+/// bounded by its attempts and its retry time, the retry budget bounds the
+/// retries in flight, and a host that keeps failing trips its circuit.
 ///
 /// errc::busy (another writer holds the object) is not a failure of this
 /// transfer: it waits for the other writer with growing, unjittered delays
@@ -75,9 +51,10 @@ struct retry_decision {
 /// start of any retry of it (0: no bound); busy waits keep their own limit.
 class retry_policy {
 public:
-  using time_point = restart_budget::clock::time_point;
+  using clock = std::chrono::steady_clock;
+  using time_point = clock::time_point;
 
-  retry_policy(int max_attempts, backoff delays, restart_budget budget, int max_busy_waits = 60,
+  retry_policy(int max_attempts, backoff delays, int max_busy_waits = 60,
                std::chrono::milliseconds max_retry_time = std::chrono::milliseconds{0});
 
   /// Decides after a failed attempt. `attempts` counts the failed attempts
@@ -102,7 +79,6 @@ private:
   std::chrono::milliseconds max_retry_time_;
   int max_busy_waits_;
   backoff delays_;
-  restart_budget budget_;
 };
 
 } // namespace ferry

@@ -27,7 +27,8 @@
 #      object exactly once (the sim's per-oid PUT counts), each its own share.
 #   e. an LFS server that answers 503 and 429 + Retry-After to batch
 #      requests, 500, 429 + Retry-After and connection resets to PUTs and
-#      502 to verify: every object arrives intact, exit 0.
+#      502 to verify: every object arrives intact, exit 0. Then 2,000
+#      objects with 3% of their PUTs answered 503: none fails.
 #   h. a destination object with one byte changed (same size): a new
 #      migration into the folder checks sizes only and leaves it (present
 #      200, nothing rewritten); the completed migration's own command with
@@ -353,6 +354,24 @@ grep -q 'Retry-After' "$MIG_ERR" || { show "stderr" "$MIG_ERR"; fail "e: ferry d
 pass "e: under 503/429/500/502 answers and resets, all 40 objects arrived intact, exit 0 ($MIG_MS ms)"
 stop_sim
 assert_objects "$SIM_ROOT" "$E_LIST" exact
+
+# Many objects with a few transient failures spread among them: each object
+# has its own retries, so none may fail however many the whole run meets.
+R="$E2E_ROOT/r-src"
+R_LIST="$E2E_ROOT/r.manifest"
+make_objects "$R" "$R_LIST" 2000 small
+cat >"$E2E_ROOT/scattered-503.json" <<'JSON'
+{"seed": 5, "rules": [{"match": {"endpoint": "upload"}, "fault": {"status": 503}, "probability": 0.03}]}
+JSON
+SIM_ROOT="$E2E_ROOT/sim-scattered"
+start_sim "$E2E_ROOT/scattered-503.json"
+run_migrate e2 120 --from "file://$R" --to "lfs+$(lfs_url scattered)" --report "$E2E_ROOT/e2.json"
+expect_rc e2 0
+assert_objects "$SIM_ROOT" "$R_LIST" exact
+assert_report "$E2E_ROOT/e2.json" "copied.objects == 2000" "failed.objects == 0" "outcome == complete"
+expect_stats "fault_statuses.503 >= 30"
+pass "e: 2,000 objects with 3% of PUTs answered 503: every one retried on its own and arrived, exit 0 ($MIG_MS ms)"
+stop_sim
 
 # ---- h. damaged destination objects -----------------------------------------------
 # A new migration into the folder of (a) asks the folder with stat: a copy

@@ -260,23 +260,20 @@ TEST_CASE("a retry over the retry budget with no retry in flight starts anyway",
   CHECK(rules.start(1, t0 + 1s).what == start_verdict::start);
 }
 
-TEST_CASE("past the restart budget failures are final until the window moves on", "[admission]") {
+TEST_CASE("however many objects fail at once, each is retried on its own budget", "[admission]") {
+  // A big migration meets a few transient failures a second; no engine-wide
+  // count of retries may turn them into final failures.
   auto config = settings();
-  config.max_restarts = 2;
-  config.restart_window = 60s;
   auto rules = make_rules(config);
-  for (uint64_t id = 1; id <= 4; ++id) {
+  constexpr uint64_t objects = 500;
+  for (uint64_t id = 1; id <= objects; ++id) {
     rules.add(id, "");
     run(rules, id, t0);
   }
-  CHECK(rules.finish(1, down, t0).what == finish_verdict::retry);
-  CHECK(rules.finish(2, down, t0 + 1s).what == finish_verdict::retry);
-  auto third = rules.finish(3, down, t0 + 2s);
-  CHECK(third.what == finish_verdict::give_up);
-  CHECK(third.message ==
-        "gave up: too many transfers failing at once (store unhealthy?); last error: "
-        "unavailable: connection refused");
-  CHECK(rules.finish(4, down, t0 + 60s).what == finish_verdict::retry);
+  for (uint64_t id = 1; id <= objects; ++id) {
+    INFO("object " << id);
+    CHECK(rules.finish(id, down, t0 + std::chrono::milliseconds{id}).what == finish_verdict::retry);
+  }
 }
 
 TEST_CASE("a wait for the circuit that would end past maxRetryTime gives up", "[admission]") {

@@ -4,7 +4,7 @@
 
 using namespace std::chrono_literals;
 using namespace ferry;
-using clock_type = restart_budget::clock;
+using clock_type = retry_policy::clock;
 
 TEST_CASE("classification separates transient from permanent failures", "[retry]") {
   CHECK(classify(errc::io_error) == retry_class::transient);
@@ -20,22 +20,8 @@ TEST_CASE("classification separates transient from permanent failures", "[retry]
   CHECK(classify(errc::internal) == retry_class::permanent);
 }
 
-TEST_CASE("restart budget caps restarts within a sliding window", "[retry]") {
-  restart_budget budget{3, 10s};
-  auto t0 = clock_type::time_point{} + 1h;
-  CHECK(budget.try_acquire(t0));
-  CHECK(budget.try_acquire(t0 + 1s));
-  CHECK(budget.try_acquire(t0 + 2s));
-  CHECK_FALSE(budget.try_acquire(t0 + 3s));
-  CHECK(budget.used(t0 + 3s) == 3);
-  // The first restart leaves the window at t0 + 10s.
-  CHECK(budget.try_acquire(t0 + 10s));
-  CHECK_FALSE(budget.try_acquire(t0 + 10s));
-  CHECK(budget.used(t0 + 30s) == 0);
-}
-
 TEST_CASE("retry policy retries transient failures with bounded backoff", "[retry]") {
-  retry_policy policy{4, backoff{100ms, 1s, 3}, restart_budget{100, 1min}};
+  retry_policy policy{4, backoff{100ms, 1s, 3}};
   auto now = clock_type::time_point{} + 1h;
   status flaky{errc::io_error, "read failed"};
   for (int attempt = 1; attempt < 4; ++attempt) {
@@ -52,28 +38,15 @@ TEST_CASE("retry policy retries transient failures with bounded backoff", "[retr
 }
 
 TEST_CASE("retry policy reports permanent failures at once", "[retry]") {
-  retry_policy policy{5, backoff{100ms, 1s, 3}, restart_budget{100, 1min}};
+  retry_policy policy{5, backoff{100ms, 1s, 3}};
   status bad{errc::hash_mismatch, "source does not hash to its oid"};
   auto d = policy.decide(bad, 1, 0, clock_type::now());
   CHECK(d.what == retry_decision::permanent);
   CHECK(d.explain(bad, 1) == bad.to_string());
 }
 
-TEST_CASE("retry policy stops restarting when the restart budget is spent", "[retry]") {
-  retry_policy policy{10, backoff{100ms, 1s, 3}, restart_budget{2, 1min}};
-  auto now = clock_type::time_point{} + 1h;
-  status flaky{errc::unavailable, "store offline"};
-  CHECK(policy.decide(flaky, 1, 0, now).what == retry_decision::retry);
-  CHECK(policy.decide(flaky, 1, 0, now).what == retry_decision::retry);
-  auto d = policy.decide(flaky, 1, 0, now);
-  CHECK(d.what == retry_decision::overloaded);
-  CHECK(d.explain(flaky, 1).find("too many transfers failing") != std::string::npos);
-  // Once the window has passed, restarts are allowed again.
-  CHECK(policy.decide(flaky, 2, 0, now + 2min).what == retry_decision::retry);
-}
-
 TEST_CASE("retry policy waits for another writer without using the attempt budget", "[retry]") {
-  retry_policy policy{2, backoff{100ms, 1s, 3}, restart_budget{100, 1min}, 5};
+  retry_policy policy{2, backoff{100ms, 1s, 3}, 5};
   auto now = clock_type::time_point{} + 1h;
   status locked{errc::busy, "object is being written by another process"};
   // Five waits, each the full (unjittered) backoff ceiling, none of them
@@ -93,7 +66,7 @@ TEST_CASE("retry policy waits for another writer without using the attempt budge
 }
 
 TEST_CASE("retry policy waits at least as long as the server asked", "[retry]") {
-  retry_policy policy{3, backoff{100ms, 1s, 3}, restart_budget{100, 1min}};
+  retry_policy policy{3, backoff{100ms, 1s, 3}};
   auto now = clock_type::time_point{} + 1h;
   auto throttled = status{errc::unavailable, "429 Too Many Requests"}.with_retry_after(30s);
   auto d = policy.decide(throttled, 1, 0, now);
@@ -115,7 +88,7 @@ TEST_CASE("retry policy waits at least as long as the server asked", "[retry]") 
 TEST_CASE("retry policy never retries a permanent failure or a spent budget because the server "
           "named a wait",
           "[retry]") {
-  retry_policy policy{2, backoff{100ms, 1s, 3}, restart_budget{100, 1min}};
+  retry_policy policy{2, backoff{100ms, 1s, 3}};
   auto now = clock_type::time_point{} + 1h;
   auto forbidden = status{errc::permission_denied, "403 Forbidden"}.with_retry_after(10s);
   auto d = policy.decide(forbidden, 1, 0, now);
@@ -126,7 +99,7 @@ TEST_CASE("retry policy never retries a permanent failure or a spent budget beca
 }
 
 TEST_CASE("retry policy gives up a retry that would start past the retry time", "[retry]") {
-  retry_policy policy{100, backoff{10s, 10s, 3}, restart_budget{100, 1min}, 60, 30s};
+  retry_policy policy{100, backoff{10s, 10s, 3}, 60, 30s};
   auto first = clock_type::time_point{} + 1h;
   status flaky{errc::unavailable, "connection refused"};
   // Without a first attempt there is no bound.
