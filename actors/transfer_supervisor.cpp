@@ -2,6 +2,7 @@
 
 #include "actors/logging.hpp"
 #include "actors/transfer_worker.hpp"
+#include "protocol/transfer_events.hpp"
 #include "store/lfs/lfs_store.hpp"
 
 #include <caf/all.hpp>
@@ -100,8 +101,42 @@ std::function<void(const transfer_outcome&)> outcome_counter(supervisor_pointer 
   };
 }
 
+// -- events (engine_config::events, protocol/transfer_events.hpp) -------------
+
+/// 0 for a job that never started an attempt.
+int64_t ms_since(supervisor_pointer self, caf::actor_clock::time_point since) {
+  if (since == caf::actor_clock::time_point{})
+    return 0;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(self->clock().now() - since).count();
+}
+
+/// An event about `c`'s current attempt, its kind-specific fields left for
+/// the caller.
+protocol::transfer_event event_of(supervisor_pointer self, const child& c,
+                                  protocol::event_kind kind) {
+  protocol::transfer_event event;
+  event.t_ms = now_ms();
+  event.kind = kind;
+  event.dir = to_string(c.job.dir);
+  event.oid = c.job.oid;
+  event.cid = c.cid;
+  event.size = c.job.size;
+  if (auto* rules = self->state.rules->find(c.job.id))
+    event.attempt = rules->attempts;
+  return event;
+}
+
+void emit(supervisor_pointer self, const protocol::transfer_event& event) {
+  auto& events = self->state.config->events;
+  if (!events)
+    return;
+  if (auto written = events->append(protocol::encode_event(event)); !written)
+    log()->warn("{}; no more events are written", written.to_string());
+}
+
 void spawn_worker(supervisor_pointer self, child& c) {
   auto& st = self->state;
+  c.attempt_started = self->clock().now();
   st.rules->attempt_started(c.job.id, self->clock().now());
   c.result_path.reset();
   c.found_present = false;
@@ -227,14 +262,25 @@ void conclude(supervisor_pointer self, uint64_t id, transfer_outcome outcome,
   auto promise = i->second.promise;
   auto count = outcome_counter(self, i->second);
   auto cid = i->second.cid;
+  auto ended = event_of(self, i->second, protocol::event_kind::done);
+  ended.ms = ms_since(self, i->second.attempt_started);
   st.children.erase(i);
   st.rules->remove(id);
   // A success is reported, logged included, only once the journal has made
   // it durable; the journal may turn it into a failure.
-  auto report = [promise, failure_level, count, cid](transfer_outcome recorded) mutable {
+  auto report = [self, promise, failure_level, count, cid,
+                 ended](transfer_outcome recorded) mutable {
     count(recorded);
     if (recorded.cid.empty())
       recorded.cid = cid;
+    ended.cid = recorded.cid;
+    if (recorded.ok()) {
+      ended.bytes = recorded.found_present ? 0 : ended.size;
+    } else {
+      ended.kind = protocol::event_kind::fail;
+      ended.error = to_string(recorded.code);
+    }
+    emit(self, ended);
     log_fields fields{recorded.oid, recorded.cid};
     if (recorded.ok())
       log_event(spdlog::level::info, fields, "{}: done", to_string(recorded.dir));
@@ -296,6 +342,11 @@ void on_worker_down(supervisor_pointer self, const caf::down_msg& dm) {
       break;
   }
   count_retry(self, *c);
+  auto retried = event_of(self, *c, protocol::event_kind::retry);
+  retried.ms = ms_since(self, c->attempt_started);
+  retried.delay_ms = decision.delay.count();
+  retried.error = to_string(failure.code());
+  emit(self, retried);
   log_event(spdlog::level::info, fields_of(*c), "{}: attempt {} failed ({}); retrying in {}{}",
             label(*c), st.rules->find(id)->attempts, failure.to_string(),
             describe_wait(decision.delay), decision.as_asked ? ", as the server asked" : "");
@@ -389,8 +440,10 @@ supervisor_actor::behavior_type transfer_supervisor(supervisor_pointer self,
     },
     [=](atom::begun, uint64_t id, std::string cid) {
       auto i = self->state.children.find(id);
-      if (i != self->state.children.end())
-        i->second.cid = std::move(cid);
+      if (i == self->state.children.end())
+        return;
+      i->second.cid = std::move(cid);
+      emit(self, event_of(self, i->second, protocol::event_kind::start));
     },
     [=](atom::restart, uint64_t id, uint64_t wake) {
       auto i = self->state.children.find(id);

@@ -40,6 +40,8 @@ struct transfer_supervisor_state {
     uint64_t wake = 0;
     /// When the job came in, and the store kind it names in metrics.
     caf::actor_clock::time_point received;
+    /// When the current (or last) attempt's worker was spawned.
+    caf::actor_clock::time_point attempt_started;
     std::string store_kind;
   };
 

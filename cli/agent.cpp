@@ -158,6 +158,16 @@ store_context store_context_for(const config::settings& settings, std::shared_pt
   return context;
 }
 
+std::shared_ptr<event_file> open_events_file(const config::settings& settings) {
+  if (settings.events_file.empty())
+    return nullptr;
+  auto opened = event_file::open(settings.events_file);
+  if (opened)
+    return *opened;
+  log()->warn("{} (ferry.eventsFile); no events are written", opened.error().message());
+  return nullptr;
+}
+
 int run_agent_command(const flag_map& flags) {
   auto repo = config::discover_repo();
   std::filesystem::path lfs_dir = repo ? repo->lfs_dir : std::filesystem::path{};
@@ -242,6 +252,7 @@ int run_agent_command(const flag_map& flags) {
   engine.max_bytes_per_second = static_cast<double>(settings->max_bytes_per_second);
   engine.seed = std::random_device{}();
   engine.notice = write_notice;
+  engine.events = open_events_file(*settings);
   options.journal = std::move(journal->db);
   options.input_fd = STDIN_FILENO;
   options.write = write_line;

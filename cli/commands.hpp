@@ -3,6 +3,7 @@
 #include "config/settings.hpp"
 #include "store/http/http_engine.hpp"
 #include "store/open_store.hpp"
+#include "store/os/event_file.hpp"
 
 #include <filesystem>
 #include <functional>
@@ -153,5 +154,10 @@ result<std::shared_ptr<http_engine>> start_http_engine(const config::settings& s
 /// the engine network stores share, `cwd` where `git credential` runs.
 store_context store_context_for(const config::settings& settings, std::shared_ptr<http_engine> http,
                                 std::filesystem::path cwd);
+
+/// The events file the settings name (ferry.eventsFile), opened; null when
+/// none is set, or when it cannot be opened (a warning in the log says why:
+/// transfers go on without it).
+std::shared_ptr<event_file> open_events_file(const config::settings& settings);
 
 } // namespace ferry::cli

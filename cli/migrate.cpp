@@ -374,6 +374,7 @@ int run_migrate(const migrate_request& request) {
   engine.max_bytes_per_second = static_cast<double>(bytes_per_second);
   engine.seed = std::random_device{}();
   engine.metrics = metrics;
+  engine.events = open_events_file(*settings);
   options.journal = std::move(*journal);
   options.inventory = std::move(*inventory);
   options.concurrency = concurrency;

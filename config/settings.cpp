@@ -612,6 +612,8 @@ const std::vector<setting_spec>& setting_table() {
      "text json"},
     {"ferry.logFile", "FERRY_LOG_FILE", "log-file", kind::absolute_path, &settings::log_file,
      "<journal>/ferry.log", "log file"},
+    {"ferry.eventsFile", "FERRY_EVENTS_FILE", nullptr, kind::absolute_path, &settings::events_file,
+     nullptr, "events file"},
   };
   return table;
 }

@@ -71,6 +71,9 @@ struct settings {
   /// "text" (logfmt-like) or "json" (protocol/log_line.hpp).
   std::string log_format;
   std::filesystem::path log_file;
+  /// Where each transfer attempt's start and end is appended as a line of
+  /// JSON; empty: nowhere.
+  std::filesystem::path events_file;
 };
 
 /// Raw key/values from each source. `git` holds `git config --list` entries

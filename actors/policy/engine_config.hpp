@@ -1,6 +1,7 @@
 #pragma once
 
 #include "actors/policy/metrics.hpp"
+#include "store/os/event_file.hpp"
 #include "store/lfs/lfs_store.hpp"
 #include "store/object_store.hpp"
 
@@ -76,6 +77,9 @@ struct engine_config {
   /// Where the supervisor counts transfers, retries and host states for
   /// Prometheus (describe_transfer_metrics()); may be null.
   std::shared_ptr<metrics_registry> metrics;
+  /// Where each attempt's start and end is appended as a line of JSON
+  /// (ferry.eventsFile, protocol/transfer_events.hpp); may be null.
+  std::shared_ptr<event_file> events;
 };
 
 } // namespace ferry

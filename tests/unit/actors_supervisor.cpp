@@ -4,6 +4,9 @@
 #include "actors/policy/backoff.hpp"
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
 
 using namespace std::chrono_literals;
 using namespace ferry;
@@ -295,4 +298,56 @@ TEST_CASE_METHOD(engine_fixture, "the supervisor counts transfers, retries and f
   for (auto count : durations.counts)
     observed += count;
   CHECK(observed == 2);
+}
+
+TEST_CASE_METHOD(engine_fixture, "the supervisor writes each attempt's start and end as events",
+                 "[supervisor][events]") {
+  auto path = scratch.path / "events.jsonl";
+  auto events = event_file::open(path);
+  REQUIRE(events);
+  config.events = *events;
+  auto faults = std::make_shared<fault_store>(folder, 1, 0);
+  start(faults);
+  auto good = upload_job(1, random_bytes(100 << 10, 4), "good.bin");
+  auto liar = upload_job(2, random_bytes(10 << 10, 5), "liar.bin");
+  liar.oid = sha256::of("something else", 14);
+  auto first = submit(good);
+  sched.run();
+  REQUIRE(sched.has_pending_timeout());
+  sched.trigger_timeouts();
+  sched.run();
+  REQUIRE(first->has_value());
+  REQUIRE((*first)->ok());
+  auto second = submit(liar);
+  sched.run();
+  REQUIRE(second->has_value());
+  REQUIRE((*second)->code == errc::hash_mismatch);
+
+  std::vector<nlohmann::json> lines;
+  std::ifstream in{path};
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(nlohmann::json::parse(line));
+  std::vector<std::string> seen;
+  for (auto& e : lines)
+    seen.push_back(e["ev"].get<std::string>() + " " + e["oid"].get<std::string>().substr(0, 8) +
+                   " " + std::to_string(e["attempt"].get<int>()));
+  auto g = good.oid.substr(0, 8);
+  auto l = liar.oid.substr(0, 8);
+  CHECK(seen == std::vector<std::string>{"start " + g + " 1", "retry " + g + " 1",
+                                         "start " + g + " 2", "done " + g + " 2",
+                                         "start " + l + " 1", "fail " + l + " 1"});
+  REQUIRE(lines.size() == 6);
+  // One correlation id across the good object's retry, its own for the other.
+  CHECK(lines[0]["cid"] == (*first)->cid);
+  CHECK(lines[3]["cid"] == (*first)->cid);
+  CHECK(lines[5]["cid"] == (*second)->cid);
+  CHECK(lines[0]["cid"] != lines[5]["cid"]);
+  CHECK(lines[1]["error"] == "io_error");
+  CHECK(lines[1].contains("delay_ms"));
+  CHECK(lines[3]["bytes"] == 100 << 10);
+  CHECK(lines[5]["error"] == "hash_mismatch");
+  for (auto& e : lines) {
+    CHECK(e["dir"] == "upload");
+    CHECK(e["t"].get<int64_t>() > 0);
+  }
 }
