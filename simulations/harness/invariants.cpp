@@ -216,18 +216,31 @@ std::map<std::string, int64_t> faulted_uploads(const std::string& sim_log) {
 
 invariant_result check_sent_at_most_once(const std::vector<planned_object>& objects,
                                          const std::map<std::string, int64_t>& puts,
-                                         const std::map<std::string, int64_t>& faulted, int kills) {
+                                         const std::map<std::string, int64_t>& faulted, int kills,
+                                         std::optional<int64_t> network_resets) {
   invariant_result out{"sent_at_most_once_plus_kills"};
   std::set<std::string> ours;
+  std::vector<std::string> over;
+  int64_t excess = 0;
   for (const auto& object : objects) {
     ours.insert(object.oid);
     const auto got = puts.count(object.oid) != 0 ? puts.at(object.oid) : 0;
     const auto faults = faulted.count(object.oid) != 0 ? faulted.at(object.oid) : 0;
     const auto allowed = 1 + kills + faults;
-    if (got > allowed)
-      out.fail(object.oid + ": " + std::to_string(got) + " PUTs, allowed " +
-               std::to_string(allowed) + " (1 + " + std::to_string(kills) + " kills + " +
-               std::to_string(faults) + " faulted requests)");
+    if (got > allowed) {
+      excess += got - allowed;
+      over.push_back(object.oid + ": " + std::to_string(got) + " PUTs, allowed " +
+                     std::to_string(allowed) + " (1 + " + std::to_string(kills) + " kills + " +
+                     std::to_string(faults) + " faulted requests)");
+    }
+  }
+  const int64_t resets = network_resets.value_or(0);
+  if (excess > resets) {
+    for (const auto& line : over)
+      out.fail(line);
+    if (resets > 0)
+      out.fail(std::to_string(excess) + " PUTs beyond those allowances, more than the " +
+               std::to_string(resets) + " connections the fault proxy reset");
   }
   for (const auto& [oid, n] : puts) {
     if (ours.count(oid) == 0)
@@ -236,7 +249,10 @@ invariant_result check_sent_at_most_once(const std::vector<planned_object>& obje
   out.finish();
   if (out.passed)
     out.evidence.push_back("every object PUT at most 1 + " + std::to_string(kills) +
-                           " kills + its faulted requests times");
+                           " kills + its faulted requests times" +
+                           (network_resets ? ", or more by at most one PUT in all per connection "
+                                             "the fault proxy reset"
+                                           : ""));
   return out;
 }
 

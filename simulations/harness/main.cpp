@@ -2,6 +2,7 @@
 // failing peer, kills ferry at seeded moments and checks what it left.
 // Usage and the scenario format: simulations/README.md.
 
+#include "simulations/harness/report.hpp"
 #include "simulations/harness/runner.hpp"
 #include "simulations/harness/scenario.hpp"
 
@@ -49,7 +50,22 @@ int main(int argc, char** argv) {
   run->add_option("--after-run", after_run,
                   "Test hook: a shell command run after each run of ferry, with "
                   "FERRY_SIM_DESTINATION, FERRY_SIM_RUN and FERRY_SIM_LAST set");
+
+  auto report = app.add_subcommand(
+    "report", "(Re)write DIR/report.html from DIR/result.json and DIR/events.jsonl");
+  std::string report_dir;
+  report->add_option("dir", report_dir, "A run directory")->required();
   CLI11_PARSE(app, argc, argv);
+
+  if (report->parsed()) {
+    std::string error;
+    const int rc = ferry::sim_report::write_report(report_dir, error);
+    if (rc == ferry::sim_report::report_written)
+      std::cout << "ferry-sim: wrote " << (fs::path(report_dir) / "report.html").string() << '\n';
+    else
+      std::cerr << "ferry-sim: " << error << '\n';
+    return rc;
+  }
 
   auto scene = ferry::harness::scenario::load(scenario_path);
   if (!scene.ok())
@@ -64,6 +80,14 @@ int main(int argc, char** argv) {
   options.ferry = fs::absolute(ferry, ec);
   options.lfs_sim = fs::absolute(lfs_sim, ec);
   options.after_run = after_run;
+  // The report only shows the results: without it the verdict still stands
+  // (and sets the exit code); `ferry-sim report DIR` can draw it later.
+  options.after_results = [](const fs::path& run_dir) {
+    std::string error;
+    if (ferry::sim_report::write_report(run_dir, error) != ferry::sim_report::report_written)
+      std::cerr << "ferry-sim: report.html not written: " << error << '\n';
+    return ferry::status::success();
+  };
   if (!fs::is_regular_file(options.ferry))
     return fail("no ferry binary at " + options.ferry.string() + " (use --ferry)");
   if (options.scene.peer.kind == ferry::harness::peer_kind::lfs_sim &&

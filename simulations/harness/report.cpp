@@ -273,7 +273,11 @@ namespace {
 const std::vector<std::string> palette = {"#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
                                           "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#393b79"};
 const char* const kill_colour = "#c0392b";
-const char* const fault_fill = "#fdebd0";
+const char* const fault_fill = "#fad7a0";
+// Faults that act on every byte while they last (latency, bandwidth, resets)
+// usually last the whole run: a lighter band, so that windows such as a
+// blackhole stand out on top of it.
+const char* const steady_fault_fill = "#fef5e7";
 const char* const fault_text = "#a04000";
 
 // A string from the run directory as gnuplot text: only characters that need
@@ -321,12 +325,18 @@ std::string markers(const run_series& series) {
   };
   int object = 1;
   int label = 1;
-  for (const fault_window& fault : series.faults) {
+  for (std::size_t i = 0; i < series.faults.size(); ++i) {
+    const fault_window& fault = series.faults[i];
+    const bool steady =
+      fault.kind == "latency" || fault.kind == "bandwidth" || fault.kind == "reset";
+    // Bands are drawn in order of start, a later one over an earlier one.
     out << "set object " << object++ << " rect from " << x(fault.from) << ", graph 0 to "
-        << x(fault.to) << ", graph 1 behind fillcolor rgb \"" << fault_fill
-        << "\" fillstyle solid 1.0 noborder\n";
+        << x(fault.to) << ", graph 1 behind fillcolor rgb \""
+        << (steady ? steady_fault_fill : fault_fill) << "\" fillstyle solid 1.0 noborder\n";
+    // Labels of windows that start together are stacked, not overprinted.
     out << "set label " << label++ << " \"" << gnuplot_text(fault.kind) << "\" at " << x(fault.from)
-        << ", graph 0.04 offset 0.3,0 textcolor rgb \"" << fault_text << "\"\n";
+        << ", graph " << seconds_text(0.04 + 0.07 * static_cast<double>(i % 5))
+        << " offset 0.3,0 textcolor rgb \"" << fault_text << "\"\n";
   }
   for (std::size_t k = 0; k < series.kills.size(); ++k) {
     std::string at = x(series.kills[k].t);
@@ -465,14 +475,22 @@ plot_job recovery_plot(const run_series& series, const fs::path& dir) {
       out << "\"kill " << k + 1 << "\" " << seconds(series.recoveries[k].restart_ms) << ' '
           << seconds(series.recoveries[k].recover_ms) << '\n';
   }
-  plot_job job{{"recovery", "Time to recover after each kill", "", {palette[6], palette[3]}}, ""};
+  // gnuplot refuses a histogram column without a single number: the second
+  // bars are drawn only when some run after a kill finished an object.
+  const bool any_done = std::any_of(series.recoveries.begin(), series.recoveries.end(),
+                                    [](const recovery& r) { return r.recover_ms.has_value(); });
+  plot_job job{{"recovery", "Time to recover after each kill", "", {palette[6]}}, ""};
   job.script = preamble(dir / "recovery.svg", 260) +
                "set style data histogram\nset style histogram cluster gap 1\n"
                "set style fill solid 1.0 noborder\nset yrange [0:*]\nset ylabel \"seconds\"\n"
                "plot " +
                gnuplot_path(data) + " using 2:xtic(1) title \"next run started\" linecolor rgb \"" +
-               palette[6] + "\", '' using 3 title \"first object done\" linecolor rgb \"" +
-               palette[3] + "\"\n";
+               palette[6] + "\"";
+  if (any_done) {
+    job.script += ", '' using 3 title \"first object done\" linecolor rgb \"" + palette[3] + "\"";
+    job.drawn.colours.push_back(palette[3]);
+  }
+  job.script += "\n";
   return job;
 }
 

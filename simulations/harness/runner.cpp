@@ -1,5 +1,6 @@
 #include "simulations/harness/runner.hpp"
 
+#include "simulations/harness/network_stage.hpp"
 #include "simulations/harness/workload.hpp"
 #include "store/os/child_process.hpp"
 
@@ -8,11 +9,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -56,6 +60,12 @@ std::string trimmed(std::string text) {
 class simulation {
 public:
   explicit simulation(const run_options& options) : opt_(options), scene_(options.scene) {}
+  ~simulation() {
+    if (disk_mounted_)
+      ::umount2(peer_root_.c_str(), MNT_DETACH);
+  }
+  simulation(const simulation&) = delete;
+  simulation& operator=(const simulation&) = delete;
 
   result<run_outcome> run();
 
@@ -72,6 +82,10 @@ private:
   /// ferry-lfs-sim --check of peer.rules.
   status check_peer_rules();
   status start_peer();
+  /// faults.disk: the destination folder on a tmpfs of capacity_bytes.
+  status mount_disk();
+  /// faults.disk: the tmpfs grows to hold the whole workload.
+  status grow_disk();
   std::string store_url(int repository) const;
   status prepare_commands();
 
@@ -82,10 +96,15 @@ private:
   /// SIGKILLs the running ferry processes of this run; returns how many.
   int kill_ferry(std::vector<child_process>& children);
   void wait_peer_settled();
+  /// Whether the same command runs again after `run`: it was killed, or the
+  /// disk was full until now.
+  bool another_run(int run, const run_record& record) const;
   status after_run_hook(int run, bool last);
 
   // ---- results --------------------------------------------------------------
   json sim_stats() const;
+  /// The seeded schedule: kill points and network blackhole windows.
+  json schedule() const;
   json build_result(const std::vector<run_record>& records, json timings);
 
   const run_options& opt_;
@@ -107,6 +126,7 @@ private:
   int sim_port_ = 0;
   int ferry_port_ = 0;
   std::unique_ptr<network_stage> network_;
+  bool disk_mounted_ = false;
 
   clock_type::time_point deadline_;
   bool timed_out_ = false;
@@ -348,6 +368,8 @@ status simulation::start_peer() {
                  scenario_file.string(),
                  "--seed",
                  std::to_string(opt_.seed)};
+  if (scene_.faults.network.enabled)
+    launch.argv.push_back("--hrefs-follow-host"); // transfers go through the proxy too
   launch.environment = environment();
   const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   const int out_fd =
@@ -382,8 +404,9 @@ status simulation::start_peer() {
     ::poll(nullptr, 0, 5);
   }
   ferry_port_ = sim_port_;
-  if (!scene_.faults.network.empty()) {
-    auto stage = opt_.network(scene_, opt_.seed, events_);
+  if (scene_.faults.network.enabled) {
+    auto stage = opt_.network ? opt_.network(scene_, opt_.seed, events_)
+                              : proxy_stage_factory()(scene_, opt_.seed, events_);
     if (!stage.ok())
       return stage.error().with_context("faults.network");
     network_ = std::move(*stage);
@@ -392,6 +415,32 @@ status simulation::start_peer() {
       return port.error().with_context("faults.network");
     ferry_port_ = *port;
   }
+  return status::success();
+}
+
+status simulation::mount_disk() {
+  std::error_code ec;
+  fs::create_directories(peer_root_, ec);
+  const std::string size = "size=" + std::to_string(scene_.faults.disk.capacity_bytes);
+  if (::mount("ferry-sim-disk", peer_root_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
+              (size + ",mode=0755").c_str()) != 0)
+    return {errc::invalid_request, "faults.disk: cannot mount a tmpfs at " + peer_root_.string() +
+                                     " (" + std::strerror(errno) +
+                                     "; it needs root or CAP_SYS_ADMIN)"};
+  disk_mounted_ = true;
+  events_.fault_start("disk_full", "the destination on a tmpfs of " +
+                                     std::to_string(scene_.faults.disk.capacity_bytes) + " bytes");
+  return status::success();
+}
+
+status simulation::grow_disk() {
+  // Room for every object twice over (temporary files and the final ones).
+  const int64_t size = scene_.faults.disk.capacity_bytes + 2 * plan_.total_bytes + (16 << 20);
+  if (::mount("ferry-sim-disk", peer_root_.c_str(), "tmpfs", MS_REMOUNT | MS_NOSUID | MS_NODEV,
+              ("size=" + std::to_string(size)).c_str()) != 0)
+    return setup_error("faults.disk: cannot grow the tmpfs at " + peer_root_.string() + ": " +
+                       std::strerror(errno));
+  events_.fault_end("disk_full");
   return status::success();
 }
 
@@ -534,6 +583,12 @@ void simulation::wait_peer_settled() {
   }
 }
 
+bool simulation::another_run(int run, const run_record& record) const {
+  if (record.timed_out)
+    return false;
+  return record.killed || (scene_.faults.disk.enabled && run <= scene_.faults.disk.freed_after_run);
+}
+
 status simulation::after_run_hook(int run, bool last) {
   if (opt_.after_run.empty())
     return status::success();
@@ -649,7 +704,7 @@ status simulation::run_once(int run, run_record& record, json& timing) {
         record.problems_after.push_back(problem);
     }
   }
-  if (auto s = after_run_hook(run, !record.killed || record.timed_out); !s.ok())
+  if (auto s = after_run_hook(run, !another_run(run, record)); !s.ok())
     return s;
   watch_->sample(destination_, "sampled after run " + std::to_string(run));
   timing = {{"run", run}, {"duration_ms", ms}, {"rc", record.rc}, {"killed", record.killed}};
@@ -669,14 +724,6 @@ json simulation::sim_stats() const {
 }
 
 result<run_outcome> simulation::run() {
-  if (!scene_.faults.disk.empty())
-    return status{errc::invalid_request, "faults.disk: disk faults are not supported yet"};
-  if (!scene_.faults.network.empty()) {
-    if (!opt_.network)
-      return status{errc::invalid_request, "faults.network: this ferry-sim has no network stage"};
-    if (scene_.peer.kind != peer_kind::lfs_sim)
-      return status{errc::invalid_request, "faults.network: needs peer.kind lfs-sim"};
-  }
   auto planned = plan_workload(scene_, opt_.seed);
   if (!planned.ok())
     return planned.error();
@@ -685,6 +732,10 @@ result<run_outcome> simulation::run() {
     return s;
   if (auto s = make_directories(); !s.ok())
     return s;
+  if (scene_.faults.disk.enabled) {
+    if (auto s = mount_disk(); !s.ok())
+      return s;
+  }
   if (auto s = configure_git(); !s.ok())
     return s;
   if (auto s = generate(); !s.ok())
@@ -708,8 +759,12 @@ result<run_outcome> simulation::run() {
       return s;
     records.push_back(record);
     runs.push_back(std::move(timing));
-    if (!record.killed || record.timed_out)
+    if (!another_run(run, record))
       break;
+    if (scene_.faults.disk.enabled && run == scene_.faults.disk.freed_after_run) {
+      if (auto s = grow_disk(); !s.ok())
+        return s;
+    }
   }
   const double duration_s = std::chrono::duration<double>(clock_type::now() - begin).count();
   if (network_)
@@ -720,6 +775,8 @@ result<run_outcome> simulation::run() {
                    duration_s > 0 ? static_cast<double>(plan_.total_bytes) / duration_s : 0.0},
                   {"samples", watch_->samples()},
                   {"runs", std::move(runs)}};
+  if (network_)
+    timings["network"] = network_->stats();
   json result = build_result(records, std::move(timings));
   if (sim_) {
     sim_->kill();
@@ -739,6 +796,17 @@ result<run_outcome> simulation::run() {
   return outcome;
 }
 
+json simulation::schedule() const {
+  json out = {{"kill_after_objects", plan_.kill_points}};
+  if (scene_.faults.network.enabled) {
+    json windows = json::array();
+    for (const auto& window : plan_network(scene_.faults.network, opt_.seed).blackholes)
+      windows.push_back({{"start_ms", window.start_ms}, {"end_ms", window.end_ms}});
+    out["blackholes"] = std::move(windows);
+  }
+  return out;
+}
+
 json simulation::build_result(const std::vector<run_record>& records, json timings) {
   std::vector<invariant_result> checks;
   const auto intact = check_all_objects_intact(plan_.objects, destination_);
@@ -751,8 +819,12 @@ json simulation::build_result(const std::vector<run_record>& records, json timin
     const json per_oid = stats.value("puts", json::object());
     for (const auto& [oid, n] : per_oid.items())
       puts[oid] = n.get<int64_t>();
-    checks.push_back(check_sent_at_most_once(
-      plan_.objects, puts, faulted_uploads(read_text(opt_.out / "lfs-sim.log")), kills_done_));
+    std::optional<int64_t> network_resets;
+    if (network_)
+      network_resets = network_->connections_reset();
+    checks.push_back(check_sent_at_most_once(plan_.objects, puts,
+                                             faulted_uploads(read_text(opt_.out / "lfs-sim.log")),
+                                             kills_done_, network_resets));
   }
   checks.push_back(check_honest_exit_codes(records));
   if (scene_.workload.mode == workload_mode::migrate) {
@@ -791,7 +863,7 @@ json simulation::build_result(const std::vector<run_record>& records, json timin
             {"runs", records.size()},
             {"kills", kills_done_},
             {"kills_planned", plan_.kill_points.size()}}},
-          {"schedule", {{"kill_after_objects", plan_.kill_points}}},
+          {"schedule", schedule()},
           {"timings", std::move(timings)}};
 }
 

@@ -29,10 +29,14 @@ public:
   /// port ferry is to use instead.
   virtual result<int> start(int upstream_port) = 0;
   virtual void stop() = 0;
+  /// Connections it reset (each may have cut one request short).
+  virtual int64_t connections_reset() const = 0;
+  /// Its counters, for result.json's "timings".
+  virtual nlohmann::json stats() const = 0;
 };
 
 /// Builds the network stage for a scenario's faults.network (called only
-/// when that is not empty). It records its fault windows in `events`.
+/// when it is given). It records its fault windows in `events`.
 using network_stage_factory = std::function<result<std::unique_ptr<network_stage>>(
   const scenario& scene, uint64_t seed, event_log& events)>;
 
@@ -50,9 +54,10 @@ struct run_options {
   /// environment. It may damage the outcome behind
   /// Ferry's back; the invariants must notice.
   std::string after_run;
+  /// Empty: the fault proxy (network_stage.hpp).
   network_stage_factory network;
   /// Called with the run directory once result.json and events.jsonl are
-  /// written (the HTML report).
+  /// written (the HTML report); an error stops the simulation (exit 2).
   std::function<status(const std::filesystem::path& run_dir)> after_results;
 };
 

@@ -212,7 +212,78 @@ peer_spec parse_peer(const json& value) {
   return out;
 }
 
-fault_spec parse_faults(const json& value, int64_t objects) {
+/// The largest time a network fault may last or start at: one day.
+constexpr int64_t max_fault_ms = 86'400'000;
+
+time_window parse_window(const json& value, const std::string& where) {
+  check_keys(value, where, {"start_ms", "end_ms"});
+  const auto* start = member(value, "start_ms");
+  const auto* end = member(value, "end_ms");
+  if (!start || !end)
+    reject(where, "needs start_ms and end_ms");
+  time_window out;
+  out.start_ms = read_int(*start, where + ".start_ms", 0, max_fault_ms);
+  out.end_ms = read_int(*end, where + ".end_ms", out.start_ms + 1, max_fault_ms + 1);
+  return out;
+}
+
+network_spec parse_network(const json& value) {
+  const std::string where = "faults.network";
+  check_keys(value, where,
+             {"latency_ms", "jitter_ms", "bandwidth_bytes_per_s", "reset_probability",
+              "reset_after_bytes", "blackholes", "blackhole"});
+  network_spec out;
+  out.enabled = true;
+  if (const auto* latency = member(value, "latency_ms"))
+    out.latency_ms = read_int(*latency, where + ".latency_ms", 0, 60'000);
+  if (const auto* jitter = member(value, "jitter_ms"))
+    out.jitter_ms = read_int(*jitter, where + ".jitter_ms", 0, 60'000);
+  if (out.jitter_ms > out.latency_ms)
+    reject(where + ".jitter_ms",
+           "must not exceed latency_ms (" + std::to_string(out.latency_ms) + ")");
+  if (const auto* bandwidth = member(value, "bandwidth_bytes_per_s"))
+    out.bandwidth_bytes_per_s =
+      read_int(*bandwidth, where + ".bandwidth_bytes_per_s", 0, int64_t{1} << 40);
+  if (const auto* probability = member(value, "reset_probability"))
+    out.reset_probability = read_number(*probability, where + ".reset_probability", 0, 1);
+  if (const auto* after = member(value, "reset_after_bytes")) {
+    const std::string at = where + ".reset_after_bytes";
+    if (!after->is_array() || after->size() != 2)
+      reject(at, "expected [fewest, most]");
+    out.reset_after_min_bytes = read_int((*after)[0], at + "[0]", 0, int64_t{1} << 40);
+    out.reset_after_max_bytes =
+      read_int((*after)[1], at + "[1]", out.reset_after_min_bytes, int64_t{1} << 40);
+  } else if (out.reset_probability > 0) {
+    reject(where + ".reset_after_bytes", "missing (reset_probability needs it)");
+  }
+  if (const auto* blackholes = member(value, "blackholes")) {
+    if (!blackholes->is_array())
+      reject(where + ".blackholes", "expected an array of {start_ms, end_ms}");
+    for (size_t i = 0; i < blackholes->size(); ++i)
+      out.blackholes.push_back(
+        parse_window((*blackholes)[i], where + ".blackholes[" + std::to_string(i) + "]"));
+  }
+  if (const auto* drawn = member(value, "blackhole")) {
+    const std::string at = where + ".blackhole";
+    check_keys(*drawn, at, {"count", "duration_ms", "within_ms"});
+    const auto* count = member(*drawn, "count");
+    const auto* duration = member(*drawn, "duration_ms");
+    const auto* within = member(*drawn, "within_ms");
+    if (!count || !duration || !within)
+      reject(at, "needs count, duration_ms and within_ms");
+    out.random_blackholes = read_int(*count, at + ".count", 1, 1000);
+    out.random_blackhole_ms = read_int(*duration, at + ".duration_ms", 1, max_fault_ms);
+    // Each window gets a slot of its own, so the drawn windows never overlap.
+    out.random_blackholes_within_ms = read_int(*within, at + ".within_ms", 1, max_fault_ms);
+    if (out.random_blackholes_within_ms < out.random_blackholes * out.random_blackhole_ms)
+      reject(at + ".within_ms", "must be at least count * duration_ms (" +
+                                  std::to_string(out.random_blackholes * out.random_blackhole_ms) +
+                                  ")");
+  }
+  return out;
+}
+
+fault_spec parse_faults(const json& value, int64_t objects, workload_mode mode, peer_kind peer) {
   const std::string where = "faults";
   check_keys(value, where, {"kills", "network", "disk"});
   fault_spec out;
@@ -222,15 +293,26 @@ fault_spec parse_faults(const json& value, int64_t objects) {
     if (out.kills > 0 && objects < 2)
       reject(where + ".kills", "kills need at least 2 objects");
   }
-  if (const auto* network = member(value, "network")) {
-    if (!network->is_array())
-      reject(where + ".network", "expected an array");
-    out.network = *network;
+  if (const auto* network = member(value, "network"); network && !network->is_null()) {
+    // The proxy stands between ferry and a server it starts: only ferry-lfs-sim.
+    if (peer != peer_kind::lfs_sim)
+      reject(where + ".network", "only for peer.kind lfs-sim");
+    out.network = parse_network(*network);
   }
-  if (const auto* disk = member(value, "disk")) {
-    if (!disk->is_array())
-      reject(where + ".disk", "expected an array");
-    out.disk = *disk;
+  if (const auto* disk = member(value, "disk"); disk && !disk->is_null()) {
+    // The harness mounts the tmpfs where the destination folder is.
+    if (mode != workload_mode::migrate || peer != peer_kind::folder)
+      reject(where + ".disk", "only for workload.mode migrate to peer.kind folder");
+    const std::string at = where + ".disk";
+    check_keys(*disk, at, {"capacity_bytes", "freed_after_run"});
+    const auto* capacity = member(*disk, "capacity_bytes");
+    if (!capacity)
+      reject(at + ".capacity_bytes", "missing");
+    out.disk.enabled = true;
+    out.disk.capacity_bytes = read_int(*capacity, at + ".capacity_bytes", 65536, int64_t{1} << 40);
+    if (const auto* freed = member(*disk, "freed_after_run"))
+      out.disk.freed_after_run =
+        static_cast<int>(read_int(*freed, at + ".freed_after_run", 1, 1000));
   }
   return out;
 }
@@ -275,6 +357,26 @@ json sizes_to_json(const size_distribution& sizes) {
   return out;
 }
 
+json network_to_json(const network_spec& network) {
+  if (!network.enabled)
+    return nullptr;
+  json blackholes = json::array();
+  for (const auto& window : network.blackholes)
+    blackholes.push_back({{"start_ms", window.start_ms}, {"end_ms", window.end_ms}});
+  json out = {{"latency_ms", network.latency_ms},
+              {"jitter_ms", network.jitter_ms},
+              {"bandwidth_bytes_per_s", network.bandwidth_bytes_per_s},
+              {"reset_probability", network.reset_probability},
+              {"reset_after_bytes",
+               json::array({network.reset_after_min_bytes, network.reset_after_max_bytes})},
+              {"blackholes", std::move(blackholes)}};
+  if (network.random_blackholes > 0)
+    out["blackhole"] = {{"count", network.random_blackholes},
+                        {"duration_ms", network.random_blackhole_ms},
+                        {"within_ms", network.random_blackholes_within_ms}};
+  return out;
+}
+
 } // namespace
 
 result<scenario> scenario::parse(const std::string& text) {
@@ -297,7 +399,7 @@ result<scenario> scenario::parse(const std::string& text) {
     if (const auto* peer = member(doc, "peer"))
       out.peer = parse_peer(*peer);
     if (const auto* faults = member(doc, "faults"))
-      out.faults = parse_faults(*faults, out.workload.objects);
+      out.faults = parse_faults(*faults, out.workload.objects, out.workload.mode, out.peer.kind);
     if (const auto* expect = member(doc, "expect"))
       out.expect = parse_expect(*expect);
     return out;
@@ -334,7 +436,12 @@ json scenario::to_json() const {
           {"comment", comment},
           {"workload", std::move(w)},
           {"peer", std::move(p)},
-          {"faults", {{"kills", faults.kills}, {"network", faults.network}, {"disk", faults.disk}}},
+          {"faults",
+           {{"kills", faults.kills},
+            {"network", network_to_json(faults.network)},
+            {"disk", faults.disk.enabled ? json{{"capacity_bytes", faults.disk.capacity_bytes},
+                                                {"freed_after_run", faults.disk.freed_after_run}}
+                                         : json(nullptr)}}},
           {"expect",
            {{"max_duration_s", expect.max_duration_s},
             {"min_throughput_bytes_per_s", expect.min_throughput_bytes_per_s}}}};

@@ -55,13 +55,50 @@ struct peer_spec {
   nlohmann::json rules = nlohmann::json::array();
 };
 
+/// A window [start_ms, end_ms) measured from when the fault proxy starts.
+struct time_window {
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+};
+
+/// faults.network: what the fault proxy injects between ferry and an lfs-sim
+/// peer (simulations/harness/fault_proxy.hpp says how each fault acts).
+struct network_spec {
+  /// faults.network was given: ferry reaches the peer through the proxy.
+  bool enabled = false;
+  int64_t latency_ms = 0;
+  /// At most latency_ms.
+  int64_t jitter_ms = 0;
+  /// 0: unlimited.
+  int64_t bandwidth_bytes_per_s = 0;
+  double reset_probability = 0;
+  int64_t reset_after_min_bytes = 0;
+  int64_t reset_after_max_bytes = 0;
+  /// Blackhole windows at fixed times.
+  std::vector<time_window> blackholes;
+  /// Blackhole windows drawn from the seed: `random_blackholes` windows of
+  /// `random_blackhole_ms` each, inside the first `random_blackholes_within_ms`.
+  int64_t random_blackholes = 0;
+  int64_t random_blackhole_ms = 0;
+  int64_t random_blackholes_within_ms = 0;
+};
+
+/// faults.disk: the destination folder on a tmpfs of its own, too small for
+/// the workload until the harness grows it.
+struct disk_spec {
+  /// faults.disk was given.
+  bool enabled = false;
+  /// The tmpfs's size at first.
+  int64_t capacity_bytes = 0;
+  /// After this run (from 1) ends, the tmpfs grows to hold the workload.
+  int freed_after_run = 1;
+};
+
 struct fault_spec {
   /// SIGKILLs of ferry, each followed by the same command again.
   int kills = 0;
-  /// Network faults (the fault proxy's schedule) and disk faults: kept as
-  /// written, read by the code that injects them.
-  nlohmann::json network = nlohmann::json::array();
-  nlohmann::json disk = nlohmann::json::array();
+  network_spec network;
+  disk_spec disk;
 };
 
 struct expect_spec {

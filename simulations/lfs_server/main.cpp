@@ -69,6 +69,9 @@ int main(int argc, char** argv) {
                  "Transfer adapter to choose when the client lists it (default: basic only)");
   app.add_option("--port-file", port_file, "Write the chosen port to this file (atomically)");
   app.add_option("--log", options.log_path, "Append a log of requests and injected faults here");
+  app.add_flag("--hrefs-follow-host", options.hrefs_follow_host,
+               "Point actions' hrefs at the port of the request's Host header (for clients "
+               "that come through a proxy)");
   app.add_flag("--check", check, "Validate the scenario, print its rules and exit");
   CLI11_PARSE(app, argc, argv);
 

@@ -437,8 +437,23 @@ struct lfs_server::impl {
       stats.add("events", "missing_action_header");
   }
 
-  std::string base_url(const std::string& prefix) const {
-    return "http://127.0.0.1:" + std::to_string(port) + prefix;
+  /// Where actions' hrefs point: this server, or with hrefs_follow_host the
+  /// port of the request's Host header (a client that came through a proxy
+  /// keeps using it); a Host without a valid port falls back to this server.
+  std::string base_url(const httplib::Request& req, const std::string& prefix) const {
+    int href_port = port;
+    if (options.hrefs_follow_host) {
+      const std::string host = req.get_header_value("Host");
+      const auto colon = host.rfind(':');
+      const std::string digits = colon == std::string::npos ? "" : host.substr(colon + 1);
+      if (!digits.empty() && digits.size() <= 5 &&
+          std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        const int value = std::stoi(digits);
+        if (value > 0 && value <= 65535)
+          href_port = value;
+      }
+    }
+    return "http://127.0.0.1:" + std::to_string(href_port) + prefix;
   }
 
   fs::path object_path(const std::string& oid) const {
@@ -718,10 +733,11 @@ struct lfs_server::impl {
     if (answer_status(res, chosen.request, endpoint::batch, ""))
       return;
 
-    std::string prefix = safe_prefix(req.matches.size() > 1 ? req.matches[1].str() : "");
+    const std::string base =
+      base_url(req, safe_prefix(req.matches.size() > 1 ? req.matches[1].str() : ""));
     json answers = json::array();
     for (const auto& object : *objects) {
-      answers.push_back(batch_object(object, operation, hash_ok, chosen, prefix));
+      answers.push_back(batch_object(object, operation, hash_ok, chosen, base));
     }
     json reply = {{"transfer", transfer}, {"objects", std::move(answers)}, {"hash_algo", "sha256"}};
     stall_up_front(chosen.request, endpoint::batch, "");
@@ -733,7 +749,7 @@ struct lfs_server::impl {
   }
 
   json batch_object(const json& object, const std::string& operation, bool hash_ok,
-                    const decision& chosen, const std::string& prefix) {
+                    const decision& chosen, const std::string& base) {
     auto failed = [](json answer, int code, const std::string& message) {
       answer["error"] = {{"code", code}, {"message", message}};
       return answer;
@@ -770,7 +786,7 @@ struct lfs_server::impl {
                     "size " + std::to_string(*size) + " does not match the stored object's " +
                       std::to_string(*stored));
     const bool expired = per_object.expired_actions;
-    const std::string storage = base_url(prefix) + "/storage/" + oid;
+    const std::string storage = base + "/storage/" + oid;
     if (operation == "download") {
       if (!stored)
         return failed(answer, 404, "object not found");
@@ -788,7 +804,7 @@ struct lfs_server::impl {
     if (expired)
       note_fault("expired_actions", endpoint::batch, oid);
     answer["actions"] = {{"upload", action(storage, "upload", expired)},
-                         {"verify", action(base_url(prefix) + "/verify", "verify", expired)}};
+                         {"verify", action(base + "/verify", "verify", expired)}};
     return answer;
   }
 

@@ -24,6 +24,9 @@ struct server_options {
   std::string offer_transfer;
   /// Request log (appended); empty for none.
   std::string log_path;
+  /// Actions' hrefs take the port of the request's Host header (the port a
+  /// client reached through a proxy) instead of the server's own.
+  bool hrefs_follow_host = false;
 };
 
 /// The simulated Git LFS server. Construct, bind(), then run() until stop().

@@ -9,6 +9,14 @@
 #     --after-run hook: a destination object deleted, a byte flipped in
 #     another, a partial file left under an object's final name; each run
 #     exits 1 naming the right invariant with the oid in its evidence;
+#   - network faults (sim-push-network-faults.json): the transfers go through
+#     the fault proxy, its fault windows are in events.jsonl, and the same
+#     seed gives the same result.json apart from "timings";
+#   - disk faults (sim-migrate-disk-full.json, as root only: it mounts a
+#     tmpfs): the runs before the disk grows stop with no space, the one
+#     after finishes, and the tmpfs is unmounted at the end;
+#   - every run directory gets a report.html (with gnuplot installed), and
+#     `ferry-sim report DIR` writes it again (exit 2 without result.json);
 #   - a scenario with a bad field, or bad rules for ferry-lfs-sim, exits 2
 #     naming the field and creates no run directory.
 #
@@ -63,17 +71,98 @@ for check in checks:
 ' "$E2E_ROOT/$name/result.json" "$@"
 }
 
+DISK=sim-migrate-disk-full
+RAN=()
 for scenario in "$SCENARIOS"/sim-*.json; do
   name=$(basename "$scenario" .json)
+  if [[ $name == "$DISK" && $(id -u) -ne 0 ]]; then
+    note "not root: $name (it mounts a tmpfs) is left out"
+    continue
+  fi
   sim "$name" 0 "$scenario" --seed 1
+  RAN+=("$name")
   invariants "$name"
+  # A full disk adds freed_after_run runs to 1 + kills.
   py_check "$name: every planned kill happened" '
 import json, sys
-c = json.load(open(sys.argv[1]))["counts"]
-if c["kills"] != c["kills_planned"] or c["runs"] != c["kills"] + 1:
+doc = json.load(open(sys.argv[1]))
+c, disk = doc["counts"], doc["scenario"]["faults"]["disk"]
+if c["kills"] != c["kills_planned"] or c["runs"] != c["kills"] + 1 + (disk["freed_after_run"] if disk else 0):
     raise SystemExit(str(c))
 print("%d kills, %d runs" % (c["kills"], c["runs"]))' "$E2E_ROOT/$name/result.json"
 done
+
+if [[ -e $E2E_ROOT/$DISK/result.json ]]; then
+  py_check "$DISK: the runs stopped with no space until the disk grew, then one finished" '
+import json, os, sys
+run_dir = sys.argv[1]
+doc = json.load(open(os.path.join(run_dir, "result.json")))
+freed = doc["scenario"]["faults"]["disk"]["freed_after_run"]
+rcs = [r["rc"] for r in doc["timings"]["runs"]]
+if rcs != [1] * freed + [0]:
+    raise SystemExit("exit codes %s" % rcs)
+for k in range(1, freed + 1):
+    if "no_space" not in open(os.path.join(run_dir, "runs", "run%d.err" % k)).read():
+        raise SystemExit("run %d does not say no_space" % k)
+events = [json.loads(line) for line in open(os.path.join(run_dir, "events.jsonl"))]
+disk = [e["ev"] for e in events if e.get("kind") == "disk_full"]
+if disk != ["fault_start", "fault_end"]:
+    raise SystemExit("disk_full events: %s" % disk)
+print("exit codes %s" % rcs)' "$E2E_ROOT/$DISK"
+  ! grep -q " $E2E_ROOT/$DISK/" /proc/mounts || fail "$DISK: the tmpfs is still mounted"
+  pass "$DISK: the tmpfs is unmounted at the end"
+fi
+
+NETWORK=sim-push-network-faults
+py_check "$NETWORK: the transfers went through the fault proxy, its windows are in events.jsonl" '
+import json, sys
+doc = json.load(open(sys.argv[1]))
+net = doc["timings"]["network"]
+if net["bytes_to_target"] < doc["counts"]["bytes"]:
+    raise SystemExit("the proxy carried %d bytes to the peer, the objects have %d" % (net["bytes_to_target"], doc["counts"]["bytes"]))
+events = [json.loads(line) for line in open(sys.argv[2])]
+starts = {e["kind"]: e["t"] for e in events if e["ev"] == "fault_start"}
+ends = {e["kind"]: e["t"] for e in events if e["ev"] == "fault_end"}
+for kind in ("latency", "bandwidth", "reset", "blackhole"):
+    if kind not in starts or kind not in ends:
+        raise SystemExit("no fault_start/fault_end of %s: %s" % (kind, sorted(starts)))
+window = doc["schedule"]["blackholes"][0]
+took = ends["blackhole"] - starts["blackhole"]
+if abs(took - (window["end_ms"] - window["start_ms"])) > 200:
+    raise SystemExit("the blackhole lasted %d ms, scheduled %s" % (took, window))
+print("%d bytes to the peer over %d connections, blackhole of %d ms" % (net["bytes_to_target"], net["connections"], took))
+' "$E2E_ROOT/$NETWORK/result.json" "$E2E_ROOT/$NETWORK/events.jsonl"
+sim network-again 0 "$SCENARIOS/$NETWORK.json" --seed 1
+py_check "$NETWORK: the same seed gives the same result.json apart from timings" '
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+for doc in (a, b):
+    doc.pop("timings")
+if a != b:
+    raise SystemExit("%s\n!=\n%s" % (json.dumps(a, sort_keys=True), json.dumps(b, sort_keys=True)))
+' "$E2E_ROOT/$NETWORK/result.json" "$E2E_ROOT/network-again/result.json"
+
+if command -v gnuplot >/dev/null; then
+  for name in "${RAN[@]}"; do
+    grep -q '<svg' "$E2E_ROOT/$name/report.html" || fail "$name: no report.html with plots"
+  done
+  rm "$E2E_ROOT/$NETWORK/report.html"
+  rc=0
+  "$FERRY_SIM_BIN" report "$E2E_ROOT/$NETWORK" >"$E2E_ROOT/report.log" 2>&1 || rc=$?
+  [[ $rc -eq 0 ]] || { show "ferry-sim report" "$E2E_ROOT/report.log"; fail "ferry-sim report exited $rc"; }
+  grep -q '<svg' "$E2E_ROOT/$NETWORK/report.html" || fail "ferry-sim report wrote no report.html"
+  pass "every run directory has a report.html; ferry-sim report writes it again"
+else
+  grep -q 'report.html not written: .*gnuplot' "$E2E_ROOT/$NETWORK.log" ||
+    { show "ferry-sim output" "$E2E_ROOT/$NETWORK.log"; fail "without gnuplot, ferry-sim does not say why there is no report"; }
+  note "gnuplot is not installed: no report.html (and ferry-sim says so)"
+fi
+mkdir -p "$E2E_ROOT/not-a-run"
+rc=0
+"$FERRY_SIM_BIN" report "$E2E_ROOT/not-a-run" >"$E2E_ROOT/not-a-run.log" 2>&1 || rc=$?
+[[ $rc -eq 2 ]] || fail "ferry-sim report of a directory without result.json exited $rc, expected 2"
+grep -q 'result.json' "$E2E_ROOT/not-a-run.log" || fail "ferry-sim report does not name result.json"
+pass "ferry-sim report of a directory without result.json exits 2 naming it"
 
 sim again 0 "$KILLS" --seed 1
 py_check "the same seed gives the same result.json apart from timings" '
@@ -134,3 +223,13 @@ grep -q 'peer.rules\[0\].fault.statuss: unknown key' "$E2E_ROOT/bad-rules.log" |
   { show "ferry-sim output" "$E2E_ROOT/bad-rules.log"; fail "the error does not name peer.rules[0].fault.statuss"; }
 [[ ! -e $E2E_ROOT/bad-rules ]] || fail "a rejected scenario left a run directory behind"
 pass "bad peer rules exit 2 naming the field, before anything is created"
+
+cat >"$E2E_ROOT/bad-network.json" <<'JSON'
+{"workload": {"objects": 10, "sizes": {"fixed": 100}, "mode": "push"},
+ "peer": {"kind": "lfs-sim"}, "faults": {"network": {"latency_ms": 5, "jitter_ms": 9}}}
+JSON
+sim bad-network 2 "$E2E_ROOT/bad-network.json"
+grep -q 'faults.network.jitter_ms: must not exceed latency_ms' "$E2E_ROOT/bad-network.log" ||
+  { show "ferry-sim output" "$E2E_ROOT/bad-network.log"; fail "the error does not name faults.network.jitter_ms"; }
+[[ ! -e $E2E_ROOT/bad-network ]] || fail "a rejected scenario left a run directory behind"
+pass "bad network faults exit 2 naming the field, before anything is created"

@@ -135,6 +135,25 @@ TEST_CASE("sent_at_most_once_plus_kills allows one PUT per kill and per faulted 
   CHECK(mentions(r, std::string(64, 'f') + ": 1 PUTs of an object not in the workload"));
 }
 
+TEST_CASE("sent_at_most_once_plus_kills allows one more PUT in all per connection the proxy reset",
+          "[harness][invariants]") {
+  const auto objects = three_objects();
+  const std::string& a = objects[0].oid;
+  const std::string& b = objects[1].oid;
+  // a and b each went once over their allowance of 1: two extra PUTs.
+  const std::map<std::string, int64_t> puts = {{a, 2}, {b, 2}};
+  const auto held = check_sent_at_most_once(objects, puts, {}, 0, int64_t{2});
+  CHECK(held.passed);
+  CHECK(mentions(held, "per connection the fault proxy reset"));
+  const auto failed = check_sent_at_most_once(objects, puts, {}, 0, int64_t{1});
+  CHECK_FALSE(failed.passed);
+  CHECK(mentions(failed, a + ": 2 PUTs, allowed 1"));
+  CHECK(mentions(failed, b + ": 2 PUTs, allowed 1"));
+  CHECK(mentions(failed, "2 PUTs beyond those allowances, more than the 1 connections"));
+  // Without the proxy nothing is shared out.
+  CHECK_FALSE(check_sent_at_most_once(objects, {{a, 2}}, {}, 0).passed);
+}
+
 TEST_CASE("report_matches compares ferry's report with what the harness found",
           "[harness][invariants]") {
   const auto objects = three_objects();

@@ -470,6 +470,15 @@ TEST_CASE("runs with no events, one instant, or no transfers still get a report"
     {"no transfers", R"({"t":1000,"ev":"run_start","run":1})"
                      "\n"
                      R"({"t":4000,"ev":"run_end","run":1,"rc":0})"},
+    // A kill and a next run, but no object done after it (ferry wrote no
+    // events): the recovery plot has its first bars only.
+    {"kill without transfers", R"({"t":1000,"ev":"run_start","run":1})"
+                               "\n"
+                               R"({"t":2000,"ev":"kill","run":1})"
+                               "\n"
+                               R"({"t":2100,"ev":"run_start","run":2})"
+                               "\n"
+                               R"({"t":4000,"ev":"run_end","run":2,"rc":0})"},
   };
   for (const auto& [name, events] : runs) {
     INFO(name);

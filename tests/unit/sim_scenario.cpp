@@ -110,7 +110,7 @@ TEST_CASE("errors name the field", "[harness][scenario]") {
   CHECK(error_of("{" + ok_workload + R"(, "faults": {"kill": 1}})")
           .rfind("faults.kill: unknown key", 0) == 0);
   CHECK(error_of("{" + ok_workload + R"(, "faults": {"network": {}}})")
-          .rfind("faults.network: expected an array", 0) == 0);
+          .rfind("faults.network: only for peer.kind lfs-sim", 0) == 0);
   CHECK(error_of("{" + ok_workload + R"(, "expect": {"max_duration_s": 0}})")
           .rfind("expect.max_duration_s:", 0) == 0);
   CHECK(error_of(R"({"workload": {"objects": 1, "sizes": {"fixed": 1}}, "faults": {"kills": 1}})")
@@ -131,4 +131,115 @@ TEST_CASE("the example scenarios parse and plan", "[harness][scenario]") {
     ++files;
   }
   CHECK(files >= 5);
+}
+
+TEST_CASE("faults.network parses with its values and round-trips", "[harness][scenario]") {
+  auto parsed = scenario::parse(R"({
+    "workload": {"objects": 5, "sizes": {"fixed": 10}, "mode": "push"},
+    "peer": {"kind": "lfs-sim"},
+    "faults": {"network": {"latency_ms": 20, "jitter_ms": 10, "bandwidth_bytes_per_s": 1000,
+                           "reset_probability": 0.5, "reset_after_bytes": [100, 200],
+                           "blackholes": [{"start_ms": 10, "end_ms": 20}],
+                           "blackhole": {"count": 2, "duration_ms": 50, "within_ms": 1000}}}
+  })");
+  REQUIRE(parsed.ok());
+  const auto& n = parsed->faults.network;
+  CHECK(n.enabled);
+  CHECK(n.latency_ms == 20);
+  CHECK(n.jitter_ms == 10);
+  CHECK(n.bandwidth_bytes_per_s == 1000);
+  CHECK(n.reset_probability == 0.5);
+  CHECK(n.reset_after_min_bytes == 100);
+  CHECK(n.reset_after_max_bytes == 200);
+  REQUIRE(n.blackholes.size() == 1);
+  CHECK(n.blackholes[0].start_ms == 10);
+  CHECK(n.blackholes[0].end_ms == 20);
+  CHECK(n.random_blackholes == 2);
+  CHECK(n.random_blackhole_ms == 50);
+  CHECK(n.random_blackholes_within_ms == 1000);
+  auto again = scenario::parse(parsed->to_json().dump());
+  REQUIRE(again.ok());
+  CHECK(again->to_json() == parsed->to_json());
+
+  auto none = scenario::parse(R"({"workload": {"objects": 5, "sizes": {"fixed": 10}}})");
+  REQUIRE(none.ok());
+  CHECK_FALSE(none->faults.network.enabled);
+  CHECK(none->to_json()["faults"]["network"].is_null());
+  auto empty = scenario::parse(
+    R"({"workload": {"objects": 5, "sizes": {"fixed": 10}}, "peer": {"kind": "lfs-sim"},
+        "faults": {"network": {}}})");
+  REQUIRE(empty.ok());
+  CHECK(empty->faults.network.enabled);
+}
+
+TEST_CASE("faults.network errors name the field", "[harness][scenario]") {
+  auto network_error = [](const std::string& network) {
+    return error_of(R"({"workload": {"objects": 5, "sizes": {"fixed": 10}},
+                        "peer": {"kind": "lfs-sim"}, "faults": {"network": )" +
+                    network + "}}");
+  };
+  CHECK(network_error("[]").rfind("faults.network: expected an object", 0) == 0);
+  CHECK(network_error(R"({"latency": 1})").rfind("faults.network.latency: unknown key", 0) == 0);
+  CHECK(network_error(R"({"latency_ms": -1})").rfind("faults.network.latency_ms:", 0) == 0);
+  CHECK(network_error(R"({"latency_ms": 5, "jitter_ms": 6})")
+          .rfind("faults.network.jitter_ms: must not exceed latency_ms (5)", 0) == 0);
+  CHECK(network_error(R"({"bandwidth_bytes_per_s": 1.5})")
+          .rfind("faults.network.bandwidth_bytes_per_s:", 0) == 0);
+  CHECK(
+    network_error(R"({"reset_probability": 2})").rfind("faults.network.reset_probability:", 0) ==
+    0);
+  CHECK(network_error(R"({"reset_probability": 0.5})")
+          .rfind("faults.network.reset_after_bytes: missing", 0) == 0);
+  CHECK(network_error(R"({"reset_after_bytes": [5]})")
+          .rfind("faults.network.reset_after_bytes: expected [fewest, most]", 0) == 0);
+  CHECK(network_error(R"({"reset_after_bytes": [5, 4]})")
+          .rfind("faults.network.reset_after_bytes[1]:", 0) == 0);
+  CHECK(network_error(R"({"blackholes": {}})").rfind("faults.network.blackholes: expected", 0) ==
+        0);
+  CHECK(network_error(R"({"blackholes": [{"start_ms": 5}]})")
+          .rfind("faults.network.blackholes[0]: needs start_ms and end_ms", 0) == 0);
+  CHECK(
+    network_error(R"({"blackholes": [{"start_ms": 0, "end_ms": 1}, {"start_ms": 5, "end_ms": 5}]})")
+      .rfind("faults.network.blackholes[1].end_ms:", 0) == 0);
+  CHECK(network_error(R"({"blackhole": {"count": 2, "duration_ms": 10}})")
+          .rfind("faults.network.blackhole: needs count, duration_ms and within_ms", 0) == 0);
+  CHECK(network_error(R"({"blackhole": {"count": 0, "duration_ms": 10, "within_ms": 100}})")
+          .rfind("faults.network.blackhole.count:", 0) == 0);
+  CHECK(network_error(R"({"blackhole": {"count": 3, "duration_ms": 50, "within_ms": 100}})")
+          .rfind("faults.network.blackhole.within_ms: must be at least count * duration_ms (150)",
+                 0) == 0);
+}
+
+TEST_CASE("faults.disk parses, round-trips and names its fields", "[harness][scenario]") {
+  auto parsed = scenario::parse(R"({"workload": {"objects": 5, "sizes": {"fixed": 10}},
+    "faults": {"disk": {"capacity_bytes": 1048576, "freed_after_run": 2}}})");
+  REQUIRE(parsed.ok());
+  CHECK(parsed->faults.disk.enabled);
+  CHECK(parsed->faults.disk.capacity_bytes == 1048576);
+  CHECK(parsed->faults.disk.freed_after_run == 2);
+  auto again = scenario::parse(parsed->to_json().dump());
+  REQUIRE(again.ok());
+  CHECK(again->to_json() == parsed->to_json());
+  auto one = scenario::parse(R"({"workload": {"objects": 5, "sizes": {"fixed": 10}},
+    "faults": {"disk": {"capacity_bytes": 1048576}}})");
+  REQUIRE(one.ok());
+  CHECK(one->faults.disk.freed_after_run == 1);
+  auto none = scenario::parse(R"({"workload": {"objects": 5, "sizes": {"fixed": 10}}})");
+  REQUIRE(none.ok());
+  CHECK_FALSE(none->faults.disk.enabled);
+  CHECK(none->to_json()["faults"]["disk"].is_null());
+
+  auto disk_error = [](const std::string& disk, const std::string& mode = "migrate") {
+    return error_of(R"({"workload": {"objects": 5, "sizes": {"fixed": 10}, "mode": ")" + mode +
+                    R"("}, "faults": {"disk": )" + disk + "}}");
+  };
+  CHECK(disk_error("[]").rfind("faults.disk: expected an object", 0) == 0);
+  CHECK(disk_error(R"({"capacity_bytes": 1048576})", "push")
+          .rfind("faults.disk: only for workload.mode migrate to peer.kind folder", 0) == 0);
+  CHECK(disk_error("{}").rfind("faults.disk.capacity_bytes: missing", 0) == 0);
+  CHECK(disk_error(R"({"capacity_bytes": 10})").rfind("faults.disk.capacity_bytes:", 0) == 0);
+  CHECK(disk_error(R"({"capacity_bytes": 1048576, "freed_after_run": 0})")
+          .rfind("faults.disk.freed_after_run:", 0) == 0);
+  CHECK(disk_error(R"({"capacity_bytes": 1048576, "size": 1})")
+          .rfind("faults.disk.size: unknown key", 0) == 0);
 }
