@@ -120,7 +120,6 @@ private:
     fs::path dir;
   };
   std::vector<command> commands_;
-  bool ferry_has_events_ = false;
 
   std::optional<child_process> sim_;
   int sim_port_ = 0;
@@ -216,16 +215,12 @@ status simulation::configure_git() {
     if (auto s = tool({"git", "config", "--global", kv[0], kv[1]}, work_); !s.ok())
       return s;
   }
-  std::string help;
-  if (auto s = tool({opt_.ferry.string(), "migrate", "--help"}, work_, {}, &help); !s.ok())
+  // Ferry's own events (every agent and migration reads the global git
+  // config of the sandbox's HOME) are merged into events.jsonl.
+  if (auto s =
+        tool({"git", "config", "--global", "ferry.eventsFile", ferry_events_.string()}, work_);
+      !s.ok())
     return s;
-  ferry_has_events_ = help.find("--events") != std::string::npos;
-  if (ferry_has_events_ && scene_.workload.mode != workload_mode::migrate) {
-    if (auto s =
-          tool({"git", "config", "--global", "ferry.eventsFile", ferry_events_.string()}, work_);
-        !s.ok())
-      return s;
-  }
   return tool({"git", "lfs", "install", "--skip-repo"}, work_);
 }
 
@@ -464,8 +459,6 @@ status simulation::prepare_commands() {
       tps << scene_.workload.tps;
       migrate.argv.insert(migrate.argv.end(), {"--tps", tps.str()});
     }
-    if (ferry_has_events_)
-      migrate.argv.insert(migrate.argv.end(), {"--events", ferry_events_.string()});
     commands_.push_back(std::move(migrate));
     destination_.roots = {peer_root_};
     return status::success();
