@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <regex>
@@ -210,6 +212,70 @@ std::map<std::string, int64_t> faulted_uploads(const std::string& sim_log) {
   while (std::getline(in, text)) {
     if (std::regex_search(text, m, line) && m[1] != "bandwidth_bytes_per_s")
       ++out[m[3]];
+  }
+  return out;
+}
+
+upload_counts bridge_uploads(const std::string& bridge_log) {
+  upload_counts out;
+  // A process logs start, then end (with the same pid); the oid is only in
+  // the start line's request.
+  std::map<int64_t, std::string> open;
+  std::istringstream in(bridge_log);
+  for (std::string text; std::getline(in, text);) {
+    const json line = json::parse(text, nullptr, false);
+    if (!line.is_object() || line.value("command", "") != "upload" || !line.contains("pid") ||
+        !line["pid"].is_number_integer())
+      continue;
+    const int64_t pid = line["pid"].get<int64_t>();
+    const std::string event = line.value("event", "");
+    if (event == "start") {
+      const json request = line.value("request", json::object());
+      if (!request.is_object() || !request.contains("oid") || !request["oid"].is_string())
+        continue;
+      std::string oid = request["oid"].get<std::string>();
+      std::transform(oid.begin(), oid.end(), oid.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      ++out.uploads[oid];
+      // The pid's earlier process ended without an end line.
+      if (auto earlier = open.find(pid); earlier != open.end())
+        ++out.faulted[earlier->second];
+      open[pid] = oid;
+    } else if (event == "end") {
+      auto started = open.find(pid);
+      if (started == open.end())
+        continue;
+      const bool clean = line.value("ok", false) && line.value("fault", json()).is_null() &&
+                         !line.value("cooldown", false);
+      if (!clean)
+        ++out.faulted[started->second];
+      open.erase(started);
+    }
+  }
+  for (const auto& [pid, oid] : open)
+    ++out.faulted[oid];
+  return out;
+}
+
+upload_counts radosgw_uploads(const std::string& rgw_log, const std::string& bucket_and_prefix) {
+  // beast: ... "PUT /bucket/prefix/aa/bb/<oid> HTTP/1.1" 200 ...
+  const std::regex request(
+    "\"(PUT|POST) /" + bucket_and_prefix +
+    R"(/[0-9a-f]{2}/[0-9a-f]{2}/([0-9a-f]{64})(\?[^ "]*)? HTTP/[0-9.]+" (-?\d+))");
+  upload_counts out;
+  std::istringstream in(rgw_log);
+  std::smatch m;
+  for (std::string text; std::getline(in, text);) {
+    if (text.find("beast:") == std::string::npos || !std::regex_search(text, m, request))
+      continue;
+    const std::string query = m[3];
+    const bool starts_upload = m[1] == "PUT" ? query.empty() : query == "?uploads";
+    if (!starts_upload)
+      continue;
+    ++out.uploads[m[2]];
+    const int code = std::stoi(m[4]);
+    if (code < 200 || code > 299)
+      ++out.faulted[m[2]];
   }
   return out;
 }

@@ -123,6 +123,23 @@ invariant_result check_honest_exit_codes(const std::vector<run_record>& runs);
 /// (bandwidth_bytes_per_s) makes nobody send again and is not counted.
 std::map<std::string, int64_t> faulted_uploads(const std::string& sim_log);
 
+/// Upload invocations per oid, read from a ferry-bridge-sim log (JSON lines,
+/// simulations/bridge_sim/README.md): `uploads` counts every upload started;
+/// `faulted` those not answered with a clean success (an error envelope, a
+/// fault rule that fired, a cooldown's 429, or no end line at all: a hang, or
+/// a bridge killed with ferry), each of which may make ferry upload again.
+struct upload_counts {
+  std::map<std::string, int64_t> uploads;
+  std::map<std::string, int64_t> faulted;
+};
+upload_counts bridge_uploads(const std::string& bridge_log);
+
+/// Uploads per oid from a radosgw log (its "beast:" request lines): a PUT of
+/// `<bucket_and_prefix>/<oid[0:2]>/<oid[2:4]>/<oid>` or the POST that starts
+/// a multipart upload of it counts as one upload (its part PUTs do not);
+/// `faulted` counts those answered other than 2xx (or cut short by a kill).
+upload_counts radosgw_uploads(const std::string& rgw_log, const std::string& bucket_and_prefix);
+
 /// sent_at_most_once_plus_kills: each object got at most 1 + kills + (its
 /// faulted upload requests) PUTs, from the sim's /stats "puts". Through the
 /// fault proxy, `network_resets` is the number of connections it reset: each

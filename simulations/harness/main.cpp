@@ -39,6 +39,8 @@ int main(int argc, char** argv) {
   std::string out;
   std::string ferry = beside_self("ferry").string();
   std::string lfs_sim = beside_self("ferry-lfs-sim").string();
+  std::string bridge_sim = beside_self("ferry-bridge-sim").string();
+  int rgw_port = 0, rgw_mon_port = 0;
   std::string after_run;
   run->add_option("scenario", scenario_path, "Scenario file (JSON)")->required();
   run->add_option("--seed", seed,
@@ -47,6 +49,14 @@ int main(int argc, char** argv) {
                   "Run directory (default ferry-sim-<scenario>-seed<N>); must be empty");
   run->add_option("--ferry", ferry, "The ferry binary (default: next to ferry-sim)");
   run->add_option("--lfs-sim", lfs_sim, "The ferry-lfs-sim binary (default: next to ferry-sim)");
+  run->add_option("--bridge-sim", bridge_sim,
+                  "The ferry-bridge-sim binary (default: next to ferry-sim)");
+  run->add_option("--rgw-port", rgw_port, "peer radosgw: its loopback port (default: a free one)")
+    ->check(CLI::Range(0, 65535));
+  run
+    ->add_option("--rgw-mon-port", rgw_mon_port,
+                 "peer radosgw: its Ceph monitor's loopback port (default: a free one)")
+    ->check(CLI::Range(0, 65535));
   run->add_option("--after-run", after_run,
                   "Test hook: a shell command run after each run of ferry, with "
                   "FERRY_SIM_DESTINATION, FERRY_SIM_RUN and FERRY_SIM_LAST set");
@@ -79,6 +89,11 @@ int main(int argc, char** argv) {
   std::error_code ec;
   options.ferry = fs::absolute(ferry, ec);
   options.lfs_sim = fs::absolute(lfs_sim, ec);
+  options.bridge_sim = fs::absolute(bridge_sim, ec);
+  options.radosgw_script = fs::path(FERRY_SIM_SOURCE_DIR) / "tests" / "s3" / "radosgw.sh";
+  options.s3_client = fs::path(FERRY_SIM_SOURCE_DIR) / "simulations" / "harness" / "s3_mirror.py";
+  options.rgw_port = rgw_port;
+  options.rgw_mon_port = rgw_mon_port;
   options.after_run = after_run;
   // The report only shows the results: without it the verdict still stands
   // (and sets the exit code); `ferry-sim report DIR` can draw it later.
@@ -93,6 +108,10 @@ int main(int argc, char** argv) {
   if (options.scene.peer.kind == ferry::harness::peer_kind::lfs_sim &&
       !fs::is_regular_file(options.lfs_sim))
     return fail("no ferry-lfs-sim binary at " + options.lfs_sim.string() + " (use --lfs-sim)");
+  if (options.scene.peer.kind == ferry::harness::peer_kind::bridge_sim &&
+      !fs::is_regular_file(options.bridge_sim))
+    return fail("no ferry-bridge-sim binary at " + options.bridge_sim.string() +
+                " (use --bridge-sim)");
 
   auto outcome = ferry::harness::run_simulation(options);
   if (!outcome.ok())

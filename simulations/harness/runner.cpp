@@ -6,10 +6,13 @@
 
 #include <httplib.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -63,6 +66,7 @@ public:
   ~simulation() {
     if (disk_mounted_)
       ::umount2(peer_root_.c_str(), MNT_DETACH);
+    stop_radosgw();
   }
   simulation(const simulation&) = delete;
   simulation& operator=(const simulation&) = delete;
@@ -79,9 +83,25 @@ private:
   status configure_git();
   status write_object(const planned_object& object, const fs::path& path);
   status generate();
-  /// ferry-lfs-sim --check of peer.rules.
+  /// ferry-lfs-sim --check of peer.rules, or ferry-bridge-sim's reading of
+  /// them.
   status check_peer_rules();
+  /// bridge-sim: writes its scenario and makes it ferry.proton.command.
+  status start_bridge_sim();
   status start_peer();
+  /// Where the peer keeps the objects in git-lfs's layout.
+  fs::path peer_objects() const;
+  /// radosgw: starts it with tests/s3/radosgw.sh, makes the bucket and
+  /// starts the harness's S3 client mirroring the bucket into peer_root_.
+  status start_radosgw();
+  /// The S3 client's environment (the endpoint and the test keys).
+  std::vector<std::string> s3_client_environment() const;
+  /// Passes the mirror has finished (0 before the first).
+  int64_t mirror_passes() const;
+  /// Waits (bounded) until the mirror has made a whole pass that began after
+  /// this call, so peer_root_ shows S3 as it is now.
+  status sync_mirror();
+  void stop_radosgw();
   /// faults.disk: the destination folder on a tmpfs of capacity_bytes.
   status mount_disk();
   /// faults.disk: the tmpfs grows to hold the whole workload.
@@ -127,6 +147,13 @@ private:
   std::unique_ptr<network_stage> network_;
   bool disk_mounted_ = false;
 
+  // radosgw
+  fs::path rgw_dir_;
+  bool rgw_started_ = false;
+  int rgw_port_ = 0;
+  std::string rgw_access_key_, rgw_secret_key_, rgw_log_;
+  std::optional<child_process> mirror_;
+
   clock_type::time_point deadline_;
   bool timed_out_ = false;
   int kills_done_ = 0;
@@ -170,6 +197,11 @@ std::vector<std::string> simulation::environment(const std::vector<std::string>&
     "LC_ALL=C",
     "TMPDIR=" + std::string(tmp ? tmp : "/tmp"),
   };
+  if (rgw_started_) {
+    // How ferry finds S3 keys (docs/s3.md): the test keys of radosgw.sh.
+    env.push_back("AWS_ACCESS_KEY_ID=" + rgw_access_key_);
+    env.push_back("AWS_SECRET_ACCESS_KEY=" + rgw_secret_key_);
+  }
   env.insert(env.end(), extra.begin(), extra.end());
   return env;
 }
@@ -286,7 +318,7 @@ status simulation::generate() {
       return s;
     if (mode == workload_mode::pull) {
       // The peer holds the objects from the start.
-      if (auto s = write_object(object, layout_path(peer_root_, object.oid)); !s.ok())
+      if (auto s = write_object(object, layout_path(peer_objects(), object.oid)); !s.ok())
         return s;
     }
   }
@@ -314,7 +346,7 @@ status simulation::generate() {
 }
 
 status simulation::check_peer_rules() {
-  if (scene_.peer.kind != peer_kind::lfs_sim)
+  if (scene_.peer.kind != peer_kind::lfs_sim && scene_.peer.kind != peer_kind::bridge_sim)
     return status::success();
   // Before the run directory exists, so a bad scenario leaves nothing behind.
   std::string path = (fs::temp_directory_path() / "ferry-sim-rules-XXXXXX").string();
@@ -324,7 +356,13 @@ status simulation::check_peer_rules() {
   ::close(fd);
   const bool written = write_text(path, json{{"rules", scene_.peer.rules}}.dump());
   child_options options;
-  options.argv = {opt_.lfs_sim.string(), "--check", "--scenario", path};
+  if (scene_.peer.kind == peer_kind::lfs_sim) {
+    options.argv = {opt_.lfs_sim.string(), "--check", "--scenario", path};
+  } else {
+    // The bridge reads its scenario first; auth-state touches no Drive.
+    options.argv = {opt_.bridge_sim.string(), "--scenario", path, "bridge", "auth-state"};
+    options.input = "{}";
+  }
   options.environment = {"PATH=/usr/bin:/bin"};
   auto ran = run_child(options);
   std::remove(path.c_str());
@@ -334,17 +372,170 @@ status simulation::check_peer_rules() {
     return ran.error();
   if (ran->exit_code == 0)
     return status::success();
-  // "ferry-lfs-sim: FILE: rules[0].fault.statuss: unknown key ..." names
-  // the field inside the peer's rules.
+  // "ferry-lfs-sim: FILE: rules[0].fault.statuss: unknown key ..." (or the
+  // bridge's "bad scenario: FILE: rules[0].fault: ...") names the field
+  // inside the peer's rules.
   const std::string said = trimmed(ran->diagnostics);
   const auto at = said.find("rules[");
   return {errc::invalid_request,
           at == std::string::npos ? "peer.rules: " + said : "peer." + said.substr(at)};
 }
 
+fs::path simulation::peer_objects() const {
+  // The bridge keeps the Drive's /LFS folder (proton://LFS) there.
+  return scene_.peer.kind == peer_kind::bridge_sim ? peer_root_ / "LFS" : peer_root_;
+}
+
+status simulation::start_bridge_sim() {
+  const fs::path scenario_file = work_ / "bridge-sim-scenario.json";
+  if (!write_text(scenario_file, json{{"rules", scene_.peer.rules}}.dump(1)))
+    return setup_error("cannot write " + scenario_file.string());
+  std::error_code ec;
+  fs::create_directories(peer_root_, ec);
+  // ferry runs one bridge process per request (every agent reads the
+  // sandbox's global git config); paths quoted as the command line's words.
+  const auto quoted = [](const fs::path& path) { return "'" + path.string() + "'"; };
+  const std::string command = quoted(opt_.bridge_sim) + " --drive " + quoted(peer_root_) +
+                              " --log " + quoted(opt_.out / "bridge-sim.log") + " --scenario " +
+                              quoted(scenario_file);
+  return tool({"git", "config", "--global", "ferry.proton.command", command}, work_);
+}
+
+/// A loopback port nobody listens on now (the kernel's choice).
+result<int> free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return status{errc::config_error, std::string("socket: ") + std::strerror(errno)};
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  ::close(fd);
+  if (!ok)
+    return status{errc::config_error, "cannot find a free loopback port"};
+  return static_cast<int>(ntohs(addr.sin_port));
+}
+
+constexpr const char* rgw_bucket = "ferry-sim";
+constexpr const char* rgw_prefix = "sim";
+
+std::vector<std::string> simulation::s3_client_environment() const {
+  return environment({"FERRY_S3_ENDPOINT=http://127.0.0.1:" + std::to_string(rgw_port_),
+                      "FERRY_S3_ACCESS_KEY=" + rgw_access_key_,
+                      "FERRY_S3_SECRET_KEY=" + rgw_secret_key_});
+}
+
+status simulation::start_radosgw() {
+  int port = opt_.rgw_port, mon_port = opt_.rgw_mon_port;
+  for (int* p : {&port, &mon_port}) {
+    if (*p != 0)
+      continue;
+    auto picked = free_port();
+    if (!picked.ok())
+      return picked.error();
+    *p = *picked;
+  }
+  rgw_dir_ = work_ / "radosgw";
+  rgw_port_ = port;
+  if (auto s = tool({"bash", opt_.radosgw_script.string(), "start", rgw_dir_.string(),
+                     std::to_string(port), std::to_string(mon_port)},
+                    work_);
+      !s.ok())
+    return s.with_context("peer radosgw: cannot start radosgw");
+  rgw_started_ = true;
+  // radosgw.sh's DIR/env: "export NAME=value" lines.
+  std::istringstream env(read_text(rgw_dir_ / "env"));
+  for (std::string line; std::getline(env, line);) {
+    const auto eq = line.find('=');
+    if (line.rfind("export ", 0) != 0 || eq == std::string::npos)
+      continue;
+    const std::string name = line.substr(7, eq - 7), value = line.substr(eq + 1);
+    if (name == "FERRY_S3_ACCESS_KEY")
+      rgw_access_key_ = value;
+    else if (name == "FERRY_S3_SECRET_KEY")
+      rgw_secret_key_ = value;
+    else if (name == "FERRY_RADOSGW_LOG")
+      rgw_log_ = value;
+  }
+  if (rgw_access_key_.empty() || rgw_secret_key_.empty() || rgw_log_.empty())
+    return setup_error("peer radosgw: no keys or log in " + (rgw_dir_ / "env").string());
+  std::error_code ec;
+  fs::create_directories(peer_root_, ec);
+  child_options make_bucket;
+  make_bucket.argv = {"python3", opt_.s3_client.string(), "mkbucket", rgw_bucket};
+  make_bucket.environment = s3_client_environment();
+  auto made = run_child(make_bucket);
+  if (!made.ok())
+    return made.error();
+  if (made->exit_code != 0)
+    return setup_error("peer radosgw: cannot make the bucket: " + trimmed(made->diagnostics));
+  child_launch launch;
+  launch.argv = {"python3",
+                 opt_.s3_client.string(),
+                 "mirror",
+                 rgw_bucket,
+                 rgw_prefix,
+                 peer_root_.string(),
+                 (work_ / "s3-mirror.passes").string()};
+  launch.environment = s3_client_environment();
+  const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  const int out_fd =
+    ::open((work_ / "s3-mirror.out").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  launch.stdio[0] = null_fd;
+  launch.stdio[1] = out_fd;
+  launch.stdio[2] = out_fd;
+  auto started = child_process::start(launch);
+  ::close(null_fd);
+  ::close(out_fd);
+  if (!started.ok())
+    return started.error();
+  mirror_ = std::move(*started);
+  return sync_mirror();
+}
+
+int64_t simulation::mirror_passes() const {
+  const std::string text = trimmed(read_text(work_ / "s3-mirror.passes"));
+  return text.empty() ? 0 : std::atoll(text.c_str());
+}
+
+status simulation::sync_mirror() {
+  if (!mirror_)
+    return status::success();
+  // The pass under way may have listed S3 before now: wait for the next one.
+  const int64_t wanted = mirror_passes() + 2;
+  const auto until = clock_type::now() + std::chrono::seconds(30);
+  while (mirror_passes() < wanted) {
+    if (mirror_->has_exited())
+      return setup_error("peer radosgw: the S3 client stopped: " +
+                         trimmed(read_text(work_ / "s3-mirror.out")));
+    if (clock_type::now() > until)
+      return setup_error("peer radosgw: the S3 client did not list the bucket within 30 s");
+    ::poll(nullptr, 0, 5); // polling interval: the loop re-checks the condition
+  }
+  return status::success();
+}
+
+void simulation::stop_radosgw() {
+  if (mirror_) {
+    mirror_->kill();
+    mirror_->wait();
+    mirror_.reset();
+  }
+  if (!rgw_started_)
+    return;
+  rgw_started_ = false;
+  (void)tool({"bash", opt_.radosgw_script.string(), "stop", rgw_dir_.string()}, work_);
+}
+
 status simulation::start_peer() {
   if (scene_.peer.kind == peer_kind::folder)
     return status::success();
+  if (scene_.peer.kind == peer_kind::bridge_sim)
+    return start_bridge_sim();
+  if (scene_.peer.kind == peer_kind::radosgw)
+    return start_radosgw();
   const fs::path scenario_file = work_ / "lfs-sim-scenario.json";
   const fs::path port_file = work_ / "lfs-sim.port";
   if (!write_text(scenario_file, json{{"seed", opt_.seed}, {"rules", scene_.peer.rules}}.dump(1)))
@@ -442,6 +633,11 @@ status simulation::grow_disk() {
 std::string simulation::store_url(int repository) const {
   if (scene_.peer.kind == peer_kind::folder)
     return "file://" + peer_root_.string();
+  if (scene_.peer.kind == peer_kind::bridge_sim)
+    return "proton://LFS";
+  if (scene_.peer.kind == peer_kind::radosgw)
+    return std::string("s3://") + rgw_bucket + "/" + rgw_prefix +
+           "?endpoint=http://127.0.0.1:" + std::to_string(rgw_port_) + "&path_style=true";
   const std::string name =
     scene_.workload.mode == workload_mode::migrate ? "sim" : "repo" + std::to_string(repository);
   return "lfs+http://127.0.0.1:" + std::to_string(ferry_port_) + "/" + name + ".git/info/lfs";
@@ -475,7 +671,7 @@ status simulation::prepare_commands() {
     }
   }
   if (mode == workload_mode::push)
-    destination_.roots = {peer_root_};
+    destination_.roots = {peer_objects()};
   return status::success();
 }
 
@@ -690,6 +886,8 @@ status simulation::run_once(int run, run_record& record, json& timing) {
     ++kills_done_;
     wait_peer_settled();
   }
+  if (auto s = sync_mirror(); !s.ok())
+    return s;
   // What the run left, before anybody else touches the destination.
   if (record.rc == 0) {
     for (const auto& object : plan_.objects) {
@@ -771,6 +969,7 @@ result<run_outcome> simulation::run() {
   if (network_)
     timings["network"] = network_->stats();
   json result = build_result(records, std::move(timings));
+  stop_radosgw();
   if (sim_) {
     sim_->kill();
     sim_->wait();
@@ -818,6 +1017,20 @@ json simulation::build_result(const std::vector<run_record>& records, json timin
     checks.push_back(check_sent_at_most_once(plan_.objects, puts,
                                              faulted_uploads(read_text(opt_.out / "lfs-sim.log")),
                                              kills_done_, network_resets));
+  }
+  if (rgw_started_) {
+    // radosgw logs every request: no upload of Ferry goes unseen.
+    const std::string log = read_text(rgw_log_);
+    write_text(opt_.out / "radosgw.log", log);
+    const auto counted = radosgw_uploads(log, std::string(rgw_bucket) + "/" + rgw_prefix);
+    checks.push_back(
+      check_sent_at_most_once(plan_.objects, counted.uploads, counted.faulted, kills_done_));
+  }
+  if (scene_.peer.kind == peer_kind::bridge_sim && scene_.workload.mode == workload_mode::push) {
+    // Every bridge process logs its upload: no retry of Ferry goes unseen.
+    const auto counted = bridge_uploads(read_text(opt_.out / "bridge-sim.log"));
+    checks.push_back(
+      check_sent_at_most_once(plan_.objects, counted.uploads, counted.faulted, kills_done_));
   }
   checks.push_back(check_honest_exit_codes(records));
   if (scene_.workload.mode == workload_mode::migrate) {

@@ -47,6 +47,14 @@ struct run_options {
   std::filesystem::path out;
   std::filesystem::path ferry;
   std::filesystem::path lfs_sim;
+  std::filesystem::path bridge_sim;
+  /// radosgw: the script that starts and stops it (tests/s3/radosgw.sh), the
+  /// harness's own S3 client (s3_mirror.py), and its loopback ports (0: free
+  /// ones are picked).
+  std::filesystem::path radosgw_script;
+  std::filesystem::path s3_client;
+  int rgw_port = 0;
+  int rgw_mon_port = 0;
   /// Test hook: a shell command run after each run of ferry ends (before the
   /// harness looks at the destination again), with FERRY_SIM_DESTINATION
   /// (the destination folder; for several, the first), FERRY_SIM_RUN (the

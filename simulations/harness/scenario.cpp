@@ -23,7 +23,19 @@ const char* to_string(workload_mode mode) {
   return "migrate";
 }
 
-const char* to_string(peer_kind kind) { return kind == peer_kind::folder ? "folder" : "lfs-sim"; }
+const char* to_string(peer_kind kind) {
+  switch (kind) {
+    case peer_kind::folder:
+      return "folder";
+    case peer_kind::lfs_sim:
+      return "lfs-sim";
+    case peer_kind::bridge_sim:
+      return "bridge-sim";
+    case peer_kind::radosgw:
+      return "radosgw";
+  }
+  return "?";
+}
 
 namespace {
 
@@ -200,13 +212,17 @@ peer_spec parse_peer(const json& value) {
     out.kind = peer_kind::folder;
   else if (name == "lfs-sim")
     out.kind = peer_kind::lfs_sim;
+  else if (name == "bridge-sim")
+    out.kind = peer_kind::bridge_sim;
+  else if (name == "radosgw")
+    out.kind = peer_kind::radosgw;
   else
-    reject(where + ".kind", "expected folder or lfs-sim, not '" + name + "'");
+    reject(where + ".kind", "expected folder, lfs-sim, bridge-sim or radosgw, not '" + name + "'");
   if (const auto* rules = member(value, "rules")) {
-    if (out.kind != peer_kind::lfs_sim)
-      reject(where + ".rules", "only for kind lfs-sim");
+    if (out.kind != peer_kind::lfs_sim && out.kind != peer_kind::bridge_sim)
+      reject(where + ".rules", "only for kind lfs-sim or bridge-sim");
     if (!rules->is_array())
-      reject(where + ".rules", "expected an array (ferry-lfs-sim's scenario rules)");
+      reject(where + ".rules", "expected an array (the simulator's scenario rules)");
     out.rules = *rules;
   }
   return out;
@@ -398,6 +414,12 @@ result<scenario> scenario::parse(const std::string& text) {
     out.workload = parse_workload(*workload);
     if (const auto* peer = member(doc, "peer"))
       out.peer = parse_peer(*peer);
+    // Ferry reaches the Drive only as git-lfs's agent here.
+    if (out.peer.kind == peer_kind::bridge_sim && out.workload.mode == workload_mode::migrate)
+      reject("peer.kind", "bridge-sim only for workload.mode push or pull");
+    // The harness puts no objects into S3 before a pull.
+    if (out.peer.kind == peer_kind::radosgw && out.workload.mode == workload_mode::pull)
+      reject("peer.kind", "radosgw only for workload.mode migrate or push");
     if (const auto* faults = member(doc, "faults"))
       out.faults = parse_faults(*faults, out.workload.objects, out.workload.mode, out.peer.kind);
     if (const auto* expect = member(doc, "expect"))
@@ -430,7 +452,7 @@ json scenario::to_json() const {
     w["tps"] = workload.tps;
   }
   json p = {{"kind", to_string(peer.kind)}};
-  if (peer.kind == peer_kind::lfs_sim)
+  if (peer.kind == peer_kind::lfs_sim || peer.kind == peer_kind::bridge_sim)
     p["rules"] = peer.rules;
   return {{"name", name},
           {"comment", comment},

@@ -45,13 +45,13 @@ struct workload_spec {
   double tps = 0;
 };
 
-enum class peer_kind { folder, lfs_sim };
+enum class peer_kind { folder, lfs_sim, bridge_sim, radosgw };
 const char* to_string(peer_kind kind);
 
 struct peer_spec {
   peer_kind kind = peer_kind::folder;
-  /// lfs-sim: its scenario's "rules", passed on as they are (ferry-lfs-sim
-  /// checks them when it starts).
+  /// lfs-sim and bridge-sim: the simulator's scenario "rules", passed on as
+  /// they are (the simulator checks them before the simulation starts).
   nlohmann::json rules = nlohmann::json::array();
 };
 

@@ -17,17 +17,28 @@
 #     after finishes, and the tmpfs is unmounted at the end;
 #   - every run directory gets a report.html (with gnuplot installed), and
 #     `ferry-sim report DIR` writes it again (exit 2 without result.json);
-#   - a scenario with a bad field, or bad rules for ferry-lfs-sim, exits 2
-#     naming the field and creates no run directory.
+#   - Proton Drive through ferry-bridge-sim (sim-push-bridge-faults.json):
+#     the bridge's faults fired, the uploads were counted from its log, the
+#     objects are checked in its Drive folder (an object deleted there is
+#     named missing);
+#   - S3 on a private radosgw (sim-migrate-radosgw-kills.json, on free
+#     loopback ports; a radosgw that cannot start fails the test with the
+#     reason): every object was PUT, the harness read each back through its
+#     own S3 client, and radosgw is stopped at the end;
+#   - a scenario with a bad field, or bad rules for ferry-lfs-sim or
+#     ferry-bridge-sim, exits 2 naming the field and creates no run directory.
 #
-#   FERRY_SIM=<ferry-sim> FERRY_LFS_SIM=<ferry-lfs-sim> bash tests/e2e/test_sim_harness.sh <path-to-ferry>
+#   FERRY_SIM=<ferry-sim> FERRY_LFS_SIM=<ferry-lfs-sim> FERRY_BRIDGE_SIM=<ferry-bridge-sim> \
+#     bash tests/e2e/test_sim_harness.sh <path-to-ferry>
 # shellcheck disable=SC2016 # the hooks' text expands in ferry-sim's shell, not here
 set -euo pipefail
 FERRY_SIM_BIN=${FERRY_SIM:-}
+BRIDGE_SIM_BIN=${FERRY_BRIDGE_SIM:-}
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init "$@"
 sim_init
 [[ -n $FERRY_SIM_BIN && -x $FERRY_SIM_BIN ]] || fail "set FERRY_SIM to the ferry-sim binary (got '$FERRY_SIM_BIN')"
+[[ -n $BRIDGE_SIM_BIN && -x $BRIDGE_SIM_BIN ]] || fail "set FERRY_BRIDGE_SIM to the ferry-bridge-sim binary (got '$BRIDGE_SIM_BIN')"
 KILLS="$SCENARIOS/sim-migrate-kills.json"
 
 # sim <name> <expected-exit> <ferry-sim run args...>: runs ferry-sim, output
@@ -36,7 +47,7 @@ sim() {
   local name=$1 want=$2 rc=0
   shift 2
   timeout --kill-after=10 300 "$FERRY_SIM_BIN" run --ferry "$FERRY" --lfs-sim "$SIM" \
-    --out "$E2E_ROOT/$name" "$@" >"$E2E_ROOT/$name.log" 2>&1 || rc=$?
+    --bridge-sim "$BRIDGE_SIM_BIN" --out "$E2E_ROOT/$name" "$@" >"$E2E_ROOT/$name.log" 2>&1 || rc=$?
   [[ $rc -eq $want ]] || { show "ferry-sim output" "$E2E_ROOT/$name.log"; fail "$name: ferry-sim exited $rc, expected $want"; }
 }
 
@@ -142,6 +153,36 @@ if a != b:
     raise SystemExit("%s\n!=\n%s" % (json.dumps(a, sort_keys=True), json.dumps(b, sort_keys=True)))
 ' "$E2E_ROOT/$NETWORK/result.json" "$E2E_ROOT/network-again/result.json"
 
+BRIDGE=sim-push-bridge-faults
+py_check "$BRIDGE: the bridge's faults fired and its uploads were counted" '
+import collections, json, sys
+doc = json.load(open(sys.argv[1]))
+events = [json.loads(line) for line in open(sys.argv[2])]
+fired = collections.Counter(e["fault"] for e in events if e["event"] == "end" and e["fault"])
+for kind in ("bad_gateway", "server_error", "crash", "rate_limited", "noise"):
+    if not fired[kind]:
+        raise SystemExit("no %s fault fired: %s" % (kind, dict(fired)))
+names = [i["name"] for i in doc["invariants"]]
+if "sent_at_most_once_plus_kills" not in names:
+    raise SystemExit("uploads not counted: %s" % names)
+print(dict(fired))
+' "$E2E_ROOT/$BRIDGE/result.json" "$E2E_ROOT/$BRIDGE/bridge-sim.log"
+
+RGW=sim-migrate-radosgw-kills
+py_check "$RGW: every object was PUT to radosgw and read back by the harness's S3 client" '
+import json, re, sys
+doc = json.load(open(sys.argv[1]))
+log = open(sys.argv[2]).read()
+put = set(re.findall(r"\"PUT /ferry-sim/sim/../../([0-9a-f]{64}) HTTP", log))
+got = set(re.findall(r"\"GET /ferry-sim/sim/../../([0-9a-f]{64}) HTTP/1.1\" 200 .*Boto3", log))
+n = doc["counts"]["objects"]
+if len(put) != n or got != put:
+    raise SystemExit("%d objects, %d PUT, %d read back" % (n, len(put), len(got)))
+print("%d objects PUT and read back" % n)
+' "$E2E_ROOT/$RGW/result.json" "$E2E_ROOT/$RGW/radosgw.log"
+[[ ! -e $E2E_ROOT/$RGW/work/radosgw ]] || fail "$RGW: radosgw's folder is still there (not stopped)"
+pass "$RGW: radosgw was stopped at the end"
+
 if command -v gnuplot >/dev/null; then
   for name in "${RAN[@]}"; do
     grep -q '<svg' "$E2E_ROOT/$name/report.html" || fail "$name: no report.html with plots"
@@ -206,6 +247,10 @@ sim partial 1 "$KILLS" --after-run "$(hook partial "$truncate_half")"
 invariants partial "no_partial_visible failed $(cat "$E2E_ROOT/partial.oid"): " \
   "all_objects_intact failed $(cat "$E2E_ROOT/partial.oid"): has"
 
+sim bridge-deleted 1 "$SCENARIOS/$BRIDGE.json" --after-run "$(hook bridge-deleted 'rm "$f"')"
+invariants bridge-deleted "all_objects_intact failed $(cat "$E2E_ROOT/bridge-deleted.oid"): missing at the destination" \
+  "honest_exit_codes passed"
+
 cat >"$E2E_ROOT/bad.json" <<'JSON'
 {"workload": {"objects": 10, "sizes": {"uniform": [100, 10]}}}
 JSON
@@ -223,6 +268,16 @@ grep -q 'peer.rules\[0\].fault.statuss: unknown key' "$E2E_ROOT/bad-rules.log" |
   { show "ferry-sim output" "$E2E_ROOT/bad-rules.log"; fail "the error does not name peer.rules[0].fault.statuss"; }
 [[ ! -e $E2E_ROOT/bad-rules ]] || fail "a rejected scenario left a run directory behind"
 pass "bad peer rules exit 2 naming the field, before anything is created"
+
+cat >"$E2E_ROOT/bad-bridge-rules.json" <<'JSON'
+{"workload": {"objects": 10, "sizes": {"fixed": 100}, "mode": "push"},
+ "peer": {"kind": "bridge-sim", "rules": [{"command": "upload", "fault": "melt"}]}}
+JSON
+sim bad-bridge-rules 2 "$E2E_ROOT/bad-bridge-rules.json"
+grep -q 'peer.rules\[0\].fault: unknown fault kind: melt' "$E2E_ROOT/bad-bridge-rules.log" ||
+  { show "ferry-sim output" "$E2E_ROOT/bad-bridge-rules.log"; fail "the error does not name peer.rules[0].fault"; }
+[[ ! -e $E2E_ROOT/bad-bridge-rules ]] || fail "a rejected scenario left a run directory behind"
+pass "bad bridge-sim rules exit 2 naming the field, before anything is created"
 
 cat >"$E2E_ROOT/bad-network.json" <<'JSON'
 {"workload": {"objects": 10, "sizes": {"fixed": 100}, "mode": "push"},

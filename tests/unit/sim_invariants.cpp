@@ -6,6 +6,7 @@
 
 #include "test_support.hpp"
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -241,4 +242,77 @@ TEST_CASE("events.jsonl holds the harness's and ferry's events sorted by time",
   for (std::string line; std::getline(in, line);)
     kinds.push_back(json::parse(line)["ev"].get<std::string>());
   CHECK(kinds == std::vector<std::string>{"run_start", "start", "run_end", "kill"});
+}
+
+TEST_CASE("bridge_uploads counts each upload and the ones not answered cleanly",
+          "[harness][invariants]") {
+  const auto objects = three_objects();
+  const std::string& a = objects[0].oid;
+  const std::string& b = objects[1].oid;
+  const std::string& c = objects[2].oid;
+  const auto start = [](int pid, const std::string& command, const std::string& oid) {
+    return json{{"event", "start"},
+                {"pid", pid},
+                {"command", command},
+                {"at_ms", 1},
+                {"request", {{"oid", oid}, {"path", "/x"}}}}
+      .dump();
+  };
+  const auto end = [](int pid, bool ok, const json& fault, bool cooldown = false) {
+    return json{{"event", "end"}, {"pid", pid},    {"command", "upload"},
+                {"at_ms", 2},     {"ok", ok},      {"code", ok ? 0 : 502},
+                {"fault", fault}, {"valid", true}, {"cooldown", cooldown},
+                {"exit", 0}}
+      .dump();
+  };
+  std::string upper = a;
+  for (auto& ch : upper)
+    ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  const std::string log = start(10, "upload", a) + "\n" + end(10, false, "bad_gateway") + "\n" +
+                          start(11, "upload", upper) + "\n" + end(11, true, nullptr) + "\n" +
+                          start(12, "upload", b) + "\n" + end(12, true, "noise") + "\n" +
+                          start(13, "exists", c) + "\n" + "not json\n" + start(14, "upload", b) +
+                          "\n" + end(14, false, nullptr, true) + "\n" +
+                          // No end line: a hang, or killed with ferry; then pid 15 again.
+                          start(15, "upload", c) + "\n" + start(15, "upload", c) + "\n" +
+                          end(15, true, nullptr) + "\n" + start(16, "upload", b) + "\n";
+  const auto counted = bridge_uploads(log);
+  CHECK(counted.uploads.at(a) == 2);
+  CHECK(counted.uploads.at(b) == 3);
+  CHECK(counted.uploads.at(c) == 2);
+  CHECK(counted.faulted.at(a) == 1);
+  // noise, the cooldown's 429 and the upload with no end line.
+  CHECK(counted.faulted.at(b) == 3);
+  CHECK(counted.faulted.at(c) == 1);
+  CHECK(check_sent_at_most_once(objects, counted.uploads, counted.faulted, 0).passed);
+  CHECK_FALSE(check_sent_at_most_once(objects, counted.uploads, {}, 0).passed);
+}
+
+TEST_CASE("radosgw_uploads counts single PUTs and multipart starts of the store's keys",
+          "[harness][invariants]") {
+  const auto objects = three_objects();
+  const std::string& a = objects[0].oid;
+  const std::string& b = objects[1].oid;
+  const auto line = [](const std::string& request, int status) {
+    return "2026-12-05T14:00:34.112+0000 7fc1 1 beast: 0x7fc1: 127.0.0.1 - ferry-test "
+           "[05/Dec/2026:14:00:34.072 +0000] \"" +
+           request + " HTTP/1.1\" " + std::to_string(status) + " 0 - \"ferry\" - latency=0.1s\n";
+  };
+  const auto key = [](const std::string& oid) {
+    return "/bkt/pre/" + oid.substr(0, 2) + "/" + oid.substr(2, 2) + "/" + oid;
+  };
+  const std::string log =
+    line("PUT " + key(a), 200) + line("PUT " + key(a), 503) + line("HEAD " + key(a), 200) +
+    line("POST " + key(b) + "?uploads", 200) +
+    line("PUT " + key(b) + "?partNumber=1&uploadId=x", 200) +
+    line("POST " + key(b) + "?uploadId=x", 200) +
+    line("PUT /bkt/other/" + a.substr(0, 2) + "/" + a.substr(2, 2) + "/" + a, 200) + "PUT " +
+    key(b) + " not a request line\n";
+  const auto counted = radosgw_uploads(log, "bkt/pre");
+  CHECK(counted.uploads.at(a) == 2);
+  CHECK(counted.faulted.at(a) == 1);
+  CHECK(counted.uploads.at(b) == 1);
+  CHECK(counted.faulted.count(b) == 0);
+  CHECK(check_sent_at_most_once(objects, counted.uploads, counted.faulted, 0).passed);
+  CHECK_FALSE(check_sent_at_most_once(objects, counted.uploads, {}, 0).passed);
 }

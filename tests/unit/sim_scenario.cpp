@@ -243,3 +243,59 @@ TEST_CASE("faults.disk parses, round-trips and names its fields", "[harness][sce
   CHECK(disk_error(R"({"capacity_bytes": 1048576, "size": 1})")
           .rfind("faults.disk.size: unknown key", 0) == 0);
 }
+
+TEST_CASE("peer.kind bridge-sim parses with its rules, round-trips and names its fields",
+          "[harness][scenario]") {
+  auto parsed = scenario::parse(R"({"workload": {"objects": 5, "sizes": {"fixed": 10},
+    "mode": "push"}, "peer": {"kind": "bridge-sim",
+    "rules": [{"command": "upload", "times": 1, "fault": "bad_gateway"}]}})");
+  REQUIRE(parsed.ok());
+  CHECK(parsed->peer.kind == peer_kind::bridge_sim);
+  REQUIRE(parsed->peer.rules.size() == 1);
+  CHECK(parsed->peer.rules[0]["fault"] == "bad_gateway");
+  CHECK(parsed->to_json()["peer"]["kind"] == "bridge-sim");
+  auto again = scenario::parse(parsed->to_json().dump());
+  REQUIRE(again.ok());
+  CHECK(again->to_json() == parsed->to_json());
+  auto pull = scenario::parse(R"({"workload": {"objects": 5, "sizes": {"fixed": 10},
+    "mode": "pull"}, "peer": {"kind": "bridge-sim"}})");
+  REQUIRE(pull.ok());
+  CHECK(pull->peer.kind == peer_kind::bridge_sim);
+  CHECK(pull->to_json()["peer"]["rules"] == nlohmann::json::array());
+
+  const std::string push = R"("workload": {"objects": 5, "sizes": {"fixed": 10}, "mode": "push"})";
+  CHECK(error_of(R"({"workload": {"objects": 5, "sizes": {"fixed": 10}},
+    "peer": {"kind": "bridge-sim"}})")
+          .rfind("peer.kind: bridge-sim only for workload.mode push or pull", 0) == 0);
+  CHECK(error_of("{" + push + R"(, "peer": {"kind": "bridge"}})")
+          .rfind("peer.kind: expected folder, lfs-sim, bridge-sim or radosgw, not 'bridge'", 0) ==
+        0);
+  CHECK(error_of("{" + push + R"(, "peer": {"kind": "bridge-sim", "rules": {}}})")
+          .rfind("peer.rules: expected an array", 0) == 0);
+  CHECK(error_of("{" + push + R"(, "peer": {"kind": "bridge-sim"}, "faults": {"network": {}}})")
+          .rfind("faults.network: only for peer.kind lfs-sim", 0) == 0);
+}
+
+TEST_CASE("peer.kind radosgw parses for migrate and push, round-trips and names its fields",
+          "[harness][scenario]") {
+  for (const std::string mode : {"migrate", "push"}) {
+    auto parsed =
+      scenario::parse(R"({"workload": {"objects": 5, "sizes": {"fixed": 10}, "mode": ")" + mode +
+                      R"("}, "peer": {"kind": "radosgw"}})");
+    REQUIRE(parsed.ok());
+    CHECK(parsed->peer.kind == peer_kind::radosgw);
+    CHECK(parsed->to_json()["peer"] == nlohmann::json{{"kind", "radosgw"}});
+    auto again = scenario::parse(parsed->to_json().dump());
+    REQUIRE(again.ok());
+    CHECK(again->to_json() == parsed->to_json());
+  }
+  CHECK(error_of(R"({"workload": {"objects": 5, "sizes": {"fixed": 10}, "mode": "pull"},
+    "peer": {"kind": "radosgw"}})")
+          .rfind("peer.kind: radosgw only for workload.mode migrate or push", 0) == 0);
+  CHECK(error_of(R"({"workload": {"objects": 5, "sizes": {"fixed": 10}},
+    "peer": {"kind": "radosgw", "rules": []}})")
+          .rfind("peer.rules: only for kind lfs-sim or bridge-sim", 0) == 0);
+  CHECK(error_of(R"({"workload": {"objects": 5, "sizes": {"fixed": 10}},
+    "peer": {"kind": "radosgw"}, "faults": {"disk": {"capacity_bytes": 1048576}}})")
+          .rfind("faults.disk: only for workload.mode migrate to peer.kind folder", 0) == 0);
+}
