@@ -89,7 +89,12 @@ def scan_files(secrets, paths, excluded):
 
 def scan_processes(secrets, records_path, ferry, bridge, expect):
     records = [json.loads(line) for line in open(records_path)]
-    ferry_env = {(r["pid"], r["start"]): set(r["env"]) for r in records if r["argv"][:1] == [ferry]}
+    # What each ferry process was given. A process read while it exits shows
+    # an empty environment; its other readings still count.
+    ferry_env = {}
+    for r in records:
+        if r["argv"][:1] == [ferry]:
+            ferry_env.setdefault((r["pid"], r["start"]), set()).update(r["env"])
     hits, children, kinds = [], [], set()
     for r in records:
         argv = "\0".join(r["argv"]).encode("utf-8", "surrogateescape")
