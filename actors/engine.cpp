@@ -115,9 +115,14 @@ void stop_engine_core(caf::scoped_actor& self, const engine_core& core) {
   self->send_exit(core.journal, caf::exit_reason::user_shutdown);
 }
 
+void configure_scheduler(caf::actor_system_config& cfg) {
+  cfg.set("scheduler.max-threads", 4);
+  cfg.set("scheduler.policy", caf::atom("sharing"));
+}
+
 int run_agent(agent_options options) {
   caf::actor_system_config cfg;
-  cfg.set("scheduler.max-threads", 4);
+  configure_scheduler(cfg);
   caf::actor_system sys{cfg};
   auto config = std::make_shared<const engine_config>(std::move(options.config));
   int exit_code = 0;

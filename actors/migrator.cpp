@@ -158,7 +158,7 @@ migrator_actor::behavior_type migrator(migrator_actor::stateful_pointer<migrator
 
 status run_migration(migration_options options) {
   caf::actor_system_config cfg;
-  cfg.set("scheduler.max-threads", 4);
+  configure_scheduler(cfg);
   caf::actor_system sys{cfg};
   auto shared = std::make_shared<const migration_options>(std::move(options));
   auto config = std::make_shared<const engine_config>(shared->config);
