@@ -126,6 +126,7 @@ void write_notice(const std::string& text) {
 result<std::shared_ptr<http_engine>> start_http_engine(const config::settings& settings,
                                                        http_engine::options options) {
   options.low_speed_time = settings.stall_timeout;
+  options.max_cooldown = settings.max_retry_wait;
   try {
     return std::make_shared<http_engine>(options);
   } catch (const std::exception& e) {

@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <regex>
 #include <sstream>
 
@@ -277,6 +279,114 @@ upload_counts radosgw_uploads(const std::string& rgw_log, const std::string& buc
     if (code < 200 || code > 299)
       ++out.faulted[m[2]];
   }
+  return out;
+}
+
+namespace {
+
+/// "2026-12-05T13:59:53.123Z" as milliseconds since the epoch; -1 if not.
+int64_t parse_log_time(const std::string& text) {
+  std::tm tm{};
+  int millis = 0;
+  char zone = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &tm.tm_year, &tm.tm_mon,
+                  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &millis, &zone) != 8 ||
+      zone != 'Z')
+    return -1;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<int64_t>(::timegm(&tm)) * 1000 + millis;
+}
+
+/// Milliseconds since the epoch as "13:59:53.123" (UTC), for evidence.
+std::string clock_time(int64_t ms) {
+  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  ::gmtime_r(&seconds, &tm);
+  char text[32];
+  std::snprintf(text, sizeof text, "%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
+  return text;
+}
+
+/// Whether a request is Ferry's: not the harness's, not git-lfs's locks.
+bool sent_by_ferry(const sim_request& request) {
+  return request.path != "/stats" && request.path != "/health" &&
+         request.path.find("/locks") == std::string::npos;
+}
+
+/// The repository a request is about ("/repo0.git"): each repository is
+/// pushed by a Ferry process of its own, which cannot know another's
+/// cooldown.
+std::string repository_of(const std::string& path) { return path.substr(0, path.find('/', 1)); }
+
+} // namespace
+
+std::vector<sim_request> sim_requests(const std::string& sim_log) {
+  static const std::regex line(
+    R"(^(\S+) ([A-Z]+) (\S+) -> ([0-9]+) arrived_ms=([0-9]+)(?: retry_after=([0-9]+))?$)");
+  std::vector<sim_request> out;
+  std::istringstream in(sim_log);
+  std::string text;
+  std::smatch m;
+  while (std::getline(in, text)) {
+    if (!std::regex_match(text, m, line))
+      continue;
+    sim_request request;
+    request.answered_ms = parse_log_time(m[1]);
+    request.method = m[2];
+    request.path = m[3];
+    request.status = std::stol(m[4]);
+    request.arrived_ms = std::stoll(m[5]);
+    if (m[6].matched)
+      request.retry_after_s = std::stoll(m[6]);
+    if (request.answered_ms >= 0)
+      out.push_back(std::move(request));
+  }
+  return out;
+}
+
+invariant_result check_no_request_during_cooldown(const std::vector<sim_request>& requests,
+                                                  const std::vector<int64_t>& run_starts_ms,
+                                                  int64_t max_wait_ms, int64_t tolerance_ms) {
+  invariant_result out{"no_request_during_cooldown"};
+  std::vector<const sim_request*> by_arrival;
+  for (const auto& request : requests) {
+    if (sent_by_ferry(request))
+      by_arrival.push_back(&request);
+  }
+  std::stable_sort(
+    by_arrival.begin(), by_arrival.end(),
+    [](const sim_request* a, const sim_request* b) { return a->arrived_ms < b->arrived_ms; });
+  std::set<const sim_request*> reported;
+  for (const auto& answer : requests) {
+    // Beyond max_wait_ms Ferry fails the object at once and keeps no cooldown.
+    if ((answer.status != 429 && answer.status != 503) || answer.retry_after_s <= 0 ||
+        answer.retry_after_s * 1000 > max_wait_ms)
+      continue;
+    const int64_t cooldown_end = answer.answered_ms + answer.retry_after_s * 1000;
+    int64_t until = cooldown_end - tolerance_ms;
+    for (const int64_t start : run_starts_ms) {
+      if (start > answer.answered_ms)
+        until = std::min(until, start);
+    }
+    const int64_t from = answer.answered_ms + tolerance_ms;
+    auto it = std::upper_bound(by_arrival.begin(), by_arrival.end(), from,
+                               [](int64_t t, const sim_request* r) { return t < r->arrived_ms; });
+    const std::string repository = repository_of(answer.path);
+    for (; it != by_arrival.end() && (*it)->arrived_ms < until; ++it) {
+      const sim_request& early = **it;
+      // Each request once, against the first cooldown it fell into.
+      if (repository_of(early.path) != repository || !reported.insert(&early).second)
+        continue;
+      out.fail(early.method + " " + early.path + " arrived at " + clock_time(early.arrived_ms) +
+               ", inside the cooldown " + clock_time(answer.answered_ms) + " - " +
+               clock_time(cooldown_end) + " of " + answer.method + " " + answer.path +
+               " answered " + std::to_string(answer.status) +
+               " with Retry-After: " + std::to_string(answer.retry_after_s));
+    }
+  }
+  out.finish();
   return out;
 }
 

@@ -150,6 +150,37 @@ invariant_result check_sent_at_most_once(const std::vector<planned_object>& obje
                                          const std::map<std::string, int64_t>& faulted, int kills,
                                          std::optional<int64_t> network_resets = std::nullopt);
 
+/// One answered request of a ferry-lfs-sim log ("<answer time> <method>
+/// <path> -> <status> arrived_ms=<ms since epoch>[ retry_after=<s>]").
+struct sim_request {
+  std::string method;
+  std::string path;
+  long status = 0;
+  /// Milliseconds since the epoch.
+  int64_t arrived_ms = 0;
+  int64_t answered_ms = 0;
+  /// The Retry-After of the answer, in seconds; -1 without one.
+  int64_t retry_after_s = -1;
+};
+
+/// The answered requests of a ferry-lfs-sim log, in log order.
+std::vector<sim_request> sim_requests(const std::string& sim_log);
+
+/// no_request_during_cooldown: after an answer with 429 or 503 and a
+/// Retry-After at time T, no request arrives in (T + tolerance_ms,
+/// T + Retry-After - tolerance_ms). A Retry-After beyond ferry.maxRetryWait
+/// (`max_wait_ms`) sets no window: Ferry fails that object at once and keeps
+/// no cooldown. The tolerance covers requests already on the wire when the
+/// answer left. The window ends early at the next start of
+/// a run in `run_starts_ms` (a new process cannot know the cooldown).
+/// Only requests about the answer's repository (the path's first segment)
+/// count: each repository is pushed by a Ferry process of its own. Requests
+/// of the harness (/stats, /health) and of git-lfs (locks) are not Ferry's
+/// and do not count.
+invariant_result check_no_request_during_cooldown(const std::vector<sim_request>& requests,
+                                                  const std::vector<int64_t>& run_starts_ms,
+                                                  int64_t max_wait_ms, int64_t tolerance_ms);
+
 /// report_matches: ferry migrate's --report of the last run agrees with what
 /// the harness found: every object counted once (copied, present, verified,
 /// failed, corrupt, pending), outcome complete only when every object is

@@ -59,7 +59,8 @@ int main(int argc, char** argv) {
     ->check(CLI::Range(0, 65535));
   run->add_option("--after-run", after_run,
                   "Test hook: a shell command run after each run of ferry, with "
-                  "FERRY_SIM_DESTINATION, FERRY_SIM_RUN and FERRY_SIM_LAST set");
+                  "FERRY_SIM_DESTINATION, FERRY_SIM_RUN, FERRY_SIM_LAST (and, with a "
+                  "ferry-lfs-sim peer, FERRY_SIM_LFS_URL) set");
 
   auto report = app.add_subcommand(
     "report", "(Re)write DIR/report.html from DIR/result.json and DIR/events.jsonl");

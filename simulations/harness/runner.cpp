@@ -30,6 +30,9 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using clock_type = std::chrono::steady_clock;
 
+/// ferry.maxRetryWait of every run: the longest Retry-After Ferry honours.
+constexpr int64_t max_retry_wait_s = 10;
+
 json without_timings(json result) {
   result.erase("timings");
   return result;
@@ -107,6 +110,8 @@ private:
   /// faults.disk: the tmpfs grows to hold the whole workload.
   status grow_disk();
   std::string store_url(int repository) const;
+  /// The repository's name in the peer's URLs ("sim" for a migration).
+  std::string repository_name(int repository) const;
   status prepare_commands();
 
   // ---- runs -----------------------------------------------------------------
@@ -123,6 +128,10 @@ private:
 
   // ---- results --------------------------------------------------------------
   json sim_stats() const;
+  /// How long after an answer a request may still arrive that was sent
+  /// before the answer reached Ferry: 50 ms, plus the fault proxy's latency
+  /// and jitter both ways.
+  int64_t cooldown_tolerance_ms() const;
   /// The seeded schedule: kill points and network blackhole windows.
   json schedule() const;
   json build_result(const std::vector<run_record>& records, json timings);
@@ -157,6 +166,8 @@ private:
   clock_type::time_point deadline_;
   bool timed_out_ = false;
   int kills_done_ = 0;
+  /// When each run began, in milliseconds since the epoch (the sim log's clock).
+  std::vector<int64_t> run_starts_ms_;
   int64_t arrived_before_last_run_ = 0;
 };
 
@@ -241,7 +252,7 @@ status simulation::configure_git() {
     {"ferry.backoffBase", "50ms"},
     {"ferry.backoffMax", "500ms"},
     {"ferry.stallTimeout", "2s"},
-    {"ferry.maxRetryWait", "10s"},
+    {"ferry.maxRetryWait", std::to_string(max_retry_wait_s) + "s"},
   };
   for (const auto& kv : settings) {
     if (auto s = tool({"git", "config", "--global", kv[0], kv[1]}, work_); !s.ok())
@@ -638,9 +649,13 @@ std::string simulation::store_url(int repository) const {
   if (scene_.peer.kind == peer_kind::radosgw)
     return std::string("s3://") + rgw_bucket + "/" + rgw_prefix +
            "?endpoint=http://127.0.0.1:" + std::to_string(rgw_port_) + "&path_style=true";
-  const std::string name =
-    scene_.workload.mode == workload_mode::migrate ? "sim" : "repo" + std::to_string(repository);
-  return "lfs+http://127.0.0.1:" + std::to_string(ferry_port_) + "/" + name + ".git/info/lfs";
+  return "lfs+http://127.0.0.1:" + std::to_string(ferry_port_) + "/" + repository_name(repository) +
+         ".git/info/lfs";
+}
+
+std::string simulation::repository_name(int repository) const {
+  return scene_.workload.mode == workload_mode::migrate ? "sim"
+                                                        : "repo" + std::to_string(repository);
 }
 
 status simulation::prepare_commands() {
@@ -783,9 +798,13 @@ status simulation::after_run_hook(int run, bool last) {
     return status::success();
   child_options options;
   options.argv = {"/bin/sh", "-c", opt_.after_run};
-  options.environment = environment({"FERRY_SIM_DESTINATION=" + destination_.roots.front().string(),
-                                     "FERRY_SIM_RUN=" + std::to_string(run),
-                                     "FERRY_SIM_LAST=" + std::string(last ? "1" : "0")});
+  std::vector<std::string> variables = {
+    "FERRY_SIM_DESTINATION=" + destination_.roots.front().string(),
+    "FERRY_SIM_RUN=" + std::to_string(run), "FERRY_SIM_LAST=" + std::string(last ? "1" : "0")};
+  if (sim_)
+    variables.push_back("FERRY_SIM_LFS_URL=http://127.0.0.1:" + std::to_string(sim_port_) + "/" +
+                        repository_name(0) + ".git/info/lfs");
+  options.environment = environment(variables);
   options.directory = work_;
   auto ran = run_child(options);
   if (!ran.ok())
@@ -805,6 +824,9 @@ status simulation::run_once(int run, run_record& record, json& timing) {
 
   std::vector<child_process> children;
   events_.run_start(run);
+  run_starts_ms_.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count());
   const auto started = clock_type::now();
   for (size_t i = 0; i < commands_.size(); ++i) {
     auto argv = commands_[i].argv;
@@ -902,6 +924,11 @@ status simulation::run_once(int run, run_record& record, json& timing) {
   if (record.killed)
     timing["arrived_at_kill"] = arrived_at_kill;
   return status::success();
+}
+
+int64_t simulation::cooldown_tolerance_ms() const {
+  const auto& network = scene_.faults.network;
+  return 50 + (network.enabled ? 2 * (network.latency_ms + network.jitter_ms) : 0);
 }
 
 json simulation::sim_stats() const {
@@ -1032,6 +1059,10 @@ json simulation::build_result(const std::vector<run_record>& records, json timin
     checks.push_back(
       check_sent_at_most_once(plan_.objects, counted.uploads, counted.faulted, kills_done_));
   }
+  if (sim_)
+    checks.push_back(check_no_request_during_cooldown(
+      sim_requests(read_text(opt_.out / "lfs-sim.log")), run_starts_ms_, max_retry_wait_s * 1000,
+      cooldown_tolerance_ms()));
   checks.push_back(check_honest_exit_codes(records));
   if (scene_.workload.mode == workload_mode::migrate) {
     int64_t intact_objects = 0;

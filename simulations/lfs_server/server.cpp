@@ -1,6 +1,7 @@
 #include "simulations/lfs_server/server.hpp"
 
 #include "protocol/parsing.hpp"
+#include "protocol/retry_after.hpp"
 #include "protocol/transfer_protocol.hpp"
 #include "store/os/sha256.hpp"
 
@@ -33,6 +34,9 @@
 namespace ferry::sim {
 
 namespace {
+
+/// When the request being handled on this thread arrived (its head was read).
+thread_local std::chrono::system_clock::time_point request_arrival;
 
 /// cpp-httplib listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG, built
 /// into Debian's library). 64 clients connecting at once overflow it; the
@@ -1117,6 +1121,9 @@ struct lfs_server::impl {
     // client's delayed ACK (Nagle), adding ~40 ms to every request.
     http.set_tcp_nodelay(true);
     http.set_pre_routing_handler([](const Request& req, Response&) {
+      // The head has been read: the request has arrived. The logger runs on
+      // the same thread once it is answered.
+      request_arrival = std::chrono::system_clock::now();
       // The handlers answer Range themselves (with 416 where due); clearing
       // the library's parsed ranges stops it from slicing those answers a
       // second time. The Request object itself is not const, only the view.
@@ -1139,7 +1146,25 @@ struct lfs_server::impl {
       // requests from the dead socket; they are noise in the log.
       if (req.method.empty())
         return;
-      log_line(req.method + " " + shown(req.path) + " -> " + std::to_string(res.status));
+      const auto arrived =
+        std::chrono::duration_cast<std::chrono::milliseconds>(request_arrival.time_since_epoch())
+          .count();
+      std::string line = req.method + " " + shown(req.path) + " -> " + std::to_string(res.status) +
+                         " arrived_ms=" + std::to_string(arrived);
+      // In seconds from now even when it was sent as a date, so a reader of
+      // the log needs no date parser (the fault line has the header as sent).
+      if (res.has_header("Retry-After")) {
+        const std::string value = res.get_header_value("Retry-After");
+        auto wait = parse_retry_after(value, std::chrono::system_clock::now());
+        // A date's wait comes rounded up; a client may come back at the date
+        // itself, so the logged wait must end before it.
+        const bool date = value.find_first_not_of("0123456789") != std::string::npos;
+        if (wait && date && wait->count() > 0)
+          *wait -= std::chrono::seconds(1);
+        if (wait)
+          line += " retry_after=" + std::to_string(wait->count());
+      }
+      log_line(line);
     });
     install_routes();
   }

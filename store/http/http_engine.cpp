@@ -1,6 +1,8 @@
 #include "store/http/http_engine.hpp"
 #include "protocol/parsing.hpp"
 
+#include "protocol/retry_after.hpp"
+#include "store/http/http_url.hpp"
 #include "store/os/sha256.hpp"
 
 #include <curl/curl.h>
@@ -44,6 +46,13 @@ void global_init() {
   if (global_init_result != CURLE_OK)
     throw std::runtime_error(std::string("curl_global_init failed: ") +
                              curl_easy_strerror(global_init_result));
+}
+
+/// The host a request's cooldown belongs to ("scheme://host:port"), or ""
+/// for a URL that is not http(s) (curl refuses it anyway).
+std::string host_key(const std::string& url) {
+  auto parsed = parse_http_url(url);
+  return parsed ? parsed->origin() : std::string();
 }
 
 std::string_view trim(std::string_view text) {
@@ -363,6 +372,12 @@ struct http_engine::impl {
     uint64_t id;
   };
   using command = std::variant<submit_command, cancel_command, resume_command>;
+  using clock = std::chrono::steady_clock;
+  /// A request waiting for its host's cooldown to end.
+  struct held_request {
+    std::string host;
+    submit_command cmd;
+  };
 
   explicit impl(options o) : opts(std::move(o)) {
     global_init();
@@ -427,7 +442,7 @@ struct http_engine::impl {
       // Several wakeups may merge into one poll return: handle everything.
       for (auto& cmd : commands) {
         if (auto* s = std::get_if<submit_command>(&cmd))
-          start(s->id, std::move(s->request), std::move(s->done));
+          start_or_hold(std::move(*s));
         else if (auto* c = std::get_if<cancel_command>(&cmd))
           cancel_transfer(c->id, status(errc::cancelled, "transfer cancelled"));
         else
@@ -443,7 +458,8 @@ struct http_engine::impl {
         resume_transfer(id);
       answered_while_paused.clear();
       collect_finished();
-      CURLMcode polled = curl_multi_poll(multi, nullptr, 0, poll_timeout_ms, nullptr);
+      int timeout_ms = start_cooled_down();
+      CURLMcode polled = curl_multi_poll(multi, nullptr, 0, timeout_ms, nullptr);
       if (polled != CURLM_OK)
         // Nothing in flight can make progress; failing it beats spinning.
         abort_all(status(errc::internal,
@@ -470,6 +486,67 @@ struct http_engine::impl {
           s->done(s->id, status(errc::cancelled, "HTTP engine shut down"));
     }
     curl_multi_cleanup(multi);
+  }
+
+  /// When requests to `host` may start again (the past if not cooling down).
+  clock::time_point cooldown_end(const std::string& host) const {
+    auto found = cooldowns.find(host);
+    return found == cooldowns.end() ? clock::time_point{} : found->second;
+  }
+
+  void start_or_hold(submit_command cmd) {
+    std::string host = host_key(cmd.request.url);
+    // Behind a held request to the same host, so the host sees them in order.
+    bool queued_behind =
+      std::any_of(held.begin(), held.end(), [&](const held_request& h) { return h.host == host; });
+    if (!host.empty() && (queued_behind || cooldown_end(host) > clock::now())) {
+      held.push_back({std::move(host), std::move(cmd)});
+      return;
+    }
+    start(cmd.id, std::move(cmd.request), std::move(cmd.done));
+  }
+
+  /// Starts the held requests whose host's cooldown has ended; returns how
+  /// long the loop may poll before the next one is due.
+  int start_cooled_down() {
+    auto now = clock::now();
+    auto next = now + std::chrono::milliseconds(poll_timeout_ms);
+    std::vector<submit_command> due;
+    for (auto it = held.begin(); it != held.end();) {
+      auto end = cooldown_end(it->host);
+      if (end <= now) {
+        due.push_back(std::move(it->cmd));
+        it = held.erase(it);
+      } else {
+        next = std::min(next, end);
+        ++it;
+      }
+    }
+    for (auto& cmd : due)
+      start(cmd.id, std::move(cmd.request), std::move(cmd.done));
+    if (!due.empty())
+      return 0; // let curl_multi_perform send them at once
+    auto wait = std::chrono::ceil<std::chrono::milliseconds>(next - now);
+    return static_cast<int>(std::clamp<int64_t>(wait.count(), 0, poll_timeout_ms));
+  }
+
+  /// Puts the host of a 429 or 503 with a Retry-After into its cooldown.
+  void note_cooldown(const transfer& t) {
+    const http_response& response = t.response;
+    if (response.status != 429 && response.status != 503)
+      return;
+    const std::string* header = response.header("retry-after");
+    if (header == nullptr)
+      return;
+    auto wait = parse_retry_after(*header, std::chrono::system_clock::now());
+    std::string host = host_key(t.request.url);
+    // Beyond max_cooldown the object fails at once (classify_http), and so
+    // may every other request the host refuses that way.
+    if (!wait || *wait <= std::chrono::seconds::zero() || *wait > opts.max_cooldown || host.empty())
+      return;
+    auto end = clock::now() + *wait;
+    auto& current = cooldowns[host];
+    current = std::max(current, end);
   }
 
   void start(uint64_t id, http_request request, completion done) {
@@ -637,10 +714,19 @@ struct http_engine::impl {
     }
     if (t->received_hash)
       response.sha256_received = t->received_hash->hex_digest();
+    note_cooldown(*t);
     t->done(id, std::move(response));
   }
 
   void cancel_transfer(uint64_t id, status why) {
+    auto waiting =
+      std::find_if(held.begin(), held.end(), [&](const held_request& h) { return h.cmd.id == id; });
+    if (waiting != held.end()) {
+      submit_command cmd = std::move(waiting->cmd);
+      held.erase(waiting);
+      cmd.done(id, std::move(why));
+      return;
+    }
     std::unique_ptr<transfer> t = detach(id);
     if (t)
       t->done(id, std::move(why));
@@ -663,6 +749,8 @@ struct http_engine::impl {
   }
 
   void abort_all(const status& why) {
+    while (!held.empty())
+      cancel_transfer(held.front().cmd.id, why);
     while (!active.empty())
       cancel_transfer(active.begin()->first, why);
   }
@@ -681,6 +769,9 @@ struct http_engine::impl {
 
   std::unordered_map<uint64_t, std::unique_ptr<transfer>> active; // loop thread only
   std::vector<uint64_t> answered_while_paused;                    // loop thread only
+  /// Requests waiting for their host's cooldown, in submission order.
+  std::deque<held_request> held;                                // loop thread only
+  std::unordered_map<std::string, clock::time_point> cooldowns; // loop thread only
   std::thread loop;
 };
 

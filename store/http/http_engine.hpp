@@ -115,6 +115,13 @@ std::string redact_url(const std::string& url);
 /// every transfer shares one connection cache (keep-alive, HTTP/2
 /// multiplexing where the server offers it).
 ///
+/// A response with status 429 or 503 and a Retry-After puts its host
+/// (scheme, host and port) in a cooldown of that length, unless it is longer
+/// than options::max_cooldown: requests to the host submitted before the cooldown
+/// ends wait in the engine, in submission order, and start when it ends
+/// (a later, longer Retry-After extends it). Requests to other hosts are not
+/// held. Requests already running are not interrupted.
+///
 /// submit() and cancel() may be called from any thread: they only queue a
 /// command and wake the loop. Everything else - the request's callbacks and
 /// the completions - runs on the loop thread, so callbacks must be quick and
@@ -138,6 +145,13 @@ public:
     std::chrono::seconds low_speed_time{30};
     bool verify_tls = true;
     std::string user_agent = "ferry";
+    /// Longest cooldown a 429 or 503 with Retry-After puts on its host (see
+    /// http_engine); a longer Retry-After puts none. Callers pass
+    /// ferry.maxRetryWait: the retry policy fails the object of a longer
+    /// one at once, and the rate limiter holds no cooldown for it, so
+    /// holding every other request to the host would only turn "fail at
+    /// once" into one failure per maxRetryWait.
+    std::chrono::seconds max_cooldown{120};
 
     /// Options for up to `transfers` transfers at once (at least 1): as
     /// many connections per host, so transfers to a slow server never wait

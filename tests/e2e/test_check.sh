@@ -153,7 +153,7 @@ start_sim ""
 SIM_STORE="lfs+$(lfs_url check)"
 # lfs_requests <out-file>: the requests the sim logged since the mark, "METHOD path".
 lfs_requests() {
-  tail -n +"$((L_MARK + 1))" "$SIM_LOG" | sed -n 's/^.* \(GET\|PUT\|POST\|HEAD\|DELETE\|PATCH\) \([^ ]*\) -> [0-9]*$/\1 \2/p' >"$1"
+  tail -n +"$((L_MARK + 1))" "$SIM_LOG" | sed -n 's/^.* \(GET\|PUT\|POST\|HEAD\|DELETE\|PATCH\) \([^ ]*\) -> [0-9]*\( .*\)\?$/\1 \2/p' >"$1"
 }
 L_MARK=$(sim_log_lines)
 sim_stats "$E2E_ROOT/l-before.json"

@@ -56,7 +56,7 @@ start_sim
 round_trip healthy use_sim_remote "${ROUND_TRIP_FILES[@]}"
 sim_log_this_run "$E2E_ROOT/healthy-sim.log"
 tail -n +"$((PULL_LINE - SIM_LOG_MARK + 1))" "$E2E_ROOT/healthy-sim.log" |
-  grep -qE '^[^ ]+ POST /healthy\.git/info/lfs/objects/batch -> 200$' ||
+  grep -qE '^[^ ]+ POST /healthy\.git/info/lfs/objects/batch -> 200( |$)' ||
   { show "sim log" "$E2E_ROOT/healthy-sim.log"; fail "the clone's batch requests did not go to <remote>/info/lfs"; }
 pass "the clone's store given as the git remote URL reached the LFS endpoint <remote>.git/info/lfs"
 checks=("events.stored == 3" "events.verify_ok == 3" "events.missing_action_header == 0")

@@ -8,7 +8,9 @@
 #   - the harness catches damage done behind Ferry's back through its
 #     --after-run hook: a destination object deleted, a byte flipped in
 #     another, a partial file left under an object's final name; each run
-#     exits 1 naming the right invariant with the oid in its evidence;
+#     exits 1 naming the right invariant with the oid in its evidence; and a
+#     request sent to ferry-lfs-sim during a Retry-After cooldown fails the
+#     run naming no_request_during_cooldown with that request;
 #   - network faults (sim-push-network-faults.json): the transfers go through
 #     the fault proxy, its fault windows are in events.jsonl, and the same
 #     seed gives the same result.json apart from "timings";
@@ -250,6 +252,32 @@ invariants partial "no_partial_visible failed $(cat "$E2E_ROOT/partial.oid"): " 
 sim bridge-deleted 1 "$SCENARIOS/$BRIDGE.json" --after-run "$(hook bridge-deleted 'rm "$f"')"
 invariants bridge-deleted "all_objects_intact failed $(cat "$E2E_ROOT/bridge-deleted.oid"): missing at the destination" \
   "honest_exit_codes passed"
+
+# A request behind Ferry's back during a cooldown: after the migration (which
+# only uploads), the hook asks for a download batch, which the scenario
+# answers 429 with Retry-After: 5, and sends a GET 0.2 s later (past the 50 ms
+# allowed for requests already on the wire, well inside the cooldown).
+cat >"$E2E_ROOT/cooldown.json" <<'JSON'
+{"workload": {"objects": 5, "sizes": {"fixed": 1000}, "mode": "migrate"},
+ "peer": {"kind": "lfs-sim", "rules": [
+   {"match": {"endpoint": "batch", "operation": "download"}, "fault": {"status": 429, "retry_after": "5"}}]}}
+JSON
+tamper='[ "$FERRY_SIM_LAST" = 1 ] || exit 0
+batch="$FERRY_SIM_LFS_URL/objects/batch"
+curl -s -o /dev/null -H "Content-Type: application/vnd.git-lfs+json" \
+  -d "{\"operation\": \"download\", \"objects\": []}" "$batch"
+sleep 0.2
+curl -s -o /dev/null "$batch"'
+sim cooldown 1 "$E2E_ROOT/cooldown.json" --after-run "$tamper"
+invariants cooldown "no_request_during_cooldown failed GET /sim.git/info/lfs/objects/batch arrived at" \
+  "all_objects_intact passed" "honest_exit_codes passed"
+py_check "cooldown: only the hook's GET arrived during the cooldown" '
+import json, sys
+got = {i["name"]: i for i in json.load(open(sys.argv[1]))["invariants"]}
+evidence = got["no_request_during_cooldown"]["evidence"]
+if len(evidence) != 1 or "answered 429 with Retry-After: 5" not in evidence[0]:
+    raise SystemExit("evidence: %s" % evidence)
+' "$E2E_ROOT/cooldown/result.json"
 
 cat >"$E2E_ROOT/bad.json" <<'JSON'
 {"workload": {"objects": 10, "sizes": {"uniform": [100, 10]}}}

@@ -1151,3 +1151,119 @@ TEST_CASE("http_engine ends a paused upload that the server answered", "[http]")
   CHECK(response->body == "object too large");
   CHECK(response->bytes_sent == 0);
 }
+
+namespace {
+
+/// When requests reached a server handler, in arrival order.
+class arrivals {
+public:
+  void note() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    times_.push_back(std::chrono::steady_clock::now());
+  }
+  std::vector<std::chrono::steady_clock::time_point> times() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return times_;
+  }
+
+private:
+  std::mutex mutex_;
+  std::vector<std::chrono::steady_clock::time_point> times_;
+};
+
+/// GET `path` answers 429 with `retry_after`; the time of that answer goes
+/// to `answered`. Every other GET is served and its arrival noted in `seen`.
+void serve_rate_limited(test_server& server, const std::string& path,
+                        const std::string& retry_after, arrivals& answered, arrivals& seen) {
+  server.http().Get(path,
+                    [&answered, retry_after](const httplib::Request&, httplib::Response& res) {
+                      res.status = 429;
+                      res.set_header("Retry-After", retry_after);
+                      answered.note();
+                    });
+  server.http().Get("/other", [&seen](const httplib::Request&, httplib::Response& res) {
+    seen.note();
+    res.set_content("served", "text/plain");
+  });
+}
+
+} // namespace
+
+TEST_CASE("http_engine holds requests to a host until its Retry-After cooldown ends", "[http]") {
+  no_proxy env;
+  arrivals limited_answered, limited_seen, other_answered, other_seen;
+  test_server limited, other;
+  serve_rate_limited(limited, "/busy", "1", limited_answered, limited_seen);
+  serve_rate_limited(other, "/busy", "1", other_answered, other_seen);
+  limited.start();
+  other.start();
+  http_engine engine;
+
+  awaited refused;
+  engine.submit(get_request(limited.url("/busy")), refused.callback());
+  auto answer = refused.get();
+  REQUIRE(answer.ok());
+  REQUIRE(answer->status == 429);
+  REQUIRE(limited_answered.times().size() == 1u);
+  auto cooldown_end = limited_answered.times().front() + 1s;
+
+  // An independent request to the same host, and one to another host.
+  awaited same_host, other_host;
+  engine.submit(get_request(limited.url("/other")), same_host.callback());
+  engine.submit(get_request(other.url("/other")), other_host.callback());
+  REQUIRE(other_host.get().ok());
+  REQUIRE(same_host.get().ok());
+
+  REQUIRE(limited_seen.times().size() == 1u);
+  CHECK(limited_seen.times().front() >= cooldown_end);
+  REQUIRE(other_seen.times().size() == 1u);
+  CHECK(other_seen.times().front() < cooldown_end);
+}
+
+TEST_CASE("http_engine puts no cooldown for a Retry-After beyond max_cooldown", "[http]") {
+  no_proxy env;
+  arrivals answered, seen;
+  test_server server;
+  serve_rate_limited(server, "/busy", "3600", answered, seen);
+  server.start();
+  http_engine::options options;
+  options.max_cooldown = 30s;
+  http_engine engine(options);
+
+  awaited refused;
+  engine.submit(get_request(server.url("/busy")), refused.callback());
+  REQUIRE(refused.get().ok());
+  awaited later;
+  engine.submit(get_request(server.url("/other")), later.callback());
+  auto response = later.get(); // within `patience`, neither an hour nor 30 s
+  REQUIRE(response.ok());
+  CHECK(response->status == 200);
+  REQUIRE(seen.times().size() == 1u);
+  CHECK(seen.times().front() < answered.times().front() + 30s);
+}
+
+TEST_CASE("http_engine cancels requests held by a cooldown", "[http]") {
+  no_proxy env;
+  arrivals answered, seen;
+  test_server server;
+  serve_rate_limited(server, "/busy", "60", answered, seen);
+  server.start();
+  awaited cancelled, left_behind;
+  {
+    http_engine engine;
+    awaited refused;
+    engine.submit(get_request(server.url("/busy")), refused.callback());
+    REQUIRE(refused.get().ok());
+    uint64_t id = engine.submit(get_request(server.url("/other")), cancelled.callback());
+    engine.submit(get_request(server.url("/other")), left_behind.callback());
+    engine.cancel(id);
+    auto outcome = cancelled.get();
+    REQUIRE_FALSE(outcome.ok());
+    CHECK(outcome.error().code() == errc::cancelled);
+  }
+  // The engine's shutdown ends the request still held.
+  auto outcome = left_behind.get();
+  REQUIRE_FALSE(outcome.ok());
+  CHECK(outcome.error().code() == errc::cancelled);
+  CHECK(seen.times().empty());
+}

@@ -316,3 +316,62 @@ TEST_CASE("radosgw_uploads counts single PUTs and multipart starts of the store'
   CHECK(check_sent_at_most_once(objects, counted.uploads, counted.faulted, 0).passed);
   CHECK_FALSE(check_sent_at_most_once(objects, counted.uploads, {}, 0).passed);
 }
+
+TEST_CASE("sim_requests reads answered requests with arrival and Retry-After",
+          "[harness][invariants]") {
+  const std::string log = "2026-01-01T00:00:01.500Z listening on http://127.0.0.1:1\n"
+                          "2026-01-01T00:00:01.500Z fault status=429 on batch\n"
+                          "2026-01-01T00:00:01.500Z POST /sim.git/info/lfs/objects/batch -> 429 "
+                          "arrived_ms=1767225601490 retry_after=2\n"
+                          "2026-01-01T00:00:02.000Z PUT /x -> 200 arrived_ms=1767225601900\n";
+  const auto requests = sim_requests(log);
+  REQUIRE(requests.size() == 2u);
+  CHECK(requests[0].method == "POST");
+  CHECK(requests[0].path == "/sim.git/info/lfs/objects/batch");
+  CHECK(requests[0].status == 429);
+  CHECK(requests[0].answered_ms == 1767225601500);
+  CHECK(requests[0].arrived_ms == 1767225601490);
+  CHECK(requests[0].retry_after_s == 2);
+  CHECK(requests[1].retry_after_s == -1);
+  CHECK(requests[1].answered_ms == 1767225602000);
+}
+
+TEST_CASE("no_request_during_cooldown finds requests inside a Retry-After",
+          "[harness][invariants]") {
+  auto request = [](std::string path, long status, int64_t arrived, int64_t answered,
+                    int64_t retry_after = -1) {
+    sim_request r;
+    r.method = "POST";
+    r.path = std::move(path);
+    r.status = status;
+    r.arrived_ms = arrived;
+    r.answered_ms = answered;
+    r.retry_after_s = retry_after;
+    return r;
+  };
+  const std::string batch = "/sim.git/info/lfs/objects/batch";
+  // Answered 429 at 10,000 ms asking for 2 s: the cooldown is 10,000-12,000.
+  const std::vector<sim_request> held = {
+    request(batch, 429, 9990, 10000, 2),
+    request(batch, 200, 10020, 10030),          // on the wire when the answer left
+    request("/stats", 200, 11000, 11000),       // the harness's own
+    request("/repo1.git/x", 200, 11000, 11001), // another repository's process
+    request(batch, 200, 12000, 12010),
+  };
+  CHECK(check_no_request_during_cooldown(held, {}, 10000, 50).passed);
+
+  auto early = held;
+  early.push_back(request(batch, 429, 10010, 10020, 2)); // a second cooldown over the first
+  early.push_back(request(batch, 200, 11500, 11510));
+  const auto r = check_no_request_during_cooldown(early, {}, 10000, 50);
+  CHECK_FALSE(r.passed);
+  CHECK(r.evidence.size() == 1u); // named once
+  CHECK(mentions(r, "POST " + batch +
+                      " arrived at 00:00:11.500, inside the cooldown 00:00:10.000 - "
+                      "00:00:12.000 of POST " +
+                      batch + " answered 429 with Retry-After: 2"));
+  // A run that started after the answer knows nothing of it.
+  CHECK(check_no_request_during_cooldown(early, {11200}, 10000, 50).passed);
+  // A Retry-After beyond ferry.maxRetryWait fails its object and sets no cooldown.
+  CHECK(check_no_request_during_cooldown(early, {}, 1000, 50).passed);
+}
