@@ -49,6 +49,20 @@ std::string read_text(const fs::path& path) {
   return text.str();
 }
 
+/// Starts `launch` with stdin from /dev/null, stdout into `out` and stderr
+/// into `err` (the same file when `err` is empty).
+result<child_process> start_logged(child_launch launch, const fs::path& out,
+                                   const fs::path& err = {}) {
+  const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+  fd_guard null_fd{::open("/dev/null", O_RDWR | O_CLOEXEC)};
+  fd_guard out_fd{::open(out.c_str(), flags, 0644)};
+  fd_guard err_fd{err.empty() ? -1 : ::open(err.c_str(), flags, 0644)};
+  launch.stdio[0] = null_fd.get();
+  launch.stdio[1] = out_fd.get();
+  launch.stdio[2] = err.empty() ? out_fd.get() : err_fd.get();
+  return child_process::start(launch);
+}
+
 bool write_text(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
@@ -491,15 +505,7 @@ status simulation::start_radosgw() {
                  peer_root_.string(),
                  (work_ / "s3-mirror.passes").string()};
   launch.environment = s3_client_environment();
-  const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  const int out_fd =
-    ::open((work_ / "s3-mirror.out").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  launch.stdio[0] = null_fd;
-  launch.stdio[1] = out_fd;
-  launch.stdio[2] = out_fd;
-  auto started = child_process::start(launch);
-  ::close(null_fd);
-  ::close(out_fd);
+  auto started = start_logged(launch, work_ / "s3-mirror.out");
   if (!started.ok())
     return started.error();
   mirror_ = std::move(*started);
@@ -568,15 +574,7 @@ status simulation::start_peer() {
   if (scene_.faults.network.enabled)
     launch.argv.push_back("--hrefs-follow-host"); // transfers go through the proxy too
   launch.environment = environment();
-  const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  const int out_fd =
-    ::open((work_ / "lfs-sim.out").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  launch.stdio[0] = null_fd;
-  launch.stdio[1] = out_fd;
-  launch.stdio[2] = out_fd;
-  auto started = child_process::start(launch);
-  ::close(null_fd);
-  ::close(out_fd);
+  auto started = start_logged(launch, work_ / "lfs-sim.out");
   if (!started.ok())
     return started.error();
   sim_ = std::move(*started);
@@ -838,18 +836,7 @@ status simulation::run_once(int run, run_record& record, json& timing) {
     launch.argv = argv;
     launch.environment = environment();
     launch.directory = commands_[i].dir;
-    const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-    const int out_fd =
-      ::open((runs_dir_ / (stem + ".out")).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    const int err_fd =
-      ::open((runs_dir_ / (stem + ".err")).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    launch.stdio[0] = null_fd;
-    launch.stdio[1] = out_fd;
-    launch.stdio[2] = err_fd;
-    auto child = child_process::start(launch);
-    ::close(null_fd);
-    ::close(out_fd);
-    ::close(err_fd);
+    auto child = start_logged(launch, runs_dir_ / (stem + ".out"), runs_dir_ / (stem + ".err"));
     if (!child.ok())
       return child.error();
     children.push_back(std::move(*child));
