@@ -47,6 +47,12 @@ void wake_all(supervisor_pointer self, const std::vector<uint64_t>& ids) {
       wake_now(self, i->second);
 }
 
+/// Bytes a finished transfer of `size` bytes wrote: none for a failure, or
+/// for an object the store already held (metrics and events both count so).
+int64_t bytes_moved(const transfer_outcome& recorded, int64_t size) {
+  return recorded.ok() && !recorded.found_present ? size : 0;
+}
+
 // -- metrics (engine_config::metrics, docs/metrics.md) ------------------------
 
 metrics_registry::labels job_labels(const child& c) {
@@ -92,7 +98,8 @@ std::function<void(const transfer_outcome&)> outcome_counter(supervisor_pointer 
     metrics->observe(metric::transfer_duration, {labels[0]}, took.count());
     if (recorded.ok()) {
       metrics->add(metric::transfers_succeeded, labels);
-      metrics->add(metric::transferred_bytes, labels, static_cast<double>(size));
+      metrics->add(metric::transferred_bytes, labels,
+                   static_cast<double>(bytes_moved(recorded, size)));
       return;
     }
     auto failed = labels;
@@ -137,7 +144,7 @@ void emit(supervisor_pointer self, const protocol::transfer_event& event) {
 void spawn_worker(supervisor_pointer self, child& c) {
   auto& st = self->state;
   c.attempt_started = self->clock().now();
-  st.rules->attempt_started(c.job.id, self->clock().now());
+  st.rules->attempt_started(c.job.id, c.attempt_started);
   c.result_path.reset();
   c.found_present = false;
   auto parent = caf::actor_cast<supervisor_actor>(self);
@@ -275,7 +282,7 @@ void conclude(supervisor_pointer self, uint64_t id, transfer_outcome outcome,
       recorded.cid = cid;
     ended.cid = recorded.cid;
     if (recorded.ok()) {
-      ended.bytes = recorded.found_present ? 0 : ended.size;
+      ended.bytes = bytes_moved(recorded, ended.size);
     } else {
       ended.kind = protocol::event_kind::fail;
       ended.error = to_string(recorded.code);

@@ -126,8 +126,10 @@ void describe_transfer_metrics(metrics_registry& registry, const std::string& ve
   registry.describe(metric::transfers_failed,
                     "Transfers that failed for good, by error class (after their retries).",
                     type::counter);
-  registry.describe(metric::transferred_bytes, "Bytes of the objects of succeeded transfers.",
-                    type::counter);
+  registry.describe(
+    metric::transferred_bytes,
+    "Bytes written by succeeded transfers (none for an object the store already held).",
+    type::counter);
   registry.describe(
     metric::transfer_duration, "Time from a transfer's start to its outcome, retries included.",
     type::histogram, {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300});

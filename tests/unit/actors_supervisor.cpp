@@ -298,6 +298,15 @@ TEST_CASE_METHOD(engine_fixture, "the supervisor counts transfers, retries and f
   for (auto count : durations.counts)
     observed += count;
   CHECK(observed == 2);
+
+  // The same object again: the store holds it, so nothing is written.
+  auto again = submit(upload_job(3, random_bytes(100 << 10, 4), "again.bin"));
+  sched.run();
+  REQUIRE(again->has_value());
+  REQUIRE((*again)->ok());
+  CHECK((*again)->found_present);
+  CHECK(metrics->value(metric::transfers_succeeded, upload) == 2);
+  CHECK(metrics->value(metric::transferred_bytes, upload) == 100 << 10);
 }
 
 TEST_CASE_METHOD(engine_fixture, "the supervisor writes each attempt's start and end as events",
