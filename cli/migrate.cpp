@@ -218,10 +218,9 @@ int run_migrate(const migrate_request& request) {
     auto parsed = metrics_address::parse(request.metrics);
     if (!parsed)
       return usage_error("--metrics: " + parsed.error().message());
-    if (!parsed->loopback && !request.metrics_allow_remote)
-      return usage_error("--metrics " + request.metrics +
-                         " is reachable from other machines; use a loopback address or "
-                         "unix:/path, or add --metrics-allow-remote");
+    // Refused before anything is created, as a usage error.
+    if (auto allowed = parsed->permitted(request.metrics_allow_remote); !allowed)
+      return usage_error("--metrics: " + allowed.message());
     metrics_at = *parsed;
   }
 

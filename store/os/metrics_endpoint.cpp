@@ -166,14 +166,20 @@ std::string metrics_address::to_string() const {
   return ip + ":" + std::to_string(port);
 }
 
+status metrics_address::permitted(bool allow_remote) const {
+  if (loopback || allow_remote)
+    return status::success();
+  return status{errc::permission_denied,
+                "metrics address " + to_string() +
+                  " is reachable from other machines; serve on loopback or a Unix socket, or "
+                  "allow it explicitly (--metrics-allow-remote)"};
+}
+
 result<std::unique_ptr<metrics_endpoint>>
 metrics_endpoint::start(const metrics_address& address, std::function<std::string()> render,
                         bool allow_remote) {
-  if (!address.loopback && !allow_remote)
-    return status{errc::permission_denied,
-                  "metrics address " + address.to_string() +
-                    " is reachable from other machines; serve on loopback or a Unix socket, or "
-                    "allow it explicitly (--metrics-allow-remote)"};
+  if (auto allowed = address.permitted(allow_remote); !allowed)
+    return allowed;
   auto where = to_socket_address(address);
   if (!where)
     return where.error();

@@ -34,6 +34,9 @@ struct metrics_address {
   static result<metrics_address> parse(const std::string& text);
   /// As parse() reads it: "127.0.0.1:9100", "[::1]:9100", "unix:/path".
   std::string to_string() const;
+  /// Success for a loopback address, or any with `allow_remote`; else
+  /// errc::permission_denied naming the opt-in (--metrics-allow-remote).
+  status permitted(bool allow_remote) const;
 };
 
 /// Serves GET /metrics with what `render` returns, on a thread of its own,
