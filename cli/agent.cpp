@@ -12,15 +12,14 @@
 #include "store/http/http_engine.hpp"
 #include "store/journal/journal_slots.hpp"
 #include "store/open_store.hpp"
+#include "store/os/process_info.hpp"
 
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <optional>
 #include <random>
 #include <set>
-#include <sstream>
 #include <unistd.h>
 
 namespace ferry::cli {
@@ -69,31 +68,6 @@ int refuse_all(const std::string& reason, int code = protocol::code::unavailable
   }
 }
 
-/// The value of `name` in the environment of process `pid`, if set there.
-std::optional<std::string> environment_of(pid_t pid, const std::string& name) {
-  std::ifstream in{"/proc/" + std::to_string(pid) + "/environ", std::ios::binary};
-  std::string prefix = name + "=";
-  for (std::string entry; std::getline(in, entry, '\0');)
-    if (entry.rfind(prefix, 0) == 0)
-      return entry.substr(prefix.size());
-  return std::nullopt;
-}
-
-/// The parent of process `pid` (/proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold
-/// spaces and parentheses, so the fields are read after its last ')'); 0 if unknown.
-pid_t parent_of(pid_t pid) {
-  std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
-  std::string stat{std::istreambuf_iterator<char>{in}, {}};
-  auto end = stat.rfind(')');
-  if (end == std::string::npos)
-    return 0;
-  std::istringstream fields{stat.substr(end + 1)};
-  std::string state;
-  pid_t parent = 0;
-  fields >> state >> parent;
-  return parent;
-}
-
 /// GIT_TRACE as the user gave it to git. git-lfs removes GIT_TRACE from the
 /// environment of every process it starts (so git's trace never mixes into
 /// output it parses), this agent included; without one of its own, the agent
@@ -102,12 +76,9 @@ std::optional<std::string> git_trace_setting() {
   if (const char* own = std::getenv("GIT_TRACE"))
     return std::string{own};
   pid_t pid = ::getppid();
-  for (int level = 0; level < 3 && pid > 1; ++level, pid = parent_of(pid)) {
-    std::error_code error;
-    auto exe = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", error);
-    if (!error && exe.filename() == "git-lfs")
+  for (int level = 0; level < 3 && pid > 1; ++level, pid = parent_of(pid))
+    if (executable_of(pid).filename() == "git-lfs")
       return environment_of(pid, "GIT_TRACE");
-  }
   return std::nullopt;
 }
 
