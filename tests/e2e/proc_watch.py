@@ -42,10 +42,22 @@ def split_nul(data):
 
 
 def read_record(pid):
-    ppid, start = stat_of(pid)
-    return {"pid": int(pid), "ppid": ppid, "start": start,
-            "argv": split_nul(read("/proc/%s/cmdline" % pid)),
-            "env": split_nul(read("/proc/%s/environ" % pid))}
+    """A process's record, read until two readings agree: bash, starting,
+    briefly writes a NUL over the '=' of each environment entry it parses,
+    so one reading can show a value as an entry of its own. Raises OSError
+    for a process that does not hold still (the next walk reads it again)."""
+    def reading():
+        ppid, start = stat_of(pid)
+        return {"pid": int(pid), "ppid": ppid, "start": start,
+                "argv": split_nul(read("/proc/%s/cmdline" % pid)),
+                "env": split_nul(read("/proc/%s/environ" % pid))}
+    last = reading()
+    for _ in range(20):
+        again = reading()
+        if again == last:
+            return last
+        last = again
+    raise OSError("pid %s changed while it was read" % pid)
 
 
 def walk(ferry, seen, out):
