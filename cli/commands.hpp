@@ -82,7 +82,11 @@ struct migrate_request {
   bool retry_failed = false;
   /// Where to write the JSON report.
   std::string report;
-  /// "I/N": this machine's share of the oids.
+  /// A directory for the report, named after the shard
+  /// (report-shard-I-of-N.json, or report.json for the whole source).
+  std::string report_dir;
+  /// "I/N": this machine's share of the oids; "auto": from the
+  /// orchestrator's environment (shard_choice::from_environment).
   std::string shard;
   /// The migration's journal directory (default: one per source,
   /// destination and shard under ~/.local/state/ferry/migrations).
@@ -99,6 +103,17 @@ struct migrate_request {
 /// 1 the migration could not finish (run it again to continue), 2 usage,
 /// 3 completed with failures (see the summary or --report).
 int run_migrate(const migrate_request& request);
+
+/// Writes `text` to `file` through a temporary file beside it and a rename,
+/// so that a reader sees the old content or all of the new.
+status write_file_atomically(const std::filesystem::path& file, const std::string& text);
+
+/// `ferry report merge DIR`: merges the shards' reports in `dir` (written
+/// by `ferry migrate --report-dir`), prints one summary and, with a
+/// non-empty `json_file`, writes the merged report there. Exit codes: 0
+/// every shard reported complete, 1 a shard is missing or incomplete, 2
+/// reports that cannot be merged, 3 completed with failures.
+int run_report_merge(const std::string& dir, const std::string& json_file);
 
 /// `ferry check`'s command line (docs/migrate.md).
 struct check_request {

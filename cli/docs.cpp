@@ -3,6 +3,7 @@
 #include "ferry/version.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -45,8 +46,14 @@ std::vector<const CLI::Option*> visible_options(const CLI::App& command) {
   return command.get_options([](const CLI::Option* o) { return !o->get_group().empty(); });
 }
 
-/// "-h, --help" or "--from TEXT".
+/// "-h, --help", "--from TEXT", or "DIR" for a positional argument `dir`.
 std::string option_label(const CLI::Option& option, bool for_roff) {
+  if (option.get_snames().empty() && option.get_lnames().empty()) {
+    std::string name = option.get_name();
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    return for_roff ? "\\fI" + roff(name) + "\\fR" : name;
+  }
   std::string names;
   for (auto& name : option.get_snames())
     names += (names.empty() ? "" : ", ") + std::string{"-"} + name;

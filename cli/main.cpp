@@ -113,8 +113,13 @@ int main(int argc, char** argv) {
   migrate->add_flag("--retry-failed", migration.retry_failed,
                     "Try the objects that failed in an earlier run again");
   migrate->add_option("--report", migration.report, "Write a JSON report to this file");
+  migrate->add_option("--report-dir", migration.report_dir,
+                      "Write the JSON report into this directory as report-shard-I-of-N.json "
+                      "(report.json without --shard), for 'ferry report merge'");
   migrate->add_option("--shard", migration.shard,
-                      "Take share I of N of the oids (e.g. 2/4), one journal per share");
+                      "Take share I of N of the oids (e.g. 2/4), one journal per share; 'auto' "
+                      "takes it from FERRY_SHARD, JOB_COMPLETION_INDEX with FERRY_SHARD_COUNT "
+                      "(Kubernetes Indexed Jobs) or SLURM_ARRAY_TASK_ID (Slurm arrays)");
   migrate->add_option("--journal", migration.journal,
                       "Journal directory (default: under ~/.local/state/ferry/migrations)");
   migrate->add_option("--metrics", migration.metrics,
@@ -166,6 +171,18 @@ int main(int argc, char** argv) {
                       "(127.0.0.1:PORT, [::1]:PORT, localhost:PORT or unix:/path) instead of "
                       "the user's daemon");
 
+  std::string merge_dir;
+  std::string merge_json;
+  auto* report =
+    app.add_subcommand("report", "Work with the JSON reports of ferry migrate (docs/migrate.md).");
+  report->require_subcommand(1);
+  auto* report_merge = report->add_subcommand(
+    "merge", "Merge the shards' reports of one migration (ferry migrate --report-dir DIR): check "
+             "that every shard of N is there, print one summary for the whole migration.");
+  report_merge->add_option("dir", merge_dir, "The directory of report-shard-I-of-N.json files")
+    ->required();
+  report_merge->add_option("--json", merge_json, "Write the merged report as JSON to this file");
+
   // For the build: man pages and completions from the definitions above.
   std::string docs_dir;
   app.add_option("--write-docs", docs_dir)->group("");
@@ -209,6 +226,8 @@ int main(int argc, char** argv) {
     return ferry::cli::run_migrate(migration);
   if (check->parsed())
     return ferry::cli::run_check(comparison);
+  if (report_merge->parsed())
+    return ferry::cli::run_report_merge(merge_dir, merge_json);
   if (metrics->parsed())
     return ferry::cli::run_metrics(metrics_from);
   return ferry::cli::run_status(flags, json, limit);

@@ -4,6 +4,7 @@
 #include "actors/migrator.hpp"
 #include "actors/policy/migration_plan.hpp"
 #include "actors/policy/migration_shard.hpp"
+#include "actors/policy/report_merge.hpp"
 #include "config/git_config.hpp"
 #include "ferry/version.hpp"
 #include "store/journal/rocksdb_support.hpp"
@@ -46,6 +47,32 @@ auto open_or_set_aside(const fs::path& dir, Open open) -> decltype(open()) {
   return open();
 }
 
+} // namespace
+
+status write_file_atomically(const fs::path& file, const std::string& text) {
+  // A dot name in the same directory: rename() is atomic only within one
+  // file system, and `ferry report merge` passes over it. The pid keeps two
+  // writers of one file from sharing it.
+  auto temporary = file.parent_path() /
+                   ("." + file.filename().string() + "." + std::to_string(::getpid()) + ".tmp");
+  {
+    std::ofstream out{temporary, std::ios::binary | std::ios::trunc};
+    out << text;
+    out.flush();
+    if (!out)
+      return {errc::io_error, "cannot write " + temporary.string()};
+  }
+  std::error_code error;
+  fs::rename(temporary, file, error);
+  if (error) {
+    fs::remove(temporary, error);
+    return {errc::io_error, "cannot rename " + temporary.string() + " to " + file.string()};
+  }
+  return status::success();
+}
+
+namespace {
+
 /// Exit codes besides 0 (everything copied or already there) and 2 (usage).
 constexpr int exit_incomplete = 1;
 constexpr int exit_with_failures = 3;
@@ -77,6 +104,27 @@ status list_source(const migrate_request& request, object_store& source,
     [&](const std::string& oid) { return shard.takes(oid); }, take);
 }
 
+/// Writes the report where --report and --report-dir say; a report that
+/// cannot be written is a warning (the summary on stdout says the same).
+void write_reports(const migrate_request& request, const migration_shard& shard,
+                   const nlohmann::json& report) {
+  auto text = report.dump(2) + "\n";
+  if (!request.report.empty()) {
+    std::ofstream out{request.report};
+    out << text;
+    if (!out)
+      std::cerr << "ferry migrate: cannot write the report to " << request.report << "\n";
+  }
+  if (!request.report_dir.empty()) {
+    // Read by `ferry report merge`, perhaps while shards still run: whole or not at all.
+    std::error_code error;
+    fs::create_directories(request.report_dir, error);
+    auto file = fs::path{request.report_dir} / shard_report_name(shard);
+    if (auto written = write_file_atomically(file, text); !written)
+      std::cerr << "ferry migrate: cannot write the report: " << written.message() << "\n";
+  }
+}
+
 /// --dry-run: lists the source, asks the destination, prints what would be
 /// copied and the totals; writes nothing anywhere.
 int dry_run(const migrate_request& request, object_store& source, object_store& destination,
@@ -85,6 +133,7 @@ int dry_run(const migrate_request& request, object_store& source, object_store& 
   summary.source = source.describe();
   summary.destination = destination.describe();
   summary.dry_run = true;
+  summary.shard = shard;
   auto listed = list_source(request, source, shard, [&](const std::vector<object_info>& batch) {
     constexpr size_t per_page = migration_plan::page_objects;
     for (size_t start = 0; start < batch.size(); start += per_page) {
@@ -115,8 +164,7 @@ int dry_run(const migrate_request& request, object_store& source, object_store& 
     return std::cerr << "ferry migrate: " << listed.to_string() << "\n",
            listed.code() == errc::config_error ? 2 : exit_incomplete;
   std::cout << summary_text(summary);
-  if (!request.report.empty())
-    std::ofstream{request.report} << report_json(summary).dump(2) << "\n";
+  write_reports(request, shard, report_json(summary));
   return 0;
 }
 
@@ -187,9 +235,23 @@ int run_migrate(const migrate_request& request) {
   if (!request.from_repo.empty() && !request.inventory_file.empty())
     return usage_error("give --from-repo or --inventory, not both");
   auto shard = migration_shard::parse(request.shard);
+  // --shard auto: an orchestrator's array task says which shard this is.
+  std::string shard_origin;
+  if (request.shard == "auto") {
+    auto chosen = shard_choice::from_environment([](const std::string& name) {
+      const char* value = std::getenv(name.c_str());
+      return value ? std::optional<std::string>{value} : std::nullopt;
+    });
+    if (!chosen)
+      return usage_error(chosen.error().message());
+    shard = chosen->shard;
+    shard_origin = chosen->origin;
+    std::cerr << "ferry migrate: shard " << shard->index + 1 << "/" << shard->count << " from "
+              << shard_origin << "\n";
+  }
   if (!shard)
     return usage_error("--shard '" + request.shard +
-                       "' is not I/N with 1 <= I <= N <= 4096 (e.g. --shard 2/4)");
+                       "' is not I/N with 1 <= I <= N <= 4096 (e.g. --shard 2/4) or 'auto'");
   // Slow start: a limit set by round trips to a distant server is reached
   // within a few windows.
   auto concurrency = concurrency_control::adaptive(4, 64, concurrency_control::growth::slow_start);
@@ -249,12 +311,26 @@ int run_migrate(const migrate_request& request) {
   if (request.dry_run)
     return dry_run(request, **source, **destination, *shard);
 
-  std::string identity = (*source)->describe() + " -> " + (*destination)->describe();
-  if (shard->count > 1)
-    identity += " shard " + shard->describe();
+  auto identity = migration_identity((*source)->describe(), (*destination)->describe(), *shard);
   fs::path dir = request.journal.empty()
                    ? migrations_dir() / sha256::of(identity.data(), identity.size()).substr(0, 16)
                    : fs::path{request.journal};
+  // Shards of one count cover every object once; a journal of another count
+  // would resume a split this run is not part of. (Without --journal, each
+  // shard of each count has a directory of its own.)
+  if (auto held = migration_inventory::identity_in(dir / "inventory"); held && *held != identity) {
+    auto other = shard_in_identity(*held, (*source)->describe(), (*destination)->describe());
+    if (other && other->count != shard->count)
+      return usage_error(
+        "the journal " + dir.string() + " holds shard " + std::to_string(other->index + 1) +
+        " of " + std::to_string(other->count) + " of this migration, and this run is shard " +
+        std::to_string(shard->index + 1) + " of " + std::to_string(shard->count) +
+        ". A journal keeps the shard count it started with: run with " +
+        std::to_string(other->count) + " shards, or start over with " +
+        std::to_string(shard->count) + " by giving each shard a new --journal (or deleting " +
+        dir.string() +
+        "); the destination keeps what was copied, and no object it holds is sent again");
+  }
   std::error_code error;
   fs::create_directories(dir, error);
   if (error)
@@ -266,11 +342,14 @@ int run_migrate(const migrate_request& request) {
   logging.format = parse_log_format(settings->log_format).value_or(log_format::text);
   if (auto problem = configure_logging(logging); !problem.empty())
     std::cerr << "ferry migrate: " << problem << "\n";
+  if (!shard_origin.empty())
+    log()->info("shard {}/{} from {}", shard->index + 1, shard->count, shard_origin);
 
   auto inventory = open_or_set_aside(
     dir / "inventory", [&] { return migration_inventory::open(dir / "inventory", identity); });
   if (!inventory)
-    return std::cerr << "ferry migrate: " << inventory.error().message() << "\n", exit_incomplete;
+    return std::cerr << "ferry migrate: " << inventory.error().message() << "\n",
+           inventory.error().code() == errc::config_error ? 2 : exit_incomplete;
   journal_db::options journal_options;
   journal_options.history_limit = 100;
   journal_options.sync_writes = false;
@@ -391,6 +470,7 @@ int run_migrate(const migrate_request& request) {
 
   summary.source = (*source)->describe();
   summary.destination = (*destination)->describe();
+  summary.shard = *shard;
   summary.moved_bytes = last.moved_bytes;
   summary.duration = std::chrono::duration_cast<std::chrono::milliseconds>(
     std::chrono::steady_clock::now() - started);
@@ -399,12 +479,7 @@ int run_migrate(const migrate_request& request) {
     return fail(counted);
   std::cout << summary_text(summary);
   auto report = report_json(summary);
-  if (!request.report.empty()) {
-    std::ofstream out{request.report};
-    out << report.dump(2) << "\n";
-    if (!out)
-      std::cerr << "ferry migrate: cannot write the report to " << request.report << "\n";
-  }
+  write_reports(request, *shard, report);
   if (!ran) {
     std::cerr << "ferry migrate: " << ran.to_string()
               << (ran.code() == errc::no_space ? "\nFree some space, then run" : "\nRun")

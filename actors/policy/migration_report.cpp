@@ -204,6 +204,7 @@ nlohmann::json report_json(const migration_summary& summary) {
   auto& totals = summary.totals;
   return {{"source", summary.source},
           {"destination", summary.destination},
+          {"shard", {{"index", summary.shard.index + 1}, {"count", summary.shard.count}}},
           {"dry_run", summary.dry_run},
           {"copied", count_json(totals.copied)},
           {"present", count_json(totals.present)},

@@ -3,6 +3,7 @@
 // What `ferry migrate` tells its user: the live progress line, the final
 // summary and the JSON report. Plain functions of the numbers; no I/O.
 
+#include "actors/policy/migration_shard.hpp"
 #include "store/journal/migration_inventory.hpp"
 
 #include <nlohmann/json.hpp>
@@ -51,6 +52,8 @@ std::string progress_line(const migration_progress& progress);
 struct migration_summary {
   std::string source;
   std::string destination;
+  /// The share of the source this run took (1/1: all of it).
+  migration_shard shard;
   inventory_totals totals;
   /// Of the failed and corrupt objects, those an earlier run recorded and
   /// this run did not try again (--retry-failed would).
@@ -70,7 +73,8 @@ struct migration_summary {
 /// each failure with its last error.
 std::string summary_text(const migration_summary& summary);
 
-/// The JSON report (--report): {"source","destination","dry_run",
+/// The JSON report (--report): {"source","destination","shard":{"index",
+/// "count"} (index from 1; 1 of 1 for the whole source),"dry_run",
 /// "copied":{"objects","bytes"},"present":{..},"verified":{..},"failed":{..},
 /// "corrupt":{..},"pending":{..},"not_retried":{..},"moved_bytes",
 /// "duration_ms","bytes_per_second","failures":[{"oid","size","state",

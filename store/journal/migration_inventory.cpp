@@ -474,6 +474,27 @@ migration_inventory::open(const std::filesystem::path& dir, const std::string& i
   return std::unique_ptr<migration_inventory>{new migration_inventory{std::move(state)}};
 }
 
+result<std::string> migration_inventory::identity_in(const std::filesystem::path& dir) {
+  std::error_code ec;
+  bool found = std::filesystem::exists(dir / "CURRENT", ec);
+  if (ec)
+    return from_errno(ec.value(), "cannot read journal " + dir.string());
+  if (!found)
+    return std::string{};
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::OpenForReadOnly(small_db_options(dir), dir.string(), &raw);
+  std::unique_ptr<rocksdb::DB> db{raw};
+  if (!s.ok())
+    return from_rocksdb(s, "cannot open journal " + dir.string());
+  std::string stored;
+  s = db->Get(rocksdb::ReadOptions{}, identity_key, &stored);
+  if (s.IsNotFound())
+    return std::string{};
+  if (!s.ok())
+    return from_rocksdb(s, "journal " + dir.string() + ": cannot read " + identity_key);
+  return stored;
+}
+
 result<size_t> migration_inventory::add(const std::vector<object_info>& objects) {
   for (const auto& object : objects) {
     if (auto valid = check_oid(object.oid); !valid)

@@ -81,6 +81,10 @@ public:
   /// directory never mixes two migrations.
   static result<std::unique_ptr<migration_inventory>> open(const std::filesystem::path& dir,
                                                            const std::string& identity);
+
+  /// The identity of the inventory in `dir`, read without taking it (while
+  /// a run holds it too); empty when `dir` holds no inventory yet.
+  static result<std::string> identity_in(const std::filesystem::path& dir);
   ~migration_inventory();
   migration_inventory(const migration_inventory&) = delete;
   migration_inventory& operator=(const migration_inventory&) = delete;

@@ -292,15 +292,20 @@ TEST_CASE("report_json has exactly the documented keys and types", "[report]") {
   summary.failures_left_out = 7;
   auto report = ferry::report_json(summary);
 
-  CHECK(keys_of(report) == std::set<std::string>{"source", "destination", "dry_run", "copied",
-                                                 "present", "verified", "failed", "corrupt",
-                                                 "pending", "not_retried", "moved_bytes",
+  CHECK(keys_of(report) == std::set<std::string>{"source", "destination", "shard", "dry_run",
+                                                 "copied", "present", "verified", "failed",
+                                                 "corrupt", "pending", "not_retried", "moved_bytes",
                                                  "duration_ms", "bytes_per_second", "failures",
                                                  "failures_left_out", "outcome"});
   CHECK(report["source"] == "file:///srv/lfs");
   CHECK(report["destination"] == "s3://bucket/lfs");
   CHECK(report["dry_run"].is_boolean());
   CHECK(report["dry_run"] == false);
+  CHECK(keys_of(report["shard"]) == std::set<std::string>{"index", "count"});
+  CHECK(report["shard"]["index"] == 1);
+  CHECK(report["shard"]["count"] == 1);
+  summary.shard = ferry::migration_shard{2, 4};
+  CHECK(ferry::report_json(summary)["shard"] == nlohmann::json{{"index", 3}, {"count", 4}});
   for (auto name :
        {"copied", "present", "verified", "failed", "corrupt", "pending", "not_retried"}) {
     CAPTURE(name);

@@ -612,6 +612,21 @@ TEST_CASE("inventory refuses a journal made for another migration", "[inventory]
   CHECK(adopted.error().code() == errc::config_error);
 }
 
+TEST_CASE("inventory identity is read without taking the inventory", "[inventory]") {
+  temp_dir tmp;
+  auto none = migration_inventory::identity_in(tmp.path / "nothing");
+  REQUIRE(none.ok());
+  CHECK(none->empty());
+  CHECK_FALSE(fs::exists(tmp.path / "nothing"));
+
+  auto held = open_inventory(tmp.path, "folder:/a -> folder:/b shard 2/4");
+  auto read = migration_inventory::identity_in(tmp.path);
+  REQUIRE(read.ok());
+  CHECK(*read == "folder:/a -> folder:/b shard 2/4");
+  // The run holding it goes on writing.
+  CHECK(held->add(listing(0, 2)).ok());
+}
+
 TEST_CASE("inventory opened twice in one process is busy", "[inventory]") {
   temp_dir tmp;
   auto first = open_inventory(tmp.path);
