@@ -8,8 +8,33 @@
 
 namespace ferry {
 
+namespace {
+
+std::string record_key(direction dir, const std::string& oid) {
+  return std::string{to_string(dir)} + '/' + oid;
+}
+
+} // namespace
+
+result<std::optional<transfer_record>> journal_state::load(direction dir, const std::string& oid) {
+  if (auto known = written.find(record_key(dir, oid)); known != written.end())
+    return std::optional<transfer_record>{known->second};
+  return db->get(dir, oid);
+}
+
+status journal_state::save(const transfer_record& record, journal_db::durability how) {
+  auto key = record_key(record.dir, record.oid);
+  auto st = db->put(record, how);
+  // After a failed write the database's copy is the one to trust.
+  if (st)
+    written[key] = record;
+  else
+    written.erase(key);
+  return st;
+}
+
 result<transfer_record> journal_state::begin(const transfer_job& job, const std::string& backend) {
-  auto existing = db->get(job.dir, job.oid);
+  auto existing = load(job.dir, job.oid);
   if (!existing)
     return existing.error();
   auto now = now_ms();
@@ -36,7 +61,7 @@ result<transfer_record> journal_state::begin(const transfer_job& job, const std:
   // Only that an attempt began: nothing reported depends on it, and the
   // attempt's first synced write (progress or outcome) carries it to disk.
   // Not syncing it saves a disk flush per object for an agent.
-  if (auto st = db->put(record, journal_db::durability::deferred); !st)
+  if (auto st = save(record, journal_db::durability::deferred); !st)
     return st;
   return record;
 }
@@ -46,8 +71,8 @@ namespace {
 /// Applies `change` to the active record of an object and stores it; a
 /// record that finished meanwhile is left alone.
 template <class Change>
-status update_active(journal_db& db, direction dir, const std::string& oid, Change change) {
-  auto existing = db.get(dir, oid);
+status update_active(journal_state& journal, direction dir, const std::string& oid, Change change) {
+  auto existing = journal.load(dir, oid);
   if (!existing)
     return existing.error();
   if (!*existing)
@@ -55,25 +80,25 @@ status update_active(journal_db& db, direction dir, const std::string& oid, Chan
   auto record = std::move(**existing);
   change(record);
   record.updated_ms = now_ms();
-  return db.put(record);
+  return journal.save(record);
 }
 
 } // namespace
 
 status journal_state::started(direction dir, const std::string& oid, int64_t offset) {
-  return update_active(*db, dir, oid, [&](transfer_record& r) { r.resumed_from = offset; });
+  return update_active(*this, dir, oid, [&](transfer_record& r) { r.resumed_from = offset; });
 }
 
 status journal_state::commit(direction dir, const std::string& oid, int64_t committed,
                              const std::string& store_state) {
-  return update_active(*db, dir, oid, [&](transfer_record& r) {
+  return update_active(*this, dir, oid, [&](transfer_record& r) {
     r.committed = committed;
     r.store_state = store_state;
   });
 }
 
 status journal_state::failed(direction dir, const std::string& oid, attempt_error error) {
-  return update_active(*db, dir, oid, [&](transfer_record& r) {
+  return update_active(*this, dir, oid, [&](transfer_record& r) {
     r.add_error(std::move(error));
     r.state = transfer_state::queued;
   });
@@ -111,7 +136,7 @@ void journal_state::finish(std::vector<transfer_outcome>& outcomes) {
   std::vector<transfer_record> records;
   records.reserve(outcomes.size());
   for (auto& outcome : outcomes) {
-    auto existing = db->get(outcome.dir, outcome.oid);
+    auto existing = load(outcome.dir, outcome.oid);
     if (!existing) {
       log()->warn("journal: reading the record of {} failed: {}", outcome.oid,
                   existing.error().to_string());
@@ -144,6 +169,9 @@ void journal_state::finish(std::vector<transfer_outcome>& outcomes) {
   // outcomes say, and the next write may succeed.
   if (auto st = db->finish(records); !st)
     log()->warn("journal: finishing {} transfer(s) failed: {}", records.size(), st.to_string());
+  // Finished or not, the database's copy is the one to read from now on.
+  for (const auto& outcome : outcomes)
+    written.erase(record_key(outcome.dir, outcome.oid));
 }
 
 store_syncer_actor::behavior_type store_syncer(store_syncer_actor::pointer,
@@ -246,6 +274,8 @@ journal_actor::behavior_type journal(journal_pointer self, std::shared_ptr<journ
     },
     [=](atom::flush) { start_group(self); },
     [=](atom::recover) -> caf::result<std::vector<transfer_record>> {
+      // Recovery rewrites active records in the database.
+      self->state.written.clear();
       auto recovered = self->state.db->recover();
       if (!recovered)
         return to_error(recovered.error());

@@ -7,6 +7,8 @@
 #include <caf/typed_response_promise.hpp>
 
 #include <memory>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace ferry {
@@ -27,6 +29,18 @@ struct journal_state {
   std::vector<pending_finish> pending;
   /// A group is being synced: finishes arriving meanwhile wait for the next.
   bool flushing = false;
+
+  /// The active records this actor wrote, as `db` holds them, by active key
+  /// (record_key()): a transfer's progress and finish read its record here
+  /// instead of from the database. Dropped when the record finishes.
+  std::unordered_map<std::string, transfer_record> written;
+
+  /// The active record of `oid`, from `written` or else from the database.
+  result<std::optional<transfer_record>> load(direction dir, const std::string& oid);
+
+  /// Writes an active record and remembers it in `written`.
+  status save(const transfer_record& record,
+              journal_db::durability how = journal_db::durability::synced);
 
   /// Loads or creates the record of `job`, marks it in flight and counts the attempt.
   result<transfer_record> begin(const transfer_job& job, const std::string& backend);

@@ -114,7 +114,8 @@ result<object_dir> open_object_dir(const fs::path& root, const std::string& oid,
       err = level.get() < 0 ? errno : 0;
     }
     if (level.get() < 0) {
-      if (is_symlink_at(dir.get(), name))
+      // ENOENT: nothing is there, not even a link.
+      if (err != ENOENT && is_symlink_at(dir.get(), name))
         return status{errc::path_rejected, link_refused(path)};
       if (!create && (err == ENOENT || err == ENOTDIR))
         return status{errc::not_found, "no directory " + path.string()};
@@ -127,19 +128,26 @@ result<object_dir> open_object_dir(const fs::path& root, const std::string& oid,
   return object_dir{std::move(dir), std::move(path)};
 }
 
-// Whether `name` in `dir` still names the file open as `fd`; false when it
-// names nothing or another file.
-result<bool> names_file(int dir, const std::string& name, const fs::path& path, int fd) {
-  struct ::stat own {};
+// Which file an open descriptor is: fixed for as long as it stays open, so
+// one fstat() serves every later check.
+struct file_identity {
+  dev_t device = 0;
+  ino_t inode = 0;
+};
+
+file_identity identity_of(const struct ::stat& info) { return {info.st_dev, info.st_ino}; }
+
+// Whether `name` in `dir` still names the file `file`; false when it names
+// nothing or another file.
+result<bool> names_file(int dir, const std::string& name, const fs::path& path,
+                        file_identity file) {
   struct ::stat at_path {};
-  if (::fstat(fd, &own) != 0)
-    return os_error(errno, "stat", path);
   if (::fstatat(dir, name.c_str(), &at_path, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT)
       return false;
     return os_error(errno, "stat", path);
   }
-  return own.st_dev == at_path.st_dev && own.st_ino == at_path.st_ino;
+  return file.device == at_path.st_dev && file.inode == at_path.st_ino;
 }
 
 // The names in a directory, read through a descriptor it takes over.
@@ -240,8 +248,9 @@ private:
 // link after open_write cannot redirect the rename, the unlink or the checks.
 class partial_object {
 public:
-  partial_object(partial_file file, std::string oid, object_dir dir, std::string partial_name)
-      : file_(std::move(file)), oid_(std::move(oid)), dir_(std::move(dir)),
+  partial_object(partial_file file, file_identity identity, std::string oid, object_dir dir,
+                 std::string partial_name)
+      : file_(std::move(file)), identity_(identity), oid_(std::move(oid)), dir_(std::move(dir)),
         partial_name_(std::move(partial_name)), partial_(dir_.path / partial_name_) {}
 
   partial_file& file() { return file_; }
@@ -250,6 +259,8 @@ public:
   const fs::path& dir_path() const { return dir_.path; }
   int dir_fd() const { return dir_.fd.get(); }
   const fs::path& partial_path() const { return partial_; }
+  /// The filesystem the file, and so its directory, is on.
+  dev_t device() const { return identity_.device; }
 
   // Renames the verified partial file onto the object's name. The lock is
   // held until after the rename: a writer waiting for it then finds the
@@ -279,7 +290,7 @@ public:
   }
 
   status still_ours() const {
-    auto ours = names_file(dir_fd(), partial_name_, partial_, file_.fd());
+    auto ours = names_file(dir_fd(), partial_name_, partial_, identity_);
     if (!ours.ok())
       return ours.error();
     if (*ours)
@@ -290,6 +301,7 @@ public:
 
 private:
   partial_file file_;
+  file_identity identity_;
   std::string oid_;
   object_dir dir_;
   std::string partial_name_;
@@ -449,30 +461,42 @@ std::string folder_store::describe() const { return "file://" + root_.string(); 
 
 namespace {
 
-// Syncs the filesystem of the store's root and of each directory in `group`
-// (the same one, unless something is mounted inside the store).
-status sync_filesystems(const fs::path& root, const std::vector<partial_object>& group) {
-  fd_guard root_fd{::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-  if (root_fd.get() < 0)
-    return os_error(errno, "open store folder", root);
-  std::vector<std::pair<dev_t, int>> filesystems;
-  auto add = [&](int fd) {
+// The filesystems of the store's root and of each object in `group` (the
+// same one, unless something is mounted inside the store), each with a
+// descriptor on it to sync through.
+class group_filesystems {
+public:
+  status open(const fs::path& root, const std::vector<partial_object>& group) {
+    root_ = fd_guard{::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+    if (root_.get() < 0)
+      return os_error(errno, "open store folder", root);
     struct ::stat info {};
-    if (::fstat(fd, &info) != 0)
-      return;
-    for (auto& known : filesystems)
-      if (known.first == info.st_dev)
+    if (::fstat(root_.get(), &info) != 0)
+      return os_error(errno, "stat store folder", root);
+    add(info.st_dev, root_.get());
+    for (auto& object : group)
+      add(object.device(), object.dir_fd());
+    return status::success();
+  }
+
+  status sync(const fs::path& root) const {
+    for (auto& [device, fd] : filesystems_)
+      if (::syncfs(fd) != 0)
+        return os_error(errno, "sync the filesystem of store folder", root);
+    return status::success();
+  }
+
+private:
+  void add(dev_t device, int fd) {
+    for (auto& known : filesystems_)
+      if (known.first == device)
         return;
-    filesystems.emplace_back(info.st_dev, fd);
-  };
-  add(root_fd.get());
-  for (auto& object : group)
-    add(object.dir_fd());
-  for (auto& [device, fd] : filesystems)
-    if (::syncfs(fd) != 0)
-      return os_error(errno, "sync the filesystem of store folder", root);
-  return status::success();
-}
+    filesystems_.emplace_back(device, fd);
+  }
+
+  fd_guard root_;
+  std::vector<std::pair<dev_t, int>> filesystems_;
+};
 
 } // namespace
 
@@ -482,12 +506,19 @@ result<publish_failures> folder_store::sync_published() {
   bool names_owed = names_unsynced_.exchange(false, std::memory_order_acq_rel);
   if (group.empty() && !names_owed)
     return publish_failures{};
+  // Found once for both syncs below; the objects' descriptors keep them open.
+  group_filesystems filesystems;
+  if (auto st = filesystems.open(root_, group); !st) {
+    names_unsynced_.store(names_owed, std::memory_order_release);
+    for (auto& object : group)
+      object.discard();
+    return st;
+  }
   // First the bytes of the whole group: a name must never stand for bytes
   // not on disk. A lone object (an agent's upload) syncs its own file, as a
   // filesystem sync would also wait for every other writer's data there.
   if (!group.empty()) {
-    auto bytes_synced =
-      group.size() == 1 ? group.front().file().sync() : sync_filesystems(root_, group);
+    auto bytes_synced = group.size() == 1 ? group.front().file().sync() : filesystems.sync(root_);
     if (auto st = bytes_synced; !st) {
       names_unsynced_.store(names_owed, std::memory_order_release);
       // The kernel may have dropped pages it failed to write (see sync()).
@@ -501,7 +532,7 @@ result<publish_failures> folder_store::sync_published() {
     if (auto st = object.publish(); !st)
       failed.emplace_back(object.oid(), std::move(st));
   // Then the names.
-  if (auto st = sync_filesystems(root_, group); !st) {
+  if (auto st = filesystems.sync(root_); !st) {
     names_unsynced_.store(true, std::memory_order_release);
     return st;
   }
@@ -616,6 +647,7 @@ folder_store::open_write(const std::string& oid, int64_t size,
   const fs::path partial = dir->path / name;
   // No O_TRUNC: the file may belong to a live writer until we hold its lock.
   int fd = -1;
+  file_identity identity;
   for (int attempt = 0; fd < 0; ++attempt) {
     if (attempt == 3)
       return status{errc::busy, "object " + oid + ": " + partial.string() +
@@ -639,6 +671,7 @@ folder_store::open_write(const std::string& oid, int64_t size,
       return status{errc::path_rejected, "cannot store object " + oid + ": " + partial.string() +
                                            " is not a regular file"};
     }
+    identity = identity_of(info);
     int locked;
     do
       locked = ::flock(fd, LOCK_EX | LOCK_NB);
@@ -654,7 +687,7 @@ folder_store::open_write(const std::string& oid, int64_t size,
     // Between our open and our lock, the previous holder may have renamed the
     // file to its final name (or removed it); writing there would alter a
     // published object.
-    auto ours = names_file(dir->fd.get(), name, partial, fd);
+    auto ours = names_file(dir->fd.get(), name, partial, identity);
     if (!ours.ok() || !*ours) {
       close_fd(fd);
       fd = -1;
@@ -675,7 +708,7 @@ folder_store::open_write(const std::string& oid, int64_t size,
   if (auto st = file.resume(kept); !st.ok())
     return st;
   return std::unique_ptr<object_writer>(new folder_writer(
-    partial_object{std::move(file), oid, std::move(*dir), name}, size, publish_queue_));
+    partial_object{std::move(file), identity, oid, std::move(*dir), name}, size, publish_queue_));
 }
 
 status folder_store::list(const std::function<bool(const object_info&)>& visit) {

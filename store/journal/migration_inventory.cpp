@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <limits>
 #include <mutex>
+#include <string_view>
 #include <system_error>
 
 namespace ferry {
@@ -88,18 +89,29 @@ status check_oid(const std::string& oid) {
   return {errc::invalid_request, "invalid oid \"" + oid + "\""};
 }
 
+// Written directly rather than through a json value, byte for byte as
+// dump() wrote an ordered_json: every copied object is encoded twice.
 std::string encode_item(const inventory_item& item) {
-  nlohmann::ordered_json errors = nlohmann::ordered_json::array();
-  for (const auto& e : item.errors)
-    errors.push_back({{"at_ms", e.at_ms}, {"code", e.code}, {"message", e.message}});
-  nlohmann::ordered_json out = {
-    {"v", format_version},       {"size", item.size},           {"state", to_string(item.state)},
-    {"attempts", item.attempts}, {"errors", std::move(errors)}, {"run", item.run},
-  };
-  if (!item.cid.empty())
-    out["cid"] = item.cid;
-  // Error messages may hold invalid UTF-8 (OS errors); U+FFFD keeps dump() from throwing.
-  return out.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string out;
+  out.reserve(128);
+  out += "{\"v\":";
+  out += std::to_string(format_version);
+  out += ",\"size\":";
+  out += std::to_string(item.size);
+  out += ",\"state\":\"";
+  out += to_string(item.state);
+  out += "\",\"attempts\":";
+  out += std::to_string(item.attempts);
+  out += ",\"errors\":";
+  append_json_errors(out, item.errors);
+  out += ",\"run\":";
+  out += std::to_string(item.run);
+  if (!item.cid.empty()) {
+    out += ",\"cid\":";
+    append_json_string(out, item.cid);
+  }
+  out += '}';
+  return out;
 }
 
 // A non-negative integer field of `object`, or nullopt when it is absent or
@@ -130,9 +142,90 @@ void append_error(inventory_item& item, attempt_error error) {
     item.errors.erase(item.errors.begin(), item.errors.end() - transfer_record::max_errors);
 }
 
+// Reads the value encode_item() writes for an item without errors, and
+// nothing else: any other byte sequence (escapes, spaces, another field
+// order, errors, version 1) gives nullopt and goes to the JSON parser.
+class canonical_item_reader {
+public:
+  explicit canonical_item_reader(std::string_view bytes) : rest_(bytes) {}
+
+  std::optional<inventory_item> read(const std::string& oid) {
+    inventory_item item;
+    item.oid = oid;
+    std::string_view state;
+    std::optional<int64_t> version, size, attempts, run;
+    if (!(literal("{\"v\":") && (version = number()) && literal(",\"size\":") &&
+          (size = number()) && literal(",\"state\":") && plain_text(state) &&
+          literal(",\"attempts\":") && (attempts = number()) &&
+          literal(",\"errors\":[],\"run\":") && (run = number())))
+      return std::nullopt;
+    std::string_view cid;
+    if (literal(",\"cid\":") && !plain_text(cid))
+      return std::nullopt;
+    auto parsed_state = parse_state(std::string{state});
+    if (!literal("}") || !rest_.empty() || *version != format_version || !parsed_state ||
+        *attempts > std::numeric_limits<int>::max())
+      return std::nullopt;
+    item.size = *size;
+    item.state = *parsed_state;
+    item.attempts = static_cast<int>(*attempts);
+    item.run = *run;
+    item.cid = std::string{cid};
+    return item;
+  }
+
+private:
+  bool literal(std::string_view text) {
+    if (rest_.substr(0, text.size()) != text)
+      return false;
+    rest_.remove_prefix(text.size());
+    return true;
+  }
+
+  // A non-negative integer as JSON writes it (no leading zero), small
+  // enough that it cannot overflow.
+  std::optional<int64_t> number() {
+    size_t digits = 0;
+    while (digits < rest_.size() && rest_[digits] >= '0' && rest_[digits] <= '9')
+      ++digits;
+    if (digits == 0 || digits > 18 || (digits > 1 && rest_[0] == '0'))
+      return std::nullopt;
+    int64_t value = 0;
+    for (size_t i = 0; i < digits; ++i)
+      value = value * 10 + (rest_[i] - '0');
+    rest_.remove_prefix(digits);
+    return value;
+  }
+
+  // A string of printable ASCII without escapes, as append_json_string()
+  // writes such text.
+  bool plain_text(std::string_view& text) {
+    if (!literal("\""))
+      return false;
+    size_t end = 0;
+    while (end < rest_.size() && rest_[end] != '"') {
+      auto byte = static_cast<unsigned char>(rest_[end]);
+      if (byte < 0x20 || byte >= 0x7f || byte == '\\')
+        return false;
+      ++end;
+    }
+    if (end == rest_.size())
+      return false;
+    text = rest_.substr(0, end);
+    rest_.remove_prefix(end + 1);
+    return true;
+  }
+
+  std::string_view rest_;
+};
+
 // Decodes an `i/` value; `why` gets the first problem found.
 std::optional<inventory_item> decode_item(const std::string& oid, const std::string& bytes,
                                           std::string& why) {
+  // Most values are read several times per migration: the common form
+  // skips building a JSON document.
+  if (auto item = canonical_item_reader{bytes}.read(oid))
+    return item;
   json doc = json::parse(bytes, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) {
     why = "is not a JSON object";

@@ -134,12 +134,8 @@ void transfer_record::add_error(attempt_error error) {
     errors.erase(errors.begin(), errors.end() - max_errors);
 }
 
-namespace {
-
-// Appends `text` as a JSON string, byte for byte as json::dump() writes it
-// with invalid UTF-8 replaced by U+FFFD. Printable ASCII without quotes or
-// backslashes (oids, names, most messages) is copied as it is; the rest
-// goes through dump().
+// Printable ASCII without quotes or backslashes (oids, names, most messages)
+// is copied as it is; the rest goes through dump().
 void append_json_string(std::string& out, std::string_view text) {
   bool plain = std::all_of(text.begin(), text.end(), [](char c) {
     auto byte = static_cast<unsigned char>(c);
@@ -154,7 +150,6 @@ void append_json_string(std::string& out, std::string_view text) {
   out += '"';
 }
 
-// [{"at_ms":..,"code":..,"message":..},..], as dump() writes it.
 void append_json_errors(std::string& out, const std::vector<attempt_error>& errors) {
   out += '[';
   for (size_t i = 0; i < errors.size(); ++i) {
@@ -168,6 +163,8 @@ void append_json_errors(std::string& out, const std::vector<attempt_error>& erro
   }
   out += ']';
 }
+
+namespace {
 
 // Appends `,"name":`.
 void append_name(std::string& out, const char* name) {
@@ -289,10 +286,14 @@ result<transfer_record> decode_record(const std::string& bytes) {
 
 std::string make_correlation_id() {
   static thread_local std::random_device source;
-  std::uniform_int_distribution<int> digit{0, 15};
+  // 48 bits from two draws: every draw may be a system call, and the
+  // journal makes an id per transfer.
+  uint64_t bits = (uint64_t{source()} << 32) | source();
   std::string id(12, '0');
-  for (auto& c : id)
-    c = "0123456789abcdef"[digit(source)];
+  for (auto& c : id) {
+    c = "0123456789abcdef"[bits & 0xf];
+    bits >>= 4;
+  }
   return id;
 }
 

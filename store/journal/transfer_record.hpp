@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ferry {
@@ -80,6 +81,14 @@ std::string encode(const transfer_record& record);
 /// Decodes a value written by encode(). Malformed bytes or an unknown format
 /// version give errc::corrupt_record.
 result<transfer_record> decode_record(const std::string& bytes);
+
+/// Appends `text` as a JSON string, byte for byte as nlohmann::json's dump()
+/// writes it with invalid UTF-8 replaced by U+FFFD.
+void append_json_string(std::string& out, std::string_view text);
+
+/// Appends `errors` as dump() writes them:
+/// [{"at_ms":..,"code":..,"message":..},..].
+void append_json_errors(std::string& out, const std::vector<attempt_error>& errors);
 
 /// A new correlation id: 12 random hex digits.
 std::string make_correlation_id();

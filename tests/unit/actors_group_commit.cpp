@@ -131,3 +131,25 @@ TEST_CASE_METHOD(engine_fixture, "an upload syncs the journal once, for its outc
   REQUIRE(record->size() == 1);
   CHECK(record->front().attempts == 1);
 }
+
+TEST_CASE_METHOD(engine_fixture, "an object sent again after it finished starts a fresh record",
+                 "[group_commit]") {
+  start(folder);
+  auto bytes = random_bytes(2000, 9);
+  for (uint64_t id = 1; id <= 2; ++id) {
+    auto outcome = submit(upload_job(id, bytes, "f"));
+    sched.run();
+    REQUIRE(outcome->has_value());
+    CHECK((*outcome)->ok());
+  }
+  // Nothing of the first transfer's record is carried into the second.
+  auto records = db->history(2);
+  REQUIRE(records.ok());
+  REQUIRE(records->size() == 2);
+  CHECK(records->at(0).attempts == 1);
+  CHECK(records->at(1).attempts == 1);
+  CHECK(records->at(0).cid != records->at(1).cid);
+  auto active = db->active();
+  REQUIRE(active.ok());
+  CHECK(active->empty());
+}

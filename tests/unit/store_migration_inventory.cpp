@@ -1,6 +1,7 @@
 #include "store/journal/migration_inventory.hpp"
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "test_support.hpp"
 
@@ -118,6 +119,13 @@ std::vector<std::string> raw_keys(const fs::path& dir, const std::string& prefix
     keys.push_back(it->key().ToString());
   REQUIRE(it->status().ok());
   return keys;
+}
+
+std::string raw_get(const fs::path& dir, const std::string& key) {
+  auto db = open_raw(dir);
+  std::string value;
+  REQUIRE(db->Get(rocksdb::ReadOptions{}, key, &value).ok());
+  return value;
 }
 
 void raw_put(const fs::path& dir, const std::string& key, const std::string& value) {
@@ -271,6 +279,89 @@ TEST_CASE("inventory runs ask again about everything but the dead letters", "[in
   auto again = inventory->forget_unlisted();
   REQUIRE(again.ok());
   CHECK(again.value() == 0);
+}
+
+TEST_CASE("inventory items are stored as a json dump() writes them", "[inventory]") {
+  temp_dir tmp;
+  {
+    auto inventory = open_inventory(tmp.path);
+    REQUIRE(inventory->begin_run().ok());
+    REQUIRE(inventory->add({{oid_of(1), 7}, {oid_of(2), 9}}).ok());
+    REQUIRE(inventory
+              ->set_state(oid_of(1), item_state::failed, 2,
+                          attempt_error{12, "io_error", "said \"no\"\\ \n\xFF"}, "c1d")
+              .ok());
+  }
+  // Values written before they were encoded by hand must read alike, and
+  // tools may read them as JSON: the bytes are the same as dump()'s.
+  nlohmann::ordered_json errors = nlohmann::ordered_json::array();
+  errors.push_back({{"at_ms", 12}, {"code", "io_error"}, {"message", "said \"no\"\\ \n\xFF"}});
+  nlohmann::ordered_json failed = {{"v", 2},        {"size", 7},        {"state", "failed"},
+                                   {"attempts", 2}, {"errors", errors}, {"run", 1},
+                                   {"cid", "c1d"}};
+  nlohmann::ordered_json pending = {{"v", 2},
+                                    {"size", 9},
+                                    {"state", "pending"},
+                                    {"attempts", 0},
+                                    {"errors", nlohmann::ordered_json::array()},
+                                    {"run", 1}};
+  auto dump = [](const nlohmann::ordered_json& value) {
+    return value.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  };
+  CHECK(raw_get(tmp.path, "i/" + oid_of(1)) == dump(failed));
+  CHECK(raw_get(tmp.path, "i/" + oid_of(2)) == dump(pending));
+  auto inventory = open_inventory(tmp.path);
+  auto item = require_item(*inventory, oid_of(1));
+  REQUIRE(item.errors.size() == 1);
+  CHECK(item.errors[0].message == "said \"no\"\\ \n\xEF\xBF\xBD");
+  CHECK(item.cid == "c1d");
+}
+
+TEST_CASE("inventory reads its own encoding and any other JSON spelling alike", "[inventory]") {
+  temp_dir tmp;
+  raw_put(tmp.path, "m/identity", identity);
+  raw_put(tmp.path, "i/" + oid_of(1),
+          R"({"v":2,"size":123456789012,"state":"failed","attempts":3,"errors":[],"run":4,)"
+          R"("cid":"0a1b2c3d4e5f"})");
+  raw_put(tmp.path, "i/" + oid_of(2),
+          R"({ "cid" : "0a1b2c3d4e5f", "run":4, "errors":[ ], "attempts":3, "state":"failed", )"
+          R"("size":123456789012, "v":2 })");
+  raw_put(tmp.path, "i/" + oid_of(3),
+          R"({"v":2,"size":5,"state":"copied","attempts":0,)"
+          R"("errors":[],"run":1})");
+  auto inventory = open_inventory(tmp.path);
+  for (int n : {1, 2}) {
+    INFO("item " << n);
+    auto item = require_item(*inventory, oid_of(n));
+    CHECK(item.oid == oid_of(n));
+    CHECK(item.size == 123456789012);
+    CHECK(item.state == item_state::failed);
+    CHECK(item.attempts == 3);
+    CHECK(item.errors.empty());
+    CHECK(item.run == 4);
+    CHECK(item.cid == "0a1b2c3d4e5f");
+  }
+  auto plain = require_item(*inventory, oid_of(3));
+  CHECK(plain.size == 5);
+  CHECK(plain.state == item_state::copied);
+  CHECK(plain.run == 1);
+  CHECK(plain.cid.empty());
+}
+
+TEST_CASE("inventory refuses values that are not JSON even when they look like its own",
+          "[inventory]") {
+  temp_dir tmp;
+  const std::string head = R"({"v":2,"size":)";
+  const std::string tail = R"(,"state":"copied","attempts":0,"errors":[],"run":1})";
+  const std::string bad = GENERATE_COPY(head + "07" + tail, head + "7" + tail + "x",
+                                        head + "-7" + tail, head + "7" + tail.substr(0, 20));
+  INFO(bad);
+  raw_put(tmp.path, "m/identity", identity);
+  raw_put(tmp.path, "i/" + oid_of(1), bad);
+  auto inventory = open_inventory(tmp.path);
+  auto item = inventory->get(oid_of(1));
+  REQUIRE_FALSE(item.ok());
+  CHECK(item.error().code() == errc::corrupt_record);
 }
 
 TEST_CASE("inventory reads items written before runs were numbered", "[inventory]") {
