@@ -3,6 +3,7 @@
 #include "actors/journal_actor.hpp"
 #include "actors/logging.hpp"
 #include "actors/rate_limiter.hpp"
+#include "actors/shared_rate_limiter.hpp"
 #include "actors/transfer_supervisor.hpp"
 #include "protocol/line_splitter.hpp"
 
@@ -105,6 +106,10 @@ engine_core start_engine_core(caf::actor_system& sys, caf::scoped_actor& self,
   limits.requests_per_second = config->max_requests_per_second;
   limits.bytes_per_second = config->max_bytes_per_second;
   core.limiter = sys.spawn(rate_limiter, limits);
+  // Detached: it waits on Redis.
+  if (!config->shared_limit.host.empty())
+    core.limiter = sys.spawn<caf::detached>(shared_rate_limiter, core.limiter, config->shared_limit,
+                                            config->shared_requests_per_second, config->notice);
   core.supervisor = sys.spawn(transfer_supervisor, std::move(config), core.journal, core.limiter);
   return core;
 }

@@ -156,6 +156,7 @@ CAF_ADD_ATOM(ferry, ferry::atom, acquire, "acquire")
 CAF_ADD_ATOM(ferry, ferry::atom, cooldown, "cooldown")
 CAF_ADD_ATOM(ferry, ferry::atom, get, "get")
 CAF_ADD_ATOM(ferry, ferry::atom, wake, "wake")
+CAF_ADD_ATOM(ferry, ferry::atom, throttled, "throttled")
 
 // -- migration --------------------------------------------------------------
 CAF_ADD_ATOM(ferry, ferry::atom, pump, "pump")

@@ -84,6 +84,9 @@ using rate_limiter_actor = caf::typed_actor<
   // The host asked us to wait (Retry-After or similar): no acquisition for it
   // is answered before now + duration. Never shortens an earlier cooldown.
   caf::reacts_to<atom::cooldown, std::string, caf::timespan>,
+  // The host answered 429 or 503: its rate is cut, then recovers over time
+  // (policy/rate_backoff.hpp). No effect on a host without a rate limit.
+  caf::reacts_to<atom::throttled, std::string>,
   // How many acquisitions are waiting for the host.
   caf::replies_to<atom::get, std::string>::with<int>,
   // Timer: answers the host's acquisitions whose turn has come.

@@ -1,8 +1,11 @@
 #include "actors/rate_limiter.hpp"
 
+#include "actors/logging.hpp"
+
 #include <caf/all.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <type_traits>
 
 namespace ferry {
@@ -30,11 +33,42 @@ void reserve_front(rate_limiter_state::host_state& h, time_point now) {
   h.front_reserved = true;
 }
 
+/// "25 requests/s and 1048576 bytes/s": `limits` at `factor`.
+std::string describe_rates(const rate_limits& limits, double factor) {
+  std::string out;
+  char number[32];
+  if (limits.requests_per_second > 0) {
+    std::snprintf(number, sizeof number, "%.3g", limits.requests_per_second * factor);
+    out = number + std::string{" requests/s"};
+  }
+  if (limits.bytes_per_second > 0) {
+    std::snprintf(number, sizeof number, "%.0f", limits.bytes_per_second * factor);
+    out += (out.empty() ? "" : " and ") + std::string{number} + " bytes/s";
+  }
+  return out;
+}
+
+/// Runs the buckets of `name` at the fraction of the limits its backoff
+/// allows at `now`; says so once the full rate is back.
+void follow_backoff(limiter_pointer self, const std::string& name,
+                    rate_limiter_state::host_state& h, time_point now) {
+  auto factor = h.backoff.factor(now);
+  if (factor == h.factor)
+    return;
+  const auto& limits = self->state.limits;
+  h.requests.set_rate(limits.requests_per_second * factor, now);
+  h.bytes.set_rate(limits.bytes_per_second * factor, now);
+  h.factor = factor;
+  if (factor == 1.0)
+    log()->info("rate to {} back to the full {}", name, describe_rates(limits, 1.0));
+}
+
 /// Answers every acquisition of `name` whose turn has come, then makes sure a
 /// wake-up arrives when the next one is due.
 void serve(limiter_pointer self, const std::string& name) {
   auto& h = self->state.host(name);
   auto now = now_of(self);
+  follow_backoff(self, name, h, now);
   while (!h.queue.empty()) {
     if (!h.front_reserved)
       reserve_front(h, now);
@@ -74,6 +108,23 @@ void cool_down(limiter_pointer self, const std::string& name, caf::timespan dura
   serve(self, name);
 }
 
+/// `name` answered 429 or 503: its rates drop (at most once per burst of
+/// such answers). Hosts without a rate limit have nothing to cut; the
+/// concurrency control (--transfers auto) and Retry-After cover them.
+void slow_down(limiter_pointer self, const std::string& name) {
+  const auto& limits = self->state.limits;
+  if (limits.requests_per_second <= 0 && limits.bytes_per_second <= 0)
+    return;
+  auto& h = self->state.host(name);
+  auto now = now_of(self);
+  if (!h.backoff.on_throttled(now))
+    return;
+  follow_backoff(self, name, h, now);
+  log()->info("{} asked to slow down (HTTP 429 or 503): rate to it cut to {}, back to the full "
+              "{} step by step",
+              name, describe_rates(limits, h.factor), describe_rates(limits, 1.0));
+}
+
 } // namespace
 
 rate_limiter_state::host_state::host_state(const rate_limits& limits)
@@ -107,6 +158,7 @@ rate_limiter_actor::behavior_type rate_limiter(limiter_pointer self, rate_limits
     [=](atom::cooldown, const std::string& host, caf::timespan duration) {
       cool_down(self, host, duration);
     },
+    [=](atom::throttled, const std::string& host) { slow_down(self, host); },
     [=](atom::get, const std::string& host) {
       auto i = self->state.hosts.find(host);
       return i == self->state.hosts.end() ? 0 : static_cast<int>(i->second.queue.size());

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "actors/interfaces.hpp"
+#include "actors/policy/rate_backoff.hpp"
 #include "actors/policy/token_bucket.hpp"
 
 #include <caf/typed_response_promise.hpp>
@@ -39,6 +40,10 @@ struct rate_limiter_state {
 
     token_bucket requests;
     token_bucket bytes;
+    /// Cuts the rates on 429 and 503 and brings them back over time.
+    rate_backoff backoff;
+    /// The fraction of `limits` the buckets run at now.
+    double factor = 1.0;
     /// Oldest first. Only the front has taken its tokens (see front_due), so
     /// a cooldown reaches every later acquisition before it reserves.
     std::deque<waiter> queue;

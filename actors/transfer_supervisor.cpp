@@ -234,6 +234,8 @@ void report_host_change(supervisor_pointer self, const std::string& host,
                               std::chrono::duration<double>(change.cooldown).count());
     }
   }
+  if (change.slow_down && st.limiter)
+    self->send(st.limiter, atom::throttled_v, host);
   auto next = describe_wait(st.config->breaker_open_for);
   switch (change.what) {
     case admission::host_change::none:

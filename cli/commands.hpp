@@ -77,6 +77,13 @@ struct migrate_request {
   /// Requests per second and bytes per second ("50MiB"); 0 / empty: no limit.
   double tps = 0;
   std::string bwlimit;
+  /// The whole migration's requests and bytes per second, split over
+  /// `concurrent_shards` (default: the shard count); 0 / empty: none.
+  double tps_total = 0;
+  std::string bwlimit_total;
+  std::string concurrent_shards;
+  /// redis://host:port/key: --tps-total held exactly for every shard there.
+  std::string rate_limiter;
   bool dry_run = false;
   bool verify_existing = false;
   bool retry_failed = false;

@@ -106,6 +106,18 @@ int main(int argc, char** argv) {
   migrate->add_option("--tps", migration.tps, "Requests per second, at most (default: no limit)");
   migrate->add_option("--bwlimit", migration.bwlimit,
                       "Bytes per second, at most, e.g. 50MiB (default: no limit)");
+  migrate->add_option("--tps-total", migration.tps_total,
+                      "Requests per second for the whole sharded migration, split over "
+                      "--concurrent-shards (instead of --tps)");
+  migrate->add_option("--bwlimit-total", migration.bwlimit_total,
+                      "Bytes per second for the whole sharded migration, split over "
+                      "--concurrent-shards (instead of --bwlimit)");
+  migrate->add_option("--concurrent-shards", migration.concurrent_shards,
+                      "Shards running at once, which share --tps-total and --bwlimit-total "
+                      "(default: N of --shard I/N)");
+  migrate->add_option("--rate-limiter", migration.rate_limiter,
+                      "redis://host:port/key: hold --tps-total exactly for all shards in Redis "
+                      "(falls back to the split with a warning when Redis is unreachable)");
   migrate->add_flag("--dry-run", migration.dry_run,
                     "Print what would be copied and the totals; change nothing");
   migrate->add_flag("--verify-existing", migration.verify_existing,

@@ -4,6 +4,7 @@
 #include "actors/migrator.hpp"
 #include "actors/policy/migration_plan.hpp"
 #include "actors/policy/migration_shard.hpp"
+#include "actors/policy/rate_budget.hpp"
 #include "actors/policy/report_merge.hpp"
 #include "config/git_config.hpp"
 #include "ferry/version.hpp"
@@ -275,6 +276,33 @@ int run_migrate(const migrate_request& request) {
   }
   if (request.tps < 0)
     return usage_error("--tps must not be negative");
+  int64_t bytes_total = 0;
+  if (!request.bwlimit_total.empty()) {
+    auto parsed = config::parse_size(request.bwlimit_total);
+    if (!parsed || *parsed <= 0)
+      return usage_error("--bwlimit-total '" + request.bwlimit_total +
+                         "' is not a size per second such as 200MiB");
+    bytes_total = *parsed;
+  }
+  rate_budget_request budget;
+  budget.tps = request.tps;
+  budget.bytes_per_second = bytes_per_second;
+  budget.tps_total = request.tps_total;
+  budget.bytes_total = bytes_total;
+  budget.concurrent_shards = request.concurrent_shards;
+  budget.shard_count = shard->count;
+  auto rates = share_rate_budget(budget);
+  if (!rates)
+    return usage_error(rates.error().message());
+  redis_address shared_limit;
+  if (!request.rate_limiter.empty()) {
+    if (!(request.tps_total > 0))
+      return usage_error("--rate-limiter holds --tps-total for all shards; give --tps-total");
+    auto parsed = redis_address::parse(request.rate_limiter);
+    if (!parsed)
+      return usage_error(parsed.error().message());
+    shared_limit = *parsed;
+  }
   std::optional<metrics_address> metrics_at;
   if (!request.metrics.empty()) {
     auto parsed = metrics_address::parse(request.metrics);
@@ -448,8 +476,15 @@ int run_migrate(const migrate_request& request) {
   engine.max_retry_time = settings->max_retry_time;
   engine.backoff_base = settings->backoff_base;
   engine.backoff_max = settings->backoff_max;
-  engine.max_requests_per_second = request.tps;
-  engine.max_bytes_per_second = static_cast<double>(bytes_per_second);
+  if (auto split = rates->describe(budget); !split.empty())
+    std::cerr << "ferry migrate: " << split << "\n";
+  engine.max_requests_per_second = rates->requests_per_second;
+  engine.max_bytes_per_second = static_cast<double>(rates->bytes_per_second);
+  if (!shared_limit.host.empty())
+    std::cerr << "ferry migrate: all shards together keep to --tps-total " << request.tps_total
+              << " through Redis at " << shared_limit.describe() << "\n";
+  engine.shared_limit = shared_limit;
+  engine.shared_requests_per_second = request.tps_total;
   engine.seed = std::random_device{}();
   engine.metrics = metrics;
   engine.events = open_events_file(*settings);

@@ -1,5 +1,7 @@
 #include "actors/policy/admission.hpp"
 
+#include "store/http/http_classify.hpp"
+
 #include <cstdio>
 #include <ctime>
 #include <regex>
@@ -147,9 +149,10 @@ std::vector<uint64_t> admission::wake_parked(const std::string& host) {
 }
 
 /// What a finished attempt says about its host: a Retry-After puts the
-/// host on cooldown for every job; transient failures count toward opening
-/// its circuit, a success closes it. Permanent failures (a 404, a hash
-/// mismatch) and waits for another writer say nothing about the host.
+/// host on cooldown for every job, a 429 or 503 cuts its rate; transient
+/// failures count toward opening its circuit, a success closes it.
+/// Permanent failures (a 404, a hash mismatch) and waits for another writer
+/// say nothing about the host.
 admission::host_change admission::record_host_health(job& j, const status& outcome,
                                                      time_point now) {
   host_change change;
@@ -169,6 +172,7 @@ admission::host_change admission::record_host_health(job& j, const status& outco
   }
   if (outcome.retry_after() > std::chrono::milliseconds{0})
     change.cooldown = outcome.retry_after();
+  change.slow_down = asks_to_slow_down(outcome);
   if (classify(outcome.code()) != retry_class::transient || outcome.code() == errc::busy)
     return change;
   auto error = redact(outcome.to_string());

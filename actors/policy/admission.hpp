@@ -114,6 +114,9 @@ public:
     /// The server asked to wait this long before any request to the host
     /// (Retry-After); 0 when it did not.
     std::chrono::milliseconds cooldown{0};
+    /// The server answered 429 or 503 ("slow down", store/http's
+    /// asks_to_slow_down): the host's own rate is cut (rate_backoff).
+    bool slow_down = false;
     /// opened, reopened: the failure, without credentials.
     std::string error;
     /// The one line for the user; empty when there is nothing new to say.

@@ -2,6 +2,7 @@
 
 #include "actors/policy/metrics.hpp"
 #include "store/os/event_file.hpp"
+#include "store/os/redis_client.hpp"
 #include "store/lfs/lfs_store.hpp"
 #include "store/object_store.hpp"
 
@@ -58,6 +59,11 @@ struct engine_config {
   /// Per host: requests and payload bytes per second; 0 means unlimited.
   double max_requests_per_second = 0;
   double max_bytes_per_second = 0;
+  /// A limit shared with other processes through Redis (--rate-limiter):
+  /// every network transfer also takes a slot of `shared_requests_per_second`
+  /// from it. Empty host: none.
+  redis_address shared_limit;
+  double shared_requests_per_second = 0;
   /// Consecutive transient failures that open a host's circuit, and how
   /// long it stays open before one probe is let through.
   int breaker_failures = 5;

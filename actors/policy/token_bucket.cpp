@@ -70,6 +70,13 @@ void token_bucket::pause_until(clock::time_point until_time) {
   }
 }
 
+void token_bucket::set_rate(double rate_per_second, clock::time_point now) {
+  if (unlimited() || !(rate_per_second > 0.0))
+    return;
+  refill(now);
+  rate_ = rate_per_second;
+}
+
 double token_bucket::available(clock::time_point now) const {
   if (unlimited())
     return std::numeric_limits<double>::infinity();

@@ -36,6 +36,11 @@ public:
   /// shortened. Applies to unlimited buckets too.
   void pause_until(clock::time_point until);
 
+  /// From `now` on, refills at `rate_per_second` (tokens earned before `now`
+  /// at the old rate are kept; a debt is paid at the new rate). An unlimited
+  /// bucket stays unlimited, and a rate of 0 or below is ignored.
+  void set_rate(double rate_per_second, clock::time_point now);
+
   /// Tokens available at `now` (negative while in debt; infinity when
   /// unlimited), without changing anything.
   double available(clock::time_point now) const;

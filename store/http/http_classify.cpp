@@ -150,6 +150,23 @@ std::string_view http_reason(long status) {
   }
 }
 
+bool asks_to_slow_down(const status& failure) {
+  if (failure.ok())
+    return false;
+  if (failure.retry_after() > std::chrono::milliseconds{0})
+    return true;
+  const std::string& message = failure.message();
+  for (std::string_view code : {"HTTP 429", "HTTP 503"}) {
+    // "HTTP 429 Too Many Requests", "(HTTP 503)": the status, not 4290.
+    for (auto at = message.find(code); at != std::string::npos; at = message.find(code, at + 1)) {
+      auto after = at + code.size();
+      if (after == message.size() || message[after] < '0' || message[after] > '9')
+        return true;
+    }
+  }
+  return false;
+}
+
 http_decision classify_http(long status, const std::optional<std::string>& retry_after_header,
                             std::chrono::system_clock::time_point now,
                             std::chrono::seconds max_wait) {

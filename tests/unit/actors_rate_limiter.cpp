@@ -84,6 +84,12 @@ struct limiter_fixture : ferry::testing::deterministic_system {
     sched.run();
   }
 
+  /// `host` answered 429 or 503.
+  void throttled(const std::string& host) {
+    caf::anon_send(limiter, atom::throttled_v, host);
+    sched.run();
+  }
+
   /// Acquisitions waiting for `host`, as the limiter reports them.
   int pending(const std::string& host) {
     auto out = std::make_shared<int>(-1);
@@ -272,6 +278,51 @@ TEST_CASE_METHOD(limiter_fixture, "a cooldown holds pending and new acquisitions
   acquire("a", {{"after", 0}});
   CHECK(at("after") == 5s);
   CHECK(pending("a") == 0);
+}
+
+TEST_CASE_METHOD(limiter_fixture, "a 429 or 503 halves the host's rate, which then recovers",
+                 "[rate_limiter]") {
+  start({10.0, 1.0, 0.0, 0.0});
+  acquire("a", {{"1", 0}, {"2", 0}, {"3", 0}});
+  advance(100ms);
+  advance(100ms);
+  CHECK(at("3") == 200ms);
+
+  throttled("a");
+  acquire("a", {{"4", 0}, {"5", 0}});
+  // A second answer of the same burst cuts nothing more.
+  throttled("a");
+  advance(200ms);
+  advance(200ms);
+  CHECK(at("4") == 400ms);
+  CHECK(at("5") == 600ms);
+  // Other hosts keep their rate.
+  acquire("b", {{"b1", 0}, {"b2", 0}});
+  advance(100ms);
+  CHECK(at("b2") == at("b1") + 100ms);
+
+  // Four seconds after the cut: 0.5 + 4 x 0.05 of the limit, 7 a second.
+  advance(elapsed() < 4200ms ? 4200ms - elapsed() : 0ms);
+  acquire("a", {{"m1", 0}, {"m2", 0}});
+  advance(143ms);
+  REQUIRE(grants->size() == 9);
+  auto spacing = std::chrono::duration<double>(at("m2") - at("m1")).count();
+  CHECK(spacing == Approx(1.0 / 7).epsilon(0.001));
+
+  // Ten seconds after the cut the full rate is back.
+  advance(10s);
+  acquire("a", {{"f1", 0}, {"f2", 0}});
+  advance(100ms);
+  CHECK(at("f2") == at("f1") + 100ms);
+}
+
+TEST_CASE_METHOD(limiter_fixture, "a host without a rate limit has nothing to cut",
+                 "[rate_limiter]") {
+  start({});
+  throttled("a");
+  acquire("a", {{"1", 0}, {"2", 0}, {"3", 10}});
+  CHECK(labels() == strings{"1", "2", "3"});
+  CHECK_FALSE(sched.has_pending_timeout());
 }
 
 TEST_CASE_METHOD(limiter_fixture, "a shorter cooldown does not shorten a longer one",

@@ -103,6 +103,34 @@ TEST_CASE("429 and 503 honour Retry-After", "[http_classify]") {
   }
 }
 
+TEST_CASE("429 and 503 ask to slow down; other failures do not", "[http_classify]") {
+  http_response response;
+  for (long status : {429L, 503L}) {
+    INFO("status " << status);
+    response.status = status;
+    response.headers.clear();
+    CHECK(asks_to_slow_down(http_failure("PUT of x", response, max_wait)));
+    response.headers = {{"retry-after", "5"}};
+    CHECK(asks_to_slow_down(http_failure("PUT of x", response, max_wait)));
+    // Beyond ferry.maxRetryWait the object fails, and the host still asked.
+    response.headers = {{"retry-after", "86400"}};
+    CHECK(asks_to_slow_down(http_failure("PUT of x", response, max_wait)));
+  }
+  response.headers.clear();
+  for (long status : {500L, 502L, 504L, 408L, 404L, 403L, 401L}) {
+    INFO("status " << status);
+    response.status = status;
+    CHECK_FALSE(asks_to_slow_down(http_failure("PUT of x", response, max_wait)));
+  }
+  // The S3 error decoder's form, and a Retry-After from anywhere.
+  CHECK(
+    asks_to_slow_down({errc::unavailable, "PUT: S3 error SlowDown (HTTP 503): \"Please reduce\""}));
+  CHECK(asks_to_slow_down(status{errc::unavailable, "bridge: rate limited"}.with_retry_after(2s)));
+  CHECK_FALSE(asks_to_slow_down({errc::unavailable, "connection reset"}));
+  CHECK_FALSE(asks_to_slow_down({errc::unavailable, "HTTP 4290, HTTP 5031"}));
+  CHECK_FALSE(asks_to_slow_down(status::success()));
+}
+
 TEST_CASE("Retry-After is ignored on other statuses", "[http_classify]") {
   CHECK(classify(500, std::string{"10"}).verdict == http_verdict::retry);
   CHECK(classify(404, std::string{"10"}).verdict == http_verdict::permanent);

@@ -195,6 +195,26 @@ TEST_CASE("a Retry-After sets the retry's delay and pauses the whole host", "[ad
   CHECK(asked.delay == 30s);
   CHECK(asked.as_asked);
   CHECK(asked.host.cooldown == 30s);
+  CHECK(asked.host.slow_down);
+}
+
+TEST_CASE("a 429 or 503 asks the host's rate down; other failures do not", "[admission]") {
+  auto config = settings();
+  config.breaker_failures = 100;
+  auto rules = make_rules(config);
+  for (uint64_t id = 1; id <= 4; ++id)
+    rules.add(id, host_a);
+  run(rules, 1, t0);
+  auto throttled = rules.finish(
+    1, status{errc::unavailable, "PUT: server is overloaded (HTTP 429 Too Many Requests)"}, t0);
+  CHECK(throttled.host.slow_down);
+  CHECK(throttled.host.cooldown == 0s);
+  run(rules, 2, t0);
+  CHECK_FALSE(rules.finish(2, down, t0).host.slow_down);
+  run(rules, 3, t0);
+  CHECK_FALSE(rules.finish(3, status{errc::not_found, "HTTP 404 Not Found"}, t0).host.slow_down);
+  run(rules, 4, t0);
+  CHECK_FALSE(rules.finish(4, status::success(), t0).host.slow_down);
 }
 
 TEST_CASE("a wait for another writer is neither a retry nor a failure of the host", "[admission]") {

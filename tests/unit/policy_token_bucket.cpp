@@ -121,3 +121,26 @@ TEST_CASE("bucket caps absurd waits instead of overflowing", "[token_bucket]") {
   CHECK(wait > 24h * 365 * 5);
   CHECK(wait <= 24h * 365 * 11);
 }
+
+TEST_CASE("bucket changes its rate from the moment it is told", "[token_bucket]") {
+  token_bucket bucket{10.0, 1.0};
+  CHECK(bucket.reserve(1, t0) == 0ns);
+  CHECK(bucket.reserve(1, t0) == 100ms);
+  // Half a token earned at the old rate stays; the rest of the debt is paid
+  // at the new rate of 5 per second.
+  bucket.set_rate(5.0, t0 + 50ms);
+  CHECK(bucket.rate() == 5.0);
+  CHECK(bucket.available(t0 + 50ms) == Approx(-0.5));
+  CHECK(bucket.reserve(0, t0 + 50ms) == 100ms);
+  CHECK(bucket.reserve(1, t0 + 150ms) == 200ms);
+  // Back to 10 per second.
+  bucket.set_rate(10.0, t0 + 350ms);
+  CHECK(bucket.reserve(1, t0 + 350ms) == 100ms);
+  // Unlimited buckets stay unlimited; nonsense rates are ignored.
+  token_bucket unlimited{0.0, 1.0};
+  unlimited.set_rate(5.0, t0);
+  CHECK(unlimited.unlimited());
+  bucket.set_rate(0.0, t0 + 1s);
+  bucket.set_rate(-3.0, t0 + 1s);
+  CHECK(bucket.rate() == 10.0);
+}
