@@ -18,9 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int exit_incomplete = 1;
-constexpr int exit_usage = 2;
-constexpr int exit_differ = 3;
+constexpr int exit_differ = exit_with_failures;
 
 /// The report lists at most this many findings; the counts cover them all.
 constexpr size_t reported_findings = 10000;

@@ -105,6 +105,16 @@ struct migrate_request {
   bool metrics_allow_remote = false;
 };
 
+/// The exit codes of `ferry migrate`, `ferry check` and `ferry report
+/// merge` besides 0: scripts and orchestrators act on them, so they stay
+/// as documented (docs/migrate.md, "Exit codes").
+/// Could not finish: the same command again continues.
+constexpr int exit_incomplete = 1;
+/// A usage or configuration error: running it again cannot help.
+constexpr int exit_usage = 2;
+/// Finished, with failed or corrupt objects (check: the stores differ).
+constexpr int exit_with_failures = 3;
+
 /// `ferry migrate`: copies every object of one store into another,
 /// verified, resumable. Exit codes: 0 everything is at the destination,
 /// 1 the migration could not finish (run it again to continue), 2 usage,

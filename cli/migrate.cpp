@@ -74,9 +74,6 @@ status write_file_atomically(const fs::path& file, const std::string& text) {
 
 namespace {
 
-/// Exit codes besides 0 (everything copied or already there) and 2 (usage).
-constexpr int exit_incomplete = 1;
-constexpr int exit_with_failures = 3;
 
 /// A walk of the destination's listing stands in for asking about each
 /// object while it costs less: one listing request is taken to cost as much
@@ -85,7 +82,7 @@ constexpr int64_t listing_request_cost = 10;
 
 int usage_error(const std::string& message) {
   std::cerr << "ferry migrate: " << message << "\n";
-  return 2;
+  return exit_usage;
 }
 
 /// $XDG_STATE_HOME/ferry/migrations, or ~/.local/state/ferry/migrations.
@@ -163,7 +160,7 @@ int dry_run(const migrate_request& request, object_store& source, object_store& 
   });
   if (!listed)
     return std::cerr << "ferry migrate: " << listed.to_string() << "\n",
-           listed.code() == errc::config_error ? 2 : exit_incomplete;
+           listed.code() == errc::config_error ? exit_usage : exit_incomplete;
   std::cout << summary_text(summary);
   write_reports(request, shard, report_json(summary));
   return 0;
@@ -377,7 +374,7 @@ int run_migrate(const migrate_request& request) {
     dir / "inventory", [&] { return migration_inventory::open(dir / "inventory", identity); });
   if (!inventory)
     return std::cerr << "ferry migrate: " << inventory.error().message() << "\n",
-           inventory.error().code() == errc::config_error ? 2 : exit_incomplete;
+           inventory.error().code() == errc::config_error ? exit_usage : exit_incomplete;
   journal_db::options journal_options;
   journal_options.history_limit = 100;
   journal_options.sync_writes = false;
@@ -409,7 +406,7 @@ int run_migrate(const migrate_request& request) {
 
   auto fail = [&](const status& problem) {
     std::cerr << "ferry migrate: " << problem.to_string() << "\n";
-    return problem.code() == errc::config_error ? 2 : exit_incomplete;
+    return problem.code() == errc::config_error ? exit_usage : exit_incomplete;
   };
   // Every run lists the source again and asks the destination again about
   // every object: what an earlier run saw there is not taken on trust.

@@ -13,13 +13,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int exit_incomplete = 1;
-constexpr int exit_unmergeable = 2;
-constexpr int exit_with_failures = 3;
 
 int refuse(const std::string& message) {
   std::cerr << "ferry report merge: " << message << "\n";
-  return exit_unmergeable;
+  return exit_usage;
 }
 
 /// Whether `name` looks like a report `ferry migrate --report-dir` writes;

@@ -60,7 +60,7 @@ TEST_CASE("totals are split over the shard count by default", "[rate_budget]") {
         "--bwlimit-total 104857600 bytes/s");
 }
 
-TEST_CASE("--concurrent-shards sets the divisor", "[rate_budget]") {
+TEST_CASE("the shards running at once (--concurrent-shards) set the divisor", "[rate_budget]") {
   auto request = totals(200, 0, 16, "4");
   auto share = share_rate_budget(request);
   REQUIRE(share);
@@ -93,7 +93,7 @@ TEST_CASE("shares round down so that they never add up to more than the total", 
   }
 }
 
-TEST_CASE("--concurrent-shards above the shard count is clamped to it", "[rate_budget]") {
+TEST_CASE("more shards at once than there are shards is clamped to the shard count", "[rate_budget]") {
   auto request = totals(200, 0, 2, "8");
   auto share = share_rate_budget(request);
   REQUIRE(share);
