@@ -118,6 +118,14 @@ result<shard_choice> shard_choice::from_environment(const environment_lookup& lo
                       " is set but neither SLURM_ARRAY_TASK_COUNT nor SLURM_ARRAY_TASK_MIN and "
                       "SLURM_ARRAY_TASK_MAX"};
     }
+    // A task resubmitted alone (sbatch --array=5) is an array of one: it
+    // would take the whole migration as shard 1 of 1.
+    if (count && *count == 1)
+      return status{errc::config_error,
+                    "--shard auto: " + origin +
+                      " is an array of one task, as a resubmitted task is, which does not say "
+                      "how many shards the migration has; give FERRY_SHARD=I/N (it comes "
+                      "first), e.g. sbatch --array=5 --export=ALL,FERRY_SHARD=5/16"};
     auto task = number(*id);
     if (!task || *task < first || (*task - first) % step != 0)
       return bad_value(origin, "is not a task of the array");

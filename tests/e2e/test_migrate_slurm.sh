@@ -15,9 +15,9 @@
 #   b. the same migration into a fresh destination (each task at --tps 500,
 #      so that it runs for seconds): task 2 is cancelled with `scancel
 #      <job>_2` once its log shows 200 copies. Resubmitted as `sbatch
-#      --array=2` alone, the task is shard 1 of 1 (Slurm knows no other
-#      count) and its journal of shard 2/8 refuses it: exit 2, the
-#      destination unchanged. Resubmitted with FERRY_SHARD=2/8 (as
+#      --array=2` alone, the task is an array of one task (Slurm knows no
+#      other count) and `--shard auto` refuses it: exit 2, naming
+#      FERRY_SHARD, the destination unchanged. Resubmitted with FERRY_SHARD=2/8 (as
 #      docs/migrate.md says), it finishes: its report counts as present
 #      exactly the share's objects the cancelled task had stored and copies
 #      only the rest; no file of the destination from before the rerun is
@@ -341,11 +341,10 @@ note "b: task $KILLED cancelled after storing $stored of its $share_objects obje
 inode_list "$DST" | grep -v '/\.' >"$E2E_ROOT/dst-b.before" || true
 run_array run-b-alone --array=$KILLED -- "$DST" "$REPORTS" "$JOURNALS"
 expect_task run-b-alone "${JOB}_$KILLED" "FAILED 2"
-grep -q "holds shard $KILLED of $TASKS of this migration, and this run is shard 1 of 1" \
-  "$E2E_ROOT/run-b-alone/task-$KILLED.err" ||
-  { show "task stderr" "$E2E_ROOT/run-b-alone/task-$KILLED.err"; fail "b: the task resubmitted alone does not say its journal holds shard $KILLED of $TASKS"; }
+grep -q "is an array of one task.*FERRY_SHARD=I/N" "$E2E_ROOT/run-b-alone/task-$KILLED.err" ||
+  { show "task stderr" "$E2E_ROOT/run-b-alone/task-$KILLED.err"; fail "b: the task resubmitted alone is not refused as an array of one task"; }
 inode_list "$DST" | grep -v '/\.' | cmp -s - "$E2E_ROOT/dst-b.before" || fail "b: the refused task changed the destination"
-pass "b: resubmitted as sbatch --array=$KILLED alone (shard 1 of 1), the task's journal refuses it: exit 2, nothing written"
+pass "b: resubmitted as sbatch --array=$KILLED alone (an array of one task), --shard auto refuses it: exit 2, nothing written"
 
 run_array run-b-rerun --array=$KILLED --export=ALL,FERRY_SHARD=$KILLED/$TASKS -- "$DST" "$REPORTS" "$JOURNALS"
 expect_task run-b-rerun "${JOB}_$KILLED" "COMPLETED 0"

@@ -158,6 +158,16 @@ TEST_CASE("shard auto takes a Slurm array task, counted from the array's first t
   CHECK(is_error(chosen({{"SLURM_ARRAY_TASK_ID", "x"}, {"SLURM_ARRAY_TASK_COUNT", "4"}})));
   CHECK(is_error(chosen(
     {{"SLURM_ARRAY_TASK_ID", "2"}, {"SLURM_ARRAY_TASK_MIN", "3"}, {"SLURM_ARRAY_TASK_MAX", "1"}})));
+  // A task resubmitted alone (sbatch --array=2) is an array of one task:
+  // taken as shard 1 of 1, it would copy the whole migration.
+  for (std::string id : {"1", "2"}) {
+    auto resubmitted = chosen({{"SLURM_ARRAY_TASK_ID", id},
+                               {"SLURM_ARRAY_TASK_MIN", id},
+                               {"SLURM_ARRAY_TASK_MAX", id},
+                               {"SLURM_ARRAY_TASK_COUNT", "1"}});
+    CHECK(is_error(resubmitted));
+    CHECK(resubmitted.find("FERRY_SHARD=I/N") != std::string::npos);
+  }
   // A task id alone says nothing about the count.
   auto alone = chosen({{"SLURM_ARRAY_TASK_ID", "2"}});
   CHECK(is_error(alone));
