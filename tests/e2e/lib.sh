@@ -296,13 +296,17 @@ for oid in sys.argv[4:]:
 
 # wait_for <seconds> <description> <command...>: polls (bounded) until the
 # command succeeds; fails the test on timeout.
-wait_for() {
-  local limit=$1 what=$2
-  shift 2
+wait_for() { wait_for_every 0.01 "$@"; }
+
+# wait_for_every <interval> <seconds> <description> <command...>: wait_for
+# polling every <interval> seconds, for checks that cost a process or more.
+wait_for_every() {
+  local interval=$1 limit=$2 what=$3
+  shift 3
   local deadline=$((SECONDS + limit))
   until "$@"; do
     ((SECONDS < deadline)) || fail "timed out after ${limit}s waiting for $what"
-    sleep 0.01 # polling interval, not synchronisation: the loop re-checks the condition
+    sleep "$interval" # polling interval, not synchronisation: the loop re-checks the condition
   done
 }
 

@@ -48,6 +48,20 @@ PY
   [[ $(wc -l <"$2") -eq $3 ]] || fail "the manifest $2 does not list $3 objects"
 }
 
+# shard_share <I> <N> <manifest>: "objects bytes" of the oids shard I of N
+# takes (the first 8 hex digits of the oid modulo N).
+shard_share() {
+  python3 -c '
+import sys
+shard, count, objects, size = int(sys.argv[1]), int(sys.argv[2]), 0, 0
+for line in open(sys.argv[3]):
+    oid, bytes_ = line.split()
+    if int(oid[:8], 16) % count == shard - 1:
+        objects, size = objects + 1, size + int(bytes_)
+print(objects, size)
+' "$@"
+}
+
 # manifest_bytes <manifest>: the objects' total size.
 manifest_bytes() {
   awk '{ n += $2 } END { print n + 0 }' "$1"

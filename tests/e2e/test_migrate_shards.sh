@@ -41,19 +41,6 @@ SHARDS=4
 make_objects "$SRC" "$LIST" "$OBJECTS" small
 BYTES=$(manifest_bytes "$LIST")
 
-# share <I>: "objects bytes" of the oids shard I of $SHARDS takes.
-share() {
-  python3 -c '
-import sys
-shard, count, objects, size = int(sys.argv[1]), int(sys.argv[2]), 0, 0
-for line in open(sys.argv[3]):
-    oid, bytes_ = line.split()
-    if int(oid[:8], 16) % count == shard - 1:
-        objects, size = objects + 1, size + int(bytes_)
-print(objects, size)
-' "$1" "$SHARDS" "$LIST"
-}
-
 # start_shard <I>: shard I as a pod of an Indexed Job runs it, in the
 # background; its pid in SHARD_PID, output in shard-I.out/.err.
 start_shard() {
@@ -88,7 +75,7 @@ for i in 1 2 3 4; do
   journal=$(journal_of "$E2E_ROOT/shard-$i.err")
   grep -q "shard $i/4 from JOB_COMPLETION_INDEX=$((i - 1)), FERRY_SHARD_COUNT=4" "$journal/ferry.log" ||
     fail "a: shard $i's log does not say which shard it took"
-  read -r objects bytes <<<"$(share "$i")"
+  read -r objects bytes <<<"$(shard_share "$i" "$SHARDS" "$LIST")"
   ((objects > 0)) || fail "a: shard $i of 4 has no object of the 2,000 (the test needs some)"
   assert_report "$REPORTS/report-shard-$i-of-4.json" "shard.index == $i" "shard.count == 4" \
     "copied.objects == $objects" "copied.bytes == $bytes" "present.objects == 0" \
@@ -98,7 +85,7 @@ assert_objects "$DST" "$LIST" exact
 pass "a: 4 shards from JOB_COMPLETION_INDEX 0..3, 2 at a time: each copied exactly its share by oid, all $OBJECTS objects arrived"
 
 # ---- b. a shard rerun without its journal -------------------------------------
-read -r objects3 bytes3 <<<"$(share 3)"
+read -r objects3 bytes3 <<<"$(shard_share 3 "$SHARDS" "$LIST")"
 journal3=$(journal_of "$E2E_ROOT/shard-3.err")
 [[ -d $journal3 ]] || fail "b: shard 3's journal '$journal3' is not a directory"
 rm -rf "$journal3"

@@ -53,33 +53,6 @@ OBJECTS=20000
 TASKS=8
 make_objects "$SRC" "$LIST" "$OBJECTS" small
 
-# share <I>: "objects bytes" of the oids shard I of $TASKS takes.
-share() {
-  python3 -c '
-import sys
-shard, count, objects, size = int(sys.argv[1]), int(sys.argv[2]), 0, 0
-for line in open(sys.argv[3]):
-    oid, bytes_ = line.split()
-    if int(oid[:8], 16) % count == shard - 1:
-        objects, size = objects + 1, size + int(bytes_)
-print(objects, size)
-' "$1" "$TASKS" "$LIST"
-}
-
-# wait_slurm <seconds> <description> <command...>: wait_for with a longer
-# polling interval: each check of a Slurm command is a process, a munge
-# credential and an RPC to slurmctld, which every 10 ms would take the CPUs
-# the tasks need.
-wait_slurm() {
-  local limit=$1 what=$2
-  shift 2
-  local deadline=$((SECONDS + limit))
-  until "$@"; do
-    ((SECONDS < deadline)) || fail "timed out after ${limit}s waiting for $what"
-    sleep 0.25 # polling interval, not synchronisation: the loop re-checks the condition
-  done
-}
-
 # ---- a single-node Slurm on 127.0.0.1 ----------------------------------------
 # slurm_cleanup: on exit, cancels every job of this test's Slurm and waits
 # (bounded) until none is left, so that no task outlives the test; then
@@ -158,7 +131,9 @@ node_idle() {
   kill -0 "$SLURMD_PID" 2>/dev/null || { show "slurmd log" "$SLURM/log/slurmd.log"; fail "slurmd exited"; }
   [[ $(sinfo -h -n "$NODE" -o %T 2>/dev/null) == idle ]]
 }
-wait_slurm 60 "node $NODE to be idle in sinfo" node_idle
+# Slurm is polled every 0.25 s: each check is a process, a munge credential and
+# an RPC to slurmctld, which every 10 ms would take the CPUs the tasks need.
+wait_for_every 0.25 60 "node $NODE to be idle in sinfo" node_idle
 note "slurm $(sinfo -V) on 127.0.0.1: node $NODE idle with $(nproc) CPUs"
 
 # The array task: one shard of the migration into $1, report in $2, journal
@@ -211,7 +186,7 @@ job_done() {
 # (bounded) until the job has finished. (`sbatch --wait` polls at up to 32 s.)
 run_array() {
   submit "$@"
-  wait_slurm 240 "job $JOB ($1) to finish" job_done
+  wait_for_every 0.25 240 "job $JOB ($1) to finish" job_done
 }
 
 # task_result <job>_<task>: "<state> <exit code>" in slurmctld, e.g.
@@ -250,7 +225,7 @@ run_array run-a --array=1-$TASKS%2 -- "$DST" "$REPORTS" "$JOURNALS"
 for ((i = 1; i <= TASKS; i++)); do
   assert_task run-a "$i"
   expect_task run-a "${JOB}_$i" "COMPLETED 0"
-  read -r objects bytes <<<"$(share "$i")"
+  read -r objects bytes <<<"$(shard_share "$i" "$TASKS" "$LIST")"
   ((objects > 0)) || fail "a: shard $i of $TASKS has no object of the $OBJECTS (the test needs some)"
   assert_report "$REPORTS/report-shard-$i-of-$TASKS.json" "shard.index == $i" "shard.count == $TASKS" \
     "copied.objects == $objects" "copied.bytes == $bytes" "present.objects == 0" "outcome == complete"
@@ -312,16 +287,16 @@ killed_copied_some() {
     fail "b: task $KILLED ended as '$state' before it could be cancelled"
   (($(copies "$JOURNALS/$KILLED") >= 200))
 }
-wait_slurm 60 "task $KILLED's log to show 200 copies" killed_copied_some
+wait_for_every 0.25 60 "task $KILLED's log to show 200 copies" killed_copied_some
 scancel "${ARRAY_JOB}_$KILLED"
-wait_slurm 240 "the rest of the array to finish" job_done
+wait_for_every 0.25 240 "the rest of the array to finish" job_done
 [[ $(task_result "${ARRAY_JOB}_$KILLED") == CANCELLED* ]] ||
   fail "b: task $KILLED ended as '$(task_result "${ARRAY_JOB}_$KILLED")' after scancel, not CANCELLED"
 for ((i = 1; i <= TASKS; i++)); do
   ((i == KILLED)) && continue
   expect_task run-b "${ARRAY_JOB}_$i" "COMPLETED 0"
 done
-read -r share_objects _ <<<"$(share "$KILLED")"
+read -r share_objects _ <<<"$(shard_share "$KILLED" "$TASKS" "$LIST")"
 # What the cancelled task stored: its share's objects now at the destination.
 stored=$(python3 -c '
 import os, sys
