@@ -4,7 +4,7 @@
 #
 #   a. four shards run at once as processes (--shard 1/4 .. 4/4), 1,200
 #      small objects from a folder into one server, with --tps-total 200
-#      --concurrent-shards 4: each says it takes 50 requests/s; in the
+#      --concurrent-shards 4: each says it takes 50 transfers/s; in the
 #      server's log (arrived_ms) no 1 s window holds more than 224 PUTs
 #      (each copy is paced once and sends one PUT; the tolerance: 4 for the
 #      one token each shard's bucket may start with, and 10% for arrival
@@ -80,7 +80,7 @@ SIM_ROOT="$E2E_ROOT/sim-a"
 start_sim
 run_shards a --tps-total 200 --concurrent-shards 4
 for i in 1 2 3 4; do
-  grep -q "^ferry migrate: rate budget split over 4 shard(s) at once: this shard takes 50 requests/s of --tps-total 200\$" \
+  grep -q "^ferry migrate: rate budget split over 4 shard(s) at once: this shard takes 50 transfers/s of --tps-total 200\$" \
     "$E2E_ROOT/a-$i.err" || { show "shard $i/4 stderr" "$E2E_ROOT/a-$i.err"; fail "a: shard $i/4 did not print its share"; }
 done
 assert_objects "$SIM_ROOT" "$LIST" exact
@@ -169,14 +169,14 @@ assert_objects "$SIM_ROOT" "$B_LIST" exact
 assert_report "$E2E_ROOT/b1.json" "copied.objects == 200" "failed.objects == 0" "outcome == complete"
 expect_stats "fault_statuses.429 >= 5"
 B_LOG="$E2E_ROOT/b-journal/ferry.log"
-grep -q "127.0.0.1:$SIM_PORT asked to slow down (HTTP 429 or 503): rate to it cut to 50 requests/s, back to the full 100 requests/s step by step" "$B_LOG" ||
-  { show "ferry.log" "$B_LOG"; fail "b: the first 429 did not halve the rate to 50 requests/s"; }
+grep -q "127.0.0.1:$SIM_PORT asked to slow down (HTTP 429 or 503): rate to it cut to 50 transfers/s, back to the full 100 transfers/s step by step" "$B_LOG" ||
+  { show "ferry.log" "$B_LOG"; fail "b: the first 429 did not halve the rate to 50 transfers/s"; }
 CUTS=$(grep -c 'asked to slow down' "$B_LOG")
 # At most one cut a second, however many 429s came: the log is not per request.
 ((CUTS <= MIG_MS / 1000 + 1)) || fail "b: $CUTS rate cuts logged in $MIG_MS ms, more than one a second"
 ! grep -q 'asked to slow down' "$MIG_ERR" || { show "stderr" "$MIG_ERR"; fail "b: the rate cuts went to stderr"; }
 stop_sim
-pass "b: 429s on 10% of PUTs: $CUTS rate cut(s) logged at info (the first to 50 of 100 requests/s), all 200 objects arrived ($MIG_MS ms)"
+pass "b: 429s on 10% of PUTs: $CUTS rate cut(s) logged at info (the first to 50 of 100 transfers/s), all 200 objects arrived ($MIG_MS ms)"
 
 # ---- u. usage errors ----------------------------------------------------------------
 DU="$E2E_ROOT/u-dst"
