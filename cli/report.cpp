@@ -13,21 +13,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-
 int refuse(const std::string& message) {
   std::cerr << "ferry report merge: " << message << "\n";
   return exit_usage;
-}
-
-/// Whether `name` looks like a report `ferry migrate --report-dir` writes;
-/// report_merge decides whether it is one.
-bool looks_like_report(const std::string& name) {
-  const std::string prefix = "report-shard-";
-  const std::string suffix = ".json";
-  return name == "report.json" ||
-         (name.size() >= prefix.size() + suffix.size() &&
-          name.compare(0, prefix.size(), prefix) == 0 &&
-          name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0);
 }
 
 } // namespace
@@ -37,7 +25,7 @@ int run_report_merge(const std::string& dir, const std::string& json_file) {
   std::vector<std::string> names;
   for (fs::directory_iterator entry{dir, error}, end; !error && entry != end;
        entry.increment(error))
-    if (looks_like_report(entry->path().filename().string()))
+    if (looks_like_report_name(entry->path().filename().string()))
       names.push_back(entry->path().filename().string());
   if (error)
     return refuse("cannot read " + dir + ": " + error.message());

@@ -104,15 +104,27 @@ std::string shard_report_name(const migration_shard& shard) {
          ".json";
 }
 
+namespace {
+
+const std::string report_prefix = "report-shard-";
+const std::string report_suffix = ".json";
+
+} // namespace
+
+bool looks_like_report_name(const std::string& name) {
+  return name == "report.json" || (name.size() >= report_prefix.size() + report_suffix.size() &&
+                                   name.compare(0, report_prefix.size(), report_prefix) == 0 &&
+                                   name.compare(name.size() - report_suffix.size(),
+                                                report_suffix.size(), report_suffix) == 0);
+}
+
 std::optional<migration_shard> shard_of_report_name(const std::string& name) {
   if (name == "report.json")
     return migration_shard{};
-  const std::string prefix = "report-shard-";
-  const std::string suffix = ".json";
-  if (name.size() <= prefix.size() + suffix.size() || name.compare(0, prefix.size(), prefix) != 0 ||
-      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+  if (!looks_like_report_name(name))
     return std::nullopt;
-  auto middle = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  auto middle =
+    name.substr(report_prefix.size(), name.size() - report_prefix.size() - report_suffix.size());
   auto of = middle.find("-of-");
   if (of == std::string::npos)
     return std::nullopt;

@@ -21,6 +21,11 @@ namespace ferry {
 /// or "report.json" for the whole source.
 std::string shard_report_name(const migration_shard& shard);
 
+/// Whether `name` is spelled like a report of a --report-dir
+/// ("report.json", or "report-shard-" ... ".json"), well formed or not:
+/// what `ferry report merge` picks up, for add() to accept or refuse.
+bool looks_like_report_name(const std::string& name);
+
 /// The shard a report's file name names (shard_report_name's inverse);
 /// std::nullopt for any other name.
 std::optional<migration_shard> shard_of_report_name(const std::string& name);
