@@ -121,10 +121,6 @@ constexpr int exit_with_failures = 3;
 /// 3 completed with failures (see the summary or --report).
 int run_migrate(const migrate_request& request);
 
-/// Writes `text` to `file` through a temporary file beside it and a rename,
-/// so that a reader sees the old content or all of the new.
-status write_file_atomically(const std::filesystem::path& file, const std::string& text);
-
 /// `ferry report merge DIR`: merges the shards' reports in `dir` (written
 /// by `ferry migrate --report-dir`), prints one summary and, with a
 /// non-empty `json_file`, writes the merged report there. Exit codes: 0

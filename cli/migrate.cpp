@@ -9,6 +9,7 @@
 #include "config/git_config.hpp"
 #include "ferry/version.hpp"
 #include "store/journal/rocksdb_support.hpp"
+#include "store/os/file_io.hpp"
 #include "store/os/metrics_endpoint.hpp"
 #include "store/os/sha256.hpp"
 #include "store/presence_check.hpp"
@@ -47,33 +48,6 @@ auto open_or_set_aside(const fs::path& dir, Open open) -> decltype(open()) {
                "again, so nothing is lost\n";
   return open();
 }
-
-} // namespace
-
-status write_file_atomically(const fs::path& file, const std::string& text) {
-  // A dot name in the same directory: rename() is atomic only within one
-  // file system, and `ferry report merge` passes over it. The pid keeps two
-  // writers of one file from sharing it.
-  auto temporary = file.parent_path() /
-                   ("." + file.filename().string() + "." + std::to_string(::getpid()) + ".tmp");
-  {
-    std::ofstream out{temporary, std::ios::binary | std::ios::trunc};
-    out << text;
-    out.flush();
-    if (!out)
-      return {errc::io_error, "cannot write " + temporary.string()};
-  }
-  std::error_code error;
-  fs::rename(temporary, file, error);
-  if (error) {
-    fs::remove(temporary, error);
-    return {errc::io_error, "cannot rename " + temporary.string() + " to " + file.string()};
-  }
-  return status::success();
-}
-
-namespace {
-
 
 /// A walk of the destination's listing stands in for asking about each
 /// object while it costs less: one listing request is taken to cost as much

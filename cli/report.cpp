@@ -1,6 +1,7 @@
 #include "cli/commands.hpp"
 
 #include "actors/policy/report_merge.hpp"
+#include "store/os/file_io.hpp"
 
 #include <algorithm>
 #include <fstream>

@@ -84,4 +84,38 @@ status make_pipe(fd_guard& read_end, fd_guard& write_end, const std::string& wha
   return status::success();
 }
 
+status write_file_atomically(const std::filesystem::path& file, const std::string& text) {
+  // In the same folder: rename() is atomic only within one file system.
+  auto temporary = file.parent_path() /
+                   ("." + file.filename().string() + "." + std::to_string(::getpid()) + ".tmp");
+  auto failed = [&](const std::string& what) {
+    auto problem = from_errno(errno, what);
+    ::unlink(temporary.c_str());
+    return problem;
+  };
+  fd_guard out{
+    ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666)};
+  if (out.get() < 0)
+    return from_errno(errno, "cannot write " + temporary.string());
+  for (size_t done = 0; done < text.size();) {
+    auto n = ::write(out.get(), text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return failed("cannot write " + temporary.string());
+    done += static_cast<size_t>(n);
+  }
+  if (::fdatasync(out.get()) != 0 || ::close(out.release()) != 0)
+    return failed("cannot write " + temporary.string());
+  if (::rename(temporary.c_str(), file.c_str()) != 0)
+    return failed("cannot rename " + temporary.string() + " to " + file.string());
+  // The new name is durable once its folder is synced. Best effort: the
+  // content is already whole under one name or the other.
+  auto folder = file.parent_path().empty() ? std::filesystem::path{"."} : file.parent_path();
+  fd_guard dir{::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (dir.get() >= 0)
+    (void)::fsync(dir.get());
+  return status::success();
+}
+
 } // namespace ferry

@@ -90,4 +90,10 @@ int open_or_create(int dir_fd, const char* name, int flags, mode_t mode);
 /// success. Failure is from_errno "cannot create directory <path>".
 status make_directories(const std::filesystem::path& dir, mode_t mode);
 
+/// Writes `text` to `file` through a temporary dot file beside it, synced,
+/// then renamed over `file` (and the folder synced), so that a reader sees
+/// the old content or all of the new, also after a crash. The temporary
+/// name carries the pid, so two writers of one file never share it.
+status write_file_atomically(const std::filesystem::path& file, const std::string& text);
+
 } // namespace ferry

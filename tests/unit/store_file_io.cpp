@@ -1,8 +1,14 @@
 #include "store/os/file_io.hpp"
 
+#include "test_support.hpp"
+
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <iterator>
+
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 using ferry::fd_guard;
@@ -28,4 +34,45 @@ TEST_CASE("a poll list leaves out closed descriptors and says which are ready", 
   CHECK(polled.ready(busy_at));
   CHECK_FALSE(polled.ready(quiet_at));
   CHECK_FALSE(polled.ready(closed_at));
+}
+
+namespace {
+
+std::string contents_of(const std::filesystem::path& file) {
+  std::ifstream in{file, std::ios::binary};
+  return {std::istreambuf_iterator<char>{in}, {}};
+}
+
+} // namespace
+
+TEST_CASE("a file written atomically replaces the old one whole, under a new inode", "[file_io]") {
+  ferry::testing::temp_dir dir;
+  auto file = dir.path / "report.json";
+  REQUIRE(ferry::write_file_atomically(file, "old\n").ok());
+  CHECK(contents_of(file) == "old\n");
+  struct stat before {};
+  REQUIRE(::stat(file.c_str(), &before) == 0);
+  // A reader that opened the old file keeps reading the old content.
+  std::ifstream reader{file, std::ios::binary};
+
+  std::string big(200000, 'x');
+  REQUIRE(ferry::write_file_atomically(file, big).ok());
+  CHECK(contents_of(file) == big);
+  struct stat after {};
+  REQUIRE(::stat(file.c_str(), &after) == 0);
+  CHECK(after.st_ino != before.st_ino);
+  std::string old_seen{std::istreambuf_iterator<char>{reader}, {}};
+  CHECK(old_seen == "old\n");
+  // Nothing but the file itself is left in the folder.
+  auto entries = std::distance(std::filesystem::directory_iterator{dir.path}, {});
+  CHECK(entries == 1);
+}
+
+TEST_CASE("a file that cannot be written atomically is an error naming it", "[file_io]") {
+  ferry::testing::temp_dir dir;
+  auto file = dir.path / "missing" / "report.json";
+  auto written = ferry::write_file_atomically(file, "text");
+  REQUIRE_FALSE(written.ok());
+  CHECK(written.message().find((dir.path / "missing").string()) != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir.path / "missing"));
 }
