@@ -205,17 +205,31 @@ invariant_result check_honest_exit_codes(const std::vector<run_record>& runs) {
   return out;
 }
 
-std::map<std::string, int64_t> faulted_uploads(const std::string& sim_log) {
-  static const std::regex line(R"( fault (\w+)\S* on (upload|verify) ([0-9a-f]{64}))");
+namespace {
+
+std::map<std::string, int64_t> faulted_requests(const std::string& sim_log,
+                                                const std::regex& line) {
   std::map<std::string, int64_t> out;
   std::istringstream in(sim_log);
   std::string text;
   std::smatch m;
   while (std::getline(in, text)) {
     if (std::regex_search(text, m, line) && m[1] != "bandwidth_bytes_per_s")
-      ++out[m[3]];
+      ++out[m[2]];
   }
   return out;
+}
+
+} // namespace
+
+std::map<std::string, int64_t> faulted_uploads(const std::string& sim_log) {
+  static const std::regex line(R"( fault (\w+)\S* on (?:upload|verify) ([0-9a-f]{64}))");
+  return faulted_requests(sim_log, line);
+}
+
+std::map<std::string, int64_t> faulted_downloads(const std::string& sim_log) {
+  static const std::regex line(R"( fault (\w+)\S* on download ([0-9a-f]{64}))");
+  return faulted_requests(sim_log, line);
 }
 
 upload_counts bridge_uploads(const std::string& bridge_log) {
@@ -391,21 +405,23 @@ invariant_result check_no_request_during_cooldown(const std::vector<sim_request>
 }
 
 invariant_result check_sent_at_most_once(const std::vector<planned_object>& objects,
-                                         const std::map<std::string, int64_t>& puts,
+                                         const std::map<std::string, int64_t>& sends,
                                          const std::map<std::string, int64_t>& faulted, int kills,
-                                         std::optional<int64_t> network_resets) {
+                                         std::optional<int64_t> network_resets,
+                                         const std::string& method) {
   invariant_result out{"sent_at_most_once_plus_kills"};
+  const std::string requests = method + "s";
   std::set<std::string> ours;
   std::vector<std::string> over;
   int64_t excess = 0;
   for (const auto& object : objects) {
     ours.insert(object.oid);
-    const auto got = puts.count(object.oid) != 0 ? puts.at(object.oid) : 0;
+    const auto got = sends.count(object.oid) != 0 ? sends.at(object.oid) : 0;
     const auto faults = faulted.count(object.oid) != 0 ? faulted.at(object.oid) : 0;
     const auto allowed = 1 + kills + faults;
     if (got > allowed) {
       excess += got - allowed;
-      over.push_back(object.oid + ": " + std::to_string(got) + " PUTs, allowed " +
+      over.push_back(object.oid + ": " + std::to_string(got) + " " + requests + ", allowed " +
                      std::to_string(allowed) + " (1 + " + std::to_string(kills) + " kills + " +
                      std::to_string(faults) + " faulted requests)");
     }
@@ -415,20 +431,22 @@ invariant_result check_sent_at_most_once(const std::vector<planned_object>& obje
     for (const auto& line : over)
       out.fail(line);
     if (resets > 0)
-      out.fail(std::to_string(excess) + " PUTs beyond those allowances, more than the " +
-               std::to_string(resets) + " connections the fault proxy reset");
+      out.fail(std::to_string(excess) + " " + requests +
+               " beyond those allowances, more than the " + std::to_string(resets) +
+               " connections the fault proxy reset");
   }
-  for (const auto& [oid, n] : puts) {
+  for (const auto& [oid, n] : sends) {
     if (ours.count(oid) == 0)
-      out.fail(oid + ": " + std::to_string(n) + " PUTs of an object not in the workload");
+      out.fail(oid + ": " + std::to_string(n) + " " + requests +
+               " of an object not in the workload");
   }
   out.finish();
   if (out.passed)
-    out.evidence.push_back("every object PUT at most 1 + " + std::to_string(kills) +
+    out.evidence.push_back("every object " + method + " at most 1 + " + std::to_string(kills) +
                            " kills + its faulted requests times" +
-                           (network_resets ? ", or more by at most one PUT in all per connection "
-                                             "the fault proxy reset"
-                                           : ""));
+                           (network_resets ? ", or more by at most one " + method +
+                                               " in all per connection the fault proxy reset"
+                                           : std::string()));
   return out;
 }
 

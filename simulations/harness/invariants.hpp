@@ -123,6 +123,9 @@ invariant_result check_honest_exit_codes(const std::vector<run_record>& runs);
 /// (bandwidth_bytes_per_s) makes nobody send again and is not counted.
 std::map<std::string, int64_t> faulted_uploads(const std::string& sim_log);
 
+/// Faulted download requests per oid, read as faulted_uploads reads them.
+std::map<std::string, int64_t> faulted_downloads(const std::string& sim_log);
+
 /// Upload invocations per oid, read from a ferry-bridge-sim log (JSON lines,
 /// simulations/bridge_sim/README.md): `uploads` counts every upload started;
 /// `faulted` those not answered with a clean success (an error envelope, a
@@ -140,15 +143,18 @@ upload_counts bridge_uploads(const std::string& bridge_log);
 /// `faulted` counts those answered other than 2xx (or cut short by a kill).
 upload_counts radosgw_uploads(const std::string& rgw_log, const std::string& bucket_and_prefix);
 
-/// sent_at_most_once_plus_kills: each object got at most 1 + kills + (its
-/// faulted upload requests) PUTs, from the sim's /stats "puts". Through the
-/// fault proxy, `network_resets` is the number of connections it reset: each
-/// may have cut one PUT short, of an object nobody can tell, so all objects
-/// together may exceed their allowances by that many PUTs.
+/// sent_at_most_once_plus_kills: each object was sent at most 1 + kills +
+/// (its faulted requests) times: `sends` counts the requests that sent it,
+/// `method` says which (uploads: PUT, from the sim's /stats "puts";
+/// downloads: GET, from its "gets"). Through the fault proxy,
+/// `network_resets` is the number of connections it reset: each may have cut
+/// one request short, of an object nobody can tell, so all objects together
+/// may exceed their allowances by that many requests.
 invariant_result check_sent_at_most_once(const std::vector<planned_object>& objects,
-                                         const std::map<std::string, int64_t>& puts,
+                                         const std::map<std::string, int64_t>& sends,
                                          const std::map<std::string, int64_t>& faulted, int kills,
-                                         std::optional<int64_t> network_resets = std::nullopt);
+                                         std::optional<int64_t> network_resets = std::nullopt,
+                                         const std::string& method = "PUT");
 
 /// One answered request of a ferry-lfs-sim log ("<answer time> <method>
 /// <path> -> <status> arrived_ms=<ms since epoch>[ retry_after=<s>]").

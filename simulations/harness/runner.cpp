@@ -267,6 +267,9 @@ status simulation::configure_git() {
     {"ferry.backoffMax", "500ms"},
     {"ferry.stallTimeout", "2s"},
     {"ferry.maxRetryWait", std::to_string(max_retry_wait_s) + "s"},
+    // A hung bridge (bridge-sim's hang) is killed after 3 s plus its
+    // object's size at ferry.proton.minRate, not after the default 2 minutes.
+    {"ferry.proton.timeout", "3s"},
   };
   for (const auto& kv : settings) {
     if (auto s = tool({"git", "config", "--global", kv[0], kv[1]}, work_); !s.ok())
@@ -1018,19 +1021,22 @@ json simulation::build_result(const std::vector<run_record>& records, json timin
   const auto intact = check_all_objects_intact(plan_.objects, destination_);
   checks.push_back(intact);
   checks.push_back(watch_->result());
-  if (sim_ && scene_.workload.mode != workload_mode::pull) {
+  if (sim_) {
     const json stats = sim_stats();
     write_text(opt_.out / "lfs-sim-stats.json", stats.dump(1) + "\n");
-    std::map<std::string, int64_t> puts;
-    const json per_oid = stats.value("puts", json::object());
+    // A pull sends each object from the sim (GETs), the others to it (PUTs).
+    const bool pull = scene_.workload.mode == workload_mode::pull;
+    std::map<std::string, int64_t> sends;
+    const json per_oid = stats.value(pull ? "gets" : "puts", json::object());
     for (const auto& [oid, n] : per_oid.items())
-      puts[oid] = n.get<int64_t>();
+      sends[oid] = n.get<int64_t>();
     std::optional<int64_t> network_resets;
     if (network_)
       network_resets = network_->connections_reset();
-    checks.push_back(check_sent_at_most_once(plan_.objects, puts,
-                                             faulted_uploads(read_text(opt_.out / "lfs-sim.log")),
-                                             kills_done_, network_resets));
+    const std::string log = read_text(opt_.out / "lfs-sim.log");
+    checks.push_back(check_sent_at_most_once(plan_.objects, sends,
+                                             pull ? faulted_downloads(log) : faulted_uploads(log),
+                                             kills_done_, network_resets, pull ? "GET" : "PUT"));
   }
   if (rgw_started_) {
     // radosgw logs every request: no upload of Ferry goes unseen.

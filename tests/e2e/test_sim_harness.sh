@@ -11,6 +11,9 @@
 #     exits 1 naming the right invariant with the oid in its evidence; and a
 #     request sent to ferry-lfs-sim during a Retry-After cooldown fails the
 #     run naming no_request_during_cooldown with that request;
+#   - ferry-lfs-sim injected every fault kind the small scenarios ask for
+#     (status, Retry-After, reset, truncation, bit flips, stalls, expired
+#     actions), from its /stats;
 #   - network faults (sim-push-network-faults.json): the transfers go through
 #     the fault proxy, its fault windows are in events.jsonl, and the same
 #     seed gives the same result.json apart from "timings";
@@ -20,9 +23,11 @@
 #   - every run directory gets a report.html (with gnuplot installed), and
 #     `ferry-sim report DIR` writes it again (exit 2 without result.json);
 #   - Proton Drive through ferry-bridge-sim (sim-push-bridge-faults.json):
-#     the bridge's faults fired, the uploads were counted from its log, the
-#     objects are checked in its Drive folder (an object deleted there is
-#     named missing);
+#     the bridge's faults fired (a hung bridge was killed at Ferry's time
+#     limit and the upload tried again), the uploads were counted from its
+#     log, the objects are checked in its Drive folder (an object deleted
+#     there is named missing); a CAPTCHA fails the push honestly, asking for
+#     a login, after one upload;
 #   - S3 on a private radosgw (sim-migrate-radosgw-kills.json, on free
 #     loopback ports; a radosgw that cannot start fails the test with the
 #     reason): every object was PUT, the harness read each back through its
@@ -103,6 +108,19 @@ c, disk = doc["counts"], doc["scenario"]["faults"]["disk"]
 if c["kills"] != c["kills_planned"] or c["runs"] != c["kills"] + 1 + (disk["freed_after_run"] if disk else 0):
     raise SystemExit(str(c))
 print("%d kills, %d runs" % (c["kills"], c["runs"]))' "$E2E_ROOT/$name/result.json"
+  py_check "$name: Ferry's own attempt events are in events.jsonl" '
+import json, sys
+doc = json.load(open(sys.argv[2]))
+events = [json.loads(line) for line in open(sys.argv[1])]
+done = [e for e in events if e["ev"] == "done"]
+if not done or not any(e["ev"] == "start" for e in events):
+    raise SystemExit("no start or done events of Ferry")
+for e in done:
+    if not all(k in e for k in ("oid", "size", "cid", "attempt", "bytes", "ms", "dir")):
+        raise SystemExit("a done event lacks a field: %s" % e)
+if len({e["oid"] for e in done}) > doc["counts"]["objects"]:
+    raise SystemExit("done events of %d objects, the workload has %d" % (len({e["oid"] for e in done}), doc["counts"]["objects"]))
+print("%d done events" % len(done))' "$E2E_ROOT/$name/events.jsonl" "$E2E_ROOT/$name/result.json"
 done
 
 if [[ -e $E2E_ROOT/$DISK/result.json ]]; then
@@ -125,6 +143,22 @@ print("exit codes %s" % rcs)' "$E2E_ROOT/$DISK"
   ! grep -q " $E2E_ROOT/$DISK/" /proc/mounts || fail "$DISK: the tmpfs is still mounted"
   pass "$DISK: the tmpfs is unmounted at the end"
 fi
+
+# fired <name> <kind>...: ferry-lfs-sim injected each fault kind (its /stats
+# "faults") in the run <name>.
+fired() {
+  local name=$1
+  shift
+  py_check "$name: ferry-lfs-sim injected $*" '
+import json, sys
+faults = json.load(open(sys.argv[1]))["faults"]
+missing = [kind for kind in sys.argv[2:] if not faults.get(kind)]
+if missing:
+    raise SystemExit("no %s fault: %s" % (", ".join(missing), faults))
+print(faults)' "$E2E_ROOT/$name/lfs-sim-stats.json" "$@"
+}
+fired sim-push-lfs-faults status retry_after stall_ms expired_actions
+fired sim-pull-mixed-sizes status reset_after_bytes truncate_at stall_ms corrupt_byte_at expired_actions
 
 NETWORK=sim-push-network-faults
 py_check "$NETWORK: the transfers went through the fault proxy, its windows are in events.jsonl" '
@@ -156,7 +190,7 @@ if a != b:
 ' "$E2E_ROOT/$NETWORK/result.json" "$E2E_ROOT/network-again/result.json"
 
 BRIDGE=sim-push-bridge-faults
-py_check "$BRIDGE: the bridge's faults fired and its uploads were counted" '
+py_check "$BRIDGE: the bridge's faults fired (a hang too) and its uploads were counted" '
 import collections, json, sys
 doc = json.load(open(sys.argv[1]))
 events = [json.loads(line) for line in open(sys.argv[2])]
@@ -167,8 +201,14 @@ for kind in ("bad_gateway", "server_error", "crash", "rate_limited", "noise"):
 names = [i["name"] for i in doc["invariants"]]
 if "sent_at_most_once_plus_kills" not in names:
     raise SystemExit("uploads not counted: %s" % names)
-print(dict(fired))
-' "$E2E_ROOT/$BRIDGE/result.json" "$E2E_ROOT/$BRIDGE/bridge-sim.log"
+# The hung bridge writes no end line: Ferry killed it at its time limit
+# (ferry.proton.timeout 3s in the sandbox) and tried again.
+ferry_events = [json.loads(line) for line in open(sys.argv[3])]
+hung = [e for e in ferry_events if e["ev"] == "retry" and e.get("ms", 0) >= 3000]
+if not hung:
+    raise SystemExit("no upload retried after the time limit of a hung bridge")
+print(dict(fired), "hang: retried after %d ms" % hung[0]["ms"])
+' "$E2E_ROOT/$BRIDGE/result.json" "$E2E_ROOT/$BRIDGE/bridge-sim.log" "$E2E_ROOT/$BRIDGE/events.jsonl"
 
 RGW=sim-migrate-radosgw-kills
 py_check "$RGW: every object was PUT to radosgw and read back by the harness's S3 client" '
@@ -252,6 +292,21 @@ invariants partial "no_partial_visible failed $(cat "$E2E_ROOT/partial.oid"): " 
 sim bridge-deleted 1 "$SCENARIOS/$BRIDGE.json" --after-run "$(hook bridge-deleted 'rm "$f"')"
 invariants bridge-deleted "all_objects_intact failed $(cat "$E2E_ROOT/bridge-deleted.oid"): missing at the destination" \
   "honest_exit_codes passed"
+
+# A CAPTCHA makes Ferry stop and ask for a login: the push fails, which is
+# honest, the objects are missing, and no further upload was tried.
+cat >"$E2E_ROOT/captcha.json" <<'JSON'
+{"workload": {"objects": 5, "sizes": {"fixed": 1000}, "mode": "push"},
+ "peer": {"kind": "bridge-sim", "rules": [{"command": "upload", "times": 1, "fault": "captcha"}]}}
+JSON
+sim captcha 1 "$E2E_ROOT/captcha.json"
+invariants captcha "all_objects_intact failed : missing at the destination" "honest_exit_codes passed" \
+  "sent_at_most_once_plus_kills passed"
+grep -q 'run: proton-drive login' "$E2E_ROOT/captcha/runs/run1.err" ||
+  { show "run 1's stderr" "$E2E_ROOT/captcha/runs/run1.err"; fail "captcha: the push does not ask for proton-drive login"; }
+uploads=$(grep '"command":"upload"' "$E2E_ROOT/captcha/bridge-sim.log" | grep -c '"event":"start"' || true)
+[[ $uploads -eq 1 ]] || fail "captcha: $uploads uploads tried, expected only the one answered with the CAPTCHA"
+pass "captcha: the push fails asking for a login, after one upload"
 
 # A request behind Ferry's back during a cooldown: after the migration (which
 # only uploads), the hook asks for a download batch, which the scenario

@@ -136,6 +136,27 @@ TEST_CASE("sent_at_most_once_plus_kills allows one PUT per kill and per faulted 
   CHECK(mentions(r, std::string(64, 'f') + ": 1 PUTs of an object not in the workload"));
 }
 
+TEST_CASE("sent_at_most_once_plus_kills counts a pull's GETs against its faulted downloads",
+          "[harness][invariants]") {
+  const auto objects = three_objects();
+  const std::string& a = objects[0].oid;
+  const std::string& b = objects[1].oid;
+  const std::string log =
+    "2026-01-01T00:00:00.000Z fault reset_after_bytes=65536 on download " + b + "\n" +
+    "2026-01-01T00:00:00.001Z fault status=500 on upload " + a + "\n" +
+    "2026-01-01T00:00:00.002Z fault bandwidth_bytes_per_s=10 on download " + a + "\n";
+  const auto faulted = faulted_downloads(log);
+  CHECK(faulted.count(a) == 0);
+  CHECK(faulted.at(b) == 1);
+  CHECK(faulted_uploads(log).count(b) == 0);
+  CHECK(check_sent_at_most_once(objects, {{a, 1}, {b, 2}}, faulted, 0, std::nullopt, "GET").passed);
+  const auto r =
+    check_sent_at_most_once(objects, {{a, 2}, {b, 2}}, faulted, 0, std::nullopt, "GET");
+  CHECK_FALSE(r.passed);
+  CHECK(mentions(r, a + ": 2 GETs, allowed 1"));
+  CHECK_FALSE(mentions(r, b));
+}
+
 TEST_CASE("sent_at_most_once_plus_kills allows one more PUT in all per connection the proxy reset",
           "[harness][invariants]") {
   const auto objects = three_objects();
