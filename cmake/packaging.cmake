@@ -42,7 +42,9 @@ install(FILES "${FERRY_DOCS_DIR}/completions/_ferry"
         DESTINATION ${CMAKE_INSTALL_DATADIR}/zsh/vendor-completions)
 install(FILES README.md cmake/debian/copyright "${FERRY_DOCS_DIR}/changelog.gz"
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
-install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs FILES_MATCHING PATTERN "*.md")
+# docs/deploy holds the Slurm and Kubernetes examples docs/migrate.md explains.
+install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs FILES_MATCHING PATTERN "*.md"
+        PATTERN "*.sbatch" PATTERN "*.yaml")
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME ferry)

@@ -54,11 +54,14 @@ done < <("$FERRY" --help | sed -n '/^Subcommands:/,$p' | awk 'NR > 1 && NF {prin
 ((${#PAGES[@]} > 5)) || fail "ferry --help lists only ${#PAGES[@]} commands"
 for want in /usr/bin/ferry /usr/share/bash-completion/completions/ferry \
   /usr/share/zsh/vendor-completions/_ferry /usr/share/doc/ferry/copyright \
-  /usr/share/doc/ferry/README.md "${PAGES[@]/#//usr/share/man/man1/}"; do
+  /usr/share/doc/ferry/README.md /usr/share/doc/ferry/docs/migrate.md \
+  /usr/share/doc/ferry/docs/deploy/slurm/ferry-migrate.sbatch \
+  /usr/share/doc/ferry/docs/deploy/kubernetes/ferry-migrate-job.yaml \
+  "${PAGES[@]/#//usr/share/man/man1/}"; do
   [[ $want == /usr/share/man/* ]] && want=$want.1.gz
   grep -qx "$want" "$E2E_ROOT/contents" || fail "the package lacks $want"
 done
-pass "Depends names RocksDB, curl, CAF and OpenSSL; the binary, ${#PAGES[@]} man pages, completions and docs are in"
+pass "Depends names RocksDB, curl, CAF and OpenSSL; the binary, ${#PAGES[@]} man pages, completions, docs and the deploy examples are in"
 
 # ---- 4. installed ------------------------------------------------------------------
 if (($(id -u) != 0)); then
