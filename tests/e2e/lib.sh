@@ -43,7 +43,9 @@ note() {
 show() {
   local label=$1 file=$2
   printf '%s: ---- %s (%s) ----\n' "$E2E_NAME" "$label" "$file" >&2
-  if [[ -f $file ]]; then sed -e 's/^/    /' "$file" | head -n 60 >&2; else echo "    (missing)" >&2; fi
+  # No pipe into head: under pipefail, sed's SIGPIPE on a long file would end
+  # the test before the caller's fail message.
+  if [[ -f $file ]]; then sed -n -e '1,60s/^/    /p' "$file" >&2; else echo "    (missing)" >&2; fi
 }
 
 e2e_elapsed() {

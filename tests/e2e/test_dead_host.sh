@@ -8,7 +8,8 @@
 #      once naming the host and the last error. The agent's stderr (which
 #      git-lfs 3.3.0 shows only with GIT_TRACE=1, so the push runs with it)
 #      holds one notice per circuit change, and lines naming an object only
-#      for the few that failed before the circuit opened.
+#      for the few that failed before the circuit opened. Its trace lines
+#      show each retry with its delay and the circuit opening.
 #   2. ferry-lfs-sim answering 503 to everything, with ferry.maxAttempts 10
 #      and ferry.maxRetryTime 20s: the push ends within 20 s plus the pause
 #      before the probe (30 s), and an object was given up with the
@@ -101,6 +102,12 @@ per_object=$(grep -cE '[0-9a-f]{64}' "$agent_lines" || true)
 ((per_object <= 5)) ||
   { show "the agent's stderr" "$agent_lines"; fail "the agent's stderr has $per_object lines naming an object"; }
 pass "the agent's stderr: one notice per circuit change, $per_object line(s) naming an object"
+# The first look of the runbook "A push is stuck or slow" (docs/operations.md):
+# GIT_TRACE=1 shows each retry with its delay and the host's circuit opening.
+grep -qE " trace ferry: upload: attempt 1 failed \(.*\); retrying in [0-9]" "$LOG" &&
+  grep -q " trace ferry: circuit for $HOST open after 5 consecutive failures" "$LOG" ||
+  { show "git lfs push" "$LOG"; fail "the GIT_TRACE=1 output lacks a retry with its delay or the circuit opening"; }
+pass "GIT_TRACE=1 shows the retries with their delays and the circuit opening"
 
 # ---- 2. 503 to everything, ferry.maxRetryTime 20s --------------------------------
 SCENARIO="$E2E_ROOT/all-503.json"

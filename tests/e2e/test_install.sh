@@ -119,6 +119,15 @@ for key in "${KEYS[@]}"; do
 done
 pass "installing twice keeps exactly one value per key"
 
+# Installing with another store points the repository there, and back (the
+# last step of rolling back a migration, docs/operations.md).
+(cd "$REPO" && "$FERRY" install --store "file://$E2E_ROOT/other-store") >/dev/null 2>&1 ||
+  fail "ferry install with another store failed"
+expect_keys --local "file://$E2E_ROOT/other-store"
+(cd "$REPO" && "$FERRY" install --store "file://$STORE") >/dev/null 2>&1 || fail "ferry install back failed"
+expect_keys --local "file://$STORE"
+pass "installing with another store replaces ferry.store, and installing again restores it"
+
 # ---- bad store URLs write nothing ------------------------------------------------
 new_repo fresh
 for url in "relative/store" "file://relative/store" "ftp://example.invalid/store" "" "file://"; do

@@ -9,8 +9,12 @@
 #     session_expired (401) -> the push fails naming "proton-drive login";
 #     captcha (407)         -> it fails naming the verification URL;
 #     insufficient_scope    -> it fails with the bridge's "stop" action.
+#     captcha after one upload, then the runbook's way out: `ferry status`
+#     lists the missing objects as failed naming the URL; after the login
+#     (a bridge without the fault) the push sends just those and succeeds.
 #   rate_limited (429, retryAfter 2 s) on the first upload -> the push
-#     succeeds, and no bridge process starts until 2 s after the 429.
+#     succeeds, no bridge process starts until 2 s after the 429, and one
+#     starts at most ferry.backoffMax (+1 s to start a process) after that.
 #   transient (retried until the push succeeds): bad_gateway (502) twice,
 #     server_error (500), a crash (exit 137), a hang (killed at
 #     ferry.proton.timeout, and the hung process is gone), log noise on
@@ -129,6 +133,36 @@ stored_none
 assert_stopped captcha 407
 pass "captcha: the push failed in $ELAPSED_MS ms naming the verification URL"
 
+# The runbook's way out (docs/operations.md): `ferry status` names the failed
+# objects and why; once the check is passed and the account logged in again
+# (here: a bridge without the fault), pushing again sends only what the Drive
+# lacks.
+fault_push captcha-recover "{\"rules\": [{$STOP_RULE, \"skip\": 1, \"fault\": \"captcha\"}]}"
+git_failed "git push under captcha after one upload" "$PUSH_LOG" "$PUSH_RC"
+MISSING=()
+for oid in "${OIDS[@]}"; do [[ -e $(drive_object "$oid") ]] || MISSING+=("$oid"); done
+((${#MISSING[@]} > 0 && ${#MISSING[@]} < 3)) ||
+  fail "captcha-recover: ${#MISSING[@]} of 3 objects are missing from the Drive, expected 1 or 2"
+status_json "$REPO" "$E2E_ROOT/captcha-status.json"
+py_check "captcha-recover: ferry status lists each missing object as failed, naming the verification URL" '
+import json, sys
+doc = json.load(open(sys.argv[1]))
+for oid in sys.argv[2:]:
+    recs = [r for r in doc["history"] if r["oid"] == oid and r["direction"] == "upload"]
+    if not recs or recs[0]["state"] != "failed":
+        raise SystemExit("%s is not listed as failed: %s" % (oid, recs))
+    errors = recs[0].get("errors") or [{}]
+    if "verify.proton.me/captcha" not in errors[-1].get("message", ""):
+        raise SystemExit("the last error of %s does not name the URL: %s" % (oid, recs[0]))' \
+  "$E2E_ROOT/captcha-status.json" "${MISSING[@]}"
+use_proton "$REPO"
+MARK=$(bridge_mark)
+PUSH_RC=0
+timed_git 60 "$PUSH_LOG" -C "$REPO" push origin main || PUSH_RC=$?
+pushed_all
+assert_uploads "${#MISSING[@]}" "only the objects the Drive lacked"
+pass "captcha-recover: after the login the push again sent the ${#MISSING[@]} missing object(s) and succeeded"
+
 fault_push scope "{\"rules\": [{$STOP_RULE, \"fault\": \"insufficient_scope\"}]}"
 git_failed "git push under insufficient_scope" "$PUSH_LOG" "$PUSH_RC"
 must_mention "git push under insufficient_scope" "$PUSH_LOG" "scope is insufficient"
@@ -140,7 +174,7 @@ pass "insufficient_scope: the push failed in $ELAPSED_MS ms with the bridge's st
 fault_push limited '{"rules": [{"command": "upload", "times": 1, "fault": "rate_limited", "retry_after": 2}]}'
 pushed_all
 expect_fault rate_limited 429 upload 1
-bridge_check "no bridge process started within retryAfter (2 s) of the 429" "$MARK" '
+bridge_check "no bridge process started within retryAfter (2 s) of the 429, one at most ferry.backoffMax (+1 s) after it" "$MARK" '
 first = min(e["at_ms"] for e in events if e["event"] == "end" and e["fault"] == "rate_limited")
 # 20 ms for the gap between the answer and its log line.
 early = [r for r in runs if first < r["at_ms"] < first + 2000 - 20]
@@ -149,6 +183,10 @@ if early:
 after = [r["at_ms"] - first for r in runs if r["at_ms"] > first]
 if not after:
     raise SystemExit("nothing ran after the 429")
+# Traffic resumes at most ferry.backoffMax (500 ms) after the cooldown ends;
+# 1 s more for starting a process on a loaded machine.
+if min(after) > 2000 + 500 + 1000:
+    raise SystemExit("the first process after the 429 started only %d ms later" % min(after))
 print("the first process after the 429 started %d ms later" % min(after))'
 pass "rate_limited: the push waited out the cooldown and succeeded in $ELAPSED_MS ms"
 

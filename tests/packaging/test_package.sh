@@ -2,10 +2,14 @@
 # The Debian package that `cpack` makes in the build directory:
 #
 #   1. two cpack runs of the same build give byte-identical .deb files
-#      (SOURCE_DATE_EPOCH, gzip -n, stripped .comment);
+#      (SOURCE_DATE_EPOCH, gzip -n, stripped .comment); a third with
+#      SOURCE_DATE_EPOCH set dates every entry of both archives with it;
 #   2. lintian reports no error and no warning;
-#   3. its Depends name the runtime libraries (RocksDB, curl, CAF), and it
-#      holds the binary, a man page per command and both completions;
+#   3. `cmake --install --prefix` writes the binary, man pages, completions
+#      and docs; the package's Depends name the runtime libraries (RocksDB,
+#      curl, CAF), it holds the binary, a man page per command and both
+#      completions, and its bash completion completes a command and an
+#      option;
 #   4. as root, on a machine without another ferry package: dpkg -i installs
 #      it; /usr/bin/ferry is this build's version, `man -w` finds every
 #      page, the README's demo (simulations/roundtrip.sh) passes with the
@@ -31,6 +35,19 @@ DEB=$(ls "$E2E_ROOT"/deb1/ferry_*_amd64.deb)
 [[ -f $DEB ]] || fail "cpack made no ferry_*_amd64.deb"
 cmp -s "$DEB" "$E2E_ROOT/deb2/$(basename "$DEB")" || fail "two cpack runs of one build differ"
 pass "cpack made $(basename "$DEB") twice, byte for byte the same"
+# SOURCE_DATE_EPOCH, when given, dates every entry of both archives.
+(cd "$BUILD" && SOURCE_DATE_EPOCH=1234567890 cpack -B "$E2E_ROOT/deb3") >"$E2E_ROOT/cpack3.log" 2>&1 ||
+  { show "cpack" "$E2E_ROOT/cpack3.log"; fail "cpack with SOURCE_DATE_EPOCH failed"; }
+DEB3="$E2E_ROOT/deb3/$(basename "$DEB")"
+for part in --fsys-tarfile --ctrl-tarfile; do
+  dpkg-deb "$part" "$DEB3" >"$E2E_ROOT/part.tar" || fail "dpkg-deb $part failed"
+  py_check "dpkg-deb $part: every entry is dated SOURCE_DATE_EPOCH" '
+import sys, tarfile
+dates = {m.name: m.mtime for m in tarfile.open(sys.argv[1])}
+wrong = {name: t for name, t in dates.items() if t != 1234567890}
+if not dates or wrong:
+    raise SystemExit("entries not dated 1234567890: %s" % sorted(wrong.items())[:5])' "$E2E_ROOT/part.tar"
+done
 
 # ---- 2. lintian ----------------------------------------------------------------------
 lintian --pedantic "$DEB" >"$E2E_ROOT/lintian.out" 2>&1 || true
@@ -41,7 +58,16 @@ fi
 grep -q '^ferry' <(dpkg-deb -f "$DEB" Package) || fail "the package is not named ferry"
 pass "lintian: no error, no warning"
 
-# ---- 3. what the package holds ------------------------------------------------------------
+# ---- 3. what `cmake --install` and the package hold --------------------------------------
+PREFIX="$E2E_ROOT/prefix"
+cmake --install "$BUILD" --prefix "$PREFIX" >"$E2E_ROOT/install.log" 2>&1 ||
+  { show "cmake --install" "$E2E_ROOT/install.log"; fail "cmake --install failed"; }
+for want in bin/ferry share/man/man1/ferry.1.gz share/man/man1/ferry-migrate.1.gz \
+  share/bash-completion/completions/ferry share/zsh/vendor-completions/_ferry share/doc/ferry/README.md \
+  share/doc/ferry/docs/operations.md; do
+  [[ -f $PREFIX/$want ]] || fail "cmake --install wrote no $want"
+done
+pass "cmake --install --prefix wrote the binary, man pages, both completions and the docs"
 depends=$(dpkg-deb -f "$DEB" Depends)
 for lib in librocksdb libcurl4 libcaf-core libssl3; do
   grep -q "$lib" <<<"$depends" || fail "Depends lacks $lib: $depends"
@@ -62,6 +88,18 @@ for want in /usr/bin/ferry /usr/share/bash-completion/completions/ferry \
   grep -qx "$want" "$E2E_ROOT/contents" || fail "the package lacks $want"
 done
 pass "Depends names RocksDB, curl, CAF and OpenSSL; the binary, ${#PAGES[@]} man pages, completions, docs and the deploy examples are in"
+# The packaged bash completion completes commands and their options.
+dpkg-deb -x "$DEB" "$E2E_ROOT/unpacked" || fail "dpkg-deb -x failed"
+complete_words() {
+  bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _ferry; echo "${COMPREPLY[*]}"' \
+    _ "$E2E_ROOT/unpacked/usr/share/bash-completion/completions/ferry" "$@"
+}
+[[ $(complete_words ferry mig) == migrate ]] || fail "bash completes 'ferry mig' to '$(complete_words ferry mig)'"
+[[ $(complete_words ferry migrate --metr) == "--metrics --metrics-allow-remote" ]] ||
+  fail "bash completes 'ferry migrate --metr' to '$(complete_words ferry migrate --metr)'"
+[[ $(head -1 "$E2E_ROOT/unpacked/usr/share/zsh/vendor-completions/_ferry") == "#compdef ferry" ]] ||
+  fail "the zsh completion does not start with #compdef ferry"
+pass "the bash completion completes commands and options; the zsh one declares itself for ferry"
 
 # ---- 4. installed ------------------------------------------------------------------
 if (($(id -u) != 0)); then
