@@ -2,6 +2,7 @@
 
 #include "actors/journal_actor.hpp"
 #include "actors/logging.hpp"
+#include "actors/policy/metrics.hpp"
 #include "actors/rate_limiter.hpp"
 #include "actors/shared_rate_limiter.hpp"
 #include "actors/transfer_supervisor.hpp"
@@ -82,6 +83,17 @@ private:
 
 } // namespace
 
+bool requests_paced_by_http(const engine_config& config) {
+  const object_store* paced = config.store.get();
+  if (config.source && (paced == nullptr || paced->endpoint().empty()))
+    paced = config.source.get();
+  // Without a store every job is an LFS server's action.
+  if (paced == nullptr)
+    return config.http != nullptr;
+  auto kind = store_kind(*paced);
+  return kind == "lfs" || kind == "s3";
+}
+
 engine_core start_engine_core(caf::actor_system& sys, caf::scoped_actor& self,
                               std::shared_ptr<const engine_config> config,
                               std::shared_ptr<journal_db> journal,
@@ -102,12 +114,16 @@ engine_core start_engine_core(caf::actor_system& sys, caf::scoped_actor& self,
       [&](const caf::error& err) {
         log()->error("journal recovery failed: {}", to_status(err).to_string());
       });
+  // A store that makes no HTTP requests (a folder, Proton's bridge) counts
+  // each transfer attempt as one request.
+  bool per_request = requests_paced_by_http(*config);
   rate_limits limits;
-  limits.requests_per_second = config->max_requests_per_second;
+  limits.requests_per_second = per_request ? 0 : config->max_requests_per_second;
   limits.bytes_per_second = config->max_bytes_per_second;
   core.limiter = sys.spawn(rate_limiter, limits);
-  // Detached: it waits on Redis.
-  if (!config->shared_limit.host.empty())
+  // Detached: it waits on Redis. (The HTTP engine asks Redis for each
+  // request itself.)
+  if (!config->shared_limit.host.empty() && !per_request)
     core.limiter = sys.spawn<caf::detached>(shared_rate_limiter, core.limiter, config->shared_limit,
                                             config->shared_requests_per_second, config->notice);
   core.supervisor = sys.spawn(transfer_supervisor, std::move(config), core.journal, core.limiter);

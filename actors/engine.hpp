@@ -31,6 +31,12 @@ struct engine_core {
   supervisor_actor supervisor;
 };
 
+/// Whether the host the supervisor paces jobs by (a copy's destination, else
+/// its source) is an LFS server's or S3's: the HTTP engine then paces each
+/// request to it, and the RATE LIMITER must not count the transfer once
+/// more (it keeps the bytes per second).
+bool requests_paced_by_http(const engine_config& config);
+
 /// Spawns the JOURNAL over `journal`, runs its start-up recovery (telling
 /// `recovered` about each record a crash left in flight), then spawns the
 /// RATE LIMITER and the SUPERVISOR.

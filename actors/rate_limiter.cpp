@@ -33,13 +33,13 @@ void reserve_front(rate_limiter_state::host_state& h, time_point now) {
   h.front_reserved = true;
 }
 
-/// "25 transfers/s and 1048576 bytes/s": `limits` at `factor`.
+/// "25 requests/s and 1048576 bytes/s": `limits` at `factor`.
 std::string describe_rates(const rate_limits& limits, double factor) {
   std::string out;
   char number[32];
   if (limits.requests_per_second > 0) {
     std::snprintf(number, sizeof number, "%.3g", limits.requests_per_second * factor);
-    out = number + std::string{" transfers/s"};
+    out = number + std::string{" requests/s"};
   }
   if (limits.bytes_per_second > 0) {
     std::snprintf(number, sizeof number, "%.0f", limits.bytes_per_second * factor);

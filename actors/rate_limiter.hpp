@@ -1,8 +1,8 @@
 #pragma once
 
 #include "actors/interfaces.hpp"
-#include "actors/policy/rate_backoff.hpp"
-#include "actors/policy/token_bucket.hpp"
+#include "store/http/rate_backoff.hpp"
+#include "store/http/token_bucket.hpp"
 
 #include <caf/typed_response_promise.hpp>
 

@@ -53,7 +53,7 @@ shared_rate_limiter(shared_pointer self, rate_limiter_actor local, redis_address
   auto connected = redis_connection::open(address, shared_limit_timeout);
   if (connected) {
     st.connection.emplace(std::move(*connected));
-    log()->info("shared rate limit: {} transfers/s in Redis at {}", requests_per_second,
+    log()->info("shared rate limit: {} requests/s in Redis at {}", requests_per_second,
                 address.describe());
   } else {
     give_up_on_redis(self, connected.error());

@@ -98,6 +98,7 @@ result<std::shared_ptr<http_engine>> start_http_engine(const config::settings& s
                                                        http_engine::options options) {
   options.low_speed_time = settings.stall_timeout;
   options.max_cooldown = settings.max_retry_wait;
+  options.on_rate_change = [](const std::string& text) { log()->info("{}", text); };
   try {
     return std::make_shared<http_engine>(options);
   } catch (const std::exception& e) {
@@ -161,7 +162,11 @@ int run_agent_command(const flag_map& flags) {
     return refuse_all("ferry: " + repo.error().message());
   // One HTTP engine for the whole agent: LFS stores and server actions share
   // its connections and per-host caps.
-  auto started = start_http_engine(*settings);
+  http_engine::options http_options;
+  // Each HTTP request to a host takes a token; the rate limiter paces
+  // transfers only to stores that make no HTTP requests.
+  http_options.requests_per_second = settings->max_requests_per_second;
+  auto started = start_http_engine(*settings, http_options);
   if (!started)
     return refuse_all("ferry: " + started.error().message());
   auto http = std::move(*started);

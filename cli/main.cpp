@@ -103,13 +103,13 @@ int main(int argc, char** argv) {
     ->excludes(from_repo);
   migrate->add_option("--transfers", migration.transfers,
                       "Copies at once: 1 to 256, or 'auto' to adapt (default 8)");
-  migrate->add_option(
-    "--tps", migration.tps,
-    "Copies started per second, at most; each attempt takes one token (default: no limit)");
+  migrate->add_option("--tps", migration.tps,
+                      "Requests per second, at most: each HTTP request, or each copy attempt "
+                      "between stores without HTTP (default: no limit)");
   migrate->add_option("--bwlimit", migration.bwlimit,
                       "Bytes per second, at most, e.g. 50MiB (default: no limit)");
   migrate->add_option("--tps-total", migration.tps_total,
-                      "Copies started per second for the whole sharded migration, split over "
+                      "Requests per second for the whole sharded migration, split over "
                       "--concurrent-shards (instead of --tps)");
   migrate->add_option("--bwlimit-total", migration.bwlimit_total,
                       "Bytes per second for the whole sharded migration, split over "

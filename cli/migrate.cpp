@@ -6,8 +6,10 @@
 #include "actors/policy/migration_shard.hpp"
 #include "actors/policy/rate_budget.hpp"
 #include "actors/policy/report_merge.hpp"
+#include "actors/shared_rate_limiter.hpp"
 #include "config/git_config.hpp"
 #include "ferry/version.hpp"
+#include "store/http/redis_permits.hpp"
 #include "store/journal/rocksdb_support.hpp"
 #include "store/os/file_io.hpp"
 #include "store/os/metrics_endpoint.hpp"
@@ -289,8 +291,20 @@ int run_migrate(const migrate_request& request) {
   if (!settings)
     return usage_error(settings.error().message());
 
-  auto engine_started =
-    start_http_engine(*settings, http_engine::options::for_transfers(concurrency.ceiling()));
+  bool terminal = ::isatty(STDERR_FILENO) == 1;
+  auto display = std::make_shared<progress_display>(terminal);
+  // --tps and --tps-total count HTTP requests, each taking a token of its
+  // host here; with --rate-limiter each also takes a permit from Redis.
+  auto http_options = http_engine::options::for_transfers(concurrency.ceiling());
+  http_options.requests_per_second = rates->requests_per_second;
+  if (!shared_limit.host.empty())
+    http_options.permits = std::make_shared<redis_permits>(
+      shared_limit, request.tps_total, shared_limit_timeout, [display](const std::string& text) {
+        auto line = "ferry migrate: " + text;
+        log()->info("notice: {}", line);
+        display->notice(line);
+      });
+  auto engine_started = start_http_engine(*settings, http_options);
   if (!engine_started)
     return std::cerr << "ferry migrate: " << engine_started.error().message() << "\n",
            exit_incomplete;
@@ -463,8 +477,6 @@ int run_migrate(const migrate_request& request) {
   options.inventory = std::move(*inventory);
   options.concurrency = concurrency;
   options.verify_existing = request.verify_existing;
-  bool terminal = ::isatty(STDERR_FILENO) == 1;
-  auto display = std::make_shared<progress_display>(terminal);
   options.show_progress = [display](const migration_progress& progress) {
     display->show(progress);
   };

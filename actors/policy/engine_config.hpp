@@ -1,10 +1,10 @@
 #pragma once
 
 #include "actors/policy/metrics.hpp"
-#include "store/os/event_file.hpp"
-#include "store/os/redis_client.hpp"
 #include "store/lfs/lfs_store.hpp"
 #include "store/object_store.hpp"
+#include "store/os/event_file.hpp"
+#include "store/os/redis_client.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -57,11 +57,15 @@ struct engine_config {
   // -- network jobs (a store endpoint or a server action) ---------------------
 
   /// Per host: requests and payload bytes per second; 0 means unlimited.
+  /// Where the jobs go to an LFS server or S3, `http` paces each HTTP
+  /// request itself (http_engine::options) and the rate limiter takes only
+  /// the bytes; to other stores each transfer attempt counts as a request.
   double max_requests_per_second = 0;
   double max_bytes_per_second = 0;
   /// A limit shared with other processes through Redis (--rate-limiter):
-  /// every network transfer also takes a slot of `shared_requests_per_second`
-  /// from it. Empty host: none.
+  /// every network transfer to a store without HTTP requests also takes a
+  /// slot of `shared_requests_per_second` from it (`http` asks it for each
+  /// request where there are). Empty host: none.
   redis_address shared_limit;
   double shared_requests_per_second = 0;
   /// Consecutive transient failures that open a host's circuit, and how

@@ -34,7 +34,7 @@ std::string rate_share::describe(const rate_budget_request& request) const {
   line += ": this shard takes";
   if (request.tps_total > 0)
     line +=
-      " " + number(requests_per_second) + " transfers/s of --tps-total " + number(request.tps_total);
+      " " + number(requests_per_second) + " requests/s of --tps-total " + number(request.tps_total);
   if (request.tps_total > 0 && request.bytes_total > 0)
     line += " and";
   if (request.bytes_total > 0)
@@ -87,7 +87,7 @@ result<rate_share> share_rate_budget(const rate_budget_request& request) {
     if (share.requests_per_second <= 0)
       return usage("--tps-total " + number(request.tps_total) + " split over " +
                    std::to_string(concurrent) + " shards leaves each less than " +
-                   number(1 / steps) + " transfers/s");
+                   number(1 / steps) + " requests/s");
   }
   if (request.bytes_total > 0) {
     share.bytes_per_second = request.bytes_total / concurrent;

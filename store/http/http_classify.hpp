@@ -94,7 +94,7 @@ status http_failure(const std::string& what, const http_response& response,
 /// Whether a failed request's status is a server's "slow down": an HTTP 429
 /// or 503 (named in the message, as http_failure, classify_http and the S3
 /// error decoder write it), or any failure carrying a Retry-After. The
-/// rate limiter cuts its pace to the host on these (actors/policy/rate_backoff.hpp).
+/// rate limiter cuts its pace to the host on these (store/http/rate_backoff.hpp).
 bool asks_to_slow_down(const status& failure);
 
 } // namespace ferry

@@ -3,6 +3,8 @@
 
 #include "protocol/retry_after.hpp"
 #include "store/http/http_url.hpp"
+#include "store/http/rate_backoff.hpp"
+#include "store/http/token_bucket.hpp"
 #include "store/os/sha256.hpp"
 
 #include <curl/curl.h>
@@ -10,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cstdio>
 #include <deque>
 #include <exception>
 #include <mutex>
@@ -54,6 +57,34 @@ std::string host_key(const std::string& url) {
   auto parsed = parse_http_url(url);
   return parsed ? parsed->origin() : std::string();
 }
+
+/// "25 requests/s".
+std::string describe_rate(double requests_per_second) {
+  char number[32];
+  std::snprintf(number, sizeof number, "%.3g", requests_per_second);
+  return number + std::string{" requests/s"};
+}
+
+/// Wakes the loop from other threads (request_permits), also after the
+/// engine is gone: the permits may outlive it.
+class loop_waker {
+public:
+  explicit loop_waker(CURLM* multi) : multi_(multi) {}
+  void wake() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (multi_ != nullptr)
+      curl_multi_wakeup(multi_);
+  }
+  /// Before the multi handle is cleaned up.
+  void close() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    multi_ = nullptr;
+  }
+
+private:
+  std::mutex mutex_;
+  CURLM* multi_;
+};
 
 std::string_view trim(std::string_view text) {
   auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
@@ -372,11 +403,22 @@ struct http_engine::impl {
     uint64_t id;
   };
   using command = std::variant<submit_command, cancel_command, resume_command>;
-  using clock = std::chrono::steady_clock;
-  /// A request waiting for its host's cooldown to end.
-  struct held_request {
-    std::string host;
-    submit_command cmd;
+  using clock = token_bucket::clock;
+  /// Pacing and waiting requests of one host.
+  struct host_state {
+    host_state(double rate, double burst) : bucket(rate, burst) {}
+    /// One token per request; a Retry-After cooldown pauses it.
+    token_bucket bucket;
+    /// Cuts the rate on 429 and 503 and brings it back over time.
+    rate_backoff backoff;
+    /// The fraction of options::requests_per_second the bucket runs at.
+    double factor = 1.0;
+    /// Requests waiting for their turn, in submission order. Only the front
+    /// has taken its token, so a cooldown reaches every later one.
+    std::deque<submit_command> waiting;
+    bool front_reserved = false;
+    /// When the front may go, once reserved.
+    clock::time_point front_due{};
   };
 
   explicit impl(options o) : opts(std::move(o)) {
@@ -386,6 +428,8 @@ struct http_engine::impl {
       throw std::runtime_error("curl_multi_init failed");
     curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, opts.max_host_connections);
     curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, opts.max_total_connections);
+    waker = std::make_shared<loop_waker>(multi);
+    wake_loop = [waker = waker] { waker->wake(); };
     loop = std::thread([this] { run(); });
   }
 
@@ -458,7 +502,7 @@ struct http_engine::impl {
         resume_transfer(id);
       answered_while_paused.clear();
       collect_finished();
-      int timeout_ms = start_cooled_down();
+      int timeout_ms = start_due();
       CURLMcode polled = curl_multi_poll(multi, nullptr, 0, timeout_ms, nullptr);
       if (polled != CURLM_OK)
         // Nothing in flight can make progress; failing it beats spinning.
@@ -485,68 +529,122 @@ struct http_engine::impl {
         if (auto* s = std::get_if<submit_command>(&cmd))
           s->done(s->id, status(errc::cancelled, "HTTP engine shut down"));
     }
+    waker->close();
     curl_multi_cleanup(multi);
   }
 
-  /// When requests to `host` may start again (the past if not cooling down).
-  clock::time_point cooldown_end(const std::string& host) const {
-    auto found = cooldowns.find(host);
-    return found == cooldowns.end() ? clock::time_point{} : found->second;
+  host_state& host_named(const std::string& name) {
+    auto found = hosts.find(name);
+    if (found == hosts.end())
+      found = hosts.emplace(name, host_state{opts.requests_per_second, opts.request_burst}).first;
+    return found->second;
   }
 
+  void tell(const std::string& text) {
+    if (opts.on_rate_change)
+      opts.on_rate_change(text);
+  }
+
+  /// Every request to a host waits behind the earlier ones to it, so the
+  /// host sees them in order; requests to no http(s) host start at once
+  /// (curl refuses them).
   void start_or_hold(submit_command cmd) {
-    std::string host = host_key(cmd.request.url);
-    // Behind a held request to the same host, so the host sees them in order.
-    bool queued_behind =
-      std::any_of(held.begin(), held.end(), [&](const held_request& h) { return h.host == host; });
-    if (!host.empty() && (queued_behind || cooldown_end(host) > clock::now())) {
-      held.push_back({std::move(host), std::move(cmd)});
-      return;
-    }
-    start(cmd.id, std::move(cmd.request), std::move(cmd.done));
+    std::string name = host_key(cmd.request.url);
+    if (name.empty())
+      return start(cmd.id, std::move(cmd.request), std::move(cmd.done));
+    auto& h = host_named(name);
+    h.waiting.push_back(std::move(cmd));
+    auto next = clock::time_point::max();
+    serve(name, h, clock::now(), next);
   }
 
-  /// Starts the held requests whose host's cooldown has ended; returns how
-  /// long the loop may poll before the next one is due.
-  int start_cooled_down() {
+  /// Runs the bucket of `name` at the fraction of the rate its backoff
+  /// allows at `now`; says so once the full rate is back.
+  void follow_backoff(const std::string& name, host_state& h, clock::time_point now) {
+    if (!(opts.requests_per_second > 0))
+      return;
+    double factor = h.backoff.factor(now);
+    if (factor == h.factor)
+      return;
+    h.bucket.set_rate(opts.requests_per_second * factor, now);
+    h.factor = factor;
+    if (factor == 1.0)
+      tell("rate to " + name + " back to the full " + describe_rate(opts.requests_per_second));
+  }
+
+  /// Starts the waiting requests of `name` whose turn has come; lowers
+  /// `next` to when the next one is due. Returns whether any started.
+  bool serve(const std::string& name, host_state& h, clock::time_point now,
+             clock::time_point& next) {
+    follow_backoff(name, h, now);
+    bool started = false;
+    while (!h.waiting.empty()) {
+      if (!h.front_reserved) {
+        h.front_due = now + h.bucket.reserve(1.0, now);
+        h.front_reserved = true;
+      }
+      if (h.front_due > now) {
+        next = std::min(next, h.front_due);
+        break;
+      }
+      // Without a permit the source wakes the loop once it has one.
+      if (opts.permits && !opts.permits->try_take(wake_loop))
+        break;
+      submit_command cmd = std::move(h.waiting.front());
+      h.waiting.pop_front();
+      h.front_reserved = false;
+      start(cmd.id, std::move(cmd.request), std::move(cmd.done));
+      started = true;
+    }
+    return started;
+  }
+
+  /// Starts the waiting requests whose turn has come; returns how long the
+  /// loop may poll before the next one is due.
+  int start_due() {
     auto now = clock::now();
     auto next = now + std::chrono::milliseconds(poll_timeout_ms);
-    std::vector<submit_command> due;
-    for (auto it = held.begin(); it != held.end();) {
-      auto end = cooldown_end(it->host);
-      if (end <= now) {
-        due.push_back(std::move(it->cmd));
-        it = held.erase(it);
-      } else {
-        next = std::min(next, end);
-        ++it;
-      }
-    }
-    for (auto& cmd : due)
-      start(cmd.id, std::move(cmd.request), std::move(cmd.done));
-    if (!due.empty())
+    bool started = false;
+    for (auto& [name, h] : hosts)
+      if (!h.waiting.empty())
+        started = serve(name, h, now, next) || started;
+    if (started)
       return 0; // let curl_multi_perform send them at once
     auto wait = std::chrono::ceil<std::chrono::milliseconds>(next - now);
     return static_cast<int>(std::clamp<int64_t>(wait.count(), 0, poll_timeout_ms));
   }
 
-  /// Puts the host of a 429 or 503 with a Retry-After into its cooldown.
-  void note_cooldown(const transfer& t) {
+  /// A 429 or 503 from a paced host cuts its rate (at most once per burst
+  /// of such answers); one with a Retry-After also puts the host into its
+  /// cooldown.
+  void note_slow_down(const transfer& t) {
     const http_response& response = t.response;
     if (response.status != 429 && response.status != 503)
       return;
+    std::string name = host_key(t.request.url);
+    if (name.empty())
+      return;
+    auto& h = host_named(name);
+    auto now = clock::now();
+    if (opts.requests_per_second > 0 && h.backoff.on_throttled(now)) {
+      follow_backoff(name, h, now);
+      tell(name + " asked to slow down (HTTP 429 or 503): rate to it cut to " +
+           describe_rate(opts.requests_per_second * h.factor) + ", back to the full " +
+           describe_rate(opts.requests_per_second) + " step by step");
+    }
     const std::string* header = response.header("retry-after");
     if (header == nullptr)
       return;
     auto wait = parse_retry_after(*header, std::chrono::system_clock::now());
-    std::string host = host_key(t.request.url);
     // Beyond max_cooldown the object fails at once (classify_http), and so
     // may every other request the host refuses that way.
-    if (!wait || *wait <= std::chrono::seconds::zero() || *wait > opts.max_cooldown || host.empty())
+    if (!wait || *wait <= std::chrono::seconds::zero() || *wait > opts.max_cooldown)
       return;
-    auto end = clock::now() + *wait;
-    auto& current = cooldowns[host];
-    current = std::max(current, end);
+    h.bucket.pause_until(now + *wait);
+    // The front took its token before the pause; a zero reservation reads
+    // the new wait.
+    if (h.front_reserved)
+      h.front_due = std::max(h.front_due, now + h.bucket.reserve(0.0, now));
   }
 
   void start(uint64_t id, http_request request, completion done) {
@@ -714,16 +812,19 @@ struct http_engine::impl {
     }
     if (t->received_hash)
       response.sha256_received = t->received_hash->hex_digest();
-    note_cooldown(*t);
+    note_slow_down(*t);
     t->done(id, std::move(response));
   }
 
   void cancel_transfer(uint64_t id, status why) {
-    auto waiting =
-      std::find_if(held.begin(), held.end(), [&](const held_request& h) { return h.cmd.id == id; });
-    if (waiting != held.end()) {
-      submit_command cmd = std::move(waiting->cmd);
-      held.erase(waiting);
+    for (auto& [name, h] : hosts) {
+      auto waiting = std::find_if(h.waiting.begin(), h.waiting.end(),
+                                  [&](const submit_command& cmd) { return cmd.id == id; });
+      if (waiting == h.waiting.end())
+        continue;
+      // A token the front took stays with the new front.
+      submit_command cmd = std::move(*waiting);
+      h.waiting.erase(waiting);
       cmd.done(id, std::move(why));
       return;
     }
@@ -749,8 +850,9 @@ struct http_engine::impl {
   }
 
   void abort_all(const status& why) {
-    while (!held.empty())
-      cancel_transfer(held.front().cmd.id, why);
+    for (auto& [name, h] : hosts)
+      while (!h.waiting.empty())
+        cancel_transfer(h.waiting.front().id, why);
     while (!active.empty())
       cancel_transfer(active.begin()->first, why);
   }
@@ -769,9 +871,11 @@ struct http_engine::impl {
 
   std::unordered_map<uint64_t, std::unique_ptr<transfer>> active; // loop thread only
   std::vector<uint64_t> answered_while_paused;                    // loop thread only
-  /// Requests waiting for their host's cooldown, in submission order.
-  std::deque<held_request> held;                                // loop thread only
-  std::unordered_map<std::string, clock::time_point> cooldowns; // loop thread only
+  /// Hosts that requests went to, with their pacing and waiting requests.
+  std::unordered_map<std::string, host_state> hosts; // loop thread only
+  std::shared_ptr<loop_waker> waker;
+  /// What request_permits call once a permit is ready.
+  std::function<void()> wake_loop;
   std::thread loop;
 };
 

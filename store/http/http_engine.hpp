@@ -111,16 +111,33 @@ const std::string* find_header(const std::vector<std::pair<std::string, std::str
 /// presigned URLs carry their signature in the query.
 std::string redact_url(const std::string& url);
 
+/// A budget of requests that other processes share (say, a rate kept in
+/// Redis): the http_engine takes one permit for each request it starts.
+class request_permits {
+public:
+  virtual ~request_permits() = default;
+  /// Called on the engine's loop thread, so it must not block: takes a
+  /// permit if one is ready. When none is, it gets more away from the loop
+  /// thread and calls `wake` (from any thread) once one is ready.
+  virtual bool try_take(const std::function<void()>& wake) = 0;
+};
+
 /// Runs HTTP transfers on one thread that owns a libcurl multi handle, so
 /// every transfer shares one connection cache (keep-alive, HTTP/2
 /// multiplexing where the server offers it).
 ///
+/// Requests are paced per host (scheme, host and port), one token each,
+/// whatever their kind (options::requests_per_second); a request whose turn
+/// has not come waits in the engine, in submission order per host, and
+/// starts when it comes. A 429 or 503 from a paced host cuts its rate
+/// (rate_backoff: halved, back step by step).
+///
 /// A response with status 429 or 503 and a Retry-After puts its host
-/// (scheme, host and port) in a cooldown of that length, unless it is longer
-/// than options::max_cooldown: requests to the host submitted before the cooldown
-/// ends wait in the engine, in submission order, and start when it ends
-/// (a later, longer Retry-After extends it). Requests to other hosts are not
-/// held. Requests already running are not interrupted.
+/// in a cooldown of that length, unless it is longer than
+/// options::max_cooldown: requests to the host submitted before the cooldown
+/// ends wait in the engine the same way and start when it ends (a later,
+/// longer Retry-After extends it). Requests to other hosts are not held.
+/// Requests already running are not interrupted.
 ///
 /// submit() and cancel() may be called from any thread: they only queue a
 /// command and wake the loop. Everything else - the request's callbacks and
@@ -152,6 +169,16 @@ public:
     /// holding every other request to the host would only turn "fail at
     /// once" into one failure per maxRetryWait.
     std::chrono::seconds max_cooldown{120};
+    /// HTTP requests per second to one host; 0 means unlimited.
+    double requests_per_second = 0;
+    /// Requests that may start back to back after an idle spell.
+    double request_burst = 1;
+    /// When set, every request also waits for a permit from here (after its
+    /// host's own pacing).
+    std::shared_ptr<request_permits> permits;
+    /// Told, on the loop thread, when a 429 or 503 cuts a host's rate and
+    /// when the full rate is back (one line for the log); may be empty.
+    std::function<void(const std::string&)> on_rate_change;
 
     /// Options for up to `transfers` transfers at once (at least 1): as
     /// many connections per host, so transfers to a slow server never wait

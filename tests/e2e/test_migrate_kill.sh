@@ -32,7 +32,8 @@ SRC="$E2E_ROOT/src"
 LIST="$E2E_ROOT/objects.manifest"
 make_objects "$SRC" "$LIST" "$COUNT" small
 start_sim ""
-# At most 250 copies a second, so that each kill point is seen in time.
+# At most 250 requests a second (a copy is a PUT and a verify call), so
+# that each kill point is seen in time.
 ARGS=(--from "file://$SRC" --to "lfs+$(lfs_url kill)" --transfers "$TRANSFERS" --tps 250
   --report "$E2E_ROOT/report.json")
 

@@ -1,6 +1,11 @@
 #include "actors/rate_limiter.hpp"
 
+#include "actors/engine.hpp"
 #include "deterministic_system.hpp"
+#include "store/folder/folder_store.hpp"
+#include "store/http/http_engine.hpp"
+#include "store/lfs/lfs_store.hpp"
+#include "test_support.hpp"
 
 #include <caf/all.hpp>
 
@@ -392,4 +397,33 @@ TEST_CASE_METHOD(limiter_fixture, "stopping the limiter refuses the acquisitions
   sched.run();
   CHECK(labels() == strings{"1"});
   CHECK(*refused == strings{"2", "3"});
+}
+
+TEST_CASE("the rate limiter counts requests only to stores without HTTP requests",
+          "[rate_limiter]") {
+  testing::temp_dir dir;
+  auto folder_opened = folder_store::open(dir.path / "store");
+  REQUIRE(folder_opened);
+  std::shared_ptr<object_store> folder = std::move(*folder_opened);
+  auto http = std::make_shared<http_engine>();
+  auto lfs = make_action_store(http, {std::string(64, 'a'), 1},
+                               {"http://127.0.0.1:1/object", {}, std::nullopt}, {});
+
+  engine_config config;
+  CHECK_FALSE(requests_paced_by_http(config));
+  // Only LFS server actions: the HTTP engine paces each request.
+  config.http = http;
+  CHECK(requests_paced_by_http(config));
+  config.store = folder;
+  CHECK_FALSE(requests_paced_by_http(config));
+  config.store = lfs;
+  CHECK(requests_paced_by_http(config));
+  // Copies: by the destination, else by the source.
+  config.source = folder;
+  CHECK(requests_paced_by_http(config));
+  config.store = folder;
+  config.source = lfs;
+  CHECK(requests_paced_by_http(config));
+  config.source = folder;
+  CHECK_FALSE(requests_paced_by_http(config));
 }

@@ -1,6 +1,7 @@
 #include "store/http/http_engine.hpp"
 
 #include "loopback_server.hpp"
+#include "store/http/redis_permits.hpp"
 #include "store/os/sha256.hpp"
 #include "test_support.hpp"
 
@@ -10,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <future>
 #include <memory>
@@ -20,6 +22,11 @@
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 using namespace std::chrono_literals;
 using ferry::errc;
@@ -1266,4 +1273,265 @@ TEST_CASE("http_engine cancels requests held by a cooldown", "[http]") {
   REQUIRE_FALSE(outcome.ok());
   CHECK(outcome.error().code() == errc::cancelled);
   CHECK(seen.times().empty());
+}
+
+namespace {
+
+/// Every request to the server is noted in `seen`, whatever its method.
+void serve_any(test_server& server, arrivals& seen) {
+  auto note = [&seen](const httplib::Request&, httplib::Response& res) {
+    seen.note();
+    res.set_content("ok", "text/plain");
+  };
+  server.http().Get("/any", note);
+  server.http().Post("/any", note);
+  server.http().Put("/any", note);
+}
+
+/// Requests of every kind, taking turns.
+http_request request_of_kind(size_t turn, const std::string& url) {
+  http_request request = get_request(url);
+  switch (turn % 4) {
+    case 1:
+      request.method = "HEAD";
+      break;
+    case 2:
+      request.method = "POST";
+      request.body = "{}";
+      break;
+    case 3:
+      request.method = "PUT";
+      request.body = "body";
+      break;
+  }
+  return request;
+}
+
+/// Submits `n` requests of every kind to `url` at once; returns when they
+/// were submitted, once all of them have succeeded.
+std::chrono::steady_clock::time_point submit_and_wait(http_engine& engine, size_t n,
+                                                      const std::string& url) {
+  std::vector<awaited> outcomes(n);
+  auto submitted = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < n; ++i)
+    engine.submit(request_of_kind(i, url), outcomes[i].callback());
+  for (auto& outcome : outcomes) {
+    auto response = outcome.get();
+    REQUIRE(response.ok());
+    CHECK(response->status == 200);
+  }
+  return submitted;
+}
+
+/// Lines the engine logs about rate changes.
+class rate_lines {
+public:
+  std::function<void(const std::string&)> sink() {
+    return [this](const std::string& line) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      lines_.push_back(line);
+    };
+  }
+  std::vector<std::string> lines() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return lines_;
+  }
+
+private:
+  std::mutex mutex_;
+  std::vector<std::string> lines_;
+};
+
+} // namespace
+
+TEST_CASE("http_engine paces requests of every kind to a host", "[http][pacing]") {
+  no_proxy env;
+  arrivals seen;
+  test_server server;
+  serve_any(server, seen);
+  server.start();
+  http_engine::options options;
+  options.requests_per_second = 20;
+  options.request_burst = 2;
+  http_engine engine(options);
+
+  // 12 requests at 20/s, 2 of them at once: the last goes 0.5 s after the
+  // first two.
+  auto submitted = submit_and_wait(engine, 12, server.url("/any"));
+  auto times = seen.times();
+  REQUIRE(times.size() == 12u);
+  CHECK(times.back() - submitted >= 500ms);
+  // Evenly: no 100 ms holds more than the burst, 2 more, and 1 for late
+  // arrivals (unpaced, they all come at once).
+  for (size_t first = 0; first < times.size(); ++first) {
+    auto in_window = std::count_if(times.begin() + static_cast<std::ptrdiff_t>(first), times.end(),
+                                   [&](auto t) { return t - times[first] < 100ms; });
+    CHECK(in_window <= 5);
+  }
+}
+
+TEST_CASE("http_engine halves a host's rate when it answers 429", "[http][pacing]") {
+  no_proxy env;
+  arrivals seen;
+  test_server server;
+  serve_any(server, seen);
+  server.http().Get("/busy",
+                    [](const httplib::Request&, httplib::Response& res) { res.status = 429; });
+  server.start();
+  rate_lines lines;
+  http_engine::options options;
+  options.requests_per_second = 20;
+  options.on_rate_change = lines.sink();
+  http_engine engine(options);
+
+  awaited refused;
+  engine.submit(get_request(server.url("/busy")), refused.callback());
+  auto answer = refused.get();
+  REQUIRE(answer.ok());
+  REQUIRE(answer->status == 429);
+  // 9 requests at 10/s take 0.8 s (0.4 s at the full 20/s); the rate climbs
+  // back by 5% a second meanwhile, and the first may find a token.
+  auto submitted = submit_and_wait(engine, 9, server.url("/any"));
+  REQUIRE(seen.times().size() == 9u);
+  CHECK(seen.times().back() - submitted >= 600ms);
+  auto said = lines.lines();
+  REQUIRE(said.size() == 1u);
+  CHECK(said.front() == server.url("") +
+                          " asked to slow down (HTTP 429 or 503): rate to it cut to 10 "
+                          "requests/s, back to the full 20 requests/s step by step");
+}
+
+namespace {
+
+/// Permits handed out by the test: counts what the engine took and notes
+/// any request the server saw beyond that.
+class test_permits : public ferry::request_permits {
+public:
+  bool try_take(const std::function<void()>& wake) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    wake_ = wake;
+    asked_.notify_all();
+    if (granted_ == 0)
+      return false;
+    --granted_;
+    ++taken_;
+    return true;
+  }
+  /// One more permit, and the engine is told.
+  void grant() {
+    std::function<void()> wake;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++granted_;
+      wake = wake_;
+    }
+    REQUIRE(wake);
+    wake();
+  }
+  /// Called by the server for each request it sees.
+  void arrived() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++arrived_;
+    if (arrived_ > taken_)
+      ++unpermitted_;
+  }
+  int unpermitted() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return unpermitted_;
+  }
+  /// Whether the engine asked for a permit within `patience`.
+  bool wait_asked() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return asked_.wait_for(lock, patience, [&] { return static_cast<bool>(wake_); });
+  }
+
+private:
+  std::mutex mutex_;
+  int granted_ = 0;
+  int taken_ = 0;
+  int arrived_ = 0;
+  int unpermitted_ = 0;
+  std::function<void()> wake_;
+  std::condition_variable asked_;
+};
+
+} // namespace
+
+TEST_CASE("http_engine starts a request only with a permit", "[http][pacing]") {
+  no_proxy env;
+  auto permits = std::make_shared<test_permits>();
+  test_server server;
+  arrivals seen;
+  server.http().Get("/any", [&](const httplib::Request&, httplib::Response& res) {
+    permits->arrived();
+    seen.note();
+    res.set_content("ok", "text/plain");
+  });
+  server.start();
+  http_engine::options options;
+  options.permits = permits;
+  http_engine engine(options);
+
+  std::vector<awaited> outcomes(3);
+  for (auto& outcome : outcomes)
+    engine.submit(get_request(server.url("/any")), outcome.callback());
+  REQUIRE(permits->wait_asked());
+  for (auto& outcome : outcomes) {
+    // The loop polls for a second at most: a prompt start shows the wake.
+    auto granted = std::chrono::steady_clock::now();
+    permits->grant();
+    auto response = outcome.get();
+    REQUIRE(response.ok());
+    CHECK(response->status == 200);
+    CHECK(seen.times().back() - granted < 700ms);
+  }
+  CHECK(seen.times().size() == 3u);
+  CHECK(permits->unpermitted() == 0);
+}
+
+TEST_CASE("redis_permits ask Redis on their own thread and fall back when it is gone",
+          "[http][pacing][redis]") {
+  no_proxy env;
+  // A port bound but not listening refuses connections.
+  int holder = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(holder >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(holder, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  socklen_t size = sizeof address;
+  REQUIRE(::getsockname(holder, reinterpret_cast<sockaddr*>(&address), &size) == 0);
+  ferry::redis_address target{"127.0.0.1", ntohs(address.sin_port), "k"};
+
+  std::mutex mutex;
+  std::vector<std::pair<std::thread::id, std::string>> notices;
+  auto permits =
+    std::make_shared<ferry::redis_permits>(target, 100, 500ms, [&](const std::string& text) {
+      std::lock_guard<std::mutex> lock(mutex);
+      notices.emplace_back(std::this_thread::get_id(), text);
+    });
+  test_server server;
+  arrivals seen;
+  serve_any(server, seen);
+  server.start();
+  http_engine::options options;
+  options.permits = permits;
+  http_engine engine(options);
+  // Every request still goes, paced by the engine alone.
+  submit_and_wait(engine, 4, server.url("/any"));
+  ::close(holder);
+  CHECK(seen.times().size() == 4u);
+  // Completions run on the loop thread.
+  std::promise<std::thread::id> loop_thread;
+  engine.submit(get_request(server.url("/any")), [&](uint64_t, result<http_response>) {
+    loop_thread.set_value(std::this_thread::get_id());
+  });
+  auto loop_id = loop_thread.get_future().get();
+  std::lock_guard<std::mutex> lock(mutex);
+  REQUIRE(notices.size() == 1u);
+  CHECK(notices.front().first != loop_id);
+  CHECK(notices.front().first != std::this_thread::get_id());
+  CHECK(notices.front().second.find("warning: the shared rate limit in Redis (127.0.0.1:") == 0);
+  CHECK(notices.front().second.find("is unreachable: cannot connect to 127.0.0.1:") !=
+        std::string::npos);
 }

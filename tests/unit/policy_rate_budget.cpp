@@ -56,7 +56,7 @@ TEST_CASE("totals are split over the shard count by default", "[rate_budget]") {
   CHECK(share->bytes_per_second == 25 << 20);
   CHECK(share->describe(request) ==
         "rate budget split over 4 shard(s) at once: this shard takes 50 "
-        "transfers/s of --tps-total 200 and 26214400 bytes/s of "
+        "requests/s of --tps-total 200 and 26214400 bytes/s of "
         "--bwlimit-total 104857600 bytes/s");
 }
 
@@ -68,7 +68,7 @@ TEST_CASE("the shards running at once (--concurrent-shards) set the divisor", "[
   CHECK(share->requests_per_second == 50);
   CHECK(share->bytes_per_second == 0);
   CHECK(share->describe(request) ==
-        "rate budget split over 4 shard(s) at once: this shard takes 50 transfers/s of --tps-total "
+        "rate budget split over 4 shard(s) at once: this shard takes 50 requests/s of --tps-total "
         "200");
 }
 
@@ -93,7 +93,8 @@ TEST_CASE("shares round down so that they never add up to more than the total", 
   }
 }
 
-TEST_CASE("more shards at once than there are shards is clamped to the shard count", "[rate_budget]") {
+TEST_CASE("more shards at once than there are shards is clamped to the shard count",
+          "[rate_budget]") {
   auto request = totals(200, 0, 2, "8");
   auto share = share_rate_budget(request);
   REQUIRE(share);
@@ -128,7 +129,7 @@ TEST_CASE("nonsense rate budgets are usage errors", "[rate_budget]") {
   CHECK_FALSE(refusal(totals(-1, 0, 4)).empty());
   CHECK_FALSE(refusal(totals(0, -1, 4)).empty());
   // Too little to share: each shard would get nothing.
-  CHECK(refusal(totals(0.003, 0, 4)).find("leaves each less than 0.001 transfers/s") !=
+  CHECK(refusal(totals(0.003, 0, 4)).find("leaves each less than 0.001 requests/s") !=
         std::string::npos);
   CHECK(refusal(totals(0, 3, 4)).find("less than a byte a second") != std::string::npos);
 }

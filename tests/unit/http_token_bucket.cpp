@@ -1,4 +1,4 @@
-#include "actors/policy/token_bucket.hpp"
+#include "store/http/token_bucket.hpp"
 
 #include <catch2/catch.hpp>
 

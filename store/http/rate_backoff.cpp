@@ -1,4 +1,4 @@
-#include "actors/policy/rate_backoff.hpp"
+#include "store/http/rate_backoff.hpp"
 
 #include <algorithm>
 
