@@ -22,13 +22,14 @@ bool safe_value(const std::string& value) {
 
 class git_credential_source final : public credential_source {
 public:
-  explicit git_credential_source(fs::path cwd) : cwd_(std::move(cwd)) {}
+  git_credential_source(fs::path cwd, std::optional<std::vector<std::string>> environment)
+      : cwd_(std::move(cwd)), environment_(std::move(environment)) {}
 
   result<std::optional<http_credential>> fill(const std::string& url) override {
     auto request = describe(url, nullptr);
     if (!request)
       return request.error();
-    auto ran = run_git({"credential", "fill"}, cwd_, {*request, no_prompt});
+    auto ran = run_git({"credential", "fill"}, cwd_, {*request, no_prompt, environment_});
     if (!ran)
       return ran.error().with_context("cannot run git credential fill");
     // git exits non-zero when no helper answered and it may not prompt.
@@ -95,16 +96,18 @@ private:
     auto request = describe(url, &credential);
     if (!request)
       return;
-    (void)run_git({"credential", action}, cwd_, {*request, no_prompt});
+    (void)run_git({"credential", action}, cwd_, {*request, no_prompt, environment_});
   }
 
   fs::path cwd_;
+  std::optional<std::vector<std::string>> environment_;
 };
 
 } // namespace
 
-std::unique_ptr<credential_source> git_credentials(std::filesystem::path cwd) {
-  return std::make_unique<git_credential_source>(std::move(cwd));
+std::unique_ptr<credential_source>
+git_credentials(std::filesystem::path cwd, std::optional<std::vector<std::string>> environment) {
+  return std::make_unique<git_credential_source>(std::move(cwd), std::move(environment));
 }
 
 } // namespace ferry

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ferry {
 
@@ -33,7 +34,10 @@ public:
 
 /// `git credential fill|approve|reject`, run in `cwd` without a shell and
 /// without a terminal prompt (GIT_TERMINAL_PROMPT=0): a missing credential is
-/// an answer, never a hang.
-std::unique_ptr<credential_source> git_credentials(std::filesystem::path cwd);
+/// an answer, never a hang. With `environment`, git runs in it instead of
+/// this process's (the daemon's agents each bring theirs).
+std::unique_ptr<credential_source>
+git_credentials(std::filesystem::path cwd,
+                std::optional<std::vector<std::string>> environment = std::nullopt);
 
 } // namespace ferry
