@@ -16,8 +16,9 @@
 #      to a new daemon and send it the transfers in flight again, so the
 #      push completes; a second push completes too, and every object is
 #      intact in the store with no partial file visible.
-#   6. a daemon directory that cannot be used: each agent says so once and
-#      runs the engine in its own process; the push completes.
+#   6. a daemon directory that cannot be used, and a daemon that cannot
+#      start: each agent says so once and runs the engine in its own
+#      process; the push completes.
 #
 #   FERRY_LFS_SIM=<ferry-lfs-sim> bash tests/e2e/test_daemon_transfers.sh <path-to-ferry>
 set -euo pipefail
@@ -42,7 +43,7 @@ served_in() { grep -c "agent (pid [0-9]*) in $1\$" "$DLOG" || true; }
 # engine in their own process (its log says so for each).
 engines_in_agents() { grep -c "agent started in" "$1/.git/lfs/ferry/ferry.log" 2>/dev/null || true; }
 
-daemon_pid() { cat "$FERRY_DAEMON_DIR/daemon.pid"; }
+daemon_pid() { cat "$FERRY_DAEMON_DIR/daemon.pid" 2>/dev/null || fail "no daemon ran ($FERRY_DAEMON_DIR/daemon.pid is missing)"; }
 
 # ---- 1. push with 8 agents through the daemon ----------------------------------------
 REPO="$E2E_ROOT/origin-repo"
@@ -172,22 +173,31 @@ for f in "${K_FILES[@]}"; do assert_stored "$KSTORE" "$KREPO/$f"; done
 assert_no_partials "$KSTORE"
 pass "a second push completes; all 32 objects are intact in the store, no partial file"
 
-# ---- 6. no usable daemon directory: the engine runs in each agent -------------------------
+# ---- 6. no daemon to be had: the engine runs in each agent ------------------------------
 "$FERRY" daemon stop >/dev/null || fail "ferry daemon stop failed"
+# fallback_push <name> <why>: a push of 12 objects with the daemon unusable
+# as set up by the caller; each agent must say so once and run the engine.
+fallback_push() {
+  local name=$1 why=$2 f fell_back ran
+  local repo="$E2E_ROOT/$name" store="$E2E_ROOT/$name-store" specs=() files=()
+  new_repo "$name"
+  git_lfs_defaults "$repo" "$store"
+  for i in $(seq 1 12); do specs+=("g$i.bin=$((i * 2003))") files+=("g$i.bin"); done
+  add_lfs_files "$repo" "${specs[@]}"
+  must_git 300 "$E2E_ROOT/$name-push.log" -C "$repo" push origin main
+  for f in "${files[@]}"; do assert_stored "$store" "$repo/$f"; done
+  fell_back=$(grep -c "running the engine in this process" "$repo/.git/lfs/ferry/ferry.log" || true)
+  ran=$(engines_in_agents "$repo")
+  ((fell_back > 0 && fell_back == ran)) ||
+    { show "ferry log" "$repo/.git/lfs/ferry/ferry.log"; fail "$why: $ran agent(s) ran the engine, $fell_back said why"; }
+  [[ ! -e $FERRY_DAEMON_DIR/daemon.sock ]] || fail "$why: yet a daemon serves $FERRY_DAEMON_DIR"
+  pass "$why: each of $ran agents said so once, ran the engine itself, and the push completed"
+}
 export FERRY_DAEMON_DIR="$E2E_ROOT/open-dir"
 mkdir -m 0755 "$FERRY_DAEMON_DIR"
-FREPO="$E2E_ROOT/fallback-repo"
-FSTORE="$E2E_ROOT/fallback-store"
-new_repo fallback-repo
-git_lfs_defaults "$FREPO" "$FSTORE"
-F_SPECS=() F_FILES=()
-for i in $(seq 1 12); do F_SPECS+=("g$i.bin=$((i * 2003))") F_FILES+=("g$i.bin"); done
-add_lfs_files "$FREPO" "${F_SPECS[@]}"
-must_git 300 "$E2E_ROOT/fallback-push.log" -C "$FREPO" push origin main
-for f in "${F_FILES[@]}"; do assert_stored "$FSTORE" "$FREPO/$f"; done
-fell_back=$(grep -c "running the engine in this process" "$FREPO/.git/lfs/ferry/ferry.log" || true)
-ran=$(engines_in_agents "$FREPO")
-((fell_back > 0 && fell_back == ran)) ||
-  { show "ferry log" "$FREPO/.git/lfs/ferry/ferry.log"; fail "$ran agent(s) ran the engine, $fell_back said why"; }
-[[ ! -e $FERRY_DAEMON_DIR/daemon.sock ]] || fail "a daemon serves an unsafe directory"
-pass "without a usable daemon directory each of $ran agents said so once and ran the engine itself"
+fallback_push fallback-unsafe "a daemon directory others may enter"
+# The daemon cannot start when its log cannot be opened.
+export FERRY_DAEMON_DIR="$E2E_ROOT/no-log-dir"
+mkdir -m 0700 "$FERRY_DAEMON_DIR"
+mkdir "$FERRY_DAEMON_DIR/daemon.log"
+fallback_push fallback-no-start "a daemon that cannot start"
