@@ -24,9 +24,11 @@ namespace {
 /// wakes it through a pipe.
 class line_reader {
 public:
-  line_reader(int fd, size_t max_line_bytes, bool framed, protocol_io_actor io)
-      : fd_(fd), splitter_(framed ? protocol::daemon_max_frame : max_line_bytes),
-        max_line_bytes_(max_line_bytes), framed_(framed), io_(std::move(io)) {
+  line_reader(const agent_options& options, protocol_io_actor io)
+      : fd_(options.input_fd),
+        splitter_(options.framed_input ? protocol::daemon_max_frame : options.max_line_bytes),
+        max_line_bytes_(options.max_line_bytes), framed_(options.framed_input),
+        on_frame_(options.on_frame), on_input_end_(options.on_input_end), io_(std::move(io)) {
     if (::pipe(wake_) != 0)
       wake_[0] = wake_[1] = -1;
     thread_ = std::thread{[this] { run(); }};
@@ -58,6 +60,8 @@ private:
           caf::anon_send(io_, atom::too_long_v);
         else if (frame->kind == protocol::frame_kind::line)
           caf::anon_send(io_, atom::input_v, std::move(frame->text));
+        else if (on_frame_)
+          on_frame_(*frame);
         continue;
       }
       if (line.too_long)
@@ -86,6 +90,8 @@ private:
       deliver(splitter_.feed({buffer.data(), static_cast<size_t>(n)}));
     }
     deliver(splitter_.finish());
+    if (on_input_end_)
+      on_input_end_();
     caf::anon_send(io_, atom::eof_v);
   }
 
@@ -93,6 +99,8 @@ private:
   protocol::line_splitter splitter_;
   size_t max_line_bytes_;
   bool framed_;
+  std::function<void(const protocol::daemon_frame&)> on_frame_;
+  std::function<void()> on_input_end_;
   protocol_io_actor io_;
   int wake_[2] = {-1, -1};
   std::thread thread_;
@@ -179,7 +187,7 @@ int run_agent_on(caf::actor_system& sys, agent_options options) {
       sys.spawn(protocol_io, options.write, options.max_line_bytes, config, core.supervisor);
     self->monitor(io);
     {
-      line_reader reader{options.input_fd, options.max_line_bytes, options.framed_input, io};
+      line_reader reader{options, io};
       self->receive([&](const caf::down_msg& dm) {
         if (dm.reason && dm.reason != caf::exit_reason::user_shutdown) {
           log()->error("agent stopped: {}", to_status(dm.reason).to_string());

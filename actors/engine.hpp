@@ -2,6 +2,7 @@
 
 #include "actors/policy/engine_config.hpp"
 #include "actors/protocol_io.hpp"
+#include "protocol/daemon_messages.hpp"
 #include "store/journal/journal_db.hpp"
 
 #include <caf/fwd.hpp>
@@ -24,6 +25,11 @@ struct agent_options {
   /// around the request, as on a daemon's connection, rather than the
   /// request itself.
   bool framed_input = false;
+  /// Gets the frames of framed input that carry no request (an agent's
+  /// answers to the daemon), on the reading thread; may be empty.
+  std::function<void(const protocol::daemon_frame&)> on_frame;
+  /// Called on the reading thread once the input has ended; may be empty.
+  std::function<void()> on_input_end;
   /// Where replies go (stdout in the agent).
   line_writer write;
   /// A rate limiter shared with other engines of the process (the daemon's);

@@ -6,6 +6,7 @@
 #include "protocol/daemon_messages.hpp"
 #include "protocol/line_splitter.hpp"
 #include "protocol/transfer_protocol.hpp"
+#include "store/os/git_command.hpp"
 #include "store/os/process_info.hpp"
 #include "store/os/runtime_dir.hpp"
 
@@ -256,6 +257,8 @@ private:
       return;
     if (frame->kind == protocol::frame_kind::notice)
       return write_notice(frame->text);
+    if (frame->kind == protocol::frame_kind::credential)
+      return answer_credential(*frame);
     if (frame->kind != protocol::frame_kind::line)
       return;
     // A new daemon's answer to the init git-lfs had already been answered.
@@ -266,6 +269,18 @@ private:
     if (auto oid = protocol::completed_oid(frame->text))
       in_flight_.erase(*oid);
     write_line(frame->text);
+  }
+
+  /// Runs the daemon's `git credential` here, where the user's whole
+  /// environment and terminal are, without git's own prompt (as the engine
+  /// in this process would).
+  void answer_credential(const protocol::daemon_frame& ask) {
+    auto ran =
+      run_git({"credential", ask.action}, session_.cwd, {ask.text, {"GIT_TERMINAL_PROMPT=0"}, {}});
+    if (!ran)
+      log()->warn("cannot run git credential {}: {}", ask.action, ran.error().message());
+    send(protocol::encode_credential_reply_frame(ask.id, ran ? ran->exit_code : 128,
+                                                 ran ? ran->out : std::string{}));
   }
 
   /// After the daemon went away: a new one gets init and the transfers in

@@ -126,6 +126,7 @@ prepare_agent(const agent_context& context, const agent_settings& resolved,
   store_context stores =
     store_context_for(settings, http, repo.top_level.empty() ? repo.git_dir : repo.top_level);
   stores.environment = context.environment;
+  stores.credentials = context.credentials;
   std::shared_ptr<object_store> store;
   if (!settings.store_url.empty()) {
     stores.proton.scratch_dir = repo.lfs_dir / "tmp" / "ferry-proton";

@@ -27,6 +27,9 @@ struct agent_context {
   /// The agent's environment; nullopt: this process's.
   std::optional<std::map<std::string, std::string>> environment;
   flag_map flags;
+  /// Where the store's `git credential` runs; empty: in `cwd` with
+  /// `environment`.
+  credential_runner credentials;
 };
 
 /// This process's directory, environment and `flags`.

@@ -12,7 +12,10 @@
 #include <sys/time.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <map>
+#include <vector>
 
 namespace ferry::cli {
 
@@ -56,6 +59,71 @@ private:
   bool broken_ = false;
 };
 
+/// `git credential` run by the agent, in its own context: the daemon sends
+/// the request as a frame and waits for the answer with the same id. Until
+/// the agent's engine runs (its connection is not read before), `before`
+/// runs it here instead. Once the agent's input has ended, every request
+/// waiting and to come fails.
+class credential_channel {
+public:
+  credential_channel(std::shared_ptr<frame_writer> writer, credential_runner before)
+      : writer_(std::move(writer)), before_(std::move(before)) {}
+
+  result<command_output> run(const std::string& action, const std::string& input) {
+    std::unique_lock lock{mutex_};
+    if (!open_) {
+      lock.unlock();
+      return before_(action, input);
+    }
+    if (closed_)
+      return status{errc::unavailable, "the agent is gone"};
+    int64_t id = next_id_++;
+    lock.unlock();
+    writer_->write(protocol::encode_credential_frame(id, action, input));
+    lock.lock();
+    answered_.wait(lock, [&] { return closed_ || answers_.count(id) != 0; });
+    auto found = answers_.find(id);
+    if (found == answers_.end())
+      return status{errc::unavailable, "the agent went away before git credential answered"};
+    auto output = std::move(found->second);
+    answers_.erase(found);
+    return output;
+  }
+
+  void take(const protocol::daemon_frame& frame) {
+    if (frame.kind != protocol::frame_kind::credential_reply)
+      return;
+    command_output output;
+    output.exit_code = static_cast<int>(frame.exit_code);
+    output.out = frame.text;
+    std::lock_guard lock{mutex_};
+    answers_[frame.id] = std::move(output);
+    answered_.notify_all();
+  }
+
+  /// From now on the agent answers: its connection is read.
+  void open() {
+    std::lock_guard lock{mutex_};
+    open_ = true;
+  }
+
+  void close() {
+    std::lock_guard lock{mutex_};
+    closed_ = true;
+    answered_.notify_all();
+  }
+
+private:
+  std::shared_ptr<frame_writer> writer_;
+  credential_runner before_;
+  std::mutex mutex_;
+  std::condition_variable answered_;
+  std::map<int64_t, command_output> answers_;
+  int64_t next_id_ = 1;
+  bool open_ = false;
+  bool closed_ = false;
+};
+
 } // namespace
 
 result<std::unique_ptr<daemon_engine>> daemon_engine::start(const config::settings& settings) {
@@ -96,10 +164,26 @@ rate_limiter_actor daemon_engine::limiter_for(double requests, double bytes) {
 }
 
 void daemon_engine::serve(int fd, const protocol::daemon_session& session, agent_hooks& hooks) {
+  auto writer = std::make_shared<frame_writer>(fd);
+  std::vector<std::string> environment;
+  for (const auto& [name, value] : session.environment)
+    environment.push_back(name + "=" + value);
+  // Before the engine runs: here, in the session's directory and
+  // environment, without a prompt.
+  auto here = [cwd = session.cwd, environment](const std::string& action,
+                                               const std::string& input) {
+    return run_git({"credential", action}, cwd, {input, {"GIT_TERMINAL_PROMPT=0"}, environment});
+  };
+  auto credentials = std::make_shared<credential_channel>(writer, here);
   agent_context context;
   context.cwd = session.cwd;
   context.environment = session.environment;
   context.flags = session.flags;
+  // A credential helper may need what only the agent has: its terminal,
+  // variables outside the session's allow-list, the user's keyring.
+  context.credentials = [credentials](const std::string& action, const std::string& input) {
+    return credentials->run(action, input);
+  };
   protocol::daemon_reply answer;
   auto resolved = resolve_agent_settings(context);
   if (!resolved) {
@@ -108,7 +192,6 @@ void daemon_engine::serve(int fd, const protocol::daemon_session& session, agent
     hooks.answer(answer);
     return;
   }
-  auto writer = std::make_shared<frame_writer>(fd);
   auto prepared = prepare_agent(context, *resolved, http_, [writer](const std::string& text) {
     writer->write(protocol::encode_notice_frame(text));
   });
@@ -130,9 +213,15 @@ void daemon_engine::serve(int fd, const protocol::daemon_session& session, agent
   options.write = [writer](const std::string& line) {
     writer->write(protocol::encode_line_frame(line));
   };
+  options.on_frame = [credentials](const protocol::daemon_frame& frame) {
+    credentials->take(frame);
+  };
+  options.on_input_end = [credentials] { credentials->close(); };
+  credentials->open();
   options.limiter =
     limiter_for(options.config.max_requests_per_second, options.config.max_bytes_per_second);
   run_agent_on(*system_, std::move(options));
+  credentials->close();
 }
 
 } // namespace ferry::cli

@@ -257,6 +257,22 @@ std::string encode_notice_frame(std::string_view text) {
   return dump(out);
 }
 
+std::string encode_credential_frame(int64_t id, std::string_view action, std::string_view input) {
+  nlohmann::ordered_json out;
+  out["credential"]["id"] = id;
+  out["credential"]["action"] = std::string{action};
+  out["credential"]["input"] = std::string{input};
+  return dump(out);
+}
+
+std::string encode_credential_reply_frame(int64_t id, int64_t exit_code, std::string_view output) {
+  nlohmann::ordered_json out;
+  out["credential_reply"]["id"] = id;
+  out["credential_reply"]["exit"] = exit_code;
+  out["credential_reply"]["output"] = std::string{output};
+  return dump(out);
+}
+
 result<daemon_frame> decode_daemon_frame(std::string_view line) {
   auto object = parse_object(line, "frame");
   if (!object)
@@ -270,6 +286,30 @@ result<daemon_frame> decode_daemon_frame(std::string_view line) {
   } else if (auto notice = text_member(*object, "notice")) {
     frame.kind = frame_kind::notice;
     frame.text = std::move(*notice);
+  } else if (const json* ask = find_member(*object, "credential")) {
+    auto id = integer_member(*ask, "id");
+    auto action = text_member(*ask, "action");
+    auto input = text_member(*ask, "input");
+    if (!id || !input ||
+        (action != std::optional<std::string>{"fill"} &&
+         action != std::optional<std::string>{"approve"} &&
+         action != std::optional<std::string>{"reject"}))
+      return invalid("frame", "'credential' needs an id, an action (fill, approve or reject) "
+                              "and an input");
+    frame.kind = frame_kind::credential;
+    frame.id = *id;
+    frame.action = std::move(*action);
+    frame.text = std::move(*input);
+  } else if (const json* answer = find_member(*object, "credential_reply")) {
+    auto id = integer_member(*answer, "id");
+    auto exit_code = integer_member(*answer, "exit");
+    auto output = text_member(*answer, "output");
+    if (!id || !exit_code || !output)
+      return invalid("frame", "'credential_reply' needs an id, an exit code and an output");
+    frame.kind = frame_kind::credential_reply;
+    frame.id = *id;
+    frame.exit_code = *exit_code;
+    frame.text = std::move(*output);
   }
   return frame;
 }

@@ -97,6 +97,12 @@ enum class frame_kind {
   too_long,
   /// Daemon to agent: a line for the user, for the agent's stderr.
   notice,
+  /// Daemon to agent: run `git credential <action>` with `text` as its
+  /// input in the agent's own context (directory, whole environment,
+  /// terminal), and answer with a credential_reply of the same id.
+  credential,
+  /// Agent to daemon: git's exit code and output for credential `id`.
+  credential_reply,
   /// A frame of a later version; the receiver ignores it.
   other,
 };
@@ -104,6 +110,12 @@ enum class frame_kind {
 struct daemon_frame {
   frame_kind kind = frame_kind::other;
   std::string text;
+  /// credential and credential_reply only.
+  int64_t id = 0;
+  /// credential: "fill", "approve" or "reject".
+  std::string action;
+  /// credential_reply: git's exit code.
+  int64_t exit_code = 0;
 };
 
 /// One line of JSON, without the newline.
@@ -117,6 +129,10 @@ std::string encode_line_frame(std::string_view text);
 std::string encode_too_long_frame();
 /// {"notice":"<text>"}
 std::string encode_notice_frame(std::string_view text);
+/// {"credential":{"id":N,"action":"fill","input":"<text>"}}
+std::string encode_credential_frame(int64_t id, std::string_view action, std::string_view input);
+/// {"credential_reply":{"id":N,"exit":0,"output":"<text>"}}
+std::string encode_credential_reply_frame(int64_t id, int64_t exit_code, std::string_view output);
 
 /// errc::invalid_request saying what is wrong. A hello of another proto
 /// decodes (proto and build are read first) as long as both are there,

@@ -68,6 +68,12 @@ std::optional<std::vector<std::string>> git_environment(const store_context& con
   return entries;
 }
 
+std::unique_ptr<credential_source> credentials_for(const store_context& context) {
+  if (context.credentials)
+    return git_credentials(context.credentials);
+  return git_credentials(context.cwd, git_environment(context));
+}
+
 std::string endpoint_of_remote(const http_url& remote) {
   std::string base = endpoint_text(remote);
   if (base.size() < 4 || base.compare(base.size() - 4, 4, ".git") != 0)
@@ -91,8 +97,8 @@ result<std::shared_ptr<object_store>> open_lfs(const std::string& url, const std
   }
   lfs_store_options options = context.lfs;
   options.endpoint = std::move(endpoint);
-  return std::shared_ptr<object_store>(std::make_shared<lfs_store>(
-    context.http, std::move(options), git_credentials(context.cwd, git_environment(context))));
+  return std::shared_ptr<object_store>(
+    std::make_shared<lfs_store>(context.http, std::move(options), credentials_for(context)));
 }
 
 result<std::shared_ptr<object_store>> open_s3(const std::string& url,
@@ -100,7 +106,7 @@ result<std::shared_ptr<object_store>> open_s3(const std::string& url,
   auto parsed = s3::parse_s3_url(url);
   if (!parsed)
     return parsed.error();
-  auto git = git_credentials(context.cwd, git_environment(context));
+  auto git = credentials_for(context);
   auto lookup = s3::credential_lookup::from_process();
   if (context.environment) {
     auto environment = *context.environment;

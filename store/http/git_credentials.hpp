@@ -5,7 +5,10 @@
 
 #include "protocol/status.hpp"
 
+#include "store/os/git_command.hpp"
+
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,5 +42,14 @@ public:
 std::unique_ptr<credential_source>
 git_credentials(std::filesystem::path cwd,
                 std::optional<std::vector<std::string>> environment = std::nullopt);
+
+/// Runs `git credential <action>` ("fill", "approve", "reject") with
+/// `input` on its stdin, somewhere else (the daemon asks the agent, which
+/// has the user's environment and terminal).
+using credential_runner =
+  std::function<result<command_output>(const std::string& action, const std::string& input)>;
+
+/// The git credential protocol over `run`.
+std::unique_ptr<credential_source> git_credentials(credential_runner run);
 
 } // namespace ferry

@@ -19,6 +19,8 @@
 #   6. a daemon directory that cannot be used, and a daemon that cannot
 #      start: each agent says so once and runs the engine in its own
 #      process; the push completes.
+#   7. an LFS store that needs credentials the helper gives only in the
+#      agent's own environment: the daemon has the agent run git credential.
 #
 #   FERRY_LFS_SIM=<ferry-lfs-sim> bash tests/e2e/test_daemon_transfers.sh <path-to-ferry>
 set -euo pipefail
@@ -27,6 +29,7 @@ e2e_init "$@"
 
 export FERRY_DAEMON_USE=auto
 DLOG="$FERRY_DAEMON_DIR/daemon.log"
+
 COUNT=40
 
 # git_lfs_defaults <repo-dir> <store-dir>: ferry installed, then git-lfs's
@@ -37,7 +40,7 @@ git_lfs_defaults() {
 }
 
 # served_in <dir>: how many agents the daemon served with <dir> as their cwd.
-served_in() { grep -c "agent (pid [0-9]*) in $1\$" "$DLOG" || true; }
+served_in() { grep -c "agent (pid [0-9]*) in $1\$" "$FERRY_DAEMON_DIR/daemon.log" || true; }
 
 # engines_in_agents <repo-dir>: agents of that repository that ran the
 # engine in their own process (its log says so for each).
@@ -201,3 +204,36 @@ export FERRY_DAEMON_DIR="$E2E_ROOT/no-log-dir"
 mkdir -m 0700 "$FERRY_DAEMON_DIR"
 mkdir "$FERRY_DAEMON_DIR/daemon.log"
 fallback_push fallback-no-start "a daemon that cannot start"
+
+# ---- 7. git credential runs in the agent's own context ----------------------------------
+# The LFS store (ferry-lfs-sim) answers 401 to a batch without credentials;
+# the credential helper answers only in an environment that has
+# E2E_AGENT_ONLY, a variable no session carries to the daemon.
+export FERRY_DAEMON_DIR="$E2E_ROOT/daemon-credentials"
+cat >"$E2E_ROOT/auth.json" <<'JSON'
+{"rules": [{"name": "401 until the client sends credentials", "match": {"endpoint": "batch"},
+            "fault": {"status": 401, "then_success": true}}]}
+JSON
+cat >"$E2E_ROOT/bin/git-credential-agent-only" <<'HELPER'
+#!/bin/sh
+cat >/dev/null
+[ "$1" = get ] || exit 0
+[ "${E2E_AGENT_ONLY:-}" = yes ] || exit 0
+printf 'username=e2e\npassword=only-the-agent-knows\n'
+HELPER
+chmod 700 "$E2E_ROOT/bin/git-credential-agent-only"
+git config --global credential.helper "$E2E_ROOT/bin/git-credential-agent-only"
+start_sim "$E2E_ROOT/auth.json"
+CREPO="$E2E_ROOT/cred-repo"
+new_repo cred-repo
+install_ferry_url "$CREPO" "lfs+$(lfs_url cred-repo)"
+git -C "$CREPO" config --unset lfs.customtransfer.ferry.concurrent
+C_SPECS=() C_FILES=()
+for i in $(seq 1 10); do C_SPECS+=("c$i.bin=$((i * 3001))") C_FILES+=("c$i.bin"); done
+add_lfs_files "$CREPO" "${C_SPECS[@]}"
+E2E_AGENT_ONLY=yes must_git 300 "$E2E_ROOT/cred-push.log" -C "$CREPO" push origin main
+for f in "${C_FILES[@]}"; do assert_stored "$SIM_ROOT" "$CREPO/$f"; done
+((served = $(served_in "$CREPO"), served > 0 && $(engines_in_agents "$CREPO") == 0)) ||
+  { show "daemon log" "$FERRY_DAEMON_DIR/daemon.log"; fail "the push's agents were not served by the daemon"; }
+pass "an LFS store's credential came from git credential run by the agent ($served agents through the daemon)"
+stop_sim

@@ -150,7 +150,7 @@ TEST_CASE("frames tell git-lfs lines from the daemon's own messages", "[protocol
   CHECK(notice->kind == frame_kind::notice);
   CHECK(notice->text == "host x: circuit open");
   // A later version's frame is no error, and no line.
-  CHECK(decode_daemon_frame(R"({"credential":{"host":"h"}})")->kind == frame_kind::other);
+  CHECK(decode_daemon_frame(R"({"later":{"x":1}})")->kind == frame_kind::other);
   CHECK_FALSE(decode_daemon_frame("not json").ok());
   // Bytes that are no UTF-8 still make one frame.
   auto odd = decode_daemon_frame(ferry::protocol::encode_line_frame("a\xff\n b"));
@@ -182,4 +182,27 @@ TEST_CASE("an error reply to a session carries the code agents answer with", "[p
   decoded = decode_daemon_reply(encode(reply));
   CHECK(decoded->agents == 3);
   CHECK(decoded->repositories == 2);
+}
+
+TEST_CASE("credential frames carry git credential's input and answer by id", "[protocol][daemon]") {
+  using ferry::protocol::decode_daemon_frame;
+  using ferry::protocol::frame_kind;
+  auto ask = decode_daemon_frame(
+    ferry::protocol::encode_credential_frame(7, "fill", "protocol=http\nhost=127.0.0.1:8080\n"));
+  REQUIRE(ask.ok());
+  CHECK(ask->kind == frame_kind::credential);
+  CHECK(ask->id == 7);
+  CHECK(ask->action == "fill");
+  CHECK(ask->text == "protocol=http\nhost=127.0.0.1:8080\n");
+  auto answer = decode_daemon_frame(
+    ferry::protocol::encode_credential_reply_frame(7, 0, "username=u\npassword=p\n"));
+  REQUIRE(answer.ok());
+  CHECK(answer->kind == frame_kind::credential_reply);
+  CHECK(answer->id == 7);
+  CHECK(answer->exit_code == 0);
+  CHECK(answer->text == "username=u\npassword=p\n");
+  // Only git credential's own actions, and nothing half given.
+  CHECK_FALSE(decode_daemon_frame(R"({"credential":{"id":1,"action":"erase","input":""}})").ok());
+  CHECK_FALSE(decode_daemon_frame(R"({"credential":{"action":"fill","input":""}})").ok());
+  CHECK_FALSE(decode_daemon_frame(R"({"credential_reply":{"id":1,"output":""}})").ok());
 }
