@@ -3,6 +3,7 @@
 
 #include "actors/engine.hpp"
 #include "actors/logging.hpp"
+#include "config/git_config.hpp"
 #include "protocol/daemon_messages.hpp"
 #include "protocol/line_splitter.hpp"
 #include "protocol/transfer_protocol.hpp"
@@ -95,7 +96,41 @@ void write_notice(const std::string& text) {
   std::fflush(stderr);
 }
 
+/// The agent's settings, read once, with the log set up from them (its
+/// file is in the repository's journal).
+result<agent_settings> settings_with_logging(const agent_context& context) {
+  static std::optional<result<agent_settings>> resolved;
+  if (resolved)
+    return *resolved;
+  resolved = resolve_agent_settings(context);
+  if (!*resolved)
+    return *resolved;
+  const auto& settings = (*resolved)->settings;
+  logging_options logging;
+  logging.level = settings.log_level;
+  logging.file = settings.log_file;
+  logging.format = parse_log_format(settings.log_format).value_or(log_format::text);
+  auto trace = git_trace_setting();
+  logging.trace = parse_git_trace(trace ? trace->c_str() : nullptr);
+  if (auto problem = configure_logging(logging); !problem.empty())
+    log()->warn("{}", problem);
+  return *resolved;
+}
+
 // ---- through the daemon -------------------------------------------------------
+
+/// Whether ferry.daemon.use asks for the daemon, read with one git call:
+/// the full settings also need the repository's paths (three more), which
+/// the daemon finds itself. Settings that do not resolve answer no, and the
+/// agent's own setup reports them.
+bool daemon_wanted(const agent_context& context) {
+  auto git = config::read_git_config(context.cwd);
+  if (!git)
+    return false;
+  // The directory only places the path settings' defaults, unused here.
+  auto settings = config::resolve({*git, config::read_environment(), context.flags}, "/");
+  return settings && settings->daemon_use == "auto";
+}
 
 /// How long an agent waits for the daemon to take its session: meanwhile
 /// the daemon resolves the repository and opens its store and journal.
@@ -179,8 +214,10 @@ open_daemon_link(const std::filesystem::path& dir, const protocol::daemon_sessio
 /// flight fails with the reason.
 class daemon_relay {
 public:
-  daemon_relay(std::filesystem::path dir, protocol::daemon_session session, daemon_link link)
-      : dir_(std::move(dir)), session_(std::move(session)), link_(std::move(link)) {}
+  daemon_relay(const agent_context& context, std::filesystem::path dir,
+               protocol::daemon_session session, daemon_link link)
+      : context_(context), dir_(std::move(dir)), session_(std::move(session)),
+        link_(std::move(link)) {}
 
   int run() {
     std::vector<char> buffer(64 << 10);
@@ -286,6 +323,7 @@ private:
   /// After the daemon went away: a new one gets init and the transfers in
   /// flight again. nullopt: relaying goes on; else the exit code.
   std::optional<int> reconnect() {
+    (void)settings_with_logging(context_);
     log()->warn("the ferry daemon (pid {}) went away with {} transfer(s) in flight; connecting "
                 "to a new one",
                 link_.pid, in_flight_.size());
@@ -326,6 +364,7 @@ private:
     return refuse_all(reason);
   }
 
+  const agent_context& context_;
   std::filesystem::path dir_;
   protocol::daemon_session session_;
   daemon_link link_;
@@ -341,45 +380,38 @@ private:
 /// Serves git-lfs through the user's daemon. nullopt when the daemon
 /// cannot be used: the caller runs the engine itself.
 std::optional<int> run_through_daemon(const agent_context& context) {
-  auto dir = daemon_directory();
-  if (!dir) {
+  auto fall_back = [&](const status& why) {
+    (void)settings_with_logging(context);
     log()->warn("cannot use the ferry daemon ({}); running the engine in this process",
-                dir.error().message());
+                why.message());
     return std::nullopt;
-  }
+  };
+  auto dir = daemon_directory();
+  if (!dir)
+    return fall_back(dir.error());
   auto session = session_of(context);
   auto opened = open_daemon_link(*dir, session);
-  if (!opened) {
-    log()->warn("cannot use the ferry daemon ({}); running the engine in this process",
-                opened.error().message());
-    return std::nullopt;
-  }
-  if (auto* refusal = std::get_if<agent_refusal>(&*opened))
+  if (!opened)
+    return fall_back(opened.error());
+  if (auto* refusal = std::get_if<agent_refusal>(&*opened)) {
+    (void)settings_with_logging(context);
     return refuse_all(refusal->reason, refusal->code);
-  return daemon_relay{*dir, std::move(session), std::move(std::get<daemon_link>(*opened))}.run();
+  }
+  return daemon_relay{context, *dir, std::move(session), std::move(std::get<daemon_link>(*opened))}
+    .run();
 }
 
 } // namespace
 
 int run_agent_command(const flag_map& flags) {
   auto context = process_agent_context(flags);
-  auto resolved = resolve_agent_settings(context);
-  if (!resolved)
-    return refuse_all("ferry: " + resolved.error().message());
-  const auto& settings = resolved->settings;
-  logging_options logging;
-  logging.level = settings.log_level;
-  logging.file = settings.log_file;
-  logging.format = parse_log_format(settings.log_format).value_or(log_format::text);
-  auto trace = git_trace_setting();
-  logging.trace = parse_git_trace(trace ? trace->c_str() : nullptr);
-  if (auto problem = configure_logging(logging); !problem.empty())
-    log()->warn("{}", problem);
-  if (settings.daemon_use == "auto" && resolved->repo) {
+  if (daemon_wanted(context)) {
     if (auto code = run_through_daemon(context))
       return *code;
   }
-
+  auto resolved = settings_with_logging(context);
+  if (!resolved)
+    return refuse_all("ferry: " + resolved.error().message());
   auto prepared = prepare_agent(context, *resolved, nullptr, write_notice);
   if (auto* refusal = std::get_if<agent_refusal>(&prepared))
     return refuse_all(refusal->reason, refusal->code);

@@ -44,7 +44,11 @@ served_in() { grep -c "agent (pid [0-9]*) in $1\$" "$FERRY_DAEMON_DIR/daemon.log
 
 # engines_in_agents <repo-dir>: agents of that repository that ran the
 # engine in their own process (its log says so for each).
-engines_in_agents() { grep -c "agent started in" "$1/.git/lfs/ferry/ferry.log" 2>/dev/null || true; }
+engines_in_agents() {
+  local log="$1/.git/lfs/ferry/ferry.log"
+  [[ -f $log ]] || { echo 0; return; }
+  grep -c "agent started in" "$log" || true
+}
 
 daemon_pid() { cat "$FERRY_DAEMON_DIR/daemon.pid" 2>/dev/null || fail "no daemon ran ($FERRY_DAEMON_DIR/daemon.pid is missing)"; }
 
