@@ -67,8 +67,7 @@ TEST_CASE("an engine on a shared actor system reads its requests from frames", "
                                 R"("concurrent":true,"concurrenttransfers":8})") +
     "\n" + protocol::encode_too_long_frame() + "\n" +
     protocol::encode_line_frame(std::string(2000, 'x')) + "\n" + "not a frame\n" +
-    R"({"later":{"x":1}})" + "\n" +
-    protocol::encode_line_frame(R"({"event":"terminate"})") + "\n";
+    R"({"later":{"x":1}})" + "\n" + protocol::encode_line_frame(R"({"event":"terminate"})") + "\n";
   auto replies = serve_framed(sys, limiter, dir.path / "first", input);
   // Errors are answered at once, init by the coordinator: in any order.
   auto count = [&](const std::string& part) {
