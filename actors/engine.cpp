@@ -6,6 +6,7 @@
 #include "actors/rate_limiter.hpp"
 #include "actors/shared_rate_limiter.hpp"
 #include "actors/transfer_supervisor.hpp"
+#include "protocol/daemon_messages.hpp"
 #include "protocol/line_splitter.hpp"
 
 #include <caf/all.hpp>
@@ -24,8 +25,11 @@ namespace {
 /// wakes it through a pipe.
 class line_reader {
 public:
-  line_reader(int fd, size_t max_line_bytes, protocol_io_actor io)
-      : fd_(fd), splitter_(max_line_bytes), io_(std::move(io)) {
+  line_reader(const agent_options& options, protocol_io_actor io)
+      : fd_(options.input_fd),
+        splitter_(options.framed_input ? protocol::daemon_max_frame : options.max_line_bytes),
+        max_line_bytes_(options.max_line_bytes), framed_(options.framed_input),
+        on_frame_(options.on_frame), on_input_end_(options.on_input_end), io_(std::move(io)) {
     if (::pipe(wake_) != 0)
       wake_[0] = wake_[1] = -1;
     thread_ = std::thread{[this] { run(); }};
@@ -45,6 +49,22 @@ public:
 private:
   void deliver(std::vector<protocol::line_splitter::line> lines) {
     for (auto& line : lines) {
+      if (!line.too_long && framed_) {
+        // A frame that is no JSON is a broken client: answered like a
+        // malformed request, so git-lfs sees it.
+        auto frame = protocol::decode_daemon_frame(line.text);
+        if (!frame)
+          caf::anon_send(io_, atom::input_v, std::move(line.text));
+        else if (frame->kind == protocol::frame_kind::too_long ||
+                 (frame->kind == protocol::frame_kind::line &&
+                  frame->text.size() > max_line_bytes_))
+          caf::anon_send(io_, atom::too_long_v);
+        else if (frame->kind == protocol::frame_kind::line)
+          caf::anon_send(io_, atom::input_v, std::move(frame->text));
+        else if (on_frame_)
+          on_frame_(*frame);
+        continue;
+      }
       if (line.too_long)
         caf::anon_send(io_, atom::too_long_v);
       else
@@ -71,11 +91,17 @@ private:
       deliver(splitter_.feed({buffer.data(), static_cast<size_t>(n)}));
     }
     deliver(splitter_.finish());
+    if (on_input_end_)
+      on_input_end_();
     caf::anon_send(io_, atom::eof_v);
   }
 
   int fd_;
   protocol::line_splitter splitter_;
+  size_t max_line_bytes_;
+  bool framed_;
+  std::function<void(const protocol::daemon_frame&)> on_frame_;
+  std::function<void()> on_input_end_;
   protocol_io_actor io_;
   int wake_[2] = {-1, -1};
   std::thread thread_;
@@ -97,7 +123,8 @@ bool requests_paced_by_http(const engine_config& config) {
 engine_core start_engine_core(caf::actor_system& sys, caf::scoped_actor& self,
                               std::shared_ptr<const engine_config> config,
                               std::shared_ptr<journal_db> journal,
-                              const std::function<void(const transfer_record&)>& recovered) {
+                              const std::function<void(const transfer_record&)>& recovered,
+                              rate_limiter_actor shared_limiter) {
   engine_core core;
   // Detached, each on a thread of its own: RocksDB writes and the store's
   // group sync block, and must not hold one of the scheduler's few threads.
@@ -120,10 +147,15 @@ engine_core start_engine_core(caf::actor_system& sys, caf::scoped_actor& self,
   rate_limits limits;
   limits.requests_per_second = per_request ? 0 : config->max_requests_per_second;
   limits.bytes_per_second = config->max_bytes_per_second;
-  core.limiter = sys.spawn(rate_limiter, limits);
+  if (shared_limiter && config->shared_limit.host.empty()) {
+    core.limiter = std::move(shared_limiter);
+    core.limiter_shared = true;
+  } else {
+    core.limiter = sys.spawn(rate_limiter, limits);
+  }
   // Detached: it waits on Redis. (The HTTP engine asks Redis for each
   // request itself.)
-  if (!config->shared_limit.host.empty() && !per_request)
+  if (!core.limiter_shared && !config->shared_limit.host.empty() && !per_request)
     core.limiter = sys.spawn<caf::detached>(shared_rate_limiter, core.limiter, config->shared_limit,
                                             config->shared_requests_per_second, config->notice);
   core.supervisor = sys.spawn(transfer_supervisor, std::move(config), core.journal, core.limiter);
@@ -132,8 +164,11 @@ engine_core start_engine_core(caf::actor_system& sys, caf::scoped_actor& self,
 
 void stop_engine_core(caf::scoped_actor& self, const engine_core& core) {
   self->send_exit(core.supervisor, caf::exit_reason::user_shutdown);
-  self->send_exit(core.limiter, caf::exit_reason::user_shutdown);
+  if (!core.limiter_shared)
+    self->send_exit(core.limiter, caf::exit_reason::user_shutdown);
   self->send_exit(core.journal, caf::exit_reason::user_shutdown);
+  // The next engine in this process may open the same journal.
+  self->wait_for(core.journal);
 }
 
 void configure_scheduler(caf::actor_system_config& cfg) {
@@ -145,22 +180,30 @@ int run_agent(agent_options options) {
   caf::actor_system_config cfg;
   configure_scheduler(cfg);
   caf::actor_system sys{cfg};
+  int exit_code = run_agent_on(sys, std::move(options));
+  sys.await_all_actors_done();
+  return exit_code;
+}
+
+int run_agent_on(caf::actor_system& sys, agent_options options) {
   auto config = std::make_shared<const engine_config>(std::move(options.config));
   int exit_code = 0;
   {
     caf::scoped_actor self{sys};
-    auto core =
-      start_engine_core(sys, self, config, options.journal, [](const transfer_record& record) {
+    auto core = start_engine_core(
+      sys, self, config, options.journal,
+      [](const transfer_record& record) {
         log_event(spdlog::level::warn, {record.oid, record.cid},
                   "recovered interrupted {} ({} of {} bytes durable); it resumes when git-lfs "
                   "asks for it again",
                   to_string(record.dir), record.committed, record.size);
-      });
+      },
+      options.limiter);
     auto io =
       sys.spawn(protocol_io, options.write, options.max_line_bytes, config, core.supervisor);
     self->monitor(io);
     {
-      line_reader reader{options.input_fd, options.max_line_bytes, io};
+      line_reader reader{options, io};
       self->receive([&](const caf::down_msg& dm) {
         if (dm.reason && dm.reason != caf::exit_reason::user_shutdown) {
           log()->error("agent stopped: {}", to_status(dm.reason).to_string());
@@ -170,7 +213,6 @@ int run_agent(agent_options options) {
     }
     stop_engine_core(self, core);
   }
-  sys.await_all_actors_done();
   return exit_code;
 }
 

@@ -2,6 +2,7 @@
 
 #include "actors/policy/engine_config.hpp"
 #include "actors/protocol_io.hpp"
+#include "protocol/daemon_messages.hpp"
 #include "store/journal/journal_db.hpp"
 
 #include <caf/fwd.hpp>
@@ -20,8 +21,21 @@ struct agent_options {
   size_t max_line_bytes = 1 << 20;
   /// Where requests come from (stdin in the agent).
   int input_fd = 0;
+  /// Whether each input line is a daemon frame (protocol/daemon_messages.hpp)
+  /// around the request, as on a daemon's connection, rather than the
+  /// request itself.
+  bool framed_input = false;
+  /// Gets the frames of framed input that carry no request (an agent's
+  /// answers to the daemon), on the reading thread; may be empty.
+  std::function<void(const protocol::daemon_frame&)> on_frame;
+  /// Called on the reading thread once the input has ended; may be empty.
+  std::function<void()> on_input_end;
   /// Where replies go (stdout in the agent).
   line_writer write;
+  /// A rate limiter shared with other engines of the process (the daemon's);
+  /// null: the engine spawns its own. Not used with a Redis limit
+  /// (config.shared_limit), whose wrapper is linked to its own limiter.
+  rate_limiter_actor limiter;
 };
 
 /// The actors every use of the engine has.
@@ -29,6 +43,8 @@ struct engine_core {
   journal_actor journal;
   rate_limiter_actor limiter;
   supervisor_actor supervisor;
+  /// Whether `limiter` is another's, which stop_engine_core() leaves alone.
+  bool limiter_shared = false;
 };
 
 /// Whether the host the supervisor paces jobs by (a copy's destination, else
@@ -39,11 +55,13 @@ bool requests_paced_by_http(const engine_config& config);
 
 /// Spawns the JOURNAL over `journal`, runs its start-up recovery (telling
 /// `recovered` about each record a crash left in flight), then spawns the
-/// RATE LIMITER and the SUPERVISOR.
+/// RATE LIMITER (unless `shared_limiter` is given and no Redis limit is
+/// configured) and the SUPERVISOR.
 engine_core start_engine_core(caf::actor_system& sys, caf::scoped_actor& self,
                               std::shared_ptr<const engine_config> config,
                               std::shared_ptr<journal_db> journal,
-                              const std::function<void(const transfer_record&)>& recovered);
+                              const std::function<void(const transfer_record&)>& recovered,
+                              rate_limiter_actor shared_limiter = {});
 
 /// The scheduler every engine runs on: 4 threads sharing one queue. CAF's
 /// default work stealing keeps idle threads polling; sharing lets them
@@ -51,7 +69,8 @@ engine_core start_engine_core(caf::actor_system& sys, caf::scoped_actor& self,
 /// push through the agent from 4.3 s to 3.1 s (bench/README.md).
 void configure_scheduler(caf::actor_system_config& cfg);
 
-/// Stops what start_engine_core() spawned.
+/// Stops what start_engine_core() spawned, and waits until the journal has
+/// closed its database.
 void stop_engine_core(caf::scoped_actor& self, const engine_core& core);
 
 /// Runs the custom transfer agent until git-lfs sends terminate or closes
@@ -59,5 +78,9 @@ void stop_engine_core(caf::scoped_actor& self, const engine_core& core);
 /// the journal, rate limiter, supervisor, protocol IO and coordinator actors
 /// and a thread that reads request lines. Returns the process exit code.
 int run_agent(agent_options options);
+
+/// run_agent() on an actor system that outlives it (the daemon runs one for
+/// every connection); returns once this agent's actors have stopped.
+int run_agent_on(caf::actor_system& sys, agent_options options);
 
 } // namespace ferry

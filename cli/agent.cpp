@@ -1,26 +1,30 @@
+#include "cli/agent_setup.hpp"
 #include "cli/commands.hpp"
 
-#include "actors/coordinator.hpp"
 #include "actors/engine.hpp"
 #include "actors/logging.hpp"
-#include "actors/policy/retry_policy.hpp"
-#include "actors/policy/transfer_task.hpp"
 #include "config/git_config.hpp"
-#include "config/settings.hpp"
+#include "protocol/daemon_messages.hpp"
 #include "protocol/line_splitter.hpp"
 #include "protocol/transfer_protocol.hpp"
-#include "store/http/http_engine.hpp"
-#include "store/journal/journal_slots.hpp"
-#include "store/open_store.hpp"
+#include "store/os/git_command.hpp"
 #include "store/os/process_info.hpp"
+#include "store/os/runtime_dir.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <map>
 #include <optional>
-#include <random>
-#include <set>
-#include <unistd.h>
+#include <variant>
+
+extern char** environ;
 
 namespace ferry::cli {
 
@@ -92,152 +96,330 @@ void write_notice(const std::string& text) {
   std::fflush(stderr);
 }
 
-} // namespace
-
-result<std::shared_ptr<http_engine>> start_http_engine(const config::settings& settings,
-                                                       http_engine::options options) {
-  options.low_speed_time = settings.stall_timeout;
-  options.max_cooldown = settings.max_retry_wait;
-  options.on_rate_change = [](const std::string& text) { log()->info("{}", text); };
-  try {
-    return std::make_shared<http_engine>(options);
-  } catch (const std::exception& e) {
-    return status{errc::internal, std::string{"cannot start the HTTP engine: "} + e.what()};
-  }
-}
-
-store_context store_context_for(const config::settings& settings, std::shared_ptr<http_engine> http,
-                                std::filesystem::path cwd) {
-  store_context context;
-  context.http = std::move(http);
-  context.lfs.max_retry_wait = settings.max_retry_wait;
-  context.lfs.parallel_streams = settings.parallel_streams;
-  context.lfs.parallel_threshold = settings.parallel_threshold;
-  context.s3.max_retry_wait = settings.max_retry_wait;
-  context.s3.parallel_streams = settings.parallel_streams;
-  context.s3.parallel_threshold = settings.parallel_threshold;
-  context.s3.multipart_threshold = settings.s3_multipart_threshold;
-  context.s3.part_bytes = settings.s3_part_size;
-  context.s3.upload_concurrency = settings.s3_upload_concurrency;
-  context.proton_command = settings.proton_command;
-  context.proton.bridge.max_retry_wait = settings.max_retry_wait;
-  context.proton.bridge.processes = settings.proton_processes;
-  context.proton.bridge.base_timeout = settings.proton_timeout;
-  context.proton.bridge.min_bytes_per_second = settings.proton_min_rate;
-  context.proton.bridge.common.data_credential_provider = settings.proton_data_credential_provider;
-  context.proton.bridge.common.data_credential_host = settings.proton_data_credential_host;
-  context.cwd = std::move(cwd);
-  context.notice = [](const std::string& text) { log()->info("{}", text); };
-  return context;
-}
-
-std::shared_ptr<event_file> open_events_file(const config::settings& settings) {
-  if (settings.events_file.empty())
-    return nullptr;
-  auto opened = event_file::open(settings.events_file);
-  if (opened)
-    return *opened;
-  log()->warn("{} (ferry.eventsFile); no events are written", opened.error().message());
-  return nullptr;
-}
-
-int run_agent_command(const flag_map& flags) {
-  auto repo = config::discover_repo();
-  std::filesystem::path lfs_dir = repo ? repo->lfs_dir : std::filesystem::path{};
-  auto git = config::read_git_config();
-  if (!git)
-    return refuse_all("ferry: cannot read git config: " + git.error().message());
-  auto settings = config::resolve({*git, config::read_environment(), flags}, lfs_dir);
-  if (!settings)
-    return refuse_all("ferry: " + settings.error().message());
+/// The agent's settings, read once, with the log set up from them (its
+/// file is in the repository's journal).
+result<agent_settings> settings_with_logging(const agent_context& context) {
+  static std::optional<result<agent_settings>> resolved;
+  if (resolved)
+    return *resolved;
+  resolved = resolve_agent_settings(context);
+  if (!*resolved)
+    return *resolved;
+  const auto& settings = (*resolved)->settings;
   logging_options logging;
-  logging.level = settings->log_level;
-  logging.file = settings->log_file;
-  logging.format = parse_log_format(settings->log_format).value_or(log_format::text);
+  logging.level = settings.log_level;
+  logging.file = settings.log_file;
+  logging.format = parse_log_format(settings.log_format).value_or(log_format::text);
   auto trace = git_trace_setting();
   logging.trace = parse_git_trace(trace ? trace->c_str() : nullptr);
   if (auto problem = configure_logging(logging); !problem.empty())
     log()->warn("{}", problem);
-  if (!repo)
-    return refuse_all("ferry: " + repo.error().message());
-  // One HTTP engine for the whole agent: LFS stores and server actions share
-  // its connections and per-host caps.
-  http_engine::options http_options;
-  // Each HTTP request to a host takes a token; the rate limiter paces
-  // transfers only to stores that make no HTTP requests.
-  http_options.requests_per_second = settings->max_requests_per_second;
-  auto started = start_http_engine(*settings, http_options);
-  if (!started)
-    return refuse_all("ferry: " + started.error().message());
-  auto http = std::move(*started);
-  // Without a store, ferry serves only requests that carry an LFS server's
-  // action (non-standalone mode); the coordinator explains the rest.
-  store_context context =
-    store_context_for(*settings, http, repo->top_level.empty() ? repo->git_dir : repo->top_level);
-  std::shared_ptr<object_store> store;
-  if (!settings->store_url.empty()) {
-    context.proton.scratch_dir = repo->lfs_dir / "tmp" / "ferry-proton";
-    auto opened = open_store(settings->store_url, context);
-    if (!opened)
-      return refuse_all("ferry: " + opened.error().message());
-    store = std::move(*opened);
+  return *resolved;
+}
+
+// ---- through the daemon -------------------------------------------------------
+
+/// Whether ferry.daemon.use asks for the daemon, read with one git call:
+/// the full settings also need the repository's paths (three more), which
+/// the daemon finds itself. Settings that do not resolve answer no, and the
+/// agent's own setup reports them.
+bool daemon_wanted(const agent_context& context) {
+  auto git = config::read_git_config(context.cwd);
+  if (!git)
+    return false;
+  // The directory only places the path settings' defaults, unused here.
+  auto settings = config::resolve({*git, config::read_environment(), context.flags}, "/");
+  return settings && settings->daemon_use == "auto";
+}
+
+/// How long an agent waits for the daemon to take its session: meanwhile
+/// the daemon resolves the repository and opens its store and journal.
+constexpr std::chrono::seconds session_timeout{60};
+/// New daemons tried after the one serving this agent went away.
+constexpr int reconnect_tries = 3;
+
+/// What the daemon needs of this agent: where it runs, the environment
+/// variables that steer git and ferry (protocol::session_variable), its flags.
+protocol::daemon_session session_of(const agent_context& context) {
+  protocol::daemon_session session;
+  session.cwd = context.cwd.string();
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    std::string text = *entry;
+    auto equals = text.find('=');
+    if (equals != std::string::npos && protocol::session_variable(text.substr(0, equals)))
+      session.environment[text.substr(0, equals)] = text.substr(equals + 1);
   }
-  journal_db::options journal_options;
-  journal_options.history_limit = settings->history_limit;
-  // git-lfs may run several agents for this repository at once; each has
-  // a journal slot and a download directory of its own.
-  auto journal = open_free_slot(settings->journal_dir, journal_options);
-  if (!journal && journal.error().code() == errc::corrupt_record)
-    return refuse_all("ferry: " + journal.error().message() + "; move the journal aside (mv " +
-                      settings->journal_dir.string() + " " + settings->journal_dir.string() +
-                      ".damaged) and run the command again: git-lfs asks for every object again, "
-                      "so nothing is lost");
-  if (!journal)
-    return refuse_all("ferry: " + journal.error().message());
-  // A store that needs the user (a Proton login) or cannot work as
-  // configured (a bridge that is no bridge, an endpoint that is not S3)
-  // says so at init, before any transfer is tried. A transient failure is
-  // left to the transfers, which prepare the store again and retry.
-  if (store) {
-    if (auto ready = store->prepare(); !ready) {
-      if (classify(ready.code()) != retry_class::transient)
-        return refuse_all("ferry: " + ready.message(), protocol_code(ready.code()));
-      log()->warn("{} (the transfers try again)", ready.message());
+  session.flags = context.flags;
+  return session;
+}
+
+/// Sends all of `text` on the non-blocking `fd`; false once the daemon is
+/// gone.
+bool send_all(int fd, const std::string& text) {
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t sent = ::send(fd, text.data() + done, text.size() - done, MSG_NOSIGNAL);
+    if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      pollfd ready{fd, POLLOUT, 0};
+      ::poll(&ready, 1, -1);
+      continue;
+    }
+    if (sent < 0 && errno == EINTR)
+      continue;
+    if (sent <= 0)
+      return false;
+    done += static_cast<size_t>(sent);
+  }
+  return true;
+}
+
+/// A connection on which the daemon took this agent's session.
+struct daemon_link {
+  fd_guard fd;
+  int64_t pid = 0;
+};
+
+/// Connects to the user's daemon (starting one when none runs) and hands
+/// it the session. An error: the daemon cannot be used. A refusal: the
+/// daemon's answer that this agent cannot serve (its configuration), which
+/// running the engine here would only repeat.
+result<std::variant<daemon_link, agent_refusal>>
+open_daemon_link(const std::filesystem::path& dir, const protocol::daemon_session& session) {
+  using result_type = std::variant<daemon_link, agent_refusal>;
+  auto connected = connect_daemon(dir, protocol::daemon_request::agent, true);
+  if (!connected)
+    return connected.error();
+  if (!connected->reply.error.empty())
+    return status{errc::unavailable, connected->reply.error};
+  int fd = connected->fd.get();
+  if (!send_all(fd, protocol::encode(session) + "\n"))
+    return status{errc::unavailable, "the daemon closed the connection"};
+  auto answer = read_daemon_line(fd, std::chrono::steady_clock::now() + session_timeout,
+                                 "the ferry daemon", protocol::daemon_max_frame);
+  if (!answer)
+    return answer.error();
+  auto reply = protocol::decode_daemon_reply(*answer);
+  if (!reply)
+    return reply.error();
+  if (!reply->error.empty())
+    return result_type{agent_refusal{reply->error, reply->code != 0 ? static_cast<int>(reply->code)
+                                                                    : protocol::code::unavailable}};
+  return result_type{daemon_link{std::move(connected->fd), reply->pid}};
+}
+
+/// Copies git-lfs's lines to the daemon and the daemon's back, each as a
+/// frame. It remembers init, terminate and the transfers not yet complete:
+/// when the daemon goes away (killed, crashed), a new one gets them again
+/// and git-lfs sees no failure; when none can be reached, each transfer in
+/// flight fails with the reason.
+class daemon_relay {
+public:
+  daemon_relay(const agent_context& context, std::filesystem::path dir,
+               protocol::daemon_session session, daemon_link link)
+      : context_(context), dir_(std::move(dir)), session_(std::move(session)),
+        link_(std::move(link)) {}
+
+  int run() {
+    std::vector<char> buffer(64 << 10);
+    for (;;) {
+      pollfd fds[2] = {{link_.fd.get(), POLLIN, 0}, {input_open_ ? STDIN_FILENO : -1, POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR)
+          continue;
+        log()->error("cannot wait for input: {}", std::strerror(errno));
+        return 1;
+      }
+      if (fds[1].revents != 0)
+        forward_input(buffer);
+      if (fds[0].revents == 0)
+        continue;
+      ssize_t got = ::recv(link_.fd.get(), buffer.data(), buffer.size(), 0);
+      if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+        continue;
+      if (got > 0) {
+        for (auto& line : replies_.feed({buffer.data(), static_cast<size_t>(got)}))
+          take_reply(line);
+        continue;
+      }
+      if ((!input_open_ || terminate_line_) && in_flight_.empty())
+        return 0;
+      if (auto code = reconnect())
+        return *code;
     }
   }
 
-  agent_options options;
-  auto& engine = options.config;
-  engine.download_dir = slot_dir(repo->lfs_dir / "tmp" / "ferry", journal->number);
-  if (auto active = journal->db->active(); active) {
-    std::set<std::string> resumable;
-    for (auto& record : *active)
-      if (record.dir == direction::download)
-        resumable.insert(record.oid);
-    if (auto removed = prune_download_dir(engine.download_dir, resumable); removed > 0)
-      log()->info("removed {} leftover file(s) from {}", removed, engine.download_dir.string());
+private:
+  /// Reads what git-lfs wrote and sends it on.
+  void forward_input(std::vector<char>& buffer) {
+    ssize_t got = ::read(STDIN_FILENO, buffer.data(), buffer.size());
+    if (got < 0 && errno == EINTR)
+      return;
+    auto lines =
+      got > 0 ? requests_.feed({buffer.data(), static_cast<size_t>(got)}) : requests_.finish();
+    for (auto& line : lines) {
+      if (line.too_long) {
+        send(protocol::encode_too_long_frame());
+        continue;
+      }
+      remember(line.text);
+      send(protocol::encode_line_frame(line.text));
+    }
+    if (got <= 0) {
+      input_open_ = false;
+      ::shutdown(link_.fd.get(), SHUT_WR);
+    }
   }
-  engine.store = std::move(store);
-  engine.http = std::move(http);
-  engine.upload_roots = {repo->top_level, repo->common_dir, repo->lfs_dir};
-  engine.max_attempts = settings->max_attempts;
-  engine.max_retry_time = settings->max_retry_time;
-  engine.backoff_base = settings->backoff_base;
-  engine.backoff_max = settings->backoff_max;
-  engine.lfs = context.lfs;
-  engine.max_requests_per_second = settings->max_requests_per_second;
-  engine.max_bytes_per_second = static_cast<double>(settings->max_bytes_per_second);
-  engine.seed = std::random_device{}();
-  engine.notice = write_notice;
-  engine.events = open_events_file(*settings);
-  options.journal = std::move(journal->db);
-  options.input_fd = STDIN_FILENO;
-  options.write = write_line;
-  log()->info("agent started in {} ({}, journal {})", repo->top_level.string(),
-              engine.store ? "store " + engine.store->describe()
-                           : std::string{"no store: serving LFS server actions only"},
-              journal->dir.string());
-  return run_agent(std::move(options));
+
+  /// A failed send shows as the connection's end, which reconnect() handles.
+  void send(const std::string& frame) { (void)send_all(link_.fd.get(), frame + "\n"); }
+
+  void remember(const std::string& line) {
+    auto decoded = protocol::decode_request(line);
+    auto* request = std::get_if<protocol::request>(&decoded);
+    if (request == nullptr)
+      return;
+    if (std::holds_alternative<protocol::init_request>(*request))
+      init_line_ = line;
+    else if (auto* transfer = std::get_if<protocol::transfer_request>(request))
+      in_flight_[transfer->oid] = line;
+    else
+      terminate_line_ = line;
+  }
+
+  void take_reply(const protocol::line_splitter::line& line) {
+    if (line.too_long)
+      return;
+    auto frame = protocol::decode_daemon_frame(line.text);
+    if (!frame)
+      return;
+    if (frame->kind == protocol::frame_kind::notice)
+      return write_notice(frame->text);
+    if (frame->kind == protocol::frame_kind::credential)
+      return answer_credential(*frame);
+    if (frame->kind != protocol::frame_kind::line)
+      return;
+    // A new daemon's answer to the init git-lfs had already been answered.
+    if (skip_init_reply_) {
+      skip_init_reply_ = false;
+      return;
+    }
+    if (auto oid = protocol::completed_oid(frame->text))
+      in_flight_.erase(*oid);
+    write_line(frame->text);
+  }
+
+  /// Runs the daemon's `git credential` here, where the user's whole
+  /// environment and terminal are, without git's own prompt (as the engine
+  /// in this process would).
+  void answer_credential(const protocol::daemon_frame& ask) {
+    auto ran =
+      run_git({"credential", ask.action}, session_.cwd, {ask.text, {"GIT_TERMINAL_PROMPT=0"}, {}});
+    if (!ran)
+      log()->warn("cannot run git credential {}: {}", ask.action, ran.error().message());
+    send(protocol::encode_credential_reply_frame(ask.id, ran ? ran->exit_code : 128,
+                                                 ran ? ran->out : std::string{}));
+  }
+
+  /// After the daemon went away: a new one gets init and the transfers in
+  /// flight again. nullopt: relaying goes on; else the exit code.
+  std::optional<int> reconnect() {
+    (void)settings_with_logging(context_);
+    log()->warn("the ferry daemon (pid {}) went away with {} transfer(s) in flight; connecting "
+                "to a new one",
+                link_.pid, in_flight_.size());
+    std::string why;
+    for (int attempt = 0; attempt < reconnect_tries; ++attempt) {
+      auto opened = open_daemon_link(dir_, session_);
+      if (!opened) {
+        why = opened.error().message();
+        continue;
+      }
+      if (auto* refusal = std::get_if<agent_refusal>(&*opened)) {
+        why = refusal->reason;
+        break;
+      }
+      link_ = std::move(std::get<daemon_link>(*opened));
+      replies_ = protocol::line_splitter{protocol::daemon_max_frame};
+      if (init_line_) {
+        send(protocol::encode_line_frame(*init_line_));
+        skip_init_reply_ = true;
+      }
+      for (const auto& [oid, line] : in_flight_)
+        send(protocol::encode_line_frame(line));
+      if (terminate_line_)
+        send(protocol::encode_line_frame(*terminate_line_));
+      if (!input_open_)
+        ::shutdown(link_.fd.get(), SHUT_WR);
+      log()->info("the transfers in flight go on with the ferry daemon pid {}", link_.pid);
+      return std::nullopt;
+    }
+    auto reason = "ferry: the daemon serving this agent went away and no other could be "
+                  "reached (" +
+                  why + "); run the command again";
+    for (const auto& [oid, line] : in_flight_)
+      write_line(protocol::encode_complete_error(oid, protocol::code::unavailable, reason));
+    in_flight_.clear();
+    if (!input_open_ || terminate_line_)
+      return 1;
+    return refuse_all(reason);
+  }
+
+  const agent_context& context_;
+  std::filesystem::path dir_;
+  protocol::daemon_session session_;
+  daemon_link link_;
+  protocol::line_splitter requests_{1 << 20};
+  protocol::line_splitter replies_{protocol::daemon_max_frame};
+  std::optional<std::string> init_line_;
+  std::optional<std::string> terminate_line_;
+  std::map<std::string, std::string> in_flight_;
+  bool input_open_ = true;
+  bool skip_init_reply_ = false;
+};
+
+/// Serves git-lfs through the user's daemon. nullopt when the daemon
+/// cannot be used: the caller runs the engine itself.
+std::optional<int> run_through_daemon(const agent_context& context) {
+  auto fall_back = [&](const status& why) {
+    (void)settings_with_logging(context);
+    log()->warn("cannot use the ferry daemon ({}); running the engine in this process",
+                why.message());
+    return std::nullopt;
+  };
+  auto dir = daemon_directory();
+  if (!dir)
+    return fall_back(dir.error());
+  auto session = session_of(context);
+  auto opened = open_daemon_link(*dir, session);
+  if (!opened)
+    return fall_back(opened.error());
+  if (auto* refusal = std::get_if<agent_refusal>(&*opened)) {
+    (void)settings_with_logging(context);
+    return refuse_all(refusal->reason, refusal->code);
+  }
+  return daemon_relay{context, *dir, std::move(session), std::move(std::get<daemon_link>(*opened))}
+    .run();
+}
+
+} // namespace
+
+int run_agent_command(const flag_map& flags) {
+  auto context = process_agent_context(flags);
+  if (daemon_wanted(context)) {
+    if (auto code = run_through_daemon(context))
+      return *code;
+  }
+  auto resolved = settings_with_logging(context);
+  if (!resolved)
+    return refuse_all("ferry: " + resolved.error().message());
+  auto prepared = prepare_agent(context, *resolved, nullptr, write_notice);
+  if (auto* refusal = std::get_if<agent_refusal>(&prepared))
+    return refuse_all(refusal->reason, refusal->code);
+  auto& agent = std::get<prepared_agent>(prepared);
+  agent.options.input_fd = STDIN_FILENO;
+  agent.options.write = write_line;
+  log()->info("agent started in {}", agent.description);
+  return run_agent(std::move(agent.options));
 }
 
 } // namespace ferry::cli

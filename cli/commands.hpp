@@ -1,10 +1,13 @@
 #pragma once
 
 #include "config/settings.hpp"
+#include "protocol/daemon_messages.hpp"
 #include "store/http/http_engine.hpp"
 #include "store/open_store.hpp"
 #include "store/os/event_file.hpp"
+#include "store/os/file_io.hpp"
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -44,6 +47,26 @@ int run_daemon_status(bool json);
 
 /// `ferry daemon stop`: asks the daemon to exit and waits until it has.
 int run_daemon_stop();
+
+/// A connection to the user's daemon that said hello, and the daemon's
+/// reply (an error in reply.error when it refused the hello).
+struct daemon_connection {
+  fd_guard fd;
+  protocol::daemon_reply reply;
+};
+
+/// Connects to the daemon in `dir` with a hello of `kind`. With `start`,
+/// a daemon is started when none runs (as `ferry daemon start`: exactly
+/// one, however many clients start at once). errc::not_found or
+/// errc::unavailable when no daemon serves `dir`.
+result<daemon_connection> connect_daemon(const std::filesystem::path& dir,
+                                         protocol::daemon_request kind, bool start);
+
+/// Reads one line of at most `max_line` bytes from the non-blocking `fd`
+/// until `deadline`; `what` names the other end in errors.
+result<std::string> read_daemon_line(int fd, std::chrono::steady_clock::time_point deadline,
+                                     const std::string& what,
+                                     size_t max_line = protocol::daemon_max_line);
 
 /// `ferry metrics`: prints the current metrics in the Prometheus text
 /// format, from the endpoint at `from` (a metrics_address), or with an empty
@@ -177,6 +200,10 @@ result<std::shared_ptr<object_store>> open_named_store(const std::string& url, c
 /// the connection caps of `options`); the error says why it could not start.
 result<std::shared_ptr<http_engine>> start_http_engine(const config::settings& settings,
                                                        http_engine::options options = {});
+
+/// HTTP engine options that pace each request to a host at the agent's
+/// ferry.maxRequestsPerSecond.
+http_engine::options paced_http_options(const config::settings& settings);
 
 /// What opening the configured store needs, from the settings: `http` is
 /// the engine network stores share, `cwd` where `git credential` runs.

@@ -1,4 +1,6 @@
+#include "actors/logging.hpp"
 #include "cli/commands.hpp"
+#include "cli/daemon_agents.hpp"
 #include "cli/daemon_server.hpp"
 
 #include "ferry/version.hpp"
@@ -39,9 +41,11 @@ constexpr milliseconds exit_timeout = seconds{10};
 
 fs::path socket_in(const fs::path& dir) { return dir / "daemon.sock"; }
 
-/// Reads one line from the non-blocking `fd` until `deadline`.
-result<std::string> read_line(int fd, steady::time_point deadline, const std::string& what) {
-  protocol::line_splitter lines{protocol::daemon_max_line};
+} // namespace
+
+result<std::string> read_daemon_line(int fd, steady::time_point deadline, const std::string& what,
+                                     size_t max_line) {
+  protocol::line_splitter lines{max_line};
   char buffer[4096];
   for (;;) {
     auto left = duration_cast<milliseconds>(deadline - steady::now()).count();
@@ -69,16 +73,12 @@ result<std::string> read_line(int fd, steady::time_point deadline, const std::st
   }
 }
 
-/// A connection to the daemon that was greeted, and its reply.
-struct daemon_session {
-  fd_guard connection;
-  daemon_reply reply;
-};
+namespace {
 
 /// Connects and sends a hello of `kind`. errc::not_found or
 /// errc::unavailable when no daemon serves `dir`; a reply with an error
 /// (another build or protocol) is a session whose reply.error says why.
-result<daemon_session> greet_daemon(const fs::path& dir, daemon_request kind) {
+result<daemon_connection> greet_daemon(const fs::path& dir, daemon_request kind) {
   auto deadline = steady::now() + answer_timeout;
   auto connected = connect_unix(socket_in(dir), answer_timeout);
   if (!connected)
@@ -91,13 +91,14 @@ result<daemon_session> greet_daemon(const fs::path& dir, daemon_request kind) {
   if (::send(connected->get(), line.data(), line.size(), MSG_NOSIGNAL) !=
       static_cast<ssize_t>(line.size()))
     return from_errno(errno, "cannot talk to the daemon at " + socket_in(dir).string());
-  auto answer = read_line(connected->get(), deadline, "the daemon at " + socket_in(dir).string());
+  auto answer =
+    read_daemon_line(connected->get(), deadline, "the daemon at " + socket_in(dir).string());
   if (!answer)
     return answer.error();
   auto reply = protocol::decode_daemon_reply(*answer);
   if (!reply)
     return reply.error();
-  return daemon_session{std::move(*connected), std::move(*reply)};
+  return daemon_connection{std::move(*connected), std::move(*reply)};
 }
 
 bool no_daemon(const status& failure) {
@@ -152,7 +153,7 @@ status spawn_daemon(const fs::path& dir) {
   while (::waitpid(middle, &middle_status, 0) < 0 && errno == EINTR) {
   }
 
-  auto line = read_line(ready_read.get(), steady::now() + ready_timeout, "the new daemon");
+  auto line = read_daemon_line(ready_read.get(), steady::now() + ready_timeout, "the new daemon");
   if (!line)
     return status{errc::unavailable, line.error().message() + "; see " + log_path.string()};
   if (*line == "ready")
@@ -161,23 +162,26 @@ status spawn_daemon(const fs::path& dir) {
   return status{errc::unavailable, "the daemon could not start: " + why};
 }
 
-/// The session with the running daemon, starting one when none runs.
-result<daemon_session> daemon_started(const fs::path& dir) {
-  auto session = greet_daemon(dir, daemon_request::ping);
-  if (session || !no_daemon(session.error()))
+} // namespace
+
+result<daemon_connection> connect_daemon(const fs::path& dir, daemon_request kind, bool start) {
+  auto session = greet_daemon(dir, kind);
+  if (!start || session || !no_daemon(session.error()))
     return session;
   // Lock, then look again, then spawn: of many starters only the first
   // spawns, the others find its daemon once they hold the lock.
   auto lock = take_spawn_lock(dir, spawn_lock_timeout);
   if (!lock)
     return lock.error();
-  session = greet_daemon(dir, daemon_request::ping);
+  session = greet_daemon(dir, kind);
   if (session || !no_daemon(session.error()))
     return session;
   if (auto spawned = spawn_daemon(dir); !spawned)
     return spawned;
-  return greet_daemon(dir, daemon_request::ping);
+  return greet_daemon(dir, kind);
 }
+
+namespace {
 
 int report(const status& failure) {
   std::cerr << "ferry daemon: " << failure.message() << "\n";
@@ -205,13 +209,29 @@ int run_daemon_foreground(int ready_fd) {
   auto settings = settings_outside_repository();
   if (!settings)
     return failed(settings.error());
+  logging_options logging;
+  logging.level = settings->log_level;
+  logging.file = *dir / "ferry.log";
+  logging.format = parse_log_format(settings->log_format).value_or(log_format::text);
+  if (auto problem = configure_logging(logging); !problem.empty())
+    daemon_log(problem);
+  // Declared first so that it outlives the server, whose agent threads use it.
+  std::unique_ptr<daemon_engine> engine;
   daemon_options options;
   options.directory = *dir;
   options.build = version;
   options.idle_timeout = settings->daemon_idle_timeout;
+  options.serve_agent = [&engine](int fd, const protocol::daemon_session& session,
+                                  agent_hooks& hooks) { engine->serve(fd, session, hooks); };
   auto server = daemon_server::start(options);
   if (!server)
     return failed(server.error());
+  // Started once the server has blocked the stop signals, so that every
+  // thread of the engine inherits the mask and run() reads them.
+  auto started = daemon_engine::start(*settings);
+  if (!started)
+    return failed(started.error());
+  engine = std::move(*started);
   write_ready(ready_fd, "ready");
   daemon_log("exiting: " + (*server)->run());
   return 0;
@@ -221,7 +241,7 @@ int run_daemon_start() {
   auto dir = daemon_directory();
   if (!dir)
     return report(dir.error());
-  auto session = daemon_started(*dir);
+  auto session = connect_daemon(*dir, daemon_request::ping, true);
   if (!session)
     return report(session.error());
   if (!session->reply.error.empty())
@@ -253,6 +273,7 @@ int run_daemon_status(bool json) {
             << "  build:     " << reply.build << "\n"
             << "  uptime:    " << reply.uptime_seconds << " s\n"
             << "  clients:   " << reply.clients << "\n"
+            << "  agents:    " << reply.agents << " in " << reply.repositories << " repositories\n"
             << "  directory: " << reply.directory << "\n";
   return 0;
 }
@@ -285,7 +306,7 @@ int run_daemon_stop() {
   auto pid = static_cast<pid_t>(session->reply.pid);
   if (!session->reply.error.empty())
     std::cerr << "ferry daemon: " << session->reply.error << "\n";
-  session->connection.reset();
+  session->fd.reset();
   if (auto gone = wait_for_process_end(pid, exit_timeout); !gone)
     return report(gone.with_context("the daemon did not exit"));
   std::cout << "ferry daemon: stopped pid " << pid << "\n";

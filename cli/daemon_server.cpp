@@ -1,5 +1,6 @@
 #include "cli/daemon_server.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <ctime>
 #include <iostream>
+#include <set>
 
 namespace ferry::cli {
 
@@ -67,6 +69,13 @@ void daemon_server::drain(const std::string& why) {
   daemon_log("draining: " + why);
 }
 
+void daemon_server::send_reply(int fd, protocol::daemon_reply message) {
+  message.build = options_.build;
+  message.pid = ::getpid();
+  auto line = protocol::encode(message) + "\n";
+  (void)!::send(fd, line.data(), line.size(), MSG_NOSIGNAL);
+}
+
 void daemon_server::reply(connection& client, protocol::daemon_reply message) {
   message.build = options_.build;
   message.pid = ::getpid();
@@ -77,8 +86,89 @@ void daemon_server::reply(connection& client, protocol::daemon_reply message) {
     client.done = true;
 }
 
+void daemon_server::agent_thread::answer(protocol::daemon_reply reply) {
+  std::lock_guard lock{mutex};
+  if (fd.get() >= 0)
+    server->send_reply(fd.get(), std::move(reply));
+}
+
+void daemon_server::agent_thread::serving(const std::string& path) {
+  std::lock_guard lock{mutex};
+  repository = path;
+}
+
+void daemon_server::hand_over(connection& client, const std::string& line) {
+  auto session = protocol::decode_daemon_session(line);
+  if (!session) {
+    protocol::daemon_reply message;
+    message.error = session.error().message();
+    reply(client, message);
+    client.done = true;
+    return;
+  }
+  auto agent = std::make_unique<agent_thread>();
+  agent->server = this;
+  agent->pid = client.pid;
+  agent->fd = std::move(client.fd);
+  client.handed_over = true;
+  client.done = true;
+  // The engine reads and writes it from threads of its own, blocking.
+  int fd = agent->fd.get();
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  daemon_log("agent (pid " + std::to_string(agent->pid) + ") in " + session->cwd);
+  auto* served = agent.get();
+  agent->thread = std::thread{[this, served, fd, session = std::move(*session)] {
+    options_.serve_agent(fd, session, *served);
+    {
+      std::lock_guard lock{served->mutex};
+      served->fd.reset();
+    }
+    daemon_log("agent (pid " + std::to_string(served->pid) + ") done");
+    served->finished = true;
+  }};
+  agents_.push_back(std::move(agent));
+}
+
+size_t daemon_server::reap_agents() {
+  for (auto& agent : agents_)
+    if (agent->finished && agent->thread.joinable())
+      agent->thread.join();
+  agents_.erase(std::remove_if(agents_.begin(), agents_.end(),
+                               [](const auto& agent) { return !agent->thread.joinable(); }),
+                agents_.end());
+  return agents_.size();
+}
+
+int64_t daemon_server::repositories() {
+  std::set<std::string> paths;
+  for (auto& agent : agents_) {
+    std::lock_guard lock{agent->mutex};
+    if (!agent->repository.empty())
+      paths.insert(agent->repository);
+  }
+  return static_cast<int64_t>(paths.size());
+}
+
+void daemon_server::stop_agents() {
+  // Each engine then sees the end of its input, finishes what is in
+  // flight, and returns.
+  for (auto& agent : agents_) {
+    std::lock_guard lock{agent->mutex};
+    if (agent->fd.get() >= 0)
+      ::shutdown(agent->fd.get(), SHUT_RDWR);
+  }
+  for (auto& agent : agents_)
+    if (agent->thread.joinable())
+      agent->thread.join();
+  agents_.clear();
+}
+
 void daemon_server::answer(connection& client, const std::string& line) {
   protocol::daemon_reply message;
+  if (client.agent) {
+    hand_over(client, line);
+    return;
+  }
   if (client.greeted) {
     message.error = "unexpected message after the hello";
     reply(client, message);
@@ -104,9 +194,18 @@ void daemon_server::answer(connection& client, const std::string& line) {
           ", protocol " + std::to_string(hello->proto) + " connected");
     return;
   }
+  if (hello->kind == protocol::daemon_request::agent && !options_.serve_agent) {
+    message.error = "this ferry daemon serves no agents";
+    reply(client, message);
+    client.done = true;
+    return;
+  }
   client.greeted = true;
+  client.agent = hello->kind == protocol::daemon_request::agent;
   message.uptime_seconds = duration_cast<seconds>(steady::now() - started_).count();
-  message.clients = static_cast<int64_t>(connections_.size()) - 1;
+  message.agents = static_cast<int64_t>(reap_agents());
+  message.clients = static_cast<int64_t>(connections_.size()) - 1 + message.agents;
+  message.repositories = repositories();
   message.directory = options_.directory.string();
   if (hello->kind == protocol::daemon_request::metrics) {
     metrics_.set(metric::uptime, {},
@@ -115,8 +214,14 @@ void daemon_server::answer(connection& client, const std::string& line) {
     message.metrics = metrics_.render();
   }
   reply(client, message);
-  if (hello->kind == protocol::daemon_request::stop && exit_reason_.empty())
-    exit_reason_ = "stopped by 'ferry daemon stop' (pid " + std::to_string(hello->pid) + ")";
+  if (hello->kind == protocol::daemon_request::stop && exit_reason_.empty()) {
+    auto why = "stopped by 'ferry daemon stop' (pid " + std::to_string(hello->pid) + ")";
+    // Agents at work finish first: their git-lfs gets every answer.
+    if (message.agents > 0)
+      drain(why);
+    else
+      exit_reason_ = why;
+  }
 }
 
 void daemon_server::serve(connection& client) {
@@ -143,6 +248,8 @@ void daemon_server::serve(connection& client) {
         return;
       }
       answer(client, line.text);
+      if (client.handed_over)
+        return;
     }
   }
 }
@@ -160,6 +267,7 @@ void daemon_server::accept_waiting() {
     }
     auto client = std::make_unique<connection>();
     client->fd = std::move(peer->connection);
+    client->pid = peer->pid;
     connections_.push_back(std::move(client));
   }
 }
@@ -170,13 +278,19 @@ std::string daemon_server::run() {
              std::to_string(duration_cast<seconds>(options_.idle_timeout).count()) + " s)");
   auto idle_since = steady::now();
   auto next_socket_check = steady::now() + options_.socket_check_interval;
+  bool agents_were_running = false;
   while (exit_reason_.empty()) {
     auto now = steady::now();
-    if (connections_.empty() && draining_) {
+    bool agents_running = reap_agents() > 0;
+    if (agents_were_running && !agents_running)
+      idle_since = now;
+    agents_were_running = agents_running;
+    bool idle = connections_.empty() && !agents_running;
+    if (idle && draining_) {
       exit_reason_ = "drained";
       break;
     }
-    if (connections_.empty() && now - idle_since >= options_.idle_timeout) {
+    if (idle && now - idle_since >= options_.idle_timeout) {
       exit_reason_ =
         "idle for " + std::to_string(duration_cast<seconds>(options_.idle_timeout).count()) + " s";
       break;
@@ -189,8 +303,9 @@ std::string daemon_server::run() {
       next_socket_check = now + options_.socket_check_interval;
     }
 
-    auto wake = next_socket_check;
-    if (connections_.empty())
+    // While draining, only finished agents are waited for.
+    auto wake = draining_ ? now + options_.socket_check_interval : next_socket_check;
+    if (idle)
       wake = std::min(wake, idle_since + options_.idle_timeout);
     auto wait =
       std::max(duration_cast<milliseconds>(wake - now) + milliseconds{1}, milliseconds{0});
@@ -227,6 +342,7 @@ std::string daemon_server::run() {
   }
   listener_.unpublish();
   connections_.clear();
+  stop_agents();
   return exit_reason_;
 }
 

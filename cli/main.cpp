@@ -163,7 +163,7 @@ int main(int argc, char** argv) {
   check->add_option("--report", comparison.report, "Write a JSON report to this file");
 
   auto* daemon = app.add_subcommand(
-    "daemon", "The per-user ferry daemon: start, status, stop (agents do not use it yet).");
+    "daemon", "The per-user ferry daemon that serves the agents: start, status, stop.");
   daemon->require_subcommand(1);
   int ready_fd = -1;
   auto* daemon_run = daemon->add_subcommand("run", "Run the daemon in the foreground.");

@@ -53,10 +53,18 @@ fs::path absolute_dir(const fs::path& cwd) {
   return ec ? cwd : dir;
 }
 
+/// run_git's options for running in `environment`.
+git_run_options in(const git_environment& environment) {
+  git_run_options options;
+  options.base_environment = environment;
+  return options;
+}
+
 } // namespace
 
-result<std::map<std::string, std::string>> read_git_config(const fs::path& cwd) {
-  auto listed = run_git({"config", "--list", "-z"}, cwd);
+result<std::map<std::string, std::string>> read_git_config(const fs::path& cwd,
+                                                           const git_environment& environment) {
+  auto listed = run_git({"config", "--list", "-z"}, cwd, in(environment));
   if (!listed)
     return listed.error();
   if (listed->exit_code != 0 && !trim(listed->err).empty())
@@ -81,9 +89,10 @@ result<std::map<std::string, std::string>> read_git_config(const fs::path& cwd) 
   return values;
 }
 
-result<repo_paths> discover_repo(const fs::path& cwd) {
+result<repo_paths> discover_repo(const fs::path& cwd, const git_environment& environment) {
   auto here = absolute_dir(cwd);
-  auto dirs = run_git({"rev-parse", "--absolute-git-dir", "--git-common-dir"}, cwd);
+  auto dirs =
+    run_git({"rev-parse", "--absolute-git-dir", "--git-common-dir"}, cwd, in(environment));
   if (!dirs)
     return dirs.error();
   if (dirs->exit_code != 0) {
@@ -108,13 +117,13 @@ result<repo_paths> discover_repo(const fs::path& cwd) {
     paths.common_dir = paths.common_dir.parent_path();
 
   // A bare repository has no working tree; git refuses --show-toplevel there.
-  auto top = run_git({"rev-parse", "--show-toplevel"}, cwd);
+  auto top = run_git({"rev-parse", "--show-toplevel"}, cwd, in(environment));
   if (!top)
     return top.error();
   if (top->exit_code == 0)
     paths.top_level = strip_newline(top->out);
 
-  auto storage = run_git({"config", "--type=path", "--get", "lfs.storage"}, cwd);
+  auto storage = run_git({"config", "--type=path", "--get", "lfs.storage"}, cwd, in(environment));
   if (!storage)
     return storage.error();
   if (storage->exit_code == 0) {

@@ -5,15 +5,21 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace ferry::config {
 
+/// The environment git runs in ("NAME=value" entries); nullopt: this
+/// process's. The daemon passes an agent's, and never changes its own.
+using git_environment = std::optional<std::vector<std::string>>;
+
 /// `git config --list` as seen from `cwd` (system, global, local, worktree,
 /// with git's precedence: the last value of a key wins), keys lower-cased.
 /// Outside a repository this still returns system and global values.
-result<std::map<std::string, std::string>> read_git_config(const std::filesystem::path& cwd = {});
+result<std::map<std::string, std::string>> read_git_config(const std::filesystem::path& cwd = {},
+                                                           const git_environment& environment = {});
 
 /// The paths of the repository containing `cwd`.
 struct repo_paths {
@@ -24,7 +30,8 @@ struct repo_paths {
 };
 
 /// errc::not_found when `cwd` is not inside a git repository.
-result<repo_paths> discover_repo(const std::filesystem::path& cwd = {});
+result<repo_paths> discover_repo(const std::filesystem::path& cwd = {},
+                                 const git_environment& environment = {});
 
 /// `git config [--global] <key> <value>` (local when not global).
 status set_git_config(const std::string& key, const std::string& value, bool global,

@@ -588,6 +588,17 @@ const std::vector<setting_spec>& setting_table() {
      "5m",
      "the daemon exits after this long without a client",
      {"1s", "24h"}},
+    {"ferry.daemon.use",
+     "FERRY_DAEMON_USE",
+     nullptr,
+     kind::choice,
+     &settings::daemon_use,
+     "never",
+     "whether agents run through the user's daemon",
+     {},
+     nullptr,
+     nullptr,
+     "auto never"},
     {"ferry.logLevel",
      "FERRY_LOG_LEVEL",
      "log-level",
@@ -644,6 +655,15 @@ result<settings> resolve(const sources& input, const std::filesystem::path& lfs_
     std::visit(store_value{out, *read}, spec.target);
   }
   return out;
+}
+
+std::map<std::string, std::string>
+read_environment(const std::map<std::string, std::string>& environment) {
+  std::map<std::string, std::string> values;
+  for (const auto& spec : setting_table())
+    if (auto found = environment.find(spec.env); found != environment.end())
+      values[spec.env] = found->second;
+  return values;
 }
 
 std::map<std::string, std::string> read_environment() {

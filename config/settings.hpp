@@ -66,6 +66,10 @@ struct settings {
   std::string proton_data_credential_host;
   /// `ferry daemon` exits after this long without a connected client.
   std::chrono::seconds daemon_idle_timeout{};
+  /// "auto": `ferry agent` forwards to the user's daemon (starting it when
+  /// none runs) and runs the engine itself only when it cannot be reached;
+  /// "never": it always runs the engine itself.
+  std::string daemon_use;
   size_t history_limit{};
   std::string log_level;
   /// "text" (logfmt-like) or "json" (protocol/log_line.hpp).
@@ -155,5 +159,10 @@ result<int64_t> parse_size(const std::string& text);
 
 /// The environment variables resolve() reads, taken from the process.
 std::map<std::string, std::string> read_environment();
+
+/// The environment variables resolve() reads, taken from `environment`
+/// (an agent's, in the daemon).
+std::map<std::string, std::string>
+read_environment(const std::map<std::string, std::string>& environment);
 
 } // namespace ferry::config

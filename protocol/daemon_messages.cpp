@@ -48,6 +48,8 @@ const char* to_string(daemon_request kind) {
       return "stop";
     case daemon_request::metrics:
       return "metrics";
+    case daemon_request::agent:
+      return "agent";
   }
   return "ping";
 }
@@ -68,6 +70,8 @@ std::string encode(const daemon_reply& reply) {
   out["pid"] = reply.pid;
   if (!reply.error.empty()) {
     out["error"] = reply.error;
+    if (reply.code != 0)
+      out["code"] = reply.code;
     return dump(out);
   }
   out["uptime"] = reply.uptime_seconds;
@@ -75,6 +79,8 @@ std::string encode(const daemon_reply& reply) {
   out["directory"] = reply.directory;
   if (!reply.metrics.empty())
     out["metrics"] = reply.metrics;
+  out["agents"] = reply.agents;
+  out["repositories"] = reply.repositories;
   return dump(out);
 }
 
@@ -105,8 +111,11 @@ result<daemon_hello> decode_daemon_hello(std::string_view line) {
     hello.kind = daemon_request::stop;
   else if (kind == std::optional<std::string>{"metrics"})
     hello.kind = daemon_request::metrics;
+  else if (kind == std::optional<std::string>{"agent"})
+    hello.kind = daemon_request::agent;
   else
-    return invalid("hello", "'kind' must be \"ping\", \"status\", \"stop\" or \"metrics\"");
+    return invalid("hello",
+                   "'kind' must be \"ping\", \"status\", \"stop\", \"metrics\" or \"agent\"");
   return hello;
 }
 
@@ -128,7 +137,192 @@ result<daemon_reply> decode_daemon_reply(std::string_view line) {
   reply.clients = integer_member(*object, "clients").value_or(0);
   reply.directory = text_member(*object, "directory").value_or("");
   reply.metrics = text_member(*object, "metrics").value_or("");
+  reply.code = integer_member(*object, "code").value_or(0);
+  reply.agents = integer_member(*object, "agents").value_or(0);
+  reply.repositories = integer_member(*object, "repositories").value_or(0);
   return reply;
+}
+
+bool session_variable(std::string_view name) {
+  auto starts = [&](std::string_view prefix) { return name.substr(0, prefix.size()) == prefix; };
+  // git (GIT_DIR, GIT_CONFIG_*, GIT_CEILING_DIRECTORIES...) and ferry's own
+  // settings steer what the repository is and how it is served; AWS_* are
+  // S3 keys and profiles. HOME and XDG_CONFIG_HOME find the global git
+  // config; PATH finds git and credential helpers; SSH_AUTH_SOCK, DISPLAY,
+  // DBUS_SESSION_BUS_ADDRESS and GPG/pass variables let those helpers reach
+  // the user's agents and keyrings; LANG/LC_* keep git's messages in the
+  // user's language; proxies and CA bundles reach the stores as the user
+  // would. Everything else stays with the agent.
+  if (starts("GIT_") || starts("FERRY_") || starts("AWS_") || starts("LC_"))
+    return true;
+  for (std::string_view exact : {"HOME",
+                                 "PATH",
+                                 "XDG_CONFIG_HOME",
+                                 "XDG_CACHE_HOME",
+                                 "XDG_RUNTIME_DIR",
+                                 "SSH_AUTH_SOCK",
+                                 "DISPLAY",
+                                 "WAYLAND_DISPLAY",
+                                 "DBUS_SESSION_BUS_ADDRESS",
+                                 "GNUPGHOME",
+                                 "GPG_TTY",
+                                 "PASSWORD_STORE_DIR",
+                                 "LANG",
+                                 "LANGUAGE",
+                                 "TZ",
+                                 "TMPDIR",
+                                 "USER",
+                                 "LOGNAME",
+                                 "http_proxy",
+                                 "https_proxy",
+                                 "no_proxy",
+                                 "HTTP_PROXY",
+                                 "HTTPS_PROXY",
+                                 "NO_PROXY",
+                                 "ALL_PROXY",
+                                 "all_proxy",
+                                 "SSL_CERT_FILE",
+                                 "SSL_CERT_DIR",
+                                 "CURL_CA_BUNDLE"})
+    if (name == exact)
+      return true;
+  return false;
+}
+
+namespace {
+
+/// The string members of the object `key`, or an error naming it.
+result<std::map<std::string, std::string>> text_map(const json& object, const char* key) {
+  std::map<std::string, std::string> values;
+  const json* member = find_member(object, key);
+  if (member == nullptr)
+    return values;
+  if (!member->is_object())
+    return invalid("session", std::string{"'"} + key + "' must be an object");
+  for (const auto& [name, value] : member->items()) {
+    if (!value.is_string())
+      return invalid("session", std::string{"'"} + key + "' must hold strings");
+    values[name] = value.get<std::string>();
+  }
+  return values;
+}
+
+} // namespace
+
+std::string encode(const daemon_session& session) {
+  nlohmann::ordered_json out;
+  out["cwd"] = session.cwd;
+  out["env"] = nlohmann::ordered_json::object();
+  for (const auto& [name, value] : session.environment)
+    out["env"][name] = value;
+  out["flags"] = nlohmann::ordered_json::object();
+  for (const auto& [name, value] : session.flags)
+    out["flags"][name] = value;
+  return dump(out);
+}
+
+result<daemon_session> decode_daemon_session(std::string_view line) {
+  auto object = parse_object(line, "session");
+  if (!object)
+    return object.error();
+  daemon_session session;
+  auto cwd = text_member(*object, "cwd");
+  if (!cwd || cwd->empty() || cwd->front() != '/' || cwd->find('\0') != std::string::npos)
+    return invalid("session", "'cwd' must be an absolute path");
+  session.cwd = *cwd;
+  auto environment = text_map(*object, "env");
+  if (!environment)
+    return environment.error();
+  for (auto& [name, value] : *environment)
+    if (session_variable(name))
+      session.environment.emplace(name, std::move(value));
+  auto flags = text_map(*object, "flags");
+  if (!flags)
+    return flags.error();
+  session.flags = std::move(*flags);
+  return session;
+}
+
+std::string encode_line_frame(std::string_view text) {
+  nlohmann::ordered_json out;
+  out["line"] = std::string{text};
+  return dump(out);
+}
+
+std::string encode_too_long_frame() { return R"({"too_long":true})"; }
+
+std::string encode_notice_frame(std::string_view text) {
+  nlohmann::ordered_json out;
+  out["notice"] = std::string{text};
+  return dump(out);
+}
+
+std::string encode_credential_frame(int64_t id, std::string_view action, std::string_view input) {
+  nlohmann::ordered_json out;
+  out["credential"]["id"] = id;
+  out["credential"]["action"] = std::string{action};
+  out["credential"]["input"] = std::string{input};
+  return dump(out);
+}
+
+std::string encode_credential_reply_frame(int64_t id, int64_t exit_code, std::string_view output) {
+  nlohmann::ordered_json out;
+  out["credential_reply"]["id"] = id;
+  out["credential_reply"]["exit"] = exit_code;
+  out["credential_reply"]["output"] = std::string{output};
+  return dump(out);
+}
+
+result<daemon_frame> decode_daemon_frame(std::string_view line) {
+  auto object = parse_object(line, "frame");
+  if (!object)
+    return object.error();
+  daemon_frame frame;
+  if (auto text = text_member(*object, "line")) {
+    frame.kind = frame_kind::line;
+    frame.text = std::move(*text);
+  } else if (find_member(*object, "too_long") != nullptr) {
+    frame.kind = frame_kind::too_long;
+  } else if (auto notice = text_member(*object, "notice")) {
+    frame.kind = frame_kind::notice;
+    frame.text = std::move(*notice);
+  } else if (const json* ask = find_member(*object, "credential")) {
+    auto id = integer_member(*ask, "id");
+    auto action = text_member(*ask, "action");
+    auto input = text_member(*ask, "input");
+    if (!id || !input ||
+        (action != std::optional<std::string>{"fill"} &&
+         action != std::optional<std::string>{"approve"} &&
+         action != std::optional<std::string>{"reject"}))
+      return invalid("frame", "'credential' needs an id, an action (fill, approve or reject) "
+                              "and an input");
+    frame.kind = frame_kind::credential;
+    frame.id = *id;
+    frame.action = std::move(*action);
+    frame.text = std::move(*input);
+  } else if (const json* answer = find_member(*object, "credential_reply")) {
+    auto id = integer_member(*answer, "id");
+    auto exit_code = integer_member(*answer, "exit");
+    auto output = text_member(*answer, "output");
+    if (!id || !exit_code || !output)
+      return invalid("frame", "'credential_reply' needs an id, an exit code and an output");
+    frame.kind = frame_kind::credential_reply;
+    frame.id = *id;
+    frame.exit_code = *exit_code;
+    frame.text = std::move(*output);
+  }
+  return frame;
+}
+
+std::optional<std::string> completed_oid(std::string_view reply) {
+  if (nests_too_deep(reply))
+    return std::nullopt;
+  auto value = json::parse(reply, nullptr, false);
+  if (value.is_discarded() || !value.is_object())
+    return std::nullopt;
+  if (text_member(value, "event") != std::optional<std::string>{"complete"})
+    return std::nullopt;
+  return text_member(value, "oid");
 }
 
 } // namespace ferry::protocol

@@ -58,6 +58,22 @@ result<std::shared_ptr<object_store>> open_folder(const std::string& path,
 }
 
 /// The LFS endpoint git-lfs derives from a git remote URL.
+/// The environment `git credential` runs in: the agent's, when given.
+std::optional<std::vector<std::string>> git_environment(const store_context& context) {
+  if (!context.environment)
+    return std::nullopt;
+  std::vector<std::string> entries;
+  for (const auto& [name, value] : *context.environment)
+    entries.push_back(name + "=" + value);
+  return entries;
+}
+
+std::unique_ptr<credential_source> credentials_for(const store_context& context) {
+  if (context.credentials)
+    return git_credentials(context.credentials);
+  return git_credentials(context.cwd, git_environment(context));
+}
+
 std::string endpoint_of_remote(const http_url& remote) {
   std::string base = endpoint_text(remote);
   if (base.size() < 4 || base.compare(base.size() - 4, 4, ".git") != 0)
@@ -82,7 +98,7 @@ result<std::shared_ptr<object_store>> open_lfs(const std::string& url, const std
   lfs_store_options options = context.lfs;
   options.endpoint = std::move(endpoint);
   return std::shared_ptr<object_store>(
-    std::make_shared<lfs_store>(context.http, std::move(options), git_credentials(context.cwd)));
+    std::make_shared<lfs_store>(context.http, std::move(options), credentials_for(context)));
 }
 
 result<std::shared_ptr<object_store>> open_s3(const std::string& url,
@@ -90,8 +106,19 @@ result<std::shared_ptr<object_store>> open_s3(const std::string& url,
   auto parsed = s3::parse_s3_url(url);
   if (!parsed)
     return parsed.error();
-  auto git = git_credentials(context.cwd);
+  auto git = credentials_for(context);
   auto lookup = s3::credential_lookup::from_process();
+  if (context.environment) {
+    auto environment = *context.environment;
+    lookup.getenv = [environment](const char* name) -> std::optional<std::string> {
+      auto found = environment.find(name);
+      if (found == environment.end())
+        return std::nullopt;
+      return found->second;
+    };
+    auto home = environment.find("HOME");
+    lookup.home = home != environment.end() ? home->second : std::string{};
+  }
   lookup.git = git.get();
   auto found = s3::find_credentials(*parsed, lookup);
   if (!found)

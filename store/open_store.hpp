@@ -1,5 +1,6 @@
 #pragma once
 
+#include "store/http/git_credentials.hpp"
 #include "store/http/http_engine.hpp"
 #include "store/lfs/lfs_store.hpp"
 #include "store/object_store.hpp"
@@ -8,7 +9,9 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace ferry {
@@ -28,6 +31,12 @@ struct store_context {
   std::string proton_command;
   /// Where `git credential` runs (the repository), for LFS and S3 stores.
   std::filesystem::path cwd;
+  /// The agent's environment when it is not this process's (in the
+  /// daemon): `git credential` runs in it and S3 keys are looked up in it.
+  std::optional<std::map<std::string, std::string>> environment;
+  /// Where `git credential` runs when not here (the daemon asks the agent);
+  /// empty: in `cwd` with `environment`.
+  credential_runner credentials;
   /// False for commands that must change nothing (a dry run, ferry check): a
   /// folder store that does not exist is opened as an empty store instead of
   /// being created.

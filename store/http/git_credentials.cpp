@@ -22,13 +22,13 @@ bool safe_value(const std::string& value) {
 
 class git_credential_source final : public credential_source {
 public:
-  explicit git_credential_source(fs::path cwd) : cwd_(std::move(cwd)) {}
+  explicit git_credential_source(credential_runner run) : run_(std::move(run)) {}
 
   result<std::optional<http_credential>> fill(const std::string& url) override {
     auto request = describe(url, nullptr);
     if (!request)
       return request.error();
-    auto ran = run_git({"credential", "fill"}, cwd_, {*request, no_prompt});
+    auto ran = run_("fill", *request);
     if (!ran)
       return ran.error().with_context("cannot run git credential fill");
     // git exits non-zero when no helper answered and it may not prompt.
@@ -95,16 +95,24 @@ private:
     auto request = describe(url, &credential);
     if (!request)
       return;
-    (void)run_git({"credential", action}, cwd_, {*request, no_prompt});
+    (void)run_(action, *request);
   }
 
-  fs::path cwd_;
+  credential_runner run_;
 };
 
 } // namespace
 
-std::unique_ptr<credential_source> git_credentials(std::filesystem::path cwd) {
-  return std::make_unique<git_credential_source>(std::move(cwd));
+std::unique_ptr<credential_source>
+git_credentials(std::filesystem::path cwd, std::optional<std::vector<std::string>> environment) {
+  return git_credentials([cwd = std::move(cwd), environment = std::move(environment)](
+                           const std::string& action, const std::string& input) {
+    return run_git({"credential", action}, cwd, {input, no_prompt, environment});
+  });
+}
+
+std::unique_ptr<credential_source> git_credentials(credential_runner run) {
+  return std::make_unique<git_credential_source>(std::move(run));
 }
 
 } // namespace ferry

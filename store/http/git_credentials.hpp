@@ -5,10 +5,14 @@
 
 #include "protocol/status.hpp"
 
+#include "store/os/git_command.hpp"
+
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ferry {
 
@@ -33,7 +37,19 @@ public:
 
 /// `git credential fill|approve|reject`, run in `cwd` without a shell and
 /// without a terminal prompt (GIT_TERMINAL_PROMPT=0): a missing credential is
-/// an answer, never a hang.
-std::unique_ptr<credential_source> git_credentials(std::filesystem::path cwd);
+/// an answer, never a hang. With `environment`, git runs in it instead of
+/// this process's (the daemon's agents each bring theirs).
+std::unique_ptr<credential_source>
+git_credentials(std::filesystem::path cwd,
+                std::optional<std::vector<std::string>> environment = std::nullopt);
+
+/// Runs `git credential <action>` ("fill", "approve", "reject") with
+/// `input` on its stdin, somewhere else (the daemon asks the agent, which
+/// has the user's environment and terminal).
+using credential_runner =
+  std::function<result<command_output>(const std::string& action, const std::string& input)>;
+
+/// The git credential protocol over `run`.
+std::unique_ptr<credential_source> git_credentials(credential_runner run);
 
 } // namespace ferry

@@ -14,18 +14,22 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// The inherited environment with `extra` ("NAME=value") replacing or
-/// extending it.
-std::vector<std::string> environment_with(const std::vector<std::string>& extra) {
+/// `base` (or the inherited environment) with `extra` ("NAME=value")
+/// replacing or extending it.
+std::vector<std::string> environment_with(const std::optional<std::vector<std::string>>& base,
+                                          const std::vector<std::string>& extra) {
+  std::vector<std::string> inherited;
+  if (!base)
+    for (char** entry = environ; *entry != nullptr; ++entry)
+      inherited.emplace_back(*entry);
   std::vector<std::string> entries;
-  for (char** entry = environ; *entry != nullptr; ++entry) {
-    std::string text = *entry;
+  for (const auto& text : base ? *base : inherited) {
     std::string name = text.substr(0, text.find('='));
     bool replaced = std::any_of(extra.begin(), extra.end(), [&](const std::string& e) {
       return e.compare(0, name.size() + 1, name + "=") == 0;
     });
     if (!replaced)
-      entries.push_back(std::move(text));
+      entries.push_back(text);
   }
   entries.insert(entries.end(), extra.begin(), extra.end());
   return entries;
@@ -49,7 +53,7 @@ result<command_output> run_git(const std::vector<std::string>& args, const fs::p
   child_options child;
   child.argv = {"git"};
   child.argv.insert(child.argv.end(), args.begin(), args.end());
-  child.environment = environment_with(options.environment);
+  child.environment = environment_with(options.base_environment, options.environment);
   child.directory = cwd;
   child.input = options.input;
   // Git stays in Ferry's process group: a credential helper may prompt on

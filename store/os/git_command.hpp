@@ -6,6 +6,7 @@
 #include "protocol/status.hpp"
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ struct git_run_options {
   std::string input;
   /// "NAME=value" entries that replace or extend the inherited environment.
   std::vector<std::string> environment;
+  /// The whole environment ("NAME=value") to start from instead of this
+  /// process's: the daemon runs git in an agent's environment.
+  std::optional<std::vector<std::string>> base_environment;
 };
 
 /// run_git() with stdin input and extra environment.

@@ -123,6 +123,11 @@ e2e_sandbox() {
   for var in $(compgen -e | grep '^FERRY_' || true); do unset "$var"; done
   # Never walk up out of the sandbox looking for a repository.
   export GIT_CEILING_DIRECTORIES="$E2E_ROOT"
+  # A daemon of this test's own, never another test's or the user's; and
+  # agents run the engine in their own process unless a test turns the
+  # daemon on (FERRY_DAEMON_USE=auto), as the daemon tests do.
+  export FERRY_DAEMON_DIR="$E2E_ROOT/daemon"
+  export FERRY_DAEMON_USE=never
   # Loopback traffic must not be sent to a proxy.
   unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
   mkdir -p "$HOME"

@@ -379,3 +379,34 @@ TEST_CASE("discover_repo outside a repository is not_found", "[config][git]") {
   CHECK(paths.error().code() == errc::not_found);
   CHECK(paths.error().message() == "not inside a git repository (" + outside.string() + ")");
 }
+
+TEST_CASE("git runs in a given environment instead of the process's", "[config][git]") {
+  git_sandbox sandbox;
+  fs::create_directories(sandbox.home());
+  auto repo = sandbox.init_repo("repo");
+  // The agent's global config is a file of its own; the process's has none.
+  auto agent_config = sandbox.root() / "agent.gitconfig";
+  write_file(agent_config,
+             "[ferry]\n\tstore = file:///agent-store\n[lfs]\n\tstorage = /agent-lfs\n");
+  git_environment agent{{"PATH=" + std::string{std::getenv("PATH")},
+                         "HOME=" + sandbox.home().string(), "GIT_CONFIG_NOSYSTEM=1",
+                         "GIT_CONFIG_GLOBAL=" + agent_config.string(),
+                         "GIT_CEILING_DIRECTORIES=" + sandbox.root().string()}};
+
+  auto own = read_git_config(repo);
+  REQUIRE(own.ok());
+  CHECK(own->count("ferry.store") == 0);
+  auto theirs = read_git_config(repo, agent);
+  REQUIRE(theirs.ok());
+  CHECK(theirs->at("ferry.store") == "file:///agent-store");
+
+  auto paths = discover_repo(repo, agent);
+  REQUIRE(paths.ok());
+  CHECK(paths->lfs_dir == fs::path{"/agent-lfs"});
+  CHECK(discover_repo(repo)->lfs_dir != fs::path{"/agent-lfs"});
+
+  // A variable only the process has does not reach git run in the agent's.
+  env_var process_only{"GIT_CONFIG_PARAMETERS", "'ferry.logfile=/process.log'"};
+  CHECK(read_git_config(repo)->count("ferry.logfile") == 1);
+  CHECK(read_git_config(repo, agent)->count("ferry.logfile") == 0);
+}

@@ -845,3 +845,17 @@ TEST_CASE("ferry.maxRetryTime bounds the retries of one object", "[config][setti
   CHECK(resolve_error(input) == "FERRY_MAX_RETRY_TIME (environment) = '500ms': expected a "
                                 "duration from 1s to 24h");
 }
+
+TEST_CASE("settings read from an agent's environment, not the process's", "[config][settings]") {
+  std::map<std::string, std::string> agent{
+    {"FERRY_MAX_ATTEMPTS", "7"}, {"FERRY_DAEMON_USE", "never"}, {"PATH", "/bin"}};
+  auto variables = ferry::config::read_environment(agent);
+  CHECK(variables == std::map<std::string, std::string>{{"FERRY_DAEMON_USE", "never"},
+                                                        {"FERRY_MAX_ATTEMPTS", "7"}});
+  auto resolved = ferry::config::resolve({{}, variables, {}}, "/repo/.git/lfs");
+  REQUIRE(resolved.ok());
+  CHECK(resolved->max_attempts == 7);
+  CHECK(resolved->daemon_use == "never");
+  CHECK(ferry::config::resolve({{}, {}, {}}, "/repo/.git/lfs")->daemon_use == "never");
+  CHECK_FALSE(ferry::config::resolve({{}, {{"FERRY_DAEMON_USE", "sometimes"}}, {}}, "/l").ok());
+}

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <map>
+#include <optional>
 #include <string>
 
 using ferry::errc;
@@ -89,4 +91,118 @@ TEST_CASE("a metrics request gets the text format in one reply line", "[protocol
   // A status reply has no metrics member.
   reply.metrics.clear();
   CHECK(encode(reply).find("metrics") == std::string::npos);
+}
+
+TEST_CASE("an agent's session carries its cwd, allow-listed environment and flags",
+          "[protocol][daemon]") {
+  using ferry::protocol::daemon_session;
+  using ferry::protocol::decode_daemon_session;
+  daemon_hello hello;
+  hello.build = "1.2.3";
+  hello.kind = daemon_request::agent;
+  CHECK(decode_daemon_hello(encode(hello))->kind == daemon_request::agent);
+
+  daemon_session session;
+  session.cwd = "/home/u/repo";
+  session.environment = {{"HOME", "/home/u"}, {"GIT_DIR", "/x/.git"}, {"LC_ALL", "C"}};
+  session.flags = {{"store", "file:///s"}, {"log-level", "debug"}};
+  auto decoded = decode_daemon_session(encode(session));
+  REQUIRE(decoded.ok());
+  CHECK(decoded->cwd == session.cwd);
+  CHECK(decoded->environment == session.environment);
+  CHECK(decoded->flags == session.flags);
+
+  // What is not on the allow-list never reaches the daemon's resolution.
+  auto stripped = decode_daemon_session(
+    R"({"cwd":"/r","env":{"HOME":"/h","LD_PRELOAD":"/evil.so","SECRET":"x","FERRY_STORE":"s"}})");
+  REQUIRE(stripped.ok());
+  CHECK(stripped->environment ==
+        std::map<std::string, std::string>{{"FERRY_STORE", "s"}, {"HOME", "/h"}});
+  CHECK(ferry::protocol::session_variable("AWS_PROFILE"));
+  CHECK(ferry::protocol::session_variable("SSH_AUTH_SOCK"));
+  CHECK_FALSE(ferry::protocol::session_variable("LD_LIBRARY_PATH"));
+  CHECK_FALSE(ferry::protocol::session_variable("HOMEX"));
+}
+
+TEST_CASE("a malformed session is refused", "[protocol][daemon]") {
+  using ferry::protocol::decode_daemon_session;
+  CHECK_FALSE(decode_daemon_session(R"({"env":{}})").ok());
+  CHECK_FALSE(decode_daemon_session(R"({"cwd":"relative"})").ok());
+  CHECK_FALSE(decode_daemon_session(R"({"cwd":"/r","env":{"HOME":1}})").ok());
+  CHECK_FALSE(decode_daemon_session(R"({"cwd":"/r","flags":[]})").ok());
+  CHECK_FALSE(decode_daemon_session("[]").ok());
+}
+
+TEST_CASE("frames tell git-lfs lines from the daemon's own messages", "[protocol][daemon]") {
+  using ferry::protocol::decode_daemon_frame;
+  using ferry::protocol::frame_kind;
+  const std::string line = R"({"event":"init","operation":"upload"})";
+  auto framed = ferry::protocol::encode_line_frame(line);
+  CHECK(framed.find('\n') == std::string::npos);
+  auto decoded = decode_daemon_frame(framed);
+  REQUIRE(decoded.ok());
+  CHECK(decoded->kind == frame_kind::line);
+  CHECK(decoded->text == line);
+
+  CHECK(decode_daemon_frame(ferry::protocol::encode_too_long_frame())->kind ==
+        frame_kind::too_long);
+  auto notice = decode_daemon_frame(ferry::protocol::encode_notice_frame("host x: circuit open"));
+  CHECK(notice->kind == frame_kind::notice);
+  CHECK(notice->text == "host x: circuit open");
+  // A later version's frame is no error, and no line.
+  CHECK(decode_daemon_frame(R"({"later":{"x":1}})")->kind == frame_kind::other);
+  CHECK_FALSE(decode_daemon_frame("not json").ok());
+  // Bytes that are no UTF-8 still make one frame.
+  auto odd = decode_daemon_frame(ferry::protocol::encode_line_frame("a\xff\n b"));
+  REQUIRE(odd.ok());
+  CHECK(odd->kind == frame_kind::line);
+}
+
+TEST_CASE("completed_oid reads the oid of a complete reply only", "[protocol][daemon]") {
+  using ferry::protocol::completed_oid;
+  CHECK(completed_oid(R"({"event":"complete","oid":"abc"})") == std::optional<std::string>{"abc"});
+  CHECK(completed_oid(R"({"event":"complete","oid":"abc","error":{"code":2}})") ==
+        std::optional<std::string>{"abc"});
+  CHECK_FALSE(completed_oid(R"({"event":"progress","oid":"abc"})"));
+  CHECK_FALSE(completed_oid("{}"));
+  CHECK_FALSE(completed_oid("nonsense"));
+}
+
+TEST_CASE("an error reply to a session carries the code agents answer with", "[protocol][daemon]") {
+  daemon_reply reply;
+  reply.build = "1";
+  reply.error = "ferry: no store";
+  reply.code = 2;
+  auto decoded = decode_daemon_reply(encode(reply));
+  REQUIRE(decoded.ok());
+  CHECK(decoded->code == 2);
+  reply.error.clear();
+  reply.agents = 3;
+  reply.repositories = 2;
+  decoded = decode_daemon_reply(encode(reply));
+  CHECK(decoded->agents == 3);
+  CHECK(decoded->repositories == 2);
+}
+
+TEST_CASE("credential frames carry git credential's input and answer by id", "[protocol][daemon]") {
+  using ferry::protocol::decode_daemon_frame;
+  using ferry::protocol::frame_kind;
+  auto ask = decode_daemon_frame(
+    ferry::protocol::encode_credential_frame(7, "fill", "protocol=http\nhost=127.0.0.1:8080\n"));
+  REQUIRE(ask.ok());
+  CHECK(ask->kind == frame_kind::credential);
+  CHECK(ask->id == 7);
+  CHECK(ask->action == "fill");
+  CHECK(ask->text == "protocol=http\nhost=127.0.0.1:8080\n");
+  auto answer = decode_daemon_frame(
+    ferry::protocol::encode_credential_reply_frame(7, 0, "username=u\npassword=p\n"));
+  REQUIRE(answer.ok());
+  CHECK(answer->kind == frame_kind::credential_reply);
+  CHECK(answer->id == 7);
+  CHECK(answer->exit_code == 0);
+  CHECK(answer->text == "username=u\npassword=p\n");
+  // Only git credential's own actions, and nothing half given.
+  CHECK_FALSE(decode_daemon_frame(R"({"credential":{"id":1,"action":"erase","input":""}})").ok());
+  CHECK_FALSE(decode_daemon_frame(R"({"credential":{"action":"fill","input":""}})").ok());
+  CHECK_FALSE(decode_daemon_frame(R"({"credential_reply":{"id":1,"output":""}})").ok());
 }

@@ -1,0 +1,48 @@
+#pragma once
+
+// What the daemon shares between the agents it serves: one actor system,
+// one HTTP engine (its connection pool and per-host Retry-After
+// cooldowns) and one rate limiter per distinct limit. Each agent still has
+// its own store, journal slot and engine actors.
+
+#include "actors/interfaces.hpp"
+#include "cli/daemon_server.hpp"
+#include "config/settings.hpp"
+#include "store/http/http_engine.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+namespace ferry::cli {
+
+class daemon_engine {
+public:
+  /// `settings` are the user's own (outside any repository): they set the
+  /// shared HTTP engine's stall timeout and longest cooldown.
+  static result<std::unique_ptr<daemon_engine>> start(const config::settings& settings);
+  ~daemon_engine();
+
+  /// Serves one agent (daemon_options::serve_agent): resolves its
+  /// repository and settings from the session, answers the session, then
+  /// runs its engine on `fd` until either side ends.
+  void serve(int fd, const protocol::daemon_session& session, agent_hooks& hooks);
+
+private:
+  daemon_engine() = default;
+
+  /// The limiter for `requests` and `bytes` per second per host, spawned
+  /// on first use.
+  rate_limiter_actor limiter_for(double requests, double bytes);
+
+  std::unique_ptr<caf::actor_system_config> config_;
+  std::unique_ptr<caf::actor_system> system_;
+  std::shared_ptr<http_engine> http_;
+  std::mutex mutex_;
+  std::map<std::pair<double, double>, rate_limiter_actor> limiters_;
+};
+
+} // namespace ferry::cli

@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# Transfers through the per-user daemon (ferry.daemon.use=auto), with
+# git-lfs's own default concurrency (8 agents per repository), every agent
+# a thin client of one daemon of this test's own (FERRY_DAEMON_DIR):
+#
+#   1. push of 40 objects into a folder store: every object intact, no
+#      partial file; the first agent started the daemon and every agent was
+#      served by it (daemon.log), and each agent's own process ran no engine.
+#   2. a fresh clone pulls them all through the same daemon, byte for byte.
+#   3. two repositories push at once through the one daemon; the second
+#      names its store only in its push's environment (FERRY_STORE), which
+#      the daemon (started without it) must take from the agents' session.
+#   4. the transfer an LFS server offers (ferry-lfs-sim --offer-transfer
+#      ferry), push and pull through the daemon.
+#   5. `kill -9` of the daemon in the middle of a push: the agents connect
+#      to a new daemon and send it the transfers in flight again, so the
+#      push completes; a second push completes too, and every object is
+#      intact in the store with no partial file visible.
+#   6. a daemon directory that cannot be used, and a daemon that cannot
+#      start: each agent says so once and runs the engine in its own
+#      process; the push completes.
+#   7. an LFS store that needs credentials the helper gives only in the
+#      agent's own environment: the daemon has the agent run git credential.
+#
+#   FERRY_LFS_SIM=<ferry-lfs-sim> bash tests/e2e/test_daemon_transfers.sh <path-to-ferry>
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init "$@"
+
+export FERRY_DAEMON_USE=auto
+DLOG="$FERRY_DAEMON_DIR/daemon.log"
+
+COUNT=40
+
+# git_lfs_defaults <repo-dir> <store-dir>: ferry installed, then git-lfs's
+# own default for concurrency back in place.
+git_lfs_defaults() {
+  install_ferry "$1" "$2"
+  git -C "$1" config --unset lfs.customtransfer.ferry.concurrent
+}
+
+# served_in <dir>: how many agents the daemon served with <dir> as their cwd.
+served_in() { grep -c "agent (pid [0-9]*) in $1\$" "$FERRY_DAEMON_DIR/daemon.log" || true; }
+
+# engines_in_agents <repo-dir>: agents of that repository that ran the
+# engine in their own process (its log says so for each).
+engines_in_agents() {
+  local log="$1/.git/lfs/ferry/ferry.log"
+  [[ -f $log ]] || { echo 0; return; }
+  grep -c "agent started in" "$log" || true
+}
+
+daemon_pid() { cat "$FERRY_DAEMON_DIR/daemon.pid" 2>/dev/null || fail "no daemon ran ($FERRY_DAEMON_DIR/daemon.pid is missing)"; }
+
+# ---- 1. push with 8 agents through the daemon ----------------------------------------
+REPO="$E2E_ROOT/origin-repo"
+STORE="$E2E_ROOT/store"
+new_repo origin-repo
+git_lfs_defaults "$REPO" "$STORE"
+FILES=()
+SPECS=()
+for i in $(seq 1 $COUNT); do
+  FILES+=("f$i.bin")
+  if ((i % 10 == 0)); then SPECS+=("f$i.bin=$((2 * 1024 * 1024 - i))"); else SPECS+=("f$i.bin=$((i * 97))"); fi
+done
+add_lfs_files "$REPO" "${SPECS[@]}"
+[[ ! -e $FERRY_DAEMON_DIR/daemon.sock ]] || fail "a daemon runs before the first push"
+must_git 300 "$E2E_ROOT/push.log" -C "$REPO" push origin main
+for f in "${FILES[@]}"; do assert_stored "$STORE" "$REPO/$f"; done
+assert_no_partials "$STORE"
+FIRST=$(daemon_pid)
+track_pid "$FIRST"
+pass "git push at git-lfs's default concurrency through the daemon stored all $COUNT objects intact"
+served=$(served_in "$REPO")
+((served > 1)) || { show "daemon log" "$DLOG"; fail "the daemon served $served agent(s) of the push, expected several"; }
+((${#FILES[@]} > 0 && $(engines_in_agents "$REPO") == 0)) ||
+  { show "ferry log" "$REPO/.git/lfs/ferry/ferry.log"; fail "agents of the push ran the engine in their own process"; }
+[[ $(grep -c ': serving ' "$DLOG") -eq 1 ]] || { show "daemon log" "$DLOG"; fail "more than one daemon served"; }
+pass "one daemon (pid $FIRST) served all $served agents of the push; no agent ran an engine itself"
+"$FERRY" daemon status --json >"$E2E_ROOT/status.json" || fail "ferry daemon status failed"
+py_check "ferry daemon status: no agent left once the push is done" '
+import json, sys
+doc = json.load(open(sys.argv[1]))
+if doc.get("agents") != 0 or doc.get("repositories") != 0:
+    raise SystemExit("agents %s in %s repositories still served" % (doc.get("agents"), doc.get("repositories")))
+' "$E2E_ROOT/status.json"
+
+# ---- 2. pull through the daemon ---------------------------------------------------------
+CLONE="$E2E_ROOT/clone"
+clone_pointers "$E2E_ROOT/origin-repo.git" "$CLONE" "$E2E_ROOT/clone.log"
+git_lfs_defaults "$CLONE" "$STORE"
+must_git 300 "$E2E_ROOT/pull.log" -C "$CLONE" lfs pull
+assert_checkout "$REPO" "$CLONE" "${FILES[@]}"
+((served = $(served_in "$CLONE"), served > 1)) || { show "daemon log" "$DLOG"; fail "the daemon served $served agent(s) of the pull"; }
+[[ $(daemon_pid) == "$FIRST" ]] || fail "another daemon ($(daemon_pid)) served the pull"
+pass "git lfs pull through the same daemon ($served agents) restored all $COUNT files byte for byte"
+
+# ---- 3. two repositories at once, one daemon --------------------------------------------
+STORE_A="$E2E_ROOT/store-a"
+STORE_B="$E2E_ROOT/store-b"
+new_repo repo-a
+new_repo repo-b
+git_lfs_defaults "$E2E_ROOT/repo-a" "$STORE_A"
+# repo-b's git config names store-a as well; its push's environment overrides it.
+git_lfs_defaults "$E2E_ROOT/repo-b" "$STORE_A"
+A_SPECS=() B_SPECS=() A_FILES=() B_FILES=()
+for i in $(seq 1 24); do
+  A_SPECS+=("a$i.bin=$((i * 4099))") A_FILES+=("a$i.bin")
+  B_SPECS+=("b$i.bin=$((i * 4111))") B_FILES+=("b$i.bin")
+done
+add_lfs_files "$E2E_ROOT/repo-a" "${A_SPECS[@]}"
+add_lfs_files "$E2E_ROOT/repo-b" "${B_SPECS[@]}"
+timed_git 300 "$E2E_ROOT/push-a.log" -C "$E2E_ROOT/repo-a" push origin main &
+pid_a=$!
+FERRY_STORE="file://$STORE_B" timed_git 300 "$E2E_ROOT/push-b.log" -C "$E2E_ROOT/repo-b" push origin main &
+pid_b=$!
+rc_a=0 rc_b=0
+wait "$pid_a" || rc_a=$?
+wait "$pid_b" || rc_b=$?
+((rc_a == 0)) || { show "push of repo-a" "$E2E_ROOT/push-a.log"; fail "the push of repo-a failed (exit $rc_a)"; }
+((rc_b == 0)) || { show "push of repo-b" "$E2E_ROOT/push-b.log"; fail "the push of repo-b failed (exit $rc_b)"; }
+for f in "${A_FILES[@]}"; do assert_stored "$STORE_A" "$E2E_ROOT/repo-a/$f"; done
+for f in "${B_FILES[@]}"; do assert_stored "$STORE_B" "$E2E_ROOT/repo-b/$f"; done
+for f in "${B_FILES[@]}"; do
+  [[ ! -e $(store_object "$STORE_A" "$(oid_of "$E2E_ROOT/repo-b/$f")") ]] ||
+    fail "repo-b's $f went to the store of its git config, not the one of its push's environment"
+done
+[[ $(daemon_pid) == "$FIRST" ]] || fail "another daemon ($(daemon_pid)) served the two pushes"
+((served_a = $(served_in "$E2E_ROOT/repo-a"), served_b = $(served_in "$E2E_ROOT/repo-b"), served_a > 0 && served_b > 0)) ||
+  { show "daemon log" "$DLOG"; fail "the daemon served $served_a agent(s) of repo-a and $served_b of repo-b"; }
+pass "two repositories pushed at once through one daemon ($served_a + $served_b agents), each with its own context"
+
+# ---- 4. the transfer an LFS server offers -----------------------------------------------
+sim_init
+sim_credentials
+start_sim "" --offer-transfer ferry
+server_offered() {
+  git -C "$1" config lfs.url "$(lfs_url "$(basename "$1")")"
+  (cd "$1" && "$FERRY" install --server-offered) >"$E2E_ROOT/install.out" 2>&1 ||
+    { show "ferry install --server-offered" "$E2E_ROOT/install.out"; fail "ferry install --server-offered in $1 failed"; }
+  git -C "$1" config --unset lfs.customtransfer.ferry.concurrent
+}
+SERVER_FILES=()
+for i in $(seq 1 16); do SERVER_FILES+=("s$i.bin=$((i * 1031))"); done
+round_trip offered server_offered "${SERVER_FILES[@]}"
+((served = $(served_in "$E2E_ROOT/offered") + $(served_in "$E2E_ROOT/offered-clone"), served > 2)) ||
+  { show "daemon log" "$DLOG"; fail "the daemon served $served agent(s) of the server-offered round trip"; }
+((${#SERVER_FILES[@]} > 0 && $(engines_in_agents "$E2E_ROOT/offered") == 0)) || fail "server-offered agents ran the engine themselves"
+pass "server-offered: push and pull through the daemon ($served agents)"
+stop_sim
+
+# ---- 5. kill -9 of the daemon in the middle of a push -----------------------------------
+KREPO="$E2E_ROOT/kill-repo"
+KSTORE="$E2E_ROOT/kill-store"
+new_repo kill-repo
+git_lfs_defaults "$KREPO" "$KSTORE"
+K_SPECS=() K_FILES=()
+for i in $(seq 1 32); do K_SPECS+=("k$i.bin=$((12 * 1024 * 1024 + i))") K_FILES+=("k$i.bin"); done
+add_lfs_files "$KREPO" "${K_SPECS[@]}"
+timed_git 300 "$E2E_ROOT/kill-push.log" -C "$KREPO" push origin main &
+push_pid=$!
+stored_some() { [[ -n $(find "$KSTORE" -type f -name '[0-9a-f]*' -print -quit 2>/dev/null) ]]; }
+wait_for 120 "an object in the store" stored_some
+victim=$(daemon_pid)
+kill -0 "$push_pid" 2>/dev/null || fail "the push ended before the daemon could be killed in its middle"
+stored_at_kill=$(find "$KSTORE" -type f -name '[0-9a-f]*' | wc -l)
+kill -9 "$victim"
+note "killed the daemon (pid $victim) with $stored_at_kill of 32 objects stored"
+((stored_at_kill < 32)) || fail "every object was stored before the kill"
+rc=0
+wait "$push_pid" || rc=$?
+((rc == 0)) || { show "push across the kill" "$E2E_ROOT/kill-push.log"; show "ferry log" "$KREPO/.git/lfs/ferry/ferry.log"; fail "the push across the daemon's kill failed (exit $rc)"; }
+grep -q "went away with" "$KREPO/.git/lfs/ferry/ferry.log" ||
+  { show "ferry log" "$KREPO/.git/lfs/ferry/ferry.log"; fail "no agent saw its daemon go away"; }
+[[ $(daemon_pid) != "$victim" ]] || fail "no new daemon took over"
+track_pid "$(daemon_pid)"
+pass "kill -9 of the daemon mid-push: the agents moved to a new daemon (pid $(daemon_pid)) and the push completed"
+must_git 300 "$E2E_ROOT/kill-push2.log" -C "$KREPO" push origin main
+for f in "${K_FILES[@]}"; do assert_stored "$KSTORE" "$KREPO/$f"; done
+assert_no_partials "$KSTORE"
+pass "a second push completes; all 32 objects are intact in the store, no partial file"
+
+# ---- 6. no daemon to be had: the engine runs in each agent ------------------------------
+"$FERRY" daemon stop >/dev/null || fail "ferry daemon stop failed"
+# fallback_push <name> <why>: a push of 12 objects with the daemon unusable
+# as set up by the caller; each agent must say so once and run the engine.
+fallback_push() {
+  local name=$1 why=$2 f fell_back ran
+  local repo="$E2E_ROOT/$name" store="$E2E_ROOT/$name-store" specs=() files=()
+  new_repo "$name"
+  git_lfs_defaults "$repo" "$store"
+  for i in $(seq 1 12); do specs+=("g$i.bin=$((i * 2003))") files+=("g$i.bin"); done
+  add_lfs_files "$repo" "${specs[@]}"
+  must_git 300 "$E2E_ROOT/$name-push.log" -C "$repo" push origin main
+  for f in "${files[@]}"; do assert_stored "$store" "$repo/$f"; done
+  fell_back=$(grep -c "running the engine in this process" "$repo/.git/lfs/ferry/ferry.log" || true)
+  ran=$(engines_in_agents "$repo")
+  ((fell_back > 0 && fell_back == ran)) ||
+    { show "ferry log" "$repo/.git/lfs/ferry/ferry.log"; fail "$why: $ran agent(s) ran the engine, $fell_back said why"; }
+  [[ ! -e $FERRY_DAEMON_DIR/daemon.sock ]] || fail "$why: yet a daemon serves $FERRY_DAEMON_DIR"
+  pass "$why: each of $ran agents said so once, ran the engine itself, and the push completed"
+}
+export FERRY_DAEMON_DIR="$E2E_ROOT/open-dir"
+mkdir -m 0755 "$FERRY_DAEMON_DIR"
+fallback_push fallback-unsafe "a daemon directory others may enter"
+# The daemon cannot start when its log cannot be opened.
+export FERRY_DAEMON_DIR="$E2E_ROOT/no-log-dir"
+mkdir -m 0700 "$FERRY_DAEMON_DIR"
+mkdir "$FERRY_DAEMON_DIR/daemon.log"
+fallback_push fallback-no-start "a daemon that cannot start"
+
+# ---- 7. git credential runs in the agent's own context ----------------------------------
+# The LFS store (ferry-lfs-sim) answers 401 to a batch without credentials;
+# the credential helper answers only in an environment that has
+# E2E_AGENT_ONLY, a variable no session carries to the daemon.
+export FERRY_DAEMON_DIR="$E2E_ROOT/daemon-credentials"
+cat >"$E2E_ROOT/auth.json" <<'JSON'
+{"rules": [{"name": "401 until the client sends credentials", "match": {"endpoint": "batch"},
+            "fault": {"status": 401, "then_success": true}}]}
+JSON
+cat >"$E2E_ROOT/bin/git-credential-agent-only" <<'HELPER'
+#!/bin/sh
+cat >/dev/null
+[ "$1" = get ] || exit 0
+[ "${E2E_AGENT_ONLY:-}" = yes ] || exit 0
+printf 'username=e2e\npassword=only-the-agent-knows\n'
+HELPER
+chmod 700 "$E2E_ROOT/bin/git-credential-agent-only"
+git config --global credential.helper "$E2E_ROOT/bin/git-credential-agent-only"
+start_sim "$E2E_ROOT/auth.json"
+CREPO="$E2E_ROOT/cred-repo"
+new_repo cred-repo
+install_ferry_url "$CREPO" "lfs+$(lfs_url cred-repo)"
+git -C "$CREPO" config --unset lfs.customtransfer.ferry.concurrent
+C_SPECS=() C_FILES=()
+for i in $(seq 1 10); do C_SPECS+=("c$i.bin=$((i * 3001))") C_FILES+=("c$i.bin"); done
+add_lfs_files "$CREPO" "${C_SPECS[@]}"
+E2E_AGENT_ONLY=yes must_git 300 "$E2E_ROOT/cred-push.log" -C "$CREPO" push origin main
+for f in "${C_FILES[@]}"; do assert_stored "$SIM_ROOT" "$CREPO/$f"; done
+((served = $(served_in "$CREPO"), served > 0 && $(engines_in_agents "$CREPO") == 0)) ||
+  { show "daemon log" "$FERRY_DAEMON_DIR/daemon.log"; fail "the push's agents were not served by the daemon"; }
+pass "an LFS store's credential came from git credential run by the agent ($served agents through the daemon)"
+stop_sim
