@@ -7,6 +7,7 @@
 #include "protocol/transfer_protocol.hpp"
 #include "store/journal/journal_slots.hpp"
 #include "store/open_store.hpp"
+#include "store/os/child_process.hpp"
 
 #include <random>
 #include <set>
@@ -83,10 +84,7 @@ namespace {
 config::git_environment git_environment_of(const agent_context& context) {
   if (!context.environment)
     return std::nullopt;
-  std::vector<std::string> entries;
-  for (const auto& [name, value] : *context.environment)
-    entries.push_back(name + "=" + value);
-  return entries;
+  return environment_entries(*context.environment);
 }
 
 } // namespace

@@ -5,6 +5,7 @@
 #include "actors/rate_limiter.hpp"
 #include "cli/agent_setup.hpp"
 #include "protocol/transfer_protocol.hpp"
+#include "store/os/child_process.hpp"
 
 #include <caf/all.hpp>
 
@@ -165,9 +166,7 @@ rate_limiter_actor daemon_engine::limiter_for(double requests, double bytes) {
 
 void daemon_engine::serve(int fd, const protocol::daemon_session& session, agent_hooks& hooks) {
   auto writer = std::make_shared<frame_writer>(fd);
-  std::vector<std::string> environment;
-  for (const auto& [name, value] : session.environment)
-    environment.push_back(name + "=" + value);
+  auto environment = environment_entries(session.environment);
   // Before the engine runs: here, in the session's directory and
   // environment, without a prompt.
   auto here = [cwd = session.cwd, environment](const std::string& action,

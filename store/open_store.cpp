@@ -62,10 +62,7 @@ result<std::shared_ptr<object_store>> open_folder(const std::string& path,
 std::optional<std::vector<std::string>> git_environment(const store_context& context) {
   if (!context.environment)
     return std::nullopt;
-  std::vector<std::string> entries;
-  for (const auto& [name, value] : *context.environment)
-    entries.push_back(name + "=" + value);
-  return entries;
+  return environment_entries(*context.environment);
 }
 
 std::unique_ptr<credential_source> credentials_for(const store_context& context) {

@@ -627,4 +627,12 @@ result<std::vector<std::string>> split_command_line(const std::string& line) {
   return words;
 }
 
+std::vector<std::string> environment_entries(const std::map<std::string, std::string>& variables) {
+  std::vector<std::string> entries;
+  entries.reserve(variables.size());
+  for (const auto& [name, value] : variables)
+    entries.push_back(name + "=" + value);
+  return entries;
+}
+
 } // namespace ferry

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -111,6 +112,9 @@ private:
 /// `truncated`. `buffer` is scratch space, its size the most read at once.
 void read_capped(fd_guard& pipe, std::vector<char>& buffer, std::string& into, size_t limit,
                  bool& truncated);
+
+/// `variables` as a child's environment entries (NAME=value).
+std::vector<std::string> environment_entries(const std::map<std::string, std::string>& variables);
 
 /// How to run a child process (run_child).
 struct child_options {
