@@ -667,6 +667,15 @@ ROUND_TRIP_FILES=(empty.bin=0 one-kib.bin=1024 "sub dir/one-mib.bin=1048576" big
 FAULT_FILES=(tiny.bin=1024 k1.bin=102400 k2.bin=102401 k3.bin=102402 k4.bin=102403
   m1.bin=1048576 m2.bin=1048577 big.bin=$((64 << 20)))
 
+# server_offered <repo-dir>: a round_trip configuration: the sim as the LFS
+# server, ferry the transfer it offers, at git-lfs's default concurrency.
+server_offered() {
+  git -C "$1" config lfs.url "$(lfs_url "$(basename "$1")")"
+  (cd "$1" && "$FERRY" install --server-offered) >"$E2E_ROOT/install.out" 2>&1 ||
+    { show "ferry install --server-offered" "$E2E_ROOT/install.out"; fail "ferry install --server-offered in $1 failed"; }
+  git -C "$1" config --unset lfs.customtransfer.ferry.concurrent
+}
+
 # round_trip <name> <configure> <path>=<bytes>...: a new repository <name>
 # (remote <name>.git) with those files, set up by `<configure> <repo-dir>`;
 # one git push, then a fresh clone set up the same way and one git lfs pull,

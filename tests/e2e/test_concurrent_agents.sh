@@ -126,14 +126,6 @@ pass "two pushes at once (up to 16 agents) stored every object once, intact"
 sim_init
 sim_credentials
 start_sim "" --offer-transfer ferry
-# server_offered <repo-dir>: the sim as the LFS server, ferry offered by it,
-# concurrency at git-lfs's default.
-server_offered() {
-  git -C "$1" config lfs.url "$(lfs_url "$(basename "$1")")"
-  (cd "$1" && "$FERRY" install --server-offered) >"$E2E_ROOT/install.out" 2>&1 ||
-    { show "ferry install --server-offered" "$E2E_ROOT/install.out"; fail "ferry install --server-offered in $1 failed"; }
-  git -C "$1" config --unset lfs.customtransfer.ferry.concurrent
-}
 SERVER_FILES=()
 for i in $(seq 1 24); do SERVER_FILES+=("s$i.bin=$((i * 1031))"); done
 TRACE_TRANSFERS=1

@@ -134,12 +134,6 @@ pass "two repositories pushed at once through one daemon ($served_a + $served_b 
 sim_init
 sim_credentials
 start_sim "" --offer-transfer ferry
-server_offered() {
-  git -C "$1" config lfs.url "$(lfs_url "$(basename "$1")")"
-  (cd "$1" && "$FERRY" install --server-offered) >"$E2E_ROOT/install.out" 2>&1 ||
-    { show "ferry install --server-offered" "$E2E_ROOT/install.out"; fail "ferry install --server-offered in $1 failed"; }
-  git -C "$1" config --unset lfs.customtransfer.ferry.concurrent
-}
 SERVER_FILES=()
 for i in $(seq 1 16); do SERVER_FILES+=("s$i.bin=$((i * 1031))"); done
 round_trip offered server_offered "${SERVER_FILES[@]}"
