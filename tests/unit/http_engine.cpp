@@ -1492,16 +1492,8 @@ TEST_CASE("http_engine starts a request only with a permit", "[http][pacing]") {
 TEST_CASE("redis_permits ask Redis on their own thread and fall back when it is gone",
           "[http][pacing][redis]") {
   no_proxy env;
-  // A port bound but not listening refuses connections.
-  int holder = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(holder >= 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(holder, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-  socklen_t size = sizeof address;
-  REQUIRE(::getsockname(holder, reinterpret_cast<sockaddr*>(&address), &size) == 0);
-  ferry::redis_address target{"127.0.0.1", ntohs(address.sin_port), "k"};
+  ferry::testing::refusing_port refusing;
+  ferry::redis_address target{"127.0.0.1", refusing.port(), "k"};
 
   std::mutex mutex;
   std::vector<std::pair<std::thread::id, std::string>> notices;
@@ -1519,7 +1511,6 @@ TEST_CASE("redis_permits ask Redis on their own thread and fall back when it is 
   http_engine engine(options);
   // Every request still goes, paced by the engine alone.
   submit_and_wait(engine, 4, server.url("/any"));
-  ::close(holder);
   CHECK(seen.times().size() == 4u);
   // Completions run on the loop thread.
   std::promise<std::thread::id> loop_thread;

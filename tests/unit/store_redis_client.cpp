@@ -1,5 +1,7 @@
 #include "store/os/redis_client.hpp"
 
+#include "test_support.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <netinet/in.h>
@@ -29,18 +31,9 @@ TEST_CASE("redis addresses parse from redis://host:port/key", "[redis]") {
 }
 
 TEST_CASE("a Redis nobody listens at is unavailable at once", "[redis]") {
-  // A port bound but not listening refuses connections.
-  int holder = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(holder >= 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(holder, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-  socklen_t size = sizeof address;
-  REQUIRE(::getsockname(holder, reinterpret_cast<sockaddr*>(&address), &size) == 0);
-  redis_address target{"127.0.0.1", ntohs(address.sin_port), "k"};
+  ferry::testing::refusing_port refusing;
+  redis_address target{"127.0.0.1", refusing.port(), "k"};
   auto connection = redis_connection::open(target, 500ms);
-  ::close(holder);
   REQUIRE_FALSE(connection);
   CHECK(connection.error().code() == errc::unavailable);
   CHECK(connection.error().message().find("cannot connect to 127.0.0.1:") == 0);
