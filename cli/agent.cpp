@@ -121,12 +121,14 @@ result<agent_settings> settings_with_logging(const agent_context& context) {
 
 /// Whether ferry.daemon.use asks for the daemon, read with one git call:
 /// the full settings also need the repository's paths (three more), which
-/// the daemon finds itself. Settings that do not resolve answer no, and the
+/// the daemon finds itself. The git config read is kept in `context` for
+/// the agent's own setup. Settings that do not resolve answer no, and the
 /// agent's own setup reports them.
-bool daemon_wanted(const agent_context& context) {
+bool daemon_wanted(agent_context& context) {
   auto git = config::read_git_config(context.cwd);
   if (!git)
     return false;
+  context.git_config = *git;
   // The directory only places the path settings' defaults, unused here.
   auto settings = config::resolve({*git, config::read_environment(), context.flags}, "/");
   return settings && settings->daemon_use == "auto";

@@ -93,7 +93,8 @@ result<agent_settings> resolve_agent_settings(const agent_context& context) {
   auto environment = git_environment_of(context);
   auto repo = config::discover_repo(context.cwd, environment);
   std::filesystem::path lfs_dir = repo ? repo->lfs_dir : std::filesystem::path{};
-  auto git = config::read_git_config(context.cwd, environment);
+  auto git = context.git_config ? result<std::map<std::string, std::string>>{*context.git_config}
+                                : config::read_git_config(context.cwd, environment);
   if (!git)
     return git.error().with_context("cannot read git config");
   auto variables = context.environment ? config::read_environment(*context.environment)

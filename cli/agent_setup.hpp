@@ -30,6 +30,9 @@ struct agent_context {
   /// Where the store's `git credential` runs; empty: in `cwd` with
   /// `environment`.
   credential_runner credentials;
+  /// git config as read in `cwd` with `environment`, once someone read it
+  /// (the agent reads it to decide on the daemon); nullopt: not read yet.
+  std::optional<std::map<std::string, std::string>> git_config;
 };
 
 /// This process's directory, environment and `flags`.
