@@ -111,7 +111,7 @@ int run_check(const check_request& request) {
     return usage("--checkers must be from 1 to 64");
   auto stop = [](const status& problem) {
     std::cerr << "ferry check: " << problem.to_string() << "\n";
-    return problem.code() == errc::config_error ? exit_usage : exit_incomplete;
+    return exit_code_of(problem);
   };
 
   auto settings = settings_outside_repository();

@@ -138,6 +138,12 @@ constexpr int exit_usage = 2;
 /// Finished, with failed or corrupt objects (check: the stores differ).
 constexpr int exit_with_failures = 3;
 
+/// The exit code for a run that stopped at `problem`: a configuration error
+/// is the user's to fix, anything else may pass when run again.
+inline int exit_code_of(const status& problem) {
+  return problem.code() == errc::config_error ? exit_usage : exit_incomplete;
+}
+
 /// `ferry migrate`: copies every object of one store into another,
 /// verified, resumable. Exit codes: 0 everything is at the destination,
 /// 1 the migration could not finish (run it again to continue), 2 usage,

@@ -135,8 +135,7 @@ int dry_run(const migrate_request& request, object_store& source, object_store& 
     return status::success();
   });
   if (!listed)
-    return std::cerr << "ferry migrate: " << listed.to_string() << "\n",
-           listed.code() == errc::config_error ? exit_usage : exit_incomplete;
+    return std::cerr << "ferry migrate: " << listed.to_string() << "\n", exit_code_of(listed);
   std::cout << summary_text(summary);
   write_reports(request, shard, report_json(summary));
   return 0;
@@ -362,7 +361,7 @@ int run_migrate(const migrate_request& request) {
     dir / "inventory", [&] { return migration_inventory::open(dir / "inventory", identity); });
   if (!inventory)
     return std::cerr << "ferry migrate: " << inventory.error().message() << "\n",
-           inventory.error().code() == errc::config_error ? exit_usage : exit_incomplete;
+           exit_code_of(inventory.error());
   journal_db::options journal_options;
   journal_options.history_limit = 100;
   journal_options.sync_writes = false;
@@ -394,7 +393,7 @@ int run_migrate(const migrate_request& request) {
 
   auto fail = [&](const status& problem) {
     std::cerr << "ferry migrate: " << problem.to_string() << "\n";
-    return problem.code() == errc::config_error ? exit_usage : exit_incomplete;
+    return exit_code_of(problem);
   };
   // Every run lists the source again and asks the destination again about
   // every object: what an earlier run saw there is not taken on trust.
