@@ -667,6 +667,29 @@ ROUND_TRIP_FILES=(empty.bin=0 one-kib.bin=1024 "sub dir/one-mib.bin=1048576" big
 FAULT_FILES=(tiny.bin=1024 k1.bin=102400 k2.bin=102401 k3.bin=102402 k4.bin=102403
   m1.bin=1048576 m2.bin=1048577 big.bin=$((64 << 20)))
 
+# git_lfs_defaults <repo-dir> <store-dir>: ferry installed, then git-lfs's
+# own default for concurrency (8 agents) back in place.
+git_lfs_defaults() {
+  install_ferry "$1" "$2"
+  git -C "$1" config --unset lfs.customtransfer.ferry.concurrent
+  [[ $(git -C "$1" config --get lfs.customtransfer.ferry.concurrent || echo unset) == unset ]] ||
+    fail "lfs.customtransfer.ferry.concurrent is still set in $1"
+}
+
+# add_mixed_lfs_files <repo-dir> <count>: f1.bin..f<count>.bin, fi.bin of
+# i x 97 bytes, but every tenth one of about 2 MiB, large enough for
+# transfers to overlap. Sets FILES and SPECS.
+add_mixed_lfs_files() {
+  local i
+  FILES=()
+  SPECS=()
+  for i in $(seq 1 "$2"); do
+    FILES+=("f$i.bin")
+    if ((i % 10 == 0)); then SPECS+=("f$i.bin=$((2 * 1024 * 1024 - i))"); else SPECS+=("f$i.bin=$((i * 97))"); fi
+  done
+  add_lfs_files "$1" "${SPECS[@]}"
+}
+
 # server_offered <repo-dir>: a round_trip configuration: the sim as the LFS
 # server, ferry the transfer it offers, at git-lfs's default concurrency.
 server_offered() {

@@ -27,15 +27,6 @@ REPO="$E2E_ROOT/origin-repo"
 CLONE="$E2E_ROOT/clone"
 COUNT=40
 
-# git_lfs_defaults <repo-dir>: ferry installed, then git-lfs's own default
-# for concurrency back in place.
-git_lfs_defaults() {
-  install_ferry "$1" "$2"
-  git -C "$1" config --unset lfs.customtransfer.ferry.concurrent
-  [[ $(git -C "$1" config --get lfs.customtransfer.ferry.concurrent || echo unset) == unset ]] ||
-    fail "lfs.customtransfer.ferry.concurrent is still set in $1"
-}
-
 # slots_used <repo-dir>: how many journals (slot 0 included) agents opened.
 slots_used() {
   local n=0
@@ -48,14 +39,7 @@ slots_used() {
 
 new_repo origin-repo
 git_lfs_defaults "$REPO" "$STORE"
-FILES=()
-SPECS=()
-for i in $(seq 1 $COUNT); do
-  FILES+=("f$i.bin")
-  # 1 B to 2 MiB: mostly small, every tenth one large enough to overlap.
-  if ((i % 10 == 0)); then SPECS+=("f$i.bin=$((2 * 1024 * 1024 - i))"); else SPECS+=("f$i.bin=$((i * 97))"); fi
-done
-add_lfs_files "$REPO" "${SPECS[@]}"
+add_mixed_lfs_files "$REPO" "$COUNT"
 mapfile -t OIDS < <(lfs_oids "$REPO" "${FILES[@]}")
 [[ ${#OIDS[@]} -eq $COUNT ]] || fail "expected $COUNT LFS objects, have ${#OIDS[@]}"
 

@@ -32,13 +32,6 @@ DLOG="$FERRY_DAEMON_DIR/daemon.log"
 
 COUNT=40
 
-# git_lfs_defaults <repo-dir> <store-dir>: ferry installed, then git-lfs's
-# own default for concurrency back in place.
-git_lfs_defaults() {
-  install_ferry "$1" "$2"
-  git -C "$1" config --unset lfs.customtransfer.ferry.concurrent
-}
-
 # served_in <dir>: how many agents the daemon served with <dir> as their cwd.
 served_in() { grep -c "agent (pid [0-9]*) in $1\$" "$FERRY_DAEMON_DIR/daemon.log" || true; }
 
@@ -57,13 +50,7 @@ REPO="$E2E_ROOT/origin-repo"
 STORE="$E2E_ROOT/store"
 new_repo origin-repo
 git_lfs_defaults "$REPO" "$STORE"
-FILES=()
-SPECS=()
-for i in $(seq 1 $COUNT); do
-  FILES+=("f$i.bin")
-  if ((i % 10 == 0)); then SPECS+=("f$i.bin=$((2 * 1024 * 1024 - i))"); else SPECS+=("f$i.bin=$((i * 97))"); fi
-done
-add_lfs_files "$REPO" "${SPECS[@]}"
+add_mixed_lfs_files "$REPO" "$COUNT"
 [[ ! -e $FERRY_DAEMON_DIR/daemon.sock ]] || fail "a daemon runs before the first push"
 must_git 300 "$E2E_ROOT/push.log" -C "$REPO" push origin main
 for f in "${FILES[@]}"; do assert_stored "$STORE" "$REPO/$f"; done
