@@ -56,7 +56,9 @@ using progress_sink_actor = caf::typed_actor<
 /// A transfer WORKER: owns one attempt at one object.
 using worker_actor = caf::typed_actor<
   // Moves the next chunk (self-sent, so other messages interleave).
-  caf::reacts_to<atom::step>>;
+  caf::reacts_to<atom::step>,
+  // The blocking call running on the pool has its result.
+  caf::reacts_to<atom::resume>>;
 
 /// The transfer SUPERVISOR: runs each job in a worker and restarts failed
 /// workers with backoff, within the attempt and restart budgets; paces

@@ -148,11 +148,9 @@ void spawn_worker(supervisor_pointer self, child& c) {
   c.result_path.reset();
   c.found_present = false;
   auto parent = caf::actor_cast<supervisor_actor>(self);
-  auto worker = st.config->detach_network_workers && c.network
-                  ? self->spawn<caf::monitored + caf::detached>(transfer_worker, c.job, st.config,
-                                                                c.store, st.journal, parent, c.sink)
-                  : self->spawn<caf::monitored>(transfer_worker, c.job, st.config, c.store,
-                                                st.journal, parent, c.sink);
+  auto worker =
+    self->spawn<caf::monitored>(transfer_worker, c.job, st.config, c.store, st.journal, parent,
+                                c.sink, c.network ? st.network_calls : nullptr);
   c.worker = worker.address();
 }
 
@@ -400,6 +398,8 @@ supervisor_actor::behavior_type transfer_supervisor(supervisor_pointer self,
   st.journal = std::move(journal);
   st.limiter = std::move(limiter);
   st.rules.emplace(*st.config);
+  if (st.config->network_threads > 0)
+    st.network_calls = std::make_shared<blocking_pool>(st.config->network_threads);
   self->set_down_handler([=](const caf::down_msg& dm) { on_worker_down(self, dm); });
   return {
     [=](atom::run, const transfer_job& job,

@@ -3,6 +3,7 @@
 #include "actors/interfaces.hpp"
 #include "actors/policy/admission.hpp"
 #include "actors/policy/engine_config.hpp"
+#include "store/os/blocking_pool.hpp"
 
 #include <caf/actor_clock.hpp>
 #include <caf/typed_response_promise.hpp>
@@ -26,7 +27,8 @@ struct transfer_supervisor_state {
     /// "host:port" of the server the job talks to; empty for local stores.
     /// Rate limits and circuit breakers are per host.
     std::string host;
-    /// Whether the job's workers need a thread of their own (network I/O).
+    /// Whether the job's workers block on the network (their calls then
+    /// run on `network_calls`).
     bool network = false;
     caf::actor_addr worker;
     /// The transfer's correlation id, once its first attempt began.
@@ -53,6 +55,9 @@ struct transfer_supervisor_state {
   /// actor does the messaging).
   std::optional<admission> rules;
   std::map<uint64_t, child> children;
+  /// Where network workers' calls run; null when the config keeps them on
+  /// the actors (CAF's deterministic tests).
+  std::shared_ptr<blocking_pool> network_calls;
 
   /// The job whose current worker is `worker`, if any.
   child* find(const caf::actor_addr& worker);

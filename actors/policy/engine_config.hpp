@@ -76,10 +76,12 @@ struct engine_config {
   /// or retry_budget_min, whichever is larger.
   double retry_budget_percent = 20.0;
   int retry_budget_min = 3;
-  /// Network stores block the thread that calls them, so workers of
-  /// network jobs get a thread of their own. Tests on CAF's deterministic
-  /// scheduler turn this off (it has no threads).
-  bool detach_network_workers = true;
+  /// Network stores block the thread that calls them, so the calls of
+  /// network jobs' workers run on a pool of at most this many threads
+  /// (store/os/blocking_pool), not on the actor scheduler's; more calls than
+  /// that wait in order. 0 keeps them on the actors: tests on CAF's
+  /// deterministic scheduler, which has no threads.
+  size_t network_threads = 256;
   /// Where one-line notices for the user go when a host's circuit changes
   /// state (opens, its probe fails, closes again): once per change, never
   /// per attempt. Called on an actor's thread; may be empty.

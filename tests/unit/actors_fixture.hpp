@@ -75,8 +75,9 @@ struct engine_fixture : deterministic_system {
     config.sync_bytes = 256 << 10;
     config.max_attempts = 3;
     config.seed = 7;
-    // The deterministic scheduler has no threads to detach workers onto.
-    config.detach_network_workers = false;
+    // The deterministic scheduler has no threads: network calls run on the
+    // workers themselves.
+    config.network_threads = 0;
     log()->set_level(spdlog::level::off);
     // Spawn arguments rather than captures: CAF 0.17 binds a null reference
     // when a function actor is spawned without arguments.
