@@ -22,17 +22,6 @@ static_assert(std::is_same_v<caf::actor_clock::time_point, time_point>,
 
 time_point now_of(limiter_pointer self) { return self->clock().now(); }
 
-/// Takes the front acquisition's tokens from both buckets and notes when it
-/// may go. Requests without payload leave the byte bucket alone.
-void reserve_front(rate_limiter_state::host_state& h, time_point now) {
-  auto bytes = h.queue.front().bytes;
-  auto wait = h.requests.reserve(1.0, now);
-  if (bytes > 0)
-    wait = std::max(wait, h.bytes.reserve(static_cast<double>(bytes), now));
-  h.front_due = now + wait;
-  h.front_reserved = true;
-}
-
 /// "25 requests/s and 1048576 bytes/s": `limits` at `factor`.
 std::string describe_rates(const rate_limits& limits, double factor) {
   std::string out;
@@ -48,45 +37,24 @@ std::string describe_rates(const rate_limits& limits, double factor) {
   return out;
 }
 
-/// Runs the buckets of `name` at the fraction of the limits its backoff
-/// allows at `now`; says so once the full rate is back.
-void follow_backoff(limiter_pointer self, const std::string& name,
-                    rate_limiter_state::host_state& h, time_point now) {
-  auto factor = h.backoff.factor(now);
-  if (factor == h.factor)
-    return;
-  const auto& limits = self->state.limits;
-  h.requests.set_rate(limits.requests_per_second * factor, now);
-  h.bytes.set_rate(limits.bytes_per_second * factor, now);
-  h.factor = factor;
-  if (factor == 1.0)
-    log()->info("rate to {} back to the full {}", name, describe_rates(limits, 1.0));
-}
-
 /// Answers every acquisition of `name` whose turn has come, then makes sure a
 /// wake-up arrives when the next one is due.
 void serve(limiter_pointer self, const std::string& name) {
   auto& h = self->state.host(name);
   auto now = now_of(self);
-  follow_backoff(self, name, h, now);
-  while (!h.queue.empty()) {
-    if (!h.front_reserved)
-      reserve_front(h, now);
-    if (h.front_due > now)
-      break;
-    auto promise = std::move(h.queue.front().promise);
-    h.queue.pop_front();
-    h.front_reserved = false;
+  if (h.pacer.follow_backoff(now))
+    log()->info("rate to {} back to the full {}", name,
+                describe_rates(self->state.limits, 1.0));
+  auto due = h.pacer.serve(now, [](caf::typed_response_promise<bool>& promise) {
     promise.deliver(true);
-  }
-  if (h.queue.empty())
-    return;
+    return true;
+  });
   // Due times of successive wake-ups never decrease, so an equal one is
   // already on its way.
-  if (h.timer_due && *h.timer_due == h.front_due)
+  if (!due || h.timer_due == due)
     return;
-  h.timer_due = h.front_due;
-  self->delayed_send(self, h.front_due - now, atom::wake_v, name);
+  h.timer_due = due;
+  self->delayed_send(self, *due - now, atom::wake_v, name);
 }
 
 /// Holds `name` back until now + `duration` (never earlier than before).
@@ -97,14 +65,7 @@ void cool_down(limiter_pointer self, const std::string& name, caf::timespan dura
   // overflow the time point; a year is "for the rest of this run".
   constexpr caf::timespan longest = std::chrono::hours(24 * 365);
   auto until = now + std::clamp(duration, caf::timespan{0}, longest);
-  h.requests.pause_until(until);
-  h.bytes.pause_until(until);
-  if (h.front_reserved) {
-    // The front took its tokens before the pause; the buckets now pay that
-    // debt after the pause, and a zero reservation reads the new wait.
-    auto wait = std::max(h.requests.reserve(0.0, now), h.bytes.reserve(0.0, now));
-    h.front_due = std::max(h.front_due, now + wait);
-  }
+  h.pacer.pause_until(until, now);
   serve(self, name);
 }
 
@@ -112,31 +73,23 @@ void cool_down(limiter_pointer self, const std::string& name, caf::timespan dura
 /// such answers). Hosts without a rate limit have nothing to cut; the
 /// concurrency control (--transfers auto) and Retry-After cover them.
 void slow_down(limiter_pointer self, const std::string& name) {
-  const auto& limits = self->state.limits;
-  if (limits.requests_per_second <= 0 && limits.bytes_per_second <= 0)
-    return;
   auto& h = self->state.host(name);
-  auto now = now_of(self);
-  if (!h.backoff.on_throttled(now))
+  if (!h.pacer.slow_down(now_of(self)))
     return;
-  follow_backoff(self, name, h, now);
+  const auto& limits = self->state.limits;
   log()->info("{} asked to slow down (HTTP 429 or 503): rate to it cut to {}, back to the full "
               "{} step by step",
-              name, describe_rates(limits, h.factor), describe_rates(limits, 1.0));
+              name, describe_rates(limits, h.pacer.factor()), describe_rates(limits, 1.0));
 }
 
 } // namespace
 
-rate_limiter_state::host_state::host_state(const rate_limits& limits)
-    : requests(limits.requests_per_second, limits.request_burst),
-      bytes(limits.bytes_per_second,
-            limits.byte_burst > 0.0 ? limits.byte_burst : limits.bytes_per_second) {}
-
 rate_limiter_state::~rate_limiter_state() {
   for (auto& [name, h] : hosts)
-    for (auto& w : h.queue)
-      if (w.promise.pending())
-        w.promise.deliver(caf::make_error(caf::sec::request_receiver_down));
+    h.pacer.for_each([](caf::typed_response_promise<bool>& promise) {
+      if (promise.pending())
+        promise.deliver(caf::make_error(caf::sec::request_receiver_down));
+    });
 }
 
 rate_limiter_state::host_state& rate_limiter_state::host(const std::string& name) {
@@ -151,7 +104,7 @@ rate_limiter_actor::behavior_type rate_limiter(limiter_pointer self, rate_limits
   return {
     [=](atom::acquire, const std::string& host, int64_t bytes) -> caf::result<bool> {
       auto promise = self->make_response_promise<bool>();
-      self->state.host(host).queue.push_back({std::max<int64_t>(bytes, 0), promise});
+      self->state.host(host).pacer.push(promise, bytes);
       serve(self, host);
       return promise;
     },
@@ -161,7 +114,7 @@ rate_limiter_actor::behavior_type rate_limiter(limiter_pointer self, rate_limits
     [=](atom::throttled, const std::string& host) { slow_down(self, host); },
     [=](atom::get, const std::string& host) {
       auto i = self->state.hosts.find(host);
-      return i == self->state.hosts.end() ? 0 : static_cast<int>(i->second.queue.size());
+      return i == self->state.hosts.end() ? 0 : static_cast<int>(i->second.pacer.size());
     },
     [=](atom::wake, const std::string& host) { serve(self, host); },
   };

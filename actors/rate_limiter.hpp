@@ -1,56 +1,28 @@
 #pragma once
 
 #include "actors/interfaces.hpp"
-#include "store/http/rate_backoff.hpp"
-#include "store/http/token_bucket.hpp"
+#include "store/http/host_pacer.hpp"
 
 #include <caf/typed_response_promise.hpp>
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <optional>
 #include <string>
 
 namespace ferry {
 
-/// Limits the RATE LIMITER applies to each host on its own. A rate of 0 means
-/// unlimited.
-struct rate_limits {
-  /// Requests per second to one host.
-  double requests_per_second = 0;
-  /// Requests that may start back to back after an idle spell.
-  double request_burst = 1;
-  /// Payload bytes per second to one host.
-  double bytes_per_second = 0;
-  /// Bytes that may go out back to back; 0 means one second's worth.
-  double byte_burst = 0;
-};
+/// Limits the RATE LIMITER applies to each host on its own: requests
+/// (transfer attempts) and payload bytes per second, and their bursts. A
+/// rate of 0 means unlimited.
+using rate_limits = host_pacer<caf::typed_response_promise<bool>>::rates;
 
 struct rate_limiter_state {
-  /// One acquisition waiting for its turn.
-  struct waiter {
-    int64_t bytes = 0;
-    caf::typed_response_promise<bool> promise;
-  };
-
-  /// Buckets and waiting acquisitions of one host.
+  /// The pace of one host and its waiting acquisitions (each a promise).
   struct host_state {
-    explicit host_state(const rate_limits& limits);
+    explicit host_state(const rate_limits& limits) : pacer(limits) {}
 
-    token_bucket requests;
-    token_bucket bytes;
-    /// Cuts the rates on 429 and 503 and brings them back over time.
-    rate_backoff backoff;
-    /// The fraction of `limits` the buckets run at now.
-    double factor = 1.0;
-    /// Oldest first. Only the front has taken its tokens (see front_due), so
-    /// a cooldown reaches every later acquisition before it reserves.
-    std::deque<waiter> queue;
-    /// Whether the front has reserved its tokens.
-    bool front_reserved = false;
-    /// When the front may go, once reserved.
-    token_bucket::clock::time_point front_due{};
+    host_pacer<caf::typed_response_promise<bool>> pacer;
     /// Due time of the latest wake-up sent. Timers cannot be cancelled, so
     /// earlier ones still arrive and simply find nothing to do.
     std::optional<token_bucket::clock::time_point> timer_due;

@@ -3,8 +3,7 @@
 
 #include "protocol/retry_after.hpp"
 #include "store/http/http_url.hpp"
-#include "store/http/rate_backoff.hpp"
-#include "store/http/token_bucket.hpp"
+#include "store/http/host_pacer.hpp"
 #include "store/os/sha256.hpp"
 
 #include <curl/curl.h>
@@ -404,22 +403,8 @@ struct http_engine::impl {
   };
   using command = std::variant<submit_command, cancel_command, resume_command>;
   using clock = token_bucket::clock;
-  /// Pacing and waiting requests of one host.
-  struct host_state {
-    host_state(double rate, double burst) : bucket(rate, burst) {}
-    /// One token per request; a Retry-After cooldown pauses it.
-    token_bucket bucket;
-    /// Cuts the rate on 429 and 503 and brings it back over time.
-    rate_backoff backoff;
-    /// The fraction of options::requests_per_second the bucket runs at.
-    double factor = 1.0;
-    /// Requests waiting for their turn, in submission order. Only the front
-    /// has taken its token, so a cooldown reaches every later one.
-    std::deque<submit_command> waiting;
-    bool front_reserved = false;
-    /// When the front may go, once reserved.
-    clock::time_point front_due{};
-  };
+  /// Pacing and waiting requests of one host, in submission order.
+  using host_state = host_pacer<submit_command>;
 
   explicit impl(options o) : opts(std::move(o)) {
     global_init();
@@ -536,7 +521,7 @@ struct http_engine::impl {
   host_state& host_named(const std::string& name) {
     auto found = hosts.find(name);
     if (found == hosts.end())
-      found = hosts.emplace(name, host_state{opts.requests_per_second, opts.request_burst}).first;
+      found = hosts.emplace(name, host_state{{opts.requests_per_second, opts.request_burst, 0, 0}}).first;
     return found->second;
   }
 
@@ -553,49 +538,28 @@ struct http_engine::impl {
     if (name.empty())
       return start(cmd.id, std::move(cmd.request), std::move(cmd.done));
     auto& h = host_named(name);
-    h.waiting.push_back(std::move(cmd));
+    h.push(std::move(cmd), 0);
     auto next = clock::time_point::max();
     serve(name, h, clock::now(), next);
-  }
-
-  /// Runs the bucket of `name` at the fraction of the rate its backoff
-  /// allows at `now`; says so once the full rate is back.
-  void follow_backoff(const std::string& name, host_state& h, clock::time_point now) {
-    if (!(opts.requests_per_second > 0))
-      return;
-    double factor = h.backoff.factor(now);
-    if (factor == h.factor)
-      return;
-    h.bucket.set_rate(opts.requests_per_second * factor, now);
-    h.factor = factor;
-    if (factor == 1.0)
-      tell("rate to " + name + " back to the full " + describe_rate(opts.requests_per_second));
   }
 
   /// Starts the waiting requests of `name` whose turn has come; lowers
   /// `next` to when the next one is due. Returns whether any started.
   bool serve(const std::string& name, host_state& h, clock::time_point now,
              clock::time_point& next) {
-    follow_backoff(name, h, now);
+    if (h.follow_backoff(now))
+      tell("rate to " + name + " back to the full " + describe_rate(opts.requests_per_second));
     bool started = false;
-    while (!h.waiting.empty()) {
-      if (!h.front_reserved) {
-        h.front_due = now + h.bucket.reserve(1.0, now);
-        h.front_reserved = true;
-      }
-      if (h.front_due > now) {
-        next = std::min(next, h.front_due);
-        break;
-      }
+    auto due = h.serve(now, [&](submit_command& cmd) {
       // Without a permit the source wakes the loop once it has one.
       if (opts.permits && !opts.permits->try_take(wake_loop))
-        break;
-      submit_command cmd = std::move(h.waiting.front());
-      h.waiting.pop_front();
-      h.front_reserved = false;
+        return false;
       start(cmd.id, std::move(cmd.request), std::move(cmd.done));
       started = true;
-    }
+      return true;
+    });
+    if (due)
+      next = std::min(next, *due);
     return started;
   }
 
@@ -606,7 +570,7 @@ struct http_engine::impl {
     auto next = now + std::chrono::milliseconds(poll_timeout_ms);
     bool started = false;
     for (auto& [name, h] : hosts)
-      if (!h.waiting.empty())
+      if (!h.empty())
         started = serve(name, h, now, next) || started;
     if (started)
       return 0; // let curl_multi_perform send them at once
@@ -626,12 +590,10 @@ struct http_engine::impl {
       return;
     auto& h = host_named(name);
     auto now = clock::now();
-    if (opts.requests_per_second > 0 && h.backoff.on_throttled(now)) {
-      follow_backoff(name, h, now);
+    if (h.slow_down(now))
       tell(name + " asked to slow down (HTTP 429 or 503): rate to it cut to " +
-           describe_rate(opts.requests_per_second * h.factor) + ", back to the full " +
+           describe_rate(opts.requests_per_second * h.factor()) + ", back to the full " +
            describe_rate(opts.requests_per_second) + " step by step");
-    }
     const std::string* header = response.header("retry-after");
     if (header == nullptr)
       return;
@@ -640,11 +602,7 @@ struct http_engine::impl {
     // may every other request the host refuses that way.
     if (!wait || *wait <= std::chrono::seconds::zero() || *wait > opts.max_cooldown)
       return;
-    h.bucket.pause_until(now + *wait);
-    // The front took its token before the pause; a zero reservation reads
-    // the new wait.
-    if (h.front_reserved)
-      h.front_due = std::max(h.front_due, now + h.bucket.reserve(0.0, now));
+    h.pause_until(now + *wait, now);
   }
 
   void start(uint64_t id, http_request request, completion done) {
@@ -818,14 +776,10 @@ struct http_engine::impl {
 
   void cancel_transfer(uint64_t id, status why) {
     for (auto& [name, h] : hosts) {
-      auto waiting = std::find_if(h.waiting.begin(), h.waiting.end(),
-                                  [&](const submit_command& cmd) { return cmd.id == id; });
-      if (waiting == h.waiting.end())
+      auto cmd = h.take_if([&](const submit_command& waiting) { return waiting.id == id; });
+      if (!cmd)
         continue;
-      // A token the front took stays with the new front.
-      submit_command cmd = std::move(*waiting);
-      h.waiting.erase(waiting);
-      cmd.done(id, std::move(why));
+      cmd->done(id, std::move(why));
       return;
     }
     std::unique_ptr<transfer> t = detach(id);
@@ -851,8 +805,8 @@ struct http_engine::impl {
 
   void abort_all(const status& why) {
     for (auto& [name, h] : hosts)
-      while (!h.waiting.empty())
-        cancel_transfer(h.waiting.front().id, why);
+      while (!h.empty())
+        cancel_transfer(h.front().id, why);
     while (!active.empty())
       cancel_transfer(active.begin()->first, why);
   }
