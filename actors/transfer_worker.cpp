@@ -35,7 +35,7 @@ void start(worker_pointer self, const transfer_record& record) {
       return fail(self, announced);
   }
   st.task = make_transfer_task(*st.config, st.store, st.job.oid, st.job.dir, st.job.size,
-                               st.job.path, st.job.known_absent);
+                               st.job.path, st.job.known_absent, st.job.download_dir);
   auto offset = st.task->start(record.committed, record.store_state);
   if (!offset)
     return fail(self, offset.error());
