@@ -44,8 +44,10 @@ int protocol_code(errc code) {
 
 coordinator_actor::behavior_type coordinator(coordinator_pointer self,
                                              std::shared_ptr<const engine_config> config,
-                                             supervisor_actor supervisor, protocol_io_actor io) {
+                                             supervisor_actor supervisor, protocol_io_actor io,
+                                             uint64_t first_job_id) {
   auto& st = self->state;
+  st.next_id = first_job_id;
   st.config = std::move(config);
   st.supervisor = std::move(supervisor);
   st.io = std::move(io);
@@ -96,6 +98,9 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
       job.oid = request.oid;
       job.size = request.size;
       job.path = request.path;
+      // This agent's own directory (the engine's, unless it shares one).
+      if (job.dir == direction::download)
+        job.download_dir = st.config->download_dir.string();
       if (request.action)
         job.action = {request.action->href, request.action->headers};
       st.in_flight += 1;

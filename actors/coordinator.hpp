@@ -15,6 +15,8 @@ struct coordinator_state {
   supervisor_actor supervisor;
   protocol_io_actor io;
   std::optional<protocol::operation> operation;
+  /// The id of the next job; engines that share one SUPERVISOR give each
+  /// coordinator a range of its own (its ids are the supervisor's keys).
   uint64_t next_id = 1;
   int in_flight = 0;
   bool terminating = false;
@@ -26,11 +28,12 @@ struct coordinator_state {
 /// job for `supervisor` (with the LFS server's action, when git-lfs passed
 /// one), relays progress, and writes each outcome as a `complete` reply
 /// through `io`. On terminate it waits for in-flight jobs,
-/// then stops (its linked protocol IO actor stops with it).
+/// then stops (its linked protocol IO actor stops with it). Its jobs are
+/// numbered from `first_job_id` up.
 coordinator_actor::behavior_type
 coordinator(coordinator_actor::stateful_pointer<coordinator_state> self,
             std::shared_ptr<const engine_config> config, supervisor_actor supervisor,
-            protocol_io_actor io);
+            protocol_io_actor io, uint64_t first_job_id);
 
 /// The protocol error code git-lfs shows for a failure.
 int protocol_code(errc code);

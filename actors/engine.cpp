@@ -185,34 +185,37 @@ int run_agent(agent_options options) {
   return exit_code;
 }
 
+void log_recovered(const transfer_record& record) {
+  log_event(spdlog::level::warn, {record.oid, record.cid},
+            "recovered interrupted {} ({} of {} bytes durable); it resumes when git-lfs asks for "
+            "it again",
+            to_string(record.dir), record.committed, record.size);
+}
+
+int serve_on_core(caf::actor_system& sys, const engine_core& core,
+                  std::shared_ptr<const engine_config> config, const agent_options& options,
+                  uint64_t first_job) {
+  int exit_code = 0;
+  caf::scoped_actor self{sys};
+  auto io = sys.spawn(protocol_io, options.write, options.max_line_bytes, std::move(config),
+                      core.supervisor, first_job);
+  self->monitor(io);
+  line_reader reader{options, io};
+  self->receive([&](const caf::down_msg& dm) {
+    if (dm.reason && dm.reason != caf::exit_reason::user_shutdown) {
+      log()->error("agent stopped: {}", to_status(dm.reason).to_string());
+      exit_code = 1;
+    }
+  });
+  return exit_code;
+}
+
 int run_agent_on(caf::actor_system& sys, agent_options options) {
   auto config = std::make_shared<const engine_config>(std::move(options.config));
-  int exit_code = 0;
-  {
-    caf::scoped_actor self{sys};
-    auto core = start_engine_core(
-      sys, self, config, options.journal,
-      [](const transfer_record& record) {
-        log_event(spdlog::level::warn, {record.oid, record.cid},
-                  "recovered interrupted {} ({} of {} bytes durable); it resumes when git-lfs "
-                  "asks for it again",
-                  to_string(record.dir), record.committed, record.size);
-      },
-      options.limiter);
-    auto io =
-      sys.spawn(protocol_io, options.write, options.max_line_bytes, config, core.supervisor);
-    self->monitor(io);
-    {
-      line_reader reader{options, io};
-      self->receive([&](const caf::down_msg& dm) {
-        if (dm.reason && dm.reason != caf::exit_reason::user_shutdown) {
-          log()->error("agent stopped: {}", to_status(dm.reason).to_string());
-          exit_code = 1;
-        }
-      });
-    }
-    stop_engine_core(self, core);
-  }
+  caf::scoped_actor self{sys};
+  auto core = start_engine_core(sys, self, config, options.journal, log_recovered, options.limiter);
+  int exit_code = serve_on_core(sys, core, config, options, first_job_id(0));
+  stop_engine_core(self, core);
   return exit_code;
 }
 

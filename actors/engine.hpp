@@ -73,6 +73,25 @@ void configure_scheduler(caf::actor_system_config& cfg);
 /// closed its database.
 void stop_engine_core(caf::scoped_actor& self, const engine_core& core);
 
+/// Logs a record that start-up recovery found in flight: it resumes when
+/// git-lfs asks for it again.
+void log_recovered(const transfer_record& record);
+
+/// The first job id of connection `number` (from 0) to an engine core that
+/// several connections share: each numbers its jobs from here up, 2^32 of
+/// them, so that no two meet in the SUPERVISOR (which keys jobs by id).
+constexpr uint64_t first_job_id(uint32_t number) { return (uint64_t{number} << 32) + 1; }
+
+/// Serves one agent's requests on `core`, which other agents may share:
+/// spawns its PROTOCOL IO and COORDINATOR (over `config`, this agent's view
+/// of the core's config: its jobs' download directory) and a thread that
+/// reads its request lines, numbering its jobs from `first_job` up. Returns
+/// once git-lfs has sent terminate or closed the input and this agent's
+/// jobs have ended; the exit code.
+int serve_on_core(caf::actor_system& sys, const engine_core& core,
+                  std::shared_ptr<const engine_config> config, const agent_options& options,
+                  uint64_t first_job);
+
 /// Runs the custom transfer agent until git-lfs sends terminate or closes
 /// the input: recovers interrupted transfers from the journal, then starts
 /// the journal, rate limiter, supervisor, protocol IO and coordinator actors

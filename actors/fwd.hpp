@@ -45,8 +45,7 @@ struct transfer_job {
   direction dir = direction::upload;
   std::string oid;
   int64_t size = 0;
-  /// Upload: the local source file. Download: unused (the engine picks the
-  /// destination in its download directory).
+  /// Upload: the local source file. Download: unused (see download_dir).
   std::string path;
   /// The server's action in non-standalone mode; without one (standalone
   /// mode) the object goes to or comes from the engine's own store.
@@ -54,6 +53,11 @@ struct transfer_job {
   /// Copy: this run found the destination without the object, so the copy
   /// does not ask it again.
   bool known_absent = false;
+  /// Download: the directory its verified file is named in, which the
+  /// caller's git-lfs takes it from; empty: the engine's download_dir, where
+  /// every download is assembled. Agents sharing one engine each have their
+  /// own, so that two downloads of one object never hand one file to two.
+  std::string download_dir{};
 
   bool has_action() const { return !action.href.empty(); }
 };
@@ -61,7 +65,7 @@ struct transfer_job {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, transfer_job& x) {
   return f(caf::meta::type_name("transfer_job"), x.id, x.dir, x.oid, x.size, x.path, x.action,
-           x.known_absent);
+           x.known_absent, x.download_dir);
 }
 
 /// How a transfer ended. `code == errc::ok` means the object was moved and

@@ -28,12 +28,12 @@ struct forward {
 protocol_io_actor::behavior_type protocol_io(io_pointer self, line_writer write,
                                              size_t max_line_bytes,
                                              std::shared_ptr<const engine_config> config,
-                                             supervisor_actor supervisor) {
+                                             supervisor_actor supervisor, uint64_t first_job_id) {
   auto& st = self->state;
   st.write = std::move(write);
   st.max_line_bytes = max_line_bytes;
   st.coordinator = self->spawn<caf::linked>(coordinator, std::move(config), std::move(supervisor),
-                                            caf::actor_cast<protocol_io_actor>(self));
+                                            caf::actor_cast<protocol_io_actor>(self), first_job_id);
   return {
     [=](atom::input, const std::string& line) {
       auto decoded = protocol::decode_request(line);

@@ -23,10 +23,11 @@ struct protocol_io_state {
 
 /// Spawns the PROTOCOL IO actor and, linked to it, the COORDINATOR. Decoded
 /// requests go to the coordinator; lines that cannot be decoded are answered
-/// at once with an error reply, and the agent keeps serving.
+/// at once with an error reply, and the agent keeps serving. The
+/// coordinator numbers its jobs from `first_job_id` up.
 protocol_io_actor::behavior_type
 protocol_io(protocol_io_actor::stateful_pointer<protocol_io_state> self, line_writer write,
             size_t max_line_bytes, std::shared_ptr<const engine_config> config,
-            supervisor_actor supervisor);
+            supervisor_actor supervisor, uint64_t first_job_id);
 
 } // namespace ferry

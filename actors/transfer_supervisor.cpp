@@ -156,6 +156,36 @@ void spawn_worker(supervisor_pointer self, child& c) {
 
 void conclude(supervisor_pointer self, uint64_t id, transfer_outcome outcome,
               spdlog::level::level_enum failure_level = spdlog::level::warn);
+void start_attempt(supervisor_pointer self, uint64_t id);
+
+std::string object_key(direction dir, const std::string& oid) {
+  return std::string{to_string(dir)} + '/' + oid;
+}
+
+/// Lets job `id` start its attempts.
+void admit(supervisor_pointer self, uint64_t id) {
+  auto& st = self->state;
+  auto i = st.children.find(id);
+  if (i == st.children.end())
+    return;
+  st.rules->add(id, i->second.host);
+  start_attempt(self, id);
+}
+
+/// After the job of `key` has ended: the next job of that object starts.
+void admit_next(supervisor_pointer self, const std::string& key) {
+  auto& waiting = self->state.same_object;
+  auto i = waiting.find(key);
+  if (i == waiting.end())
+    return;
+  if (i->second.empty()) {
+    waiting.erase(i);
+    return;
+  }
+  auto next = i->second.front();
+  i->second.pop_front();
+  admit(self, next);
+}
 transfer_outcome make_outcome(supervisor_pointer self, const child& c, errc code,
                               std::string message, std::string path);
 
@@ -271,12 +301,13 @@ void conclude(supervisor_pointer self, uint64_t id, transfer_outcome outcome,
   auto cid = i->second.cid;
   auto ended = event_of(self, i->second, protocol::event_kind::done);
   ended.ms = ms_since(self, i->second.attempt_started);
+  auto key = object_key(i->second.job.dir, i->second.job.oid);
   st.children.erase(i);
   st.rules->remove(id);
   // A success is reported, logged included, only once the journal has made
   // it durable; the journal may turn it into a failure.
-  auto report = [self, promise, failure_level, count, cid,
-                 ended](transfer_outcome recorded) mutable {
+  auto report = [self, promise, failure_level, count, cid, ended,
+                 key](transfer_outcome recorded) mutable {
     count(recorded);
     if (recorded.cid.empty())
       recorded.cid = cid;
@@ -294,6 +325,7 @@ void conclude(supervisor_pointer self, uint64_t id, transfer_outcome outcome,
     else
       log_event(failure_level, fields, "{}: failed: {}", to_string(recorded.dir), recorded.message);
     promise.deliver(std::move(recorded));
+    admit_next(self, key);
   };
   self->request(st.journal, caf::infinite, atom::finish_v, outcome)
     .then([report](transfer_outcome& recorded) mutable { report(std::move(recorded)); },
@@ -434,10 +466,18 @@ supervisor_actor::behavior_type transfer_supervisor(supervisor_pointer self,
       c.store_kind = store_kind(*store);
       c.store = std::move(store);
       count_received(self, c);
-      st.rules->add(job.id, c.host);
-      // The first attempt may conclude the job at once (a dead host).
       auto promise = c.promise;
-      start_attempt(self, job.id);
+      auto key = object_key(job.dir, job.oid);
+      if (auto running = st.same_object.find(key); running != st.same_object.end()) {
+        log_event(spdlog::level::debug, {job.oid, {}},
+                  "{}: waits for the {} of the same object already running", to_string(job.dir),
+                  to_string(job.dir));
+        running->second.push_back(job.id);
+        return promise;
+      }
+      st.same_object[key];
+      // The first attempt may conclude the job at once (a dead host).
+      admit(self, job.id);
       return promise;
     },
     [=](atom::done, uint64_t id, std::string path, bool found_present) {

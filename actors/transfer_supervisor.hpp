@@ -8,6 +8,7 @@
 #include <caf/actor_clock.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -58,6 +59,11 @@ struct transfer_supervisor_state {
   /// Where network workers' calls run; null when the config keeps them on
   /// the actors (CAF's deterministic tests).
   std::shared_ptr<blocking_pool> network_calls;
+  /// By "<direction>/<oid>": the jobs waiting for the job of the same object
+  /// that runs (the key exists while one runs). One journal record and one
+  /// partial file per object: a second job of it (another agent of the
+  /// same engine) starts once the first's outcome is recorded.
+  std::map<std::string, std::deque<uint64_t>> same_object;
 
   /// The job whose current worker is `worker`, if any.
   child* find(const caf::actor_addr& worker);
@@ -76,7 +82,8 @@ struct transfer_supervisor_state {
 /// in `limiter`. A retry (or a wait for a circuit) that would start past
 /// max_retry_time from the job's first attempt fails the job. Once a host's
 /// probe has failed, its jobs fail at once until its circuit is half open
-/// again. Each change of a circuit's state goes to config->notice.
+/// again. Each change of a circuit's state goes to config->notice. Jobs of
+/// one object in one direction run one after the other.
 supervisor_actor::behavior_type
 transfer_supervisor(supervisor_actor::stateful_pointer<transfer_supervisor_state> self,
                     std::shared_ptr<const engine_config> config, journal_actor journal,

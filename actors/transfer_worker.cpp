@@ -78,7 +78,7 @@ void start(worker_pointer self, const transfer_record& record) {
         return {nullptr, announced};
     }
     std::shared_ptr<transfer_task> task = make_transfer_task(
-      *config, store, job.oid, job.dir, job.size, job.path, job.known_absent);
+      *config, store, job.oid, job.dir, job.size, job.path, job.known_absent, job.download_dir);
     auto offset = task->start(record.committed, record.store_state);
     return {std::move(task), std::move(offset)};
   };

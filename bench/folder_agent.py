@@ -12,11 +12,15 @@
 
     python3 bench/folder_agent.py <path-to-ferry> [--size-mib 512] [--runs 5]
                                   [--small-count 1000] [--small-kib 4]
+                                  [--daemon auto|never]
 
 Prints the median of each and the ratio to its baseline (below 1.0 means
 ferry is faster). Works in a throw-away directory under $TMPDIR with its own
 HOME; on-demand only, not part of the test suite. --size-mib 0 or
---small-count 0 leaves that part out.
+--small-count 0 leaves that part out. --daemon sets ferry.daemon.use for
+every agent (FERRY_DAEMON_USE); with auto they are thin clients of a daemon
+of this run's own (FERRY_DAEMON_DIR in the throw-away directory), started by
+the first push and stopped at the end.
 """
 
 import argparse
@@ -160,6 +164,7 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--small-count", type=int, default=1000)
     parser.add_argument("--small-kib", type=int, default=4)
+    parser.add_argument("--daemon", choices=("auto", "never"))
     args = parser.parse_args()
     ferry = os.path.abspath(args.ferry)
 
@@ -171,6 +176,21 @@ def main():
     for key, value in (("user.name", "bench"), ("user.email", "bench@example.com")):
         git(root, "config", "--global", key, value)
     git(root, "lfs", "install", "--skip-repo")
+    if args.daemon:
+        os.environ["FERRY_DAEMON_USE"] = args.daemon
+        daemon_dir = os.path.join(root, "daemon")
+        os.makedirs(daemon_dir, mode=0o700)
+        os.environ["FERRY_DAEMON_DIR"] = daemon_dir
+    try:
+        measure(ferry, root, args)
+    finally:
+        if args.daemon == "auto":
+            subprocess.run([ferry, "daemon", "stop"], check=False, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def measure(ferry, root, args):
     if args.small_count > 0:
         times = small_push(ferry, root, args.runs, args.small_count, args.small_kib << 10)
         print("git push of %d x %d KiB into a folder store, medians of %d runs "
@@ -182,7 +202,6 @@ def main():
             print("  concurrent=%-5s trivial %7.3f s  ferry %7.3f s  ratio %.2f"
                   % (concurrent, floor, mine, mine / floor))
     if args.size_mib <= 0:
-        shutil.rmtree(root, ignore_errors=True)
         return
     repo = os.path.join(root, "repo")
     store = os.path.join(root, "store")
@@ -221,7 +240,6 @@ def main():
         median = statistics.median(values)
         print("  %-15s %7.3f s  %8.1f MiB/s  ratio to baseline %.2f"
               % (name, median, args.size_mib / median, median / base))
-    shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

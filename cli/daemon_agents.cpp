@@ -2,6 +2,7 @@
 
 #include "actors/engine.hpp"
 #include "actors/logging.hpp"
+#include "actors/policy/transfer_task.hpp"
 #include "actors/rate_limiter.hpp"
 #include "cli/agent_setup.hpp"
 #include "protocol/transfer_protocol.hpp"
@@ -15,7 +16,9 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <future>
 #include <map>
+#include <set>
 #include <vector>
 
 namespace ferry::cli {
@@ -52,6 +55,13 @@ public:
       }
       done += static_cast<size_t>(sent);
     }
+  }
+
+  /// Writes nothing from now on: the connection is about to close, and its
+  /// descriptor's number may soon be another's.
+  void close() {
+    std::lock_guard lock{mutex_};
+    broken_ = true;
   }
 
 private:
@@ -114,6 +124,12 @@ public:
     answered_.notify_all();
   }
 
+  /// The agent's input has ended: it answers no more.
+  bool gone() {
+    std::lock_guard lock{mutex_};
+    return closed_;
+  }
+
 private:
   std::shared_ptr<frame_writer> writer_;
   credential_runner before_;
@@ -125,7 +141,172 @@ private:
   bool closed_ = false;
 };
 
+/// One agent's connection, and its context as the daemon sees it.
+struct agent_link {
+  std::shared_ptr<frame_writer> writer;
+  std::shared_ptr<credential_channel> credentials;
+  /// `git credential` in the daemon, in the agent's directory and
+  /// environment, without a prompt.
+  credential_runner here;
+  agent_context context;
+};
+
+agent_link link_of(int fd, const protocol::daemon_session& session) {
+  agent_link link;
+  link.writer = std::make_shared<frame_writer>(fd);
+  auto environment = environment_entries(session.environment);
+  link.here = [cwd = session.cwd, environment](const std::string& action,
+                                               const std::string& input) {
+    return run_git({"credential", action}, cwd, {input, {"GIT_TERMINAL_PROMPT=0"}, environment});
+  };
+  // Before the engine runs: here, in the session's directory and
+  // environment, without a prompt.
+  link.credentials = std::make_shared<credential_channel>(link.writer, link.here);
+  link.context.cwd = session.cwd;
+  link.context.environment = session.environment;
+  link.context.flags = session.flags;
+  // A credential helper may need what only the agent has: its terminal,
+  // variables outside the session's allow-list, the user's keyring.
+  link.context.credentials = [credentials = link.credentials](const std::string& action,
+                                                              const std::string& input) {
+    return credentials->run(action, input);
+  };
+  return link;
+}
+
+/// `options` reading the agent's frames on `fd` and answering through `link`.
+void speak_frames(agent_options& options, int fd, const agent_link& link) {
+  options.input_fd = fd;
+  options.framed_input = true;
+  options.write = [writer = link.writer](const std::string& line) {
+    writer->write(protocol::encode_line_frame(line));
+  };
+  options.on_frame = [credentials = link.credentials](const protocol::daemon_frame& frame) {
+    credentials->take(frame);
+  };
+  options.on_input_end = [credentials = link.credentials] { credentials->close(); };
+}
+
+/// What must be equal for two agents to share an engine core: the
+/// repository, the journal, every setting, and the environment the store
+/// was opened with (its keys, its credential helpers).
+std::string engine_key(const agent_settings& resolved,
+                       const std::map<std::string, std::string>& environment) {
+  const auto& repo = *resolved.repo;
+  std::error_code ec;
+  auto journal = std::filesystem::weakly_canonical(resolved.settings.journal_dir, ec);
+  std::string key = "repository " +
+                    (repo.top_level.empty() ? repo.git_dir : repo.top_level).string() +
+                    "\njournal " + (ec ? resolved.settings.journal_dir : journal).string() + "\n" +
+                    config::fingerprint(resolved.settings);
+  for (const auto& [name, value] : environment)
+    key += name + '=' + std::to_string(value.size()) + ':' + value + '\n';
+  return key;
+}
+
 } // namespace
+
+/// An engine core the agents of one repository share, and the agents it
+/// serves: its store asks them for credentials and tells them its notices.
+class daemon_engine::shared_core {
+public:
+  explicit shared_core(std::string key) : key(std::move(key)) {}
+
+  const std::string key;
+  /// Set by the agent that starts the core, before `ready`.
+  std::shared_ptr<const engine_config> config;
+  engine_core core;
+  std::string repository;
+  /// Whether the core started; the agents that joined meanwhile wait.
+  std::promise<bool> started;
+  std::shared_future<bool> ready = started.get_future().share();
+  /// Agents counted in, guarded by daemon_engine::mutex_.
+  int users = 0;
+
+  struct member {
+    std::shared_ptr<frame_writer> writer;
+    std::shared_ptr<credential_channel> credentials;
+    /// Its download directory: download_dir/agents/<n>.
+    int directory = 0;
+  };
+
+  /// The starting agent's `git credential` in the daemon: used when no
+  /// agent is connected to answer.
+  void set_fallback(credential_runner here) {
+    std::lock_guard lock{mutex_};
+    here_ = std::move(here);
+  }
+
+  /// Adds a connected agent; returns its number (for its job ids) and
+  /// fills in its directory, the lowest no other connected agent has.
+  uint32_t add(member& joining) {
+    std::lock_guard lock{mutex_};
+    std::set<int> taken;
+    for (auto& [number, each] : members_)
+      taken.insert(each.directory);
+    while (taken.count(joining.directory) != 0)
+      ++joining.directory;
+    auto number = next_number_++;
+    members_[number] = joining;
+    return number;
+  }
+
+  void remove(uint32_t number) {
+    std::lock_guard lock{mutex_};
+    members_.erase(number);
+  }
+
+  size_t agents() {
+    std::lock_guard lock{mutex_};
+    return members_.size();
+  }
+
+  /// `git credential` for the shared store: run by a connected agent (the
+  /// earliest still there), else in the daemon without a prompt.
+  result<command_output> credentials(const std::string& action, const std::string& input) {
+    for (;;) {
+      std::shared_ptr<credential_channel> asked;
+      credential_runner here;
+      {
+        std::lock_guard lock{mutex_};
+        for (auto& [number, each] : members_)
+          if (!each.credentials->gone()) {
+            asked = each.credentials;
+            break;
+          }
+        here = here_;
+      }
+      if (!asked)
+        return here(action, input);
+      auto answer = asked->run(action, input);
+      // An agent that left meanwhile: the next one is asked.
+      if (answer || !asked->gone())
+        return answer;
+    }
+  }
+
+  /// A notice of the shared engine (a host's circuit): once, to the
+  /// earliest agent still connected.
+  void notice(const std::string& text) {
+    std::shared_ptr<frame_writer> writer;
+    {
+      std::lock_guard lock{mutex_};
+      for (auto& [number, each] : members_)
+        if (!each.credentials->gone()) {
+          writer = each.writer;
+          break;
+        }
+    }
+    if (writer)
+      writer->write(protocol::encode_notice_frame(text));
+  }
+
+private:
+  std::mutex mutex_;
+  std::map<uint32_t, member> members_;
+  uint32_t next_number_ = 0;
+  credential_runner here_;
+};
 
 result<std::unique_ptr<daemon_engine>> daemon_engine::start(const config::settings& settings) {
   std::unique_ptr<daemon_engine> engine{new daemon_engine};
@@ -164,36 +345,47 @@ rate_limiter_actor daemon_engine::limiter_for(double requests, double bytes) {
   return limiter;
 }
 
-void daemon_engine::serve(int fd, const protocol::daemon_session& session, agent_hooks& hooks) {
-  auto writer = std::make_shared<frame_writer>(fd);
-  auto environment = environment_entries(session.environment);
-  // Before the engine runs: here, in the session's directory and
-  // environment, without a prompt.
-  auto here = [cwd = session.cwd, environment](const std::string& action,
-                                               const std::string& input) {
-    return run_git({"credential", action}, cwd, {input, {"GIT_TERMINAL_PROMPT=0"}, environment});
-  };
-  auto credentials = std::make_shared<credential_channel>(writer, here);
-  agent_context context;
-  context.cwd = session.cwd;
-  context.environment = session.environment;
-  context.flags = session.flags;
-  // A credential helper may need what only the agent has: its terminal,
-  // variables outside the session's allow-list, the user's keyring.
-  context.credentials = [credentials](const std::string& action, const std::string& input) {
-    return credentials->run(action, input);
-  };
+std::shared_ptr<daemon_engine::shared_core> daemon_engine::join(const std::string& key,
+                                                                bool& starter) {
+  std::lock_guard lock{mutex_};
+  auto& core = cores_[key];
+  starter = !core;
+  if (starter)
+    core = std::make_shared<shared_core>(key);
+  core->users += 1;
+  return core;
+}
+
+void daemon_engine::leave(const std::shared_ptr<shared_core>& core) {
+  std::lock_guard lock{mutex_};
+  if (--core->users > 0)
+    return;
+  if (auto found = cores_.find(core->key); found != cores_.end() && found->second == core)
+    cores_.erase(found);
+  // Stopped before the agent's connection closes: a next command in the
+  // repository finds the journal free again.
+  if (core->ready.get()) {
+    caf::scoped_actor self{*system_};
+    stop_engine_core(self, core->core);
+    daemon_log("engine of " + core->repository + " stopped: its last agent is done");
+  }
+}
+
+void daemon_engine::serve_alone(int fd, const protocol::daemon_session& session,
+                                agent_hooks& hooks) {
+  auto link = link_of(fd, session);
   protocol::daemon_reply answer;
-  auto resolved = resolve_agent_settings(context);
+  auto resolved = resolve_agent_settings(link.context);
   if (!resolved) {
     answer.error = "ferry: " + resolved.error().message();
     answer.code = protocol::code::unavailable;
     hooks.answer(answer);
     return;
   }
-  auto prepared = prepare_agent(context, *resolved, http_, [writer](const std::string& text) {
-    writer->write(protocol::encode_notice_frame(text));
-  });
+  auto prepared =
+    prepare_agent(link.context, *resolved, http_, [writer = link.writer](const std::string& text) {
+      writer->write(protocol::encode_notice_frame(text));
+    });
   if (auto* refusal = std::get_if<agent_refusal>(&prepared)) {
     log()->error("{}", refusal->reason);
     answer.error = refusal->reason;
@@ -207,21 +399,105 @@ void daemon_engine::serve(int fd, const protocol::daemon_session& session, agent
   hooks.answer(answer);
   log()->info("agent started in {}", agent.description);
   auto options = std::move(agent.options);
-  options.input_fd = fd;
-  options.framed_input = true;
-  options.write = [writer](const std::string& line) {
-    writer->write(protocol::encode_line_frame(line));
-  };
-  options.on_frame = [credentials](const protocol::daemon_frame& frame) {
-    credentials->take(frame);
-  };
-  options.on_input_end = [credentials] { credentials->close(); };
-  credentials->open();
+  speak_frames(options, fd, link);
+  link.credentials->open();
   options.limiter =
     limiter_for(requests_paced_by_http(options.config) ? 0 : options.config.max_requests_per_second,
                 options.config.max_bytes_per_second);
   run_agent_on(*system_, std::move(options));
-  credentials->close();
+  link.credentials->close();
+}
+
+void daemon_engine::serve(int fd, const protocol::daemon_session& session, agent_hooks& hooks) {
+  auto link = link_of(fd, session);
+  protocol::daemon_reply answer;
+  auto resolved = resolve_agent_settings(link.context);
+  if (!resolved) {
+    answer.error = "ferry: " + resolved.error().message();
+    answer.code = protocol::code::unavailable;
+    hooks.answer(answer);
+    return;
+  }
+  // Outside a repository the agent only refuses, as on its own.
+  if (!resolved->repo)
+    return serve_alone(fd, session, hooks);
+  const auto& repo = *resolved->repo;
+  auto repository = (repo.top_level.empty() ? repo.git_dir : repo.top_level).string();
+  bool starter = false;
+  auto core = join(engine_key(*resolved, session.environment), starter);
+  if (starter) {
+    // The store asks the core's agents for credentials and tells them its
+    // notices; weakly, as the store lives in the core.
+    std::weak_ptr<shared_core> weak = core;
+    auto context = link.context;
+    context.credentials = [weak](const std::string& action, const std::string& input) {
+      if (auto shared = weak.lock())
+        return shared->credentials(action, input);
+      return result<command_output>{status{errc::unavailable, "the engine has stopped"}};
+    };
+    core->set_fallback(link.here);
+    auto prepared = prepare_agent(context, *resolved, http_, [weak](const std::string& text) {
+      if (auto shared = weak.lock())
+        shared->notice(text);
+    });
+    if (auto* refusal = std::get_if<agent_refusal>(&prepared)) {
+      log()->error("{}", refusal->reason);
+      {
+        // The next agent tries to start one again.
+        std::lock_guard lock{mutex_};
+        if (auto found = cores_.find(core->key); found != cores_.end() && found->second == core)
+          cores_.erase(found);
+      }
+      core->started.set_value(false);
+      leave(core);
+      answer.error = refusal->reason;
+      answer.code = refusal->code;
+      hooks.answer(answer);
+      return;
+    }
+    auto& agent = std::get<prepared_agent>(prepared);
+    auto& config = agent.options.config;
+    auto limiter = limiter_for(requests_paced_by_http(config) ? 0 : config.max_requests_per_second,
+                               config.max_bytes_per_second);
+    core->config = std::make_shared<const engine_config>(std::move(config));
+    core->repository = repository;
+    {
+      // Start-up recovery runs once, here.
+      caf::scoped_actor self{*system_};
+      core->core = start_engine_core(*system_, self, core->config, agent.options.journal,
+                                     log_recovered, std::move(limiter));
+    }
+    log()->info("engine started in {}", agent.description);
+    daemon_log("engine started in " + agent.description);
+    core->started.set_value(true);
+  } else if (!core->ready.get()) {
+    // The agent that started it was refused: so is this one, with its own
+    // words (or it gets a core of its own).
+    leave(core);
+    return serve_alone(fd, session, hooks);
+  }
+
+  hooks.serving(repository);
+  hooks.answer(answer);
+  shared_core::member member{link.writer, link.credentials, 0};
+  auto number = core->add(member);
+  if (!starter)
+    daemon_log("an agent in " + repository + " shares its engine with " +
+               std::to_string(core->agents() - 1) + " other(s)");
+  // Each agent's downloads are named in a directory of its own: two agents
+  // asking for one object each get a file their git-lfs can take.
+  auto own = std::make_shared<engine_config>(*core->config);
+  own->download_dir = core->config->download_dir / "agents" / std::to_string(member.directory);
+  if (auto removed = prune_download_dir(own->download_dir, {}); removed > 0)
+    log()->info("removed {} leftover file(s) from {}", removed, own->download_dir.string());
+  agent_options options;
+  speak_frames(options, fd, link);
+  link.credentials->open();
+  serve_on_core(*system_, core->core, std::move(own), options, first_job_id(number));
+  core->remove(number);
+  link.credentials->close();
+  link.writer->close();
+  leave(core);
 }
 
 } // namespace ferry::cli

@@ -2,8 +2,11 @@
 
 // What the daemon shares between the agents it serves: one actor system,
 // one HTTP engine (its connection pool and per-host Retry-After
-// cooldowns) and one rate limiter per distinct limit. Each agent still has
-// its own store, journal slot and engine actors.
+// cooldowns) and one rate limiter per distinct limit. Agents of one
+// repository with the same settings and environment share one engine core
+// (store, journal, store syncer, supervisor); each keeps its own protocol
+// IO and coordinator. An agent whose settings differ gets a core of its own,
+// on a journal slot.
 
 #include "actors/interfaces.hpp"
 #include "cli/daemon_server.hpp"
@@ -31,8 +34,20 @@ public:
   /// runs its engine on `fd` until either side ends.
   void serve(int fd, const protocol::daemon_session& session, agent_hooks& hooks);
 
+  class shared_core;
+
 private:
   daemon_engine() = default;
+
+  /// The running core of `key`, or a new one this agent is to start
+  /// (`starter`); either way counted as one of its agents.
+  std::shared_ptr<shared_core> join(const std::string& key, bool& starter);
+  /// Uncounts an agent of `core`; the last one stops it.
+  void leave(const std::shared_ptr<shared_core>& core);
+  /// Serves an agent on a core of its own (as every agent was served
+  /// before cores were shared): its settings have no repository, or the
+  /// shared core could not start.
+  void serve_alone(int fd, const protocol::daemon_session& session, agent_hooks& hooks);
 
   /// The limiter for `requests` and `bytes` per second per host, spawned
   /// on first use.
@@ -43,6 +58,8 @@ private:
   std::shared_ptr<http_engine> http_;
   std::mutex mutex_;
   std::map<std::pair<double, double>, rate_limiter_actor> limiters_;
+  /// The cores agents share, by engine_key().
+  std::map<std::string, std::shared_ptr<shared_core>> cores_;
 };
 
 } // namespace ferry::cli

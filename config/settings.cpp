@@ -10,6 +10,7 @@
 #include <limits>
 #include <optional>
 #include <sstream>
+#include <type_traits>
 #include <utility>
 
 namespace ferry::config {
@@ -655,6 +656,31 @@ result<settings> resolve(const sources& input, const std::filesystem::path& lfs_
     std::visit(store_value{out, *read}, spec.target);
   }
   return out;
+}
+
+std::string fingerprint(const settings& resolved) {
+  std::string text;
+  for (const auto& spec : setting_table()) {
+    std::string value;
+    std::visit(
+      [&](auto field) {
+        const auto& held = resolved.*field;
+        using type = std::decay_t<decltype(held)>;
+        if constexpr (std::is_same_v<type, std::string>)
+          value = held;
+        else if constexpr (std::is_same_v<type, std::filesystem::path>)
+          value = held.string();
+        else if constexpr (std::is_same_v<type, std::chrono::milliseconds> ||
+                           std::is_same_v<type, std::chrono::seconds>)
+          value = std::to_string(held.count());
+        else
+          value = std::to_string(held);
+      },
+      spec.target);
+    // The length keeps values that hold a newline from reading as two.
+    text += std::string{spec.git} + '=' + std::to_string(value.size()) + ':' + value + '\n';
+  }
+  return text;
 }
 
 std::map<std::string, std::string>

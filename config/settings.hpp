@@ -150,6 +150,10 @@ const std::vector<setting_spec>& setting_table();
 /// A missing store is not an error here (status and uninstall do not need one).
 result<settings> resolve(const sources& input, const std::filesystem::path& lfs_dir);
 
+/// Every setting of `resolved` as one text ("ferry.store=file:///s\n..."):
+/// equal for equal settings, and different when any setting differs.
+std::string fingerprint(const settings& resolved);
+
 /// Parses "250ms", "10s", "2m", "24h" or a bare millisecond count.
 result<std::chrono::milliseconds> parse_duration(const std::string& text);
 

@@ -344,20 +344,22 @@ private:
 class download_task final : public transfer_task {
 public:
   download_task(const engine_config& config, std::shared_ptr<object_store> store, std::string oid,
-                int64_t size)
+                int64_t size, const fs::path& named_in)
       : config_(config), store_(std::move(store)), oid_(std::move(oid)), size_(size),
         buffer_(buffer_size_for(size, config.chunk_bytes)) {
     partial_ = config_.download_dir / (oid_ + ".part");
-    final_ = config_.download_dir / oid_;
+    final_ = (named_in.empty() ? config_.download_dir : named_in) / oid_;
     partial_name_ = "download file " + partial_.string();
   }
 
   result<int64_t> start(int64_t resume_from, const std::string& /*resume_state*/) override {
     std::error_code ec;
-    fs::create_directories(config_.download_dir, ec);
-    if (ec)
-      return status{errc::io_error, "cannot create download directory " +
-                                      config_.download_dir.string() + ": " + ec.message()};
+    for (const auto& dir : {config_.download_dir, final_.parent_path()}) {
+      fs::create_directories(dir, ec);
+      if (ec)
+        return status{errc::io_error,
+                      "cannot create download directory " + dir.string() + ": " + ec.message()};
+    }
     // The file goes to git-lfs, into .git/lfs/objects: it gets the mode it
     // always had, not Ferry's private umask.
     fd_guard fd(open_or_create(AT_FDCWD, partial_.c_str(), O_RDWR, shared_mode(0644)));
@@ -509,7 +511,7 @@ std::unique_ptr<transfer_task> make_transfer_task(const engine_config& config,
                                                   std::shared_ptr<object_store> store,
                                                   const std::string& oid, direction dir,
                                                   int64_t size, const std::string& path,
-                                                  bool known_absent) {
+                                                  bool known_absent, const fs::path& named_in) {
   switch (dir) {
     case direction::upload:
       return std::make_unique<store_write_task>(
@@ -522,7 +524,7 @@ std::unique_ptr<transfer_task> make_transfer_task(const engine_config& config,
     case direction::download:
       break;
   }
-  return std::make_unique<download_task>(config, std::move(store), oid, size);
+  return std::make_unique<download_task>(config, std::move(store), oid, size, named_in);
 }
 
 } // namespace ferry

@@ -63,12 +63,13 @@ protected:
 /// engine's store, or the store for the job's server action): an upload
 /// from the local file `path`, a download, or a copy from config.source.
 /// `known_absent` (copies only): this run found `store` without the object,
-/// so the copy writes without asking it again.
-std::unique_ptr<transfer_task> make_transfer_task(const engine_config& config,
-                                                  std::shared_ptr<object_store> store,
-                                                  const std::string& oid, direction dir,
-                                                  int64_t size, const std::string& path,
-                                                  bool known_absent = false);
+/// so the copy writes without asking it again. `named_in` (downloads
+/// only): the directory the verified file is renamed into (same
+/// filesystem); empty: config.download_dir.
+std::unique_ptr<transfer_task>
+make_transfer_task(const engine_config& config, std::shared_ptr<object_store> store,
+                   const std::string& oid, direction dir, int64_t size, const std::string& path,
+                   bool known_absent = false, const std::filesystem::path& named_in = {});
 
 /// Clears what earlier agents left in `download_dir`: verified files git-lfs
 /// never picked up (it died after `complete`) and partial downloads nothing

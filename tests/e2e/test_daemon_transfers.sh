@@ -6,7 +6,13 @@
 #   1. push of 40 objects into a folder store: every object intact, no
 #      partial file; the first agent started the daemon and every agent was
 #      served by it (daemon.log), and each agent's own process ran no engine.
-#   2. a fresh clone pulls them all through the same daemon, byte for byte.
+#      The agents shared one engine: one journal (no journal slot was
+#      made), started once.
+#   2. a fresh clone pulls them all through the same daemon, byte for byte,
+#      on one engine too.
+#   2b. one repository, two commands at once, both through one engine: two
+#      `git lfs push --all` of the same objects into a new store, then two
+#      `git lfs fetch` of them in a new clone; every object intact.
 #   3. two repositories push at once through the one daemon; the second
 #      names its store only in its push's environment (FERRY_STORE), which
 #      the daemon (started without it) must take from the agents' session.
@@ -34,6 +40,19 @@ COUNT=40
 
 # served_in <dir>: how many agents the daemon served with <dir> as their cwd.
 served_in() { grep -c "agent (pid [0-9]*) in $1\$" "$FERRY_DAEMON_DIR/daemon.log" || true; }
+
+# engines_started_in <repo-dir>: engines the daemon started for that repository.
+engines_started_in() { grep -c "engine started in $1 (" "$FERRY_DAEMON_DIR/daemon.log" || true; }
+
+# assert_one_engine <repo-dir> <what>: the agents of <what> in that repository
+# shared one engine: one was started, and no agent took a journal slot.
+assert_one_engine() {
+  local started
+  started=$(engines_started_in "$1")
+  [[ ! -e $1/.git/lfs/ferry/slots ]] ||
+    { show "daemon log" "$DLOG"; fail "agents of $2 took journal slots of their own ($1/.git/lfs/ferry/slots exists)"; }
+  ((started == 1)) || { show "daemon log" "$DLOG"; fail "the daemon started $started engine(s) for $2, expected 1"; }
+}
 
 # engines_in_agents <repo-dir>: agents of that repository that ran the
 # engine in their own process (its log says so for each).
@@ -64,6 +83,8 @@ served=$(served_in "$REPO")
   { show "ferry log" "$REPO/.git/lfs/ferry/ferry.log"; fail "agents of the push ran the engine in their own process"; }
 [[ $(grep -c ': serving ' "$DLOG") -eq 1 ]] || { show "daemon log" "$DLOG"; fail "more than one daemon served"; }
 pass "one daemon (pid $FIRST) served all $served agents of the push; no agent ran an engine itself"
+assert_one_engine "$REPO" "the push"
+pass "the $served agents of the push shared one engine: one journal, no journal slot"
 "$FERRY" daemon status --json >"$E2E_ROOT/status.json" || fail "ferry daemon status failed"
 py_check "ferry daemon status: no agent left once the push is done" '
 import json, sys
@@ -81,6 +102,39 @@ assert_checkout "$REPO" "$CLONE" "${FILES[@]}"
 ((served = $(served_in "$CLONE"), served > 1)) || { show "daemon log" "$DLOG"; fail "the daemon served $served agent(s) of the pull"; }
 [[ $(daemon_pid) == "$FIRST" ]] || fail "another daemon ($(daemon_pid)) served the pull"
 pass "git lfs pull through the same daemon ($served agents) restored all $COUNT files byte for byte"
+assert_one_engine "$CLONE" "the pull"
+
+# ---- 2b. one repository, two commands at once, one engine ---------------------------------
+# Both pushes send every object (a new store), so each object is asked for
+# by two agents of the one engine at once; so is each download of the two
+# fetches.
+TWICE_STORE="$E2E_ROOT/store-twice"
+twice() {
+  local what=$1 dir=$2 rc_1=0 rc_2=0 pid_1 pid_2
+  shift 2
+  FERRY_STORE="file://$TWICE_STORE" timed_git 300 "$E2E_ROOT/$what-1.log" -C "$dir" "$@" &
+  pid_1=$!
+  FERRY_STORE="file://$TWICE_STORE" timed_git 300 "$E2E_ROOT/$what-2.log" -C "$dir" "$@" &
+  pid_2=$!
+  wait "$pid_1" || rc_1=$?
+  wait "$pid_2" || rc_2=$?
+  ((rc_1 == 0)) || { show "first git $*" "$E2E_ROOT/$what-1.log"; show "ferry log" "$FERRY_DAEMON_DIR/ferry.log"; fail "the first of two git $* at once failed (exit $rc_1)"; }
+  ((rc_2 == 0)) || { show "second git $*" "$E2E_ROOT/$what-2.log"; show "ferry log" "$FERRY_DAEMON_DIR/ferry.log"; fail "the second of two git $* at once failed (exit $rc_2)"; }
+}
+engines_before=$(engines_started_in "$REPO")
+twice push-twice "$REPO" lfs push --all origin
+for f in "${FILES[@]}"; do assert_stored "$TWICE_STORE" "$REPO/$f"; done
+assert_no_partials "$TWICE_STORE"
+[[ ! -e $REPO/.git/lfs/ferry/slots ]] || { show "daemon log" "$DLOG"; fail "two pushes at once took journal slots"; }
+pass "two git lfs push --all of one repository at once ($(($(engines_started_in "$REPO") - engines_before)) engine(s) in turn): every object intact, one journal"
+TWICE="$E2E_ROOT/clone-twice"
+clone_pointers "$E2E_ROOT/origin-repo.git" "$TWICE" "$E2E_ROOT/clone-twice.log"
+git_lfs_defaults "$TWICE" "$STORE"
+twice fetch-twice "$TWICE" lfs fetch
+must_git 300 "$E2E_ROOT/checkout-twice.log" -C "$TWICE" lfs checkout
+assert_checkout "$REPO" "$TWICE" "${FILES[@]}"
+[[ ! -e $TWICE/.git/lfs/ferry/slots ]] || { show "daemon log" "$DLOG"; fail "two fetches at once took journal slots"; }
+pass "two git lfs fetch of one repository at once: every file byte for byte, one journal"
 
 # ---- 3. two repositories at once, one daemon --------------------------------------------
 STORE_A="$E2E_ROOT/store-a"

@@ -190,7 +190,7 @@ struct protocol_fixture : engine_fixture {
     auto lines = out;
     io = sys.spawn(
       protocol_io, [lines](const std::string& line) { lines->push_back(line); }, size_t{1 << 20},
-      std::make_shared<const engine_config>(config), supervisor);
+      std::make_shared<const engine_config>(config), supervisor, uint64_t{1});
     sched.run();
   }
 

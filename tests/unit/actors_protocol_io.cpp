@@ -1,5 +1,6 @@
 #include "actors_fixture.hpp"
 
+#include "actors/engine.hpp"
 #include "actors/logging.hpp"
 #include "actors/protocol_io.hpp"
 
@@ -116,4 +117,52 @@ TEST_CASE_METHOD(io_fixture, "terminate stops the protocol actors", "[protocol_i
   watcher->receive([&](const caf::down_msg&) { stopped = true; },
                    caf::after(std::chrono::seconds(0)) >> [] {});
   CHECK(stopped);
+}
+
+TEST_CASE("connections to one engine core number their jobs apart", "[protocol_io]") {
+  CHECK(first_job_id(0) == 1);
+  CHECK(first_job_id(1) == (uint64_t{1} << 32) + 1);
+  // The last id of one connection's range is below the next one's first.
+  CHECK(first_job_id(7) + ((uint64_t{1} << 32) - 1) < first_job_id(8));
+}
+
+TEST_CASE_METHOD(io_fixture, "two agents on one supervisor each get their own outcomes",
+                 "[protocol_io]") {
+  // A second agent's protocol actors on the same engine, as in the daemon.
+  auto other_lines = std::make_shared<std::vector<std::string>>();
+  auto other = sys.spawn(
+    protocol_io, [other_lines](const std::string& line) { other_lines->push_back(line); },
+    size_t{1 << 20}, std::make_shared<const engine_config>(config), supervisor, first_job_id(1));
+  sched.run();
+  auto init = R"({"event":"init","operation":"upload","remote":"origin",)"
+              R"("concurrent":true,"concurrenttransfers":8})";
+  REQUIRE(send(init).size() == 1);
+  caf::anon_send(other, atom::input_v, std::string{init});
+  sched.run();
+  REQUIRE(other_lines->size() == 1);
+
+  // Both in flight at once: each coordinator's first job.
+  auto mine = upload_job(1, random_bytes(2 << 20, 31), "mine.bin");
+  auto theirs = upload_job(1, random_bytes(2 << 20, 32), "theirs.bin");
+  caf::anon_send(io, atom::input_v, upload(mine));
+  caf::anon_send(other, atom::input_v, upload(theirs));
+  sched.run();
+
+  auto completes = [](const std::vector<std::string>& lines) {
+    std::vector<json> found;
+    for (auto& line : lines)
+      if (auto reply = json::parse(line); reply.value("event", "") == "complete")
+        found.push_back(reply);
+    return found;
+  };
+  auto my_completes = completes(*out);
+  auto their_completes = completes(*other_lines);
+  REQUIRE(my_completes.size() == 1);
+  REQUIRE(their_completes.size() == 1);
+  CHECK(my_completes[0] == json{{"event", "complete"}, {"oid", mine.oid}});
+  CHECK(their_completes[0] == json{{"event", "complete"}, {"oid", theirs.oid}});
+  CHECK(read_file(folder->object_path(mine.oid)).size() == static_cast<size_t>(mine.size));
+  CHECK(read_file(folder->object_path(theirs.oid)).size() == static_cast<size_t>(theirs.size));
+  caf::anon_send_exit(other, caf::exit_reason::user_shutdown);
+  sched.run();
 }

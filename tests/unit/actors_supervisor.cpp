@@ -360,3 +360,57 @@ TEST_CASE_METHOD(engine_fixture, "the supervisor writes each attempt's start and
     CHECK(e["t"].get<int64_t>() > 0);
   }
 }
+
+TEST_CASE_METHOD(engine_fixture, "two jobs of one object run one after the other", "[supervisor]") {
+  // Two agents sharing the engine push the same object at once.
+  start(folder);
+  auto bytes = random_bytes((1 << 20) + 77, 41);
+  auto first = upload_job(1, bytes, "same.bin");
+  auto second = first;
+  second.id = 2;
+  auto first_outcome = submit(first);
+  auto second_outcome = submit(second);
+  sched.run();
+  REQUIRE(first_outcome->has_value());
+  REQUIRE(second_outcome->has_value());
+  CHECK((*first_outcome)->ok());
+  CHECK((*second_outcome)->ok());
+  // The second began once the first was recorded: it found the object.
+  CHECK_FALSE((*first_outcome)->found_present);
+  CHECK((*second_outcome)->found_present);
+  CHECK(read_file(folder->object_path(first.oid)) == bytes);
+  auto history = db->history(2);
+  REQUIRE(history);
+  REQUIRE(history->size() == 2);
+  for (auto& record : *history) {
+    CHECK(record.state == transfer_state::done);
+    CHECK(record.attempts == 1);
+  }
+  CHECK((*history)[0].cid != (*history)[1].cid);
+  CHECK_FALSE(db->get(direction::upload, first.oid)->has_value());
+}
+
+TEST_CASE_METHOD(engine_fixture,
+                 "two downloads of one object are each named in their own directory",
+                 "[supervisor]") {
+  start(folder);
+  auto bytes = random_bytes(900 << 10, 42);
+  auto first = stored_download_job(1, bytes);
+  first.download_dir = (root / "agent-a").string();
+  auto second = first;
+  second.id = 2;
+  second.download_dir = (root / "agent-b").string();
+  auto first_outcome = submit(first);
+  auto second_outcome = submit(second);
+  sched.run();
+  REQUIRE(first_outcome->has_value());
+  REQUIRE(second_outcome->has_value());
+  REQUIRE((*first_outcome)->ok());
+  REQUIRE((*second_outcome)->ok());
+  CHECK(std::filesystem::path{(*first_outcome)->path}.parent_path() == root / "agent-a");
+  CHECK(std::filesystem::path{(*second_outcome)->path}.parent_path() == root / "agent-b");
+  CHECK(read_file((*first_outcome)->path) == bytes);
+  CHECK(read_file((*second_outcome)->path) == bytes);
+  // Both were assembled in the engine's directory, and nothing is left there.
+  CHECK(std::filesystem::is_empty(config.download_dir));
+}

@@ -859,3 +859,30 @@ TEST_CASE("settings read from an agent's environment, not the process's", "[conf
   CHECK(ferry::config::resolve({{}, {}, {}}, "/repo/.git/lfs")->daemon_use == "never");
   CHECK_FALSE(ferry::config::resolve({{}, {{"FERRY_DAEMON_USE", "sometimes"}}, {}}, "/l").ok());
 }
+
+TEST_CASE("the settings' fingerprint tells settings apart", "[settings]") {
+  auto base = resolve(sources{{{"ferry.store", "file:///srv/a"}}, {}, {}}, lfs_dir);
+  REQUIRE(base);
+  auto again = resolve(sources{{{"ferry.store", "file:///srv/a"}}, {}, {}}, lfs_dir);
+  REQUIRE(again);
+  CHECK(ferry::config::fingerprint(*base) == ferry::config::fingerprint(*again));
+  CHECK(ferry::config::fingerprint(*base).find("ferry.store=13:file:///srv/a\n") !=
+        std::string::npos);
+
+  auto store = *base;
+  store.store_url = "file:///srv/b";
+  auto attempts = *base;
+  attempts.max_attempts += 1;
+  auto journal = *base;
+  journal.journal_dir = "/elsewhere";
+  auto wait = *base;
+  wait.max_retry_wait += std::chrono::seconds{1};
+  auto rate = *base;
+  rate.max_requests_per_second += 0.5;
+  for (const auto* changed : {&store, &attempts, &journal, &wait, &rate})
+    CHECK(ferry::config::fingerprint(*changed) != ferry::config::fingerprint(*base));
+  // A newline inside a value cannot pass for the next setting.
+  auto odd = *base;
+  odd.proton_command = "x\nferry.other=1:y";
+  CHECK(ferry::config::fingerprint(odd) != ferry::config::fingerprint(*base));
+}
