@@ -372,18 +372,11 @@ void daemon_engine::leave(const std::shared_ptr<shared_core>& core) {
 }
 
 void daemon_engine::serve_alone(int fd, const protocol::daemon_session& session,
-                                agent_hooks& hooks) {
+                                const agent_settings& resolved, agent_hooks& hooks) {
   auto link = link_of(fd, session);
   protocol::daemon_reply answer;
-  auto resolved = resolve_agent_settings(link.context);
-  if (!resolved) {
-    answer.error = "ferry: " + resolved.error().message();
-    answer.code = protocol::code::unavailable;
-    hooks.answer(answer);
-    return;
-  }
   auto prepared =
-    prepare_agent(link.context, *resolved, http_, [writer = link.writer](const std::string& text) {
+    prepare_agent(link.context, resolved, http_, [writer = link.writer](const std::string& text) {
       writer->write(protocol::encode_notice_frame(text));
     });
   if (auto* refusal = std::get_if<agent_refusal>(&prepared)) {
@@ -394,7 +387,7 @@ void daemon_engine::serve_alone(int fd, const protocol::daemon_session& session,
     return;
   }
   auto& agent = std::get<prepared_agent>(prepared);
-  const auto& repo = *resolved->repo;
+  const auto& repo = *resolved.repo;
   hooks.serving((repo.top_level.empty() ? repo.git_dir : repo.top_level).string());
   hooks.answer(answer);
   log()->info("agent started in {}", agent.description);
@@ -420,7 +413,7 @@ void daemon_engine::serve(int fd, const protocol::daemon_session& session, agent
   }
   // Outside a repository the agent only refuses, as on its own.
   if (!resolved->repo)
-    return serve_alone(fd, session, hooks);
+    return serve_alone(fd, session, *resolved, hooks);
   const auto& repo = *resolved->repo;
   auto repository = (repo.top_level.empty() ? repo.git_dir : repo.top_level).string();
   bool starter = false;
@@ -474,7 +467,7 @@ void daemon_engine::serve(int fd, const protocol::daemon_session& session, agent
     // The agent that started it was refused: so is this one, with its own
     // words (or it gets a core of its own).
     leave(core);
-    return serve_alone(fd, session, hooks);
+    return serve_alone(fd, session, *resolved, hooks);
   }
 
   hooks.serving(repository);

@@ -9,6 +9,7 @@
 // on a journal slot.
 
 #include "actors/interfaces.hpp"
+#include "cli/agent_setup.hpp"
 #include "cli/daemon_server.hpp"
 #include "config/settings.hpp"
 #include "store/http/http_engine.hpp"
@@ -47,7 +48,8 @@ private:
   /// Serves an agent on a core of its own (as every agent was served
   /// before cores were shared): its settings have no repository, or the
   /// shared core could not start.
-  void serve_alone(int fd, const protocol::daemon_session& session, agent_hooks& hooks);
+  void serve_alone(int fd, const protocol::daemon_session& session,
+                   const agent_settings& resolved, agent_hooks& hooks);
 
   /// The limiter for `requests` and `bytes` per second per host, spawned
   /// on first use.

@@ -305,6 +305,17 @@ for oid in sys.argv[4:]:
 # command succeeds; fails the test on timeout.
 wait_for() { wait_for_every 0.01 "$@"; }
 
+# await_both <pid> <log> <what> <pid> <log> <what>: waits for two commands
+# started in the background (both, before judging either); fails with the
+# log of the first that did not succeed.
+await_both() {
+  local rc_a=0 rc_b=0
+  wait "$1" || rc_a=$?
+  wait "$4" || rc_b=$?
+  ((rc_a == 0)) || { show "$3" "$2"; fail "$3 failed (exit $rc_a)"; }
+  ((rc_b == 0)) || { show "$6" "$5"; fail "$6 failed (exit $rc_b)"; }
+}
+
 # wait_for_every <interval> <seconds> <description> <command...>: wait_for
 # polling every <interval> seconds, for checks that cost a process or more.
 wait_for_every() {

@@ -93,11 +93,7 @@ timed_git 300 "$E2E_ROOT/push-a.log" -C "$REPO" push second1 main &
 pid_a=$!
 timed_git 300 "$E2E_ROOT/push-b.log" -C "$REPO" push second2 main &
 pid_b=$!
-rc_a=0 rc_b=0
-wait "$pid_a" || rc_a=$?
-wait "$pid_b" || rc_b=$?
-((rc_a == 0)) || { show "first push" "$E2E_ROOT/push-a.log"; fail "the first of two pushes at once failed (exit $rc_a)"; }
-((rc_b == 0)) || { show "second push" "$E2E_ROOT/push-b.log"; fail "the second of two pushes at once failed (exit $rc_b)"; }
+await_both "$pid_a" "$E2E_ROOT/push-a.log" "the first of two pushes at once" "$pid_b" "$E2E_ROOT/push-b.log" "the second of two pushes at once"
 for f in "${FILES[@]}"; do
   assert_stored "$STORE2" "$REPO/$f"
 done

@@ -155,11 +155,7 @@ timed_git 300 "$E2E_ROOT/push-a.log" -C "$E2E_ROOT/repo-a" push origin main &
 pid_a=$!
 FERRY_STORE="file://$STORE_B" timed_git 300 "$E2E_ROOT/push-b.log" -C "$E2E_ROOT/repo-b" push origin main &
 pid_b=$!
-rc_a=0 rc_b=0
-wait "$pid_a" || rc_a=$?
-wait "$pid_b" || rc_b=$?
-((rc_a == 0)) || { show "push of repo-a" "$E2E_ROOT/push-a.log"; fail "the push of repo-a failed (exit $rc_a)"; }
-((rc_b == 0)) || { show "push of repo-b" "$E2E_ROOT/push-b.log"; fail "the push of repo-b failed (exit $rc_b)"; }
+await_both "$pid_a" "$E2E_ROOT/push-a.log" "the push of repo-a" "$pid_b" "$E2E_ROOT/push-b.log" "the push of repo-b"
 for f in "${A_FILES[@]}"; do assert_stored "$STORE_A" "$E2E_ROOT/repo-a/$f"; done
 for f in "${B_FILES[@]}"; do assert_stored "$STORE_B" "$E2E_ROOT/repo-b/$f"; done
 for f in "${B_FILES[@]}"; do
