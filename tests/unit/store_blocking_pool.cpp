@@ -74,9 +74,10 @@ TEST_CASE("blocking_pool reuses an idle thread instead of starting one per call"
     finished.wait(lock, [&] { return done == i + 1; });
   }
   // A call's thread counts as busy until it waits again, so a call posted
-  // in that moment may start another one; but not one per call.
+  // in that moment may start another one (which may then find nothing left
+  // to run); but not one per call.
   CHECK(pool.threads() < 20);
-  CHECK(ran_on.size() == pool.threads());
+  CHECK(ran_on.size() <= pool.threads());
 }
 
 TEST_CASE("blocking_pool runs blocking calls side by side up to its cap, then in order",
