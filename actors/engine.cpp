@@ -120,6 +120,15 @@ bool requests_paced_by_http(const engine_config& config) {
   return kind == "lfs" || kind == "s3";
 }
 
+rate_limits limiter_limits(const engine_config& config) {
+  rate_limits limits;
+  // A store that makes no HTTP requests (a folder, Proton's bridge) counts
+  // each transfer attempt as one request.
+  limits.requests_per_second = requests_paced_by_http(config) ? 0 : config.max_requests_per_second;
+  limits.bytes_per_second = config.max_bytes_per_second;
+  return limits;
+}
+
 engine_core start_engine_core(caf::actor_system& sys, caf::scoped_actor& self,
                               std::shared_ptr<const engine_config> config,
                               std::shared_ptr<journal_db> journal,
@@ -141,17 +150,12 @@ engine_core start_engine_core(caf::actor_system& sys, caf::scoped_actor& self,
       [&](const caf::error& err) {
         log()->error("journal recovery failed: {}", to_status(err).to_string());
       });
-  // A store that makes no HTTP requests (a folder, Proton's bridge) counts
-  // each transfer attempt as one request.
   bool per_request = requests_paced_by_http(*config);
-  rate_limits limits;
-  limits.requests_per_second = per_request ? 0 : config->max_requests_per_second;
-  limits.bytes_per_second = config->max_bytes_per_second;
   if (shared_limiter && config->shared_limit.host.empty()) {
     core.limiter = std::move(shared_limiter);
     core.limiter_shared = true;
   } else {
-    core.limiter = sys.spawn(rate_limiter, limits);
+    core.limiter = sys.spawn(rate_limiter, limiter_limits(*config));
   }
   // Detached: it waits on Redis. (The HTTP engine asks Redis for each
   // request itself.)

@@ -2,6 +2,7 @@
 
 #include "actors/policy/engine_config.hpp"
 #include "actors/protocol_io.hpp"
+#include "actors/rate_limiter.hpp"
 #include "protocol/daemon_messages.hpp"
 #include "store/journal/journal_db.hpp"
 
@@ -52,6 +53,11 @@ struct engine_core {
 /// request to it, and the RATE LIMITER must not count the transfer once
 /// more (it keeps the bytes per second).
 bool requests_paced_by_http(const engine_config& config);
+
+/// What the RATE LIMITER of an engine over `config` limits: the bytes per
+/// second, and the transfers per second where no HTTP engine paces each
+/// request (requests_paced_by_http()).
+rate_limits limiter_limits(const engine_config& config);
 
 /// Spawns the JOURNAL over `journal`, runs its start-up recovery (telling
 /// `recovered` about each record a crash left in flight), then spawns the

@@ -131,8 +131,7 @@ prepare_agent(const agent_context& context, const agent_settings& resolved,
   }
   // Without a store, ferry serves only requests that carry an LFS server's
   // action (non-standalone mode); the coordinator explains the rest.
-  store_context stores =
-    store_context_for(settings, http, repo.top_level.empty() ? repo.git_dir : repo.top_level);
+  store_context stores = store_context_for(settings, http, repo.root());
   stores.environment = context.environment;
   stores.credentials = context.credentials;
   std::shared_ptr<object_store> store;

@@ -34,8 +34,7 @@ int run_cleanup(const flag_map& flags, const std::string& older_than, bool dry_r
     return 2;
   }
   log()->set_level(spdlog::level::warn);
-  auto cwd = repo ? (repo->top_level.empty() ? repo->git_dir : repo->top_level)
-                  : std::filesystem::current_path();
+  auto cwd = repo ? repo->root() : std::filesystem::current_path();
   auto store = open_store(settings->store_url, store_context_for(*settings, nullptr, cwd));
   if (!store) {
     std::cerr << "ferry cleanup: " << store.error().message() << "\n";

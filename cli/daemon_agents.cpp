@@ -195,9 +195,8 @@ std::string engine_key(const agent_settings& resolved,
   const auto& repo = *resolved.repo;
   std::error_code ec;
   auto journal = std::filesystem::weakly_canonical(resolved.settings.journal_dir, ec);
-  std::string key = "repository " +
-                    (repo.top_level.empty() ? repo.git_dir : repo.top_level).string() +
-                    "\njournal " + (ec ? resolved.settings.journal_dir : journal).string() + "\n" +
+  std::string key = "repository " + repo.root().string() + "\njournal " +
+                    (ec ? resolved.settings.journal_dir : journal).string() + "\n" +
                     config::fingerprint(resolved.settings);
   for (const auto& [name, value] : environment)
     key += name + '=' + std::to_string(value.size()) + ':' + value + '\n';
@@ -333,15 +332,12 @@ daemon_engine::~daemon_engine() {
   http_.reset();
 }
 
-rate_limiter_actor daemon_engine::limiter_for(double requests, double bytes) {
+rate_limiter_actor daemon_engine::limiter_for(const engine_config& config) {
+  auto limits = limiter_limits(config);
   std::lock_guard lock{mutex_};
-  auto& limiter = limiters_[{requests, bytes}];
-  if (!limiter) {
-    rate_limits limits;
-    limits.requests_per_second = requests;
-    limits.bytes_per_second = bytes;
+  auto& limiter = limiters_[{limits.requests_per_second, limits.bytes_per_second}];
+  if (!limiter)
     limiter = system_->spawn(rate_limiter, limits);
-  }
   return limiter;
 }
 
@@ -388,15 +384,13 @@ void daemon_engine::serve_alone(int fd, const protocol::daemon_session& session,
   }
   auto& agent = std::get<prepared_agent>(prepared);
   const auto& repo = *resolved.repo;
-  hooks.serving((repo.top_level.empty() ? repo.git_dir : repo.top_level).string());
+  hooks.serving(repo.root().string());
   hooks.answer(answer);
   log()->info("agent started in {}", agent.description);
   auto options = std::move(agent.options);
   speak_frames(options, fd, link);
   link.credentials->open();
-  options.limiter =
-    limiter_for(requests_paced_by_http(options.config) ? 0 : options.config.max_requests_per_second,
-                options.config.max_bytes_per_second);
+  options.limiter = limiter_for(options.config);
   run_agent_on(*system_, std::move(options));
   link.credentials->close();
 }
@@ -415,7 +409,7 @@ void daemon_engine::serve(int fd, const protocol::daemon_session& session, agent
   if (!resolved->repo)
     return serve_alone(fd, session, *resolved, hooks);
   const auto& repo = *resolved->repo;
-  auto repository = (repo.top_level.empty() ? repo.git_dir : repo.top_level).string();
+  auto repository = repo.root().string();
   bool starter = false;
   auto core = join(engine_key(*resolved, session.environment), starter);
   if (starter) {
@@ -450,8 +444,7 @@ void daemon_engine::serve(int fd, const protocol::daemon_session& session, agent
     }
     auto& agent = std::get<prepared_agent>(prepared);
     auto& config = agent.options.config;
-    auto limiter = limiter_for(requests_paced_by_http(config) ? 0 : config.max_requests_per_second,
-                               config.max_bytes_per_second);
+    auto limiter = limiter_for(config);
     core->config = std::make_shared<const engine_config>(std::move(config));
     core->repository = repository;
     {

@@ -48,12 +48,13 @@ private:
   /// Serves an agent on a core of its own (as every agent was served
   /// before cores were shared): its settings have no repository, or the
   /// shared core could not start.
-  void serve_alone(int fd, const protocol::daemon_session& session,
-                   const agent_settings& resolved, agent_hooks& hooks);
+  void serve_alone(int fd, const protocol::daemon_session& session, const agent_settings& resolved,
+                   agent_hooks& hooks);
 
-  /// The limiter for `requests` and `bytes` per second per host, spawned
-  /// on first use.
-  rate_limiter_actor limiter_for(double requests, double bytes);
+  /// The limiter with the limits an engine over `config` needs
+  /// (limiter_limits()), shared by every engine with the same; spawned on
+  /// first use.
+  rate_limiter_actor limiter_for(const engine_config& config);
 
   std::unique_ptr<caf::actor_system_config> config_;
   std::unique_ptr<caf::actor_system> system_;

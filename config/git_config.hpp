@@ -27,6 +27,10 @@ struct repo_paths {
   std::filesystem::path git_dir;    ///< this worktree's git dir
   std::filesystem::path common_dir; ///< shared git dir (objects, lfs)
   std::filesystem::path lfs_dir;    ///< `lfs.storage` if set, else <common_dir>/lfs
+
+  /// Where the repository is: its working tree's root, or the git dir of a
+  /// bare one.
+  const std::filesystem::path& root() const { return top_level.empty() ? git_dir : top_level; }
 };
 
 /// errc::not_found when `cwd` is not inside a git repository.
