@@ -50,13 +50,35 @@ std::string standalone_agent() {
   return agent == git->end() ? std::string{} : agent->second;
 }
 
+constexpr const char* concurrent_key = "lfs.customtransfer.ferry.concurrent";
+
+/// Leaves git-lfs's default for concurrency (lfs.concurrenttransfers agents
+/// at once, which share one engine through the daemon): removes the
+/// `concurrent=false` that earlier installs wrote, and says so when one set
+/// elsewhere still holds git-lfs to one agent. False (after saying why)
+/// when git config cannot be changed.
+bool leave_concurrency_default(bool global) {
+  if (auto st = config::unset_git_config(concurrent_key, global); !st) {
+    std::cerr << "ferry install: cannot remove " << concurrent_key << ": " << st.message() << "\n";
+    return false;
+  }
+  if (auto git = config::read_git_config(); git) {
+    auto found = git->find(concurrent_key);
+    if (found != git->end() && found->second == "false")
+      std::cerr << "ferry install: note: " << concurrent_key
+                << " is false in another git config, so git-lfs runs one agent at a time; "
+                   "remove it where it is set (git config --show-origin --get "
+                << concurrent_key << ")\n";
+  }
+  return true;
+}
+
 /// `--server-offered`: ferry becomes a custom transfer git-lfs offers to the
 /// LFS server, not the standalone agent, so git-lfs keeps using the server.
 int install_server_offered(bool global) {
-  const std::array<std::pair<const char*, std::string>, 3> entries = {{
+  const std::array<std::pair<const char*, std::string>, 2> entries = {{
     {"lfs.customtransfer.ferry.path", self_path()},
     {"lfs.customtransfer.ferry.args", "agent"},
-    {"lfs.customtransfer.ferry.concurrent", "false"},
   }};
   // An earlier standalone install would keep git-lfs from ever asking the
   // server; another agent's setting is not ours to remove.
@@ -67,7 +89,7 @@ int install_server_offered(bool global) {
       return 1;
     }
   }
-  if (!write_entries(entries, global))
+  if (!write_entries(entries, global) || !leave_concurrency_default(global))
     return 1;
   std::cout << "ferry is registered as the git-lfs transfer 'ferry' (" << scope(global) << ").\n"
             << "  agent: " << entries[0].second << " agent\n"
@@ -131,16 +153,13 @@ int run_install(const std::string& store_url, bool server_offered, bool global) 
     std::cerr << "ferry install: " << store.error().message() << "\n";
     return 2;
   }
-  const std::array<std::pair<const char*, std::string>, 5> entries = {{
+  const std::array<std::pair<const char*, std::string>, 4> entries = {{
     {"lfs.standalonetransferagent", agent_name},
     {"lfs.customtransfer.ferry.path", self_path()},
     {"lfs.customtransfer.ferry.args", "agent"},
-    // One agent process per repository: the journal is per repository and
-    // the engine schedules its own work.
-    {"lfs.customtransfer.ferry.concurrent", "false"},
     {"ferry.store", store_url},
   }};
-  if (!write_entries(entries, global))
+  if (!write_entries(entries, global) || !leave_concurrency_default(global))
     return 1;
   std::cout << "ferry is now the git-lfs transfer agent (" << scope(global) << ").\n"
             << "  store: " << shown_store << "\n"
@@ -159,9 +178,8 @@ int run_uninstall(bool global) {
       return 1;
     }
   }
-  for (const char* key :
-       {"lfs.standalonetransferagent", "lfs.customtransfer.ferry.path",
-        "lfs.customtransfer.ferry.args", "lfs.customtransfer.ferry.concurrent", "ferry.store"}) {
+  for (const char* key : {"lfs.standalonetransferagent", "lfs.customtransfer.ferry.path",
+                          "lfs.customtransfer.ferry.args", concurrent_key, "ferry.store"}) {
     if (auto st = config::unset_git_config(key, global); !st) {
       std::cerr << "ferry uninstall: cannot remove " << key << ": " << st.message() << "\n";
       return 1;

@@ -594,7 +594,7 @@ const std::vector<setting_spec>& setting_table() {
      nullptr,
      kind::choice,
      &settings::daemon_use,
-     "never",
+     "auto",
      "whether agents run through the user's daemon",
      {},
      nullptr,

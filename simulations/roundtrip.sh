@@ -37,6 +37,11 @@ STORE="$DEMO/lfs-store"
 # A private git environment for the demo: nothing outside $DEMO is written.
 export HOME="$DEMO/home"
 export GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0
+# git-lfs's agents are thin clients of a per-user daemon; the demo's own,
+# stopped at the end, never one the user already runs.
+export FERRY_DAEMON_DIR="$DEMO/daemon"
+unset FERRY_DAEMON_USE
+trap '"$FERRY" daemon stop >/dev/null 2>&1 || true' EXIT
 unset GIT_DIR GIT_WORK_TREE GIT_LFS_SKIP_SMUDGE
 mkdir -p "$HOME"
 git config --global user.name "Ferry Demo"
@@ -112,6 +117,10 @@ done
 bold "8. ferry status in the clone (the journal of the downloads)"
 step "ferry status"
 "$FERRY" status | sed 's/^/   /'
+
+bold "9. The daemon git-lfs's agents went through (it exits when idle; stopped here)"
+step "ferry daemon status"
+"$FERRY" daemon status | sed 's/^/   /'
 
 bold "Result"
 if [[ $status -eq 0 ]]; then

@@ -682,6 +682,11 @@ status simulation::prepare_commands() {
     const fs::path dir = mode == workload_mode::push ? repo_dir(work_, r) : clone_dir(work_, r);
     if (auto s = tool({opt_.ferry.string(), "install", "--store", store_url(r)}, dir); !s.ok())
       return s;
+    // One agent per repository, as the scenarios were written for: each
+    // kill lands on the one process that holds the repository's journal.
+    if (auto s = tool({"git", "config", "lfs.customtransfer.ferry.concurrent", "false"}, dir);
+        !s.ok())
+      return s;
     if (mode == workload_mode::push) {
       commands_.push_back({{"git", "push", "-q", "origin", "main"}, dir});
     } else {

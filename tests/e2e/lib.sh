@@ -163,11 +163,21 @@ install_ferry() {
   install_ferry_url "$1" "file://$2"
 }
 
-# install_ferry_url <repo-dir> <store-url>: ferry install --store <store-url>
+# install_ferry_url <repo-dir> <store-url>: ferry install --store <store-url>,
+# with one agent at a time (one_agent_at_a_time).
 install_ferry_url() {
   local repo=$1 url=$2
   (cd "$repo" && "$FERRY" install --store "$url") >"$E2E_ROOT/install.out" 2>&1 ||
     { show "ferry install output" "$E2E_ROOT/install.out"; fail "ferry install --store $url in $repo failed"; }
+  one_agent_at_a_time "$repo"
+}
+
+# one_agent_at_a_time <repo-dir>: git-lfs runs one ferry agent per transfer,
+# so that a test sees one journal and one log per repository. ferry install
+# leaves git-lfs's default (8 agents at once), which git_lfs_defaults, the
+# concurrency tests and the daemon tests use.
+one_agent_at_a_time() {
+  git -C "$1" config lfs.customtransfer.ferry.concurrent false
 }
 
 # clone_and_pull <remote.git> <clone-dir> <store-dir> <log>: a fresh clone
@@ -707,7 +717,6 @@ server_offered() {
   git -C "$1" config lfs.url "$(lfs_url "$(basename "$1")")"
   (cd "$1" && "$FERRY" install --server-offered) >"$E2E_ROOT/install.out" 2>&1 ||
     { show "ferry install --server-offered" "$E2E_ROOT/install.out"; fail "ferry install --server-offered in $1 failed"; }
-  git -C "$1" config --unset lfs.customtransfer.ferry.concurrent
 }
 
 # round_trip <name> <configure> <path>=<bytes>...: a new repository <name>

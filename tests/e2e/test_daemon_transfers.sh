@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Transfers through the per-user daemon (ferry.daemon.use=auto), with
-# git-lfs's own default concurrency (8 agents per repository), every agent
-# a thin client of one daemon of this test's own (FERRY_DAEMON_DIR):
+# Transfers through the per-user daemon (ferry.daemon.use=auto, the
+# default), with git-lfs's own default concurrency (8 agents per
+# repository), every agent a thin client of one daemon of this test's own
+# (FERRY_DAEMON_DIR):
 #
-#   1. push of 40 objects into a folder store: every object intact, no
+#   1. push of 40 objects into a folder store, with the settings `ferry
+#      install` leaves and nothing else: every object intact, no
 #      partial file; the first agent started the daemon and every agent was
 #      served by it (daemon.log), and each agent's own process ran no engine.
 #      The agents shared one engine: one journal (no journal slot was
@@ -33,7 +35,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init "$@"
 
-export FERRY_DAEMON_USE=auto
+# lib.sh turns the daemon off for the other tests; here it is left at its
+# default.
+unset FERRY_DAEMON_USE
 DLOG="$FERRY_DAEMON_DIR/daemon.log"
 
 COUNT=40
@@ -68,7 +72,8 @@ daemon_pid() { cat "$FERRY_DAEMON_DIR/daemon.pid" 2>/dev/null || fail "no daemon
 REPO="$E2E_ROOT/origin-repo"
 STORE="$E2E_ROOT/store"
 new_repo origin-repo
-git_lfs_defaults "$REPO" "$STORE"
+(cd "$REPO" && "$FERRY" install --store "file://$STORE") >"$E2E_ROOT/install.out" 2>&1 ||
+  { show "ferry install" "$E2E_ROOT/install.out"; fail "ferry install in $REPO failed"; }
 add_mixed_lfs_files "$REPO" "$COUNT"
 [[ ! -e $FERRY_DAEMON_DIR/daemon.sock ]] || fail "a daemon runs before the first push"
 must_git 300 "$E2E_ROOT/push.log" -C "$REPO" push origin main

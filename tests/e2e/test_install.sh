@@ -12,21 +12,23 @@ REPO="$E2E_ROOT/repo"
 STORE="$E2E_ROOT/store"
 FERRY_REAL=$(readlink -f "$FERRY")
 KEYS=(lfs.standalonetransferagent lfs.customtransfer.ferry.path lfs.customtransfer.ferry.args
-  lfs.customtransfer.ferry.concurrent ferry.store)
+  ferry.store)
+# Left unset, so that git-lfs runs its default number of agents at once.
+CONCURRENT=lfs.customtransfer.ferry.concurrent
 
 # config_dump <scope-flag> <out>: git config --list for one scope, sorted.
 config_dump() {
   (cd "${3:-$REPO}" && git config "$1" --list 2>/dev/null | LC_ALL=C sort) >"$2" || : >"$2"
 }
 
-# expect_keys <scope-flag> <store-url>: the five keys with their values.
+# expect_keys <scope-flag> <store-url>: the four keys with their values, and
+# no concurrent setting.
 expect_keys() {
   local scope=$1 url=$2
   local -A want=(
     [lfs.standalonetransferagent]=ferry
     [lfs.customtransfer.ferry.path]=$FERRY_REAL
     [lfs.customtransfer.ferry.args]=agent
-    [lfs.customtransfer.ferry.concurrent]=false
     [ferry.store]=$url
   )
   local key got
@@ -34,6 +36,9 @@ expect_keys() {
     got=$(cd "$REPO" && git config "$scope" --get "$key") || fail "$key is not set ($scope)"
     [[ $got == "${want[$key]}" ]] || fail "$key is '$got', expected '${want[$key]}' ($scope)"
   done
+  if got=$(cd "$REPO" && git config "$scope" --get "$CONCURRENT"); then
+    fail "$CONCURRENT is '$got' ($scope): git-lfs would not run its agents at once"
+  fi
 }
 
 # expect_no_keys <scope-flag>
@@ -93,19 +98,18 @@ config_dump --global "$E2E_ROOT/global-before"
   { show "ferry install" "$E2E_ROOT/install.out"; fail "ferry install failed"; }
 grep -qF "file://$STORE" "$E2E_ROOT/install.out" || fail "ferry install does not confirm the store: $(cat "$E2E_ROOT/install.out")"
 expect_keys --local "file://$STORE"
-pass "install set the five keys with the expected values"
+pass "install set the four keys with the expected values, and no $CONCURRENT"
 config_dump --local "$E2E_ROOT/local-after"
 added=$(comm -13 "$E2E_ROOT/local-before" "$E2E_ROOT/local-after")
 removed=$(comm -23 "$E2E_ROOT/local-before" "$E2E_ROOT/local-after")
 expected=$(printf '%s\n' "lfs.standalonetransferagent=ferry" "lfs.customtransfer.ferry.path=$FERRY_REAL" \
-  "lfs.customtransfer.ferry.args=agent" "lfs.customtransfer.ferry.concurrent=false" \
-  "ferry.store=file://$STORE" | LC_ALL=C sort)
+  "lfs.customtransfer.ferry.args=agent" "ferry.store=file://$STORE" | LC_ALL=C sort)
 [[ $added == "$expected" ]] || fail "install added other entries than expected:
 $added
 expected:
 $expected"
 [[ -z $removed ]] || fail "install removed or changed entries: $removed"
-pass "install added exactly those five entries and changed nothing else"
+pass "install added exactly those four entries and changed nothing else"
 config_dump --global "$E2E_ROOT/global-after"
 cmp -s "$E2E_ROOT/global-before" "$E2E_ROOT/global-after" || fail "a repository install changed the global config"
 pass "a repository install leaves the global config alone"
@@ -213,7 +217,7 @@ expect_no_keys --local
 config_dump --local "$E2E_ROOT/local-uninstalled"
 cmp -s "$E2E_ROOT/local-before" "$E2E_ROOT/local-uninstalled" ||
   fail "after uninstall the local config differs from before install: $(diff "$E2E_ROOT/local-before" "$E2E_ROOT/local-uninstalled")"
-pass "uninstall removed the five keys and restored the config exactly"
+pass "uninstall removed the four keys and restored the config exactly"
 [[ -d $STORE && -n $(find "$STORE" -type f) ]] || fail "uninstall touched the store"
 pass "uninstall leaves the store's objects alone"
 rc=0
@@ -239,7 +243,21 @@ for key in "${KEYS[@]}"; do
   git config --file "$HOME/.gitconfig" --get "$key" >/dev/null || fail "$key is not in $HOME/.gitconfig"
 done
 expect_no_keys --local
-pass "install --global wrote the five keys to \$HOME/.gitconfig, not the repository"
+pass "install --global wrote the four keys to \$HOME/.gitconfig, not the repository"
+# The concurrent=false of an earlier install (one agent at a time) goes; one
+# in another scope stays, and install says what still holds git-lfs back.
+(cd "$REPO" && git config "$CONCURRENT" false && "$FERRY" install --store "file://$STORE") \
+  >"$E2E_ROOT/reinstall.out" 2>&1 || { show "ferry install" "$E2E_ROOT/reinstall.out"; fail "ferry install over concurrent=false failed"; }
+expect_keys --local "file://$STORE"
+! grep -q "$CONCURRENT" "$E2E_ROOT/reinstall.out" || fail "install warned about a $CONCURRENT it removed: $(cat "$E2E_ROOT/reinstall.out")"
+git config --global "$CONCURRENT" false
+(cd "$REPO" && "$FERRY" install --store "file://$STORE") >"$E2E_ROOT/reinstall2.out" 2>&1 ||
+  { show "ferry install" "$E2E_ROOT/reinstall2.out"; fail "ferry install under a global concurrent=false failed"; }
+grep -q "note: $CONCURRENT is false in another git config" "$E2E_ROOT/reinstall2.out" ||
+  fail "install did not point at the global $CONCURRENT=false: $(cat "$E2E_ROOT/reinstall2.out")"
+git config --global --unset "$CONCURRENT"
+(cd "$REPO" && "$FERRY" uninstall >/dev/null) || fail "cleanup uninstall failed"
+pass "install removes an earlier install's $CONCURRENT=false, and names one set in another scope"
 # A repository without local settings now pushes through ferry via the global ones.
 random_file "$REPO/global.bin" 2222
 (cd "$REPO" && git add global.bin && git commit -qm global && git push origin main) >"$E2E_ROOT/gpush.out" 2>&1 ||

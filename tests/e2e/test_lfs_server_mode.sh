@@ -32,6 +32,7 @@ server_mode_repo() {
   git -C "$1" config lfs.url "$(lfs_url "$(basename "$1")")"
   (cd "$1" && "$FERRY" install --server-offered) >"$E2E_ROOT/install.out" 2>&1 ||
     { show "ferry install --server-offered" "$E2E_ROOT/install.out"; fail "ferry install --server-offered in $1 failed"; }
+  one_agent_at_a_time "$1"
   [[ -z $(git -C "$1" config --get lfs.standalonetransferagent) ]] ||
     fail "ferry install --server-offered set lfs.standalonetransferagent"
 }

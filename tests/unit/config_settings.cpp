@@ -856,7 +856,8 @@ TEST_CASE("settings read from an agent's environment, not the process's", "[conf
   REQUIRE(resolved.ok());
   CHECK(resolved->max_attempts == 7);
   CHECK(resolved->daemon_use == "never");
-  CHECK(ferry::config::resolve({{}, {}, {}}, "/repo/.git/lfs")->daemon_use == "never");
+  // Unset: git-lfs's agents go through the daemon.
+  CHECK(ferry::config::resolve({{}, {}, {}}, "/repo/.git/lfs")->daemon_use == "auto");
   CHECK_FALSE(ferry::config::resolve({{}, {{"FERRY_DAEMON_USE", "sometimes"}}, {}}, "/l").ok());
 }
 
