@@ -89,9 +89,6 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
       if (st.terminating)
         return reply(self, protocol::encode_complete_error(request.oid, protocol::code::unavailable,
                                                            "the agent is shutting down"));
-      log_event(spdlog::level::debug, {request.oid, {}}, "{} request received: {} bytes{}",
-                direction_name(request.op), request.size,
-                request.action ? ", with the server's action" : "");
       transfer_job job;
       job.id = st.next_id++;
       job.dir = request.op == protocol::operation::upload ? direction::upload : direction::download;
@@ -104,6 +101,11 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
       if (request.action)
         job.action = {request.action->href, request.action->headers};
       st.in_flight += 1;
+      if (st.config->watch_object)
+        st.watches.emplace(job.id, st.config->watch_object(job.oid));
+      log_event(spdlog::level::debug, {request.oid, {}}, "{} request received: {} bytes{}",
+                direction_name(request.op), request.size,
+                request.action ? ", with the server's action" : "");
       self
         ->request(st.supervisor, caf::infinite, atom::run_v, job,
                   caf::actor_cast<progress_sink_actor>(self))
@@ -119,6 +121,7 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
             else
               reply(self, protocol::encode_complete_error(outcome.oid, protocol_code(outcome.code),
                                                           outcome.message));
+            self->state.watches.erase(job.id);
             stop_if_idle(self);
           },
           [=](const caf::error& err) {
@@ -126,6 +129,7 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
             auto failure = to_status(err);
             reply(self, protocol::encode_complete_error(job.oid, protocol_code(failure.code()),
                                                         failure.to_string()));
+            self->state.watches.erase(job.id);
             stop_if_idle(self);
           });
     },

@@ -4,6 +4,7 @@
 #include "actors/policy/engine_config.hpp"
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,8 @@ struct coordinator_state {
   /// coordinator a range of its own (its ids are the supervisor's keys).
   uint64_t next_id = 1;
   int in_flight = 0;
+  /// What config->watch_object() returned for each job in flight.
+  std::map<uint64_t, std::shared_ptr<void>> watches;
   bool terminating = false;
 
   static inline const char* name = "coordinator";

@@ -5,11 +5,14 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <map>
 #include <mutex>
 #include <unistd.h>
+#include <vector>
 
 namespace ferry {
 
@@ -88,10 +91,77 @@ private:
   bool owned_;
 };
 
+/// `file`, rotated at 5 MiB with 3 files kept (at most 20 MiB); null after
+/// saying why in `problem`.
+spdlog::sink_ptr rotating_sink(const std::filesystem::path& file, std::string& problem) {
+  try {
+    std::filesystem::create_directories(file.parent_path());
+    return std::make_shared<spdlog::sinks::rotating_file_sink_mt>(file.string(), 5 << 20, 3);
+  } catch (const std::exception& e) {
+    problem = "cannot open log file " + file.string() + ": " + e.what();
+    return nullptr;
+  }
+}
+
+/// The taps of tap_object_lines(), by oid.
+struct tap_registry {
+  struct tap {
+    spdlog::level::level_enum level;
+    std::function<void(const object_line&)> call;
+  };
+  std::mutex mutex;
+  std::multimap<std::string, std::shared_ptr<tap>> taps;
+  /// The level configure_logging() gave the logger.
+  spdlog::level::level_enum configured = spdlog::level::info;
+};
+
+tap_registry& registry() {
+  static tap_registry taps;
+  return taps;
+}
+
+/// The logger's level: its own, or a tap's if that is lower. Called with
+/// the registry locked.
+spdlog::level::level_enum effective_level(const tap_registry& taps) {
+  auto level = taps.configured;
+  for (const auto& [oid, each] : taps.taps)
+    level = std::min(level, each->level);
+  return level;
+}
+
+/// Whether this thread is running a tap: what a tap logs itself (a
+/// connection that broke, say) goes to no tap, or it could call itself.
+thread_local bool in_tap = false;
+
+/// Hands each line about an object to that object's taps.
+class tap_sink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    auto fields = fields_of_this_line();
+    if (fields.oid.empty() || in_tap)
+      return;
+    std::vector<std::shared_ptr<tap_registry::tap>> found;
+    {
+      auto& taps = registry();
+      std::lock_guard lock{taps.mutex};
+      auto [first, last] = taps.taps.equal_range(std::string{fields.oid});
+      for (auto it = first; it != last; ++it)
+        if (msg.level >= it->second->level)
+          found.push_back(it->second);
+    }
+    in_tap = true;
+    for (auto& tap : found)
+      tap->call({msg.time, msg.level, fields, payload(msg)});
+    in_tap = false;
+  }
+  void flush_() override {}
+};
+
 std::shared_ptr<spdlog::logger> make_default() {
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   sink->set_level(spdlog::level::warn);
-  auto logger = std::make_shared<spdlog::logger>("ferry", sink);
+  std::vector<spdlog::sink_ptr> sinks{sink, std::make_shared<tap_sink>()};
+  auto logger = std::make_shared<spdlog::logger>("ferry", sinks.begin(), sinks.end());
   logger->set_level(spdlog::level::info);
   logger->set_formatter(std::make_unique<line_formatter>(log_format::text));
   return logger;
@@ -140,24 +210,61 @@ std::string configure_logging(const logging_options& options) {
     sinks.push_back(trace);
   }
   if (!options.file.empty()) {
-    try {
-      std::filesystem::create_directories(options.file.parent_path());
-      auto rotating =
-        std::make_shared<spdlog::sinks::rotating_file_sink_mt>(options.file.string(), 5 << 20, 3);
-      rotating->set_level(parsed);
-      sinks.push_back(rotating);
-    } catch (const std::exception& e) {
-      return "cannot open log file " + options.file.string() + ": " + e.what();
-    }
+    std::string problem;
+    auto rotating = rotating_sink(options.file, problem);
+    if (!rotating)
+      return problem;
+    rotating->set_level(parsed);
+    sinks.push_back(rotating);
   }
+  sinks.push_back(std::make_shared<tap_sink>());
   auto logger = std::make_shared<spdlog::logger>("ferry", sinks.begin(), sinks.end());
-  logger->set_level(trace ? std::min(parsed, spdlog::level::debug) : parsed);
   logger->set_formatter(std::make_unique<line_formatter>(options.format));
   logger->flush_on(spdlog::level::info);
+  {
+    auto& taps = registry();
+    std::lock_guard lock{taps.mutex};
+    taps.configured = trace ? std::min(parsed, spdlog::level::debug) : parsed;
+    logger->set_level(effective_level(taps));
+  }
   instance() = logger;
   if (!trace_problem.empty())
     logger->warn("{}", trace_problem);
   return {};
+}
+
+std::shared_ptr<spdlog::logger> file_logger(const logging_options& options, std::string& problem) {
+  auto rotating = rotating_sink(options.file, problem);
+  if (!rotating)
+    return nullptr;
+  auto logger = std::make_shared<spdlog::logger>("ferry", std::move(rotating));
+  logger->set_level(spdlog::level::from_str(options.level));
+  logger->set_formatter(std::make_unique<line_formatter>(options.format));
+  logger->flush_on(spdlog::level::info);
+  return logger;
+}
+
+std::shared_ptr<void> tap_object_lines(std::string oid, spdlog::level::level_enum level,
+                                       std::function<void(const object_line&)> tap) {
+  auto added = std::make_shared<tap_registry::tap>(tap_registry::tap{level, std::move(tap)});
+  auto& taps = registry();
+  {
+    std::lock_guard lock{taps.mutex};
+    taps.taps.emplace(oid, added);
+    log()->set_level(effective_level(taps));
+  }
+  // The handle takes the tap out again when dropped.
+  return std::shared_ptr<void>(nullptr, [oid = std::move(oid), added](void*) {
+    auto& taps = registry();
+    std::lock_guard lock{taps.mutex};
+    auto [first, last] = taps.taps.equal_range(oid);
+    for (auto it = first; it != last; ++it)
+      if (it->second == added) {
+        taps.taps.erase(it);
+        break;
+      }
+    log()->set_level(effective_level(taps));
+  });
 }
 
 } // namespace ferry

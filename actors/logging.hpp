@@ -4,7 +4,9 @@
 
 #include <spdlog/logger.h>
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -34,6 +36,28 @@ struct logging_options {
 /// trace file that cannot be opened is a warning, not an error (git does the
 /// same).
 std::string configure_logging(const logging_options& options);
+
+/// A logger that writes only `options.file` (rotated as configure_logging()
+/// rotates it), in its format, at its level; null after saying why in
+/// `problem`. The daemon writes each repository's own log with one.
+std::shared_ptr<spdlog::logger> file_logger(const logging_options& options, std::string& problem);
+
+/// A line logged with log_event(), as a tap gets it. The fields are also
+/// this thread's (another logger called from the tap writes them too).
+struct object_line {
+  std::chrono::system_clock::time_point time;
+  spdlog::level::level_enum level;
+  log_fields fields;
+  std::string_view message;
+};
+
+/// While the returned handle lives, each line logged with log_event() about
+/// `oid` at `level` or worse also goes to `tap`, on the thread that logs it:
+/// the daemon gives each agent the lines about its own objects (its
+/// repository's log, its git-lfs trace). The process's logger lets such
+/// lines through meanwhile, whatever its own level.
+std::shared_ptr<void> tap_object_lines(std::string oid, spdlog::level::level_enum level,
+                                       std::function<void(const object_line&)> tap);
 
 namespace detail {
 

@@ -96,6 +96,16 @@ void write_notice(const std::string& text) {
   std::fflush(stderr);
 }
 
+/// A line the daemon's engine logged about one of this agent's objects,
+/// logged here again: its warnings reach git-lfs through stderr, and its
+/// debug lines the trace.
+void log_from_daemon(const protocol::daemon_frame& frame) {
+  auto level = spdlog::level::from_str(frame.level);
+  if (level == spdlog::level::off)
+    return;
+  log_event(level, {frame.oid, frame.cid}, "{}", frame.text);
+}
+
 /// The agent's settings, read once, with the log set up from them (its
 /// file is in the repository's journal).
 result<agent_settings> settings_with_logging(const agent_context& context) {
@@ -106,10 +116,7 @@ result<agent_settings> settings_with_logging(const agent_context& context) {
   if (!*resolved)
     return *resolved;
   const auto& settings = (*resolved)->settings;
-  logging_options logging;
-  logging.level = settings.log_level;
-  logging.file = settings.log_file;
-  logging.format = parse_log_format(settings.log_format).value_or(log_format::text);
+  auto logging = logging_of(settings);
   auto trace = git_trace_setting();
   logging.trace = parse_git_trace(trace ? trace->c_str() : nullptr);
   if (auto problem = configure_logging(logging); !problem.empty())
@@ -296,6 +303,8 @@ private:
       return;
     if (frame->kind == protocol::frame_kind::notice)
       return write_notice(frame->text);
+    if (frame->kind == protocol::frame_kind::log)
+      return log_from_daemon(*frame);
     if (frame->kind == protocol::frame_kind::credential)
       return answer_credential(*frame);
     if (frame->kind != protocol::frame_kind::line)
@@ -379,6 +388,21 @@ private:
   bool skip_init_reply_ = false;
 };
 
+/// Sets this agent's log up for the lines the daemon sends about its
+/// objects: warnings on stderr, and with a GIT_TRACE everything at debug
+/// or worse there too, as an agent running the engine itself would. Says
+/// whether the trace is on.
+bool trace_for_daemon() {
+  logging_options logging;
+  auto trace = git_trace_setting();
+  logging.trace = parse_git_trace(trace ? trace->c_str() : nullptr);
+  if (logging.trace.where == git_trace_target::kind::off)
+    return false;
+  if (auto problem = configure_logging(logging); !problem.empty())
+    log()->warn("{}", problem);
+  return true;
+}
+
 /// Serves git-lfs through the user's daemon. nullopt when the daemon
 /// cannot be used: the caller runs the engine itself.
 std::optional<int> run_through_daemon(const agent_context& context) {
@@ -392,6 +416,7 @@ std::optional<int> run_through_daemon(const agent_context& context) {
   if (!dir)
     return fall_back(dir.error());
   auto session = session_of(context);
+  session.trace = trace_for_daemon();
   auto opened = open_daemon_link(*dir, session);
   if (!opened)
     return fall_back(opened.error());

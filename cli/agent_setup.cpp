@@ -89,6 +89,14 @@ config::git_environment git_environment_of(const agent_context& context) {
 
 } // namespace
 
+logging_options logging_of(const config::settings& settings) {
+  logging_options logging;
+  logging.level = settings.log_level;
+  logging.file = settings.log_file;
+  logging.format = parse_log_format(settings.log_format).value_or(log_format::text);
+  return logging;
+}
+
 result<agent_settings> resolve_agent_settings(const agent_context& context) {
   auto environment = git_environment_of(context);
   auto repo = config::discover_repo(context.cwd, environment);

@@ -6,6 +6,7 @@
 // daemon, which serves many repositories and never changes its own).
 
 #include "actors/engine.hpp"
+#include "actors/logging.hpp"
 #include "cli/commands.hpp"
 #include "config/git_config.hpp"
 #include "config/settings.hpp"
@@ -48,6 +49,10 @@ struct agent_settings {
 
 /// errc::config_error (or git's failure) when the settings cannot be read.
 result<agent_settings> resolve_agent_settings(const agent_context& context);
+
+/// The log `settings` ask for: their file (the repository's ferry.log),
+/// level and format; no trace.
+logging_options logging_of(const config::settings& settings);
 
 /// Why an agent cannot serve: git-lfs gets `reason` with `code` for every
 /// request.

@@ -209,10 +209,8 @@ int run_daemon_foreground(int ready_fd) {
   auto settings = settings_outside_repository();
   if (!settings)
     return failed(settings.error());
-  logging_options logging;
-  logging.level = settings->log_level;
+  auto logging = logging_of(*settings);
   logging.file = *dir / "ferry.log";
-  logging.format = parse_log_format(settings->log_format).value_or(log_format::text);
   if (auto problem = configure_logging(logging); !problem.empty())
     daemon_log(problem);
   // Declared first so that it outlives the server, whose agent threads use it.

@@ -187,6 +187,38 @@ void speak_frames(agent_options& options, int fd, const agent_link& link) {
   options.on_input_end = [credentials = link.credentials] { credentials->close(); };
 }
 
+/// The repository's own log (ferry.log in its journal), which the daemon
+/// writes the lines about its agents' objects to; null after saying why.
+std::shared_ptr<spdlog::logger> repository_log(const config::settings& settings) {
+  std::string problem;
+  auto logger = file_logger(logging_of(settings), problem);
+  if (!logger)
+    log()->warn("{}", problem);
+  return logger;
+}
+
+/// What an agent gets of the lines the engine logs about its objects:
+/// `repository` (its repository's log) those at its level, and the agent
+/// itself the warnings (for its stderr, which git-lfs traces) and, when its
+/// git-lfs traces, the debug lines: as if it ran the engine itself.
+std::function<std::shared_ptr<void>(const std::string&)>
+watch_for_agent(std::shared_ptr<spdlog::logger> repository, std::shared_ptr<frame_writer> writer,
+                bool trace) {
+  auto to_agent = trace ? spdlog::level::debug : spdlog::level::warn;
+  auto level = repository ? std::min(to_agent, repository->level()) : to_agent;
+  return [=](const std::string& oid) {
+    return tap_object_lines(oid, level, [=](const object_line& line) {
+      if (repository)
+        repository->log(line.level, "{}", line.message);
+      if (line.level >= to_agent) {
+        auto name = spdlog::level::to_string_view(line.level);
+        writer->write(protocol::encode_log_frame({name.data(), name.size()}, line.fields.oid,
+                                                 line.fields.cid, line.message));
+      }
+    });
+  };
+}
+
 /// What must be equal for two agents to share an engine core: the
 /// repository, the journal, every setting, and the environment the store
 /// was opened with (its keys, its credential helpers).
@@ -216,6 +248,8 @@ public:
   std::shared_ptr<const engine_config> config;
   engine_core core;
   std::string repository;
+  /// The repository's ferry.log (repository_log()); may be null.
+  std::shared_ptr<spdlog::logger> log_file;
   /// Whether the core started; the agents that joined meanwhile wait.
   std::promise<bool> started;
   std::shared_future<bool> ready = started.get_future().share();
@@ -389,6 +423,8 @@ void daemon_engine::serve_alone(int fd, const protocol::daemon_session& session,
   log()->info("agent started in {}", agent.description);
   auto options = std::move(agent.options);
   speak_frames(options, fd, link);
+  options.config.watch_object =
+    watch_for_agent(repository_log(resolved.settings), link.writer, session.trace);
   link.credentials->open();
   options.limiter = limiter_for(options.config);
   run_agent_on(*system_, std::move(options));
@@ -447,6 +483,7 @@ void daemon_engine::serve(int fd, const protocol::daemon_session& session, agent
     auto limiter = limiter_for(config);
     core->config = std::make_shared<const engine_config>(std::move(config));
     core->repository = repository;
+    core->log_file = repository_log(resolved->settings);
     {
       // Start-up recovery runs once, here.
       caf::scoped_actor self{*system_};
@@ -474,6 +511,7 @@ void daemon_engine::serve(int fd, const protocol::daemon_session& session, agent
   // asking for one object each get a file their git-lfs can take.
   auto own = std::make_shared<engine_config>(*core->config);
   own->download_dir = core->config->download_dir / "agents" / std::to_string(member.directory);
+  own->watch_object = watch_for_agent(core->log_file, link.writer, session.trace);
   if (auto removed = prune_download_dir(own->download_dir, {}); removed > 0)
     log()->info("removed {} leftover file(s) from {}", removed, own->download_dir.string());
   agent_options options;

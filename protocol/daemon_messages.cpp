@@ -218,6 +218,8 @@ std::string encode(const daemon_session& session) {
   out["flags"] = nlohmann::ordered_json::object();
   for (const auto& [name, value] : session.flags)
     out["flags"][name] = value;
+  if (session.trace)
+    out["trace"] = true;
   return dump(out);
 }
 
@@ -240,6 +242,11 @@ result<daemon_session> decode_daemon_session(std::string_view line) {
   if (!flags)
     return flags.error();
   session.flags = std::move(*flags);
+  if (const json* trace = find_member(*object, "trace")) {
+    if (!trace->is_boolean())
+      return invalid("session", "'trace' must be true or false");
+    session.trace = trace->get<bool>();
+  }
   return session;
 }
 
@@ -270,6 +277,16 @@ std::string encode_credential_reply_frame(int64_t id, int64_t exit_code, std::st
   out["credential_reply"]["id"] = id;
   out["credential_reply"]["exit"] = exit_code;
   out["credential_reply"]["output"] = std::string{output};
+  return dump(out);
+}
+
+std::string encode_log_frame(std::string_view level, std::string_view oid, std::string_view cid,
+                             std::string_view message) {
+  nlohmann::ordered_json out;
+  out["log"]["level"] = std::string{level};
+  out["log"]["oid"] = std::string{oid};
+  out["log"]["cid"] = std::string{cid};
+  out["log"]["message"] = std::string{message};
   return dump(out);
 }
 
@@ -310,6 +327,18 @@ result<daemon_frame> decode_daemon_frame(std::string_view line) {
     frame.id = *id;
     frame.exit_code = *exit_code;
     frame.text = std::move(*output);
+  } else if (const json* logged = find_member(*object, "log")) {
+    auto level = text_member(*logged, "level");
+    auto oid = text_member(*logged, "oid");
+    auto cid = text_member(*logged, "cid");
+    auto message = text_member(*logged, "message");
+    if (!level || !oid || !cid || !message)
+      return invalid("frame", "'log' needs a level, an oid, a cid and a message");
+    frame.kind = frame_kind::log;
+    frame.level = std::move(*level);
+    frame.oid = std::move(*oid);
+    frame.cid = std::move(*cid);
+    frame.text = std::move(*message);
   }
   return frame;
 }

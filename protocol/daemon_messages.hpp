@@ -77,13 +77,17 @@ struct daemon_reply {
 /// An agent's context, sent once after its hello: the daemon resolves the
 /// repository, its settings and the store's credentials from it, never
 /// from its own directory or environment.
-/// {"cwd":"/repo","env":{"HOME":"/home/u",...},"flags":{"store":"..."}}
+/// {"cwd":"/repo","env":{"HOME":"/home/u",...},"flags":{"store":"..."},"trace":true}
 struct daemon_session {
   std::string cwd;
   /// Only variables for which session_variable() holds.
   std::map<std::string, std::string> environment;
   /// The agent's command line flags, as config::sources::flags keys them.
   std::map<std::string, std::string> flags;
+  /// Whether the git-lfs that started the agent traces (GIT_TRACE, which
+  /// git-lfs keeps out of its agents' environment): the daemon then sends
+  /// the agent its debug lines too.
+  bool trace = false;
 };
 
 /// Whether the agent's environment variable `name` goes into its session.
@@ -103,6 +107,10 @@ enum class frame_kind {
   credential,
   /// Agent to daemon: git's exit code and output for credential `id`.
   credential_reply,
+  /// Daemon to agent: a line its engine logged about one of the agent's
+  /// objects (`level`, `oid`, `cid`, message in `text`), for the agent's
+  /// own stderr and trace.
+  log,
   /// A frame of a later version; the receiver ignores it.
   other,
 };
@@ -116,6 +124,11 @@ struct daemon_frame {
   std::string action;
   /// credential_reply: git's exit code.
   int64_t exit_code = 0;
+  /// log only: spdlog's name of the level ("debug", "warning", ...), the
+  /// object's oid and the transfer's correlation id.
+  std::string level;
+  std::string oid;
+  std::string cid;
 };
 
 /// One line of JSON, without the newline.
@@ -133,6 +146,9 @@ std::string encode_notice_frame(std::string_view text);
 std::string encode_credential_frame(int64_t id, std::string_view action, std::string_view input);
 /// {"credential_reply":{"id":N,"exit":0,"output":"<text>"}}
 std::string encode_credential_reply_frame(int64_t id, int64_t exit_code, std::string_view output);
+/// {"log":{"level":"debug","oid":"<oid>","cid":"<cid>","message":"<text>"}}
+std::string encode_log_frame(std::string_view level, std::string_view oid, std::string_view cid,
+                             std::string_view message);
 
 /// errc::invalid_request saying what is wrong. A hello of another proto
 /// decodes (proto and build are read first) as long as both are there,

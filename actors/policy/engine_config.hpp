@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace ferry {
@@ -39,6 +40,11 @@ struct engine_config {
   /// Downloads are assembled and verified here; it must be on the same
   /// filesystem as the repository's LFS directory so git-lfs can rename.
   std::filesystem::path download_dir;
+  /// Called by the COORDINATOR when a job for an oid starts; what it
+  /// returns is held until the job's outcome is sent. The daemon gives
+  /// each agent the log lines about its objects with it
+  /// (tap_object_lines()). May be empty.
+  std::function<std::shared_ptr<void>(const std::string& oid)> watch_object;
   /// Bytes read or written per worker step.
   size_t chunk_bytes = 1 << 20;
   /// Bytes between syncs; each sync advances the journal's resume point.

@@ -9,7 +9,9 @@
 #      partial file; the first agent started the daemon and every agent was
 #      served by it (daemon.log), and each agent's own process ran no engine.
 #      The agents shared one engine: one journal (no journal slot was
-#      made), started once.
+#      made), started once. The push ran with GIT_TRACE set to a file: the
+#      repository's own ferry.log says each object was done, and the trace
+#      has ferry's lines about each object, as without the daemon.
 #   2. a fresh clone pulls them all through the same daemon, byte for byte,
 #      on one engine too.
 #   2b. one repository, two commands at once, both through one engine: two
@@ -76,7 +78,7 @@ new_repo origin-repo
   { show "ferry install" "$E2E_ROOT/install.out"; fail "ferry install in $REPO failed"; }
 add_mixed_lfs_files "$REPO" "$COUNT"
 [[ ! -e $FERRY_DAEMON_DIR/daemon.sock ]] || fail "a daemon runs before the first push"
-must_git 300 "$E2E_ROOT/push.log" -C "$REPO" push origin main
+GIT_TRACE="$E2E_ROOT/push-trace.log" must_git 300 "$E2E_ROOT/push.log" -C "$REPO" push origin main
 for f in "${FILES[@]}"; do assert_stored "$STORE" "$REPO/$f"; done
 assert_no_partials "$STORE"
 FIRST=$(daemon_pid)
@@ -90,6 +92,14 @@ served=$(served_in "$REPO")
 pass "one daemon (pid $FIRST) served all $served agents of the push; no agent ran an engine itself"
 assert_one_engine "$REPO" "the push"
 pass "the $served agents of the push shared one engine: one journal, no journal slot"
+for f in "${FILES[@]}"; do
+  oid=$(oid_of "$REPO/$f")
+  grep -q "oid=$oid msg=\"upload: done\"" "$REPO/.git/lfs/ferry/ferry.log" ||
+    { show "ferry log" "$REPO/.git/lfs/ferry/ferry.log"; fail "the repository's ferry.log does not say $f ($oid) was uploaded"; }
+  grep -q "trace ferry: .* oid=$oid" "$E2E_ROOT/push-trace.log" ||
+    { show "trace" "$E2E_ROOT/push-trace.log"; fail "git-lfs's trace has no ferry line about $f ($oid)"; }
+done
+pass "the repository's ferry.log and git-lfs's trace have the daemon's lines about each of the push's objects"
 "$FERRY" daemon status --json >"$E2E_ROOT/status.json" || fail "ferry daemon status failed"
 py_check "ferry daemon status: no agent left once the push is done" '
 import json, sys

@@ -206,3 +206,28 @@ TEST_CASE("credential frames carry git credential's input and answer by id", "[p
   CHECK_FALSE(decode_daemon_frame(R"({"credential":{"action":"fill","input":""}})").ok());
   CHECK_FALSE(decode_daemon_frame(R"({"credential_reply":{"id":1,"output":""}})").ok());
 }
+
+TEST_CASE("a log frame carries one engine line about an agent's object", "[protocol][daemon]") {
+  using ferry::protocol::decode_daemon_frame;
+  using ferry::protocol::frame_kind;
+  auto logged = decode_daemon_frame(
+    ferry::protocol::encode_log_frame("debug", "ab12", "c0ffee", "upload attempt 1 started"));
+  REQUIRE(logged.ok());
+  CHECK(logged->kind == frame_kind::log);
+  CHECK(logged->level == "debug");
+  CHECK(logged->oid == "ab12");
+  CHECK(logged->cid == "c0ffee");
+  CHECK(logged->text == "upload attempt 1 started");
+  CHECK_FALSE(decode_daemon_frame(R"({"log":{"level":"debug","oid":"a","message":"m"}})").ok());
+  CHECK_FALSE(decode_daemon_frame(R"({"log":"m"})").ok());
+}
+
+TEST_CASE("a session says whether the agent's git-lfs traces", "[protocol][daemon]") {
+  using ferry::protocol::decode_daemon_session;
+  ferry::protocol::daemon_session session;
+  session.cwd = "/r";
+  CHECK_FALSE(decode_daemon_session(encode(session))->trace);
+  session.trace = true;
+  CHECK(decode_daemon_session(encode(session))->trace);
+  CHECK_FALSE(decode_daemon_session(R"({"cwd":"/r","trace":"yes"})").ok());
+}
