@@ -26,7 +26,7 @@ namespace {
 class line_reader {
 public:
   line_reader(const agent_options& options, protocol_io_actor io)
-      : fd_(options.input_fd),
+      : fd_(options.input_fd), read_before_(options.read_before),
         splitter_(options.framed_input ? protocol::daemon_max_frame : options.max_line_bytes),
         max_line_bytes_(options.max_line_bytes), framed_(options.framed_input),
         on_frame_(options.on_frame), on_input_end_(options.on_input_end), io_(std::move(io)) {
@@ -73,6 +73,7 @@ private:
   }
 
   void run() {
+    deliver(splitter_.feed(read_before_));
     std::vector<char> buffer(64 << 10);
     for (;;) {
       pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
@@ -97,6 +98,7 @@ private:
   }
 
   int fd_;
+  std::string read_before_;
   protocol::line_splitter splitter_;
   size_t max_line_bytes_;
   bool framed_;

@@ -22,6 +22,9 @@ struct agent_options {
   size_t max_line_bytes = 1 << 20;
   /// Where requests come from (stdin in the agent).
   int input_fd = 0;
+  /// Bytes of that input read before the engine started (the agent that
+  /// answered git-lfs's init itself), taken before the rest.
+  std::string read_before;
   /// Whether each input line is a daemon frame (protocol/daemon_messages.hpp)
   /// around the request, as on a daemon's connection, rather than the
   /// request itself.

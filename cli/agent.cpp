@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -22,6 +23,7 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <utility>
 #include <variant>
 
 extern char** environ;
@@ -37,10 +39,49 @@ void write_line(const std::string& line) {
     log()->error("cannot write to git-lfs (stdout): {}", std::strerror(errno));
 }
 
+/// What the agent read of git-lfs's input before serving it: the bytes,
+/// and whether their first line was an init it has answered already.
+struct read_ahead {
+  std::string bytes;
+  bool init_answered = false;
+};
+
+/// Reads git-lfs's first line and, when it is an init, answers it at once.
+/// git-lfs starts its agents one after another and sends no object before
+/// each has answered init, so the reply does not wait for the daemon to
+/// start or to resolve the repository; a configuration the daemon refuses
+/// then fails each transfer with the reason instead of init.
+read_ahead answer_init_early() {
+  read_ahead input;
+  protocol::line_splitter splitter{1 << 20};
+  char buffer[4096];
+  for (;;) {
+    auto n = ::read(STDIN_FILENO, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return input;
+    input.bytes.append(buffer, static_cast<size_t>(n));
+    auto lines = splitter.feed({buffer, static_cast<size_t>(n)});
+    if (lines.empty())
+      continue;
+    auto decoded = protocol::decode_request(lines.front().text);
+    auto* request = std::get_if<protocol::request>(&decoded);
+    if (!lines.front().too_long && request != nullptr &&
+        std::holds_alternative<protocol::init_request>(*request)) {
+      write_line(protocol::encode_init_ok());
+      input.init_answered = true;
+    }
+    return input;
+  }
+}
+
 /// When the agent cannot start (bad configuration, journal in use, store
 /// unreachable), it still speaks the protocol so git-lfs shows the reason:
-/// init gets the error, and so does every transfer, until terminate.
-int refuse_all(const std::string& reason, int code = protocol::code::unavailable) {
+/// init gets the error (unless it was answered already, `before`), and so
+/// does every transfer, until terminate.
+int refuse_all(const std::string& reason, int code = protocol::code::unavailable,
+               const read_ahead& before = {}) {
   log()->error("{}", reason);
   protocol::line_splitter splitter{1 << 20};
   auto answer = [&](const protocol::line_splitter::line& line) {
@@ -58,6 +99,13 @@ int refuse_all(const std::string& reason, int code = protocol::code::unavailable
       write_line(protocol::encode_error(code, reason));
     return true;
   };
+  bool skip_init = before.init_answered;
+  for (auto& line : splitter.feed(before.bytes)) {
+    if (std::exchange(skip_init, false))
+      continue;
+    if (!answer(line))
+      return 1;
+  }
   char buffer[64 << 10];
   for (;;) {
     auto n = ::read(STDIN_FILENO, buffer, sizeof buffer);
@@ -228,7 +276,10 @@ public:
       : context_(context), dir_(std::move(dir)), session_(std::move(session)),
         link_(std::move(link)) {}
 
-  int run() {
+  int run(const read_ahead& before) {
+    // The daemon's answer to an init git-lfs has had its answer to.
+    skip_init_reply_ = before.init_answered;
+    forward_lines(requests_.feed(before.bytes));
     std::vector<char> buffer(64 << 10);
     for (;;) {
       pollfd fds[2] = {{link_.fd.get(), POLLIN, 0}, {input_open_ ? STDIN_FILENO : -1, POLLIN, 0}};
@@ -263,8 +314,15 @@ private:
     ssize_t got = ::read(STDIN_FILENO, buffer.data(), buffer.size());
     if (got < 0 && errno == EINTR)
       return;
-    auto lines =
-      got > 0 ? requests_.feed({buffer.data(), static_cast<size_t>(got)}) : requests_.finish();
+    forward_lines(got > 0 ? requests_.feed({buffer.data(), static_cast<size_t>(got)})
+                          : requests_.finish());
+    if (got <= 0) {
+      input_open_ = false;
+      ::shutdown(link_.fd.get(), SHUT_WR);
+    }
+  }
+
+  void forward_lines(const std::vector<protocol::line_splitter::line>& lines) {
     for (auto& line : lines) {
       if (line.too_long) {
         send(protocol::encode_too_long_frame());
@@ -272,10 +330,6 @@ private:
       }
       remember(line.text);
       send(protocol::encode_line_frame(line.text));
-    }
-    if (got <= 0) {
-      input_open_ = false;
-      ::shutdown(link_.fd.get(), SHUT_WR);
     }
   }
 
@@ -405,7 +459,7 @@ bool trace_for_daemon() {
 
 /// Serves git-lfs through the user's daemon. nullopt when the daemon
 /// cannot be used: the caller runs the engine itself.
-std::optional<int> run_through_daemon(const agent_context& context) {
+std::optional<int> run_through_daemon(const agent_context& context, const read_ahead& before) {
   auto fall_back = [&](const status& why) {
     (void)settings_with_logging(context);
     log()->warn("cannot use the ferry daemon ({}); running the engine in this process",
@@ -422,29 +476,40 @@ std::optional<int> run_through_daemon(const agent_context& context) {
     return fall_back(opened.error());
   if (auto* refusal = std::get_if<agent_refusal>(&*opened)) {
     (void)settings_with_logging(context);
-    return refuse_all(refusal->reason, refusal->code);
+    return refuse_all(refusal->reason, refusal->code, before);
   }
   return daemon_relay{context, *dir, std::move(session), std::move(std::get<daemon_link>(*opened))}
-    .run();
+    .run(before);
 }
 
 } // namespace
 
 int run_agent_command(const flag_map& flags) {
   auto context = process_agent_context(flags);
+  read_ahead before;
   if (daemon_wanted(context)) {
-    if (auto code = run_through_daemon(context))
+    before = answer_init_early();
+    if (auto code = run_through_daemon(context, before))
       return *code;
   }
   auto resolved = settings_with_logging(context);
   if (!resolved)
-    return refuse_all("ferry: " + resolved.error().message());
+    return refuse_all("ferry: " + resolved.error().message(), protocol::code::unavailable, before);
   auto prepared = prepare_agent(context, *resolved, nullptr, write_notice);
   if (auto* refusal = std::get_if<agent_refusal>(&prepared))
-    return refuse_all(refusal->reason, refusal->code);
+    return refuse_all(refusal->reason, refusal->code, before);
   auto& agent = std::get<prepared_agent>(prepared);
   agent.options.input_fd = STDIN_FILENO;
+  agent.options.read_before = before.bytes;
   agent.options.write = write_line;
+  if (before.init_answered) {
+    // The engine's own answer to that init: git-lfs has had one.
+    auto skip = std::make_shared<std::atomic<bool>>(true);
+    agent.options.write = [skip](const std::string& line) {
+      if (!skip->exchange(false))
+        write_line(line);
+    };
+  }
   log()->info("agent started in {}", agent.description);
   return run_agent(std::move(agent.options));
 }

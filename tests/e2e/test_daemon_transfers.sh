@@ -287,3 +287,51 @@ for f in "${C_FILES[@]}"; do assert_stored "$SIM_ROOT" "$CREPO/$f"; done
   { show "daemon log" "$FERRY_DAEMON_DIR/daemon.log"; fail "the push's agents were not served by the daemon"; }
 pass "an LFS store's credential came from git credential run by the agent ($served agents through the daemon)"
 stop_sim
+
+# ---- 8. init is answered before the daemon has taken the session -----------------------
+# git-lfs starts its agents one after another, each once the one before has
+# answered init. A stand-in daemon takes an agent's hello and session and
+# never answers the session: the agent answers git-lfs's init anyway (it
+# answers before it connects), and still hands the daemon its session.
+SLOW_DIR="$E2E_ROOT/slow-daemon"
+mkdir -m 700 "$SLOW_DIR"
+BUILD=$("$FERRY" --version | awk '{print $2}')
+py_check "an agent answers init while its daemon has not yet taken the session" '
+import json, os, select, socket, subprocess, sys, threading
+ferry, repo, sock_path, build = sys.argv[1:5]
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind(sock_path)
+server.listen(1)
+held = threading.Event()
+def stand_in():
+    client, _ = server.accept()
+    lines = client.makefile("rb")
+    lines.readline()
+    client.sendall(json.dumps({"proto": 1, "build": build, "pid": os.getpid()}).encode() + b"\n")
+    if lines.readline():
+        held.set()
+    try:
+        lines.read()  # the session stays unanswered while the agent lives
+    except OSError:
+        pass
+threading.Thread(target=stand_in, daemon=True).start()
+env = dict(os.environ, FERRY_DAEMON_DIR=os.path.dirname(sock_path))
+agent = subprocess.Popen([ferry, "agent"], cwd=repo, env=env, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+try:
+    agent.stdin.write(b"{\"event\":\"init\",\"operation\":\"upload\",\"remote\":\"origin\",\"concurrent\":true,\"concurrenttransfers\":8}\n")
+    agent.stdin.flush()
+    ready, _, _ = select.select([agent.stdout], [], [], 30)
+    if not ready:
+        raise SystemExit("no answer to init within 30 s while the daemon held the session")
+    reply = agent.stdout.readline()
+    if json.loads(reply) != {}:
+        raise SystemExit("init was answered with %r" % reply)
+    # Answered through the daemon path, not by an agent that gave up on it.
+    if not held.wait(30):
+        raise SystemExit("the agent never handed the daemon its session")
+finally:
+    agent.kill()
+    agent.wait()
+' "$FERRY" "$REPO" "$SLOW_DIR/daemon.sock" "$BUILD"
+pass "an agent answers git-lfs's init at once, before its daemon has taken the session"
