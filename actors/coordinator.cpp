@@ -47,6 +47,7 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
                                              supervisor_actor supervisor, protocol_io_actor io,
                                              uint64_t first_job_id) {
   auto& st = self->state;
+  st.first_id = first_job_id;
   st.next_id = first_job_id;
   st.config = std::move(config);
   st.supervisor = std::move(supervisor);
@@ -135,6 +136,21 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
     },
     [=](atom::terminate) {
       self->state.terminating = true;
+      stop_if_idle(self);
+    },
+    [=](atom::eof) {
+      auto& st = self->state;
+      // After terminate, git-lfs closing the input is the normal end.
+      if (st.terminating)
+        return;
+      st.terminating = true;
+      // Nobody waits for these transfers any more: the user pressed Ctrl-C
+      // or git-lfs died. Their answers (errc::cancelled) end this actor.
+      if (st.in_flight > 0) {
+        log()->info("input ended without terminate: cancelling {} transfer(s) in flight",
+                    st.in_flight);
+        self->send(st.supervisor, atom::cancel_v, st.first_id, st.next_id - 1);
+      }
       stop_if_idle(self);
     },
   };

@@ -142,6 +142,7 @@ CAF_ADD_ATOM(ferry, ferry::atom, snapshot, "snapshot")
 // -- supervision and workers ------------------------------------------------
 CAF_ADD_ATOM(ferry, ferry::atom, run, "run")
 CAF_ADD_ATOM(ferry, ferry::atom, restart, "restart")
+CAF_ADD_ATOM(ferry, ferry::atom, cancel, "cancel")
 CAF_ADD_ATOM(ferry, ferry::atom, step, "step")
 CAF_ADD_ATOM(ferry, ferry::atom, resume, "resume")
 CAF_ADD_ATOM(ferry, ferry::atom, done, "done")

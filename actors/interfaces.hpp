@@ -75,7 +75,12 @@ using supervisor_actor = caf::typed_actor<
   // Timer: start the next attempt of job `id` (first argument) if its
   // pending wake-up is still the second argument; a job woken another way
   // meanwhile (a closed circuit, a freed retry slot) ignores the old timer.
-  caf::reacts_to<atom::restart, uint64_t, uint64_t>>;
+  caf::reacts_to<atom::restart, uint64_t, uint64_t>,
+  // The caller of the jobs numbered `first` to `last` went away: each that
+  // has not ended is answered with errc::cancelled, its waiting dropped or
+  // its worker stopped, never retried; its journal record stays as it is
+  // (in flight: a later job of the object resumes from what is durable).
+  caf::reacts_to<atom::cancel, uint64_t, uint64_t>>;
 
 /// The RATE LIMITER, shared by all workers of an engine: paces requests and
 /// bytes per host and holds a host back while its server asked us to wait.
@@ -128,7 +133,10 @@ using coordinator_actor = progress_sink_actor::extend<
   caf::reacts_to<protocol::init_request>,
   // An upload or download request.
   caf::reacts_to<protocol::transfer_request>,
-  // terminate event or end of input: finish in-flight work, then stop.
-  caf::reacts_to<atom::terminate>>;
+  // git-lfs's terminate: finish in-flight work, then stop.
+  caf::reacts_to<atom::terminate>,
+  // The input ended without terminate (git-lfs went away): cancel the jobs
+  // in flight, then stop.
+  caf::reacts_to<atom::eof>>;
 
 } // namespace ferry

@@ -50,7 +50,7 @@ protocol_io_actor::behavior_type protocol_io(io_pointer self, line_writer write,
       self->state.write(protocol::encode_error(
         protocol::code::too_large, "request line longer than " + limit + " bytes was ignored"));
     },
-    [=](atom::eof) { self->send(self->state.coordinator, atom::terminate_v); },
+    [=](atom::eof) { self->send(self->state.coordinator, atom::eof_v); },
     [=](atom::reply, const std::string& line) { self->state.write(line); },
   };
 }

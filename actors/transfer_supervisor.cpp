@@ -7,6 +7,7 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -347,11 +348,68 @@ transfer_outcome make_outcome(supervisor_pointer self, const child& c, errc code
           std::move(message), std::move(path), attempts,  c.cid};
 }
 
+/// Whether `c` waits for the job of its object that runs.
+bool waits_its_turn(const transfer_supervisor_state& st, const child& c) {
+  auto queue = st.same_object.find(object_key(c.job.dir, c.job.oid));
+  return queue != st.same_object.end() &&
+         std::find(queue->second.begin(), queue->second.end(), c.job.id) != queue->second.end();
+}
+
+/// Ends job `id` now, its caller gone: answered with errc::cancelled, not
+/// retried, not recorded as an outcome (the journal record stays as a
+/// crash would leave it, so a later job of the object resumes from what is
+/// durable). A job whose worker already stored the object is left to end.
+void cancel_job(supervisor_pointer self, uint64_t id) {
+  auto& st = self->state;
+  auto i = st.children.find(id);
+  if (i == st.children.end() || i->second.result_path)
+    return;
+  auto& c = i->second;
+  auto key = object_key(c.job.dir, c.job.oid);
+  // A job still waiting for the one of its object that runs leaves its queue.
+  bool waiting_its_turn = waits_its_turn(st, c);
+  if (waiting_its_turn) {
+    auto& ids = st.same_object[key];
+    ids.erase(std::find(ids.begin(), ids.end(), id));
+  }
+  auto* rules = st.rules->find(id);
+  auto attempts = rules ? rules->attempts : 0;
+  transfer_outcome outcome{id, c.job.dir, c.job.oid, errc::cancelled, "", {}, attempts, c.cid};
+  outcome.message = "cancelled: the agent went away";
+  auto count = outcome_counter(self, c);
+  auto ended = event_of(self, c, protocol::event_kind::fail);
+  ended.ms = ms_since(self, c.attempt_started);
+  ended.error = to_string(errc::cancelled);
+  auto promise = c.promise;
+  auto worker = c.worker;
+  log_event(spdlog::level::info, fields_of(c), "{}: {}", label(c), outcome.message);
+  st.children.erase(i);
+  // Stale timers, limiter answers and the worker's messages find no job.
+  wake_all(self, st.rules->cancel(id));
+  if (worker) {
+    self->send_exit(worker, caf::exit_reason::user_shutdown);
+    st.stopping.emplace(worker, key);
+  } else if (!waiting_its_turn) {
+    admit_next(self, key);
+  }
+  count(outcome);
+  emit(self, ended);
+  promise.deliver(std::move(outcome));
+}
+
 void on_worker_down(supervisor_pointer self, const caf::down_msg& dm) {
   auto& st = self->state;
   auto* c = st.find(dm.source);
-  if (c == nullptr)
+  if (c == nullptr) {
+    // A worker stopped for a cancelled job: the next job of its object may
+    // start now.
+    if (auto stopped = st.stopping.find(dm.source); stopped != st.stopping.end()) {
+      auto key = std::move(stopped->second);
+      st.stopping.erase(stopped);
+      admit_next(self, key);
+    }
     return;
+  }
   auto id = c->job.id;
   c->worker = caf::actor_addr{};
   bool succeeded = c->result_path && !dm.reason;
@@ -499,6 +557,18 @@ supervisor_actor::behavior_type transfer_supervisor(supervisor_pointer self,
       if (i == self->state.children.end() || i->second.wake != wake)
         return;
       start_attempt(self, id);
+    },
+    [=](atom::cancel, uint64_t first, uint64_t last) {
+      auto& st = self->state;
+      // Those waiting their turn first: cancelling the job of an object that
+      // runs would start the next one waiting for it.
+      std::vector<uint64_t> waiting, others;
+      for (auto i = st.children.lower_bound(first); i != st.children.end() && i->first <= last; ++i)
+        (waits_its_turn(st, i->second) ? waiting : others).push_back(i->first);
+      for (auto id : waiting)
+        cancel_job(self, id);
+      for (auto id : others)
+        cancel_job(self, id);
     },
   };
 }

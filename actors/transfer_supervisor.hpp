@@ -64,6 +64,10 @@ struct transfer_supervisor_state {
   /// partial file per object: a second job of it (another agent of the
   /// same engine) starts once the first's outcome is recorded.
   std::map<std::string, std::deque<uint64_t>> same_object;
+  /// Workers stopped for a cancelled job, each with its job's key in
+  /// `same_object`: the next job of that object starts once the worker is
+  /// gone, after every journal message it sent.
+  std::map<caf::actor_addr, std::string> stopping;
 
   /// The job whose current worker is `worker`, if any.
   child* find(const caf::actor_addr& worker);
@@ -83,7 +87,10 @@ struct transfer_supervisor_state {
 /// max_retry_time from the job's first attempt fails the job. Once a host's
 /// probe has failed, its jobs fail at once until its circuit is half open
 /// again. Each change of a circuit's state goes to config->notice. Jobs of
-/// one object in one direction run one after the other.
+/// one object in one direction run one after the other. A cancelled job
+/// (`cancel`) ends at once with errc::cancelled: a waiting one is dropped,
+/// a running one's worker stopped; nothing about it counts for its host or
+/// against the budgets.
 supervisor_actor::behavior_type
 transfer_supervisor(supervisor_actor::stateful_pointer<transfer_supervisor_state> self,
                     std::shared_ptr<const engine_config> config, journal_actor journal,

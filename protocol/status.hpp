@@ -37,7 +37,8 @@ enum class errc : uint8_t {
   busy,
   /// The configuration is invalid or incomplete.
   config_error,
-  /// A transfer was abandoned because the engine is shutting down.
+  /// A transfer was abandoned: the engine is shutting down, or the agent
+  /// that asked for it went away.
   cancelled,
   /// A bug: an invariant did not hold.
   internal,

@@ -128,12 +128,14 @@ admission::start_decision admission::start(uint64_t id, time_point now) {
   }
   d.probe = ticket.probe;
   j.ticket = ticket;
+  j.admitted = true;
   return d;
 }
 
 void admission::attempt_started(uint64_t id, time_point now) {
   auto& j = jobs_.at(id);
   j.attempts += 1;
+  j.running = true;
   if (!j.first_attempt)
     j.first_attempt = now;
   budget_.request_started();
@@ -204,6 +206,8 @@ admission::host_change admission::record_host_health(job& j, const status& outco
 admission::finish_decision admission::finish(uint64_t id, const status& outcome, time_point now) {
   auto& j = jobs_.at(id);
   finish_decision d;
+  j.admitted = false;
+  j.running = false;
   budget_.request_finished();
   d.wake = release_retry_slot(j);
   if (!j.host.empty())
@@ -235,6 +239,24 @@ admission::finish_decision admission::finish(uint64_t id, const status& outcome,
   // Waiting for another writer is not a retry against a failing server.
   j.retry = outcome.code() != errc::busy;
   return d;
+}
+
+std::vector<uint64_t> admission::cancel(uint64_t id) {
+  auto i = jobs_.find(id);
+  if (i == jobs_.end())
+    return {};
+  auto& j = i->second;
+  if (j.running)
+    budget_.request_finished();
+  auto wake = release_retry_slot(j);
+  // A probe that will never report would hold the circuit half open until
+  // the breaker's next round of probes: one of the parked jobs takes it now.
+  if (j.admitted && j.ticket.probe && breakers_.for_host(j.host).abandon(j.ticket))
+    for (auto parked : wake_parked(j.host))
+      wake.push_back(parked);
+  // budget_queue_ may still name it; release_retry_slot() skips unknown jobs.
+  jobs_.erase(i);
+  return wake;
 }
 
 } // namespace ferry

@@ -66,6 +66,12 @@ public:
     bool waiting_for_circuit = false;
     /// The circuit breaker's admission of the current attempt.
     circuit_breaker::admission ticket;
+    /// start() let the current attempt go (it holds `ticket`) and finish()
+    /// has not seen it end.
+    bool admitted = false;
+    /// The current attempt started (attempt_started()) and finish() has not
+    /// seen it end: a request in flight for the retry budget.
+    bool running = false;
   };
 
   /// The answer of start().
@@ -178,6 +184,14 @@ public:
   /// (success or the failure): records what it says about the host and
   /// decides the job's next step.
   finish_decision finish(uint64_t id, const status& outcome, time_point now);
+
+  /// Job `id` is given up before its outcome is known (its caller went
+  /// away) and forgotten: its attempt counts neither for nor against its
+  /// host, and what it held goes back (its place in flight, its retry slot,
+  /// a half-open circuit's probe). Returns the jobs to start now (ask
+  /// start() for each): the oldest retry waiting for a slot, and the jobs
+  /// parked for the circuit whose probe it was.
+  std::vector<uint64_t> cancel(uint64_t id);
 
   /// The retry budget, for inspection.
   const retry_budget& budget() const { return budget_; }

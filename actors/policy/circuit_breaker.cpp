@@ -99,6 +99,13 @@ void circuit_breaker::on_failure(clock::time_point now, const admission& ticket)
   }
 }
 
+bool circuit_breaker::abandon(const admission& ticket) {
+  if (!current_ticket(ticket) || state_ != state::half_open || probes_out_ == 0)
+    return false;
+  --probes_out_;
+  return true;
+}
+
 circuit_breaker::state circuit_breaker::current(clock::time_point now) const {
   if (state_ == state::open && now - opened_at_ >= open_for_)
     return state::half_open;

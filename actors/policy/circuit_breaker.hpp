@@ -69,6 +69,11 @@ public:
   /// ignored.
   void on_failure(clock::time_point now, const admission& ticket);
 
+  /// The request admitted with `ticket` was given up before its outcome was
+  /// known (its caller went away): nothing is counted, and a probe of the
+  /// current generation gives its place to another. Returns whether it did.
+  bool abandon(const admission& ticket);
+
   /// The state at `now` (an open breaker whose time is up reads half_open).
   state current(clock::time_point now) const;
 

@@ -10,6 +10,7 @@
 #include "actors/protocol_io.hpp"
 #include "actors/rate_limiter.hpp"
 #include "actors/transfer_supervisor.hpp"
+#include "actors/transfer_worker.hpp"
 #include "deterministic_system.hpp"
 #include "store/folder/folder_store.hpp"
 #include "store/journal/journal_db.hpp"
@@ -149,6 +150,31 @@ struct engine_fixture : deterministic_system {
     REQUIRE((*writer)->commit().ok());
     REQUIRE(folder->sync_published().ok());
     return {id, direction::download, oid, size, {}, {}};
+  }
+
+  /// Runs the scheduler one message at a time until `reached` holds.
+  template <class Condition>
+  void run_until(Condition reached) {
+    while (!reached())
+      REQUIRE(sched.try_run_once());
+  }
+
+  /// Runs every actor but the transfer workers until none has a message.
+  /// The test scheduler lets an actor run as long as its mailbox holds
+  /// something, so a worker moving chunks (each step sends the next) would
+  /// otherwise run to its end before any other actor reads a message.
+  void run_all_but_workers() {
+    sched.run_jobs_filtered([](caf::resumable* job) {
+      auto* actor = dynamic_cast<caf::scheduled_actor*>(job);
+      return actor == nullptr || std::string{actor->name()} != transfer_worker_state::name;
+    });
+  }
+
+  /// Bytes of the upload of `oid` in the folder store's partial file so far.
+  int64_t partial_bytes(const std::string& oid) {
+    std::error_code ec;
+    auto size = std::filesystem::file_size(folder->partial_path(oid), ec);
+    return ec ? 0 : static_cast<int64_t>(size);
   }
 
   std::optional<transfer_record> newest_history() {

@@ -166,3 +166,79 @@ TEST_CASE_METHOD(io_fixture, "two agents on one supervisor each get their own ou
   caf::anon_send_exit(other, caf::exit_reason::user_shutdown);
   sched.run();
 }
+
+TEST_CASE_METHOD(io_fixture,
+                 "the input ending without terminate cancels the transfers in flight; after "
+                 "terminate they finish",
+                 "[protocol_io][cancel]") {
+  caf::scoped_actor watcher{sys};
+  watcher->monitor(io);
+  REQUIRE(send(R"({"event":"init","operation":"upload","remote":"origin"})").size() == 1);
+  auto job = upload_job(1, random_bytes(3 << 20, 33), "leaving.bin");
+  caf::anon_send(io, atom::input_v, upload(job));
+  run_until([&] { return partial_bytes(job.oid) > 0; });
+
+  SECTION("the end of input alone: git-lfs went away") {
+    caf::anon_send(io, atom::eof_v);
+    run_all_but_workers();
+    sched.run();
+    auto last = json::parse(out->back());
+    CHECK(last["event"] == "complete");
+    CHECK(last["oid"] == job.oid);
+    CHECK(last["error"]["code"] == 503);
+    CHECK(last["error"]["message"] == "cancelled: the agent went away");
+    CHECK_FALSE(folder->stat(job.oid)->has_value());
+    CHECK_FALSE(sched.has_pending_timeout());
+  }
+
+  SECTION("terminate, then the end of input") {
+    caf::anon_send(io, atom::input_v, std::string{R"({"event":"terminate"})"});
+    caf::anon_send(io, atom::eof_v);
+    run_all_but_workers();
+    sched.run();
+    CHECK(json::parse(out->back()) == json{{"event", "complete"}, {"oid", job.oid}});
+    CHECK(read_file(folder->object_path(job.oid)) == read_file(job.path));
+  }
+
+  bool stopped = false;
+  watcher->receive([&](const caf::down_msg&) { stopped = true; },
+                   caf::after(std::chrono::seconds(0)) >> [] {});
+  CHECK(stopped);
+}
+
+TEST_CASE_METHOD(io_fixture, "an agent that goes away cancels its own transfers only",
+                 "[protocol_io][cancel]") {
+  auto other_lines = std::make_shared<std::vector<std::string>>();
+  auto other = sys.spawn(
+    protocol_io, [other_lines](const std::string& line) { other_lines->push_back(line); },
+    size_t{1 << 20}, std::make_shared<const engine_config>(config), supervisor, first_job_id(1));
+  auto init = std::string{R"({"event":"init","operation":"upload","remote":"origin"})"};
+  REQUIRE(send(init).size() == 1);
+  caf::anon_send(other, atom::input_v, init);
+  sched.run();
+  REQUIRE(other_lines->size() == 1);
+
+  // Both in flight; the other agent's under way.
+  auto mine = upload_job(1, random_bytes(3 << 20, 34), "staying.bin");
+  auto theirs = upload_job(1, random_bytes(3 << 20, 35), "leaving.bin");
+  caf::anon_send(other, atom::input_v, upload(theirs));
+  caf::anon_send(io, atom::input_v, upload(mine));
+  run_until([&] { return partial_bytes(theirs.oid) > 0; });
+  REQUIRE_FALSE(folder->stat(mine.oid)->has_value());
+  caf::anon_send(other, atom::eof_v);
+  run_all_but_workers();
+  sched.run();
+
+  auto last_complete = [](const std::vector<std::string>& lines) {
+    for (auto line = lines.rbegin(); line != lines.rend(); ++line)
+      if (auto reply = json::parse(*line); reply.value("event", "") == "complete")
+        return reply;
+    return json{};
+  };
+  CHECK(last_complete(*out) == json{{"event", "complete"}, {"oid", mine.oid}});
+  auto cancelled = last_complete(*other_lines);
+  CHECK(cancelled["oid"] == theirs.oid);
+  CHECK(cancelled["error"]["message"] == "cancelled: the agent went away");
+  CHECK(read_file(folder->object_path(mine.oid)) == read_file(mine.path));
+  CHECK_FALSE(folder->stat(theirs.oid)->has_value());
+}

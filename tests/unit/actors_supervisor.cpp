@@ -414,3 +414,177 @@ TEST_CASE_METHOD(engine_fixture,
   // Both were assembled in the engine's directory, and nothing is left there.
   CHECK(std::filesystem::is_empty(config.download_dir));
 }
+
+TEST_CASE_METHOD(engine_fixture,
+                 "a running job cancelled ends at once, is not retried and stores nothing; a "
+                 "later job of its object resumes from its durable bytes",
+                 "[supervisor][cancel]") {
+  auto counting = std::make_shared<fault_store>(folder, 0, 0);
+  start(counting);
+  auto bytes = random_bytes(4 << 20, 51);
+  auto job = upload_job(1, bytes, "cancelled.bin");
+  auto outcome = submit(job);
+  // Past its first sync (256 KiB) and going on.
+  run_until([&] { return partial_bytes(job.oid) > (256 << 10); });
+  caf::anon_send(supervisor, atom::cancel_v, uint64_t{1}, uint64_t{1});
+  run_all_but_workers();
+  sched.run();
+
+  REQUIRE(outcome->has_value());
+  CHECK((*outcome)->code == errc::cancelled);
+  CHECK((*outcome)->message == "cancelled: the agent went away");
+  CHECK((*outcome)->attempts == 1);
+  CHECK_FALSE(sched.has_pending_timeout());
+  CHECK(counting->opened == 1);
+  CHECK_FALSE(folder->stat(job.oid)->has_value());
+  CHECK(partial_bytes(job.oid) < job.size);
+  CHECK(stored_jobs->empty());
+  // The record stays as a crash would leave it; no outcome is recorded.
+  auto active = db->get(direction::upload, job.oid);
+  REQUIRE(active);
+  REQUIRE(active->has_value());
+  CHECK((*active)->state == transfer_state::in_flight);
+  auto durable = (*active)->committed;
+  CHECK(durable >= (256 << 10));
+  CHECK_FALSE(newest_history());
+
+  // The object asked for again while the engine runs.
+  auto again = job;
+  again.id = 2;
+  auto second = submit(again);
+  sched.run();
+  REQUIRE(second->has_value());
+  CHECK((*second)->ok());
+  CHECK_FALSE((*second)->found_present);
+  CHECK(counting->opened == 2);
+  CHECK(read_file(folder->object_path(job.oid)) == bytes);
+  auto done = newest_history();
+  REQUIRE(done);
+  CHECK(done->state == transfer_state::done);
+  CHECK(done->attempts == 2);
+  CHECK(done->resumed_from >= durable);
+  CHECK(*stored_jobs == std::vector<uint64_t>{2});
+}
+
+TEST_CASE_METHOD(engine_fixture, "a cancelled job of an object leaves the others of it to run",
+                 "[supervisor][cancel]") {
+  start(folder);
+  auto bytes = random_bytes(2 << 20, 52);
+  auto first = upload_job(1, bytes, "turns.bin");
+  auto second = first;
+  second.id = 2;
+  auto third = first;
+  third.id = 3;
+  auto first_outcome = submit(first);
+  auto second_outcome = submit(second);
+  auto third_outcome = submit(third);
+  run_until([&] { return partial_bytes(first.oid) > (256 << 10); });
+
+  SECTION("one waiting its turn is dropped; the one after it still runs") {
+    caf::anon_send(supervisor, atom::cancel_v, uint64_t{2}, uint64_t{2});
+    run_all_but_workers();
+    REQUIRE(second_outcome->has_value());
+    CHECK((*second_outcome)->code == errc::cancelled);
+    CHECK((*second_outcome)->attempts == 0);
+    sched.run();
+    REQUIRE(first_outcome->has_value());
+    CHECK((*first_outcome)->ok());
+    REQUIRE(third_outcome->has_value());
+    CHECK((*third_outcome)->ok());
+    CHECK((*third_outcome)->found_present);
+    CHECK(*stored_jobs == std::vector<uint64_t>{1, 3});
+  }
+
+  SECTION("the running one: the next starts once its worker is gone, and resumes") {
+    caf::anon_send(supervisor, atom::cancel_v, uint64_t{1}, uint64_t{1});
+    run_all_but_workers();
+    REQUIRE(first_outcome->has_value());
+    CHECK((*first_outcome)->code == errc::cancelled);
+    sched.run();
+    REQUIRE(second_outcome->has_value());
+    CHECK((*second_outcome)->ok());
+    CHECK_FALSE((*second_outcome)->found_present);
+    REQUIRE(third_outcome->has_value());
+    CHECK((*third_outcome)->found_present);
+    auto history = db->history(2);
+    REQUIRE(history);
+    REQUIRE(history->size() == 2);
+    // Newest first: the third found it; the second resumed the first's record.
+    CHECK((*history)[1].attempts == 2);
+    CHECK((*history)[1].resumed_from >= (256 << 10));
+    CHECK(*stored_jobs == std::vector<uint64_t>{2, 3});
+  }
+  CHECK(read_file(folder->object_path(first.oid)) == bytes);
+  CHECK_FALSE(db->get(direction::upload, first.oid)->has_value());
+}
+
+TEST_CASE_METHOD(engine_fixture,
+                 "a job cancelled while it waits for the rate limiter or its backoff never "
+                 "starts again",
+                 "[supervisor][cancel]") {
+  auto metrics = std::make_shared<metrics_registry>();
+  describe_transfer_metrics(*metrics, "test");
+  config.metrics = metrics;
+
+  SECTION("held by the rate limiter") {
+    config.max_requests_per_second = 1;
+    auto counting = std::make_shared<fault_store>(folder, 0, 0);
+    counting->host = "store.test:443";
+    start(counting);
+    auto first = submit(upload_job(1, random_bytes(100 << 10, 53), "a.bin"));
+    auto held = submit(upload_job(2, random_bytes(100 << 10, 54), "b.bin"));
+    sched.run();
+    REQUIRE(first->has_value());
+    CHECK((*first)->ok());
+    CHECK_FALSE(held->has_value());
+    REQUIRE(sched.has_pending_timeout());
+    caf::anon_send(supervisor, atom::cancel_v, uint64_t{2}, uint64_t{2});
+    sched.run();
+    REQUIRE(held->has_value());
+    CHECK((*held)->code == errc::cancelled);
+    CHECK((*held)->attempts == 0);
+    // The limiter's answer comes, and finds no job to start.
+    sched.trigger_timeouts();
+    sched.run();
+    CHECK(counting->opened == 1);
+    CHECK(metrics->value(metric::transfers_failed,
+                         {{"direction", "upload"}, {"store", "folder"}, {"error", "cancelled"}}) ==
+          1);
+  }
+
+  SECTION("waiting for its retry, with another job of its object waiting for it") {
+    auto faults = std::make_shared<fault_store>(folder, 1, 0);
+    start(faults);
+    auto job = upload_job(1, random_bytes(100 << 10, 55), "c.bin");
+    auto again = job;
+    again.id = 2;
+    auto outcome = submit(job);
+    auto waiting = submit(again);
+    sched.run();
+    REQUIRE_FALSE(outcome->has_value());
+    REQUIRE(sched.has_pending_timeout());
+    caf::anon_send(supervisor, atom::cancel_v, uint64_t{1}, uint64_t{2});
+    sched.run();
+    REQUIRE(outcome->has_value());
+    CHECK((*outcome)->code == errc::cancelled);
+    CHECK((*outcome)->attempts == 1);
+    REQUIRE(waiting->has_value());
+    CHECK((*waiting)->code == errc::cancelled);
+    CHECK((*waiting)->attempts == 0);
+    // The backoff's timer fires for a job that is gone.
+    sched.trigger_timeouts();
+    sched.run();
+    CHECK(faults->opened == 1);
+    // No attempt began after the failed one.
+    auto active = db->get(direction::upload, job.oid);
+    REQUIRE(active);
+    REQUIRE(active->has_value());
+    CHECK((*active)->state == transfer_state::queued);
+    CHECK((*active)->attempts == 1);
+    CHECK(metrics->value(metric::transfers_failed,
+                         {{"direction", "upload"}, {"store", "folder"}, {"error", "cancelled"}}) ==
+          2);
+  }
+  CHECK_FALSE(sched.has_pending_timeout());
+  CHECK(metrics->value(metric::in_flight, {}) == 0);
+}

@@ -314,3 +314,49 @@ TEST_CASE("waits read the way a person reads them", "[admission]") {
   CHECK(describe_wait(4500ms) == "4.5 s");
   CHECK(redact("see https://me:pw@host/x and http://h/y") == "see https://host/x and http://h/y");
 }
+
+TEST_CASE("a cancelled job gives back its place in flight and its retry slot", "[admission]") {
+  auto config = settings();
+  config.retry_budget_percent = 0;
+  config.retry_budget_min = 1;
+  auto rules = make_rules(config);
+  for (uint64_t id = 1; id <= 2; ++id) {
+    rules.add(id, "");
+    run(rules, id, t0);
+    CHECK(rules.finish(id, down, t0).what == finish_verdict::retry);
+  }
+  run(rules, 1, t0 + 1s);
+  CHECK(rules.budget().active_requests() == 1);
+  CHECK(rules.start(2, t0 + 1s).what == start_verdict::wait_for_budget);
+
+  CHECK(rules.cancel(1) == std::vector<uint64_t>{2});
+  CHECK(rules.find(1) == nullptr);
+  CHECK(rules.budget().active_requests() == 0);
+  CHECK(rules.find(2)->retry_slot);
+  CHECK(rules.budget().active_retries() == 1);
+  // A job cancelled again, or never known, changes nothing.
+  CHECK(rules.cancel(1).empty());
+  CHECK(rules.budget().active_retries() == 1);
+}
+
+TEST_CASE("a cancelled probe lets a parked job probe the host at once, and says nothing about it",
+          "[admission]") {
+  auto rules = make_rules();
+  rules.add(3, host_a);
+  open_host_a(rules);
+  CHECK(rules.start(1, t0 + 1s).what == start_verdict::wait_for_circuit);
+  auto probe = rules.start(2, t0 + 10s);
+  REQUIRE(probe.what == start_verdict::start);
+  REQUIRE(probe.probe);
+  rules.attempt_started(2, t0 + 10s);
+  CHECK(rules.start(3, t0 + 10s).what == start_verdict::wait_for_circuit);
+
+  CHECK(rules.cancel(2) == std::vector<uint64_t>{1, 3});
+  auto next = rules.start(1, t0 + 10s);
+  REQUIRE(next.what == start_verdict::start);
+  CHECK(next.probe);
+  rules.attempt_started(1, t0 + 10s);
+  CHECK(rules.start(3, t0 + 10s).what == start_verdict::wait_for_circuit);
+  auto closed = rules.finish(1, status::success(), t0 + 11s);
+  CHECK(closed.host.what == host_change::closed);
+}

@@ -218,3 +218,24 @@ TEST_CASE("breaker: a failed probe makes the host dead until the next half_open 
   CHECK_FALSE(breaker.failed_probe());
   CHECK_FALSE(breaker.dead(t0 + 20s));
 }
+
+TEST_CASE("breaker: an abandoned probe gives its place to another at once", "[circuit_breaker]") {
+  circuit_breaker breaker{1, 10s, 1};
+  auto closed_ticket = breaker.allow(t0);
+  breaker.on_failure(t0, closed_ticket);
+  auto probe = breaker.allow(t0 + 10s);
+  REQUIRE(probe.probe);
+  CHECK_FALSE(breaker.allow(t0 + 10s));
+  // A ticket of another generation frees nothing.
+  CHECK_FALSE(breaker.abandon(closed_ticket));
+  CHECK_FALSE(breaker.allow(t0 + 10s));
+
+  CHECK(breaker.abandon(probe));
+  CHECK(breaker.current(t0 + 10s) == state::half_open);
+  CHECK_FALSE(breaker.failed_probe());
+  auto next = breaker.allow(t0 + 10s);
+  REQUIRE(next.probe);
+  CHECK_FALSE(breaker.allow(t0 + 10s));
+  breaker.on_success(t0 + 11s, next);
+  CHECK(breaker.current(t0 + 11s) == state::closed);
+}
