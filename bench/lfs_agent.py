@@ -4,6 +4,7 @@ faults): git-lfs's own `basic` adapter against Ferry as the standalone agent
 whose store is the same server.
 
     python3 bench/lfs_agent.py <path-to-ferry> [--sim <ferry-lfs-sim>] [--runs 5]
+                               [--daemon auto|never] [--capped-mib-s 32]
 
 Two workloads, each in its own repository: many small objects (1000 x 4 KiB)
 and a few large ones (5 x 100 MiB). Each run and each client gets a fresh,
@@ -18,6 +19,18 @@ must then hold every object, otherwise the benchmark stops. It prints the
 median of each client and the ratio Ferry / basic (below 1.0: Ferry is
 faster) next to the target. Works in a throw-away directory under $TMPDIR
 with its own HOME; on-demand only, not part of the test suite.
+
+Ferry runs as `ferry install` sets it up, so both clients run at git-lfs's
+defaults (8 transfers at once): its 8 agents are thin clients of a daemon of
+this run's own (FERRY_DAEMON_DIR in the throw-away directory), stopped at
+the end. --daemon never has each agent run the engine itself
+(FERRY_DAEMON_USE); --one-agent sets lfs.customtransfer.ferry.concurrent=false
+(one agent at a time, as earlier versions installed Ferry). If the benchmark
+fails, the daemon's logs are kept and their directory printed.
+
+--capped-mib-s N adds a third operation to the large workload: after the
+fetch, the server is started again on the same objects with every download
+connection capped at N MiB/s, and a fresh clone fetches them all again.
 """
 
 import argparse
@@ -31,11 +44,19 @@ import tempfile
 import time
 import urllib.request
 
-# Ferry / basic ratios to stay at or below, by (workload, operation).
-TARGETS = {
+# Ferry / basic ratios to stay at or below, by (workload, operation): with
+# Ferry's one sequential agent (--one-agent)...
+ONE_AGENT_TARGETS = {
     ("large", "fetch"): (1 / 1.5, "ferry >= 1.5x faster"),
     ("small", "push"): (1.2, "ferry within 1.2x"),
     ("small", "fetch"): (1.2, "ferry within 1.2x"),
+}
+# ...and with both clients at git-lfs's defaults.
+TARGETS = {
+    ("small", "push"): (1.0, "ferry as fast"),
+    ("small", "fetch"): (1.0, "ferry as fast"),
+    ("large", "fetch"): (1.0, "ferry as fast"),
+    ("large", "fetch capped"): (0.5, "ferry >= 2x faster"),
 }
 
 
@@ -89,11 +110,14 @@ class Sim:
                 self.proc.wait()
 
 
-def use_client(repo, client, ferry, sim, env):
-    """Points the repository's LFS transfers at the server through `client`."""
+def use_client(repo, client, ferry, sim, env, one_agent):
+    """Points the repository's LFS transfers at the server through `client`;
+    `one_agent` has git-lfs run one Ferry agent at a time instead of 8."""
     run(["git", "config", "--unset-all", "lfs.standalonetransferagent"], repo, env, check=False)
     if client == "ferry":
         run([ferry, "install", "--store", "lfs+" + sim.lfs_url()], repo, env)
+        if one_agent:
+            run(["git", "config", "lfs.customtransfer.ferry.concurrent", "false"], repo, env)
     else:
         run(["git", "config", "lfs.url", sim.lfs_url()], repo, env)
 
@@ -138,31 +162,67 @@ def count_objects(clone):
     return total
 
 
+def timed_fetch(args, ferry, env, bare, count, client, sim, clone):
+    """Times `git lfs fetch` of every object in a fresh clone of `bare`."""
+    clone_env = dict(env, GIT_LFS_SKIP_SMUDGE="1")
+    run(["git", "clone", "-q", bare, clone], env=clone_env)
+    use_client(clone, client, ferry, sim, env, args.one_agent)
+    fetch_s, _ = run(["git", "lfs", "fetch"], clone, env)
+    got = count_objects(clone)
+    if got != count:
+        sys.exit("%s fetch got %d of %d objects" % (client, got, count))
+    return fetch_s
+
+
 def one_run(args, ferry, root, env, workload, repo, bare, count, client, n):
-    """Times one push and one fetch for `client`; returns (push_s, fetch_s)."""
+    """Times one push and one fetch for `client` (and, for the large workload
+    with --capped-mib-s, a fetch from the capped server); returns
+    {operation: seconds}."""
     sim_root = os.path.join(root, "sim-root")
     shutil.rmtree(sim_root, ignore_errors=True)
     sim = Sim(args.sim, sim_root, root, args.scenario)
     clone = os.path.join(root, "clone-%s-%s-%d" % (workload, client, n))
+    times = {}
     try:
-        use_client(repo, client, ferry, sim, env)
-        push_s, _ = run(["git", "lfs", "push", "origin", "main"], repo, env)
+        use_client(repo, client, ferry, sim, env, args.one_agent)
+        times["push"], _ = run(["git", "lfs", "push", "origin", "main"], repo, env)
         stored = sim.stats()["events"]["stored"]
         if stored != count:
             sys.exit("%s push stored %d of %d objects" % (client, stored, count))
-
-        clone_env = dict(env, GIT_LFS_SKIP_SMUDGE="1")
-        run(["git", "clone", "-q", bare, clone], env=clone_env)
-        use_client(clone, client, ferry, sim, env)
-        fetch_s, _ = run(["git", "lfs", "fetch"], clone, env)
-        got = count_objects(clone)
-        if got != count:
-            sys.exit("%s fetch got %d of %d objects" % (client, got, count))
-        return push_s, fetch_s
+        times["fetch"] = timed_fetch(args, ferry, env, bare, count, client, sim, clone)
+        if workload == "large" and args.capped_scenario:
+            shutil.rmtree(clone, ignore_errors=True)
+            sim.stop()
+            sim = Sim(args.sim, sim_root, root, args.capped_scenario)
+            times["fetch capped"] = timed_fetch(args, ferry, env, bare, count, client,
+                                                sim, clone)
+        return times
     finally:
         sim.stop()
         shutil.rmtree(clone, ignore_errors=True)
         shutil.rmtree(sim_root, ignore_errors=True)
+
+
+def capped_scenario(path, mib_s):
+    """Writes a scenario that caps every download connection at `mib_s` MiB/s."""
+    with open(path, "w") as f:
+        json.dump({"name": "bench-capped-downloads", "seed": 1, "rules": [
+            {"name": "per-connection cap on downloads", "match": {"endpoint": "download"},
+             "fault": {"bandwidth_bytes_per_s": mib_s << 20}}]}, f)
+    return path
+
+
+def keep_daemon_logs(daemon_dir):
+    """Copies the daemon's logs, if it wrote any, out of the throw-away
+    directory."""
+    logs = [os.path.join(daemon_dir, name) for name in ("daemon.log", "ferry.log")
+            if os.path.exists(os.path.join(daemon_dir, name))]
+    if not logs:
+        return
+    kept = tempfile.mkdtemp(prefix="ferry-bench-lfs-logs-", dir=os.environ.get("TMPDIR"))
+    for log in logs:
+        shutil.copy(log, kept)
+    print("the daemon's logs: %s" % kept, file=sys.stderr)
 
 
 def main():
@@ -176,6 +236,13 @@ def main():
     parser.add_argument("--large-mib", type=int, default=100)
     parser.add_argument("--scenario", help="fault scenario for the server, e.g. a per-connection "
                         "bandwidth cap (simulations/scenarios/capped-connections.json)")
+    parser.add_argument("--daemon", choices=("auto", "never"), default="auto",
+                        help="ferry.daemon.use for Ferry's agents (default: auto)")
+    parser.add_argument("--one-agent", action="store_true",
+                        help="git-lfs runs one Ferry agent at a time (concurrent=false)")
+    parser.add_argument("--capped-mib-s", type=int, default=0,
+                        help="also fetch the large objects from the server with each download "
+                        "connection capped at this many MiB/s")
     args = parser.parse_args()
     ferry = os.path.abspath(args.ferry)
     args.sim = os.path.abspath(args.sim or os.path.join(os.path.dirname(ferry), "ferry-lfs-sim"))
@@ -193,6 +260,14 @@ def main():
            ("http_proxy", "https_proxy", "all_proxy")}
     env.update(HOME=home, XDG_CONFIG_HOME=os.path.join(home, ".config"), GIT_CONFIG_NOSYSTEM="1",
                GIT_TERMINAL_PROMPT="0", LC_ALL="C")
+    args.capped_scenario = None
+    if args.capped_mib_s > 0:
+        args.capped_scenario = capped_scenario(os.path.join(root, "capped.json"),
+                                               args.capped_mib_s)
+    daemon_dir = os.path.join(root, "daemon")
+    os.makedirs(daemon_dir, mode=0o700)
+    env.update(FERRY_DAEMON_USE=args.daemon, FERRY_DAEMON_DIR=daemon_dir)
+    done = False
     try:
         for key, value in (("user.name", "Ferry bench"), ("user.email", "bench@example.invalid"),
                            ("init.defaultBranch", "main")):
@@ -202,17 +277,16 @@ def main():
         results = {}
         for workload, label, count, size in workloads(args):
             repo, bare = make_workload(root, workload, count, size, env)
-            times = {(c, op): [] for c in ("basic", "ferry") for op in ("push", "fetch")}
+            times = {}
             for n in range(args.runs):
                 # Alternate who goes first so neither always meets a warmer cache.
                 clients = ("basic", "ferry") if n % 2 == 0 else ("ferry", "basic")
                 for client in clients:
-                    push_s, fetch_s = one_run(args, ferry, root, env, workload, repo, bare,
-                                              count, client, n)
-                    times[(client, "push")].append(push_s)
-                    times[(client, "fetch")].append(fetch_s)
-                    print("  %s run %d/%d %-5s push %6.2f s  fetch %6.2f s"
-                          % (label, n + 1, args.runs, client, push_s, fetch_s), flush=True)
+                    got = one_run(args, ferry, root, env, workload, repo, bare, count, client, n)
+                    for op, seconds in got.items():
+                        times.setdefault(op, {}).setdefault(client, []).append(seconds)
+                    print("  %s run %d/%d %-5s %s" % (label, n + 1, args.runs, client, "  ".join(
+                        "%s %6.2f s" % (op, seconds) for op, seconds in got.items())), flush=True)
             results[(workload, label)] = times
             shutil.rmtree(repo, ignore_errors=True)
             shutil.rmtree(bare, ignore_errors=True)
@@ -220,21 +294,32 @@ def main():
         print()
         print("git-lfs basic vs ferry (standalone, store = the same loopback ferry-lfs-sim), "
               "medians of %d runs" % args.runs)
-        print("%-14s %-6s %10s %10s %12s  %s" % ("workload", "op", "basic", "ferry",
-                                                 "ferry/basic", "target"))
+        print("ferry.daemon.use=%s, %s" % (args.daemon, "concurrent=false (one agent)"
+                                            if args.one_agent else "8 agents"))
+        if args.capped_scenario:
+            print("fetch capped: every download connection capped at %d MiB/s"
+                  % args.capped_mib_s)
+        print("%-14s %-13s %10s %10s %12s  %s" % ("workload", "op", "basic", "ferry",
+                                                  "ferry/basic", "target"))
+        targets = ONE_AGENT_TARGETS if args.one_agent else TARGETS
         for (workload, label), times in results.items():
-            for op in ("push", "fetch"):
-                basic = statistics.median(times[("basic", op)])
-                mine = statistics.median(times[("ferry", op)])
+            for op, by_client in times.items():
+                basic = statistics.median(by_client["basic"])
+                mine = statistics.median(by_client["ferry"])
                 ratio = mine / basic
-                target = TARGETS.get((workload, op))
+                target = targets.get((workload, op))
                 verdict = ""
                 if target:
                     verdict = "<= %.2f (%s): %s" % (target[0], target[1],
                                                     "met" if ratio <= target[0] else "MISSED")
-                print("%-14s %-6s %9.2fs %9.2fs %12.2f  %s" % (label, op, basic, mine, ratio,
-                                                             verdict))
+                print("%-14s %-13s %9.2fs %9.2fs %12.2f  %s" % (label, op, basic, mine, ratio,
+                                                              verdict))
+        done = True
     finally:
+        if args.daemon == "auto":
+            run([ferry, "daemon", "stop"], env=env, check=False)
+        if daemon_dir and not done:
+            keep_daemon_logs(daemon_dir)
         shutil.rmtree(root, ignore_errors=True)
 
 
