@@ -11,8 +11,8 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <iostream>
 #include <set>
+#include <string>
 
 namespace ferry::cli {
 
@@ -25,7 +25,19 @@ void daemon_log(const std::string& text) {
   std::time_t now = std::time(nullptr);
   std::tm utc{};
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", ::gmtime_r(&now, &utc));
-  std::cerr << stamp << " ferry daemon " << ::getpid() << ": " << text << std::endl;
+  // One write per line: agents' threads log at once, and the log is
+  // opened for appending, so whole lines never interleave.
+  auto line =
+    std::string{stamp} + " ferry daemon " + std::to_string(::getpid()) + ": " + text + "\n";
+  size_t done = 0;
+  while (done < line.size()) {
+    auto written = ::write(STDERR_FILENO, line.data() + done, line.size() - done);
+    if (written < 0 && errno == EINTR)
+      continue;
+    if (written <= 0)
+      return;
+    done += static_cast<size_t>(written);
+  }
 }
 
 result<std::unique_ptr<daemon_server>> daemon_server::start(daemon_options options) {
