@@ -110,7 +110,9 @@ struct tap_registry {
     std::function<void(const object_line&)> call;
   };
   std::mutex mutex;
-  std::multimap<std::string, std::shared_ptr<tap>> taps;
+  /// Looked up by a line's oid as it is (std::less<>): the sink sees every
+  /// line about an object, so it builds no string for it.
+  std::multimap<std::string, std::shared_ptr<tap>, std::less<>> taps;
   /// The level configure_logging() gave the logger.
   spdlog::level::level_enum configured = spdlog::level::info;
 };
@@ -144,7 +146,7 @@ protected:
     {
       auto& taps = registry();
       std::lock_guard lock{taps.mutex};
-      auto [first, last] = taps.taps.equal_range(std::string{fields.oid});
+      auto [first, last] = taps.taps.equal_range(fields.oid);
       for (auto it = first; it != last; ++it)
         if (msg.level >= it->second->level)
           found.push_back(it->second);

@@ -120,18 +120,24 @@ int refuse_all(const std::string& reason, int code = protocol::code::unavailable
   }
 }
 
-/// GIT_TRACE as the user gave it to git. git-lfs removes GIT_TRACE from the
-/// environment of every process it starts (so git's trace never mixes into
-/// output it parses), this agent included; without one of its own, the agent
-/// reads it from the git-lfs that started it (directly or through `sh -c`).
-std::optional<std::string> git_trace_setting() {
-  if (const char* own = std::getenv("GIT_TRACE"))
-    return std::string{own};
-  pid_t pid = ::getppid();
-  for (int level = 0; level < 3 && pid > 1; ++level, pid = parent_of(pid))
-    if (executable_of(pid).filename() == "git-lfs")
-      return environment_of(pid, "GIT_TRACE");
-  return std::nullopt;
+/// Where GIT_TRACE, as the user gave it to git, sends trace lines; read
+/// once. git-lfs removes GIT_TRACE from the environment of every process it
+/// starts (so git's trace never mixes into output it parses), this agent
+/// included; without one of its own, the agent reads it from the git-lfs
+/// that started it (directly or through `sh -c`).
+git_trace_target git_trace() {
+  static const git_trace_target target = [] {
+    if (const char* own = std::getenv("GIT_TRACE"))
+      return parse_git_trace(own);
+    pid_t pid = ::getppid();
+    for (int level = 0; level < 3 && pid > 1; ++level, pid = parent_of(pid))
+      if (executable_of(pid).filename() == "git-lfs") {
+        auto value = environment_of(pid, "GIT_TRACE");
+        return parse_git_trace(value ? value->c_str() : nullptr);
+      }
+    return parse_git_trace(nullptr);
+  }();
+  return target;
 }
 
 /// One line for the user on stderr, whatever the log level. (git-lfs
@@ -165,8 +171,7 @@ result<agent_settings> settings_with_logging(const agent_context& context) {
     return *resolved;
   const auto& settings = (*resolved)->settings;
   auto logging = logging_of(settings);
-  auto trace = git_trace_setting();
-  logging.trace = parse_git_trace(trace ? trace->c_str() : nullptr);
+  logging.trace = git_trace();
   if (auto problem = configure_logging(logging); !problem.empty())
     log()->warn("{}", problem);
   return *resolved;
@@ -448,8 +453,7 @@ private:
 /// whether the trace is on.
 bool trace_for_daemon() {
   logging_options logging;
-  auto trace = git_trace_setting();
-  logging.trace = parse_git_trace(trace ? trace->c_str() : nullptr);
+  logging.trace = git_trace();
   if (logging.trace.where == git_trace_target::kind::off)
     return false;
   if (auto problem = configure_logging(logging); !problem.empty())
