@@ -19,6 +19,25 @@ struct io_fixture : protocol_fixture {
     start_protocol(folder);
   }
 
+  /// A second agent's protocol actors on the same supervisor, as in the
+  /// daemon (its jobs numbered from first_job_id(1)), with its replies in
+  /// `other_lines`; both agents are sent `init` and have answered it.
+  protocol_io_actor second_agent(const std::string& init) {
+    auto lines = other_lines;
+    auto other = sys.spawn(
+      protocol_io, [lines](const std::string& line) { lines->push_back(line); }, size_t{1 << 20},
+      std::make_shared<const engine_config>(config), supervisor, first_job_id(1));
+    sched.run();
+    REQUIRE(send(init).size() == 1);
+    caf::anon_send(other, atom::input_v, init);
+    sched.run();
+    REQUIRE(other_lines->size() == 1);
+    return other;
+  }
+
+  std::shared_ptr<std::vector<std::string>> other_lines =
+    std::make_shared<std::vector<std::string>>();
+
   static std::string upload(const transfer_job& job) {
     return json{{"event", "upload"},
                 {"oid", job.oid},
@@ -128,18 +147,8 @@ TEST_CASE("connections to one engine core number their jobs apart", "[protocol_i
 
 TEST_CASE_METHOD(io_fixture, "two agents on one supervisor each get their own outcomes",
                  "[protocol_io]") {
-  // A second agent's protocol actors on the same engine, as in the daemon.
-  auto other_lines = std::make_shared<std::vector<std::string>>();
-  auto other = sys.spawn(
-    protocol_io, [other_lines](const std::string& line) { other_lines->push_back(line); },
-    size_t{1 << 20}, std::make_shared<const engine_config>(config), supervisor, first_job_id(1));
-  sched.run();
-  auto init = R"({"event":"init","operation":"upload","remote":"origin",)"
-              R"("concurrent":true,"concurrenttransfers":8})";
-  REQUIRE(send(init).size() == 1);
-  caf::anon_send(other, atom::input_v, std::string{init});
-  sched.run();
-  REQUIRE(other_lines->size() == 1);
+  auto other = second_agent(R"({"event":"init","operation":"upload","remote":"origin",)"
+                            R"("concurrent":true,"concurrenttransfers":8})");
 
   // Both in flight at once: each coordinator's first job.
   auto mine = upload_job(1, random_bytes(2 << 20, 31), "mine.bin");
@@ -208,15 +217,7 @@ TEST_CASE_METHOD(io_fixture,
 
 TEST_CASE_METHOD(io_fixture, "an agent that goes away cancels its own transfers only",
                  "[protocol_io][cancel]") {
-  auto other_lines = std::make_shared<std::vector<std::string>>();
-  auto other = sys.spawn(
-    protocol_io, [other_lines](const std::string& line) { other_lines->push_back(line); },
-    size_t{1 << 20}, std::make_shared<const engine_config>(config), supervisor, first_job_id(1));
-  auto init = std::string{R"({"event":"init","operation":"upload","remote":"origin"})"};
-  REQUIRE(send(init).size() == 1);
-  caf::anon_send(other, atom::input_v, init);
-  sched.run();
-  REQUIRE(other_lines->size() == 1);
+  auto other = second_agent(R"({"event":"init","operation":"upload","remote":"origin"})");
 
   // Both in flight; the other agent's under way.
   auto mine = upload_job(1, random_bytes(3 << 20, 34), "staying.bin");

@@ -45,6 +45,21 @@ void run(admission& rules, uint64_t id, admission::time_point now) {
   rules.attempt_started(id, now);
 }
 
+/// Rules that let one retry run at a time (retry budget 0 %, at least 1),
+/// with jobs 1 to `count`, on no host, each failed once and due a retry.
+admission one_retry_at_a_time(uint64_t count) {
+  auto config = settings();
+  config.retry_budget_percent = 0;
+  config.retry_budget_min = 1;
+  auto rules = make_rules(config);
+  for (uint64_t id = 1; id <= count; ++id) {
+    rules.add(id, "");
+    run(rules, id, t0);
+    CHECK(rules.finish(id, down, t0).what == finish_verdict::retry);
+  }
+  return rules;
+}
+
 /// Opens the circuit of host_a at t0 with jobs 1 and 2 failing once each.
 void open_host_a(admission& rules) {
   rules.add(1, host_a);
@@ -57,6 +72,18 @@ void open_host_a(admission& rules) {
   auto second = rules.finish(2, down, t0);
   CHECK(second.what == finish_verdict::retry);
   REQUIRE(second.host.what == host_change::opened);
+}
+
+/// host_a's circuit opened at t0 by jobs 1 and 2 (open_host_a()), job 3
+/// on the same host, and after the cool-off job 2 probing the host.
+void probing_host_a(admission& rules) {
+  rules.add(3, host_a);
+  open_host_a(rules);
+  CHECK(rules.start(1, t0 + 1s).what == start_verdict::wait_for_circuit);
+  auto probe = rules.start(2, t0 + 10s);
+  REQUIRE(probe.what == start_verdict::start);
+  REQUIRE(probe.probe);
+  rules.attempt_started(2, t0 + 10s);
 }
 
 } // namespace
@@ -99,14 +126,7 @@ TEST_CASE("after the cool-off one job probes the host; its success closes the ci
           "wakes the parked jobs",
           "[admission]") {
   auto rules = make_rules();
-  rules.add(3, host_a);
-  open_host_a(rules);
-  CHECK(rules.start(1, t0 + 1s).what == start_verdict::wait_for_circuit);
-
-  auto probe = rules.start(2, t0 + 10s);
-  REQUIRE(probe.what == start_verdict::start);
-  CHECK(probe.probe);
-  rules.attempt_started(2, t0 + 10s);
+  probing_host_a(rules);
   // The probe is out: the others wait for its outcome, a full cool-off at most.
   auto parked = rules.start(3, t0 + 10s);
   CHECK(parked.what == start_verdict::wait_for_circuit);
@@ -233,15 +253,7 @@ TEST_CASE("a wait for another writer is neither a retry nor a failure of the hos
 TEST_CASE("a retry over the retry budget waits for a retry in flight and gets its slot when "
           "that one ends",
           "[admission]") {
-  auto config = settings();
-  config.retry_budget_percent = 0;
-  config.retry_budget_min = 1;
-  auto rules = make_rules(config);
-  for (uint64_t id = 1; id <= 4; ++id) {
-    rules.add(id, "");
-    run(rules, id, t0);
-    CHECK(rules.finish(id, down, t0).what == finish_verdict::retry);
-  }
+  auto rules = one_retry_at_a_time(4);
 
   run(rules, 1, t0 + 1s);
   CHECK(rules.find(1)->retry_slot);
@@ -316,15 +328,7 @@ TEST_CASE("waits read the way a person reads them", "[admission]") {
 }
 
 TEST_CASE("a cancelled job gives back its place in flight and its retry slot", "[admission]") {
-  auto config = settings();
-  config.retry_budget_percent = 0;
-  config.retry_budget_min = 1;
-  auto rules = make_rules(config);
-  for (uint64_t id = 1; id <= 2; ++id) {
-    rules.add(id, "");
-    run(rules, id, t0);
-    CHECK(rules.finish(id, down, t0).what == finish_verdict::retry);
-  }
+  auto rules = one_retry_at_a_time(2);
   run(rules, 1, t0 + 1s);
   CHECK(rules.budget().active_requests() == 1);
   CHECK(rules.start(2, t0 + 1s).what == start_verdict::wait_for_budget);
@@ -342,13 +346,7 @@ TEST_CASE("a cancelled job gives back its place in flight and its retry slot", "
 TEST_CASE("a cancelled probe lets a parked job probe the host at once, and says nothing about it",
           "[admission]") {
   auto rules = make_rules();
-  rules.add(3, host_a);
-  open_host_a(rules);
-  CHECK(rules.start(1, t0 + 1s).what == start_verdict::wait_for_circuit);
-  auto probe = rules.start(2, t0 + 10s);
-  REQUIRE(probe.what == start_verdict::start);
-  REQUIRE(probe.probe);
-  rules.attempt_started(2, t0 + 10s);
+  probing_host_a(rules);
   CHECK(rules.start(3, t0 + 10s).what == start_verdict::wait_for_circuit);
 
   CHECK(rules.cancel(2) == std::vector<uint64_t>{1, 3});
