@@ -6,6 +6,7 @@
 
 #include "protocol/status.hpp"
 #include "protocol/transfer_protocol.hpp"
+#include "store/http/host_pacer.hpp"
 #include "store/journal/transfer_record.hpp"
 #include "store/presence_check.hpp"
 
@@ -128,6 +129,7 @@ CAF_ADD_TYPE_ID(ferry, (ferry::direction))
 CAF_ADD_TYPE_ID(ferry, (ferry::protocol::init_request))
 CAF_ADD_TYPE_ID(ferry, (ferry::protocol::transfer_request))
 CAF_ADD_TYPE_ID(ferry, (ferry::inventory_page))
+CAF_ADD_TYPE_ID(ferry, (std::vector<ferry::host_pace>))
 
 // -- journal ----------------------------------------------------------------
 CAF_ADD_ATOM(ferry, ferry::atom, begin, "begin")
@@ -182,3 +184,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::direction)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::protocol::init_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::protocol::transfer_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::inventory_page)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<ferry::host_pace>)

@@ -96,6 +96,8 @@ using rate_limiter_actor = caf::typed_actor<
   caf::reacts_to<atom::throttled, std::string>,
   // How many acquisitions are waiting for the host.
   caf::replies_to<atom::get, std::string>::with<int>,
+  // Every host's pace now (ferry daemon status).
+  caf::replies_to<atom::get>::with<std::vector<host_pace>>,
   // Timer: answers the host's acquisitions whose turn has come.
   caf::reacts_to<atom::wake, std::string>>;
 

@@ -43,8 +43,7 @@ void serve(limiter_pointer self, const std::string& name) {
   auto& h = self->state.host(name);
   auto now = now_of(self);
   if (h.pacer.follow_backoff(now))
-    log()->info("rate to {} back to the full {}", name,
-                describe_rates(self->state.limits, 1.0));
+    log()->info("rate to {} back to the full {}", name, describe_rates(self->state.limits, 1.0));
   auto due = h.pacer.serve(now, [](caf::typed_response_promise<bool>& promise) {
     promise.deliver(true);
     return true;
@@ -115,6 +114,12 @@ rate_limiter_actor::behavior_type rate_limiter(limiter_pointer self, rate_limits
     [=](atom::get, const std::string& host) {
       auto i = self->state.hosts.find(host);
       return i == self->state.hosts.end() ? 0 : static_cast<int>(i->second.pacer.size());
+    },
+    [=](atom::get) {
+      std::vector<host_pace> paces;
+      for (const auto& [name, h] : self->state.hosts)
+        paces.push_back(h.pacer.pace(name, now_of(self)));
+      return paces;
     },
     [=](atom::wake, const std::string& host) { serve(self, host); },
   };

@@ -85,6 +85,7 @@ shared_rate_limiter(shared_pointer self, rate_limiter_actor local, redis_address
     [=](atom::get, const std::string& host) {
       return self->delegate(self->state.local, atom::get_v, host);
     },
+    [=](atom::get) { return self->delegate(self->state.local, atom::get_v); },
     [=](atom::wake, const std::string& key) {
       auto waiting = self->state.waiting.find(key);
       if (waiting == self->state.waiting.end())

@@ -10,6 +10,7 @@
 #include "store/os/runtime_dir.hpp"
 #include "store/os/unix_socket.hpp"
 
+#include <cstdio>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -221,12 +222,15 @@ int run_daemon_foreground(int ready_fd) {
   options.idle_timeout = settings->daemon_idle_timeout;
   options.serve_agent = [&engine](int fd, const protocol::daemon_session& session,
                                   agent_hooks& hooks) { engine->serve(fd, session, hooks); };
+  options.describe_hosts = [&engine] {
+    return engine ? engine->hosts() : std::vector<protocol::daemon_host>{};
+  };
   auto server = daemon_server::start(options);
   if (!server)
     return failed(server.error());
   // Started once the server has blocked the stop signals, so that every
   // thread of the engine inherits the mask and run() reads them.
-  auto started = daemon_engine::start(*settings);
+  auto started = daemon_engine::start(*settings, options.metrics);
   if (!started)
     return failed(started.error());
   engine = std::move(*started);
@@ -247,6 +251,34 @@ int run_daemon_start() {
   std::cout << "ferry daemon: running, pid " << session->reply.pid << "\n";
   return 0;
 }
+
+namespace {
+
+/// "127.0.0.1:8080: circuit closed; 8 of 10 requests/s (cut after a 429);
+/// cooldown 12 s left; 3 waiting".
+std::string describe_host(const protocol::daemon_host& host) {
+  std::string out = host.host + ": circuit " + (host.circuit.empty() ? "unused" : host.circuit);
+  char number[64];
+  if (host.full_rate <= 0) {
+    out += "; no rate limit";
+  } else if (host.rate < host.full_rate) {
+    std::snprintf(number, sizeof number, "; %.3g of %.3g requests/s (cut after a 429 or 503)",
+                  host.rate, host.full_rate);
+    out += number;
+  } else {
+    std::snprintf(number, sizeof number, "; %.3g requests/s", host.full_rate);
+    out += number;
+  }
+  if (host.cooldown_seconds > 0) {
+    std::snprintf(number, sizeof number, "; cooldown %.1f s left", host.cooldown_seconds);
+    out += number;
+  }
+  if (host.waiting > 0)
+    out += "; " + std::to_string(host.waiting) + " waiting";
+  return out;
+}
+
+} // namespace
 
 int run_daemon_status(bool json) {
   auto dir = daemon_directory();
@@ -272,7 +304,13 @@ int run_daemon_status(bool json) {
             << "  uptime:    " << reply.uptime_seconds << " s\n"
             << "  clients:   " << reply.clients << "\n"
             << "  agents:    " << reply.agents << " in " << reply.repositories << " repositories\n"
+            << "  in flight: " << reply.in_flight << " transfers\n"
             << "  directory: " << reply.directory << "\n";
+  if (reply.hosts.empty())
+    return 0;
+  std::cout << "  hosts:\n";
+  for (const auto& host : reply.hosts)
+    std::cout << "    " << describe_host(host) << "\n";
   return 0;
 }
 

@@ -341,8 +341,10 @@ private:
   credential_runner here_;
 };
 
-result<std::unique_ptr<daemon_engine>> daemon_engine::start(const config::settings& settings) {
+result<std::unique_ptr<daemon_engine>>
+daemon_engine::start(const config::settings& settings, std::shared_ptr<metrics_registry> metrics) {
   std::unique_ptr<daemon_engine> engine{new daemon_engine};
+  engine->metrics_ = std::move(metrics);
   auto http = start_http_engine(settings, paced_http_options(settings));
   if (!http)
     return http.error();
@@ -373,6 +375,56 @@ rate_limiter_actor daemon_engine::limiter_for(const engine_config& config) {
   if (!limiter)
     limiter = system_->spawn(rate_limiter, limits);
   return limiter;
+}
+
+std::vector<protocol::daemon_host> daemon_engine::hosts() {
+  std::map<std::string, protocol::daemon_host> rows;
+  auto row = [&](const std::string& name) -> protocol::daemon_host& {
+    auto& host = rows[name];
+    host.host = name;
+    return host;
+  };
+  // Both paces count: the HTTP engine's per request, the limiter's per
+  // transfer; a cooldown may sit in either.
+  auto add_pace = [&](const host_pace& pace) {
+    auto& host = row(pace.host);
+    if (host.full_rate == 0 ||
+        (pace.full_requests_per_second > 0 && pace.full_requests_per_second < host.full_rate)) {
+      host.rate = pace.requests_per_second;
+      host.full_rate = pace.full_requests_per_second;
+    }
+    host.cooldown_seconds = std::max(host.cooldown_seconds, pace.cooldown_seconds);
+    host.waiting += pace.waiting;
+  };
+  for (auto pace : http_->host_paces()) {
+    // Stores name their hosts "host:port", the HTTP engine by origin.
+    if (auto scheme = pace.host.find("://"); scheme != std::string::npos)
+      pace.host.erase(0, scheme + 3);
+    add_pace(pace);
+  }
+  std::vector<rate_limiter_actor> limiters;
+  {
+    std::lock_guard lock{mutex_};
+    for (auto& [limits, limiter] : limiters_)
+      limiters.push_back(limiter);
+  }
+  caf::scoped_actor self{*system_};
+  for (auto& limiter : limiters)
+    self->request(limiter, std::chrono::seconds{2}, atom::get_v)
+      .receive(
+        [&](const std::vector<host_pace>& paces) {
+          for (const auto& pace : paces)
+            add_pace(pace);
+        },
+        [](const caf::error&) {});
+  if (metrics_)
+    for (const auto& [labels, value] : metrics_->values(metric::host_circuit_state))
+      if (value == 1 && labels.size() == 2)
+        row(labels[0].second).circuit = labels[1].second;
+  std::vector<protocol::daemon_host> out;
+  for (auto& [name, host] : rows)
+    out.push_back(std::move(host));
+  return out;
 }
 
 std::shared_ptr<daemon_engine::shared_core> daemon_engine::join(const std::string& key,
@@ -427,6 +479,7 @@ void daemon_engine::serve_alone(int fd, const protocol::daemon_session& session,
     watch_for_agent(repository_log(resolved.settings), link.writer, session.trace);
   link.credentials->open();
   options.limiter = limiter_for(options.config);
+  options.config.metrics = metrics_;
   run_agent_on(*system_, std::move(options));
   link.credentials->close();
 }
@@ -481,6 +534,7 @@ void daemon_engine::serve(int fd, const protocol::daemon_session& session, agent
     auto& agent = std::get<prepared_agent>(prepared);
     auto& config = agent.options.config;
     auto limiter = limiter_for(config);
+    config.metrics = metrics_;
     core->config = std::make_shared<const engine_config>(std::move(config));
     core->repository = repository;
     core->log_file = repository_log(resolved->settings);

@@ -27,13 +27,19 @@ class daemon_engine {
 public:
   /// `settings` are the user's own (outside any repository): they set the
   /// shared HTTP engine's stall timeout and longest cooldown.
-  static result<std::unique_ptr<daemon_engine>> start(const config::settings& settings);
+  /// `metrics` are fed by every engine (docs/metrics.md).
+  static result<std::unique_ptr<daemon_engine>> start(const config::settings& settings,
+                                                      std::shared_ptr<metrics_registry> metrics);
   ~daemon_engine();
 
   /// Serves one agent (daemon_options::serve_agent): resolves its
   /// repository and settings from the session, answers the session, then
   /// runs its engine on `fd` until either side ends.
   void serve(int fd, const protocol::daemon_session& session, agent_hooks& hooks);
+
+  /// Every host transfers went to: its circuit, pace and cooldown
+  /// (ferry daemon status). Thread-safe.
+  std::vector<protocol::daemon_host> hosts();
 
   class shared_core;
 
@@ -59,6 +65,7 @@ private:
   std::unique_ptr<caf::actor_system_config> config_;
   std::unique_ptr<caf::actor_system> system_;
   std::shared_ptr<http_engine> http_;
+  std::shared_ptr<metrics_registry> metrics_;
   std::mutex mutex_;
   std::map<std::pair<double, double>, rate_limiter_actor> limiters_;
   /// The cores agents share, by engine_key().

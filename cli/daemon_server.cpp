@@ -62,7 +62,9 @@ result<std::unique_ptr<daemon_server>> daemon_server::start(daemon_options optio
   if (!listener)
     return listener.error();
   server->listener_ = std::move(*listener);
-  auto& metrics = server->metrics_;
+  if (!server->options_.metrics)
+    server->options_.metrics = std::make_shared<metrics_registry>();
+  auto& metrics = *server->options_.metrics;
   describe_transfer_metrics(metrics, server->options_.build);
   metrics.describe(metric::uptime, "Seconds since the process started.",
                    protocol::prometheus_type::gauge);
@@ -219,11 +221,19 @@ void daemon_server::answer(connection& client, const std::string& line) {
   message.clients = static_cast<int64_t>(connections_.size()) - 1 + message.agents;
   message.repositories = repositories();
   message.directory = options_.directory.string();
+  auto& metrics = *options_.metrics;
   if (hello->kind == protocol::daemon_request::metrics) {
-    metrics_.set(metric::uptime, {},
-                 duration_cast<duration<double>>(steady::now() - started_).count());
-    metrics_.set(metric::daemon_clients, {}, static_cast<double>(message.clients));
-    message.metrics = metrics_.render();
+    metrics.set(metric::uptime, {},
+                duration_cast<duration<double>>(steady::now() - started_).count());
+    metrics.set(metric::daemon_clients, {}, static_cast<double>(message.clients));
+    message.metrics = metrics.render();
+  }
+  if (hello->kind == protocol::daemon_request::status) {
+    message.in_flight = static_cast<int64_t>(metrics.value(metric::in_flight, {}));
+    if (options_.describe_hosts)
+      message.hosts = options_.describe_hosts();
+    if (message.hosts.size() > protocol::max_status_hosts)
+      message.hosts.resize(protocol::max_status_hosts);
   }
   reply(client, message);
   if (hello->kind == protocol::daemon_request::stop && exit_reason_.empty()) {

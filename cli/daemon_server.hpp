@@ -56,6 +56,12 @@ struct daemon_options {
   std::chrono::milliseconds socket_check_interval{std::chrono::seconds{1}};
   /// Serves "agent" connections; empty: they are refused.
   agent_server serve_agent;
+  /// Every host the agents' transfers went to (ferry daemon status); may
+  /// be empty.
+  std::function<std::vector<protocol::daemon_host>()> describe_hosts;
+  /// What `ferry metrics` shows (docs/metrics.md), fed by the engines the
+  /// agents run on; start() describes the metrics.
+  std::shared_ptr<metrics_registry> metrics = std::make_shared<metrics_registry>();
 };
 
 /// One daemon. start() takes the lifetime lock (<dir>/daemon.pid) and
@@ -130,8 +136,6 @@ private:
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::string exit_reason_;
   bool draining_ = false;
-  /// What `ferry metrics` shows (docs/metrics.md).
-  metrics_registry metrics_;
 };
 
 /// A line for the daemon's log (stderr, which is <dir>/daemon.log when it

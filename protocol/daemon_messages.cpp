@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+
 namespace ferry::protocol {
 
 namespace {
@@ -27,6 +29,15 @@ result<json> parse_object(std::string_view line, const std::string& what) {
 std::optional<int64_t> integer_member(const json& object, const char* key) {
   const json* member = find_member(object, key);
   return member != nullptr ? as_int64(*member) : std::nullopt;
+}
+
+/// The number member `key`; nullopt when it is absent or not a finite number.
+std::optional<double> number_member(const json& object, const char* key) {
+  const json* member = find_member(object, key);
+  if (member == nullptr || !member->is_number())
+    return std::nullopt;
+  double value = member->get<double>();
+  return std::isfinite(value) ? std::optional<double>{value} : std::nullopt;
 }
 
 std::optional<std::string> text_member(const json& object, const char* key) {
@@ -81,6 +92,15 @@ std::string encode(const daemon_reply& reply) {
     out["metrics"] = reply.metrics;
   out["agents"] = reply.agents;
   out["repositories"] = reply.repositories;
+  out["in_flight"] = reply.in_flight;
+  auto& hosts = out["hosts"] = nlohmann::ordered_json::array();
+  for (const auto& host : reply.hosts)
+    hosts.push_back({{"host", host.host},
+                     {"circuit", host.circuit},
+                     {"rate", host.rate},
+                     {"full_rate", host.full_rate},
+                     {"cooldown", host.cooldown_seconds},
+                     {"waiting", host.waiting}});
   return dump(out);
 }
 
@@ -140,6 +160,24 @@ result<daemon_reply> decode_daemon_reply(std::string_view line) {
   reply.code = integer_member(*object, "code").value_or(0);
   reply.agents = integer_member(*object, "agents").value_or(0);
   reply.repositories = integer_member(*object, "repositories").value_or(0);
+  reply.in_flight = integer_member(*object, "in_flight").value_or(0);
+  if (const json* hosts = find_member(*object, "hosts")) {
+    if (!hosts->is_array() || hosts->size() > max_status_hosts)
+      return invalid("reply", "'hosts' must be an array of at most " +
+                                std::to_string(max_status_hosts) + " hosts");
+    for (const auto& entry : *hosts) {
+      if (!entry.is_object())
+        return invalid("reply", "each of 'hosts' must be an object");
+      daemon_host host;
+      host.host = text_member(entry, "host").value_or("");
+      host.circuit = text_member(entry, "circuit").value_or("");
+      host.rate = number_member(entry, "rate").value_or(0);
+      host.full_rate = number_member(entry, "full_rate").value_or(0);
+      host.cooldown_seconds = number_member(entry, "cooldown").value_or(0);
+      host.waiting = integer_member(entry, "waiting").value_or(0);
+      reply.hosts.push_back(std::move(host));
+    }
+  }
   return reply;
 }
 

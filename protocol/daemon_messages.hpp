@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ferry::protocol {
 
@@ -26,6 +27,9 @@ inline constexpr size_t daemon_max_line = 64 * 1024;
 /// Longest session or frame: a git-lfs line may be 1 MiB, and JSON may
 /// escape each byte as six.
 inline constexpr size_t daemon_max_frame = 8 * 1024 * 1024;
+
+/// Most hosts a status reply lists, so that it stays within daemon_max_line.
+inline constexpr size_t max_status_hosts = 200;
 
 /// What a client asks for in its hello.
 enum class daemon_request {
@@ -53,6 +57,22 @@ struct daemon_hello {
 };
 
 /// The daemon's answer: who it is, and either an error or its state.
+/// One host in `ferry daemon status`: its circuit breaker and its pace,
+/// through the shared HTTP engine and the rate limiter.
+struct daemon_host {
+  /// "host:port", or a store's name for hosts without HTTP ("proton-drive").
+  std::string host;
+  /// "closed", "open", "half_open"; empty when no transfer named it yet.
+  std::string circuit;
+  /// Requests per second allowed now and without a cut; 0: unlimited.
+  double rate = 0;
+  double full_rate = 0;
+  /// What is left of a cooldown the host asked for.
+  double cooldown_seconds = 0;
+  /// Requests and transfers waiting for their turn.
+  int64_t waiting = 0;
+};
+
 struct daemon_reply {
   int proto = daemon_proto;
   std::string build;
@@ -72,6 +92,9 @@ struct daemon_reply {
   /// Agents served now, and the repositories they are in.
   int64_t agents = 0;
   int64_t repositories = 0;
+  /// For a status request: transfers the engines hold, and every host.
+  int64_t in_flight = 0;
+  std::vector<daemon_host> hosts;
 };
 
 /// An agent's context, sent once after its hello: the daemon resolves the

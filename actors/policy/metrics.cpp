@@ -88,6 +88,16 @@ bool metrics_registry::has(const std::string& name, const labels& series) const 
   return f.values.count(series) != 0 || f.histograms.count(series) != 0;
 }
 
+std::vector<std::pair<metrics_registry::labels, double>>
+metrics_registry::values(const std::string& name) const {
+  std::lock_guard lock{mutex_};
+  auto i = index_.find(name);
+  if (i == index_.end())
+    return {};
+  auto& values = families_[i->second].values;
+  return {values.begin(), values.end()};
+}
+
 protocol::prometheus_histogram metrics_registry::histogram(const std::string& name,
                                                            const labels& series) const {
   std::lock_guard lock{mutex_};

@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ferry {
@@ -58,6 +59,8 @@ public:
   double value(const std::string& name, const labels& series) const;
   /// Whether the series has been updated.
   bool has(const std::string& name, const labels& series) const;
+  /// Every counter or gauge series of `name` with its value.
+  std::vector<std::pair<labels, double>> values(const std::string& name) const;
   /// A histogram series as rendered (per-bucket counts, sum); empty counts
   /// when it has no observations.
   protocol::prometheus_histogram histogram(const std::string& name, const labels& series) const;

@@ -4,12 +4,27 @@
 #include "store/http/token_bucket.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <string>
 #include <utility>
 
 namespace ferry {
+
+/// One host's pace at a moment, for people (`ferry daemon status`).
+struct host_pace {
+  std::string host;
+  /// Requests per second allowed now, after any cut; and without one. 0:
+  /// unlimited.
+  double requests_per_second = 0;
+  double full_requests_per_second = 0;
+  /// What is left of the cooldown the host asked for (Retry-After).
+  double cooldown_seconds = 0;
+  /// Requests (or transfers) waiting for their turn.
+  int64_t waiting = 0;
+};
 
 /// The pace kept to one host: what waits for it goes out in arrival order,
 /// each item taking one request token and its bytes from two token buckets.
@@ -33,10 +48,13 @@ public:
 
   explicit host_pacer(const rates& full)
       : full_(full), requests_(full.requests_per_second, full.request_burst),
-        bytes_(full.bytes_per_second, full.byte_burst > 0 ? full.byte_burst : full.bytes_per_second) {}
+        bytes_(full.bytes_per_second,
+               full.byte_burst > 0 ? full.byte_burst : full.bytes_per_second) {}
 
   /// Queues `item`, which moves `bytes` of payload (0: none).
-  void push(Item item, int64_t bytes) { waiting_.push_back({std::move(item), std::max<int64_t>(bytes, 0)}); }
+  void push(Item item, int64_t bytes) {
+    waiting_.push_back({std::move(item), std::max<int64_t>(bytes, 0)});
+  }
 
   bool empty() const { return waiting_.empty(); }
   size_t size() const { return waiting_.size(); }
@@ -77,8 +95,8 @@ public:
   /// stay with the new front).
   template <class Match>
   std::optional<Item> take_if(Match&& match) {
-    auto found = std::find_if(waiting_.begin(), waiting_.end(),
-                              [&](const entry& e) { return match(e.item); });
+    auto found =
+      std::find_if(waiting_.begin(), waiting_.end(), [&](const entry& e) { return match(e.item); });
     if (found == waiting_.end())
       return std::nullopt;
     Item item = std::move(found->item);
@@ -93,8 +111,8 @@ public:
     // The front took its tokens before the pause; the buckets pay that debt
     // after it, and a zero reservation reads the new wait.
     if (front_reserved_)
-      front_due_ = std::max(front_due_, now + std::max(requests_.reserve(0.0, now),
-                                                       bytes_.reserve(0.0, now)));
+      front_due_ =
+        std::max(front_due_, now + std::max(requests_.reserve(0.0, now), bytes_.reserve(0.0, now)));
   }
 
   /// The host asked to slow down at `now`: cuts the rates, at most once per
@@ -123,6 +141,18 @@ public:
 
   /// The fraction of the full rates in force.
   double factor() const { return factor_; }
+
+  /// The pace of this host (named `host`) at `now`.
+  host_pace pace(std::string host, clock::time_point now) const {
+    host_pace out;
+    out.host = std::move(host);
+    out.full_requests_per_second = std::max(full_.requests_per_second, 0.0);
+    out.requests_per_second = out.full_requests_per_second * factor_;
+    auto left = requests_.paused_until() - now;
+    out.cooldown_seconds = std::max(std::chrono::duration<double>(left).count(), 0.0);
+    out.waiting = static_cast<int64_t>(waiting_.size());
+    return out;
+  }
 
 private:
   struct entry {

@@ -2,8 +2,8 @@
 #include "protocol/parsing.hpp"
 
 #include "protocol/retry_after.hpp"
-#include "store/http/http_url.hpp"
 #include "store/http/host_pacer.hpp"
+#include "store/http/http_url.hpp"
 #include "store/os/sha256.hpp"
 
 #include <curl/curl.h>
@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <deque>
 #include <exception>
+#include <future>
 #include <mutex>
 #include <stdexcept>
 #include <string_view>
@@ -401,7 +402,11 @@ struct http_engine::impl {
   struct resume_command {
     uint64_t id;
   };
-  using command = std::variant<submit_command, cancel_command, resume_command>;
+  /// Asks the loop for every host's pace.
+  struct pace_command {
+    std::shared_ptr<std::promise<std::vector<host_pace>>> answer;
+  };
+  using command = std::variant<submit_command, cancel_command, resume_command, pace_command>;
   using clock = token_bucket::clock;
   /// Pacing and waiting requests of one host, in submission order.
   using host_state = host_pacer<submit_command>;
@@ -474,8 +479,10 @@ struct http_engine::impl {
           start_or_hold(std::move(*s));
         else if (auto* c = std::get_if<cancel_command>(&cmd))
           cancel_transfer(c->id, status(errc::cancelled, "transfer cancelled"));
+        else if (auto* r = std::get_if<resume_command>(&cmd))
+          resume_transfer(r->id);
         else
-          resume_transfer(std::get<resume_command>(cmd).id);
+          std::get<pace_command>(cmd).answer->set_value(paces());
       }
       if (stop)
         break;
@@ -518,10 +525,19 @@ struct http_engine::impl {
     curl_multi_cleanup(multi);
   }
 
+  std::vector<host_pace> paces() const {
+    std::vector<host_pace> out;
+    auto now = clock::now();
+    for (const auto& [name, h] : hosts)
+      out.push_back(h.pace(name, now));
+    return out;
+  }
+
   host_state& host_named(const std::string& name) {
     auto found = hosts.find(name);
     if (found == hosts.end())
-      found = hosts.emplace(name, host_state{{opts.requests_per_second, opts.request_burst, 0, 0}}).first;
+      found =
+        hosts.emplace(name, host_state{{opts.requests_per_second, opts.request_burst, 0, 0}}).first;
     return found->second;
   }
 
@@ -853,6 +869,20 @@ uint64_t http_engine::submit(http_request request, completion done) {
 void http_engine::cancel(uint64_t id) { impl_->post(impl::cancel_command{id}); }
 
 void http_engine::resume(uint64_t id) { impl_->post(impl::resume_command{id}); }
+
+std::vector<host_pace> http_engine::host_paces(std::chrono::milliseconds wait) const {
+  auto answer = std::make_shared<std::promise<std::vector<host_pace>>>();
+  auto future = answer->get_future();
+  impl_->post(impl::pace_command{answer});
+  // A loop that has shut down drops the command, and with it the promise.
+  if (future.wait_for(wait) != std::future_status::ready)
+    return {};
+  try {
+    return future.get();
+  } catch (const std::future_error&) {
+    return {};
+  }
+}
 
 http_engine::stats http_engine::current_stats() const {
   return {impl_->transfers.load(std::memory_order_relaxed),

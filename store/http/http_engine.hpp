@@ -1,6 +1,7 @@
 #pragma once
 
 #include "protocol/status.hpp"
+#include "store/http/host_pacer.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -225,6 +226,10 @@ public:
 
   /// Thread-safe snapshot of the counters.
   stats current_stats() const;
+
+  /// The pace of every host requests went to (origin as host), from the
+  /// loop thread; empty if it does not answer within `wait`. Thread-safe.
+  std::vector<host_pace> host_paces(std::chrono::milliseconds wait = std::chrono::seconds{2}) const;
 
 private:
   struct impl;

@@ -48,6 +48,8 @@ public:
   bool unlimited() const { return rate_ <= 0.0; }
   double rate() const { return rate_; }
   double burst() const { return burst_; }
+  /// The end of the latest pause (pause_until()); the epoch when none.
+  clock::time_point paused_until() const { return paused_until_; }
 
 private:
   /// Brings `tokens_` up to date for `now` (no-op for times not after last_).

@@ -236,18 +236,11 @@ store_partial() {
   echo "$store/${oid:0:2}/${oid:2:2}/.$oid.ferry-partial"
 }
 
-# assert_stored <store-dir> <original-file>: the store holds the file's
+# assert_stored <store-dir> <original-file>...: the store holds each file's
 # object at the layout path, with the same size and a sha256 equal to its oid.
 assert_stored() {
-  local store=$1 file=$2
-  local oid path size
-  oid=$(oid_of "$file")
-  path=$(store_object "$store" "$oid")
-  [[ -f $path ]] || fail "object $oid ($file) is not in the store at $path"
-  size=$(stat -c %s "$path")
-  [[ $size -eq $(stat -c %s "$file") ]] || fail "stored $path has $size bytes, $file has $(stat -c %s "$file")"
-  [[ $(oid_of "$path") == "$oid" ]] || fail "stored $path does not hash to its oid $oid"
-  cmp -s "$path" "$file" || fail "stored $path differs from $file"
+  local out
+  out=$(python3 "$E2E_DIR/lfs_files.py" stored "$@" 2>&1) || fail "$out"
 }
 
 # assert_no_partials <store-dir>
@@ -596,45 +589,18 @@ ferry_quick_retries() {
 # add_lfs_files <repo-dir> <path>=<bytes>...: random files, committed. A 0
 # byte file stays a plain empty file in git (git-lfs makes no pointer for it).
 add_lfs_files() {
-  local repo=$1 spec path bytes
+  local repo=$1 out
   shift
-  for spec in "$@"; do
-    path=${spec%=*}
-    bytes=${spec##*=}
-    if ((bytes == 0)); then
-      mkdir -p "$(dirname "$repo/$path")"
-      : >"$repo/$path"
-    else
-      random_file "$repo/$path" "$bytes"
-    fi
-  done
+  out=$(python3 "$E2E_DIR/lfs_files.py" make "$repo" "$@" 2>&1) || fail "$out"
   (cd "$repo" && git add -A && git commit -qm "add $# files") || fail "git commit in $repo failed"
-}
-
-# pointer_oid <repo-dir> <path>: the oid in HEAD's LFS pointer for <path>
-# (empty if HEAD holds the file itself, as for empty files).
-pointer_oid() {
-  git -C "$1" cat-file -p "HEAD:$2" | sed -n 's/^oid sha256:\([0-9a-f]\{64\}\)$/\1/p'
 }
 
 # assert_checkout <original-repo> <clone> <path>...: each file in the clone is
 # byte-identical to the original, hashes to the oid its pointer names, and
 # the clone's LFS cache holds a verified copy.
 assert_checkout() {
-  local orig=$1 clone=$2 f oid obj
-  shift 2
-  for f in "$@"; do
-    [[ -f $clone/$f ]] || fail "$f is missing from $clone"
-    cmp -s "$orig/$f" "$clone/$f" || fail "$f in $clone differs from the original"
-    oid=$(pointer_oid "$clone" "$f")
-    if [[ -z $oid ]]; then
-      [[ ! -s $orig/$f ]] || fail "$f (non-empty) is not an LFS pointer in HEAD"
-      continue
-    fi
-    [[ $(oid_of "$clone/$f") == "$oid" ]] || fail "$f in $clone does not hash to its pointer's oid $oid"
-    obj="$clone/.git/lfs/objects/${oid:0:2}/${oid:2:2}/$oid"
-    [[ -f $obj && $(oid_of "$obj") == "$oid" ]] || fail "the LFS cache of $clone lacks a verified $obj"
-  done
+  local out
+  out=$(python3 "$E2E_DIR/lfs_files.py" checkout "$@" 2>&1) || fail "$out"
 }
 
 # lfs_oids <repo-dir> <path>...: the oids of the non-empty files, one per line.

@@ -12,7 +12,9 @@
 #     Retry-After has passed (50 ms either side for requests already on the
 #     wire and the log's clock), although both repositories had requests
 #     before the 429 and after the cooldown;
-#   - both pushes complete and the server holds every object intact.
+#   - both pushes complete and the server holds every object intact;
+#   - while the cooldown holds, `ferry daemon status` shows it on the
+#     server's host, with the host's circuit closed and transfers in flight.
 #
 # Two cooldowns of the daemon hold them: the HTTP engine's for the host
 # (verify calls of uploads that end during it) and the shared RATE LIMITER's
@@ -60,6 +62,32 @@ timed_git 120 "$E2E_ROOT/push-a.log" -C "$E2E_ROOT/repo-a" push origin main &
 pid_a=$!
 timed_git 120 "$E2E_ROOT/push-b.log" -C "$E2E_ROOT/repo-b" push origin main &
 pid_b=$!
+# status_in_cooldown: the daemon's status shows the sim's host cooling down.
+status_in_cooldown() {
+  "$FERRY" daemon status --json >"$E2E_ROOT/status.json" 2>/dev/null || return 1
+  python3 -c '
+import json, sys
+doc = json.load(open(sys.argv[1]))
+hosts = [h for h in doc.get("hosts", []) if h.get("host") == sys.argv[2]]
+sys.exit(0 if hosts and hosts[0].get("cooldown", 0) > 0 else 1)
+' "$E2E_ROOT/status.json" "127.0.0.1:$SIM_PORT"
+}
+wait_for_every 0.05 60 "ferry daemon status to show the cooldown" status_in_cooldown
+"$FERRY" daemon status >"$E2E_ROOT/status.txt" || fail "ferry daemon status failed"
+py_check "ferry daemon status during the cooldown: the host's cooldown, its closed circuit, transfers in flight" '
+import json, sys
+doc = json.load(open(sys.argv[1]))
+host = [h for h in doc["hosts"] if h["host"] == sys.argv[2]][0]
+if not 0 < host["cooldown"] <= float(sys.argv[3]):
+    raise SystemExit("cooldown %s s, expected up to %s s" % (host["cooldown"], sys.argv[3]))
+if host["circuit"] != "closed":
+    raise SystemExit("circuit %r, expected closed" % host["circuit"])
+if doc["in_flight"] < 1:
+    raise SystemExit("%d transfers in flight" % doc["in_flight"])
+print("cooldown %.1f s left, %d in flight" % (host["cooldown"], doc["in_flight"]))
+' "$E2E_ROOT/status.json" "127.0.0.1:$SIM_PORT" "$RETRY_AFTER"
+grep -q "127.0.0.1:$SIM_PORT: circuit closed.*cooldown [0-9.]* s left" "$E2E_ROOT/status.txt" ||
+  { show "ferry daemon status" "$E2E_ROOT/status.txt"; fail "ferry daemon status does not show the host's cooldown"; }
 await_both "$pid_a" "$E2E_ROOT/push-a.log" "the push of repo-a" "$pid_b" "$E2E_ROOT/push-b.log" "the push of repo-b"
 for name in repo-a repo-b; do
   for f in "$E2E_ROOT/$name"/*.bin; do assert_stored "$SIM_ROOT" "$f"; done

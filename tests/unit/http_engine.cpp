@@ -1227,6 +1227,37 @@ TEST_CASE("http_engine holds requests to a host until its Retry-After cooldown e
   CHECK(other_seen.times().front() < cooldown_end);
 }
 
+TEST_CASE("http_engine shows each host's cooldown and rate in its paces", "[http]") {
+  no_proxy env;
+  arrivals answered, seen;
+  test_server server;
+  serve_rate_limited(server, "/busy", "60", answered, seen);
+  server.start();
+  http_engine::options options;
+  options.requests_per_second = 50;
+  http_engine engine(options);
+  CHECK(engine.host_paces().empty());
+
+  awaited refused;
+  engine.submit(get_request(server.url("/busy")), refused.callback());
+  REQUIRE(refused.get().ok());
+  auto paces = engine.host_paces();
+  REQUIRE(paces.size() == 1u);
+  CHECK(paces[0].host == server.url(""));
+  CHECK(paces[0].cooldown_seconds > 50);
+  CHECK(paces[0].cooldown_seconds <= 60);
+  CHECK(paces[0].full_requests_per_second == 50);
+  // The 429 cut the rate.
+  CHECK(paces[0].requests_per_second < 50);
+  CHECK(paces[0].waiting == 0);
+
+  awaited held;
+  auto id = engine.submit(get_request(server.url("/other")), held.callback());
+  CHECK(engine.host_paces()[0].waiting == 1);
+  engine.cancel(id);
+  CHECK_FALSE(held.get().ok());
+}
+
 TEST_CASE("http_engine puts no cooldown for a Retry-After beyond max_cooldown", "[http]") {
   no_proxy env;
   arrivals answered, seen;

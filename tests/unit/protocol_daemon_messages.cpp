@@ -72,6 +72,39 @@ TEST_CASE("a daemon reply carries either its state or an error", "[protocol][dae
   CHECK_FALSE(decode_daemon_reply(R"({"proto":1,"build":"1"})").ok());
 }
 
+TEST_CASE("a status reply lists transfers in flight and every host", "[protocol][daemon]") {
+  daemon_reply reply;
+  reply.build = "1.2.3";
+  reply.pid = 7;
+  reply.in_flight = 5;
+  reply.hosts.push_back({"127.0.0.1:8080", "open", 4, 10, 2.5, 3});
+  reply.hosts.push_back({"proton-drive", "", 0, 0, 0, 0});
+  auto decoded = decode_daemon_reply(encode(reply));
+  REQUIRE(decoded.ok());
+  CHECK(decoded->in_flight == 5);
+  REQUIRE(decoded->hosts.size() == 2u);
+  const auto& host = decoded->hosts[0];
+  CHECK(host.host == "127.0.0.1:8080");
+  CHECK(host.circuit == "open");
+  CHECK(host.rate == 4);
+  CHECK(host.full_rate == 10);
+  CHECK(host.cooldown_seconds == 2.5);
+  CHECK(host.waiting == 3);
+  CHECK(decoded->hosts[1].host == "proton-drive");
+
+  auto base = std::string{R"({"proto":1,"build":"1","pid":1,"hosts":)"};
+  CHECK_FALSE(decode_daemon_reply(base + R"("many"})").ok());
+  CHECK_FALSE(decode_daemon_reply(base + R"([1]})").ok());
+  std::string many = "[";
+  for (size_t i = 0; i <= ferry::protocol::max_status_hosts; ++i)
+    many += std::string{i ? "," : ""} + R"({"host":"h"})";
+  CHECK_FALSE(decode_daemon_reply(base + many + "]}").ok());
+  // A number that is no number is left out, not taken.
+  auto odd = decode_daemon_reply(base + R"([{"host":"h","rate":"fast","waiting":-1}]})");
+  REQUIRE(odd.ok());
+  CHECK(odd->hosts[0].rate == 0);
+}
+
 TEST_CASE("a metrics request gets the text format in one reply line", "[protocol][daemon]") {
   daemon_hello hello;
   hello.build = "1.2.3";

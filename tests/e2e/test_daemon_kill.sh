@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# `kill -9` of the per-user daemon at random points of a 500-object push and
+# of a 500-object pull, at git-lfs's default concurrency (8 agents, all thin
+# clients of one daemon of this test's own):
+#
+#   1. push: the daemon is killed three times, each once a random number of
+#      objects has reached the folder store. Each time the agents start a new
+#      daemon, which recovers the journal, and send it the transfers they
+#      had in flight. The one push completes: no object failed, every object
+#      is intact in the store, no partial file is visible.
+#   2. pull into a fresh clone: the same three kills, counted in objects that
+#      reached the clone's LFS cache. The one pull completes; every file is
+#      byte-identical and hashes to its oid (git lfs fsck agrees).
+#
+# The kill points come from a seed printed at the start; KILL_SEED=<n>
+# repeats a run.
+#
+#   bash tests/e2e/test_daemon_kill.sh <path-to-ferry>
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init "$@"
+
+# lib.sh turns the daemon off for the other tests; here it is left at its
+# default.
+unset FERRY_DAEMON_USE
+DLOG="$FERRY_DAEMON_DIR/daemon.log"
+COUNT=500
+KILLS=3
+SEED=${KILL_SEED:-$((RANDOM * 32768 + RANDOM))}
+RANDOM=$SEED
+note "kill points from seed $SEED (KILL_SEED=$SEED repeats them)"
+
+daemon_pid() { cat "$FERRY_DAEMON_DIR/daemon.pid" 2>/dev/null || true; }
+# Whatever daemon runs when the test ends goes with it.
+end_daemon() {
+  local status=$? pid
+  pid=$(daemon_pid)
+  [[ -z $pid ]] || kill -9 "$pid" 2>/dev/null || true
+  e2e_cleanup "$status"
+}
+trap end_daemon EXIT
+
+# kill_points: sets POINTS to KILLS increasing object counts, spread over
+# the first 90% of COUNT so that the last kill still has transfers after
+# it. In this shell, not a subshell, so that the seed decides them.
+kill_points() {
+  local i points=()
+  for ((i = 0; i < KILLS; i++)); do points+=($((1 + RANDOM % (COUNT * 9 / 10)))); done
+  mapfile -t POINTS < <(printf '%s\n' "${points[@]}" | sort -n)
+}
+
+# kill_during <pid> <what> <counter>: while command <pid> runs, kills the
+# daemon serving it each time `<counter>` (a function printing how many
+# objects have arrived) reaches the next kill point, but only a daemon
+# that is not the one already killed. Sets KILLED (how many were killed).
+kill_during() {
+  local pid=$1 what=$2 counter=$3 point victim=""
+  KILLED=0
+  kill_points
+  note "the $what's kill points: ${POINTS[*]} objects"
+  for point in "${POINTS[@]}"; do
+    reached() { (($("$counter") >= point)) || ! kill -0 "$pid" 2>/dev/null; }
+    wait_for 300 "$point objects of the $what" reached
+    kill -0 "$pid" 2>/dev/null || break
+    # The daemon that serves now: a new one once the last victim is gone.
+    new_daemon() { local now; now=$(daemon_pid); [[ -n $now && $now != "$victim" ]] || ! kill -0 "$pid" 2>/dev/null; }
+    wait_for 60 "a new daemon during the $what" new_daemon
+    kill -0 "$pid" 2>/dev/null || break
+    victim=$(daemon_pid)
+    kill -9 "$victim" 2>/dev/null || continue
+    KILLED=$((KILLED + 1))
+    note "killed the daemon (pid $victim) of the $what with $("$counter") of $COUNT objects there"
+  done
+}
+
+# ---- 1. a 500-object push across three kills -----------------------------------------------
+REPO="$E2E_ROOT/repo"
+STORE="$E2E_ROOT/store"
+new_repo repo
+git_lfs_defaults "$REPO" "$STORE"
+# Mostly small objects, every 25th of about 1 MiB, so that kills find
+# transfers of both kinds in flight.
+SPECS=() FILES=()
+for i in $(seq 1 "$COUNT"); do
+  FILES+=("o$i.bin")
+  if ((i % 25 == 0)); then SPECS+=("o$i.bin=$((1024 * 1024 + i))"); else SPECS+=("o$i.bin=$((4096 + i * 13))"); fi
+done
+add_lfs_files "$REPO" "${SPECS[@]}"
+mkdir -p "$STORE"
+in_store() { find "$STORE" -type f -name '[0-9a-f]*' | wc -l; }
+
+timed_git 600 "$E2E_ROOT/push.log" -C "$REPO" push origin main &
+push_pid=$!
+kill_during "$push_pid" push in_store
+rc=0
+wait "$push_pid" || rc=$?
+((rc == 0)) || { show "push across the kills" "$E2E_ROOT/push.log"; show "daemon log" "$DLOG"; fail "the push across $KILLED kill(s) of the daemon failed (exit $rc)"; }
+((KILLED >= 2)) || fail "the push ended after $KILLED kill(s) of the daemon: the kill points came too late to test anything"
+assert_stored "$STORE" "${FILES[@]/#/$REPO/}"
+assert_no_partials "$STORE"
+pass "one git push of $COUNT objects completed across $KILLED kill -9 of the daemon; every object is intact in the store, no partial file"
+
+# ---- 2. a 500-object pull across three kills -----------------------------------------------
+CLONE="$E2E_ROOT/clone"
+clone_pointers "$E2E_ROOT/repo.git" "$CLONE" "$E2E_ROOT/clone.log"
+git_lfs_defaults "$CLONE" "$STORE"
+mkdir -p "$CLONE/.git/lfs/objects"
+in_cache() { find "$CLONE/.git/lfs/objects" -type f | wc -l; }
+
+timed_git 600 "$E2E_ROOT/pull.log" -C "$CLONE" lfs pull &
+pull_pid=$!
+kill_during "$pull_pid" pull in_cache
+rc=0
+wait "$pull_pid" || rc=$?
+((rc == 0)) || { show "pull across the kills" "$E2E_ROOT/pull.log"; show "daemon log" "$DLOG"; fail "the pull across $KILLED kill(s) of the daemon failed (exit $rc)"; }
+((KILLED >= 2)) || fail "the pull ended after $KILLED kill(s) of the daemon: the kill points came too late to test anything"
+assert_checkout "$REPO" "$CLONE" "${FILES[@]}"
+must_git 120 "$E2E_ROOT/fsck.log" -C "$CLONE" lfs fsck
+pass "one git lfs pull of $COUNT objects completed across $KILLED kill -9 of the daemon; every file is byte-identical, sha256 == oid"
+
