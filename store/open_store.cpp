@@ -141,6 +141,8 @@ result<std::shared_ptr<object_store>> open_proton(const std::string& url,
     return words.error().with_context("ferry.proton.command");
   proton_store_options options = context.proton;
   options.bridge.command = std::move(*words);
+  if (!options.notice)
+    options.notice = context.notice;
   if (options.scratch_dir.empty()) {
     std::error_code error;
     options.scratch_dir = std::filesystem::temp_directory_path(error) / "ferry-proton";

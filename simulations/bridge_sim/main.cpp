@@ -298,13 +298,23 @@ int run(const options& opts) {
       log, command,
       answer::failure("ferry-bridge-sim: --drive DIR is required for bridge " + command, 500), end);
   }
-  if (auto refused = session_gate(command, scenario.auth_state, request))
-    return finish(log, command, *refused, end);
-
   auto state = opts.drive.empty() ? ferry::result<shared_state>(shared_state::in_memory())
                                   : shared_state::open(opts.drive);
   if (!state.ok())
     return finish(log, command, answer::failure(state.error().message(), 500), end);
+  // An expired session that a refresh renewed is ready for every process
+  // on the drive (drive-cli keeps the rotated tokens in session.json).
+  std::string auth_state = scenario.auth_state;
+  if (auth_state == "session_expired") {
+    auto renewed = session_renewed(*state, scenario);
+    if (!renewed.ok())
+      return finish(log, command, answer::failure(renewed.error().message(), 500), end);
+    if (*renewed)
+      auth_state = "ready";
+  }
+  if (auto refused = session_gate(command, auth_state, request))
+    return finish(log, command, *refused, end);
+
   auto decided = decide(*state, scenario, command, request, now_ms());
   if (!decided.ok())
     return finish(log, command, answer::failure(decided.error().message(), 500), end);
@@ -352,7 +362,14 @@ int run(const options& opts) {
     }
   }
   if (command == "auth-state")
-    return finish(log, command, auth_state_answer(scenario.auth_state, request), end);
+    return finish(log, command, auth_state_answer(auth_state, request), end);
+  if (command == "refresh" && scenario.refresh == refresh_outcome::invalid_token)
+    return finish(log, command, answer::failure("Token refresh failed: Invalid refresh token", 500),
+                  end);
+  if (command == "refresh" && scenario.refresh == refresh_outcome::renews) {
+    if (auto renewed = renew_session(*state, scenario); !renewed.ok())
+      return finish(log, command, answer::failure(renewed.message(), 500), end);
+  }
   return finish(log, command, run_command(command, request, opts.drive, corrupt), end);
 }
 

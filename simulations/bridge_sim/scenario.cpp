@@ -146,7 +146,8 @@ result<scenario> parse_scenario(const std::string& text) {
     return invalid("scenario", "not valid JSON");
   if (!document.is_object())
     return invalid("scenario", "expected an object");
-  if (auto s = check_keys(document, "scenario", {"name", "comment", "auth_state", "rules"});
+  if (auto s =
+        check_keys(document, "scenario", {"name", "comment", "auth_state", "refresh", "rules"});
       !s.ok())
     return s;
   scenario parsed;
@@ -158,6 +159,17 @@ result<scenario> parse_scenario(const std::string& text) {
     const auto& states = auth_states();
     if (std::find(states.begin(), states.end(), parsed.auth_state) == states.end())
       return invalid("scenario.auth_state", "unknown state: " + parsed.auth_state);
+  }
+  if (auto it = document.find("refresh"); it != document.end()) {
+    const std::string name = it->is_string() ? it->get<std::string>() : std::string{};
+    if (name == "keeps")
+      parsed.refresh = refresh_outcome::keeps;
+    else if (name == "renews")
+      parsed.refresh = refresh_outcome::renews;
+    else if (name == "invalid_token")
+      parsed.refresh = refresh_outcome::invalid_token;
+    else
+      return invalid("scenario.refresh", "expected \"keeps\", \"renews\" or \"invalid_token\"");
   }
   if (auto it = document.find("rules"); it != document.end()) {
     if (!it->is_array())

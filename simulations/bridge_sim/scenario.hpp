@@ -74,10 +74,26 @@ struct fault_rule {
   std::optional<std::string> message;
 };
 
+/// What `refresh` does to a session that has one.
+enum class refresh_outcome {
+  /// Answers success and changes nothing (the scenario's state stays).
+  keeps,
+  /// Answers success and renews an expired session: from then on every
+  /// process on the drive sees `session_expired` as `ready`, until a
+  /// session_expired fault fires (the session expired again).
+  renews,
+  /// Fails as drive-cli does when Proton rejects the refresh token (10013):
+  /// 500 "Token refresh failed: Invalid refresh token", details "".
+  invalid_token,
+};
+
 /// A parsed scenario file.
 struct scenario {
   /// What auth-state reports and what the Drive commands act on.
   std::string auth_state = "ready";
+  /// What `refresh` does ("refresh" in the file: keeps, renews,
+  /// invalid_token).
+  refresh_outcome refresh = refresh_outcome::keeps;
   /// In file order: the first due rule fires.
   std::vector<fault_rule> rules;
   /// SHA-256 of the file's text: keys the persistent rule counters, so that

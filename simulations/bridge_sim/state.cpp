@@ -98,6 +98,26 @@ status shared_state::update(const std::function<void(json&)>& change) {
   return replace_file(state_path, state.dump() + "\n");
 }
 
+result<bool> session_renewed(shared_state& state, const scenario& scenario) {
+  bool renewed = false;
+  auto s = state.update([&](json& shared) {
+    auto found = shared.find("renewed");
+    renewed = found != shared.end() && found->is_object() &&
+              found->value(scenario.fingerprint, false) == true;
+  });
+  if (!s.ok())
+    return s;
+  return renewed;
+}
+
+status renew_session(shared_state& state, const scenario& scenario) {
+  return state.update([&](json& shared) {
+    if (!shared["renewed"].is_object())
+      shared["renewed"] = json::object();
+    shared["renewed"][scenario.fingerprint] = true;
+  });
+}
+
 int64_t retry_after_seconds(const fault_rule& rule) {
   return rule.retry_after.value_or(default_retry_after_s);
 }
@@ -128,6 +148,9 @@ result<decision> decide(shared_state& state, const scenario& scenario, std::stri
         outcome.firing_rule = i;
     }
     const fault_rule* fired = outcome.firing_rule ? &scenario.rules[*outcome.firing_rule] : nullptr;
+    if (fired != nullptr && fired->kind == fault_kind::session_expired &&
+        shared.contains("renewed") && shared["renewed"].is_object())
+      shared["renewed"].erase(scenario.fingerprint);
     if (fired != nullptr && fired->kind == fault_kind::rate_limited) {
       const int64_t wait_s = retry_after_seconds(*fired);
       shared["cooldown"] = {

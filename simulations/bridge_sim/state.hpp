@@ -52,9 +52,18 @@ struct decision {
 
 /// Decides, in one locked step, whether `command` with `request` is held by
 /// a cooldown or which rule fires; a firing rate_limited rule starts a
-/// cooldown of its retry_after (default 60 s) from `now_ms` (Unix ms).
+/// cooldown of its retry_after (default 60 s) from `now_ms` (Unix ms), and
+/// a firing session_expired rule ends a renewal (the session expired again).
 result<decision> decide(shared_state& state, const scenario& scenario, std::string_view command,
                         const nlohmann::json& request, int64_t now_ms);
+
+/// True when a renewing refresh (scenario "refresh": "renews") has renewed
+/// this scenario's session and no session_expired fault has fired since.
+/// Kept in the shared state under the scenario's fingerprint.
+result<bool> session_renewed(shared_state& state, const scenario& scenario);
+
+/// Records that a refresh renewed this scenario's session.
+status renew_session(shared_state& state, const scenario& scenario);
 
 /// The retryAfter, in seconds, a rate_limited rule reports.
 int64_t retry_after_seconds(const fault_rule& rule);

@@ -133,7 +133,8 @@ bridge_verdict classify_bridge_failure(bridge::command name, const bridge::envel
     return {{errc::permission_denied,
              text + ". No transfer is tried until the session is ready again: " +
                (action.empty() ? std::string{"run: proton-drive login"} : action)},
-            true};
+            true,
+            code == "SESSION_EXPIRED"};
   if (failure.code == 429 || code == "RATE_LIMITED") {
     std::chrono::milliseconds wait = default_cooldown;
     if (auto seconds = bridge::retry_after_seconds(failure))
@@ -179,6 +180,28 @@ std::optional<status> proton_bridge::stopped() const {
   return stopped_;
 }
 
+void proton_bridge::stop(status why) {
+  {
+    std::lock_guard lock{mutex_};
+    stopped_ = std::move(why);
+  }
+  changed_.notify_all();
+}
+
+bool proton_bridge::session_lost() const {
+  std::lock_guard lock{mutex_};
+  return session_lost_;
+}
+
+void proton_bridge::session_ready() {
+  std::lock_guard lock{mutex_};
+  if (session_lost_) {
+    session_lost_ = false;
+    session_renewed_ = true;
+    ++session_epoch_;
+  }
+}
+
 std::optional<std::chrono::steady_clock::time_point> proton_bridge::cooldown_until() const {
   std::lock_guard lock{mutex_};
   if (cooldown_until_ && *cooldown_until_ > std::chrono::steady_clock::now())
@@ -188,12 +211,14 @@ std::optional<std::chrono::steady_clock::time_point> proton_bridge::cooldown_unt
 
 result<nlohmann::json> proton_bridge::call(bridge::command name,
                                            const bridge::request_fields& fields, int64_t bytes) {
+  uint64_t epoch = 0;
   {
     // Callers are served in arrival order; the one at the head of the line
     // waits for a free process and for any cooldown to pass, so no bridge
     // process starts while Proton is limiting the session.
     std::unique_lock lock{mutex_};
     uint64_t ticket = next_ticket_++;
+    epoch = session_epoch_;
     for (;;) {
       // Once stopped, nobody is served again, so the line does not matter.
       if (stopped_)
@@ -261,6 +286,23 @@ result<nlohmann::json> proton_bridge::call(bridge::command name,
 
   auto verdict =
     classify_bridge_failure(name, envelope, options_.default_cooldown, options_.max_retry_wait);
+  // A session that expired after it was found ready (a long push, a token
+  // revoked elsewhere) is not yet a reason to stop for good: the store
+  // checks auth-state again before its next call, and refreshes the session
+  // there if auth-state says it expired. Only the first loss gets this, so
+  // that a session refreshing does not cure stops as before.
+  if (verdict.session_expired && name != bridge::command::auth_state &&
+      name != bridge::command::refresh) {
+    std::lock_guard lock{mutex_};
+    bool stale = epoch < session_epoch_;
+    if (session_lost_ || stale || !session_renewed_) {
+      if (!stale)
+        session_lost_ = true;
+      return status{errc::unavailable, verdict.failure.message() +
+                                         " (Ferry checks the session again, refreshing it if it "
+                                         "expired, and retries)"};
+    }
+  }
   if (verdict.stop || verdict.failure.retry_after().count() > 0) {
     std::lock_guard lock{mutex_};
     if (verdict.stop && !stopped_)

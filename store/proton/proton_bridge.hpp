@@ -78,6 +78,8 @@ struct bridge_verdict {
   /// The failure needs the user (login, CAPTCHA, scope): no later call may
   /// start a bridge process.
   bool stop = false;
+  /// A stop whose errorCode is SESSION_EXPIRED: a refresh may cure it.
+  bool session_expired = false;
 };
 bridge_verdict classify_bridge_failure(bridge::command name, const bridge::envelope& failure,
                                        std::chrono::seconds default_cooldown,
@@ -97,7 +99,8 @@ public:
   /// any rate-limit cooldown to pass, and gives up at once with the stop
   /// status once a call needed the user. The process's time limit is
   /// timeout_for(bytes). A failure envelope becomes its verdict's status; a
-  /// 429 starts the shared cooldown and a stop verdict sets the latch. A
+  /// 429 starts the shared cooldown and a stop verdict sets the latch (but
+  /// see session_lost() for a session that expires mid-run). A
   /// process that crashed, was killed, timed out, or wrote no valid
   /// envelope is errc::unavailable (transient), with sanitized stderr in
   /// the message; but auth-state, which the bridge always answers, is
@@ -114,6 +117,21 @@ public:
   /// The status every call now fails with, once a stop verdict was seen.
   std::optional<status> stopped() const;
 
+  /// Makes every later call fail with `why` (a session that needs the user).
+  void stop(status why);
+
+  /// A Drive command answered SESSION_EXPIRED after the session was found
+  /// ready: the caller must check the session again (and refresh it) before
+  /// the next call. The first such answer (and any other answer of calls
+  /// that ran at the same time) is errc::unavailable instead of a stop, so
+  /// the engine retries the transfer; a second one, after session_ready(),
+  /// stops as any other needs-the-user answer does, so a session that
+  /// refreshing does not cure never loops.
+  bool session_lost() const;
+
+  /// The session was checked (and refreshed if need be) and is ready.
+  void session_ready();
+
   /// The end of the current rate-limit cooldown, if one is running.
   std::optional<std::chrono::steady_clock::time_point> cooldown_until() const;
 
@@ -129,6 +147,11 @@ private:
   uint64_t serving_ticket_ = 0;
   std::optional<std::chrono::steady_clock::time_point> cooldown_until_;
   std::optional<status> stopped_;
+  bool session_lost_ = false;
+  bool session_renewed_ = false;
+  // Bumped by session_ready() after a loss: a SESSION_EXPIRED from a call
+  // that started before the session was renewed says nothing new.
+  uint64_t session_epoch_ = 0;
 };
 
 } // namespace ferry

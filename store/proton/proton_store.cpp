@@ -47,6 +47,39 @@ status answer_error(const char* command, const std::string& problem) {
           std::string{"Proton Drive bridge "} + command + " gave an unexpected answer: " + problem};
 }
 
+// Which Proton session a bridge uses, for serialising its refreshes: the
+// command line and the variables that choose the session files (drive-cli
+// keeps them under $HOME; PROTON_* and XDG_* settings may move them).
+std::string session_identity(const proton_bridge_options& options) {
+  std::string identity;
+  for (auto& word : options.command)
+    identity += word + '\0';
+  std::vector<std::string> chosen;
+  for (auto& entry : options.environment)
+    if (entry.rfind("HOME=", 0) == 0 || entry.rfind("USER=", 0) == 0 ||
+        entry.rfind("PROTON_", 0) == 0 || entry.rfind("XDG_", 0) == 0)
+      chosen.push_back(entry);
+  std::sort(chosen.begin(), chosen.end());
+  identity += '\n';
+  for (auto& entry : chosen)
+    identity += entry + '\0';
+  return identity;
+}
+
+status not_ready(const bridge::auth_state& auth, const std::optional<status>& refresh_failure) {
+  std::string text = "Proton Drive is not ready (auth-state: " + auth.state + ")";
+  for (auto& error : auth.errors)
+    text += "; " + error;
+  if (refresh_failure)
+    text += "; refreshing the session did not help: " + refresh_failure->message();
+  std::string actions;
+  for (auto& action : auth.actions)
+    actions += (actions.empty() ? "" : "; ") + action;
+  if (actions.empty())
+    actions = "run: proton-drive login";
+  return {errc::permission_denied, text + ". To fix: " + actions};
+}
+
 fs::path scratch_file(const fs::path& dir, const std::string& oid, const char* kind) {
   static std::atomic<uint64_t> counter{0};
   return dir / (std::string{scratch_prefix} + std::to_string(::getpid()) + "-" +
@@ -203,7 +236,8 @@ proton_store::proton_store(std::string storage_base, proton_store_options option
         auto bridge_options = options_.bridge;
         bridge_options.common.storage_base = base_;
         return bridge_options;
-      }()) {}
+      }()),
+      refresher_(session_refresh::for_identity(session_identity(bridge_.options()))) {}
 
 proton_store::~proton_store() = default;
 
@@ -213,32 +247,58 @@ std::string proton_store::endpoint() const { return "proton-drive"; }
 
 status proton_store::prepare() {
   std::lock_guard lock{mutex_};
-  if (prepared_)
+  if (prepared_ && !bridge_.session_lost())
     return status::success();
+  prepared_ = false;
   // Private also where Ferry keeps the user's umask (ferry install): it
   // holds objects on their way.
   if (auto made = make_directories(options_.scratch_dir, 0700); !made)
     return made.with_context("Proton scratch directory");
   remove_orphaned_scratch(options_.scratch_dir);
 
-  auto answer = bridge_.call(bridge::command::auth_state, {});
-  if (!answer)
-    return answer.error();
-  auto decoded = bridge::decode_auth_state(*answer);
-  if (auto* problem = std::get_if<std::string>(&decoded))
-    return answer_error("auth-state", *problem);
-  auto& auth = std::get<bridge::auth_state>(decoded);
-  if (auth.state != "ready") {
-    std::string text = "Proton Drive is not ready (auth-state: " + auth.state + ")";
-    for (auto& error : auth.errors)
-      text += "; " + error;
-    std::string actions;
-    for (auto& action : auth.actions)
-      actions += (actions.empty() ? "" : "; ") + action;
-    if (actions.empty())
-      actions = "run: proton-drive login";
-    return {errc::permission_denied, text + ". To fix: " + actions};
+  auto check = [&]() -> result<bridge::auth_state> {
+    auto answer = bridge_.call(bridge::command::auth_state, {});
+    if (!answer)
+      return answer.error();
+    auto decoded = bridge::decode_auth_state(*answer);
+    if (auto* problem = std::get_if<std::string>(&decoded))
+      return answer_error("auth-state", *problem);
+    return std::get<bridge::auth_state>(std::move(decoded));
+  };
+  auto auth = check();
+  if (!auth)
+    return auth.error();
+  if (auth->state == "ready")
+    refresher_->session_ready();
+  if (auth->state == "session_expired") {
+    auto renewal = refresher_->renew(check, [&] {
+      auto refreshed = bridge_.call(bridge::command::refresh, {});
+      return refreshed ? status::success() : refreshed.error();
+    });
+    if (!renewal)
+      return renewal.error();
+    auto notice = [&](const std::string& text) {
+      if (options_.notice)
+        options_.notice(text);
+    };
+    if (renewal->refresh_failure) {
+      notice("Proton Drive session expired; " +
+             std::string{renewal->refreshed ? "refreshing it failed: "
+                                            : "an earlier refresh of it failed: "} +
+             renewal->refresh_failure->message());
+      // The session needs the user now: nothing more is tried, no refresh
+      // either, until Ferry runs again.
+      auto failure = not_ready(renewal->state, renewal->refresh_failure);
+      bridge_.stop(failure);
+      return failure;
+    }
+    if (renewal->refreshed)
+      notice("Proton Drive session expired; refreshed it (auth-state now: " + renewal->state.state +
+             ")");
+    *auth = std::move(renewal->state);
   }
+  if (auth->state != "ready")
+    return not_ready(*auth, std::nullopt);
 
   auto initialized = bridge_.call(bridge::command::init, {});
   if (!initialized)
@@ -246,6 +306,7 @@ status proton_store::prepare() {
   auto& payload = *initialized;
   if (!payload.is_object() || payload.value("initialized", false) != true)
     return answer_error("init", "no \"initialized\":true in " + payload.dump());
+  bridge_.session_ready();
   prepared_ = true;
   return status::success();
 }

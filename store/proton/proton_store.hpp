@@ -7,8 +7,10 @@
 
 #include "store/object_store.hpp"
 #include "store/proton/proton_bridge.hpp"
+#include "store/proton/session_refresh.hpp"
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -23,6 +25,9 @@ struct proton_store_options {
   /// Where uploads are staged and downloads land before Ferry reads them
   /// (the bridge reads and writes files by path). Created when missing.
   std::filesystem::path scratch_dir;
+  /// Told when the store refreshed an expired session, or tried and failed
+  /// (for the log; the bridge's error text, never a token).
+  std::function<void(const std::string&)> notice;
 };
 
 /// Parses `proton://<storageBase>`: the base is one or more folder names of
@@ -49,8 +54,13 @@ public:
 
   /// auth-state must be `ready`, else errc::permission_denied whose message
   /// lists the bridge's errors and actions ("run: proton-drive login") and
-  /// no transfer is tried; then `init` of the base, once. Also removes
-  /// staging files that dead Ferry processes left in the scratch directory.
+  /// no transfer is tried; then `init` of the base, once. `session_expired`
+  /// is first renewed with the bridge's `refresh`, one at a time for all the
+  /// stores of the process that use the same session (session_refresh); a
+  /// refresh that fails, or leaves the session not ready, stops every later
+  /// call with the login action. Done again after a Drive command found the
+  /// session expired (proton_bridge::session_lost). Also removes staging
+  /// files that dead Ferry processes left in the scratch directory.
   status prepare() override;
 
   /// Lists the object's folder and reads its size there; absent when the
@@ -88,6 +98,7 @@ private:
   std::string base_;
   proton_store_options options_;
   proton_bridge bridge_;
+  std::shared_ptr<session_refresh> refresher_;
   std::mutex mutex_;
   bool prepared_ = false;
   std::map<std::string, int64_t> expected_sizes_;

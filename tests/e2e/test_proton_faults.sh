@@ -6,7 +6,8 @@
 # process, what ferry did:
 #
 #   stop (the user must act; no bridge process starts after the answer):
-#     session_expired (401) -> the push fails naming "proton-drive login";
+#     session_expired (401) -> the agent checks the session once and
+#       retries; the next 401 fails the push naming "proton-drive login";
 #     captcha (407)         -> it fails naming the verification URL;
 #     insufficient_scope    -> it fails with the bridge's "stop" action.
 #     captcha after one upload, then the runbook's way out: `ferry status`
@@ -123,7 +124,23 @@ fault_push expired "{\"rules\": [{$STOP_RULE, \"fault\": \"session_expired\"}]}"
 git_failed "git push under session_expired" "$PUSH_LOG" "$PUSH_RC"
 must_mention "git push under session_expired" "$PUSH_LOG" "proton-drive login"
 stored_none
-assert_stopped session_expired 401
+# The first expiry after a good start is checked again once (auth-state, and
+# a refresh if it reports session_expired); the next one stops.
+bridge_check "after the first session_expired the agent checked the session once; after the next, no process started" "$MARK" '
+expired = sorted(e["at_ms"] for e in events if e["event"] == "end" and e["fault"] == "session_expired")
+if not expired:
+    raise SystemExit("no session_expired answer in the log")
+checks = [r for r in runs if r["at_ms"] > expired[0] and r["command"] == "auth-state"]
+if len(checks) != 1:
+    raise SystemExit("expected one auth-state after the first expiry: %s" % runs)
+after_check = [t for t, s in ((e["at_ms"], e) for e in events if e["event"] == "end" and e["fault"] == "session_expired")
+               if any(x["event"] == "start" and x["pid"] == s["pid"] and x["at_ms"] > checks[0]["at_ms"] for x in events)]
+if not after_check:
+    raise SystemExit("no upload after the check got session_expired: %s" % runs)
+later = [r for r in runs if r["at_ms"] > min(after_check)]
+if later:
+    raise SystemExit("processes started after the second expiry at %d: %s" % (min(after_check), later))
+print("%d processes in all, %d got session_expired" % (len(runs), len(expired)))'
 pass "session_expired: the push failed in $ELAPSED_MS ms naming 'proton-drive login'"
 
 fault_push captcha "{\"rules\": [{$STOP_RULE, \"fault\": \"captcha\"}]}"

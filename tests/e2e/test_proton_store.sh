@@ -20,7 +20,10 @@
 #   6. a session that needs a login: ferry install warns, the push fails and
 #      git's output names "proton-drive login"; only auth-state ran. A bridge
 #      that cannot be started fails the push naming ferry.proton.command.
-#   7. every request ferry sent passed the bridge's field rules.
+#   7. a push that starts with an expired session: refresh renews it once and
+#      the push succeeds; a refresh that fails (invalid refresh token) fails
+#      the push naming "proton-drive login", after one refresh.
+#   8. every request ferry sent passed the bridge's field rules.
 #
 #   FERRY_BRIDGE_SIM=<ferry-bridge-sim> bash tests/e2e/test_proton_store.sh <path-to-ferry>
 set -euo pipefail
@@ -228,7 +231,47 @@ must_mention "git push with a bridge that cannot start" "$E2E_ROOT/push-broken.l
 must_mention "git push with a bridge that cannot start" "$E2E_ROOT/push-broken.log" "$E2E_ROOT/no-such-node"
 pass "a bridge that cannot be started: the push failed naming ferry.proton.command and the program"
 
-# ---- 7. every request was valid -----------------------------------------------------------------
+# ---- 7. an expired session: refresh renews it, or fails ------------------------------------------
+# Installed with a ready session; each push starts with an expired one.
+RENEWED="$E2E_ROOT/renewed"
+new_repo renewed
+use_proton "$RENEWED"
+git -C "$RENEWED" config ferry.proton.command "$(proton_command "$(proton_scenario expired-renews \
+  '{"auth_state": "session_expired", "refresh": "renews"}')")"
+add_lfs_files "$RENEWED" renewed.bin=4000
+MARK=$(bridge_mark)
+must_git 60 "$E2E_ROOT/push-renewed.log" -C "$RENEWED" push origin main
+assert_in_drive "$RENEWED/renewed.bin"
+bridge_check "the push refreshed the expired session once, before any Drive command" "$MARK" '
+cmds = commands()
+if cmds.count("refresh") != 1 or "upload" not in cmds or cmds.index("refresh") > cmds.index("init"):
+    raise SystemExit("expected one refresh before init and an upload: %s" % cmds)
+print(" ".join(cmds))'
+must_mention "ferry.log of the push with an expired session" "$RENEWED/.git/lfs/ferry/ferry.log" \
+  "Proton Drive session expired; refreshed it"
+pass "a push that started with an expired session refreshed it once and stored the object ($ELAPSED_MS ms)"
+
+DEAD="$E2E_ROOT/dead"
+new_repo dead
+use_proton "$DEAD"
+git -C "$DEAD" config ferry.proton.command "$(proton_command "$(proton_scenario expired-dead \
+  '{"auth_state": "session_expired", "refresh": "invalid_token"}')")"
+add_lfs_files "$DEAD" dead.bin=4000
+MARK=$(bridge_mark)
+rc=0
+timed_git 60 "$E2E_ROOT/push-dead.log" -C "$DEAD" push origin main || rc=$?
+git_failed "git push with a session whose refresh fails" "$E2E_ROOT/push-dead.log" "$rc"
+must_mention "git push with a session whose refresh fails" "$E2E_ROOT/push-dead.log" "run: proton-drive login"
+must_mention "git push with a session whose refresh fails" "$E2E_ROOT/push-dead.log" "Invalid refresh token"
+[[ ! -e $(drive_object "$(oid_of "$DEAD/dead.bin")") ]] || fail "dead.bin was stored without a session"
+bridge_check "the refresh was tried once and no Drive command ran" "$MARK" '
+cmds = commands()
+if cmds.count("refresh") != 1 or set(cmds) != {"auth-state", "refresh"}:
+    raise SystemExit("bridge commands: %s" % cmds)
+print(" ".join(cmds))'
+pass "a push whose refresh fails stopped in $ELAPSED_MS ms naming 'proton-drive login'; one refresh, nothing stored"
+
+# ---- 8. every request was valid -----------------------------------------------------------------
 assert_bridge_valid "0 0"
 no_live_bridges || fail "bridge processes still run: $(live_bridges)"
 pass "no bridge process is left running"

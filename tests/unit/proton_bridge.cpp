@@ -66,6 +66,7 @@ TEST_CASE("login, CAPTCHA and scope failures stop every later call") {
     failure(401, {{"errorCode", "SESSION_EXPIRED"}, {"authMode", "browser-fork"}}), cooldown,
     max_wait);
   CHECK(expired.stop);
+  CHECK(expired.session_expired);
   CHECK(expired.failure.code() == errc::permission_denied);
   CHECK_THAT(expired.failure.message(), Catch::Contains("proton-drive login"));
   CHECK_THAT(expired.failure.message(), Catch::Contains("SESSION_EXPIRED"));
@@ -75,6 +76,7 @@ TEST_CASE("login, CAPTCHA and scope failures stop every later call") {
                                      failure(400, {{"errorCode", "KEY_PASSWORD_REQUIRED"}}),
                                      cooldown, max_wait);
   CHECK(key.stop);
+  CHECK_FALSE(key.session_expired);
   CHECK(key.failure.code() == errc::permission_denied);
 
   auto captcha = classify_bridge_failure(bridge::command::init,
@@ -282,12 +284,11 @@ TEST_CASE("after a 429 no bridge process starts until the cooldown has passed") 
 
 TEST_CASE("once a call needs the user, later calls fail without starting a process") {
   int calls = 0;
-  proton_bridge caller{
-    options_with(2), [&](const child_options&) -> result<child_result> {
-      ++calls;
-      return answered(failure_line(
-        401, {{"errorCode", "SESSION_EXPIRED"}, {"authMode", "browser-fork"}}, "Not logged in"));
-    }};
+  proton_bridge caller{options_with(2), [&](const child_options&) -> result<child_result> {
+                         ++calls;
+                         return answered(failure_line(401, {{"errorCode", "KEY_PASSWORD_REQUIRED"}},
+                                                      "Key password required"));
+                       }};
   auto first = caller.call(bridge::command::upload, {});
   REQUIRE_FALSE(first.ok());
   CHECK(first.error().code() == errc::permission_denied);
@@ -298,6 +299,50 @@ TEST_CASE("once a call needs the user, later calls fail without starting a proce
     CHECK(later.error().message() == first.error().message());
   }
   CHECK(calls == 1);
+}
+
+TEST_CASE("a session that expires after it was found ready is checked again before it stops all") {
+  int calls = 0;
+  proton_bridge caller{
+    options_with(2), [&](const child_options&) -> result<child_result> {
+      ++calls;
+      return answered(failure_line(
+        401, {{"errorCode", "SESSION_EXPIRED"}, {"authMode", "browser-fork"}}, "Session expired"));
+    }};
+  // The first loss, and calls that meet it before the session is checked
+  // again, are transient: the engine retries them after that check.
+  for (auto name : {bridge::command::upload, bridge::command::download}) {
+    auto lost = caller.call(name, {});
+    REQUIRE_FALSE(lost.ok());
+    CHECK(lost.error().code() == errc::unavailable);
+    CHECK_THAT(lost.error().message(), Catch::Contains("SESSION_EXPIRED"));
+    CHECK(caller.session_lost());
+    CHECK_FALSE(caller.stopped().has_value());
+  }
+  caller.session_ready();
+  CHECK_FALSE(caller.session_lost());
+  // Lost again after the check: the session needs the user.
+  auto again = caller.call(bridge::command::upload, {});
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().code() == errc::permission_denied);
+  CHECK_THAT(again.error().message(), Catch::Contains("proton-drive login"));
+  REQUIRE(caller.stopped().has_value());
+  CHECK_FALSE(caller.call(bridge::command::exists, {}).ok());
+  CHECK(calls == 3);
+}
+
+TEST_CASE("auth-state and refresh answering SESSION_EXPIRED stop at once") {
+  for (auto name : {bridge::command::auth_state, bridge::command::refresh}) {
+    proton_bridge caller{
+      options_with(1), [&](const child_options&) -> result<child_result> {
+        return answered(failure_line(401, {{"errorCode", "SESSION_EXPIRED"}}, "Session expired"));
+      }};
+    auto answer = caller.call(name, {});
+    REQUIRE_FALSE(answer.ok());
+    CHECK(answer.error().code() == errc::permission_denied);
+    CHECK(caller.stopped().has_value());
+    CHECK_FALSE(caller.session_lost());
+  }
 }
 
 TEST_CASE("crashes, hangs and garbage are transient; a missing bridge is a setting") {

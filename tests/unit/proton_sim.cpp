@@ -472,6 +472,42 @@ TEST_CASE("auth states: what auth-state reports and what the Drive commands get"
   }
 }
 
+TEST_CASE("a renewing refresh makes an expired session ready until it expires again", "[sim]") {
+  bridge_sim_fixture sim(
+    {{"auth_state", "session_expired"},
+     {"refresh", "renews"},
+     {"rules", {{{"command", "exists"}, {"times", 1}, {"fault", "session_expired"}}}}});
+  CHECK(payload_of(sim.run("auth-state", json::object()))["state"] == "session_expired");
+  failure_of(sim.run("exists", {{"oid", absent_oid}}), 401);
+  CHECK(payload_of(sim.run("refresh", json::object()))["refreshed"] == true);
+  // Every later process sees the renewed session.
+  CHECK(payload_of(sim.run("auth-state", json::object()))["state"] == "ready");
+  // The rule's 401 says the session expired again, and so it has.
+  failure_of(sim.run("exists", {{"oid", absent_oid}}), 401);
+  CHECK(payload_of(sim.run("auth-state", json::object()))["state"] == "session_expired");
+  CHECK(payload_of(sim.run("refresh", json::object()))["refreshed"] == true);
+  CHECK(payload_of(sim.run("exists", {{"oid", absent_oid}}))["exists"] == false);
+  size_t refreshes = 0;
+  for (const auto& event : sim.log_events())
+    refreshes += event["event"] == "start" && event["command"] == "refresh";
+  CHECK(refreshes == 2);
+
+  // Another scenario in the same drive starts with its own session.
+  sim.set_scenario({{"auth_state", "session_expired"}, {"refresh", "keeps"}});
+  CHECK(payload_of(sim.run("refresh", json::object()))["refreshed"] == true);
+  CHECK(payload_of(sim.run("auth-state", json::object()))["state"] == "session_expired");
+}
+
+TEST_CASE("a rejected refresh token fails the refresh as drive-cli does", "[sim]") {
+  bridge_sim_fixture sim({{"auth_state", "session_expired"}, {"refresh", "invalid_token"}});
+  const json failure = failure_of(sim.run("refresh", json::object()), 500);
+  CHECK(failure["error"] == "Token refresh failed: Invalid refresh token");
+  CHECK(failure["details"] == "");
+  CHECK(payload_of(sim.run("auth-state", json::object()))["state"] == "session_expired");
+  sim.set_scenario({{"refresh", "sometimes"}});
+  CHECK(sim.run("auth-state", json::object()).err.find("scenario.refresh") != std::string::npos);
+}
+
 TEST_CASE("each fault kind answers with its documented envelope", "[sim]") {
   const std::string oid = oid_of("faults");
   const json captcha_details = {

@@ -1,6 +1,7 @@
-// The Proton store against the bridge simulator: the session gate, round
-// trips in the shared layout, batch-exists, Ferry-side verification, the
-// cooldown, and every request checked against the simulator's field rules.
+// The Proton store against the bridge simulator: the session gate and its
+// refresh, round trips in the shared layout, batch-exists, Ferry-side
+// verification, the cooldown, and every request checked against the
+// simulator's field rules.
 
 #include "store/proton/proton_store.hpp"
 #include "simulations/bridge_sim/contract.hpp"
@@ -15,6 +16,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <thread>
 
 using namespace ferry;
 using ferry::testing::temp_dir;
@@ -48,8 +50,10 @@ struct sim_drive {
     std::ofstream{scenario} << plan.dump();
   }
 
-  std::unique_ptr<proton_store> open(std::string base = "LFS") {
+  std::unique_ptr<proton_store> open(std::string base = "LFS",
+                                     std::function<void(const std::string&)> notice = {}) {
     proton_store_options options;
+    options.notice = std::move(notice);
     options.bridge.command = {FERRY_BRIDGE_SIM_PATH, "--drive", drive.string(), "--scenario",
                               scenario.string(),     "--log",   log.string()};
     options.bridge.base_timeout = std::chrono::seconds{20};
@@ -317,21 +321,164 @@ TEST_CASE("a 429 holds every later call until retryAfter has passed") {
       CHECK(start.value("at_ms", int64_t{0}) >= limited_at + 990);
 }
 
-TEST_CASE("a session that expires mid-run stops all later calls") {
+TEST_CASE("a session that expires mid-run again after a new check stops all later calls") {
   sim_drive sim{{{"rules", {{{"command", "upload"}, {"fault", "session_expired"}}}}}};
   auto store = sim.open();
   auto bytes = content_of(5, 100);
   auto oid = sha256::of(bytes.data(), bytes.size());
-  auto writer = store->open_write(oid, 100, std::nullopt);
-  REQUIRE(writer.ok());
-  REQUIRE((*writer)->write(bytes.data(), bytes.size()).ok());
-  auto committed = (*writer)->commit();
-  CHECK(committed.code() == errc::permission_denied);
-  CHECK_THAT(committed.message(), Catch::Contains("proton-drive login"));
+  auto commit = [&] {
+    auto writer = store->open_write(oid, 100, std::nullopt);
+    REQUIRE(writer.ok());
+    REQUIRE((*writer)->write(bytes.data(), bytes.size()).ok());
+    return (*writer)->commit();
+  };
+  // The first loss is retried after auth-state is asked again (it says
+  // ready: nothing to refresh); the second needs the user.
+  auto first = commit();
+  CHECK(first.code() == errc::unavailable);
+  auto second = commit();
+  CHECK(second.code() == errc::permission_denied);
+  CHECK_THAT(second.message(), Catch::Contains("proton-drive login"));
+  CHECK(sim.commands() ==
+        std::vector<std::string>{"auth-state", "init", "upload", "auth-state", "init", "upload"});
   auto before = sim.commands().size();
   CHECK_FALSE(store->holds({oid, 100}).ok());
   CHECK_FALSE(store->remove(oid).ok());
   CHECK(sim.commands().size() == before);
+}
+
+TEST_CASE("an expired session is refreshed once, then used") {
+  sim_drive sim{{{"auth_state", "session_expired"}, {"refresh", "renews"}}};
+  std::vector<std::string> notices;
+  auto store = sim.open("LFS", [&](const std::string& text) { notices.push_back(text); });
+  auto ready = store->prepare();
+  INFO(ready.to_string());
+  REQUIRE(ready.ok());
+  CHECK(sim.commands() ==
+        std::vector<std::string>{"auth-state", "auth-state", "refresh", "auth-state", "init"});
+  REQUIRE(notices.size() == 1);
+  CHECK_THAT(notices[0], Catch::Contains("refreshed"));
+  auto oid = store_bytes(*store, content_of(7, 500));
+  CHECK(std::filesystem::exists(sim.object_file(oid)));
+  // The renewed session serves another store too, without a refresh.
+  REQUIRE(sim.open()->prepare().ok());
+  CHECK(sim.count("refresh") == 1);
+}
+
+TEST_CASE("a refresh that fails stops with the login action and is not tried again") {
+  // drive-cli's answer to a rejected refresh token, a 401, and a refresh
+  // that answers but leaves the session expired.
+  auto rejected = nlohmann::json{{"auth_state", "session_expired"}, {"refresh", "invalid_token"}};
+  auto unauthorized =
+    nlohmann::json{{"auth_state", "session_expired"},
+                   {"refresh", "renews"},
+                   {"rules", {{{"command", "refresh"}, {"fault", "session_expired"}}}}};
+  auto useless = nlohmann::json{{"auth_state", "session_expired"}};
+  for (auto& [plan, why] : std::vector<std::pair<nlohmann::json, std::string>>{
+         {rejected, "Invalid refresh token"},
+         {unauthorized, "[401]"},
+         {useless, "still reports session_expired"}}) {
+    INFO(plan.dump());
+    sim_drive sim{plan};
+    std::vector<std::string> notices;
+    auto store = sim.open("LFS", [&](const std::string& text) { notices.push_back(text); });
+    auto ready = store->prepare();
+    REQUIRE_FALSE(ready.ok());
+    CHECK(ready.code() == errc::permission_denied);
+    CHECK_THAT(ready.message(), Catch::Contains("auth-state: session_expired"));
+    CHECK_THAT(ready.message(), Catch::Contains("run: proton-drive login"));
+    CHECK_THAT(ready.message(), Catch::Contains(why));
+    REQUIRE(notices.size() == 1);
+    CHECK_THAT(notices[0], Catch::Contains("refreshing it failed"));
+    CHECK_THAT(notices[0], Catch::Contains(why));
+    for (int i = 0; i < 3; ++i) {
+      auto again = store->prepare();
+      CHECK(again.code() == errc::permission_denied);
+      CHECK_FALSE(store->holds({std::string(64, 'a'), 1}).ok());
+    }
+    // Another store of the process on the same session does not refresh
+    // the dead session again either.
+    CHECK(sim.open()->prepare().code() == errc::permission_denied);
+    CHECK(sim.count("refresh") == 1);
+    CHECK(sim.count("init") == 0);
+  }
+}
+
+TEST_CASE("stores of one session that prepare at once cause one refresh") {
+  // The refresh takes long enough that both stores have seen
+  // session_expired before it ends.
+  sim_drive sim{{{"auth_state", "session_expired"},
+                 {"refresh", "renews"},
+                 {"rules", {{{"command", "refresh"}, {"fault", "delay"}, {"delay_ms", 500}}}}}};
+  auto first = sim.open();
+  auto second = sim.open();
+  status first_ready, second_ready;
+  std::thread one{[&] { first_ready = first->prepare(); }};
+  std::thread two{[&] { second_ready = second->prepare(); }};
+  one.join();
+  two.join();
+  INFO(first_ready.to_string() << " / " << second_ready.to_string());
+  CHECK(first_ready.ok());
+  CHECK(second_ready.ok());
+  CHECK(sim.count("refresh") == 1);
+  CHECK(sim.count("init") == 2);
+}
+
+TEST_CASE("a session that expires mid-run is refreshed before the transfer is tried again") {
+  // Renewed at prepare, expired again by the first upload.
+  sim_drive sim{{{"auth_state", "session_expired"},
+                 {"refresh", "renews"},
+                 {"rules", {{{"command", "upload"}, {"times", 1}, {"fault", "session_expired"}}}}}};
+  auto store = sim.open();
+  auto bytes = content_of(8, 300);
+  auto oid = sha256::of(bytes.data(), bytes.size());
+  auto commit = [&] {
+    auto writer = store->open_write(oid, 300, std::nullopt);
+    REQUIRE(writer.ok());
+    REQUIRE((*writer)->write(bytes.data(), bytes.size()).ok());
+    return (*writer)->commit();
+  };
+  auto lost = commit();
+  CHECK(lost.code() == errc::unavailable);
+  auto retried = commit();
+  INFO(retried.to_string());
+  REQUIRE(retried.ok());
+  CHECK(slurp(sim.object_file(oid)) == bytes);
+  CHECK(sim.count("refresh") == 2);
+}
+
+TEST_CASE("a failed refresh is answered again until the session is seen ready") {
+  auto refresher = session_refresh::for_identity("unit test: one session");
+  std::string state = "session_expired";
+  int refreshes = 0;
+  auto check = [&]() -> result<bridge::auth_state> { return bridge::auth_state{state, {}, {}}; };
+  auto failing = [&] {
+    ++refreshes;
+    return status{errc::unavailable, "Token refresh failed: Invalid refresh token"};
+  };
+  auto renewing = [&] {
+    ++refreshes;
+    state = "ready";
+    return status::success();
+  };
+  auto first = refresher->renew(check, failing);
+  REQUIRE(first.ok());
+  CHECK(first->refreshed);
+  REQUIRE(first->refresh_failure.has_value());
+  auto second = refresher->renew(check, renewing);
+  REQUIRE(second.ok());
+  CHECK_FALSE(second->refreshed);
+  REQUIRE(second->refresh_failure.has_value());
+  CHECK_THAT(second->refresh_failure->message(), Catch::Contains("Invalid refresh token"));
+  CHECK(refreshes == 1);
+  // The user logged in; the session expired again later.
+  refresher->session_ready();
+  auto third = refresher->renew(check, renewing);
+  REQUIRE(third.ok());
+  CHECK(third->refreshed);
+  CHECK_FALSE(third->refresh_failure.has_value());
+  CHECK(third->state.state == "ready");
+  CHECK(refreshes == 2);
 }
 
 TEST_CASE("every request the store sends passes the bridge's field rules") {
