@@ -657,7 +657,12 @@ FAULT_FILES=(tiny.bin=1024 k1.bin=102400 k2.bin=102401 k3.bin=102402 k4.bin=1024
 # git_lfs_defaults <repo-dir> <store-dir>: ferry installed, then git-lfs's
 # own default for concurrency (8 agents) back in place.
 git_lfs_defaults() {
-  install_ferry "$1" "$2"
+  git_lfs_defaults_url "$1" "file://$2"
+}
+
+# git_lfs_defaults_url <repo-dir> <store-url>: git_lfs_defaults for any store.
+git_lfs_defaults_url() {
+  install_ferry_url "$1" "$2"
   git -C "$1" config --unset lfs.customtransfer.ferry.concurrent
   [[ $(git -C "$1" config --get lfs.customtransfer.ferry.concurrent || echo unset) == unset ]] ||
     fail "lfs.customtransfer.ferry.concurrent is still set in $1"

@@ -25,6 +25,7 @@
 #   FERRY_LFS_SIM=<ferry-lfs-sim> bash tests/e2e/test_daemon_shared_cooldown.sh <path-to-ferry>
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/daemon_lib.sh"
 e2e_init "$@"
 sim_init
 
@@ -95,12 +96,10 @@ done
 assert_root_clean running
 pass "both pushes completed: all $((2 * COUNT)) objects intact in the server"
 
-track_pid "$(cat "$FERRY_DAEMON_DIR/daemon.pid")"
+track_pid "$(daemon_pid)"
 for name in repo-a repo-b; do
-  served=$(grep -c "agent (pid [0-9]*) in $E2E_ROOT/$name\$" "$FERRY_DAEMON_DIR/daemon.log" || true)
-  ((served > 0)) || { show "daemon log" "$FERRY_DAEMON_DIR/daemon.log"; fail "the daemon served no agent of $name"; }
-  ! grep -q "agent started in" "$E2E_ROOT/$name/.git/lfs/ferry/ferry.log" 2>/dev/null ||
-    fail "agents of $name ran the engine in their own process"
+  (($(served_in "$E2E_ROOT/$name") > 0)) || { show "daemon log" "$FERRY_DAEMON_DIR/daemon.log"; fail "the daemon served no agent of $name"; }
+  (($(engines_in_agents "$E2E_ROOT/$name") == 0)) || fail "agents of $name ran the engine in their own process"
 done
 pass "one daemon served the agents of both repositories; none ran an engine itself"
 

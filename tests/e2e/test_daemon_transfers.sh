@@ -35,6 +35,7 @@
 #   FERRY_LFS_SIM=<ferry-lfs-sim> bash tests/e2e/test_daemon_transfers.sh <path-to-ferry>
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/daemon_lib.sh"
 e2e_init "$@"
 
 # lib.sh turns the daemon off for the other tests; here it is left at its
@@ -43,32 +44,6 @@ unset FERRY_DAEMON_USE
 DLOG="$FERRY_DAEMON_DIR/daemon.log"
 
 COUNT=40
-
-# served_in <dir>: how many agents the daemon served with <dir> as their cwd.
-served_in() { grep -c "agent (pid [0-9]*) in $1\$" "$FERRY_DAEMON_DIR/daemon.log" || true; }
-
-# engines_started_in <repo-dir>: engines the daemon started for that repository.
-engines_started_in() { grep -c "engine started in $1 (" "$FERRY_DAEMON_DIR/daemon.log" || true; }
-
-# assert_one_engine <repo-dir> <what>: the agents of <what> in that repository
-# shared one engine: one was started, and no agent took a journal slot.
-assert_one_engine() {
-  local started
-  started=$(engines_started_in "$1")
-  [[ ! -e $1/.git/lfs/ferry/slots ]] ||
-    { show "daemon log" "$DLOG"; fail "agents of $2 took journal slots of their own ($1/.git/lfs/ferry/slots exists)"; }
-  ((started == 1)) || { show "daemon log" "$DLOG"; fail "the daemon started $started engine(s) for $2, expected 1"; }
-}
-
-# engines_in_agents <repo-dir>: agents of that repository that ran the
-# engine in their own process (its log says so for each).
-engines_in_agents() {
-  local log="$1/.git/lfs/ferry/ferry.log"
-  [[ -f $log ]] || { echo 0; return; }
-  grep -c "agent started in" "$log" || true
-}
-
-daemon_pid() { cat "$FERRY_DAEMON_DIR/daemon.pid" 2>/dev/null || fail "no daemon ran ($FERRY_DAEMON_DIR/daemon.pid is missing)"; }
 
 # ---- 1. push with 8 agents through the daemon ----------------------------------------
 REPO="$E2E_ROOT/origin-repo"
