@@ -18,6 +18,7 @@
 #   bash tests/e2e/test_daemon_kill.sh <path-to-ferry>
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/daemon_lib.sh"
 e2e_init "$@"
 
 # lib.sh turns the daemon off for the other tests; here it is left at its
@@ -30,11 +31,12 @@ SEED=${KILL_SEED:-$((RANDOM * 32768 + RANDOM))}
 RANDOM=$SEED
 note "kill points from seed $SEED (KILL_SEED=$SEED repeats them)"
 
-daemon_pid() { cat "$FERRY_DAEMON_DIR/daemon.pid" 2>/dev/null || true; }
+# current_daemon: the pid in daemon.pid, or nothing (daemon_pid fails then).
+current_daemon() { cat "$FERRY_DAEMON_DIR/daemon.pid" 2>/dev/null || true; }
 # Whatever daemon runs when the test ends goes with it.
 end_daemon() {
   local status=$? pid
-  pid=$(daemon_pid)
+  pid=$(current_daemon)
   [[ -z $pid ]] || kill -9 "$pid" 2>/dev/null || true
   e2e_cleanup "$status"
 }
@@ -63,10 +65,10 @@ kill_during() {
     wait_for 300 "$point objects of the $what" reached
     kill -0 "$pid" 2>/dev/null || break
     # The daemon that serves now: a new one once the last victim is gone.
-    new_daemon() { local now; now=$(daemon_pid); [[ -n $now && $now != "$victim" ]] || ! kill -0 "$pid" 2>/dev/null; }
+    new_daemon() { local now; now=$(current_daemon); [[ -n $now && $now != "$victim" ]] || ! kill -0 "$pid" 2>/dev/null; }
     wait_for 60 "a new daemon during the $what" new_daemon
     kill -0 "$pid" 2>/dev/null || break
-    victim=$(daemon_pid)
+    victim=$(current_daemon)
     kill -9 "$victim" 2>/dev/null || continue
     KILLED=$((KILLED + 1))
     note "killed the daemon (pid $victim) of the $what with $("$counter") of $COUNT objects there"
@@ -96,6 +98,7 @@ rc=0
 wait "$push_pid" || rc=$?
 ((rc == 0)) || { show "push across the kills" "$E2E_ROOT/push.log"; show "daemon log" "$DLOG"; fail "the push across $KILLED kill(s) of the daemon failed (exit $rc)"; }
 ((KILLED >= 2)) || fail "the push ended after $KILLED kill(s) of the daemon: the kill points came too late to test anything"
+assert_daemon_served "$REPO" "the push"
 assert_stored "$STORE" "${FILES[@]/#/$REPO/}"
 assert_no_partials "$STORE"
 pass "one git push of $COUNT objects completed across $KILLED kill -9 of the daemon; every object is intact in the store, no partial file"
@@ -114,6 +117,7 @@ rc=0
 wait "$pull_pid" || rc=$?
 ((rc == 0)) || { show "pull across the kills" "$E2E_ROOT/pull.log"; show "daemon log" "$DLOG"; fail "the pull across $KILLED kill(s) of the daemon failed (exit $rc)"; }
 ((KILLED >= 2)) || fail "the pull ended after $KILLED kill(s) of the daemon: the kill points came too late to test anything"
+assert_daemon_served "$CLONE" "the pull"
 assert_checkout "$REPO" "$CLONE" "${FILES[@]}"
 must_git 120 "$E2E_ROOT/fsck.log" -C "$CLONE" lfs fsck
 pass "one git lfs pull of $COUNT objects completed across $KILLED kill -9 of the daemon; every file is byte-identical, sha256 == oid"
