@@ -12,13 +12,13 @@
 
     python3 bench/folder_agent.py <path-to-ferry> [--size-mib 512] [--runs 5]
                                   [--small-count 1000] [--small-kib 4]
-                                  [--daemon auto|never]
+                                  [--daemon true|false]
 
 Prints the median of each and the ratio to its baseline (below 1.0 means
 ferry is faster). Works in a throw-away directory under $TMPDIR with its own
 HOME; on-demand only, not part of the test suite. --size-mib 0 or
---small-count 0 leaves that part out. --daemon sets ferry.daemon.use for
-every agent (FERRY_DAEMON_USE); with auto they are thin clients of a daemon
+--small-count 0 leaves that part out. --daemon sets ferry.daemon for
+every agent (FERRY_DAEMON); with true they are thin clients of a daemon
 of this run's own (FERRY_DAEMON_DIR in the throw-away directory), started by
 the first push and stopped at the end.
 """
@@ -164,7 +164,7 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--small-count", type=int, default=1000)
     parser.add_argument("--small-kib", type=int, default=4)
-    parser.add_argument("--daemon", choices=("auto", "never"))
+    parser.add_argument("--daemon", choices=("true", "false"))
     args = parser.parse_args()
     ferry = os.path.abspath(args.ferry)
 
@@ -177,14 +177,14 @@ def main():
         git(root, "config", "--global", key, value)
     git(root, "lfs", "install", "--skip-repo")
     if args.daemon:
-        os.environ["FERRY_DAEMON_USE"] = args.daemon
+        os.environ["FERRY_DAEMON"] = args.daemon
         daemon_dir = os.path.join(root, "daemon")
         os.makedirs(daemon_dir, mode=0o700)
         os.environ["FERRY_DAEMON_DIR"] = daemon_dir
     try:
         measure(ferry, root, args)
     finally:
-        if args.daemon == "auto":
+        if args.daemon == "true":
             subprocess.run([ferry, "daemon", "stop"], check=False, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
         shutil.rmtree(root, ignore_errors=True)

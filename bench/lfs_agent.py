@@ -4,7 +4,7 @@ faults): git-lfs's own `basic` adapter against Ferry as the standalone agent
 whose store is the same server.
 
     python3 bench/lfs_agent.py <path-to-ferry> [--sim <ferry-lfs-sim>] [--runs 5]
-                               [--daemon auto|never] [--capped-mib-s 32]
+                               [--daemon true|false] [--capped-mib-s 32]
 
 Two workloads, each in its own repository: many small objects (1000 x 4 KiB)
 and a few large ones (5 x 100 MiB). Each run and each client gets a fresh,
@@ -23,8 +23,8 @@ with its own HOME; on-demand only, not part of the test suite.
 Ferry runs as `ferry install` sets it up, so both clients run at git-lfs's
 defaults (8 transfers at once): its 8 agents are thin clients of a daemon of
 this run's own (FERRY_DAEMON_DIR in the throw-away directory), stopped at
-the end. --daemon never has each agent run the engine itself
-(FERRY_DAEMON_USE); --one-agent sets lfs.customtransfer.ferry.concurrent=false
+the end. --daemon false has each agent run the engine itself
+(FERRY_DAEMON); --one-agent sets lfs.customtransfer.ferry.concurrent=false
 (one agent at a time, as earlier versions installed Ferry). If the benchmark
 fails, the daemon's logs are kept and their directory printed.
 
@@ -236,8 +236,8 @@ def main():
     parser.add_argument("--large-mib", type=int, default=100)
     parser.add_argument("--scenario", help="fault scenario for the server, e.g. a per-connection "
                         "bandwidth cap (simulations/scenarios/capped-connections.json)")
-    parser.add_argument("--daemon", choices=("auto", "never"), default="auto",
-                        help="ferry.daemon.use for Ferry's agents (default: auto)")
+    parser.add_argument("--daemon", choices=("true", "false"), default="true",
+                        help="ferry.daemon for Ferry's agents (default: true)")
     parser.add_argument("--one-agent", action="store_true",
                         help="git-lfs runs one Ferry agent at a time (concurrent=false)")
     parser.add_argument("--capped-mib-s", type=int, default=0,
@@ -266,7 +266,7 @@ def main():
                                                args.capped_mib_s)
     daemon_dir = os.path.join(root, "daemon")
     os.makedirs(daemon_dir, mode=0o700)
-    env.update(FERRY_DAEMON_USE=args.daemon, FERRY_DAEMON_DIR=daemon_dir)
+    env.update(FERRY_DAEMON=args.daemon, FERRY_DAEMON_DIR=daemon_dir)
     done = False
     try:
         for key, value in (("user.name", "Ferry bench"), ("user.email", "bench@example.invalid"),
@@ -294,7 +294,7 @@ def main():
         print()
         print("git-lfs basic vs ferry (standalone, store = the same loopback ferry-lfs-sim), "
               "medians of %d runs" % args.runs)
-        print("ferry.daemon.use=%s, %s" % (args.daemon, "concurrent=false (one agent)"
+        print("ferry.daemon=%s, %s" % (args.daemon, "concurrent=false (one agent)"
                                             if args.one_agent else "8 agents"))
         if args.capped_scenario:
             print("fetch capped: every download connection capped at %d MiB/s"
@@ -316,7 +316,7 @@ def main():
                                                               verdict))
         done = True
     finally:
-        if args.daemon == "auto":
+        if args.daemon == "true":
             run([ferry, "daemon", "stop"], env=env, check=False)
         if daemon_dir and not done:
             keep_daemon_logs(daemon_dir)

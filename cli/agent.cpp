@@ -179,7 +179,7 @@ result<agent_settings> settings_with_logging(const agent_context& context) {
 
 // ---- through the daemon -------------------------------------------------------
 
-/// Whether ferry.daemon.use asks for the daemon, read with one git call:
+/// Whether ferry.daemon asks for the daemon, read with one git call:
 /// the full settings also need the repository's paths (three more), which
 /// the daemon finds itself. The git config read is kept in `context` for
 /// the agent's own setup. Settings that do not resolve answer no, and the
@@ -191,7 +191,7 @@ bool daemon_wanted(agent_context& context) {
   context.git_config = *git;
   // The directory only places the path settings' defaults, unused here.
   auto settings = config::resolve({*git, config::read_environment(), context.flags}, "/");
-  return settings && settings->daemon_use == "auto";
+  return settings && settings->daemon == "true";
 }
 
 /// How long an agent waits for the daemon to take its session: meanwhile

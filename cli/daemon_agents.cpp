@@ -345,6 +345,9 @@ result<std::unique_ptr<daemon_engine>>
 daemon_engine::start(const config::settings& settings, std::shared_ptr<metrics_registry> metrics) {
   std::unique_ptr<daemon_engine> engine{new daemon_engine};
   engine->metrics_ = std::move(metrics);
+  engine_config defaults;
+  engine->circuits_ =
+    std::make_shared<circuit_breakers>(defaults.breaker_failures, defaults.breaker_open_for);
   auto http = start_http_engine(settings, paced_http_options(settings));
   if (!http)
     return http.error();
@@ -480,6 +483,7 @@ void daemon_engine::serve_alone(int fd, const protocol::daemon_session& session,
   link.credentials->open();
   options.limiter = limiter_for(options.config);
   options.config.metrics = metrics_;
+  options.config.circuits = circuits_;
   run_agent_on(*system_, std::move(options));
   link.credentials->close();
 }
@@ -535,6 +539,7 @@ void daemon_engine::serve(int fd, const protocol::daemon_session& session, agent
     auto& config = agent.options.config;
     auto limiter = limiter_for(config);
     config.metrics = metrics_;
+    config.circuits = circuits_;
     core->config = std::make_shared<const engine_config>(std::move(config));
     core->repository = repository;
     core->log_file = repository_log(resolved->settings);

@@ -9,6 +9,7 @@
 // on a journal slot.
 
 #include "actors/interfaces.hpp"
+#include "actors/policy/circuit_breaker.hpp"
 #include "cli/agent_setup.hpp"
 #include "cli/daemon_server.hpp"
 #include "config/settings.hpp"
@@ -68,6 +69,9 @@ private:
   std::shared_ptr<metrics_registry> metrics_;
   std::mutex mutex_;
   std::map<std::pair<double, double>, rate_limiter_actor> limiters_;
+  /// Every engine's circuits: a host failing for one repository is paused
+  /// for all.
+  std::shared_ptr<circuit_breakers> circuits_;
   /// The cores agents share, by engine_key().
   std::map<std::string, std::shared_ptr<shared_core>> cores_;
 };

@@ -69,7 +69,7 @@ struct settings {
   /// "auto": `ferry agent` forwards to the user's daemon (starting it when
   /// none runs) and runs the engine itself only when it cannot be reached;
   /// "never": it always runs the engine itself.
-  std::string daemon_use;
+  std::string daemon;
   size_t history_limit{};
   std::string log_level;
   /// "text" (logfmt-like) or "json" (protocol/log_line.hpp).

@@ -40,7 +40,7 @@ export GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0
 # git-lfs's agents are thin clients of a per-user daemon; the demo's own,
 # stopped at the end, never one the user already runs.
 export FERRY_DAEMON_DIR="$DEMO/daemon"
-unset FERRY_DAEMON_USE
+unset FERRY_DAEMON
 trap '"$FERRY" daemon stop >/dev/null 2>&1 || true' EXIT
 unset GIT_DIR GIT_WORK_TREE GIT_LFS_SKIP_SMUDGE
 mkdir -p "$HOME"

@@ -44,7 +44,9 @@ admission::admission(const engine_config& config, std::function<std::string()> t
       time_of_day_(time_of_day ? std::move(time_of_day) : local_time_of_day),
       policy_(config.max_attempts, backoff{config.backoff_base, config.backoff_max, config.seed},
               60, config.max_retry_time),
-      breakers_(config.breaker_failures, config.breaker_open_for),
+      breakers_(config.circuits ? config.circuits
+                                : std::make_shared<circuit_breakers>(config.breaker_failures,
+                                                                     config.breaker_open_for)),
       budget_(config.retry_budget_percent, config.retry_budget_min) {}
 
 void admission::add(uint64_t id, std::string host) { jobs_[id].host = std::move(host); }
@@ -76,6 +78,14 @@ std::vector<uint64_t> admission::release_retry_slot(job& j) {
 /// Why a job for a dead host (its probe failed) fails at once.
 std::string admission::dead_host_message(const std::string& host) {
   auto& failure = host_failures_[host];
+  // A shared circuit (the daemon's): another engine's probe failed.
+  if (failure.probe_failed_at.empty())
+    return host + " is not answering" +
+           (failure.last_error.empty() ? "" : " (last error: " + failure.last_error + ")") +
+           "; its circuit opened after " + std::to_string(breaker_failures_) +
+           " failures and a probe sent for another repository failed; run the command again "
+           "once " +
+           host + " is reachable";
   return host + " is not answering (last error: " + failure.last_error +
          "); the circuit opened after " + std::to_string(breaker_failures_) +
          " failures and the probe at " + failure.probe_failed_at +
@@ -98,15 +108,18 @@ admission::start_decision admission::start(uint64_t id, time_point now) {
   }
   if (j.host.empty())
     return d;
-  auto& breaker = breakers_.for_host(j.host);
-  if (breaker.dead(now)) {
+  bool dead = false;
+  auto ticket = breakers_->with(j.host, [&](circuit_breaker& breaker) {
+    dead = breaker.dead(now);
+    return dead ? circuit_breaker::admission{} : breaker.allow(now);
+  });
+  if (dead) {
     d.wake = release_retry_slot(j);
     d.what = start_decision::fail_dead_host;
     d.code = errc::unavailable;
     d.message = dead_host_message(j.host);
     return d;
   }
-  auto ticket = breaker.allow(now);
   if (!ticket) {
     d.wake = release_retry_slot(j);
     // Without a known probe time the probe is out already: its outcome (or,
@@ -158,12 +171,25 @@ std::vector<uint64_t> admission::wake_parked(const std::string& host) {
 admission::host_change admission::record_host_health(job& j, const status& outcome,
                                                      time_point now) {
   host_change change;
-  auto& breaker = breakers_.for_host(j.host);
-  auto before = breaker.current(now);
+  // The breaker may be shared with other engines: its state before and
+  // after this outcome is read in one go.
+  auto before = circuit_breaker::state::closed;
+  auto after = before;
+  bool was_dead = false;
+  auto counts = outcome.ok() || (classify(outcome.code()) == retry_class::transient &&
+                                 outcome.code() != errc::busy);
+  if (counts)
+    breakers_->with(j.host, [&](circuit_breaker& breaker) {
+      before = breaker.current(now);
+      was_dead = breaker.failed_probe();
+      if (outcome.ok())
+        breaker.on_success(now, j.ticket);
+      else
+        breaker.on_failure(now, j.ticket);
+      after = breaker.current(now);
+    });
   if (outcome.ok()) {
-    breaker.on_success(now, j.ticket);
-    if (before != circuit_breaker::state::closed &&
-        breaker.current(now) == circuit_breaker::state::closed) {
+    if (before != circuit_breaker::state::closed && after == circuit_breaker::state::closed) {
       change.what = host_change::closed;
       change.notice = "ferry: " + j.host + " is answering again; transfers to it go on";
       next_probe_.erase(j.host);
@@ -175,14 +201,11 @@ admission::host_change admission::record_host_health(job& j, const status& outco
   if (outcome.retry_after() > std::chrono::milliseconds{0})
     change.cooldown = outcome.retry_after();
   change.slow_down = asks_to_slow_down(outcome);
-  if (classify(outcome.code()) != retry_class::transient || outcome.code() == errc::busy)
+  if (!counts)
     return change;
   auto error = redact(outcome.to_string());
   host_failures_[j.host].last_error = error;
-  bool was_dead = breaker.failed_probe();
-  breaker.on_failure(now, j.ticket);
-  if (before == circuit_breaker::state::open ||
-      breaker.current(now) != circuit_breaker::state::open)
+  if (before == circuit_breaker::state::open || after != circuit_breaker::state::open)
     return change;
   next_probe_[j.host] = now + breaker_open_for_;
   auto next = describe_wait(breaker_open_for_);
@@ -226,7 +249,8 @@ admission::finish_decision admission::finish(uint64_t id, const status& outcome,
     return d;
   }
   // A host whose probe failed gets no retries: the job fails now.
-  if (outcome.code() != errc::busy && !j.host.empty() && breakers_.for_host(j.host).dead(now)) {
+  if (outcome.code() != errc::busy && !j.host.empty() &&
+      breakers_->with(j.host, [&](circuit_breaker& breaker) { return breaker.dead(now); })) {
     d.what = finish_decision::fail_dead_host;
     d.code = errc::unavailable;
     d.message = dead_host_message(j.host);
@@ -251,7 +275,8 @@ std::vector<uint64_t> admission::cancel(uint64_t id) {
   auto wake = release_retry_slot(j);
   // A probe that will never report would hold the circuit half open until
   // the breaker's next round of probes: one of the parked jobs takes it now.
-  if (j.admitted && j.ticket.probe && breakers_.for_host(j.host).abandon(j.ticket))
+  if (j.admitted && j.ticket.probe &&
+      breakers_->with(j.host, [&](circuit_breaker& breaker) { return breaker.abandon(j.ticket); }))
     for (auto parked : wake_parked(j.host))
       wake.push_back(parked);
   // budget_queue_ may still name it; release_retry_slot() skips unknown jobs.

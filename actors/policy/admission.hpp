@@ -214,7 +214,7 @@ private:
   std::chrono::milliseconds breaker_open_for_;
   std::function<std::string()> time_of_day_;
   retry_policy policy_;
-  circuit_breakers breakers_;
+  std::shared_ptr<circuit_breakers> breakers_;
   retry_budget budget_;
   std::map<uint64_t, job> jobs_;
   /// Jobs whose retry waits for a slot in the retry budget, oldest first.

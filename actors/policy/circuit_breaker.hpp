@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <string>
 
 namespace ferry {
@@ -110,20 +111,32 @@ private:
 const char* to_string(circuit_breaker::state s);
 
 /// One breaker per host, created on first use with shared settings.
+/// Engines on other threads may share one (the daemon's do): each use of a
+/// host's breaker runs under the registry's lock.
 class circuit_breakers {
 public:
   explicit circuit_breakers(int failure_threshold = 5,
                             std::chrono::milliseconds open_for = std::chrono::seconds{30},
                             int half_open_probes = 1);
 
-  /// The breaker of `host` (e.g. "lfs.example.com:443"). The reference stays
-  /// valid for the registry's lifetime.
-  circuit_breaker& for_host(const std::string& host);
+  /// Calls `use` with the breaker of `host` (e.g. "lfs.example.com:443")
+  /// under the lock, and returns what it returns.
+  template <class Use>
+  decltype(auto) with(const std::string& host, Use&& use) {
+    std::lock_guard lock{mutex_};
+    return use(for_host(host));
+  }
 
   /// Number of hosts seen.
-  size_t size() const { return breakers_.size(); }
+  size_t size() const {
+    std::lock_guard lock{mutex_};
+    return breakers_.size();
+  }
 
 private:
+  circuit_breaker& for_host(const std::string& host);
+
+  mutable std::mutex mutex_;
   int failure_threshold_;
   std::chrono::milliseconds open_for_;
   int half_open_probes_;

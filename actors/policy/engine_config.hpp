@@ -16,6 +16,7 @@
 
 namespace ferry {
 
+class circuit_breakers;
 class http_engine;
 
 /// What the engine's actors need to know, resolved once at start-up.
@@ -78,6 +79,10 @@ struct engine_config {
   /// long it stays open before one probe is let through.
   int breaker_failures = 5;
   std::chrono::milliseconds breaker_open_for{30000};
+  /// The hosts' circuits; engines given one registry (the daemon's, for
+  /// every repository with the same two settings above) share each host's
+  /// circuit. Null: the engine keeps its own.
+  std::shared_ptr<circuit_breakers> circuits;
   /// Retries in flight may not exceed this share of the attempts in flight,
   /// or retry_budget_min, whichever is larger.
   double retry_budget_percent = 20.0;

@@ -223,7 +223,7 @@ std::vector<std::string> simulation::environment(const std::vector<std::string>&
     "TMPDIR=" + std::string(tmp ? tmp : "/tmp"),
     // Each agent runs the engine itself, where the kills land; no daemon
     // outlives the run or is shared with another.
-    "FERRY_DAEMON_USE=never",
+    "FERRY_DAEMON=false",
   };
   if (rgw_started_) {
     // How ferry finds S3 keys (docs/s3.md): the test keys of radosgw.sh.

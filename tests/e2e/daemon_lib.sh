@@ -1,13 +1,13 @@
 # shellcheck shell=bash
 # Helpers for the end-to-end tests of transfers through the per-user daemon
 # (`ferry daemon`). Source it after lib.sh; the test then turns the daemon
-# on (unset FERRY_DAEMON_USE), and it serves from FERRY_DAEMON_DIR, the
+# on (unset FERRY_DAEMON), and it serves from FERRY_DAEMON_DIR, the
 # sandbox's own:
 #
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #   source "$(dirname "${BASH_SOURCE[0]}")/daemon_lib.sh"
 #   e2e_init "$@"
-#   unset FERRY_DAEMON_USE
+#   unset FERRY_DAEMON
 
 # served_in <dir>: how many agents the daemon served with <dir> as their cwd.
 served_in() { grep -c "agent (pid [0-9]*) in $1\$" "$FERRY_DAEMON_DIR/daemon.log" || true; }

@@ -125,9 +125,9 @@ e2e_sandbox() {
   export GIT_CEILING_DIRECTORIES="$E2E_ROOT"
   # A daemon of this test's own, never another test's or the user's; and
   # agents run the engine in their own process unless a test turns the
-  # daemon on (FERRY_DAEMON_USE=auto), as the daemon tests do.
+  # daemon on (FERRY_DAEMON=true), as the daemon tests do.
   export FERRY_DAEMON_DIR="$E2E_ROOT/daemon"
-  export FERRY_DAEMON_USE=never
+  export FERRY_DAEMON=false
   # Loopback traffic must not be sent to a proxy.
   unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
   mkdir -p "$HOME"

@@ -23,7 +23,7 @@ e2e_init "$@"
 
 # lib.sh turns the daemon off for the other tests; here it is left at its
 # default.
-unset FERRY_DAEMON_USE
+unset FERRY_DAEMON
 DLOG="$FERRY_DAEMON_DIR/daemon.log"
 COUNT=500
 KILLS=3

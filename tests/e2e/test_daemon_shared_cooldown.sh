@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One Retry-After cooldown holds across repositories through the per-user
-# daemon (ferry.daemon.use=auto): two repositories whose store is the same
+# daemon (ferry.daemon=true): two repositories whose store is the same
 # LFS server (ferry-lfs-sim, `lfs+http://127.0.0.1:PORT/<repo>.git/info/lfs`)
 # push at once, each with git-lfs's default 8 agents, all served by one
 # daemon. Uploads are slowed to 8 KiB/s (2 s an object) so both pushes are in
@@ -18,7 +18,7 @@
 #
 # Two cooldowns of the daemon hold them: the HTTP engine's for the host
 # (verify calls of uploads that end during it) and the shared RATE LIMITER's
-# (new transfers). With ferry.daemon.use=never every agent is a process with
+# (new transfers). With ferry.daemon=false every agent is a process with
 # cooldowns of its own and the check fails; so it does with the engine's
 # cooldown taken out (verify calls get through).
 #
@@ -29,7 +29,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/daemon_lib.sh"
 e2e_init "$@"
 sim_init
 
-export FERRY_DAEMON_USE=auto
+export FERRY_DAEMON=true
 RETRY_AFTER=3
 TOLERANCE_MS=50
 COUNT=12

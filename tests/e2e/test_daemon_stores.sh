@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# S3 and Proton stores through the per-user daemon (ferry.daemon.use=auto,
+# S3 and Proton stores through the per-user daemon (ferry.daemon=true,
 # the default), at git-lfs's own default concurrency (8 agents per
 # repository), every agent a thin client of one daemon of this test's own
 # (FERRY_DAEMON_DIR). The daemon is started first (`ferry daemon start`)
@@ -55,7 +55,7 @@ trap daemon_stores_exit EXIT
 
 # lib.sh turns the daemon off for the other tests; here it is left at its
 # default.
-unset FERRY_DAEMON_USE
+unset FERRY_DAEMON
 git config --global ferry.logLevel trace
 add_secret "$FERRY_S3_SECRET_KEY"
 

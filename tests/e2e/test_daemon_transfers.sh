@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Transfers through the per-user daemon (ferry.daemon.use=auto, the
+# Transfers through the per-user daemon (ferry.daemon=true, the
 # default), with git-lfs's own default concurrency (8 agents per
 # repository), every agent a thin client of one daemon of this test's own
 # (FERRY_DAEMON_DIR):
@@ -40,7 +40,7 @@ e2e_init "$@"
 
 # lib.sh turns the daemon off for the other tests; here it is left at its
 # default.
-unset FERRY_DAEMON_USE
+unset FERRY_DAEMON
 DLOG="$FERRY_DAEMON_DIR/daemon.log"
 
 COUNT=40

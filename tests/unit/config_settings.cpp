@@ -848,17 +848,17 @@ TEST_CASE("ferry.maxRetryTime bounds the retries of one object", "[config][setti
 
 TEST_CASE("settings read from an agent's environment, not the process's", "[config][settings]") {
   std::map<std::string, std::string> agent{
-    {"FERRY_MAX_ATTEMPTS", "7"}, {"FERRY_DAEMON_USE", "never"}, {"PATH", "/bin"}};
+    {"FERRY_MAX_ATTEMPTS", "7"}, {"FERRY_DAEMON", "false"}, {"PATH", "/bin"}};
   auto variables = ferry::config::read_environment(agent);
-  CHECK(variables == std::map<std::string, std::string>{{"FERRY_DAEMON_USE", "never"},
-                                                        {"FERRY_MAX_ATTEMPTS", "7"}});
+  CHECK(variables ==
+        std::map<std::string, std::string>{{"FERRY_DAEMON", "false"}, {"FERRY_MAX_ATTEMPTS", "7"}});
   auto resolved = ferry::config::resolve({{}, variables, {}}, "/repo/.git/lfs");
   REQUIRE(resolved.ok());
   CHECK(resolved->max_attempts == 7);
-  CHECK(resolved->daemon_use == "never");
+  CHECK(resolved->daemon == "false");
   // Unset: git-lfs's agents go through the daemon.
-  CHECK(ferry::config::resolve({{}, {}, {}}, "/repo/.git/lfs")->daemon_use == "auto");
-  CHECK_FALSE(ferry::config::resolve({{}, {{"FERRY_DAEMON_USE", "sometimes"}}, {}}, "/l").ok());
+  CHECK(ferry::config::resolve({{}, {}, {}}, "/repo/.git/lfs")->daemon == "true");
+  CHECK_FALSE(ferry::config::resolve({{}, {{"FERRY_DAEMON", "sometimes"}}, {}}, "/l").ok());
 }
 
 TEST_CASE("the settings' fingerprint tells settings apart", "[settings]") {

@@ -358,3 +358,38 @@ TEST_CASE("a cancelled probe lets a parked job probe the host at once, and says 
   auto closed = rules.finish(1, status::success(), t0 + 11s);
   CHECK(closed.host.what == host_change::closed);
 }
+
+TEST_CASE("engines given one circuit registry share each host's circuit", "[admission]") {
+  auto config = settings();
+  config.circuits =
+    std::make_shared<circuit_breakers>(config.breaker_failures, config.breaker_open_for);
+  auto first = make_rules(config);
+  auto second = make_rules(config);
+  second.add(7, host_a);
+  second.add(8, host_b);
+  open_host_a(first);
+
+  // The other engine's job to that host waits for the circuit; to another
+  // host it goes on.
+  CHECK(second.start(7, t0 + 1s).what == start_verdict::wait_for_circuit);
+  CHECK(second.start(8, t0 + 1s).what == start_verdict::start);
+
+  // Its job is the probe after the cool-off, and when that fails, the
+  // first engine's jobs fail at once too.
+  auto probe = second.start(7, t0 + 10s);
+  REQUIRE(probe.what == start_verdict::start);
+  CHECK(probe.probe);
+  second.attempt_started(7, t0 + 10s);
+  CHECK(second.finish(7, down, t0 + 11s).what == finish_verdict::fail_dead_host);
+  auto dead = first.start(1, t0 + 12s);
+  CHECK(dead.what == start_verdict::fail_dead_host);
+  CHECK(dead.message ==
+        "a.test:443 is not answering (last error: unavailable: connection refused); its circuit "
+        "opened after 2 failures and a probe sent for another repository failed; run the command "
+        "again once a.test:443 is reachable");
+
+  // Without a shared registry each engine has its own.
+  auto alone = make_rules();
+  alone.add(9, host_a);
+  CHECK(alone.start(9, t0 + 12s).what == start_verdict::start);
+}
