@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <optional>
 #include <utility>
@@ -199,6 +200,11 @@ bool daemon_wanted(agent_context& context) {
 constexpr std::chrono::seconds session_timeout{60};
 /// New daemons tried after the one serving this agent went away.
 constexpr int reconnect_tries = 3;
+/// Transfers an agent has at the daemon at once. git-lfs sends one at a
+/// time; a client that sends more has the rest read as answers come, so
+/// the daemon holds at most this many of any agent's transfers (its memory
+/// stays bounded, and no agent's backlog queues ahead of other agents').
+constexpr size_t max_transfers_at_daemon = 8;
 
 /// What the daemon needs of this agent: where it runs, the environment
 /// variables that steer git and ferry (protocol::session_variable), its flags.
@@ -287,7 +293,8 @@ public:
     forward_lines(requests_.feed(before.bytes));
     std::vector<char> buffer(64 << 10);
     for (;;) {
-      pollfd fds[2] = {{link_.fd.get(), POLLIN, 0}, {input_open_ ? STDIN_FILENO : -1, POLLIN, 0}};
+      bool more_input = input_open_ && held_.empty();
+      pollfd fds[2] = {{link_.fd.get(), POLLIN, 0}, {more_input ? STDIN_FILENO : -1, POLLIN, 0}};
       if (::poll(fds, 2, -1) < 0) {
         if (errno == EINTR)
           continue;
@@ -304,9 +311,10 @@ public:
       if (got > 0) {
         for (auto& line : replies_.feed({buffer.data(), static_cast<size_t>(got)}))
           take_reply(line);
+        release_held();
         continue;
       }
-      if ((!input_open_ || terminate_line_) && in_flight_.empty())
+      if ((!input_open_ || terminate_line_) && in_flight_.empty() && held_.empty())
         return 0;
       if (auto code = reconnect())
         return *code;
@@ -319,23 +327,41 @@ private:
     ssize_t got = ::read(STDIN_FILENO, buffer.data(), buffer.size());
     if (got < 0 && errno == EINTR)
       return;
+    if (got <= 0)
+      input_open_ = false;
     forward_lines(got > 0 ? requests_.feed({buffer.data(), static_cast<size_t>(got)})
                           : requests_.finish());
-    if (got <= 0) {
-      input_open_ = false;
-      ::shutdown(link_.fd.get(), SHUT_WR);
-    }
   }
 
+  /// Sends the lines on in order, each transfer only while fewer than
+  /// max_transfers_at_daemon are there; the rest are held until answers come.
   void forward_lines(const std::vector<protocol::line_splitter::line>& lines) {
-    for (auto& line : lines) {
+    held_.insert(held_.end(), lines.begin(), lines.end());
+    release_held();
+  }
+
+  void release_held() {
+    while (!held_.empty()) {
+      const auto& line = held_.front();
       if (line.too_long) {
         send(protocol::encode_too_long_frame());
-        continue;
+      } else {
+        if (in_flight_.size() >= max_transfers_at_daemon && is_transfer(line.text))
+          return;
+        remember(line.text);
+        send(protocol::encode_line_frame(line.text));
       }
-      remember(line.text);
-      send(protocol::encode_line_frame(line.text));
+      held_.pop_front();
     }
+    // The daemon sees the end of input only after every line before it.
+    if (!input_open_)
+      ::shutdown(link_.fd.get(), SHUT_WR);
+  }
+
+  static bool is_transfer(const std::string& line) {
+    auto decoded = protocol::decode_request(line);
+    auto* request = std::get_if<protocol::request>(&decoded);
+    return request != nullptr && std::holds_alternative<protocol::transfer_request>(*request);
   }
 
   /// A failed send shows as the connection's end, which reconnect() handles.
@@ -418,7 +444,7 @@ private:
         send(protocol::encode_line_frame(line));
       if (terminate_line_)
         send(protocol::encode_line_frame(*terminate_line_));
-      if (!input_open_)
+      if (!input_open_ && held_.empty())
         ::shutdown(link_.fd.get(), SHUT_WR);
       log()->info("the transfers in flight go on with the ferry daemon pid {}", link_.pid);
       return std::nullopt;
@@ -429,9 +455,16 @@ private:
     for (const auto& [oid, line] : in_flight_)
       write_line(protocol::encode_complete_error(oid, protocol::code::unavailable, reason));
     in_flight_.clear();
-    if (!input_open_ || terminate_line_)
+    // Lines held back are refused like those still to come.
+    read_ahead held;
+    for (const auto& line : held_)
+      if (!line.too_long)
+        held.bytes += line.text + "\n";
+    held_.clear();
+    if (terminate_line_)
       return 1;
-    return refuse_all(reason);
+    // At the end of input, refuse_all reads nothing more.
+    return refuse_all(reason, protocol::code::unavailable, held);
   }
 
   const agent_context& context_;
@@ -443,6 +476,8 @@ private:
   std::optional<std::string> init_line_;
   std::optional<std::string> terminate_line_;
   std::map<std::string, std::string> in_flight_;
+  /// Lines read from git-lfs, not yet sent (release_held()).
+  std::deque<protocol::line_splitter::line> held_;
   bool input_open_ = true;
   bool skip_init_reply_ = false;
 };
