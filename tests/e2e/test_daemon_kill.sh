@@ -75,6 +75,22 @@ kill_during() {
   done
 }
 
+# across_kills <what> <counter> <repo-dir> <git args...>: runs the git
+# command in <repo-dir>, killing the daemon at the kill points
+# (kill_during); it must succeed across at least two kills, its agents all
+# served by the daemon.
+across_kills() {
+  local what=$1 counter=$2 dir=$3 pid rc=0
+  shift 3
+  timed_git 600 "$E2E_ROOT/$what.log" -C "$dir" "$@" &
+  pid=$!
+  kill_during "$pid" "$what" "$counter"
+  wait "$pid" || rc=$?
+  ((rc == 0)) || { show "$what across the kills" "$E2E_ROOT/$what.log"; show "daemon log" "$DLOG"; fail "the $what across $KILLED kill(s) of the daemon failed (exit $rc)"; }
+  ((KILLED >= 2)) || fail "the $what ended after $KILLED kill(s) of the daemon: the kill points came too late to test anything"
+  assert_daemon_served "$dir" "the $what"
+}
+
 # ---- 1. a 500-object push across three kills -----------------------------------------------
 REPO="$E2E_ROOT/repo"
 STORE="$E2E_ROOT/store"
@@ -91,14 +107,7 @@ add_lfs_files "$REPO" "${SPECS[@]}"
 mkdir -p "$STORE"
 in_store() { find "$STORE" -type f -name '[0-9a-f]*' | wc -l; }
 
-timed_git 600 "$E2E_ROOT/push.log" -C "$REPO" push origin main &
-push_pid=$!
-kill_during "$push_pid" push in_store
-rc=0
-wait "$push_pid" || rc=$?
-((rc == 0)) || { show "push across the kills" "$E2E_ROOT/push.log"; show "daemon log" "$DLOG"; fail "the push across $KILLED kill(s) of the daemon failed (exit $rc)"; }
-((KILLED >= 2)) || fail "the push ended after $KILLED kill(s) of the daemon: the kill points came too late to test anything"
-assert_daemon_served "$REPO" "the push"
+across_kills push in_store "$REPO" push origin main
 assert_stored "$STORE" "${FILES[@]/#/$REPO/}"
 assert_no_partials "$STORE"
 pass "one git push of $COUNT objects completed across $KILLED kill -9 of the daemon; every object is intact in the store, no partial file"
@@ -110,14 +119,7 @@ git_lfs_defaults "$CLONE" "$STORE"
 mkdir -p "$CLONE/.git/lfs/objects"
 in_cache() { find "$CLONE/.git/lfs/objects" -type f | wc -l; }
 
-timed_git 600 "$E2E_ROOT/pull.log" -C "$CLONE" lfs pull &
-pull_pid=$!
-kill_during "$pull_pid" pull in_cache
-rc=0
-wait "$pull_pid" || rc=$?
-((rc == 0)) || { show "pull across the kills" "$E2E_ROOT/pull.log"; show "daemon log" "$DLOG"; fail "the pull across $KILLED kill(s) of the daemon failed (exit $rc)"; }
-((KILLED >= 2)) || fail "the pull ended after $KILLED kill(s) of the daemon: the kill points came too late to test anything"
-assert_daemon_served "$CLONE" "the pull"
+across_kills pull in_cache "$CLONE" lfs pull
 assert_checkout "$REPO" "$CLONE" "${FILES[@]}"
 must_git 120 "$E2E_ROOT/fsck.log" -C "$CLONE" lfs fsck
 pass "one git lfs pull of $COUNT objects completed across $KILLED kill -9 of the daemon; every file is byte-identical, sha256 == oid"
