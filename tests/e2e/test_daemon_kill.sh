@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # `kill -9` of the per-user daemon at random points of a 500-object push and
 # of a 500-object pull, at git-lfs's default concurrency (8 agents, all thin
-# clients of one daemon of this test's own):
+# clients of one daemon of this test's own), into an LFS server
+# (ferry-lfs-sim as the store, `lfs+http://...`), paced at 150 requests/s so
+# that each command spans all its kill points:
 #
 #   1. push: the daemon is killed three times, each once a random number of
-#      objects has reached the folder store. Each time the agents start a new
+#      objects has reached the server. Each time the agents start a new
 #      daemon, which recovers the journal, and send it the transfers they
 #      had in flight. The one push completes: no object failed, every object
-#      is intact in the store, no partial file is visible.
+#      is intact on the server, and it holds nothing else.
 #   2. pull into a fresh clone: the same three kills, counted in objects that
 #      reached the clone's LFS cache. The one pull completes; every file is
 #      byte-identical and hashes to its oid (git lfs fsck agrees).
@@ -15,11 +17,13 @@
 # The kill points come from a seed printed at the start; KILL_SEED=<n>
 # repeats a run.
 #
-#   bash tests/e2e/test_daemon_kill.sh <path-to-ferry>
+#   FERRY_LFS_SIM=<ferry-lfs-sim> bash tests/e2e/test_daemon_kill.sh <path-to-ferry>
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/daemon_lib.sh"
 e2e_init "$@"
+sim_init
+start_sim
 
 # lib.sh turns the daemon off for the other tests; here it is left at its
 # default.
@@ -27,6 +31,8 @@ unset FERRY_DAEMON
 DLOG="$FERRY_DAEMON_DIR/daemon.log"
 COUNT=500
 KILLS=3
+# Each daemon reads it from the user's settings.
+git config --global ferry.maxRequestsPerSecond 150
 SEED=${KILL_SEED:-$((RANDOM * 32768 + RANDOM))}
 RANDOM=$SEED
 note "kill points from seed $SEED (KILL_SEED=$SEED repeats them)"
@@ -93,9 +99,8 @@ across_kills() {
 
 # ---- 1. a 500-object push across three kills -----------------------------------------------
 REPO="$E2E_ROOT/repo"
-STORE="$E2E_ROOT/store"
 new_repo repo
-git_lfs_defaults "$REPO" "$STORE"
+git_lfs_defaults_url "$REPO" "lfs+$(lfs_url repo)"
 # Mostly small objects, every 25th of about 1 MiB, so that kills find
 # transfers of both kinds in flight.
 SPECS=() FILES=()
@@ -104,18 +109,17 @@ for i in $(seq 1 "$COUNT"); do
   if ((i % 25 == 0)); then SPECS+=("o$i.bin=$((1024 * 1024 + i))"); else SPECS+=("o$i.bin=$((4096 + i * 13))"); fi
 done
 add_lfs_files "$REPO" "${SPECS[@]}"
-mkdir -p "$STORE"
-in_store() { find "$STORE" -type f -name '[0-9a-f]*' | wc -l; }
+in_store() { find "$SIM_ROOT" -type f -name '[0-9a-f]*' | wc -l; }
 
 across_kills push in_store "$REPO" push origin main
-assert_stored "$STORE" "${FILES[@]/#/$REPO/}"
-assert_no_partials "$STORE"
-pass "one git push of $COUNT objects completed across $KILLED kill -9 of the daemon; every object is intact in the store, no partial file"
+assert_stored "$SIM_ROOT" "${FILES[@]/#/$REPO/}"
+(($(in_store) == COUNT)) || fail "the server holds $(in_store) objects, expected the push's $COUNT"
+pass "one git push of $COUNT objects completed across $KILLED kill -9 of the daemon; every object is intact on the server, nothing else there"
 
 # ---- 2. a 500-object pull across three kills -----------------------------------------------
 CLONE="$E2E_ROOT/clone"
 clone_pointers "$E2E_ROOT/repo.git" "$CLONE" "$E2E_ROOT/clone.log"
-git_lfs_defaults "$CLONE" "$STORE"
+git_lfs_defaults_url "$CLONE" "lfs+$(lfs_url repo)"
 mkdir -p "$CLONE/.git/lfs/objects"
 in_cache() { find "$CLONE/.git/lfs/objects" -type f | wc -l; }
 
