@@ -346,9 +346,13 @@ private:
       if (line.too_long) {
         send(protocol::encode_too_long_frame());
       } else {
-        if (in_flight_.size() >= max_transfers_at_daemon && is_transfer(line.text))
+        auto decoded = protocol::decode_request(line.text);
+        auto* request = std::get_if<protocol::request>(&decoded);
+        if (request != nullptr && std::holds_alternative<protocol::transfer_request>(*request) &&
+            in_flight_.size() >= max_transfers_at_daemon)
           return;
-        remember(line.text);
+        if (request != nullptr)
+          remember(line.text, *request);
         send(protocol::encode_line_frame(line.text));
       }
       held_.pop_front();
@@ -358,23 +362,13 @@ private:
       ::shutdown(link_.fd.get(), SHUT_WR);
   }
 
-  static bool is_transfer(const std::string& line) {
-    auto decoded = protocol::decode_request(line);
-    auto* request = std::get_if<protocol::request>(&decoded);
-    return request != nullptr && std::holds_alternative<protocol::transfer_request>(*request);
-  }
-
   /// A failed send shows as the connection's end, which reconnect() handles.
   void send(const std::string& frame) { (void)send_all(link_.fd.get(), frame + "\n"); }
 
-  void remember(const std::string& line) {
-    auto decoded = protocol::decode_request(line);
-    auto* request = std::get_if<protocol::request>(&decoded);
-    if (request == nullptr)
-      return;
-    if (std::holds_alternative<protocol::init_request>(*request))
+  void remember(const std::string& line, const protocol::request& request) {
+    if (std::holds_alternative<protocol::init_request>(request))
       init_line_ = line;
-    else if (auto* transfer = std::get_if<protocol::transfer_request>(request))
+    else if (auto* transfer = std::get_if<protocol::transfer_request>(&request))
       in_flight_[transfer->oid] = line;
     else
       terminate_line_ = line;
