@@ -4,6 +4,7 @@
 // that compiles on CAF 0.17.6 and 0.18). Engine messages never leave the
 // process, so the structs are local-only message types.
 
+#include "actors/policy/credential_session.hpp"
 #include "protocol/status.hpp"
 #include "protocol/transfer_protocol.hpp"
 #include "store/http/host_pacer.hpp"
@@ -18,6 +19,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -130,6 +132,8 @@ CAF_ADD_TYPE_ID(ferry, (ferry::protocol::init_request))
 CAF_ADD_TYPE_ID(ferry, (ferry::protocol::transfer_request))
 CAF_ADD_TYPE_ID(ferry, (ferry::inventory_page))
 CAF_ADD_TYPE_ID(ferry, (std::vector<ferry::host_pace>))
+CAF_ADD_TYPE_ID(ferry, (ferry::credential_session::turn))
+CAF_ADD_TYPE_ID(ferry, (std::optional<ferry::http_credential>))
 
 // -- journal ----------------------------------------------------------------
 CAF_ADD_ATOM(ferry, ferry::atom, begin, "begin")
@@ -171,6 +175,12 @@ CAF_ADD_ATOM(ferry, ferry::atom, pump, "pump")
 CAF_ADD_ATOM(ferry, ferry::atom, tick, "tick")
 CAF_ADD_ATOM(ferry, ferry::atom, check, "check")
 
+// -- sessions (ferry daemon) -------------------------------------------------
+CAF_ADD_ATOM(ferry, ferry::atom, fill, "fill")
+CAF_ADD_ATOM(ferry, ferry::atom, filled, "filled")
+CAF_ADD_ATOM(ferry, ferry::atom, approve, "approve")
+CAF_ADD_ATOM(ferry, ferry::atom, reject, "reject")
+
 CAF_END_TYPE_ID_BLOCK(ferry)
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::transfer_outcome)
@@ -185,3 +195,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::protocol::init_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::protocol::transfer_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::inventory_page)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<ferry::host_pace>)
+// Credentials: no inspect(), so CAF can never print or serialize them.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::credential_session::turn)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::optional<ferry::http_credential>)

@@ -101,6 +101,24 @@ using rate_limiter_actor = caf::typed_actor<
   // Timer: answers the host's acquisitions whose turn has come.
   caf::reacts_to<atom::wake, std::string>>;
 
+/// A SESSION (ferry daemon): what authenticates requests to one store for
+/// every repository the daemon serves with it, per user, so that one `git
+/// credential fill` serves them all (policy/credential_session.hpp). The git
+/// calls run in the caller's context; the session only decides who runs them.
+using session_actor = caf::typed_actor<
+  // Credentials to use, or the caller's turn to fill them; while another
+  // caller fills, answered once that fill has ended.
+  caf::replies_to<atom::fill>::with<credential_session::turn>,
+  // The fill a turn handed out ended (no credential: git had none or
+  // failed); replies with the credentials' generation (0 without).
+  caf::replies_to<atom::filled, std::optional<http_credential>>::with<uint64_t>,
+  // A request with the credentials of a generation succeeded; true: the
+  // caller runs `git credential approve` (once per fill).
+  caf::replies_to<atom::approve, uint64_t>::with<bool>,
+  // The server refused the credentials of a generation; true: they were
+  // dropped and the caller runs `git credential reject`.
+  caf::replies_to<atom::reject, uint64_t>::with<bool>>;
+
 /// The PROTOCOL IO actor: decodes stdin lines and writes replies to stdout.
 using protocol_io_actor = caf::typed_actor<
   // A line read from stdin.

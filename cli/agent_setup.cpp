@@ -142,6 +142,7 @@ prepare_agent(const agent_context& context, const agent_settings& resolved,
   store_context stores = store_context_for(settings, http, repo.root());
   stores.environment = context.environment;
   stores.credentials = context.credentials;
+  stores.share_credentials = context.share_credentials;
   std::shared_ptr<object_store> store;
   if (!settings.store_url.empty()) {
     stores.proton.scratch_dir = repo.lfs_dir / "tmp" / "ferry-proton";

@@ -11,6 +11,7 @@
 #include "config/git_config.hpp"
 #include "config/settings.hpp"
 #include "store/http/http_engine.hpp"
+#include "store/open_store.hpp"
 
 #include <filesystem>
 #include <functional>
@@ -31,6 +32,9 @@ struct agent_context {
   /// Where the store's `git credential` runs; empty: in `cwd` with
   /// `environment`.
   credential_runner credentials;
+  /// Shares the store's credentials with other repositories (the daemon);
+  /// empty: the store keeps its own.
+  credential_sharing share_credentials;
   /// git config as read in `cwd` with `environment`, once someone read it
   /// (the agent reads it to decide on the daemon); nullopt: not read yet.
   std::optional<std::map<std::string, std::string>> git_config;

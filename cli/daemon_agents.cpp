@@ -4,6 +4,7 @@
 #include "actors/logging.hpp"
 #include "actors/policy/transfer_task.hpp"
 #include "actors/rate_limiter.hpp"
+#include "actors/session.hpp"
 #include "cli/agent_setup.hpp"
 #include "protocol/transfer_protocol.hpp"
 #include "store/os/child_process.hpp"
@@ -380,6 +381,26 @@ rate_limiter_actor daemon_engine::limiter_for(const engine_config& config) {
   return limiter;
 }
 
+void daemon_engine::share_credentials(agent_context& context) {
+  context.share_credentials = [this](const std::string& endpoint,
+                                     std::unique_ptr<credential_source> own) {
+    session_actor shared;
+    {
+      std::lock_guard lock{mutex_};
+      // Sessions of closed stores leave their entries behind: drop them.
+      for (auto it = sessions_.begin(); it != sessions_.end();)
+        it = it->second.lock() ? std::next(it) : sessions_.erase(it);
+      auto& weak = sessions_[endpoint];
+      shared = caf::actor_cast<session_actor>(weak.lock());
+      if (!shared) {
+        shared = system_->spawn(session);
+        weak = caf::actor_cast<caf::weak_actor_ptr>(shared);
+      }
+    }
+    return session_credentials(*system_, std::move(shared), std::move(own));
+  };
+}
+
 std::vector<protocol::daemon_host> daemon_engine::hosts() {
   std::map<std::string, protocol::daemon_host> rows;
   auto row = [&](const std::string& name) -> protocol::daemon_host& {
@@ -459,6 +480,7 @@ void daemon_engine::leave(const std::shared_ptr<shared_core>& core) {
 void daemon_engine::serve_alone(int fd, const protocol::daemon_session& session,
                                 const agent_settings& resolved, agent_hooks& hooks) {
   auto link = link_of(fd, session);
+  share_credentials(link.context);
   protocol::daemon_reply answer;
   auto prepared =
     prepare_agent(link.context, resolved, http_, [writer = link.writer](const std::string& text) {
@@ -490,6 +512,7 @@ void daemon_engine::serve_alone(int fd, const protocol::daemon_session& session,
 
 void daemon_engine::serve(int fd, const protocol::daemon_session& session, agent_hooks& hooks) {
   auto link = link_of(fd, session);
+  share_credentials(link.context);
   protocol::daemon_reply answer;
   auto resolved = resolve_agent_settings(link.context);
   if (!resolved) {

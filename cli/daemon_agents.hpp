@@ -63,6 +63,11 @@ private:
   /// first use.
   rate_limiter_actor limiter_for(const engine_config& config);
 
+  /// Makes the LFS stores opened in `context` share their credentials with
+  /// every repository served that uses the same endpoint: one SESSION per
+  /// endpoint (store_context::share_credentials).
+  void share_credentials(agent_context& context);
+
   std::unique_ptr<caf::actor_system_config> config_;
   std::unique_ptr<caf::actor_system> system_;
   std::shared_ptr<http_engine> http_;
@@ -72,6 +77,9 @@ private:
   /// Every engine's circuits: a host failing for one repository is paused
   /// for all.
   std::shared_ptr<circuit_breakers> circuits_;
+  /// The SESSION of each LFS endpoint, held weakly: the session, and the
+  /// credentials in it, go when the last store using it closes.
+  std::map<std::string, caf::weak_actor_ptr> sessions_;
   /// The cores agents share, by engine_key().
   std::map<std::string, std::shared_ptr<shared_core>> cores_;
 };

@@ -94,8 +94,11 @@ result<std::shared_ptr<object_store>> open_lfs(const std::string& url, const std
   }
   lfs_store_options options = context.lfs;
   options.endpoint = std::move(endpoint);
+  auto credentials = credentials_for(context);
+  if (context.share_credentials)
+    credentials = context.share_credentials(options.endpoint, std::move(credentials));
   return std::shared_ptr<object_store>(
-    std::make_shared<lfs_store>(context.http, std::move(options), credentials_for(context)));
+    std::make_shared<lfs_store>(context.http, std::move(options), std::move(credentials)));
 }
 
 result<std::shared_ptr<object_store>> open_s3(const std::string& url,

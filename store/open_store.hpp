@@ -17,6 +17,11 @@
 namespace ferry {
 
 /// What stores need from their opener; folder stores use only create_folder.
+/// Wraps a store's own credential source for `endpoint` so that others
+/// share what it gives (the daemon's SESSION per store).
+using credential_sharing = std::function<std::unique_ptr<credential_source>(
+  const std::string& endpoint, std::unique_ptr<credential_source> own)>;
+
 struct store_context {
   /// The engine network stores share; one is created on first need when null.
   std::shared_ptr<http_engine> http;
@@ -37,6 +42,9 @@ struct store_context {
   /// Where `git credential` runs when not here (the daemon asks the agent);
   /// empty: in `cwd` with `environment`.
   credential_runner credentials;
+  /// Shares what an LFS store's credentials give with others using its
+  /// endpoint; empty: the store keeps its own.
+  credential_sharing share_credentials;
   /// False for commands that must change nothing (a dry run, ferry check): a
   /// folder store that does not exist is opened as an empty store instead of
   /// being created.
