@@ -4,6 +4,7 @@
 #include "store/http/http_url.hpp"
 #include "store/os/child_process.hpp"
 #include "store/s3/s3_credentials.hpp"
+#include "store/s3/s3_keys.hpp"
 
 #include <cctype>
 #include <optional>
@@ -106,7 +107,8 @@ result<std::shared_ptr<object_store>> open_s3(const std::string& url,
   auto parsed = s3::parse_s3_url(url);
   if (!parsed)
     return parsed.error();
-  auto git = credentials_for(context);
+  // Kept with the store's keys, which are looked up again when refused.
+  std::shared_ptr<credential_source> git = credentials_for(context);
   auto lookup = s3::credential_lookup::from_process();
   if (context.environment) {
     auto environment = *context.environment;
@@ -125,8 +127,10 @@ result<std::shared_ptr<object_store>> open_s3(const std::string& url,
     return found.error().with_context(parsed->describe());
   if (context.notice)
     context.notice("S3 keys for " + parsed->describe() + " from " + found->source);
+  auto look_again = [url = *parsed, lookup, git] { return s3::find_credentials(url, lookup); };
+  auto keys = std::make_shared<s3::key_holder>(std::move(*found), std::move(look_again));
   return std::shared_ptr<object_store>(
-    std::make_shared<s3_store>(context.http, *parsed, std::move(found->keys), context.s3));
+    std::make_shared<s3_store>(context.http, *parsed, std::move(keys), context.s3));
 }
 
 result<std::shared_ptr<object_store>> open_proton(const std::string& url,

@@ -5,6 +5,7 @@
 #include "store/http/http_stream.hpp"
 #include "store/os/sha256.hpp"
 
+#include <set>
 #include <utility>
 
 namespace ferry::s3 {
@@ -20,9 +21,19 @@ std::string error_code(const http_response& answer) {
   return error ? error->code : std::string{};
 }
 
-client::client(std::shared_ptr<http_engine> http, s3_url url, credentials keys,
+bool refuses_keys(const http_response& answer) {
+  static const std::set<std::string> codes{"InvalidAccessKeyId", "SignatureDoesNotMatch",
+                                           "ExpiredToken", "InvalidToken", "TokenRefreshRequired"};
+  if (const std::string code = error_code(answer); !code.empty())
+    return codes.count(code) > 0;
+  // A HEAD's answer has no body to say why; reading the keys again is cheap
+  // next to failing until a restart.
+  return answer.status == 403;
+}
+
+client::client(std::shared_ptr<http_engine> http, s3_url url, std::shared_ptr<key_holder> keys,
                std::chrono::seconds max_retry_wait)
-    : http_(std::move(http)), url_(std::move(url)), signer_(std::move(keys), url_.region),
+    : http_(std::move(http)), url_(std::move(url)), keys_(std::move(keys)),
       max_retry_wait_(max_retry_wait) {}
 
 result<http_engine*> client::engine() { return http_.get(); }
@@ -30,7 +41,8 @@ result<http_engine*> client::engine() { return http_.get(); }
 result<http_request> client::request(const std::string& method, const std::string& key,
                                      const std::vector<name_value>& query,
                                      std::vector<name_value> headers,
-                                     const std::string& payload_hash) const {
+                                     const std::string& payload_hash,
+                                     uint64_t* key_generation) const {
   signing_request signing;
   signing.method = method;
   signing.path = url_.request_path(key);
@@ -39,9 +51,12 @@ result<http_request> client::request(const std::string& method, const std::strin
   signing.headers.emplace_back("Host", url_.host());
   signing.payload_hash = payload_hash;
   signing.time = std::chrono::system_clock::now();
-  auto signature = signer_.sign(signing);
+  signing_keys keys = keys_->current();
+  auto signature = sigv4_signer(std::move(keys.keys), url_.region).sign(signing);
   if (!signature)
     return signature.error();
+  if (key_generation != nullptr)
+    *key_generation = keys.generation;
 
   http_request out;
   out.method = method;
@@ -79,13 +94,33 @@ result<http_response> client::call(const std::string& what, const std::string& m
                                    const std::string& key, const std::vector<name_value>& query,
                                    std::vector<name_value> headers, std::string body,
                                    const answer_filter& returned) {
-  auto signed_request =
-    request(method, key, query, std::move(headers),
-            body.empty() ? empty_payload_hash : sha256::of(body.data(), body.size()));
-  if (!signed_request)
-    return signed_request.error().with_context(what);
-  signed_request->body = std::move(body);
-  return checked(what, send(std::move(*signed_request)), returned);
+  const std::string payload_hash =
+    body.empty() ? empty_payload_hash : sha256::of(body.data(), body.size());
+  for (bool resent = false;; resent = true) {
+    uint64_t generation = 0;
+    auto signed_request = request(method, key, query, headers, payload_hash, &generation);
+    if (!signed_request)
+      return signed_request.error().with_context(what);
+    // The body stays here for a resend: call()'s bodies are small.
+    signed_request->body = body;
+    auto outcome = send(std::move(*signed_request));
+    if (!resent && outcome && reread_refused_keys(*outcome, generation))
+      continue;
+    return checked(what, std::move(outcome), returned);
+  }
+}
+
+bool client::reread_refused_keys(const http_response& response, uint64_t key_generation) {
+  return refuses_keys(response) && keys_->reread(key_generation);
+}
+
+status client::streamed_failure(const std::string& what, const http_response& response,
+                                uint64_t key_generation) {
+  const bool changed = reread_refused_keys(response, key_generation);
+  status failed = failure(what, response);
+  if (changed)
+    return {errc::unavailable, failed.message() + "; they have changed since: trying again"};
+  return failed;
 }
 
 result<http_response> client::checked(const std::string& what, result<http_response> outcome,
@@ -103,6 +138,8 @@ status client::failure(const std::string& what, const http_response& response) c
   if (!error)
     return http_failure(what, response, max_retry_wait_);
   status failed = protocol::s3_error_status(*error, response.status).with_context(what);
+  if (refuses_keys(response))
+    return {failed.code(), failed.message() + "; " + keys_->refused_note()};
   if (failed.code() != errc::unavailable)
     return failed;
   std::optional<std::string> retry_after;

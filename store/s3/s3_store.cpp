@@ -40,14 +40,21 @@ public:
     std::vector<s3::name_value> headers;
     if (range)
       headers.emplace_back("Range", *range);
-    auto signed_get = s3_->request("GET", key_, {}, std::move(headers), s3::empty_payload_hash);
+    uint64_t generation = 0;
+    auto signed_get =
+      s3_->request("GET", key_, {}, std::move(headers), s3::empty_payload_hash, &generation);
     if (!signed_get)
       return signed_get.error();
+    if (!first_generation_)
+      first_generation_ = generation;
     return download_request{std::move(*signed_get), nullptr};
   }
 
+  /// A GET refused for keys that have changed since the first GET was
+  /// signed fails retryably: the transfer's retry resumes the download with
+  /// the new keys (the reader's ranges in flight cannot be resent one by one).
   status failure(const std::string& what, const http_response& response) const override {
-    return s3_->failure(what, response);
+    return s3_->streamed_failure(what, response, first_generation_.value_or(0));
   }
 
   /// S3 answers every GET from the stored object itself.
@@ -56,12 +63,13 @@ public:
 private:
   std::shared_ptr<s3::client> s3_;
   std::string key_;
+  std::optional<uint64_t> first_generation_;
 };
 
 } // namespace
 
 struct s3_store::impl {
-  impl(std::shared_ptr<http_engine> http, s3::s3_url url, s3::credentials keys,
+  impl(std::shared_ptr<http_engine> http, s3::s3_url url, std::shared_ptr<s3::key_holder> keys,
        s3_store_options opts)
       : options(opts), s3(std::make_shared<s3::client>(std::move(http), std::move(url),
                                                        std::move(keys), opts.max_retry_wait)) {
@@ -95,9 +103,11 @@ struct s3_store::impl {
     return s3->failure(what, head);
   }
 
-  /// A signed HEAD of the object.
-  result<http_request> head_request(const std::string& oid, const std::string& what) const {
-    auto request = s3->request("HEAD", url().object_key(oid), {}, {}, s3::empty_payload_hash);
+  /// A signed HEAD of the object, and the generation of its keys.
+  result<http_request> head_request(const std::string& oid, const std::string& what,
+                                    uint64_t& key_generation) const {
+    auto request =
+      s3->request("HEAD", url().object_key(oid), {}, {}, s3::empty_payload_hash, &key_generation);
     if (!request)
       return request.error().with_context(what);
     return request;
@@ -143,8 +153,8 @@ struct s3_store::impl {
   std::map<std::string, int64_t> sizes;
 };
 
-s3_store::s3_store(std::shared_ptr<http_engine> http, s3::s3_url url, s3::credentials keys,
-                   s3_store_options options)
+s3_store::s3_store(std::shared_ptr<http_engine> http, s3::s3_url url,
+                   std::shared_ptr<s3::key_holder> keys, s3_store_options options)
     : impl_(std::make_unique<impl>(std::move(http), std::move(url), std::move(keys), options)) {}
 
 s3_store::~s3_store() = default;
@@ -206,8 +216,10 @@ s3_store::sizes_of(const std::vector<object_info>& objects) {
   for (size_t begin = 0; begin < objects.size(); begin += max_heads_in_flight) {
     const size_t end = std::min(objects.size(), begin + max_heads_in_flight);
     std::vector<http_request> requests;
+    std::vector<uint64_t> generations(end - begin);
     for (size_t i = begin; i < end; ++i) {
-      auto request = impl_->head_request(objects[i].oid, "check for " + objects[i].oid);
+      auto request =
+        impl_->head_request(objects[i].oid, "check for " + objects[i].oid, generations[i - begin]);
       if (!request)
         return request.error();
       requests.push_back(std::move(*request));
@@ -217,8 +229,17 @@ s3_store::sizes_of(const std::vector<object_info>& objects) {
     for (size_t i = begin; i < end; ++i) {
       const std::string& oid = objects[i].oid;
       const std::string what = "check for " + oid;
-      auto size = impl_->head_size(
-        oid, what, impl_->s3->checked(what, std::move(responses[i - begin]), s3::any_answer));
+      auto& response = responses[i - begin];
+      // Refused for keys that have changed since: once more, as call() does.
+      if (response && impl_->s3->reread_refused_keys(*response, generations[i - begin])) {
+        auto size = impl_->head(oid, what);
+        if (!size)
+          return size.error();
+        sizes.push_back(*size);
+        continue;
+      }
+      auto size =
+        impl_->head_size(oid, what, impl_->s3->checked(what, std::move(response), s3::any_answer));
       if (!size)
         return size.error();
       sizes.push_back(*size);

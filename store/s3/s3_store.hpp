@@ -6,6 +6,7 @@
 
 #include "store/http/http_engine.hpp"
 #include "store/object_store.hpp"
+#include "store/s3/s3_keys.hpp"
 #include "store/s3/s3_signer.hpp"
 #include "store/s3/s3_url.hpp"
 
@@ -52,7 +53,8 @@ struct s3_store_options {
 class s3_store final : public object_store {
 public:
   /// `http` may be null (an engine is started on first use).
-  s3_store(std::shared_ptr<http_engine> http, s3::s3_url url, s3::credentials keys,
+  /// `keys` are read again when the server refuses them (s3::client).
+  s3_store(std::shared_ptr<http_engine> http, s3::s3_url url, std::shared_ptr<s3::key_holder> keys,
            s3_store_options options);
   ~s3_store() override;
 

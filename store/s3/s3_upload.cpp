@@ -96,12 +96,14 @@ public:
   put_writer(std::shared_ptr<client> s3, const std::string& oid, int64_t size)
       : s3_(std::move(s3)), what_("upload of " + oid), oid_(oid),
         put_(oid, size, what_, [this](const http_response& response) {
-          return is_success(response.status) ? status::success() : s3_->failure(what_, response);
+          return is_success(response.status)
+                   ? status::success()
+                   : s3_->streamed_failure(what_, response, key_generation_);
         }) {}
 
   status start(http_engine& engine, const std::string& key) {
-    auto request =
-      s3_->request("PUT", key, {}, {{"Content-Type", "application/octet-stream"}}, oid_);
+    auto request = s3_->request("PUT", key, {}, {{"Content-Type", "application/octet-stream"}},
+                                oid_, &key_generation_);
     if (!request)
       return request.error().with_context(what_);
     return put_.start(engine, std::move(*request));
@@ -122,6 +124,7 @@ private:
   std::shared_ptr<client> s3_;
   std::string what_;
   std::string oid_;
+  uint64_t key_generation_ = 0;
   verified_put put_;
 };
 
@@ -221,6 +224,8 @@ struct part_failure {
   int number = 0;
   std::optional<http_response> response;
   status error;
+  /// Of the keys the part was signed with.
+  uint64_t key_generation = 0;
 };
 
 /// The parts in flight and their outcomes, shared with the engine's
@@ -238,13 +243,15 @@ struct part_flights {
 /// Records the answer to the upload of part `sent` (on the engine's loop
 /// thread): completed with the server's ETag, or the writer's failure.
 void record_outcome(part_flights& flights, const part_record& sent, const std::string& md5_hex,
-                    const std::string& what, result<http_response> outcome) {
+                    const std::string& what, uint64_t key_generation,
+                    result<http_response> outcome) {
   std::lock_guard<std::mutex> lock(flights.mutex);
   flights.in_flight.erase(sent.number);
   flights.changed.notify_all();
   auto fail = [&](std::optional<http_response> response, status error) {
     if (!flights.failure)
-      flights.failure = part_failure{sent.number, std::move(response), std::move(error)};
+      flights.failure =
+        part_failure{sent.number, std::move(response), std::move(error), key_generation};
   };
   if (!outcome)
     return fail(std::nullopt, outcome.error().with_context(what));
@@ -472,7 +479,11 @@ private:
     }
     if (!failure)
       return status::success();
-    failed_ = failure->response ? s3_->failure(part_what(failure->number), *failure->response)
+    // A part refused for keys that have changed since fails retryably: its
+    // bytes went to the engine and are gone, but the parts confirmed stay in
+    // resume_state(), so the transfer's retry sends only the rest.
+    failed_ = failure->response ? s3_->streamed_failure(part_what(failure->number),
+                                                        *failure->response, failure->key_generation)
                                 : failure->error;
     // A new attempt can succeed where the upload is gone (a cleanup aborted
     // it: the attempt starts a new one) or the server found a part damaged
@@ -503,12 +514,13 @@ private:
     }
     if (auto usable = check_usable(); !usable)
       return usable;
+    uint64_t key_generation = 0;
     auto request =
       s3_->request("PUT", key_, {{"partNumber", std::to_string(number)}, {"uploadId", upload_id_}},
                    {{"Content-Length", std::to_string(size)},
                     {"Content-MD5", md5->base64},
                     {"Content-Type", "application/octet-stream"}},
-                   sha);
+                   sha, &key_generation);
     if (!request)
       return request.error().with_context(part_what(number));
     // Moved, not copied: the engine owns the part's only copy until it is sent.
@@ -522,13 +534,13 @@ private:
     }
     auto flights = flights_;
     part_record sent{number, size, {}, std::move(sha)};
-    uint64_t id =
-      engine_.submit(std::move(*request),
-                     [flights, sent = std::move(sent), md5_hex = md5->hex, what = part_what(number),
-                      taken](uint64_t, result<http_response> outcome) {
-                       record_outcome(*flights, sent, md5_hex, what, std::move(outcome));
-                       part_buffers().give_back(taken);
-                     });
+    uint64_t id = engine_.submit(
+      std::move(*request),
+      [flights, sent = std::move(sent), md5_hex = md5->hex, what = part_what(number), taken,
+       key_generation](uint64_t, result<http_response> outcome) {
+        record_outcome(*flights, sent, md5_hex, what, key_generation, std::move(outcome));
+        part_buffers().give_back(taken);
+      });
     std::lock_guard<std::mutex> lock(flights_->mutex);
     if (auto found = flights_->in_flight.find(number); found != flights_->in_flight.end())
       found->second = id;

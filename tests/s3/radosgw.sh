@@ -13,6 +13,7 @@
 #   FERRY_S3_ACCESS_KEY  FERRY_S3_SECRET_KEY: fixed test-only keys
 #   FERRY_RADOSGW_LOG    the request log: one line containing "beast:" per request,
 #                        with method, path, query and status
+#   FERRY_RADOSGW_CONF   the cluster's ceph.conf, for radosgw-admin -c
 # stop stops the daemons by their pid files (TERM, then KILL) and removes DIR.
 #
 # Environment: FERRY_RADOSGW_ACCESS_KEY and FERRY_RADOSGW_SECRET_KEY override
@@ -364,6 +365,7 @@ start() {
     printf 'export FERRY_S3_ACCESS_KEY=%q\n' "$ACCESS_KEY"
     printf 'export FERRY_S3_SECRET_KEY=%q\n' "$SECRET_KEY"
     printf 'export FERRY_RADOSGW_LOG=%q\n' "$log"
+    printf 'export FERRY_RADOSGW_CONF=%q\n' "$RUN_DIR/ceph.conf"
   } >"$RUN_DIR/env"
   say "radosgw up on $ENDPOINT after $(elapsed) (pids $(recorded_pids "$RUN_DIR" | xargs)," \
     "settings in $RUN_DIR/env)"

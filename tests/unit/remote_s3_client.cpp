@@ -78,7 +78,8 @@ public:
     auto url = ferry::s3::parse_s3_url("s3://bucket/lfs?endpoint=" + server_.url(""));
     REQUIRE(url.ok());
     return std::make_shared<ferry::s3::client>(
-      http_, *url, ferry::s3::credentials{"AKTEST", "secret", ""}, std::chrono::seconds(120));
+      http_, *url, ferry::s3::key_holder::fixed({"AKTEST", "secret", ""}),
+      std::chrono::seconds(120));
   }
 
   /// Stops answering: later requests cannot connect.

@@ -123,7 +123,7 @@ struct fake_bucket {
     auto parsed = ferry::s3::parse_s3_url(url(path, query));
     REQUIRE(parsed.ok());
     ferry::s3::credentials keys{"LOOPBACKKEY", "loopback-secret", ""};
-    return std::make_shared<s3_store>(http, *parsed, keys, options);
+    return std::make_shared<s3_store>(http, *parsed, ferry::s3::key_holder::fixed(keys), options);
   }
 
   void put(const std::string& key, const std::string& content) {

@@ -156,7 +156,8 @@ public:
     auto url = ferry::s3::parse_s3_url("s3://bucket/lfs?endpoint=" + server_.url(""));
     REQUIRE(url.ok());
     return std::make_shared<ferry::s3::client>(
-      http_, *url, ferry::s3::credentials{"AKTEST", "secret", ""}, std::chrono::seconds(120));
+      http_, *url, ferry::s3::key_holder::fixed({"AKTEST", "secret", ""}),
+      std::chrono::seconds(120));
   }
 
   /// Requests seen, in order: "create", "part N", "list", "complete",
@@ -700,7 +701,7 @@ TEST_CASE("s3 upload: a single PUT refused early is judged by the server's answe
   auto url = ferry::s3::parse_s3_url("s3://bucket/lfs?endpoint=" + server.url("") + "&layout=flat");
   REQUIRE(url.ok());
   auto client = std::make_shared<ferry::s3::client>(std::make_shared<ferry::http_engine>(), *url,
-                                                    ferry::s3::credentials{"AK", "SK", ""},
+                                                    ferry::s3::key_holder::fixed({"AK", "SK", ""}),
                                                     std::chrono::seconds(120));
   auto writer = ferry::s3::open_upload(client, oid, static_cast<int64_t>(content.size()),
                                        url->object_key(oid), std::nullopt, s3_store_options{});

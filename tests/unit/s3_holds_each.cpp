@@ -85,7 +85,8 @@ struct radosgw_case {
   std::shared_ptr<ferry::s3::client> s3 = bucket_client(peer, bucket, "lfs", http);
 
   std::shared_ptr<s3_store> store(ferry::s3::credentials keys) {
-    return std::make_shared<s3_store>(http, s3->url(), std::move(keys), ferry::s3_store_options{});
+    return std::make_shared<s3_store>(
+      http, s3->url(), ferry::s3::key_holder::fixed(std::move(keys)), ferry::s3_store_options{});
   }
 
   /// Stores every content with a store of the peer's keys (one PUT each).
@@ -150,7 +151,8 @@ struct loopback_bucket {
     ferry::http_engine::options options;
     options.max_host_connections = max_host_connections;
     auto engine = std::make_shared<ferry::http_engine>(options);
-    return std::make_shared<s3_store>(engine, *url, ferry::s3::credentials{"LOOPBACKKEY", "x", ""},
+    return std::make_shared<s3_store>(engine, *url,
+                                      ferry::s3::key_holder::fixed({"LOOPBACKKEY", "x", ""}),
                                       ferry::s3_store_options{});
   }
 

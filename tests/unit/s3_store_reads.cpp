@@ -71,7 +71,8 @@ struct reads_case {
   std::shared_ptr<ferry::s3::client> s3 = bucket_client(peer, bucket, "lfs", http);
 
   std::shared_ptr<s3_store> store(s3_store_options options = {}) {
-    return std::make_shared<s3_store>(http, s3->url(), peer.keys, options);
+    return std::make_shared<s3_store>(http, s3->url(), ferry::s3::key_holder::fixed(peer.keys),
+                                      options);
   }
 
   /// PUTs every content under its object key, all at once.

@@ -74,7 +74,8 @@ bucket_client(const s3_peer& peer, const std::string& bucket, const std::string&
     ferry::s3::parse_s3_url("s3://" + bucket + "/" + prefix + "?endpoint=" + peer.endpoint);
   if (!url)
     FAIL("not a usable S3 URL for the peer: " << url.error().to_string());
-  return std::make_shared<ferry::s3::client>(std::move(http), std::move(*url), peer.keys,
+  return std::make_shared<ferry::s3::client>(std::move(http), std::move(*url),
+                                             ferry::s3::key_holder::fixed(peer.keys),
                                              std::chrono::seconds(60));
 }
 
