@@ -4,6 +4,7 @@
 #include "protocol/transfer_protocol.hpp"
 #include "store/http/http_classify.hpp"
 #include "store/http/http_url.hpp"
+#include "store/lfs/batch_gatherer.hpp"
 #include "store/lfs/lfs_session.hpp"
 #include "store/lfs/lfs_transfer.hpp"
 
@@ -156,11 +157,26 @@ struct lfs_store::impl {
     plan.range_bytes = options.range_bytes > 0 ? options.range_bytes : int64_t{8} << 20;
   }
 
-  /// Sends the batch requests (concurrently, at most max_batches_in_flight
-  /// at once) and decodes their answers.
+  /// The answers to batch requests for `chunks`, in order. One chunk (a
+  /// transfer's own question, a small check) is gathered with the others
+  /// asked meanwhile (lfs::batch_gatherer); more are sent as they are.
   std::vector<result<protocol::batch_response>>
   batches(protocol::batch_operation op,
           const std::vector<std::vector<protocol::batch_object>>& chunks) {
+    if (chunks.size() != 1)
+      return send_batches(op, chunks);
+    auto& gatherer =
+      op == protocol::batch_operation::upload ? upload_questions : download_questions;
+    return {gatherer.ask(chunks.front(), [&](const std::vector<protocol::batch_object>& objects) {
+      return std::move(send_batches(op, {objects}).front());
+    })};
+  }
+
+  /// Sends the batch requests (concurrently, at most max_batches_in_flight
+  /// at once) and decodes their answers.
+  std::vector<result<protocol::batch_response>>
+  send_batches(protocol::batch_operation op,
+               const std::vector<std::vector<protocol::batch_object>>& chunks) {
     std::vector<result<protocol::batch_response>> out;
     for (size_t begin = 0; begin < chunks.size(); begin += max_batches_in_flight) {
       size_t end = std::min(chunks.size(), begin + max_batches_in_flight);
@@ -359,6 +375,8 @@ struct lfs_store::impl {
   range_plan plan;
   std::shared_ptr<lfs::session> http;
   std::shared_ptr<cache> known;
+  lfs::batch_gatherer upload_questions;
+  lfs::batch_gatherer download_questions;
 };
 
 lfs_store::lfs_store(std::shared_ptr<http_engine> http, lfs_store_options options,
