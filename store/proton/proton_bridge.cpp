@@ -161,11 +161,28 @@ bridge_verdict classify_bridge_failure(bridge::command name, const bridge::envel
   return {{errc::unavailable, text}, false};
 }
 
+std::string session_identity(const proton_bridge_options& options) {
+  std::string identity;
+  for (auto& word : options.command)
+    identity += word + '\0';
+  std::vector<std::string> chosen;
+  for (auto& entry : options.environment)
+    if (entry.rfind("HOME=", 0) == 0 || entry.rfind("USER=", 0) == 0 ||
+        entry.rfind("PROTON_", 0) == 0 || entry.rfind("XDG_", 0) == 0)
+      chosen.push_back(entry);
+  std::sort(chosen.begin(), chosen.end());
+  identity += '\n';
+  for (auto& entry : chosen)
+    identity += entry + '\0';
+  return identity;
+}
+
 proton_bridge::proton_bridge(proton_bridge_options options, runner run)
     : options_(std::move(options)), run_(std::move(run)) {
   if (options_.environment.empty())
     options_.environment = bridge_environment(environ);
   options_.processes = std::max(1, options_.processes);
+  account_ = proton_account::for_identity(session_identity(options_));
 }
 
 std::chrono::milliseconds proton_bridge::timeout_for(int64_t bytes) const {
@@ -175,68 +192,8 @@ std::chrono::milliseconds proton_bridge::timeout_for(int64_t bytes) const {
   return options_.base_timeout + std::chrono::milliseconds{transfer_ms};
 }
 
-std::optional<status> proton_bridge::stopped() const {
-  std::lock_guard lock{mutex_};
-  return stopped_;
-}
-
-void proton_bridge::stop(status why) {
-  {
-    std::lock_guard lock{mutex_};
-    stopped_ = std::move(why);
-  }
-  changed_.notify_all();
-}
-
-bool proton_bridge::session_lost() const {
-  std::lock_guard lock{mutex_};
-  return session_lost_;
-}
-
-void proton_bridge::session_ready() {
-  std::lock_guard lock{mutex_};
-  if (session_lost_) {
-    session_lost_ = false;
-    session_renewed_ = true;
-    ++session_epoch_;
-  }
-}
-
-std::optional<std::chrono::steady_clock::time_point> proton_bridge::cooldown_until() const {
-  std::lock_guard lock{mutex_};
-  if (cooldown_until_ && *cooldown_until_ > std::chrono::steady_clock::now())
-    return cooldown_until_;
-  return std::nullopt;
-}
-
 result<nlohmann::json> proton_bridge::call(bridge::command name,
                                            const bridge::request_fields& fields, int64_t bytes) {
-  uint64_t epoch = 0;
-  {
-    // Callers are served in arrival order; the one at the head of the line
-    // waits for a free process and for any cooldown to pass, so no bridge
-    // process starts while Proton is limiting the session.
-    std::unique_lock lock{mutex_};
-    uint64_t ticket = next_ticket_++;
-    epoch = session_epoch_;
-    for (;;) {
-      // Once stopped, nobody is served again, so the line does not matter.
-      if (stopped_)
-        return *stopped_;
-      if (ticket == serving_ticket_ && running_ < options_.processes) {
-        auto now = std::chrono::steady_clock::now();
-        if (!cooldown_until_ || *cooldown_until_ <= now)
-          break;
-        changed_.wait_until(lock, *cooldown_until_);
-        continue;
-      }
-      changed_.wait(lock);
-    }
-    ++serving_ticket_;
-    ++running_;
-    changed_.notify_all();
-  }
-
   child_options child;
   child.argv = options_.command;
   child.argv.emplace_back("bridge");
@@ -244,12 +201,12 @@ result<nlohmann::json> proton_bridge::call(bridge::command name,
   child.environment = options_.environment;
   child.input = bridge::encode_request(name, options_.common, fields);
   child.timeout = timeout_for(bytes);
+  // The slot goes back to the account only once the answer is classified,
+  // so that a 429's cooldown is in force before the next caller may start.
+  auto slot = account_->start_process(options_.processes);
+  if (!slot)
+    return slot.error();
   auto ran = run_(child);
-  {
-    std::lock_guard lock{mutex_};
-    --running_;
-  }
-  changed_.notify_all();
 
   std::string what = std::string{"Proton Drive bridge "} + bridge::to_string(name);
   std::string command_line;
@@ -292,28 +249,14 @@ result<nlohmann::json> proton_bridge::call(bridge::command name,
   // there if auth-state says it expired. Only the first loss gets this, so
   // that a session refreshing does not cure stops as before.
   if (verdict.session_expired && name != bridge::command::auth_state &&
-      name != bridge::command::refresh) {
-    std::lock_guard lock{mutex_};
-    bool stale = epoch < session_epoch_;
-    if (session_lost_ || stale || !session_renewed_) {
-      if (!stale)
-        session_lost_ = true;
-      return status{errc::unavailable, verdict.failure.message() +
-                                         " (Ferry checks the session again, refreshing it if it "
-                                         "expired, and retries)"};
-    }
-  }
-  if (verdict.stop || verdict.failure.retry_after().count() > 0) {
-    std::lock_guard lock{mutex_};
-    if (verdict.stop && !stopped_)
-      stopped_ = verdict.failure;
-    if (!verdict.stop) {
-      auto until = std::chrono::steady_clock::now() + verdict.failure.retry_after();
-      if (!cooldown_until_ || *cooldown_until_ < until)
-        cooldown_until_ = until;
-    }
-  }
-  changed_.notify_all();
+      name != bridge::command::refresh && account_->expired_during(slot->epoch()))
+    return status{errc::unavailable, verdict.failure.message() +
+                                       " (Ferry checks the session again, refreshing it if it "
+                                       "expired, and retries)"};
+  if (verdict.stop)
+    account_->stop(verdict.failure);
+  else if (verdict.failure.retry_after().count() > 0)
+    account_->cool_down(verdict.failure.retry_after());
   return verdict.failure;
 }
 

@@ -2,18 +2,19 @@
 
 // Calls into the proton-drive-cli bridge: one process per operation, a
 // bounded pool of them, one rate-limit cooldown shared by every caller and
-// a latch that stops everything once Proton asks for the user.
+// a latch that stops everything once Proton asks for the user. The pool,
+// the cooldown and the latch are the account's (proton_account), shared by
+// every bridge of the process that uses the same session.
 
 #include "protocol/proton_bridge.hpp"
 #include "protocol/status.hpp"
 #include "store/os/child_process.hpp"
+#include "store/proton/proton_account.hpp"
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
-#include <optional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,8 +26,9 @@ struct proton_bridge_options {
   std::vector<std::string> command;
   /// Fields sent with every command but refresh.
   bridge::common_fields common;
-  /// Bridge processes running at once (ferry.proton.processes); further
-  /// calls wait for a free one, in order.
+  /// Bridge processes running at once (ferry.proton.processes), counted
+  /// across every bridge of the account (proton_account::start_process);
+  /// further calls wait for a free one, in order.
   int processes = 2;
   /// Every call may take this long (ferry.proton.timeout): process start,
   /// key unlock and the walk to the object's folder...
@@ -52,6 +54,11 @@ struct proton_bridge_options {
 /// bridge's own allow-list); nothing else, so Ferry's settings and any
 /// other service's secrets stay out.
 std::vector<std::string> bridge_environment(char** entries);
+
+/// Which Proton session (account) a bridge uses: its command line and the
+/// variables that choose the session files (drive-cli keeps them under
+/// $HOME; PROTON_* and XDG_* settings may move them).
+std::string session_identity(const proton_bridge_options& options);
 
 /// What a failure envelope means for Ferry.
 ///
@@ -91,16 +98,20 @@ public:
   /// How a child is run; tests of the pool pass their own.
   using runner = std::function<result<child_result>(const child_options&)>;
 
+  /// Joins the account of `options`' session_identity().
   explicit proton_bridge(proton_bridge_options options, runner run = run_child);
 
   /// Runs `name` with `fields` and returns the success payload.
   ///
-  /// Waits first for a free process slot (first come, first served), for
-  /// any rate-limit cooldown to pass, and gives up at once with the stop
+  /// Waits first for the account to start a process (first come, first
+  /// served, any cooldown passed), and gives up at once with the stop
   /// status once a call needed the user. The process's time limit is
   /// timeout_for(bytes). A failure envelope becomes its verdict's status; a
-  /// 429 starts the shared cooldown and a stop verdict sets the latch (but
-  /// see session_lost() for a session that expires mid-run). A
+  /// 429 starts the account's cooldown and a stop verdict stops the
+  /// account. The exception is a Drive command's SESSION_EXPIRED the
+  /// account finds transient (proton_account::expired_during): it is
+  /// errc::unavailable, so the engine retries the transfer after the store
+  /// checks the session again (proton_account::session_lost). A
   /// process that crashed, was killed, timed out, or wrote no valid
   /// envelope is errc::unavailable (transient), with sanitized stderr in
   /// the message; but auth-state, which the bridge always answers, is
@@ -114,44 +125,15 @@ public:
   /// The time limit for a call moving `bytes`.
   std::chrono::milliseconds timeout_for(int64_t bytes) const;
 
-  /// The status every call now fails with, once a stop verdict was seen.
-  std::optional<status> stopped() const;
-
-  /// Makes every later call fail with `why` (a session that needs the user).
-  void stop(status why);
-
-  /// A Drive command answered SESSION_EXPIRED after the session was found
-  /// ready: the caller must check the session again (and refresh it) before
-  /// the next call. The first such answer (and any other answer of calls
-  /// that ran at the same time) is errc::unavailable instead of a stop, so
-  /// the engine retries the transfer; a second one, after session_ready(),
-  /// stops as any other needs-the-user answer does, so a session that
-  /// refreshing does not cure never loops.
-  bool session_lost() const;
-
-  /// The session was checked (and refreshed if need be) and is ready.
-  void session_ready();
-
-  /// The end of the current rate-limit cooldown, if one is running.
-  std::optional<std::chrono::steady_clock::time_point> cooldown_until() const;
+  /// The account's shared state: its stop latch, cooldown and session.
+  proton_account& account() { return *account_; }
 
   const proton_bridge_options& options() const { return options_; }
 
 private:
   proton_bridge_options options_;
   runner run_;
-  mutable std::mutex mutex_;
-  std::condition_variable changed_;
-  int running_ = 0;
-  uint64_t next_ticket_ = 0;
-  uint64_t serving_ticket_ = 0;
-  std::optional<std::chrono::steady_clock::time_point> cooldown_until_;
-  std::optional<status> stopped_;
-  bool session_lost_ = false;
-  bool session_renewed_ = false;
-  // Bumped by session_ready() after a loss: a SESSION_EXPIRED from a call
-  // that started before the session was renewed says nothing new.
-  uint64_t session_epoch_ = 0;
+  std::shared_ptr<proton_account> account_;
 };
 
 } // namespace ferry

@@ -47,25 +47,6 @@ status answer_error(const char* command, const std::string& problem) {
           std::string{"Proton Drive bridge "} + command + " gave an unexpected answer: " + problem};
 }
 
-// Which Proton session a bridge uses, for serialising its refreshes: the
-// command line and the variables that choose the session files (drive-cli
-// keeps them under $HOME; PROTON_* and XDG_* settings may move them).
-std::string session_identity(const proton_bridge_options& options) {
-  std::string identity;
-  for (auto& word : options.command)
-    identity += word + '\0';
-  std::vector<std::string> chosen;
-  for (auto& entry : options.environment)
-    if (entry.rfind("HOME=", 0) == 0 || entry.rfind("USER=", 0) == 0 ||
-        entry.rfind("PROTON_", 0) == 0 || entry.rfind("XDG_", 0) == 0)
-      chosen.push_back(entry);
-  std::sort(chosen.begin(), chosen.end());
-  identity += '\n';
-  for (auto& entry : chosen)
-    identity += entry + '\0';
-  return identity;
-}
-
 status not_ready(const bridge::auth_state& auth, const std::optional<status>& refresh_failure) {
   std::string text = "Proton Drive is not ready (auth-state: " + auth.state + ")";
   for (auto& error : auth.errors)
@@ -247,7 +228,7 @@ std::string proton_store::endpoint() const { return "proton-drive"; }
 
 status proton_store::prepare() {
   std::lock_guard lock{mutex_};
-  if (prepared_ && !bridge_.session_lost())
+  if (prepared_ && !bridge_.account().session_lost())
     return status::success();
   prepared_ = false;
   // Private also where Ferry keeps the user's umask (ferry install): it
@@ -289,7 +270,7 @@ status proton_store::prepare() {
       // The session needs the user now: nothing more is tried, no refresh
       // either, until Ferry runs again.
       auto failure = not_ready(renewal->state, renewal->refresh_failure);
-      bridge_.stop(failure);
+      bridge_.account().stop(failure);
       return failure;
     }
     if (renewal->refreshed)
@@ -306,7 +287,7 @@ status proton_store::prepare() {
   auto& payload = *initialized;
   if (!payload.is_object() || payload.value("initialized", false) != true)
     return answer_error("init", "no \"initialized\":true in " + payload.dump());
-  bridge_.session_ready();
+  bridge_.account().session_ready();
   prepared_ = true;
   return status::success();
 }

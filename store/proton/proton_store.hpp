@@ -59,7 +59,7 @@ public:
   /// stores of the process that use the same session (session_refresh); a
   /// refresh that fails, or leaves the session not ready, stops every later
   /// call with the login action. Done again after a Drive command found the
-  /// session expired (proton_bridge::session_lost). Also removes staging
+  /// session expired (proton_account::session_lost). Also removes staging
   /// files that dead Ferry processes left in the scratch directory.
   status prepare() override;
 

@@ -1,15 +1,18 @@
 // The bridge caller: failure classification, the environment allow-list,
-// and the pool's order, bound, cooldown and stop latch, with a runner that
-// stands in for the process.
+// and the pool's order, bound, cooldown and stop latch, alone and shared by
+// the bridges of one account, with a runner that stands in for the process.
 
 #include "store/proton/proton_bridge.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -273,13 +276,13 @@ TEST_CASE("after a 429 no bridge process starts until the cooldown has passed") 
   REQUIRE_FALSE(limited.ok());
   CHECK(limited.error().code() == errc::unavailable);
   CHECK(limited.error().retry_after() == 400ms);
-  CHECK(caller.cooldown_until().has_value());
+  CHECK(caller.account().cooldown_until().has_value());
 
   auto next = caller.call(bridge::command::exists, {});
   REQUIRE(next.ok());
   REQUIRE(starts.size() == 2);
   CHECK(starts[1] - answered_at >= 390ms);
-  CHECK_FALSE(caller.cooldown_until().has_value());
+  CHECK_FALSE(caller.account().cooldown_until().has_value());
 }
 
 TEST_CASE("once a call needs the user, later calls fail without starting a process") {
@@ -292,7 +295,7 @@ TEST_CASE("once a call needs the user, later calls fail without starting a proce
   auto first = caller.call(bridge::command::upload, {});
   REQUIRE_FALSE(first.ok());
   CHECK(first.error().code() == errc::permission_denied);
-  REQUIRE(caller.stopped().has_value());
+  REQUIRE(caller.account().stopped().has_value());
   for (int i = 0; i < 3; ++i) {
     auto later = caller.call(bridge::command::download, {});
     REQUIRE_FALSE(later.ok());
@@ -316,17 +319,17 @@ TEST_CASE("a session that expires after it was found ready is checked again befo
     REQUIRE_FALSE(lost.ok());
     CHECK(lost.error().code() == errc::unavailable);
     CHECK_THAT(lost.error().message(), Catch::Contains("SESSION_EXPIRED"));
-    CHECK(caller.session_lost());
-    CHECK_FALSE(caller.stopped().has_value());
+    CHECK(caller.account().session_lost());
+    CHECK_FALSE(caller.account().stopped().has_value());
   }
-  caller.session_ready();
-  CHECK_FALSE(caller.session_lost());
+  caller.account().session_ready();
+  CHECK_FALSE(caller.account().session_lost());
   // Lost again after the check: the session needs the user.
   auto again = caller.call(bridge::command::upload, {});
   REQUIRE_FALSE(again.ok());
   CHECK(again.error().code() == errc::permission_denied);
   CHECK_THAT(again.error().message(), Catch::Contains("proton-drive login"));
-  REQUIRE(caller.stopped().has_value());
+  REQUIRE(caller.account().stopped().has_value());
   CHECK_FALSE(caller.call(bridge::command::exists, {}).ok());
   CHECK(calls == 3);
 }
@@ -340,8 +343,8 @@ TEST_CASE("auth-state and refresh answering SESSION_EXPIRED stop at once") {
     auto answer = caller.call(name, {});
     REQUIRE_FALSE(answer.ok());
     CHECK(answer.error().code() == errc::permission_denied);
-    CHECK(caller.stopped().has_value());
-    CHECK_FALSE(caller.session_lost());
+    CHECK(caller.account().stopped().has_value());
+    CHECK_FALSE(caller.account().session_lost());
   }
 }
 
@@ -362,7 +365,7 @@ TEST_CASE("crashes, hangs and garbage are transient; a missing bridge is a setti
     REQUIRE_FALSE(answer.ok());
     CHECK(answer.error().code() == errc::unavailable);
     CHECK_THAT(answer.error().message(), !Catch::Contains("abcdef.secret.token"));
-    CHECK_FALSE(caller.stopped().has_value());
+    CHECK_FALSE(caller.account().stopped().has_value());
   }
   proton_bridge timed{options_with(1),
                       [&](const child_options&) -> result<child_result> { return hung; }};
@@ -418,4 +421,210 @@ TEST_CASE("auth-state ended without an answer by a process that is no bridge is 
                          [&](const child_options&) -> result<child_result> { return *outcome; }};
     CHECK(caller.call(bridge::command::auth_state, {}).error().code() == errc::unavailable);
   }
+}
+
+namespace {
+
+/// Bridge processes that run until the test lets them end, each named by
+/// its bridge and number ("a1", "b1", "a2"...).
+struct held_processes {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<std::string> started;
+  std::vector<std::string> released;
+  bool all_released = false;
+
+  proton_bridge::runner runner_for(std::string bridge_name) {
+    auto count = std::make_shared<int>(0);
+    return [this, bridge_name, count](const child_options&) -> result<child_result> {
+      std::unique_lock lock{mutex};
+      auto name = bridge_name + std::to_string(++*count);
+      started.push_back(name);
+      changed.notify_all();
+      // Longer than any wait of the test, so that a process it holds is
+      // still running when the test's wait gives up.
+      changed.wait_for(lock, 60s, [&] {
+        return all_released || std::find(released.begin(), released.end(), name) != released.end();
+      });
+      return answered(success_line);
+    };
+  }
+
+  void release_all() {
+    std::lock_guard lock{mutex};
+    all_released = true;
+    changed.notify_all();
+  }
+
+  void release(const std::string& name) {
+    std::lock_guard lock{mutex};
+    released.push_back(name);
+    changed.notify_all();
+  }
+
+  /// Waits until `count` processes have started; false after 10 s.
+  bool wait_started(size_t count) {
+    std::unique_lock lock{mutex};
+    return changed.wait_for(lock, 10s, [&] { return started.size() >= count; });
+  }
+
+  std::vector<std::string> started_now() {
+    std::lock_guard lock{mutex};
+    return started;
+  }
+
+  /// Waits until `account` has `callers` waiting in line, or a process
+  /// beyond `started_count` started (the caller did not wait).
+  bool wait_queued(proton_account& account, int callers, size_t started_count) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (account.waiting() >= callers || started_now().size() > started_count)
+        return true;
+      std::this_thread::yield();
+    }
+    return false;
+  }
+};
+
+/// Calls on threads of their own; when the test ends, even by a failed
+/// REQUIRE, every held process is let go and every call joined.
+struct caller_threads {
+  held_processes& processes;
+  std::vector<std::thread> threads;
+  std::atomic<int> succeeded{0};
+
+  void call(proton_bridge& bridge) {
+    threads.emplace_back([this, &bridge] {
+      if (bridge.call(bridge::command::exists, {}).ok())
+        ++succeeded;
+    });
+  }
+
+  ~caller_threads() {
+    processes.release_all();
+    for (auto& thread : threads)
+      thread.join();
+  }
+};
+
+} // namespace
+
+TEST_CASE("bridges of one account share its processes, callers served in arrival order") {
+  held_processes processes;
+  proton_bridge a{options_with(1), processes.runner_for("a")};
+  proton_bridge b{options_with(1), processes.runner_for("b")};
+  caller_threads callers{processes};
+  callers.call(a);
+  REQUIRE(processes.wait_started(1));
+  callers.call(b);
+  REQUIRE(processes.wait_queued(a.account(), 1, 1));
+  callers.call(a);
+  REQUIRE(processes.wait_queued(a.account(), 2, 1));
+  // The account runs one process: b's call waits for a's, and a's second
+  // call waits behind b's, which came first.
+  CHECK(processes.started_now() == std::vector<std::string>{"a1"});
+  processes.release("a1");
+  REQUIRE(processes.wait_started(2));
+  CHECK(processes.started_now() == std::vector<std::string>{"a1", "b1"});
+  processes.release("b1");
+  REQUIRE(processes.wait_started(3));
+  CHECK(processes.started_now() == std::vector<std::string>{"a1", "b1", "a2"});
+  processes.release("a2");
+  for (auto& thread : callers.threads)
+    thread.join();
+  callers.threads.clear();
+  CHECK(callers.succeeded == 3);
+}
+
+TEST_CASE("each caller starts a process only while fewer than its own bridge's setting run") {
+  held_processes processes;
+  proton_bridge wide{options_with(2), processes.runner_for("w")};
+  proton_bridge narrow{options_with(1), processes.runner_for("n")};
+  caller_threads callers{processes};
+  callers.call(wide);
+  REQUIRE(processes.wait_started(1));
+  // One runs: the narrow bridge (1) waits, and the wide one's next call
+  // waits behind it although the wide setting (2) would allow it.
+  callers.call(narrow);
+  REQUIRE(processes.wait_queued(wide.account(), 1, 1));
+  callers.call(wide);
+  REQUIRE(processes.wait_queued(wide.account(), 2, 1));
+  CHECK(processes.started_now() == std::vector<std::string>{"w1"});
+  processes.release("w1");
+  // Now none runs: the narrow call starts, and the wide one with it (1 < 2).
+  REQUIRE(processes.wait_started(3));
+  CHECK(processes.started_now() == std::vector<std::string>{"w1", "n1", "w2"});
+}
+
+TEST_CASE("a 429, a stop and a lost session in one bridge hold every bridge of the account") {
+  std::atomic<int> b_calls{0};
+  std::vector<std::chrono::steady_clock::time_point> b_starts;
+  std::string a_answer =
+    failure_line(429, {{"errorCode", "RATE_LIMITED"}, {"retryAfter", 0.4}}, "Rate limited");
+  proton_bridge a{options_with(2),
+                  [&](const child_options&) -> result<child_result> { return answered(a_answer); }};
+  proton_bridge b{options_with(2), [&](const child_options&) -> result<child_result> {
+                    ++b_calls;
+                    b_starts.push_back(std::chrono::steady_clock::now());
+                    return answered(success_line);
+                  }};
+
+  REQUIRE_FALSE(a.call(bridge::command::upload, {}).ok());
+  auto limited_at = std::chrono::steady_clock::now();
+  CHECK(b.account().cooldown_until().has_value());
+  REQUIRE(b.call(bridge::command::exists, {}).ok());
+  REQUIRE(b_starts.size() == 1);
+  CHECK(b_starts[0] - limited_at >= 390ms);
+
+  a_answer = failure_line(401, {{"errorCode", "SESSION_EXPIRED"}}, "Session expired");
+  REQUIRE_FALSE(a.call(bridge::command::upload, {}).ok());
+  CHECK(b.account().session_lost());
+  b.account().session_ready();
+  CHECK_FALSE(a.account().session_lost());
+
+  a_answer = failure_line(401, {{"errorCode", "KEY_PASSWORD_REQUIRED"}}, "Key password required");
+  auto stopped = a.call(bridge::command::upload, {});
+  REQUIRE_FALSE(stopped.ok());
+  REQUIRE(b.account().stopped().has_value());
+  auto later = b.call(bridge::command::download, {});
+  REQUIRE_FALSE(later.ok());
+  CHECK(later.error().code() == errc::permission_denied);
+  CHECK(later.error().message() == stopped.error().message());
+  CHECK(b_calls == 1);
+}
+
+TEST_CASE("bridges of different accounts share nothing") {
+  held_processes processes;
+  auto other_options = options_with(1);
+  other_options.environment = {"PATH=/usr/bin", "HOME=/home/other"};
+  proton_bridge a{options_with(1), processes.runner_for("a")};
+  proton_bridge b{other_options, processes.runner_for("b")};
+  {
+    caller_threads callers{processes};
+    callers.call(a);
+    REQUIRE(processes.wait_started(1));
+    // b's process starts while a's runs.
+    callers.call(b);
+    CHECK(processes.wait_started(2));
+  }
+  a.account().cool_down(60s);
+  a.account().stop(status{errc::permission_denied, "run: proton-drive login"});
+  CHECK_FALSE(b.account().cooldown_until().has_value());
+  CHECK_FALSE(b.account().stopped().has_value());
+}
+
+TEST_CASE("once every bridge of an account is gone, the next one starts afresh") {
+  auto make = [] {
+    return std::make_unique<proton_bridge>(
+      options_with(1), [](const child_options&) -> result<child_result> {
+        return answered(failure_line(401, {{"errorCode", "KEY_PASSWORD_REQUIRED"}}, "Key"));
+      });
+  };
+  auto first = make();
+  REQUIRE_FALSE(first->call(bridge::command::upload, {}).ok());
+  REQUIRE(first->account().stopped().has_value());
+  CHECK(make()->account().stopped().has_value());
+  // The user logged in; the command that stopped has ended.
+  first.reset();
+  CHECK_FALSE(make()->account().stopped().has_value());
 }
