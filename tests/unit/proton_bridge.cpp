@@ -489,6 +489,8 @@ struct held_processes {
 /// Calls on threads of their own; when the test ends, even by a failed
 /// REQUIRE, every held process is let go and every call joined.
 struct caller_threads {
+  explicit caller_threads(held_processes& held) : processes(held) {}
+
   held_processes& processes;
   std::vector<std::thread> threads;
   std::atomic<int> succeeded{0};
