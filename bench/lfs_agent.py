@@ -189,7 +189,12 @@ def one_run(args, ferry, root, env, workload, repo, bare, count, client, n):
         stored = sim.stats()["events"]["stored"]
         if stored != count:
             sys.exit("%s push stored %d of %d objects" % (client, stored, count))
+        pushed_batches = sim.stats()["requests"].get("batch", 0)
         times["fetch"] = timed_fetch(args, ferry, env, bare, count, client, sim, clone)
+        # Batch API calls: what a server that limits them sees of each client.
+        print("%s %s run %d: %d batch requests for the push, %d for the fetch" % (
+            workload, client, n, pushed_batches,
+            sim.stats()["requests"].get("batch", 0) - pushed_batches), file=sys.stderr)
         if workload == "large" and args.capped_scenario:
             shutil.rmtree(clone, ignore_errors=True)
             sim.stop()
