@@ -6,7 +6,9 @@
 
 namespace ferry {
 
-session_actor::behavior_type session(session_actor::stateful_pointer<session_state> self) {
+session_actor::behavior_type session(session_actor::stateful_pointer<session_state> self,
+                                     std::string store) {
+  self->state.store = std::move(store);
   return {
     [=](atom::fill) -> caf::result<credential_session::turn> {
       if (auto turn = self->state.credentials.ask())

@@ -9,11 +9,14 @@
 #include <caf/typed_response_promise.hpp>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace ferry {
 
 struct session_state {
+  /// The store's endpoint without secrets, for CAF's view of the actor.
+  std::string store;
   credential_session credentials;
   /// Callers that asked while a fill was under way.
   std::vector<caf::typed_response_promise<credential_session::turn>> waiting;
@@ -21,7 +24,10 @@ struct session_state {
   static inline const char* name = "session";
 };
 
-session_actor::behavior_type session(session_actor::stateful_pointer<session_state> self);
+/// Spawns the SESSION of the store at `store` (its endpoint without
+/// secrets).
+session_actor::behavior_type session(session_actor::stateful_pointer<session_state> self,
+                                     std::string store);
 
 /// A credential source for one repository's store that shares the
 /// credentials `shared` holds with every other repository using the same

@@ -7,6 +7,7 @@
 #include "actors/session.hpp"
 #include "cli/agent_setup.hpp"
 #include "protocol/transfer_protocol.hpp"
+#include "store/http/http_url.hpp"
 #include "store/os/child_process.hpp"
 
 #include <caf/all.hpp>
@@ -393,7 +394,8 @@ void daemon_engine::share_credentials(agent_context& context) {
       auto& weak = sessions_[endpoint];
       shared = caf::actor_cast<session_actor>(weak.lock());
       if (!shared) {
-        shared = system_->spawn(session);
+        auto url = parse_http_url(endpoint);
+        shared = system_->spawn(session, url ? url->without_secrets() : std::string{"LFS store"});
         weak = caf::actor_cast<caf::weak_actor_ptr>(shared);
       }
     }

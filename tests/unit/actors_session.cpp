@@ -60,7 +60,7 @@ struct session_fixture {
   session_fixture() {
     config.set("scheduler.max-threads", 2);
     sys = std::make_unique<caf::actor_system>(config);
-    shared = sys->spawn(session);
+    shared = sys->spawn(session, std::string{"http://127.0.0.1:1/repo.git/info/lfs"});
   }
   ~session_fixture() {
     caf::anon_send_exit(shared, caf::exit_reason::user_shutdown);
