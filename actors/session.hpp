@@ -15,7 +15,10 @@
 namespace ferry {
 
 struct session_state {
-  /// The store's endpoint without secrets, for CAF's view of the actor.
+  /// The store's endpoint without secrets: what this session is for, when
+  /// the actor is looked at in a debugger. (The actor is spawned with it also
+  /// because CAF 0.17.6 binds a reference to a null std::tuple<> when a
+  /// function-based actor is spawned without arguments; UBSan reports it.)
   std::string store;
   credential_session credentials;
   /// Callers that asked while a fill was under way.
