@@ -23,9 +23,6 @@ constexpr const char* url_help =
   "expected proton://<folder>[/<folder>...] with folder names of letters, digits, '.', '_', "
   "'-' and spaces, e.g. proton://LFS";
 
-// Oids per batch-exists process: one process walks the tree once for all.
-constexpr size_t batch_oids = 100;
-
 // Scratch files carry the pid of the Ferry process that made them, so a
 // later process can tell which ones a crash left behind.
 constexpr std::string_view scratch_prefix = "ferry-proton-";
@@ -323,28 +320,47 @@ result<bool> proton_store::holds(const object_info& object) {
 result<std::vector<bool>> proton_store::holds_each(const std::vector<object_info>& objects) {
   if (auto ready = prepare(); !ready)
     return ready;
+  auto send = [this](const std::vector<object_info>& some) { return held_among(some); };
   std::vector<bool> held;
   held.reserve(objects.size());
-  for (size_t start = 0; start < objects.size(); start += batch_oids) {
-    bridge::request_fields fields;
-    for (size_t i = start; i < std::min(objects.size(), start + batch_oids); ++i)
-      fields.oids.push_back(objects[i].oid);
-    auto answer = bridge_.call(bridge::command::batch_exists, fields);
-    // A 404 (no base folder yet) means none of them is there.
-    if (!answer && answer.error().code() == errc::not_found) {
-      held.insert(held.end(), fields.oids.size(), false);
-      continue;
-    }
+  for (size_t start = 0; start < objects.size(); start += oids_per_process) {
+    std::vector<object_info> chunk(objects.begin() + static_cast<std::ptrdiff_t>(start),
+                                   objects.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                                       objects.size(), start + oids_per_process)));
+    // The daemon's agents each ask about their own object: one process
+    // answers the questions that arrive while another runs.
+    auto answer =
+      objects.size() <= oids_per_process ? presence_questions_.ask(chunk, send) : send(chunk);
     if (!answer)
       return answer.error();
-    auto decoded = bridge::decode_batch_results(*answer, fields.oids);
-    if (auto* problem = std::get_if<std::string>(&decoded))
-      return answer_error("batch-exists", *problem);
-    auto& results = std::get<std::vector<bool>>(decoded);
-    held.insert(held.end(), results.begin(), results.end());
+    for (const auto& object : chunk)
+      held.push_back(answer->count(object.oid) > 0);
   }
   return held;
 }
+
+result<std::set<std::string>> proton_store::held_among(const std::vector<object_info>& objects) {
+  bridge::request_fields fields;
+  for (const auto& object : objects)
+    fields.oids.push_back(object.oid);
+  auto answer = bridge_.call(bridge::command::batch_exists, fields);
+  // A 404 (no base folder yet) means none of them is there.
+  if (!answer && answer.error().code() == errc::not_found)
+    return std::set<std::string>{};
+  if (!answer)
+    return answer.error();
+  auto decoded = bridge::decode_batch_results(*answer, fields.oids);
+  if (auto* problem = std::get_if<std::string>(&decoded))
+    return answer_error("batch-exists", *problem);
+  std::set<std::string> held;
+  auto& results = std::get<std::vector<bool>>(decoded);
+  for (size_t i = 0; i < results.size(); ++i)
+    if (results[i])
+      held.insert(fields.oids[i]);
+  return held;
+}
+
+size_t proton_store::presence_questions_waiting() const { return presence_questions_.waiting(); }
 
 result<std::vector<std::optional<int64_t>>>
 proton_store::sizes_of(const std::vector<object_info>& objects) {

@@ -8,6 +8,7 @@
 #include "store/object_store.hpp"
 #include "store/proton/proton_bridge.hpp"
 #include "store/proton/session_refresh.hpp"
+#include "store/request_gatherer.hpp"
 
 #include <filesystem>
 #include <functional>
@@ -15,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -68,7 +70,10 @@ public:
   result<std::optional<object_info>> stat(const std::string& oid) override;
   /// holds_each() for one object.
   result<bool> holds(const object_info& object) override;
-  /// batch-exists, up to 100 oids per process; a 404 means absent.
+  /// batch-exists, oids_per_process oids per process; a 404 means absent.
+  /// A call about no more than that many objects (a transfer's own) waits
+  /// while another thread's batch-exists runs, then goes in one process
+  /// with every question that arrived meanwhile (request_gatherer).
   result<std::vector<bool>> holds_each(const std::vector<object_info>& objects) override;
   /// holds_each(), answering the asked size for each object the Drive
   /// holds: batch-exists tells no size, and a size would cost a list each.
@@ -94,7 +99,17 @@ public:
   /// The bridge caller, for tests and `ferry status`.
   proton_bridge& bridge() { return bridge_; }
 
+  /// Oids per batch-exists process: one process walks the tree once for all.
+  static constexpr size_t oids_per_process = 100;
+
+  /// Presence questions waiting for a batch-exists process (for tests).
+  size_t presence_questions_waiting() const;
+
 private:
+  /// The oids among `objects` (at most 100) the Drive holds: one
+  /// batch-exists process.
+  result<std::set<std::string>> held_among(const std::vector<object_info>& objects);
+
   std::string base_;
   proton_store_options options_;
   proton_bridge bridge_;
@@ -102,6 +117,10 @@ private:
   std::mutex mutex_;
   bool prepared_ = false;
   std::map<std::string, int64_t> expected_sizes_;
+  /// Each question gets the whole answer of its process: at most 100 oids.
+  request_gatherer<object_info, std::set<std::string>> presence_questions_{
+    oids_per_process,
+    [](const std::set<std::string>& held, const std::vector<object_info>&) { return held; }};
 };
 
 } // namespace ferry

@@ -11,11 +11,14 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <optional>
 #include <set>
 #include <sstream>
+#include <sys/stat.h>
 #include <thread>
 
 using namespace ferry;
@@ -44,6 +47,8 @@ struct sim_drive {
   std::filesystem::path scratch = dir.path / "scratch";
   std::filesystem::path log = dir.path / "bridge.log";
   std::filesystem::path scenario = dir.path / "scenario.json";
+  /// Words run before the simulator's command line (a wrapper script).
+  std::vector<std::string> wrapper;
 
   explicit sim_drive(const nlohmann::json& plan = nlohmann::json::object()) {
     std::filesystem::create_directories(drive);
@@ -54,8 +59,11 @@ struct sim_drive {
                                      std::function<void(const std::string&)> notice = {}) {
     proton_store_options options;
     options.notice = std::move(notice);
-    options.bridge.command = {FERRY_BRIDGE_SIM_PATH, "--drive", drive.string(), "--scenario",
-                              scenario.string(),     "--log",   log.string()};
+    options.bridge.command = wrapper;
+    for (std::string word :
+         {std::string{FERRY_BRIDGE_SIM_PATH}, std::string{"--drive"}, drive.string(),
+          std::string{"--scenario"}, scenario.string(), std::string{"--log"}, log.string()})
+      options.bridge.command.push_back(std::move(word));
     options.bridge.base_timeout = std::chrono::seconds{20};
     options.scratch_dir = scratch;
     return std::make_unique<proton_store>(std::move(base), options);
@@ -253,6 +261,61 @@ TEST_CASE("presence is asked with batch-exists, 100 oids per process") {
   CHECK(*held == expected);
   CHECK(sim.count("batch-exists") == 3);
   CHECK(sim.count("exists") == 0);
+}
+
+TEST_CASE("presence asked while a batch-exists runs goes in one process for all") {
+  sim_drive sim;
+  // The first batch-exists says it started, then waits for the test: the
+  // questions asked meanwhile queue up behind it.
+  auto started = sim.dir.path / "started";
+  auto gate = sim.dir.path / "gate";
+  REQUIRE(::mkfifo(started.c_str(), 0600) == 0);
+  REQUIRE(::mkfifo(gate.c_str(), 0600) == 0);
+  auto script = sim.dir.path / "hold-first-batch-exists.sh";
+  std::ofstream{script} << "for word; do last=$word; done\n"
+                        << "if [ \"$last\" = batch-exists ] && mkdir '"
+                        << (sim.dir.path / "held").string() << "' 2>/dev/null; then\n"
+                        << "  echo started > '" << started.string() << "'\n"
+                        << "  read line < '" << gate.string() << "'\n"
+                        << "fi\n"
+                        << "exec \"$@\"\n";
+  sim.wrapper = {"/bin/sh", script.string()};
+  auto store = sim.open();
+  REQUIRE(store->prepare().ok());
+
+  std::vector<object_info> objects;
+  for (int i = 0; i < 6; ++i) {
+    auto bytes = content_of(i, 10);
+    objects.push_back({sha256::of(bytes.data(), bytes.size()), 10});
+    if (i % 2 == 0)
+      sim.place(objects.back().oid, bytes);
+  }
+  auto ask = [&](size_t i) {
+    return std::async(std::launch::async, [&, i] { return store->holds(objects[i]); });
+  };
+  auto first = ask(0);
+  { std::ifstream{started}.ignore(); }
+  std::vector<std::future<result<bool>>> later;
+  for (size_t i = 1; i < objects.size(); ++i)
+    later.push_back(ask(i));
+  // Bounded so that a store that does not gather fails here, not by hanging.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
+  while (store->presence_questions_waiting() < later.size() &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  CHECK(store->presence_questions_waiting() == later.size());
+  std::ofstream{gate} << "go\n";
+
+  auto held = first.get();
+  REQUIRE(held.ok());
+  CHECK(*held);
+  for (size_t i = 1; i < objects.size(); ++i) {
+    auto each = later[i - 1].get();
+    INFO(i);
+    REQUIRE(each.ok());
+    CHECK(*each == (i % 2 == 0));
+  }
+  CHECK(sim.count("batch-exists") == 2);
 }
 
 TEST_CASE("sizes are asked with batch-exists, the asked size for each object held") {
