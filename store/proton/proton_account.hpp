@@ -6,6 +6,7 @@
 // of bridge processes and one view of the session.
 
 #include "protocol/status.hpp"
+#include "store/proton/session_refresh.hpp"
 
 #include <chrono>
 #include <condition_variable>
@@ -85,6 +86,10 @@ public:
   /// The session was checked (and refreshed if need be) and is ready.
   void session_ready();
 
+  /// Renews the expired session for every store of the account, one
+  /// refresh at a time.
+  session_refresh& refresher() { return refresher_; }
+
 private:
   void end_process();
 
@@ -101,6 +106,7 @@ private:
   // Bumped by session_ready() after a loss: a SESSION_EXPIRED from a call
   // that started before the session was renewed says nothing new.
   uint64_t session_epoch_ = 0;
+  session_refresh refresher_;
 };
 
 } // namespace ferry

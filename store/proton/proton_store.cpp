@@ -214,8 +214,7 @@ proton_store::proton_store(std::string storage_base, proton_store_options option
         auto bridge_options = options_.bridge;
         bridge_options.common.storage_base = base_;
         return bridge_options;
-      }()),
-      refresher_(session_refresh::for_identity(session_identity(bridge_.options()))) {}
+      }()) {}
 
 proton_store::~proton_store() = default;
 
@@ -247,9 +246,9 @@ status proton_store::prepare() {
   if (!auth)
     return auth.error();
   if (auth->state == "ready")
-    refresher_->session_ready();
+    bridge_.account().refresher().session_ready();
   if (auth->state == "session_expired") {
-    auto renewal = refresher_->renew(check, [&] {
+    auto renewal = bridge_.account().refresher().renew(check, [&] {
       auto refreshed = bridge_.call(bridge::command::refresh, {});
       return refreshed ? status::success() : refreshed.error();
     });

@@ -7,7 +7,6 @@
 
 #include "store/object_store.hpp"
 #include "store/proton/proton_bridge.hpp"
-#include "store/proton/session_refresh.hpp"
 #include "store/request_gatherer.hpp"
 
 #include <filesystem>
@@ -58,7 +57,8 @@ public:
   /// lists the bridge's errors and actions ("run: proton-drive login") and
   /// no transfer is tried; then `init` of the base, once. `session_expired`
   /// is first renewed with the bridge's `refresh`, one at a time for all the
-  /// stores of the process that use the same session (session_refresh); a
+  /// stores of the process that use the same session (proton_account's
+  /// session_refresh); a
   /// refresh that fails, or leaves the session not ready, stops every later
   /// call with the login action. Done again after a Drive command found the
   /// session expired (proton_account::session_lost). Also removes staging
@@ -113,7 +113,6 @@ private:
   std::string base_;
   proton_store_options options_;
   proton_bridge bridge_;
-  std::shared_ptr<session_refresh> refresher_;
   std::mutex mutex_;
   bool prepared_ = false;
   std::map<std::string, int64_t> expected_sizes_;

@@ -1,18 +1,6 @@
 #include "store/proton/session_refresh.hpp"
 
-#include <map>
-
 namespace ferry {
-
-std::shared_ptr<session_refresh> session_refresh::for_identity(const std::string& identity) {
-  static std::mutex registry_mutex;
-  static std::map<std::string, std::shared_ptr<session_refresh>> registry;
-  std::lock_guard lock{registry_mutex};
-  auto& slot = registry[identity];
-  if (!slot)
-    slot = std::make_shared<session_refresh>();
-  return slot;
-}
 
 result<session_renewal> session_refresh::renew(const auth_check& check,
                                                const refresh_call& refresh) {

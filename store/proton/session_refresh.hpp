@@ -1,16 +1,15 @@
 #pragma once
 
-// The bridge's `refresh`, one at a time per Proton session in the whole
-// process. Proton rotates both tokens on every refresh, so two refreshes
-// racing on one session can leave it invalid: the daemon's many stores (one
-// per agent of every repository) that see `session_expired` at once must
-// cause one refresh, not one each.
+// The bridge's `refresh`, one at a time per Proton session (its
+// proton_account holds one for every store of the process). Proton rotates both tokens on every
+// refresh, so two refreshes racing on one session can leave it invalid: the daemon's many stores
+// (one per agent of every repository) that see `session_expired` at once must cause one refresh,
+// not one each.
 
 #include "protocol/proton_bridge.hpp"
 #include "protocol/status.hpp"
 
 #include <functional>
-#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -35,10 +34,6 @@ class session_refresh {
 public:
   using auth_check = std::function<result<bridge::auth_state>()>;
   using refresh_call = std::function<status()>;
-
-  /// The one instance for `identity` in this process: the bridge's command
-  /// line and the environment values that select the user's session.
-  static std::shared_ptr<session_refresh> for_identity(const std::string& identity);
 
   /// Renews a session that auth-state reported as `session_expired`. Under
   /// the lock, auth-state is asked again first, as drive-cli does under its

@@ -6,6 +6,7 @@
 #include "store/proton/proton_store.hpp"
 #include "simulations/bridge_sim/contract.hpp"
 #include "store/os/sha256.hpp"
+#include "store/proton/session_refresh.hpp"
 #include "test_support.hpp"
 
 #include <catch2/catch.hpp>
@@ -511,7 +512,7 @@ TEST_CASE("a session that expires mid-run is refreshed before the transfer is tr
 }
 
 TEST_CASE("a failed refresh is answered again until the session is seen ready") {
-  auto refresher = session_refresh::for_identity("unit test: one session");
+  session_refresh refresher;
   std::string state = "session_expired";
   int refreshes = 0;
   auto check = [&]() -> result<bridge::auth_state> { return bridge::auth_state{state, {}, {}}; };
@@ -524,19 +525,19 @@ TEST_CASE("a failed refresh is answered again until the session is seen ready") 
     state = "ready";
     return status::success();
   };
-  auto first = refresher->renew(check, failing);
+  auto first = refresher.renew(check, failing);
   REQUIRE(first.ok());
   CHECK(first->refreshed);
   REQUIRE(first->refresh_failure.has_value());
-  auto second = refresher->renew(check, renewing);
+  auto second = refresher.renew(check, renewing);
   REQUIRE(second.ok());
   CHECK_FALSE(second->refreshed);
   REQUIRE(second->refresh_failure.has_value());
   CHECK_THAT(second->refresh_failure->message(), Catch::Contains("Invalid refresh token"));
   CHECK(refreshes == 1);
   // The user logged in; the session expired again later.
-  refresher->session_ready();
-  auto third = refresher->renew(check, renewing);
+  refresher.session_ready();
+  auto third = refresher.renew(check, renewing);
   REQUIRE(third.ok());
   CHECK(third->refreshed);
   CHECK_FALSE(third->refresh_failure.has_value());
