@@ -57,11 +57,19 @@ result<std::unique_ptr<daemon_server>> daemon_server::start(daemon_options optio
   server->signals_.reset(::signalfd(-1, &stops, SFD_NONBLOCK | SFD_CLOEXEC));
   if (server->signals_.get() < 0)
     return from_errno(errno, "cannot read signals");
-  // A stale socket of a dead daemon is replaced by the rename.
-  auto listener = unix_listener::publish(dir, "daemon.sock");
-  if (!listener)
-    return listener.error();
-  server->listener_ = std::move(*listener);
+  // A socket systemd listens on for us (README.md: "Started by systemd"),
+  // else our own; a stale socket of a dead daemon is replaced by the rename.
+  auto activated = unix_listener::activated(dir, "daemon.sock");
+  if (!activated)
+    return activated.error();
+  if (*activated) {
+    server->listener_ = std::move(**activated);
+  } else {
+    auto listener = unix_listener::publish(dir, "daemon.sock");
+    if (!listener)
+      return listener.error();
+    server->listener_ = std::move(*listener);
+  }
   if (!server->options_.metrics)
     server->options_.metrics = std::make_shared<metrics_registry>();
   auto& metrics = *server->options_.metrics;
@@ -78,7 +86,8 @@ void daemon_server::drain(const std::string& why) {
     return;
   draining_ = true;
   // New clients find no daemon and start one of their own build once this
-  // one has exited (it still holds the lock until then).
+  // one has exited (it still holds the lock until then); on systemd's
+  // socket they wait for systemd to start the next daemon.
   listener_.unpublish();
   daemon_log("draining: " + why);
 }
@@ -295,8 +304,9 @@ void daemon_server::accept_waiting() {
 }
 
 std::string daemon_server::run() {
-  daemon_log("serving " + listener_.path().string() + " (build " + options_.build +
-             ", idle exit after " +
+  daemon_log("serving " + listener_.path().string() +
+             (listener_.from_manager() ? " (socket activation)" : "") + " (build " +
+             options_.build + ", idle exit after " +
              std::to_string(duration_cast<seconds>(options_.idle_timeout).count()) + " s)");
   auto idle_since = steady::now();
   auto next_socket_check = steady::now() + options_.socket_check_interval;

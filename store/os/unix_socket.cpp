@@ -1,5 +1,6 @@
 #include "store/os/unix_socket.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -7,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <utility>
@@ -83,9 +85,61 @@ result<unix_listener> unix_listener::publish(const fs::path& dir, const std::str
   return listener;
 }
 
+result<std::optional<unix_listener>> unix_listener::activated(const fs::path& dir,
+                                                              const std::string& name) {
+  // sd_listen_fds(3): the variables are meant for the process they name.
+  const char* for_pid = std::getenv("LISTEN_PID");
+  const char* count = std::getenv("LISTEN_FDS");
+  bool ours = for_pid != nullptr && count != nullptr && std::atol(count) >= 1 &&
+              std::atol(for_pid) == static_cast<long>(::getpid());
+  for (const char* variable : {"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"})
+    ::unsetenv(variable);
+  if (!ours)
+    return std::optional<unix_listener>{};
+
+  constexpr int passed = 3; // SD_LISTEN_FDS_START
+  unix_listener listener;
+  listener.path_ = dir / name;
+  listener.from_manager_ = true;
+  auto refuse = [&](const std::string& why) {
+    return status{errc::config_error, "the socket the service manager passed (LISTEN_FDS) " + why +
+                                        "; the daemon's socket is " + listener.path_.string() +
+                                        " (for systemd: ListenStream=%t/ferry/" + name +
+                                        ", see README.md)"};
+  };
+  int type = 0;
+  int listening = 0;
+  socklen_t size = sizeof type;
+  sockaddr_un address{};
+  socklen_t address_size = sizeof address;
+  if (::getsockopt(passed, SOL_SOCKET, SO_TYPE, &type, &size) != 0 || type != SOCK_STREAM)
+    return refuse("is not a stream socket");
+  size = sizeof listening;
+  if (::getsockopt(passed, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) != 0 || listening == 0)
+    return refuse("is not listening");
+  if (::getsockname(passed, reinterpret_cast<sockaddr*>(&address), &address_size) != 0 ||
+      address.sun_family != AF_UNIX)
+    return refuse("is not a Unix socket");
+  std::string bound(address.sun_path, ::strnlen(address.sun_path, sizeof address.sun_path));
+  if (bound != listener.path_.native())
+    return refuse("is bound to '" + bound + "'");
+  int flags = ::fcntl(passed, F_GETFL);
+  if (flags < 0 || ::fcntl(passed, F_SETFL, flags | O_NONBLOCK) != 0 ||
+      ::fcntl(passed, F_SETFD, FD_CLOEXEC) != 0)
+    return from_errno(errno, "cannot use the socket the service manager passed");
+  struct stat info {};
+  if (::lstat(listener.path_.c_str(), &info) != 0)
+    return from_errno(errno, "cannot find " + listener.path_.string());
+  listener.fd_.reset(passed);
+  listener.inode_ = info.st_ino;
+  listener.device_ = info.st_dev;
+  return std::optional<unix_listener>{std::move(listener)};
+}
+
 unix_listener::unix_listener(unix_listener&& other) noexcept
     : fd_(std::move(other.fd_)), path_(std::move(other.path_)),
-      inode_(std::exchange(other.inode_, 0)), device_(other.device_) {}
+      inode_(std::exchange(other.inode_, 0)), device_(other.device_),
+      from_manager_(other.from_manager_) {}
 
 unix_listener& unix_listener::operator=(unix_listener&& other) noexcept {
   unpublish();
@@ -93,6 +147,7 @@ unix_listener& unix_listener::operator=(unix_listener&& other) noexcept {
   path_ = std::move(other.path_);
   inode_ = std::exchange(other.inode_, 0);
   device_ = other.device_;
+  from_manager_ = other.from_manager_;
   return *this;
 }
 
@@ -126,6 +181,8 @@ bool unix_listener::still_published() const {
 }
 
 void unix_listener::unpublish() {
+  if (from_manager_)
+    return;
   // A small race remains (replaced between lstat and unlink); only a
   // daemon holding the lock publishes, so the file is normally ours.
   if (still_published())

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace ferry {
@@ -37,10 +38,23 @@ class unix_listener {
 public:
   static result<unix_listener> publish(const std::filesystem::path& dir, const std::string& name);
 
+  /// The listening socket a service manager passed to this process
+  /// (systemd's socket activation: LISTEN_PID is this pid, LISTEN_FDS at
+  /// least 1, the socket at descriptor 3), which must be bound to
+  /// <dir>/<name>; nullopt when none was passed. The manager owns the
+  /// socket file: this listener never removes it, and clients that connect
+  /// after this process has gone wake the manager's next start. The
+  /// variables are removed from the environment, so no child takes them
+  /// for its own. errc::config_error when descriptor 3 is no listening Unix
+  /// stream socket at that path.
+  static result<std::optional<unix_listener>> activated(const std::filesystem::path& dir,
+                                                        const std::string& name);
+
   unix_listener() = default;
   unix_listener(unix_listener&& other) noexcept;
   unix_listener& operator=(unix_listener&& other) noexcept;
-  /// Removes the socket file, if it is still this listener's.
+  /// Removes the socket file, if it is still this listener's (and not a
+  /// service manager's).
   ~unix_listener();
 
   /// The listening descriptor (non-blocking, close-on-exec), for poll().
@@ -59,14 +73,20 @@ public:
   bool still_published() const;
 
   /// Removes the socket file if it is still this listener's, so that no
-  /// client connects any more; the descriptor stays open.
+  /// client connects any more; the descriptor stays open. A service
+  /// manager's socket stays: clients wait in its backlog for the manager to
+  /// start the next process.
   void unpublish();
+
+  /// The socket came from a service manager (activated()).
+  bool from_manager() const { return from_manager_; }
 
 private:
   fd_guard fd_;
   std::filesystem::path path_;
   ino_t inode_ = 0;
   dev_t device_ = 0;
+  bool from_manager_ = false;
 };
 
 /// Connects to the socket at `path`, waiting at most `timeout` for a full

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -164,4 +165,89 @@ TEST_CASE("a connection from another user is refused", "[store][daemon]") {
   REQUIRE(::waitpid(pid, &status, 0) == pid);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
+}
+
+namespace {
+
+/// Puts a socket listening at `path` on descriptor 3 and names this
+/// process in LISTEN_PID/LISTEN_FDS, as systemd does for a socket unit;
+/// gives descriptor 3 back (if it was open) when it goes.
+class passed_socket {
+public:
+  explicit passed_socket(const fs::path& path) : saved_(::fcntl(3, F_DUPFD_CLOEXEC, 10)) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(::listen(fd, 8) == 0);
+    // With descriptor 3 free, the socket got it already.
+    if (fd != 3) {
+      REQUIRE(::dup2(fd, 3) == 3);
+      ::close(fd);
+    }
+    ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
+    ::setenv("LISTEN_FDS", "1", 1);
+  }
+  ~passed_socket() {
+    if (saved_ >= 0) {
+      ::dup2(saved_, 3);
+      ::close(saved_);
+    }
+  }
+  passed_socket(const passed_socket&) = delete;
+  passed_socket& operator=(const passed_socket&) = delete;
+
+private:
+  int saved_;
+};
+
+} // namespace
+
+TEST_CASE("a socket the service manager passed is served and never removed", "[store][daemon]") {
+  temp_dir dir;
+  auto path = dir.path / "daemon.sock";
+  passed_socket passed{path};
+  {
+    auto listener = unix_listener::activated(dir.path, "daemon.sock");
+    INFO(listener.error().to_string());
+    REQUIRE(listener.ok());
+    REQUIRE(listener->has_value());
+    auto& served = **listener;
+    CHECK(served.from_manager());
+    // Children of the daemon must not take the socket for theirs.
+    CHECK(std::getenv("LISTEN_PID") == nullptr);
+    CHECK(std::getenv("LISTEN_FDS") == nullptr);
+    CHECK((::fcntl(served.fd(), F_GETFD) & FD_CLOEXEC) != 0);
+    auto client = connect_unix(path, 1000ms);
+    REQUIRE(client.ok());
+    REQUIRE(readable_within(served.fd(), 5000));
+    CHECK(served.accept_peer().ok());
+    CHECK(served.still_published());
+    served.unpublish();
+  }
+  struct stat info {};
+  REQUIRE(::lstat(path.c_str(), &info) == 0);
+  CHECK(S_ISSOCK(info.st_mode));
+}
+
+TEST_CASE("a passed socket bound elsewhere is refused, naming both paths", "[store][daemon]") {
+  temp_dir dir;
+  auto elsewhere = dir.path / "other.sock";
+  passed_socket passed{elsewhere};
+  auto listener = unix_listener::activated(dir.path, "daemon.sock");
+  REQUIRE_FALSE(listener.ok());
+  CHECK(listener.error().code() == errc::config_error);
+  CHECK_THAT(listener.error().message(), Catch::Contains("bound to '" + elsewhere.string() + "'") &&
+                                           Catch::Contains((dir.path / "daemon.sock").string()));
+}
+
+TEST_CASE("a socket passed to another process is not taken", "[store][daemon]") {
+  temp_dir dir;
+  ::setenv("LISTEN_PID", std::to_string(::getpid() + 1).c_str(), 1);
+  ::setenv("LISTEN_FDS", "1", 1);
+  auto listener = unix_listener::activated(dir.path, "daemon.sock");
+  REQUIRE(listener.ok());
+  CHECK_FALSE(listener->has_value());
+  CHECK(std::getenv("LISTEN_FDS") == nullptr);
 }
