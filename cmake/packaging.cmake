@@ -40,6 +40,8 @@ install(FILES "${FERRY_DOCS_DIR}/completions/ferry.bash" RENAME ferry
         DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
 install(FILES "${FERRY_DOCS_DIR}/completions/_ferry"
         DESTINATION ${CMAKE_INSTALL_DATADIR}/zsh/vendor-completions)
+# The optional systemd user units (README.md, "Started by systemd"); not enabled.
+install(FILES docs/systemd/ferry.socket docs/systemd/ferry.service DESTINATION lib/systemd/user)
 install(FILES README.md cmake/debian/copyright "${FERRY_DOCS_DIR}/changelog.gz"
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 # docs/deploy holds the Slurm and Kubernetes examples docs/migrate.md explains.

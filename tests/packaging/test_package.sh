@@ -83,11 +83,12 @@ for want in /usr/bin/ferry /usr/share/bash-completion/completions/ferry \
   /usr/share/doc/ferry/README.md /usr/share/doc/ferry/docs/migrate.md \
   /usr/share/doc/ferry/docs/deploy/slurm/ferry-migrate.sbatch \
   /usr/share/doc/ferry/docs/deploy/kubernetes/ferry-migrate-job.yaml \
+  /usr/lib/systemd/user/ferry.socket /usr/lib/systemd/user/ferry.service \
   "${PAGES[@]/#//usr/share/man/man1/}"; do
   [[ $want == /usr/share/man/* ]] && want=$want.1.gz
   grep -qx "$want" "$E2E_ROOT/contents" || fail "the package lacks $want"
 done
-pass "Depends names RocksDB, curl, CAF and OpenSSL; the binary, ${#PAGES[@]} man pages, completions, docs and the deploy examples are in"
+pass "Depends names RocksDB, curl, CAF and OpenSSL; the binary, ${#PAGES[@]} man pages, completions, docs, the deploy examples and the systemd user units are in"
 # The packaged bash completion completes commands and their options.
 dpkg-deb -x "$DEB" "$E2E_ROOT/unpacked" || fail "dpkg-deb -x failed"
 complete_words() {
