@@ -57,12 +57,12 @@ public:
   /// lists the bridge's errors and actions ("run: proton-drive login") and
   /// no transfer is tried; then `init` of the base, once. `session_expired`
   /// is first renewed with the bridge's `refresh`, one at a time for all the
-  /// stores of the process that use the same session (proton_account's
-  /// session_refresh); a
-  /// refresh that fails, or leaves the session not ready, stops every later
-  /// call with the login action. Done again after a Drive command found the
-  /// session expired (proton_account::session_lost). Also removes staging
-  /// files that dead Ferry processes left in the scratch directory.
+  /// stores of the process that use the same session (the account's
+  /// session_refresh); a refresh that fails, or leaves the session not
+  /// ready, stops every later call with the login action. Done again
+  /// after a Drive command found the session expired
+  /// (proton_account::session_lost). Also removes staging files that dead
+  /// Ferry processes left in the scratch directory.
   status prepare() override;
 
   /// Lists the object's folder and reads its size there; absent when the

@@ -1,10 +1,10 @@
 #pragma once
 
-// The bridge's `refresh`, one at a time per Proton session (its
-// proton_account holds one for every store of the process). Proton rotates both tokens on every
-// refresh, so two refreshes racing on one session can leave it invalid: the daemon's many stores
-// (one per agent of every repository) that see `session_expired` at once must cause one refresh,
-// not one each.
+// The bridge's `refresh`, one at a time per Proton session (the session's
+// proton_account holds one for all its stores). Proton rotates both tokens
+// on every refresh, so two refreshes racing on one session can leave it
+// invalid: the daemon's many stores (one per agent of every repository)
+// that see `session_expired` at once must cause one refresh, not one each.
 
 #include "protocol/proton_bridge.hpp"
 #include "protocol/status.hpp"
