@@ -36,16 +36,19 @@ bool readable_within(int fd, int milliseconds) {
   return ::poll(&ready, 1, milliseconds) == 1;
 }
 
-/// A socket file nobody listens on, as a killed daemon leaves behind.
-void make_stale_socket(const fs::path& path) {
+/// A Unix stream socket bound to `path`, not yet listening.
+int bound_socket(const fs::path& path) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
   REQUIRE(fd >= 0);
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   std::strcpy(address.sun_path, path.c_str());
   REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-  ::close(fd);
+  return fd;
 }
+
+/// A socket file nobody listens on, as a killed daemon leaves behind.
+void make_stale_socket(const fs::path& path) { ::close(bound_socket(path)); }
 
 } // namespace
 
@@ -175,11 +178,7 @@ namespace {
 class passed_socket {
 public:
   explicit passed_socket(const fs::path& path) : saved_(::fcntl(3, F_DUPFD_CLOEXEC, 10)) {
-    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    int fd = bound_socket(path);
     REQUIRE(::listen(fd, 8) == 0);
     // With descriptor 3 free, the socket got it already.
     if (fd != 3) {
