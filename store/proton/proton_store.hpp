@@ -106,8 +106,8 @@ public:
   size_t presence_questions_waiting() const;
 
 private:
-  /// The oids among `objects` (at most 100) the Drive holds: one
-  /// batch-exists process.
+  /// The oids among `objects` (at most oids_per_process) the Drive
+  /// holds: one batch-exists process.
   result<std::set<std::string>> held_among(const std::vector<object_info>& objects);
 
   std::string base_;
